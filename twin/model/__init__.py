@@ -1,0 +1,27 @@
+"""Hall description: schema, loading, validation."""
+
+from twin.model.load import (
+    ASSETS_DIR,
+    Box,
+    CrahSpec,
+    HallError,
+    HallModel,
+    ObstacleSpec,
+    RackSpec,
+    bundled_hall,
+    load_hall,
+    parse_hall,
+)
+
+__all__ = [
+    "ASSETS_DIR",
+    "Box",
+    "CrahSpec",
+    "HallError",
+    "HallModel",
+    "ObstacleSpec",
+    "RackSpec",
+    "bundled_hall",
+    "load_hall",
+    "parse_hall",
+]

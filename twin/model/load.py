@@ -1,0 +1,346 @@
+"""Load and validate hall files; expand rows into racks.
+
+Validation happens in one place: the schema (types, ranges, unknown keys) and then the cross checks
+(objects inside the room, no overlaps, references to files and to the raised floor). Every problem
+becomes a :class:`HallError` whose text is one line: ``FILE: KEY.PATH: what is wrong (what is allowed)``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from twin.model.schema import Hall
+
+__all__ = [
+    "ASSETS_DIR",
+    "CrahSpec",
+    "HallError",
+    "HallModel",
+    "ObstacleSpec",
+    "RackSpec",
+    "bundled_hall",
+    "load_hall",
+    "parse_hall",
+]
+
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
+_MAX_CELLS = 20_000_000
+_EPS_M = 1e-6
+
+
+class HallError(ValueError):
+    """A user error in a hall file: its message is one line naming the file, the key path and the rule."""
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box, metres."""
+
+    lo: tuple[float, float, float]
+    hi: tuple[float, float, float]
+
+    def overlaps(self, other: Box) -> bool:
+        return all(self.lo[i] < other.hi[i] - _EPS_M and other.lo[i] < self.hi[i] - _EPS_M for i in range(3))
+
+    def inside(self, lo: tuple[float, float, float], hi: tuple[float, float, float]) -> bool:
+        return all(self.lo[i] >= lo[i] - _EPS_M and self.hi[i] <= hi[i] + _EPS_M for i in range(3))
+
+
+@dataclass(frozen=True)
+class RackSpec:
+    name: str
+    key: str  # key path in the hall file, for messages
+    box: Box
+    facing: str
+    it_w: float
+    airflow_m3s_per_w: float
+    fan_ramp_start_c: float
+    fan_ramp_per_k: float
+    fan_max_factor: float
+    heat_capacity_j_per_k: float
+    mesh: Path | None
+
+
+@dataclass(frozen=True)
+class CrahSpec:
+    name: str
+    key: str
+    box: Box
+    facing: str
+    return_from: str
+    supply_to: str
+    rated_flow_m3s: float
+    rated_cooling_w: float
+    supply_setpoint_c: float
+    fan_speed: float
+    rated_fan_w: float
+    mesh: Path | None
+
+
+@dataclass(frozen=True)
+class ObstacleSpec:
+    name: str
+    key: str
+    box: Box
+    mesh: Path | None
+
+
+@dataclass(frozen=True)
+class HallModel:
+    """A validated hall: the file's content plus racks expanded from rows, in file order."""
+
+    path: Path | None
+    spec: Hall
+    racks: tuple[RackSpec, ...]
+    crahs: tuple[CrahSpec, ...]
+    obstacles: tuple[ObstacleSpec, ...]
+
+    @property
+    def name(self) -> str:
+        return self.spec.hall.name
+
+    @property
+    def plenum_depth_m(self) -> float:
+        return self.spec.raised_floor.depth_m if self.spec.raised_floor else 0.0
+
+    @property
+    def it_w(self) -> float:
+        return float(sum(r.it_w for r in self.racks))
+
+
+def bundled_hall(name: str) -> HallModel:
+    """Load a hall shipped in assets/halls/, e.g. ``bundled_hall("tiny")``."""
+    return load_hall(ASSETS_DIR / "halls" / f"{name}.toml")
+
+
+def load_hall(path: str | Path) -> HallModel:
+    """Read, validate and expand a hall file; raise :class:`HallError` with a one-line message."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise HallError(f"{path}: cannot read file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise HallError(f"{path}: not valid TOML: {exc}") from None
+    return parse_hall(data, source=path)
+
+
+def parse_hall(data: dict, *, source: Path | None = None) -> HallModel:
+    """Validate a hall given as a dict (the parsed TOML)."""
+    where = str(source) if source else "<hall>"
+    try:
+        spec = Hall.model_validate(data)
+    except ValidationError as exc:
+        raise HallError(_describe_validation_error(where, exc)) from None
+    return _cross_check(spec, source, where)
+
+
+# --- schema errors -> one line ------------------------------------------------------------------
+
+def _key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that holds the last key of ``loc`` (to list the allowed keys)."""
+    model: typing.Any = Hall
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return None
+        model = _unwrap(model.model_fields[part].annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unwrap(annotation: typing.Any) -> typing.Any:
+    """list[X] -> X, X | None -> X."""
+    while True:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        origin = typing.get_origin(annotation)
+        if origin in (list, tuple) and args:
+            annotation = args[0]
+        elif origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def _describe_validation_error(where: str, exc: ValidationError) -> str:
+    errors = exc.errors()
+    err = errors[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+    key = _key_path(loc) or "(top level)"
+    holder = _model_at(loc) if loc else Hall
+    if err["type"] == "extra_forbidden":
+        allowed = ", ".join(holder.model_fields) if holder else "see the schema"
+        msg = f"unknown key; allowed keys here: {allowed}"
+    elif err["type"] == "missing":
+        field = holder.model_fields.get(str(loc[-1])) if holder else None
+        msg = "required key is missing" + (f" ({field.description})" if field and field.description else "")
+    else:
+        msg = err["msg"].removeprefix("Value error, ")
+        field = holder.model_fields.get(str(loc[-1])) if holder and loc else None
+        if field is not None and field.description:
+            msg += f" ({field.description})"
+    more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
+    return f"{where}: {key}: {msg}{more}"
+
+
+# --- cross checks and expansion -----------------------------------------------------------------
+
+_DIRS = {"+x": (1, 0), "-x": (-1, 0), "+y": (0, 1), "-y": (0, -1)}
+
+
+def _mesh_path(where: str, key: str, name: str | None) -> Path | None:
+    if name is None:
+        return None
+    path = ASSETS_DIR / "meshes" / name
+    if not path.is_file():
+        raise HallError(f"{where}: {key}: mesh file {name!r} not found in {ASSETS_DIR / 'meshes'}")
+    return path
+
+
+def _check_multiple(where: str, key: str, value: float, cell_m: float) -> None:
+    n = value / cell_m
+    if abs(n - round(n)) > 1e-6 * max(1.0, n):
+        raise HallError(f"{where}: {key}: {value} m is not a whole number of cells of {cell_m} m")
+
+
+def _cross_check(spec: Hall, source: Path | None, where: str) -> HallModel:
+    info = spec.hall
+    sx, sy, sz = info.size_m
+    depth = spec.raised_floor.depth_m if spec.raised_floor else 0.0
+    for axis, value in zip("xyz", info.size_m):
+        _check_multiple(where, f"hall.size_m ({axis})", value, info.cell_m)
+    if spec.raised_floor:
+        _check_multiple(where, "raised_floor.depth_m", depth, info.cell_m)
+    cells = np.prod([round(v / info.cell_m) for v in (sx, sy, sz + depth)])
+    if cells > _MAX_CELLS:
+        raise HallError(f"{where}: hall.cell_m: {cells} cells is too many (at most {_MAX_CELLS}); use larger cells")
+    room_lo, room_hi = (0.0, 0.0, 0.0), (sx, sy, sz)
+
+    def in_range(key: str, rng: tuple[float, float], hi: float) -> None:
+        if not (rng[0] < rng[1]):
+            raise HallError(f"{where}: {key}: range must be [min, max] with min < max, got {list(rng)}")
+        if rng[0] < -_EPS_M or rng[1] > hi + _EPS_M:
+            raise HallError(f"{where}: {key}: {list(rng)} lies outside the room (allowed 0–{hi} m)")
+
+    for i, tile in enumerate(spec.tiles):
+        if spec.raised_floor is None:
+            raise HallError(f"{where}: tiles[{i}]: perforated tiles need a [raised_floor] section")
+        in_range(f"tiles[{i}].x_m", tile.x_m, sx)
+        in_range(f"tiles[{i}].y_m", tile.y_m, sy)
+
+    racks: list[RackSpec] = []
+    for i, row in enumerate(spec.rows):
+        key = f"rows[{i}]"
+        loads = row.it_kw if isinstance(row.it_kw, list) else [row.it_kw] * row.count
+        if len(loads) != row.count:
+            raise HallError(f"{where}: {key}.it_kw: {len(loads)} values for {row.count} racks (give one or {row.count})")
+        axis_along = 0 if row.along == "x" else 1
+        if _DIRS[row.facing][axis_along] != 0:
+            raise HallError(f"{where}: {key}.facing: {row.facing} is along the row; racks must face across it "
+                            f"({'+y or -y' if row.along == 'x' else '+x or -x'})")
+        w, d, h = row.rack_size_m
+        if h > sz + _EPS_M:
+            raise HallError(f"{where}: {key}.rack_size_m: rack height {h} m exceeds the room height {sz} m")
+        mesh = _mesh_path(where, f"{key}.mesh", row.mesh)
+        for n, kw in enumerate(loads):
+            x0, y0 = row.start_m
+            if axis_along == 0:
+                lo = (x0 + n * w, y0, 0.0)
+                hi = (x0 + (n + 1) * w, y0 + d, h)
+            else:
+                lo = (x0, y0 + n * w, 0.0)
+                hi = (x0 + d, y0 + (n + 1) * w, h)
+            box = Box(lo, hi)
+            rkey = f"{key} (rack {n + 1})"
+            if not box.inside(room_lo, room_hi):
+                raise HallError(f"{where}: {rkey}: rack spans {_fmt_box(box)}, outside the room 0–{sx} × 0–{sy} m")
+            racks.append(RackSpec(
+                name=f"{row.name}{n + 1:02d}", key=rkey, box=box, facing=row.facing, it_w=kw * 1e3,
+                airflow_m3s_per_w=row.airflow_m3s_per_kw / 1e3, fan_ramp_start_c=row.fan_ramp_start_c,
+                fan_ramp_per_k=row.fan_ramp_per_k, fan_max_factor=row.fan_max_factor,
+                heat_capacity_j_per_k=row.thermal_mass_kj_per_k * 1e3, mesh=mesh,
+            ))
+
+    crahs: list[CrahSpec] = []
+    for i, c in enumerate(spec.crahs):
+        key = f"crahs[{i}]"
+        box = Box((c.position_m[0], c.position_m[1], 0.0),
+                  (c.position_m[0] + c.size_m[0], c.position_m[1] + c.size_m[1], c.size_m[2]))
+        if not box.inside(room_lo, room_hi):
+            raise HallError(f"{where}: {key}.position_m: CRAH {c.name!r} spans {_fmt_box(box)}, "
+                            f"outside the room 0–{sx} × 0–{sy} × 0–{sz} m")
+        if c.supply_to == "floor" and spec.raised_floor is None:
+            raise HallError(f"{where}: {key}.supply_to: 'floor' needs a [raised_floor] section "
+                            f"(or supply to front, back or top)")
+        if c.return_from == c.supply_to:
+            raise HallError(f"{where}: {key}.supply_to: supply and return on the same side ({c.supply_to})")
+        crahs.append(CrahSpec(
+            name=c.name, key=key, box=box, facing=c.facing, return_from=c.return_from, supply_to=c.supply_to,
+            rated_flow_m3s=c.rated_flow_m3s, rated_cooling_w=c.rated_cooling_kw * 1e3,
+            supply_setpoint_c=c.supply_setpoint_c, fan_speed=c.fan_speed, rated_fan_w=c.rated_fan_kw * 1e3,
+            mesh=_mesh_path(where, f"{key}.mesh", c.mesh),
+        ))
+
+    obstacles: list[ObstacleSpec] = []
+    for i, o in enumerate(spec.obstacles):
+        key = f"obstacles[{i}]"
+        box = Box(o.position_m, tuple(p + s for p, s in zip(o.position_m, o.size_m)))
+        if any(s <= 0 for s in o.size_m):
+            raise HallError(f"{where}: {key}.size_m: sizes must be > 0 m, got {list(o.size_m)}")
+        if not box.inside((0.0, 0.0, -depth), room_hi):
+            raise HallError(f"{where}: {key}: obstacle spans {_fmt_box(box)}, outside the room")
+        obstacles.append(ObstacleSpec(o.name, key, box, _mesh_path(where, f"{key}.mesh", o.mesh)))
+
+    for i, c in enumerate(spec.containment):
+        key = f"containment[{i}]"
+        in_range(f"{key}.x_m", c.x_m, sx)
+        in_range(f"{key}.y_m", c.y_m, sy)
+        if c.height_m > sz + _EPS_M:
+            raise HallError(f"{where}: {key}.height_m: {c.height_m} m exceeds the room height {sz} m")
+
+    # Names are how results, commands and alarms refer to equipment: they must be unique.
+    seen: dict[str, str] = {}
+    for obj in [*racks, *crahs, *obstacles]:
+        if obj.name in seen:
+            raise HallError(f"{where}: {obj.key}: name {obj.name!r} is already used by {seen[obj.name]}")
+        seen[obj.name] = obj.key
+
+    solids = [*racks, *crahs, *obstacles]
+    _check_overlaps(where, solids)
+    return HallModel(source, spec, tuple(racks), tuple(crahs), tuple(obstacles))
+
+
+def _check_overlaps(where: str, solids: list) -> None:
+    if len(solids) < 2:
+        return
+    lo = np.array([s.box.lo for s in solids])
+    hi = np.array([s.box.hi for s in solids])
+    # Sweep along x: sort by lower x and compare each box only with those that start before it ends.
+    order = np.argsort(lo[:, 0], kind="stable")
+    for a_pos, a in enumerate(order):
+        for b in order[a_pos + 1:]:
+            if lo[b, 0] >= hi[a, 0] - _EPS_M:
+                break
+            if np.all(lo[a] < hi[b] - _EPS_M) and np.all(lo[b] < hi[a] - _EPS_M):
+                first, second = sorted((a, b))
+                raise HallError(f"{where}: {solids[second].key}: {solids[second].name!r} overlaps "
+                                f"{solids[first].name!r} ({solids[first].key}); objects may touch but not overlap")
+
+
+def _fmt_box(box: Box) -> str:
+    return " × ".join(f"{lo:g}–{hi:g}" for lo, hi in zip(box.lo, box.hi)) + " m"

@@ -1,0 +1,182 @@
+"""Schema of a hall file (TOML): every field with its unit, range and meaning.
+
+Coordinates: x along the room's length, y across, z up; the room's floor is at z = 0 and a raised-floor
+plenum, when present, lies below it (z < 0). Positions are the minimum corner of an object's box.
+Directions are one of "+x", "-x", "+y", "-y".
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "Air",
+    "Containment",
+    "Crah",
+    "Hall",
+    "HallInfo",
+    "Obstacle",
+    "RackRow",
+    "RaisedFloor",
+    "Tile",
+    "Direction",
+    "ASHRAE_ALLOWABLE_C",
+    "ASHRAE_RECOMMENDED_C",
+]
+
+Direction = Literal["+x", "-x", "+y", "-y"]
+
+#: ASHRAE TC9.9 (2021) inlet temperature ranges, °C.
+ASHRAE_RECOMMENDED_C = (18.0, 27.0)
+ASHRAE_ALLOWABLE_C = {
+    "A1": (15.0, 32.0),
+    "A2": (10.0, 35.0),
+    "A3": (5.0, 40.0),
+    "A4": (5.0, 45.0),
+}
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors: a typo must not silently fall back to a default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HallInfo(_Strict):
+    name: str = Field(description="Name of the hall, shown in reports.")
+    size_m: tuple[float, float, float] = Field(
+        description="Room size x, y, z in m (z: floor to ceiling, above any raised floor)."
+    )
+    cell_m: float = Field(gt=0.02, le=2.0, description="Edge of a cubic solver cell, m.")
+    ashrae_class: Literal["A1", "A2", "A3", "A4"] = Field(
+        default="A1", description="ASHRAE TC9.9 allowable class for rack-inlet alarms."
+    )
+    initial_temp_c: float = Field(default=22.0, ge=-10.0, le=60.0, description="Initial air temperature, °C.")
+
+    @field_validator("size_m")
+    @classmethod
+    def _positive_size(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(not (0.5 <= s <= 1000.0) for s in v):
+            raise ValueError("each of x, y, z must be between 0.5 and 1000 m")
+        return v
+
+
+class Air(_Strict):
+    density_kg_m3: float = Field(default=1.19, gt=0.5, lt=2.0, description="Air density, kg/m³.")
+    cp_j_kgk: float = Field(default=1006.0, gt=900.0, lt=1100.0, description="Specific heat of air, J/(kg·K).")
+    turbulent_diffusivity_m2s: float = Field(
+        default=0.005, ge=0.0, le=1.0,
+        description="Effective (turbulent) thermal diffusivity of the room air, m²/s.",
+    )
+
+
+class RaisedFloor(_Strict):
+    depth_m: float = Field(gt=0.0, le=3.0, description="Depth of the underfloor plenum, m.")
+
+
+class Tile(_Strict):
+    name: str = Field(description="Name of the tile group.")
+    x_m: tuple[float, float] = Field(description="x range of the perforated tiles, m.")
+    y_m: tuple[float, float] = Field(description="y range of the perforated tiles, m.")
+    open_fraction: float = Field(gt=0.0, le=1.0, description="Open-area fraction of the tiles (0–1).")
+
+
+class RackRow(_Strict):
+    name: str = Field(description="Row name; racks are named <row><nn>, e.g. A01.")
+    start_m: tuple[float, float] = Field(description="x, y of the minimum corner of the row's first rack, m.")
+    along: Literal["x", "y"] = Field(description="Axis along which the racks stand side by side.")
+    facing: Direction = Field(description="Direction the rack fronts (air intakes) face.")
+    count: int = Field(ge=1, le=200, description="Number of racks in the row.")
+    rack_size_m: tuple[float, float, float] = Field(
+        default=(0.6, 1.2, 2.2), description="Rack width (along the row), depth, height, m."
+    )
+    it_kw: float | list[float] = Field(
+        description="IT load per rack, kW: one value for all racks or one per rack."
+    )
+    airflow_m3s_per_kw: float = Field(
+        default=0.0755, gt=0.01, le=0.5,
+        description="Server airflow per kW at nominal fan speed, m³/s per kW (160 CFM/kW ≈ 0.0755).",
+    )
+    fan_ramp_start_c: float = Field(
+        default=27.0, ge=10.0, le=45.0, description="Inlet temperature above which server fans speed up, °C."
+    )
+    fan_ramp_per_k: float = Field(
+        default=0.04, ge=0.0, le=1.0, description="Server airflow increase per K above the ramp start (fraction)."
+    )
+    fan_max_factor: float = Field(
+        default=1.6, ge=1.0, le=3.0, description="Maximum server airflow as a multiple of nominal."
+    )
+    thermal_mass_kj_per_k: float = Field(
+        default=150.0, gt=0.0, le=1.0e5,
+        description="Heat capacity of a rack and its servers, kJ/K (sets the exhaust lag of minutes).",
+    )
+    mesh: str | None = Field(default=None, description="GLB file in assets/meshes/ to draw and voxelize each rack.")
+
+    @field_validator("it_kw")
+    @classmethod
+    def _loads_in_range(cls, v: float | list[float]) -> float | list[float]:
+        values = v if isinstance(v, list) else [v]
+        if any(not (0.0 <= x <= 100.0) for x in values):
+            raise ValueError("rack IT load must be between 0 and 100 kW")
+        return v
+
+    @field_validator("rack_size_m")
+    @classmethod
+    def _size_in_range(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(not (0.1 <= s <= 5.0) for s in v):
+            raise ValueError("rack width, depth and height must be between 0.1 and 5 m")
+        return v
+
+
+class Crah(_Strict):
+    name: str = Field(description="Unit name, e.g. CRAH-01.")
+    position_m: tuple[float, float] = Field(description="x, y of the cabinet's minimum corner, m.")
+    size_m: tuple[float, float, float] = Field(default=(2.0, 0.9, 1.9), description="Cabinet size x, y, z, m.")
+    facing: Direction = Field(description="Direction of the cabinet's front.")
+    return_from: Literal["top", "front", "back"] = Field(
+        default="top", description="Where the unit takes its return air."
+    )
+    supply_to: Literal["floor", "front", "back", "top"] = Field(
+        default="floor", description="Where the unit supplies: down into the raised floor, or out of a face."
+    )
+    rated_flow_m3s: float = Field(gt=0.0, le=50.0, description="Airflow at 100 % fan speed, m³/s.")
+    rated_cooling_kw: float = Field(gt=0.0, le=2000.0, description="Coil capacity at design chilled water, kW.")
+    supply_setpoint_c: float = Field(default=18.0, ge=5.0, le=35.0, description="Supply-air setpoint, °C.")
+    fan_speed: float = Field(default=1.0, ge=0.0, le=1.0, description="Fan speed as a fraction of full speed.")
+    rated_fan_kw: float = Field(
+        default=5.0, ge=0.0, le=100.0, description="Fan electrical power at full speed, kW (∝ speed³)."
+    )
+    mesh: str | None = Field(default=None, description="GLB file in assets/meshes/ for the cabinet.")
+
+
+class Containment(_Strict):
+    name: str = Field(description="Name of the contained aisle.")
+    kind: Literal["cold-aisle", "hot-aisle"] = Field(description="Which aisle the panels contain.")
+    x_m: tuple[float, float] = Field(description="x range of the contained aisle, m.")
+    y_m: tuple[float, float] = Field(description="y range of the contained aisle, m.")
+    height_m: float = Field(gt=0.0, description="Height of the panels and of the roof, m.")
+    roof: bool = Field(default=True, description="Whether a roof closes the aisle at height_m.")
+    doors: bool = Field(default=True, description="Whether (closed) doors close the aisle's ends.")
+    leakage: float = Field(
+        default=0.03, ge=0.0, le=1.0,
+        description="Open fraction left by gaps in panels, doors and roof (0 = sealed, 1 = no panel).",
+    )
+
+
+class Obstacle(_Strict):
+    name: str = Field(description="Name, e.g. column-1.")
+    position_m: tuple[float, float, float] = Field(description="x, y, z of the minimum corner, m.")
+    size_m: tuple[float, float, float] = Field(description="Size x, y, z, m.")
+    mesh: str | None = Field(default=None, description="GLB file in assets/meshes/, scaled to the box.")
+
+
+class Hall(_Strict):
+    hall: HallInfo
+    air: Air = Air()
+    raised_floor: RaisedFloor | None = None
+    tiles: list[Tile] = []
+    rows: list[RackRow] = []
+    crahs: list[Crah] = []
+    containment: list[Containment] = []
+    obstacles: list[Obstacle] = []
