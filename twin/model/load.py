@@ -152,16 +152,49 @@ def _key_path(loc: tuple) -> str:
     return out
 
 
+def _is_model(x: typing.Any) -> bool:
+    return isinstance(x, type) and issubclass(x, BaseModel)
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    """Keep the keys and indices of ``loc``; drop pydantic's union-member tags ('float', 'list[float]')."""
+    out: list = []
+    model: typing.Any = Hall
+    for part in loc:
+        if isinstance(part, int):
+            out.append(part)
+        elif _is_model(model):
+            out.append(part)  # a key of the file (known or not)
+            field = model.model_fields.get(part)
+            model = _unwrap(field.annotation) if field is not None else None
+        # else: inside a non-model value, a string names the member of a union that failed, not a key
+    return tuple(out)
+
+
 def _model_at(loc: tuple) -> type[BaseModel] | None:
     """The pydantic model that holds the last key of ``loc`` (to list the allowed keys)."""
     model: typing.Any = Hall
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+        if not _is_model(model) or part not in model.model_fields:
             return None
         model = _unwrap(model.model_fields[part].annotation)
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+    return model if _is_model(model) else None
+
+
+def _field_at(loc: tuple) -> typing.Any:
+    """The schema field (FieldInfo) of the deepest key in ``loc``: its description says what is allowed."""
+    model: typing.Any = Hall
+    field = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not _is_model(model) or part not in model.model_fields:
+            return None
+        field = model.model_fields[part]
+        model = _unwrap(field.annotation)
+    return field
 
 
 def _unwrap(annotation: typing.Any) -> typing.Any:
@@ -180,21 +213,28 @@ def _unwrap(annotation: typing.Any) -> typing.Any:
 def _describe_validation_error(where: str, exc: ValidationError) -> str:
     errors = exc.errors()
     err = errors[0]
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+    loc = _clean_loc(err["loc"])
+    n_more = len(errors) - 1
+    if len(loc) < len(err["loc"]):
+        # A union (e.g. it_kw: number or list): every member reports; the deepest error is the specific one.
+        siblings = [e for e in errors if _clean_loc(e["loc"])[:len(loc)] == loc]
+        err = max(siblings, key=lambda e: len(_clean_loc(e["loc"])))
+        loc = _clean_loc(err["loc"])
+        n_more = len(errors) - len(siblings)
+    if err["type"] == "missing" and loc and isinstance(loc[-1], int):
+        loc = loc[:-1]  # a tuple given too few values: name the tuple, not the absent item
     key = _key_path(loc) or "(top level)"
     holder = _model_at(loc) if loc else Hall
+    field = _field_at(loc)
+    described = f" ({field.description})" if field is not None and field.description else ""
     if err["type"] == "extra_forbidden":
         allowed = ", ".join(holder.model_fields) if holder else "see the schema"
         msg = f"unknown key; allowed keys here: {allowed}"
     elif err["type"] == "missing":
-        field = holder.model_fields.get(str(loc[-1])) if holder else None
-        msg = "required key is missing" + (f" ({field.description})" if field and field.description else "")
+        msg = ("too few values" if isinstance(err["loc"][-1], int) else "required key is missing") + described
     else:
-        msg = err["msg"].removeprefix("Value error, ")
-        field = holder.model_fields.get(str(loc[-1])) if holder and loc else None
-        if field is not None and field.description:
-            msg += f" ({field.description})"
-    more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
+        msg = err["msg"].removeprefix("Value error, ") + described
+    more = f" [+{n_more} more]" if n_more > 0 else ""
     return f"{where}: {key}: {msg}{more}"
 
 

@@ -1,0 +1,224 @@
+"""Voxel masks of a hall on the solver grid.
+
+The solver grid is uniform: cubic cells of edge ``cell_m`` covering the room and, below z = 0, the
+raised-floor plenum. An object (rack, CRAH, obstacle) owns the cells whose centres lie inside its mesh.
+Thin parts (the raised floor, containment panels, doors, roofs) are not cells but faces: each cell face
+has an *openness* between 0 (closed: wall, solid, panel) and 1 (free air); perforated tiles and leaky
+panels sit between. Air movers exchange air with the fluid cells next to their faces: a rack draws from
+the cells in front of it and blows into the cells behind it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import trimesh
+
+from twin.geometry.meshes import object_mesh
+from twin.model.load import HallError, HallModel
+
+__all__ = ["Grid", "HallVoxels", "voxelize_hall", "mesh_cells"]
+
+_AXIS = {"x": 0, "y": 1, "z": 2}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A uniform Cartesian grid: ``shape`` cells of edge ``cell_m`` from ``origin_m`` (minimum corner)."""
+
+    shape: tuple[int, int, int]
+    origin_m: tuple[float, float, float]
+    cell_m: float
+
+    @property
+    def n_cells(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def cell_volume_m3(self) -> float:
+        return self.cell_m**3
+
+    def centers(self, axis: int) -> np.ndarray:
+        """Cell-centre coordinates along one axis, m."""
+        return self.origin_m[axis] + (np.arange(self.shape[axis]) + 0.5) * self.cell_m
+
+    def face_index(self, axis: int, coord_m: float) -> int:
+        """Index of the grid face plane nearest to a coordinate (0 … shape[axis])."""
+        k = round((coord_m - self.origin_m[axis]) / self.cell_m)
+        return int(min(max(k, 0), self.shape[axis]))
+
+    def cell_range(self, axis: int, lo_m: float, hi_m: float) -> slice:
+        """Cells whose centres lie in [lo_m, hi_m]."""
+        c = self.centers(axis)
+        idx = np.nonzero((c >= lo_m - 1e-9) & (c <= hi_m + 1e-9))[0]
+        return slice(int(idx[0]), int(idx[-1]) + 1) if idx.size else slice(0, 0)
+
+
+@dataclass
+class Mover:
+    """Cells an air mover takes air from and gives air to (flat cell indices; equal shares)."""
+
+    name: str
+    intake: np.ndarray
+    outlet: np.ndarray
+
+
+@dataclass
+class HallVoxels:
+    """The hall on the grid: solids, face openness, and the cells each air mover exchanges air with."""
+
+    grid: Grid
+    solid: np.ndarray  # bool (nx, ny, nz)
+    owner: np.ndarray  # int32 (nx, ny, nz): -1 fluid, else index into ``owners``
+    owners: list[str]
+    open_faces: tuple[np.ndarray, np.ndarray, np.ndarray]  # (nx+1,ny,nz), (nx,ny+1,nz), (nx,ny,nz+1)
+    racks: list[Mover] = field(default_factory=list)
+    crahs: list[Mover] = field(default_factory=list)
+    plenum_layers: int = 0
+
+
+def mesh_cells(mesh: trimesh.Trimesh, grid: Grid) -> np.ndarray:
+    """Boolean mask of the cells whose centres lie inside ``mesh``."""
+    mask = np.zeros(grid.shape, dtype=bool)
+    lo, hi = mesh.bounds
+    ranges = [grid.cell_range(a, lo[a], hi[a]) for a in range(3)]
+    if any(r.stop <= r.start for r in ranges):
+        return mask
+    cx, cy, cz = (grid.centers(a)[ranges[a]] for a in range(3))
+    pts = np.stack(np.meshgrid(cx, cy, cz, indexing="ij"), axis=-1).reshape(-1, 3)
+    if mesh.is_convex:
+        # Half-space test against every face plane: exact for boxes, no spatial index needed.
+        normals = mesh.face_normals
+        offsets = np.einsum("ij,ij->i", normals, mesh.triangles[:, 0, :])
+        inside = np.all(pts @ normals.T <= offsets + 1e-9, axis=1)
+    else:
+        inside = mesh.contains(pts)
+    mask[ranges[0], ranges[1], ranges[2]] = inside.reshape(len(cx), len(cy), len(cz))
+    return mask
+
+
+def _neighbour_cells(cells: np.ndarray, axis: int, step: int, grid: Grid) -> np.ndarray:
+    """For a mask of an object's cells: the cells just outside its face in direction ``step`` on ``axis``.
+
+    Returns an (n, 3) array of neighbour indices (may fall outside the grid).
+    """
+    idx = np.argwhere(cells)
+    nb = idx.copy()
+    nb[:, axis] += step
+    inside = (nb[:, axis] >= 0) & (nb[:, axis] < grid.shape[axis])
+    face = np.ones(len(idx), dtype=bool)
+    face[inside] = ~cells[tuple(nb[inside].T)]
+    return nb[face]
+
+
+def voxelize_hall(hall: HallModel) -> HallVoxels:
+    """Voxelize a validated hall onto its solver grid."""
+    info = hall.spec.hall
+    h = info.cell_m
+    depth = hall.plenum_depth_m
+    nz_plenum = round(depth / h)
+    shape = (round(info.size_m[0] / h), round(info.size_m[1] / h), round((info.size_m[2] + depth) / h))
+    grid = Grid(shape, (0.0, 0.0, -depth), h)
+    where = str(hall.path) if hall.path else "<hall>"
+
+    owner = np.full(shape, -1, dtype=np.int32)
+    owners: list[str] = []
+    object_cells: dict[str, np.ndarray] = {}
+    for obj in [*hall.racks, *hall.crahs, *hall.obstacles]:
+        cells = mesh_cells(object_mesh(obj.box, obj.mesh), grid)
+        if not cells.any():
+            raise HallError(f"{where}: {obj.key}: {obj.name!r} is smaller than one {h} m cell; "
+                            f"use smaller cells or a larger object")
+        clash = owner[cells]
+        if (clash >= 0).any():
+            other = owners[int(clash[clash >= 0][0])]
+            raise HallError(f"{where}: {obj.key}: {obj.name!r} shares cells with {other!r} on the {h} m grid")
+        owner[cells] = len(owners)
+        owners.append(obj.name)
+        object_cells[obj.name] = cells
+    solid = owner >= 0
+
+    open_faces = [np.ones((shape[0] + 1, shape[1], shape[2])),
+                  np.ones((shape[0], shape[1] + 1, shape[2])),
+                  np.ones((shape[0], shape[1], shape[2] + 1))]
+    for a in range(3):
+        of = np.moveaxis(open_faces[a], a, 0)
+        of[0] = 0.0  # walls, floor and ceiling
+        of[-1] = 0.0
+        s = np.moveaxis(solid, a, 0)
+        of[1:][s] = 0.0  # face on the low side of a solid cell
+        of[:-1][s] = 0.0  # face on the high side
+
+    if nz_plenum:
+        # The raised floor: closed except where perforated tiles are. A perforated tile of open-area
+        # fraction σ has a loss coefficient roughly ∝ 1/σ², so its linear conductance scales as σ².
+        floor = open_faces[2][:, :, nz_plenum]
+        floor[:] = 0.0
+        for tile in hall.spec.tiles:
+            sx = grid.cell_range(0, *tile.x_m)
+            sy = grid.cell_range(1, *tile.y_m)
+            floor[sx, sy] = tile.open_fraction**2
+        floor[solid[:, :, nz_plenum] | solid[:, :, nz_plenum - 1]] = 0.0
+
+    for c in hall.spec.containment:
+        _place_containment(grid, open_faces, c, nz_plenum)
+
+    racks = []
+    for rack in hall.racks:
+        cells = object_cells[rack.name]
+        axis, sign = _AXIS[rack.facing[1]], (1 if rack.facing[0] == "+" else -1)
+        racks.append(Mover(
+            rack.name,
+            _fluid_cells(where, rack.key, rack.name, "front (intake)", _neighbour_cells(cells, axis, sign, grid), solid),
+            _fluid_cells(where, rack.key, rack.name, "back (exhaust)", _neighbour_cells(cells, axis, -sign, grid), solid),
+        ))
+    crahs = []
+    for crah in hall.crahs:
+        cells = object_cells[crah.name]
+        axis, sign = _AXIS[crah.facing[1]], (1 if crah.facing[0] == "+" else -1)
+        side = {"front": (axis, sign), "back": (axis, -sign), "top": (2, 1), "floor": (2, -1)}
+        ret = _neighbour_cells(cells, *side[crah.return_from], grid)
+        sup = _neighbour_cells(cells, *side[crah.supply_to], grid)
+        crahs.append(Mover(
+            crah.name,
+            _fluid_cells(where, crah.key, crah.name, f"return ({crah.return_from})", ret, solid),
+            _fluid_cells(where, crah.key, crah.name, f"supply ({crah.supply_to})", sup, solid),
+        ))
+    vox = HallVoxels(grid, solid, owner, owners, tuple(open_faces), racks, crahs, nz_plenum)
+    return vox
+
+
+def _fluid_cells(where: str, key: str, name: str, what: str, nb: np.ndarray, solid: np.ndarray) -> np.ndarray:
+    shape = solid.shape
+    ok = np.all((nb >= 0) & (nb < np.array(shape)), axis=1)
+    nb = nb[ok]
+    nb = nb[~solid[tuple(nb.T)]]
+    if len(nb) == 0:
+        raise HallError(f"{where}: {key}: the {what} of {name!r} is blocked (by a wall or another object); "
+                        f"leave at least one cell of free air there")
+    return np.ravel_multi_index(tuple(nb.T), shape).astype(np.int64)
+
+
+def _place_containment(grid: Grid, open_faces: list[np.ndarray], c, nz_plenum: int) -> None:
+    """Close the faces of a contained aisle's walls (ends) and roof to ``c.leakage``."""
+    ix0, ix1 = grid.face_index(0, c.x_m[0]), grid.face_index(0, c.x_m[1])
+    iy0, iy1 = grid.face_index(1, c.y_m[0]), grid.face_index(1, c.y_m[1])
+    iz_top = grid.face_index(2, c.height_m)
+    zs = slice(nz_plenum, iz_top)
+    leak = c.leakage
+
+    def close(arr: np.ndarray, index: tuple) -> None:
+        arr[index] = np.minimum(arr[index], leak)
+
+    # Side panels along the long edges and doors at the short ends: the long edges usually coincide
+    # with rack fronts (already closed); panels there fill gaps in the rows.
+    long_x = (ix1 - ix0) >= (iy1 - iy0)
+    for iy in (iy0, iy1):
+        if c.doors or long_x:
+            close(open_faces[1], (slice(ix0, ix1), iy, zs))
+    for ix in (ix0, ix1):
+        if c.doors or not long_x:
+            close(open_faces[0], (ix, slice(iy0, iy1), zs))
+    if c.roof:
+        close(open_faces[2], (slice(ix0, ix1), slice(iy0, iy1), iz_top))

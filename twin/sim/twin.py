@@ -1,0 +1,178 @@
+"""The coupled hall model: air field + racks + CRAHs, advanced by ``step`` or solved for steady state.
+
+All that evolves lives in :class:`TwinState` (arrays and clock), so a run can be saved and resumed.
+:class:`HallTwin` holds what does not evolve between flow changes: the grid, the flow network, the
+multigrid hierarchy of the flow solve and the factorized transport operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from twin.geometry.voxel import voxelize_hall
+from twin.model.load import HallError, HallModel
+from twin.thermal.airflow import AirflowSolver, AirPathError
+from twin.thermal.compact import CrahArrays, RackArrays, coil_supply_c, server_airflow_m3s
+from twin.thermal.network import build_network
+from twin.thermal.transport import AirProperties, TransportOperator
+
+__all__ = ["HallTwin", "TwinState"]
+
+
+@dataclass
+class TwinState:
+    """Everything that evolves. Temperatures °C, flows m³/s, energies J (cumulative since t = 0)."""
+
+    time_s: float
+    steps: int
+    t_air_c: np.ndarray  # per fluid cell
+    t_rack_c: np.ndarray  # lumped rack temperature = exhaust temperature
+    t_intake_c: np.ndarray  # mixed intake temperature of each rack, last step
+    rack_flow_m3s: np.ndarray  # server airflow applied to the flow field
+    t_return_c: np.ndarray  # mixed return temperature of each CRAH, last step
+    t_coil_c: np.ndarray  # air leaving each CRAH coil, used during the next step
+    crah_heat_removed_w: np.ndarray  # coil duty, last step
+    heat_in_j: float = 0.0  # IT heat + CRAH fan heat released into the hall
+    heat_removed_j: float = 0.0  # heat taken out by the coils
+    stored_initial_j: float = 0.0  # heat stored in air and racks at t = 0 (relative to 0 °C)
+    extra: dict = field(default_factory=dict)
+
+    def copy(self) -> TwinState:
+        kw = {f.name: getattr(self, f.name) for f in fields(self)}
+        return TwinState(**{k: (v.copy() if hasattr(v, "copy") else v) for k, v in kw.items()})
+
+
+class HallTwin:
+    """A hall's physics, built once from a validated hall.
+
+    Args:
+        hall: the validated hall.
+        dt_s: time step of :meth:`step`, s.
+        reflow_tolerance: relative change of any server's airflow demand that triggers a new flow
+            field (warm-started; below it the applied flow stays, and energy stays exact because
+            every balance uses the applied flow).
+    """
+
+    def __init__(self, hall: HallModel, *, dt_s: float = 1.0, reflow_tolerance: float = 0.02) -> None:
+        self.hall = hall
+        self.dt_s = float(dt_s)
+        self.reflow_tolerance = reflow_tolerance
+        a = hall.spec.air
+        self.air = AirProperties(a.density_kg_m3, a.cp_j_kgk, a.turbulent_diffusivity_m2s)
+        self.voxels = voxelize_hall(hall)
+        self.net = build_network(self.voxels)
+        try:
+            self.airflow = AirflowSolver(self.net)
+        except AirPathError as exc:
+            raise HallError(f"{hall.path or '<hall>'}: {exc}") from None
+        self.racks = RackArrays.from_hall(hall)
+        self.crahs = CrahArrays.from_hall(hall)
+        self.n_racks = len(self.racks.names)
+        self._check_time_step()
+        self.face_flow_m3s = np.zeros(self.net.face_a.size)
+        self._operator: TransportOperator | None = None
+        self.flow_solves = 0
+
+    # --- set-up -------------------------------------------------------------------------------
+
+    def _check_time_step(self) -> None:
+        # Racks exchange heat with the air explicitly (lagged one step): stable while dt stays below
+        # the racks' own time constant C/(ṁ c_p), which is minutes for real racks.
+        q_max = self.racks.airflow_m3s_per_w * self.racks.it_w * self.racks.fan_max_factor
+        with np.errstate(divide="ignore"):
+            tau = np.where(q_max > 0, self.racks.heat_capacity_j_per_k / (self.air.rho_cp * q_max), np.inf)
+        if tau.size and self.dt_s > tau.min():
+            name = self.racks.names[int(np.argmin(tau))]
+            raise HallError(f"time step {self.dt_s:g} s exceeds rack {name}'s thermal time constant "
+                            f"{tau.min():.0f} s; use a smaller --dt")
+
+    def initial_state(self) -> TwinState:
+        t0 = self.hall.spec.hall.initial_temp_c
+        nr, nc = self.n_racks, len(self.crahs.names)
+        state = TwinState(
+            time_s=0.0, steps=0,
+            t_air_c=np.full(self.net.n, t0), t_rack_c=np.full(nr, t0), t_intake_c=np.full(nr, t0),
+            rack_flow_m3s=server_airflow_m3s(self.racks, np.full(nr, t0)),
+            t_return_c=np.full(nc, t0),
+            t_coil_c=np.minimum(self.crahs.supply_setpoint_c, t0),
+            crah_heat_removed_w=np.zeros(nc),
+        )
+        state.stored_initial_j = self.stored_heat_j(state)
+        return state
+
+    # --- quantities ---------------------------------------------------------------------------
+
+    def mover_flow_m3s(self, state: TwinState) -> np.ndarray:
+        return np.concatenate([state.rack_flow_m3s, self.crahs.flow_m3s()])
+
+    def stored_heat_j(self, state: TwinState) -> float:
+        """Heat stored in the air and the racks, relative to 0 °C, J."""
+        cell = self.air.rho_cp * self.net.cell_volume_m3
+        return float(cell * state.t_air_c.sum() + self.racks.heat_capacity_j_per_k @ state.t_rack_c)
+
+    def energy_balance_error(self, state: TwinState) -> float:
+        """(heat in − heat removed − change of stored heat) ÷ heat in; 0 before any heat went in."""
+        if state.heat_in_j <= 0:
+            return 0.0
+        stored = self.stored_heat_j(state) - state.stored_initial_j
+        return (state.heat_in_j - state.heat_removed_j - stored) / state.heat_in_j
+
+    def intake_c(self, t_air_c: np.ndarray) -> np.ndarray:
+        """Mixed intake temperature of every mover (racks, then CRAHs), °C."""
+        return self.net.intake.T @ t_air_c
+
+    # --- flow field ---------------------------------------------------------------------------
+
+    def operator(self, state: TwinState) -> TransportOperator:
+        """The transport operator for the state's flows, rebuilt only when the flows changed."""
+        q = self.mover_flow_m3s(state)
+        op = self._operator
+        if op is None or op.dt_s != self.dt_s or not np.array_equal(op.mover_flow_m3s, q):
+            self.face_flow_m3s = self.airflow.solve(q)
+            self.flow_solves += 1
+            op = TransportOperator(self.net, self.face_flow_m3s, q, self.airflow.phi, self.air, self.dt_s)
+            self._operator = op
+        return op
+
+    def _update_server_airflow(self, state: TwinState) -> None:
+        demand = server_airflow_m3s(self.racks, state.t_intake_c)
+        applied = state.rack_flow_m3s
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.abs(demand - applied) / np.where(applied > 0, applied, 1.0)
+        if rel.size and rel.max() > self.reflow_tolerance:
+            state.rack_flow_m3s = demand
+
+    # --- time step ----------------------------------------------------------------------------
+
+    def step(self, state: TwinState) -> TwinState:
+        """Advance ``state`` by one time step (in place) and return it."""
+        self._update_server_airflow(state)
+        op = self.operator(state)
+        dt, rc, nr = self.dt_s, self.air.rho_cp, self.n_racks
+        q = op.mover_flow_m3s
+        outlet_c = np.concatenate([state.t_rack_c, state.t_coil_c])
+        fan_w = self.crahs.fan_power_w()
+        direct_w = self.net.outlet[:, nr:] @ fan_w if fan_w.size else 0.0
+        t_new, t_impl = op.step(state.t_air_c, outlet_c, direct_w)
+        t_in = self.intake_c(t_impl)
+
+        # Racks: exactly the heat their exhaust gave the air leaves their store.
+        mdot_cp = rc * q[:nr]
+        to_air_w = mdot_cp * (state.t_rack_c - t_in[:nr])
+        state.t_rack_c = state.t_rack_c + dt / self.racks.heat_capacity_j_per_k * (self.racks.it_w - to_air_w)
+        # CRAHs: the coil took out what the air lost between return and coil outlet.
+        mdot_cp_c = rc * q[nr:]
+        removed_w = mdot_cp_c * (t_in[nr:] - state.t_coil_c)
+        state.t_coil_c = coil_supply_c(t_in[nr:], self.crahs.supply_setpoint_c, self.crahs.capacity_w(), mdot_cp_c)
+
+        state.t_air_c = t_new
+        state.t_intake_c = t_in[:nr]
+        state.t_return_c = t_in[nr:]
+        state.crah_heat_removed_w = removed_w
+        state.heat_in_j += dt * (float(self.racks.it_w.sum()) + float(fan_w.sum()))
+        state.heat_removed_j += dt * float(removed_w.sum())
+        state.time_s += dt
+        state.steps += 1
+        return state

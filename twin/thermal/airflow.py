@@ -1,0 +1,86 @@
+"""Mass-conserving potential flow driven by the air movers (server fans, CRAH fans).
+
+Governing equations, on the fluid cells and their open faces f = (a, b):
+
+    F_f = g_f (φ_a − φ_b)                 face flow, m³/s; g_f = openness · area / distance, m
+    Σ_{f out of i} F_f − Σ_{f into i} F_f = s_i     s = outlets·q − intakes·q, m³/s
+
+i.e. the weighted graph Laplacian L φ = s. Walls, solids and closed panels have no face, so no air
+crosses them; perforated tiles and leaky panels have a reduced g. The matrix L depends on geometry
+only: the movers' flows q enter through the right-hand side, so a fan-speed change costs one
+warm-started CG solve with the algebraic-multigrid hierarchy built once (never a solve from scratch).
+Because φ is a potential, every face flow runs from higher to lower φ: the flow graph has no cycles,
+which the transport solver exploits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyamg
+import scipy.sparse as sp
+
+from twin.thermal.network import FluidNetwork
+
+__all__ = ["AirflowSolver", "AirPathError", "face_divergence"]
+
+
+class AirPathError(ValueError):
+    """An air mover whose intake and outlet are in regions that air cannot pass between."""
+
+
+def face_divergence(net: FluidNetwork, face_flow_m3s: np.ndarray) -> np.ndarray:
+    """Net outflow of each fluid cell through its faces, m³/s."""
+    return (np.bincount(net.face_a, face_flow_m3s, net.n) - np.bincount(net.face_b, face_flow_m3s, net.n))
+
+
+class AirflowSolver:
+    """Solves the potential flow for given mover flows, reusing its multigrid hierarchy and last φ."""
+
+    def __init__(self, net: FluidNetwork, *, rtol: float = 1e-11) -> None:
+        self.net = net
+        self.rtol = rtol
+        self.conductance_m = net.face_open * net.face_area_m2 / net.dist_m
+        self._check_air_paths()
+        n, a, b, g = net.n, net.face_a, net.face_b, self.conductance_m
+        lap = sp.coo_matrix(
+            (np.concatenate([g, g, -g, -g]), (np.concatenate([a, b, a, b]), np.concatenate([a, b, b, a]))),
+            shape=(n, n),
+        ).tocsr()
+        # L is singular (φ is defined up to a constant in each connected region). Tie the first cell of
+        # each region to φ = 0 through a conductance: with consistent sources (each region's sources sum
+        # to zero, checked above) the exact solution sends no flow through that tie.
+        first = np.full(net.n_components, -1, dtype=np.int64)
+        order = np.arange(n)[::-1]
+        first[net.component[order]] = order
+        ground = np.zeros(n)
+        ground[first] = float(np.mean(g)) if g.size else 1.0
+        self.laplacian = (lap + sp.diags(ground)).tocsr()
+        self._amg = pyamg.smoothed_aggregation_solver(self.laplacian, symmetry="symmetric", max_coarse=500)
+        self.phi = np.zeros(n)
+        self.iterations = 0
+
+    def _check_air_paths(self) -> None:
+        comp = self.net.component
+        for j, name in enumerate(self.net.mover_names):
+            cin = np.unique(comp[self.net.intake[:, j].indices])
+            cout = np.unique(comp[self.net.outlet[:, j].indices])
+            if not (cin.size == 1 and cout.size == 1 and cin[0] == cout[0]):
+                raise AirPathError(
+                    f"{name}: air blown out cannot return to its intake (walls, objects or sealed panels "
+                    f"separate them); open a path, e.g. containment leakage > 0"
+                )
+
+    def sources_m3s(self, mover_flow_m3s: np.ndarray) -> np.ndarray:
+        """Volume source of each fluid cell: + at outlets, − at intakes."""
+        return self.net.outlet @ mover_flow_m3s - self.net.intake @ mover_flow_m3s
+
+    def solve(self, mover_flow_m3s: np.ndarray) -> np.ndarray:
+        """Face flows (m³/s, positive from face_a to face_b) for the given mover flows."""
+        s = self.sources_m3s(np.asarray(mover_flow_m3s, dtype=float))
+        if not np.any(s):
+            self.phi[:] = 0.0
+            return np.zeros(self.net.face_a.size)
+        residuals: list[float] = []
+        self.phi = self._amg.solve(s, x0=self.phi, tol=self.rtol, accel="cg", maxiter=200, residuals=residuals)
+        self.iterations = len(residuals) - 1
+        return self.conductance_m * (self.phi[self.net.face_a] - self.phi[self.net.face_b])
