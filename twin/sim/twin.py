@@ -16,6 +16,7 @@ from twin.model.load import HallError, HallModel
 from twin.thermal.airflow import AirflowSolver, AirPathError
 from twin.thermal.compact import CrahArrays, RackArrays, coil_supply_c, server_airflow_m3s
 from twin.thermal.network import build_network
+from twin.thermal.steady import solve_steady_field
 from twin.thermal.transport import AirProperties, TransportOperator
 
 __all__ = ["HallTwin", "TwinState"]
@@ -175,4 +176,59 @@ class HallTwin:
         state.heat_removed_j += dt * float(removed_w.sum())
         state.time_s += dt
         state.steps += 1
+        return state
+
+    # --- steady state -------------------------------------------------------------------------
+
+    def steady(self, state: TwinState | None = None, *, max_outer: int = 40) -> TwinState:
+        """The steady state for the hall's loads and settings, solved directly (not by marching).
+
+        Outer fixed-point iterations settle what the linear solve cannot see: each CRAH's regime
+        (setpoint, capacity-limited, not cooling) and the servers' airflow law.
+        """
+        state = (state or self.initial_state()).copy()
+        rc, nr = self.air.rho_cp, self.n_racks
+        nc = len(self.crahs.names)
+        t_guess = state.t_air_c
+        ret = state.t_return_c.copy()
+        outer = 0
+        for outer in range(1, max_outer + 1):
+            q = self.mover_flow_m3s(state)
+            if outer == 1 or not np.array_equal(q, self._operator.mover_flow_m3s if self._operator else q):
+                self.operator(state)
+            mdot_cp = rc * q
+            alpha = np.ones(nr + nc)
+            beta = np.zeros(nr + nc)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                beta[:nr] = np.where(mdot_cp[:nr] > 0, self.racks.it_w / mdot_cp[:nr], 0.0)
+                cap = self.crahs.capacity_w()
+                mc = mdot_cp[nr:]
+                limited = np.where(mc > 0, ret - cap / mc, ret)
+            at_set = (limited <= self.crahs.supply_setpoint_c) & (ret >= self.crahs.supply_setpoint_c)
+            alpha[nr:] = np.where(at_set, 0.0, 1.0)
+            beta[nr:] = np.where(at_set, self.crahs.supply_setpoint_c,
+                                 np.where(ret > self.crahs.supply_setpoint_c, np.where(mc > 0, -cap / mc, 0.0), 0.0))
+            fan_w = self.crahs.fan_power_w()
+            direct_w = self.net.outlet[:, nr:] @ fan_w if fan_w.size else 0.0
+            res = solve_steady_field(self.net, self.face_flow_m3s, q, self.airflow.phi, self.air, alpha, beta,
+                                     direct_w=direct_w, t_guess_c=t_guess)
+            t_in = self.intake_c(res.t_air_c)
+            t_guess = res.t_air_c
+            new_ret = t_in[nr:]
+            old_flow = state.rack_flow_m3s.copy()
+            state.t_intake_c = t_in[:nr]
+            self._update_server_airflow(state)
+            regime_same = np.array_equal(
+                coil_supply_c(new_ret, self.crahs.supply_setpoint_c, self.crahs.capacity_w(), mdot_cp[nr:]) ==
+                self.crahs.supply_setpoint_c, at_set)
+            ret = new_ret
+            if regime_same and np.array_equal(old_flow, state.rack_flow_m3s):
+                break
+        state.t_air_c = res.t_air_c
+        state.t_rack_c = np.where(mdot_cp[:nr] > 0, res.outlet_c[:nr], state.t_intake_c)
+        state.t_return_c = ret
+        state.t_coil_c = res.outlet_c[nr:]
+        state.crah_heat_removed_w = mdot_cp[nr:] * (ret - state.t_coil_c)
+        state.extra["steady"] = {"outer_iterations": outer, "gmres_iterations": res.iterations,
+                                 "residual": res.residual}
         return state

@@ -1,0 +1,81 @@
+"""Steady temperature field for a given flow field, solved directly (no time marching).
+
+Unknowns: the air temperature x of every fluid cell and the outlet temperature y_j of every air mover.
+Each mover's outlet is affine in its mixed intake temperature, y_j = α_j · (Iᵀx)_j + β_j:
+
+    rack:                    α = 1, β = P / (ṁ c_p)            (steady state of the lumped rack)
+    CRAH at its setpoint:    α = 0, β = T_set
+    CRAH at full capacity:   α = 1, β = −Q_max / (ṁ c_p)
+    CRAH not cooling:        α = 1, β = 0
+
+and the air obeys the steady transport equation K x = ρ c_p O diag(q) y + P_direct (see transport.py).
+The coupled sparse system is solved by GMRES, preconditioned by the flow-ordered lower triangle of K
+(exact for pure advection; the movers' loops and downstream diffusion are left to the Krylov method).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from twin.thermal.network import FluidNetwork
+from twin.thermal.transport import AirProperties, flux_operator
+
+__all__ = ["SteadyResult", "solve_steady_field"]
+
+# A time scale far beyond any flushing time ties cells that neither flow nor diffusion reach (sealed
+# pockets) to their previous temperature instead of leaving the system singular.
+_ANCHOR_S = 1.0e9
+
+
+class SteadyResult:
+    def __init__(self, t_air_c: np.ndarray, outlet_c: np.ndarray, iterations: int, residual: float) -> None:
+        self.t_air_c = t_air_c
+        self.outlet_c = outlet_c
+        self.iterations = iterations
+        self.residual = residual
+
+
+def solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray,
+                       potential: np.ndarray, air: AirProperties, alpha: np.ndarray, beta_c: np.ndarray,
+                       *, direct_w: np.ndarray | float = 0.0, t_guess_c: np.ndarray,
+                       rtol: float = 1e-11, maxiter: int = 3000) -> SteadyResult:
+    """Solve the coupled steady system; see the module docstring for α and β."""
+    n, m = net.n, len(mover_flow_m3s)
+    rc = air.rho_cp
+    anchor = rc * net.cell_volume_m3 / _ANCHOR_S
+    k_op = flux_operator(net, face_flow_m3s, mover_flow_m3s, air) + sp.identity(n, format="csr") * anchor
+    inject = (net.outlet @ sp.diags(rc * np.asarray(mover_flow_m3s, float))).tocsr()  # cells × movers
+    # Scale cell rows by their diagonal so that every row of the system is in kelvin.
+    d = k_op.diagonal()
+    scale = sp.diags(1.0 / d)
+    top = sp.hstack([scale @ k_op, -(scale @ inject)])
+    bottom = sp.hstack([-(sp.diags(alpha) @ net.intake.T), sp.identity(m)])
+    system = sp.vstack([top, bottom]).tocsr()
+    rhs = np.concatenate([(np.broadcast_to(direct_w, (n,)) + anchor * t_guess_c) / d, beta_c])
+
+    order = np.argsort(-potential, kind="stable")
+    lower = sp.tril((scale @ k_op).tocsr()[order][:, order], format="csc")
+    lu = spla.splu(lower, permc_spec="NATURAL", diag_pivot_thresh=0.0)
+    intake_t = net.intake.T.tocsr()
+
+    def precondition(r: np.ndarray) -> np.ndarray:
+        # Block Gauss–Seidel: cells by the ordered triangular solve, then movers from their intakes.
+        x = np.empty(n)
+        x[order] = lu.solve(r[:n][order])
+        return np.concatenate([x, r[n:] + alpha * (intake_t @ x)])
+
+    pre = spla.LinearOperator(system.shape, precondition)
+    z0 = np.concatenate([t_guess_c, alpha * (intake_t @ t_guess_c) + beta_c])
+    count = [0]
+
+    def callback(_):
+        count[0] += 1
+
+    z, info = spla.gmres(system, rhs, x0=z0, M=pre, rtol=rtol, atol=0.0, restart=200, maxiter=maxiter,
+                         callback=callback, callback_type="pr_norm")
+    residual = float(np.linalg.norm(system @ z - rhs) / max(np.linalg.norm(rhs), 1e-300))
+    if info < 0:
+        raise RuntimeError(f"steady solve failed (GMRES info {info})")
+    return SteadyResult(z[:n], z[n:], count[0], residual)
