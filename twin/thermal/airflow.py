@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from twin.thermal.network import FluidNetwork
 
-__all__ = ["AirflowSolver", "AirPathError", "face_divergence"]
+__all__ = ["AirflowSolver", "AirPathError", "cell_velocity_m_s", "face_divergence"]
 
 
 class AirPathError(ValueError):
@@ -84,3 +84,14 @@ class AirflowSolver:
         self.phi = self._amg.solve(s, x0=self.phi, tol=self.rtol, accel="cg", maxiter=200, residuals=residuals)
         self.iterations = len(residuals) - 1
         return self.conductance_m * (self.phi[self.net.face_a] - self.phi[self.net.face_b])
+
+
+def cell_velocity_m_s(net: FluidNetwork, face_flow_m3s: np.ndarray) -> np.ndarray:
+    """Cell-centred velocity (n, 3), m/s: the mean of the flows through each cell's two faces per axis."""
+    vel = np.zeros((net.n, 3))
+    area = net.face_area_m2
+    for axis in range(3):
+        sel = net.face_axis == axis
+        u = face_flow_m3s[sel] / area
+        vel[:, axis] = 0.5 * (np.bincount(net.face_a[sel], u, net.n) + np.bincount(net.face_b[sel], u, net.n))
+    return vel

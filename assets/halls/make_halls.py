@@ -1,0 +1,344 @@
+"""Write the bundled halls reference.toml and large.toml (run: ``.venv/bin/python assets/halls/make_halls.py``).
+
+Both halls follow one recipe, a raised-floor hall with hot and cold aisles:
+
+- rows of 20 racks (0.6 m wide, 1.2 m deep, 2.2 m tall) run along y; two rows face each other across a
+  1.25 m cold aisle paved with perforated tiles; pairs of rows stand 1.1 m apart (hot aisles), so the
+  pair pitch is 4.75 m, a whole number of 0.25 m cells;
+- downflow CRAHs (return from the top, supply into the raised floor) stand against the two long walls
+  (y = 0 and y = size_y), their fronts 3.1 m from the row ends;
+- IT loads vary per rack from 3 to 15 kW in a fixed pattern, with one high-density row in every fourth
+  pair; CRAH airflow and capacity are sized from the total IT load (see ``_crah_rating``);
+- cold-aisle containment (roof at rack height, doors at both ends) on the eastern cold aisles only, so
+  that contained and open aisles can be compared in one run;
+- building columns from the floor of the plenum to the ceiling; the round ones use column-round.glb.
+
+The output is deterministic: plain string formatting, no random numbers, no third-party packages. Run
+the script after changing it and commit its outputs with it (a test checks they are up to date).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["HallLayout", "LAYOUTS", "hall_toml", "main"]
+
+HERE = Path(__file__).resolve().parent
+
+# Geometry shared by both halls, m.
+CELL_M = 0.25
+PLENUM_M = 0.5
+HEIGHT_M = 4.0
+RACK_W_M, RACK_D_M, RACK_H_M = 0.6, 1.2, 2.2
+RACKS_PER_ROW = 20
+COLD_AISLE_M = 1.25
+HOT_AISLE_M = 1.1
+PAIR_DEPTH_M = 2 * RACK_D_M + COLD_AISLE_M  # 3.65
+PAIR_PITCH_M = PAIR_DEPTH_M + HOT_AISLE_M  # 4.75 = 19 cells
+CRAH_SIZE_M = (2.5, 0.9, 1.9)
+ROW_LENGTH_M = RACKS_PER_ROW * RACK_W_M  # 12.0
+
+# Sizing rules (DESIGN.md reference values).
+AIRFLOW_M3S_PER_KW = 0.0755  # servers: 160 CFM/kW at ΔT ≈ 11 K
+CRAH_FAN_SPEED = 0.85
+CRAH_FLOW_MARGIN = 1.2  # CRAH air at CRAH_FAN_SPEED ÷ server air: a little bypass keeps recirculation down
+CRAH_CAPACITY_MARGIN = 1.4  # installed coil capacity ÷ IT load: N+ redundancy for one or two units down
+CRAH_SETPOINT_C = 19.0
+CRAH_FAN_KW_PER_M3S = 0.7  # EC fans at full speed against ≈ 400 Pa
+COLD_AISLE_CONTAINMENT_LEAKAGE = 0.03
+
+# IT load per rack, kW. A mixed row: mostly 4–9 kW general-purpose racks, a storage rack at 3 kW, a few
+# dense racks at 10–15 kW. Each row starts the pattern at a different place and adds its own offset.
+MIXED_KW = (5.5, 6.0, 4.0, 8.0, 7.5, 5.0, 11.0, 6.5, 3.0, 8.0, 6.0, 5.0, 15.0, 7.0, 4.5, 7.5, 6.0, 9.5, 5.0, 7.0)
+ROW_OFFSET_KW = (0.0, -0.5, 0.5, -1.0, 0.0, -1.0, 0.5, -0.5)
+# A high-density row (GPU servers): 11–15 kW, with two half-populated racks.
+DENSE_KW = (14.0, 12.5, 15.0, 13.0, 11.0, 14.5, 12.0, 7.5, 15.0, 13.5, 12.0, 14.0, 11.5, 15.0, 13.0, 6.0, 14.5,
+            12.5, 13.0, 15.0)
+
+
+@dataclass(frozen=True)
+class HallLayout:
+    """Parameters of one generated hall."""
+
+    file: str
+    name: str
+    size_x_m: float
+    size_y_m: float
+    pairs: int  # pairs of rows (cold aisles) per block, along x
+    first_pair_x_m: float  # x of the back of the first row
+    block_y_m: tuple[float, ...]  # y of the row starts, one per block of rows
+    crahs_per_wall: int
+    first_crah_x_m: float
+    crah_pitch_m: float
+    contained_from_pair: int  # cold aisles of pairs with index >= this get containment
+    columns: tuple[tuple[str, float, float, bool], ...]  # name, x, y of the minimum corner, round (GLB)?
+    column_m: float = 0.75
+    intro: str = ""
+
+
+LAYOUTS = (
+    HallLayout(
+        file="reference.toml",
+        name="Reference hall (30 x 20 m, 200 racks)",
+        size_x_m=30.0, size_y_m=20.0,
+        pairs=5, first_pair_x_m=3.75, block_y_m=(4.0,),
+        crahs_per_wall=5, first_crah_x_m=1.75, crah_pitch_m=6.0,
+        contained_from_pair=2,
+        columns=(("column-W", 1.5, 9.5, True), ("column-E", 27.75, 9.5, False)),
+        intro="""\
+# Plan (x to the right, y up; not to scale):
+#
+#   y=20 +--[CRAH-06]---[CRAH-07]---[CRAH-08]---[CRAH-09]---[CRAH-10]--+   CRAH fronts at y = 19.1
+#        |                                                             |
+#   y=16 |      A : B     C : D     E |:| F     G |:| H     I |:| J    |   rows end at y = 16
+#        | (o)  A : B     C : D     E |:| F     G |:| H     I |:| J [#]|   (o) round column (GLB), [#] square one
+#    y=4 |      A : B     C : D     E |:| F     G |:| H     I |:| J    |   rows start at y = 4
+#        |                                                             |
+#    y=0 +--[CRAH-01]---[CRAH-02]---[CRAH-03]---[CRAH-04]---[CRAH-05]--+   CRAH backs on the wall
+#        x=0                                                        x=30
+#
+#   ":"   cold aisle with perforated tiles; "|:|" the same, contained (roof at 2.2 m, doors at the ends)
+#   Rows A, C, E, G, I face +x, rows B, D, F, H, J face -x: every cold aisle has fronts on both sides,
+#   every hot aisle (between pairs, and between the outer rows and the walls) has backs on both sides.
+""",
+    ),
+    HallLayout(
+        file="large.toml",
+        name="Large hall (60 x 40 m, 880 racks)",
+        size_x_m=60.0, size_y_m=40.0,
+        pairs=11, first_pair_x_m=4.5, block_y_m=(4.0, 24.0),
+        crahs_per_wall=20, first_crah_x_m=0.25, crah_pitch_m=3.0,
+        contained_from_pair=5,
+        columns=(
+            ("column-W", 1.5, 19.5, True),
+            ("column-1", 11.5, 19.5, False),
+            ("column-2", 23.5, 19.5, True),
+            ("column-3", 35.5, 19.5, False),
+            ("column-4", 47.5, 19.5, True),
+            ("column-E", 57.75, 19.5, False),
+        ),
+        intro="""\
+# A hall for scaling benchmarks, built like reference.toml and four times its floor area: two blocks
+# of 22 rows (a south block, rows SA..SV at y = 4..16, and a north block, rows NA..NV at y = 24..36)
+# with an 8 m cross aisle between them where the building columns stand; 20 downflow CRAHs on each
+# long wall. Cold aisles of the six eastern pairs of each block are contained.
+""",
+    ),
+)
+
+
+def _num(value: float) -> str:
+    """A float as TOML: always with a decimal point, no binary noise (3.65, not 3.6500000000000004)."""
+    text = f"{round(value, 4):.4f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def _vec(values: tuple[float, ...] | list[float]) -> str:
+    return "[" + ", ".join(_num(v) for v in values) + "]"
+
+
+def _letters(i: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA (row names)."""
+    out = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        out = chr(ord("A") + r) + out
+    return out
+
+
+def _row_loads_kw(row_index: int, *, dense: bool) -> list[float]:
+    if dense:
+        shift = (3 * row_index) % RACKS_PER_ROW
+        return [DENSE_KW[(n + shift) % RACKS_PER_ROW] for n in range(RACKS_PER_ROW)]
+    shift = (7 * row_index) % RACKS_PER_ROW
+    offset = ROW_OFFSET_KW[row_index % len(ROW_OFFSET_KW)]
+    return [min(15.0, max(3.0, MIXED_KW[(n + shift) % RACKS_PER_ROW] + offset)) for n in range(RACKS_PER_ROW)]
+
+
+@dataclass(frozen=True)
+class _Row:
+    name: str
+    x_m: float
+    y_m: float
+    facing: str
+    loads_kw: list[float]
+    dense: bool = False
+
+
+def _rows(layout: HallLayout) -> list[list[tuple[_Row, _Row]]]:
+    """Rows grouped by block, then by pair (west row, east row)."""
+    blocks = []
+    row_index = 0
+    for b, y0 in enumerate(layout.block_y_m):
+        prefix = "" if len(layout.block_y_m) == 1 else "SN"[b]
+        pairs = []
+        for p in range(layout.pairs):
+            x_back = layout.first_pair_x_m + p * PAIR_PITCH_M
+            dense_pair = p % 4 == 3
+            west = _Row(prefix + _letters(2 * p), x_back, y0, "+x", _row_loads_kw(row_index, dense=False))
+            east = _Row(prefix + _letters(2 * p + 1), x_back + RACK_D_M + COLD_AISLE_M, y0, "-x",
+                        _row_loads_kw(row_index + 1, dense=dense_pair), dense=dense_pair)
+            pairs.append((west, east))
+            row_index += 2
+        blocks.append(pairs)
+    return blocks
+
+
+def _crah_rating(it_kw: float, n_crahs: int) -> tuple[float, float, float]:
+    """Rated flow (m³/s, rounded up to 0.5), coil capacity (kW, to 5) and fan power (kW) of each CRAH."""
+    server_flow_m3s = AIRFLOW_M3S_PER_KW * it_kw
+    flow = math.ceil(CRAH_FLOW_MARGIN * server_flow_m3s / CRAH_FAN_SPEED / n_crahs * 2) / 2
+    cooling = 5 * round(CRAH_CAPACITY_MARGIN * it_kw / n_crahs / 5)
+    return flow, float(cooling), round(CRAH_FAN_KW_PER_M3S * flow, 1)
+
+
+def _open_fraction(aisle_kw: float, lo_kw: float, hi_kw: float) -> float:
+    """Tiles from 25 % open (lightest aisle) to 40 % (heaviest), in steps of 5 %."""
+    share = 0.0 if hi_kw <= lo_kw else (aisle_kw - lo_kw) / (hi_kw - lo_kw)
+    return round((0.25 + 0.15 * share) * 20) / 20
+
+
+def hall_toml(layout: HallLayout) -> str:
+    """The text of one hall file."""
+    blocks = _rows(layout)
+    rows = [r for pairs in blocks for pair in pairs for r in pair]
+    it_kw = sum(sum(r.loads_kw) for r in rows)
+    n_crahs = 2 * layout.crahs_per_wall
+    flow, cooling, fan_kw = _crah_rating(it_kw, n_crahs)
+    server_flow = AIRFLOW_M3S_PER_KW * it_kw
+    nx, ny = round(layout.size_x_m / CELL_M), round(layout.size_y_m / CELL_M)
+    nz_room, nz_plenum = round(HEIGHT_M / CELL_M), round(PLENUM_M / CELL_M)
+    aisle_kw = [sum(west.loads_kw) + sum(east.loads_kw) for pairs in blocks for west, east in pairs]
+    lo_kw, hi_kw = min(aisle_kw), max(aisle_kw)
+
+    out: list[str] = []
+    w = out.append
+    w(f"# {layout.name}. Generated by assets/halls/make_halls.py: edit the generator, not this file.")
+    w("#")
+    w(layout.intro.rstrip("\n"))
+    w("#")
+    w(f"# Totals: {len(rows) * RACKS_PER_ROW} racks, IT load {it_kw:.1f} kW; server airflow "
+      f"{server_flow:.1f} m³/s ({AIRFLOW_M3S_PER_KW} m³/s per kW).")
+    w(f"# {n_crahs} CRAHs at {CRAH_FAN_SPEED:.0%} fan speed: {n_crahs * flow * CRAH_FAN_SPEED:.1f} m³/s "
+      f"(x{n_crahs * flow * CRAH_FAN_SPEED / server_flow:.2f} the server airflow); coil capacity "
+      f"{n_crahs * cooling:.0f} kW (x{n_crahs * cooling / it_kw:.2f} the IT load).")
+    w(f"# Solver grid: {nx} x {ny} x ({nz_room} + {nz_plenum} plenum) = "
+      f"{nx * ny * (nz_room + nz_plenum):,} cells of {CELL_M} m.")
+    w("")
+    w("[hall]")
+    w(f'name = "{layout.name}"')
+    w(f"size_m = {_vec((layout.size_x_m, layout.size_y_m, HEIGHT_M))}  # floor to ceiling; the plenum is below")
+    w(f"cell_m = {_num(CELL_M)}")
+    w('ashrae_class = "A1"')
+    w("initial_temp_c = 22.0")
+    w("")
+    w("[raised_floor]")
+    w(f"depth_m = {_num(PLENUM_M)}")
+
+    w("")
+    w("# --- Perforated tiles: one strip over each cold aisle, front to front between the two rows. Tiles")
+    w("# are more open where the aisle's racks draw more air (25 % for the lightest aisle, 40 % for the")
+    w("# heaviest), the way a balancing survey would leave them.")
+    k = 0
+    for pairs in blocks:
+        for west, east in pairs:
+            x0, x1 = west.x_m + RACK_D_M, east.x_m
+            w("")
+            w(f"[[tiles]]  # cold aisle {west.name}|{east.name}: {aisle_kw[k]:.1f} kW of racks draw from it")
+            w(f'name = "cold-aisle-{west.name}{east.name}"')
+            w(f"x_m = {_vec((x0, x1))}")
+            w(f"y_m = {_vec((west.y_m, west.y_m + ROW_LENGTH_M))}")
+            w(f"open_fraction = {_num(_open_fraction(aisle_kw[k], lo_kw, hi_kw))}")
+            k += 1
+
+    w("")
+    w(f"# --- Rack rows: {RACKS_PER_ROW} racks each, along y from the row start, "
+      f"{_num(RACK_W_M)} x {_num(RACK_D_M)} x {_num(RACK_H_M)} m.")
+    w(f"# Pairs of rows face each other across a {_num(COLD_AISLE_M)} m cold aisle; a {_num(HOT_AISLE_M)} m "
+      f"hot aisle separates the pairs (pitch {_num(PAIR_PITCH_M)} m).")
+    w("# Racks draw air through their fronts (the facing side) and exhaust it from their backs.")
+    for pairs in blocks:
+        for p, (west, east) in enumerate(pairs):
+            for row, side in ((west, "west"), (east, "east")):
+                what = "high-density row (GPU servers)" if row.dense else "mixed row"
+                w("")
+                w(f"[[rows]]  # {what}, {side} side of cold aisle {west.name}|{east.name}: "
+                  f"{sum(row.loads_kw):.1f} kW")
+                w(f'name = "{row.name}"')
+                w(f"start_m = {_vec((row.x_m, row.y_m))}")
+                w('along = "y"')
+                w(f'facing = "{row.facing}"')
+                w(f"count = {RACKS_PER_ROW}")
+                w(f"rack_size_m = {_vec((RACK_W_M, RACK_D_M, RACK_H_M))}")
+                w(f"it_kw = {_vec(row.loads_kw)}")
+
+    w("")
+    w(f"# --- CRAHs: {layout.crahs_per_wall} downflow units against each long wall, drawing hot air in at the")
+    w("# top and blowing cold air down into the raised floor. Sizing: rated flow x fan speed x units")
+    w(f"# = {CRAH_FLOW_MARGIN} x server airflow, coil capacity x units ≈ {CRAH_CAPACITY_MARGIN} x IT load.")
+    sx, sy, sz = CRAH_SIZE_M
+    for i in range(n_crahs):
+        south = i < layout.crahs_per_wall
+        x = layout.first_crah_x_m + (i % layout.crahs_per_wall) * layout.crah_pitch_m
+        y = 0.0 if south else layout.size_y_m - sy
+        w("")
+        w(f"[[crahs]]  # {'south' if south else 'north'} wall")
+        w(f'name = "CRAH-{i + 1:02d}"')
+        w(f"position_m = {_vec((x, y))}")
+        w(f"size_m = {_vec(CRAH_SIZE_M)}")
+        w(f'facing = "{"+y" if south else "-y"}"')
+        w('return_from = "top"')
+        w('supply_to = "floor"')
+        w(f"rated_flow_m3s = {_num(flow)}")
+        w(f"rated_cooling_kw = {_num(cooling)}")
+        w(f"supply_setpoint_c = {_num(CRAH_SETPOINT_C)}")
+        w(f"fan_speed = {_num(CRAH_FAN_SPEED)}")
+        w(f"rated_fan_kw = {_num(fan_kw)}")
+
+    w("")
+    w("# --- Cold-aisle containment: doors across both ends of the aisle and a roof at rack height; the")
+    w("# racks themselves close the long sides. Only the eastern aisles are contained.")
+    for pairs in blocks:
+        for west, east in pairs[layout.contained_from_pair:]:
+            w("")
+            w("[[containment]]")
+            w(f'name = "cold-aisle-{west.name}{east.name}"')
+            w('kind = "cold-aisle"')
+            w(f"x_m = {_vec((west.x_m + RACK_D_M, east.x_m))}")
+            w(f"y_m = {_vec((west.y_m, west.y_m + ROW_LENGTH_M))}")
+            w(f"height_m = {_num(RACK_H_M)}")
+            w("roof = true")
+            w("doors = true")
+            w(f"leakage = {_num(COLD_AISLE_CONTAINMENT_LEAKAGE)}")
+
+    w("")
+    w(f"# --- Building columns, {_num(layout.column_m)} m across, from the plenum floor "
+      f"(z = -{_num(PLENUM_M)}) to the ceiling:")
+    w("# they block air below the raised floor as well as above it.")
+    for name, x, y, is_round in layout.columns:
+        w("")
+        w("[[obstacles]]" + ("  # round: the GLB cylinder is fitted into this box" if is_round else "  # square"))
+        w(f'name = "{name}"')
+        w(f"position_m = {_vec((x, y, -PLENUM_M))}")
+        w(f"size_m = {_vec((layout.column_m, layout.column_m, HEIGHT_M + PLENUM_M))}")
+        if is_round:
+            w('mesh = "column-round.glb"')
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write the halls into the directory given as the only argument (default: next to this script)."""
+    args = sys.argv[1:] if argv is None else argv
+    out_dir = Path(args[0]) if args else HERE
+    for layout in LAYOUTS:
+        path = out_dir / layout.file
+        path.write_text(hall_toml(layout), encoding="utf-8")
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

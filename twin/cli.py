@@ -1,0 +1,131 @@
+"""`twin` command line: wiring only. User errors print one line and exit 2; no tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from twin.model.load import HallError, load_hall
+
+__all__ = ["main", "parse_duration_s"]
+
+_UNITS_S = {"": 1.0, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "hr": 3600.0, "d": 86400.0}
+
+
+def parse_duration_s(text: str) -> float:
+    """'600' → 600, '10min' → 600, '1h' → 3600, '1.5h' → 5400, '500ms'? no: seconds and up."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in _UNITS_S:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (examples: 600, 90s, 10min, 1h, 2d)")
+    value = float(m.group(1)) * _UNITS_S[m.group(2).lower()]
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration must be > 0")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + message
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="twin", description="Digital twin of a data hall: headless runs, validation, export.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    v = sub.add_parser("validate", help="check a hall file against the schema and its cross-references")
+    v.add_argument("hall", type=Path)
+    v.add_argument("--json", action="store_true", help="print a JSON summary of the hall")
+
+    r = sub.add_parser("run", help="run a hall headless and write time series, fields and a summary")
+    r.add_argument("hall", type=Path)
+    r.add_argument("--duration", type=parse_duration_s, default=3600.0, help="simulated time (600, 10min, 1h)")
+    r.add_argument("--dt", type=parse_duration_s, default=1.0, help="time step (default 1s)")
+    r.add_argument("--out", type=Path, default=None, help="output folder (default out/<hall name>)")
+    r.add_argument("--record-every", type=parse_duration_s, default=10.0, help="time-series interval (10s)")
+    r.add_argument("--fields-every", type=parse_duration_s, default=600.0, help="field snapshot interval (10min)")
+    r.add_argument("--steady", action="store_true", help="solve the steady state directly instead")
+    r.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
+
+    b = sub.add_parser("bench", help="time a run with no outputs and print its figures")
+    b.add_argument("hall", type=Path)
+    b.add_argument("--duration", type=parse_duration_s, default=600.0)
+    b.add_argument("--dt", type=parse_duration_s, default=1.0)
+    b.add_argument("--json", action="store_true")
+
+    e = sub.add_parser("export", help="write the hall's geometry")
+    e.add_argument("hall", type=Path)
+    e.add_argument("--glb", type=Path, required=True, help="output .glb file")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except HallError as exc:
+        print(f"twin {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    hall = load_hall(args.hall)
+    if args.command == "validate":
+        info = {"hall": hall.name, "file": str(args.hall), "racks": len(hall.racks), "crahs": len(hall.crahs),
+                "it_kw": hall.it_w / 1e3}
+        if args.json:
+            print(json.dumps(info))
+        else:
+            print(f"{args.hall}: ok ({hall.name}: {len(hall.racks)} racks, {hall.it_w / 1e3:,.1f} kW IT, "
+                  f"{len(hall.crahs)} CRAHs)")
+        return 0
+    if args.command == "export":
+        from twin.geometry.export import export_glb
+
+        path = export_glb(hall, args.glb)
+        print(f"wrote {path}")
+        return 0
+
+    from twin.sim.jobs import bench_job, run_job, steady_job
+
+    if args.command == "bench":
+        result = bench_job(hall, duration_s=args.duration, dt_s=args.dt)
+        print(json.dumps(result) if args.json else _human(result))
+        return 0
+    out_dir = args.out or Path("out") / args.hall.stem
+    if args.steady:
+        result = steady_job(hall, out_dir=out_dir)
+    else:
+        from twin.sim.trackers import ProgressTracker
+
+        result = run_job(hall, duration_s=args.duration, dt_s=args.dt, out_dir=out_dir,
+                         record_every_s=args.record_every, fields_every_s=args.fields_every,
+                         progress=not args.json and ProgressTracker.wanted())
+    print(json.dumps(result) if args.json else _human(result))
+    return 130 if result.get("interrupted") else 0
+
+
+def _human(s: dict) -> str:
+    lines = [
+        f"{s['hall']} ({s['mode']}): {s['racks']} racks, {s['it_power_kw']:,.1f} kW IT, {s['crahs']} CRAHs, "
+        f"{s['cells']:,} cells",
+        f"  rack inlet: max {s['max_inlet_c']:.2f} °C ({s['max_inlet_rack']}), mean {s['mean_inlet_c']:.2f} °C; "
+        f"{s['racks_outside_recommended']} racks outside 18–27 °C",
+        f"  heat removed {s['heat_removed_kw']:,.1f} kW; energy balance error {s['energy_balance_error']:.2e}",
+    ]
+    if s["mode"] != "steady":
+        lines.append(f"  {s['sim_s']:,.0f} s simulated in {s['wall_s']:.2f} s wall "
+                     f"(×{s['rtf'] or 0:,.0f} real time, {s['steps']} steps of {s['dt_s']:g} s)"
+                     + (" — interrupted" if s["interrupted"] else ""))
+    else:
+        lines.append(f"  solved in {s['wall_s']:.2f} s ({s['steady']})")
+    if s["outputs"]:
+        lines.append("  outputs:")
+        lines += [f"    {p}" for p in s["outputs"]]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Headless jobs: a timed run with outputs, a steady solve, a benchmark. The CLI only wires these up."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from twin.model.load import HallModel
+from twin.sim.files import write_json
+from twin.sim.observe import observe
+from twin.sim.runner import RunInfo, Runner, Tracker
+from twin.sim.trackers import FieldRecorder, ProgressTracker, TimeSeriesRecorder, write_fields
+from twin.sim.twin import HallTwin, TwinState
+
+__all__ = ["run_job", "steady_job", "bench_job", "summary"]
+
+
+def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Path] | None = None,
+            mode: str = "transient") -> dict:
+    """The run's summary. Keys documented in README ("Summary keys") are a contract for scripts."""
+    obs = observe(twin, state)
+    inlet = obs["rack.t_inlet_c"]
+    hottest = int(np.argmax(inlet)) if inlet.size else None
+    grid = twin.voxels.grid
+    out = {
+        "hall": twin.hall.name,
+        "hall_file": str(twin.hall.path) if twin.hall.path else None,
+        "mode": mode,
+        "max_inlet_c": round(obs["hall.max_inlet_c"], 4),
+        "max_inlet_rack": twin.racks.names[hottest] if hottest is not None else None,
+        "mean_inlet_c": round(obs["hall.mean_inlet_c"], 4),
+        "racks": twin.n_racks,
+        "racks_outside_recommended": obs["hall.racks_outside_recommended"],
+        "racks_outside_allowable": obs["hall.racks_outside_allowable"],
+        "ashrae_class": twin.hall.spec.hall.ashrae_class,
+        "crahs": len(twin.crahs.names),
+        "it_power_kw": round(obs["hall.it_power_w"] / 1e3, 3),
+        "crah_fan_power_kw": round(obs["hall.fan_power_w"] / 1e3, 3),
+        "heat_removed_kw": round(obs["hall.heat_removed_w"] / 1e3, 3),
+        "energy_balance_error": obs["hall.energy_balance_error"],
+        "heat_in_kwh": state.heat_in_j / 3.6e6,
+        "heat_removed_kwh": state.heat_removed_j / 3.6e6,
+        "cells": grid.n_cells,
+        "fluid_cells": twin.net.n,
+        "grid": list(grid.shape),
+        "cell_m": grid.cell_m,
+        "dt_s": twin.dt_s,
+        "steps": info.steps,
+        "sim_s": info.sim_s,
+        "wall_s": round(info.wall_s, 4),
+        "rtf": round(info.rtf, 2) if info.rtf else None,
+        "solver_s": round(info.solver_s, 4),
+        "tracker_s": round(info.tracker_s, 4),
+        "flow_solves": twin.flow_solves,
+        "interrupted": info.interrupted,
+        "outputs": [str(p) for p in (outputs or [])],
+    }
+    if "steady" in state.extra:
+        out["steady"] = state.extra["steady"]
+    return out
+
+
+def run_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, out_dir: Path,
+            record_every_s: float = 10.0, fields_every_s: float = 600.0, progress: bool = False) -> dict:
+    """A timed transient run that writes the time series, field snapshots and summary.json."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    twin = HallTwin(hall, dt_s=dt_s)
+    state = twin.initial_state()
+    setup_s = time.perf_counter() - t0
+    series = TimeSeriesRecorder(out_dir, interval_s=record_every_s)
+    fields = FieldRecorder(out_dir, interval_s=fields_every_s)
+    trackers: list[Tracker] = [series, fields]
+    if progress:
+        trackers.append(ProgressTracker(duration_s))
+    info = Runner(twin, trackers).run(state, duration_s)
+    summary_path = out_dir / "summary.json"
+    result = summary(twin, state, info, outputs=[series.path, *fields.paths, summary_path])
+    result["setup_s"] = round(setup_s, 3)
+    write_json(summary_path, result)
+    return result
+
+
+def steady_job(hall: HallModel, *, out_dir: Path | None) -> dict:
+    """The steady state solved directly; writes its field and summary.json when ``out_dir`` is given."""
+    t0 = time.perf_counter()
+    twin = HallTwin(hall)
+    setup_s = time.perf_counter() - t0
+    state = twin.steady()
+    info = RunInfo(wall_s=time.perf_counter() - t0, solver_s=time.perf_counter() - t0 - setup_s)
+    outputs: list[Path] = []
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        outputs.append(write_fields(out_dir / "fields" / "steady.vti", twin, state))
+        outputs.append(out_dir / "summary.json")
+    result = summary(twin, state, info, outputs=outputs, mode="steady")
+    result["setup_s"] = round(setup_s, 3)
+    if out_dir is not None:
+        write_json(out_dir / "summary.json", result)
+    return result
+
+
+def bench_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0) -> dict:
+    """A timed run with no outputs and no progress bar; adds set-up and per-step figures."""
+    t0 = time.perf_counter()
+    twin = HallTwin(hall, dt_s=dt_s)
+    state = twin.initial_state()
+    twin.operator(state)
+    setup_s = time.perf_counter() - t0
+    info = Runner(twin, []).run(state, duration_s)
+    result = summary(twin, state, info, mode="bench")
+    result["setup_s"] = round(setup_s, 3)
+    result["step_ms"] = round(1e3 * info.solver_s / max(info.steps, 1), 3)
+    return result

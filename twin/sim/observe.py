@@ -1,0 +1,56 @@
+"""What a run reports: per-rack, per-CRAH and hall-wide figures from a state (named, with units)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from twin.model.schema import ASHRAE_ALLOWABLE_C, ASHRAE_RECOMMENDED_C
+from twin.sim.twin import HallTwin, TwinState
+
+__all__ = ["observe", "UNITS"]
+
+#: Unit of each reported quantity, by the suffix of its name.
+UNITS = {"_c": "degC", "_w": "W", "_m3s": "m3/s", "_s": "s", "_j": "J", "_kw": "kW", "_kwh": "kWh"}
+
+
+def unit_of(name: str) -> str:
+    for suffix, unit in UNITS.items():
+        if name.endswith(suffix):
+            return unit
+    return "1"
+
+
+def observe(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
+    """The reported quantities of a state: arrays per rack / CRAH, scalars for the hall."""
+    rc, nr = twin.air.rho_cp, twin.n_racks
+    crah_flow = twin.crahs.flow_m3s()
+    fan_w = twin.crahs.fan_power_w()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Air leaves the unit warmer than the coil by the fan's heat (the fan sits in the airstream).
+        supply = np.where(crah_flow > 0, state.t_coil_c + fan_w / (rc * crah_flow), state.t_coil_c)
+    inlet = state.t_intake_c
+    lo, hi = ASHRAE_RECOMMENDED_C
+    allow_lo, allow_hi = ASHRAE_ALLOWABLE_C[twin.hall.spec.hall.ashrae_class]
+    return {
+        "rack.t_inlet_c": inlet,
+        "rack.t_exhaust_c": state.t_rack_c,
+        "rack.power_w": twin.racks.it_w,
+        "rack.flow_m3s": state.rack_flow_m3s,
+        "crah.t_return_c": state.t_return_c,
+        "crah.t_supply_c": supply,
+        "crah.flow_m3s": crah_flow,
+        "crah.heat_removed_w": state.crah_heat_removed_w,
+        "crah.fan_power_w": fan_w,
+        "hall.time_s": state.time_s,
+        "hall.it_power_w": float(twin.racks.it_w.sum()),
+        "hall.fan_power_w": float(fan_w.sum()),
+        "hall.heat_removed_w": float(state.crah_heat_removed_w.sum()),
+        "hall.max_inlet_c": float(inlet.max()) if nr else float("nan"),
+        "hall.mean_inlet_c": float(inlet.mean()) if nr else float("nan"),
+        "hall.racks_outside_recommended": int(np.count_nonzero((inlet < lo) | (inlet > hi))),
+        "hall.racks_outside_allowable": int(np.count_nonzero((inlet < allow_lo) | (inlet > allow_hi))),
+        "hall.t_air_mean_c": float(state.t_air_c.mean()),
+        "hall.heat_in_j": state.heat_in_j,
+        "hall.heat_removed_j": state.heat_removed_j,
+        "hall.energy_balance_error": twin.energy_balance_error(state),
+    }

@@ -1,0 +1,119 @@
+"""The run loop: step the physics, hand the state to trackers at their own intervals (py-pde style).
+
+Solver time and tracker time are measured apart, so a slow tracker shows up in the numbers instead of
+silently slowing the twin. An interruption (Ctrl-C, SIGTERM) ends the loop between steps and still
+finalizes every tracker, so what was computed so far is written. Signals only raise a flag that the
+loop reads between steps: a step is never cut in half, so the state written is always consistent.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass
+
+from twin.sim.twin import HallTwin, TwinState
+
+__all__ = ["RunInfo", "Runner", "Tracker"]
+
+
+class Tracker:
+    """Base class of things that look at the state during a run.
+
+    Hooks, in the order the runner calls them:
+        start(twin, state): once before the first step.
+        handle(twin, state): whenever the simulated time has reached the next multiple of
+            ``interval_s`` (and once at the start); must not change the state.
+        finalize(twin, state, info): once after the last step, also after an interruption.
+    """
+
+    interval_s: float = float("inf")
+
+    def start(self, twin: HallTwin, state: TwinState) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def handle(self, twin: HallTwin, state: TwinState) -> None:  # noqa: B027
+        pass
+
+    def finalize(self, twin: HallTwin, state: TwinState, info: RunInfo) -> None:  # noqa: B027
+        pass
+
+
+@dataclass
+class RunInfo:
+    steps: int = 0
+    sim_s: float = 0.0
+    wall_s: float = 0.0
+    solver_s: float = 0.0
+    tracker_s: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def rtf(self) -> float | None:
+        return self.sim_s / self.wall_s if self.wall_s > 0 and self.sim_s > 0 else None
+
+
+class Runner:
+    def __init__(self, twin: HallTwin, trackers: list[Tracker] | None = None) -> None:
+        self.twin = twin
+        self.trackers = list(trackers or [])
+
+    def run(self, state: TwinState, duration_s: float, *, catch_signals: bool = True) -> RunInfo:
+        """Advance ``state`` by ``duration_s`` (whole steps), calling trackers; returns timings."""
+        info = RunInfo()
+        twin = self.twin
+        n_steps = int(round(duration_s / twin.dt_s))
+        t_start_s = state.time_s
+        wall0 = time.perf_counter()
+        stop: list[str] = []
+        previous = _install_signal_handlers(stop) if catch_signals else {}
+        try:
+            t0 = time.perf_counter()
+            for tr in self.trackers:
+                tr.start(twin, state)
+            next_due = [state.time_s for _ in self.trackers]
+            info.tracker_s += time.perf_counter() - t0
+            for _ in range(n_steps):
+                if stop:
+                    info.interrupted = True
+                    break
+                t0 = time.perf_counter()
+                if any(state.time_s >= due - 1e-9 for due in next_due):
+                    for i, tr in enumerate(self.trackers):
+                        if state.time_s >= next_due[i] - 1e-9:
+                            tr.handle(twin, state)
+                            next_due[i] = state.time_s + tr.interval_s
+                t1 = time.perf_counter()
+                twin.step(state)
+                t2 = time.perf_counter()
+                info.tracker_s += t1 - t0
+                info.solver_s += t2 - t1
+                info.steps += 1
+        finally:
+            _restore_signal_handlers(previous)
+            info.sim_s = state.time_s - t_start_s
+            info.wall_s = time.perf_counter() - wall0
+            t0 = time.perf_counter()
+            for tr in self.trackers:
+                tr.handle(twin, state)
+                tr.finalize(twin, state, info)
+            info.tracker_s += time.perf_counter() - t0
+        return info
+
+
+def _install_signal_handlers(stop: list[str]) -> dict:
+    def request_stop(signum, frame) -> None:
+        stop.append(signal.Signals(signum).name)
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, request_stop)
+        except ValueError:  # not the main thread: leave signals alone
+            pass
+    return previous
+
+
+def _restore_signal_handlers(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)

@@ -1,0 +1,162 @@
+"""Trackers: the time-series recorder (Parquet), field snapshots (.vti), and the progress bar.
+
+Files are written so that an interruption never leaves a corrupt one. The time series goes to
+``timeseries.parts/part-NNNNN.parquet`` while the run goes on (each part written aside and renamed into
+place; after a kill, read the folder with ``pyarrow.dataset``); at the end the parts are joined into
+``timeseries.parquet`` and the folder is removed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from twin.sim.files import atomic_write
+from twin.sim.observe import observe, unit_of
+from twin.sim.runner import RunInfo, Tracker
+from twin.sim.twin import HallTwin, TwinState
+from twin.sim.vtkxml import write_vti
+from twin.thermal.airflow import cell_velocity_m_s
+
+__all__ = ["FieldRecorder", "ProgressTracker", "TimeSeriesRecorder", "write_fields"]
+
+
+class TimeSeriesRecorder(Tracker):
+    """Per rack, per CRAH and hall-wide figures every ``interval_s`` of simulated time."""
+
+    def __init__(self, out_dir: Path, *, interval_s: float = 10.0, flush_rows: int = 60) -> None:
+        self.out_dir = Path(out_dir)
+        self.interval_s = interval_s
+        self.flush_rows = flush_rows
+        self.path = self.out_dir / "timeseries.parquet"
+        self.parts_dir = self.out_dir / "timeseries.parts"
+        self._rows: list[np.ndarray] = []
+        self._parts: list[Path] = []
+        self._last_time_s: float | None = None
+
+    def start(self, twin: HallTwin, state: TwinState) -> None:
+        obs = observe(twin, state)
+        names, units = ["time_s"], ["s"]
+        for key, value in obs.items():
+            kind, quantity = key.split(".", 1)
+            if kind == "hall" and key == "hall.time_s":
+                continue
+            if np.ndim(value):
+                who = twin.racks.names if kind == "rack" else twin.crahs.names
+                names += [f"{kind}.{w}.{quantity}" for w in who]
+                units += [unit_of(quantity)] * len(who)
+            else:
+                names.append(key)
+                units.append(unit_of(quantity))
+        meta = {b"hall": twin.hall.name.encode(), b"hall_file": str(twin.hall.path or "").encode(),
+                b"dt_s": str(twin.dt_s).encode()}
+        self.schema = pa.schema([pa.field(n, pa.float64(), metadata={b"unit": u.encode()})
+                                 for n, u in zip(names, units)], metadata=meta)
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+
+    def handle(self, twin: HallTwin, state: TwinState) -> None:
+        if self._last_time_s is not None and state.time_s <= self._last_time_s:
+            return  # the runner's final call at a time already recorded
+        self._last_time_s = state.time_s
+        obs = observe(twin, state)
+        row = [np.atleast_1d(np.asarray(v, dtype=float)) for k, v in obs.items() if k != "hall.time_s"]
+        self._rows.append(np.concatenate([[state.time_s], *row]))
+        if len(self._rows) >= self.flush_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._rows:
+            return
+        data = np.vstack(self._rows)
+        table = pa.Table.from_arrays([pa.array(data[:, i]) for i in range(data.shape[1])], schema=self.schema)
+        part = self.parts_dir / f"part-{len(self._parts):05d}.parquet"
+        atomic_write(part, lambda tmp: pq.write_table(table, tmp))
+        self._parts.append(part)
+        self._rows.clear()
+
+    def finalize(self, twin: HallTwin, state: TwinState, info: RunInfo) -> None:
+        self._flush()
+
+        def join(tmp: Path) -> None:
+            with pq.ParquetWriter(tmp, self.schema) as writer:
+                for part in self._parts:
+                    writer.write_table(pq.read_table(part, schema=self.schema))
+
+        atomic_write(self.path, join)
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
+
+
+def write_fields(path: Path, twin: HallTwin, state: TwinState) -> Path:
+    """One snapshot of the 3D fields as a .vti: temperature, velocity, speed, solid mask."""
+    net = twin.net
+    vel = cell_velocity_m_s(net, twin.face_flow_m3s)
+    grid = twin.voxels.grid
+    vel_grid = np.stack([net.to_grid(vel[:, a]) for a in range(3)], axis=-1).astype(np.float32)
+    return write_vti(
+        path, origin_m=grid.origin_m, spacing_m=grid.cell_m,
+        cell_data={
+            "t_c": net.to_grid(state.t_air_c).astype(np.float32),
+            "speed_m_s": np.linalg.norm(vel_grid, axis=-1),
+            "velocity_m_s": vel_grid,
+            "solid": twin.voxels.solid.astype(np.uint8),
+        },
+    )
+
+
+class FieldRecorder(Tracker):
+    """Field snapshots every ``interval_s`` of simulated time and at the end, as fields/t_XXXXXXs.vti."""
+
+    def __init__(self, out_dir: Path, *, interval_s: float = 600.0) -> None:
+        self.dir = Path(out_dir) / "fields"
+        self.interval_s = interval_s
+        self.paths: list[Path] = []
+
+    def handle(self, twin: HallTwin, state: TwinState) -> None:
+        path = self.dir / f"t_{state.time_s:08.0f}s.vti"
+        if self.paths and self.paths[-1] == path:
+            return
+        twin.operator(state)  # the face flows belong to the state's movers
+        self.paths.append(write_fields(path, twin, state))
+
+
+class ProgressTracker(Tracker):
+    """A rich progress bar on stderr (only when stderr is a terminal)."""
+
+    def __init__(self, duration_s: float) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.interval_s = max(duration_s / 200.0, 1e-9)
+        self.duration_s = duration_s
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(), transient=False,
+        )
+        self._task = None
+        self._t0 = time.perf_counter()
+        self._sim0 = 0.0
+
+    @staticmethod
+    def wanted() -> bool:
+        return sys.stderr.isatty()
+
+    def start(self, twin: HallTwin, state: TwinState) -> None:
+        self._progress.start()
+        self._sim0 = state.time_s
+        self._task = self._progress.add_task("simulating", total=self.duration_s, info="")
+
+    def handle(self, twin: HallTwin, state: TwinState) -> None:
+        wall = time.perf_counter() - self._t0
+        done = state.time_s - self._sim0
+        rtf = done / wall if wall > 0 else 0.0
+        inlet = float(state.t_intake_c.max()) if state.t_intake_c.size else float("nan")
+        self._progress.update(self._task, completed=done,
+                              info=f"t={done:,.0f} s  ×{rtf:,.0f} real time  max inlet {inlet:.1f} °C")
+
+    def finalize(self, twin: HallTwin, state: TwinState, info: RunInfo) -> None:
+        self._progress.stop()
