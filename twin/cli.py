@@ -68,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     except HallError as exc:
         print(f"twin {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except ValueError as exc:
+        from twin.sim.twin import NoSteadyState
+
+        if not isinstance(exc, NoSteadyState):
+            raise
+        print(f"twin {args.command}: {args.hall}: {exc}", file=sys.stderr)
+        return 3
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -57,8 +57,11 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
         "interrupted": info.interrupted,
         "outputs": [str(p) for p in (outputs or [])],
     }
-    if "steady" in state.extra:
-        out["steady"] = state.extra["steady"]
+    if mode == "steady":
+        # A steady state stores nothing: the balance is between heat released and heat removed.
+        heat_in_w = obs["hall.it_power_w"] + obs["hall.fan_power_w"]
+        out["energy_balance_error"] = (heat_in_w - obs["hall.heat_removed_w"]) / heat_in_w if heat_in_w else 0.0
+        out["steady"] = state.extra.get("steady")
     return out
 
 

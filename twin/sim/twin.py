@@ -19,7 +19,11 @@ from twin.thermal.network import build_network
 from twin.thermal.steady import solve_steady_field
 from twin.thermal.transport import AirProperties, TransportOperator
 
-__all__ = ["HallTwin", "TwinState"]
+__all__ = ["HallTwin", "NoSteadyState", "TwinState"]
+
+
+class NoSteadyState(ValueError):
+    """The hall has no steady state (e.g. more heat than running cooling capacity)."""
 
 
 @dataclass
@@ -191,6 +195,11 @@ class HallTwin:
         (setpoint, capacity-limited, not cooling) and the servers' airflow law.
         """
         state = (state or self.initial_state()).copy()
+        heat_w = float(self.racks.it_w.sum() + self.crahs.fan_power_w().sum())
+        capacity_w = float(self.crahs.capacity_w()[self.crahs.flow_m3s() > 0].sum())
+        if heat_w > capacity_w:
+            raise NoSteadyState(f"no steady state: {heat_w / 1e3:,.1f} kW of heat but only {capacity_w / 1e3:,.1f} kW "
+                                f"of running cooling capacity; the hall keeps heating (run it in time instead)")
         rc, nr = self.air.rho_cp, self.n_racks
         nc = len(self.crahs.names)
         t_guess = state.t_air_c

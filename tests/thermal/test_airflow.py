@@ -1,0 +1,125 @@
+"""Potential flow: mass conservation, no flow through solids, walls or closed panels, cheap re-solves."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.thermal.halls import hall_from, tiny_dict
+from twin.geometry.voxel import voxelize_hall
+from twin.model import bundled_hall
+from twin.thermal.airflow import AirflowSolver
+from twin.thermal.network import build_network
+
+
+def _contained_hall():
+    """Tiny, plus cold-aisle containment with leaky doors and roof, and a column in the hot aisle."""
+    data = tiny_dict()
+    data["containment"] = [{"name": "CA", "kind": "cold-aisle", "x_m": (1.0, 3.0), "y_m": (1.5, 2.5),
+                            "height_m": 2.0, "roof": True, "doors": True, "leakage": 0.05}]
+    data["obstacles"] = [{"name": "col", "position_m": (5.0, 3.5, -0.5), "size_m": (0.5, 0.5, 3.5)}]
+    return hall_from(data)
+
+
+def _grid_face_flows(net, flows):
+    """Scatter network face flows onto full grid face arrays (zeros where the network has no face)."""
+    shape = net.vox.grid.shape
+    out = []
+    for axis in range(3):
+        fshape = list(shape)
+        fshape[axis] += 1
+        arr = np.zeros(fshape)
+        sel = net.face_axis == axis
+        lo = np.array(np.unravel_index(net.fluid_flat[net.face_a[sel]], shape))
+        idx = lo.copy()
+        idx[axis] += 1  # the face on the high side of cell a
+        arr[tuple(idx)] = flows[sel]
+        out.append(arr)
+    return out
+
+
+def _flows(hall):
+    vox = voxelize_hall(hall)
+    net = build_network(vox)
+    solver = AirflowSolver(net)
+    q = np.array([r.it_w * r.airflow_m3s_per_w for r in hall.racks]
+                 + [c.rated_flow_m3s * c.fan_speed for c in hall.crahs])
+    return vox, net, solver, q, solver.solve(q)
+
+
+def test_zero_divergence_in_every_fluid_cell():
+    """Net outflow of each fluid cell equals its mover source, to solver precision (grid-wise np.diff)."""
+    for hall in (bundled_hall("tiny"), _contained_hall()):
+        vox, net, solver, q, flows = _flows(hall)
+        fx, fy, fz = _grid_face_flows(net, flows)
+        div = np.diff(fx, axis=0) + np.diff(fy, axis=1) + np.diff(fz, axis=2)
+        source = net.to_grid(solver.sources_m3s(q), fill=0.0)
+        scale = np.abs(flows).max()
+        assert np.abs(div - source)[~vox.solid].max() < 1e-9 * scale
+        assert np.abs(div)[vox.solid].max() == 0.0
+
+
+def test_no_flow_through_solids_walls_floor_or_closed_panels():
+    """Faces of solids and walls carry nothing; the raised floor passes air only at tiles."""
+    vox, net, solver, q, flows = _flows(_contained_hall())
+    faces = _grid_face_flows(net, flows)
+    for axis, f in enumerate(faces):
+        moved = np.moveaxis(f, axis, 0)
+        assert not moved[0].any() and not moved[-1].any()  # walls, floor of the plenum, ceiling
+        solid = np.moveaxis(vox.solid, axis, 0)
+        assert not moved[1:][solid].any() and not moved[:-1][solid].any()
+        assert not f[vox.open_faces[axis] == 0].any()
+    # Air crosses the raised floor (z-faces at the plenum's top) only through perforated tiles.
+    floor = faces[2][:, :, vox.plenum_layers]
+    tiles = vox.open_faces[2][:, :, vox.plenum_layers] > 0
+    assert np.abs(floor[~tiles]).max() == 0.0
+    assert floor[tiles].sum() > 0  # upward through the tiles
+
+
+def test_every_mover_moves_its_flow_through_its_faces():
+    """Each rack's intake draws its server airflow; a CRAH's supply leaves through the floor plenum."""
+    hall = bundled_hall("tiny")
+    vox, net, solver, q, flows = _flows(hall)
+    assert np.allclose(net.intake.sum(axis=0), 1.0) and np.allclose(net.outlet.sum(axis=0), 1.0)
+    faces = _grid_face_flows(net, flows)
+    # Tiles carry the CRAH supply minus what returns through... nothing else: all supply rises through them.
+    floor = faces[2][:, :, vox.plenum_layers]
+    crah_flow = hall.crahs[0].rated_flow_m3s * hall.crahs[0].fan_speed
+    assert np.isclose(floor.sum(), crah_flow, rtol=1e-9)
+
+
+def test_sealed_containment_is_an_error():
+    """A contained aisle with zero leakage that cuts rack intakes off from exhausts is rejected."""
+    data = tiny_dict()
+    data["containment"] = [{"name": "CA", "kind": "cold-aisle", "x_m": (1.0, 3.0), "y_m": (1.5, 2.5),
+                            "height_m": 2.0, "leakage": 0.0}]
+    data["tiles"] = []
+    import pytest
+
+    from twin.model import HallError
+    from twin.sim.twin import HallTwin
+
+    with pytest.raises(HallError, match="cannot return to its intake"):
+        HallTwin(hall_from(data))
+
+
+def test_fan_speed_change_reuses_the_multigrid_and_warm_starts():
+    """A 10 % CRAH speed change re-solves in fewer iterations than from scratch, same hierarchy."""
+    hall = bundled_hall("reference")
+    vox = voxelize_hall(hall)
+    net = build_network(vox)
+    solver = AirflowSolver(net)
+    q = np.array([r.it_w * r.airflow_m3s_per_w for r in hall.racks]
+                 + [c.rated_flow_m3s * c.fan_speed for c in hall.crahs])
+    amg = solver._amg
+    solver.solve(q)
+    cold = solver.iterations
+    q2 = q.copy()
+    q2[len(hall.racks):] *= 1.1
+    flows = solver.solve(q2)
+    assert solver._amg is amg
+    assert solver.iterations < cold
+    # Linearity: the field for the changed flows is what superposition predicts.
+    solver.phi[:] = 0.0
+    f_racks = solver.solve(np.concatenate([q[:len(hall.racks)], 0 * q[len(hall.racks):]]))
+    f_crahs = solver.solve(np.concatenate([0 * q[:len(hall.racks)], q2[len(hall.racks):]]))
+    assert np.allclose(flows, f_racks + f_crahs, atol=1e-8 * np.abs(flows).max())

@@ -1,0 +1,129 @@
+"""Heat transport: analytic fronts, a closed room heating up, conservation over runs."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import erfc
+
+from tests.thermal.halls import hall_from, tiny_dict
+from twin.geometry.voxel import Grid, HallVoxels, Mover
+from twin.model import bundled_hall
+from twin.sim.twin import HallTwin
+from twin.thermal.airflow import AirflowSolver
+from twin.thermal.network import build_network
+from twin.thermal.transport import AirProperties, TransportOperator, heat_rate_w
+
+
+def _duct(n_cells: int, cell_m: float) -> HallVoxels:
+    """A 1-cell-wide duct along x; a fan takes air from the last cell and blows it into the first."""
+    shape = (n_cells, 1, 1)
+    open_faces = (np.ones((n_cells + 1, 1, 1)), np.ones((n_cells, 2, 1)), np.ones((n_cells, 1, 2)))
+    open_faces[0][[0, -1]] = 0.0
+    open_faces[1][:] = 0.0
+    open_faces[2][:] = 0.0
+    fan = Mover("fan", intake=np.array([n_cells - 1]), outlet=np.array([0]))
+    return HallVoxels(Grid(shape, (0.0, 0.0, 0.0), cell_m), np.zeros(shape, bool),
+                      np.full(shape, -1, np.int32), [], open_faces, crahs=[fan])
+
+
+def _front_error(cell_m: float, *, length_m=12.0, u_m_s=0.5, alpha_m2s=0.05, cfl=0.5, t_end_s=8.0,
+                 x0_m=3.0) -> float:
+    """L1 error of the front T = ½ erfc((x − x0 − u t)/(2√(α t))) after t_end, on one grid."""
+    n = int(round(length_m / cell_m))
+    net = build_network(_duct(n, cell_m))
+    q = np.array([u_m_s * cell_m**2])
+    solver = AirflowSolver(net)
+    flows = solver.solve(q)
+    assert np.allclose(flows, q[0])
+    air = AirProperties(diffusivity_m2s=alpha_m2s)
+    dt = cfl * cell_m / u_m_s
+    x = (np.arange(n) + 0.5) * cell_m
+    t0 = 1.0  # start from the exact solution at t0 (a smooth front), so the comparison is of the scheme
+    exact = lambda t: 0.5 * erfc((x - x0_m - u_m_s * t) / (2.0 * np.sqrt(alpha_m2s * t)))  # noqa: E731
+    op = TransportOperator(net, flows, q, solver.phi, air, dt, tol_k=1e-12)
+    t = exact(t0)
+    steps = int(round((t_end_s - t0) / dt))
+    for _ in range(steps):
+        t, _ = op.step(t, np.array([1.0]))
+    return float(np.mean(np.abs(t - exact(t0 + steps * dt))))
+
+
+def test_advection_diffusion_front_converges_at_first_order():
+    """Implicit upwind transport of an erfc front converges to the analytic solution at order ≈ 1."""
+    cells = [0.1, 0.05, 0.025, 0.0125]
+    errors = [_front_error(h) for h in cells]
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert errors[-1] < 0.01
+    assert np.all(orders > 0.8) and np.all(orders < 1.3), orders
+
+
+def test_reference_form_and_fast_step_agree():
+    """The fast ordered solver satisfies the plain (reference) balance ρc_pV dT/dt = heat_rate(T')."""
+    twin = HallTwin(bundled_hall("tiny"), dt_s=2.0)
+    state = twin.initial_state()
+    for _ in range(30):
+        twin.step(state)
+    op = twin.operator(state)
+    t_old = state.t_air_c.copy()
+    outlet = np.concatenate([state.t_rack_c, state.t_coil_c])
+    direct = twin.net.outlet[:, twin.n_racks:] @ twin.crahs.fan_power_w()
+    op.tol_k = 1e-12
+    t_new, t_impl = op.step(t_old, outlet, direct)
+    rate = heat_rate_w(twin.net, twin.face_flow_m3s, op.mover_flow_m3s, twin.air, t_impl, outlet, direct)
+    lhs = op.cell_heat_j_per_k * (t_new - t_old) / op.dt_s
+    assert np.allclose(lhs, rate, rtol=0, atol=1e-9 * np.abs(rate).max())
+
+
+def _closed_room(thermal_mass_kj_per_k: float):
+    data = tiny_dict()
+    data["crahs"] = []
+    data["tiles"] = []
+    data.pop("raised_floor")
+    for row in data["rows"]:
+        row["thermal_mass_kj_per_k"] = thermal_mass_kj_per_k
+    return hall_from(data)
+
+
+def test_closed_room_without_cooling_heats_at_total_heat_over_heat_capacity():
+    """No cooling: the air warms at P/(ρ c_p V_air + ΣC_rack); with light racks ≈ P/(ρ c_p V_air)."""
+    for mass_kj_per_k, dt in ((150.0, 1.0), (0.5, 0.25)):
+        hall = _closed_room(mass_kj_per_k)
+        twin = HallTwin(hall, dt_s=dt)
+        state = twin.initial_state()
+        sx, sy, sz = hall.spec.hall.size_m
+        v_air = sx * sy * sz - sum(np.prod(np.subtract(r.box.hi, r.box.lo)) for r in hall.racks)
+        rho_cp = hall.spec.air.density_kg_m3 * hall.spec.air.cp_j_kgk
+        power = hall.it_w
+        c_racks = sum(r.heat_capacity_j_per_k for r in hall.racks)
+        for _ in range(int(2400 / dt)):  # past the racks' lag (minutes for 150 kJ/K)
+            twin.step(state)
+        t_mean0, t0 = state.t_air_c.mean(), state.time_s
+        for _ in range(int(600 / dt)):
+            twin.step(state)
+        rate = (state.t_air_c.mean() - t_mean0) / (state.time_s - t0)
+        assert np.isclose(rate, power / (rho_cp * v_air + c_racks), rtol=2e-3), (mass_kj_per_k, rate)
+        if mass_kj_per_k < 1.0:
+            assert np.isclose(rate, power / (rho_cp * v_air), rtol=0.02)
+
+
+def test_energy_balance_closes_over_a_run_with_load_steps_and_fan_ramps():
+    """Heat in − heat removed − Δ stored heat stays at round-off through load steps and reflows."""
+    data = tiny_dict()
+    for row in data["rows"]:
+        row["fan_ramp_start_c"] = 19.0  # server fans speed up in this run: the flow field changes
+    twin = HallTwin(hall_from(data), dt_s=2.0)
+    state = twin.initial_state()
+    stored0 = twin.stored_heat_j(state)
+    for i in range(1800):
+        if i == 600:
+            twin.racks.it_w = twin.racks.it_w * 1.8  # a load step
+        if i == 1200:
+            twin.crahs.fan_speed = twin.crahs.fan_speed * 0.7  # a CRAH slows down
+        twin.step(state)
+    assert twin.flow_solves > 3
+    # Independent bookkeeping from the fields themselves.
+    rho_cp_v = twin.air.rho_cp * twin.net.cell_volume_m3
+    stored = rho_cp_v * state.t_air_c.sum() + twin.racks.heat_capacity_j_per_k @ state.t_rack_c
+    imbalance = state.heat_in_j - state.heat_removed_j - (stored - stored0)
+    assert abs(imbalance) < 1e-9 * state.heat_in_j
+    assert abs(twin.energy_balance_error(state)) < 1e-9
