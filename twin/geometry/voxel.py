@@ -126,7 +126,7 @@ def voxelize_hall(hall: HallModel) -> HallVoxels:
     owners: list[str] = []
     object_cells: dict[str, np.ndarray] = {}
     for obj in [*hall.racks, *hall.crahs, *hall.obstacles]:
-        cells = mesh_cells(object_mesh(obj.box, obj.mesh), grid)
+        cells = mesh_cells(object_mesh(obj.box, obj.mesh, facing=getattr(obj, "facing", None)), grid)
         if not cells.any():
             raise HallError(f"{where}: {obj.key}: {obj.name!r} is smaller than one {h} m cell; "
                             f"use smaller cells or a larger object")
