@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -21,8 +22,8 @@ def parse_duration_s(text: str) -> float:
     if not m or m.group(2).lower() not in _UNITS_S:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration (examples: 600, 90s, 10min, 1h, 2d)")
     value = float(m.group(1)) * _UNITS_S[m.group(2).lower()]
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a duration must be > 0")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration must be finite and > 0")
     return value
 
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except HallError as exc:
+    except (HallError, OSError) as exc:  # OSError: e.g. --out names a file or an unwritable folder
         print(f"twin {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:
@@ -119,7 +120,7 @@ def _human(s: dict) -> str:
         f"{s['hall']} ({s['mode']}): {s['racks']} racks, {s['it_power_kw']:,.1f} kW IT, {s['crahs']} CRAHs, "
         f"{s['cells']:,} cells",
         f"  rack inlet: max {s['max_inlet_c']:.2f} °C ({s['max_inlet_rack']}), mean {s['mean_inlet_c']:.2f} °C; "
-        f"{s['racks_outside_recommended']} racks outside 18–27 °C",
+        f"{s['racks_outside_recommended']} racks outside 18–27 °C" if s["racks"] else "  no racks",
         f"  heat removed {s['heat_removed_kw']:,.1f} kW; energy balance error {s['energy_balance_error']:.2e}",
     ]
     if s["mode"] != "steady":

@@ -28,9 +28,10 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
         "hall": twin.hall.name,
         "hall_file": str(twin.hall.path) if twin.hall.path else None,
         "mode": mode,
-        "max_inlet_c": round(obs["hall.max_inlet_c"], 4),
+        # A hall without racks has no inlet: null, not NaN (summary.json is strict JSON).
+        "max_inlet_c": round(obs["hall.max_inlet_c"], 4) if inlet.size else None,
         "max_inlet_rack": twin.racks.names[hottest] if hottest is not None else None,
-        "mean_inlet_c": round(obs["hall.mean_inlet_c"], 4),
+        "mean_inlet_c": round(obs["hall.mean_inlet_c"], 4) if inlet.size else None,
         "racks": twin.n_racks,
         "racks_outside_recommended": obs["hall.racks_outside_recommended"],
         "racks_outside_allowable": obs["hall.racks_outside_allowable"],

@@ -1,0 +1,54 @@
+"""Helpers for the CLI and output tests: run `twin` as a real subprocess, make bad hall files, read .vti."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["CONTRACT_KEYS", "REPO", "TINY", "bad_hall", "read_vti", "twin_cli", "twin_command"]
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "assets" / "halls" / "tiny.toml"
+
+#: Summary keys that README ("Summary keys") promises to scripts.
+CONTRACT_KEYS = ("max_inlet_c", "mean_inlet_c", "racks", "racks_outside_recommended", "energy_balance_error",
+                 "cells", "steps", "sim_s", "wall_s", "rtf", "outputs")
+
+
+def twin_command(*args: object) -> list[str]:
+    """The argv of ``python -m twin.cli ARGS`` with this interpreter."""
+    return [sys.executable, "-m", "twin.cli", *map(str, args)]
+
+
+def twin_cli(*args: object, cwd: Path = REPO, timeout_s: float = 120.0) -> subprocess.CompletedProcess:
+    """Run ``twin ARGS`` to completion in a subprocess; stdout and stderr captured as text."""
+    return subprocess.run(twin_command(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
+
+
+def bad_hall(tmp_path: Path, *edits: tuple[str, str], append: str = "") -> Path:
+    """tiny.toml with each ``(old, new)`` replaced once and ``append`` added, written to tmp_path."""
+    text = TINY.read_text(encoding="utf-8")
+    for old, new in edits:
+        assert text.count(old) == 1, f"edit does not apply to tiny.toml: {old!r}"
+        text = text.replace(old, new)
+    path = tmp_path / "bad-hall.toml"
+    path.write_text(text + append, encoding="utf-8")
+    return path
+
+
+def read_vti(path: Path) -> tuple[object, dict[str, np.ndarray]]:
+    """A .vti read with VTK's own XML reader: the vtkImageData and its cell arrays as numpy arrays."""
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+    from vtkmodules.vtkIOXML import vtkXMLImageDataReader
+
+    reader = vtkXMLImageDataReader()
+    reader.SetFileName(str(path))
+    reader.Update()
+    image = reader.GetOutput()
+    cell_data = image.GetCellData()
+    arrays = {cell_data.GetArrayName(i): vtk_to_numpy(cell_data.GetArray(i))
+              for i in range(cell_data.GetNumberOfArrays())}
+    return image, arrays

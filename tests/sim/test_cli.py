@@ -1,0 +1,210 @@
+"""The `twin` command line as a user or a script meets it: real subprocesses, real files, exit codes,
+one-line errors, and the summary contract of README ("Summary keys")."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tests.sim.runs import CONTRACT_KEYS, TINY, bad_hall, twin_cli
+from twin.cli import parse_duration_s
+
+CROSSING_ROW = """
+[[rows]]
+name = "B"
+start_m = [2.0, 0.5]
+along = "y"
+facing = "+x"
+count = 6
+rack_size_m = [0.5, 1.0, 2.0]
+it_kw = 5.0
+"""
+
+
+def _one_error_line(proc, *, code: int = 2) -> str:
+    """The single stderr line of a failed command, after checking exit code, silence on stdout, no traceback."""
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+# --- twin run --json ----------------------------------------------------------------------------
+
+def test_run_json_prints_one_object_with_the_contract_keys(run_10min):
+    """`twin run --json` prints exactly one JSON object on one line, with every contract key, and nothing on stderr."""
+    proc, _ = run_10min
+    summary = json.loads(proc.stdout)  # fails on anything before or after the object
+    assert isinstance(summary, dict)
+    assert proc.stdout.count("\n") == 1 and proc.stdout.endswith("}\n")
+    assert set(CONTRACT_KEYS) <= summary.keys()
+    assert proc.stderr == ""
+
+
+def test_run_summary_figures_are_consistent(run_10min):
+    """Steps × dt = sim_s = 600, rtf = sim_s / wall_s, 4 racks, energy conserved, timings add up."""
+    summary = json.loads(run_10min[0].stdout)
+    assert summary["mode"] == "transient" and summary["interrupted"] is False
+    assert summary["steps"] * summary["dt_s"] == summary["sim_s"] == 600
+    assert summary["rtf"] == pytest.approx(summary["sim_s"] / summary["wall_s"], rel=1e-2)
+    assert summary["racks"] == 4 and summary["crahs"] == 1
+    assert summary["it_power_kw"] == pytest.approx(4.0 + 6.0 + 8.0 + 5.0)
+    assert abs(summary["energy_balance_error"]) < 1e-3
+    assert summary["cells"] == math.prod(summary["grid"]) and 0 < summary["fluid_cells"] < summary["cells"]
+    assert 0 <= summary["racks_outside_recommended"] <= summary["racks"]
+    assert summary["mean_inlet_c"] <= summary["max_inlet_c"]
+    # The wall time covers both parts that are timed apart (each figure is rounded to 0.1 ms).
+    assert summary["solver_s"] + summary["tracker_s"] <= summary["wall_s"] + 2e-4
+
+
+def test_run_outputs_exist_and_summary_file_matches(run_10min):
+    """Every listed output exists, nothing else is left in DIR, and summary.json equals the printed JSON."""
+    proc, out_dir = run_10min
+    summary = json.loads(proc.stdout)
+    outputs = [Path(p) for p in summary["outputs"]]
+    assert all(p.is_file() for p in outputs), outputs
+    assert set(outputs) == {out_dir / "timeseries.parquet", out_dir / "summary.json",
+                            out_dir / "fields" / "t_00000000s.vti", out_dir / "fields" / "t_00000600s.vti"}
+    left = {p for p in out_dir.rglob("*") if p.is_file()}
+    assert left == set(outputs)  # no timeseries.parts/, no temporary files
+    assert json.loads((out_dir / "summary.json").read_text(encoding="utf-8")) == summary
+
+
+def test_run_human_output_without_json(tmp_path):
+    """Without --json, `twin run` prints a short human summary (no JSON) that lists its outputs."""
+    proc = twin_cli("run", TINY, "--duration", "120s", "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert not proc.stdout.lstrip().startswith("{")
+    assert "Tiny test hall (transient)" in proc.stdout
+    assert str(tmp_path / "out" / "summary.json") in proc.stdout
+
+
+def test_run_hall_without_racks_reports_null_inlets(tmp_path):
+    """A hall with no racks (allowed: e.g. before fit-out) runs; inlet figures are null, summary.json strict JSON."""
+    text = TINY.read_text(encoding="utf-8")
+    path = tmp_path / "no-racks.toml"
+    path.write_text(text[:text.index("[[rows]]")] + text[text.index("[[crahs]]"):], encoding="utf-8")
+    proc = twin_cli("run", path, "--duration", "120s", "--out", tmp_path / "out", "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["racks"] == 0 and summary["racks_outside_recommended"] == 0
+    assert summary["max_inlet_c"] is None and summary["mean_inlet_c"] is None
+    assert json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8")) == summary
+    human = twin_cli("run", path, "--duration", "120s", "--out", tmp_path / "out")
+    assert human.returncode == 0 and "no racks" in human.stdout, human.stderr
+
+
+# --- twin run --steady --------------------------------------------------------------------------
+
+def test_steady_agrees_with_a_long_transient_run(run_3h, tmp_path):
+    """`twin run --steady --json` gives the hottest inlet of a settled 3 h run within 0.1 K, heat out = heat in."""
+    transient = json.loads(run_3h[0].stdout)
+    proc = twin_cli("run", TINY, "--steady", "--json", "--out", tmp_path / "steady")
+    assert proc.returncode == 0, proc.stderr
+    steady = json.loads(proc.stdout)
+    assert steady["mode"] == "steady"
+    assert set(CONTRACT_KEYS) <= steady.keys()
+    assert steady["max_inlet_c"] == pytest.approx(transient["max_inlet_c"], abs=0.1)
+    assert steady["mean_inlet_c"] == pytest.approx(transient["mean_inlet_c"], abs=0.1)
+    assert steady["max_inlet_rack"] == transient["max_inlet_rack"]
+    assert steady["heat_removed_kw"] == pytest.approx(steady["it_power_kw"] + steady["crah_fan_power_kw"], rel=1e-3)
+    assert abs(steady["energy_balance_error"]) < 1e-3
+    assert [Path(p).name for p in steady["outputs"]] == ["steady.vti", "summary.json"]
+    assert all(Path(p).is_file() for p in steady["outputs"])
+    assert json.loads((tmp_path / "steady" / "summary.json").read_text(encoding="utf-8")) == steady
+
+
+def test_steady_without_enough_cooling_exits_3(tmp_path):
+    """A hall with more heat than cooling capacity has no steady state: exit 3, one line, no traceback."""
+    path = bad_hall(tmp_path, ("it_kw = [4.0, 6.0, 8.0, 5.0]", "it_kw = [14.0, 14.0, 14.0, 14.0]"))
+    line = _one_error_line(twin_cli("run", path, "--steady", "--json", "--out", tmp_path / "out"), code=3)
+    assert str(path) in line and "no steady state" in line
+
+
+# --- twin bench ---------------------------------------------------------------------------------
+
+def test_bench_prints_figures_and_writes_nothing(tmp_path):
+    """`twin bench --json` prints the contract keys and step_ms, lists no outputs and writes no file."""
+    proc = twin_cli("bench", TINY, "--duration", "5min", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert set(CONTRACT_KEYS) | {"step_ms", "setup_s"} <= summary.keys()
+    assert summary["mode"] == "bench"
+    assert summary["outputs"] == []
+    assert list(tmp_path.iterdir()) == []
+    assert summary["steps"] * summary["dt_s"] == summary["sim_s"] == 300
+    assert summary["step_ms"] > 0
+    assert summary["step_ms"] == pytest.approx(1e3 * summary["solver_s"] / summary["steps"], rel=0.02, abs=2e-3)
+
+
+# --- twin validate and user errors --------------------------------------------------------------
+
+def test_validate_good_file():
+    """`twin validate tiny.toml` exits 0 and says ok, naming the file."""
+    proc = twin_cli("validate", TINY)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"{TINY}: ok") and proc.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("edits", "append", "key_path"),
+    [
+        ((("count = 4\n", "count = 4\nit_kww = 5.0\n"),), "", "rows[0].it_kww"),
+        ((("fan_speed = 0.8", "fan_speed = 1.5"),), "", "crahs[0].fan_speed"),
+        ((), CROSSING_ROW, "rows[1] (rack 5)"),
+    ],
+    ids=["unknown-key", "out-of-range", "overlapping-racks"],
+)
+def test_validate_bad_file_is_one_line(tmp_path, edits, append, key_path):
+    """A bad hall file: exit 2 and one stderr line naming the file and the key path, no traceback."""
+    path = bad_hall(tmp_path, *edits, append=append)
+    line = _one_error_line(twin_cli("validate", path))
+    assert line.startswith(f"twin validate: error: {path}: {key_path}"), line
+
+
+def test_run_bad_hall_file_is_one_line_and_writes_nothing(tmp_path):
+    """`twin run` on a bad hall file: exit 2, one line naming file and key, and no output folder."""
+    path = bad_hall(tmp_path, ("count = 4\n", "count = 4\nit_kww = 5.0\n"))
+    line = _one_error_line(twin_cli("run", path, "--duration", "120s", "--out", tmp_path / "out", "--json"))
+    assert line.startswith(f"twin run: error: {path}: rows[0].it_kww"), line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("duration", ["10parsecs", "1e400", "-5"])
+def test_run_bad_duration_is_one_line(tmp_path, duration):
+    """A bad --duration: exit 2 and one line naming the option and the value, before any work."""
+    line = _one_error_line(twin_cli("run", TINY, "--duration", duration, "--out", tmp_path / "out"))
+    assert "--duration" in line and duration in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_out_naming_a_file_is_one_line(tmp_path):
+    """--out pointing at an existing file is a user error: exit 2, one line naming it, no traceback."""
+    not_a_dir = tmp_path / "taken"
+    not_a_dir.write_text("x", encoding="utf-8")
+    line = _one_error_line(twin_cli("run", TINY, "--duration", "120s", "--out", not_a_dir))
+    assert str(not_a_dir) in line, line
+
+
+# --- parse_duration_s ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("600", 600), ("10min", 600), ("1h", 3600), ("1.5h", 5400), ("90s", 90), ("2d", 172800), (" 10 min ", 600)],
+)
+def test_parse_duration_accepts(text, seconds):
+    """Plain seconds and seconds, minutes, hours, days with a unit."""
+    assert parse_duration_s(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "abc", "-5", "0", "0s", "10parsecs", "500ms", "1e400", "inf", "nan", "1h30"])
+def test_parse_duration_rejects(text):
+    """Empty, non-numeric, negative, zero, unknown units and non-finite values are argparse errors."""
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_duration_s(text)

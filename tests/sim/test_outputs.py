@@ -1,0 +1,158 @@
+"""What `twin run` writes, read back with independent readers: the Parquet time series with pyarrow and the
+.vti fields with VTK's own XML reader; checked against the hall file and against physics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from tests.sim.runs import TINY, read_vti
+from twin.model import load_hall
+
+RACK_QUANTITIES = ("t_inlet_c", "t_exhaust_c", "power_w", "flow_m3s")
+CRAH_QUANTITIES = ("t_return_c", "t_supply_c", "flow_m3s", "heat_removed_w", "fan_power_w")
+HALL_TOTALS = ("it_power_w", "fan_power_w", "heat_removed_w", "max_inlet_c", "mean_inlet_c")
+UNIT_BY_SUFFIX = {"_c": "degC", "_w": "W", "_m3s": "m3/s", "_s": "s", "_j": "J"}
+
+
+def _columns(out_dir) -> dict[str, np.ndarray]:
+    table = pq.read_table(out_dir / "timeseries.parquet")
+    return {name: table.column(name).to_numpy() for name in table.column_names}
+
+
+# --- timeseries.parquet -------------------------------------------------------------------------
+
+def test_timeseries_columns_and_units(run_3h):
+    """time_s at the record interval, one column per rack/CRAH quantity and hall total, each with its unit."""
+    summary, out_dir = json.loads(run_3h[0].stdout), run_3h[1]
+    hall = load_hall(TINY)
+    schema = pq.read_schema(out_dir / "timeseries.parquet")
+    expected = ["time_s"]
+    expected += [f"rack.{r.name}.{q}" for q in RACK_QUANTITIES for r in hall.racks]
+    expected += [f"crah.{c.name}.{q}" for q in CRAH_QUANTITIES for c in hall.crahs]
+    expected += [f"hall.{q}" for q in HALL_TOTALS]
+    assert [r.name for r in hall.racks] == ["A01", "A02", "A03", "A04"]
+    assert set(expected) <= set(schema.names)
+    assert schema.names[0] == "time_s" and schema.names.count("time_s") == 1
+    for field in schema:
+        assert field.metadata and b"unit" in field.metadata, field.name
+        unit = field.metadata[b"unit"].decode()
+        for suffix, wanted in UNIT_BY_SUFFIX.items():
+            if field.name.endswith(suffix):
+                assert unit == wanted, (field.name, unit)
+                break
+    columns = _columns(out_dir)
+    time_s = columns["time_s"]
+    assert time_s[0] == 0 and time_s[-1] == summary["sim_s"] == 3 * 3600
+    assert np.all(np.diff(time_s) == 10.0)  # --record-every default, 10 s
+    for rack in hall.racks:
+        assert np.all(columns[f"rack.{rack.name}.power_w"] == rack.it_w)
+    total_w = sum(columns[f"rack.{r.name}.power_w"] for r in hall.racks)
+    assert np.allclose(columns["hall.it_power_w"], total_w, rtol=1e-12)
+
+
+def test_timeseries_last_row_matches_summary(run_3h):
+    """The last row is the state the summary describes: hottest and mean inlet, racks outside 18–27 °C."""
+    summary, out_dir = json.loads(run_3h[0].stdout), run_3h[1]
+    columns = _columns(out_dir)
+    inlets = np.array([columns[f"rack.{name}.t_inlet_c"][-1] for name in ("A01", "A02", "A03", "A04")])
+    assert summary["max_inlet_c"] == pytest.approx(inlets.max(), abs=1e-4)
+    assert summary["mean_inlet_c"] == pytest.approx(inlets.mean(), abs=1e-4)
+    assert summary["max_inlet_rack"] == f"A0{int(np.argmax(inlets)) + 1}"
+    assert summary["racks_outside_recommended"] == np.count_nonzero((inlets < 18) | (inlets > 27))
+
+
+def test_timeseries_settles_to_heat_removed_equals_heat_released(run_3h):
+    """Heat removed starts far below IT + fan power and ends within 1 % of it once the hall has settled."""
+    columns = _columns(run_3h[1])
+    removed_w = columns["hall.heat_removed_w"]
+    released_w = columns["hall.it_power_w"] + columns["hall.fan_power_w"]
+    assert removed_w[-1] == pytest.approx(released_w[-1], rel=0.01)
+    early = columns["time_s"] <= 60.0
+    assert np.all(removed_w[early] < 0.9 * released_w[early])  # the test would fail on a run too short to settle
+    assert np.all(np.abs(columns["hall.energy_balance_error"]) < 1e-6)
+
+
+def test_timeseries_energies_are_integrals_of_the_powers(run_3h):
+    """hall.heat_removed_j is the time integral of hall.heat_removed_w; heat_in_j that of IT + fan power."""
+    columns = _columns(run_3h[1])
+    time_s = columns["time_s"]
+    removed_j = np.trapezoid(columns["hall.heat_removed_w"], time_s)
+    released_j = np.trapezoid(columns["hall.it_power_w"] + columns["hall.fan_power_w"], time_s)
+    assert columns["hall.heat_removed_j"][-1] == pytest.approx(removed_j, rel=1e-3)
+    assert columns["hall.heat_in_j"][-1] == pytest.approx(released_j, rel=1e-9)
+
+
+def test_timeseries_equipment_balances_at_steady_state(run_3h):
+    """Settled: rack exhaust − inlet = P/(ρ c_p q); CRAH heat removed = ρ c_p q (return − supply) + fan."""
+    hall = load_hall(TINY)
+    rho_cp = hall.spec.air.density_kg_m3 * hall.spec.air.cp_j_kgk
+    last = {name: values[-1] for name, values in _columns(run_3h[1]).items()}
+    for rack in hall.racks:
+        rise_k = last[f"rack.{rack.name}.t_exhaust_c"] - last[f"rack.{rack.name}.t_inlet_c"]
+        assert rise_k == pytest.approx(rack.it_w / (rho_cp * last[f"rack.{rack.name}.flow_m3s"]), rel=1e-3)
+    crah = f"crah.{hall.crahs[0].name}."
+    air_w = rho_cp * last[crah + "flow_m3s"] * (last[crah + "t_return_c"] - last[crah + "t_supply_c"])
+    assert last[crah + "heat_removed_w"] == pytest.approx(air_w + last[crah + "fan_power_w"], rel=1e-3)
+
+
+# --- fields/*.vti -------------------------------------------------------------------------------
+
+def test_vti_opens_with_vtk_with_the_documented_arrays(run_10min):
+    """Each .vti opens with vtkXMLImageDataReader: grid shape + 1 points, t_c, speed, 3-component velocity, solid."""
+    summary, out_dir = json.loads(run_10min[0].stdout), run_10min[1]
+    nx, ny, nz = summary["grid"]
+    paths = sorted((out_dir / "fields").glob("*.vti"))
+    assert [p.name for p in paths] == ["t_00000000s.vti", "t_00000600s.vti"]
+    for path in paths:
+        image, arrays = read_vti(path)
+        assert image.GetDimensions() == (nx + 1, ny + 1, nz + 1)
+        assert image.GetNumberOfCells() == summary["cells"]
+        assert image.GetSpacing() == pytest.approx((summary["cell_m"],) * 3)
+        assert set(arrays) == {"t_c", "speed_m_s", "velocity_m_s", "solid"}
+        assert arrays["velocity_m_s"].shape == (summary["cells"], 3)
+        for name in ("t_c", "speed_m_s", "solid"):
+            assert arrays[name].shape == (summary["cells"],), name
+        solid = arrays["solid"].astype(bool)
+        assert np.count_nonzero(~solid) == summary["fluid_cells"]
+        assert np.all(np.isnan(arrays["t_c"][solid]))
+        assert np.all(np.isfinite(arrays["t_c"][~solid]))
+        velocity = arrays["velocity_m_s"][~solid].astype(float)
+        assert np.all(np.isfinite(velocity))
+        assert np.allclose(np.linalg.norm(velocity, axis=1), arrays["speed_m_s"][~solid], rtol=1e-5, atol=1e-6)
+    _, first = read_vti(paths[0])
+    assert np.all(first["t_c"][first["solid"] == 0] == np.float32(22.0))  # the hall's initial_temp_c
+
+
+def test_vti_solid_cells_are_the_racks_and_crah(run_10min):
+    """The solid cells VTK reports (x fastest) are exactly the cells inside the hall file's racks and CRAH."""
+    image, arrays = read_vti(run_10min[1] / "fields" / "t_00000600s.vti")
+    bounds = np.array([image.GetCell(i).GetBounds() for i in range(image.GetNumberOfCells())])
+    centres_m = (bounds[:, 0::2] + bounds[:, 1::2]) / 2
+    hall = load_hall(TINY)
+    inside = np.zeros(len(centres_m), dtype=bool)
+    for obj in [*hall.racks, *hall.crahs]:
+        inside |= np.all((centres_m > obj.box.lo) & (centres_m < obj.box.hi), axis=1)
+    assert inside.any()
+    assert np.array_equal(arrays["solid"].astype(bool), inside)
+
+
+def test_vti_temperature_agrees_with_the_timeseries(run_10min):
+    """The last field's mean fluid temperature is hall.t_air_mean_c, and no cell leaves the range of its sources."""
+    out_dir = run_10min[1]
+    _, arrays = read_vti(out_dir / "fields" / "t_00000600s.vti")
+    t_fluid_c = arrays["t_c"][arrays["solid"] == 0].astype(float)
+    columns = _columns(out_dir)
+    assert columns["time_s"][-1] == 600
+    assert 15.0 < t_fluid_c.mean() < 40.0
+    assert t_fluid_c.mean() == pytest.approx(columns["hall.t_air_mean_c"][-1], abs=1e-3)
+    # Air is a mix of what the CRAH supplied, what the racks exhausted and the initial air (22 °C):
+    # a conservative upwind scheme can't make it colder or hotter than all of these.
+    supplied_c = columns["crah.CRAH-01.t_supply_c"][1:]  # row 0 is before the first step
+    exhausted_c = np.concatenate([columns[f"rack.A0{i}.t_exhaust_c"] for i in range(1, 5)])
+    assert t_fluid_c.min() >= min(supplied_c.min(), 22.0) - 1e-3
+    assert t_fluid_c.max() <= max(exhausted_c.max(), 22.0) + 1e-3
+    assert t_fluid_c.max() > 22.0 + 1.0  # the racks have warmed some air: the bound is not met trivially
