@@ -40,6 +40,7 @@ class TwinState:
     t_return_c: np.ndarray  # mixed return temperature of each CRAH, last step
     t_coil_c: np.ndarray  # air leaving each CRAH coil, used during the next step
     crah_heat_removed_w: np.ndarray  # coil duty, last step
+    fan_update_due_s: float = 0.0  # next time the servers' airflow law is evaluated
     heat_in_j: float = 0.0  # IT heat + CRAH fan heat released into the hall
     heat_removed_j: float = 0.0  # heat taken out by the coils
     stored_initial_j: float = 0.0  # heat stored in air and racks at t = 0 (relative to 0 °C)
@@ -59,12 +60,15 @@ class HallTwin:
         reflow_tolerance: relative change of any server's airflow demand that triggers a new flow
             field (warm-started; below it the applied flow stays, and energy stays exact because
             every balance uses the applied flow).
+        fan_update_interval_s: how often the servers' airflow law is evaluated, s of simulated time.
     """
 
-    def __init__(self, hall: HallModel, *, dt_s: float = 1.0, reflow_tolerance: float = 0.02) -> None:
+    def __init__(self, hall: HallModel, *, dt_s: float = 1.0, reflow_tolerance: float = 0.02,
+                 fan_update_interval_s: float = 10.0) -> None:
         self.hall = hall
         self.dt_s = float(dt_s)
         self.reflow_tolerance = reflow_tolerance
+        self.fan_update_interval_s = fan_update_interval_s
         a = hall.spec.air
         self.air = AirProperties(a.density_kg_m3, a.cp_j_kgk, a.turbulent_diffusivity_m2s)
         self.voxels = voxelize_hall(hall)
@@ -142,7 +146,12 @@ class HallTwin:
             self._operator = op
         return op
 
-    def _update_server_airflow(self, state: TwinState) -> None:
+    def _update_server_airflow(self, state: TwinState, *, now: bool = False) -> None:
+        # Server fan controllers (BMCs) adjust every few seconds, not every time step; evaluating the
+        # law on that cadence also bounds how often the flow field is re-solved.
+        if state.time_s < state.fan_update_due_s and not now:
+            return
+        state.fan_update_due_s = state.time_s + self.fan_update_interval_s
         demand = server_airflow_m3s(self.racks, state.t_intake_c)
         applied = state.rack_flow_m3s
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -230,7 +239,7 @@ class HallTwin:
             new_ret = t_in[nr:]
             old_flow = state.rack_flow_m3s.copy()
             state.t_intake_c = t_in[:nr]
-            self._update_server_airflow(state)
+            self._update_server_airflow(state, now=True)
             regime_same = np.array_equal(
                 coil_supply_c(new_ret, self.crahs.supply_setpoint_c, self.crahs.capacity_w(), mdot_cp[nr:]) ==
                 self.crahs.supply_setpoint_c, at_set)

@@ -43,8 +43,10 @@ class AirProperties:
 
 
 def flux_operator(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray,
-                  air: AirProperties) -> sp.csr_matrix:
+                  air: AirProperties, *, rank: np.ndarray | None = None) -> sp.csr_matrix:
     """K (W/K): (K T)_i is the heat leaving cell i by advection, diffusion and mover intakes.
+
+    With ``rank`` (new position of each cell), K is assembled directly in that order.
 
     Its column sums are zero except at intake cells, where they equal ρ c_p q_in: what K moves
     between cells is conserved, and what it removes is exactly the heat drawn into the movers.
@@ -60,6 +62,8 @@ def flux_operator(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: 
     rows = np.concatenate([up, down, a, b, a, b, np.arange(n)])
     cols = np.concatenate([up, up, a, b, b, a, np.arange(n)])
     vals = np.concatenate([adv, -adv, k, k, -k, -k, sink])
+    if rank is not None:
+        rows, cols = rank[rows], rank[cols]
     return sp.csr_matrix((vals, (rows, cols)), shape=(n, n))
 
 
@@ -85,13 +89,12 @@ class TransportOperator:
         self.max_sweeps = max_sweeps
         self.mover_flow_m3s = np.asarray(mover_flow_m3s, dtype=float).copy()
         self.cell_heat_j_per_k = air.rho_cp * net.cell_volume_m3
-        self.k_op = flux_operator(net, face_flow_m3s, self.mover_flow_m3s, air)
-        a_mat = (self.k_op + sp.identity(net.n, format="csr") * (self.cell_heat_j_per_k / self.dt_s)).tocsr()
         # Falling potential = downstream order (stable sort keeps ties in grid order).
         self.order = np.argsort(-potential, kind="stable")
         self.rank = np.empty_like(self.order)
         self.rank[self.order] = np.arange(net.n)
-        a_ord = a_mat[self.order][:, self.order].tocsr()
+        k_ord = flux_operator(net, face_flow_m3s, self.mover_flow_m3s, air, rank=self.rank)
+        a_ord = (k_ord + sp.identity(net.n, format="csr") * (self.cell_heat_j_per_k / self.dt_s)).tocsr()
         lower = sp.tril(a_ord, format="csc")
         self.upper = sp.triu(a_ord, k=1, format="csr")
         self._lu = spla.splu(lower, permc_spec="NATURAL", diag_pivot_thresh=0.0)
