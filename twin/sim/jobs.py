@@ -118,4 +118,46 @@ def bench_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0) -> dict:
     result = summary(twin, state, info, mode="bench")
     result["setup_s"] = round(setup_s, 3)
     result["step_ms"] = round(1e3 * info.solver_s / max(info.steps, 1), 3)
+    result.update(transport_figures(twin))
     return result
+
+
+def memory_bandwidth_gbs(*, size_mb: int = 256, repeats: int = 5) -> float:
+    """Sustained copy bandwidth of this machine, GB/s (bytes read + written ÷ best time)."""
+    src = np.ones(size_mb * 2**20 // 8)
+    dst = np.empty_like(src)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * src.nbytes / best / 1e9
+
+
+def transport_figures(twin: HallTwin) -> dict:
+    """How the transport step compares with the memory-bandwidth bound.
+
+    The bound counts the bytes one step must stream at least: per sweep, the triangular factor and the
+    downstream-diffusion matrix (8-byte value + 4-byte index per entry, plus row pointers) and four
+    vectors of n doubles (right-hand side, iterate in and out, guess); ratio = bound time ÷ measured time.
+    """
+    op = twin._operator
+    if op is None or twin.transport_steps == 0:
+        return {}
+    n = twin.net.n
+    nnz = op._lu.L.nnz + op._lu.U.nnz + op.upper.nnz
+    sweeps = twin.transport_sweeps / twin.transport_steps
+    bytes_per_step = sweeps * (12 * nnz + 8 * (n + 1) + 4 * 8 * n)
+    bandwidth = memory_bandwidth_gbs()
+    measured_s = twin.transport_s / twin.transport_steps
+    bound_s = bytes_per_step / (bandwidth * 1e9)
+    return {
+        "transport_step_ms": round(measured_s * 1e3, 3),
+        "transport_sweeps_per_step": round(sweeps, 3),
+        "transport_bytes_per_cell_step": round(bytes_per_step / n, 1),
+        "memory_bandwidth_gbs": round(bandwidth, 2),
+        "transport_bandwidth_bound_ms": round(bound_s * 1e3, 3),
+        "transport_bandwidth_ratio": round(bound_s / measured_s, 3),
+        "flow_solves": twin.flow_solves,
+        "flow_solve_s": round(twin.flow_s, 3),
+    }

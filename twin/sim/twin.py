@@ -7,6 +7,7 @@ multigrid hierarchy of the flow solve and the factorized transport operator.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -83,7 +84,12 @@ class HallTwin:
         self._check_time_step()
         self.face_flow_m3s = np.zeros(self.net.face_a.size)
         self._operator: TransportOperator | None = None
+        # Cumulative work counters, for benchmarks (not part of the state).
         self.flow_solves = 0
+        self.flow_s = 0.0
+        self.transport_steps = 0
+        self.transport_sweeps = 0
+        self.transport_s = 0.0
 
     # --- set-up -------------------------------------------------------------------------------
 
@@ -140,10 +146,12 @@ class HallTwin:
         q = self.mover_flow_m3s(state)
         op = self._operator
         if op is None or op.dt_s != self.dt_s or not np.array_equal(op.mover_flow_m3s, q):
+            t0 = time.perf_counter()
             self.face_flow_m3s = self.airflow.solve(q)
-            self.flow_solves += 1
             op = TransportOperator(self.net, self.face_flow_m3s, q, self.airflow.phi, self.air, self.dt_s)
             self._operator = op
+            self.flow_solves += 1
+            self.flow_s += time.perf_counter() - t0
         return op
 
     def _update_server_airflow(self, state: TwinState, *, now: bool = False) -> None:
@@ -172,7 +180,11 @@ class HallTwin:
         direct_w = self.net.outlet[:, nr:] @ fan_w if fan_w.size else 0.0
         # Linear extrapolation in time is a good first guess: it halves the sweeps in transients.
         guess = None if state.t_air_prev_c is None else 2.0 * state.t_air_c - state.t_air_prev_c
+        t0 = time.perf_counter()
         t_new, t_impl = op.step(state.t_air_c, outlet_c, direct_w, t_guess_c=guess)
+        self.transport_s += time.perf_counter() - t0
+        self.transport_steps += 1
+        self.transport_sweeps += op.last_sweeps
         t_in = self.intake_c(t_impl)
 
         # Racks: exactly the heat their exhaust gave the air leaves their store.

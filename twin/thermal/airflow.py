@@ -58,7 +58,7 @@ class AirflowSolver:
         # Classical (Ruge–Stüben) AMG: on these Laplacians, with conductances that jump by 10³ at tiles
         # and panels, it needs half the CG iterations of smoothed aggregation (measured on reference
         # and large: 14 vs 30 and 18 vs 33) for a similar set-up time.
-        self._amg = pyamg.ruge_stuben_solver(self.laplacian, max_coarse=500)
+        self._amg = pyamg.ruge_stuben_solver(self.laplacian, max_coarse=500, coarse_solver="splu")
         self.phi = np.zeros(n)
         self.iterations = 0
 
