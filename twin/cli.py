@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--record-every", type=parse_duration_s, default=10.0, help="time-series interval (10s)")
     r.add_argument("--fields-every", type=parse_duration_s, default=600.0, help="field snapshot interval (10min)")
     r.add_argument("--steady", action="store_true", help="solve the steady state directly instead")
+    r.add_argument("--from-steady", action="store_true",
+                   help="start the run from the steady state (default: still air at the initial temperature)")
     r.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
 
     b = sub.add_parser("bench", help="time a run with no outputs and print its figures")
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if not isinstance(exc, NoSteadyState):
             raise
-        print(f"twin {args.command}: {args.hall}: {exc}", file=sys.stderr)
+        print(f"twin {args.command}: error: {args.hall}: {exc}", file=sys.stderr)
         return 3
 
 
@@ -110,9 +112,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         result = run_job(hall, duration_s=args.duration, dt_s=args.dt, out_dir=out_dir,
                          record_every_s=args.record_every, fields_every_s=args.fields_every,
-                         progress=not args.json and ProgressTracker.wanted())
+                         progress=not args.json and ProgressTracker.wanted(), from_steady=args.from_steady)
     print(json.dumps(result) if args.json else _human(result))
-    return 130 if result.get("interrupted") else 0
+    if result.get("interrupted"):
+        return 143 if result.get("signal") == "SIGTERM" else 130  # 128 + signal number, by convention
+    return 0
 
 
 def _human(s: dict) -> str:

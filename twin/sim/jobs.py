@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -67,13 +68,22 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
 
 
 def run_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, out_dir: Path,
-            record_every_s: float = 10.0, fields_every_s: float = 600.0, progress: bool = False) -> dict:
-    """A timed transient run that writes the time series, field snapshots and summary.json."""
+            record_every_s: float = 10.0, fields_every_s: float = 600.0, progress: bool = False,
+            from_steady: bool = False) -> dict:
+    """A timed transient run that writes the time series, field snapshots and summary.json.
+
+    ``from_steady`` starts from the steady state of the hall instead of still air at the initial
+    temperature (what-if runs usually want the former).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    _clear_previous_outputs(out_dir)
     t0 = time.perf_counter()
     twin = HallTwin(hall, dt_s=dt_s)
-    state = twin.initial_state()
+    state = twin.steady() if from_steady else twin.initial_state()
+    if from_steady:
+        state.stored_initial_j = twin.stored_heat_j(state)
+        state.extra.clear()
     setup_s = time.perf_counter() - t0
     series = TimeSeriesRecorder(out_dir, interval_s=record_every_s)
     fields = FieldRecorder(out_dir, interval_s=fields_every_s)
@@ -83,9 +93,19 @@ def run_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, out_dir: P
     info = Runner(twin, trackers).run(state, duration_s)
     summary_path = out_dir / "summary.json"
     result = summary(twin, state, info, outputs=[series.path, *fields.paths, summary_path])
-    result["setup_s"] = round(setup_s, 3)
+    result.update(setup_s=round(setup_s, 3), duration_s=duration_s, initial="steady" if from_steady else "uniform",
+                  record_every_s=record_every_s, fields_every_s=fields_every_s, signal=info.signal)
     write_json(summary_path, result)
     return result
+
+
+def _clear_previous_outputs(out_dir: Path) -> None:
+    """A run owns its output folder: remove what an earlier run there wrote (only our own files)."""
+    for old in [*out_dir.glob("fields/t_*.vti"), out_dir / "fields" / "steady.vti",
+                out_dir / "timeseries.parquet", out_dir / "summary.json"]:
+        if old.is_file():
+            old.unlink()
+    shutil.rmtree(out_dir / "timeseries.parts", ignore_errors=True)
 
 
 def steady_job(hall: HallModel, *, out_dir: Path | None) -> dict:

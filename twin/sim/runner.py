@@ -47,6 +47,7 @@ class RunInfo:
     solver_s: float = 0.0
     tracker_s: float = 0.0
     interrupted: bool = False
+    signal: str | None = None  # SIGINT or SIGTERM when interrupted by one
 
     @property
     def rtf(self) -> float | None:
@@ -76,6 +77,7 @@ class Runner:
             for _ in range(n_steps):
                 if stop:
                     info.interrupted = True
+                    info.signal = stop[0]
                     break
                 t0 = time.perf_counter()
                 if any(state.time_s >= due - 1e-9 for due in next_due):

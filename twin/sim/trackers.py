@@ -118,7 +118,10 @@ class FieldRecorder(Tracker):
         self.paths: list[Path] = []
 
     def handle(self, twin: HallTwin, state: TwinState) -> None:
-        path = self.dir / f"t_{state.time_s:08.0f}s.vti"
+        # Whole seconds in the name; fractions only when a time step below 1 s needs them.
+        t = state.time_s
+        stamp = f"{t:08.0f}" if abs(t - round(t)) < 1e-6 else f"{t:012.3f}"
+        path = self.dir / f"t_{stamp}s.vti"
         if self.paths and self.paths[-1] == path:
             return
         twin.operator(state)  # the face flows belong to the state's movers

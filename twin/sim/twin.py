@@ -101,8 +101,8 @@ class HallTwin:
             tau = np.where(q_max > 0, self.racks.heat_capacity_j_per_k / (self.air.rho_cp * q_max), np.inf)
         if tau.size and self.dt_s > tau.min():
             name = self.racks.names[int(np.argmin(tau))]
-            raise HallError(f"time step {self.dt_s:g} s exceeds rack {name}'s thermal time constant "
-                            f"{tau.min():.0f} s; use a smaller --dt")
+            raise HallError(f"{self.hall.path or '<hall>'}: time step {self.dt_s:g} s exceeds rack {name}'s thermal "
+                            f"time constant {tau.min():.0f} s; use a smaller --dt")
 
     def initial_state(self) -> TwinState:
         t0 = self.hall.spec.hall.initial_temp_c

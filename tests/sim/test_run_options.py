@@ -1,0 +1,46 @@
+"""`twin run` options: starting from the steady state, re-using an output folder, sub-second steps."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from tests.sim.runs import TINY, twin_cli
+
+
+def test_run_from_steady_state_stays_there(tmp_path):
+    """--from-steady: the hall starts settled, so inlets stay at the steady values and energy still closes."""
+    steady = json.loads(twin_cli("run", TINY, "--steady", "--json", "--out", tmp_path / "s").stdout)
+    proc = twin_cli("run", TINY, "--from-steady", "--duration", "20min", "--json", "--out", tmp_path / "r")
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(proc.stdout)
+    assert run["initial"] == "steady"
+    assert abs(run["max_inlet_c"] - steady["max_inlet_c"]) < 0.01
+    assert abs(run["energy_balance_error"]) < 1e-6
+    series = pq.read_table(tmp_path / "r" / "timeseries.parquet")
+    inlet = series.column("hall.max_inlet_c").to_numpy()
+    assert np.ptp(inlet) < 0.01  # no start-up transient (a still-air start moves it by kelvins)
+
+
+def test_rerun_into_same_folder_leaves_no_stale_outputs(tmp_path):
+    """A second, shorter run into the same folder removes the first run's later field snapshots."""
+    out = tmp_path / "out"
+    assert twin_cli("run", TINY, "--duration", "30min", "--out", out).returncode == 0
+    assert (out / "fields" / "t_00001800s.vti").is_file()
+    proc = twin_cli("run", TINY, "--duration", "10min", "--json", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    listed = {str(p) for p in json.loads(proc.stdout)["outputs"]}
+    on_disk = {str(p) for p in out.rglob("*") if p.is_file()}
+    assert on_disk == listed
+
+
+def test_sub_second_steps_name_field_snapshots_apart(tmp_path):
+    """With dt = 0.5 s and snapshots every 1.5 s, no two snapshot times share a file name."""
+    out = tmp_path / "out"
+    proc = twin_cli("run", TINY, "--duration", "6", "--dt", "0.5", "--fields-every", "1.5", "--json", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    fields = sorted((out / "fields").glob("*.vti"))
+    assert len(fields) == 5  # t = 0, 1.5, 3, 4.5, 6
+    assert any("0001.500s" in p.name for p in fields)
