@@ -11,24 +11,13 @@ import numpy as np
 import pytest
 import trimesh
 
+from tests.halls import CROSSING_ROW, TINY, bad_hall
 from twin.model import ASSETS_DIR, HallError, HallModel, bundled_hall, load_hall
 
 HALLS_DIR = ASSETS_DIR / "halls"
-TINY = HALLS_DIR / "tiny.toml"
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-def _bad_file(tmp_path: Path, *edits: tuple[str, str], append: str = "") -> Path:
-    """tiny.toml with each ``(old, new)`` replaced once and ``append`` added, written to tmp_path."""
-    text = TINY.read_text(encoding="utf-8")
-    for old, new in edits:
-        assert text.count(old) == 1, f"edit does not apply to tiny.toml: {old!r}"
-        text = text.replace(old, new)
-    path = tmp_path / "bad-hall.toml"
-    path.write_text(text + append, encoding="utf-8")
-    return path
-
 
 def _error(path: Path) -> str:
     """The message of the HallError that loading ``path`` raises; checks it is one line naming the file."""
@@ -154,14 +143,14 @@ def test_bundled_meshes_are_small_closed_volumes(name):
 
 def test_unknown_top_level_key(tmp_path):
     """An unknown section at the top level is named, with the allowed sections."""
-    message = _error(_bad_file(tmp_path, append="\n[chillers]\ncount = 2\n"))
+    message = _error(bad_hall(tmp_path, append="\n[chillers]\ncount = 2\n"))
     assert ": chillers: unknown key" in message
     assert "allowed keys here: hall, air, raised_floor, tiles, rows, crahs, containment, obstacles" in message
 
 
 def test_unknown_nested_key(tmp_path):
     """A misspelt key in a row is named with its index path and the keys a row allows."""
-    message = _error(_bad_file(tmp_path, ("count = 4\n", "count = 4\nit_kww = 5.0\n")))
+    message = _error(bad_hall(tmp_path, ("count = 4\n", "count = 4\nit_kww = 5.0\n")))
     assert ": rows[0].it_kww: unknown key" in message
     assert "allowed keys here:" in message and "it_kw," in message and "rack_size_m" in message
 
@@ -179,7 +168,7 @@ def test_unknown_nested_key(tmp_path):
 )
 def test_wrong_type(tmp_path, edit, key, expected):
     """A string where a number is expected names the key (not pydantic's union member) and the type."""
-    message = _error(_bad_file(tmp_path, edit))
+    message = _error(bad_hall(tmp_path, edit))
     assert f": {key}: {expected}" in message
     assert ".float" not in message and "list[" not in message
 
@@ -198,36 +187,26 @@ def test_wrong_type(tmp_path, edit, key, expected):
 )
 def test_value_out_of_range(tmp_path, edit, key, allowed):
     """A value outside its range names the key and the allowed range."""
-    message = _error(_bad_file(tmp_path, edit))
+    message = _error(bad_hall(tmp_path, edit))
     assert f": {key}: " in message and allowed in message
 
 
 def test_rows_crossing(tmp_path):
     """A row that crosses another names the rack that overlaps and the rack it hits."""
-    crossing = """
-[[rows]]
-name = "B"
-start_m = [2.0, 0.5]
-along = "y"
-facing = "+x"
-count = 6
-rack_size_m = [0.5, 1.0, 2.0]
-it_kw = 5.0
-"""
-    message = _error(_bad_file(tmp_path, append=crossing))
+    message = _error(bad_hall(tmp_path, append=CROSSING_ROW))
     assert ": rows[1] (rack 5): 'B05' overlaps 'A03' (rows[0] (rack 3))" in message
     assert "may touch but not overlap" in message
 
 
 def test_rack_outside_room(tmp_path):
     """A row running through a wall names its first rack outside the room and the room's extent."""
-    message = _error(_bad_file(tmp_path, ("start_m = [1.0, 2.5]", "start_m = [4.5, 2.5]")))
+    message = _error(bad_hall(tmp_path, ("start_m = [1.0, 2.5]", "start_m = [4.5, 2.5]")))
     assert ": rows[0] (rack 4): rack spans 6–6.5 × 2.5–3.5 × 0–2 m, outside the room 0–6.0 × 0–5.0 m" in message
 
 
 def test_crah_outside_room(tmp_path):
     """A CRAH through a wall names its position key and the room's extent."""
-    message = _error(_bad_file(tmp_path, ("position_m = [2.0, 4.0]", "position_m = [2.0, 4.5]")))
+    message = _error(bad_hall(tmp_path, ("position_m = [2.0, 4.0]", "position_m = [2.0, 4.5]")))
     assert ": crahs[0].position_m: CRAH 'CRAH-01' spans 2–4 × 4.5–5.5 × 0–2 m" in message
     assert "outside the room 0–6.0 × 0–5.0 × 0–3.0 m" in message
 
@@ -236,13 +215,13 @@ def test_floor_supply_without_raised_floor(tmp_path):
     """supply_to = "floor" without a raised floor names the key and the alternatives."""
     no_floor = ('[raised_floor]\ndepth_m = 0.5\n\n[[tiles]]\nname = "cold-aisle"\nx_m = [1.0, 4.0]\n'
                 'y_m = [1.5, 2.5]\nopen_fraction = 0.25\n\n', "")
-    message = _error(_bad_file(tmp_path, no_floor))
+    message = _error(bad_hall(tmp_path, no_floor))
     assert ": crahs[0].supply_to: 'floor' needs a [raised_floor] section (or supply to front, back or top)" in message
 
 
 def test_it_kw_list_length_mismatch(tmp_path):
     """A load list of the wrong length says how many values the row needs."""
-    message = _error(_bad_file(tmp_path, ("it_kw = [4.0, 6.0, 8.0, 5.0]", "it_kw = [4.0, 6.0, 8.0]")))
+    message = _error(bad_hall(tmp_path, ("it_kw = [4.0, 6.0, 8.0, 5.0]", "it_kw = [4.0, 6.0, 8.0]")))
     assert ": rows[0].it_kw: 3 values for 4 racks (give one or 4)" in message
 
 
@@ -257,7 +236,7 @@ def test_it_kw_list_length_mismatch(tmp_path):
 )
 def test_missing_required_key(tmp_path, edit, key, described):
     """A missing key (or value of a tuple) is named with what it means."""
-    message = _error(_bad_file(tmp_path, edit))
+    message = _error(bad_hall(tmp_path, edit))
     assert f": {key}: " in message and ("required key is missing" in message or "too few values" in message)
     assert described in message
 
@@ -271,14 +250,14 @@ position_m = [0.0, 0.0, -0.5]
 size_m = [0.5, 0.5, 3.5]
 mesh = "no-such-column.glb"
 """
-    message = _error(_bad_file(tmp_path, append=column))
+    message = _error(bad_hall(tmp_path, append=column))
     assert ": obstacles[0].mesh: mesh file 'no-such-column.glb' not found in " in message
     assert message.endswith(str(ASSETS_DIR / "meshes"))
 
 
 def test_invalid_toml(tmp_path):
     """A TOML syntax error names the file and the line."""
-    message = _error(_bad_file(tmp_path, ("cell_m = 0.5", "cell_m = 0.5 m")))
+    message = _error(bad_hall(tmp_path, ("cell_m = 0.5", "cell_m = 0.5 m")))
     assert "not valid TOML" in message and "line 6" in message
 
 
@@ -295,7 +274,7 @@ def test_invalid_toml(tmp_path):
 )
 def test_size_not_whole_cells(tmp_path, edit, key, rule):
     """A room or plenum size that the cells do not divide names the axis and the cell size."""
-    message = _error(_bad_file(tmp_path, edit))
+    message = _error(bad_hall(tmp_path, edit))
     assert f": {key}: {rule}" in message
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.halls import TINY, bad_hall
+
 __all__ = ["CONTRACT_KEYS", "REPO", "TINY", "bad_hall", "read_vti", "twin_cli", "twin_command"]
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = REPO / "assets" / "halls" / "tiny.toml"
 
 #: Summary keys that README ("Summary keys") promises to scripts.
 CONTRACT_KEYS = ("max_inlet_c", "mean_inlet_c", "racks", "racks_outside_recommended", "energy_balance_error",
@@ -28,15 +29,6 @@ def twin_cli(*args: object, cwd: Path = REPO, timeout_s: float = 120.0) -> subpr
     return subprocess.run(twin_command(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
 
 
-def bad_hall(tmp_path: Path, *edits: tuple[str, str], append: str = "") -> Path:
-    """tiny.toml with each ``(old, new)`` replaced once and ``append`` added, written to tmp_path."""
-    text = TINY.read_text(encoding="utf-8")
-    for old, new in edits:
-        assert text.count(old) == 1, f"edit does not apply to tiny.toml: {old!r}"
-        text = text.replace(old, new)
-    path = tmp_path / "bad-hall.toml"
-    path.write_text(text + append, encoding="utf-8")
-    return path
 
 
 def read_vti(path: Path) -> tuple[object, dict[str, np.ndarray]]:

@@ -10,19 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.halls import CROSSING_ROW
 from tests.sim.runs import CONTRACT_KEYS, TINY, bad_hall, twin_cli
 from twin.cli import parse_duration_s
 
-CROSSING_ROW = """
-[[rows]]
-name = "B"
-start_m = [2.0, 0.5]
-along = "y"
-facing = "+x"
-count = 6
-rack_size_m = [0.5, 1.0, 2.0]
-it_kw = 5.0
-"""
 
 
 def _one_error_line(proc, *, code: int = 2) -> str:

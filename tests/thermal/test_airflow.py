@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.thermal.halls import hall_from, tiny_dict
+from tests.halls import hall_from, tiny_dict
 from twin.geometry.voxel import voxelize_hall
 from twin.model import bundled_hall
 from twin.thermal.airflow import AirflowSolver

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import erfc
 
-from tests.thermal.halls import hall_from, tiny_dict
+from tests.halls import hall_from, tiny_dict
 from twin.geometry.voxel import Grid, HallVoxels, Mover
 from twin.model import bundled_hall
 from twin.sim.twin import HallTwin
