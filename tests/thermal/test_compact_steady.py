@@ -86,3 +86,18 @@ def test_no_steady_state_when_heat_exceeds_cooling_capacity():
     data["crahs"][0]["rated_cooling_kw"] = 10.0
     with pytest.raises(NoSteadyState, match="no steady state"):
         HallTwin(hall_from(data)).steady()
+
+
+def test_coil_regimes_reproduce_the_coil_law(rng):
+    """α·T_return + β of the regime each unit is in equals the coil law, over random operating points."""
+    from twin.thermal.compact import coil_affine, coil_regime, coil_supply_c
+
+    n = 10_000
+    t_ret = rng.uniform(10.0, 45.0, n)
+    setpoint = rng.uniform(14.0, 24.0, n)
+    capacity = rng.uniform(0.0, 200e3, n)
+    mdot_cp = rng.uniform(0.0, 20e3, n) * (rng.random(n) > 0.05)  # some units stopped
+    regime = coil_regime(t_ret, setpoint, capacity, mdot_cp)
+    alpha, beta = coil_affine(regime, setpoint, capacity, mdot_cp)
+    assert np.allclose(alpha * t_ret + beta, coil_supply_c(t_ret, setpoint, capacity, mdot_cp))
+    assert set(np.unique(regime)) == {0, 1, 2}

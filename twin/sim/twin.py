@@ -15,7 +15,14 @@ import numpy as np
 from twin.geometry.voxel import voxelize_hall
 from twin.model.load import HallError, HallModel
 from twin.thermal.airflow import AirflowSolver, AirPathError
-from twin.thermal.compact import CrahArrays, RackArrays, coil_supply_c, server_airflow_m3s
+from twin.thermal.compact import (
+    CrahArrays,
+    RackArrays,
+    coil_affine,
+    coil_regime,
+    coil_supply_c,
+    server_airflow_m3s,
+)
 from twin.thermal.network import build_network
 from twin.thermal.steady import solve_steady_field
 from twin.thermal.transport import AirProperties, TransportOperator
@@ -222,42 +229,34 @@ class HallTwin:
             raise NoSteadyState(f"no steady state: {heat_w / 1e3:,.1f} kW of heat but only {capacity_w / 1e3:,.1f} kW "
                                 f"of running cooling capacity; the hall keeps heating (run it in time instead)")
         rc, nr = self.air.rho_cp, self.n_racks
-        nc = len(self.crahs.names)
+        crahs = self.crahs
         t_guess = state.t_air_c
-        ret = state.t_return_c.copy()
+        regime = coil_regime(state.t_return_c, crahs.supply_setpoint_c, crahs.capacity_w(), rc * crahs.flow_m3s())
         outer = 0
         for outer in range(1, max_outer + 1):
+            self.operator(state)
             q = self.mover_flow_m3s(state)
-            if outer == 1 or not np.array_equal(q, self._operator.mover_flow_m3s if self._operator else q):
-                self.operator(state)
             mdot_cp = rc * q
-            alpha = np.ones(nr + nc)
-            beta = np.zeros(nr + nc)
             with np.errstate(divide="ignore", invalid="ignore"):
-                beta[:nr] = np.where(mdot_cp[:nr] > 0, self.racks.it_w / mdot_cp[:nr], 0.0)
-                cap = self.crahs.capacity_w()
-                mc = mdot_cp[nr:]
-                limited = np.where(mc > 0, ret - cap / mc, ret)
-            at_set = (limited <= self.crahs.supply_setpoint_c) & (ret >= self.crahs.supply_setpoint_c)
-            alpha[nr:] = np.where(at_set, 0.0, 1.0)
-            beta[nr:] = np.where(at_set, self.crahs.supply_setpoint_c,
-                                 np.where(ret > self.crahs.supply_setpoint_c, np.where(mc > 0, -cap / mc, 0.0), 0.0))
-            fan_w = self.crahs.fan_power_w()
+                rack_rise_k = np.where(mdot_cp[:nr] > 0, self.racks.it_w / mdot_cp[:nr], 0.0)
+            coil_alpha, coil_beta = coil_affine(regime, crahs.supply_setpoint_c, crahs.capacity_w(), mdot_cp[nr:])
+            alpha = np.concatenate([np.ones(nr), coil_alpha])
+            beta = np.concatenate([rack_rise_k, coil_beta])
+            fan_w = crahs.fan_power_w()
             direct_w = self.net.outlet[:, nr:] @ fan_w if fan_w.size else 0.0
             res = solve_steady_field(self.net, self.face_flow_m3s, q, self.airflow.phi, self.air, alpha, beta,
                                      direct_w=direct_w, t_guess_c=t_guess)
-            t_in = self.intake_c(res.t_air_c)
             t_guess = res.t_air_c
-            new_ret = t_in[nr:]
-            old_flow = state.rack_flow_m3s.copy()
+            t_in = self.intake_c(res.t_air_c)
+            ret = t_in[nr:]
+            applied = state.rack_flow_m3s
             state.t_intake_c = t_in[:nr]
             self._update_server_airflow(state, now=True)
-            regime_same = np.array_equal(
-                coil_supply_c(new_ret, self.crahs.supply_setpoint_c, self.crahs.capacity_w(), mdot_cp[nr:]) ==
-                self.crahs.supply_setpoint_c, at_set)
-            ret = new_ret
-            if regime_same and np.array_equal(old_flow, state.rack_flow_m3s):
+            new_regime = coil_regime(ret, crahs.supply_setpoint_c, crahs.capacity_w(), mdot_cp[nr:])
+            # _update_server_airflow replaces the array only when the applied airflow changes.
+            if np.array_equal(new_regime, regime) and state.rack_flow_m3s is applied:
                 break
+            regime = new_regime
         state.t_air_c = res.t_air_c
         state.t_air_prev_c = None
         state.t_rack_c = np.where(mdot_cp[:nr] > 0, res.outlet_c[:nr], state.t_intake_c)

@@ -21,7 +21,11 @@ import numpy as np
 
 from twin.model.load import HallModel
 
-__all__ = ["RackArrays", "CrahArrays", "server_airflow_m3s", "coil_supply_c", "fan_power_w"]
+__all__ = ["RackArrays", "CrahArrays", "server_airflow_m3s", "coil_supply_c", "coil_regime", "coil_affine",
+           "fan_power_w", "COIL_AT_SETPOINT", "COIL_AT_CAPACITY", "COIL_NOT_COOLING"]
+
+#: Regimes of a CRAH coil (see :func:`coil_regime`).
+COIL_AT_SETPOINT, COIL_AT_CAPACITY, COIL_NOT_COOLING = 0, 1, 2
 
 
 @dataclass
@@ -99,3 +103,22 @@ def coil_supply_c(t_return_c: np.ndarray, setpoint_c: np.ndarray, capacity_w: np
 def fan_power_w(speed: np.ndarray, rated_w: np.ndarray) -> np.ndarray:
     """Fan affinity law: power ∝ speed³."""
     return rated_w * np.asarray(speed) ** 3
+
+
+def coil_regime(t_return_c: np.ndarray, setpoint_c: np.ndarray, capacity_w: np.ndarray,
+                mdot_cp_w_per_k: np.ndarray) -> np.ndarray:
+    """Which branch of :func:`coil_supply_c` applies to each unit (COIL_* codes)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        limited = np.where(mdot_cp_w_per_k > 0, t_return_c - capacity_w / mdot_cp_w_per_k, t_return_c)
+    return np.where(t_return_c <= setpoint_c, COIL_NOT_COOLING,
+                    np.where(limited > setpoint_c, COIL_AT_CAPACITY, COIL_AT_SETPOINT))
+
+
+def coil_affine(regime: np.ndarray, setpoint_c: np.ndarray, capacity_w: np.ndarray,
+                mdot_cp_w_per_k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coil outlet as α · T_return + β in each regime: (α, β)."""
+    alpha = np.where(regime == COIL_AT_SETPOINT, 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drop_k = np.where(mdot_cp_w_per_k > 0, capacity_w / mdot_cp_w_per_k, 0.0)
+    beta = np.select([regime == COIL_AT_SETPOINT, regime == COIL_AT_CAPACITY], [setpoint_c, -drop_k], 0.0)
+    return alpha, beta
