@@ -184,15 +184,13 @@ class HallTwin:
         q = op.mover_flow_m3s
         outlet_c = np.concatenate([state.t_rack_c, state.t_coil_c])
         fan_w = self.crahs.fan_power_w()
-        direct_w = self.net.outlet[:, nr:] @ fan_w if fan_w.size else 0.0
         # Linear extrapolation in time is a good first guess: it halves the sweeps in transients.
         guess = None if state.t_air_prev_c is None else 2.0 * state.t_air_c - state.t_air_prev_c
         t0 = time.perf_counter()
-        t_new, t_impl = op.step(state.t_air_c, outlet_c, direct_w, t_guess_c=guess)
+        t_new, t_in = op.step(state.t_air_c, outlet_c, np.concatenate([np.zeros(nr), fan_w]), t_guess_c=guess)
         self.transport_s += time.perf_counter() - t0
         self.transport_steps += 1
         self.transport_sweeps += op.last_sweeps
-        t_in = self.intake_c(t_impl)
 
         # Racks: exactly the heat their exhaust gave the air leaves their store.
         mdot_cp = rc * q[:nr]
@@ -242,10 +240,9 @@ class HallTwin:
             coil_alpha, coil_beta = coil_affine(regime, crahs.supply_setpoint_c, crahs.capacity_w(), mdot_cp[nr:])
             alpha = np.concatenate([np.ones(nr), coil_alpha])
             beta = np.concatenate([rack_rise_k, coil_beta])
-            fan_w = crahs.fan_power_w()
-            direct_w = self.net.outlet[:, nr:] @ fan_w if fan_w.size else 0.0
+            mover_heat_w = np.concatenate([np.zeros(nr), crahs.fan_power_w()])
             res = solve_steady_field(self.net, self.face_flow_m3s, q, self.airflow.phi, self.air, alpha, beta,
-                                     direct_w=direct_w, t_guess_c=t_guess)
+                                     mover_heat_w=mover_heat_w, t_guess_c=t_guess)
             t_guess = res.t_air_c
             t_in = self.intake_c(res.t_air_c)
             ret = t_in[nr:]

@@ -8,7 +8,7 @@ Each mover's outlet is affine in its mixed intake temperature, y_j = α_j · (I�
     CRAH at full capacity:   α = 1, β = −Q_max / (ṁ c_p)
     CRAH not cooling:        α = 1, β = 0
 
-and the air obeys the steady transport equation K x = ρ c_p O diag(q) y + P_direct (see transport.py).
+and the air obeys the steady transport equation K x = O (ρ c_p q ∘ y + P_movers) (see transport.py).
 The coupled sparse system is solved by GMRES, preconditioned by the flow-ordered lower triangle of K
 (exact for pure advection; the movers' loops and downstream diffusion are left to the Krylov method).
 """
@@ -39,7 +39,7 @@ class SteadyResult:
 
 def solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray,
                        potential: np.ndarray, air: AirProperties, alpha: np.ndarray, beta_c: np.ndarray,
-                       *, direct_w: np.ndarray | float = 0.0, t_guess_c: np.ndarray,
+                       *, mover_heat_w: np.ndarray | float = 0.0, t_guess_c: np.ndarray,
                        rtol: float = 1e-11, maxiter: int = 3000) -> SteadyResult:
     """Solve the coupled steady system; see the module docstring for α and β."""
     n, m = net.n, len(mover_flow_m3s)
@@ -53,7 +53,8 @@ def solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_
     top = sp.hstack([scale @ k_op, -(scale @ inject)])
     bottom = sp.hstack([-(sp.diags(alpha) @ net.intake.T), sp.identity(m)])
     system = sp.vstack([top, bottom]).tocsr()
-    rhs = np.concatenate([(np.broadcast_to(direct_w, (n,)) + anchor * t_guess_c) / d, beta_c])
+    direct_w = net.outlet @ np.broadcast_to(mover_heat_w, (m,))
+    rhs = np.concatenate([(direct_w + anchor * t_guess_c) / d, beta_c])
 
     order = np.argsort(-potential, kind="stable")
     lower = sp.tril((scale @ k_op).tocsr()[order][:, order], format="csc")

@@ -69,15 +69,22 @@ def flux_operator(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: 
 
 def heat_rate_w(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray,
                 air: AirProperties, t_c: np.ndarray, mover_outlet_c: np.ndarray,
-                direct_w: np.ndarray | float = 0.0) -> np.ndarray:
-    """Reference (plain) form of the right-hand side: ρ c_p V dT/dt per cell, W."""
+                mover_heat_w: np.ndarray | float = 0.0) -> np.ndarray:
+    """Reference (plain) form of the right-hand side: ρ c_p V dT/dt per cell, W.
+
+    Movers blow air at ``mover_outlet_c`` and release ``mover_heat_w`` (e.g. fan heat) at their outlets.
+    """
     k_op = flux_operator(net, face_flow_m3s, mover_flow_m3s, air)
-    inject = air.rho_cp * (net.outlet @ (mover_flow_m3s * mover_outlet_c))
-    return inject + direct_w - k_op @ t_c
+    inject = net.outlet @ (air.rho_cp * mover_flow_m3s * mover_outlet_c + mover_heat_w)
+    return inject - k_op @ t_c
 
 
 class TransportOperator:
-    """One implicit step of the transport for a fixed flow field and time step (factorized once)."""
+    """One implicit step of the transport for a fixed flow field and time step (factorized once).
+
+    Internally everything runs in flow order (``order``): the mover maps are permuted once here, so a
+    step gathers the old field once and scatters the new one once.
+    """
 
     def __init__(self, net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray,
                  potential: np.ndarray, air: AirProperties, dt_s: float, *, tol_k: float = 1e-4,
@@ -98,13 +105,11 @@ class TransportOperator:
         lower = sp.tril(a_ord, format="csc")
         self.upper = sp.triu(a_ord, k=1, format="csr")
         self._lu = spla.splu(lower, permc_spec="NATURAL", diag_pivot_thresh=0.0)
+        self._outlet_ord = net.outlet.tocsr()[self.order]
+        self._intake_t_ord = net.intake.tocsr()[self.order].T.tocsr()
         self.last_sweeps = 0
 
-    def injection_w(self, mover_outlet_c: np.ndarray) -> np.ndarray:
-        """Heat carried into each cell by the movers' outlet air, W."""
-        return self.air.rho_cp * (self.net.outlet @ (self.mover_flow_m3s * mover_outlet_c))
-
-    def step(self, t_c: np.ndarray, mover_outlet_c: np.ndarray, direct_w: np.ndarray | float = 0.0,
+    def step(self, t_c: np.ndarray, mover_outlet_c: np.ndarray, mover_heat_w: np.ndarray | float = 0.0,
              t_guess_c: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Advance the air temperature by dt.
 
@@ -112,11 +117,12 @@ class TransportOperator:
         many sweeps are needed, not the answer beyond the tolerance.
 
         Returns:
-            (t_new_c, t_implicit_c): the conservative new field, and the implicit iterate at which
-            the intakes were evaluated (use it for what the movers drew in during the step).
+            (t_new_c, mover_intake_c): the conservative new field, and each mover's mixed intake
+            temperature at the implicit iterate, i.e. the air the movers drew in during the step.
         """
-        rhs = self.cell_heat_j_per_k / self.dt_s * t_c + self.injection_w(mover_outlet_c) + direct_w
-        b = rhs[self.order]
+        inject_w = self._outlet_ord @ (self.air.rho_cp * self.mover_flow_m3s * mover_outlet_c + mover_heat_w)
+        b = self.cell_heat_j_per_k / self.dt_s * t_c[self.order]
+        b += inject_w
         x = (t_c if t_guess_c is None else t_guess_c)[self.order]
         ux = self.upper @ x
         for sweep in range(1, self.max_sweeps + 1):
@@ -129,9 +135,8 @@ class TransportOperator:
             if change < self.tol_k:
                 break
         self.last_sweeps = sweep
-        x_new_ord = x + self.dt_s / self.cell_heat_j_per_k * residual
+        residual *= self.dt_s / self.cell_heat_j_per_k
+        residual += x
         t_new = np.empty_like(t_c)
-        t_new[self.order] = x_new_ord
-        t_impl = np.empty_like(t_c)
-        t_impl[self.order] = x
-        return t_new, t_impl
+        t_new[self.order] = residual
+        return t_new, self._intake_t_ord @ x
