@@ -5,10 +5,15 @@ Both halls follow one recipe, a raised-floor hall with hot and cold aisles:
 - rows of 20 racks (0.6 m wide, 1.2 m deep, 2.2 m tall) run along y; two rows face each other across a
   1.25 m cold aisle paved with perforated tiles; pairs of rows stand 1.1 m apart (hot aisles), so the
   pair pitch is 4.75 m, a whole number of 0.25 m cells;
-- downflow CRAHs (return from the top, supply into the raised floor) stand against the two long walls
-  (y = 0 and y = size_y), their fronts 3.1 m from the row ends;
+- downflow CRAHs (return from the top, supply into the raised floor) stand in lines along x, their
+  fronts 3.1 m beyond the ends of the rows, so that every row has CRAHs at both ends: against the two
+  long walls (y = 0 and y = size_y) and, in large.toml, back to back along the cross aisle between its
+  two blocks of rows (a potential flow has no jets: supply reaches the racks only through the plenum
+  and the tiles, so a row end far from any CRAH starves and breathes its own exhaust);
 - IT loads vary per rack from 3 to 15 kW in a fixed pattern, with one high-density row in every fourth
   pair; CRAH airflow and capacity are sized from the total IT load (see ``_crah_rating``);
+- tiles more open where the aisle's racks draw more air; in large.toml also more open in the middle of
+  each aisle, farthest from the CRAHs (``tile_end_m``, ``tile_middle_boost``);
 - cold-aisle containment (roof at rack height, doors at both ends) on the eastern cold aisles only, so
   that contained and open aisles can be compared in one run;
 - building columns from the floor of the plenum to the ceiling; the round ones use column-round.glb.
@@ -70,13 +75,21 @@ class HallLayout:
     pairs: int  # pairs of rows (cold aisles) per block, along x
     first_pair_x_m: float  # x of the back of the first row
     block_y_m: tuple[float, ...]  # y of the row starts, one per block of rows
-    crahs_per_wall: int
+    crahs_per_line: int
     first_crah_x_m: float
     crah_pitch_m: float
     contained_from_pair: int  # cold aisles of pairs with index >= this get containment
     columns: tuple[tuple[str, float, float, bool], ...]  # name, x, y of the minimum corner, round (GLB)?
     column_m: float = 0.75
     intro: str = ""
+    # Lines of CRAHs: (label, y of the units' minimum corner, facing), each of crahs_per_line units at
+    # x = first_crah_x_m + i * crah_pitch_m. Empty: one line against each long wall, facing the room.
+    crah_lines: tuple[tuple[str, float, str], ...] = ()
+    crah_comment: str = ""  # what the CRAH section of the file says about the lines (empty: the wall lines)
+    # Balancing along the aisle: > 0 splits each aisle's tiles into the tile_end_m at each end, nearest the
+    # CRAHs, and the middle, which is tile_middle_boost more open (still at most 40 %).
+    tile_end_m: float = 0.0
+    tile_middle_boost: float = 0.0
 
 
 LAYOUTS = (
@@ -85,7 +98,7 @@ LAYOUTS = (
         name="Reference hall (30 x 20 m, 200 racks)",
         size_x_m=30.0, size_y_m=20.0,
         pairs=5, first_pair_x_m=3.75, block_y_m=(4.0,),
-        crahs_per_wall=5, first_crah_x_m=1.75, crah_pitch_m=6.0,
+        crahs_per_line=5, first_crah_x_m=1.75, crah_pitch_m=6.0,
         contained_from_pair=2,
         columns=(("column-W", 1.5, 9.5, True), ("column-E", 27.75, 9.5, False)),
         intro="""\
@@ -110,21 +123,51 @@ LAYOUTS = (
         name="Large hall (60 x 40 m, 880 racks)",
         size_x_m=60.0, size_y_m=40.0,
         pairs=11, first_pair_x_m=4.5, block_y_m=(4.0, 24.0),
-        crahs_per_wall=20, first_crah_x_m=0.25, crah_pitch_m=3.0,
-        contained_from_pair=5,
-        columns=(
-            ("column-W", 1.5, 19.5, True),
-            ("column-1", 11.5, 19.5, False),
-            ("column-2", 23.5, 19.5, True),
-            ("column-3", 35.5, 19.5, False),
-            ("column-4", 47.5, 19.5, True),
-            ("column-E", 57.75, 19.5, False),
+        crahs_per_line=10, first_crah_x_m=4.0, crah_pitch_m=5.5,
+        crah_lines=(
+            ("south wall", 0.0, "+y"),
+            ("cross aisle, facing the south block", 20.0 - CRAH_SIZE_M[1], "-y"),
+            ("cross aisle, facing the north block", 20.0, "+y"),
+            ("north wall", 40.0 - CRAH_SIZE_M[1], "-y"),
         ),
+        crah_comment="""\
+# --- CRAHs: 10 downflow units in each of four lines, drawing hot air in at the top and blowing cold
+# air down into the raised floor: against the south wall, back to back along the middle of the cross
+# aisle (one line facing each block) and against the north wall. Every row thus has CRAHs 3.1 m beyond
+# both of its ends, as in reference.toml. (With CRAHs on the outer walls only, the row ends at the cross
+# aisle lay 15 m from the nearest CRAH, starved of tile air, and drew their own exhaust back in.)
+""",
+        contained_from_pair=3,
+        # On an 11 m grid, the inner four in the gaps of the CRAH lines in the cross aisle.
+        columns=(
+            ("column-W", 2.5, 19.5, True),
+            ("column-1", 13.5, 19.5, False),
+            ("column-2", 24.5, 19.5, True),
+            ("column-3", 35.5, 19.5, False),
+            ("column-4", 46.5, 19.5, True),
+            ("column-E", 57.5, 19.5, False),
+        ),
+        tile_end_m=3.0, tile_middle_boost=0.15,
         intro="""\
 # A hall for scaling benchmarks, built like reference.toml and four times its floor area: two blocks
-# of 22 rows (a south block, rows SA..SV at y = 4..16, and a north block, rows NA..NV at y = 24..36)
-# with an 8 m cross aisle between them where the building columns stand; 20 downflow CRAHs on each
-# long wall. Cold aisles of the six eastern pairs of each block are contained.
+# of 22 rows, each laid out like reference.toml with CRAHs beyond both ends of its rows, and an 8 m
+# cross aisle between the blocks where a double line of CRAHs (back to back) and the building columns
+# stand. Plan (x to the right, y up; not to scale):
+#
+#   y=40   +--[CRAH-31]---[CRAH-32]--- .. ---[CRAH-40]--+   north wall: CRAH fronts at y = 39.1
+#   y=36   |    NA : NB .. NE : NF   NG |:| NH .. NV    |   north block: rows NA..NV at y = 24..36
+#   y=24   |                                            |
+#   y=20.9 |     [CRAH-21]-[CRAH-22]- .. -[CRAH-30]     |   facing north: fronts at y = 20.9
+#   y=19.1 | (o) [CRAH-11]-[CRAH-12]- .. -[CRAH-20] [#] |   facing south: fronts at y = 19.1
+#   y=16   |    SA : SB .. SE : SF   SG |:| SH .. SV    |   south block: rows SA..SV at y = 4..16
+#   y=4    |                                            |
+#   y=0    +--[CRAH-01]---[CRAH-02]--- .. ---[CRAH-10]--+   south wall: CRAH fronts at y = 0.9
+#          x=0                                         x=60
+#
+#   ":" cold aisle with perforated tiles; "|:|" the same, contained: the eight eastern cold aisles of
+#   each block, which include both high-density (GPU) rows of the block (SH, SP, NH, NP); the three
+#   western ones are open. (o), [#]: building columns, one round and one square shown of six; the inner
+#   four stand in the gaps between the CRAHs of the cross aisle.
 """,
     ),
 )
@@ -202,12 +245,21 @@ def _open_fraction(aisle_kw: float, lo_kw: float, hi_kw: float) -> float:
     return round((0.25 + 0.15 * share) * 20) / 20
 
 
+def _crahs(layout: HallLayout) -> list[tuple[str, float, float, str]]:
+    """(label, x, y, facing) of every CRAH, line by line."""
+    sy = CRAH_SIZE_M[1]
+    lines = layout.crah_lines or (("south wall", 0.0, "+y"), ("north wall", layout.size_y_m - sy, "-y"))
+    xs = [layout.first_crah_x_m + i * layout.crah_pitch_m for i in range(layout.crahs_per_line)]
+    return [(label, x, y, facing) for label, y, facing in lines for x in xs]
+
+
 def hall_toml(layout: HallLayout) -> str:
     """The text of one hall file."""
     blocks = _rows(layout)
     rows = [r for pairs in blocks for pair in pairs for r in pair]
     it_kw = sum(sum(r.loads_kw) for r in rows)
-    n_crahs = 2 * layout.crahs_per_wall
+    crahs = _crahs(layout)
+    n_crahs = len(crahs)
     flow, cooling, fan_kw = _crah_rating(it_kw, n_crahs)
     server_flow = AIRFLOW_M3S_PER_KW * it_kw
     nx, ny = round(layout.size_x_m / CELL_M), round(layout.size_y_m / CELL_M)
@@ -240,19 +292,37 @@ def hall_toml(layout: HallLayout) -> str:
     w(f"depth_m = {_num(PLENUM_M)}")
 
     w("")
-    w("# --- Perforated tiles: one strip over each cold aisle, front to front between the two rows. Tiles")
-    w("# are more open where the aisle's racks draw more air (25 % for the lightest aisle, 40 % for the")
-    w("# heaviest), the way a balancing survey would leave them.")
+    if layout.tile_end_m > 0:
+        e = layout.tile_end_m
+        w("# --- Perforated tiles over each cold aisle, front to front between the two rows, in three strips:")
+        w(f"# {_num(e)} m at each end of the aisle and {_num(ROW_LENGTH_M - 2 * e)} m in the middle. Tiles are more "
+          "open where the aisle's")
+        w("# racks draw more air (25 % for the lightest aisle, 40 % for the heaviest), and in the middle, farthest")
+        boost = round(100 * layout.tile_middle_boost)
+        w(f"# from the CRAHs, {boost} % more (at most 40 %): the way a balancing survey would leave them.")
+    else:
+        w("# --- Perforated tiles: one strip over each cold aisle, front to front between the two rows. Tiles")
+        w("# are more open where the aisle's racks draw more air (25 % for the lightest aisle, 40 % for the")
+        w("# heaviest), the way a balancing survey would leave them.")
     k = 0
     for pairs in blocks:
         for west, east in pairs:
             x0, x1 = west.x_m + RACK_D_M, east.x_m
-            w("")
-            w(f"[[tiles]]  # cold aisle {west.name}|{east.name}: {aisle_kw[k]:.1f} kW of racks draw from it")
-            w(f'name = "cold-aisle-{west.name}{east.name}"')
-            w(f"x_m = {_vec((x0, x1))}")
-            w(f"y_m = {_vec((west.y_m, west.y_m + ROW_LENGTH_M))}")
-            w(f"open_fraction = {_num(_open_fraction(aisle_kw[k], lo_kw, hi_kw))}")
+            y0, y1 = west.y_m, west.y_m + ROW_LENGTH_M
+            open_fraction = _open_fraction(aisle_kw[k], lo_kw, hi_kw)
+            if layout.tile_end_m > 0:
+                e, middle = layout.tile_end_m, min(0.4, round((open_fraction + layout.tile_middle_boost) * 20) / 20)
+                strips = [("-south", y0, y0 + e, open_fraction), ("-middle", y0 + e, y1 - e, middle),
+                          ("-north", y1 - e, y1, open_fraction)]
+            else:
+                strips = [("", y0, y1, open_fraction)]
+            for suffix, ya, yb, fraction in strips:
+                w("")
+                w(f"[[tiles]]  # cold aisle {west.name}|{east.name}: {aisle_kw[k]:.1f} kW of racks draw from it")
+                w(f'name = "cold-aisle-{west.name}{east.name}{suffix}"')
+                w(f"x_m = {_vec((x0, x1))}")
+                w(f"y_m = {_vec((ya, yb))}")
+                w(f"open_fraction = {_num(fraction)}")
             k += 1
 
     w("")
@@ -277,20 +347,21 @@ def hall_toml(layout: HallLayout) -> str:
                 w(f"it_kw = {_vec(row.loads_kw)}")
 
     w("")
-    w(f"# --- CRAHs: {layout.crahs_per_wall} downflow units against each long wall, drawing hot air in at the")
-    w("# top and blowing cold air down into the raised floor. Sizing: rated flow x fan speed x units")
-    w(f"# = {CRAH_FLOW_MARGIN} x server airflow, coil capacity x units ≈ {CRAH_CAPACITY_MARGIN} x IT load.")
-    sx, sy, sz = CRAH_SIZE_M
-    for i in range(n_crahs):
-        south = i < layout.crahs_per_wall
-        x = layout.first_crah_x_m + (i % layout.crahs_per_wall) * layout.crah_pitch_m
-        y = 0.0 if south else layout.size_y_m - sy
+    if layout.crah_comment:
+        w(layout.crah_comment.rstrip("\n"))
+        w(f"# Sizing: rated flow x fan speed x units = {CRAH_FLOW_MARGIN} x server airflow, coil capacity x units")
+        w(f"# ≈ {CRAH_CAPACITY_MARGIN} x IT load.")
+    else:
+        w(f"# --- CRAHs: {layout.crahs_per_line} downflow units against each long wall, drawing hot air in at the")
+        w("# top and blowing cold air down into the raised floor. Sizing: rated flow x fan speed x units")
+        w(f"# = {CRAH_FLOW_MARGIN} x server airflow, coil capacity x units ≈ {CRAH_CAPACITY_MARGIN} x IT load.")
+    for i, (label, x, y, facing) in enumerate(crahs):
         w("")
-        w(f"[[crahs]]  # {'south' if south else 'north'} wall")
+        w(f"[[crahs]]  # {label}")
         w(f'name = "CRAH-{i + 1:02d}"')
         w(f"position_m = {_vec((x, y))}")
         w(f"size_m = {_vec(CRAH_SIZE_M)}")
-        w(f'facing = "{"+y" if south else "-y"}"')
+        w(f'facing = "{facing}"')
         w('return_from = "top"')
         w('supply_to = "floor"')
         w(f"rated_flow_m3s = {_num(flow)}")

@@ -122,6 +122,22 @@ def test_crah_fronts_keep_clear_of_racks(name):
         assert not blocking, f"{crah.name}: racks {blocking} within 1 m of its front"
 
 
+@pytest.mark.parametrize("name", ["reference", "large"])
+def test_every_row_has_crahs_beyond_both_ends(name):
+    """Each end of each row faces a CRAH 1–4 m beyond it (within 6 m along x): the potential flow has no
+    jets, so a row end far from every CRAH gets little tile air and breathes its own exhaust."""
+    hall = bundled_hall(name)
+    for row in hall.spec.rows:
+        assert row.along == "y"
+        x_mid = row.start_m[0] + row.rack_size_m[1] / 2
+        y0, y1 = row.start_m[1], row.start_m[1] + row.count * row.rack_size_m[0]
+        ends = (("south", "+y", lambda c: y0 - c.box.hi[1]), ("north", "-y", lambda c: c.box.lo[1] - y1))
+        for end, facing, gap in ends:
+            near = [c.name for c in hall.crahs if c.facing == facing and 1.0 <= gap(c) <= 4.0
+                    and abs((c.box.lo[0] + c.box.hi[0]) / 2 - x_mid) <= 6.0]
+            assert near, f"row {row.name}: no CRAH faces its {end} end"
+
+
 def test_generated_halls_are_up_to_date():
     """reference.toml and large.toml are exactly what make_halls.py writes."""
     make_halls = _make_halls_module()
