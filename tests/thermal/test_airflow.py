@@ -110,13 +110,13 @@ def test_fan_speed_change_reuses_the_multigrid_and_warm_starts():
     solver = AirflowSolver(net)
     q = np.array([r.it_w * r.airflow_m3s_per_w for r in hall.racks]
                  + [c.rated_flow_m3s * c.fan_speed for c in hall.crahs])
-    amg = solver._amg
+    amg = solver.multigrid
     solver.solve(q)
     cold = solver.iterations
     q2 = q.copy()
     q2[len(hall.racks):] *= 1.1
     flows = solver.solve(q2)
-    assert solver._amg is amg
+    assert solver.multigrid is amg
     assert solver.iterations < cold
     # Linearity: the field for the changed flows is what superposition predicts.
     solver.phi[:] = 0.0

@@ -161,11 +161,11 @@ def transport_figures(twin: HallTwin) -> dict:
     downstream-diffusion matrix (8-byte value + 4-byte index per entry, plus row pointers) and four
     vectors of n doubles (right-hand side, iterate in and out, guess); ratio = bound time ÷ measured time.
     """
-    op = twin._operator
+    op = twin.current_operator
     if op is None or twin.transport_steps == 0:
         return {}
     n = twin.net.n
-    nnz = op._lu.L.nnz + op._lu.U.nnz + op.upper.nnz
+    nnz = op.stored_entries
     sweeps = twin.transport_sweeps / twin.transport_steps
     bytes_per_step = sweeps * (12 * nnz + 8 * (n + 1) + 4 * 8 * n)
     bandwidth = memory_bandwidth_gbs()

@@ -148,6 +148,11 @@ class HallTwin:
 
     # --- flow field ---------------------------------------------------------------------------
 
+    @property
+    def current_operator(self) -> TransportOperator | None:
+        """The transport operator of the latest flow field (None before the first step)."""
+        return self._operator
+
     def operator(self, state: TwinState) -> TransportOperator:
         """The transport operator for the state's flows, rebuilt only when the flows changed."""
         q = self.mover_flow_m3s(state)

@@ -58,7 +58,7 @@ class AirflowSolver:
         # Classical (Ruge–Stüben) AMG: on these Laplacians, with conductances that jump by 10³ at tiles
         # and panels, it needs half the CG iterations of smoothed aggregation (measured on reference
         # and large: 14 vs 30 and 18 vs 33) for a similar set-up time.
-        self._amg = pyamg.ruge_stuben_solver(self.laplacian, max_coarse=500, coarse_solver="splu")
+        self.multigrid = pyamg.ruge_stuben_solver(self.laplacian, max_coarse=500, coarse_solver="splu")
         self.phi = np.zeros(n)
         self.iterations = 0
 
@@ -84,7 +84,7 @@ class AirflowSolver:
             self.phi[:] = 0.0
             return np.zeros(self.net.face_a.size)
         residuals: list[float] = []
-        self.phi = self._amg.solve(s, x0=self.phi, tol=self.rtol, accel="cg", maxiter=200, residuals=residuals)
+        self.phi = self.multigrid.solve(s, x0=self.phi, tol=self.rtol, accel="cg", maxiter=200, residuals=residuals)
         self.iterations = len(residuals) - 1
         return self.conductance_m * (self.phi[self.net.face_a] - self.phi[self.net.face_b])
 

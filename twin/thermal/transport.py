@@ -109,6 +109,11 @@ class TransportOperator:
         self._intake_t_ord = net.intake.tocsr()[self.order].T.tocsr()
         self.last_sweeps = 0
 
+    @property
+    def stored_entries(self) -> int:
+        """Matrix entries a sweep streams: the triangular factor and the downstream couplings."""
+        return int(self._lu.L.nnz + self._lu.U.nnz + self.upper.nnz)
+
     def step(self, t_c: np.ndarray, mover_outlet_c: np.ndarray, mover_heat_w: np.ndarray | float = 0.0,
              t_guess_c: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Advance the air temperature by dt.
