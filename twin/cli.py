@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import re
 import sys
 from pathlib import Path
 
+from twin.model import units
 from twin.model.load import HallError, load_hall
 
 __all__ = ["main", "parse_duration_s"]
 
-_UNITS_S = {"": 1.0, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "hr": 3600.0, "d": 86400.0}
-
-
 def parse_duration_s(text: str) -> float:
-    """'600' → 600, '10min' → 600, '1h' → 3600, '1.5h' → 5400, '500ms'? no: seconds and up."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
-    if not m or m.group(2).lower() not in _UNITS_S:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (examples: 600, 90s, 10min, 1h, 2d)")
-    value = float(m.group(1)) * _UNITS_S[m.group(2).lower()]
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a duration must be finite and > 0")
-    return value
+    """A command-line duration: '600', '90s', '10min', '1h', '2d' (seconds)."""
+    try:
+        return units.parse_duration_s(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class _Parser(argparse.ArgumentParser):
