@@ -8,6 +8,7 @@ becomes a :class:`HallError` whose text is one line: ``FILE: KEY.PATH: what is w
 from __future__ import annotations
 
 import tomllib
+import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from twin.model.schema import Hall
 
 __all__ = [
+    "describe_validation_error",
     "ASSETS_DIR",
     "CrahSpec",
     "HallError",
@@ -139,7 +141,7 @@ def parse_hall(data: dict, *, source: Path | None = None) -> HallModel:
     try:
         spec = Hall.model_validate(data)
     except ValidationError as exc:
-        raise HallError(_describe_validation_error(where, exc)) from None
+        raise HallError(describe_validation_error(where, exc)) from None
     return _cross_check(spec, source, where)
 
 
@@ -156,76 +158,108 @@ def _is_model(x: typing.Any) -> bool:
     return isinstance(x, type) and issubclass(x, BaseModel)
 
 
-def _clean_loc(loc: tuple) -> tuple:
+def _union_members(x: typing.Any) -> list[type[BaseModel]]:
+    """The models of a union of models (a tagged union of events, say); [] otherwise."""
+    if typing.get_origin(x) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(x) if a is not type(None)]
+        if members and all(_is_model(m) for m in members):
+            return members
+    return []
+
+
+def _step(model: typing.Any, part: str) -> tuple[bool, typing.Any]:
+    """Walk one string of a pydantic error location: (is it a key of the file?, the model below it)."""
+    if _is_model(model):
+        field = model.model_fields.get(part)
+        return True, (_unwrap(field.annotation) if field is not None else None)
+    for member in _union_members(model):
+        kind = member.model_fields.get("kind")
+        if kind is not None and part in typing.get_args(kind.annotation):
+            return False, member  # the tag pydantic adds for the member of a tagged union
+    # inside a non-model value, a string names the member of a union that failed, not a key
+    return False, model
+
+
+def _clean_loc(loc: tuple, root: type[BaseModel] = Hall) -> tuple:
     """Keep the keys and indices of ``loc``; drop pydantic's union-member tags ('float', 'list[float]')."""
     out: list = []
-    model: typing.Any = Hall
+    model: typing.Any = root
     for part in loc:
         if isinstance(part, int):
             out.append(part)
-        elif _is_model(model):
-            out.append(part)  # a key of the file (known or not)
-            field = model.model_fields.get(part)
-            model = _unwrap(field.annotation) if field is not None else None
-        # else: inside a non-model value, a string names the member of a union that failed, not a key
+            continue
+        is_key, model = _step(model, part)
+        if is_key:
+            out.append(part)
     return tuple(out)
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
-    """The pydantic model that holds the last key of ``loc`` (to list the allowed keys)."""
-    model: typing.Any = Hall
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        if not _is_model(model) or part not in model.model_fields:
-            return None
-        model = _unwrap(model.model_fields[part].annotation)
+def _model_at(raw_loc: tuple, root: type[BaseModel] = Hall) -> type[BaseModel] | None:
+    """The pydantic model that holds the last key of pydantic's ``raw_loc`` (to list the allowed keys)."""
+    model: typing.Any = root
+    for part in raw_loc[:-1]:
+        if not isinstance(part, int):
+            model = _step(model, part)[1]
     return model if _is_model(model) else None
 
 
-def _field_at(loc: tuple) -> typing.Any:
+def _field_at(loc: tuple, root: type[BaseModel] = Hall) -> typing.Any:
     """The schema field (FieldInfo) of the deepest key in ``loc``: its description says what is allowed."""
-    model: typing.Any = Hall
+    return _walk(loc, root)[0]
+
+
+def _walk(loc: tuple, root: type[BaseModel]) -> tuple[typing.Any, typing.Any]:
+    """(FieldInfo of the last key, model or annotation below it) along a cleaned location."""
+    model: typing.Any = root
     field = None
     for part in loc:
         if isinstance(part, int):
             continue
+        members = _union_members(model)
+        if members:
+            holders = [m for m in members if part in m.model_fields]
+            model = holders[0] if len(holders) == 1 else model
         if not _is_model(model) or part not in model.model_fields:
-            return None
+            return None, None
         field = model.model_fields[part]
         model = _unwrap(field.annotation)
-    return field
+    return field, model
 
 
 def _unwrap(annotation: typing.Any) -> typing.Any:
-    """list[X] -> X, X | None -> X."""
+    """list[X] -> X, X | None -> X, Annotated[X, ...] -> X."""
     while True:
+        if typing.get_origin(annotation) is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         origin = typing.get_origin(annotation)
         if origin in (list, tuple) and args:
             annotation = args[0]
-        elif origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
+        elif origin in (typing.Union, types.UnionType) and len(args) == 1:
             annotation = args[0]
         else:
             return annotation
 
 
-def _describe_validation_error(where: str, exc: ValidationError) -> str:
-    errors = exc.errors()
+def describe_validation_error(where: str, exc: ValidationError, root: type[BaseModel] = Hall) -> str:
+    """One line for the first schema error: ``FILE: KEY.PATH: what is wrong (what is allowed)``."""
+    # A misspelt key shows up twice (unknown key + required key missing): name the misspelling first.
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     err = errors[0]
-    loc = _clean_loc(err["loc"])
+    loc = _clean_loc(err["loc"], root)
     n_more = len(errors) - 1
     if len(loc) < len(err["loc"]):
         # A union (e.g. it_kw: number or list): every member reports; the deepest error is the specific one.
-        siblings = [e for e in errors if _clean_loc(e["loc"])[:len(loc)] == loc]
-        err = max(siblings, key=lambda e: len(_clean_loc(e["loc"])))
-        loc = _clean_loc(err["loc"])
+        siblings = [e for e in errors if _clean_loc(e["loc"], root)[:len(loc)] == loc]
+        err = max(siblings, key=lambda e: len(_clean_loc(e["loc"], root)))
+        loc = _clean_loc(err["loc"], root)
         n_more = len(errors) - len(siblings)
     if err["type"] == "missing" and loc and isinstance(loc[-1], int):
         loc = loc[:-1]  # a tuple given too few values: name the tuple, not the absent item
     key = _key_path(loc) or "(top level)"
-    holder = _model_at(loc) if loc else Hall
-    field = _field_at(loc)
+    holder = _model_at(tuple(err["loc"]), root) if loc else root
+    field = _field_at(loc, root)
     described = f" ({field.description})" if field is not None and field.description else ""
     if err["type"] == "extra_forbidden":
         allowed = ", ".join(holder.model_fields) if holder else "see the schema"
