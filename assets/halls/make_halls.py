@@ -90,6 +90,7 @@ class HallLayout:
     # CRAHs, and the middle, which is tile_middle_boost more open (still at most 40 %).
     tile_end_m: float = 0.0
     tile_middle_boost: float = 0.0
+    power_chain: bool = False  # write a [power] section (2N chain, see _power_toml)
 
 
 LAYOUTS = (
@@ -101,6 +102,7 @@ LAYOUTS = (
         crahs_per_line=5, first_crah_x_m=1.75, crah_pitch_m=6.0,
         contained_from_pair=2,
         columns=(("column-W", 1.5, 9.5, True), ("column-E", 27.75, 9.5, False)),
+        power_chain=True,
         intro="""\
 # Plan (x to the right, y up; not to scale):
 #
@@ -398,7 +400,64 @@ def hall_toml(layout: HallLayout) -> str:
         w(f"size_m = {_vec((layout.column_m, layout.column_m, HEIGHT_M + PLENUM_M))}")
         if is_round:
             w('mesh = "column-round.glb"')
+    if layout.power_chain:
+        out += _power_toml(layout, rows)
     return "\n".join(out) + "\n"
+
+
+# Power chain (2N): one 2500 kVA transformer and a 2500 kVA generator feed UPS-A and UPS-B, each rated for
+# the whole IT load; every row has its A PDU at its north end and its B PDU at its south end.
+UPS_KVA = 2000.0
+UPS_BATTERY_KWH = 300.0  # 11 min at 1.6 MW (the whole hall on one UPS)
+UPS_CHARGE_KW = 200.0
+PDU_KVA = 300.0  # one row's full load (≤ 270 kVA) on one side
+PDU_SIZE_M = (RACK_D_M, 0.8, 2.0)  # in line with the row, as deep as its racks
+PDU_NO_LOAD_W, PDU_LOAD_LOSS_W = 600.0, 4700.0  # 300 kVA isolation transformer: 98.9 % at 35 % load
+UPS_ROOM_M = 10.0  # cable run from the UPS rooms (west of the hall) to the hall's west wall
+UPS_Y_M = {"UPS-A": 15.0, "UPS-B": 5.0}  # where the cables of each UPS enter the hall
+
+
+def _power_toml(layout: HallLayout, rows: list[_Row]) -> list[str]:
+    """The [power] section: utility, transformer, generator, UPS-A/B, one A and one B PDU per row."""
+    out = ["", "# --- Power chain (2N): utility 11 kV ─ 2500 kVA dry-type transformer ─ LV switchboard (generator",
+           "# behind the ATS) ─ UPS-A and UPS-B, each rated for the whole IT load, in two UPS rooms west of the",
+           "# hall ─ a 300 kVA PDU with isolation transformer at each end of each row: A (UPS-A) at the north",
+           "# end, B (UPS-B) at the south end. The mechanical panel (CRAH fans, chillers, pumps) hangs on the",
+           "# switchboard, not on a UPS.",
+           "", "[power.utility]", "mv_kv = 11.0", "sc_mva = 250.0",
+           "", "[power.transformer]", "rated_kva = 2500.0", "mv_kv = 11.0", "lv_v = 400.0", "impedance_pct = 6.0",
+           "load_loss_kw = 21.0", "no_load_loss_kw = 3.2",
+           "", "[power.generator]", "rated_kva = 2500.0", "start_delay_s = 12.0", "retransfer_delay_s = 300.0"]
+    for name in UPS_Y_M:
+        out += ["", "[[power.ups]]", f'name = "{name}"', f"rated_kva = {_num(UPS_KVA)}", 'mode = "double-conversion"',
+                f"battery_kwh = {_num(UPS_BATTERY_KWH)}", f"battery_max_charge_kw = {_num(UPS_CHARGE_KW)}",
+                "cable_length_m = 25.0", "cable_r_ohm_per_km = 0.008  # 8 x 300 mm² Cu in parallel",
+                "cable_x_ohm_per_km = 0.01"]
+    feeds = []
+    for k, row in enumerate(rows):
+        x = row.x_m
+        ends = (("A", row.y_m + ROW_LENGTH_M), ("B", row.y_m - PDU_SIZE_M[1]))
+        names = []
+        for side, y in ends:
+            name = f"PDU-{side}{k + 1:02d}"
+            names.append(name)
+            ups = f"UPS-{side}"
+            length = UPS_ROOM_M + x + abs(y + PDU_SIZE_M[1] / 2 - UPS_Y_M[ups]) + 3.0  # + 3 m of risers
+            out += ["", f"[[power.pdus]]  # {'north' if side == 'A' else 'south'} end of row {row.name}",
+                    f'name = "{name}"', f'ups = "{ups}"', f"position_m = {_vec((x, y))}", f"size_m = {_vec(PDU_SIZE_M)}",
+                    f"rated_kva = {_num(PDU_KVA)}", 'kind = "transformer"', "impedance_pct = 4.5",
+                    f"load_loss_w = {_num(PDU_LOAD_LOSS_W)}", f"no_load_loss_w = {_num(PDU_NO_LOAD_W)}",
+                    f"cable_length_m = {_num(round(length, 1))}", "cable_r_ohm_per_km = 0.075  # 2 x 150 mm² Cu",
+                    "cable_x_ohm_per_km = 0.04"]
+        feeds.append((row.name, *names))
+    for row_name, a, b in feeds:
+        out += ["", "[[power.rack_feeds]]", f'row = "{row_name}"', f'feed_a = "{a}"', f'feed_b = "{b}"',
+                "cable_r_ohm = 0.05  # 15 m of 6 mm² Cu", 'psu = "titanium"', "psu_rating_fraction = 2.0"]
+    out += ["", "[power.mechanical]", "cable_length_m = 40.0", "cable_r_ohm_per_km = 0.025", "power_factor = 0.95",
+            "", "[power.cooling_plant]", "chillers = 3  # N+1", "rated_cooling_kw = 800.0", "chw_supply_c = 12.0",
+            "carnot_fraction = 0.5", "evaporator_approach_k = 3.0", "condenser_approach_k = 8.0", "pump_kw = 45.0",
+            "outdoor_temp_c = 25.0", "restart_time_s = 600.0"]
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:

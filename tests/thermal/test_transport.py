@@ -66,7 +66,7 @@ def test_reference_form_and_fast_step_agree():
     op = twin.operator(state)
     t_old = state.t_air_c.copy()
     outlet = np.concatenate([state.t_rack_c, state.t_coil_c])
-    heat = np.concatenate([np.zeros(twin.n_racks), twin.crahs.fan_power_w()])
+    heat = np.concatenate([np.zeros(twin.n_racks), twin.crah_fan_power_w(state)])
     op.tol_k = 1e-12
     t_new, t_in = op.step(t_old, outlet, heat)
     # Converged to 1e-12 K, the implicit iterate and the conservative new field coincide.
@@ -118,9 +118,10 @@ def test_energy_balance_closes_over_a_run_with_load_steps_and_fan_ramps():
     stored0 = twin.stored_heat_j(state)
     for i in range(1800):
         if i == 600:
-            twin.racks.it_w = twin.racks.it_w * 1.8  # a load step
+            state.rack_it_w = state.rack_it_w * 1.8  # a load step
+            state.rack_heat_w = state.rack_it_w
         if i == 1200:
-            twin.crahs.fan_speed = twin.crahs.fan_speed * 0.7  # a CRAH slows down
+            state.crah_fan_speed = state.crah_fan_speed * 0.7  # a CRAH slows down
         twin.step(state)
     assert twin.flow_solves > 3
     # Independent bookkeeping from the fields themselves.

@@ -25,6 +25,7 @@ __all__ = [
     "HallError",
     "HallModel",
     "ObstacleSpec",
+    "PduSpec",
     "RackSpec",
     "bundled_hall",
     "load_hall",
@@ -82,6 +83,10 @@ class CrahSpec:
     supply_setpoint_c: float
     fan_speed: float
     rated_fan_w: float
+    coil_effectiveness: float
+    fan_control: str
+    inlet_temp_setpoint_c: float
+    return_temp_setpoint_c: float
     mesh: Path | None
 
 
@@ -94,6 +99,17 @@ class ObstacleSpec:
 
 
 @dataclass(frozen=True)
+class PduSpec:
+    """A PDU cabinet standing in the hall (a solid, like a rack without airflow)."""
+
+    name: str
+    key: str
+    box: Box
+    ups: str
+    rated_w: float  # rated apparent power, VA
+
+
+@dataclass(frozen=True)
 class HallModel:
     """A validated hall: the file's content plus racks expanded from rows, in file order."""
 
@@ -102,6 +118,7 @@ class HallModel:
     racks: tuple[RackSpec, ...]
     crahs: tuple[CrahSpec, ...]
     obstacles: tuple[ObstacleSpec, ...]
+    pdus: tuple[PduSpec, ...] = ()  # from [power]; solids in the hall like racks and CRAHs
 
     @property
     def name(self) -> str:
@@ -367,6 +384,8 @@ def _cross_check(spec: Hall, source: Path | None, where: str) -> HallModel:
             name=c.name, key=key, box=box, facing=c.facing, return_from=c.return_from, supply_to=c.supply_to,
             rated_flow_m3s=c.rated_flow_m3s, rated_cooling_w=c.rated_cooling_kw * 1e3,
             supply_setpoint_c=c.supply_setpoint_c, fan_speed=c.fan_speed, rated_fan_w=c.rated_fan_kw * 1e3,
+            coil_effectiveness=c.coil_effectiveness, fan_control=c.fan_control,
+            inlet_temp_setpoint_c=c.inlet_temp_setpoint_c, return_temp_setpoint_c=c.return_temp_setpoint_c,
             mesh=_mesh_path(where, f"{key}.mesh", c.mesh),
         ))
 
@@ -387,16 +406,19 @@ def _cross_check(spec: Hall, source: Path | None, where: str) -> HallModel:
         if c.height_m > sz + _EPS_M:
             raise HallError(f"{where}: {key}.height_m: {c.height_m} m exceeds the room height {sz} m")
 
+    pdus = _pdus(spec, where, room_hi)
+
     # Names are how results, commands and alarms refer to equipment: they must be unique.
     seen: dict[str, str] = {}
-    for obj in [*racks, *crahs, *obstacles]:
+    for obj in [*racks, *crahs, *obstacles, *pdus]:
         if obj.name in seen:
             raise HallError(f"{where}: {obj.key}: name {obj.name!r} is already used by {seen[obj.name]}")
         seen[obj.name] = obj.key
 
-    solids = [*racks, *crahs, *obstacles]
+    solids = [*racks, *crahs, *obstacles, *pdus]
     _check_overlaps(where, solids)
-    return HallModel(source, spec, tuple(racks), tuple(crahs), tuple(obstacles))
+    _check_power(spec, where)
+    return HallModel(source, spec, tuple(racks), tuple(crahs), tuple(obstacles), tuple(pdus))
 
 
 def _check_overlaps(where: str, solids: list) -> None:
@@ -418,3 +440,63 @@ def _check_overlaps(where: str, solids: list) -> None:
 
 def _fmt_box(box: Box) -> str:
     return " × ".join(f"{lo:g}–{hi:g}" for lo, hi in zip(box.lo, box.hi)) + " m"
+
+
+# --- power chain ---------------------------------------------------------------------------------
+
+def _pdus(spec: Hall, where: str, room_hi: tuple[float, float, float]) -> list[PduSpec]:
+    """PDU cabinets of the [power] section, checked to stand inside the room."""
+    if spec.power is None:
+        return []
+    pdus = []
+    for i, p in enumerate(spec.power.pdus):
+        key = f"power.pdus[{i}]"
+        box = Box((p.position_m[0], p.position_m[1], 0.0),
+                  (p.position_m[0] + p.size_m[0], p.position_m[1] + p.size_m[1], p.size_m[2]))
+        if not box.inside((0.0, 0.0, 0.0), room_hi):
+            raise HallError(f"{where}: {key}.position_m: PDU {p.name!r} spans {_fmt_box(box)}, "
+                            f"outside the room 0–{room_hi[0]} × 0–{room_hi[1]} × 0–{room_hi[2]} m")
+        pdus.append(PduSpec(p.name, key, box, p.ups, p.rated_kva * 1e3))
+    return pdus
+
+
+def _check_power(spec: Hall, where: str) -> None:
+    """References between UPSs, PDUs and rows; every row fed once; voltages that match."""
+    power = spec.power
+    if power is None:
+        return
+    if abs(power.transformer.mv_kv - power.utility.mv_kv) > 1e-9 * power.utility.mv_kv:
+        raise HallError(f"{where}: power.transformer.mv_kv: {power.transformer.mv_kv} kV differs from "
+                        f"power.utility.mv_kv ({power.utility.mv_kv} kV); they must be equal")
+    ups_names: dict[str, int] = {}
+    for i, u in enumerate(power.ups):
+        if u.name in ups_names:
+            raise HallError(f"{where}: power.ups[{i}].name: {u.name!r} is already used by power.ups[{ups_names[u.name]}]")
+        ups_names[u.name] = i
+    if not ups_names:
+        raise HallError(f"{where}: power.ups: at least one UPS is needed")
+    pdu_names = {p.name for p in power.pdus}
+    for i, p in enumerate(power.pdus):
+        if p.ups not in ups_names:
+            raise HallError(f"{where}: power.pdus[{i}].ups: no UPS named {p.ups!r}; allowed: {', '.join(ups_names)}")
+    row_names = [r.name for r in spec.rows]
+    fed: dict[str, int] = {}
+    for i, f in enumerate(power.rack_feeds):
+        key = f"power.rack_feeds[{i}]"
+        if f.row not in row_names:
+            allowed = ", ".join(row_names) or "none (the file has no rows)"
+            raise HallError(f"{where}: {key}.row: no row named {f.row!r}; allowed: {allowed}")
+        if f.row in fed:
+            raise HallError(f"{where}: {key}.row: row {f.row!r} is already fed by power.rack_feeds[{fed[f.row]}]")
+        fed[f.row] = i
+        for side in ("feed_a", "feed_b"):
+            pdu = getattr(f, side)
+            if pdu not in pdu_names:
+                raise HallError(f"{where}: {key}.{side}: no PDU named {pdu!r}; allowed: {', '.join(sorted(pdu_names))}")
+        if f.feed_a == f.feed_b:
+            raise HallError(f"{where}: {key}.feed_b: A and B feeds come from the same PDU {f.feed_a!r}; "
+                            f"use two PDUs")
+    for i, name in enumerate(row_names):
+        if name not in fed:
+            raise HallError(f"{where}: rows[{i}]: row {name!r} has no entry in power.rack_feeds "
+                            f"(every row needs feed_a and feed_b)")

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from twin.model.power import PowerChain
+
 __all__ = [
     "Air",
     "Containment",
@@ -147,6 +149,19 @@ class Crah(_Strict):
     rated_fan_kw: float = Field(
         default=5.0, ge=0.0, le=100.0, description="Fan electrical power at full speed, kW (∝ speed³)."
     )
+    fan_control: Literal["inlet", "return", "fixed"] = Field(
+        default="fixed",
+        description="What the fan-speed controller acts on: the inlets of the racks the unit serves, "
+                    "its return air, or nothing (fixed speed).",
+    )
+    inlet_temp_setpoint_c: float = Field(default=25.0, ge=15.0, le=35.0,
+                                         description="Rack-inlet setpoint of the fan controller, °C.")
+    return_temp_setpoint_c: float = Field(default=30.0, ge=18.0, le=50.0,
+                                          description="Return-air setpoint of the fan controller, °C.")
+    coil_effectiveness: float = Field(
+        default=0.8, gt=0.0, le=1.0,
+        description="Coil effectiveness at a full valve: share of (return − chilled water) the air can lose.",
+    )
     mesh: str | None = Field(default=None, description="GLB file in assets/meshes/ for the cabinet.")
 
 
@@ -180,3 +195,4 @@ class Hall(_Strict):
     crahs: list[Crah] = []
     containment: list[Containment] = []
     obstacles: list[Obstacle] = []
+    power: PowerChain | None = None

@@ -61,7 +61,7 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
     }
     if mode == "steady":
         # A steady state stores nothing: the balance is between heat released and heat removed.
-        heat_in_w = obs["hall.it_power_w"] + obs["hall.fan_power_w"]
+        heat_in_w = float(state.rack_heat_w.sum()) + obs["hall.fan_power_w"]
         out["energy_balance_error"] = (heat_in_w - obs["hall.heat_removed_w"]) / heat_in_w if heat_in_w else 0.0
         out["steady"] = state.extra.get("steady")
     return out

@@ -23,8 +23,8 @@ def unit_of(name: str) -> str:
 def observe(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
     """The reported quantities of a state: arrays per rack / CRAH, scalars for the hall."""
     rc, nr = twin.air.rho_cp, twin.n_racks
-    crah_flow = twin.crahs.flow_m3s()
-    fan_w = twin.crahs.fan_power_w()
+    crah_flow = state.crah_flow_m3s
+    fan_w = twin.crah_fan_power_w(state)
     with np.errstate(divide="ignore", invalid="ignore"):
         # Air leaves the unit warmer than the coil by the fan's heat (the fan sits in the airstream).
         supply = np.where(crah_flow > 0, state.t_coil_c + fan_w / (rc * crah_flow), state.t_coil_c)
@@ -34,15 +34,18 @@ def observe(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
     return {
         "rack.t_inlet_c": inlet,
         "rack.t_exhaust_c": state.t_rack_c,
-        "rack.power_w": twin.racks.it_w,
+        "rack.power_w": state.rack_it_w,
         "rack.flow_m3s": state.rack_flow_m3s,
         "crah.t_return_c": state.t_return_c,
         "crah.t_supply_c": supply,
         "crah.flow_m3s": crah_flow,
         "crah.heat_removed_w": state.crah_heat_removed_w,
         "crah.fan_power_w": fan_w,
+        "crah.fan_speed": state.crah_fan_speed,
+        "crah.valve": state.crah_valve,
+        "crah.supply_setpoint_c": state.crah_setpoint_c,
         "hall.time_s": state.time_s,
-        "hall.it_power_w": float(twin.racks.it_w.sum()),
+        "hall.it_power_w": float(state.rack_it_w.sum()),
         "hall.fan_power_w": float(fan_w.sum()),
         "hall.heat_removed_w": float(state.crah_heat_removed_w.sum()),
         "hall.max_inlet_c": float(inlet.max()) if nr else float("nan"),

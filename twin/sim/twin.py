@@ -19,9 +19,10 @@ from twin.thermal.compact import (
     CrahArrays,
     RackArrays,
     coil_affine,
+    coil_outlet_c,
     coil_regime,
-    coil_supply_c,
     server_airflow_m3s,
+    valve_for_setpoint,
 )
 from twin.thermal.network import build_network
 from twin.thermal.steady import solve_steady_field
@@ -30,13 +31,16 @@ from twin.thermal.transport import AirProperties, TransportOperator
 __all__ = ["HallTwin", "NoSteadyState", "TwinState"]
 
 
+_DEFAULT_CHW_C = 12.0  # chilled-water supply when the hall file describes no plant, °C
+
+
 class NoSteadyState(ValueError):
     """The hall has no steady state (e.g. more heat than running cooling capacity)."""
 
 
 @dataclass
 class TwinState:
-    """Everything that evolves. Temperatures °C, flows m³/s, energies J (cumulative since t = 0)."""
+    """Everything that evolves. Temperatures °C, flows m³/s, powers W, energies J (cumulative since t = 0)."""
 
     time_s: float
     steps: int
@@ -45,11 +49,21 @@ class TwinState:
     t_rack_c: np.ndarray  # lumped rack temperature = exhaust temperature
     t_intake_c: np.ndarray  # mixed intake temperature of each rack, last step
     rack_flow_m3s: np.ndarray  # server airflow applied to the flow field
+    rack_it_w: np.ndarray  # live IT load of each rack (scenarios change it)
+    rack_heat_w: np.ndarray  # heat released in each rack: IT load + its PSUs' losses
     t_return_c: np.ndarray  # mixed return temperature of each CRAH, last step
-    t_coil_c: np.ndarray  # air leaving each CRAH coil, used during the next step
+    t_coil_c: np.ndarray  # air leaving each CRAH coil during the last step
     crah_heat_removed_w: np.ndarray  # coil duty, last step
+    crah_running: np.ndarray  # bool: fans turning (tripped, unpowered or switched-off units stop)
+    crah_tripped: np.ndarray  # bool: tripped (by a scenario) until restarted
+    crah_powered: np.ndarray  # bool: its panel has power
+    crah_fan_speed: np.ndarray  # actual fan speed, fraction of full speed
+    crah_flow_m3s: np.ndarray  # CRAH airflow applied to the flow field (follows the fans within a tolerance)
+    crah_valve: np.ndarray  # actual chilled-water valve opening, 0–1
+    crah_setpoint_c: np.ndarray  # supply-air setpoint in force
+    t_chw_c: float  # chilled-water supply temperature reaching the coils
     fan_update_due_s: float = 0.0  # next time the servers' airflow law is evaluated
-    heat_in_j: float = 0.0  # IT heat + CRAH fan heat released into the hall
+    heat_in_j: float = 0.0  # heat released into the hall: racks (IT + PSU losses), CRAH fans, PDUs
     heat_removed_j: float = 0.0  # heat taken out by the coils
     stored_initial_j: float = 0.0  # heat stored in air and racks at t = 0 (relative to 0 °C)
     extra: dict = field(default_factory=dict)
@@ -69,10 +83,12 @@ class HallTwin:
             field (warm-started; below it the applied flow stays, and energy stays exact because
             every balance uses the applied flow).
         fan_update_interval_s: how often the servers' airflow law is evaluated, s of simulated time.
+        control: "embedded" (the CRAHs' own sampled controllers, sensors, alarms and setpoint
+            registry) or "ideal" (setpoints held exactly; for analytic checks and steady what-ifs).
     """
 
     def __init__(self, hall: HallModel, *, dt_s: float = 1.0, reflow_tolerance: float = 0.02,
-                 fan_update_interval_s: float = 10.0) -> None:
+                 fan_update_interval_s: float = 10.0, control: str = "ideal") -> None:
         self.hall = hall
         self.dt_s = float(dt_s)
         self.reflow_tolerance = reflow_tolerance
@@ -87,8 +103,16 @@ class HallTwin:
             raise HallError(f"{hall.path or '<hall>'}: {exc}") from None
         self.racks = RackArrays.from_hall(hall)
         self.crahs = CrahArrays.from_hall(hall)
+        plant = getattr(getattr(hall.spec, "power", None), "cooling_plant", None)
+        #: Chilled-water supply temperature the plant is designed for, °C.
+        self.chw_design_c = float(getattr(plant, "chw_supply_c", _DEFAULT_CHW_C))
         self.n_racks = len(self.racks.names)
         self._check_time_step()
+        if control not in ("ideal", "embedded"):
+            raise ValueError(f"control must be 'ideal' or 'embedded', got {control!r}")
+        from twin.sim.controls import HallControls
+
+        self.controls = HallControls(self) if control == "embedded" else None
         self.face_flow_m3s = np.zeros(self.net.face_a.size)
         self._operator: TransportOperator | None = None
         # Cumulative work counters, for benchmarks (not part of the state).
@@ -114,13 +138,18 @@ class HallTwin:
     def initial_state(self) -> TwinState:
         t0 = self.hall.spec.hall.initial_temp_c
         nr, nc = self.n_racks, len(self.crahs.names)
+        it_w = self.racks.it_w.copy()
         state = TwinState(
             time_s=0.0, steps=0,
-            t_air_c=np.full(self.net.n, t0), t_air_prev_c=None, t_rack_c=np.full(nr, t0), t_intake_c=np.full(nr, t0),
-            rack_flow_m3s=server_airflow_m3s(self.racks, np.full(nr, t0)),
-            t_return_c=np.full(nc, t0),
-            t_coil_c=np.minimum(self.crahs.supply_setpoint_c, t0),
-            crah_heat_removed_w=np.zeros(nc),
+            t_air_c=np.full(self.net.n, t0), t_air_prev_c=None, t_rack_c=np.full(nr, t0),
+            t_intake_c=np.full(nr, t0), rack_flow_m3s=server_airflow_m3s(self.racks, np.full(nr, t0), it_w),
+            rack_it_w=it_w, rack_heat_w=it_w.copy(),
+            t_return_c=np.full(nc, t0), t_coil_c=np.full(nc, t0), crah_heat_removed_w=np.zeros(nc),
+            crah_running=np.ones(nc, dtype=bool), crah_tripped=np.zeros(nc, dtype=bool),
+            crah_powered=np.ones(nc, dtype=bool), crah_fan_speed=self.crahs.fan_speed.copy(),
+            crah_flow_m3s=self.crahs.flow_m3s(self.crahs.fan_speed, np.ones(nc, dtype=bool)),
+            crah_valve=np.zeros(nc), crah_setpoint_c=self.crahs.supply_setpoint_c.copy(),
+            t_chw_c=self.chw_design_c,
         )
         state.stored_initial_j = self.stored_heat_j(state)
         return state
@@ -128,7 +157,11 @@ class HallTwin:
     # --- quantities ---------------------------------------------------------------------------
 
     def mover_flow_m3s(self, state: TwinState) -> np.ndarray:
-        return np.concatenate([state.rack_flow_m3s, self.crahs.flow_m3s()])
+        """Flows applied to the flow field: racks (servers), then CRAHs, m³/s."""
+        return np.concatenate([state.rack_flow_m3s, state.crah_flow_m3s])
+
+    def crah_fan_power_w(self, state: TwinState) -> np.ndarray:
+        return self.crahs.fan_power_w(state.crah_fan_speed, state.crah_running)
 
     def stored_heat_j(self, state: TwinState) -> float:
         """Heat stored in the air and the racks, relative to 0 °C, J."""
@@ -172,23 +205,54 @@ class HallTwin:
         if state.time_s < state.fan_update_due_s and not now:
             return
         state.fan_update_due_s = state.time_s + self.fan_update_interval_s
-        demand = server_airflow_m3s(self.racks, state.t_intake_c)
+        demand = server_airflow_m3s(self.racks, state.t_intake_c, state.rack_it_w)
         applied = state.rack_flow_m3s
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.abs(demand - applied) / np.where(applied > 0, applied, 1.0)
         if rel.size and rel.max() > self.reflow_tolerance:
             state.rack_flow_m3s = demand
 
+    def _update_crah_airflow(self, state: TwinState) -> None:
+        # Fans under control move a little every step; re-solving the flow for each move would cost
+        # more than the physics is worth. The field follows once any unit drifts past the tolerance
+        # (of its rated flow), and at once when a unit stops or starts.
+        actual = self.crahs.flow_m3s(state.crah_fan_speed, state.crah_running)
+        drift = np.abs(actual - state.crah_flow_m3s) > self.reflow_tolerance * self.crahs.rated_flow_m3s
+        started_or_stopped = (actual > 0) != (state.crah_flow_m3s > 0)
+        if np.any(drift | started_or_stopped):
+            state.crah_flow_m3s = actual
+
     # --- time step ----------------------------------------------------------------------------
+
+    def control(self, state: TwinState) -> None:
+        """Set the actuators for the coming step.
+
+        Embedded control: the CRAHs' own controllers (sampled, with sensors and ramps; see
+        :mod:`twin.sim.controls`). Ideal control: each unit runs unless tripped or unpowered, at its
+        hall-file fan speed, with its valve where the supply setpoint needs it, judged on the return
+        air of the last step (a one-step lag).
+        """
+        if self.controls is not None:
+            self.controls.update(state)
+            return
+        state.crah_running = ~state.crah_tripped & state.crah_powered
+        state.crah_valve = valve_for_setpoint(state.t_return_c, state.crah_setpoint_c, state.t_chw_c,
+                                              self.crahs.coil_effectiveness)
 
     def step(self, state: TwinState) -> TwinState:
         """Advance ``state`` by one time step (in place) and return it."""
         self._update_server_airflow(state)
+        self.control(state)
+        self._update_crah_airflow(state)
         op = self.operator(state)
         dt, rc, nr = self.dt_s, self.air.rho_cp, self.n_racks
         q = op.mover_flow_m3s
+        mdot_cp_c = rc * q[nr:]
+        # The coil acts on the return air of the last step (explicit coupling, like a real loop's lag).
+        state.t_coil_c = coil_outlet_c(state.t_return_c, state.crah_valve, state.t_chw_c,
+                                       self.crahs.coil_effectiveness, self.crahs.rated_cooling_w, mdot_cp_c)
         outlet_c = np.concatenate([state.t_rack_c, state.t_coil_c])
-        fan_w = self.crahs.fan_power_w()
+        fan_w = self.crah_fan_power_w(state)
         # Linear extrapolation in time is a good first guess: it halves the sweeps in transients.
         guess = None if state.t_air_prev_c is None else 2.0 * state.t_air_c - state.t_air_prev_c
         t0 = time.perf_counter()
@@ -200,18 +264,17 @@ class HallTwin:
         # Racks: exactly the heat their exhaust gave the air leaves their store.
         mdot_cp = rc * q[:nr]
         to_air_w = mdot_cp * (state.t_rack_c - t_in[:nr])
-        state.t_rack_c = state.t_rack_c + dt / self.racks.heat_capacity_j_per_k * (self.racks.it_w - to_air_w)
+        heat_w = state.rack_heat_w
+        state.t_rack_c = state.t_rack_c + dt / self.racks.heat_capacity_j_per_k * (heat_w - to_air_w)
         # CRAHs: the coil took out what the air lost between return and coil outlet.
-        mdot_cp_c = rc * q[nr:]
         removed_w = mdot_cp_c * (t_in[nr:] - state.t_coil_c)
-        state.t_coil_c = coil_supply_c(t_in[nr:], self.crahs.supply_setpoint_c, self.crahs.capacity_w(), mdot_cp_c)
 
         state.t_air_prev_c = state.t_air_c
         state.t_air_c = t_new
         state.t_intake_c = t_in[:nr]
         state.t_return_c = t_in[nr:]
         state.crah_heat_removed_w = removed_w
-        state.heat_in_j += dt * (float(self.racks.it_w.sum()) + float(fan_w.sum()))
+        state.heat_in_j += dt * (float(heat_w.sum()) + float(fan_w.sum()))
         state.heat_removed_j += dt * float(removed_w.sum())
         state.time_s += dt
         state.steps += 1
@@ -226,26 +289,35 @@ class HallTwin:
         (setpoint, capacity-limited, not cooling) and the servers' airflow law.
         """
         state = (state or self.initial_state()).copy()
-        heat_w = float(self.racks.it_w.sum() + self.crahs.fan_power_w().sum())
-        capacity_w = float(self.crahs.capacity_w()[self.crahs.flow_m3s() > 0].sum())
+        crahs = self.crahs
+        rc, nr = self.air.rho_cp, self.n_racks
+        heat_w = float(state.rack_heat_w.sum() + self.crah_fan_power_w(state).sum())
+        state.crah_flow_m3s = crahs.flow_m3s(state.crah_fan_speed, state.crah_running)
+        flow = state.crah_flow_m3s
+        # What the coils could remove at most, with return air at the hottest rack exhaust possible.
+        capacity_w = float(np.where(flow > 0, crahs.rated_cooling_w, 0.0).sum())
         if heat_w > capacity_w:
             raise NoSteadyState(f"no steady state: {heat_w / 1e3:,.1f} kW of heat but only {capacity_w / 1e3:,.1f} kW "
                                 f"of running cooling capacity; the hall keeps heating (run it in time instead)")
-        rc, nr = self.air.rho_cp, self.n_racks
-        crahs = self.crahs
+
+        def regime_of(t_return_c: np.ndarray, mdot_cp_c: np.ndarray) -> np.ndarray:
+            return coil_regime(t_return_c, state.crah_setpoint_c, state.t_chw_c, crahs.coil_effectiveness,
+                               crahs.rated_cooling_w, mdot_cp_c)
+
         t_guess = state.t_air_c
-        regime = coil_regime(state.t_return_c, crahs.supply_setpoint_c, crahs.capacity_w(), rc * crahs.flow_m3s())
+        regime = regime_of(state.t_return_c, rc * flow)
         outer = 0
         for outer in range(1, max_outer + 1):
             self.operator(state)
             q = self.mover_flow_m3s(state)
             mdot_cp = rc * q
             with np.errstate(divide="ignore", invalid="ignore"):
-                rack_rise_k = np.where(mdot_cp[:nr] > 0, self.racks.it_w / mdot_cp[:nr], 0.0)
-            coil_alpha, coil_beta = coil_affine(regime, crahs.supply_setpoint_c, crahs.capacity_w(), mdot_cp[nr:])
+                rack_rise_k = np.where(mdot_cp[:nr] > 0, state.rack_heat_w / mdot_cp[:nr], 0.0)
+            coil_alpha, coil_beta = coil_affine(regime, state.crah_setpoint_c, state.t_chw_c,
+                                                crahs.coil_effectiveness, crahs.rated_cooling_w, mdot_cp[nr:])
             alpha = np.concatenate([np.ones(nr), coil_alpha])
             beta = np.concatenate([rack_rise_k, coil_beta])
-            mover_heat_w = np.concatenate([np.zeros(nr), crahs.fan_power_w()])
+            mover_heat_w = np.concatenate([np.zeros(nr), self.crah_fan_power_w(state)])
             res = solve_steady_field(self.net, self.face_flow_m3s, q, self.airflow.phi, self.air, alpha, beta,
                                      mover_heat_w=mover_heat_w, t_guess_c=t_guess)
             t_guess = res.t_air_c
@@ -254,7 +326,7 @@ class HallTwin:
             applied = state.rack_flow_m3s
             state.t_intake_c = t_in[:nr]
             self._update_server_airflow(state, now=True)
-            new_regime = coil_regime(ret, crahs.supply_setpoint_c, crahs.capacity_w(), mdot_cp[nr:])
+            new_regime = regime_of(ret, mdot_cp[nr:])
             # _update_server_airflow replaces the array only when the applied airflow changes.
             if np.array_equal(new_regime, regime) and state.rack_flow_m3s is applied:
                 break
@@ -264,6 +336,7 @@ class HallTwin:
         state.t_rack_c = np.where(mdot_cp[:nr] > 0, res.outlet_c[:nr], state.t_intake_c)
         state.t_return_c = ret
         state.t_coil_c = res.outlet_c[nr:]
+        state.crah_valve = valve_for_setpoint(ret, state.crah_setpoint_c, state.t_chw_c, crahs.coil_effectiveness)
         state.crah_heat_removed_w = mdot_cp[nr:] * (ret - state.t_coil_c)
         state.extra["steady"] = {"outer_iterations": outer, "gmres_iterations": res.iterations,
                                  "residual": res.residual}

@@ -1,16 +1,18 @@
 """Compact models of racks and CRAH units, one array per quantity (no object per rack in the loop).
 
-Rack (lumped heat capacity C, IT power P, server airflow ṁ = ρ q):
+Rack (lumped heat capacity C, heat P released inside it, server airflow ṁ = ρ q):
 
     C dT_r/dt = P − ṁ c_p (T_r − T_intake)        T_exhaust = T_r;  steady: T_exhaust = T_intake + P/(ṁ c_p)
 
-The server airflow follows the servers' own fan law (never the CRAH's flow): q = q_per_W · P · f(T_intake),
+The server airflow follows the servers' own fan law (never the CRAH's flow): q = q_per_W · P_IT · f(T_intake),
 f = 1 up to the ramp start, rising linearly above it, capped at the maximum factor.
 
-CRAH: airflow ∝ fan speed, fan power ∝ speed³ (affinity laws); the coil cools the return air to the
-supply setpoint unless that needs more than the coil's capacity, and never heats:
+CRAH: airflow ∝ fan speed, fan power ∝ speed³ (affinity laws). A chilled-water coil removes
 
-    T_supply = min(T_return, max(T_set, T_return − Q_max/(ṁ c_p)))
+    Q = min(v · ε · ṁ c_p · (T_return − T_chw), Q_rated)        v: valve opening 0–1, ε: coil effectiveness
+
+and never heats. Its controller opens the valve until the air leaves at the supply setpoint; when even a
+full valve cannot get there (warm chilled water, too much heat) the supply air floats above it.
 """
 
 from __future__ import annotations
@@ -21,17 +23,32 @@ import numpy as np
 
 from twin.model.load import HallModel
 
-__all__ = ["RackArrays", "CrahArrays", "server_airflow_m3s", "coil_supply_c", "coil_regime", "coil_affine",
-           "fan_power_w", "COIL_AT_SETPOINT", "COIL_AT_CAPACITY", "COIL_NOT_COOLING"]
+__all__ = [
+    "COIL_AT_RATING",
+    "COIL_AT_SETPOINT",
+    "COIL_FULL_VALVE",
+    "COIL_NOT_COOLING",
+    "CrahArrays",
+    "RackArrays",
+    "coil_affine",
+    "coil_outlet_c",
+    "coil_regime",
+    "coil_supply_c",
+    "fan_power_w",
+    "server_airflow_m3s",
+    "valve_for_setpoint",
+]
 
-#: Regimes of a CRAH coil (see :func:`coil_regime`).
-COIL_AT_SETPOINT, COIL_AT_CAPACITY, COIL_NOT_COOLING = 0, 1, 2
+#: Regimes of a CRAH coil under ideal control (see :func:`coil_regime`).
+COIL_AT_SETPOINT, COIL_FULL_VALVE, COIL_AT_RATING, COIL_NOT_COOLING = 0, 1, 2, 3
 
 
 @dataclass
 class RackArrays:
+    """Ratings and laws of the racks as the hall file gives them; live loads live in the sim state."""
+
     names: list[str]
-    it_w: np.ndarray
+    it_w: np.ndarray  # IT load in the hall file
     airflow_m3s_per_w: np.ndarray
     fan_ramp_start_c: np.ndarray
     fan_ramp_per_k: np.ndarray
@@ -54,13 +71,15 @@ class RackArrays:
 
 @dataclass
 class CrahArrays:
+    """Ratings of the CRAH units (what they are); their live settings live in the sim state."""
+
     names: list[str]
     rated_flow_m3s: np.ndarray
     rated_cooling_w: np.ndarray
-    supply_setpoint_c: np.ndarray
-    fan_speed: np.ndarray
+    supply_setpoint_c: np.ndarray  # as given in the hall file
+    fan_speed: np.ndarray  # as given in the hall file
     rated_fan_w: np.ndarray
-    running: np.ndarray
+    coil_effectiveness: np.ndarray
 
     @classmethod
     def from_hall(cls, hall: HallModel) -> CrahArrays:
@@ -72,32 +91,22 @@ class CrahArrays:
             supply_setpoint_c=np.array([x.supply_setpoint_c for x in c], dtype=float),
             fan_speed=np.array([x.fan_speed for x in c], dtype=float),
             rated_fan_w=np.array([x.rated_fan_w for x in c], dtype=float),
-            running=np.ones(len(c), dtype=bool),
+            coil_effectiveness=np.array([x.coil_effectiveness for x in c], dtype=float),
         )
 
-    def flow_m3s(self) -> np.ndarray:
+    def flow_m3s(self, speed: np.ndarray, running: np.ndarray) -> np.ndarray:
         """Airflow of each unit: rated flow × fan speed (0 when stopped)."""
-        return np.where(self.running, self.rated_flow_m3s * self.fan_speed, 0.0)
+        return np.where(running, self.rated_flow_m3s * speed, 0.0)
 
-    def fan_power_w(self) -> np.ndarray:
-        return np.where(self.running, fan_power_w(self.fan_speed, self.rated_fan_w), 0.0)
-
-    def capacity_w(self) -> np.ndarray:
-        return np.where(self.running, self.rated_cooling_w, 0.0)
+    def fan_power_w(self, speed: np.ndarray, running: np.ndarray) -> np.ndarray:
+        """Fan electrical power (all of it ends up as heat in the supply air), W."""
+        return np.where(running, fan_power_w(speed, self.rated_fan_w), 0.0)
 
 
-def server_airflow_m3s(racks: RackArrays, t_intake_c: np.ndarray) -> np.ndarray:
-    """Server airflow of each rack at the given intake temperatures, m³/s."""
+def server_airflow_m3s(racks: RackArrays, t_intake_c: np.ndarray, it_w: np.ndarray) -> np.ndarray:
+    """Server airflow of each rack at the given intake temperatures and IT loads, m³/s."""
     factor = 1.0 + racks.fan_ramp_per_k * np.maximum(t_intake_c - racks.fan_ramp_start_c, 0.0)
-    return racks.airflow_m3s_per_w * racks.it_w * np.minimum(factor, racks.fan_max_factor)
-
-
-def coil_supply_c(t_return_c: np.ndarray, setpoint_c: np.ndarray, capacity_w: np.ndarray,
-                  mdot_cp_w_per_k: np.ndarray) -> np.ndarray:
-    """Air temperature leaving the coil: setpoint, unless capacity-limited; a coil never heats."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        limited = np.where(mdot_cp_w_per_k > 0, t_return_c - capacity_w / mdot_cp_w_per_k, t_return_c)
-    return np.minimum(t_return_c, np.maximum(setpoint_c, limited))
+    return racks.airflow_m3s_per_w * it_w * np.minimum(factor, racks.fan_max_factor)
 
 
 def fan_power_w(speed: np.ndarray, rated_w: np.ndarray) -> np.ndarray:
@@ -105,20 +114,54 @@ def fan_power_w(speed: np.ndarray, rated_w: np.ndarray) -> np.ndarray:
     return rated_w * np.asarray(speed) ** 3
 
 
-def coil_regime(t_return_c: np.ndarray, setpoint_c: np.ndarray, capacity_w: np.ndarray,
-                mdot_cp_w_per_k: np.ndarray) -> np.ndarray:
-    """Which branch of :func:`coil_supply_c` applies to each unit (COIL_* codes)."""
+def coil_outlet_c(t_return_c: np.ndarray, valve: np.ndarray, t_chw_c: np.ndarray | float,
+                  effectiveness: np.ndarray, rated_w: np.ndarray, mdot_cp_w_per_k: np.ndarray) -> np.ndarray:
+    """Air leaving a chilled-water coil with the valve at ``valve`` (0–1), °C."""
+    q_w = np.minimum(valve * effectiveness * mdot_cp_w_per_k * np.maximum(t_return_c - t_chw_c, 0.0), rated_w)
     with np.errstate(divide="ignore", invalid="ignore"):
-        limited = np.where(mdot_cp_w_per_k > 0, t_return_c - capacity_w / mdot_cp_w_per_k, t_return_c)
-    return np.where(t_return_c <= setpoint_c, COIL_NOT_COOLING,
-                    np.where(limited > setpoint_c, COIL_AT_CAPACITY, COIL_AT_SETPOINT))
+        return np.where(mdot_cp_w_per_k > 0, t_return_c - q_w / mdot_cp_w_per_k, t_return_c)
 
 
-def coil_affine(regime: np.ndarray, setpoint_c: np.ndarray, capacity_w: np.ndarray,
+def valve_for_setpoint(t_return_c: np.ndarray, setpoint_c: np.ndarray, t_chw_c: np.ndarray | float,
+                       effectiveness: np.ndarray) -> np.ndarray:
+    """The valve opening (0–1) that brings the coil outlet to the setpoint (ideal control)."""
+    span_k = effectiveness * (t_return_c - t_chw_c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        valve = np.where(span_k > 0, (t_return_c - setpoint_c) / span_k, 1.0)
+    return np.clip(valve, 0.0, 1.0)
+
+
+def coil_supply_c(t_return_c: np.ndarray, setpoint_c: np.ndarray, t_chw_c: np.ndarray | float,
+                  effectiveness: np.ndarray, rated_w: np.ndarray, mdot_cp_w_per_k: np.ndarray) -> np.ndarray:
+    """Coil outlet under ideal control: the setpoint, unless the coil cannot reach it."""
+    valve = valve_for_setpoint(t_return_c, setpoint_c, t_chw_c, effectiveness)
+    return coil_outlet_c(t_return_c, valve, t_chw_c, effectiveness, rated_w, mdot_cp_w_per_k)
+
+
+def coil_regime(t_return_c: np.ndarray, setpoint_c: np.ndarray, t_chw_c: np.ndarray | float,
+                effectiveness: np.ndarray, rated_w: np.ndarray, mdot_cp_w_per_k: np.ndarray) -> np.ndarray:
+    """Which branch of :func:`coil_supply_c` applies to each unit (COIL_* codes)."""
+    needed_k = t_return_c - setpoint_c
+    by_water_k = effectiveness * (t_return_c - t_chw_c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        by_rating_k = np.where(mdot_cp_w_per_k > 0, rated_w / mdot_cp_w_per_k, np.inf)
+    return np.select(
+        [(needed_k <= 0) | (by_water_k <= 0) | (mdot_cp_w_per_k <= 0),
+         np.minimum(by_water_k, by_rating_k) >= needed_k,
+         by_water_k <= by_rating_k],
+        [COIL_NOT_COOLING, COIL_AT_SETPOINT, COIL_FULL_VALVE],
+        COIL_AT_RATING,
+    )
+
+
+def coil_affine(regime: np.ndarray, setpoint_c: np.ndarray, t_chw_c: np.ndarray | float,
+                effectiveness: np.ndarray, rated_w: np.ndarray,
                 mdot_cp_w_per_k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Coil outlet as α · T_return + β in each regime: (α, β)."""
-    alpha = np.where(regime == COIL_AT_SETPOINT, 0.0, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        drop_k = np.where(mdot_cp_w_per_k > 0, capacity_w / mdot_cp_w_per_k, 0.0)
-    beta = np.select([regime == COIL_AT_SETPOINT, regime == COIL_AT_CAPACITY], [setpoint_c, -drop_k], 0.0)
+        drop_k = np.where(mdot_cp_w_per_k > 0, rated_w / mdot_cp_w_per_k, 0.0)
+    t_chw = np.broadcast_to(t_chw_c, np.shape(regime))
+    alpha = np.select([regime == COIL_AT_SETPOINT, regime == COIL_FULL_VALVE], [0.0, 1.0 - effectiveness], 1.0)
+    beta = np.select([regime == COIL_AT_SETPOINT, regime == COIL_FULL_VALVE, regime == COIL_AT_RATING],
+                     [setpoint_c, effectiveness * t_chw, -drop_k], 0.0)
     return alpha, beta

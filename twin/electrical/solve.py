@@ -1,0 +1,301 @@
+"""One load flow of the power chain: inputs per step → powers, losses, voltages and currents by component.
+
+Order of the solve (each stage vectorized over its components):
+
+1. server PSUs: AC power of each rack = IT / η_psu(load), split over its live A and B feeds;
+2. downstream trees (one per UPS, slack at the UPS output: 1.0 pu in double conversion, the UPS input's
+   voltage in eco mode): backward/forward sweep → PDU and cable losses, UPS output power;
+3. UPSs: loss from the efficiency curve at the output load; on battery the battery supplies output +
+   loss, otherwise the input draws output + loss + battery charging;
+4. upstream (utility through the transformer, or the generator at the LV switchboard): sweep with the
+   UPS inputs and the mechanical panel as loads → transformer loss, utility or generator power.
+
+With a UPS in eco mode, 2–4 repeat until the UPS input voltage moves by less than the tolerance.
+Every watt is accounted for (see :meth:`PowerResult.balance_w`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from twin.electrical.network import S_BASE_VA, PowerNetwork
+
+__all__ = ["PowerResult", "PowerSources", "solve_power"]
+
+
+@dataclass(frozen=True)
+class PowerSources:
+    """State of the sources and switches for one solve. Per-UPS arrays are in ``net.ups_names`` order;
+    None means the default (all True for availability and output, none forced onto battery, the hall
+    file's mode)."""
+
+    utility_available: bool = True
+    generator_online: bool = False
+    ats_on_generator: bool = False  # ATS position: False = utility, True = generator
+    ups_input_available: np.ndarray | None = None  # input breaker closed and rectifier healthy
+    ups_on_battery: np.ndarray | None = None  # forced onto battery even with a live input (battery test)
+    ups_output_on: np.ndarray | None = None  # False: UPS off (battery exhausted, failed): its PDUs are dead
+    ups_eco: np.ndarray | None = None  # eco mode (static bypass) instead of double conversion
+
+    @property
+    def switchboard_live(self) -> bool:
+        """Whether the LV switchboard (UPS inputs, mechanical panel) has a source."""
+        return self.generator_online if self.ats_on_generator else self.utility_available
+
+
+@dataclass
+class PowerResult:
+    """Results of one solve. Arrays are ordered like the network's name tuples given in the comments."""
+
+    # racks (net.rack_names)
+    it_w: np.ndarray  # IT power actually supplied (0 where both feeds are dead)
+    rack_powered: np.ndarray  # bool: at least one feed live
+    rack_feed_w: np.ndarray  # AC power into the rack, both feeds (= IT + PSU loss)
+    rack_feed_a_w: np.ndarray
+    rack_feed_b_w: np.ndarray
+    psu_loss_w: np.ndarray  # heat in the rack
+    psu_load_fraction: np.ndarray  # IT ÷ installed PSU capacity
+    rack_feed_cable_loss_w: np.ndarray  # both feed cables (in the hall)
+    # PDUs (net.pdu_names)
+    pdu_input_w: np.ndarray
+    pdu_loss_w: np.ndarray  # isolation transformer (0 for a panel); heat in the hall at the PDU
+    pdu_cable_loss_w: np.ndarray  # UPS output → PDU cable
+    pdu_load_fraction: np.ndarray  # |S_in| ÷ rated
+    # UPSs (net.ups_names)
+    ups_output_w: np.ndarray
+    ups_output_var: np.ndarray
+    ups_input_w: np.ndarray
+    ups_input_var: np.ndarray
+    ups_loss_w: np.ndarray  # converter + charger losses (plant room)
+    ups_cable_loss_w: np.ndarray  # LV switchboard → UPS input cable (plant room)
+    battery_w: np.ndarray  # power out of the battery: > 0 discharging, < 0 charging (−dE/dt)
+    ups_load_fraction: np.ndarray  # output ÷ rated
+    ups_on_battery: np.ndarray  # bool
+    ups_output_on: np.ndarray  # bool
+    ups_eco: np.ndarray  # bool: running in eco mode in this solve
+    # plant
+    transformer_loss_w: float
+    transformer_load_fraction: float
+    utility_w: float  # metered at the MV bus (the source impedance's loss is the grid's)
+    generator_w: float
+    generator_load_fraction: float
+    mechanical_w: float  # CRAH fans + chillers + pumps actually supplied
+    mechanical_cable_loss_w: float
+    grid_source_loss_w: float  # in the utility's source impedance: outside the facility
+    switchboard_live: bool
+    # network (net.bus_names, net.branch_names)
+    bus_v_pu: np.ndarray  # |V|, 0 on dead buses
+    bus_angle_deg: np.ndarray
+    branch_i_a: np.ndarray  # current magnitude
+    branch_loss_w: np.ndarray  # I²R, plus the no-load loss of transformer branches
+    sweeps: int = 0  # backward/forward sweeps done (all networks, all outer iterations)
+    names: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def facility_w(self) -> float:
+        """Power drawn from the utility and the generator."""
+        return self.utility_w + self.generator_w
+
+    def losses_w(self) -> dict[str, float]:
+        """Every loss of the chain by kind, W."""
+        return {
+            "psu": float(self.psu_loss_w.sum()),
+            "rack_feed_cables": float(self.rack_feed_cable_loss_w.sum()),
+            "pdu": float(self.pdu_loss_w.sum()),
+            "pdu_cables": float(self.pdu_cable_loss_w.sum()),
+            "ups": float(self.ups_loss_w.sum()),
+            "ups_cables": float(self.ups_cable_loss_w.sum()),
+            "mechanical_cable": self.mechanical_cable_loss_w,
+            "transformer": self.transformer_loss_w,
+        }
+
+    def balance_w(self) -> float:
+        """utility + generator − (IT + losses + mechanical − battery discharge): 0 up to round-off."""
+        return self.facility_w - (float(self.it_w.sum()) + sum(self.losses_w().values()) + self.mechanical_w
+                                  - float(self.battery_w.sum()))
+
+    def named(self) -> dict[str, float]:
+        """Flat ``{"ups.UPS-A.loss_w": 1234.0, ...}``: every per-component value under its component's name."""
+        out: dict[str, float] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("names", "sweeps"):
+                continue
+            if np.ndim(value) == 0:
+                out[f"power.{f.name}"] = float(value)
+                continue
+            kind = _KIND[f.name.split("_")[0]]
+            ids = self.names[kind]
+            key = f.name.removeprefix(f"{kind}_") if f.name.startswith(f"{kind}_") else f.name
+            for name, v in zip(ids, value):
+                out[f"{kind}.{name}.{key}"] = float(v)
+        return out
+
+
+# First word of a per-component field → which name list orders it.
+_KIND = {"it": "rack", "rack": "rack", "psu": "rack", "pdu": "pdu", "ups": "ups", "battery": "ups",
+         "bus": "bus", "branch": "branch"}
+
+
+def _bool(value: np.ndarray | None, n: int, default: bool | np.ndarray) -> np.ndarray:
+    if value is None:
+        return np.broadcast_to(np.asarray(default, dtype=bool), (n,)).copy()
+    out = np.asarray(value, dtype=bool)
+    if out.shape != (n,):
+        raise ValueError(f"expected {n} values (one per UPS), got shape {out.shape}")
+    return out
+
+
+def solve_power(
+    net: PowerNetwork,
+    it_w: np.ndarray,
+    *,
+    crah_fan_w: np.ndarray | float = 0.0,
+    chiller_w: float = 0.0,
+    pump_w: float = 0.0,
+    sources: PowerSources = PowerSources(),
+    ups_charge_w: np.ndarray | float = 0.0,
+    tol: float = 1e-10,
+) -> PowerResult:
+    """Solve the power chain for one time step.
+
+    Args:
+        net: the network, built once with ``PowerNetwork(hall)``.
+        it_w: IT (server) power per rack, W, in ``net.rack_names`` order.
+        crah_fan_w: fan power per CRAH (or their sum), W; chiller_w, pump_w: electrical power, W. The
+            mechanical panel supplies them only while the switchboard is live (see ``mechanical_w``).
+        sources: utility, generator, ATS and UPS states.
+        ups_charge_w: requested battery charging power per UPS (at the battery), W; clipped to
+            ``battery_max_charge_kw``; applied only where the UPS runs from its input.
+        tol: convergence of the sweeps on bus voltages, pu.
+    """
+    n_ups = net.n_ups
+    sw_live = sources.switchboard_live
+    input_ok = _bool(sources.ups_input_available, n_ups, True) & sw_live
+    live = _bool(sources.ups_output_on, n_ups, True)
+    on_batt = live & (~input_ok | _bool(sources.ups_on_battery, n_ups, False))
+    eco = _bool(sources.ups_eco, n_ups, net.ups_eco) & live & ~on_batt
+
+    # 1. PSUs and feeds.
+    side_live = live[net.rack_ups]
+    powered = side_live[:, 0] | side_live[:, 1]
+    share = np.where((side_live[:, 0] & side_live[:, 1])[:, None], 0.5, side_live.astype(float))
+    it = np.where(powered, np.asarray(it_w, dtype=float), 0.0)
+    psu_x = it / net.psu_rated_w
+    psu_loss = np.zeros_like(it)
+    for curve, idx in net.psu_classes:
+        psu_loss[idx] = curve.loss(psu_x[idx]) * net.psu_rated_w[idx]
+    psu_loss[~powered] = 0.0
+    p_rack = it + psu_loss
+    s_side = (p_rack * (1.0 + 1j * net.psu_tan_phi))[:, None] * share
+    down = net.down
+    s_down = np.zeros(down.n_bus, dtype=complex)
+    s_down[net.rack_bus] = s_side / S_BASE_VA
+
+    p_mech_load = float(np.sum(crah_fan_w)) + chiller_w + pump_w if sw_live else 0.0
+    up = net.up_generator if sources.ats_on_generator else net.up_utility
+    up_key = "generator" if sources.ats_on_generator else "utility"
+    s_up = np.zeros(up.forest.n_bus, dtype=complex)
+    s_up[up.mech] = p_mech_load * (1.0 + 1j * net.mech_tan_phi) / S_BASE_VA
+    charge_req = np.clip(np.broadcast_to(np.asarray(ups_charge_w, dtype=float), (n_ups,)), 0.0, net.ups_charge_max_w)
+    charge = np.where(input_ok & ~on_batt, charge_req, 0.0)
+    charger_loss = charge * (1.0 / net.ups_charge_eff - 1.0)
+
+    v_root_down = np.ones(n_ups, dtype=complex)
+    v_in = net._v_warm.get("ups_in", np.ones(n_ups, dtype=complex))
+    sweeps = 0
+    v_u = j_u = i_u = None
+    for _outer in range(50):
+        v_root_down[eco] = v_in[eco]
+        # 2. Downstream trees.
+        v_d, j_d, i_d, n = down.sweep(v_root_down, s_down, v_start=net._v_warm.get("down"), tol=tol)
+        sweeps += n
+        net._v_warm["down"] = v_d
+        s_out = v_root_down * np.conj(down.root_current(i_d)) * S_BASE_VA
+        s_out[~live] = 0.0
+        p_out = s_out.real
+        # 3. UPSs.
+        ups_loss = charger_loss.copy()
+        for u in np.flatnonzero(live):
+            curve = net.ups_eco_curve[u] if eco[u] else net.ups_curve[u]
+            ups_loss[u] += float(curve.loss(p_out[u] / net.ups_rated_w[u])) * net.ups_rated_w[u]
+        battery = np.where(on_batt, p_out + ups_loss, -charge)
+        p_in = np.where(input_ok & ~on_batt, p_out + ups_loss + charge, 0.0)
+        q_in = np.where(eco, s_out.imag, p_in * net.ups_tan_phi_in)
+        # 4. Upstream.
+        if not sw_live:
+            break
+        s_up[up.ups_in] = (p_in + 1j * q_in) / S_BASE_VA
+        v_u, j_u, i_u, n = up.forest.sweep(np.ones(1, dtype=complex), s_up, v_start=net._v_warm.get(up_key), tol=tol)
+        sweeps += n
+        net._v_warm[up_key] = v_u
+        v_in_new = v_u[up.ups_in]
+        converged = not eco.any() or np.max(np.abs(v_in_new[eco] - v_in[eco])) < tol
+        v_in = v_in_new
+        net._v_warm["ups_in"] = v_in
+        if converged:
+            break
+
+    # Results: downstream. Dead trees (UPS off) carry nothing.
+    dead = ~live[down.tree_of]
+    v_d = np.where(dead, 0.0, v_d)
+    j_d = np.where(dead, 0.0, j_d)
+    loss_d = down.z_pu.real * np.abs(j_d) ** 2 * S_BASE_VA
+    shunt_d = down.y_pu.real * np.abs(v_d) ** 2 * S_BASE_VA
+    pdu_in_s = v_d[net.pdu_in_bus] * np.conj(j_d[net.pdu_in_bus]) * S_BASE_VA
+    pdu_loss = np.where(net.pdu_is_transformer, loss_d[net.pdu_out_bus] + shunt_d[net.pdu_in_bus], 0.0)
+
+    n_bus, n_branch = len(net.bus_names), len(net.branch_names)
+    bus_v = np.zeros(n_bus, dtype=complex)
+    branch_j = np.zeros(n_branch, dtype=complex)
+    branch_loss = np.zeros(n_branch)
+    bus_v[net.down_bus_index] = v_d
+    nonroot = net.down_branch_index >= 0
+    branch_j[net.down_branch_index[nonroot]] = j_d[nonroot]
+    branch_loss[net.down_branch_index[nonroot]] = loss_d[nonroot]
+    branch_loss[net.down_branch_index[net.pdu_out_bus[net.pdu_is_transformer]]] = pdu_loss[net.pdu_is_transformer]
+
+    # Upstream.
+    ups_cable = np.zeros(n_ups)
+    mech_cable = trafo_loss = trafo_load = utility_w = generator_w = gen_load = grid_loss = 0.0
+    if sw_live:
+        loss_u = up.forest.z_pu.real * np.abs(j_u) ** 2 * S_BASE_VA
+        bus_v[up.bus_index] = v_u
+        m = up.branch_index >= 0
+        branch_j[up.branch_index[m]] = j_u[m]
+        branch_loss[up.branch_index[m]] = loss_u[m]
+        ups_cable = loss_u[up.ups_in]
+        mech_cable = float(loss_u[up.mech])
+        if sources.ats_on_generator:
+            s_gen = v_u[0] * np.conj(up.forest.root_current(i_u)[0]) * S_BASE_VA
+            generator_w = float(s_gen.real)
+            gen_load = abs(s_gen) / net.generator_rated_va if net.generator_rated_va else np.inf
+        else:
+            grid_loss = float(loss_u[1])
+            utility_w = float((v_u[1] * np.conj(j_u[1])).real * S_BASE_VA)
+            trafo_loss = float(loss_u[2] + up.forest.y_pu[1].real * abs(v_u[1]) ** 2 * S_BASE_VA)
+            branch_loss[1] = trafo_loss
+            trafo_load = abs(v_u[1] * np.conj(j_u[2])) * S_BASE_VA / net.transformer_rated_va
+    if sources.utility_available and sources.ats_on_generator:
+        # Energized at no load (ATS on the generator, online or not): its no-load loss, from the utility.
+        trafo_loss = utility_w = net.transformer_idle_w
+        branch_loss[1] = trafo_loss
+
+    return PowerResult(
+        it_w=it, rack_powered=powered, rack_feed_w=p_rack, rack_feed_a_w=p_rack * share[:, 0],
+        rack_feed_b_w=p_rack * share[:, 1], psu_loss_w=psu_loss, psu_load_fraction=psu_x,
+        rack_feed_cable_loss_w=loss_d[net.rack_bus].sum(axis=1),
+        pdu_input_w=pdu_in_s.real, pdu_loss_w=pdu_loss, pdu_cable_loss_w=loss_d[net.pdu_in_bus],
+        pdu_load_fraction=np.abs(pdu_in_s) / net.pdu_rated_va,
+        ups_output_w=p_out, ups_output_var=s_out.imag, ups_input_w=p_in, ups_input_var=q_in, ups_loss_w=ups_loss,
+        ups_cable_loss_w=ups_cable, battery_w=battery, ups_load_fraction=np.abs(s_out) / net.ups_rated_w,
+        ups_on_battery=on_batt, ups_output_on=live, ups_eco=eco,
+        transformer_loss_w=trafo_loss, transformer_load_fraction=trafo_load, utility_w=utility_w,
+        generator_w=generator_w, generator_load_fraction=gen_load, mechanical_w=p_mech_load,
+        mechanical_cable_loss_w=mech_cable, grid_source_loss_w=grid_loss, switchboard_live=sw_live,
+        bus_v_pu=np.abs(bus_v), bus_angle_deg=np.degrees(np.angle(bus_v)),
+        branch_i_a=np.abs(branch_j) * net.branch_i_base, branch_loss_w=branch_loss, sweeps=sweeps,
+        names=net.result_names,
+    )

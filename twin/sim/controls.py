@@ -1,0 +1,132 @@
+"""The hall's embedded controllers wired to the twin's state: CRAH loops, setpoints, alarms.
+
+Each CRAH runs two loops like the boards inside real units: supply-air temperature → chilled-water
+valve, and fan speed on the inlets of the racks it serves (the racks nearer to it than to any other
+unit) or on its return air. They read quantized, noisy sensors at their own sample periods and drive
+ramp-limited actuators; the sim only hands them the true physical values at each step.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from twin.control.alarms import AlarmSystem, RackInletAlarms, define_crah_trip, define_sensor_failed
+from twin.control.crah import CrahFanController, CrahSupplyController, last_running_interlock, register_crah_setpoints
+from twin.control.registry import SetpointRegistry
+from twin.control.sensors import SensorArray
+
+if TYPE_CHECKING:
+    from twin.sim.twin import HallTwin, TwinState
+
+__all__ = ["HallControls"]
+
+
+class HallControls:
+    """All controllers, the setpoint registry and the alarms of one hall.
+
+    Called by :meth:`HallTwin.control` at the start of every step (:meth:`update`); scenarios and
+    (later) the bus write through :attr:`registry` and fail sensors through :meth:`fail_sensor`.
+    """
+
+    def __init__(self, twin: HallTwin) -> None:
+        hall = twin.hall
+        self.twin = twin
+        self.registry = SetpointRegistry()
+        self.alarms = AlarmSystem()
+        names = twin.crahs.names
+        self.served = _serving_units(twin)
+        self.supply: list[CrahSupplyController] = []
+        self.fan: list[CrahFanController] = []
+        for k, c in enumerate(hall.crahs):
+            self.supply.append(CrahSupplyController(f"{c.name}.supply", supply_temp_setpoint_c=c.supply_setpoint_c))
+            fan = CrahFanController(
+                f"{c.name}.fan", n_inlets=max(len(self.served[k]), 1),
+                control_on="return" if c.fan_control == "return" else "inlet",
+                inlet_temp_setpoint_c=c.inlet_temp_setpoint_c, return_temp_setpoint_c=c.return_temp_setpoint_c,
+            )  # sensor noise is seeded from each sensor's name: runs repeat exactly
+            if c.fan_control == "fixed" or not len(self.served[k]) and c.fan_control == "inlet":
+                fan.mode = "manual"
+            fan.manual_speed = c.fan_speed
+            fan.fan.position[:] = c.fan_speed  # start at the hall file's speed, running
+            fan.fan.target[:] = c.fan_speed
+            self.fan.append(fan)
+        interlock = last_running_interlock(self.fan, zone_name="the hall")
+        for k, name in enumerate(names):
+            register_crah_setpoints(self.registry, name, self.supply[k], self.fan[k], interlock=interlock)
+            define_crah_trip(self.alarms, name)
+            define_sensor_failed(self.alarms, f"{name}.supply_temp")
+            define_sensor_failed(self.alarms, f"{name}.fan_sensor")
+        self.rack_alarms = RackInletAlarms(self.alarms, twin.racks.names,
+                                           allowable_class=hall.spec.hall.ashrae_class)
+
+    # --- lookups -------------------------------------------------------------------------------
+
+    def sensors(self) -> dict[str, tuple[SensorArray, Any]]:
+        """Sensors a scenario may fail, by name: (array, index or None for all)."""
+        out: dict[str, tuple[SensorArray, Any]] = {}
+        racks = self.twin.racks.names
+        for k, name in enumerate(self.twin.crahs.names):
+            out[f"{name}.supply_temp"] = (self.supply[k].sensor, None)
+            out[f"{name}.return_temp"] = (self.fan[k].return_sensor, None)
+            out[f"{name}.inlet_temp"] = (self.fan[k].inlet_sensors, None)
+            for i, r in enumerate(self.served[k]):
+                out[f"{name}.inlet_temp.{racks[r]}"] = (self.fan[k].inlet_sensors, i)
+        return out
+
+    def fail_sensor(self, name: str, mode: str, time_s: float) -> None:
+        """Fail (or, with mode "ok", repair) a sensor from ``time_s`` on."""
+        array, index = self.sensors()[name]
+        array.set_failure(mode, at_s=time_s, index=index)
+
+    # --- every step ----------------------------------------------------------------------------
+
+    def update(self, state: TwinState) -> None:
+        """Sample what is due, move actuators and ramps, update alarms; write actuators into the state."""
+        twin, t = self.twin, state.time_s
+        self.registry.advance(t)
+        powered = state.crah_powered
+        flow = twin.crahs.flow_m3s(state.crah_fan_speed, state.crah_running)
+        fan_w = twin.crah_fan_power_w(state)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            supply_c = np.where(flow > 0, state.t_coil_c + fan_w / (twin.air.rho_cp * flow), state.t_return_c)
+        for k in range(len(self.supply)):
+            can_run = bool(powered[k] and not state.crah_tripped[k])
+            s_out = self.supply[k].step(t, {"t_supply_c": float(supply_c[k]), "running": can_run})
+            served = self.served[k]
+            inlets = state.t_intake_c[served] if len(served) else np.array([state.t_return_c[k]])
+            f_out = self.fan[k].step(t, {"t_inlet_c": inlets, "t_return_c": float(state.t_return_c[k]),
+                                         "running": can_run})
+            state.crah_valve[k] = s_out["valve"] if can_run else 0.0
+            state.crah_fan_speed[k] = f_out["fan_speed"]
+            state.crah_running[k] = can_run and bool(f_out["fan_running"]) and f_out["fan_speed"] > 0
+            state.crah_setpoint_c[k] = self.supply[k].supply_temp_setpoint_c
+            name = twin.crahs.names[k]
+            self.alarms.update(f"{name}.trip", bool(state.crah_tripped[k]), t)
+            self.alarms.update(f"{name}.supply_temp.failed", not s_out.get("sensor_valid", True), t)
+            self.alarms.update(f"{name}.fan_sensor.failed", self.fan[k].mode == "fallback", t)
+        self.rack_alarms.update(state.t_intake_c, t)
+        self.alarms.advance(t)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Controller memories (PID, sensors with their RNG, actuators), alarms: for checkpoints."""
+        d: dict[str, Any] = {}
+        for c in [*self.supply, *self.fan]:
+            d.update({f"{c.name}.{k}": v for k, v in c.state_dict().items()})
+        d.update({f"alarms.{k}": v for k, v in self.alarms.state_dict().items()})
+        d.update({f"rack_alarms.{k}": v for k, v in self.rack_alarms.state_dict().items()})
+        return d
+
+
+def _serving_units(twin: HallTwin) -> list[np.ndarray]:
+    """For each CRAH, the racks nearer to it than to any other CRAH (by plan distance of box centres)."""
+    hall = twin.hall
+    if not hall.crahs:
+        return []
+    rack_xy = np.array([[(r.box.lo[0] + r.box.hi[0]) / 2, (r.box.lo[1] + r.box.hi[1]) / 2] for r in hall.racks])
+    crah_xy = np.array([[(c.box.lo[0] + c.box.hi[0]) / 2, (c.box.lo[1] + c.box.hi[1]) / 2] for c in hall.crahs])
+    if not len(rack_xy):
+        return [np.zeros(0, dtype=int) for _ in hall.crahs]
+    nearest = np.argmin(np.linalg.norm(rack_xy[:, None, :] - crah_xy[None, :, :], axis=2), axis=1)
+    return [np.flatnonzero(nearest == k) for k in range(len(hall.crahs))]
