@@ -128,13 +128,13 @@ def test_vti_opens_with_vtk_with_the_documented_arrays(run_10min):
 
 
 def test_vti_solid_cells_are_the_racks_and_crah(run_10min):
-    """The solid cells VTK reports (x fastest) are exactly the cells inside the hall file's racks and CRAH."""
+    """The solid cells VTK reports (x fastest) are exactly the cells inside the racks, CRAH and PDUs."""
     image, arrays = read_vti(run_10min[1] / "fields" / "t_00000600s.vti")
     bounds = np.array([image.GetCell(i).GetBounds() for i in range(image.GetNumberOfCells())])
     centres_m = (bounds[:, 0::2] + bounds[:, 1::2]) / 2
     hall = load_hall(TINY)
     inside = np.zeros(len(centres_m), dtype=bool)
-    for obj in [*hall.racks, *hall.crahs]:
+    for obj in [*hall.racks, *hall.crahs, *hall.pdus]:
         inside |= np.all((centres_m > obj.box.lo) & (centres_m < obj.box.hi), axis=1)
     assert inside.any()
     assert np.array_equal(arrays["solid"].astype(bool), inside)

@@ -42,7 +42,7 @@ def _flows(hall):
     net = build_network(vox)
     solver = AirflowSolver(net)
     q = np.array([r.it_w * r.airflow_m3s_per_w for r in hall.racks]
-                 + [c.rated_flow_m3s * c.fan_speed for c in hall.crahs])
+                 + [c.rated_flow_m3s * c.fan_speed for c in hall.crahs] + [0.0] * len(hall.pdus))
     return vox, net, solver, q, solver.solve(q)
 
 
@@ -109,7 +109,7 @@ def test_fan_speed_change_reuses_the_multigrid_and_warm_starts():
     net = build_network(vox)
     solver = AirflowSolver(net)
     q = np.array([r.it_w * r.airflow_m3s_per_w for r in hall.racks]
-                 + [c.rated_flow_m3s * c.fan_speed for c in hall.crahs])
+                 + [c.rated_flow_m3s * c.fan_speed for c in hall.crahs] + [0.0] * len(hall.pdus))
     amg = solver.multigrid
     solver.solve(q)
     cold = solver.iterations

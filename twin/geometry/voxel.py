@@ -76,6 +76,8 @@ class HallVoxels:
     racks: list[Mover] = field(default_factory=list)
     crahs: list[Mover] = field(default_factory=list)
     plenum_layers: int = 0
+    # PDU cabinets move no air; their losses warm the air around them (intake = outlet = those cells).
+    pdus: list[Mover] = field(default_factory=list)
 
 
 def mesh_cells(mesh: trimesh.Trimesh, grid: Grid) -> np.ndarray:
@@ -125,7 +127,7 @@ def voxelize_hall(hall: HallModel) -> HallVoxels:
     owner = np.full(shape, -1, dtype=np.int32)
     owners: list[str] = []
     object_cells: dict[str, np.ndarray] = {}
-    for obj in [*hall.racks, *hall.crahs, *hall.obstacles]:
+    for obj in [*hall.racks, *hall.crahs, *hall.obstacles, *hall.pdus]:
         cells = mesh_cells(object_mesh(obj.box, obj.mesh, facing=getattr(obj, "facing", None)), grid)
         if not cells.any():
             raise HallError(f"{where}: {obj.key}: {obj.name!r} is smaller than one {h} m cell; "
@@ -185,7 +187,14 @@ def voxelize_hall(hall: HallModel) -> HallVoxels:
             _fluid_cells(where, crah.key, crah.name, f"return ({crah.return_from})", ret, solid),
             _fluid_cells(where, crah.key, crah.name, f"supply ({crah.supply_to})", sup, solid),
         ))
-    vox = HallVoxels(grid, solid, owner, owners, tuple(open_faces), racks, crahs, nz_plenum)
+    pdus = []
+    for pdu in hall.pdus:
+        cells = object_cells[pdu.name]
+        around = np.concatenate([_neighbour_cells(cells, axis, step, grid)
+                                 for axis, step in ((0, 1), (0, -1), (1, 1), (1, -1), (2, 1))])
+        air = _fluid_cells(where, pdu.key, pdu.name, "air around it", around, solid)
+        pdus.append(Mover(pdu.name, air, air))
+    vox = HallVoxels(grid, solid, owner, owners, tuple(open_faces), racks, crahs, nz_plenum, pdus)
     return vox
 
 

@@ -107,6 +107,7 @@ class PduSpec:
     box: Box
     ups: str
     rated_w: float  # rated apparent power, VA
+    mesh: Path | None = None  # drawn and voxelized as its box
 
 
 @dataclass(frozen=True)

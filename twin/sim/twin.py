@@ -54,6 +54,7 @@ class TwinState:
     t_return_c: np.ndarray  # mixed return temperature of each CRAH, last step
     t_coil_c: np.ndarray  # air leaving each CRAH coil during the last step
     crah_heat_removed_w: np.ndarray  # coil duty, last step
+    pdu_heat_w: np.ndarray  # losses of the PDU cabinets, released into the air around them
     crah_running: np.ndarray  # bool: fans turning (tripped, unpowered or switched-off units stop)
     crah_tripped: np.ndarray  # bool: tripped (by a scenario) until restarted
     crah_powered: np.ndarray  # bool: its panel has power
@@ -107,6 +108,9 @@ class HallTwin:
         #: Chilled-water supply temperature the plant is designed for, °C.
         self.chw_design_c = float(getattr(plant, "chw_supply_c", _DEFAULT_CHW_C))
         self.n_racks = len(self.racks.names)
+        self.n_pdus = len(hall.pdus)
+        nr, nc = self.n_racks, len(self.crahs.names)
+        self._crah = slice(nr, nr + nc)  # columns of the CRAHs among the movers (racks, CRAHs, PDUs)
         self._check_time_step()
         if control not in ("ideal", "embedded"):
             raise ValueError(f"control must be 'ideal' or 'embedded', got {control!r}")
@@ -145,6 +149,7 @@ class HallTwin:
             t_intake_c=np.full(nr, t0), rack_flow_m3s=server_airflow_m3s(self.racks, np.full(nr, t0), it_w),
             rack_it_w=it_w, rack_heat_w=it_w.copy(),
             t_return_c=np.full(nc, t0), t_coil_c=np.full(nc, t0), crah_heat_removed_w=np.zeros(nc),
+            pdu_heat_w=np.zeros(self.n_pdus),
             crah_running=np.ones(nc, dtype=bool), crah_tripped=np.zeros(nc, dtype=bool),
             crah_powered=np.ones(nc, dtype=bool), crah_fan_speed=self.crahs.fan_speed.copy(),
             crah_flow_m3s=self.crahs.flow_m3s(self.crahs.fan_speed, np.ones(nc, dtype=bool)),
@@ -158,7 +163,11 @@ class HallTwin:
 
     def mover_flow_m3s(self, state: TwinState) -> np.ndarray:
         """Flows applied to the flow field: racks (servers), then CRAHs, m³/s."""
-        return np.concatenate([state.rack_flow_m3s, state.crah_flow_m3s])
+        return np.concatenate([state.rack_flow_m3s, state.crah_flow_m3s, np.zeros(self.n_pdus)])
+
+    def mover_heat_w(self, state: TwinState) -> np.ndarray:
+        """Heat released at each mover's outlet besides what its air carries: CRAH fans, PDU losses, W."""
+        return np.concatenate([np.zeros(self.n_racks), self.crah_fan_power_w(state), state.pdu_heat_w])
 
     def crah_fan_power_w(self, state: TwinState) -> np.ndarray:
         return self.crahs.fan_power_w(state.crah_fan_speed, state.crah_running)
@@ -176,7 +185,7 @@ class HallTwin:
         return (state.heat_in_j - state.heat_removed_j - stored) / state.heat_in_j
 
     def intake_c(self, t_air_c: np.ndarray) -> np.ndarray:
-        """Mixed intake temperature of every mover (racks, then CRAHs), °C."""
+        """Mixed intake temperature of every mover (racks, CRAHs, PDUs), °C."""
         return self.net.intake.T @ t_air_c
 
     # --- flow field ---------------------------------------------------------------------------
@@ -245,18 +254,18 @@ class HallTwin:
         self.control(state)
         self._update_crah_airflow(state)
         op = self.operator(state)
-        dt, rc, nr = self.dt_s, self.air.rho_cp, self.n_racks
+        dt, rc, nr, cr = self.dt_s, self.air.rho_cp, self.n_racks, self._crah
         q = op.mover_flow_m3s
-        mdot_cp_c = rc * q[nr:]
+        mdot_cp_c = rc * q[cr]
         # The coil acts on the return air of the last step (explicit coupling, like a real loop's lag).
         state.t_coil_c = coil_outlet_c(state.t_return_c, state.crah_valve, state.t_chw_c,
                                        self.crahs.coil_effectiveness, self.crahs.rated_cooling_w, mdot_cp_c)
-        outlet_c = np.concatenate([state.t_rack_c, state.t_coil_c])
-        fan_w = self.crah_fan_power_w(state)
+        outlet_c = np.concatenate([state.t_rack_c, state.t_coil_c, np.zeros(self.n_pdus)])
+        mover_heat_w = self.mover_heat_w(state)
         # Linear extrapolation in time is a good first guess: it halves the sweeps in transients.
         guess = None if state.t_air_prev_c is None else 2.0 * state.t_air_c - state.t_air_prev_c
         t0 = time.perf_counter()
-        t_new, t_in = op.step(state.t_air_c, outlet_c, np.concatenate([np.zeros(nr), fan_w]), t_guess_c=guess)
+        t_new, t_in = op.step(state.t_air_c, outlet_c, mover_heat_w, t_guess_c=guess)
         self.transport_s += time.perf_counter() - t0
         self.transport_steps += 1
         self.transport_sweeps += op.last_sweeps
@@ -267,14 +276,14 @@ class HallTwin:
         heat_w = state.rack_heat_w
         state.t_rack_c = state.t_rack_c + dt / self.racks.heat_capacity_j_per_k * (heat_w - to_air_w)
         # CRAHs: the coil took out what the air lost between return and coil outlet.
-        removed_w = mdot_cp_c * (t_in[nr:] - state.t_coil_c)
+        removed_w = mdot_cp_c * (t_in[cr] - state.t_coil_c)
 
         state.t_air_prev_c = state.t_air_c
         state.t_air_c = t_new
         state.t_intake_c = t_in[:nr]
-        state.t_return_c = t_in[nr:]
+        state.t_return_c = t_in[cr]
         state.crah_heat_removed_w = removed_w
-        state.heat_in_j += dt * (float(heat_w.sum()) + float(fan_w.sum()))
+        state.heat_in_j += dt * (float(heat_w.sum()) + float(mover_heat_w.sum()))
         state.heat_removed_j += dt * float(removed_w.sum())
         state.time_s += dt
         state.steps += 1
@@ -290,8 +299,8 @@ class HallTwin:
         """
         state = (state or self.initial_state()).copy()
         crahs = self.crahs
-        rc, nr = self.air.rho_cp, self.n_racks
-        heat_w = float(state.rack_heat_w.sum() + self.crah_fan_power_w(state).sum())
+        rc, nr, cr = self.air.rho_cp, self.n_racks, self._crah
+        heat_w = float(state.rack_heat_w.sum() + self.mover_heat_w(state).sum())
         state.crah_flow_m3s = crahs.flow_m3s(state.crah_fan_speed, state.crah_running)
         flow = state.crah_flow_m3s
         # What the coils could remove at most, with return air at the hottest rack exhaust possible.
@@ -314,19 +323,19 @@ class HallTwin:
             with np.errstate(divide="ignore", invalid="ignore"):
                 rack_rise_k = np.where(mdot_cp[:nr] > 0, state.rack_heat_w / mdot_cp[:nr], 0.0)
             coil_alpha, coil_beta = coil_affine(regime, state.crah_setpoint_c, state.t_chw_c,
-                                                crahs.coil_effectiveness, crahs.rated_cooling_w, mdot_cp[nr:])
-            alpha = np.concatenate([np.ones(nr), coil_alpha])
-            beta = np.concatenate([rack_rise_k, coil_beta])
-            mover_heat_w = np.concatenate([np.zeros(nr), self.crah_fan_power_w(state)])
+                                                crahs.coil_effectiveness, crahs.rated_cooling_w, mdot_cp[cr])
+            no_air = np.zeros(self.n_pdus)  # PDUs blow no air: their outlet rows are inert
+            alpha = np.concatenate([np.ones(nr), coil_alpha, no_air])
+            beta = np.concatenate([rack_rise_k, coil_beta, no_air])
             res = solve_steady_field(self.net, self.face_flow_m3s, q, self.airflow.phi, self.air, alpha, beta,
-                                     mover_heat_w=mover_heat_w, t_guess_c=t_guess)
+                                     mover_heat_w=self.mover_heat_w(state), t_guess_c=t_guess)
             t_guess = res.t_air_c
             t_in = self.intake_c(res.t_air_c)
-            ret = t_in[nr:]
+            ret = t_in[cr]
             applied = state.rack_flow_m3s
             state.t_intake_c = t_in[:nr]
             self._update_server_airflow(state, now=True)
-            new_regime = regime_of(ret, mdot_cp[nr:])
+            new_regime = regime_of(ret, mdot_cp[cr])
             # _update_server_airflow replaces the array only when the applied airflow changes.
             if np.array_equal(new_regime, regime) and state.rack_flow_m3s is applied:
                 break
@@ -335,9 +344,9 @@ class HallTwin:
         state.t_air_prev_c = None
         state.t_rack_c = np.where(mdot_cp[:nr] > 0, res.outlet_c[:nr], state.t_intake_c)
         state.t_return_c = ret
-        state.t_coil_c = res.outlet_c[nr:]
+        state.t_coil_c = res.outlet_c[cr]
         state.crah_valve = valve_for_setpoint(ret, state.crah_setpoint_c, state.t_chw_c, crahs.coil_effectiveness)
-        state.crah_heat_removed_w = mdot_cp[nr:] * (ret - state.t_coil_c)
+        state.crah_heat_removed_w = mdot_cp[cr] * (ret - state.t_coil_c)
         state.extra["steady"] = {"outer_iterations": outer, "gmres_iterations": res.iterations,
                                  "residual": res.residual}
         return state

@@ -30,7 +30,7 @@ class FluidNetwork:
         face_open: openness of each face (0–1].
         face_area_m2, dist_m: face area and centre-to-centre distance (uniform grid: h², h).
         intake, outlet: sparse (n × movers) matrices; column j holds mover j's cell shares (sum 1).
-        mover_names: racks first, then CRAHs.
+        mover_names: racks first, then CRAHs, then PDUs (which move no air, only release heat).
         n_racks: number of racks (the first columns).
         component: connected-component label of each fluid cell (0-based).
     """
@@ -49,6 +49,7 @@ class FluidNetwork:
     outlet: sp.csc_matrix
     mover_names: list[str]
     n_racks: int
+    n_crahs: int
     component: np.ndarray
     n_components: int
 
@@ -91,7 +92,7 @@ def build_network(vox: HallVoxels) -> FluidNetwork:
     adjacency = sp.coo_matrix((np.ones(face_a.size), (face_a, face_b)), shape=(n, n)).tocsr()
     n_comp, comp = sp.csgraph.connected_components(adjacency, directed=False)
 
-    movers = [*vox.racks, *vox.crahs]
+    movers = [*vox.racks, *vox.crahs, *vox.pdus]
 
     def share_matrix(attr: str) -> sp.csc_matrix:
         rows, cols, vals = [], [], []
@@ -110,6 +111,7 @@ def build_network(vox: HallVoxels) -> FluidNetwork:
         vox=vox, n=n, fluid_flat=fluid_flat, cell_of=cell_of, face_a=face_a, face_b=face_b,
         face_axis=np.concatenate(axis_list), face_open=np.concatenate(open_list),
         face_area_m2=h * h, dist_m=h, intake=share_matrix("intake"), outlet=share_matrix("outlet"),
-        mover_names=[m.name for m in movers], n_racks=len(vox.racks), component=comp, n_components=n_comp,
+        mover_names=[m.name for m in movers], n_racks=len(vox.racks), n_crahs=len(vox.crahs),
+        component=comp, n_components=n_comp,
     )
 
