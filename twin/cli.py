@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     hall = load_hall(args.hall)
     if args.command == "validate":
+        from twin.sim.twin import HallTwin
+
+        HallTwin(hall)  # the grid-level checks: objects smaller than a cell, blocked intakes, air paths
         info = {"hall": hall.name, "file": str(args.hall), "racks": len(hall.racks), "crahs": len(hall.crahs),
                 "it_kw": hall.it_w / 1e3}
         if args.json:

@@ -149,8 +149,14 @@ def test_validate_good_file():
         ((("count = 4\n", "count = 4\nit_kww = 5.0\n"),), "", "rows[0].it_kww"),
         ((("fan_speed = 0.8", "fan_speed = 1.5"),), "", "crahs[0].fan_speed"),
         ((), CROSSING_ROW, "rows[1] (rack 5)"),
+        ((("cell_m = 0.5", 'cell_m = "0.5"'),), "", "hall.cell_m"),
+        ((("count = 4", 'count = "4"'),), "", "rows[0].count"),
+        ((("fan_speed = 0.8", "fan_speed = true"),), "", "crahs[0].fan_speed"),
+        ((("rack_size_m = [0.5, 1.0, 2.0]", "rack_size_m = [0.2, 1.0, 2.0]"),), "", "rows[0] (rack 1)"),
+        ((("start_m = [1.0, 2.5]", "start_m = [1.0, 0.0]"),), "", "rows[0] (rack 1)"),
     ],
-    ids=["unknown-key", "out-of-range", "overlapping-racks"],
+    ids=["unknown-key", "out-of-range", "overlapping-racks", "string-for-number", "string-for-integer",
+         "boolean-for-number", "rack-smaller-than-a-cell", "intake-against-the-wall"],
 )
 def test_validate_bad_file_is_one_line(tmp_path, edits, append, key_path):
     """A bad hall file: exit 2 and one stderr line naming the file and the key path, no traceback."""
@@ -199,3 +205,64 @@ def test_parse_duration_rejects(text):
     """Empty, non-numeric, negative, zero, unknown units and non-finite values are argparse errors."""
     with pytest.raises(argparse.ArgumentTypeError):
         parse_duration_s(text)
+
+
+def test_validate_file_that_is_not_text_is_one_line(tmp_path):
+    """Bytes that are not UTF-8 text: one line saying so, not a decoding traceback."""
+    path = tmp_path / "binary.toml"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    line = _one_error_line(twin_cli("validate", path))
+    assert line.startswith(f"twin validate: error: {path}: not a UTF-8 text file"), line
+
+
+def test_corrupt_glb_mesh_is_one_line(tmp_path):
+    """A hall naming a GLB that is not one: validate and run both say so in one line."""
+    import shutil
+
+    from twin.model import ASSETS_DIR
+
+    broken = ASSETS_DIR / "meshes" / "test-broken.glb"
+    broken.write_bytes(b"glTF\x02\x00\x00\x00garbage-not-a-mesh")
+    try:
+        path = bad_hall(tmp_path, append='\n[[obstacles]]\nname = "col"\nposition_m = [5.0, 0.5, 0.0]\n'
+                                          'size_m = [0.5, 0.5, 3.0]\nmesh = "test-broken.glb"\n')
+        for command in (["validate", path], ["run", path, "--duration", "60", "--out", tmp_path / "o"]):
+            line = _one_error_line(twin_cli(*command))
+            assert "test-broken.glb: not a readable GLB mesh" in line, line
+    finally:
+        broken.unlink()
+        shutil.rmtree(tmp_path / "o", ignore_errors=True)
+
+
+def test_failed_run_keeps_the_previous_results(tmp_path):
+    """A run that fails on its input leaves the last run's outputs in the folder untouched."""
+    out = tmp_path / "out"
+    assert twin_cli("run", TINY, "--duration", "60", "--out", out).returncode == 0
+    before = sorted(p.name for p in out.rglob("*"))
+    path = bad_hall(tmp_path, ("start_m = [1.0, 2.5]", "start_m = [1.0, 0.0]"))  # intake against the wall
+    _one_error_line(twin_cli("run", path, "--duration", "60", "--out", out))
+    assert sorted(p.name for p in out.rglob("*")) == before
+
+
+def test_progress_bar_goes_to_stderr_not_stdout(tmp_path):
+    """With stderr on a terminal and stdout piped, the bar is drawn on stderr; stdout stays clean."""
+    import os
+    import pty
+    import subprocess
+
+    from tests.sim.runs import twin_command
+
+    leader, follower = pty.openpty()
+    proc = subprocess.run(twin_command("run", TINY, "--duration", "20min", "--out", tmp_path / "o"),
+                          stdout=subprocess.PIPE, stderr=follower, timeout=120, check=False)
+    os.close(follower)
+    drawn = b""
+    try:
+        while chunk := os.read(leader, 65536):
+            drawn += chunk
+    except OSError:  # the pty is closed once read empty
+        pass
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"simulating" in drawn
+    assert b"simulating" not in proc.stdout and proc.stdout.decode().startswith("Tiny test hall")

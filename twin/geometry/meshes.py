@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from twin.model.load import Box
+from twin.model.load import Box, HallError
 
 __all__ = ["FRONT_AUTHORED", "box_mesh", "facing_rotation", "load_glb", "object_mesh"]
 
@@ -51,11 +51,17 @@ def box_mesh(box: Box) -> trimesh.Trimesh:
 
 @lru_cache(maxsize=32)
 def load_glb(path: Path) -> trimesh.Trimesh:
-    """All geometry of a GLB file merged into one mesh (cached: racks share a mesh; callers must copy)."""
-    loaded = trimesh.load(path, force="scene")
-    mesh = loaded.to_geometry() if hasattr(loaded, "to_geometry") else loaded.dump(concatenate=True)
+    """All geometry of a GLB file merged into one mesh (cached: racks share a mesh; callers must copy).
+
+    Raises HallError (one line naming the file) when the file is not a readable GLB with triangles.
+    """
+    try:
+        loaded = trimesh.load(path, force="scene")
+        mesh = loaded.to_geometry() if hasattr(loaded, "to_geometry") else loaded.dump(concatenate=True)
+    except Exception as exc:  # trimesh raises many kinds on a corrupt file; all mean "not a usable GLB"
+        raise HallError(f"{path}: not a readable GLB mesh ({type(exc).__name__}: {exc})") from None
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
-        raise ValueError(f"{path}: no triangle mesh in file")
+        raise HallError(f"{path}: no triangle mesh in file")
     return mesh
 
 

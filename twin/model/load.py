@@ -146,6 +146,8 @@ def load_hall(path: str | Path) -> HallModel:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise HallError(f"{path}: cannot read file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise HallError(f"{path}: not a UTF-8 text file (byte {exc.start}); hall files are TOML text") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -34,7 +34,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from twin.model.strict import StrictModel
 
 __all__ = [
     "CoolingPlant",
@@ -63,9 +65,7 @@ UPS_DOUBLE_CONVERSION_CURVE = ((0.10, 0.20, 0.25, 0.50, 0.75, 1.00), (0.85, 0.92
 UPS_ECO_CURVE = ((0.10, 0.25, 0.50, 1.00), (0.97, 0.985, 0.99, 0.99))
 
 
-class _Strict(BaseModel):
-    # Unknown keys are errors: a typo must not silently fall back to a default.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
 def _check_curve(loads: tuple[float, ...], efficiencies: tuple[float, ...]) -> None:

@@ -34,7 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from twin.model.strict import StrictModel
 
 from twin.model.load import HallError, HallModel, describe_validation_error
 from twin.model.units import parse_duration_s
@@ -46,8 +48,7 @@ class ScenarioError(HallError):
     """A user error in a scenario file (one line: file, key path, what is allowed)."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
 def _seconds(value: str | float | int, *, allow_zero: bool = True) -> float:
@@ -170,6 +171,8 @@ def load_scenario(path: str | Path, hall: HallModel | None = None, *, setpoints:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not a UTF-8 text file (byte {exc.start}); scenario files are TOML text") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

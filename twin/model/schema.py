@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
+
+from twin.model.strict import StrictModel
 
 from twin.model.power import PowerChain
 
@@ -40,9 +42,7 @@ ASHRAE_ALLOWABLE_C = {
 }
 
 
-class _Strict(BaseModel):
-    # Unknown keys are errors: a typo must not silently fall back to a default.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
 class HallInfo(_Strict):

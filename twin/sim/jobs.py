@@ -76,10 +76,11 @@ def run_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, out_dir: P
     temperature (what-if runs usually want the former).
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _clear_previous_outputs(out_dir)
     t0 = time.perf_counter()
     twin = HallTwin(hall, dt_s=dt_s)
+    # Only now, with a hall that builds: a run that fails on its input must not cost the last results.
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _clear_previous_outputs(out_dir)
     state = twin.steady() if from_steady else twin.initial_state()
     if from_steady:
         state.stored_initial_j = twin.stored_heat_j(state)
@@ -118,6 +119,8 @@ def steady_job(hall: HallModel, *, out_dir: Path | None) -> dict:
     outputs: list[Path] = []
     if out_dir is not None:
         out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _clear_previous_outputs(out_dir)
         outputs.append(write_fields(out_dir / "fields" / "steady.vti", twin, state))
         outputs.append(out_dir / "summary.json")
     result = summary(twin, state, info, outputs=outputs, mode="steady")

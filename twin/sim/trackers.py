@@ -132,14 +132,15 @@ class ProgressTracker(Tracker):
     """A rich progress bar on stderr (only when stderr is a terminal)."""
 
     def __init__(self, duration_s: float) -> None:
+        from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.interval_s = max(duration_s / 200.0, 1e-9)
         self.duration_s = duration_s
         self._progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
-            TimeRemainingColumn(), transient=False,
-        )
+            TimeRemainingColumn(), transient=False, console=Console(stderr=True),
+        )  # stderr: stdout is for results (--json)
         self._task = None
         self._t0 = time.perf_counter()
         self._sim0 = 0.0
