@@ -14,6 +14,7 @@ import numpy as np
 
 from twin.geometry.voxel import voxelize_hall
 from twin.model.load import HallError, HallModel
+from twin.sim.fixed_point import AndersonMixer
 from twin.thermal.airflow import AirflowSolver, AirPathError
 from twin.thermal.compact import (
     CrahArrays,
@@ -50,6 +51,7 @@ class TwinState:
     t_intake_c: np.ndarray  # mixed intake temperature of each rack, last step
     rack_flow_m3s: np.ndarray  # server airflow applied to the flow field
     rack_it_w: np.ndarray  # live IT load of each rack (scenarios change it)
+    rack_powered: np.ndarray  # bool: at least one of its feeds is live (dark racks neither heat nor blow)
     rack_heat_w: np.ndarray  # heat released in each rack: IT load + its PSUs' losses
     t_return_c: np.ndarray  # mixed return temperature of each CRAH, last step
     t_coil_c: np.ndarray  # air leaving each CRAH coil during the last step
@@ -64,6 +66,7 @@ class TwinState:
     crah_setpoint_c: np.ndarray  # supply-air setpoint in force
     t_chw_c: float  # chilled-water supply temperature reaching the coils
     fan_update_due_s: float = 0.0  # next time the servers' airflow law is evaluated
+    last_reflow_s: float = 0.0  # when the servers' applied airflow last changed
     heat_in_j: float = 0.0  # heat released into the hall: racks (IT + PSU losses), CRAH fans, PDUs
     heat_removed_j: float = 0.0  # heat taken out by the coils
     stored_initial_j: float = 0.0  # heat stored in air and racks at t = 0 (relative to 0 °C)
@@ -94,6 +97,7 @@ class HallTwin:
         self.dt_s = float(dt_s)
         self.reflow_tolerance = reflow_tolerance
         self.fan_update_interval_s = fan_update_interval_s
+        self.settle_interval_s = 300.0
         a = hall.spec.air
         self.air = AirProperties(a.density_kg_m3, a.cp_j_kgk, a.turbulent_diffusivity_m2s)
         self.voxels = voxelize_hall(hall)
@@ -147,7 +151,7 @@ class HallTwin:
             time_s=0.0, steps=0,
             t_air_c=np.full(self.net.n, t0), t_air_prev_c=None, t_rack_c=np.full(nr, t0),
             t_intake_c=np.full(nr, t0), rack_flow_m3s=server_airflow_m3s(self.racks, np.full(nr, t0), it_w),
-            rack_it_w=it_w, rack_heat_w=it_w.copy(),
+            rack_it_w=it_w, rack_powered=np.ones(nr, dtype=bool), rack_heat_w=it_w.copy(),
             t_return_c=np.full(nc, t0), t_coil_c=np.full(nc, t0), crah_heat_removed_w=np.zeros(nc),
             pdu_heat_w=np.zeros(self.n_pdus),
             crah_running=np.ones(nc, dtype=bool), crah_tripped=np.zeros(nc, dtype=bool),
@@ -171,6 +175,13 @@ class HallTwin:
 
     def crah_fan_power_w(self, state: TwinState) -> np.ndarray:
         return self.crahs.fan_power_w(state.crah_fan_speed, state.crah_running)
+
+    def coil_target_c(self, state: TwinState) -> np.ndarray:
+        """Coil-leaving temperature that puts the supply air (after the fan's heat) at its setpoint, °C."""
+        mdot_cp = self.air.rho_cp * state.crah_flow_m3s
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fan_rise_k = np.where(mdot_cp > 0, self.crah_fan_power_w(state) / mdot_cp, 0.0)
+        return state.crah_setpoint_c - fan_rise_k
 
     def stored_heat_j(self, state: TwinState) -> float:
         """Heat stored in the air and the racks, relative to 0 °C, J."""
@@ -214,12 +225,19 @@ class HallTwin:
         if state.time_s < state.fan_update_due_s and not now:
             return
         state.fan_update_due_s = state.time_s + self.fan_update_interval_s
-        demand = server_airflow_m3s(self.racks, state.t_intake_c, state.rack_it_w)
+        demand = server_airflow_m3s(self.racks, state.t_intake_c, state.rack_it_w * state.rack_powered)
         applied = state.rack_flow_m3s
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = np.abs(demand - applied) / np.where(applied > 0, applied, 1.0)
-        if rel.size and rel.max() > self.reflow_tolerance:
+        change = np.abs(demand - applied)
+        if not change.size or not change.any():
+            return
+        # Relative to the larger of the two, so that a rack starting from 0 kW gets its airflow.
+        drifted = change > self.reflow_tolerance * np.maximum(demand, applied)
+        # Below the tolerance the applied flow lags the law; it catches up once the last re-solve is
+        # old enough, so a long run settles on the law's own fixed point (what the steady solve finds).
+        settle = state.time_s - state.last_reflow_s >= self.settle_interval_s
+        if drifted.any() or settle or now:
             state.rack_flow_m3s = demand
+            state.last_reflow_s = state.time_s
 
     def _update_crah_airflow(self, state: TwinState) -> None:
         # Fans under control move a little every step; re-solving the flow for each move would cost
@@ -245,7 +263,7 @@ class HallTwin:
             self.controls.update(state)
             return
         state.crah_running = ~state.crah_tripped & state.crah_powered
-        state.crah_valve = valve_for_setpoint(state.t_return_c, state.crah_setpoint_c, state.t_chw_c,
+        state.crah_valve = valve_for_setpoint(state.t_return_c, self.coil_target_c(state), state.t_chw_c,
                                               self.crahs.coil_effectiveness)
 
     def step(self, state: TwinState) -> TwinState:
@@ -291,7 +309,7 @@ class HallTwin:
 
     # --- steady state -------------------------------------------------------------------------
 
-    def steady(self, state: TwinState | None = None, *, max_outer: int = 40) -> TwinState:
+    def steady(self, state: TwinState | None = None, *, max_outer: int = 60) -> TwinState:
         """The steady state for the hall's loads and settings, solved directly (not by marching).
 
         Outer fixed-point iterations settle what the linear solve cannot see: each CRAH's regime
@@ -309,12 +327,15 @@ class HallTwin:
             raise NoSteadyState(f"no steady state: {heat_w / 1e3:,.1f} kW of heat but only {capacity_w / 1e3:,.1f} kW "
                                 f"of running cooling capacity; the hall keeps heating (run it in time instead)")
 
+        coil_target_c = self.coil_target_c(state)
+
         def regime_of(t_return_c: np.ndarray, mdot_cp_c: np.ndarray) -> np.ndarray:
-            return coil_regime(t_return_c, state.crah_setpoint_c, state.t_chw_c, crahs.coil_effectiveness,
+            return coil_regime(t_return_c, coil_target_c, state.t_chw_c, crahs.coil_effectiveness,
                                crahs.rated_cooling_w, mdot_cp_c)
 
         t_guess = state.t_air_c
         regime = regime_of(state.t_return_c, rc * flow)
+        mixer = AndersonMixer()
         outer = 0
         for outer in range(1, max_outer + 1):
             self.operator(state)
@@ -322,7 +343,7 @@ class HallTwin:
             mdot_cp = rc * q
             with np.errstate(divide="ignore", invalid="ignore"):
                 rack_rise_k = np.where(mdot_cp[:nr] > 0, state.rack_heat_w / mdot_cp[:nr], 0.0)
-            coil_alpha, coil_beta = coil_affine(regime, state.crah_setpoint_c, state.t_chw_c,
+            coil_alpha, coil_beta = coil_affine(regime, coil_target_c, state.t_chw_c,
                                                 crahs.coil_effectiveness, crahs.rated_cooling_w, mdot_cp[cr])
             no_air = np.zeros(self.n_pdus)  # PDUs blow no air: their outlet rows are inert
             alpha = np.concatenate([np.ones(nr), coil_alpha, no_air])
@@ -332,20 +353,27 @@ class HallTwin:
             t_guess = res.t_air_c
             t_in = self.intake_c(res.t_air_c)
             ret = t_in[cr]
-            applied = state.rack_flow_m3s
             state.t_intake_c = t_in[:nr]
-            self._update_server_airflow(state, now=True)
+            applied = state.rack_flow_m3s
+            demand = server_airflow_m3s(self.racks, state.t_intake_c, state.rack_it_w * state.rack_powered)
+            residual = demand - applied
+            flows_settled = np.allclose(demand, applied, rtol=1e-6, atol=1e-12)
             new_regime = regime_of(ret, mdot_cp[cr])
-            # _update_server_airflow replaces the array only when the applied airflow changes.
-            if np.array_equal(new_regime, regime) and state.rack_flow_m3s is applied:
+            if flows_settled and np.array_equal(new_regime, regime):
                 break
+            # The servers' fan law has its own fixed point (more flow changes the inlets, which changes
+            # the flow); no dead band here, and Anderson mixing for the loops whose gain is near 1.
+            state.rack_flow_m3s = np.maximum(mixer.next(applied, residual), 0.0)
             regime = new_regime
+        else:
+            raise NoSteadyState(f"no steady state found: the server fan law and the coil regimes still changed "
+                                f"after {max_outer} outer iterations")
         state.t_air_c = res.t_air_c
         state.t_air_prev_c = None
         state.t_rack_c = np.where(mdot_cp[:nr] > 0, res.outlet_c[:nr], state.t_intake_c)
         state.t_return_c = ret
         state.t_coil_c = res.outlet_c[cr]
-        state.crah_valve = valve_for_setpoint(ret, state.crah_setpoint_c, state.t_chw_c, crahs.coil_effectiveness)
+        state.crah_valve = valve_for_setpoint(ret, coil_target_c, state.t_chw_c, crahs.coil_effectiveness)
         state.crah_heat_removed_w = mdot_cp[cr] * (ret - state.t_coil_c)
         state.extra["steady"] = {"outer_iterations": outer, "gmres_iterations": res.iterations,
                                  "residual": res.residual}
