@@ -95,6 +95,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
 
     from twin.sim.jobs import bench_job, run_job, steady_job
+    from twin.sim.runner import steps_for
+
+    try:
+        steps_for(args.duration, args.dt)
+    except ValueError as exc:
+        print(f"twin {args.command}: error: --duration/--dt: {exc}", file=sys.stderr)
+        return 2
 
     if args.command == "bench":
         result = bench_job(hall, duration_s=args.duration, dt_s=args.dt)

@@ -44,3 +44,18 @@ def test_sub_second_steps_name_field_snapshots_apart(tmp_path):
     fields = sorted((out / "fields").glob("*.vti"))
     assert len(fields) == 5  # t = 0, 1.5, 3, 4.5, 6
     assert any("0001.500s" in p.name for p in fields)
+
+
+def test_records_land_on_multiples_of_the_interval(tmp_path):
+    """dt = 3 s, records every 10 s: rows at the first step on or after each multiple of 10 s."""
+    proc = twin_cli("run", TINY, "--duration", "60", "--dt", "3", "--out", tmp_path / "o")
+    assert proc.returncode == 0, proc.stderr
+    time_s = pq.read_table(tmp_path / "o" / "timeseries.parquet").column("time_s").to_pylist()
+    assert time_s == [0.0, 12.0, 21.0, 30.0, 42.0, 51.0, 60.0]
+
+
+def test_duration_not_a_whole_number_of_steps_is_one_line(tmp_path):
+    """--duration 5 --dt 2 is refused in one line instead of silently simulating 4 s."""
+    proc = twin_cli("run", TINY, "--duration", "5", "--dt", "2", "--out", tmp_path / "o")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "twin run: error: --duration/--dt: a duration of 5 s is not a whole number of 2 s steps"

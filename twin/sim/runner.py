@@ -8,13 +8,22 @@ loop reads between steps: a step is never cut in half, so the state written is a
 
 from __future__ import annotations
 
+import math
 import signal
 import time
 from dataclasses import dataclass
 
 from twin.sim.twin import HallTwin, TwinState
 
-__all__ = ["RunInfo", "Runner", "Tracker"]
+__all__ = ["RunInfo", "Runner", "Tracker", "steps_for"]
+
+
+def steps_for(duration_s: float, dt_s: float) -> int:
+    """Whole steps of ``dt_s`` in ``duration_s``; ValueError if it is not a whole number of them."""
+    n = duration_s / dt_s
+    if abs(n - round(n)) > 1e-6 * max(1.0, n):
+        raise ValueError(f"a duration of {duration_s:g} s is not a whole number of {dt_s:g} s steps")
+    return int(round(n))
 
 
 class Tracker:
@@ -22,8 +31,8 @@ class Tracker:
 
     Hooks, in the order the runner calls them:
         start(twin, state): once before the first step.
-        handle(twin, state): whenever the simulated time has reached the next multiple of
-            ``interval_s`` (and once at the start); must not change the state.
+        handle(twin, state): at the start, then at the first step on or after each multiple of
+            ``interval_s``, and at the end; must not change the state.
         finalize(twin, state, info): once after the last step, also after an interruption.
     """
 
@@ -63,7 +72,7 @@ class Runner:
         """Advance ``state`` by ``duration_s`` (whole steps), calling trackers; returns timings."""
         info = RunInfo()
         twin = self.twin
-        n_steps = int(round(duration_s / twin.dt_s))
+        n_steps = steps_for(duration_s, twin.dt_s)
         t_start_s = state.time_s
         wall0 = time.perf_counter()
         stop: list[str] = []
@@ -84,7 +93,8 @@ class Runner:
                     for i, tr in enumerate(self.trackers):
                         if state.time_s >= next_due[i] - 1e-9:
                             tr.handle(twin, state)
-                            next_due[i] = state.time_s + tr.interval_s
+                            # The next multiple of the interval: no drift when dt does not divide it.
+                            next_due[i] = (math.floor(state.time_s / tr.interval_s + 1e-9) + 1) * tr.interval_s
                 t1 = time.perf_counter()
                 twin.step(state)
                 t2 = time.perf_counter()

@@ -26,7 +26,7 @@ from twin.thermal.compact import (
     valve_for_setpoint,
 )
 from twin.thermal.network import build_network
-from twin.thermal.steady import solve_steady_field
+from twin.thermal.steady import SteadyNotConverged, solve_steady_field
 from twin.thermal.transport import AirProperties, TransportOperator
 
 __all__ = ["HallTwin", "NoSteadyState", "TwinState"]
@@ -348,8 +348,11 @@ class HallTwin:
             no_air = np.zeros(self.n_pdus)  # PDUs blow no air: their outlet rows are inert
             alpha = np.concatenate([np.ones(nr), coil_alpha, no_air])
             beta = np.concatenate([rack_rise_k, coil_beta, no_air])
-            res = solve_steady_field(self.net, self.face_flow_m3s, q, self.airflow.phi, self.air, alpha, beta,
-                                     mover_heat_w=self.mover_heat_w(state), t_guess_c=t_guess)
+            try:
+                res = solve_steady_field(self.net, self.face_flow_m3s, q, self.airflow.phi, self.air, alpha, beta,
+                                         mover_heat_w=self.mover_heat_w(state), t_guess_c=t_guess)
+            except SteadyNotConverged as exc:
+                raise NoSteadyState(str(exc)) from None
             t_guess = res.t_air_c
             t_in = self.intake_c(res.t_air_c)
             ret = t_in[cr]
@@ -376,5 +379,5 @@ class HallTwin:
         state.crah_valve = valve_for_setpoint(ret, coil_target_c, state.t_chw_c, crahs.coil_effectiveness)
         state.crah_heat_removed_w = mdot_cp[cr] * (ret - state.t_coil_c)
         state.extra["steady"] = {"outer_iterations": outer, "gmres_iterations": res.iterations,
-                                 "residual": res.residual}
+                                 "residual_k": res.residual_k}
         return state
