@@ -215,7 +215,7 @@ def _place_containment(grid: Grid, open_faces: list[np.ndarray], c, nz_plenum: i
     iy0, iy1 = grid.face_index(1, c.y_m[0]), grid.face_index(1, c.y_m[1])
     iz_top = grid.face_index(2, c.height_m)
     zs = slice(nz_plenum, iz_top)
-    leak = c.leakage
+    leak = c.leakage**2  # an open-area fraction, treated like a perforated tile's (conductance ∝ σ²)
 
     def close(arr: np.ndarray, index: tuple) -> None:
         arr[index] = np.minimum(arr[index], leak)

@@ -175,7 +175,8 @@ class Containment(_Strict):
     doors: bool = Field(default=True, description="Whether (closed) doors close the aisle's ends.")
     leakage: float = Field(
         default=0.03, ge=0.0, le=1.0,
-        description="Open fraction left by gaps in panels, doors and roof (0 = sealed, 1 = no panel).",
+        description="Open-area fraction left by gaps in panels, doors and roof (0 = sealed, 1 = no panel); "
+                    "like a perforated tile's, its conductance scales as the fraction squared.",
     )
 
 
