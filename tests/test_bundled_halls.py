@@ -17,7 +17,7 @@ def test_bundled_hall_steady_state_is_sane(path):
     """Steady state: heat removed = heat released, all rack inlets in ASHRAE's recommended band."""
     twin = HallTwin(load_hall(path))
     state = twin.steady()
-    heat_w = state.rack_heat_w.sum() + twin.crah_fan_power_w(state).sum()
+    heat_w = state.rack_heat_w.sum() + twin.mover_heat_w(state).sum()
     assert np.isclose(state.crah_heat_removed_w.sum(), heat_w, rtol=1e-6)
     assert np.all((state.t_intake_c >= 18.0) & (state.t_intake_c <= 27.0)), state.t_intake_c.max()
     assert np.all(state.t_rack_c > state.t_intake_c)

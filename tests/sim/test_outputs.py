@@ -66,10 +66,11 @@ def test_timeseries_last_row_matches_summary(run_3h):
 
 
 def test_timeseries_settles_to_heat_removed_equals_heat_released(run_3h):
-    """Heat removed starts far below IT + fan power and ends within 1 % of it once the hall has settled."""
+    """Heat removed starts far below the heat released (IT with PSU losses, fans, PDUs) and ends within 1 %."""
     columns = _columns(run_3h[1])
     removed_w = columns["hall.heat_removed_w"]
-    released_w = columns["hall.it_power_w"] + columns["hall.fan_power_w"]
+    released_w = columns["hall.heat_released_w"]
+    assert np.all(released_w > columns["hall.it_power_w"] + columns["hall.fan_power_w"])  # the chain's losses
     assert removed_w[-1] == pytest.approx(released_w[-1], rel=0.01)
     early = columns["time_s"] <= 60.0
     assert np.all(removed_w[early] < 0.9 * released_w[early])  # the test would fail on a run too short to settle
@@ -77,23 +78,26 @@ def test_timeseries_settles_to_heat_removed_equals_heat_released(run_3h):
 
 
 def test_timeseries_energies_are_integrals_of_the_powers(run_3h):
-    """hall.heat_removed_j is the time integral of hall.heat_removed_w; heat_in_j that of IT + fan power."""
+    """hall.heat_removed_j is the time integral of hall.heat_removed_w; heat_in_j that of the heat released."""
     columns = _columns(run_3h[1])
     time_s = columns["time_s"]
     removed_j = np.trapezoid(columns["hall.heat_removed_w"], time_s)
-    released_j = np.trapezoid(columns["hall.it_power_w"] + columns["hall.fan_power_w"], time_s)
+    released_j = np.trapezoid(columns["hall.heat_released_w"], time_s)
     assert columns["hall.heat_removed_j"][-1] == pytest.approx(removed_j, rel=1e-3)
     assert columns["hall.heat_in_j"][-1] == pytest.approx(released_j, rel=1e-9)
 
 
 def test_timeseries_equipment_balances_at_steady_state(run_3h):
-    """Settled: rack exhaust − inlet = P/(ρ c_p q); CRAH heat removed = ρ c_p q (return − supply) + fan."""
+    """Settled: rack exhaust − inlet = P/(ρ c_p q), P the heat the rack releases (IT + its PSUs' losses);
+    CRAH heat removed = ρ c_p q (return − supply) + fan."""
     hall = load_hall(TINY)
     rho_cp = hall.spec.air.density_kg_m3 * hall.spec.air.cp_j_kgk
     last = {name: values[-1] for name, values in _columns(run_3h[1]).items()}
     for rack in hall.racks:
         rise_k = last[f"rack.{rack.name}.t_exhaust_c"] - last[f"rack.{rack.name}.t_inlet_c"]
-        assert rise_k == pytest.approx(rack.it_w / (rho_cp * last[f"rack.{rack.name}.flow_m3s"]), rel=1e-3)
+        heat_w = last[f"rack.{rack.name}.heat_w"]
+        assert rack.it_w < heat_w < 1.12 * rack.it_w
+        assert rise_k == pytest.approx(heat_w / (rho_cp * last[f"rack.{rack.name}.flow_m3s"]), rel=1e-3)
     crah = f"crah.{hall.crahs[0].name}."
     air_w = rho_cp * last[crah + "flow_m3s"] * (last[crah + "t_return_c"] - last[crah + "t_supply_c"])
     assert last[crah + "heat_removed_w"] == pytest.approx(air_w + last[crah + "fan_power_w"], rel=1e-3)
@@ -149,10 +153,9 @@ def test_vti_temperature_agrees_with_the_timeseries(run_10min):
     assert columns["time_s"][-1] == 600
     assert 15.0 < t_fluid_c.mean() < 40.0
     assert t_fluid_c.mean() == pytest.approx(columns["hall.t_air_mean_c"][-1], abs=1e-3)
-    # Air is a mix of what the CRAH supplied, what the racks exhausted and the initial air (22 °C):
-    # a conservative upwind scheme can't make it colder or hotter than all of these.
+    # Air is a mix of what the CRAH supplied, the initial air (22 °C) and heat added (racks, PDUs):
+    # a conservative upwind scheme can't make it colder than the coldest of its sources. (The upper
+    # bound of a pure mix does not hold here: the PDUs heat the air around them directly.)
     supplied_c = columns["crah.CRAH-01.t_supply_c"][1:]  # row 0 is before the first step
-    exhausted_c = np.concatenate([columns[f"rack.A0{i}.t_exhaust_c"] for i in range(1, 5)])
     assert t_fluid_c.min() >= min(supplied_c.min(), 22.0) - 1e-3
-    assert t_fluid_c.max() <= max(exhausted_c.max(), 22.0) + 1e-3
     assert t_fluid_c.max() > 22.0 + 1.0  # the racks have warmed some air: the bound is not met trivially

@@ -81,7 +81,6 @@ def _closed_room(thermal_mass_kj_per_k: float):
     data["crahs"] = []
     data["tiles"] = []
     data.pop("raised_floor")
-    data.pop("power")  # no PDU cabinets: the air volume is the room less the racks
     for row in data["rows"]:
         row["thermal_mass_kj_per_k"] = thermal_mass_kj_per_k
     return hall_from(data)
@@ -131,3 +130,18 @@ def test_energy_balance_closes_over_a_run_with_load_steps_and_fan_ramps():
     imbalance = state.heat_in_j - state.heat_removed_j - (stored - stored0)
     assert abs(imbalance) < 1e-9 * state.heat_in_j
     assert abs(twin.energy_balance_error(state)) < 1e-9
+
+
+def test_each_step_keeps_the_air_within_its_sources():
+    """Discrete maximum principle: each step's field lies between the coldest and hottest of the old
+    field and the air the movers blow (racks' exhaust; CRAH supply = coil outlet + its fan's heat)."""
+    twin = HallTwin(hall_from(tiny_dict()))
+    state = twin.initial_state()
+    for _ in range(600):
+        old_c = state.t_air_c
+        exhaust_c = state.t_rack_c
+        twin.step(state)
+        fan_rise_k = twin.crah_fan_power_w(state) / (twin.air.rho_cp * state.crah_flow_m3s)
+        blown_c = np.concatenate([exhaust_c, state.t_coil_c, state.t_coil_c + fan_rise_k])
+        lo, hi = min(old_c.min(), blown_c.min()), max(old_c.max(), blown_c.max())
+        assert state.t_air_c.min() >= lo - 1e-6 and state.t_air_c.max() <= hi + 1e-6

@@ -224,6 +224,11 @@ class CoolingPlant(_Strict):
     restart_time_s: float = Field(
         default=600.0, ge=0.0, le=3600.0, description="Chiller restart time after its power returns, s (up to ≈ 1800)."
     )
+    loop_water_m3: float = Field(
+        default=40.0, gt=0.0, le=10_000.0,
+        description="Water in the chilled-water loop (pipes, buffer tank), m³: its heat capacity carries the "
+                    "coils while the chillers are stopped.",
+    )
 
 
 class PowerChain(_Strict):

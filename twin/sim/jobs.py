@@ -40,6 +40,7 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
         "crahs": len(twin.crahs.names),
         "it_power_kw": round(obs["hall.it_power_w"] / 1e3, 3),
         "crah_fan_power_kw": round(obs["hall.fan_power_w"] / 1e3, 3),
+        "heat_released_kw": round(obs["hall.heat_released_w"] / 1e3, 3),
         "heat_removed_kw": round(obs["hall.heat_removed_w"] / 1e3, 3),
         "energy_balance_error": obs["hall.energy_balance_error"],
         "heat_in_kwh": state.heat_in_j / 3.6e6,
@@ -61,7 +62,7 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
     }
     if mode == "steady":
         # A steady state stores nothing: the balance is between heat released and heat removed.
-        heat_in_w = float(state.rack_heat_w.sum()) + obs["hall.fan_power_w"]
+        heat_in_w = obs["hall.heat_released_w"]
         out["energy_balance_error"] = (heat_in_w - obs["hall.heat_removed_w"]) / heat_in_w if heat_in_w else 0.0
         out["steady"] = state.extra.get("steady")
     return out

@@ -35,6 +35,7 @@ def observe(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
         "rack.t_inlet_c": inlet,
         "rack.t_exhaust_c": state.t_rack_c,
         "rack.power_w": state.rack_it_w,
+        "rack.heat_w": state.rack_heat_w,
         "rack.flow_m3s": state.rack_flow_m3s,
         "crah.t_return_c": state.t_return_c,
         "crah.t_supply_c": supply,
@@ -47,6 +48,8 @@ def observe(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
         "hall.time_s": state.time_s,
         "hall.it_power_w": float(state.rack_it_w.sum()),
         "hall.fan_power_w": float(fan_w.sum()),
+        # Racks (IT with their PSUs' and feed cables' losses), CRAH fans and PDU losses.
+        "hall.heat_released_w": float(state.rack_heat_w.sum() + twin.mover_heat_w(state).sum()),
         "hall.heat_removed_w": float(state.crah_heat_removed_w.sum()),
         "hall.max_inlet_c": float(inlet.max()) if nr else float("nan"),
         "hall.mean_inlet_c": float(inlet.mean()) if nr else float("nan"),

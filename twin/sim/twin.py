@@ -7,6 +7,8 @@ multigrid hierarchy of the flow solve and the factorized transport operator.
 
 from __future__ import annotations
 
+import copy
+import math
 import time
 from dataclasses import dataclass, field, fields
 
@@ -65,6 +67,15 @@ class TwinState:
     crah_valve: np.ndarray  # actual chilled-water valve opening, 0–1
     crah_setpoint_c: np.ndarray  # supply-air setpoint in force
     t_chw_c: float  # chilled-water supply temperature reaching the coils
+    utility_ok: bool = True  # the utility feed is there (scenarios take it away)
+    ups_soc: np.ndarray | None = None  # state of charge of each UPS battery, 0–1 (halls with [power])
+    chillers_running: bool = True
+    chiller_restart_due_s: float = math.inf  # when chillers whose power came back will cool again
+    outdoor_temp_c: float = 25.0
+    energy_j: dict = field(default_factory=dict)  # integrated energies by kind (see twin.sim.power)
+    # First simulated time a rack inlet passed 27 °C / 32 °C (None: not yet); lowest battery charge.
+    metrics: dict = field(default_factory=lambda: {"t_inlet_27c_s": None, "t_inlet_32c_s": None,
+                                                   "min_battery_soc": None})
     fan_update_due_s: float = 0.0  # next time the servers' airflow law is evaluated
     last_reflow_s: float = 0.0  # when the servers' applied airflow last changed
     heat_in_j: float = 0.0  # heat released into the hall: racks (IT + PSU losses), CRAH fans, PDUs
@@ -74,7 +85,8 @@ class TwinState:
 
     def copy(self) -> TwinState:
         kw = {f.name: getattr(self, f.name) for f in fields(self)}
-        return TwinState(**{k: (v.copy() if hasattr(v, "copy") else v) for k, v in kw.items()})
+        return TwinState(**{k: copy.deepcopy(v) if isinstance(v, dict) else (v.copy() if hasattr(v, "copy") else v)
+                            for k, v in kw.items()})
 
 
 class HallTwin:
@@ -118,9 +130,13 @@ class HallTwin:
         self._check_time_step()
         if control not in ("ideal", "embedded"):
             raise ValueError(f"control must be 'ideal' or 'embedded', got {control!r}")
+        from twin.control.alarms import AlarmSystem
         from twin.sim.controls import HallControls
+        from twin.sim.power import PowerSystem
 
         self.controls = HallControls(self) if control == "embedded" else None
+        self.alarms = self.controls.alarms if self.controls is not None else AlarmSystem()
+        self.power = PowerSystem(self, self.alarms) if hall.spec.power is not None else None
         self.face_flow_m3s = np.zeros(self.net.face_a.size)
         self._operator: TransportOperator | None = None
         # Cumulative work counters, for benchmarks (not part of the state).
@@ -160,6 +176,9 @@ class HallTwin:
             crah_valve=np.zeros(nc), crah_setpoint_c=self.crahs.supply_setpoint_c.copy(),
             t_chw_c=self.chw_design_c,
         )
+        if self.power is not None:
+            self.power.initial(state)
+            self.power.place_losses(state)  # the chain's losses heat the hall from the first step
         state.stored_initial_j = self.stored_heat_j(state)
         return state
 
@@ -268,6 +287,8 @@ class HallTwin:
 
     def step(self, state: TwinState) -> TwinState:
         """Advance ``state`` by one time step (in place) and return it."""
+        if self.power is not None:
+            self.power.before_step(state)
         self._update_server_airflow(state)
         self.control(state)
         self._update_crah_airflow(state)
@@ -305,7 +326,20 @@ class HallTwin:
         state.heat_removed_j += dt * float(removed_w.sum())
         state.time_s += dt
         state.steps += 1
+        if self.power is not None:
+            self.power.after_step(state, dt)
+        self._track_metrics(state)
         return state
+
+    def _track_metrics(self, state: TwinState) -> None:
+        m = state.metrics
+        hottest_c = float(state.t_intake_c.max()) if state.t_intake_c.size else -math.inf
+        for key, limit_c in (("t_inlet_27c_s", 27.0), ("t_inlet_32c_s", 32.0)):
+            if m[key] is None and hottest_c > limit_c:
+                m[key] = state.time_s
+        if state.ups_soc is not None and state.ups_soc.size:
+            low = float(state.ups_soc.min())
+            m["min_battery_soc"] = low if m["min_battery_soc"] is None else min(m["min_battery_soc"], low)
 
     # --- steady state -------------------------------------------------------------------------
 
@@ -316,6 +350,8 @@ class HallTwin:
         (setpoint, capacity-limited, not cooling) and the servers' airflow law.
         """
         state = (state or self.initial_state()).copy()
+        if self.power is not None:
+            self.power.place_losses(state)
         crahs = self.crahs
         rc, nr, cr = self.air.rho_cp, self.n_racks, self._crah
         heat_w = float(state.rack_heat_w.sum() + self.mover_heat_w(state).sum())

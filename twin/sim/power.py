@@ -1,0 +1,165 @@
+"""The power chain and the chilled-water plant wired to the twin's state, step by step.
+
+Before the thermal step (:meth:`PowerSystem.before_step`): the generator/ATS controller samples the
+utility, which decides whether the LV switchboard is live; the mechanical panel (CRAH fans, pumps,
+chillers) follows it, and chillers that lost power need their restart time once it is back.
+
+After the thermal step (:meth:`PowerSystem.after_step`): the chilled-water loop takes the coils' heat
+(its water's heat capacity carries the coils while the chillers are stopped), the chillers remove it at
+a COP that depends on the water and outdoor temperatures, the load flow gives every loss, the UPS
+batteries charge or discharge, and the losses that stand in the hall become heat for the next step:
+PSU and rack-feed cable losses in their racks, PDU losses around the PDUs. Energies are integrated
+by kind so that PUE (ISO/IEC 30134-2: facility energy ÷ IT energy) and its parts add up exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from twin.control.alarms import AlarmSystem, define_battery_low, define_generator_failed, define_ups_on_battery
+from twin.control.power import BatteryChargeController, GeneratorATSController
+from twin.electrical import PowerNetwork, PowerSources, chiller_cop, solve_power
+
+if TYPE_CHECKING:
+    from twin.sim.twin import HallTwin, TwinState
+
+__all__ = ["ENERGY_KINDS", "PowerSystem"]
+
+_WATER_J_PER_M3K = 1000.0 * 4186.0
+_NO_GENERATOR_DELAY_S = math.inf
+
+#: Energies integrated in ``state.energy_j`` (J). IT is measured at the racks' inputs (IT load + PSU
+#: losses), as ISO/IEC 30134-2 measures IT equipment energy; ``facility`` is what the sources delivered.
+ENERGY_KINDS = ("it", "cooling", "power_losses", "battery_net", "facility", "utility", "generator",
+                "chillers", "crah_fans", "pumps")
+
+
+class PowerSystem:
+    """Sources, switches, batteries and plant of one hall (only for halls with a [power] section)."""
+
+    def __init__(self, twin: HallTwin, alarms: AlarmSystem) -> None:
+        power = twin.hall.spec.power
+        self.twin = twin
+        self.net = PowerNetwork(twin.hall)
+        self.plant = power.cooling_plant
+        gen = power.generator
+        self.has_generator = gen is not None
+        self.ats = GeneratorATSController(
+            "generator", start_delay_s=gen.start_delay_s if gen else _NO_GENERATOR_DELAY_S,
+            retransfer_delay_s=gen.retransfer_delay_s if gen else 0.0, fail_to_start=gen is None)
+        self.ups_names = list(self.net.ups_names)
+        by_name = {u.name: u for u in power.ups}
+        self.battery_j = np.array([by_name[n].battery_kwh * 3.6e6 for n in self.ups_names])
+        self.chargers = [BatteryChargeController(f"{n}.charger", rated_charge_w=by_name[n].battery_max_charge_kw * 1e3)
+                         for n in self.ups_names]
+        self.loop_j_per_k = self.plant.loop_water_m3 * _WATER_J_PER_M3K
+        self.chiller_capacity_w = self.plant.chillers * self.plant.rated_cooling_kw * 1e3
+        self.alarms = alarms
+        for n in self.ups_names:
+            define_ups_on_battery(alarms, n)
+        self.battery_low = [define_battery_low(alarms, n) for n in self.ups_names]
+        define_generator_failed(alarms, "generator")
+        self._sources = PowerSources()
+        self.last = None  # the last PowerResult (for reports)
+
+    def initial(self, state: TwinState) -> None:
+        """Fill the power part of a fresh state (called by HallTwin.initial_state)."""
+        state.ups_soc = np.ones(len(self.ups_names))
+        state.t_chw_c = self.plant.chw_supply_c
+        state.chillers_running = True
+        state.chiller_restart_due_s = math.inf
+        state.outdoor_temp_c = self.plant.outdoor_temp_c
+
+    def place_losses(self, state: TwinState) -> None:
+        """Set the heat of the chain's losses in the hall for the present loads and sources (no time
+        passes: used by the steady solve; chillers and batteries don't change the heat in the hall)."""
+        res = solve_power(self.net, state.rack_it_w, crah_fan_w=self.twin.crah_fan_power_w(state),
+                          sources=self._sources)
+        state.rack_powered = res.rack_powered.copy()
+        state.rack_heat_w = res.rack_feed_w + res.rack_feed_cable_loss_w
+        state.pdu_heat_w = res.pdu_loss_w.copy()
+
+    # --- before the thermal step -----------------------------------------------------------------
+
+    def before_step(self, state: TwinState) -> None:
+        """Decide who has power during the coming step."""
+        t = state.time_s
+        ats = self.ats.step(t, {"utility_ok": bool(state.utility_ok)})
+        ups_alive = state.ups_soc > 0.0
+        sources = PowerSources(utility_available=bool(state.utility_ok),
+                               generator_online=bool(ats["generator_online"]),
+                               ats_on_generator=bool(ats["ats_on_generator"]),
+                               ups_output_on=ups_alive)
+        live = sources.switchboard_live
+        state.crah_powered[:] = live
+        if not live:
+            state.chillers_running = False
+            state.chiller_restart_due_s = math.inf
+        elif not state.chillers_running:
+            if math.isinf(state.chiller_restart_due_s):
+                state.chiller_restart_due_s = t + self.plant.restart_time_s
+            if t >= state.chiller_restart_due_s - 1e-9:
+                state.chillers_running = True
+                state.chiller_restart_due_s = math.inf
+        self._sources = sources
+        self.alarms.update("generator.failed", bool(ats["generator_failed"]), t)
+
+    # --- after the thermal step ------------------------------------------------------------------
+
+    def after_step(self, state: TwinState, dt_s: float) -> None:
+        """Plant, load flow, batteries, energies; heat of the losses for the next step."""
+        twin, plant, t = self.twin, self.plant, state.time_s
+        live = self._sources.switchboard_live
+        # Chilled-water loop: the coils' heat in, the chillers' out, holding the supply at its setpoint
+        # while their capacity allows.
+        coil_w = float(state.crah_heat_removed_w.sum())
+        chiller_heat_w = 0.0
+        if state.chillers_running:
+            wanted_w = coil_w + self.loop_j_per_k * (state.t_chw_c - plant.chw_supply_c) / dt_s
+            chiller_heat_w = float(np.clip(wanted_w, 0.0, self.chiller_capacity_w))
+        state.t_chw_c += dt_s * (coil_w - chiller_heat_w) / self.loop_j_per_k
+        cop = chiller_cop(plant, chw_supply_c=state.t_chw_c, outdoor_c=state.outdoor_temp_c)
+        chiller_w = chiller_heat_w / cop
+        pump_w = plant.pump_kw * 1e3 if live else 0.0
+        fan_w = twin.crah_fan_power_w(state)
+
+        charge_w = np.array([c.step(t, {"soc": float(s), "input_live": live})["charge_w"]
+                             for c, s in zip(self.chargers, state.ups_soc)])
+        res = solve_power(self.net, state.rack_it_w, crah_fan_w=fan_w, chiller_w=chiller_w, pump_w=pump_w,
+                          sources=self._sources, ups_charge_w=charge_w)
+        self.last = res
+        # Batteries: battery_w > 0 discharges.
+        state.ups_soc = np.clip(state.ups_soc - dt_s * res.battery_w / self.battery_j, 0.0, 1.0)
+        # Heat where the losses stand, for the next thermal step.
+        state.rack_powered = res.rack_powered.copy()
+        state.rack_heat_w = res.rack_feed_w + res.rack_feed_cable_loss_w
+        state.pdu_heat_w = res.pdu_loss_w.copy()
+
+        it_w = float(res.rack_feed_w.sum())
+        cooling_w = res.mechanical_w  # CRAH fans, pumps and chillers, as drawn from the mechanical panel
+        losses = res.losses_w()
+        power_losses_w = sum(v for k, v in losses.items() if k != "psu")
+        battery_net_w = -float(res.battery_w.sum())  # > 0 while charging: energy drawn into the batteries
+        e = state.energy_j
+        for kind, w in (("it", it_w), ("cooling", cooling_w), ("power_losses", power_losses_w),
+                        ("battery_net", battery_net_w), ("facility", res.facility_w), ("utility", res.utility_w),
+                        ("generator", res.generator_w), ("chillers", chiller_w if live else 0.0),
+                        ("crah_fans", float(fan_w.sum())), ("pumps", pump_w)):
+            e[kind] = e.get(kind, 0.0) + dt_s * w
+
+        on_battery = np.asarray(res.ups_on_battery, dtype=bool)
+        for k, n in enumerate(self.ups_names):
+            self.alarms.update(f"{n}.on_battery", bool(on_battery[k]), t)
+            self.battery_low[k].update(float(state.ups_soc[k]), t)
+
+    def pue_parts(self, state: TwinState) -> dict[str, float] | None:
+        """PUE over the run and its parts as fractions of IT energy (they add up to the PUE)."""
+        e = state.energy_j
+        it = e.get("it", 0.0)
+        if it <= 0:
+            return None
+        return {"it": 1.0, "cooling": e["cooling"] / it, "power_losses": e["power_losses"] / it,
+                "battery_net": e["battery_net"] / it}
