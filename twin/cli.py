@@ -35,7 +35,11 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a hall headless and write time series, fields and a summary")
     r.add_argument("hall", type=Path)
-    r.add_argument("--duration", type=parse_duration_s, default=3600.0, help="simulated time (600, 10min, 1h)")
+    r.add_argument("--duration", type=parse_duration_s, default=None,
+                   help="simulated time (600, 10min, 1h; default: the scenario's, else 1h)")
+    r.add_argument("--scenario", type=Path, default=None, help="a scenario file (assets/scenarios/*.toml) to play")
+    r.add_argument("--control", choices=("embedded", "ideal"), default="embedded",
+                   help="embedded: the units' own sampled controllers (default); ideal: setpoints held exactly")
     r.add_argument("--dt", type=parse_duration_s, default=1.0, help="time step (default 1s)")
     r.add_argument("--out", type=Path, default=None, help="output folder (default out/<hall name>)")
     r.add_argument("--record-every", type=parse_duration_s, default=10.0, help="time-series interval (10s)")
@@ -49,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("hall", type=Path)
     b.add_argument("--duration", type=parse_duration_s, default=600.0)
     b.add_argument("--dt", type=parse_duration_s, default=1.0)
+    b.add_argument("--control", choices=("embedded", "ideal"), default="embedded")
     b.add_argument("--json", action="store_true")
 
     e = sub.add_parser("export", help="write the hall's geometry")
@@ -94,8 +99,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
         return 0
 
+    from twin.model.scenario import load_scenario
     from twin.sim.jobs import bench_job, run_job, steady_job
     from twin.sim.runner import steps_for
+
+    scenario = load_scenario(args.scenario, hall) if getattr(args, "scenario", None) else None
+    if args.duration is None:
+        args.duration = (scenario.spec.scenario.duration if scenario and scenario.spec.scenario.duration
+                         else 3600.0)
 
     try:
         steps_for(args.duration, args.dt)
@@ -104,7 +115,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 2
 
     if args.command == "bench":
-        result = bench_job(hall, duration_s=args.duration, dt_s=args.dt)
+        result = bench_job(hall, duration_s=args.duration, dt_s=args.dt, control=args.control)
         print(json.dumps(result) if args.json else _human(result))
         return 0
     out_dir = args.out or Path("out") / args.hall.stem
@@ -115,7 +126,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         result = run_job(hall, duration_s=args.duration, dt_s=args.dt, out_dir=out_dir,
                          record_every_s=args.record_every, fields_every_s=args.fields_every,
-                         progress=not args.json and ProgressTracker.wanted(), from_steady=args.from_steady)
+                         progress=not args.json and ProgressTracker.wanted(), from_steady=args.from_steady,
+                         scenario=scenario, control=args.control)
     print(json.dumps(result) if args.json else _human(result))
     if result.get("interrupted"):
         return 143 if result.get("signal") == "SIGTERM" else 130  # 128 + signal number, by convention
@@ -130,6 +142,19 @@ def _human(s: dict) -> str:
         f"{s['racks_outside_recommended']} racks outside 18–27 °C" if s["racks"] else "  no racks",
         f"  heat removed {s['heat_removed_kw']:,.1f} kW; energy balance error {s['energy_balance_error']:.2e}",
     ]
+    if s.get("pue") is not None:
+        parts = ", ".join(f"{k} {v:.3f}" for k, v in s["pue_parts"].items())
+        lines.append(f"  PUE {s['pue']:.3f} ({parts}); facility {s['facility_energy_kwh']:,.1f} kWh, "
+                     f"IT {s['it_energy_kwh']:,.1f} kWh")
+    if s.get("min_battery_soc") is not None and s["min_battery_soc"] < 1.0:
+        lines.append(f"  lowest battery charge {100 * s['min_battery_soc']:.1f} %")
+    for key, limit in (("t_inlet_27c_s", 27), ("t_inlet_32c_s", 32)):
+        if s.get(key) is not None:
+            lines.append(f"  a rack inlet passed {limit} °C at t = {s[key]:,.0f} s")
+    if s.get("alarms"):
+        raised = ", ".join(f"{a['name']} ({a['priority']}, {a['raised_s']:,.0f} s)" for a in s["alarms"][:6])
+        more = f" and {len(s['alarms']) - 6} more" if len(s["alarms"]) > 6 else ""
+        lines.append(f"  alarms: {raised}{more}")
     if s["mode"] != "steady":
         lines.append(f"  {s['sim_s']:,.0f} s simulated in {s['wall_s']:.2f} s wall "
                      f"(×{s['rtf'] or 0:,.0f} real time, {s['steps']} steps of {s['dt_s']:g} s)"

@@ -5,23 +5,27 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import pyarrow.parquet as pq
 
 from tests.sim.runs import TINY, twin_cli
 
 
-def test_run_from_steady_state_stays_there(tmp_path):
-    """--from-steady: the hall starts settled, so inlets stay at the steady values and energy still closes."""
+@pytest.mark.parametrize(("control", "tolerance_k"), [("ideal", 0.01), ("embedded", 0.1)])
+def test_run_from_steady_state_stays_there(tmp_path, control, tolerance_k):
+    """--from-steady: the hall starts settled, so inlets stay at the steady values and energy still closes
+    (within the sensor noise the embedded controllers act on)."""
     steady = json.loads(twin_cli("run", TINY, "--steady", "--json", "--out", tmp_path / "s").stdout)
-    proc = twin_cli("run", TINY, "--from-steady", "--duration", "20min", "--json", "--out", tmp_path / "r")
+    proc = twin_cli("run", TINY, "--from-steady", "--duration", "20min", "--control", control, "--json",
+                    "--out", tmp_path / "r")
     assert proc.returncode == 0, proc.stderr
     run = json.loads(proc.stdout)
-    assert run["initial"] == "steady"
-    assert abs(run["max_inlet_c"] - steady["max_inlet_c"]) < 0.01
+    assert run["initial"] == "steady" and run["control"] == control
+    assert abs(run["max_inlet_c"] - steady["max_inlet_c"]) < tolerance_k
     assert abs(run["energy_balance_error"]) < 1e-6
     series = pq.read_table(tmp_path / "r" / "timeseries.parquet")
     inlet = series.column("hall.max_inlet_c").to_numpy()
-    assert np.ptp(inlet) < 0.01  # no start-up transient (a still-air start moves it by kelvins)
+    assert np.ptp(inlet) < tolerance_k  # no start-up transient (a still-air start moves it by kelvins)
 
 
 def test_rerun_into_same_folder_leaves_no_stale_outputs(tmp_path):

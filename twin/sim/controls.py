@@ -80,6 +80,17 @@ class HallControls:
         array, index = self.sensors()[name]
         array.set_failure(mode, at_s=time_s, index=index)
 
+    def adopt(self, state: TwinState) -> None:
+        """Put the actuators where a given state has them (e.g. a steady state), so that the
+        controllers take over from there bumplessly at their first sample."""
+        for k in range(len(self.supply)):
+            valve = self.supply[k].valve
+            valve.position[:] = state.crah_valve[k]
+            valve.target[:] = state.crah_valve[k]
+            fan = self.fan[k].fan
+            fan.position[:] = state.crah_fan_speed[k]
+            fan.target[:] = state.crah_fan_speed[k]
+
     # --- every step ----------------------------------------------------------------------------
 
     def update(self, state: TwinState) -> None:

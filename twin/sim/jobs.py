@@ -11,7 +11,9 @@ import numpy as np
 from twin.model.load import HallModel
 from twin.sim.files import write_json
 from twin.sim.observe import observe
+from twin.model.scenario import ScenarioModel
 from twin.sim.runner import RunInfo, Runner, Tracker
+from twin.sim.scenario import ScenarioPlayer
 from twin.sim.trackers import FieldRecorder, ProgressTracker, TimeSeriesRecorder, write_fields
 from twin.sim.twin import HallTwin, TwinState
 
@@ -60,6 +62,20 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
         "interrupted": info.interrupted,
         "outputs": [str(p) for p in (outputs or [])],
     }
+    parts = twin.power.pue_parts(state) if twin.power is not None else None
+    e = state.energy_j
+    out.update({
+        "pue": round(sum(parts.values()), 5) if parts else None,
+        "pue_parts": {k: round(v, 5) for k, v in parts.items()} if parts else None,
+        "facility_energy_kwh": e["facility"] / 3.6e6 if "facility" in e else None,
+        "it_energy_kwh": e["it"] / 3.6e6 if "it" in e else None,
+        "cooling_energy_kwh": e["cooling"] / 3.6e6 if "cooling" in e else None,
+        "min_battery_soc": state.metrics["min_battery_soc"],
+        "t_inlet_27c_s": state.metrics["t_inlet_27c_s"],
+        "t_inlet_32c_s": state.metrics["t_inlet_32c_s"],
+        "control": "embedded" if twin.controls is not None else "ideal",
+        "alarms": twin.alarms.summary(),
+    })
     if mode == "steady":
         # A steady state stores nothing: the balance is between heat released and heat removed.
         heat_in_w = obs["hall.heat_released_w"]
@@ -70,7 +86,7 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
 
 def run_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, out_dir: Path,
             record_every_s: float = 10.0, fields_every_s: float = 600.0, progress: bool = False,
-            from_steady: bool = False) -> dict:
+            from_steady: bool = False, scenario: ScenarioModel | None = None, control: str = "embedded") -> dict:
     """A timed transient run that writes the time series, field snapshots and summary.json.
 
     ``from_steady`` starts from the steady state of the hall instead of still air at the initial
@@ -78,7 +94,8 @@ def run_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, out_dir: P
     """
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
-    twin = HallTwin(hall, dt_s=dt_s)
+    twin = HallTwin(hall, dt_s=dt_s, control=control)
+    player = ScenarioPlayer(twin, scenario) if scenario is not None else None
     # Only now, with a hall that builds: a run that fails on its input must not cost the last results.
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear_previous_outputs(out_dir)
@@ -86,15 +103,20 @@ def run_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, out_dir: P
     if from_steady:
         state.stored_initial_j = twin.stored_heat_j(state)
         state.extra.clear()
+        if twin.controls is not None:
+            twin.controls.adopt(state)
     setup_s = time.perf_counter() - t0
     series = TimeSeriesRecorder(out_dir, interval_s=record_every_s)
     fields = FieldRecorder(out_dir, interval_s=fields_every_s)
     trackers: list[Tracker] = [series, fields]
     if progress:
         trackers.append(ProgressTracker(duration_s))
-    info = Runner(twin, trackers).run(state, duration_s)
+    info = Runner(twin, trackers, scenario=player).run(state, duration_s)
     summary_path = out_dir / "summary.json"
     result = summary(twin, state, info, outputs=[series.path, *fields.paths, summary_path])
+    if player is not None:
+        result["scenario"] = {"name": scenario.name, "file": str(scenario.path) if scenario.path else None,
+                              "events": player.log}
     result.update(setup_s=round(setup_s, 3), duration_s=duration_s, initial="steady" if from_steady else "uniform",
                   record_every_s=record_every_s, fields_every_s=fields_every_s, signal=info.signal)
     write_json(summary_path, result)
@@ -111,7 +133,10 @@ def _clear_previous_outputs(out_dir: Path) -> None:
 
 
 def steady_job(hall: HallModel, *, out_dir: Path | None) -> dict:
-    """The steady state solved directly; writes its field and summary.json when ``out_dir`` is given."""
+    """The steady state solved directly; writes its field and summary.json when ``out_dir`` is given.
+
+    Controllers at steady state hold their setpoints exactly: the steady solve uses ideal control.
+    """
     t0 = time.perf_counter()
     twin = HallTwin(hall)
     setup_s = time.perf_counter() - t0
@@ -131,10 +156,10 @@ def steady_job(hall: HallModel, *, out_dir: Path | None) -> dict:
     return result
 
 
-def bench_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0) -> dict:
-    """A timed run with no outputs and no progress bar; adds set-up and per-step figures."""
+def bench_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, control: str = "embedded") -> dict:
+    """A timed run with no outputs and no progress bar, all parts running; adds set-up and per-step figures."""
     t0 = time.perf_counter()
-    twin = HallTwin(hall, dt_s=dt_s)
+    twin = HallTwin(hall, dt_s=dt_s, control=control)
     state = twin.initial_state()
     twin.operator(state)
     setup_s = time.perf_counter() - t0

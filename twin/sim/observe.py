@@ -7,10 +7,11 @@ import numpy as np
 from twin.model.schema import ASHRAE_ALLOWABLE_C, ASHRAE_RECOMMENDED_C
 from twin.sim.twin import HallTwin, TwinState
 
-__all__ = ["observe", "UNITS"]
+__all__ = ["observe", "observe_names", "UNITS"]
 
 #: Unit of each reported quantity, by the suffix of its name.
-UNITS = {"_c": "degC", "_w": "W", "_m3s": "m3/s", "_s": "s", "_j": "J", "_kw": "kW", "_kwh": "kWh"}
+UNITS = {"_c": "degC", "_w": "W", "_m3s": "m3/s", "_s": "s", "_j": "J", "_kw": "kW", "_kwh": "kWh",
+         "soc": "1", "_fraction": "1"}
 
 
 def unit_of(name: str) -> str:
@@ -59,4 +60,45 @@ def observe(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
         "hall.heat_in_j": state.heat_in_j,
         "hall.heat_removed_j": state.heat_removed_j,
         "hall.energy_balance_error": twin.energy_balance_error(state),
+        **_power(twin, state),
+    }
+
+
+def observe_names(twin: HallTwin) -> dict[str, list[str]]:
+    """Who the per-equipment arrays of :func:`observe` are about, by kind."""
+    names = {"rack": twin.racks.names, "crah": twin.crahs.names}
+    if twin.power is not None:
+        names["ups"] = twin.power.ups_names
+        names["pdu"] = list(twin.power.net.pdu_names)
+    return names
+
+
+def _power(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
+    """The power chain and plant, once the load flow has run (halls with a [power] section)."""
+    power = twin.power
+    res = power.last if power is not None else None
+    if res is None:
+        return {}
+    it_w = float(res.rack_feed_w.sum())
+    losses = res.losses_w()
+    return {
+        "ups.soc": state.ups_soc,
+        "ups.battery_w": res.battery_w,
+        "ups.output_w": res.ups_output_w,
+        "ups.loss_w": res.ups_loss_w,
+        "ups.load_fraction": res.ups_load_fraction,
+        "pdu.loss_w": res.pdu_loss_w,
+        "pdu.load_fraction": res.pdu_load_fraction,
+        "power.utility_w": res.utility_w,
+        "power.generator_w": res.generator_w,
+        "power.facility_w": res.facility_w,
+        "power.it_w": it_w,  # at the racks' inputs: IT load + PSU losses
+        "power.cooling_w": res.mechanical_w,
+        "power.losses_w": sum(v for k, v in losses.items() if k != "psu"),
+        "power.pue": res.facility_w / it_w if it_w > 0 else float("nan"),
+        "power.utility_ok": float(state.utility_ok),
+        "power.on_generator": float(power.ats.outputs.get("ats_on_generator", False)),
+        "plant.t_chw_c": state.t_chw_c,
+        "plant.chillers_running": float(state.chillers_running),
+        "plant.outdoor_temp_c": state.outdoor_temp_c,
     }

@@ -78,6 +78,7 @@ class PowerSystem:
         passes: used by the steady solve; chillers and batteries don't change the heat in the hall)."""
         res = solve_power(self.net, state.rack_it_w, crah_fan_w=self.twin.crah_fan_power_w(state),
                           sources=self._sources)
+        self.last = res
         state.rack_powered = res.rack_powered.copy()
         state.rack_heat_w = res.rack_feed_w + res.rack_feed_cable_loss_w
         state.pdu_heat_w = res.pdu_loss_w.copy()

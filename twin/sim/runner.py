@@ -64,9 +64,11 @@ class RunInfo:
 
 
 class Runner:
-    def __init__(self, twin: HallTwin, trackers: list[Tracker] | None = None) -> None:
+    def __init__(self, twin: HallTwin, trackers: list[Tracker] | None = None, *, scenario=None) -> None:
+        """``scenario``: an object with ``apply_due(state)``, called before every step (a ScenarioPlayer)."""
         self.twin = twin
         self.trackers = list(trackers or [])
+        self.scenario = scenario
 
     def run(self, state: TwinState, duration_s: float, *, catch_signals: bool = True) -> RunInfo:
         """Advance ``state`` by ``duration_s`` (whole steps), calling trackers; returns timings."""
@@ -95,6 +97,8 @@ class Runner:
                             tr.handle(twin, state)
                             # The next multiple of the interval: no drift when dt does not divide it.
                             next_due[i] = (math.floor(state.time_s / tr.interval_s + 1e-9) + 1) * tr.interval_s
+                if self.scenario is not None:
+                    self.scenario.apply_due(state)
                 t1 = time.perf_counter()
                 twin.step(state)
                 t2 = time.perf_counter()

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from twin.sim.files import atomic_write
-from twin.sim.observe import observe, unit_of
+from twin.sim.observe import observe, observe_names, unit_of
 from twin.sim.runner import RunInfo, Tracker
 from twin.sim.twin import HallTwin, TwinState
 from twin.sim.vtkxml import write_vti
@@ -42,13 +42,14 @@ class TimeSeriesRecorder(Tracker):
 
     def start(self, twin: HallTwin, state: TwinState) -> None:
         obs = observe(twin, state)
+        who_by_kind = observe_names(twin)
         names, units = ["time_s"], ["s"]
         for key, value in obs.items():
             kind, quantity = key.split(".", 1)
             if kind == "hall" and key == "hall.time_s":
                 continue
             if np.ndim(value):
-                who = twin.racks.names if kind == "rack" else twin.crahs.names
+                who = who_by_kind[kind]
                 names += [f"{kind}.{w}.{quantity}" for w in who]
                 units += [unit_of(quantity)] * len(who)
             else:

@@ -87,7 +87,7 @@ class TransportOperator:
     """
 
     def __init__(self, net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray,
-                 potential: np.ndarray, air: AirProperties, dt_s: float, *, tol_k: float = 1e-4,
+                 potential: np.ndarray, air: AirProperties, dt_s: float, *, tol_k: float = 1e-3,
                  max_sweeps: int = 60) -> None:
         self.net = net
         self.air = air
