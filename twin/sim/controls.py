@@ -41,12 +41,14 @@ class HallControls:
         self.fan: list[CrahFanController] = []
         for k, c in enumerate(hall.crahs):
             self.supply.append(CrahSupplyController(f"{c.name}.supply", supply_temp_setpoint_c=c.supply_setpoint_c))
+            # A unit that is nearest to no rack has no inlets of its own to watch: it controls on its return air.
+            on_return = c.fan_control == "return" or not len(self.served[k])
             fan = CrahFanController(
                 f"{c.name}.fan", n_inlets=max(len(self.served[k]), 1),
-                control_on="return" if c.fan_control == "return" else "inlet",
+                control_on="return" if on_return else "inlet",
                 inlet_temp_setpoint_c=c.inlet_temp_setpoint_c, return_temp_setpoint_c=c.return_temp_setpoint_c,
             )  # sensor noise is seeded from each sensor's name: runs repeat exactly
-            if c.fan_control == "fixed" or not len(self.served[k]) and c.fan_control == "inlet":
+            if c.fan_control == "fixed":
                 fan.mode = "manual"
             fan.manual_speed = c.fan_speed
             fan.fan.position[:] = c.fan_speed  # start at the hall file's speed, running
