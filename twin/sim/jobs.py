@@ -65,8 +65,8 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
     parts = twin.power.pue_parts(state) if twin.power is not None else None
     e = state.energy_j
     out.update({
-        "pue": round(sum(parts.values()), 5) if parts else None,
-        "pue_parts": {k: round(v, 5) for k, v in parts.items()} if parts else None,
+        "pue": sum(parts.values()) if parts else None,
+        "pue_parts": parts,
         "facility_energy_kwh": e["facility"] / 3.6e6 if "facility" in e else None,
         "it_energy_kwh": e["it"] / 3.6e6 if "it" in e else None,
         "cooling_energy_kwh": e["cooling"] / 3.6e6 if "cooling" in e else None,

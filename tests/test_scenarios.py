@@ -1,0 +1,81 @@
+"""Every shipped scenario plays on the reference hall and its consequences show (slow: ~1 min each)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from tests.sim.runs import twin_cli
+from twin.model import ASSETS_DIR
+
+REFERENCE = ASSETS_DIR / "halls" / "reference.toml"
+SCENARIOS = ASSETS_DIR / "scenarios"
+
+
+def _play(name: str, tmp_path):
+    out = tmp_path / name
+    proc = twin_cli("run", REFERENCE, "--scenario", SCENARIOS / f"{name}.toml", "--json", "--out", out,
+                    timeout_s=600)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    table = pq.read_table(out / "timeseries.parquet")
+    return summary, {c: table.column(c).to_numpy() for c in table.column_names}
+
+
+def _common(summary):
+    assert summary["sim_s"] == 3600.0 and summary["control"] == "embedded"
+    assert abs(summary["energy_balance_error"]) < 1e-9
+    assert summary["pue"] == pytest.approx(sum(summary["pue_parts"].values()), rel=1e-6)
+    assert 1.1 < summary["pue"] < 1.8
+    assert all(e["outcome"] for e in summary["scenario"]["events"])
+
+
+@pytest.mark.slow
+def test_crah_failure_scenario(tmp_path):
+    """CRAH-03 trips at 10 min: its alarm is raised then, the other units' fans speed up, it restarts at 40 min."""
+    summary, col = _play("crah-failure", tmp_path)
+    _common(summary)
+    trip = next(a for a in summary["alarms"] if a["name"] == "CRAH-03.trip")
+    assert trip["raised_s"] == 600 and trip["cleared_s"] == 2400
+    t = col["time_s"]
+    others = [c for c in col if c.startswith("crah.") and c.endswith(".fan_speed") and "CRAH-03" not in c]
+    before = np.mean([col[c][(t > 300) & (t <= 600)].mean() for c in others])
+    during = np.mean([col[c][(t > 1500) & (t <= 2400)].mean() for c in others])
+    assert during > before
+    assert col["crah.CRAH-03.flow_m3s"][(t > 700) & (t < 2390)].max() == 0.0
+
+
+@pytest.mark.slow
+def test_utility_outage_scenario(tmp_path):
+    """Utility lost at 5 min: UPSs on battery until the generator is online, chillers restart later while
+    the chilled water warms, the batteries recharge; the utility returns at 45 min."""
+    summary, col = _play("utility-outage", tmp_path)
+    _common(summary)
+    t = col["time_s"]
+    assert {"UPS-A.on_battery", "UPS-B.on_battery"} <= {a["name"] for a in summary["alarms"]}
+    assert 0.9 < summary["min_battery_soc"] < 1.0
+    assert col["power.utility_ok"][(t > 300) & (t < 2700)].max() == 0.0
+    assert col["power.on_generator"][(t > 320) & (t < 2700)].min() == 1.0
+    chillers_off = col["plant.chillers_running"] == 0
+    assert chillers_off[(t > 300) & (t < 890)].all() and not chillers_off[t > 1000].any()
+    chw = col["plant.t_chw_c"]
+    assert chw[(t > 300) & (t < 1000)].max() > chw[t <= 300].max() + 1.0  # the loop warmed meanwhile
+    assert col["ups.UPS-A.soc"][-1] > summary["min_battery_soc"]  # recharged on the generator
+    assert col["power.generator_w"][(t > 400) & (t < 2700)].min() > 0
+
+
+@pytest.mark.slow
+def test_load_step_scenario(tmp_path):
+    """Rows C and D step to 150 % at 10 min; two supply setpoints lowered at 20 min (registry: ok)."""
+    summary, col = _play("load-step", tmp_path)
+    _common(summary)
+    t = col["time_s"]
+    assert col["rack.C01.power_w"][t > 600].min() == pytest.approx(1.5 * col["rack.C01.power_w"][0])
+    stepped_w = sum(col[c][0] for c in col if c.startswith(("rack.C", "rack.D")) and c.endswith(".power_w"))
+    assert col["hall.it_power_w"][-1] == pytest.approx(col["hall.it_power_w"][0] + 0.5 * stepped_w)
+    writes = [e for e in summary["scenario"]["events"] if e["kind"] == "setpoint"]
+    assert [e["outcome"] for e in writes] == ["ok", "ok"]
+    assert col["crah.CRAH-02.supply_setpoint_c"][-1] == pytest.approx(17.0)
