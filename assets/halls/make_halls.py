@@ -52,6 +52,7 @@ CRAH_FAN_SPEED = 0.85
 CRAH_FLOW_MARGIN = 1.2  # CRAH air at CRAH_FAN_SPEED ÷ server air: a little bypass keeps recirculation down
 CRAH_CAPACITY_MARGIN = 1.4  # installed coil capacity ÷ IT load: N+ redundancy for one or two units down
 CRAH_SETPOINT_C = 19.0
+CRAH_INLET_SETPOINT_C = 24.0  # fans slow down until the hottest served inlet reaches this
 CRAH_FAN_KW_PER_M3S = 0.7  # EC fans at full speed against ≈ 400 Pa
 COLD_AISLE_CONTAINMENT_LEAKAGE = 0.03
 
@@ -369,8 +370,11 @@ def hall_toml(layout: HallLayout) -> str:
         w(f"rated_flow_m3s = {_num(flow)}")
         w(f"rated_cooling_kw = {_num(cooling)}")
         w(f"supply_setpoint_c = {_num(CRAH_SETPOINT_C)}")
-        w(f"fan_speed = {_num(CRAH_FAN_SPEED)}")
+        w(f"fan_speed = {_num(CRAH_FAN_SPEED)}  # at start; then the fan controller sets it")
         w(f"rated_fan_kw = {_num(fan_kw)}")
+        w('fan_control = "inlet"  # faster when the hottest inlet of the racks nearest this unit passes')
+        w(f"fan_min_speed = {_num(CRAH_FAN_SPEED)}  # ... its setpoint; never below the design speed")
+        w(f"inlet_temp_setpoint_c = {_num(CRAH_INLET_SETPOINT_C)}")
 
     w("")
     w("# --- Cold-aisle containment: doors across both ends of the aisle and a roof at rack height; the")

@@ -85,6 +85,7 @@ class CrahSpec:
     rated_fan_w: float
     coil_effectiveness: float
     fan_control: str
+    fan_min_speed: float
     inlet_temp_setpoint_c: float
     return_temp_setpoint_c: float
     mesh: Path | None
@@ -387,7 +388,7 @@ def _cross_check(spec: Hall, source: Path | None, where: str) -> HallModel:
             name=c.name, key=key, box=box, facing=c.facing, return_from=c.return_from, supply_to=c.supply_to,
             rated_flow_m3s=c.rated_flow_m3s, rated_cooling_w=c.rated_cooling_kw * 1e3,
             supply_setpoint_c=c.supply_setpoint_c, fan_speed=c.fan_speed, rated_fan_w=c.rated_fan_kw * 1e3,
-            coil_effectiveness=c.coil_effectiveness, fan_control=c.fan_control,
+            coil_effectiveness=c.coil_effectiveness, fan_control=c.fan_control, fan_min_speed=c.fan_min_speed,
             inlet_temp_setpoint_c=c.inlet_temp_setpoint_c, return_temp_setpoint_c=c.return_temp_setpoint_c,
             mesh=_mesh_path(where, f"{key}.mesh", c.mesh),
         ))

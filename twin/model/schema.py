@@ -154,6 +154,8 @@ class Crah(_Strict):
         description="What the fan-speed controller acts on: the inlets of the racks the unit serves, "
                     "its return air, or nothing (fixed speed).",
     )
+    fan_min_speed: float = Field(default=0.3, ge=0.1, le=1.0,
+                                 description="Lowest speed the fan controller may run the fan at (fraction).")
     inlet_temp_setpoint_c: float = Field(default=25.0, ge=15.0, le=35.0,
                                          description="Rack-inlet setpoint of the fan controller, °C.")
     return_temp_setpoint_c: float = Field(default=30.0, ge=18.0, le=50.0,

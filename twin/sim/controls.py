@@ -47,6 +47,7 @@ class HallControls:
                 f"{c.name}.fan", n_inlets=max(len(self.served[k]), 1),
                 control_on="return" if on_return else "inlet",
                 inlet_temp_setpoint_c=c.inlet_temp_setpoint_c, return_temp_setpoint_c=c.return_temp_setpoint_c,
+                min_speed=c.fan_min_speed,
             )  # sensor noise is seeded from each sensor's name: runs repeat exactly
             if c.fan_control == "fixed":
                 fan.mode = "manual"

@@ -168,6 +168,10 @@ def bench_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, control:
     result["setup_s"] = round(setup_s, 3)
     result["step_ms"] = round(1e3 * info.solver_s / max(info.steps, 1), 3)
     result.update(transport_figures(twin))
+    if twin.power is not None:
+        from twin.electrical.bench import bench_power
+
+        result["power_solve"] = bench_power(hall)
     return result
 
 
