@@ -63,3 +63,13 @@ def test_duration_not_a_whole_number_of_steps_is_one_line(tmp_path):
     proc = twin_cli("run", TINY, "--duration", "5", "--dt", "2", "--out", tmp_path / "o")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "twin run: error: --duration/--dt: a duration of 5 s is not a whole number of 2 s steps"
+
+
+def test_bad_scenario_file_is_one_line(tmp_path):
+    """`twin run --scenario` with a target the hall lacks: exit 2, one line naming the file and key."""
+    path = tmp_path / "bad.toml"
+    path.write_text('[scenario]\nname = "x"\n\n[[events]]\nat = "1min"\nkind = "crah_trip"\ntarget = "CRAH-09"\n',
+                    encoding="utf-8")
+    proc = twin_cli("run", TINY, "--scenario", path, "--duration", "120", "--out", tmp_path / "o")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"twin run: error: {path}: events[0].target: no CRAH named 'CRAH-09'; CRAHs: CRAH-01"

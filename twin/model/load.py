@@ -30,6 +30,7 @@ __all__ = [
     "bundled_hall",
     "load_hall",
     "parse_hall",
+    "read_toml",
 ]
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
@@ -140,20 +141,24 @@ def bundled_hall(name: str) -> HallModel:
     return load_hall(ASSETS_DIR / "halls" / f"{name}.toml")
 
 
-def load_hall(path: str | Path) -> HallModel:
-    """Read, validate and expand a hall file; raise :class:`HallError` with a one-line message."""
-    path = Path(path)
+def read_toml(path: Path, error: type[HallError] = HallError) -> dict:
+    """A TOML file as a dict; any problem reading it raises ``error`` with one line naming the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise HallError(f"{path}: cannot read file ({exc.strerror})") from None
+        raise error(f"{path}: cannot read file ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
-        raise HallError(f"{path}: not a UTF-8 text file (byte {exc.start}); hall files are TOML text") from None
+        raise error(f"{path}: not a UTF-8 text file (byte {exc.start}); expected TOML text") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise HallError(f"{path}: not valid TOML: {exc}") from None
-    return parse_hall(data, source=path)
+        raise error(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_hall(path: str | Path) -> HallModel:
+    """Read, validate and expand a hall file; raise :class:`HallError` with a one-line message."""
+    path = Path(path)
+    return parse_hall(read_toml(path), source=path)
 
 
 def parse_hall(data: dict, *, source: Path | None = None) -> HallModel:

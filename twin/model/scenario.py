@@ -29,7 +29,6 @@ Event kinds and their keys:
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -38,7 +37,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from twin.model.strict import StrictModel
 
-from twin.model.load import HallError, HallModel, describe_validation_error
+from twin.model.load import HallError, HallModel, describe_validation_error, read_toml
 from twin.model.units import parse_duration_s
 
 __all__ = ["Event", "ScenarioError", "ScenarioModel", "load_scenario", "parse_scenario", "EVENT_KINDS"]
@@ -167,17 +166,8 @@ def load_scenario(path: str | Path, hall: HallModel | None = None, *, setpoints:
                   sensors: set[str] | None = None) -> ScenarioModel:
     """Read and validate a scenario file; with ``hall``, also check that its targets exist."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read file ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not a UTF-8 text file (byte {exc.start}); scenario files are TOML text") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
-    return parse_scenario(data, source=path, hall=hall, setpoints=setpoints, sensors=sensors)
+    return parse_scenario(read_toml(path, ScenarioError), source=path, hall=hall, setpoints=setpoints,
+                          sensors=sensors)
 
 
 def parse_scenario(data: dict, *, source: Path | None = None, hall: HallModel | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 import typing
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -29,6 +30,10 @@ class StrictModel(BaseModel):
 
 
 def _is_tuple(annotation: typing.Any) -> bool:
-    if typing.get_origin(annotation) is tuple:
+    """A tuple field, or an optional one (tuple | None); not a list of tuples."""
+    origin = typing.get_origin(annotation)
+    if origin is tuple:
         return True
-    return any(typing.get_origin(a) is tuple for a in typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType):
+        return any(typing.get_origin(a) is tuple for a in typing.get_args(annotation))
+    return False
