@@ -127,8 +127,9 @@ def test_crah_trip_makes_the_other_unit_work_harder_and_inlets_settle():
     inlets = _run(twin, state, 2400, player, every=lambda s: s.t_intake_c.max())
     assert not state.crah_running[0] and state.crah_fan_speed[1] > fan_before + 0.1
     assert max(inlets) > inlet_before + 0.3
-    last_10min = np.array(inlets[-600:])
-    assert np.ptp(last_10min) < 0.3  # settled (within the controllers' noise band)
+    last_10min, before_that = np.array(inlets[-600:]), np.array(inlets[-1200:-600])
+    assert abs(last_10min.mean() - before_that.mean()) < 0.15  # settled: no more trend ...
+    assert np.ptp(last_10min) < 0.5  # ... within the controllers' band (noisy sensors, sampled loops)
     assert "CRAH-01.trip" in {a["name"] for a in twin.alarms.summary()}
 
 
