@@ -103,6 +103,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     from twin.sim.jobs import bench_job, run_job, steady_job
     from twin.sim.runner import steps_for
 
+    if getattr(args, "steady", False) and getattr(args, "scenario", None):
+        print(f"twin {args.command}: error: --scenario plays events in time; it cannot be combined with --steady",
+              file=sys.stderr)
+        return 2
     scenario = load_scenario(args.scenario, hall) if getattr(args, "scenario", None) else None
     if args.duration is None:
         args.duration = (scenario.spec.scenario.duration if scenario and scenario.spec.scenario.duration

@@ -50,3 +50,10 @@ def test_outdoor_profile_is_piecewise_linear_and_ordered():
     assert model.outdoor_temp_c(7200, 0.0) == 30.0
     with pytest.raises(ScenarioError, match="outdoor.points: times must increase"):
         parse_scenario({"scenario": {"name": "x"}, "outdoor": {"points": [["1h", 30.0], ["0", 20.0]]}})
+
+
+@pytest.mark.parametrize("temp", [1000.0, float("nan"), "hot"])
+def test_outdoor_temperature_outside_the_plausible_range_is_refused(temp):
+    """Outdoor temperatures must be numbers within -40…55 °C, as in the hall file."""
+    with pytest.raises(ScenarioError, match="outdoor.points: temperature"):
+        parse_scenario({"scenario": {"name": "x"}, "outdoor": {"points": [["0", temp]]}})

@@ -122,7 +122,10 @@ class Outdoor(_Strict):
         for pair in v:
             if not isinstance(pair, (list, tuple)) or len(pair) != 2:
                 raise ValueError("each point is a pair [time, temperature_c]")
-            out.append((_seconds(pair[0]), pair[1]))
+            temp = pair[1]
+            if isinstance(temp, bool) or not isinstance(temp, (int, float)) or not -40.0 <= temp <= 55.0:
+                raise ValueError(f"temperature {temp!r} is not a number between -40 and 55 °C")
+            out.append((_seconds(pair[0]), float(temp)))
         times = [t for t, _ in out]
         if times != sorted(times):
             raise ValueError("times must increase")

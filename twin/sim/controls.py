@@ -59,8 +59,10 @@ class HallControls:
         for k, name in enumerate(names):
             register_crah_setpoints(self.registry, name, self.supply[k], self.fan[k], interlock=interlock)
             define_crah_trip(self.alarms, name)
-            define_sensor_failed(self.alarms, f"{name}.supply_temp")
-            define_sensor_failed(self.alarms, f"{name}.fan_sensor")
+            for sensor in ("supply_temp", "return_temp", "inlet_temp"):
+                define_sensor_failed(self.alarms, f"{name}.{sensor}")
+            self.alarms.define(f"{name}.fan_fallback", priority="medium",
+                               message=f"{name}: fan controller in fallback (its sensor failed)")
         self.rack_alarms = RackInletAlarms(self.alarms, twin.racks.names,
                                            allowable_class=hall.spec.hall.ashrae_class)
 
@@ -118,8 +120,12 @@ class HallControls:
             state.crah_setpoint_c[k] = self.supply[k].supply_temp_setpoint_c
             name = twin.crahs.names[k]
             self.alarms.update(f"{name}.trip", bool(state.crah_tripped[k]), t)
-            self.alarms.update(f"{name}.supply_temp.failed", not s_out.get("sensor_valid", True), t)
-            self.alarms.update(f"{name}.fan_sensor.failed", self.fan[k].mode == "fallback", t)
+            # A sensor is failed when its own plausibility flag drops (a stuck sensor stays plausible:
+            # that is how stuck sensors fool real controllers).
+            self.alarms.update(f"{name}.supply_temp.failed", not bool(self.supply[k].sensor.valid.all()), t)
+            self.alarms.update(f"{name}.return_temp.failed", not bool(self.fan[k].return_sensor.valid.all()), t)
+            self.alarms.update(f"{name}.inlet_temp.failed", not bool(self.fan[k].inlet_sensors.valid.all()), t)
+            self.alarms.update(f"{name}.fan_fallback", self.fan[k].mode == "fallback", t)
         self.rack_alarms.update(state.t_intake_c, t)
         self.alarms.advance(t)
 

@@ -14,6 +14,7 @@ by kind so that PUE (ISO/IEC 30134-2: facility energy ÷ IT energy) and its part
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING
 
@@ -60,6 +61,7 @@ class PowerSystem:
         self.alarms = alarms
         for n in self.ups_names:
             define_ups_on_battery(alarms, n)
+            alarms.define(f"{n}.output_off", priority="critical", message=f"{n}: output off, its load dropped")
         self.battery_low = [define_battery_low(alarms, n) for n in self.ups_names]
         define_generator_failed(alarms, "generator")
         self._sources = PowerSources()
@@ -131,9 +133,18 @@ class PowerSystem:
                              for c, s in zip(self.chargers, state.ups_soc)])
         res = solve_power(self.net, state.rack_it_w, crah_fan_w=fan_w, chiller_w=chiller_w, pump_w=pump_w,
                           sources=self._sources, ups_charge_w=charge_w)
+        soc = state.ups_soc - dt_s * res.battery_w / self.battery_j  # battery_w > 0 discharges
+        empty = soc < 0.0
+        if empty.any():
+            # A battery cannot give more than it holds: the UPS drops its load in this step instead, and
+            # the remainder (less than one step's worth) counts as unusable.
+            self._sources = dataclasses.replace(
+                self._sources, ups_output_on=np.asarray(self._sources.ups_output_on, dtype=bool) & ~empty)
+            res = solve_power(self.net, state.rack_it_w, crah_fan_w=fan_w, chiller_w=chiller_w, pump_w=pump_w,
+                              sources=self._sources, ups_charge_w=charge_w)
+            soc = np.where(empty, 0.0, state.ups_soc - dt_s * res.battery_w / self.battery_j)
         self.last = res
-        # Batteries: battery_w > 0 discharges.
-        state.ups_soc = np.clip(state.ups_soc - dt_s * res.battery_w / self.battery_j, 0.0, 1.0)
+        state.ups_soc = np.clip(soc, 0.0, 1.0)
         # Heat where the losses stand, for the next thermal step.
         state.rack_powered = res.rack_powered.copy()
         state.rack_heat_w = res.rack_feed_w + res.rack_feed_cable_loss_w
@@ -151,9 +162,13 @@ class PowerSystem:
                         ("crah_fans", float(fan_w.sum())), ("pumps", pump_w)):
             e[kind] = e.get(kind, 0.0) + dt_s * w
 
-        on_battery = np.asarray(res.ups_on_battery, dtype=bool)
+        # "On battery" as an operator means it: the UPS's input is lost, whether its battery still
+        # carries the load or has run out (then "output off" is raised as well).
+        on_battery = np.asarray(res.ups_on_battery, dtype=bool) | (not live)
+        output_off = ~np.asarray(res.ups_output_on, dtype=bool)
         for k, n in enumerate(self.ups_names):
             self.alarms.update(f"{n}.on_battery", bool(on_battery[k]), t)
+            self.alarms.update(f"{n}.output_off", bool(output_off[k]), t)
             self.battery_low[k].update(float(state.ups_soc[k]), t)
 
     def pue_parts(self, state: TwinState) -> dict[str, float] | None:

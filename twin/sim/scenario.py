@@ -36,9 +36,10 @@ class ScenarioPlayer:
 
     def __post_init__(self) -> None:
         controls = self.twin.controls
+        # Under ideal control there are no setpoints or sensors to check: those events are logged as ignored.
         check_targets(self.scenario, self.twin.hall, where=str(self.scenario.path or "<scenario>"),
-                      setpoints=set(controls.registry.names()) if controls else set(),
-                      sensors=set(controls.sensors()) if controls else set())
+                      setpoints=set(controls.registry.names()) if controls else None,
+                      sensors=set(controls.sensors()) if controls else None)
         self._events = self.scenario.events
         self._rows = {r.name: [i for i, rack in enumerate(self.twin.hall.racks) if rack.key.startswith(
             f"rows[{k}] ")] for k, r in enumerate(self.twin.hall.spec.rows)}
@@ -81,8 +82,11 @@ class ScenarioPlayer:
             new_w = event.it_kw * 1e3 if event.it_kw is not None else state.rack_it_w[idx] * event.scale
             state.rack_it_w = state.rack_it_w.copy()
             state.rack_it_w[idx] = new_w
+            # The new load heats the hall from this step on (with the chain's losses where there is one).
             if twin.power is None:
                 state.rack_heat_w = state.rack_it_w * state.rack_powered
+            else:
+                twin.power.place_losses(state)
             return f"{len(idx)} racks"
         if isinstance(event, SetpointEvent):
             if twin.controls is None:
