@@ -80,6 +80,9 @@ class Runner:
         stop: list[str] = []
         previous = _install_signal_handlers(stop) if catch_signals else {}
         try:
+            # The flow field of the starting state exists before any tracker looks at it (trackers
+            # only read: a snapshot at t = 0 must show the flow, and must not trigger the solve itself).
+            twin.operator(state)
             t0 = time.perf_counter()
             for tr in self.trackers:
                 tr.start(twin, state)

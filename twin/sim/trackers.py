@@ -125,7 +125,6 @@ class FieldRecorder(Tracker):
         path = self.dir / f"t_{stamp}s.vti"
         if self.paths and self.paths[-1] == path:
             return
-        twin.operator(state)  # the face flows belong to the state's movers
         self.paths.append(write_fields(path, twin, state))
 
 
