@@ -8,7 +8,7 @@ Nodes and their names:
   ``plenum``: the underfloor air space, from the plenum floor to the deck;
 - ``tile/<name>``: the perforated tile areas, thin slabs on the floor, as given in the hall file;
 - ``containment/<name>/{panel,door}{-x,+x,-y,+y}`` and ``containment/<name>/roof``: thin slabs on the grid
-  planes where the solver closes faces (see ``twin.geometry.voxel._place_containment``).
+  planes where the solver closes faces (see ``twin.geometry.voxel.containment_planes``).
 
 The room's walls are left out so that the hall can be seen from outside. Coordinates are metres with z up,
 as in the hall file and in the bundled meshes (glTF itself says y up: a generic viewer shows the hall tipped
@@ -29,7 +29,7 @@ from trimesh.visual import TextureVisuals
 from trimesh.visual.material import PBRMaterial
 
 from twin.geometry.meshes import object_mesh
-from twin.geometry.voxel import Grid
+from twin.geometry.voxel import Grid, containment_planes
 from twin.model.load import HallModel
 from twin.model.schema import Containment
 
@@ -116,49 +116,25 @@ def hall_scene(hall: HallModel) -> trimesh.Scene:
         add(f"tile/{tile.name}", "tile",
             _slab((tile.x_m[0], tile.y_m[0], 0.0), (tile.x_m[1], tile.y_m[1], TILE_M), room), name=tile.name)
 
-    grid = _solver_grid(hall)
+    grid = Grid.for_hall(hall)
     for c in hall.spec.containment:
         for part, lo, hi in _containment_slabs(grid, c):
             add(f"containment/{c.name}/{part}", "containment", _slab(lo, hi, room), name=c.name, part=part)
     return scene
 
 
-def _solver_grid(hall: HallModel) -> Grid:
-    """The solver grid of ``twin.geometry.voxel.voxelize_hall`` (same shape and origin)."""
-    info = hall.spec.hall
-    h, depth = info.cell_m, hall.plenum_depth_m
-    shape = (round(info.size_m[0] / h), round(info.size_m[1] / h), round((info.size_m[2] + depth) / h))
-    return Grid(shape, (0.0, 0.0, -depth), h)
-
-
 def _containment_slabs(grid: Grid, c: Containment) -> list[tuple[str, tuple, tuple]]:
-    """(part, lo, hi) of a contained aisle's panels, doors and roof, on the planes the solver closes.
-
-    Mirrors ``_place_containment``: the aisle's box snapped to grid face planes, from the floor (z = 0) to
-    the plane nearest ``height_m``; panels along the long sides always, doors at the short ends when
-    ``doors``, the roof when ``roof``.
-    """
-
-    def plane(axis: int, coord_m: float) -> float:
-        return grid.origin_m[axis] + grid.face_index(axis, coord_m) * grid.cell_m
-
-    x0, x1 = plane(0, c.x_m[0]), plane(0, c.x_m[1])
-    y0, y1 = plane(1, c.y_m[0]), plane(1, c.y_m[1])
-    z0, z1 = plane(2, 0.0), plane(2, c.height_m)
+    """(part, lo, hi) of a contained aisle's panels, doors and roof: thin slabs on the very face planes
+    where the solver closes the faces (``containment_planes``)."""
     t = PANEL_M / 2
-    long_x = (x1 - x0) >= (y1 - y0) - 1e-9
-    parts = []
-    if c.doors or long_x:
-        kind = "panel" if long_x else "door"
-        parts += [(f"{kind}-y", (x0, y0 - t, z0), (x1, y0 + t, z1)),
-                  (f"{kind}+y", (x0, y1 - t, z0), (x1, y1 + t, z1))]
-    if c.doors or not long_x:
-        kind = "door" if long_x else "panel"
-        parts += [(f"{kind}-x", (x0 - t, y0, z0), (x0 + t, y1, z1)),
-                  (f"{kind}+x", (x1 - t, y0, z0), (x1 + t, y1, z1))]
-    if c.roof:
-        parts.append(("roof", (x0, y0, z1 - t), (x1, y1, z1 + t)))
-    return parts
+    out = []
+    for p in containment_planes(grid, c):
+        lo = [grid.origin_m[a] + p.lo[a] * grid.cell_m for a in range(3)]
+        hi = [grid.origin_m[a] + p.hi[a] * grid.cell_m for a in range(3)]
+        at = grid.origin_m[p.axis] + p.index * grid.cell_m
+        lo[p.axis], hi[p.axis] = at - t, at + t
+        out.append((p.part, tuple(lo), tuple(hi)))
+    return out
 
 
 def _slab(lo, hi, room: tuple[np.ndarray, np.ndarray]) -> trimesh.Trimesh | None:

@@ -16,11 +16,10 @@ import numpy as np
 import trimesh
 
 from twin.geometry.meshes import object_mesh
-from twin.model.load import HallError, HallModel
+from twin.model.load import HallError, HallModel, facing_axis_sign
 
-__all__ = ["Grid", "HallVoxels", "voxelize_hall", "mesh_cells"]
+__all__ = ["ContainmentPlane", "Grid", "HallVoxels", "containment_planes", "mesh_cells", "voxelize_hall"]
 
-_AXIS = {"x": 0, "y": 1, "z": 2}
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,14 @@ class Grid:
         """Index of the grid face plane nearest to a coordinate (0 … shape[axis])."""
         k = round((coord_m - self.origin_m[axis]) / self.cell_m)
         return int(min(max(k, 0), self.shape[axis]))
+
+    @classmethod
+    def for_hall(cls, hall: HallModel) -> Grid:
+        """The solver grid of a hall: the room and, below z = 0, its raised-floor plenum."""
+        info = hall.spec.hall
+        h, depth = info.cell_m, hall.plenum_depth_m
+        shape = (round(info.size_m[0] / h), round(info.size_m[1] / h), round((info.size_m[2] + depth) / h))
+        return cls(shape, (0.0, 0.0, -depth), h)
 
     def cell_range(self, axis: int, lo_m: float, hi_m: float) -> slice:
         """Cells whose centres lie in [lo_m, hi_m]."""
@@ -116,12 +123,9 @@ def _neighbour_cells(cells: np.ndarray, axis: int, step: int, grid: Grid) -> np.
 
 def voxelize_hall(hall: HallModel) -> HallVoxels:
     """Voxelize a validated hall onto its solver grid."""
-    info = hall.spec.hall
-    h = info.cell_m
-    depth = hall.plenum_depth_m
-    nz_plenum = round(depth / h)
-    shape = (round(info.size_m[0] / h), round(info.size_m[1] / h), round((info.size_m[2] + depth) / h))
-    grid = Grid(shape, (0.0, 0.0, -depth), h)
+    grid = Grid.for_hall(hall)
+    h, shape = grid.cell_m, grid.shape
+    nz_plenum = round(hall.plenum_depth_m / h)
     where = str(hall.path) if hall.path else "<hall>"
 
     owner = np.full(shape, -1, dtype=np.int32)
@@ -164,12 +168,12 @@ def voxelize_hall(hall: HallModel) -> HallVoxels:
         floor[solid[:, :, nz_plenum] | solid[:, :, nz_plenum - 1]] = 0.0
 
     for c in hall.spec.containment:
-        _place_containment(grid, open_faces, c, nz_plenum)
+        _place_containment(grid, open_faces, c)
 
     racks = []
     for rack in hall.racks:
         cells = object_cells[rack.name]
-        axis, sign = _AXIS[rack.facing[1]], (1 if rack.facing[0] == "+" else -1)
+        axis, sign = facing_axis_sign(rack.facing)
         racks.append(Mover(
             rack.name,
             _fluid_cells(where, rack.key, rack.name, "front (intake)", _neighbour_cells(cells, axis, sign, grid), solid),
@@ -178,7 +182,7 @@ def voxelize_hall(hall: HallModel) -> HallVoxels:
     crahs = []
     for crah in hall.crahs:
         cells = object_cells[crah.name]
-        axis, sign = _AXIS[crah.facing[1]], (1 if crah.facing[0] == "+" else -1)
+        axis, sign = facing_axis_sign(crah.facing)
         side = {"front": (axis, sign), "back": (axis, -sign), "top": (2, 1), "floor": (2, -1)}
         ret = _neighbour_cells(cells, *side[crah.return_from], grid)
         sup = _neighbour_cells(cells, *side[crah.supply_to], grid)
@@ -209,25 +213,50 @@ def _fluid_cells(where: str, key: str, name: str, what: str, nb: np.ndarray, sol
     return np.ravel_multi_index(tuple(nb.T), shape).astype(np.int64)
 
 
-def _place_containment(grid: Grid, open_faces: list[np.ndarray], c, nz_plenum: int) -> None:
-    """Close the faces of a contained aisle's walls (ends) and roof to ``c.leakage``."""
+@dataclass(frozen=True)
+class ContainmentPlane:
+    """One panel, door or roof of a contained aisle: the grid faces it closes.
+
+    ``axis`` is the face normal; ``index`` the face plane along it; ``lo``/``hi`` the cell-index
+    ranges along all three axes (the entry for ``axis`` is unused).
+    """
+
+    part: str  # e.g. "panel-y", "door+x", "roof"
+    axis: int
+    index: int
+    lo: tuple[int, int, int]
+    hi: tuple[int, int, int]
+
+
+def containment_planes(grid: Grid, c) -> list[ContainmentPlane]:
+    """Where a contained aisle's panels, doors and roof stand on the grid (one rule, for the solver and
+    the drawing): the aisle's box snapped to face planes, from the floor (z = 0) up to ``height_m``.
+
+    Panels stand along the long sides always (they usually meet the rack fronts, and close gaps in the
+    rows), doors at the short ends when ``doors``, the roof when ``roof``.
+    """
     ix0, ix1 = grid.face_index(0, c.x_m[0]), grid.face_index(0, c.x_m[1])
     iy0, iy1 = grid.face_index(1, c.y_m[0]), grid.face_index(1, c.y_m[1])
-    iz_top = grid.face_index(2, c.height_m)
-    zs = slice(nz_plenum, iz_top)
-    leak = c.leakage**2  # an open-area fraction, treated like a perforated tile's (conductance ∝ σ²)
-
-    def close(arr: np.ndarray, index: tuple) -> None:
-        arr[index] = np.minimum(arr[index], leak)
-
-    # Side panels along the long edges and doors at the short ends: the long edges usually coincide
-    # with rack fronts (already closed); panels there fill gaps in the rows.
+    iz0, iz1 = grid.face_index(2, 0.0), grid.face_index(2, c.height_m)
+    lo, hi = (ix0, iy0, iz0), (ix1, iy1, iz1)
     long_x = (ix1 - ix0) >= (iy1 - iy0)
-    for iy in (iy0, iy1):
-        if c.doors or long_x:
-            close(open_faces[1], (slice(ix0, ix1), iy, zs))
-    for ix in (ix0, ix1):
-        if c.doors or not long_x:
-            close(open_faces[0], (ix, slice(iy0, iy1), zs))
+    planes = []
+    if c.doors or long_x:
+        kind = "panel" if long_x else "door"
+        planes += [ContainmentPlane(f"{kind}-y", 1, iy0, lo, hi), ContainmentPlane(f"{kind}+y", 1, iy1, lo, hi)]
+    if c.doors or not long_x:
+        kind = "door" if long_x else "panel"
+        planes += [ContainmentPlane(f"{kind}-x", 0, ix0, lo, hi), ContainmentPlane(f"{kind}+x", 0, ix1, lo, hi)]
     if c.roof:
-        close(open_faces[2], (slice(ix0, ix1), slice(iy0, iy1), iz_top))
+        planes.append(ContainmentPlane("roof", 2, iz1, lo, hi))
+    return planes
+
+
+def _place_containment(grid: Grid, open_faces: list[np.ndarray], c) -> None:
+    """Close the faces of a contained aisle's panels, doors and roof to its leakage."""
+    leak = c.leakage**2  # an open-area fraction, treated like a perforated tile's (conductance ∝ σ²)
+    for p in containment_planes(grid, c):
+        index = [slice(p.lo[a], p.hi[a]) for a in range(3)]
+        index[p.axis] = p.index
+        arr = open_faces[p.axis]
+        arr[tuple(index)] = np.minimum(arr[tuple(index)], leak)

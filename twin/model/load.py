@@ -20,6 +20,7 @@ from twin.model.schema import Hall
 
 __all__ = [
     "describe_validation_error",
+    "facing_axis_sign",
     "ASSETS_DIR",
     "CrahSpec",
     "HallError",
@@ -48,9 +49,6 @@ class Box:
 
     lo: tuple[float, float, float]
     hi: tuple[float, float, float]
-
-    def overlaps(self, other: Box) -> bool:
-        return all(self.lo[i] < other.hi[i] - _EPS_M and other.lo[i] < self.hi[i] - _EPS_M for i in range(3))
 
     def inside(self, lo: tuple[float, float, float], hi: tuple[float, float, float]) -> bool:
         return all(self.lo[i] >= lo[i] - _EPS_M and self.hi[i] <= hi[i] + _EPS_M for i in range(3))
@@ -300,7 +298,9 @@ def describe_validation_error(where: str, exc: ValidationError, root: type[BaseM
 
 # --- cross checks and expansion -----------------------------------------------------------------
 
-_DIRS = {"+x": (1, 0), "-x": (-1, 0), "+y": (0, 1), "-y": (0, -1)}
+def facing_axis_sign(facing: str) -> tuple[int, int]:
+    """"+x" → (0, +1), "-y" → (1, -1): the axis a facing direction lies along, and its sign."""
+    return "xyz".index(facing[1]), (1 if facing[0] == "+" else -1)
 
 
 def _mesh_path(where: str, key: str, name: str | None) -> Path | None:
@@ -350,7 +350,7 @@ def _cross_check(spec: Hall, source: Path | None, where: str) -> HallModel:
         if len(loads) != row.count:
             raise HallError(f"{where}: {key}.it_kw: {len(loads)} values for {row.count} racks (give one or {row.count})")
         axis_along = 0 if row.along == "x" else 1
-        if _DIRS[row.facing][axis_along] != 0:
+        if facing_axis_sign(row.facing)[0] == axis_along:
             raise HallError(f"{where}: {key}.facing: {row.facing} is along the row; racks must face across it "
                             f"({'+y or -y' if row.along == 'x' else '+x or -x'})")
         w, d, h = row.rack_size_m
