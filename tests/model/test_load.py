@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from tests.halls import CROSSING_ROW, TINY, bad_hall
+from tests.halls import CROSSING_ROW, bad_hall
 from twin.model import ASSETS_DIR, HallError, HallModel, bundled_hall, load_hall
 
 HALLS_DIR = ASSETS_DIR / "halls"

@@ -62,7 +62,7 @@ def bench_power(hall: HallModel, *, seed: int = 1) -> dict:
     }
     try:
         from twin.electrical import pandapower_ref as ref  # noqa: PLC0415
-        import pandapower  # noqa: F401, PLC0415
+        import pandapower  # noqa: PLC0415
     except ImportError:
         out["pandapower"] = None
         return out
@@ -72,7 +72,6 @@ def bench_power(hall: HallModel, *, seed: int = 1) -> dict:
         nets = [ref.pandapower_downstream(net, res)[0], ref.pandapower_upstream(net, res, PowerSources())[0]]
         build_s = time.perf_counter() - t0
         runpp_s = sum(_per_call_s(lambda pn=pn: ref.run(pn), min_time_s=1.0) for pn in nets)
-    import pandapower  # noqa: PLC0415
 
     out["pandapower"] = {
         "version": pandapower.__version__, "numba": False, "build_ms": 1e3 * build_s,

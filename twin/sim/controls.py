@@ -103,10 +103,8 @@ class HallControls:
         twin, t = self.twin, state.time_s
         self.registry.advance(t)
         powered = state.crah_powered
-        flow = twin.crahs.flow_m3s(state.crah_fan_speed, state.crah_running)
-        fan_w = twin.crah_fan_power_w(state)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            supply_c = np.where(flow > 0, state.t_coil_c + fan_w / (twin.air.rho_cp * flow), state.t_return_c)
+        # A stopped unit's supply sensor sits in still air that has the return's temperature.
+        supply_c = np.where(state.crah_flow_m3s > 0, twin.supply_air_c(state), state.t_return_c)
         for k in range(len(self.supply)):
             can_run = bool(powered[k] and not state.crah_tripped[k])
             s_out = self.supply[k].step(t, {"t_supply_c": float(supply_c[k]), "running": can_run})

@@ -23,12 +23,10 @@ def unit_of(name: str) -> str:
 
 def observe(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
     """The reported quantities of a state: arrays per rack / CRAH, scalars for the hall."""
-    rc, nr = twin.air.rho_cp, twin.n_racks
+    nr = twin.n_racks
     crah_flow = state.crah_flow_m3s
     fan_w = twin.crah_fan_power_w(state)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # Air leaves the unit warmer than the coil by the fan's heat (the fan sits in the airstream).
-        supply = np.where(crah_flow > 0, state.t_coil_c + fan_w / (rc * crah_flow), state.t_coil_c)
+    supply = twin.supply_air_c(state)
     inlet = state.t_intake_c
     lo, hi = ASHRAE_RECOMMENDED_C
     allow_lo, allow_hi = ASHRAE_ALLOWABLE_C[twin.hall.spec.hall.ashrae_class]

@@ -24,6 +24,8 @@ from twin.thermal.compact import (
     coil_affine,
     coil_outlet_c,
     coil_regime,
+    rack_temperature_c,
+    rack_time_constant_s,
     server_airflow_m3s,
     valve_for_setpoint,
 )
@@ -149,11 +151,7 @@ class HallTwin:
     # --- set-up -------------------------------------------------------------------------------
 
     def _check_time_step(self) -> None:
-        # Racks exchange heat with the air explicitly (lagged one step): stable while dt stays below
-        # the racks' own time constant C/(ṁ c_p), which is minutes for real racks.
-        q_max = self.racks.airflow_m3s_per_w * self.racks.it_w * self.racks.fan_max_factor
-        with np.errstate(divide="ignore"):
-            tau = np.where(q_max > 0, self.racks.heat_capacity_j_per_k / (self.air.rho_cp * q_max), np.inf)
+        tau = rack_time_constant_s(self.racks, self.air.rho_cp)
         if tau.size and self.dt_s > tau.min():
             name = self.racks.names[int(np.argmin(tau))]
             raise HallError(f"{self.hall.path or '<hall>'}: time step {self.dt_s:g} s exceeds rack {name}'s thermal "
@@ -195,12 +193,19 @@ class HallTwin:
     def crah_fan_power_w(self, state: TwinState) -> np.ndarray:
         return self.crahs.fan_power_w(state.crah_fan_speed, state.crah_running)
 
-    def coil_target_c(self, state: TwinState) -> np.ndarray:
-        """Coil-leaving temperature that puts the supply air (after the fan's heat) at its setpoint, °C."""
+    def fan_rise_k(self, state: TwinState) -> np.ndarray:
+        """How much each CRAH's fan warms the air it moves (the fan sits after the coil), K."""
         mdot_cp = self.air.rho_cp * state.crah_flow_m3s
         with np.errstate(divide="ignore", invalid="ignore"):
-            fan_rise_k = np.where(mdot_cp > 0, self.crah_fan_power_w(state) / mdot_cp, 0.0)
-        return state.crah_setpoint_c - fan_rise_k
+            return np.where(mdot_cp > 0, self.crah_fan_power_w(state) / mdot_cp, 0.0)
+
+    def supply_air_c(self, state: TwinState) -> np.ndarray:
+        """Air leaving each CRAH: coil outlet plus the fan's heat, °C."""
+        return state.t_coil_c + self.fan_rise_k(state)
+
+    def coil_target_c(self, state: TwinState) -> np.ndarray:
+        """Coil-leaving temperature that puts the supply air (after the fan's heat) at its setpoint, °C."""
+        return state.crah_setpoint_c - self.fan_rise_k(state)
 
     def stored_heat_j(self, state: TwinState) -> float:
         """Heat stored in the air and the racks, relative to 0 °C, J."""
@@ -313,7 +318,7 @@ class HallTwin:
         mdot_cp = rc * q[:nr]
         to_air_w = mdot_cp * (state.t_rack_c - t_in[:nr])
         heat_w = state.rack_heat_w
-        state.t_rack_c = state.t_rack_c + dt / self.racks.heat_capacity_j_per_k * (heat_w - to_air_w)
+        state.t_rack_c = rack_temperature_c(state.t_rack_c, heat_w, to_air_w, self.racks.heat_capacity_j_per_k, dt)
         # CRAHs: the coil took out what the air lost between return and coil outlet.
         removed_w = mdot_cp_c * (t_in[cr] - state.t_coil_c)
 

@@ -35,6 +35,8 @@ __all__ = [
     "coil_regime",
     "coil_supply_c",
     "fan_power_w",
+    "rack_temperature_c",
+    "rack_time_constant_s",
     "server_airflow_m3s",
     "valve_for_setpoint",
 ]
@@ -107,6 +109,26 @@ def server_airflow_m3s(racks: RackArrays, t_intake_c: np.ndarray, it_w: np.ndarr
     """Server airflow of each rack at the given intake temperatures and IT loads, m³/s."""
     factor = 1.0 + racks.fan_ramp_per_k * np.maximum(t_intake_c - racks.fan_ramp_start_c, 0.0)
     return racks.airflow_m3s_per_w * it_w * np.minimum(factor, racks.fan_max_factor)
+
+
+def rack_temperature_c(t_rack_c: np.ndarray, heat_w: np.ndarray, to_air_w: np.ndarray,
+                       heat_capacity_j_per_k: np.ndarray, dt_s: float) -> np.ndarray:
+    """The lumped racks one step on: C ΔT = dt (P − what their exhaust gave the air).
+
+    The caller passes the heat the exhaust actually carried into the air during the step, so the racks'
+    store and the air exchange exactly the same energy (explicit in time: see rack_time_constant_s).
+    """
+    return t_rack_c + dt_s / heat_capacity_j_per_k * (heat_w - to_air_w)
+
+
+def rack_time_constant_s(racks: RackArrays, rho_cp_j_m3k: float) -> np.ndarray:
+    """C/(ṁ c_p) of each rack at its largest server airflow (∞ for racks without load), s.
+
+    The explicit rack update is stable for time steps below it; real racks take minutes.
+    """
+    q_max = racks.airflow_m3s_per_w * racks.it_w * racks.fan_max_factor
+    with np.errstate(divide="ignore"):
+        return np.where(q_max > 0, racks.heat_capacity_j_per_k / (rho_cp_j_m3k * q_max), np.inf)
 
 
 def fan_power_w(speed: np.ndarray, rated_w: np.ndarray) -> np.ndarray:
