@@ -336,6 +336,15 @@ class LevelAlarm:
             self._active = value < self.limit or (self._active and value < self.limit + self.deadband)
         return self.alarms.update(self.name, self._active, time_s, value)
 
+    @property
+    def active(self) -> bool:
+        """Whether the level is beyond its limit (with the deadband's memory): what checkpoints save."""
+        return self._active
+
+    @active.setter
+    def active(self, value: bool) -> None:
+        self._active = bool(value)
+
 
 class RackInletAlarms:
     """Rack-inlet alarms of many racks against ASHRAE TC9.9, evaluated on arrays.

@@ -201,7 +201,7 @@ class PowerNetwork:
         self.result_names = {"rack": self.rack_names, "pdu": self.pdu_names, "ups": self.ups_names,
                              "bus": self.bus_names, "branch": self.branch_names}
         # Last solution of each network: the next solve starts there (fewer sweeps).
-        self._v_warm: dict[str, np.ndarray] = {}
+        self.v_warm: dict[str, np.ndarray] = {}  # last voltages solved: the next sweep's start (saved by checkpoints)
 
     @property
     def n_racks(self) -> int:

@@ -204,15 +204,15 @@ def solve_power(
     charger_loss = charge * (1.0 / net.ups_charge_eff - 1.0)
 
     v_root_down = np.ones(n_ups, dtype=complex)
-    v_in = net._v_warm.get("ups_in", np.ones(n_ups, dtype=complex))
+    v_in = net.v_warm.get("ups_in", np.ones(n_ups, dtype=complex))
     sweeps = 0
     v_u = j_u = i_u = None
     for _outer in range(50):
         v_root_down[eco] = v_in[eco]
         # 2. Downstream trees.
-        v_d, j_d, i_d, n = down.sweep(v_root_down, s_down, v_start=net._v_warm.get("down"), tol=tol)
+        v_d, j_d, i_d, n = down.sweep(v_root_down, s_down, v_start=net.v_warm.get("down"), tol=tol)
         sweeps += n
-        net._v_warm["down"] = v_d
+        net.v_warm["down"] = v_d
         s_out = v_root_down * np.conj(down.root_current(i_d)) * S_BASE_VA
         s_out[~live] = 0.0
         p_out = s_out.real
@@ -228,13 +228,13 @@ def solve_power(
         if not sw_live:
             break
         s_up[up.ups_in] = (p_in + 1j * q_in) / S_BASE_VA
-        v_u, j_u, i_u, n = up.forest.sweep(np.ones(1, dtype=complex), s_up, v_start=net._v_warm.get(up_key), tol=tol)
+        v_u, j_u, i_u, n = up.forest.sweep(np.ones(1, dtype=complex), s_up, v_start=net.v_warm.get(up_key), tol=tol)
         sweeps += n
-        net._v_warm[up_key] = v_u
+        net.v_warm[up_key] = v_u
         v_in_new = v_u[up.ups_in]
         converged = not eco.any() or np.max(np.abs(v_in_new[eco] - v_in[eco])) < tol
         v_in = v_in_new
-        net._v_warm["ups_in"] = v_in
+        net.v_warm["ups_in"] = v_in
         if converged:
             break
 

@@ -8,11 +8,13 @@ ramp-limited actuators; the sim only hands them the true physical values at each
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from twin.control.alarms import AlarmSystem, RackInletAlarms, define_crah_trip, define_sensor_failed
+from twin.control.base import unprefixed
 from twin.control.crah import CrahFanController, CrahSupplyController, last_running_interlock, register_crah_setpoints
 from twin.control.registry import SetpointRegistry
 from twin.control.sensors import SensorArray
@@ -128,13 +130,26 @@ class HallControls:
         self.alarms.advance(t)
 
     def state_dict(self) -> dict[str, Any]:
-        """Controller memories (PID, sensors with their RNG, actuators), alarms: for checkpoints."""
+        """Controller memories (PID, sensors with their RNG, actuators), setpoint ramps, alarms: for checkpoints.
+
+        The setpoint values themselves (``supply_temp_setpoint_c`` …, ``enabled``) live in the
+        controllers' own state dicts; the registry adds the targets and ramps heading for them.
+        """
         d: dict[str, Any] = {}
         for c in [*self.supply, *self.fan]:
             d.update({f"{c.name}.{k}": v for k, v in c.state_dict().items()})
+        d.update({f"registry.{k}": v for k, v in self.registry.state_dict().items()})
         d.update({f"alarms.{k}": v for k, v in self.alarms.state_dict().items()})
         d.update({f"rack_alarms.{k}": v for k, v in self.rack_alarms.state_dict().items()})
         return d
+
+    def load_state_dict(self, d: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved (controls of the same hall, built the same way)."""
+        for c in [*self.supply, *self.fan]:
+            c.load_state_dict(unprefixed(c.name, d))
+        self.registry.load_state_dict(unprefixed("registry", d))
+        self.alarms.load_state_dict(unprefixed("alarms", d))
+        self.rack_alarms.load_state_dict(unprefixed("rack_alarms", d))
 
 
 def _serving_units(twin: HallTwin) -> list[np.ndarray]:

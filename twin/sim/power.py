@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from twin.control.alarms import AlarmSystem, define_battery_low, define_generator_failed, define_ups_on_battery
+from twin.control.base import unprefixed
 from twin.control.power import BatteryChargeController, GeneratorATSController
-from twin.electrical import PowerNetwork, PowerSources, chiller_cop, solve_power
+from twin.electrical import PowerNetwork, PowerResult, PowerSources, chiller_cop, solve_power
 
 if TYPE_CHECKING:
     from twin.sim.twin import HallTwin, TwinState
@@ -171,6 +173,52 @@ class PowerSystem:
             self.alarms.update(f"{n}.output_off", bool(output_off[k]), t)
             self.battery_low[k].update(float(state.ups_soc[k]), t)
 
+    # --- memory -----------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """The chain's memory between steps, for checkpoints: ATS and chargers, the sources in force
+        (a load change between steps re-solves with them), the battery-low hysteresis, the load flow's
+        warm start, and the last load flow (reports read it; it cannot be re-solved from the state, since
+        the chillers' and chargers' draw of the last step are not kept). Values are numbers, arrays or
+        None (a default source field).
+        """
+        d: dict[str, Any] = {f"ats.{k}": v for k, v in self.ats.state_dict().items()}
+        for c in self.chargers:
+            d.update({f"{c.name}.{k}": v for k, v in c.state_dict().items()})
+        d["battery_low_active"] = np.array([a.active for a in self.battery_low], dtype=bool)
+        for f in dataclasses.fields(self._sources):
+            v = getattr(self._sources, f.name)
+            d[f"sources.{f.name}"] = np.array(v) if isinstance(v, np.ndarray) else v
+        # The load flow starts from its last solution: the next solve's round-off depends on it.
+        d.update({f"net.v_warm.{k}": v.copy() for k, v in self.net.v_warm.items()})
+        d["has_last"] = self.last is not None
+        if self.last is not None:
+            for f in dataclasses.fields(self.last):
+                if f.name != "names":  # the network's name lists: rebuilt from the network
+                    v = getattr(self.last, f.name)
+                    d[f"last.{f.name}"] = v.copy() if isinstance(v, np.ndarray) else v
+        return d
+
+    def load_state_dict(self, d: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved (the chain of the same hall)."""
+        self.ats.load_state_dict(unprefixed("ats", d))
+        for c in self.chargers:
+            c.load_state_dict(unprefixed(c.name, d))
+        active = np.asarray(d["battery_low_active"], dtype=bool)
+        if active.shape != (len(self.battery_low),):
+            raise ValueError(f"battery_low_active has shape {active.shape}, "
+                             f"this chain has {len(self.battery_low)} UPSs")
+        for a, on in zip(self.battery_low, active, strict=True):
+            a.active = bool(on)
+        self._sources = PowerSources(**{f.name: _copied(d[f"sources.{f.name}"])
+                                        for f in dataclasses.fields(PowerSources)})
+        self.net.v_warm = {k: np.array(v) for k, v in unprefixed("net.v_warm", d).items()}
+        if d["has_last"]:
+            kw = {f.name: _copied(d[f"last.{f.name}"]) for f in dataclasses.fields(PowerResult) if f.name != "names"}
+            self.last = PowerResult(**kw, names=self.net.result_names)
+        else:
+            self.last = None
+
     def pue_parts(self, state: TwinState) -> dict[str, float] | None:
         """PUE over the run and its parts as fractions of IT energy (they add up to the PUE)."""
         e = state.energy_j
@@ -179,3 +227,8 @@ class PowerSystem:
             return None
         return {"it": 1.0, "cooling": e["cooling"] / it, "power_losses": e["power_losses"] / it,
                 "battery_net": e["battery_net"] / it}
+
+
+def _copied(v: Any) -> Any:
+    """A restored value that shares no memory with the checkpoint's arrays."""
+    return v.copy() if isinstance(v, np.ndarray) else v

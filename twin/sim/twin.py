@@ -237,11 +237,43 @@ class HallTwin:
         if op is None or op.dt_s != self.dt_s or not np.array_equal(op.mover_flow_m3s, q):
             t0 = time.perf_counter()
             self.face_flow_m3s = self.airflow.solve(q)
-            op = TransportOperator(self.net, self.face_flow_m3s, q, self.airflow.phi, self.air, self.dt_s)
-            self._operator = op
+            op = self._build_operator(q)
             self.flow_solves += 1
             self.flow_s += time.perf_counter() - t0
         return op
+
+    def _build_operator(self, mover_flow_m3s: np.ndarray) -> TransportOperator:
+        # The one place an operator is made from the current face flows and potential, so that a restored
+        # flow field (checkpoints) gives the very operator the original run had.
+        op = TransportOperator(self.net, self.face_flow_m3s, mover_flow_m3s, self.airflow.phi, self.air, self.dt_s)
+        self._operator = op
+        return op
+
+    def restore_flow_field(self, face_flow_m3s: np.ndarray, phi: np.ndarray,
+                           mover_flow_m3s: np.ndarray | None) -> None:
+        """Put back a saved flow field without solving it again (for checkpoints).
+
+        ``phi`` is the potential of the last solve: it orders the transport sweeps and warm-starts the
+        next solve, so both must be the saved ones for a resumed run to repeat the original bit for bit.
+        ``mover_flow_m3s``: the flows the saved operator was built for (None: there was none yet).
+        """
+        face = np.array(face_flow_m3s, dtype=float)
+        potential = np.array(phi, dtype=float)
+        if face.shape != self.face_flow_m3s.shape or potential.shape != self.airflow.phi.shape:
+            raise ValueError(f"flow field of shapes {face.shape}, {potential.shape} does not fit this hall's "
+                             f"{self.face_flow_m3s.shape}, {self.airflow.phi.shape}")
+        self.face_flow_m3s = face
+        self.airflow.phi = potential
+        self._operator = None
+        if mover_flow_m3s is not None:
+            self._build_operator(np.array(mover_flow_m3s, dtype=float))
+
+    def flow_field(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(face flows m³/s, potential of the last solve, mover flows of the current operator or None):
+        what :meth:`restore_flow_field` takes back."""
+        op = self._operator
+        return (self.face_flow_m3s.copy(), self.airflow.phi.copy(),
+                None if op is None else op.mover_flow_m3s.copy())
 
     def _update_server_airflow(self, state: TwinState, *, now: bool = False) -> None:
         # Server fan controllers (BMCs) adjust every few seconds, not every time step; evaluating the
