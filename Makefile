@@ -4,7 +4,20 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 OUT    ?= out/demo
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean sysdeps
+
+# System libraries: Mesa's EGL and OSMesa for off-screen renders (no X server), tmux for driving the
+# console like a person would. Installed with apt-get when missing (CI machines start without them).
+SYSPKGS := libegl1 libgl1-mesa-dri libosmesa6 tmux
+$(VENV)/.sysdeps: | $(VENV)/bin/activate
+	@missing="$$(for p in $(SYSPKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done)"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	touch $@
+sysdeps: $(VENV)/.sysdeps
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -22,13 +35,14 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/activate
 demo: $(VENV)/.installed
 	$(VENV)/bin/twin run assets/halls/reference.toml --duration 10min --out $(OUT)
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(VENV)/.sysdeps
 	$(PY) -m pytest -q
 
 # The bench compares the power-chain solve with pandapower, which comes with the test extra.
 bench: $(VENV)/.installed-test
 	$(VENV)/bin/twin bench assets/halls/reference.toml --duration 10min --json
 	$(VENV)/bin/twin bench assets/halls/large.toml --duration 10min --json
+	$(VENV)/bin/twin bench assets/halls/reference.toml --bus --json
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from twin.bus.protocol import DEFAULT_COMMANDS, DEFAULT_STATE
 from twin.model import units
 from twin.model.load import HallError, load_hall
 
@@ -18,6 +19,19 @@ def parse_duration_s(text: str) -> float:
         return units.parse_duration_s(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _speed(text: str) -> float:
+    """--speed: a positive factor of wall time, or 'max'."""
+    if text.strip().lower() == "max":
+        return float("inf")
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"speed {text!r}: give a number like 1 or 10, or max") from None
+    if not (0.01 <= v <= 1e4):
+        raise argparse.ArgumentTypeError(f"speed {text!r}: must be within 0.01 … 10000, or max")
+    return v
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,7 +68,42 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--duration", type=parse_duration_s, default=600.0)
     b.add_argument("--dt", type=parse_duration_s, default=1.0)
     b.add_argument("--control", choices=("embedded", "ideal"), default="embedded")
+    b.add_argument("--bus", action="store_true",
+                   help="measure the bus instead: `twin serve` with clients attached (rates, latency, late join)")
     b.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("serve", help="run the twin live and publish it on ZeroMQ (see docs/protocol.md)")
+    s.add_argument("hall", type=Path)
+    s.add_argument("--scenario", type=Path, default=None, help="a scenario file to play while serving")
+    s.add_argument("--speed", type=_speed, default=1.0,
+                   help="simulated seconds per wall second: 1, 10, … or max (as fast as it can; default 1)")
+    s.add_argument("--state", default=DEFAULT_STATE, help=f"PUB endpoint for state (default {DEFAULT_STATE})")
+    s.add_argument("--commands", default=DEFAULT_COMMANDS,
+                   help=f"ROUTER endpoint for snapshots and commands (default {DEFAULT_COMMANDS})")
+    s.add_argument("--control", choices=("embedded", "ideal"), default="embedded")
+    s.add_argument("--dt", type=parse_duration_s, default=1.0, help="time step (default 1s)")
+    s.add_argument("--duration", type=parse_duration_s, default=None,
+                   help="stop after this much simulated time (default: run until stopped)")
+    s.add_argument("--from-steady", action="store_true", help="start from the steady state")
+    s.add_argument("--out", type=Path, default=None,
+                   help="folder for the audit log and the checkpoint (default out/<hall name>-serve)")
+    s.add_argument("--checkpoint-every", type=parse_duration_s, default=None,
+                   help="write a checkpoint every so much wall time (e.g. 60s); one is always written at stop")
+    s.add_argument("--resume", type=Path, default=None, help="continue from a checkpoint file")
+    s.add_argument("--keys", type=Path, default=None,
+                   help="CURVE key folder made by `twin keys` (required to bind anything but loopback)")
+    s.add_argument("--max-role", choices=("observer", "operator", "engineer"), default="engineer",
+                   help="highest role a loopback client may claim (default engineer)")
+    s.add_argument("--summary-hz", type=float, default=10.0, help="summary rate, per wall second (default 10)")
+    s.add_argument("--fields-hz", type=float, default=2.0, help="field rate, per wall second (default 2)")
+    s.add_argument("--heartbeat", type=parse_duration_s, default=1.0, help="heartbeat period (default 1s)")
+    s.add_argument("--field-precision", choices=("float16", "float32"), default="float16")
+    s.add_argument("--publish-every-step", action="store_true", help="also publish a summary after every step")
+
+    k = sub.add_parser("keys", help="make CURVE keys: the server's and one per client role")
+    k.add_argument("folder", type=Path)
+    k.add_argument("--client", action="append", default=None, metavar="NAME=ROLE",
+                   help="a client key to make (repeatable; default: observer, operator and engineer)")
 
     e = sub.add_parser("export", help="write the hall's geometry")
     e.add_argument("hall", type=Path)
@@ -63,10 +112,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from twin.bus.security import SecurityError
+    from twin.sim.checkpoint import CheckpointError
+
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
-    except (HallError, OSError) as exc:  # OSError: e.g. --out names a file or an unwritable folder
+    except (HallError, OSError, SecurityError, CheckpointError) as exc:  # OSError: e.g. --out names a file
         print(f"twin {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:
@@ -79,7 +131,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "keys":
+        return _keys(args)
     hall = load_hall(args.hall)
+    if args.command == "serve":
+        from twin.bus.serve import serve
+
+        return serve(hall, args)
+    if args.command == "bench" and args.bus:
+        from twin.bus.bench import bench_bus, human
+
+        result = bench_bus(args.hall)
+        print(json.dumps(result) if args.json else human(result))
+        return 0
     if args.command == "validate":
         from twin.sim.twin import HallTwin
 
@@ -135,6 +199,23 @@ def _dispatch(args: argparse.Namespace) -> int:
     print(json.dumps(result) if args.json else _human(result))
     if result.get("interrupted"):
         return 143 if result.get("signal") == "SIGTERM" else 130  # 128 + signal number, by convention
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from twin.bus.security import make_keys
+
+    clients = None
+    if args.client:
+        clients = {}
+        for item in args.client:
+            name, sep, role = item.partition("=")
+            if not sep:
+                print(f"twin keys: error: --client {item!r}: write NAME=ROLE, e.g. alice=operator", file=sys.stderr)
+                return 2
+            clients[name] = role
+    for path in make_keys(args.folder, clients):
+        print(f"wrote {path}")
     return 0
 
 

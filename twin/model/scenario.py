@@ -40,7 +40,8 @@ from twin.model.strict import StrictModel
 from twin.model.load import HallError, HallModel, describe_validation_error, read_toml
 from twin.model.units import parse_duration_s
 
-__all__ = ["Event", "ScenarioError", "ScenarioModel", "load_scenario", "parse_scenario", "EVENT_KINDS"]
+__all__ = ["Event", "ScenarioError", "ScenarioModel", "check_event_target", "check_targets", "load_scenario",
+           "parse_scenario", "EVENT_KINDS"]
 
 
 class ScenarioError(HallError):
@@ -189,25 +190,32 @@ def parse_scenario(data: dict, *, source: Path | None = None, hall: HallModel | 
 def check_targets(model: ScenarioModel, hall: HallModel, *, where: str, setpoints: set[str] | None = None,
                   sensors: set[str] | None = None) -> None:
     """Every event's target names something in the hall (one-line error listing what exists)."""
+    for i, ev in enumerate(model.spec.events):
+        check_event_target(ev, hall, where=f"{where}: events[{i}]", setpoints=setpoints, sensors=sensors)
+
+
+def check_event_target(ev: Event, hall: HallModel, *, where: str, setpoints: set[str] | None = None,
+                       sensors: set[str] | None = None) -> None:
+    """One event's target names something in the hall; ``where`` prefixes the one-line error (file and
+    key path of the event, e.g. ``"s.toml: events[2]"``)."""
     crahs = [c.name for c in hall.crahs]
-    racks = {r.name for r in hall.racks}
-    rows = {r.name for r in hall.spec.rows}
 
     def short(names) -> str:
         names = sorted(names)
         return ", ".join(names[:12]) + (f", … ({len(names)} in all)" if len(names) > 12 else "")
 
-    for i, ev in enumerate(model.spec.events):
-        key = f"events[{i}].target"
-        if isinstance(ev, CrahEvent) and ev.target not in crahs:
-            raise ScenarioError(f"{where}: {key}: no CRAH named {ev.target!r}; CRAHs: {short(crahs)}")
-        if isinstance(ev, RackLoadEvent):
-            if ev.target != "*" and ev.target not in racks and ev.target not in rows:
-                raise ScenarioError(f"{where}: {key}: {ev.target!r} is neither a rack nor a row; rows: "
-                                    f"{short(rows)} (or a rack name, or '*')")
-            if (ev.it_kw is None) == (ev.scale is None):
-                raise ScenarioError(f"{where}: events[{i}]: give exactly one of it_kw or scale")
-        if isinstance(ev, SetpointEvent) and setpoints is not None and ev.target not in setpoints:
-            raise ScenarioError(f"{where}: {key}: no setpoint {ev.target!r}; setpoints: {short(setpoints)}")
-        if isinstance(ev, SensorEvent) and sensors is not None and ev.target not in sensors:
-            raise ScenarioError(f"{where}: {key}: no sensor {ev.target!r}; sensors: {short(sensors)}")
+    key = f"{where}.target"
+    if isinstance(ev, CrahEvent) and ev.target not in crahs:
+        raise ScenarioError(f"{key}: no CRAH named {ev.target!r}; CRAHs: {short(crahs)}")
+    if isinstance(ev, RackLoadEvent):
+        racks = {r.name for r in hall.racks}
+        rows = {r.name for r in hall.spec.rows}
+        if ev.target != "*" and ev.target not in racks and ev.target not in rows:
+            raise ScenarioError(f"{key}: {ev.target!r} is neither a rack nor a row; rows: "
+                                f"{short(rows)} (or a rack name, or '*')")
+        if (ev.it_kw is None) == (ev.scale is None):
+            raise ScenarioError(f"{where}: give exactly one of it_kw or scale")
+    if isinstance(ev, SetpointEvent) and setpoints is not None and ev.target not in setpoints:
+        raise ScenarioError(f"{key}: no setpoint {ev.target!r}; setpoints: {short(setpoints)}")
+    if isinstance(ev, SensorEvent) and sensors is not None and ev.target not in sensors:
+        raise ScenarioError(f"{key}: no sensor {ev.target!r}; sensors: {short(sensors)}")

@@ -1,0 +1,365 @@
+"""A small client of the twin's bus: what viewer/ and tui/ use to see the twin and to command it.
+
+Late joiners follow the ZeroMQ Guide's Clone pattern: subscribe first, ask for a snapshot, then apply
+only updates whose sequence number is above the snapshot's. Summaries and fields are whole states, so
+an update replaces what the client holds; a lost update costs nothing but its age.
+
+The client is single-threaded like its sockets: call :meth:`TwinClient.poll` from one thread (a UI
+timer or a worker), and send commands from that same thread. Commands are asynchronous
+(:meth:`send` returns the id; the reply arrives through :meth:`poll`), or blocking with
+:meth:`request`.
+
+Status: ``connecting`` until the first snapshot, ``live`` while messages arrive, ``stale`` when
+nothing (not even a heartbeat) came for three heartbeat periods. A stale client keeps asking; when
+messages flow again, or when a different server (a restart) speaks, it takes a new snapshot on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import zmq
+
+from twin.bus import protocol as P
+from twin.bus.protocol import ProtocolError
+from twin.bus.security import ClientKeys
+from twin.bus.server import state_digest
+
+__all__ = ["CommandError", "Reply", "TwinClient"]
+
+
+class CommandError(RuntimeError):
+    """A command that could not be delivered or got no reply in time."""
+
+
+@dataclass
+class Reply:
+    """The server's answer to a command."""
+
+    id: str
+    request: str | None
+    status: str
+    reason: str
+    result: dict = field(default_factory=dict)
+    header: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("ok", "clamped")
+
+
+class TwinClient:
+    """Subscribe to a twin, hold its latest state and send it commands.
+
+    Args:
+        state: the server's PUB endpoint.
+        commands: the server's ROUTER endpoint.
+        role: the role stated in commands (loopback servers without keys believe it, up to their limit).
+        name: a name for this client, written to the audit log.
+        keys: CURVE keys (the server's public key and this client's pair) for a server that has them.
+        topics: what to subscribe to (fields are large: a console may leave them out).
+    """
+
+    def __init__(self, state: str = P.DEFAULT_STATE, commands: str = P.DEFAULT_COMMANDS, *, role: str = "observer",
+                 name: str = "client", keys: ClientKeys | None = None,
+                 topics: tuple[str, ...] = ("summary", "fields", "event", "heartbeat"),
+                 context: zmq.Context | None = None, snapshot_timeout_s: float = 2.0, rcvhwm: int = 64) -> None:
+        self.state_endpoint = state
+        self.commands_endpoint = commands
+        self.role = role
+        self.name = name
+        self.ctx = context or zmq.Context.instance()
+        self.snapshot_timeout_s = snapshot_timeout_s
+        self.drain_budget_s = 0.05  # longest a poll() spends reading a backlog
+        self.drain_wait_ms = 2  # a pause this long with nothing new ends the drain
+        self.status = "connecting"
+        self.server_id: str | None = None
+        self.heartbeat_s = 1.0
+        self.hall: dict | None = None
+        self.summary: dict | None = None
+        self.summary_seq: int | None = None
+        self.fields: tuple[dict, dict[str, np.ndarray]] | None = None
+        self.fields_seq: int | None = None
+        self.seq = 0  # the highest sequence number applied
+        self.events: deque[dict] = deque(maxlen=500)  # audit/command events, oldest first
+        self.last_message_s = -np.inf  # monotonic time of the last message of any kind
+        self.resyncs = 0  # snapshots taken after the first (server restarts, stale periods)
+        self.dropped = 0  # updates the publisher dropped for us (gaps in the sequence)
+        self.latency_s: deque[float] = deque(maxlen=1000)  # end of the state's step → receipt (same host)
+        self._replies: dict[str, Reply] = {}
+        self._snapshot_id: str | None = None
+        self._snapshot_sent_s = 0.0
+        self._pending: list[P.Message] = []  # updates that arrived before the snapshot they follow
+
+        self.sub = self.ctx.socket(zmq.SUB)
+        self.dealer = self.ctx.socket(zmq.DEALER)
+        for s in (self.sub, self.dealer):
+            s.setsockopt(zmq.LINGER, 0)
+            if keys is not None:
+                s.curve_secretkey = keys.secret
+                s.curve_publickey = keys.public
+                s.curve_serverkey = keys.server_public
+        self.sub.setsockopt(zmq.RCVHWM, rcvhwm)
+        self.sub.setsockopt(zmq.RCVBUF, 256 * 1024)  # small kernel buffer: a slow reader gets recent news
+        # IMMEDIATE: a command is queued only on a live connection, so it can't reach a later server
+        # long after the user gave up on it.
+        self.dealer.setsockopt(zmq.IMMEDIATE, 1)
+        for t in topics:
+            self.sub.setsockopt(zmq.SUBSCRIBE, t.encode())
+        self.sub.connect(state)
+        self.dealer.connect(commands)
+        self.poller = zmq.Poller()
+        self.poller.register(self.sub, zmq.POLLIN)
+        self.poller.register(self.dealer, zmq.POLLIN)
+
+    # --- life ---------------------------------------------------------------------------------
+
+    def connect(self, timeout_s: float = 5.0) -> bool:
+        """Take the first snapshot; True once the client is live (False after ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.poll(0.05)
+            if self.status == "live":
+                return True
+        return self.status == "live"
+
+    def close(self) -> None:
+        self.sub.close(linger=0)
+        self.dealer.close(linger=0)
+
+    def __enter__(self) -> TwinClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- receiving ----------------------------------------------------------------------------
+
+    def poll(self, timeout_s: float = 0.0) -> set[str]:
+        """Read everything waiting (waiting up to ``timeout_s`` for the first message); returns the
+        kinds of what changed ("summary", "fields", "event", "snapshot", "reply", "status")."""
+        changed: set[str] = set()
+        status0 = self.status
+        events = dict(self.poller.poll(max(0, int(timeout_s * 1000))))
+        if events:
+            # Drain what waits, including what ZeroMQ's I/O thread is still moving in from the kernel's
+            # buffer (a slow reader wants the newest state, not the backlog), within a time budget so
+            # that a fast publisher cannot keep us here.
+            budget_end = time.monotonic() + self.drain_budget_s
+            while True:
+                got = self._read(self.dealer, changed) | self._read(self.sub, changed)
+                if got:
+                    if time.monotonic() > budget_end:
+                        break
+                    continue
+                if time.monotonic() > budget_end or not self.poller.poll(self.drain_wait_ms):
+                    break
+        self._housekeeping()
+        if self.status != status0:
+            changed.add("status")
+        return changed
+
+    def _read(self, sock: zmq.Socket, changed: set[str]) -> bool:
+        try:
+            frames = sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return False
+        now = time.monotonic()
+        try:
+            if sock is self.sub:
+                if len(frames) < 2:
+                    return True
+                msg = P.decode_message(frames[1:])
+                self.last_message_s = now
+                self._on_update(msg, changed)
+            else:
+                msg = P.decode_message(frames)
+                self.last_message_s = now
+                self._on_reply(msg, changed)
+        except ProtocolError:
+            pass  # a message we cannot read (another major version, corruption) is dropped
+        return True
+
+    def _on_update(self, msg: P.Message, changed: set[str]) -> None:
+        server = msg.header.get("server")
+        seq = msg.seq
+        if seq is None:
+            return
+        if self.server_id is not None and server != self.server_id:
+            # A different server (a restart): what we hold belongs to the old one.
+            self._resync()
+            self._pending.append(msg)
+            return
+        if self.status != "live" or self._snapshot_id is not None:
+            if len(self._pending) < 1000:
+                self._pending.append(msg)
+            if self.status == "stale" and self._snapshot_id is None:
+                self._resync()
+            return
+        self._apply(msg, changed)
+
+    def _apply(self, msg: P.Message, changed: set[str]) -> None:
+        seq = msg.seq
+        if seq is None or seq <= self.seq:
+            return  # already in the snapshot (or older)
+        if seq > self.seq + 1:
+            self.dropped += seq - self.seq - 1
+        self.seq = seq
+        kind = msg.kind
+        body = msg.header.get("body")
+        if kind == "summary" and isinstance(body, dict):
+            clock = body.get("clock") if isinstance(body.get("clock"), dict) else {}
+            previous = self.summary.get("clock", {}) if isinstance(self.summary, dict) else {}
+            stepped = clock.get("state_wall_time")
+            if isinstance(stepped, (int, float)) and stepped != previous.get("state_wall_time"):
+                self.latency_s.append(time.time() - stepped)  # first sight of a new state, from its step
+            self.summary, self.summary_seq = body, seq
+            changed.add("summary")
+        elif kind == "fields" and isinstance(body, dict):
+            self.fields, self.fields_seq = (body, dict(msg.arrays)), seq
+            changed.add("fields")
+        elif kind == "event" and isinstance(body, dict):
+            self.events.append(body)
+            changed.add("event")
+        elif kind == "heartbeat":
+            iv = msg.header.get("interval_s")
+            if isinstance(iv, (int, float)) and iv > 0:
+                self.heartbeat_s = float(iv)
+        # other kinds: ignored (the compatibility rule)
+
+    def _on_reply(self, msg: P.Message, changed: set[str]) -> None:
+        h = msg.header
+        cid = h.get("id")
+        if h.get("kind") == "snapshot":
+            if cid != self._snapshot_id:
+                return  # an answer to a request we gave up on
+            self._take_snapshot(msg, changed)
+            return
+        if h.get("kind") == "reply" and isinstance(cid, str):
+            if cid == self._snapshot_id:  # the snapshot was refused
+                self._snapshot_id = None
+            self._replies[cid] = Reply(cid, h.get("request"), str(h.get("status")), str(h.get("reason", "")),
+                                       h.get("result") if isinstance(h.get("result"), dict) else {}, h)
+            changed.add("reply")
+
+    def _take_snapshot(self, msg: P.Message, changed: set[str]) -> None:
+        h = msg.header
+        self._snapshot_id = None
+        if self.server_id is not None and h.get("server") != self.server_id:
+            self.resyncs += 1
+        self.server_id = h.get("server")
+        self.hall = h.get("hall")
+        self.heartbeat_s = float(h.get("heartbeat_s", self.heartbeat_s))
+        self.summary, self.summary_seq = h.get("summary"), h.get("summary_seq")
+        self.fields = (h.get("fields"), dict(msg.arrays)) if h.get("fields") is not None else None
+        self.fields_seq = h.get("fields_seq")
+        self.seq = int(h.get("seq", 0))
+        self.events.clear()
+        self.events.extend(h.get("audit", []))
+        self.status = "live"
+        changed.update({"snapshot", "summary", "fields"})
+        pending, self._pending = self._pending, []
+        for m in pending:  # updates that came while the snapshot was on its way
+            if m.header.get("server") == self.server_id:
+                self._apply(m, changed)
+
+    def _resync(self) -> None:
+        """Forget the old server's sequence and ask for a new snapshot."""
+        if self._snapshot_id is None:
+            self._request_snapshot()
+
+    def _request_snapshot(self) -> None:
+        self._pending = []
+        self._snapshot_id = P.new_id()
+        self._snapshot_sent_s = time.monotonic()
+        try:
+            self._send_header({"protocol": P.PROTOCOL_VERSION, "kind": "snapshot", "id": self._snapshot_id,
+                               "role": self.role, "client": self.name, "args": {}})
+        except CommandError:
+            pass  # no connection yet: asked again after the timeout
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if self.status == "live" and now - self.last_message_s > 3.0 * self.heartbeat_s:
+            self.status = "stale"
+        if self._snapshot_id is None and self.status == "connecting":
+            self._request_snapshot()
+        elif self._snapshot_id is not None and now - self._snapshot_sent_s > self.snapshot_timeout_s:
+            self._request_snapshot()  # lost (the server was down): ask again
+        elif self.status == "stale" and self._snapshot_id is None and now - self.last_message_s < self.heartbeat_s:
+            self._request_snapshot()
+
+    # --- state --------------------------------------------------------------------------------
+
+    def digest(self) -> str:
+        """SHA-256 of what this client holds, comparable with the server's (``ping`` returns it)."""
+        return state_digest(self.summary, self.summary_seq, self.fields, self.fields_seq)
+
+    @property
+    def stale(self) -> bool:
+        return self.status == "stale"
+
+    # --- commands -----------------------------------------------------------------------------
+
+    def _send_header(self, header: dict) -> None:
+        try:
+            self.dealer.send_multipart(P.encode_message(header), flags=zmq.NOBLOCK)
+        except zmq.Again:
+            raise CommandError(f"no connection to {self.commands_endpoint}") from None
+
+    def send(self, kind: str, args: dict | None = None, *, id: str | None = None) -> str:
+        """Send a command without waiting; returns its id (the reply comes through :meth:`poll`)."""
+        cid = id or P.new_id()
+        self._send_header({"protocol": P.PROTOCOL_VERSION, "kind": kind, "id": cid, "role": self.role,
+                           "client": self.name, "args": args or {}})
+        return cid
+
+    def reply(self, cid: str) -> Reply | None:
+        """The reply to command ``cid`` once it came (removed from the client when taken)."""
+        return self._replies.pop(cid, None)
+
+    def request(self, kind: str, args: dict | None = None, *, timeout_s: float = 5.0, id: str | None = None) -> Reply:
+        """Send a command and wait for its reply (reading updates meanwhile); CommandError on timeout."""
+        cid = self.send(kind, args, id=id)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.poll(0.02)
+            r = self.reply(cid)
+            if r is not None:
+                return r
+        raise CommandError(f"no reply to {kind} ({cid}) from {self.commands_endpoint} within {timeout_s:g} s")
+
+    def set_setpoint(self, target: str, value: Any, **kw) -> Reply:
+        return self.request("set_setpoint", {"target": target, "value": value}, **kw)
+
+    def ack_alarm(self, alarm: str, **kw) -> Reply:
+        return self.request("alarm_ack", {"alarm": alarm}, **kw)
+
+    def shelve_alarm(self, alarm: str, duration_s: float, **kw) -> Reply:
+        return self.request("alarm_shelve", {"alarm": alarm, "duration_s": duration_s}, **kw)
+
+    def unshelve_alarm(self, alarm: str, **kw) -> Reply:
+        return self.request("alarm_unshelve", {"alarm": alarm}, **kw)
+
+    def pause(self, **kw) -> Reply:
+        return self.request("pause", **kw)
+
+    def resume(self, **kw) -> Reply:
+        return self.request("resume", **kw)
+
+    def set_speed(self, speed: float | str, **kw) -> Reply:
+        return self.request("set_speed", {"speed": speed}, **kw)
+
+    def inject(self, event: dict, **kw) -> Reply:
+        """A scenario event now, e.g. ``{"kind": "crah_trip", "target": "CRAH-01"}`` (engineer)."""
+        return self.request("scenario_event", {"event": event}, **kw)
+
+    def checkpoint(self, **kw) -> Reply:
+        return self.request("checkpoint", **kw)
+
+    def ping(self, **kw) -> Reply:
+        return self.request("ping", **kw)

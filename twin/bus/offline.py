@@ -1,0 +1,58 @@
+"""The bus's view of a twin without a server: for renders of a hall file or a checkpoint.
+
+:class:`OfflineView` holds exactly what a :class:`twin.bus.client.TwinClient` holds after its snapshot
+(``hall``, ``summary``, ``fields``), built from the same functions the server publishes with, so a
+viewer draws a file and a live twin through one code path and never touches the solver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from twin.bus import protocol as P
+from twin.bus.views import field_arrays, hall_info, summary_body
+
+__all__ = ["OfflineView", "offline_view"]
+
+
+@dataclass
+class OfflineView:
+    hall: dict
+    summary: dict
+    fields: tuple[dict, dict[str, np.ndarray]]
+    status: str = "offline"
+
+
+def offline_view(source: str | Path, *, hall_path: str | Path | None = None, precision: str = "float32",
+                 control: str = "embedded") -> OfflineView:
+    """The view of a hall file (its steady state) or of a checkpoint (its saved state).
+
+    ``source``: a hall ``.toml`` or a checkpoint ``.npz``; for a checkpoint the hall file is the one
+    it names, unless ``hall_path`` is given. Raises HallError / CheckpointError with one-line messages.
+    """
+    from twin.model.load import load_hall
+    from twin.sim.checkpoint import load_checkpoint, read_checkpoint_meta
+    from twin.sim.twin import HallTwin
+
+    source = Path(source)
+    if source.suffix == ".npz":
+        meta = read_checkpoint_meta(source)
+        hall = load_hall(hall_path or meta["hall_path"])
+        twin = HallTwin(hall, dt_s=float(meta["dt_s"]), control=meta.get("control", control))
+        state = load_checkpoint(source, twin)
+    else:
+        hall = load_hall(source)
+        twin = HallTwin(hall, control=control)
+        state = twin.steady(twin.initial_state())
+        if twin.power is not None:
+            twin.power.place_losses(state)
+    twin.operator(state)  # the flow field of the state
+    clock = {"speed": None, "max_speed": False, "paused": True, "dt_s": twin.dt_s, "server": None,
+             "step_ms": None, "training": False}
+    summary = P.decode_json(P.encode_json(summary_body(twin, state, clock=clock)))
+    body, arrays = field_arrays(twin, state, precision=precision)
+    return OfflineView(hall=P.decode_json(P.encode_json(hall_info(twin))), summary=summary,
+                       fields=(P.decode_json(P.encode_json(body)), arrays))

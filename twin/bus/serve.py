@@ -1,0 +1,73 @@
+"""`twin serve HALL`: build the twin (fresh, steady or resumed), open the bus, serve until stopped.
+
+SIGINT and SIGTERM only raise a flag that the serve loop reads between steps; the server then
+publishes its last state, writes its final checkpoint and closes the audit log, and the command
+exits 130 or 143 (128 + the signal's number, as shells do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+from pathlib import Path
+
+from twin.model.load import HallModel
+
+__all__ = ["serve"]
+
+
+def serve(hall: HallModel, args: argparse.Namespace) -> int:
+    from twin.bus.security import load_server_keys
+    from twin.bus.server import ServeOptions, TwinServer
+    from twin.model.scenario import load_scenario
+    from twin.sim.checkpoint import load_checkpoint, save_checkpoint
+    from twin.sim.scenario import ScenarioPlayer
+    from twin.sim.twin import HallTwin
+
+    out_dir = args.out or Path("out") / f"{Path(args.hall).stem}-serve"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OSError(f"--out {out_dir}: is a file, not a folder")
+    keys = load_server_keys(args.keys) if args.keys is not None else None
+    twin = HallTwin(hall, dt_s=args.dt, control=args.control)
+    player = None
+    if args.scenario is not None:
+        player = ScenarioPlayer(twin, load_scenario(args.scenario, hall))
+    if args.resume is not None:
+        state = load_checkpoint(args.resume, twin, scenario=player)
+    else:
+        state = twin.initial_state()
+        if args.from_steady:
+            state = twin.steady(state)
+            if twin.controls is not None:
+                twin.controls.adopt(state)
+    options = ServeOptions(
+        state_endpoint=args.state, commands_endpoint=args.commands, speed=args.speed,
+        summary_hz=args.summary_hz, fields_hz=args.fields_hz, heartbeat_s=args.heartbeat,
+        field_precision=args.field_precision, max_role=args.max_role, keys=keys,
+        audit_path=out_dir / "audit.jsonl", checkpoint_path=out_dir / "checkpoint.npz",
+        checkpoint_every_s=args.checkpoint_every, publish_every_step=args.publish_every_step,
+    )
+    server = TwinServer(twin, state, scenario=player, options=options, save_checkpoint=save_checkpoint)
+    server.bind()
+
+    def request_stop(signum, frame) -> None:
+        server.stopping = signal.Signals(signum).name
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    speed = "max" if math.isinf(args.speed) else f"×{args.speed:g}"
+    print(f"twin serve: {hall.name} at t = {state.time_s:,.0f} s, speed {speed}; state {args.state}, "
+          f"commands {args.commands}; audit {options.audit_path}, checkpoint {options.checkpoint_path}",
+          file=sys.stderr, flush=True)
+    try:
+        server.run(duration_s=args.duration)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.close()
+    print(f"twin serve: stopped at t = {server.state.time_s:,.0f} s after {server.steps_run} steps"
+          + (f"; checkpoint {server.last_checkpoint}" if server.last_checkpoint else ""), file=sys.stderr, flush=True)
+    if server.stopping:
+        return 143 if server.stopping == "SIGTERM" else 130
+    return 0

@@ -1,0 +1,580 @@
+"""`twin serve`: the twin as a live service on ZeroMQ (docs/protocol.md is the wire format).
+
+One thread does everything, in a loop: answer commands that are waiting, step the twin when its paced
+clock says so, publish what is due. ZeroMQ's PUB socket never blocks on a subscriber (a slow one
+loses messages past its high-water mark), so the solver's pace does not depend on who listens, and
+each subscriber's queue is bounded. Commands are read between steps, so a step is never cut in half.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import zmq
+
+from twin.bus import protocol as P
+from twin.bus.audit import AuditLog
+from twin.bus.protocol import ProtocolError, encode_json, encode_message
+from twin.bus.security import SecurityError, ServerKeys, is_loopback
+from twin.bus.views import field_arrays, hall_info, summary_body
+from twin.control.registry import Role
+from twin.sim.twin import HallTwin, TwinState
+
+__all__ = ["ServeOptions", "TwinServer", "state_digest"]
+
+_MAX_SPEED = 1e4  # a larger finite factor is "max"
+_MIN_SPEED = 0.01
+
+
+@dataclass
+class ServeOptions:
+    state_endpoint: str = P.DEFAULT_STATE
+    commands_endpoint: str = P.DEFAULT_COMMANDS
+    speed: float = 1.0  # simulated seconds per wall second; math.inf runs as fast as it can
+    summary_hz: float = 10.0
+    fields_hz: float = 2.0
+    heartbeat_s: float = 1.0
+    field_precision: str = "float16"
+    sndhwm: int = 32  # messages queued per subscriber before ZeroMQ drops (bounds the server's memory)
+    max_role: str = "engineer"  # highest role a loopback client may claim
+    keys: ServerKeys | None = None
+    audit_path: Path | None = None
+    checkpoint_path: Path | None = None
+    checkpoint_every_s: float | None = None  # wall seconds between checkpoints
+    publish_every_step: bool = False  # a summary after every step too (tests, recording)
+    max_lag_s: float = 2.0  # a paced run that falls this far behind its clock stops trying to catch up
+
+
+def state_digest(summary: dict | None, summary_seq: int | None, fields: Any | None, fields_seq: int | None) -> str:
+    """SHA-256 of what a peer holds: the summary body (canonical JSON) and the field arrays' bytes.
+
+    ``fields`` is (body, arrays) or None. Server and clients compute it the same way, so equal digests
+    mean the client holds exactly what the server published.
+    """
+    h = hashlib.sha256()
+    h.update(encode_json({"summary_seq": summary_seq, "fields_seq": fields_seq}))
+    if summary is not None:
+        h.update(encode_json(summary))
+    if fields is not None:
+        body, arrays = fields
+        h.update(encode_json(body))
+        for name in sorted(arrays):
+            a = np.ascontiguousarray(arrays[name])
+            h.update(name.encode())
+            h.update(a.dtype.str.encode())
+            h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+class TwinServer:
+    """A twin, its sockets and its clock.
+
+    Args:
+        twin, state: the hall's physics and the state to run from (a fresh, steady or resumed state).
+        scenario: a ScenarioPlayer whose events are applied when due (optional).
+        options: endpoints, rates, security, checkpoints.
+        save_checkpoint: callable(path, twin, state, scenario, meta) used by checkpoints (injected, so
+            the bus does not depend on the file format).
+    """
+
+    def __init__(self, twin: HallTwin, state: TwinState, *, scenario=None, options: ServeOptions | None = None,
+                 save_checkpoint: Callable[..., Path] | None = None, context: zmq.Context | None = None) -> None:
+        self.twin = twin
+        self.state = state
+        self.scenario = scenario
+        self.opt = options or ServeOptions()
+        self._save_checkpoint = save_checkpoint
+        self.server_id = uuid.uuid4().hex[:16]
+        self.ctx = context or zmq.Context.instance()
+        self.seq = 0
+        self.speed = float(self.opt.speed)
+        self.paused = False
+        self.stopping: str | None = None
+        self.hall = hall_info(twin)
+        self.audit = AuditLog(self.opt.audit_path)
+        self._replies: OrderedDict[str, list] = OrderedDict()  # command id → reply frames (idempotency)
+        self._auth = None
+        self.pub: zmq.Socket | None = None
+        self.router: zmq.Socket | None = None
+        # What was last published, for snapshots and digests.
+        self.last_summary: dict | None = None
+        self.last_summary_seq: int | None = None
+        self.last_fields: tuple[dict, dict[str, np.ndarray]] | None = None
+        self.last_fields_seq: int | None = None
+        # Figures for the benchmark and the summary's clock.
+        self.steps_run = 0
+        self.solver_s = 0.0
+        self.publish_s = 0.0
+        self.published = {t: 0 for t in P.TOPICS}
+        self.published_bytes = {t: 0 for t in P.TOPICS}
+        self.commands_handled = 0
+        self.last_checkpoint: Path | None = None
+        self._dirty = True
+        self.state_wall_time = time.time()  # when the state last changed by a step (Unix time)
+
+    # --- sockets ------------------------------------------------------------------------------
+
+    def bind(self) -> None:
+        """Open the sockets; SecurityError for a non-loopback bind without CURVE keys."""
+        opt = self.opt
+        for ep in (opt.state_endpoint, opt.commands_endpoint):
+            if not is_loopback(ep) and opt.keys is None:
+                raise SecurityError(f"refusing to bind {ep}: it is reachable from other machines and no CURVE keys "
+                                    f"are configured (make them with `twin keys DIR`, then pass --keys DIR)")
+        if opt.max_role not in ("observer", "operator", "engineer"):
+            raise SecurityError(f"--max-role {opt.max_role!r}: use observer, operator or engineer")
+        self.pub = self.ctx.socket(zmq.PUB)
+        self.router = self.ctx.socket(zmq.ROUTER)
+        for s in (self.pub, self.router):
+            s.setsockopt(zmq.LINGER, 0)
+        self.pub.setsockopt(zmq.SNDHWM, opt.sndhwm)
+        # A fixed kernel buffer (no TCP auto-tuning to megabytes): what waits in it for a slow subscriber
+        # is old news, so keep it to a few messages and let ZeroMQ drop the rest at the high-water mark.
+        self.pub.setsockopt(zmq.SNDBUF, 256 * 1024)
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)  # a reply to a client that left is dropped
+        self.router.setsockopt(zmq.MAXMSGSIZE, 16 * 1024 * 1024)  # beyond this a peer is disconnected
+        self.router.setsockopt(zmq.SNDHWM, 1000)
+        if opt.keys is not None:
+            from zmq.auth.thread import ThreadAuthenticator
+
+            self._auth = ThreadAuthenticator(self.ctx)
+            self._auth.start()
+            self._auth.configure_curve(domain="*", location=str(opt.keys.clients_dir))
+            for s in (self.pub, self.router):
+                s.curve_secretkey = opt.keys.secret
+                s.curve_publickey = opt.keys.public
+                s.curve_server = True
+        try:
+            self.pub.bind(opt.state_endpoint)
+            self.router.bind(opt.commands_endpoint)
+        except zmq.ZMQError as exc:
+            self.close()
+            raise SecurityError(f"cannot bind {opt.state_endpoint} / {opt.commands_endpoint}: {exc}") from None
+
+    def close(self) -> None:
+        for s in (self.pub, self.router):
+            if s is not None and not s.closed:
+                s.close(linger=0)
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+        self.audit.close()
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def run(self, *, duration_s: float | None = None, wall_limit_s: float | None = None,
+            stop: Callable[[], bool] | None = None) -> None:
+        """Serve until ``stop()`` is true, ``stopping`` is set (signals), ``duration_s`` of simulated
+        time has passed or ``wall_limit_s`` elapsed; then publish the last state and write a final
+        checkpoint (when a checkpoint path is set)."""
+        opt, twin, state = self.opt, self.twin, self.state
+        twin.operator(state)  # the flow field of the starting state, before anyone sees it
+        t_end = state.time_s + duration_s if duration_s is not None else math.inf
+        wall0 = time.monotonic()
+        self._anchor(wall0)
+        next_summary = next_fields = wall0
+        last_sent = -math.inf
+        next_ckpt = wall0 + opt.checkpoint_every_s if opt.checkpoint_every_s else math.inf
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        try:
+            while True:
+                now = time.monotonic()
+                if self.stopping or (stop is not None and stop()) or state.time_s >= t_end - 1e-9 or (
+                        wall_limit_s is not None and now - wall0 >= wall_limit_s):
+                    break
+                self._drain_commands(limit=200)
+                stepped = False
+                if not self.paused and self._step_due(now):
+                    if self.scenario is not None:
+                        self.scenario.apply_due(state)
+                    t0 = time.perf_counter()
+                    twin.step(state)
+                    self.solver_s += time.perf_counter() - t0
+                    self.steps_run += 1
+                    self.state_wall_time = time.time()
+                    stepped = self._dirty = True
+                    now = time.monotonic()
+                    if state.time_s - self._sim_target(now) > 0 and not math.isinf(self.speed):
+                        pass  # ahead of the clock: the wait below handles it
+                    elif self._sim_target(now) - state.time_s > opt.max_lag_s * max(self.speed, 1.0):
+                        self._anchor(now)  # the solver cannot keep this pace: don't build up a backlog
+                t0 = time.perf_counter()
+                sent = False
+                if now >= next_summary or (stepped and opt.publish_every_step):
+                    if self._dirty or opt.publish_every_step or not self.paused:
+                        self.publish_summary()
+                        sent = True
+                    next_summary = max(next_summary + 1.0 / opt.summary_hz, now)
+                if now >= next_fields:
+                    if not self.paused or self.last_fields is None:
+                        self.publish_fields()
+                        sent = True
+                    next_fields = max(next_fields + 1.0 / opt.fields_hz, now)
+                if sent:
+                    last_sent = now
+                elif now - last_sent >= opt.heartbeat_s:
+                    self.publish_heartbeat()
+                    last_sent = now
+                if now >= next_ckpt:
+                    self.checkpoint("periodic")
+                    next_ckpt = now + opt.checkpoint_every_s
+                self.publish_s += time.perf_counter() - t0
+                if not stepped:
+                    # Idle (paused, or ahead of the paced clock): wait for a command or the next due time.
+                    wake = min(next_summary, next_fields, last_sent + opt.heartbeat_s, self._next_step_wall(now))
+                    timeout_ms = max(0, min(int((wake - time.monotonic()) * 1000), 100))
+                    if timeout_ms > 0:
+                        poller.poll(timeout_ms)
+        finally:
+            self.publish_summary()  # the last state, so every client ends where the server did
+            if opt.checkpoint_path is not None and self._save_checkpoint is not None:
+                self.checkpoint("final")
+
+    def _anchor(self, now: float) -> None:
+        self._wall_anchor = now
+        self._sim_anchor = self.state.time_s
+
+    def _sim_target(self, now: float) -> float:
+        if math.isinf(self.speed):
+            return math.inf
+        return self._sim_anchor + (now - self._wall_anchor) * self.speed
+
+    def _step_due(self, now: float) -> bool:
+        return self._sim_target(now) >= self.state.time_s + self.twin.dt_s - 1e-9
+
+    def _next_step_wall(self, now: float) -> float:
+        if self.paused:
+            return now + 0.1
+        if math.isinf(self.speed):
+            return now
+        return self._wall_anchor + (self.state.time_s + self.twin.dt_s - self._sim_anchor) / self.speed
+
+    # --- publishing ---------------------------------------------------------------------------
+
+    def _header(self, kind: str) -> dict:
+        self.seq += 1
+        return {"protocol": P.PROTOCOL_VERSION, "kind": kind, "seq": self.seq, "server": self.server_id,
+                "time_s": self.state.time_s, "wall_time": time.time()}
+
+    def _send(self, topic: str, header: dict, arrays: dict | None = None) -> None:
+        frames = [topic.encode(), *encode_message(header, arrays)]
+        try:
+            self.pub.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:  # PUB drops rather than blocks; kept for safety with other socket types
+            return
+        self.published[topic] += 1
+        self.published_bytes[topic] += sum(len(f) if isinstance(f, bytes) else f.nbytes for f in frames)
+
+    def clock(self) -> dict[str, Any]:
+        return {"speed": None if math.isinf(self.speed) else self.speed, "max_speed": math.isinf(self.speed),
+                "paused": self.paused, "dt_s": self.twin.dt_s, "server": self.server_id,
+                "step_ms": 1e3 * self.solver_s / self.steps_run if self.steps_run else None,
+                "state_wall_time": self.state_wall_time,
+                "training": self._training()}
+
+    def _training(self) -> bool:
+        """Whether a fault injected over the bus is still active (consoles show a TRAINING banner)."""
+        s = self.state
+        return bool(getattr(self, "_injected", False) and (s.crah_tripped.any() or not s.utility_ok))
+
+    def publish_summary(self) -> None:
+        body = summary_body(self.twin, self.state, clock=self.clock())
+        header = self._header("summary")
+        header["body"] = body
+        self._send("summary", header)
+        # What a client decodes: JSON-normalised (NaN → null, arrays → lists).
+        self.last_summary = P.decode_json(encode_json(body))
+        self.last_summary_seq = header["seq"]
+        self._dirty = False
+
+    def publish_fields(self) -> None:
+        body, arrays = field_arrays(self.twin, self.state, precision=self.opt.field_precision)
+        header = self._header("fields")
+        header["body"] = body
+        self._send("fields", header, arrays)
+        self.last_fields = (P.decode_json(encode_json(body)), arrays)
+        self.last_fields_seq = header["seq"]
+
+    def publish_heartbeat(self) -> None:
+        header = self._header("heartbeat")
+        header["interval_s"] = self.opt.heartbeat_s
+        header["paused"] = self.paused
+        self._send("heartbeat", header)
+
+    def publish_event(self, record: dict) -> None:
+        header = self._header("event")
+        header["body"] = record
+        self._send("event", header)
+
+    def digest(self) -> str:
+        return state_digest(self.last_summary, self.last_summary_seq, self.last_fields, self.last_fields_seq)
+
+    # --- commands -----------------------------------------------------------------------------
+
+    def _drain_commands(self, *, limit: int) -> None:
+        for _ in range(limit):
+            try:
+                frames = self.router.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            self.handle_frames(frames)
+
+    def handle_frames(self, frames: list) -> None:
+        """Answer one ROUTER message: [identity, (empty delimiter,) header, ...]."""
+        self.commands_handled += 1
+        identity = frames[0].bytes
+        rest = frames[1:]
+        envelope: list[bytes] = [identity]
+        if rest and len(rest[0]) == 0:  # a REQ client's delimiter: echo it back
+            envelope.append(b"")
+            rest = rest[1:]
+        user_key = None
+        if self.opt.keys is not None and rest:
+            try:
+                user_key = rest[0].get("User-Id")
+            except (zmq.ZMQError, AttributeError):
+                user_key = None
+        client = identity.hex()
+        try:
+            if len(rest) != 1:
+                raise ProtocolError(f"a command is one header frame; got {len(rest)} frames")
+            header = P.decode_json(rest[0].bytes, max_bytes=P.MAX_HEADER_BYTES)
+        except ProtocolError as exc:
+            self._answer(envelope, None, None, "invalid", str(exc), client=client, role=None, audit={"kind": None})
+            return
+        cid = header.get("id")
+        kind = header.get("kind")
+        if not isinstance(cid, str) or not (1 <= len(cid) <= 128):
+            self._answer(envelope, None, kind if isinstance(kind, str) else None, "invalid",
+                         "header field 'id' must be a string of 1 to 128 characters", client=client, role=None,
+                         audit={"kind": kind if isinstance(kind, str) else None})
+            return
+        if cid in self._replies:  # a repeated id is applied once: send the first answer again
+            cached = self._replies[cid]
+            self.audit.append({**cached["audit"], "duplicate": True, "client": client})
+            self._reply_frames(envelope, cached["frames"])
+            return
+        try:
+            P.check_version(header)
+        except ProtocolError as exc:
+            self._answer(envelope, cid, kind, "invalid", str(exc), client=client, role=None, audit={"kind": kind})
+            return
+        name = header.get("client") if isinstance(header.get("client"), str) else None
+        try:
+            role = self._role(header, user_key)
+        except ProtocolError as exc:
+            self._answer(envelope, cid, kind, "invalid", str(exc), client=client, role=None,
+                         audit={"kind": kind, "name": name})
+            return
+        if not isinstance(kind, str) or kind not in P.COMMANDS:
+            self._answer(envelope, cid, kind if isinstance(kind, str) else None, "invalid",
+                         f"unknown command kind {kind!r}; known: {', '.join(P.COMMANDS)}",
+                         client=client, role=role, audit={"kind": kind if isinstance(kind, str) else None,
+                                                          "name": name})
+            return
+        args = header.get("args", {})
+        if not isinstance(args, dict):
+            self._answer(envelope, cid, kind, "invalid", "header field 'args' must be an object", client=client,
+                         role=role, audit={"kind": kind, "name": name})
+            return
+        if Role.parse(role) < Role.parse(P.COMMANDS[kind]):
+            self._answer(envelope, cid, kind, "denied", f"{kind} needs role {P.COMMANDS[kind]}; this client is {role}",
+                         client=client, role=role, audit={"kind": kind, "name": name})
+            return
+        try:
+            status, reason, result, audit, arrays = self._dispatch(kind, args, role)
+        except ProtocolError as exc:
+            status, reason, result, audit, arrays = "invalid", str(exc), {}, {}, None
+        self._answer(envelope, cid, kind, status, reason, client=client, role=role,
+                     audit={"kind": kind, "name": name, **audit}, result=result, arrays=arrays)
+
+    def _role(self, header: dict, user_key: str | None) -> str:
+        keys = self.opt.keys
+        if keys is not None:
+            if user_key is None:
+                return "observer"
+            return keys.roles.get(user_key.encode() if isinstance(user_key, str) else user_key, "observer")
+        role = header.get("role", "observer")
+        if role not in ("observer", "operator", "engineer"):
+            raise ProtocolError(f"header field 'role' must be observer, operator or engineer, got {role!r}")
+        # On loopback the client states its role, up to what the server allows.
+        return role if Role.parse(role) <= Role.parse(self.opt.max_role) else self.opt.max_role
+
+    def _answer(self, envelope: list[bytes], cid: str | None, kind: str | None, status: str, reason: str, *,
+                client: str, role: str | None, audit: dict, result: dict | None = None,
+                arrays: dict | None = None) -> None:
+        rec = {"sim_time_s": self.state.time_s, "client": client, "role": role, "id": cid, **audit,
+               "status": status, "reason": reason}
+        rec.setdefault("target", None)
+        rec.setdefault("old", None)
+        rec.setdefault("new", None)
+        logged = self.audit.append(rec)
+        if kind not in (None, "snapshot", "ping"):
+            self.publish_event({"type": "command", **logged})
+        header = {"protocol": P.PROTOCOL_VERSION, "kind": "reply", "id": cid, "request": kind, "status": status,
+                  "reason": reason, "result": result or {}, "server": self.server_id, "time_s": self.state.time_s}
+        if kind == "snapshot" and status == "ok":
+            header["kind"] = "snapshot"
+            header.update(result or {})
+            header.pop("result", None)
+        try:
+            frames = encode_message(header, arrays)
+        except ValueError:  # e.g. a value JSON cannot carry: never let a reply crash the server
+            frames = encode_message({**header, "result": {}, "reason": reason})
+        self._reply_frames(envelope, frames)
+        if cid is not None and kind != "snapshot":
+            self._replies[cid] = {"frames": frames, "audit": {k: v for k, v in logged.items() if k != "time"}}
+            while len(self._replies) > 10_000:
+                self._replies.popitem(last=False)
+
+    def _reply_frames(self, envelope: list[bytes], frames: list) -> None:
+        try:
+            self.router.send_multipart([*envelope, *frames], flags=zmq.NOBLOCK, copy=False)
+        except (zmq.Again, zmq.ZMQError):
+            pass  # the client left or its queue is full: it will ask again
+
+    # --- what commands do ---------------------------------------------------------------------
+
+    def _dispatch(self, kind: str, args: dict, role: str):
+        """(status, reason, result, audit fields, arrays) of one command."""
+        twin, state = self.twin, self.state
+        if kind == "ping":
+            return "ok", "", {"seq": self.seq, "digest": self.digest(), "time_s": state.time_s,
+                              "paused": self.paused}, {}, None
+        if kind == "snapshot":
+            return self._snapshot()
+        if kind == "set_setpoint":
+            target, value = _arg(args, "target", str), args.get("value")
+            if twin.controls is None:
+                return "not_writable", "this twin runs ideal control: it has no setpoint registry", {}, \
+                    {"target": target, "new": _jsonable(value)}, None
+            res = twin.controls.registry.write(target, value, role, state.time_s)
+            self._dirty = self._dirty or res.accepted
+            return res.status, res.reason, res.to_dict(), {"target": target, "old": res.old_value,
+                                                           "new": res.target if res.accepted else _jsonable(value)}, None
+        if kind in ("alarm_ack", "alarm_shelve", "alarm_unshelve"):
+            name = _arg(args, "alarm", str)
+            alarms = twin.alarms
+            if name not in alarms:
+                return "invalid", f"unknown alarm {name!r}", {}, {"target": name}, None
+            old = alarms.state(name)
+            if kind == "alarm_ack":
+                done = alarms.acknowledge(name, state.time_s)
+                if not done:
+                    return "ok", f"{name} needed no acknowledgement (state {old})", {"state": old}, \
+                        {"target": name, "old": old, "new": old}, None
+            elif kind == "alarm_shelve":
+                duration = _arg(args, "duration_s", (int, float))
+                if not (math.isfinite(duration) and 0 < duration <= 7 * 86400):
+                    return "out_of_range", "duration_s must be within (0, 604800] s", {}, {"target": name}, None
+                alarms.shelve(name, float(duration), state.time_s)
+            else:
+                alarms.unshelve(name, state.time_s)
+            new = alarms.state(name)
+            self._dirty = True
+            return "ok", "", {"state": new}, {"target": name, "old": old, "new": new}, None
+        if kind in ("pause", "resume"):
+            old = "paused" if self.paused else "running"
+            self.paused = kind == "pause"
+            self._anchor(time.monotonic())
+            self._dirty = True
+            return "ok", "", {"paused": self.paused}, {"target": "clock", "old": old,
+                                                        "new": "paused" if self.paused else "running"}, None
+        if kind == "set_speed":
+            raw = args.get("speed")
+            old = "max" if math.isinf(self.speed) else self.speed
+            if raw == "max":
+                speed = math.inf
+            else:
+                speed = _arg(args, "speed", (int, float))
+                if not math.isfinite(speed):
+                    raise ProtocolError("speed must be a finite number or \"max\"")
+                if not (_MIN_SPEED <= speed <= _MAX_SPEED):
+                    return "out_of_range", f"speed must be within [{_MIN_SPEED:g}, {_MAX_SPEED:g}] or \"max\"", \
+                        {}, {"target": "speed", "old": old, "new": speed}, None
+            self.speed = float(speed)
+            self._anchor(time.monotonic())
+            self._dirty = True
+            return "ok", "", {"speed": raw}, {"target": "speed", "old": old, "new": raw}, None
+        if kind == "checkpoint":
+            if self.opt.checkpoint_path is None or self._save_checkpoint is None:
+                return "not_writable", "this server has no checkpoint file (start it with --checkpoint FILE)", {}, \
+                    {"target": "checkpoint"}, None
+            path = self.checkpoint("command")
+            return "ok", "", {"path": str(path), "time_s": state.time_s}, {"target": "checkpoint",
+                                                                           "new": str(path)}, None
+        if kind == "scenario_event":
+            return self._inject(args)
+        raise ProtocolError(f"unknown command kind {kind!r}")  # pragma: no cover - COMMANDS is checked first
+
+    def _snapshot(self):
+        if self.last_summary is None:
+            self.publish_summary()
+        if self.last_fields is None:
+            self.publish_fields()
+        fields_body, arrays = self.last_fields
+        result = {"seq": self.seq, "hall": self.hall, "summary": self.last_summary,
+                  "summary_seq": self.last_summary_seq, "fields": fields_body, "fields_seq": self.last_fields_seq,
+                  "audit": list(self.audit.tail), "heartbeat_s": self.opt.heartbeat_s}
+        return "ok", "", result, {}, arrays
+
+    def _inject(self, args: dict):
+        from pydantic import TypeAdapter, ValidationError
+
+        from twin.model.load import describe_validation_error
+        from twin.model.scenario import Event, ScenarioError, check_event_target
+        from twin.sim.scenario import apply_event
+
+        event_in = args.get("event")
+        if not isinstance(event_in, dict):
+            raise ProtocolError("args.event must be an object like {\"kind\": \"crah_trip\", \"target\": \"CRAH-01\"}")
+        try:
+            event = TypeAdapter(Event).validate_python({**event_in, "at": self.state.time_s})
+        except ValidationError as exc:
+            raise ProtocolError(describe_validation_error("args.event", exc)) from None
+        controls = self.twin.controls
+        try:
+            check_event_target(event, self.twin.hall, where="args.event",
+                               setpoints=set(controls.registry.names()) if controls else None,
+                               sensors=set(controls.sensors()) if controls else None)
+        except ScenarioError as exc:
+            raise ProtocolError(str(exc)) from None
+        target = getattr(event, "target", None)
+        outcome = apply_event(self.twin, event, self.state)
+        self._injected = True
+        self._dirty = True
+        return "ok", outcome, {"outcome": outcome}, {"target": target, "new": event.kind}, None
+
+    def checkpoint(self, why: str) -> Path | None:
+        if self.opt.checkpoint_path is None or self._save_checkpoint is None:
+            return None
+        path = self._save_checkpoint(self.opt.checkpoint_path, self.twin, self.state, scenario=self.scenario,
+                                     meta={"reason": why, "server": self.server_id, "seq": self.seq})
+        self.last_checkpoint = path
+        return path
+
+
+def _arg(args: dict, key: str, types) -> Any:
+    v = args.get(key)
+    if isinstance(v, bool) or not isinstance(v, types):
+        names = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
+        raise ProtocolError(f"args.{key} must be a {names.replace('str', 'string').replace('int or float', 'number')}")
+    return v
+
+
+def _jsonable(v: Any) -> Any:
+    """A value for the audit log: what JSON can carry, else its repr (bounded)."""
+    if v is None or isinstance(v, (bool, int, str)):
+        return v if not isinstance(v, str) else v[:200]
+    if isinstance(v, float):
+        return v if math.isfinite(v) else repr(v)
+    return repr(v)[:200]

@@ -1,0 +1,189 @@
+"""What the bus says about the twin: the hall's static description, the summary of a state, the fields.
+
+These are the bodies of the ``hello`` part of a snapshot, of ``summary`` messages and of ``fields``
+messages (docs/protocol.md lists every key). Per-equipment figures are columns: one list per quantity,
+in the order of the ``name`` list beside them, so that 200 racks cost a few kB of JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from twin.model.schema import ASHRAE_ALLOWABLE_C, ASHRAE_RECOMMENDED_C
+from twin.sim.observe import observe
+from twin.sim.twin import HallTwin, TwinState
+from twin.thermal.airflow import cell_velocity_m_s
+
+__all__ = ["field_arrays", "hall_info", "summary_body"]
+
+
+def hall_info(twin: HallTwin) -> dict[str, Any]:
+    """What does not change while a server runs: the hall file itself, its grid, names and topology."""
+    hall = twin.hall
+    grid = twin.voxels.grid
+    text = hall.path.read_text(encoding="utf-8") if hall.path is not None else ""
+    lo, hi = ASHRAE_RECOMMENDED_C
+    cls = hall.spec.hall.ashrae_class
+    info: dict[str, Any] = {
+        "name": hall.name,
+        "path": str(hall.path) if hall.path is not None else None,
+        "toml": text,
+        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "grid": {"shape_xyz": [int(n) for n in grid.shape], "origin_m": [float(v) for v in grid.origin_m],
+                 "spacing_m": float(grid.cell_m)},
+        "dt_s": twin.dt_s,
+        "control": "embedded" if twin.controls is not None else "ideal",
+        "ashrae": {"class": cls, "recommended_c": [lo, hi], "allowable_c": list(ASHRAE_ALLOWABLE_C[cls])},
+        "racks": list(twin.racks.names),
+        "crahs": list(twin.crahs.names),
+        "crah_rated_cooling_w": [float(w) for w in twin.crahs.rated_cooling_w],
+    }
+    if twin.power is not None:
+        net = twin.power.net
+        info["power"] = {
+            "ups": list(net.ups_names),
+            "ups_rated_w": [float(w) for w in net.ups_rated_w],
+            "battery_kwh": [float(j / 3.6e6) for j in net.battery_j],
+            "pdus": list(net.pdu_names),
+            "pdu_ups": [net.ups_names[i] for i in net.pdu_ups],
+            "pdu_rated_va": [float(v) for v in net.pdu_rated_va],
+            "rack_pdus": [[net.pdu_names[a], net.pdu_names[b]] for a, b in net.rack_pdu],
+            "has_generator": twin.power.has_generator,
+        }
+    return info
+
+
+def summary_body(twin: HallTwin, state: TwinState, *, clock: dict[str, Any]) -> dict[str, Any]:
+    """The summary of a state: clock, hall KPIs, every rack, CRAH, UPS, PDU, controller and alarm."""
+    obs = observe(twin, state)
+    nr = twin.n_racks
+    inlet = state.t_intake_c
+    hottest = int(np.argmax(inlet)) if nr else None
+    rated = twin.crahs.rated_cooling_w
+    kpis: dict[str, Any] = {
+        "it_power_w": obs.get("power.it_w", obs["hall.it_power_w"]),
+        "cooling_power_w": obs.get("power.cooling_w", obs["hall.fan_power_w"]),
+        "facility_power_w": obs.get("power.facility_w"),
+        "pue": obs.get("power.pue"),
+        "max_inlet_c": obs["hall.max_inlet_c"],
+        "max_inlet_rack": twin.racks.names[hottest] if hottest is not None else None,
+        "mean_inlet_c": obs["hall.mean_inlet_c"],
+        "racks_outside_recommended": obs["hall.racks_outside_recommended"],
+        "racks_outside_allowable": obs["hall.racks_outside_allowable"],
+        "heat_released_w": obs["hall.heat_released_w"],
+        "heat_removed_w": obs["hall.heat_removed_w"],
+        "utility_ok": bool(state.utility_ok),
+        "on_generator": bool(obs.get("power.on_generator", 0.0)),
+        "t_chw_c": state.t_chw_c,
+        "chillers_running": bool(state.chillers_running),
+        "outdoor_temp_c": state.outdoor_temp_c,
+        "energy_balance_error": obs["hall.energy_balance_error"],
+    }
+    body: dict[str, Any] = {
+        "clock": {**clock, "time_s": state.time_s, "steps": state.steps},
+        "hall": kpis,
+        "racks": {
+            "name": list(twin.racks.names),
+            "t_inlet_c": inlet,
+            "t_exhaust_c": state.t_rack_c,
+            "it_power_w": state.rack_it_w,
+            "heat_w": state.rack_heat_w,
+            "flow_m3s": state.rack_flow_m3s,
+            "powered": state.rack_powered,
+        },
+        "crahs": {
+            "name": list(twin.crahs.names),
+            "running": state.crah_running,
+            "tripped": state.crah_tripped,
+            "powered": state.crah_powered,
+            "fan_speed": state.crah_fan_speed,
+            "valve": state.crah_valve,
+            "t_supply_c": obs["crah.t_supply_c"],
+            "t_return_c": state.t_return_c,
+            "supply_setpoint_c": state.crah_setpoint_c,
+            "heat_removed_w": state.crah_heat_removed_w,
+            "capacity_used": np.where(rated > 0, state.crah_heat_removed_w / np.where(rated > 0, rated, 1.0), 0.0),
+            "fan_power_w": obs["crah.fan_power_w"],
+            "flow_m3s": state.crah_flow_m3s,
+        },
+        "controllers": _controllers(twin, state),
+        "alarms": {"active": twin.alarms.active(), "shelved": twin.alarms.shelved()},
+    }
+    power = twin.power
+    if power is not None and power.last is not None:
+        res = power.last
+        out_w, loss_w = res.ups_output_w, res.ups_loss_w
+        with np.errstate(divide="ignore", invalid="ignore"):
+            eff = np.where(out_w > 0, out_w / (out_w + loss_w), np.nan)
+        mode = np.where(~np.asarray(res.ups_output_on, dtype=bool), "off",
+                        np.where(np.asarray(res.ups_on_battery, dtype=bool) | (not res.switchboard_live),
+                                 "on_battery", np.where(np.asarray(res.ups_eco, dtype=bool), "eco", "online")))
+        body["ups"] = {
+            "name": list(power.ups_names),
+            "mode": mode.tolist(),
+            "soc": state.ups_soc,
+            "output_w": out_w,
+            "loss_w": loss_w,
+            "efficiency": eff,
+            "load_fraction": res.ups_load_fraction,
+            "battery_w": res.battery_w,
+        }
+        body["pdus"] = {
+            "name": list(power.net.pdu_names),
+            "input_w": res.pdu_input_w,
+            "loss_w": res.pdu_loss_w,
+            "load_fraction": res.pdu_load_fraction,
+        }
+        body["sources"] = {
+            "utility_w": res.utility_w,
+            "generator_w": res.generator_w,
+            "generator_online": bool(power.ats.outputs.get("generator_online", False)),
+            "ats_on_generator": bool(power.ats.outputs.get("ats_on_generator", False)),
+            "transformer_loss_w": res.transformer_loss_w,
+            "transformer_load_fraction": res.transformer_load_fraction,
+            "mechanical_w": res.mechanical_w,
+        }
+    return body
+
+
+def _controllers(twin: HallTwin, state: TwinState) -> list[dict[str, Any]]:
+    """Each CRAH's loops with their mode and setpoints (unit, range, value in force, target, who may write)."""
+    controls = twin.controls
+    if controls is None:
+        return []
+    by_owner: dict[str, list[dict]] = {}
+    for sp in controls.registry.listing(state.time_s):
+        owner = sp["name"].split(".", 1)[0]
+        by_owner.setdefault(owner, []).append(sp)
+    out = []
+    for k, name in enumerate(twin.crahs.names):
+        out.append({"name": name, "kind": "crah",
+                    "supply_mode": controls.supply[k].mode, "fan_mode": controls.fan[k].mode,
+                    "setpoints": by_owner.get(name, [])})
+    return out
+
+
+def field_arrays(twin: HallTwin, state: TwinState, *, precision: str = "float32") -> tuple[dict, dict[str, np.ndarray]]:
+    """The 3D fields on the whole grid, shape (nz, ny, nx) (x fastest, VTK's cell order); NaN in solids.
+
+    Returns (body, arrays): ``t_c`` air temperature and ``velocity_m_s`` (nz, ny, nx, 3; x, y, z
+    components), both in ``precision`` (float32 or float16). Clients compute the speed themselves.
+    """
+    net = twin.net
+    dtype = np.dtype(precision)
+    vel = cell_velocity_m_s(net, twin.face_flow_m3s)
+
+    def zyx(values: np.ndarray) -> np.ndarray:
+        g = net.to_grid(values)  # (nx, ny, nz) with NaN in solid cells
+        return np.ascontiguousarray(np.transpose(g), dtype=dtype)
+
+    t = zyx(state.t_air_c)
+    v = np.stack([zyx(vel[:, a]) for a in range(3)], axis=-1)
+    grid = twin.voxels.grid
+    body = {"time_s": state.time_s, "steps": state.steps, "precision": dtype.name,
+            "grid": {"shape_xyz": [int(n) for n in grid.shape], "origin_m": [float(x) for x in grid.origin_m],
+                     "spacing_m": float(grid.cell_m)}}
+    return body, {"t_c": t, "velocity_m_s": v}
