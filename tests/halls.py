@@ -7,7 +7,7 @@ from pathlib import Path
 
 from twin.model.load import ASSETS_DIR, HallModel, bundled_hall, parse_hall
 
-__all__ = ["CROSSING_ROW", "TINY", "bad_hall", "hall_from", "tiny_dict"]
+__all__ = ["CROSSING_ROW", "TINY", "bad_hall", "hall_from", "tiny_dict", "two_crah_dict"]
 
 TINY = ASSETS_DIR / "halls" / "tiny.toml"
 
@@ -30,6 +30,25 @@ def tiny_dict(*, power: bool = False) -> dict:
     data = copy.deepcopy(bundled_hall("tiny").spec.model_dump(exclude_none=True))
     if not power:
         data.pop("power", None)
+    return data
+
+
+def two_crah_dict() -> dict:
+    """Tiny with its power chain and a second CRAH at the other end of the hot aisle (N+1: one unit can
+    carry the hall), both fans on the inlets they serve: a trip leaves a unit to respond."""
+    data = tiny_dict(power=True)
+    data["hall"]["size_m"] = (8.0, 5.0, 3.0)
+    crah = data["crahs"][0]
+    crah.update(position_m=(1.0, 4.0), size_m=(1.5, 1.0, 2.0), fan_control="inlet", inlet_temp_setpoint_c=21.0,
+                rated_flow_m3s=3.0, rated_cooling_kw=45.0, fan_speed=0.7)
+    second = copy.deepcopy(crah)
+    second.update(name="CRAH-02", position_m=(4.5, 4.0))
+    data["crahs"].append(second)
+    data["tiles"][0]["x_m"] = (1.5, 4.5)
+    data["rows"][0]["start_m"] = (1.5, 2.5)
+    data["rows"][0]["count"] = 6
+    data["rows"][0]["it_kw"] = [4.0, 6.0, 8.0, 5.0, 6.0, 4.0]
+    data["power"]["pdus"][1]["position_m"] = (7.0, 2.5)
     return data
 
 

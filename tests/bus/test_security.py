@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
-import zmq
 
 from twin.bus.client import TwinClient
 from twin.bus.security import SecurityError, is_loopback, load_client_keys, load_server_keys, make_keys
 
-from tests.bus.conftest import TWIN, ServerThread, endpoints, free_ports
+from tests.bus.conftest import TWIN, ServerThread, free_ports
 from tests.halls import TINY
 
 

@@ -8,7 +8,6 @@ one line naming the file.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime
 import hashlib
@@ -19,7 +18,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.halls import TINY, hall_from, tiny_dict
+from tests.halls import TINY, hall_from, tiny_dict, two_crah_dict
 from twin.model.load import load_hall
 from twin.model.scenario import parse_scenario
 from twin.sim import checkpoint as checkpoint_module
@@ -27,24 +26,6 @@ from twin.sim.checkpoint import CheckpointError, hall_sha256, load_checkpoint, r
 from twin.sim.observe import observe
 from twin.sim.scenario import ScenarioPlayer
 from twin.sim.twin import HallTwin, TwinState
-
-
-def _two_crah_data() -> dict:
-    """Tiny with its power chain and a second CRAH, so that a trip leaves a unit to respond."""
-    data = tiny_dict(power=True)
-    data["hall"]["size_m"] = (8.0, 5.0, 3.0)
-    crah = data["crahs"][0]
-    crah.update(position_m=(1.0, 4.0), size_m=(1.5, 1.0, 2.0), fan_control="inlet", inlet_temp_setpoint_c=21.0,
-                rated_flow_m3s=3.0, rated_cooling_kw=45.0, fan_speed=0.7)
-    second = copy.deepcopy(crah)
-    second.update(name="CRAH-02", position_m=(4.5, 4.0))
-    data["crahs"].append(second)
-    data["tiles"][0]["x_m"] = (1.5, 4.5)
-    data["rows"][0]["start_m"] = (1.5, 2.5)
-    data["rows"][0]["count"] = 6
-    data["rows"][0]["it_kw"] = [4.0, 6.0, 8.0, 5.0, 6.0, 4.0]
-    data["power"]["pdus"][1]["position_m"] = (7.0, 2.5)
-    return data
 
 
 # Events on both sides of the checkpoint (saved after 60 s): a setpoint ramp that is still moving when it is
@@ -132,7 +113,7 @@ def _straight_and_resumed(tmp_path, hall, *, control: str, events: list[dict] | 
 @pytest.mark.parametrize("n_steps", [0, 60])
 def test_resumed_run_with_controls_power_and_scenario_is_bitwise_the_straight_run(tmp_path, n_steps):
     """Embedded control, power chain, scenario events after the checkpoint: the resumed run is the straight one."""
-    hall = hall_from(_two_crah_data())
+    hall = hall_from(two_crah_dict())
     (twin_a, state_a, player_a), (twin_c, state_c, player_c) = _straight_and_resumed(
         tmp_path, hall, control="embedded", events=_EVENTS, n_steps=n_steps, m_steps=200 - n_steps)
     _assert_same_run(twin_a, state_a, twin_c, state_c)

@@ -6,12 +6,11 @@ what physics, the equipment ratings or the controllers' own specifications say m
 
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 import pytest
 
-from tests.halls import hall_from, tiny_dict
+from tests.halls import hall_from, tiny_dict, two_crah_dict
 from twin.model.scenario import parse_scenario
 from twin.sim.scenario import ScenarioPlayer
 from twin.sim.twin import HallTwin
@@ -26,24 +25,6 @@ def _tiny_with_power(**edits) -> dict:
             target = target[int(part)] if part.isdigit() else target[part]
         target[last] = value
     return data
-
-
-def _two_crah_hall():
-    """Tiny with a second CRAH at the other end of the hot aisle; both fans on the inlets they serve."""
-    data = _tiny_with_power()
-    data["hall"]["size_m"] = (8.0, 5.0, 3.0)
-    crah = data["crahs"][0]
-    crah.update(position_m=(1.0, 4.0), size_m=(1.5, 1.0, 2.0), fan_control="inlet", inlet_temp_setpoint_c=21.0,
-                rated_flow_m3s=3.0, rated_cooling_kw=45.0, fan_speed=0.7)  # N+1: one unit can carry the hall
-    second = copy.deepcopy(crah)
-    second.update(name="CRAH-02", position_m=(4.5, 4.0))
-    data["crahs"].append(second)
-    data["tiles"][0]["x_m"] = (1.5, 4.5)
-    data["rows"][0]["start_m"] = (1.5, 2.5)
-    data["rows"][0]["count"] = 6
-    data["rows"][0]["it_kw"] = [4.0, 6.0, 8.0, 5.0, 6.0, 4.0]
-    data["power"]["pdus"][1]["position_m"] = (7.0, 2.5)
-    return hall_from(data)
 
 
 def _run(twin, state, seconds, player=None, every=None):
@@ -135,7 +116,7 @@ def test_a_battery_never_gives_more_than_it_holds():
 
 def test_crah_trip_makes_the_other_unit_work_harder_and_inlets_settle():
     """CRAH-01 trips: CRAH-02's fan controller speeds up, the inlets rise, then settle at a new level."""
-    hall = _two_crah_hall()
+    hall = hall_from(two_crah_dict())
     twin = HallTwin(hall, control="embedded")
     state = twin.initial_state()
     _run(twin, state, 1800)
