@@ -105,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--client", action="append", default=None, metavar="NAME=ROLE",
                    help="a client key to make (repeatable; default: observer, operator and engineer)")
 
+    from tui.cli import add_parsers as add_console_parsers
+
+    add_console_parsers(sub)  # console, up
+
     e = sub.add_parser("export", help="write the hall's geometry")
     e.add_argument("hall", type=Path)
     e.add_argument("--glb", type=Path, required=True, help="output .glb file")
@@ -133,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "keys":
         return _keys(args)
+    if args.command in ("console", "up"):  # no hall to load: `up` leaves it to `serve`, whose error it passes on
+        from tui.cli import run_console, run_up
+
+        return run_console(args) if args.command == "console" else run_up(args)
     hall = load_hall(args.hall)
     if args.command == "serve":
         from twin.bus.serve import serve

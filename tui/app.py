@@ -1,0 +1,331 @@
+"""`twin console`: the operator's terminal console on a live twin (textual).
+
+Layout, top to bottom: the header (run and plant status), the TRAINING banner (only during a drill),
+the six views (racks, cooling, power, alarms, trends, audit; keys 1–6), the command line (the last
+command and the twin's answer) and the footer. It works at 80 × 24 and uses a larger terminal for
+longer tables.
+
+Threads: a worker thread owns the bus client (:class:`tui.link.BusLink`) and posts pictures of the
+twin (:class:`TwinUpdated`) and finished commands (:class:`CommandDone`) to the app; the app sends
+commands by queueing them on the link. The app's state is two reactives, ``twin`` and
+``last_command``; the header, the views and open dialogs redraw from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer
+from textual.worker import get_current_worker
+
+from tui.dialogs.confirm import ConfirmDialog
+from tui.dialogs.inject import InjectDialog
+from tui.dialogs.setpoint import SetpointDialog
+from tui.dialogs.shelve import ShelveDialog
+from tui.link import BusLink, ClientLike
+from tui.model import SPEEDS, CommandRecord, TwinData, command_label, injectable_events, next_speed, unacknowledged
+from tui.palette import ALARM, ISA101_THEME, WARNING
+from tui.widgets.alarms import AlarmsView
+from tui.widgets.audit import AuditView
+from tui.widgets.banner import TrainingBanner
+from tui.widgets.command_line import CommandLine
+from tui.widgets.cooling import CoolingView
+from tui.widgets.header import TwinHeader
+from tui.widgets.power import PowerView
+from tui.widgets.racks import RacksView
+from tui.widgets.trends import TrendsView
+from tui.widgets.view import View
+
+__all__ = ["VIEWS", "ConsoleApp"]
+
+#: View ids in the order of their keys (1–6) and their titles.
+VIEWS: tuple[tuple[str, str], ...] = (("racks", "Racks"), ("cooling", "Cooling"), ("power", "Power"),
+                                      ("alarms", "Alarms"), ("trends", "Trends"), ("audit", "Audit"))
+
+
+class ConsoleApp(App[None]):
+    """The operator console.
+
+    Args:
+        client_factory: makes the bus client (called in the worker thread); a
+            :class:`twin.bus.client.TwinClient` in use, anything with its interface in tests.
+        role: the role the console claims (observer, operator, engineer); engineer-only actions are
+            offered only to engineers (the server checks again).
+        ui_interval_s: shortest time between two redraws from live data.
+        trend_window_s: simulated time the trends view covers.
+    """
+
+    CSS_PATH = "console.tcss"
+    TITLE = "twin console"
+    BINDINGS = [
+        *[Binding(str(i + 1), f"view('{vid}')", title) for i, (vid, title) in enumerate(VIEWS)],
+        Binding("p", "pause_resume", "Pause"),
+        Binding("plus,equals_sign", "faster", "Faster", show=False),
+        Binding("minus", "slower", "Slower", show=False),
+        Binding("i", "inject", "Inject fault", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    twin: reactive[TwinData] = reactive(TwinData, always_update=True, init=False)
+    last_command: reactive[CommandRecord | None] = reactive(None, always_update=True, init=False)
+    view: reactive[str] = reactive("racks", init=False)
+
+    class TwinUpdated(Message):
+        """A new picture of the twin from the bus worker."""
+
+        def __init__(self, data: TwinData) -> None:
+            super().__init__()
+            self.data = data
+
+    class CommandDone(Message):
+        """A command's reply (or its failure to reach the twin) from the bus worker."""
+
+        def __init__(self, record: CommandRecord) -> None:
+            super().__init__()
+            self.record = record
+
+    class BusFailed(Message):
+        """The bus worker could not run (e.g. a malformed endpoint)."""
+
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    def __init__(self, client_factory: Callable[[], ClientLike], *, role: str = "operator",
+                 ui_interval_s: float = 0.25, trend_window_s: float = 600.0) -> None:
+        super().__init__()
+        self.role = role
+        self.link = BusLink(client_factory, ui_interval_s=ui_interval_s, trend_window_s=trend_window_s)
+
+    # --- layout and life ----------------------------------------------------------------------
+
+    def compose(self):
+        yield TwinHeader(role=self.role, id="header")
+        yield TrainingBanner("", id="training")
+        with ContentSwitcher(initial="racks", id="views"):
+            yield RacksView(id="racks")
+            yield CoolingView(id="cooling")
+            yield PowerView(id="power")
+            yield AlarmsView(id="alarms")
+            yield TrendsView(id="trends")
+            yield AuditView(id="audit")
+        yield CommandLine("", id="command-line")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.register_theme(ISA101_THEME)
+        self.theme = ISA101_THEME.name
+        self.current_view().focus_main()
+        self.run_bus()
+
+    def on_unmount(self) -> None:
+        self.link.stop()
+
+    @work(thread=True, exclusive=True, name="bus", group="bus", exit_on_error=False)
+    def run_bus(self) -> None:
+        """The bus worker: every client call happens in this thread."""
+        worker = get_current_worker()
+        try:
+            self.link.run(lambda d: self._post(self.TwinUpdated(d)), lambda r: self._post(self.CommandDone(r)),
+                          cancelled=lambda: worker.is_cancelled)
+        except Exception as exc:  # noqa: BLE001 - shown to the operator instead of a traceback
+            self._post(self.BusFailed(f"{type(exc).__name__}: {exc}"))
+
+    def _post(self, message: Message) -> None:
+        try:
+            self.post_message(message)
+        except RuntimeError:
+            pass  # the app's loop has closed: nobody is left to tell
+
+    # --- data from the worker -----------------------------------------------------------------
+
+    @on(TwinUpdated)
+    def _twin_updated(self, message: TwinUpdated) -> None:
+        self.twin = message.data
+
+    def watch_twin(self, data: TwinData) -> None:
+        self.query_one(TwinHeader).show(data)
+        self.query_one(TrainingBanner).show(data)
+        self.current_view().show(data)
+
+    @on(CommandDone)
+    def _command_done(self, message: CommandDone) -> None:
+        self.last_command = message.record
+
+    def watch_last_command(self, record: CommandRecord | None) -> None:
+        if record is None:
+            return
+        self.query_one(CommandLine).show(record)
+        self.query_one(CoolingView).note_command(record)
+
+    @on(BusFailed)
+    def _bus_failed(self, message: BusFailed) -> None:
+        self.query_one(CommandLine).note(f"bus stopped: {message.error}", ALARM)
+
+    # --- views --------------------------------------------------------------------------------
+
+    def current_view(self) -> View:
+        return self.query_one(f"#{self.view}", View)
+
+    def action_view(self, name: str) -> None:
+        self.view = name
+
+    def watch_view(self, name: str) -> None:
+        self.query_one(ContentSwitcher).current = name
+        view = self.current_view()
+        view.show(self.twin)
+        view.focus_main()
+
+    # --- commands -----------------------------------------------------------------------------
+
+    def send_command(self, kind: str, args: dict, label: str | None = None) -> CommandRecord:
+        """Queue a command for the twin; its status shows at once as ``sent``, then as the reply."""
+        record = self.link.submit(kind, args, label or command_label(kind, args))
+        self.last_command = record
+        return record
+
+    def _note(self, message: str, style: str = WARNING) -> None:
+        self.query_one(CommandLine).note(message, style)
+
+    def _connected(self) -> bool:
+        if self.twin.summary is None:
+            self._note("not connected to the twin yet")
+            return False
+        return True
+
+    def action_pause_resume(self) -> None:
+        if self._connected():
+            self.send_command("resume" if self.twin.paused else "pause", {})
+
+    def action_pause(self) -> None:
+        if self._connected():
+            self.send_command("pause", {})
+
+    def action_resume(self) -> None:
+        if self._connected():
+            self.send_command("resume", {})
+
+    def action_speed(self, speed: float | str) -> None:
+        if self._connected():
+            self.send_command("set_speed", {"speed": speed})
+
+    def action_faster(self) -> None:
+        if self._connected():
+            self.action_speed(next_speed(self.twin.clock, +1))
+
+    def action_slower(self) -> None:
+        if self._connected():
+            self.action_speed(next_speed(self.twin.clock, -1))
+
+    def edit_setpoint(self, name: str) -> None:
+        self.push_screen(SetpointDialog(name, role=self.role))
+
+    @on(CoolingView.EditSetpoint)
+    def _edit_setpoint(self, message: CoolingView.EditSetpoint) -> None:
+        self.edit_setpoint(message.name)
+
+    def ack_alarms(self, names: Iterable[str]) -> None:
+        for name in names:
+            self.send_command("alarm_ack", {"alarm": name})
+
+    def shelve_alarm(self, name: str) -> None:
+        def chosen(seconds: float | None) -> None:
+            if seconds is not None:
+                self.send_command("alarm_shelve", {"alarm": name, "duration_s": seconds})
+
+        self.push_screen(ShelveDialog(name), chosen)
+
+    @on(AlarmsView.Request)
+    def _alarm_request(self, message: AlarmsView.Request) -> None:
+        if message.kind == "alarm_ack":
+            self.ack_alarms(message.alarms)
+        elif message.kind == "alarm_shelve":
+            for name in message.alarms:
+                self.shelve_alarm(name)
+        else:
+            for name in message.alarms:
+                self.send_command("alarm_unshelve", {"alarm": name})
+
+    def _engineer(self) -> bool:
+        if self.role != "engineer":
+            self._note(f"training faults need role engineer; this console is {self.role} "
+                       f"(start it with --role engineer)")
+            return False
+        return True
+
+    def action_inject(self) -> None:
+        if not self._engineer() or not self._connected():
+            return
+        events = injectable_events(self.twin.hall)
+        if not events:
+            self._note("this hall offers no training faults")
+            return
+        self.push_screen(InjectDialog(events), lambda ev: self.inject(ev) if ev else None)
+
+    def inject(self, event: dict) -> None:
+        """Ask for confirmation, then inject ``event`` (a scenario event) into the running twin."""
+        if not self._engineer():
+            return
+        label = next((lbl for lbl, ev in injectable_events(self.twin.hall) if ev == event),
+                     command_label("scenario_event", {"event": event}))
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.send_command("scenario_event", {"event": event})
+
+        self.push_screen(ConfirmDialog(
+            f"Training fault: {label}",
+            "The running twin will act on this fault as if it were real, for every client. Consoles show "
+            "TRAINING until it is cleared (restart the unit, return the utility).",
+            confirm_label="Inject"), confirmed)
+
+    # --- command palette ----------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every action of the console, named, with the live setpoints and alarms of the twin."""
+        for i, (vid, title) in enumerate(VIEWS):
+            yield SystemCommand(f"View: {title}", f"switch to the {title.lower()} view (key {i + 1})",
+                                lambda v=vid: self.action_view(v))
+        yield SystemCommand("Racks: filter by name", "type part of a rack name (key / in the racks view)",
+                            lambda: (self.action_view("racks"), self.query_one(RacksView).action_filter()))
+        yield SystemCommand("Racks: next sort column", "inlet, exhaust, rise, power, ASHRAE, name (key s)",
+                            lambda: (self.action_view("racks"), self.query_one(RacksView).action_sort_next()))
+        yield SystemCommand("Racks: only those outside the recommended band", "toggle (key f)",
+                            lambda: (self.action_view("racks"), self.query_one(RacksView).action_abnormal_only()))
+        yield SystemCommand("Pause the twin", "stop the simulated clock (key p)", self.action_pause)
+        yield SystemCommand("Resume the twin", "run the simulated clock again (key p)", self.action_resume)
+        for speed in SPEEDS:
+            text = "max" if speed == "max" else f"×{speed:g}"
+            yield SystemCommand(f"Speed {text}", "simulated seconds per wall second (keys + and -)",
+                                lambda s=speed: self.action_speed(s))
+        summary = self.twin.summary or {}
+        for ctl in summary.get("controllers") or []:
+            for sp in ctl.get("setpoints") or []:
+                ro = "" if sp.get("writable") else " (read-only)"
+                yield SystemCommand(f"Edit {sp['name']}{ro}",
+                                    f"{sp.get('description', '')} [{sp.get('min')}…{sp.get('max')} {sp.get('unit')}]",
+                                    lambda n=sp["name"]: self.edit_setpoint(n))
+        alarms = summary.get("alarms") or {}
+        unack = unacknowledged(summary)
+        if unack:
+            yield SystemCommand("Acknowledge all alarms", f"{len(unack)} unacknowledged",
+                                lambda: self.ack_alarms([a["name"] for a in unacknowledged(self.twin.summary)]))
+        for a in alarms.get("active") or []:
+            yield SystemCommand(f"Acknowledge {a['name']}", str(a.get("message", "")),
+                                lambda n=a["name"]: self.ack_alarms([n]))
+            yield SystemCommand(f"Shelve {a['name']}…", "hide it for a time you choose",
+                                lambda n=a["name"]: self.shelve_alarm(n))
+        for a in alarms.get("shelved") or []:
+            yield SystemCommand(f"Unshelve {a['name']}", str(a.get("message", "")),
+                                lambda n=a["name"]: self.send_command("alarm_unshelve", {"alarm": n}))
+        if self.role == "engineer":
+            for label, event in injectable_events(self.twin.hall):
+                yield SystemCommand(f"Training: {label}", "engineer only; asks for confirmation",
+                                    lambda ev=event: self.inject(ev))
+        yield from super().get_system_commands(screen)
