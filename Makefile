@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 OUT    ?= out/demo
 
-.PHONY: demo test bench clean sysdeps
+.PHONY: demo test bench clean sysdeps up
 
 # System libraries: Mesa's EGL and OSMesa for off-screen renders (no X server), tmux for driving the
 # console like a person would. Installed with apt-get when missing (CI machines start without them).
@@ -32,8 +32,9 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/activate
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed $(VENV)/.sysdeps
 	$(VENV)/bin/twin run assets/halls/reference.toml --duration 10min --out $(OUT)
+	$(VENV)/bin/twin render $(OUT) --out $(OUT)/overview.png
 
 test: $(VENV)/.installed-test $(VENV)/.sysdeps
 	$(PY) -m pytest -q
@@ -43,6 +44,11 @@ bench: $(VENV)/.installed-test
 	$(VENV)/bin/twin bench assets/halls/reference.toml --duration 10min --json
 	$(VENV)/bin/twin bench assets/halls/large.toml --duration 10min --json
 	$(VENV)/bin/twin bench assets/halls/reference.toml --bus --json
+	$(PY) -m viewer.bench assets/halls/reference.toml
+
+# The live twin with the operator console in this terminal (and the 3D viewer where a display exists).
+up: $(VENV)/.installed $(VENV)/.sysdeps
+	$(VENV)/bin/twin up assets/halls/reference.toml --speed 10
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -40,7 +40,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="twin", description="Digital twin of a data hall: headless runs, validation, export.")
+    p = _Parser(prog="twin", description="Digital twin of a data hall: headless runs, a live service on ZeroMQ, a 3D viewer and an operator console.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     v = sub.add_parser("validate", help="check a hall file against the schema and its cross-references")
@@ -109,6 +109,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_console_parsers(sub)  # console, up
 
+    from viewer.cli import add_parsers as add_viewer_parsers
+
+    add_viewer_parsers(sub)  # view, render: the 3D viewer
+
     e = sub.add_parser("export", help="write the hall's geometry")
     e.add_argument("hall", type=Path)
     e.add_argument("--glb", type=Path, required=True, help="output .glb file")
@@ -137,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "keys":
         return _keys(args)
+    if args.command in ("view", "render"):
+        from viewer.cli import run_render, run_view
+
+        return run_view(args) if args.command == "view" else run_render(args)
     if args.command in ("console", "up"):  # no hall to load: `up` leaves it to `serve`, whose error it passes on
         from tui.cli import run_console, run_up
 

@@ -48,7 +48,9 @@ def offline_view(source: str | Path, *, hall_path: str | Path | None = None, pre
         twin = HallTwin(hall, control=control)
         state = twin.steady(twin.initial_state())
         if twin.power is not None:
-            twin.power.place_losses(state)
+            # The plant and the load flow for this state (chillers at their COP, pumps, the chain's
+            # losses), so that cooling power and PUE are the steady state's, not the fans' alone.
+            twin.power.after_step(state, twin.dt_s)
     twin.operator(state)  # the flow field of the state
     clock = {"speed": None, "max_speed": False, "paused": True, "dt_s": twin.dt_s, "server": None,
              "step_ms": None, "training": False}

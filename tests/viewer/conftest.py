@@ -1,0 +1,37 @@
+"""Viewer tests render off screen: EGL (or OSMesa) chosen before pyvista makes its first window."""
+
+from __future__ import annotations
+
+from viewer.offscreen import use_offscreen
+
+use_offscreen(force=True)
+
+import socket  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+TINY = ASSETS / "halls" / "tiny.toml"
+REFERENCE = ASSETS / "halls" / "reference.toml"
+
+
+@pytest.fixture(scope="session")
+def tiny_hall():
+    from twin.model.load import load_hall
+
+    return load_hall(TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_view():
+    """The steady state of tiny.toml as the bus would carry it (computed once: about a second)."""
+    from twin.bus.offline import offline_view
+
+    return offline_view(TINY)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

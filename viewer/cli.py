@@ -1,0 +1,235 @@
+"""`twin view` and `twin render`: argument parsing and wiring for twin/cli.py.
+
+twin/cli.py calls :func:`add_parsers` with its subparsers and hands ``view`` / ``render`` to
+:func:`run_view` / :func:`run_render`. User errors print one line naming what is wrong and return 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["add_parsers", "run_render", "run_view"]
+
+_DEFAULT_STATE = "tcp://127.0.0.1:5556"  # twin.bus.protocol.DEFAULT_STATE (not imported: keeps --help fast)
+
+
+def _iso(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--iso {text!r}: give a temperature in °C like 27, or none") from None
+    if not (-20.0 <= v <= 100.0):
+        raise argparse.ArgumentTypeError(f"--iso {text!r}: must be within -20 … 100 °C")
+    return v
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--size {text!r}: give WIDTHxHEIGHT in pixels, e.g. 1280x960") from None
+    if not (64 <= w <= 8192 and 64 <= h <= 8192):
+        raise argparse.ArgumentTypeError(f"--size {text!r}: each side must be within 64 … 8192 pixels")
+    return w, h
+
+
+def _positive(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be positive")
+    return v
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", nargs="?", type=Path, default=None,
+                   help="a hall .toml (its steady state), a checkpoint .npz or a `twin run` output folder "
+                        "(its last fields), instead of a live twin")
+    p.add_argument("--connect", metavar="ENDPOINT", default=None,
+                   help=f"a running twin's state endpoint (`twin serve`; default {_DEFAULT_STATE} for view)")
+    p.add_argument("--commands", metavar="ENDPOINT", default=None,
+                   help="its commands endpoint (default: the state port + 1, as `twin serve` binds them)")
+    p.add_argument("--keys", type=Path, default=None, metavar="DIR",
+                   help="CURVE key folder from `twin keys` (for a server that requires keys)")
+    p.add_argument("--key-name", default="observer", help="the client key to use from --keys (default observer)")
+    p.add_argument("--timeout", type=_positive, default=5.0, help="seconds to wait for the twin (default 5)")
+    p.add_argument("--view", default="overview", help="overview, top or aisle-N (N from 1, west to east / "
+                                                       "south to north; default overview)")
+    p.add_argument("--slice-height", type=float, default=None, metavar="M",
+                   help="height of the horizontal temperature slice, m (default 1.5; shown in overview and top)")
+    p.add_argument("--no-slice", action="store_true", help="hide the horizontal slice")
+    p.add_argument("--section", default=None, metavar="AISLE",
+                   help="vertical section across aisle-N, or none (default: none in overview and top; in "
+                        "aisle views, across the viewed aisle just past its far end)")
+    p.add_argument("--iso", type=_iso, default=27.0, metavar="C",
+                   help="isosurface temperature, °C, or none (default 27, the top of ASHRAE's recommended band)")
+    p.add_argument("--flow", choices=("none", "arrows", "streamlines"), default="none",
+                   help="draw the airflow on the slice (default none)")
+
+
+def add_parsers(subparsers) -> None:
+    """Add ``view`` and ``render`` to twin's subparsers."""
+    v = subparsers.add_parser("view", help="3D window of a live twin (or of a hall/checkpoint file)")
+    _add_common(v)
+    v.add_argument("--size", type=_size, default=(1024, 768), help="window size, WIDTHxHEIGHT (default 1024x768)")
+
+    r = subparsers.add_parser("render", help="off-screen render of a hall, checkpoint or live twin to PNG")
+    _add_common(r)
+    r.add_argument("--out", type=Path, required=True,
+                   help="the PNG to write (with --walkthrough: a folder for the frames)")
+    r.add_argument("--size", type=_size, default=None, help="image size, WIDTHxHEIGHT "
+                                                            "(default 1280x960; walkthrough 960x720)")
+    r.add_argument("--walkthrough", action="store_true",
+                   help="walk through every aisle: numbered PNG frames, and walkthrough.mp4 when imageio-ffmpeg "
+                        "is installed")
+    r.add_argument("--step", type=_positive, default=0.5, help="walkthrough: metres between frames (default 0.5)")
+    r.add_argument("--fps", type=_positive, default=10.0, help="walkthrough video frame rate (default 10)")
+
+
+def _options(args: argparse.Namespace, aisles) -> tuple[object, set[str]]:
+    """SceneOptions from the flags, and the names of those the user set (view presets keep them)."""
+    from viewer.scene import SceneOptions
+    from viewer.sources import ViewerError
+
+    opts, explicit = SceneOptions(iso_c=args.iso, flow=args.flow), {"iso_c", "flow"}
+    if args.slice_height is not None:
+        opts.slice_height_m = args.slice_height
+        opts.show_slice = True
+        explicit.add("show_slice")
+    if args.no_slice:
+        opts.show_slice = False
+        explicit.add("show_slice")
+    if args.section is not None:
+        explicit.add("vslice_aisle")
+        if args.section.lower() != "none":
+            names = [a.name for a in aisles]
+            if args.section not in names:
+                raise ViewerError(f"--section {args.section!r}: use one of {', '.join(names) or '(no aisles)'} "
+                                  f"or none")
+            opts.vslice_aisle = names.index(args.section)
+    return opts, explicit
+
+
+def _open(args: argparse.Namespace, *, live_default: bool):
+    """(view, hall) from the source file or the live twin."""
+    from viewer.sources import ViewerError, connect, hall_from_view, open_file
+
+    if args.source is not None and args.connect is not None:
+        raise ViewerError("give a file or --connect, not both")
+    if args.source is not None:
+        view = open_file(args.source)
+    elif args.connect is not None or live_default:
+        view = connect(args.connect or _DEFAULT_STATE, args.commands, keys_dir=args.keys, key_name=args.key_name,
+                       timeout_s=args.timeout)
+    else:
+        raise ViewerError("give a hall .toml, a checkpoint .npz, a `twin run` folder or --connect ENDPOINT")
+    return view, hall_from_view(view)
+
+
+def _run(command: str, fn, args: argparse.Namespace) -> int:
+    """Run ``fn(args)``, turning user errors into one line and exit status 2 (3: no steady state)."""
+    from twin.bus.security import SecurityError
+    from twin.model.load import HallError
+    from viewer.sources import ViewerError
+
+    user_errors: tuple[type[BaseException], ...] = (ViewerError, HallError, SecurityError, OSError)
+    try:  # the bus's offline view raises these for bad checkpoints and halls without a steady state
+        from twin.sim.checkpoint import CheckpointError
+        from twin.sim.twin import NoSteadyState
+    except ImportError:  # pragma: no cover
+        CheckpointError = NoSteadyState = ViewerError  # noqa: N806
+    try:
+        return fn(args)
+    except NoSteadyState as exc:
+        print(f"twin {command}: error: {args.source}: {exc}", file=sys.stderr)
+        return 3
+    except (*user_errors, CheckpointError) as exc:
+        print(f"twin {command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_render(args: argparse.Namespace) -> int:
+    """`twin render`: one view to a PNG, or the walkthrough's frames."""
+    from viewer.offscreen import use_offscreen
+
+    use_offscreen(force=True)  # before pyvista makes its first window
+
+    def go(args: argparse.Namespace) -> int:
+        from viewer.cameras import view_defaults
+        from viewer.render import DEFAULT_SIZE, render_image, render_walkthrough
+        from viewer.scene import find_aisles
+
+        from viewer.sources import ViewerError
+
+        if not args.walkthrough and args.out.suffix.lower() != ".png":  # before minutes of solving
+            raise ViewerError(f"--out {args.out}: give a .png file name (or --walkthrough and a folder)")
+        view, hall = _open(args, live_default=False)
+        try:
+            aisles = find_aisles(hall)
+            opts, explicit = _options(args, aisles)
+            if args.walkthrough:
+                view_defaults("walk", aisles, opts, explicit=explicit)
+
+                def progress(i: int, n: int) -> None:
+                    if sys.stderr.isatty():
+                        print(f"\rtwin render: frame {i}/{n}", end="" if i < n else "\n", file=sys.stderr)
+
+                paths = render_walkthrough(view, hall, args.out, options=opts, step_m=args.step, fps=args.fps,
+                                           window_size=args.size or (960, 720), progress=progress)
+                frames = [p for p in paths if p.suffix == ".png"]
+                print(f"wrote {len(frames)} frames to {args.out}/frame-*.png"
+                      + (f" and {paths[-1]}" if paths[-1].suffix == ".mp4" else
+                         " (install imageio-ffmpeg for a video)"))
+            else:
+                view_defaults(args.view, aisles, opts, explicit=explicit)
+                path = render_image(view, hall, args.out, view_name=args.view, options=opts,
+                                    window_size=args.size or DEFAULT_SIZE)
+                print(f"wrote {path}")
+        finally:
+            close = getattr(view, "close", None)
+            if close is not None:
+                close()
+        return 0
+
+    return _run("render", go, args)
+
+
+def run_view(args: argparse.Namespace) -> int:
+    """`twin view`: the live window (a file's state when a file is given)."""
+    from viewer.offscreen import has_display
+
+    def go(args: argparse.Namespace) -> int:
+        from viewer.sources import ViewerError
+
+        if not has_display():
+            raise ViewerError("no display (DISPLAY/WAYLAND_DISPLAY unset): use `twin render … --out FILE.png` "
+                              "for off-screen pictures")
+        from viewer.app import LiveViewer
+        from viewer.cameras import named_pose
+        from viewer.scene import find_aisles
+
+        view, hall = _open(args, live_default=True)
+        try:
+            aisles = find_aisles(hall)
+            opts, explicit = _options(args, aisles)
+            try:
+                named_pose(args.view, hall, aisles)
+            except ValueError as exc:
+                raise ViewerError(str(exc)) from None
+            app = LiveViewer(view, options=opts, view=args.view, window_size=args.size, explicit=explicit)
+            app.run()
+        finally:
+            close = getattr(view, "close", None)
+            if close is not None:
+                close()
+        return 0
+
+    return _run("view", go, args)
