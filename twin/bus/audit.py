@@ -25,12 +25,15 @@ class AuditLog:
     def __init__(self, path: Path | None, *, tail: int = 200) -> None:
         self.path = Path(path) if path is not None else None
         self.tail: deque[dict[str, Any]] = deque(maxlen=tail)
+        self.count = 0  # records appended by this log object (a version number for the tail)
         self._file = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.tail.extend(read_audit(self.path, last_bytes=_TAIL_BYTES)[-tail:])
             # Append mode: a resumed server adds to the history, it never rewrites it.
             self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - lives as long as the server
-            self.tail.extend(read_audit(self.path)[-tail:])
+            if self._file.tell() > 0 and not _ends_with_newline(self.path):
+                self._file.write(b"\n")  # a crash tore the last line: start ours on a line of its own
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         rec = {"time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"), **record}
@@ -38,6 +41,7 @@ class AuditLog:
         if self._file is not None:
             self._file.write(line)  # unbuffered: one write per line, in the OS when this returns
         self.tail.append(json.loads(line))
+        self.count += 1
         return self.tail[-1]
 
     def close(self) -> None:
@@ -50,11 +54,29 @@ class AuditLog:
             self._file = None
 
 
-def read_audit(path: Path) -> list[dict[str, Any]]:
-    """Every complete line of an audit log (a torn last line after a crash is skipped)."""
+_TAIL_BYTES = 1 << 20  # how much of an old log a starting server reads for its tail
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+def read_audit(path: Path, *, last_bytes: int | None = None) -> list[dict[str, Any]]:
+    """Every complete line of an audit log (a torn line after a crash is skipped); with ``last_bytes``,
+    only the lines in that much of the file's end."""
     out = []
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            if last_bytes is not None:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - last_bytes))
+                data = f.read()
+                if size > last_bytes:
+                    data = data[data.find(b"\n") + 1:]  # drop the partial first line
+            else:
+                data = f.read()
     except FileNotFoundError:
         return out
     for line in data.splitlines():

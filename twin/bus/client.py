@@ -17,7 +17,7 @@ messages flow again, or when a different server (a restart) speaks, it takes a n
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,7 +90,10 @@ class TwinClient:
         self.resyncs = 0  # snapshots taken after the first (server restarts, stale periods)
         self.dropped = 0  # updates the publisher dropped for us (gaps in the sequence)
         self.latency_s: deque[float] = deque(maxlen=1000)  # end of the state's step → receipt (same host)
-        self._replies: dict[str, Reply] = {}
+        self._replies: OrderedDict[str, Reply] = OrderedDict()  # bounded: replies nobody took are dropped
+        self._all_topics = set(topics) >= set(P.TOPICS)  # only then does a gap in seq mean a loss
+        self.snapshot_refused: str | None = None  # the server's reason, when it refused our snapshot
+        self._next_snapshot_s = 0.0
         self._snapshot_id: str | None = None
         self._snapshot_sent_s = 0.0
         self._pending: list[P.Message] = []  # updates that arrived before the snapshot they follow
@@ -206,7 +209,7 @@ class TwinClient:
         seq = msg.seq
         if seq is None or seq <= self.seq:
             return  # already in the snapshot (or older)
-        if seq > self.seq + 1:
+        if seq > self.seq + 1 and self._all_topics:
             self.dropped += seq - self.seq - 1
         self.seq = seq
         kind = msg.kind
@@ -240,15 +243,22 @@ class TwinClient:
             self._take_snapshot(msg, changed)
             return
         if h.get("kind") == "reply" and isinstance(cid, str):
-            if cid == self._snapshot_id:  # the snapshot was refused
+            if cid == self._snapshot_id:  # the snapshot was refused: say why, and ask again later
                 self._snapshot_id = None
+                self.snapshot_refused = f"{h.get('status')}: {h.get('reason', '')}"
+                self._next_snapshot_s = time.monotonic() + self.snapshot_timeout_s
+                changed.add("status")
+                return
             self._replies[cid] = Reply(cid, h.get("request"), str(h.get("status")), str(h.get("reason", "")),
                                        h.get("result") if isinstance(h.get("result"), dict) else {}, h)
+            while len(self._replies) > 1000:
+                self._replies.popitem(last=False)
             changed.add("reply")
 
     def _take_snapshot(self, msg: P.Message, changed: set[str]) -> None:
         h = msg.header
         self._snapshot_id = None
+        self.snapshot_refused = None
         if self.server_id is not None and h.get("server") != self.server_id:
             self.resyncs += 1
         self.server_id = h.get("server")
@@ -287,7 +297,8 @@ class TwinClient:
         if self.status == "live" and now - self.last_message_s > 3.0 * self.heartbeat_s:
             self.status = "stale"
         if self._snapshot_id is None and self.status == "connecting":
-            self._request_snapshot()
+            if now >= self._next_snapshot_s:
+                self._request_snapshot()
         elif self._snapshot_id is not None and now - self._snapshot_sent_s > self.snapshot_timeout_s:
             self._request_snapshot()  # lost (the server was down): ask again
         elif self.status == "stale" and self._snapshot_id is None and now - self.last_message_s < self.heartbeat_s:

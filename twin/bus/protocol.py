@@ -104,8 +104,17 @@ def decode_json(data: bytes, *, max_bytes: int | None = None) -> dict:
         raise ProtocolError("header frame is not UTF-8") from None
     except (json.JSONDecodeError, RecursionError) as exc:
         raise ProtocolError(f"header frame is not JSON ({str(exc)[:80]})") from None
+    except ValueError as exc:  # e.g. an integer literal beyond Python's digit limit
+        raise ProtocolError(f"header frame holds a value JSON cannot carry here ({str(exc)[:80]})") from None
     if not isinstance(obj, dict):
         raise ProtocolError(f"header must be a JSON object, got {type(obj).__name__}")
+    if max_bytes is not None:
+        # Escapes such as "\ud800" decode to lone surrogates, which no UTF-8 can hold: refuse them now
+        # rather than fail later when the audit log or a reply writes them.
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ProtocolError("header holds a lone UTF-16 surrogate escape (not valid Unicode text)") from None
     return obj
 
 

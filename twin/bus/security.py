@@ -51,6 +51,7 @@ class ServerKeys:
     secret: bytes
     roles: dict[bytes, str]  # z85 client public key → role
     clients_dir: Path
+    names: dict[bytes, str]  # z85 client public key → the client's name (its key file's stem), for the audit
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def load_server_keys(folder: Path) -> ServerKeys:
     except (OSError, ValueError) as exc:
         raise SecurityError(f"{folder / 'server.key_secret'}: cannot load the server's keys ({exc}); "
                             f"make them with `twin keys {folder}`") from None
-    roles = {}
+    roles, names = {}, {}
     for cert in sorted((folder / "clients").glob("*.key")):
         try:
             pub, _ = zmq.auth.load_certificate(cert)
@@ -125,9 +126,10 @@ def load_server_keys(folder: Path) -> ServerKeys:
         if role not in ROLES:
             raise SecurityError(f"{cert}: metadata.role {role!r} is not one of {', '.join(ROLES)}")
         roles[pub] = role
+        names[pub] = cert.stem
     if secret is None:
         raise SecurityError(f"{folder / 'server.key_secret'}: holds no secret key")
-    return ServerKeys(public, secret, roles, folder / "clients")
+    return ServerKeys(public, secret, roles, folder / "clients", names)
 
 
 def load_client_keys(key_secret: Path, server_key: Path) -> ClientKeys:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 import time
 import uuid
 from collections import OrderedDict
@@ -100,7 +101,8 @@ class TwinServer:
         self.stopping: str | None = None
         self.hall = hall_info(twin)
         self.audit = AuditLog(self.opt.audit_path)
-        self._replies: OrderedDict[str, list] = OrderedDict()  # command id → reply frames (idempotency)
+        self._replies: OrderedDict[tuple, dict] = OrderedDict()  # (principal, id) → reply (idempotency)
+        self._snapshot_cache: tuple | None = None
         self._auth = None
         self.pub: zmq.Socket | None = None
         self.router: zmq.Socket | None = None
@@ -129,6 +131,10 @@ class TwinServer:
             if not is_loopback(ep) and opt.keys is None:
                 raise SecurityError(f"refusing to bind {ep}: it is reachable from other machines and no CURVE keys "
                                     f"are configured (make them with `twin keys DIR`, then pass --keys DIR)")
+        for flag, v in (("--summary-hz", opt.summary_hz), ("--fields-hz", opt.fields_hz),
+                        ("--heartbeat", opt.heartbeat_s)):
+            if not (math.isfinite(v) and v > 0):
+                raise SecurityError(f"{flag} {v:g}: must be a positive number")
         if opt.max_role not in ("observer", "operator", "engineer"):
             raise SecurityError(f"--max-role {opt.max_role!r}: use observer, operator or engineer")
         self.pub = self.ctx.socket(zmq.PUB)
@@ -141,7 +147,7 @@ class TwinServer:
         self.pub.setsockopt(zmq.SNDBUF, 256 * 1024)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)  # a reply to a client that left is dropped
         self.router.setsockopt(zmq.MAXMSGSIZE, 16 * 1024 * 1024)  # beyond this a peer is disconnected
-        self.router.setsockopt(zmq.SNDHWM, 1000)
+        self.router.setsockopt(zmq.SNDHWM, 50)  # snapshots of a large hall are megabytes each
         if opt.keys is not None:
             from zmq.auth.thread import ThreadAuthenticator
 
@@ -320,8 +326,12 @@ class TwinServer:
 
     # --- commands -----------------------------------------------------------------------------
 
-    def _drain_commands(self, *, limit: int) -> None:
+    def _drain_commands(self, *, limit: int, budget_s: float = 0.02) -> None:
+        # Bounded in count and time: a flood of commands must not stop the twin or its heartbeats.
+        end = time.perf_counter() + budget_s
         for _ in range(limit):
+            if time.perf_counter() > end:
+                return
             try:
                 frames = self.router.recv_multipart(flags=zmq.NOBLOCK, copy=False)
             except zmq.Again:
@@ -329,110 +339,112 @@ class TwinServer:
             self.handle_frames(frames)
 
     def handle_frames(self, frames: list) -> None:
-        """Answer one ROUTER message: [identity, (empty delimiter,) header, ...]."""
+        """Answer one ROUTER message: [identity, (empty delimiter,) header]. Never raises: whatever a
+        client sends, the twin goes on (an unexpected failure is answered ``invalid`` and logged)."""
         self.commands_handled += 1
         identity = frames[0].bytes
         rest = frames[1:]
         envelope: list[bytes] = [identity]
-        if rest and len(rest[0]) == 0:  # a REQ client's delimiter: echo it back
+        if len(rest) > 1 and len(rest[0]) == 0:  # a REQ client's delimiter: echo it back
             envelope.append(b"")
             rest = rest[1:]
-        user_key = None
+        ctx = {"client": identity.hex(), "role": None, "name": None, "key": None}
         if self.opt.keys is not None and rest:
             try:
                 user_key = rest[0].get("User-Id")
             except (zmq.ZMQError, AttributeError):
                 user_key = None
-        client = identity.hex()
+            if user_key:
+                ctx["key"] = self.opt.keys.names.get(user_key.encode(), user_key)
+                ctx["role"] = self.opt.keys.roles.get(user_key.encode())
         try:
-            if len(rest) != 1:
-                raise ProtocolError(f"a command is one header frame; got {len(rest)} frames")
+            self._handle(envelope, rest, ctx)
+        except Exception as exc:  # noqa: BLE001 - a bug must cost one reply, not the running twin
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+            self._answer(envelope, None, None, "invalid", f"the server could not handle this message "
+                         f"({type(exc).__name__})", ctx=ctx, audit={})
+
+    def _handle(self, envelope: list[bytes], rest: list, ctx: dict) -> None:
+        def refuse(cid, kind, status, reason, **audit) -> None:
+            self._answer(envelope, cid, kind, status, reason, ctx=ctx, audit=audit)
+
+        if len(rest) != 1:
+            return refuse(None, None, "invalid", f"a command is one header frame; got {len(rest)} frames")
+        try:
             header = P.decode_json(rest[0].bytes, max_bytes=P.MAX_HEADER_BYTES)
         except ProtocolError as exc:
-            self._answer(envelope, None, None, "invalid", str(exc), client=client, role=None, audit={"kind": None})
-            return
-        cid = header.get("id")
-        kind = header.get("kind")
+            return refuse(None, None, "invalid", str(exc))
+        cid, kind = header.get("id"), header.get("kind")
+        kind = _short(kind) if isinstance(kind, str) else None
+        if isinstance(header.get("client"), str):
+            ctx["name"] = _short(header["client"])
         if not isinstance(cid, str) or not (1 <= len(cid) <= 128):
-            self._answer(envelope, None, kind if isinstance(kind, str) else None, "invalid",
-                         "header field 'id' must be a string of 1 to 128 characters", client=client, role=None,
-                         audit={"kind": kind if isinstance(kind, str) else None})
-            return
-        if cid in self._replies:  # a repeated id is applied once: send the first answer again
-            cached = self._replies[cid]
-            self.audit.append({**cached["audit"], "duplicate": True, "client": client})
-            self._reply_frames(envelope, cached["frames"])
-            return
+            return refuse(None, kind, "invalid", "header field 'id' must be a string of 1 to 128 characters")
         try:
             P.check_version(header)
+            ctx["role"] = self._role(header, ctx)
         except ProtocolError as exc:
-            self._answer(envelope, cid, kind, "invalid", str(exc), client=client, role=None, audit={"kind": kind})
-            return
-        name = header.get("client") if isinstance(header.get("client"), str) else None
-        try:
-            role = self._role(header, user_key)
-        except ProtocolError as exc:
-            self._answer(envelope, cid, kind, "invalid", str(exc), client=client, role=None,
-                         audit={"kind": kind, "name": name})
-            return
-        if not isinstance(kind, str) or kind not in P.COMMANDS:
-            self._answer(envelope, cid, kind if isinstance(kind, str) else None, "invalid",
-                         f"unknown command kind {kind!r}; known: {', '.join(P.COMMANDS)}",
-                         client=client, role=role, audit={"kind": kind if isinstance(kind, str) else None,
-                                                          "name": name})
-            return
+            return refuse(cid, kind, "invalid", str(exc))
+        # A repeated id from the same principal is applied once: send the first answer again. (Keyed by who
+        # sends it, so that a broadcast id reused by someone else is a new command of theirs.)
+        key = (ctx["key"] or f"{ctx['role']}:{ctx['name']}", cid)
+        if key in self._replies:
+            cached = self._replies[key]
+            self.audit.append({**cached["audit"], "sim_time_s": self.state.time_s,
+                               "client": ctx["client"], "duplicate": True})
+            self._reply_frames(envelope, cached["frames"])
+            return None
+        if kind is None or kind not in P.COMMANDS:
+            shown = repr(kind) if kind is not None else "(none)"
+            return refuse(cid, kind, "invalid", f"unknown command kind {shown}; known: {', '.join(P.COMMANDS)}")
         args = header.get("args", {})
         if not isinstance(args, dict):
-            self._answer(envelope, cid, kind, "invalid", "header field 'args' must be an object", client=client,
-                         role=role, audit={"kind": kind, "name": name})
-            return
+            return refuse(cid, kind, "invalid", "header field 'args' must be an object")
+        role = ctx["role"]
         if Role.parse(role) < Role.parse(P.COMMANDS[kind]):
-            self._answer(envelope, cid, kind, "denied", f"{kind} needs role {P.COMMANDS[kind]}; this client is {role}",
-                         client=client, role=role, audit={"kind": kind, "name": name})
-            return
+            return refuse(cid, kind, "denied", f"{kind} needs role {P.COMMANDS[kind]}; this client is {role}")
         try:
             status, reason, result, audit, arrays = self._dispatch(kind, args, role)
-        except ProtocolError as exc:
-            status, reason, result, audit, arrays = "invalid", str(exc), {}, {}, None
-        self._answer(envelope, cid, kind, status, reason, client=client, role=role,
-                     audit={"kind": kind, "name": name, **audit}, result=result, arrays=arrays)
+        except (ProtocolError, OverflowError) as exc:  # OverflowError: integers too large for a float
+            status, reason, result, audit, arrays = "invalid", _short(str(exc), 400), {}, {}, None
+        self._answer(envelope, cid, kind, status, reason, ctx=ctx, audit=audit, result=result, arrays=arrays,
+                     cache_key=key)
+        return None
 
-    def _role(self, header: dict, user_key: str | None) -> str:
-        keys = self.opt.keys
-        if keys is not None:
-            if user_key is None:
-                return "observer"
-            return keys.roles.get(user_key.encode() if isinstance(user_key, str) else user_key, "observer")
+    def _role(self, header: dict, ctx: dict) -> str:
+        if self.opt.keys is not None:
+            # CURVE: the key decides (only listed keys get through at all).
+            return ctx["role"] or "observer"
         role = header.get("role", "observer")
         if role not in ("observer", "operator", "engineer"):
-            raise ProtocolError(f"header field 'role' must be observer, operator or engineer, got {role!r}")
+            raise ProtocolError(f"header field 'role' must be observer, operator or engineer, got {_short(repr(role))}")
         # On loopback the client states its role, up to what the server allows.
         return role if Role.parse(role) <= Role.parse(self.opt.max_role) else self.opt.max_role
 
     def _answer(self, envelope: list[bytes], cid: str | None, kind: str | None, status: str, reason: str, *,
-                client: str, role: str | None, audit: dict, result: dict | None = None,
-                arrays: dict | None = None) -> None:
-        rec = {"sim_time_s": self.state.time_s, "client": client, "role": role, "id": cid, **audit,
+                ctx: dict, audit: dict, result: dict | None = None, arrays: dict | None = None,
+                cache_key: tuple | None = None) -> None:
+        rec = {"sim_time_s": self.state.time_s, "client": ctx["client"], "name": ctx["name"], "role": ctx["role"],
+               "id": cid, "kind": kind, "target": None, "old": None, "new": None, **audit,
                "status": status, "reason": reason}
-        rec.setdefault("target", None)
-        rec.setdefault("old", None)
-        rec.setdefault("new", None)
+        if ctx["key"] is not None:
+            rec["key"] = ctx["key"]
         logged = self.audit.append(rec)
         if kind not in (None, "snapshot", "ping"):
             self.publish_event({"type": "command", **logged})
-        header = {"protocol": P.PROTOCOL_VERSION, "kind": "reply", "id": cid, "request": kind, "status": status,
-                  "reason": reason, "result": result or {}, "server": self.server_id, "time_s": self.state.time_s}
         if kind == "snapshot" and status == "ok":
-            header["kind"] = "snapshot"
-            header.update(result or {})
-            header.pop("result", None)
-        try:
+            frames = self._snapshot_frames(cid)
+        else:
+            header = {"protocol": P.PROTOCOL_VERSION, "kind": "reply", "id": cid, "request": kind, "status": status,
+                      "reason": reason, "result": result or {}, "server": self.server_id,
+                      "time_s": self.state.time_s}
             frames = encode_message(header, arrays)
-        except ValueError:  # e.g. a value JSON cannot carry: never let a reply crash the server
-            frames = encode_message({**header, "result": {}, "reason": reason})
         self._reply_frames(envelope, frames)
-        if cid is not None and kind != "snapshot":
-            self._replies[cid] = {"frames": frames, "audit": {k: v for k, v in logged.items() if k != "time"}}
+        if cache_key is not None and kind != "snapshot":
+            self._replies[cache_key] = {"frames": frames,
+                                        "audit": {k: v for k, v in logged.items() if k != "time"}}
             while len(self._replies) > 10_000:
                 self._replies.popitem(last=False)
 
@@ -451,9 +463,9 @@ class TwinServer:
             return "ok", "", {"seq": self.seq, "digest": self.digest(), "time_s": state.time_s,
                               "paused": self.paused}, {}, None
         if kind == "snapshot":
-            return self._snapshot()
+            return "ok", "", {}, {}, None  # the frames are built by _snapshot_frames
         if kind == "set_setpoint":
-            target, value = _arg(args, "target", str), args.get("value")
+            target, value = _short(_arg(args, "target", str)), args.get("value")
             if twin.controls is None:
                 return "not_writable", "this twin runs ideal control: it has no setpoint registry", {}, \
                     {"target": target, "new": _jsonable(value)}, None
@@ -462,7 +474,7 @@ class TwinServer:
             return res.status, res.reason, res.to_dict(), {"target": target, "old": res.old_value,
                                                            "new": res.target if res.accepted else _jsonable(value)}, None
         if kind in ("alarm_ack", "alarm_shelve", "alarm_unshelve"):
-            name = _arg(args, "alarm", str)
+            name = _short(_arg(args, "alarm", str))
             alarms = twin.alarms
             if name not in alarms:
                 return "invalid", f"unknown alarm {name!r}", {}, {"target": name}, None
@@ -516,39 +528,57 @@ class TwinServer:
             return self._inject(args)
         raise ProtocolError(f"unknown command kind {kind!r}")  # pragma: no cover - COMMANDS is checked first
 
-    def _snapshot(self):
+    def _snapshot_frames(self, cid: str) -> list:
+        """The snapshot reply: built from what was last published (section 4 of the protocol), its big
+        JSON and array frames encoded once per published state and reused for every late joiner."""
         if self.last_summary is None:
             self.publish_summary()
         if self.last_fields is None:
             self.publish_fields()
-        fields_body, arrays = self.last_fields
-        result = {"seq": self.seq, "hall": self.hall, "summary": self.last_summary,
-                  "summary_seq": self.last_summary_seq, "fields": fields_body, "fields_seq": self.last_fields_seq,
-                  "audit": list(self.audit.tail), "heartbeat_s": self.opt.heartbeat_s}
-        return "ok", "", result, {}, arrays
+        version = (self.last_summary_seq, self.last_fields_seq, self.audit.count)
+        if self._snapshot_cache is None or self._snapshot_cache[0] != version:
+            fields_body, arrays = self.last_fields
+            header = {"protocol": P.PROTOCOL_VERSION, "kind": "snapshot", "request": "snapshot", "status": "ok",
+                      "reason": "", "result": {}, "server": self.server_id, "time_s": self.state.time_s,
+                      "hall": self.hall, "summary": self.last_summary, "summary_seq": self.last_summary_seq,
+                      "fields": fields_body, "fields_seq": self.last_fields_seq, "audit": list(self.audit.tail),
+                      "heartbeat_s": self.opt.heartbeat_s}
+            self._snapshot_cache = (version, encode_message(header, arrays))
+        head, *rest = self._snapshot_cache[1]
+        # Per request only the id and the sequence number differ: put them in front of the cached object.
+        prefix = b'{"id":' + encode_json(cid) + b',"seq":' + str(self.seq).encode() + b","
+        return [prefix + bytes(head)[1:], *rest]
 
     def _inject(self, args: dict):
         from pydantic import TypeAdapter, ValidationError
 
         from twin.model.load import describe_validation_error
-        from twin.model.scenario import Event, ScenarioError, check_event_target
+        from twin.model.scenario import Event, ScenarioError, SetpointEvent, check_event_target
         from twin.sim.scenario import apply_event
 
         event_in = args.get("event")
         if not isinstance(event_in, dict):
             raise ProtocolError("args.event must be an object like {\"kind\": \"crah_trip\", \"target\": \"CRAH-01\"}")
+        if "at" in event_in:
+            raise ProtocolError("args.event.at: not allowed; an event sent over the bus happens now")
         try:
             event = TypeAdapter(Event).validate_python({**event_in, "at": self.state.time_s})
         except ValidationError as exc:
-            raise ProtocolError(describe_validation_error("args.event", exc)) from None
+            raise ProtocolError(_short(describe_validation_error("args.event", exc), 400)) from None
         controls = self.twin.controls
         try:
             check_event_target(event, self.twin.hall, where="args.event",
                                setpoints=set(controls.registry.names()) if controls else None,
                                sensors=set(controls.sensors()) if controls else None)
         except ScenarioError as exc:
-            raise ProtocolError(str(exc)) from None
+            raise ProtocolError(_short(str(exc), 400)) from None
         target = getattr(event, "target", None)
+        if isinstance(event, SetpointEvent) and controls is not None:
+            # A setpoint event is a write like any other: the registry's own status is the answer.
+            res = controls.registry.write(event.target, event.value, "engineer", self.state.time_s)
+            self._dirty = self._dirty or res.accepted
+            return res.status, res.reason, {"outcome": res.status, **res.to_dict()}, \
+                {"target": target, "old": res.old_value, "new": res.target}, None
         outcome = apply_event(self.twin, event, self.state)
         self._injected = True
         self._dirty = True
@@ -569,6 +599,12 @@ def _arg(args: dict, key: str, types) -> Any:
         names = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
         raise ProtocolError(f"args.{key} must be a {names.replace('str', 'string').replace('int or float', 'number')}")
     return v
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """A client's string as far as we keep or echo it: bounded, so that what clients send cannot grow the
+    server's memory, the audit log or the replies."""
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
 
 
 def _jsonable(v: Any) -> Any:

@@ -230,9 +230,12 @@ class SetpointRegistry:
 
         if isinstance(value, bool):
             value = int(value)
-        if not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-            return refuse("invalid", f"{name}: value must be a finite number, got {value!r}")
-        v = float(value)
+        try:
+            v = float(value) if isinstance(value, numbers.Real) else math.nan
+        except OverflowError:  # an integer beyond the float range
+            v = math.nan
+        if not math.isfinite(v):
+            return refuse("invalid", f"{name}: value must be a finite number, got {repr(value)[:80]}")
         if sp.integer and v != round(v):
             return refuse("invalid", f"{name}: value must be a whole number, got {v:g}")
         if not sp.writable:
