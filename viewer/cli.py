@@ -138,18 +138,14 @@ def _run(command: str, fn, args: argparse.Namespace) -> int:
     from twin.model.load import HallError
     from viewer.sources import ViewerError
 
-    user_errors: tuple[type[BaseException], ...] = (ViewerError, HallError, SecurityError, OSError)
-    try:  # the bus's offline view raises these for bad checkpoints and halls without a steady state
-        from twin.sim.checkpoint import CheckpointError
-        from twin.sim.twin import NoSteadyState
-    except ImportError:  # pragma: no cover
-        CheckpointError = NoSteadyState = ViewerError  # noqa: N806
+    from twin.bus.offline import NoSteadyView
+
     try:
         return fn(args)
-    except NoSteadyState as exc:
-        print(f"twin {command}: error: {args.source}: {exc}", file=sys.stderr)
+    except NoSteadyView as exc:
+        print(f"twin {command}: error: {exc}", file=sys.stderr)
         return 3
-    except (*user_errors, CheckpointError) as exc:
+    except (ViewerError, HallError, SecurityError, OSError) as exc:
         print(f"twin {command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -14,8 +14,13 @@ import numpy as np
 
 from twin.bus import protocol as P
 from twin.bus.views import field_arrays, hall_info, summary_body
+from twin.model.load import HallError
 
-__all__ = ["OfflineView", "offline_view"]
+__all__ = ["NoSteadyView", "OfflineView", "offline_view"]
+
+
+class NoSteadyView(HallError):
+    """A hall file whose steady state does not exist (more heat than cooling): nothing to draw."""
 
 
 @dataclass
@@ -31,13 +36,25 @@ def offline_view(source: str | Path, *, hall_path: str | Path | None = None, pre
     """The view of a hall file (its steady state) or of a checkpoint (its saved state).
 
     ``source``: a hall ``.toml`` or a checkpoint ``.npz``; for a checkpoint the hall file is the one
-    it names, unless ``hall_path`` is given. Raises HallError / CheckpointError with one-line messages.
+    it names, unless ``hall_path`` is given. User errors raise :class:`HallError` (one line; a bad
+    checkpoint too) or :class:`NoSteadyView`, so that callers need nothing from the solver's packages.
     """
+    from twin.sim.checkpoint import CheckpointError
+    from twin.sim.twin import NoSteadyState
+
+    try:
+        return _offline_view(Path(source), hall_path=hall_path, precision=precision, control=control)
+    except CheckpointError as exc:
+        raise HallError(str(exc)) from None
+    except NoSteadyState as exc:
+        raise NoSteadyView(f"{source}: {exc}") from None
+
+
+def _offline_view(source: Path, *, hall_path, precision: str, control: str) -> OfflineView:
     from twin.model.load import load_hall
     from twin.sim.checkpoint import load_checkpoint, read_checkpoint_meta
     from twin.sim.twin import HallTwin
 
-    source = Path(source)
     if source.suffix == ".npz":
         meta = read_checkpoint_meta(source)
         hall = load_hall(hall_path or meta["hall_path"])
