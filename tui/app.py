@@ -29,7 +29,16 @@ from tui.dialogs.inject import InjectDialog
 from tui.dialogs.setpoint import SetpointDialog
 from tui.dialogs.shelve import ShelveDialog
 from tui.link import BusLink, ClientLike
-from tui.model import SPEEDS, CommandRecord, TwinData, command_label, injectable_events, next_speed, unacknowledged
+from tui.model import (
+    CLEARING_EVENTS,
+    SPEEDS,
+    CommandRecord,
+    TwinData,
+    command_label,
+    injectable_events,
+    next_speed,
+    unacknowledged,
+)
 from tui.palette import ALARM, ISA101_THEME, WARNING
 from tui.widgets.alarms import AlarmsView
 from tui.widgets.audit import AuditView
@@ -279,6 +288,13 @@ class ConsoleApp(App[None]):
             if yes:
                 self.send_command("scenario_event", {"event": event})
 
+        if event.get("kind") in CLEARING_EVENTS:  # undoing a drill is not injecting a fault
+            self.push_screen(ConfirmDialog(
+                f"Clear training fault: {label}",
+                "The twin returns the equipment to service for every client; TRAINING ends when no "
+                "injected fault is left.",
+                confirm_label=label.split()[0]), confirmed)
+            return
         self.push_screen(ConfirmDialog(
             f"Training fault: {label}",
             "The running twin will act on this fault as if it were real, for every client. Consoles show "

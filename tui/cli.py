@@ -269,7 +269,9 @@ def run_up(args: argparse.Namespace) -> int:
         log.close()
         if viewer_log is not None:
             viewer_log.close()
-    print(f"twin up: stopped the twin (exit {code}); log {log_path}", file=sys.stderr)
+    # The server answers SIGTERM by writing its final checkpoint and exiting 143: that is a clean stop.
+    how = "checkpoint written" if code in (143, -15) else f"exit {code}"
+    print(f"twin up: stopped the twin ({how}); log {log_path}", file=sys.stderr)
     return 0
 
 

@@ -184,6 +184,10 @@ def next_speed(clock: dict | None, step: int) -> float | str:
     return SPEEDS[max(0, min(len(SPEEDS) - 1, i + step))]
 
 
+#: Events that clear a training fault rather than inject one.
+CLEARING_EVENTS = ("crah_restart", "utility_return")
+
+
 def injectable_events(hall: dict | None) -> list[tuple[str, dict]]:
     """The training faults an engineer may inject, as (label, scenario event) pairs."""
     out: list[tuple[str, dict]] = []

@@ -92,12 +92,17 @@ def add_parsers(subparsers) -> None:
     r.add_argument("--fps", type=_positive, default=10.0, help="walkthrough video frame rate (default 10)")
 
 
-def _options(args: argparse.Namespace, aisles) -> tuple[object, set[str]]:
+def _options(args: argparse.Namespace, aisles, hall=None) -> tuple[object, set[str]]:
     """SceneOptions from the flags, and the names of those the user set (view presets keep them)."""
     from viewer.scene import SceneOptions
     from viewer.sources import ViewerError
 
     opts, explicit = SceneOptions(iso_c=args.iso, flow=args.flow), {"iso_c", "flow"}
+    if args.slice_height is not None and hall is not None:
+        lo_m, hi_m = -hall.plenum_depth_m, hall.spec.hall.size_m[2]
+        if not lo_m < args.slice_height < hi_m:
+            raise ViewerError(f"--slice-height {args.slice_height:g} m: must lie inside the room, between "
+                              f"{lo_m:g} m (plenum floor) and {hi_m:g} m (ceiling)")
     if args.slice_height is not None:
         opts.slice_height_m = args.slice_height
         opts.show_slice = True
@@ -170,7 +175,7 @@ def run_render(args: argparse.Namespace) -> int:
         view, hall = _open(args, live_default=False)
         try:
             aisles = find_aisles(hall)
-            opts, explicit = _options(args, aisles)
+            opts, explicit = _options(args, aisles, hall)
             if args.walkthrough:
                 view_defaults("walk", aisles, opts, explicit=explicit)
 
@@ -215,7 +220,7 @@ def run_view(args: argparse.Namespace) -> int:
         view, hall = _open(args, live_default=True)
         try:
             aisles = find_aisles(hall)
-            opts, explicit = _options(args, aisles)
+            opts, explicit = _options(args, aisles, hall)
             try:
                 named_pose(args.view, hall, aisles)
             except ValueError as exc:

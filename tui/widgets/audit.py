@@ -18,6 +18,15 @@ from tui.widgets.view import View
 __all__ = ["AuditView"]
 
 
+_TARGET_W = 16
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` in ``width`` cells: setpoint names lose their common suffix first, then end in '…'."""
+    text = text.replace("_temp_setpoint", "").replace("_setpoint", "")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _short(v: object) -> str:
     if v is None:
         return MISSING
@@ -43,9 +52,11 @@ class AuditView(View):
         # What the operator scans for comes first (when, outcome, what); who and why scroll into view.
         table.add_column("Sim time", key="time", width=8)
         table.add_column("Status", key="status", width=12)
-        table.add_column("Command", key="kind", width=14)
-        table.add_column("Target", key="target")
-        table.add_column("Change", key="change")
+        table.add_column("Command", key="kind", width=12)
+        # Fixed widths up to "Who", so that at 80 columns an operator sees when, what, on what, the change
+        # and who without scrolling; long setpoint names end in an ellipsis, the reason scrolls into view.
+        table.add_column("Target", key="target", width=_TARGET_W)
+        table.add_column("Change", key="change", width=13)
         table.add_column("Who", key="who")
         table.add_column("Reason", key="reason")
         yield table
@@ -72,12 +83,17 @@ class AuditView(View):
         status = str(e.get("status", MISSING))
         who = "/".join(str(x) for x in (e.get("name") or e.get("client"), e.get("role")) if x)
         old, new = e.get("old"), e.get("new")
-        change = "" if old is None and new is None else f"{_short(old)} → {_short(new)}"
+        if old is None and new is None:
+            change = ""
+        elif status in ("ok", "clamped"):
+            change = f"{_short(old)} → {_short(new)}"
+        else:  # refused: nothing changed, say what was asked
+            change = f"asked {_short(new)}"
         return [
             Text(fmt_clock(e.get("sim_time_s")), style=DIM),
             Text(status, style=STATUS_STYLE.get(status, WARNING)),
             Text(str(e.get("kind") or MISSING)),
-            Text(str(e.get("target") or "")),
+            Text(_fit(str(e.get("target") or ""), _TARGET_W)),
             Text(change),
             Text(who or MISSING),
             Text(str(e.get("reason") or ""), style=DIM),
