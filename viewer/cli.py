@@ -7,6 +7,7 @@ twin/cli.py calls :func:`add_parsers` with its subparsers and hands ``view`` / `
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -15,9 +16,13 @@ __all__ = ["add_parsers", "run_render", "run_view"]
 _DEFAULT_STATE = "tcp://127.0.0.1:5556"  # twin.bus.protocol.DEFAULT_STATE (not imported: keeps --help fast)
 
 
-def _iso(text: str) -> float | None:
+_ISO_DEFAULT_C = 27.0  # the top of ASHRAE's recommended band
+
+
+def _iso(text: str) -> float:
+    """--iso: a temperature, or 'none' (NaN: hidden). Not given at all is None: the view decides."""
     if text.strip().lower() == "none":
-        return None
+        return math.nan
     try:
         v = float(text)
     except ValueError:
@@ -67,7 +72,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--section", default=None, metavar="AISLE",
                    help="vertical section across aisle-N, or none (default: none in overview and top; in "
                         "aisle views, across the viewed aisle just past its far end)")
-    p.add_argument("--iso", type=_iso, default=27.0, metavar="C",
+    p.add_argument("--iso", type=_iso, default=None, metavar="C",
                    help="isosurface temperature, °C, or none (default 27, the top of ASHRAE's recommended band)")
     p.add_argument("--flow", choices=("none", "arrows", "streamlines"), default="none",
                    help="draw the airflow on the slice (default none)")
@@ -97,7 +102,11 @@ def _options(args: argparse.Namespace, aisles, hall=None) -> tuple[object, set[s
     from viewer.scene import SceneOptions
     from viewer.sources import ViewerError
 
-    opts, explicit = SceneOptions(iso_c=args.iso, flow=args.flow), {"iso_c", "flow"}
+    if args.iso is None:  # not given: 27 °C, except where the view says otherwise (the walk)
+        opts, explicit = SceneOptions(iso_c=_ISO_DEFAULT_C, flow=args.flow), {"flow"}
+    else:
+        opts = SceneOptions(iso_c=None if math.isnan(args.iso) else args.iso, flow=args.flow)
+        explicit = {"iso_c", "flow"}
     if args.slice_height is not None and hall is not None:
         lo_m, hi_m = -hall.plenum_depth_m, hall.spec.hall.size_m[2]
         if not lo_m < args.slice_height < hi_m:
