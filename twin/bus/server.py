@@ -215,7 +215,9 @@ class TwinServer:
                         self._anchor(now)  # the solver cannot keep this pace: don't build up a backlog
                 t0 = time.perf_counter()
                 sent = False
-                if now >= next_summary or (stepped and opt.publish_every_step):
+                # Paused, a command's effect goes out at once (nothing else will change the state, and a
+                # client that asks next must find it published).
+                if now >= next_summary or (stepped and opt.publish_every_step) or (self._dirty and self.paused):
                     if self._dirty or opt.publish_every_step or not self.paused:
                         self.publish_summary()
                         sent = True
