@@ -15,22 +15,18 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from twin.bus.offline import OfflineView
 from viewer.sources import ViewerError
 
 __all__ = ["RunView", "is_run_folder", "open_run"]
 
 
-@dataclass
-class RunView:
-    hall: dict
-    summary: dict
-    fields: tuple[dict, dict[str, np.ndarray]]
-    status: str = "offline"
+# What a run folder gives is what an offline view of a file gives: the same three parts as a live client.
+RunView = OfflineView
 
 
 def is_run_folder(path: Path) -> bool:
