@@ -128,6 +128,7 @@ class ConsoleApp(App[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self._pin_console_size()
         self.register_theme(ISA101_THEME)
         self.theme = ISA101_THEME.name
         self.current_view().focus_main()
@@ -135,6 +136,15 @@ class ConsoleApp(App[None]):
 
     def on_unmount(self) -> None:
         self.link.stop()
+
+    def on_resize(self) -> None:
+        self._pin_console_size()
+
+    def _pin_console_size(self) -> None:
+        # DataTable measures every updated cell through rich's Console, whose size, when not set, asks the
+        # terminal (a system call per cell): with 200 racks refreshed 4 times a second that kept the UI
+        # thread busy enough to answer keys a second late. Textual knows the size; tell the console.
+        self.console.size = (max(self.size.width, 1), max(self.size.height, 1))
 
     @work(thread=True, exclusive=True, name="bus", group="bus", exit_on_error=False)
     def run_bus(self) -> None:
@@ -156,7 +166,10 @@ class ConsoleApp(App[None]):
 
     @on(TwinUpdated)
     def _twin_updated(self, message: TwinUpdated) -> None:
-        self.twin = message.data
+        try:
+            self.twin = message.data
+        finally:
+            self.link.ui_ready.set()  # ready for the next picture
 
     def watch_twin(self, data: TwinData) -> None:
         self.query_one(TwinHeader).show(data)

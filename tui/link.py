@@ -13,6 +13,7 @@ go to the UI at once, because those are what the operator is waiting for.
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Protocol
@@ -64,6 +65,10 @@ class BusLink:
         self.client_factory = client_factory
         self.ui_interval_s = ui_interval_s
         self.poll_s = poll_s
+        # Back-pressure: a new picture goes to the UI only once it took the last one, so that on a busy
+        # machine pictures never queue up in front of the operator's keys (they would wait behind them).
+        self.ui_ready = threading.Event()
+        self.ui_ready.set()
         self.reply_timeout_s = reply_timeout_s
         self.trends = Trends(trend_window_s)
         self._outbox: queue.Queue[CommandRecord] = queue.Queue()
@@ -112,8 +117,10 @@ class BusLink:
                         del pending[cid]
                         on_reply(replace(p.record, status="timeout",
                                          reason=f"no reply from the twin within {self.reply_timeout_s:g} s"))
-                if dirty and (client.status != status or now - last_ui >= self.ui_interval_s):
+                if dirty and self.ui_ready.is_set() and (client.status != status
+                                                         or now - last_ui >= self.ui_interval_s):
                     status = client.status
+                    self.ui_ready.clear()  # set again by the UI when it has shown this picture
                     on_data(self.picture(client))
                     last_ui, dirty = now, False
         finally:

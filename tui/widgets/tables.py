@@ -33,10 +33,13 @@ def sync_rows(table: DataTable, rows: Sequence[tuple[str, Sequence[Any]]]) -> No
     current = [r.key.value for r in table.ordered_rows]
     columns = [c.key for c in table.ordered_columns]
     if keys == current:
+        # A column of fixed width needs no re-measuring: measuring (every cell of the column, whenever one
+        # gets narrower) cost the UI thread enough to answer keys a second late with 200 racks.
+        auto = {c.key: c.auto_width for c in table.ordered_columns}
         for key, cells in rows:
             for col, value in zip(columns, cells):
                 if table.get_cell(key, col) != value:
-                    table.update_cell(key, col, value, update_width=True)
+                    table.update_cell(key, col, value, update_width=auto[col])
         return
     selected = cursor_key(table)
     table.clear()
