@@ -25,9 +25,8 @@ import numpy as np
 import zmq
 
 from twin.bus import protocol as P
-from twin.bus.protocol import ProtocolError
+from twin.bus.protocol import ProtocolError, state_digest
 from twin.bus.security import ClientKeys
-from twin.bus.server import state_digest
 
 __all__ = ["CommandError", "Reply", "TwinClient"]
 

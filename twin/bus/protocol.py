@@ -12,6 +12,7 @@ both versions; a client drops it).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import uuid
@@ -37,6 +38,7 @@ __all__ = [
     "encode_json",
     "encode_message",
     "new_id",
+    "state_digest",
 ]
 
 #: Version of the wire format (not of the package). Minor versions only add fields and kinds.
@@ -218,3 +220,24 @@ def _bytes(frame: Any) -> bytes:
     if isinstance(frame, (bytes, bytearray, memoryview)):
         return frame
     return frame.bytes  # zmq.Frame
+
+
+def state_digest(summary: dict | None, summary_seq: int | None, fields: Any | None, fields_seq: int | None) -> str:
+    """SHA-256 of what a peer holds: the summary body (canonical JSON) and the field arrays' bytes.
+
+    ``fields`` is (body, arrays) or None. Server and clients compute it the same way, so equal digests
+    mean the client holds exactly what the server published.
+    """
+    h = hashlib.sha256()
+    h.update(encode_json({"summary_seq": summary_seq, "fields_seq": fields_seq}))
+    if summary is not None:
+        h.update(encode_json(summary))
+    if fields is not None:
+        body, arrays = fields
+        h.update(encode_json(body))
+        for name in sorted(arrays):
+            a = np.ascontiguousarray(arrays[name])
+            h.update(name.encode())
+            h.update(a.dtype.str.encode())
+            h.update(memoryview(a).cast("B"))
+    return h.hexdigest()

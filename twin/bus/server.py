@@ -8,7 +8,6 @@ each subscriber's queue is bounded. Commands are read between steps, so a step i
 
 from __future__ import annotations
 
-import hashlib
 import math
 import sys
 import time
@@ -23,13 +22,13 @@ import zmq
 
 from twin.bus import protocol as P
 from twin.bus.audit import AuditLog
-from twin.bus.protocol import ProtocolError, encode_json, encode_message
+from twin.bus.protocol import ProtocolError, encode_json, encode_message, state_digest
 from twin.bus.security import SecurityError, ServerKeys, is_loopback
 from twin.bus.views import field_arrays, hall_info, summary_body
 from twin.control.registry import Role
 from twin.sim.twin import HallTwin, TwinState
 
-__all__ = ["ServeOptions", "TwinServer", "state_digest"]
+__all__ = ["ServeOptions", "TwinServer"]
 
 _MAX_SPEED = 1e4  # a larger finite factor is "max"
 _MIN_SPEED = 0.01
@@ -52,27 +51,6 @@ class ServeOptions:
     checkpoint_every_s: float | None = None  # wall seconds between checkpoints
     publish_every_step: bool = False  # a summary after every step too (tests, recording)
     max_lag_s: float = 2.0  # a paced run that falls this far behind its clock stops trying to catch up
-
-
-def state_digest(summary: dict | None, summary_seq: int | None, fields: Any | None, fields_seq: int | None) -> str:
-    """SHA-256 of what a peer holds: the summary body (canonical JSON) and the field arrays' bytes.
-
-    ``fields`` is (body, arrays) or None. Server and clients compute it the same way, so equal digests
-    mean the client holds exactly what the server published.
-    """
-    h = hashlib.sha256()
-    h.update(encode_json({"summary_seq": summary_seq, "fields_seq": fields_seq}))
-    if summary is not None:
-        h.update(encode_json(summary))
-    if fields is not None:
-        body, arrays = fields
-        h.update(encode_json(body))
-        for name in sorted(arrays):
-            a = np.ascontiguousarray(arrays[name])
-            h.update(name.encode())
-            h.update(a.dtype.str.encode())
-            h.update(memoryview(a).cast("B"))
-    return h.hexdigest()
 
 
 class TwinServer:
@@ -111,6 +89,7 @@ class TwinServer:
         self.last_summary_seq: int | None = None
         self.last_fields: tuple[dict, dict[str, np.ndarray]] | None = None
         self.last_fields_seq: int | None = None
+        self._fields_steps: int | None = None  # the step count of the state last_fields shows
         # Figures for the benchmark and the summary's clock.
         self.steps_run = 0
         self.solver_s = 0.0
@@ -119,7 +98,8 @@ class TwinServer:
         self.published_bytes = {t: 0 for t in P.TOPICS}
         self.commands_handled = 0
         self.last_checkpoint: Path | None = None
-        self._dirty = True
+        self._dirty = True  # the state changed since the last summary (a step or a command)
+        self._injected = False  # a fault was injected over the bus (TRAINING while it is active)
         self.state_wall_time = time.time()  # when the state last changed by a step (Unix time)
 
     # --- sockets ------------------------------------------------------------------------------
@@ -209,10 +189,11 @@ class TwinServer:
                     self.state_wall_time = time.time()
                     stepped = self._dirty = True
                     now = time.monotonic()
-                    if state.time_s - self._sim_target(now) > 0 and not math.isinf(self.speed):
-                        pass  # ahead of the clock: the wait below handles it
-                    elif self._sim_target(now) - state.time_s > opt.max_lag_s * max(self.speed, 1.0):
-                        self._anchor(now)  # the solver cannot keep this pace: don't build up a backlog
+                    # A solver that cannot keep this pace re-anchors the clock rather than build up a
+                    # backlog to catch up on (at max speed the target is infinite: nothing to do).
+                    if not math.isinf(self.speed) and \
+                            self._sim_target(now) - state.time_s > opt.max_lag_s * max(self.speed, 1.0):
+                        self._anchor(now)
                 t0 = time.perf_counter()
                 sent = False
                 # Paused, a command's effect goes out at once (nothing else will change the state, and a
@@ -292,24 +273,29 @@ class TwinServer:
     def _training(self) -> bool:
         """Whether a fault injected over the bus is still active (consoles show a TRAINING banner)."""
         s = self.state
-        return bool(getattr(self, "_injected", False) and (s.crah_tripped.any() or not s.utility_ok))
+        return bool(self._injected and (s.crah_tripped.any() or not s.utility_ok))
 
     def publish_summary(self) -> None:
-        body = summary_body(self.twin, self.state, clock=self.clock())
+        # At ×1 a state lasts a second and is published ten times: build its body only once.
+        if self._dirty or self.last_summary is None:
+            # What a client decodes: JSON-normalised (NaN → null, arrays → lists).
+            self.last_summary = P.decode_json(encode_json(summary_body(self.twin, self.state, clock=self.clock())))
         header = self._header("summary")
-        header["body"] = body
+        header["body"] = self.last_summary
         self._send("summary", header)
-        # What a client decodes: JSON-normalised (NaN → null, arrays → lists).
-        self.last_summary = P.decode_json(encode_json(body))
         self.last_summary_seq = header["seq"]
         self._dirty = False
 
     def publish_fields(self) -> None:
-        body, arrays = field_arrays(self.twin, self.state, precision=self.opt.field_precision)
+        # The fields change only with a step: between steps the last arrays are sent again as they are.
+        if self.last_fields is None or self._fields_steps != self.state.steps:
+            body, arrays = field_arrays(self.twin, self.state, precision=self.opt.field_precision)
+            self.last_fields = (P.decode_json(encode_json(body)), arrays)
+            self._fields_steps = self.state.steps
+        body, arrays = self.last_fields
         header = self._header("fields")
         header["body"] = body
         self._send("fields", header, arrays)
-        self.last_fields = (P.decode_json(encode_json(body)), arrays)
         self.last_fields_seq = header["seq"]
 
     def publish_heartbeat(self) -> None:
