@@ -75,8 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the twin live and publish it on ZeroMQ (see docs/protocol.md)")
     s.add_argument("hall", type=Path)
     s.add_argument("--scenario", type=Path, default=None, help="a scenario file to play while serving")
-    s.add_argument("--speed", type=_speed, default=1.0,
-                   help="simulated seconds per wall second: 1, 10, … or max (as fast as it can; default 1)")
+    s.add_argument("--speed", type=_speed, default=None,
+                   help="simulated seconds per wall second: 1, 10, … or max (as fast as it can; default 1, or "
+                        "the checkpoint's with --resume)")
     s.add_argument("--state", default=DEFAULT_STATE, help=f"PUB endpoint for state (default {DEFAULT_STATE})")
     s.add_argument("--commands", default=DEFAULT_COMMANDS,
                    help=f"ROUTER endpoint for snapshots and commands (default {DEFAULT_COMMANDS})")

@@ -52,8 +52,11 @@ def connect(state: str, commands: str | None = None, *, keys_dir: Path | None = 
         raise ViewerError(f"--connect {state} / --commands {commands}: {exc}") from None
     if not client.connect(timeout_s):
         client.close()
-        raise ViewerError(f"no twin answered at {state} (commands {commands}) within {timeout_s:g} s; "
-                          f"start one with `twin serve HALL`")
+        hint = ("start one with `twin serve HALL`, or, if it was started with --keys, pass --keys DIR "
+                "(the folder `twin keys` made) and --key-name NAME" if keys is None else
+                f"start one with `twin serve HALL`, or check that the key {key_name!r} is listed in the "
+                f"server's clients folder and that DIR/server.key is the server's")
+        raise ViewerError(f"no twin answered at {state} (commands {commands}) within {timeout_s:g} s; {hint}")
     if client.hall is None or not client.hall.get("toml"):
         client.close()
         raise ViewerError(f"the twin at {state} sent no hall file text: the viewer needs it to draw the hall")

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+
+import pytest
+
+from twin.bus.client import TwinClient
 
 from tests.bus.conftest import ServerThread, wait_until
 
@@ -41,7 +47,7 @@ def test_a_late_joiner_after_ten_thousand_updates_holds_the_state_within_a_secon
             assert c.pause().ok
             ping = c.ping().result
             assert wait_until(lambda: (c.poll(0.05), c.seq >= ping["seq"])[1], 5.0)
-            assert c.digest() == s.server.digest()
+            assert c.digest() == ping["digest"] == s.server.digest()
 
 
 def test_updates_at_or_below_the_snapshot_are_dropped():
@@ -54,3 +60,145 @@ def test_updates_at_or_below_the_snapshot_are_dropped():
             seqs.append(c.summary_seq)
         assert all(b >= a for a, b in zip(seqs, seqs[1:]))
         assert c.summary["clock"]["time_s"] > 0
+
+
+class _HeldSnapshotClient(TwinClient):
+    """A client whose snapshot reply is held back until the test releases it (a slow command socket, made
+    deterministic): updates keep arriving meanwhile and wait as pending."""
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.held: list = []
+        self.release = False
+
+    def _take_snapshot(self, msg, changed) -> None:
+        if not self.release:
+            self.held.append((msg, changed))
+            return
+        super()._take_snapshot(msg, changed)
+
+
+def test_a_snapshot_that_arrives_after_thousands_of_updates_still_gives_the_server_state():
+    """Snapshot held back while > 2,000 updates and the pause arrive: the client ends on the server's digest.
+
+    Before protocol 1.1 the client kept only the first 1,000 pending updates, so the last state (the one
+    the paused twin keeps) was lost for good."""
+    with ServerThread(publish_every_step=True, summary_hz=1000.0) as s, s.client(role="operator") as ctl:
+        assert ctl.connect(5.0)
+        c = _HeldSnapshotClient(s.state_ep, s.commands_ep, role="observer")
+        try:
+            assert wait_until(lambda: (c.poll(0.02), bool(c.held))[1], 10.0)
+            snap_seq = c.held[0][0].header["seq"]
+            assert wait_until(lambda: (c.poll(0.01), s.server.seq > snap_seq + 2_000)[1], 60.0)
+            assert ctl.pause().ok
+            ping = ctl.ping().result
+            assert wait_until(lambda: (c.poll(0.01), any(m.seq >= ping["seq"] - 1 for m in c._pending.values()))[1],
+                              10.0)
+            msg, changed = c.held.pop()
+            c.release = True
+            c._take_snapshot(msg, changed)
+            assert c.status == "live" and c.summary["clock"]["paused"] is True
+            assert c.digest() == ping["digest"]
+        finally:
+            c.close()
+
+
+class _LossyClient(TwinClient):
+    """A client that loses the summary announcing the pause, as a slow reader past its high-water mark
+    would (ZeroMQ drops the newest messages for it)."""
+
+    lost = 0
+
+    def _on_update(self, msg, changed) -> None:
+        body = msg.header.get("body")
+        if msg.kind == "summary" and isinstance(body, dict) and body["clock"]["paused"] and not self.lost:
+            self.lost += 1
+            return
+        super()._on_update(msg, changed)
+
+
+def test_a_client_that_lost_the_last_summary_takes_a_snapshot_when_a_heartbeat_says_so():
+    """The paused twin publishes nothing new; its heartbeat names the last summary: the client resyncs."""
+    with ServerThread(heartbeat_s=0.1) as s, s.client(role="operator") as ctl:
+        assert ctl.connect(5.0)
+        c = _LossyClient(s.state_ep, s.commands_ep, role="observer")
+        try:
+            assert c.connect(5.0)
+            assert ctl.pause().ok
+            ping = ctl.ping().result
+            assert wait_until(lambda: (c.poll(0.05), c.lost == 1 and c.digest() == ping["digest"])[1], 5.0)
+            assert c.summary["clock"]["paused"] is True and c.resyncs == 0  # same server: not a restart
+        finally:
+            c.close()
+
+
+@pytest.mark.slow
+def test_late_joiners_on_a_loaded_machine_hold_the_server_state():
+    """Three busy processes on the two cores; 20 late joiners in turn each end on the server's digest."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    try:
+        with ServerThread(publish_every_step=True, summary_hz=1000.0) as s, s.client(role="operator") as ctl:
+            assert ctl.connect(10.0)
+            for k in range(20):
+                target = s.server.seq + 300
+                assert wait_until(lambda: s.server.seq >= target, 60.0, 0.02)
+                with s.client(role="observer") as c:
+                    assert c.connect(10.0)
+                    assert ctl.pause().ok
+                    ping = ctl.ping().result
+                    assert wait_until(lambda: (c.poll(0.05), c.digest() == ping["digest"])[1], 10.0), k
+                assert ctl.resume().ok
+    finally:
+        for b in busy:
+            b.kill()
+            b.wait()
+
+
+def test_the_digest_from_raw_frames_alone_equals_the_servers():
+    """A plain SUB socket keeps the last summary and fields frames by topic; hashing them as the protocol
+    says (no JSON parsed) gives the digest that ping returns."""
+    import hashlib
+    import struct
+
+    import zmq
+
+    with ServerThread(heartbeat_s=0.1) as s, s.client(role="operator") as ctl:
+        assert ctl.connect(5.0)
+        sub = zmq.Context.instance().socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(s.state_ep)
+        try:
+            last: dict[bytes, list[bytes]] = {}
+
+            def read_until_heartbeat(timeout_s: float) -> bool:
+                """Keep the newest frames of each topic until a heartbeat (nothing else was due then)."""
+                deadline = time.monotonic() + timeout_s
+                while time.monotonic() < deadline:
+                    if sub.poll(100):
+                        topic, *frames = sub.recv_multipart()
+                        if topic == b"heartbeat":
+                            return True
+                        last[topic] = frames
+                return False
+
+            def read_some() -> bool:
+                while sub.poll(0):
+                    topic, *frames = sub.recv_multipart()
+                    last[topic] = frames
+                return b"summary" in last and b"fields" in last
+
+            assert wait_until(read_some, 10.0)  # subscribed, and both kinds came since
+            assert ctl.pause().ok
+            ping = ctl.ping().result
+            assert read_until_heartbeat(5.0)
+            h = hashlib.sha256()
+            for topic in (b"summary", b"fields"):
+                frames = last.get(topic, [])
+                h.update(struct.pack("<Q", len(frames)))
+                for f in frames:
+                    h.update(struct.pack("<Q", len(f)) + f)
+            assert b"summary" in last and b"fields" in last
+            assert h.hexdigest() == ping["digest"]
+        finally:
+            sub.close()

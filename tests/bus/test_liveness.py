@@ -109,3 +109,123 @@ def test_sigterm_writes_a_final_checkpoint_and_a_resumed_server_continues_from_i
             assert sp["target"] == 20.0  # the operator's write survived the restart
     kinds = [r["kind"] for r in read_audit(out / "audit.jsonl")]
     assert kinds.count("set_setpoint") == 1 and kinds.count("pause") == 1  # one log, appended across runs
+
+
+_HOSTILE = """
+import socket, sys, time
+import zmq
+state = sys.argv[1]
+ctx = zmq.Context()
+huge = ctx.socket(zmq.SUB)
+huge.connect(state)
+huge.setsockopt(zmq.SUBSCRIBE, b"x" * (20 * 1024 * 1024))
+flood = ctx.socket(zmq.SUB)
+flood.connect(state)
+for k in range(1500):
+    topic = b"summary" if k % 3 == 0 else f"junk-{k}".encode()
+    flood.setsockopt(zmq.SUBSCRIBE, topic)
+    flood.setsockopt(zmq.UNSUBSCRIBE, topic)
+host, port = state.removeprefix("tcp://").rsplit(":", 1)
+raw = []
+for k in range(300):
+    s = socket.create_connection((host, int(port)))
+    if k % 2:
+        s.sendall(b"\\xff" + bytes(8) + b"\\x7f\\x03")  # a ZMTP greeting's start, then silence
+    raw.append(s)
+print("attacking", flush=True)
+time.sleep(60)  # killed by the test (libzmq's SUB cannot even close a 20 MiB subscription cleanly)
+"""
+
+
+def test_hostile_subscribers_cost_the_publisher_nothing(tmp_path):
+    """A 20 MiB subscription, a flood of 3,000 (un)subscriptions and 300 raw connections (from another
+    process): the publisher never pauses more than 100 ms past its period, the twin keeps its pace and
+    the server grows by less than 50 MB."""
+    import json
+    import subprocess
+    import sys
+    import threading
+
+    import zmq
+
+    period_s = 0.05
+    with serve_process("--speed", "10", "--summary-hz", str(1 / period_s), out=tmp_path) as (proc, st, cm):
+        with TwinClient(st, cm, role="observer", topics=("heartbeat",)) as probe:
+            assert probe.connect(20.0)
+            time.sleep(1.0)  # warm: the field encoder's and solver's first allocations are done
+            rss0 = rss_kib(proc.pid)
+            stamps: list[tuple[float, float]] = []  # (publish wall time, sim time) of each summary
+            stop = threading.Event()
+
+            def watch() -> None:
+                sub = zmq.Context.instance().socket(zmq.SUB)
+                sub.setsockopt(zmq.SUBSCRIBE, b"summary")
+                sub.setsockopt(zmq.RCVHWM, 10_000)
+                sub.connect(st)
+                try:
+                    while not stop.is_set():
+                        if sub.poll(50):
+                            head = json.loads(sub.recv_multipart()[1])
+                            stamps.append((head["wall_time"], head["time_s"]))
+                finally:
+                    sub.close(linger=0)
+
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
+            time.sleep(0.5)
+            attacker = subprocess.Popen([sys.executable, "-c", _HOSTILE, st], stdout=subprocess.PIPE, text=True)
+            try:
+                assert attacker.stdout.readline().strip() == "attacking"
+                time.sleep(4.0)  # the huge subscriber reconnects and tries again every 100 ms
+                rss1 = rss_kib(proc.pid)
+            finally:
+                attacker.kill()
+                attacker.wait()
+                time.sleep(0.5)
+                stop.set()
+                watcher.join(5)
+            assert proc.poll() is None  # the server is still there
+    wall = np.array([w for w, _ in stamps])
+    sim = np.array([t for _, t in stamps])
+    gaps = np.diff(wall)
+    pace = (sim[-1] - sim[0]) / (wall[-1] - wall[0])
+    print(f"{len(stamps)} summaries; longest gap {gaps.max() * 1e3:.0f} ms (period {period_s * 1e3:.0f} ms); "
+          f"pace ×{pace:.2f}; server RSS {rss0 / 1024:.0f} → {rss1 / 1024:.0f} MiB")
+    assert len(stamps) > 0.8 * 5.0 / period_s
+    assert gaps.max() <= period_s + 0.100, gaps.max()
+    assert pace > 9.0, pace
+    assert rss1 - rss0 < 50 * 1024, (rss0, rss1)
+
+
+def test_a_resumed_twin_keeps_its_pause_and_speed(tmp_path):
+    """Paused at ×10 when SIGTERM came: --resume comes back paused at ×10; an explicit --speed wins."""
+    out = tmp_path / "run"
+    with serve_process("--speed", "max", out=out) as (proc, st, cm):
+        with TwinClient(st, cm, role="operator") as c:
+            assert c.connect(20.0)
+            assert c.set_speed(10).ok and c.pause().ok
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 143
+    t_ckpt = read_checkpoint_meta(out / "checkpoint.npz")["time_s"]
+    for extra, speed in (((), 10.0), (("--speed", "2"), 2.0)):
+        with serve_process("--resume", str(out / "checkpoint.npz"), *extra, out=out) as (proc, st, cm):
+            with TwinClient(st, cm, role="operator") as c:
+                assert c.connect(20.0)
+                clock = c.summary["clock"]
+                assert clock["paused"] is True and clock["speed"] == speed
+                time.sleep(0.5)
+                assert c.ping().result["time_s"] == t_ckpt  # paused: not a step since
+                assert c.resume().ok
+                assert wait_until(lambda: c.ping().result["time_s"] > t_ckpt, 5.0)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        t_ckpt = read_checkpoint_meta(out / "checkpoint.npz")["time_s"]
+        # Resumed running: the next checkpoint says running, so pause again for the second round.
+        with serve_process("--resume", str(out / "checkpoint.npz"), out=out) as (proc, st, cm):
+            with TwinClient(st, cm, role="operator") as c:
+                assert c.connect(20.0)
+                assert c.summary["clock"]["paused"] is False
+                assert c.pause().ok
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        t_ckpt = read_checkpoint_meta(out / "checkpoint.npz")["time_s"]

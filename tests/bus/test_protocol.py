@@ -82,3 +82,42 @@ def test_the_minimal_client_in_the_protocol_document_works():
     times = [p[0] for p in printed[2:]]
     assert 15 <= len(times) <= 20 and times == sorted(times)  # updates at or below the snapshot are skipped
     assert s.twin.controls.registry.read("CRAH-01.supply_temp_setpoint") == 19.0
+
+
+@pytest.mark.parametrize("version", ["1.-1", "1.0-beta", "1", "1.0.0", " 1.0", "1.0 ", "1.x", "１.0", "", "v1.0"])
+def test_versions_are_major_dot_minor_in_ascii_digits(version):
+    """Anything but MAJOR.MINOR in digits is refused, whatever its major version looks like."""
+    with pytest.raises(P.ProtocolError, match="MAJOR.MINOR"):
+        P.check_version({"protocol": version})
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "1.5e308000"])
+def test_numbers_beyond_the_double_range_are_refused_in_any_field(number):
+    """1e999 would read as infinity: refused even in a field no one reads."""
+    with pytest.raises(P.ProtocolError, match="finite"):
+        P.decode_json(b'{"protocol": "1.1", "unknown_field": ' + number.encode() + b"}")
+
+
+def test_subscriptions_allowed_are_the_topic_prefixes():
+    """"" and every prefix of a topic; nothing longer, nothing else."""
+    assert P.subscription_allowed(b"") and P.subscription_allowed(b"sum") and P.subscription_allowed(b"fields")
+    assert not P.subscription_allowed(b"summaryX") and not P.subscription_allowed(b"x" * 20)
+    assert max(len(t) for t in P.TOPICS) <= P.MAX_SUBSCRIPTION_BYTES
+
+
+def test_the_digest_is_defined_on_frames_and_changes_with_any_byte(rng):
+    """The digest is the documented SHA-256 over counts, lengths and bytes; one flipped byte changes it."""
+    import hashlib
+    import struct
+
+    summary = [b'{"kind":"summary","seq":3}']
+    fields = [b'{"kind":"fields","seq":2}', rng.bytes(40), b""]
+    h = hashlib.sha256(struct.pack("<Q", 1) + struct.pack("<Q", len(summary[0])) + summary[0] + struct.pack("<Q", 3))
+    for f in fields:
+        h.update(struct.pack("<Q", len(f)) + f)
+    assert P.frames_digest(summary, fields) == h.hexdigest()
+    flipped = bytearray(fields[1])
+    flipped[7] ^= 1
+    assert P.frames_digest(summary, [fields[0], bytes(flipped), b""]) != h.hexdigest()
+    # Nothing published yet: two zero counts.
+    assert P.frames_digest(None, None) == hashlib.sha256(bytes(16)).hexdigest()

@@ -16,7 +16,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 #: Summary keys that README ("Summary keys") promises to scripts.
 CONTRACT_KEYS = ("max_inlet_c", "mean_inlet_c", "racks", "racks_outside_recommended", "energy_balance_error",
-                 "cells", "steps", "sim_s", "wall_s", "rtf", "outputs")
+                 "cells", "steps", "sim_s", "wall_s", "rtf", "outputs",
+                 "peak_inlet_c", "peak_inlet_rack", "peak_inlet_time_s", "peak_return_c", "peak_return_crah",
+                 "peak_return_time_s", "peak_ups_load_fraction", "peak_ups_load_ups", "peak_ups_load_time_s")
 
 
 def twin_command(*args: object) -> list[str]:

@@ -159,3 +159,30 @@ def test_vti_temperature_agrees_with_the_timeseries(run_10min):
     supplied_c = columns["crah.CRAH-01.t_supply_c"][1:]  # row 0 is before the first step
     assert t_fluid_c.min() >= min(supplied_c.min(), 22.0) - 1e-3
     assert t_fluid_c.max() > 22.0 + 1.0  # the racks have warmed some air: the bound is not met trivially
+
+
+def test_peaks_over_the_run_are_the_maxima_of_a_series_recorded_every_step(tmp_path):
+    """Recorded every step, the time series' maxima are the summary's peaks: value, unit and time."""
+    from twin.model.scenario import load_scenario
+    from twin.sim.jobs import run_job
+    from tests.halls import hall_from, two_crah_dict
+
+    hall = hall_from(two_crah_dict())
+    scen = tmp_path / "trip.toml"
+    scen.write_text('[scenario]\nname = "trip"\n[[events]]\nat = "2min"\nkind = "crah_trip"\ntarget = "CRAH-01"\n'
+                    '[[events]]\nat = "4min"\nkind = "crah_restart"\ntarget = "CRAH-01"\n')
+    summary = run_job(hall, duration_s=480.0, out_dir=tmp_path / "run", record_every_s=1.0, fields_every_s=1e6,
+                      scenario=load_scenario(scen, hall))
+    col = _columns(tmp_path / "run")
+    t = col["time_s"]
+    for kind, prefix, suffix, who, unit in (("inlet", "rack.", ".t_inlet_c", "rack", "c"),
+                                            ("return", "crah.", ".t_return_c", "crah", "c"),
+                                            ("ups_load", "ups.", ".load_fraction", "ups", "fraction")):
+        series = {c[len(prefix):-len(suffix)]: v for c, v in col.items() if c.startswith(prefix) and c.endswith(suffix)}
+        if kind == "return":  # a stopped unit's return air does not count
+            series = {n: np.where(col[f"crah.{n}.fan_speed"] > 0, v, -np.inf) for n, v in series.items()}
+        name = max(series, key=lambda n: series[n].max())
+        assert summary[f"peak_{kind}_{who}"] == name
+        assert summary[f"peak_{kind}_{unit}"] == pytest.approx(series[name].max(), abs=1e-4)
+        assert summary[f"peak_{kind}_time_s"] == t[np.argmax(series[name])]
+    assert summary["peak_inlet_c"] > summary["max_inlet_c"]  # the trip's heat-up is over at the end

@@ -2,7 +2,10 @@
 
 Late joiners follow the ZeroMQ Guide's Clone pattern: subscribe first, ask for a snapshot, then apply
 only updates whose sequence number is above the snapshot's. Summaries and fields are whole states, so
-an update replaces what the client holds; a lost update costs nothing but its age.
+an update replaces what the client holds, and while a snapshot is on its way only the newest of each
+kind needs keeping. A lost update costs nothing but its age while newer ones come; when none will
+(a paused twin), the heartbeat names the last summary and fields, and a client that lacks them takes
+a snapshot.
 
 The client is single-threaded like its sockets: call :meth:`TwinClient.poll` from one thread (a UI
 timer or a worker), and send commands from that same thread. Commands are asynchronous
@@ -25,7 +28,7 @@ import numpy as np
 import zmq
 
 from twin.bus import protocol as P
-from twin.bus.protocol import ProtocolError, state_digest
+from twin.bus.protocol import ProtocolError, frames_digest
 from twin.bus.security import ClientKeys
 
 __all__ = ["CommandError", "Reply", "TwinClient"]
@@ -95,7 +98,13 @@ class TwinClient:
         self._next_snapshot_s = 0.0
         self._snapshot_id: str | None = None
         self._snapshot_sent_s = 0.0
-        self._pending: list[P.Message] = []  # updates that arrived before the snapshot they follow
+        # Updates that arrived before the snapshot they follow: the newest summary, fields and heartbeat
+        # (whole states: older ones would be replaced anyway) and the events, bounded.
+        self._pending: dict[str, P.Message] = {}
+        self._pending_events: deque[P.Message] = deque(maxlen=500)
+        self._topics = set(topics)
+        self.summary_frames: list[bytes] | None = None  # the frames of the summary held, as published
+        self.fields_frames: list[bytes] | None = None
 
         self.sub = self.ctx.socket(zmq.SUB)
         self.dealer = self.ctx.socket(zmq.DEALER)
@@ -194,15 +203,22 @@ class TwinClient:
         if self.server_id is not None and server != self.server_id:
             # A different server (a restart): what we hold belongs to the old one.
             self._resync()
-            self._pending.append(msg)
+            self._keep_pending(msg)
             return
         if self.status != "live" or self._snapshot_id is not None:
-            if len(self._pending) < 1000:
-                self._pending.append(msg)
+            self._keep_pending(msg)
             if self.status == "stale" and self._snapshot_id is None:
                 self._resync()
             return
         self._apply(msg, changed)
+
+    def _keep_pending(self, msg: P.Message) -> None:
+        if msg.kind == "event":
+            self._pending_events.append(msg)
+        elif isinstance(msg.kind, str) and msg.kind in P.TOPICS:
+            old = self._pending.get(msg.kind)
+            if old is None or (old.seq or 0) < (msg.seq or 0) or old.header.get("server") != msg.header.get("server"):
+                self._pending[msg.kind] = msg
 
     def _apply(self, msg: P.Message, changed: set[str]) -> None:
         seq = msg.seq
@@ -219,10 +235,10 @@ class TwinClient:
             stepped = clock.get("state_wall_time")
             if isinstance(stepped, (int, float)) and stepped != previous.get("state_wall_time"):
                 self.latency_s.append(time.time() - stepped)  # first sight of a new state, from its step
-            self.summary, self.summary_seq = body, seq
+            self.summary, self.summary_seq, self.summary_frames = body, seq, msg.frames
             changed.add("summary")
         elif kind == "fields" and isinstance(body, dict):
-            self.fields, self.fields_seq = (body, dict(msg.arrays)), seq
+            self.fields, self.fields_seq, self.fields_frames = (body, dict(msg.arrays)), seq, msg.frames
             changed.add("fields")
         elif kind == "event" and isinstance(body, dict):
             self.events.append(body)
@@ -231,7 +247,18 @@ class TwinClient:
             iv = msg.header.get("interval_s")
             if isinstance(iv, (int, float)) and iv > 0:
                 self.heartbeat_s = float(iv)
+            if self._lost_last_state(msg.header):
+                self._resync()
         # other kinds: ignored (the compatibility rule)
+
+    def _lost_last_state(self, heartbeat: dict) -> bool:
+        """Whether a heartbeat names a summary or fields message newer than the one held: it was lost (a
+        slow reader past the high-water mark), and a heartbeat means nothing newer is on its way."""
+        for kind, held in (("summary", self.summary_seq), ("fields", self.fields_seq)):
+            last = heartbeat.get(f"{kind}_seq")
+            if kind in self._topics and isinstance(last, int) and not isinstance(last, bool) and last > (held or 0):
+                return True
+        return False
 
     def _on_reply(self, msg: P.Message, changed: set[str]) -> None:
         h = msg.header
@@ -266,12 +293,17 @@ class TwinClient:
         self.summary, self.summary_seq = h.get("summary"), h.get("summary_seq")
         self.fields = (h.get("fields"), dict(msg.arrays)) if h.get("fields") is not None else None
         self.fields_seq = h.get("fields_seq")
+        # Protocol 1.1: the exact frames of those two messages (older servers send only their bodies).
+        sf, ff = h.get("summary_frame"), h.get("fields_frame")
+        self.summary_frames = [sf.encode("utf-8")] if isinstance(sf, str) else None
+        self.fields_frames = [ff.encode("utf-8"), *msg.frames[1:]] if isinstance(ff, str) else None
         self.seq = int(h.get("seq", 0))
         self.events.clear()
         self.events.extend(h.get("audit", []))
         self.status = "live"
         changed.update({"snapshot", "summary", "fields"})
-        pending, self._pending = self._pending, []
+        pending = sorted([*self._pending.values(), *self._pending_events], key=lambda m: m.seq or 0)
+        self._pending, self._pending_events = {}, deque(maxlen=500)
         for m in pending:  # updates that came while the snapshot was on its way
             if m.header.get("server") == self.server_id:
                 self._apply(m, changed)
@@ -282,7 +314,7 @@ class TwinClient:
             self._request_snapshot()
 
     def _request_snapshot(self) -> None:
-        self._pending = []
+        self._pending, self._pending_events = {}, deque(maxlen=500)
         self._snapshot_id = P.new_id()
         self._snapshot_sent_s = time.monotonic()
         try:
@@ -306,8 +338,8 @@ class TwinClient:
     # --- state --------------------------------------------------------------------------------
 
     def digest(self) -> str:
-        """SHA-256 of what this client holds, comparable with the server's (``ping`` returns it)."""
-        return state_digest(self.summary, self.summary_seq, self.fields, self.fields_seq)
+        """SHA-256 of the frames this client holds, comparable with the server's (``ping`` returns it)."""
+        return frames_digest(self.summary_frames, self.fields_frames)
 
     @property
     def stale(self) -> bool:

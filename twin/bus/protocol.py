@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
+import struct
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +32,7 @@ __all__ = [
     "Message",
     "PROTOCOL_MAJOR",
     "PROTOCOL_VERSION",
+    "MAX_SUBSCRIPTION_BYTES",
     "ProtocolError",
     "STATUSES",
     "TOPICS",
@@ -37,13 +40,18 @@ __all__ = [
     "decode_message",
     "encode_json",
     "encode_message",
+    "frames_digest",
     "new_id",
-    "state_digest",
+    "subscription_allowed",
 ]
 
 #: Version of the wire format (not of the package). Minor versions only add fields and kinds.
-PROTOCOL_VERSION = "1.0"
+#: 1.1: heartbeats carry summary_seq/fields_seq; snapshots carry the exact frames of the last summary and
+#: fields messages; the state digest is defined over those frames; versions are digits only; non-finite
+#: numbers are refused in every field.
+PROTOCOL_VERSION = "1.1"
 PROTOCOL_MAJOR = 1
+_VERSION_RE = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")
 
 DEFAULT_STATE = "tcp://127.0.0.1:5556"  # PUB: summary, fields, events, heartbeats
 DEFAULT_COMMANDS = "tcp://127.0.0.1:5557"  # ROUTER: snapshot and commands
@@ -75,6 +83,19 @@ ARRAY_DTYPES = ("float16", "float32", "float64", "int32", "int64", "uint8", "boo
 #: Largest header frame a server accepts, bytes (commands are small; a bigger frame is refused).
 MAX_HEADER_BYTES = 64 * 1024
 
+#: Longest subscription a state socket takes, bytes: a topic is at most 9 bytes, so anything near this
+#: is hostile. A longer one makes the server drop the connection (ZMQ_MAXMSGSIZE on its XPUB socket).
+MAX_SUBSCRIPTION_BYTES = 32
+
+#: Every subscription a server applies: the prefixes of the topics ("" is all of them). Any other
+#: subscription is ignored, so a peer can hold at most this many (a bound per peer by construction).
+_SUBSCRIPTIONS = frozenset(t[:k].encode() for t in TOPICS for k in range(len(t) + 1))
+
+
+def subscription_allowed(topic: bytes) -> bool:
+    """Whether a state-socket subscription selects something the server publishes (a topic prefix)."""
+    return topic in _SUBSCRIPTIONS
+
 
 class ProtocolError(ValueError):
     """A message that does not follow the protocol (its text is the reason sent back)."""
@@ -89,6 +110,14 @@ def _reject_constant(name: str) -> Any:
     raise ProtocolError(f"JSON constant {name} is not allowed (numbers must be finite)")
 
 
+def _finite_float(text: str) -> float:
+    # Python reads 1e999 as infinity: refuse it here, in every field, known to the reader or not.
+    v = float(text)
+    if not math.isfinite(v):
+        raise ProtocolError(f"number {text[:40]} is out of the finite double range")
+    return v
+
+
 def encode_json(obj: Any) -> bytes:
     """Compact UTF-8 JSON; NaN and ±inf become null (JSON has no such numbers)."""
     return json.dumps(_finite(obj), separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode("utf-8")
@@ -101,7 +130,7 @@ def decode_json(data: bytes, *, max_bytes: int | None = None) -> dict:
         raise ProtocolError(f"header frame of {len(data):,} bytes exceeds the limit of {max_bytes:,}")
     try:
         text = bytes(data).decode("utf-8")
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except UnicodeDecodeError:
         raise ProtocolError("header frame is not UTF-8") from None
     except (json.JSONDecodeError, RecursionError) as exc:
@@ -142,10 +171,12 @@ def _finite(obj: Any) -> Any:
 def check_version(header: dict) -> None:
     """ProtocolError unless the header's major version is ours."""
     v = header.get("protocol")
-    if not isinstance(v, str):
-        raise ProtocolError(f"header field 'protocol' must be a version string like \"{PROTOCOL_VERSION}\"")
-    major = v.split(".", 1)[0]
-    if major != str(PROTOCOL_MAJOR):
+    match = _VERSION_RE.fullmatch(v) if isinstance(v, str) else None
+    if match is None:
+        shown = repr(v)[:40] if isinstance(v, str) else type(v).__name__
+        raise ProtocolError(f"header field 'protocol' must be a version MAJOR.MINOR in digits like "
+                            f"\"{PROTOCOL_VERSION}\", got {shown}")
+    if int(match.group(1)) != PROTOCOL_MAJOR:
         raise ProtocolError(f"protocol version {v} is not supported; this side speaks {PROTOCOL_VERSION} "
                             f"(major {PROTOCOL_MAJOR})")
 
@@ -156,6 +187,7 @@ class Message:
 
     header: dict
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    frames: list[bytes] = field(default_factory=list)  # the frames as received (the digest covers them)
 
     @property
     def kind(self) -> str | None:
@@ -190,7 +222,8 @@ def decode_message(frames: list, *, max_header_bytes: int | None = None) -> Mess
     """Header + arrays from frames (the topic frame already removed); ProtocolError when malformed."""
     if not frames:
         raise ProtocolError("empty message: expected a JSON header frame")
-    header = decode_json(_bytes(frames[0]), max_bytes=max_header_bytes)
+    frames = [_bytes(f) for f in frames]
+    header = decode_json(frames[0], max_bytes=max_header_bytes)
     check_version(header)
     specs = header.get("arrays", [])
     if not isinstance(specs, list):
@@ -208,12 +241,12 @@ def decode_message(frames: list, *, max_header_bytes: int | None = None) -> Mess
             raise ProtocolError(f"array {name!r}: shape must be a list of non-negative integers")
         if spec.get("order", "C") != "C":
             raise ProtocolError(f"array {name!r}: only order \"C\" is defined")
-        buf = _bytes(frame)
+        buf = frame
         dt = np.dtype(dtype).newbyteorder("<")
         if len(buf) != dt.itemsize * math.prod(shape):
             raise ProtocolError(f"array {name!r}: {len(buf)} bytes do not fit {dtype} {shape}")
         arrays[name] = np.frombuffer(buf, dtype=dt).reshape(shape)
-    return Message(header, arrays)
+    return Message(header, arrays, frames)
 
 
 def _bytes(frame: Any) -> bytes:
@@ -222,22 +255,19 @@ def _bytes(frame: Any) -> bytes:
     return frame.bytes  # zmq.Frame
 
 
-def state_digest(summary: dict | None, summary_seq: int | None, fields: Any | None, fields_seq: int | None) -> str:
-    """SHA-256 of what a peer holds: the summary body (canonical JSON) and the field arrays' bytes.
+def frames_digest(summary_frames: list | None, fields_frames: list | None) -> str:
+    """The state digest (section 4 of docs/protocol.md): SHA-256, as lowercase hex, of the frames of the
+    last summary message and of the last fields message exactly as published (topic frame excluded).
 
-    ``fields`` is (body, arrays) or None. Server and clients compute it the same way, so equal digests
-    mean the client holds exactly what the server published.
+    Each message contributes its frame count, then each frame's length and bytes; the counts and lengths
+    are unsigned 64-bit little-endian integers. A message not yet published contributes a count of 0.
+    Any language reproduces it from the raw frames, without parsing JSON.
     """
     h = hashlib.sha256()
-    h.update(encode_json({"summary_seq": summary_seq, "fields_seq": fields_seq}))
-    if summary is not None:
-        h.update(encode_json(summary))
-    if fields is not None:
-        body, arrays = fields
-        h.update(encode_json(body))
-        for name in sorted(arrays):
-            a = np.ascontiguousarray(arrays[name])
-            h.update(name.encode())
-            h.update(a.dtype.str.encode())
-            h.update(memoryview(a).cast("B"))
+    for frames in (summary_frames or [], fields_frames or []):
+        h.update(struct.pack("<Q", len(frames)))
+        for f in frames:
+            b = _bytes(f)
+            h.update(struct.pack("<Q", len(b)))
+            h.update(b)
     return h.hexdigest()

@@ -22,7 +22,7 @@ def serve(hall: HallModel, args: argparse.Namespace) -> int:
     from twin.bus.security import load_server_keys
     from twin.bus.server import ServeOptions, TwinServer
     from twin.model.scenario import load_scenario
-    from twin.sim.checkpoint import load_checkpoint, save_checkpoint
+    from twin.sim.checkpoint import load_checkpoint, read_checkpoint_meta, save_checkpoint
     from twin.sim.scenario import ScenarioPlayer
     from twin.sim.twin import HallTwin
 
@@ -34,8 +34,15 @@ def serve(hall: HallModel, args: argparse.Namespace) -> int:
     player = None
     if args.scenario is not None:
         player = ScenarioPlayer(twin, load_scenario(args.scenario, hall))
+    clock: dict = {}
     if args.resume is not None:
         state = load_checkpoint(args.resume, twin, scenario=player)
+        # A resumed twin runs as it was checkpointed: paused stays paused, at the speed it had (an
+        # explicit --speed wins). Checkpoints written by `twin run` or older servers carry no clock.
+        user = read_checkpoint_meta(args.resume).get("user") or {}
+        clock = dict(user.get("clock") or {}) if isinstance(user, dict) else {}
+        if args.speed is not None:
+            clock.pop("speed", None)
     else:
         state = twin.initial_state()
         if args.from_steady:
@@ -43,20 +50,21 @@ def serve(hall: HallModel, args: argparse.Namespace) -> int:
             if twin.controls is not None:
                 twin.controls.adopt(state)
     options = ServeOptions(
-        state_endpoint=args.state, commands_endpoint=args.commands, speed=args.speed,
+        state_endpoint=args.state, commands_endpoint=args.commands, speed=1.0 if args.speed is None else args.speed,
         summary_hz=args.summary_hz, fields_hz=args.fields_hz, heartbeat_s=args.heartbeat,
         field_precision=args.field_precision, max_role=args.max_role, keys=keys,
         audit_path=out_dir / "audit.jsonl", checkpoint_path=out_dir / "checkpoint.npz",
         checkpoint_every_s=args.checkpoint_every, publish_every_step=args.publish_every_step,
     )
     server = TwinServer(twin, state, scenario=player, options=options, save_checkpoint=save_checkpoint)
+    server.restore_clock(clock)
     server.bind()
 
     def request_stop(signum, frame) -> None:
         server.stopping = signal.Signals(signum).name
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    speed = "max" if math.isinf(args.speed) else f"×{args.speed:g}"
+    speed = ("max" if math.isinf(server.speed) else f"×{server.speed:g}") + (", paused" if server.paused else "")
     print(f"twin serve: {hall.name} at t = {state.time_s:,.0f} s, speed {speed}; state {args.state}, "
           f"commands {args.commands}; audit {options.audit_path}, checkpoint {options.checkpoint_path}",
           file=sys.stderr, flush=True)

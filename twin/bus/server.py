@@ -1,9 +1,13 @@
 """`twin serve`: the twin as a live service on ZeroMQ (docs/protocol.md is the wire format).
 
 One thread does everything, in a loop: answer commands that are waiting, step the twin when its paced
-clock says so, publish what is due. ZeroMQ's PUB socket never blocks on a subscriber (a slow one
+clock says so, publish what is due. ZeroMQ's publisher never blocks on a subscriber (a slow one
 loses messages past its high-water mark), so the solver's pace does not depend on who listens, and
 each subscriber's queue is bounded. Commands are read between steps, so a step is never cut in half.
+
+The state socket is an XPUB in manual mode: subscriptions reach this loop as messages, and only the
+prefixes of our topics are applied. Left to libzmq, every subscription a peer sends would go into its
+trie (one node per byte: a 20 MiB subscription cost 1.8 GB) and be processed inside our send calls.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import zmq
 
 from twin.bus import protocol as P
 from twin.bus.audit import AuditLog
-from twin.bus.protocol import ProtocolError, encode_json, encode_message, state_digest
+from twin.bus.protocol import ProtocolError, encode_json, encode_message, frames_digest
 from twin.bus.security import SecurityError, ServerKeys, is_loopback
 from twin.bus.views import field_arrays, hall_info, summary_body
 from twin.control.registry import Role
@@ -89,6 +93,11 @@ class TwinServer:
         self.last_summary_seq: int | None = None
         self.last_fields: tuple[dict, dict[str, np.ndarray]] | None = None
         self.last_fields_seq: int | None = None
+        # The frames of the last summary and fields messages exactly as sent (the digest covers them).
+        self._summary_frames: list | None = None
+        self._fields_frames: list | None = None
+        self._digest: tuple[tuple, str] | None = None  # ((summary_seq, fields_seq), digest) cache
+        self.subscriptions_refused = 0  # subscriptions that were not a topic prefix (ignored)
         self._fields_steps: int | None = None  # the step count of the state last_fields shows
         # Figures for the benchmark and the summary's clock.
         self.steps_run = 0
@@ -117,10 +126,14 @@ class TwinServer:
                 raise SecurityError(f"{flag} {v:g}: must be a positive number")
         if opt.max_role not in ("observer", "operator", "engineer"):
             raise SecurityError(f"--max-role {opt.max_role!r}: use observer, operator or engineer")
-        self.pub = self.ctx.socket(zmq.PUB)
+        self.pub = self.ctx.socket(zmq.XPUB)
         self.router = self.ctx.socket(zmq.ROUTER)
         for s in (self.pub, self.router):
             s.setsockopt(zmq.LINGER, 0)
+        self.pub.setsockopt(zmq.XPUB_MANUAL, 1)  # we decide which subscriptions apply (_drain_subscriptions)
+        # A subscription message is one byte (1 subscribe, 0 unsubscribe) and the topic; a peer that sends
+        # a longer one is disconnected by libzmq before the message is assembled.
+        self.pub.setsockopt(zmq.MAXMSGSIZE, 1 + P.MAX_SUBSCRIPTION_BYTES)
         self.pub.setsockopt(zmq.SNDHWM, opt.sndhwm)
         # A fixed kernel buffer (no TCP auto-tuning to megabytes): what waits in it for a slow subscriber
         # is old news, so keep it to a few messages and let ZeroMQ drop the rest at the high-water mark.
@@ -171,12 +184,14 @@ class TwinServer:
         next_ckpt = wall0 + opt.checkpoint_every_s if opt.checkpoint_every_s else math.inf
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
+        poller.register(self.pub, zmq.POLLIN)  # subscriptions
         try:
             while True:
                 now = time.monotonic()
                 if self.stopping or (stop is not None and stop()) or state.time_s >= t_end - 1e-9 or (
                         wall_limit_s is not None and now - wall0 >= wall_limit_s):
                     break
+                self._drain_subscriptions(limit=500)
                 self._drain_commands(limit=200)
                 stepped = False
                 if not self.paused and self._step_due(now):
@@ -197,9 +212,10 @@ class TwinServer:
                 t0 = time.perf_counter()
                 sent = False
                 # Paused, a command's effect goes out at once (nothing else will change the state, and a
-                # client that asks next must find it published).
+                # client that asks next must find it published); an unchanged paused state is not
+                # published again: heartbeats say which summary and fields are the last ones.
                 if now >= next_summary or (stepped and opt.publish_every_step) or (self._dirty and self.paused):
-                    if self._dirty or opt.publish_every_step or not self.paused:
+                    if self._dirty or not self.paused:
                         self.publish_summary()
                         sent = True
                     next_summary = max(next_summary + 1.0 / opt.summary_hz, now)
@@ -254,14 +270,17 @@ class TwinServer:
         return {"protocol": P.PROTOCOL_VERSION, "kind": kind, "seq": self.seq, "server": self.server_id,
                 "time_s": self.state.time_s, "wall_time": time.time()}
 
-    def _send(self, topic: str, header: dict, arrays: dict | None = None) -> None:
+    def _send(self, topic: str, header: dict, arrays: dict | None = None) -> list:
+        """Publish one message; returns its frames after the topic (as the digest sees them)."""
         frames = [topic.encode(), *encode_message(header, arrays)]
         try:
             self.pub.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
-        except zmq.Again:  # PUB drops rather than blocks; kept for safety with other socket types
-            return
-        self.published[topic] += 1
-        self.published_bytes[topic] += sum(len(f) if isinstance(f, bytes) else f.nbytes for f in frames)
+        except zmq.Again:  # XPUB drops rather than blocks; kept for safety with other socket types
+            pass
+        else:
+            self.published[topic] += 1
+            self.published_bytes[topic] += sum(len(f) if isinstance(f, bytes) else f.nbytes for f in frames)
+        return frames[1:]
 
     def clock(self) -> dict[str, Any]:
         return {"speed": None if math.isinf(self.speed) else self.speed, "max_speed": math.isinf(self.speed),
@@ -281,8 +300,9 @@ class TwinServer:
             # What a client decodes: JSON-normalised (NaN → null, arrays → lists).
             self.last_summary = P.decode_json(encode_json(summary_body(self.twin, self.state, clock=self.clock())))
         header = self._header("summary")
+        header["fields_seq"] = self.last_fields_seq  # so that a client can tell it lost the last fields
         header["body"] = self.last_summary
-        self._send("summary", header)
+        self._summary_frames = self._send("summary", header)
         self.last_summary_seq = header["seq"]
         self._dirty = False
 
@@ -295,13 +315,17 @@ class TwinServer:
         body, arrays = self.last_fields
         header = self._header("fields")
         header["body"] = body
-        self._send("fields", header, arrays)
+        self._fields_frames = self._send("fields", header, arrays)
         self.last_fields_seq = header["seq"]
 
     def publish_heartbeat(self) -> None:
         header = self._header("heartbeat")
         header["interval_s"] = self.opt.heartbeat_s
         header["paused"] = self.paused
+        # The last summary and fields published: a client that holds older ones lost them (a slow reader
+        # past its high-water mark) and, with nothing newer coming, must take a snapshot.
+        header["summary_seq"] = self.last_summary_seq
+        header["fields_seq"] = self.last_fields_seq
         self._send("heartbeat", header)
 
     def publish_event(self, record: dict) -> None:
@@ -310,7 +334,30 @@ class TwinServer:
         self._send("event", header)
 
     def digest(self) -> str:
-        return state_digest(self.last_summary, self.last_summary_seq, self.last_fields, self.last_fields_seq)
+        """The state digest of what was last published (docs/protocol.md, section 4)."""
+        version = (self.last_summary_seq, self.last_fields_seq)
+        if self._digest is None or self._digest[0] != version:
+            self._digest = (version, frames_digest(self._summary_frames, self._fields_frames))
+        return self._digest[1]
+
+    # --- subscriptions ------------------------------------------------------------------------
+
+    def _drain_subscriptions(self, *, limit: int, budget_s: float = 0.005) -> None:
+        """Apply waiting (un)subscriptions that name a topic prefix; ignore the rest. Bounded in count and
+        time, so that a flood of them cannot hold up a step or a heartbeat."""
+        end = time.perf_counter() + budget_s
+        for _ in range(limit):
+            if time.perf_counter() > end:
+                return
+            try:
+                msg = self.pub.recv(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(msg) >= 1 and msg[0] in (0, 1) and P.subscription_allowed(msg[1:]):
+                # Manual mode: the option applies to the peer whose message was read last.
+                self.pub.setsockopt(zmq.SUBSCRIBE if msg[0] == 1 else zmq.UNSUBSCRIBE, msg[1:])
+            else:
+                self.subscriptions_refused += 1
 
     # --- commands -----------------------------------------------------------------------------
 
@@ -526,11 +573,16 @@ class TwinServer:
         version = (self.last_summary_seq, self.last_fields_seq, self.audit.count)
         if self._snapshot_cache is None or self._snapshot_cache[0] != version:
             fields_body, arrays = self.last_fields
+            # summary_frame and fields_frame: those messages' header frames exactly as published (JSON strings
+            # give back the same UTF-8 bytes in any language), so that a late joiner holds the very frames
+            # the digest covers; the fields message's arrays are the frames that follow this header.
             header = {"protocol": P.PROTOCOL_VERSION, "kind": "snapshot", "request": "snapshot", "status": "ok",
                       "reason": "", "result": {}, "server": self.server_id, "time_s": self.state.time_s,
                       "hall": self.hall, "summary": self.last_summary, "summary_seq": self.last_summary_seq,
                       "fields": fields_body, "fields_seq": self.last_fields_seq, "audit": list(self.audit.tail),
-                      "heartbeat_s": self.opt.heartbeat_s}
+                      "heartbeat_s": self.opt.heartbeat_s,
+                      "summary_frame": bytes(self._summary_frames[0]).decode("utf-8"),
+                      "fields_frame": bytes(self._fields_frames[0]).decode("utf-8")}
             self._snapshot_cache = (version, encode_message(header, arrays))
         head, *rest = self._snapshot_cache[1]
         # Per request only the id and the sequence number differ: put them in front of the cached object.
@@ -572,11 +624,26 @@ class TwinServer:
         self._dirty = True
         return "ok", outcome, {"outcome": outcome}, {"target": target, "new": event.kind}, None
 
+    def clock_settings(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the clock, so that a resumed twin runs (or waits) as it did."""
+        return {"paused": self.paused, "speed": "max" if math.isinf(self.speed) else self.speed}
+
+    def restore_clock(self, settings: dict[str, Any]) -> None:
+        """Take back :meth:`clock_settings` (from a checkpoint's meta); unknown or bad values are ignored."""
+        speed = settings.get("speed")
+        if speed == "max":
+            self.speed = math.inf
+        elif isinstance(speed, (int, float)) and not isinstance(speed, bool) and _MIN_SPEED <= speed <= _MAX_SPEED:
+            self.speed = float(speed)
+        if isinstance(settings.get("paused"), bool):
+            self.paused = settings["paused"]
+
     def checkpoint(self, why: str) -> Path | None:
         if self.opt.checkpoint_path is None or self._save_checkpoint is None:
             return None
         path = self._save_checkpoint(self.opt.checkpoint_path, self.twin, self.state, scenario=self.scenario,
-                                     meta={"reason": why, "server": self.server_id, "seq": self.seq})
+                                     meta={"reason": why, "server": self.server_id, "seq": self.seq,
+                                           "clock": self.clock_settings()})
         self.last_checkpoint = path
         return path
 

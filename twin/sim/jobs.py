@@ -73,6 +73,7 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
         "min_battery_soc": state.metrics["min_battery_soc"],
         "t_inlet_27c_s": state.metrics["t_inlet_27c_s"],
         "t_inlet_32c_s": state.metrics["t_inlet_32c_s"],
+        **_peaks(twin, state, obs, steady=mode == "steady"),
         "control": "embedded" if twin.controls is not None else "ideal",
         "alarms": twin.alarms.summary(),
     })
@@ -81,6 +82,27 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
         heat_in_w = obs["hall.heat_released_w"]
         out["energy_balance_error"] = (heat_in_w - obs["hall.heat_removed_w"]) / heat_in_w if heat_in_w else 0.0
         out["steady"] = state.extra.get("steady")
+    return out
+
+
+def _peaks(twin: HallTwin, state: TwinState, obs: dict, *, steady: bool) -> dict:
+    """Peaks over the run: the hottest rack inlet, the hottest running CRAH's return, the most loaded UPS;
+    each with who and when (null where the hall has none). A steady state is its own peak."""
+    names = {"inlet": ("rack", twin.racks.names, "c"), "return": ("crah", twin.crahs.names, "c"),
+             "ups_load": ("ups", twin.power.ups_names if twin.power is not None else [], "fraction")}
+    current = {"inlet": obs["rack.t_inlet_c"], "return": np.where(state.crah_running, state.t_return_c, -np.inf),
+               "ups_load": obs.get("ups.load_fraction")}
+    out = {}
+    m = state.metrics
+    for kind, (who, unit_names, unit) in names.items():
+        value, index, when = m.get(f"peak_{kind}"), m.get(f"peak_{kind}_index"), m.get(f"peak_{kind}_time_s")
+        now = current[kind]
+        if steady and now is not None and np.size(now) and np.isfinite(np.max(now)):
+            index, when = int(np.argmax(now)), state.time_s
+            value = float(now[index])
+        out[f"peak_{kind}_{unit}"] = round(value, 4) if value is not None else None
+        out[f"peak_{kind}_{who}"] = unit_names[index] if value is not None else None
+        out[f"peak_{kind}_time_s"] = when if value is not None else None
     return out
 
 

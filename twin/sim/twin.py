@@ -39,6 +39,12 @@ __all__ = ["HallTwin", "NoSteadyState", "TwinState"]
 _DEFAULT_CHW_C = 12.0  # chilled-water supply when the hall file describes no plant, °C
 
 
+#: Peaks tracked over a run (rack inlet, CRAH return, UPS load), each as value / index of the unit /
+#: simulated time (None until seen).
+PEAKS = ("inlet", "return", "ups_load")
+_NO_PEAKS = {f"peak_{k}{suffix}": None for k in PEAKS for suffix in ("", "_index", "_time_s")}
+
+
 class NoSteadyState(ValueError):
     """The hall has no steady state (e.g. more heat than running cooling capacity)."""
 
@@ -75,9 +81,10 @@ class TwinState:
     chiller_restart_due_s: float = math.inf  # when chillers whose power came back will cool again
     outdoor_temp_c: float = 25.0
     energy_j: dict = field(default_factory=dict)  # integrated energies by kind (see twin.sim.power)
-    # First simulated time a rack inlet passed 27 °C / 32 °C (None: not yet); lowest battery charge.
+    # First simulated time a rack inlet passed 27 °C / 32 °C (None: not yet); lowest battery charge; and
+    # the peaks over the run (value, which unit by index, when): rack inlet, CRAH return, UPS load.
     metrics: dict = field(default_factory=lambda: {"t_inlet_27c_s": None, "t_inlet_32c_s": None,
-                                                   "min_battery_soc": None})
+                                                   "min_battery_soc": None, **_NO_PEAKS})
     fan_update_due_s: float = 0.0  # next time the servers' airflow law is evaluated
     last_reflow_s: float = 0.0  # when the servers' applied airflow last changed
     heat_in_j: float = 0.0  # heat released into the hall: racks (IT + PSU losses), CRAH fans, PDUs
@@ -377,6 +384,19 @@ class HallTwin:
         if state.ups_soc is not None and state.ups_soc.size:
             low = float(state.ups_soc.min())
             m["min_battery_soc"] = low if m["min_battery_soc"] is None else min(m["min_battery_soc"], low)
+        # Peaks over the run, every step (a summary at the end shows the end, not the worst moment).
+        # A stopped CRAH has no return air worth the name: only running units count.
+        returns = np.where(state.crah_running, state.t_return_c, -np.inf)
+        power = self.power.last if self.power is not None else None
+        for name, values in (("inlet", state.t_intake_c), ("return", returns),
+                             ("ups_load", power.ups_load_fraction if power is not None else None)):
+            if values is None or not values.size:
+                continue
+            i = int(np.argmax(values))
+            v = float(values[i])
+            key = f"peak_{name}"
+            if math.isfinite(v) and (m.get(key) is None or v > m[key]):
+                m[key], m[f"{key}_index"], m[f"{key}_time_s"] = v, i, state.time_s
 
     # --- steady state -------------------------------------------------------------------------
 
