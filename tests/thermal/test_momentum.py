@@ -245,3 +245,26 @@ def test_not_converging_is_reported_with_its_history():
     net = build_network(vox)
     source = net.outlet @ np.array([q]) - net.intake @ np.array([q])
     assert np.abs(face_divergence(net, flows) - source).max() < 1e-9 * np.abs(flows).max()
+
+
+def test_perforated_face_takes_less_air_than_an_open_one():
+    """Two mirror-image windows in a partition share the return air equally when both are open; a
+    perforated one (openness 0.25, ζ = 9) takes clearly less than its open twin."""
+    shape = (16, 8, 8)
+    cell = np.ravel_multi_index
+    intake = np.array([cell((2, j, k), shape) for j in (3, 4) for k in (3, 4)])
+    outlet = np.array([cell((12, j, k), shape) for j in (3, 4) for k in (3, 4)])
+    split = []
+    for openness in (1.0, 0.25):
+        faces = _closed_faces(shape)
+        faces[0][8] = 0.0  # the partition, with two windows symmetric about the box's mid-plane y = 4
+        faces[0][8, 1:3, 3:5] = 1.0
+        faces[0][8, 5:7, 3:5] = openness
+        vox = _voxels(np.zeros(shape, bool), faces, 0.1, [Mover("fan", intake, outlet)])
+        solver = MomentumSolver.from_voxels(vox, settings=MomentumSettings(buoyancy=False, tol=1e-5))
+        solver.solve(np.array([0.02]))
+        through = -solver.u[0][8] * 0.01  # the return flow runs towards −x
+        split.append((through[1:3, 3:5].sum(), through[5:7, 3:5].sum()))
+        assert sum(split[-1]) == pytest.approx(0.02, rel=1e-9)
+    assert split[0][1] == pytest.approx(split[0][0], rel=0.05)
+    assert split[1][1] < 0.6 * split[1][0], split
