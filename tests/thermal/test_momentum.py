@@ -158,7 +158,7 @@ def test_face_flows_carry_exactly_the_mover_sources(rng):
 
 
 def test_warm_floor_patch_drives_a_plume_and_nothing_moves_without_a_cause():
-    """Warm air over a floor patch rises (w > 0 above it), the rest sinks; without buoyancy or movers the air stays still."""
+    """Warm air over a floor patch rises and the rest sinks; with nothing to drive it the air stays still."""
     n = 12
     shape = (n, n, n)
     faces = _closed_faces(shape)

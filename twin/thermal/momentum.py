@@ -3,7 +3,7 @@
 Governing equations (kinematic pressure p = P/ρ, m²/s²; velocity u, m/s; per unit volume of air):
 
     ∇·u = s                                                   s: air-mover volume sources, 1/s
-    (u·∇)u = −∇p + ∇·(ν_eff ∇u) − g β (T − T_ref) ẑ·(−1)      (buoyancy pushes warm air up)
+    (u·∇)u = −∇p + ∇·(ν_eff ∇u) + g β (T − T_ref) ẑ            (g acts along −ẑ: warm air rises)
              − ζ u|u| / (2 h) on partially open faces           (porous loss of tiles, leaky panels)
              + s_out (u_jet − u) at air-mover outlets            (a mover's air enters as a jet)
     ν_eff = ν + ν_t,   ν_t = 0.03874 |U| L                       (Chen & Xu 1998, zero-equation)
