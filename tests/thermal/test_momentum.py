@@ -1,0 +1,270 @@
+"""Momentum airflow: classic benchmarks (Ghia's cavity, de Vahl Davis' heated cavity), conservation, buoyancy,
+jets, warm re-solves and failure reporting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from twin.geometry.voxel import Grid, HallVoxels, Mover
+from twin.thermal.airflow import AirflowSolver, cell_velocity_m_s, face_divergence
+from twin.thermal.momentum import FlowNotConverged, MomentumSettings, MomentumSolver, Wall
+from twin.thermal.network import build_network
+
+# Ghia, Ghia & Shin (1982), Re = 100, Table I (u on the vertical centreline) and II (v on the horizontal).
+GHIA_Y = np.array([1.0, 0.9766, 0.9688, 0.9609, 0.9531, 0.8516, 0.7344, 0.6172, 0.5, 0.4531, 0.2813,
+                   0.1719, 0.1016, 0.0703, 0.0625, 0.0547, 0.0])
+GHIA_U = np.array([1.0, 0.84123, 0.78871, 0.73722, 0.68717, 0.23151, 0.00332, -0.13641, -0.20581, -0.21090,
+                   -0.15662, -0.10150, -0.06434, -0.04775, -0.04192, -0.03717, 0.0])
+GHIA_X = np.array([1.0, 0.9688, 0.9609, 0.9531, 0.9453, 0.9063, 0.8594, 0.8047, 0.5, 0.2344, 0.2266, 0.1563,
+                   0.0938, 0.0781, 0.0703, 0.0625, 0.0])
+GHIA_V = np.array([0.0, -0.05906, -0.07391, -0.08864, -0.10313, -0.16914, -0.22445, -0.24533, 0.05454,
+                   0.17527, 0.17507, 0.16077, 0.12317, 0.10890, 0.10091, 0.09233, 0.0])
+
+
+def _closed_faces(shape: tuple[int, int, int]) -> list[np.ndarray]:
+    """Openness arrays of an empty box: free air inside, walls on the domain boundary."""
+    faces = []
+    for a in range(3):
+        s = list(shape)
+        s[a] += 1
+        o = np.ones(s)
+        np.moveaxis(o, a, 0)[[0, -1]] = 0.0
+        faces.append(o)
+    return faces
+
+
+def _slab(n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A square n × n cavity in the x–z plane, one cell thick in y (free-slip there: a 2D flow)."""
+    return np.zeros((n, 1, n), dtype=bool), _closed_faces((n, 1, n))
+
+
+_SLAB_WALLS = {"y-": Wall(slip=True), "y+": Wall(slip=True)}
+
+
+def _voxels(solid: np.ndarray, open_faces: list[np.ndarray], cell_m: float, movers: list[Mover]) -> HallVoxels:
+    owner = np.where(solid, 0, -1).astype(np.int32)
+    return HallVoxels(Grid(solid.shape, (0.0, 0.0, 0.0), cell_m), solid, owner, ["block"], tuple(open_faces),
+                      racks=movers)
+
+
+def test_lid_driven_cavity_matches_ghia_at_re_100():
+    """Centreline u(z) and w(x) of the Re = 100 cavity at 32² lie within 0.01 RMS of Ghia et al. (1982)."""
+    n = 32
+    h = 1.0 / n
+    solid, faces = _slab(n)
+    settings = MomentumSettings(viscosity_m2s=0.01, turbulence=False, buoyancy=False, central_blend=1.0,
+                                tol=1e-6, walls={**_SLAB_WALLS, "z+": Wall(velocity_m_s=(1.0, 0.0, 0.0))})
+    solver = MomentumSolver(solid, faces, h, settings=settings)
+    info = solver.solve(np.zeros(0))
+    centres = (np.arange(n) + 0.5) * h
+    u_mid = solver.u[0][n // 2, 0, :]  # x-faces on the plane x = 0.5, at the cell-centre heights
+    u = np.interp(GHIA_Y, np.r_[0.0, centres, 1.0], np.r_[0.0, u_mid, 1.0])
+    w_mid = solver.u[2][:, 0, n // 2]  # z-faces on the plane z = 0.5
+    w = np.interp(GHIA_X, np.r_[0.0, centres, 1.0], np.r_[0.0, w_mid, 0.0])
+    rms_u = np.sqrt(np.mean((u - GHIA_U) ** 2))
+    rms_w = np.sqrt(np.mean((w - GHIA_V) ** 2))
+    assert info.converged and info.history[-1].max() < 1e-6
+    assert rms_u < 0.01 and rms_w < 0.01, (rms_u, rms_w)
+
+
+def _cavity_temperature(solver: MomentumSolver, n: int, alpha_m2s: float, t_hot_c: float,
+                        t_cold_c: float) -> np.ndarray:
+    """Steady temperature in the slab for the solver's face flows: central advection, conduction, hot wall
+    at x = 0, cold wall at x = 1 (half a cell from the wall cells), adiabatic floor and ceiling."""
+    h = solver.h
+    idx = np.arange(n * n).reshape(n, n)
+    cond = alpha_m2s * h  # α · area / distance, m³/s
+    rows, cols, vals = [], [], []
+    for flow, a, b in ((solver.u[0][1:-1, 0, :] * h * h, idx[:-1, :], idx[1:, :]),
+                       (solver.u[2][:, 0, 1:-1] * h * h, idx[:, :-1], idx[:, 1:])):
+        f, a, b = flow.ravel(), a.ravel(), b.ravel()
+        # Heat leaving a through the face: F (T_a + T_b)/2 − k (T_b − T_a); the same enters b.
+        rows += [a, a, b, b]
+        cols += [a, b, a, b]
+        vals += [0.5 * f + cond, 0.5 * f - cond, -0.5 * f - cond, -0.5 * f + cond]
+    wall = np.zeros(n * n)
+    rhs = np.zeros(n * n)
+    wall[idx[0]] += 2 * cond
+    rhs[idx[0]] += 2 * cond * t_hot_c
+    wall[idx[-1]] += 2 * cond
+    rhs[idx[-1]] += 2 * cond * t_cold_c
+    mat = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n * n, n * n))
+    return spla.spsolve((mat + sp.diags(wall)).tocsc(), rhs).reshape(n, 1, n)
+
+
+def test_heated_cavity_nusselt_matches_de_vahl_davis_at_ra_1e4():
+    """Mean Nusselt number of the differentially heated square cavity at Ra = 1e4, Pr = 0.71, within 5 %
+    of de Vahl Davis (1983), 2.243, from the wall heat flux; hot and cold walls balance."""
+    n, t_ref = 32, 20.0
+    h = 1.0 / n
+    gravity, beta, delta_t = 9.81, 1.0 / (t_ref + 273.15), 1.0
+    ra, pr = 1.0e4, 0.71
+    nu = np.sqrt(pr * gravity * beta * delta_t / ra)  # L = 1 m, so Ra = gβΔT/(να)
+    alpha = nu / pr
+    solid, faces = _slab(n)
+    settings = MomentumSettings(viscosity_m2s=nu, turbulence=False, buoyancy=True, t_ref_c=t_ref,
+                                gravity_m_s2=gravity, central_blend=1.0, tol=1e-7, walls=_SLAB_WALLS)
+    solver = MomentumSolver(solid, faces, h, settings=settings)
+    t_hot, t_cold = t_ref + delta_t / 2, t_ref - delta_t / 2
+    t = t_hot - delta_t * (np.arange(n)[:, None, None] + 0.5) / n * np.ones((n, 1, n))
+    for _ in range(200):  # alternate flow and temperature (Picard coupling) until both are steady
+        info = solver.resolve(np.zeros(0), t, iterations=5)
+        t_new = _cavity_temperature(solver, n, alpha, t_hot, t_cold)
+        change = np.abs(t_new - t).max()
+        t = t_new
+        if info.converged and change < 1e-6:
+            break
+    assert info.converged and change < 1e-6
+    nu_hot = np.mean(2 * (t_hot - t[0, 0, :]) / h) / delta_t  # q L / (k ΔT), L = 1
+    nu_cold = np.mean(2 * (t[-1, 0, :] - t_cold) / h) / delta_t
+    assert abs(nu_hot / 2.243 - 1) < 0.05, nu_hot
+    assert abs(nu_hot - nu_cold) < 1e-6 * nu_hot
+    # de Vahl Davis' velocity maxima (u 16.18 on the vertical midline, w 19.62 on the horizontal), in α/L.
+    assert abs(np.abs(solver.u[0][n // 2]).max() / alpha / 16.18 - 1) < 0.05
+    assert abs(np.abs(solver.u[2][:, :, n // 2]).max() / alpha / 19.62 - 1) < 0.05
+
+
+def test_face_flows_carry_exactly_the_mover_sources(rng):
+    """With random solids, tiles, panels and movers, each fluid cell's net outflow equals its mover source."""
+    shape = (14, 10, 8)
+    h = 0.2
+    solid = rng.random(shape) < 0.1
+    faces = _closed_faces(shape)
+    for o in faces:
+        r = rng.random(o.shape)
+        o[(r < 0.1) & (o > 0)] = 0.0  # closed panels
+        partial = (r > 0.1) & (r < 0.3) & (o > 0)
+        o[partial] = rng.uniform(0.05, 0.9, int(partial.sum()))  # tiles and leaky panels
+    vox = _voxels(solid, faces, h, [])
+    net = build_network(vox)
+    big = np.argmax(np.bincount(net.component))
+    cells = net.fluid_flat[net.component == big]
+    movers = [Mover(f"m{j}", rng.choice(cells, 2, replace=False), rng.choice(cells, 3, replace=False))
+              for j in range(4)]
+    vox = _voxels(solid, faces, h, movers)
+    net = build_network(vox)
+    solver = MomentumSolver.from_voxels(vox, settings=MomentumSettings(buoyancy=False))
+    q = rng.uniform(0.05, 0.3, 4)
+    solver.resolve(q, iterations=15)
+    flows = solver.face_flows_m3s()
+    assert flows.shape == net.face_a.shape
+    source = net.outlet @ q - net.intake @ q
+    assert np.allclose(solver.sources_m3s(q).ravel()[net.fluid_flat], source)
+    assert np.abs(face_divergence(net, flows) - source).max() < 1e-9 * np.abs(flows).max()
+    assert np.all(np.isfinite(flows)) and np.abs(flows).max() > 0
+
+
+def test_warm_floor_patch_drives_a_plume_and_nothing_moves_without_a_cause():
+    """Warm air over a floor patch rises and the rest sinks; with nothing to drive it the air stays still."""
+    n = 12
+    shape = (n, n, n)
+    faces = _closed_faces(shape)
+    t = np.full(shape, 20.0)
+    t[4:8, 4:8, 0:2] = 30.0
+    solver = MomentumSolver(np.zeros(shape, bool), faces, 0.1, settings=MomentumSettings())
+    info = solver.resolve(np.zeros(0), t, iterations=60)
+    w = solver.cell_velocity_m_s()[..., 2]
+    assert w[5:7, 5:7, 2:8].min() > 0.02, w[5:7, 5:7, 2:8].min()
+    assert np.all(w[0:2, 0:2, 4] < 0.0)  # and what rises comes down along the walls
+    assert np.all(np.isfinite(info.history))
+    still = MomentumSolver(np.zeros(shape, bool), faces, 0.1, settings=MomentumSettings(buoyancy=False))
+    info = still.solve(np.zeros(0), t)
+    assert info.converged and info.iterations == 0
+    assert all(np.all(u == 0.0) for u in still.u)
+    uniform = MomentumSolver(np.zeros(shape, bool), faces, 0.1)
+    uniform.solve(np.zeros(0), np.full(shape, 24.0))
+    assert all(np.all(u == 0.0) for u in uniform.u)
+
+
+def _jet_box() -> tuple[HallVoxels, float]:
+    """A 3 × 1.2 × 1.2 m box with a fan unit at one end: it draws from x = 0 and blows +x from a 0.2 m square."""
+    shape, h = (30, 12, 12), 0.1
+    solid = np.zeros(shape, bool)
+    solid[1, 5:7, 5:7] = True
+    faces = _closed_faces(shape)
+    for a in range(3):  # no air through the fan body's sides
+        lo = [slice(None)] * 3
+        lo[a] = slice(0, -1)
+        hi = [slice(None)] * 3
+        hi[a] = slice(1, None)
+        faces[a][tuple(lo)][solid] = 0.0
+        faces[a][tuple(hi)][solid] = 0.0
+    cell = np.ravel_multi_index
+    intake = np.array([cell((0, j, k), shape) for j in (5, 6) for k in (5, 6)])
+    outlet = np.array([cell((2, j, k), shape) for j in (5, 6) for k in (5, 6)])
+    return _voxels(solid, faces, h, [Mover("fan", intake, outlet)]), 0.04 * 2.0  # q for u_jet = 2 m/s
+
+
+def test_outlet_jet_keeps_its_momentum_unlike_potential_flow():
+    """Ten cells downstream of a 2 m/s outlet the air still moves along the jet at a sizeable fraction of
+    its speed; the potential flow there has all but spread out."""
+    vox, q = _jet_box()
+    solver = MomentumSolver.from_voxels(vox, settings=MomentumSettings(buoyancy=False))
+    info = solver.solve(np.array([q]))
+    vel = solver.cell_velocity_m_s()
+    axis = vel[12, 5:7, 5:7].mean(axis=(0, 1))
+    assert axis[0] > 0.3 * 2.0, axis
+    assert axis[0] > 0.95 * np.linalg.norm(axis)
+    net = build_network(vox)
+    potential = cell_velocity_m_s(net, AirflowSolver(net).solve(np.array([q])))
+    at = net.cell_of[12, 5:7, 5:7].ravel()
+    assert potential[at, 0].mean() < 0.2 * axis[0]
+    assert info.iterations < 1000
+
+
+def test_warm_resolve_follows_a_new_mover_flow_cheaply():
+    """After a steady solve, 20 warm iterations at 90 % mover flow land near 90 % of the field (with
+    ν_t ∝ |U| and ν ≪ ν_t the steady flow scales with the movers' flow), far nearer than 20 from rest;
+    an unchanged flow is converged at the first iteration."""
+    vox, q = _jet_box()
+    settings = MomentumSettings(buoyancy=False, tol=1e-6)
+    warm = MomentumSolver.from_voxels(vox, settings=settings)
+    warm.solve(np.array([q]))
+    full = warm.face_flows_m3s()
+    assert warm.resolve(np.array([q]), iterations=5).iterations == 1
+    warm.resolve(np.array([0.9 * q]), iterations=20)
+    cold = MomentumSolver.from_voxels(vox, settings=settings)
+    cold.resolve(np.array([0.9 * q]), iterations=20)
+    error_warm = np.abs(warm.face_flows_m3s() - 0.9 * full).max()
+    error_cold = np.abs(cold.face_flows_m3s() - 0.9 * full).max()
+    assert error_warm < 0.03 * np.abs(full).max()
+    assert error_warm < 0.3 * error_cold, (error_warm, error_cold)
+
+
+def test_not_converging_is_reported_with_its_history():
+    """A steady solve capped at too few iterations raises FlowNotConverged carrying the residual history."""
+    vox, q = _jet_box()
+    solver = MomentumSolver.from_voxels(vox, settings=MomentumSettings(buoyancy=False, max_iterations=5))
+    with pytest.raises(FlowNotConverged) as err:
+        solver.solve(np.array([q]))
+    assert err.value.history.shape == (5, 2) and np.all(np.isfinite(err.value.history))
+    flows = solver.face_flows_m3s()  # the field left behind is still usable and divergence-free
+    net = build_network(vox)
+    source = net.outlet @ np.array([q]) - net.intake @ np.array([q])
+    assert np.abs(face_divergence(net, flows) - source).max() < 1e-9 * np.abs(flows).max()
+
+
+def test_perforated_face_takes_less_air_than_an_open_one():
+    """Two mirror-image windows in a partition share the return air equally when both are open; a
+    perforated one (openness 0.25, ζ = 9) takes clearly less than its open twin."""
+    shape = (16, 8, 8)
+    cell = np.ravel_multi_index
+    intake = np.array([cell((2, j, k), shape) for j in (3, 4) for k in (3, 4)])
+    outlet = np.array([cell((12, j, k), shape) for j in (3, 4) for k in (3, 4)])
+    split = []
+    for openness in (1.0, 0.25):
+        faces = _closed_faces(shape)
+        faces[0][8] = 0.0  # the partition, with two windows symmetric about the box's mid-plane y = 4
+        faces[0][8, 1:3, 3:5] = 1.0
+        faces[0][8, 5:7, 3:5] = openness
+        vox = _voxels(np.zeros(shape, bool), faces, 0.1, [Mover("fan", intake, outlet)])
+        solver = MomentumSolver.from_voxels(vox, settings=MomentumSettings(buoyancy=False, tol=1e-5))
+        solver.solve(np.array([0.02]))
+        through = -solver.u[0][8] * 0.01  # the return flow runs towards −x
+        split.append((through[1:3, 3:5].sum(), through[5:7, 3:5].sum()))
+        assert sum(split[-1]) == pytest.approx(0.02, rel=1e-9)
+    assert split[0][1] == pytest.approx(split[0][0], rel=0.05)
+    assert split[1][1] < 0.6 * split[1][0], split
