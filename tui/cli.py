@@ -52,6 +52,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--speed", default="1", help="simulated seconds per wall second: 1, 10, … or max (default 1)")
     u.add_argument("--scenario", type=Path, default=None, help="a scenario file for the server to play")
     u.add_argument("--from-steady", action="store_true", help="start the server from the steady state")
+    u.add_argument("--airflow", choices=("potential", "momentum"), default=None,
+                   help="airflow model (default: the hall file's [airflow] model, else potential)")
     u.add_argument("--out", type=Path, default=None,
                    help="server folder: audit log, checkpoint, serve.log (default out/<hall>-serve)")
     u.add_argument("--no-viewer", action="store_true", help="do not open the 3D viewer even with a display")
@@ -232,6 +234,8 @@ def run_up(args: argparse.Namespace) -> int:
         cmd += ["--scenario", str(args.scenario)]
     if args.from_steady:
         cmd.append("--from-steady")
+    if args.airflow is not None:
+        cmd += ["--airflow", args.airflow]
     if args.keys is not None:
         cmd += ["--keys", str(args.keys)]
     print(f"twin up: starting the twin ({' '.join(cmd[3:])}); its log is {log_path}", file=sys.stderr, flush=True)

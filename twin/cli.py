@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--control", choices=("embedded", "ideal"), default="embedded",
                    help="embedded: the units' own sampled controllers (default); ideal: setpoints held exactly")
     r.add_argument("--dt", type=parse_duration_s, default=1.0, help="time step (default 1s)")
+    r.add_argument("--airflow", choices=("potential", "momentum"), default=None,
+                   help="airflow model (default: the hall file's [airflow] model, else potential)")
     r.add_argument("--out", type=Path, default=None, help="output folder (default out/<hall name>)")
     r.add_argument("--record-every", type=parse_duration_s, default=10.0, help="time-series interval (10s)")
     r.add_argument("--fields-every", type=parse_duration_s, default=600.0, help="field snapshot interval (10min)")
@@ -68,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--duration", type=parse_duration_s, default=600.0)
     b.add_argument("--dt", type=parse_duration_s, default=1.0)
     b.add_argument("--control", choices=("embedded", "ideal"), default="embedded")
+    b.add_argument("--airflow", choices=("potential", "momentum"), default=None,
+                   help="airflow model (default: the hall file's [airflow] model, else potential)")
     b.add_argument("--bus", action="store_true",
                    help="measure the bus instead: `twin serve` with clients attached (rates, latency, late join)")
     b.add_argument("--json", action="store_true")
@@ -82,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--commands", default=DEFAULT_COMMANDS,
                    help=f"ROUTER endpoint for snapshots and commands (default {DEFAULT_COMMANDS})")
     s.add_argument("--control", choices=("embedded", "ideal"), default="embedded")
+    s.add_argument("--airflow", choices=("potential", "momentum"), default=None,
+                   help="airflow model (default: the hall file's [airflow] model, else potential)")
     s.add_argument("--dt", type=parse_duration_s, default=1.0, help="time step (default 1s)")
     s.add_argument("--duration", type=parse_duration_s, default=None,
                    help="stop after this much simulated time (default: run until stopped)")
@@ -200,19 +206,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 2
 
     if args.command == "bench":
-        result = bench_job(hall, duration_s=args.duration, dt_s=args.dt, control=args.control)
+        result = bench_job(hall, duration_s=args.duration, dt_s=args.dt, control=args.control, airflow=args.airflow)
         print(json.dumps(result) if args.json else _human(result))
         return 0
     out_dir = args.out or Path("out") / args.hall.stem
     if args.steady:
-        result = steady_job(hall, out_dir=out_dir)
+        result = steady_job(hall, out_dir=out_dir, airflow=args.airflow)
     else:
         from twin.sim.trackers import ProgressTracker
 
         result = run_job(hall, duration_s=args.duration, dt_s=args.dt, out_dir=out_dir,
                          record_every_s=args.record_every, fields_every_s=args.fields_every,
                          progress=not args.json and ProgressTracker.wanted(), from_steady=args.from_steady,
-                         scenario=scenario, control=args.control)
+                         scenario=scenario, control=args.control, airflow=args.airflow)
     print(json.dumps(result) if args.json else _human(result))
     if result.get("interrupted"):
         return 143 if result.get("signal") == "SIGTERM" else 130  # 128 + signal number, by convention

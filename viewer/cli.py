@@ -64,6 +64,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="CURVE key folder from `twin keys` (for a server that requires keys)")
     p.add_argument("--key-name", default="observer", help="the client key to use from --keys (default observer)")
     p.add_argument("--timeout", type=_positive, default=5.0, help="seconds to wait for the twin (default 5)")
+    p.add_argument("--airflow", choices=("potential", "momentum"), default=None,
+                   help="airflow model of a hall file's steady state (default: the hall's [airflow] model)")
     p.add_argument("--view", default="overview", help="overview, top or aisle-N (N from 1, west to east / "
                                                        "south to north; default overview)")
     p.add_argument("--slice-height", type=float, default=None, metavar="M",
@@ -137,7 +139,7 @@ def _open(args: argparse.Namespace, *, live_default: bool):
     if args.source is not None and args.connect is not None:
         raise ViewerError("give a file or --connect, not both")
     if args.source is not None:
-        view = open_file(args.source)
+        view = open_file(args.source, airflow=args.airflow)
     elif args.connect is not None or live_default:
         view = connect(args.connect or _DEFAULT_STATE, args.commands, keys_dir=args.keys, key_name=args.key_name,
                        timeout_s=args.timeout)

@@ -63,9 +63,10 @@ def connect(state: str, commands: str | None = None, *, keys_dir: Path | None = 
     return client
 
 
-def open_file(path: Path):
-    """The offline view of a hall ``.toml`` (its steady state), a checkpoint ``.npz`` (its saved state)
-    or a `twin run` output folder (its last field snapshot, see :mod:`viewer.runs`)."""
+def open_file(path: Path, *, airflow: str | None = None):
+    """The offline view of a hall ``.toml`` (its steady state with ``airflow``'s model, default the
+    hall's), a checkpoint ``.npz`` (its saved state) or a `twin run` output folder (its last field
+    snapshot, see :mod:`viewer.runs`)."""
     from twin.bus.offline import offline_view
 
     path = Path(path)
@@ -79,7 +80,7 @@ def open_file(path: Path):
         return open_run(path)
     if path.suffix not in (".toml", ".npz"):
         raise ViewerError(f"{path}: not a hall .toml, a checkpoint .npz or a `twin run` folder")
-    return offline_view(path)
+    return offline_view(path, airflow=airflow if path.suffix == ".toml" else None)
 
 
 def hall_from_view(view) -> HallModel:

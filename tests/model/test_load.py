@@ -161,7 +161,7 @@ def test_unknown_top_level_key(tmp_path):
     """An unknown section at the top level is named, with the allowed sections."""
     message = _error(bad_hall(tmp_path, append="\n[chillers]\ncount = 2\n"))
     assert ": chillers: unknown key" in message
-    assert "allowed keys here: hall, air, raised_floor, tiles, rows, crahs, containment, obstacles" in message
+    assert "allowed keys here: hall, air, airflow, raised_floor, tiles, rows, crahs, containment, obstacles" in message
 
 
 def test_unknown_nested_key(tmp_path):

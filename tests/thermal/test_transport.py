@@ -70,7 +70,7 @@ def test_reference_form_and_fast_step_agree():
     op.tol_k, op.rtol = 1e-12, 0.0
     t_new, t_in = op.step(t_old, outlet, heat)
     # Converged to 1e-12 K, the implicit iterate and the conservative new field coincide.
-    rate = heat_rate_w(twin.net, twin.face_flow_m3s, op.mover_flow_m3s, twin.air, t_new, outlet, heat)
+    rate = heat_rate_w(twin.net, state.face_flow_m3s, op.mover_flow_m3s, twin.air, t_new, outlet, heat)
     lhs = op.cell_heat_j_per_k * (t_new - t_old) / op.dt_s
     assert np.allclose(lhs, rate, rtol=0, atol=1e-9 * np.abs(rate).max())
     assert np.allclose(t_in, twin.intake_c(t_new), atol=1e-9)

@@ -32,25 +32,27 @@ class OfflineView:
 
 
 def offline_view(source: str | Path, *, hall_path: str | Path | None = None, precision: str = "float32",
-                 control: str = "embedded") -> OfflineView:
+                 control: str = "embedded", airflow: str | None = None) -> OfflineView:
     """The view of a hall file (its steady state) or of a checkpoint (its saved state).
 
     ``source``: a hall ``.toml`` or a checkpoint ``.npz``; for a checkpoint the hall file is the one
-    it names, unless ``hall_path`` is given. User errors raise :class:`HallError` (one line; a bad
+    it names, unless ``hall_path`` is given. ``airflow``: the model of a hall's steady state (default:
+    the hall file's); a checkpoint keeps its own. User errors raise :class:`HallError` (one line; a bad
     checkpoint too) or :class:`NoSteadyView`, so that callers need nothing from the solver's packages.
     """
     from twin.sim.checkpoint import CheckpointError
     from twin.sim.twin import NoSteadyState
 
     try:
-        return _offline_view(Path(source), hall_path=hall_path, precision=precision, control=control)
+        return _offline_view(Path(source), hall_path=hall_path, precision=precision, control=control,
+                             airflow=airflow)
     except CheckpointError as exc:
         raise HallError(str(exc)) from None
     except NoSteadyState as exc:
         raise NoSteadyView(f"{source}: {exc}") from None
 
 
-def _offline_view(source: Path, *, hall_path, precision: str, control: str) -> OfflineView:
+def _offline_view(source: Path, *, hall_path, precision: str, control: str, airflow: str | None) -> OfflineView:
     from twin.model.load import load_hall
     from twin.sim.checkpoint import load_checkpoint, read_checkpoint_meta
     from twin.sim.twin import HallTwin
@@ -58,11 +60,12 @@ def _offline_view(source: Path, *, hall_path, precision: str, control: str) -> O
     if source.suffix == ".npz":
         meta = read_checkpoint_meta(source)
         hall = load_hall(hall_path or meta["hall_path"])
-        twin = HallTwin(hall, dt_s=float(meta["dt_s"]), control=meta.get("control", control))
+        twin = HallTwin(hall, dt_s=float(meta["dt_s"]), control=meta.get("control", control),
+                        airflow=meta.get("airflow", "potential"))
         state = load_checkpoint(source, twin)
     else:
         hall = load_hall(source)
-        twin = HallTwin(hall, control=control)
+        twin = HallTwin(hall, control=control, airflow=airflow)
         state = twin.steady(twin.initial_state())
         if twin.power is not None:
             # The plant and the load flow for this state (chillers at their COP, pumps, the chain's

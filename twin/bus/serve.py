@@ -30,7 +30,7 @@ def serve(hall: HallModel, args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise OSError(f"--out {out_dir}: is a file, not a folder")
     keys = load_server_keys(args.keys) if args.keys is not None else None
-    twin = HallTwin(hall, dt_s=args.dt, control=args.control)
+    twin = HallTwin(hall, dt_s=args.dt, control=args.control, airflow=args.airflow)
     player = None
     if args.scenario is not None:
         player = ScenarioPlayer(twin, load_scenario(args.scenario, hall))

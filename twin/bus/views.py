@@ -174,7 +174,7 @@ def field_arrays(twin: HallTwin, state: TwinState, *, precision: str = "float32"
     """
     net = twin.net
     dtype = np.dtype(precision)
-    vel = cell_velocity_m_s(net, twin.face_flow_m3s)
+    vel = cell_velocity_m_s(net, twin.face_flows_m3s(state))
 
     def zyx(values: np.ndarray) -> np.ndarray:
         g = net.to_grid(values)  # (nx, ny, nz) with NaN in solid cells

@@ -17,6 +17,7 @@ from twin.model.power import PowerChain
 
 __all__ = [
     "Air",
+    "Airflow",
     "Containment",
     "Crah",
     "Hall",
@@ -70,6 +71,29 @@ class Air(_Strict):
     turbulent_diffusivity_m2s: float = Field(
         default=0.005, ge=0.0, le=1.0,
         description="Effective (turbulent) thermal diffusivity of the room air, m²/s.",
+    )
+
+
+class Airflow(_Strict):
+    model: Literal["potential", "momentum"] = Field(
+        default="potential",
+        description="Airflow model: potential (fast, no momentum: paths set by containment and tiles) or "
+                    "momentum (Navier–Stokes with buoyancy and Chen–Xu turbulence: jets, recirculation, rising "
+                    "hot air; for open rooms, row ends and broken containment).",
+    )
+    buoyancy: bool = Field(default=True, description="Momentum model: Boussinesq buoyancy (hot air rises).")
+    refresh_s: float = Field(
+        default=30.0, ge=1.0, le=3600.0,
+        description="Momentum model, time runs: the flow field is brought up to date at least this often "
+                    "(simulated s), besides whenever a fan's flow changes, s.",
+    )
+    refresh_iterations: int = Field(
+        default=10, ge=1, le=1000,
+        description="Momentum model, time runs: warm-started iterations per refresh of the flow field.",
+    )
+    tolerance: float = Field(
+        default=1e-4, gt=0.0, lt=0.1,
+        description="Momentum model: tolerance of the flow solve's scaled continuity and momentum residuals.",
     )
 
 
@@ -192,6 +216,7 @@ class Obstacle(_Strict):
 class Hall(_Strict):
     hall: HallInfo
     air: Air = Air()
+    airflow: Airflow = Airflow()
     raised_floor: RaisedFloor | None = None
     tiles: list[Tile] = []
     rows: list[RackRow] = []

@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 FORMAT = "twin-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the flow field is part of the state (1: a "flow" section beside it; still read)
 _META_ENTRY = "meta.json"
 _FLOAT_TAG = "$float"
 
@@ -95,8 +95,6 @@ def save_checkpoint(path: str | Path, twin: HallTwin, state: TwinState, *, scena
         flat.put_all("alarms", twin.alarms.state_dict())
     if twin.power is not None:
         flat.put_all("power", twin.power.state_dict())
-    face_flow_m3s, phi, operator_flow_m3s = twin.flow_field()
-    flat.put_all("flow", {"face_flow_m3s": face_flow_m3s, "phi": phi, "operator_mover_flow_m3s": operator_flow_m3s})
     scenario_info = None
     if scenario is not None:
         if scenario.twin is not twin:
@@ -120,6 +118,7 @@ def save_checkpoint(path: str | Path, twin: HallTwin, state: TwinState, *, scena
         "steps": int(state.steps),
         "dt_s": twin.dt_s,
         "control": _control_mode(twin),
+        "airflow": twin.airflow_model,
         "twin_options": {k: _encode_json(float(getattr(twin, k)), k) for k in _TWIN_OPTIONS},
         "has_power": twin.power is not None,
         "scenario": scenario_info,
@@ -152,7 +151,7 @@ def load_checkpoint(path: str | Path, twin: HallTwin, *, scenario: ScenarioPlaye
     _check_compatible(path, header, twin)
     if scenario is not None:
         _check_scenario(path, header, scenario)
-    state = _state_from(path, flat, twin)
+    state = _state_from(path, flat, twin, version=header["format_version"])
     # The memory of the parts, checked against what they save now (a key missing: another code version).
     parts: list[tuple[str, Any]] = [("controls", twin.controls) if twin.controls is not None
                                     else ("alarms", twin.alarms)]
@@ -169,14 +168,9 @@ def load_checkpoint(path: str | Path, twin: HallTwin, *, scenario: ScenarioPlaye
             raise CheckpointError(f"{path}: {prefix}.{missing[0]}{more} missing: the checkpoint does not fit "
                                   f"this twin's {prefix}")
         saved_parts[prefix] = saved
-    flow = unprefixed("flow", flat)
-    for key in ("face_flow_m3s", "phi", "operator_mover_flow_m3s"):
-        if key not in flow:
-            raise CheckpointError(f"{path}: flow.{key} missing")
     try:
         for prefix, part in parts:
             part.load_state_dict(saved_parts[prefix])
-        twin.restore_flow_field(flow["face_flow_m3s"], flow["phi"], flow["operator_mover_flow_m3s"])
     except (KeyError, ValueError, IndexError, TypeError) as exc:
         raise CheckpointError(f"{path}: does not fit this twin: {_one_line(exc)}") from None
     return state
@@ -198,7 +192,13 @@ def hall_sha256(hall: HallModel) -> str:
     The spec, not the file, decides the physics: a comment or a reformatting of the file does not make
     another hall, and halls built in code (no file) have one too.
     """
-    return _sha256_json(hall.spec.model_dump(mode="json"))
+    from twin.model.schema import Airflow
+
+    spec = hall.spec.model_dump(mode="json")
+    # A section added later hashes as before while it holds its defaults: older checkpoints stay valid.
+    if spec.get("airflow") == Airflow().model_dump(mode="json"):
+        del spec["airflow"]
+    return _sha256_json(spec)
 
 
 # --- writing ------------------------------------------------------------------------------------------
@@ -324,9 +324,9 @@ def _decode_json(v: Any) -> Any:
 def _check_compatible(path: Path, header: Mapping[str, Any], twin: HallTwin) -> None:
     """Refuse a checkpoint of another hall, time step, control mode or flow options (naming both values)."""
     now = {"hall_sha256": hall_sha256(twin.hall), "dt_s": twin.dt_s, "control": _control_mode(twin),
-           "has_power": twin.power is not None}
+           "has_power": twin.power is not None, "airflow": twin.airflow_model}
     for key, value in now.items():
-        saved = header.get(key)
+        saved = header.get(key, "potential" if key == "airflow" else None)  # format 1: potential flow only
         if saved != value:
             what = f" (checkpoint of hall {header.get('hall_name')!r}, this twin's is {twin.hall.name!r})" \
                 if key == "hall_sha256" else ""
@@ -349,9 +349,19 @@ def _check_scenario(path: Path, header: Mapping[str, Any], scenario: ScenarioPla
                               f"checkpoint but {now['sha256']!r} ({now['name']!r}) for the player given")
 
 
-def _state_from(path: Path, flat: Mapping[str, Any], twin: HallTwin) -> TwinState:
+def _state_from(path: Path, flat: Mapping[str, Any], twin: HallTwin, *, version: int) -> TwinState:
     """The TwinState in ``flat`` (nested dict fields rebuilt), checked against the twin's sizes."""
     kw: dict[str, Any] = {}
+    if version == 1:
+        # Format 1 kept the flow field beside the state; an operator that was never built had no flows.
+        flow = unprefixed("flow", flat)
+        for key in ("face_flow_m3s", "phi", "operator_mover_flow_m3s"):
+            if key not in flow:
+                raise CheckpointError(f"{path}: flow.{key} missing")
+        if flow["operator_mover_flow_m3s"] is not None:
+            kw.update(face_flow_m3s=np.array(flow["face_flow_m3s"], dtype=float),
+                      flow_phi=np.array(flow["phi"], dtype=float),
+                      flow_movers_m3s=np.array(flow["operator_mover_flow_m3s"], dtype=float))
     for f in dataclasses.fields(TwinState):
         key = f"state.{f.name}"
         if key in flat:
@@ -359,6 +369,8 @@ def _state_from(path: Path, flat: Mapping[str, Any], twin: HallTwin) -> TwinStat
             kw[f.name] = v.copy() if isinstance(v, np.ndarray) else v
             continue
         sub = unprefixed(key, flat)
+        if not sub and version == 1 and f.name in _NEW_IN_2:
+            continue
         if not sub:
             raise CheckpointError(f"{path}: {key} missing")
         tree: dict[str, Any] = {}
@@ -374,6 +386,10 @@ def _state_from(path: Path, flat: Mapping[str, Any], twin: HallTwin) -> TwinStat
     return state
 
 
+#: State fields that format 1 did not have (the flow field; peaks were added to the metrics dict).
+_NEW_IN_2 = ("face_flow_m3s", "flow_phi", "flow_movers_m3s", "flow_solved_s", "momentum")
+
+
 def _check_state_fits(path: Path, state: TwinState, twin: HallTwin) -> None:
     """Every array of the state has the size this twin's grid, racks, CRAHs, PDUs and UPSs give it."""
     nr, nc = twin.n_racks, len(twin.crahs.names)
@@ -385,9 +401,10 @@ def _check_state_fits(path: Path, state: TwinState, twin: HallTwin) -> None:
                                 "crah_setpoint_c"), nc))
     if twin.power is not None:
         sizes["ups_soc"] = len(twin.power.ups_names)
+    sizes.update(face_flow_m3s=twin.net.face_a.size, flow_phi=twin.net.n, flow_movers_m3s=len(twin.net.mover_names))
     for name, n in sizes.items():
         v = getattr(state, name)
-        if v is None and name in ("t_air_prev_c", "ups_soc"):
+        if v is None and name in ("t_air_prev_c", "ups_soc", "face_flow_m3s", "flow_phi", "flow_movers_m3s"):
             continue
         if not isinstance(v, np.ndarray) or v.shape != (n,):
             shape = v.shape if isinstance(v, np.ndarray) else type(v).__name__

@@ -75,6 +75,7 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
         "t_inlet_32c_s": state.metrics["t_inlet_32c_s"],
         **_peaks(twin, state, obs, steady=mode == "steady"),
         "control": "embedded" if twin.controls is not None else "ideal",
+        "airflow_model": twin.airflow_model,
         "alarms": twin.alarms.summary(),
     })
     if mode == "steady":
@@ -108,7 +109,8 @@ def _peaks(twin: HallTwin, state: TwinState, obs: dict, *, steady: bool) -> dict
 
 def run_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, out_dir: Path,
             record_every_s: float = 10.0, fields_every_s: float = 600.0, progress: bool = False,
-            from_steady: bool = False, scenario: ScenarioModel | None = None, control: str = "embedded") -> dict:
+            from_steady: bool = False, scenario: ScenarioModel | None = None, control: str = "embedded",
+            airflow: str | None = None) -> dict:
     """A timed transient run that writes the time series, field snapshots and summary.json.
 
     ``from_steady`` starts from the steady state of the hall instead of still air at the initial
@@ -116,7 +118,7 @@ def run_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, out_dir: P
     """
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
-    twin = HallTwin(hall, dt_s=dt_s, control=control)
+    twin = HallTwin(hall, dt_s=dt_s, control=control, airflow=airflow)
     player = ScenarioPlayer(twin, scenario) if scenario is not None else None
     # Only now, with a hall that builds: a run that fails on its input must not cost the last results.
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -154,13 +156,13 @@ def _clear_previous_outputs(out_dir: Path) -> None:
     shutil.rmtree(out_dir / "timeseries.parts", ignore_errors=True)
 
 
-def steady_job(hall: HallModel, *, out_dir: Path | None) -> dict:
+def steady_job(hall: HallModel, *, out_dir: Path | None, airflow: str | None = None) -> dict:
     """The steady state solved directly; writes its field and summary.json when ``out_dir`` is given.
 
     Controllers at steady state hold their setpoints exactly: the steady solve uses ideal control.
     """
     t0 = time.perf_counter()
-    twin = HallTwin(hall)
+    twin = HallTwin(hall, airflow=airflow)
     setup_s = time.perf_counter() - t0
     state = twin.steady()
     info = RunInfo(wall_s=time.perf_counter() - t0, solver_s=time.perf_counter() - t0 - setup_s)
@@ -178,18 +180,27 @@ def steady_job(hall: HallModel, *, out_dir: Path | None) -> dict:
     return result
 
 
-def bench_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, control: str = "embedded") -> dict:
+def bench_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, control: str = "embedded",
+              airflow: str | None = None) -> dict:
     """A timed run with no outputs and no progress bar, all parts running; adds set-up and per-step figures."""
     t0 = time.perf_counter()
-    twin = HallTwin(hall, dt_s=dt_s, control=control)
+    twin = HallTwin(hall, dt_s=dt_s, control=control, airflow=airflow)
     state = twin.initial_state()
     twin.operator(state)
+    first_flow_s = twin.flow_s
     setup_s = time.perf_counter() - t0
     info = Runner(twin, []).run(state, duration_s)
     result = summary(twin, state, info, mode="bench")
     result["setup_s"] = round(setup_s, 3)
     result["step_ms"] = round(1e3 * info.solver_s / max(info.steps, 1), 3)
     result.update(transport_figures(twin))
+    # The flow field: the first solve (part of set-up) apart from the refreshes while the run went on.
+    refreshes = twin.flow_solves - 1
+    result["airflow"] = {"model": twin.airflow_model, "buoyancy": twin.buoyancy if twin.momentum else None,
+                         "first_solve_s": round(first_flow_s, 3), "refreshes": refreshes,
+                         "refresh_ms": round(1e3 * (twin.flow_s - first_flow_s) / refreshes, 2) if refreshes else None,
+                         "refresh_every_s": round(info.sim_s / refreshes, 1) if refreshes else None,
+                         "refresh_interval_s": twin.flow_refresh_s if twin.momentum else None}
     if twin.power is not None:
         from twin.electrical.bench import bench_power
 

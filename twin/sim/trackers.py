@@ -96,7 +96,7 @@ class TimeSeriesRecorder(Tracker):
 def write_fields(path: Path, twin: HallTwin, state: TwinState) -> Path:
     """One snapshot of the 3D fields as a .vti: temperature, velocity, speed, solid mask."""
     net = twin.net
-    vel = cell_velocity_m_s(net, twin.face_flow_m3s)
+    vel = cell_velocity_m_s(net, twin.face_flows_m3s(state))
     grid = twin.voxels.grid
     vel_grid = np.stack([net.to_grid(vel[:, a]) for a in range(3)], axis=-1).astype(np.float32)
     return write_vti(

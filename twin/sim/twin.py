@@ -18,6 +18,7 @@ from twin.geometry.voxel import voxelize_hall
 from twin.model.load import HallError, HallModel
 from twin.sim.fixed_point import AndersonMixer
 from twin.thermal.airflow import AirflowSolver, AirPathError
+from twin.thermal.momentum import FlowNotConverged, MomentumSettings, MomentumSolver, MoverJets
 from twin.thermal.compact import (
     CrahArrays,
     RackArrays,
@@ -45,8 +46,23 @@ PEAKS = ("inlet", "return", "ups_load")
 _NO_PEAKS = {f"peak_{k}{suffix}": None for k in PEAKS for suffix in ("", "_index", "_time_s")}
 
 
+#: Momentum iterations per outer iteration of a steady solve with buoyancy, and how little the intakes
+#: (racks and CRAHs) may move in one such iteration for the coupled field to count as settled, K.
+_STEADY_FLOW_ITERATIONS = 10
+_STEADY_INTAKE_K = 0.05
+
+
 class NoSteadyState(ValueError):
     """The hall has no steady state (e.g. more heat than running cooling capacity)."""
+
+
+def _flow_failure(exc: FlowNotConverged) -> str:
+    """A momentum solve that failed, with the tail of its residual history (what a user needs to judge)."""
+    hist = np.asarray(exc.history).reshape(-1, 2)
+    tail = "; ".join(f"{i}: {c:.1e} / {m:.1e}" for i, (c, m) in
+                     zip(range(len(hist) - len(hist[-5:]) + 1, len(hist) + 1), hist[-5:]))
+    return (f"no steady state found: the momentum airflow did not converge ({exc}); residual history, "
+            f"iteration: continuity / momentum, last {len(hist[-5:])} of {len(hist)}: {tail}")
 
 
 @dataclass
@@ -87,6 +103,15 @@ class TwinState:
                                                    "min_battery_soc": None, **_NO_PEAKS})
     fan_update_due_s: float = 0.0  # next time the servers' airflow law is evaluated
     last_reflow_s: float = 0.0  # when the servers' applied airflow last changed
+    # The airflow field the temperatures move on (see HallTwin.operator): the flow through every open
+    # face; the potential of the last potential-flow solve (it orders the transport sweeps and starts the
+    # next solve); the mover flows the field was solved for (None: not solved yet) and when; and, with the
+    # momentum model, its own fields (face velocities and pressure: where its next solve starts).
+    face_flow_m3s: np.ndarray | None = None
+    flow_phi: np.ndarray | None = None
+    flow_movers_m3s: np.ndarray | None = None
+    flow_solved_s: float = -math.inf
+    momentum: dict | None = None
     heat_in_j: float = 0.0  # heat released into the hall: racks (IT + PSU losses), CRAH fans, PDUs
     heat_removed_j: float = 0.0  # heat taken out by the coils
     stored_initial_j: float = 0.0  # heat stored in air and racks at t = 0 (relative to 0 °C)
@@ -110,10 +135,11 @@ class HallTwin:
         fan_update_interval_s: how often the servers' airflow law is evaluated, s of simulated time.
         control: "embedded" (the CRAHs' own sampled controllers, sensors, alarms and setpoint
             registry) or "ideal" (setpoints held exactly; for analytic checks and steady what-ifs).
+        airflow: "potential" or "momentum" instead of the hall file's ``[airflow] model``.
     """
 
     def __init__(self, hall: HallModel, *, dt_s: float = 1.0, reflow_tolerance: float = 0.02,
-                 fan_update_interval_s: float = 10.0, control: str = "ideal") -> None:
+                 fan_update_interval_s: float = 10.0, control: str = "ideal", airflow: str | None = None) -> None:
         self.hall = hall
         self.dt_s = float(dt_s)
         self.reflow_tolerance = reflow_tolerance
@@ -127,6 +153,23 @@ class HallTwin:
             self.airflow = AirflowSolver(self.net)
         except AirPathError as exc:
             raise HallError(f"{hall.path or '<hall>'}: {exc}") from None
+        spec = hall.spec.airflow
+        self.airflow_model = airflow or spec.model
+        if self.airflow_model not in ("potential", "momentum"):
+            raise ValueError(f"airflow must be 'potential' or 'momentum', got {self.airflow_model!r}")
+        self.buoyancy = spec.buoyancy
+        self.flow_refresh_s = spec.refresh_s
+        self.flow_refresh_iterations = spec.refresh_iterations
+        self.momentum: MomentumSolver | None = None
+        if self.airflow_model == "momentum":
+            # The voxels store σ² for a face of open fraction σ (the potential flow's conductance); the
+            # momentum model's Borda–Carnot loss wants the open fraction itself.
+            settings = MomentumSettings(buoyancy=spec.buoyancy, tol=spec.tolerance)
+            self.momentum = MomentumSolver(self.voxels.solid, [np.sqrt(o) for o in self.voxels.open_faces],
+                                           self.voxels.grid.cell_m, MoverJets.from_voxels(self.voxels),
+                                           settings=settings)
+        #: Residual history of the last momentum solve (for reports and for a steady solve that fails).
+        self.last_flow_info = None
         self.racks = RackArrays.from_hall(hall)
         self.crahs = CrahArrays.from_hall(hall)
         plant = getattr(getattr(hall.spec, "power", None), "cooling_plant", None)
@@ -146,8 +189,10 @@ class HallTwin:
         self.controls = HallControls(self) if control == "embedded" else None
         self.alarms = self.controls.alarms if self.controls is not None else AlarmSystem()
         self.power = PowerSystem(self, self.alarms) if hall.spec.power is not None else None
-        self.face_flow_m3s = np.zeros(self.net.face_a.size)
+        # The transport operator of the flow field last used (a cache: rebuilt from the state's field
+        # whenever a state brings another one, so forks and restored checkpoints get the very same one).
         self._operator: TransportOperator | None = None
+        self._operator_field: np.ndarray | None = None
         # Cumulative work counters, for benchmarks (not part of the state).
         self.flow_solves = 0
         self.flow_s = 0.0
@@ -238,49 +283,72 @@ class HallTwin:
         return self._operator
 
     def operator(self, state: TwinState) -> TransportOperator:
-        """The transport operator for the state's flows, rebuilt only when the flows changed."""
+        """The transport operator for the state's flow field, which is solved again first when the movers'
+        flows changed (or, with the momentum model and buoyancy, when the field is older than its
+        refresh interval)."""
         q = self.mover_flow_m3s(state)
+        if (state.flow_movers_m3s is None or not np.array_equal(state.flow_movers_m3s, q)
+                or self._refresh_due(state)):
+            self.solve_flow(state, q)
         op = self._operator
-        if op is None or op.dt_s != self.dt_s or not np.array_equal(op.mover_flow_m3s, q):
-            t0 = time.perf_counter()
-            self.face_flow_m3s = self.airflow.solve(q)
-            op = self._build_operator(q)
-            self.flow_solves += 1
-            self.flow_s += time.perf_counter() - t0
+        if op is None or op.dt_s != self.dt_s or self._operator_field is not state.face_flow_m3s:
+            op = TransportOperator(self.net, state.face_flow_m3s, state.flow_movers_m3s, state.flow_phi, self.air,
+                                   self.dt_s)
+            self._operator, self._operator_field = op, state.face_flow_m3s
         return op
 
-    def _build_operator(self, mover_flow_m3s: np.ndarray) -> TransportOperator:
-        # The one place an operator is made from the current face flows and potential, so that a restored
-        # flow field (checkpoints) gives the very operator the original run had.
-        op = TransportOperator(self.net, self.face_flow_m3s, mover_flow_m3s, self.airflow.phi, self.air, self.dt_s)
-        self._operator = op
-        return op
+    def face_flows_m3s(self, state: TwinState) -> np.ndarray:
+        """The state's flow through every open face, m³/s (still air before the first solve)."""
+        return np.zeros(self.net.face_a.size) if state.face_flow_m3s is None else state.face_flow_m3s
 
-    def restore_flow_field(self, face_flow_m3s: np.ndarray, phi: np.ndarray,
-                           mover_flow_m3s: np.ndarray | None) -> None:
-        """Put back a saved flow field without solving it again (for checkpoints).
+    def _refresh_due(self, state: TwinState) -> bool:
+        # Buoyancy moves the air as temperatures change, even with every fan steady.
+        return (self.momentum is not None and self.buoyancy
+                and state.time_s - state.flow_solved_s >= self.flow_refresh_s - 1e-9)
 
-        ``phi`` is the potential of the last solve: it orders the transport sweeps and warm-starts the
-        next solve, so both must be the saved ones for a resumed run to repeat the original bit for bit.
-        ``mover_flow_m3s``: the flows the saved operator was built for (None: there was none yet).
+    def solve_flow(self, state: TwinState, mover_flow_m3s: np.ndarray, *, converge: bool = False,
+                   iterations: int | None = None, tol: float | None = None) -> None:
+        """Solve the state's flow field for these mover flows, starting from its last field.
+
+        Potential flow: one warm-started multigrid-CG solve. Momentum: the potential solve too (its
+        potential orders the transport sweeps, and its flow is the momentum field's divergent part), then
+        the momentum iterations from the state's last field: to convergence when ``converge`` or when there
+        is no field yet (FlowNotConverged if it is not reached), else ``iterations`` of them (default
+        ``refresh_iterations``).
         """
-        face = np.array(face_flow_m3s, dtype=float)
-        potential = np.array(phi, dtype=float)
-        if face.shape != self.face_flow_m3s.shape or potential.shape != self.airflow.phi.shape:
-            raise ValueError(f"flow field of shapes {face.shape}, {potential.shape} does not fit this hall's "
-                             f"{self.face_flow_m3s.shape}, {self.airflow.phi.shape}")
-        self.face_flow_m3s = face
-        self.airflow.phi = potential
-        self._operator = None
-        if mover_flow_m3s is not None:
-            self._build_operator(np.array(mover_flow_m3s, dtype=float))
-
-    def flow_field(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(face flows m³/s, potential of the last solve, mover flows of the current operator or None):
-        what :meth:`restore_flow_field` takes back."""
-        op = self._operator
-        return (self.face_flow_m3s.copy(), self.airflow.phi.copy(),
-                None if op is None else op.mover_flow_m3s.copy())
+        t0 = time.perf_counter()
+        q = np.array(mover_flow_m3s, dtype=float)
+        self.airflow.phi = np.zeros(self.net.n) if state.flow_phi is None else state.flow_phi.copy()
+        face = self.airflow.solve(q)
+        phi = self.airflow.phi.copy()
+        if self.momentum is not None:
+            m = self.momentum
+            if state.momentum is None:
+                m.reset()
+            else:
+                m.u = [state.momentum[k].copy() for k in ("ux", "uy", "uz")]
+                m.p = state.momentum["p"].copy()
+            t_air = state.t_air_c if self.buoyancy else None
+            if converge:
+                self.last_flow_info = m.solve(q, t_air)
+            elif state.momentum is None:
+                # A time run's first field: as converged as it gets. One that stops short is still a
+                # divergence-free field close to it, and the refreshes carry on from there.
+                try:
+                    self.last_flow_info = m.solve(q, t_air)
+                except FlowNotConverged as exc:
+                    if not np.all(np.isfinite(m.face_flows_m3s())):
+                        raise
+                    self.last_flow_info = exc
+            else:
+                self.last_flow_info = m.resolve(q, t_air, iterations=iterations or self.flow_refresh_iterations,
+                                                tol=tol)
+            face = m.face_flows_m3s()
+            state.momentum = {"ux": m.u[0].copy(), "uy": m.u[1].copy(), "uz": m.u[2].copy(), "p": m.p.copy()}
+        state.face_flow_m3s, state.flow_phi, state.flow_movers_m3s = face, phi, q
+        state.flow_solved_s = state.time_s
+        self.flow_solves += 1
+        self.flow_s += time.perf_counter() - t0
 
     def _update_server_airflow(self, state: TwinState, *, now: bool = False) -> None:
         # Server fan controllers (BMCs) adjust every few seconds, not every time step; evaluating the
@@ -400,12 +468,18 @@ class HallTwin:
 
     # --- steady state -------------------------------------------------------------------------
 
-    def steady(self, state: TwinState | None = None, *, max_outer: int = 60) -> TwinState:
+    def steady(self, state: TwinState | None = None, *, max_outer: int | None = None) -> TwinState:
         """The steady state for the hall's loads and settings, solved directly (not by marching).
 
         Outer fixed-point iterations settle what the linear solve cannot see: each CRAH's regime
-        (setpoint, capacity-limited, not cooling) and the servers' airflow law.
+        (setpoint, capacity-limited, not cooling) and the servers' airflow law. With the momentum model
+        they also carry the flow: it is solved once to convergence for still, uniform air, then each outer
+        iteration takes a few more momentum iterations with the latest (mixed) temperatures, as a
+        segregated CFD solver's outer loop does; done when the flow's residuals are below tolerance and
+        the intakes moved less than 0.05 K in one outer iteration.
         """
+        if max_outer is None:
+            max_outer = 60 if self.momentum is None or not self.buoyancy else 300
         state = (state or self.initial_state()).copy()
         if self.power is not None:
             self.power.place_losses(state)
@@ -430,9 +504,27 @@ class HallTwin:
         regime = regime_of(state.t_return_c, rc * flow)
         mixer = AndersonMixer()
         outer = 0
+        t_in_prev = None
+        buoyancy_mixer = AndersonMixer(memory=4, relax=0.5)
+        flow_converged = True
         for outer in range(1, max_outer + 1):
-            self.operator(state)
             q = self.mover_flow_m3s(state)
+            if self.momentum is not None and (state.flow_movers_m3s is None or self.buoyancy
+                                              or not np.array_equal(state.flow_movers_m3s, q)):
+                try:
+                    if state.momentum is None:
+                        self.solve_flow(state, q, converge=True)
+                    else:
+                        # Buoyancy or the fan law moved: carry on from the last field, a fixed number of
+                        # iterations even below tolerance (the far field still creeps there; the intakes
+                        # must show that more iterations no longer move them).
+                        self.solve_flow(state, q, iterations=_STEADY_FLOW_ITERATIONS, tol=1e-30)
+                except FlowNotConverged as exc:
+                    raise NoSteadyState(_flow_failure(exc)) from None
+                info = self.last_flow_info
+                flow_converged = bool(len(info.history) == 0 or np.all(info.history[-1] < self.momentum.settings.tol))
+            else:
+                self.operator(state)  # potential flow: solved here when the fan law changed the flows
             mdot_cp = rc * q
             with np.errstate(divide="ignore", invalid="ignore"):
                 rack_rise_k = np.where(mdot_cp[:nr] > 0, state.rack_heat_w / mdot_cp[:nr], 0.0)
@@ -442,8 +534,9 @@ class HallTwin:
             alpha = np.concatenate([np.ones(nr), coil_alpha, no_air])
             beta = np.concatenate([rack_rise_k, coil_beta, no_air])
             try:
-                res = solve_steady_field(self.net, self.face_flow_m3s, q, self.airflow.phi, self.air, alpha, beta,
-                                         mover_heat_w=self.mover_heat_w(state), t_guess_c=t_guess)
+                res = solve_steady_field(self.net, state.face_flow_m3s, q, state.flow_phi, self.air, alpha, beta,
+                                         mover_heat_w=self.mover_heat_w(state), t_guess_c=t_guess,
+                                         tol_k=1e-8 if self.momentum is None or t_in_prev is None else 1e-5)
             except SteadyNotConverged as exc:
                 raise NoSteadyState(str(exc)) from None
             t_guess = res.t_air_c
@@ -453,17 +546,42 @@ class HallTwin:
             applied = state.rack_flow_m3s
             demand = server_airflow_m3s(self.racks, state.t_intake_c, state.rack_it_w * state.rack_powered)
             residual = demand - applied
-            flows_settled = np.allclose(demand, applied, rtol=1e-6, atol=1e-12)
+            # Potential flow solves exactly: the fan law settles to 1e-6. The momentum field is iterated: a
+            # law settled to 1e-4 of each rack's airflow moves no intake by more than hundredths of a kelvin.
+            flows_settled = np.allclose(demand, applied, rtol=1e-6 if self.momentum is None else 1e-4, atol=1e-12)
             new_regime = regime_of(ret, mdot_cp[cr])
-            if flows_settled and np.array_equal(new_regime, regime):
+            # With buoyancy the flow follows the temperatures: settled when the intakes stop moving.
+            field_settled = (self.momentum is None or not self.buoyancy
+                             or (t_in_prev is not None and np.max(np.abs(t_in - t_in_prev), initial=0.0) < _STEADY_INTAKE_K))
+            t_in_prev = t_in
+            if self.momentum is not None and self.buoyancy:
+                # The buoyant flow and the temperatures it carries form a loop with a gain near −1 (warm
+                # air rises, mixes, the plume weakens): plain alternation oscillates. Anderson mixing on
+                # the field the next flow solve sees damps it.
+                state.t_air_c = buoyancy_mixer.next(state.t_air_c, res.t_air_c - state.t_air_c)
+            if flows_settled and field_settled and flow_converged and np.array_equal(new_regime, regime):
                 break
             # The servers' fan law has its own fixed point (more flow changes the inlets, which changes
             # the flow); no dead band here, and Anderson mixing for the loops whose gain is near 1.
             state.rack_flow_m3s = np.maximum(mixer.next(applied, residual), 0.0)
             regime = new_regime
         else:
+            if not flow_converged:
+                raise NoSteadyState(_flow_failure(FlowNotConverged(
+                    f"still above tolerance after {max_outer} outer iterations", self.last_flow_info.history)))
             raise NoSteadyState(f"no steady state found: the server fan law and the coil regimes still changed "
                                 f"after {max_outer} outer iterations")
+        if self.momentum is not None:
+            # The outer iterations solved loosely; the state handed out balances its energy to round-off.
+            try:
+                res = solve_steady_field(self.net, state.face_flow_m3s, q, state.flow_phi, self.air, alpha, beta,
+                                         mover_heat_w=self.mover_heat_w(state), t_guess_c=res.t_air_c)
+            except SteadyNotConverged as exc:
+                raise NoSteadyState(str(exc)) from None
+            t_in = self.intake_c(res.t_air_c)
+            ret = t_in[cr]
+            state.t_intake_c = t_in[:nr]
+            self.operator(state)
         state.t_air_c = res.t_air_c
         state.t_air_prev_c = None
         state.t_rack_c = np.where(mdot_cp[:nr] > 0, res.outlet_c[:nr], state.t_intake_c)
