@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--control", choices=("embedded", "ideal"), default="embedded")
     b.add_argument("--airflow", choices=("potential", "momentum"), default=None,
                    help="airflow model (default: the hall file's [airflow] model, else potential)")
+    b.add_argument("--refresh-study", action="store_true",
+                   help="momentum model: rack-inlet error and speed of refreshing the flow every 10/30/60 s "
+                        "instead of every step (still air, then a load step)")
     b.add_argument("--bus", action="store_true",
                    help="measure the bus instead: `twin serve` with clients attached (rates, latency, late join)")
     b.add_argument("--json", action="store_true")
@@ -205,6 +208,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"twin {args.command}: error: --duration/--dt: {exc}", file=sys.stderr)
         return 2
 
+    if args.command == "bench" and args.refresh_study:
+        from twin.sim.jobs import refresh_study
+
+        result = refresh_study(hall, duration_s=args.duration, dt_s=args.dt, control=args.control)
+        if args.json:
+            print(json.dumps(result))
+        else:
+            print(f"{result['hall']}: {result['duration_s']:g} s, load ×{result['load_step']:g} at a third; "
+                  f"differences from refreshing every step")
+            for r in result["policies"]:
+                print(f"  every {r['refresh_s']:>4g} s × {r['iterations']:>2} iterations: {r['flow_solves']:4d} solves, "
+                      f"×{r['rtf']:g} real time, inlet rms {r['inlet_rms_k']:.3f} K, max {r['inlet_max_k']:.3f} K")
+        return 0
     if args.command == "bench":
         result = bench_job(hall, duration_s=args.duration, dt_s=args.dt, control=args.control, airflow=args.airflow)
         print(json.dumps(result) if args.json else _human(result))
