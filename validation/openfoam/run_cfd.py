@@ -6,15 +6,18 @@ Writes the case (:mod:`case_from_hall`), then runs ``buoyantBoussinesqSimpleFoam
 blocks of SIMPLE iterations. Between blocks an outer Picard loop couples the racks: it reads each rack's
 mean intake temperature from the cells in front of it, sets the server airflow from the hall's airflow
 law at that temperature and the exhaust to T_in + P/(ρ c_p q), and continues from the latest fields. It
-stops when every rack intake and CRAH return changed by less than ``--tol-k`` over the last block and
-the solver's initial residuals are below ``--residual``, or at ``--max-iterations``.
+stops when every rack intake and CRAH return changed by less than ``--tol-k`` over each of the last
+three blocks and the solver's initial residuals are below ``--residual``, or at ``--max-iterations``.
+Steady RANS of a buoyant room keeps a weakly unsteady part: its residuals level off around 1e-3
+(velocity) and 1e-2 (p_rgh) while the intakes no longer move, hence the default of 1e-2.
 
 Results (small files, for the repo) in ``validation/results/<hall>/``:
 
-- ``racks.csv``: per rack IT load, airflow, mean intake and exhaust temperature (°C), and how much the
-  intake still moved over the last five blocks (max − min, K: the CFD's own steadiness).
-- ``crahs.csv``: per CRAH flow, supply and mean return temperature.
-- ``fields.npz``: cell-centred T (°C) and velocity on the twin's grid (NaN in solids and in the
+- ``racks.csv``: per rack IT load, airflow, mean intake and exhaust temperature (°C) averaged over the
+  last ``--average-blocks`` blocks, how much the intake moved over them (max − min, K: the CFD's own
+  steadiness), and the last iterate's intake.
+- ``crahs.csv``: per CRAH flow, supply and mean return temperature (same averaging).
+- ``fields.npz``: cell-centred T (°C) and velocity (same averaging) on the twin's grid (NaN in solids and in the
   plenum, which the CFD omits), and horizontal slices of T at z = 1.0 and 1.5 m (linear between the
   two cell layers around each height).
 - ``residuals.csv``: initial residuals every 10 iterations; ``history.csv``: intakes per block.
@@ -28,6 +31,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -85,6 +89,13 @@ def next_state(case: CfdCase, t_in: dict[str, float], prev: MoverState, relax: f
     return MoverState(flows, exhaust)
 
 
+def _range_last_half(history: list[dict]) -> float:
+    """Largest max − min of any rack intake or CRAH return over the second half of the blocks, K."""
+    half = history[len(history) // 2:]
+    keys = [k for k in half[0] if k.startswith(("in.", "ret."))]
+    return round(max(max(h[k] for h in half) - min(h[k] for h in half) for k in keys), 4)
+
+
 def foam_version() -> str:
     try:
         out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "openfoam"], capture_output=True, text=True)
@@ -94,11 +105,9 @@ def foam_version() -> str:
 
 
 def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations: int, tol_k: float,
-        residual: float, relax: float) -> dict:
+        residual: float, relax: float, average_blocks: int = 10) -> dict:
     case = build_case(hall)
     if case_dir.exists():
-        import shutil
-
         shutil.rmtree(case_dir)
     state = write_case(case, case_dir)
     n = case.n_cells
@@ -112,6 +121,7 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
     solver_s = 0.0
     converged = False
     last_res: dict[str, float] = {}
+    recent: list[tuple[np.ndarray, np.ndarray]] = []  # (T °C, U) of the last `average_blocks` blocks
     while it < max_iterations:
         it_end = min(it + block, max_iterations)
         write_control(case, case_dir, end_iteration=it_end, write_interval=block)
@@ -135,7 +145,11 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
                     residual_rows.append({"iteration": step, **res})
         it = it_end
         tdir = latest_time(case_dir)
+        for old in case_dir.iterdir():  # keep 0/ and the latest fields only (restarts defeat purgeWrite)
+            if old.is_dir() and old != tdir and old.name != "0" and re.fullmatch(r"[0-9.]+", old.name):
+                shutil.rmtree(old)
         t_c = read_internal(tdir / "T", n) - 273.15
+        recent = [*recent, (t_c, read_internal(tdir / "U", n))][-average_blocks:]
         t_in, t_ret = intake_means(case, t_c)
         change = 0.0 if prev_in is None else max(
             max(abs(t_in[k] - prev_in[k]) for k in t_in), max(abs(t_ret[k] - prev_ret[k]) for k in t_ret))
@@ -144,7 +158,8 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         print(f"[{hall.stem}] it {it:5d}  max change {change:7.4f} K  residuals "
               + " ".join(f"{k}={v:.1e}" for k, v in last_res.items()), file=sys.stderr, flush=True)
         prev_in, prev_ret = t_in, t_ret
-        if len(history) > 3 and change < tol_k and max(last_res.values()) < residual:
+        settled = len(history) > 3 and all(h["max_change_k"] < tol_k for h in history[-3:])
+        if settled and max(last_res.values()) < residual:
             converged = True
             break
         state = next_state(case, t_in, state, relax)
@@ -152,8 +167,14 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
     wall_s = time.perf_counter() - t0
 
     # --- extract -----------------------------------------------------------------------------
-    tdir = latest_time(case_dir)
-    u = read_internal(tdir / "U", n)
+    # A buoyant room keeps a weakly unsteady part (row-end recirculation flapping from one row to the
+    # other), so SIMPLE iterates wander: results are averaged over the last blocks (iteration average),
+    # and the spread over them is reported beside the mean.
+    t_c = np.mean([r[0] for r in recent], axis=0)
+    u = np.mean([r[1] for r in recent], axis=0)
+    t_in_final, t_ret_final = t_in, t_ret
+    t_in, t_ret = intake_means(case, t_c)
+    avg = history[-len(recent):]
     results.mkdir(parents=True, exist_ok=True)
     grid = case.vox.grid
     t3 = np.full(grid.shape, np.nan, dtype=np.float32)
@@ -171,23 +192,23 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         slices[f"t_z{z:.1f}_c".replace(".", "_")] = s.astype(np.float32)
     np.savez_compressed(results / "fields.npz", t_c=t3, velocity_m_s=u3, x_m=grid.centers(0), y_m=grid.centers(1),
                         z_m=zc, cell_m=grid.cell_m, **slices)
-    last = history[-5:]
     with open(results / "racks.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["rack", "it_kw", "flow_m3s", "t_intake_c", "t_exhaust_c", "t_intake_spread_last5_k"])
+        w.writerow(["rack", "it_kw", "flow_m3s", "t_intake_c", "t_exhaust_c", "t_intake_spread_k", "t_intake_final_c"])
         for r in case.hall.racks:
-            vals = [h[f"in.{r.name}"] for h in last]
-            w.writerow([r.name, r.it_w / 1e3, f"{state.rack_flow_m3s[r.name]:.5f}", f"{t_in[r.name]:.3f}",
-                        f"{state.rack_exhaust_c[r.name]:.3f}", f"{max(vals) - min(vals):.3f}"])
-    heat_removed_w = 0.0
+            vals = [h[f"in.{r.name}"] for h in avg]
+            q = rack_flow_m3s(r, t_in[r.name])
+            w.writerow([r.name, r.it_w / 1e3, f"{q:.5f}", f"{t_in[r.name]:.3f}",
+                        f"{t_in[r.name] + r.it_w / (case.rho * case.cp * q):.3f}", f"{max(vals) - min(vals):.3f}",
+                        f"{t_in_final[r.name]:.3f}"])
     with open(results / "crahs.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["crah", "flow_m3s", "t_supply_c", "t_return_c", "t_return_spread_last5_k"])
+        w.writerow(["crah", "flow_m3s", "t_supply_c", "t_return_c", "t_return_spread_k", "t_return_final_c"])
         for c in case.hall.crahs:
-            vals = [h[f"ret.{c.name}"] for h in last]
+            vals = [h[f"ret.{c.name}"] for h in avg]
             q = crah_flow_m3s(c)
-            heat_removed_w += case.rho * case.cp * q * (t_ret[c.name] - c.supply_setpoint_c)
-            w.writerow([c.name, f"{q:.5f}", c.supply_setpoint_c, f"{t_ret[c.name]:.3f}", f"{max(vals) - min(vals):.3f}"])
+            w.writerow([c.name, f"{q:.5f}", c.supply_setpoint_c, f"{t_ret[c.name]:.3f}", f"{max(vals) - min(vals):.3f}",
+                        f"{t_ret_final[c.name]:.3f}"])
     for name, rows in (("residuals.csv", residual_rows), ("history.csv", history)):
         keys = list(dict.fromkeys(k for r in rows for k in r))
         with open(results / name, "w", newline="") as f:
@@ -195,10 +216,12 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
             w.writeheader()
             for r in rows:
                 w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    # Heat the racks actually put into the air at the final state (their exhausts are still relaxing
-    # towards T_in + P/(ρ c_p q) until the loop converges).
-    rack_heat_w = sum(case.rho * case.cp * state.rack_flow_m3s[r.name] * (state.rack_exhaust_c[r.name] - t_in[r.name])
+    # Energy balance of the averaged state: heat the racks' exhausts carry (P by construction, unless the
+    # Picard loop has not caught up) against what the CRAHs remove from the averaged returns.
+    rack_heat_w = sum(case.rho * case.cp * state.rack_flow_m3s[r.name] * (state.rack_exhaust_c[r.name] - t_in_final[r.name])
                       for r in case.hall.racks)
+    heat_removed_w = sum(case.rho * case.cp * crah_flow_m3s(c) * (t_ret[c.name] - c.supply_setpoint_c)
+                         for c in case.hall.crahs)
     it_w = sum(r.it_w for r in case.hall.racks)
     meta = {
         "hall": str(hall),
@@ -215,6 +238,8 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         "converged": converged,
         "criteria": {"max_change_k": tol_k, "initial_residuals_below": residual},
         "final_max_change_k": history[-1]["max_change_k"],
+        "intake_range_last_half_k": _range_last_half(history),
+        "averaged_over_last_iterations": len(recent) * block,
         "final_initial_residuals": last_res,
         "wall_s": round(wall_s, 1),
         "solver_wall_s": round(solver_s, 1),
@@ -236,13 +261,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--block", type=int, default=100, help="SIMPLE iterations between Picard updates")
     p.add_argument("--max-iterations", type=int, default=6000)
     p.add_argument("--tol-k", type=float, default=0.02, help="largest intake/return change over a block, K")
-    p.add_argument("--residual", type=float, default=1e-3, help="largest initial residual at the end")
+    p.add_argument("--residual", type=float, default=1e-2, help="largest initial residual at the end")
     p.add_argument("--relax", type=float, default=1.0, help="relaxation of the Picard update")
+    p.add_argument("--average-blocks", type=int, default=10, help="blocks the results are averaged over")
     a = p.parse_args(argv)
     stem = a.hall.stem
     here = Path(__file__).resolve().parents[1]
     meta = run(a.hall, a.case or Path("/tmp/cfd-validation") / stem, a.results or here / "results" / stem,
-               block=a.block, max_iterations=a.max_iterations, tol_k=a.tol_k, residual=a.residual, relax=a.relax)
+               block=a.block, max_iterations=a.max_iterations, tol_k=a.tol_k, residual=a.residual, relax=a.relax,
+               average_blocks=a.average_blocks)
     print(json.dumps({k: meta[k] for k in ("cells", "iterations", "converged", "wall_s", "final_initial_residuals",
                                            "energy_balance_error")}))
     return 0
