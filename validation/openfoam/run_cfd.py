@@ -105,7 +105,7 @@ def foam_version() -> str:
 
 
 def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations: int, tol_k: float,
-        residual: float, relax: float, average_blocks: int = 10) -> dict:
+        residual: float, relax: float, average_blocks: int = 20) -> dict:
     case = build_case(hall)
     if case_dir.exists():
         shutil.rmtree(case_dir)
@@ -150,6 +150,7 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
                 shutil.rmtree(old)
         t_c = read_internal(tdir / "T", n) - 273.15
         recent = [*recent, (t_c, read_internal(tdir / "U", n))][-average_blocks:]
+        recent = recent[-max((len(history) + 1) // 2, 1):]  # never average over the first half of the run
         t_in, t_ret = intake_means(case, t_c)
         change = 0.0 if prev_in is None else max(
             max(abs(t_in[k] - prev_in[k]) for k in t_in), max(abs(t_ret[k] - prev_ret[k]) for k in t_ret))
@@ -263,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tol-k", type=float, default=0.02, help="largest intake/return change over a block, K")
     p.add_argument("--residual", type=float, default=1e-2, help="largest initial residual at the end")
     p.add_argument("--relax", type=float, default=1.0, help="relaxation of the Picard update")
-    p.add_argument("--average-blocks", type=int, default=10, help="blocks the results are averaged over")
+    p.add_argument("--average-blocks", type=int, default=20,
+                   help="blocks the results are averaged over (at most the second half of the run)")
     a = p.parse_args(argv)
     stem = a.hall.stem
     here = Path(__file__).resolve().parents[1]
