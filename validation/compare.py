@@ -114,7 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     halls = a.halls or sorted(d.name for d in RESULTS.iterdir() if (d / "racks.csv").is_file()
                               and (HALLS / f"{d.name}.toml").is_file())
-    out = [compare_hall(h, airflow=a.airflow) for h in halls]
+    try:
+        out = [compare_hall(h, airflow=a.airflow) for h in halls]
+    except RuntimeError as exc:
+        print(f"compare: error: {exc}", file=sys.stderr)
+        return 1
     if a.json:
         print(json.dumps({"halls": out}, indent=1))
         return 0
