@@ -1,0 +1,692 @@
+"""Write an OpenFOAM (v1912, Debian's ``openfoam``) case for a hall file: an independent CFD reference.
+
+Usage: ``python validation/openfoam/case_from_hall.py HALL.toml OUTDIR``
+
+The hall file is the single source of truth. The geometry comes from the twin's own code
+(:func:`twin.model.load_hall`, :func:`twin.geometry.voxel.voxelize_hall`), so the CFD mesh *is* the
+twin's grid: the same uniform cubic cells, the same solid cells (racks, CRAH cabinets, obstacles, PDUs)
+and the same mover faces. The mesh is written directly as an OpenFOAM ``constant/polyMesh`` (no
+blockMesh/topoSet/subsetMesh round trip, so every boundary face gets its patch from the voxels).
+
+Physics: ``buoyantBoussinesqSimpleFoam`` (steady, incompressible, Boussinesq buoyancy with
+β = 1/T_ref [K], gravity −z), standard k-ε with wall functions, air ν = 1.5e-5 m²/s, Pr 0.71, Prt 0.85;
+ρ and c_p (1.19, 1006 unless the hall says otherwise) convert the servers' heat into temperature rises.
+Walls are adiabatic (zero gradient), as in the twin.
+
+Boundary patches and conditions (each a fixed velocity normal to its face, so every mover's flow is
+exact and the room's mass balance closes to round-off; pressure ``fixedFluxPressure`` everywhere,
+referenced at one cell):
+
+- ``<rack>_in``  (rack front):  outflow at the rack's server airflow q; T zero gradient.
+- ``<rack>_out`` (rack back):   inflow of the same q at T = T_intake,mean + P/(ρ c_p q).
+- ``<crah>_ret`` (return face): outflow at the CRAH's flow (rated × fan speed).
+- ``<crah>_sup`` (supply face, when it supplies into the room): inflow at that flow, T = setpoint.
+- ``tiles``: see *Raised floor* below.
+- ``walls``: room walls, floor, ceiling, the other faces of solids, and closed containment panels.
+
+Inlet turbulence: intensity 10 %, mixing length 0.1 m. Heat P of a rack is its IT load (halls with a
+``[power]`` chain also put PSU and feed losses into racks in the twin; keep validation halls without
+one, or P differs). CRAH supply temperature is the setpoint (ideal control, as the twin's steady
+solve); the coil must be able to reach it.
+
+**Rack exhaust coupling: an external Picard loop** (see ``run_cfd.py``). v1912's
+``outletMappedUniformInlet`` copies a patch average but has no offset (v2006 added one), and coded
+boundary conditions need a compiler set-up the Debian package does not ship. So the solver runs a block
+of SIMPLE iterations with fixed exhaust temperatures and flows, the driver reads the mean intake
+temperature of every rack from the cells in front of it (the twin's definition of a rack's intake),
+sets q from the servers' airflow law at that temperature and T_exhaust = T_in + P/(ρ c_p q), rewrites
+the exhaust (and intake) conditions and continues from the latest fields, until the intakes stop
+changing. This also honours the server fan ramp above 27 °C, which a patch-mapping BC would not.
+
+**Raised floor: plenum omitted, tiles as velocity inlets.** The perforated-tile faces of the floor are
+one inlet patch carrying the summed flow of all CRAHs that supply into the floor, at uniform face
+velocity (flow ÷ tile area) and at the flow-weighted supply setpoint. Why: with a 25 % tile the loss
+coefficient (Idelchik, ζ ≈ 30) makes the tile pressure drop much larger than pressure differences in a
+small plenum, so the flow per tile is near uniform; resolving the plenum and jets through holes would
+add cells and convergence trouble without changing what we validate (the room's air paths). The
+jet momentum is that of the face-averaged velocity (no hole-jet acceleration). The floor elsewhere is a
+wall. The twin keeps its plenum; the comparison is per rack intake, where both agree on the tiles' total.
+
+**Containment panels, doors and roof: walls (baffles) with discrete leaks.** Each panel plane of a
+contained aisle (the same planes as :func:`twin.geometry.voxel.containment_planes`) is a zero-thickness
+wall on the grid faces between two fluid cells, except for a share of its faces equal to the leakage
+fraction, left fully open and spread evenly over the plane. A gap of area σA lets through
+Q ≈ C_d σA √(2Δp/ρ), the same law as a panel with distributed open area σ, so the leak's strength
+follows from the hall's ``leakage`` without a tuned loss coefficient. Faces where a panel meets a rack
+front are the rack's intake patch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from twin.geometry.voxel import containment_planes, voxelize_hall
+from twin.model import load_hall
+from twin.model.load import facing_axis_sign
+
+__all__ = ["CfdCase", "MoverPatch", "build_case", "boundary_text", "write_case"]
+
+NU_M2S = 1.5e-5
+PR, PRT = 0.71, 0.85
+INLET_INTENSITY = 0.10
+INLET_MIXING_LENGTH_M = 0.1
+C_MU = 0.09
+K_FLOOR = 1.0e-6  # turbulence floor of initial fields and very slow inlets
+
+_HEADER = """/*--------------------------------*- C++ -*----------------------------------*\\
+  Written by validation/openfoam/case_from_hall.py from {hall}
+\\*---------------------------------------------------------------------------*/
+FoamFile
+{{
+    version     2.0;
+    format      ascii;
+    class       {cls};
+    location    "{loc}";
+    object      {obj};
+}}
+"""
+
+
+@dataclass
+class MoverPatch:
+    """A boundary patch that is an air mover's face: which fluid cells it borders and where air goes."""
+
+    name: str
+    kind: str  # rack_in, rack_out, crah_ret, crah_sup, tiles
+    owner: str  # rack or CRAH name ("" for tiles)
+    cells: np.ndarray  # fluid cell ids (OpenFOAM numbering) next to each face, in face order
+    grid_cells: np.ndarray  # the same cells as flat indices on the twin's grid (room + plenum)
+    normal_out: np.ndarray  # unit vector pointing out of the fluid domain through the faces
+    area_m2: float
+
+
+@dataclass
+class CfdCase:
+    """A hall turned into an OpenFOAM mesh plus the data the driver needs to set and read its patches."""
+
+    hall_path: Path
+    hall: object
+    vox: object
+    nz_plenum: int
+    cell_id: np.ndarray  # (nx, ny, nz) on the twin's grid: OpenFOAM cell id, -1 for solids/plenum
+    points: np.ndarray
+    faces: np.ndarray  # (nf, 4) point indices
+    owner: np.ndarray
+    neighbour: np.ndarray
+    patches: list[tuple[str, str, int, int]]  # name, type, start face, n faces
+    movers: dict[str, MoverPatch] = field(default_factory=dict)
+    leak_faces: int = 0
+    panel_faces: int = 0
+
+    @property
+    def n_cells(self) -> int:
+        return int((self.cell_id >= 0).sum())
+
+    @property
+    def rho(self) -> float:
+        return self.hall.spec.air.density_kg_m3
+
+    @property
+    def cp(self) -> float:
+        return self.hall.spec.air.cp_j_kgk
+
+
+def _sanitize(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def _face_quads(axis: int, plane: np.ndarray, a: np.ndarray, b: np.ndarray, pshape: tuple[int, int, int]) -> np.ndarray:
+    """Point indices of the faces on ``plane`` (index along ``axis``) at transverse cells (a, b), normal +axis.
+
+    (a, b) are the cell indices along the two other axes in cyclic order (axis+1, axis+2).
+    """
+    def pid(i, j, k):
+        return np.ravel_multi_index((i, j, k), pshape)
+
+    if axis == 0:  # (j, k): (f,j,k) (f,j+1,k) (f,j+1,k+1) (f,j,k+1) → +x
+        j, k = a, b
+        return np.stack([pid(plane, j, k), pid(plane, j + 1, k), pid(plane, j + 1, k + 1), pid(plane, j, k + 1)], 1)
+    if axis == 1:  # (k, i): (i,f,k) (i,f,k+1) (i+1,f,k+1) (i+1,f,k) → +y
+        k, i = a, b
+        return np.stack([pid(i, plane, k), pid(i, plane, k + 1), pid(i + 1, plane, k + 1), pid(i + 1, plane, k)], 1)
+    i, j = a, b  # (i, j): (i,j,f) (i+1,j,f) (i+1,j+1,f) (i,j+1,f) → +z
+    return np.stack([pid(i, j, plane), pid(i + 1, j, plane), pid(i + 1, j + 1, plane), pid(i, j + 1, plane)], 1)
+
+
+def _leak_mask(hall, vox, fluid_room: np.ndarray, nzp: int) -> list[np.ndarray]:
+    """Per axis, faces (room planes) of containment panels left open as leaks."""
+    grid = vox.grid
+    nx, ny, nzr = fluid_room.shape
+    shapes = [(nx + 1, ny, nzr), (nx, ny + 1, nzr), (nx, ny, nzr + 1)]
+    leaks = [np.zeros(s, dtype=bool) for s in shapes]
+    for c in hall.spec.containment:
+        if c.leakage <= 0.0:
+            continue
+        for p in containment_planes(grid, c):
+            lo = list(p.lo)
+            hi = list(p.hi)
+            lo[2] -= nzp
+            hi[2] -= nzp
+            sl = [slice(max(lo[a], 0), hi[a]) for a in range(3)]
+            idx = p.index - (nzp if p.axis == 2 else 0)
+            sl[p.axis] = idx
+            # Candidates: faces of this plane between two fluid cells (a panel meeting a rack is not one).
+            fl = np.moveaxis(fluid_room, p.axis, 0)
+            lo_side = fl[idx - 1] if idx - 1 >= 0 else np.zeros_like(fl[0])
+            hi_side = fl[idx] if idx < fl.shape[0] else np.zeros_like(fl[0])
+            both = lo_side & hi_side
+            trans = [sl[a] for a in range(3) if a != p.axis]
+            cand = np.zeros_like(both)
+            cand[trans[0], trans[1]] = both[trans[0], trans[1]]
+            where = np.argwhere(cand)
+            m = int(round(c.leakage * len(where)))
+            if m == 0 or len(where) == 0:
+                continue
+            pick = where[np.round(np.linspace(0, len(where) - 1, m + 2)[1:-1]).astype(int)] if m < len(where) else where
+            lk = np.moveaxis(leaks[p.axis], p.axis, 0)
+            lk[idx][tuple(pick.T)] = True
+    return leaks
+
+
+def build_case(hall_path: str | Path) -> CfdCase:
+    """Mesh and patches of a hall on the twin's grid (room only; see the module docstring)."""
+    hall_path = Path(hall_path)
+    hall = load_hall(hall_path)
+    vox = voxelize_hall(hall)
+    grid = vox.grid
+    nx, ny, nz = grid.shape
+    nzp = vox.plenum_layers
+    nzr = nz - nzp
+    solid_room = vox.solid[:, :, nzp:]
+    fluid = ~solid_room
+    cid_room = np.full(fluid.shape, -1, dtype=np.int64)
+    cid_room[fluid] = np.arange(int(fluid.sum()))
+    cell_id = np.full(grid.shape, -1, dtype=np.int64)
+    cell_id[:, :, nzp:] = cid_room
+    pshape = (nx + 1, ny + 1, nzr + 1)
+    h = grid.cell_m
+
+    # What stands in each solid cell: ("rack", spec) / ("crah", spec) / ("wall", None).
+    kinds = {r.name: ("rack", r) for r in hall.racks}
+    kinds.update({c.name: ("crah", c) for c in hall.crahs})
+    owner_room = vox.owner[:, :, nzp:]
+    leaks = _leak_mask(hall, vox, fluid, nzp)
+
+    internal_o, internal_n, internal_q = [], [], []
+    bnd: dict[str, list] = {}  # patch name -> list of (owner cell ids, quads, grid flat cells)
+    patch_kind: dict[str, tuple[str, str, np.ndarray]] = {}
+    panel_faces = 0
+    leak_faces = 0
+
+    def add_boundary(name: str, cells_ijk: np.ndarray, quads: np.ndarray) -> None:
+        ids = cid_room[tuple(cells_ijk.T)]
+        flat = np.ravel_multi_index((cells_ijk[:, 0], cells_ijk[:, 1], cells_ijk[:, 2] + nzp), grid.shape)
+        bnd.setdefault(name, []).append((ids, quads, flat))
+
+    for axis in range(3):
+        n_axis = fluid.shape[axis]
+        others = [(axis + 1) % 3, (axis + 2) % 3]
+        openness = vox.open_faces[axis][:, :, nzp:]  # room part (for z: the floor plane and up)
+        for f in range(n_axis + 1):
+            def take(arr, i):
+                return np.moveaxis(arr, axis, 0)[i]
+            lo_f = take(fluid, f - 1) if f >= 1 else None
+            hi_f = take(fluid, f) if f < n_axis else None
+            op = take(openness, f)
+            lk = take(leaks[axis], f)
+            # transverse index grids in cyclic order (axis+1, axis+2) of the moved-axis array layout
+            t_shape = op.shape  # axes in original order without `axis`
+            ia, ib = np.meshgrid(np.arange(t_shape[0]), np.arange(t_shape[1]), indexing="ij")
+            # np.moveaxis keeps the other axes in ascending order; map to the cyclic (axis+1, axis+2)
+            asc = [a for a in range(3) if a != axis]
+
+            def cyc(u, v):
+                d = {asc[0]: u, asc[1]: v}
+                return d[others[0]], d[others[1]]
+
+            def ijk(plane_cell, u, v):
+                out = np.zeros((u.size, 3), dtype=np.int64)
+                out[:, axis] = plane_cell
+                out[:, asc[0]] = u
+                out[:, asc[1]] = v
+                return out
+
+            if lo_f is not None and hi_f is not None:
+                both = lo_f & hi_f
+                is_open = both & ((op >= 1.0 - 1e-12) | lk)
+                closed = both & ~is_open
+                panel_faces += int(closed.sum())
+                leak_faces += int((both & lk & (op < 1.0 - 1e-12)).sum())
+                u, v = ia[is_open], ib[is_open]
+                if u.size:
+                    lo_c = ijk(f - 1, u, v)
+                    hi_c = ijk(f, u, v)
+                    internal_o.append(cid_room[tuple(lo_c.T)])
+                    internal_n.append(cid_room[tuple(hi_c.T)])
+                    internal_q.append(_face_quads(axis, np.full(u.size, f), *cyc(u, v), pshape))
+                u, v = ia[closed], ib[closed]
+                if u.size:  # a baffle: a wall face on each side
+                    q = _face_quads(axis, np.full(u.size, f), *cyc(u, v), pshape)
+                    add_boundary("walls", ijk(f - 1, u, v), q)
+                    add_boundary("walls", ijk(f, u, v), q[:, ::-1])
+            # Boundary faces: exactly one side fluid.
+            for fluid_side, cell_plane, other_plane, direction in (
+                    (lo_f, f - 1, f, +1), (hi_f, f, f - 1, -1)):
+                if fluid_side is None:
+                    continue
+                other = take(fluid, other_plane) if 0 <= other_plane < n_axis else np.zeros_like(fluid_side)
+                mask = fluid_side & ~other
+                if not mask.any():
+                    continue
+                u, v = ia[mask], ib[mask]
+                q = _face_quads(axis, np.full(u.size, f), *cyc(u, v), pshape)
+                if direction < 0:
+                    q = q[:, ::-1]
+                cells = ijk(cell_plane, u, v)
+                names = np.array(["walls"] * u.size, dtype=object)
+                if 0 <= other_plane < n_axis:
+                    own = take(owner_room, other_plane)[mask]
+                    for i_o in np.unique(own):
+                        if i_o < 0:
+                            continue
+                        kind, spec = kinds.get(vox.owners[i_o], ("wall", None))
+                        sel = own == i_o
+                        # the face's side of the solid, seen from the solid: opposite of `direction`
+                        side = (axis, -direction)
+                        if kind == "rack":
+                            ax, sg = facing_axis_sign(spec.facing)
+                            if side == (ax, sg):
+                                names[sel] = f"{_sanitize(spec.name)}_in"
+                            elif side == (ax, -sg):
+                                names[sel] = f"{_sanitize(spec.name)}_out"
+                        elif kind == "crah":
+                            ax, sg = facing_axis_sign(spec.facing)
+                            sides = {"front": (ax, sg), "back": (ax, -sg), "top": (2, 1), "floor": (2, -1)}
+                            if side == sides[spec.return_from]:
+                                names[sel] = f"{_sanitize(spec.name)}_ret"
+                            elif side == sides[spec.supply_to]:
+                                names[sel] = f"{_sanitize(spec.name)}_sup"
+                elif axis == 2 and other_plane < 0 and nzp:
+                    names[op[mask] > 0] = "tiles"  # floor plane of a raised floor: tiles are open
+                for name in np.unique(names):
+                    s = names == name
+                    add_boundary(str(name), cells[s], q[s])
+
+    # Internal faces in upper-triangular order.
+    own = np.concatenate(internal_o)
+    nei = np.concatenate(internal_n)
+    quads = np.concatenate(internal_q)
+    order = np.lexsort((nei, own))
+    own, nei, quads = own[order], nei[order], quads[order]
+
+    # Patches: walls first, then movers in hall order.
+    names = ["walls"]
+    for r in hall.racks:
+        names += [f"{_sanitize(r.name)}_in", f"{_sanitize(r.name)}_out"]
+    for c in hall.crahs:
+        names.append(f"{_sanitize(c.name)}_ret")
+        if c.supply_to != "floor" or not nzp:
+            names.append(f"{_sanitize(c.name)}_sup")
+    if nzp:
+        names.append("tiles")
+    unknown = set(bnd) - set(names)
+    if unknown:
+        raise RuntimeError(f"unexpected patches {sorted(unknown)}")
+    all_faces = [quads]
+    all_owner = [own]
+    patches = []
+    movers: dict[str, MoverPatch] = {}
+    start = len(own)
+    for name in names:
+        parts = bnd.get(name, [])
+        if not parts:
+            raise RuntimeError(f"{hall_path}: patch {name} has no faces on the {h} m grid")
+        ids = np.concatenate([p[0] for p in parts])
+        qs = np.concatenate([p[1] for p in parts])
+        flat = np.concatenate([p[2] for p in parts])
+        all_faces.append(qs)
+        all_owner.append(ids)
+        patches.append((name, "wall" if name == "walls" else "patch", start, len(ids)))
+        start += len(ids)
+        if name != "walls":
+            kind = next(k for suffix, k in (("_in", "rack_in"), ("_out", "rack_out"), ("_ret", "crah_ret"),
+                                            ("_sup", "crah_sup"), ("tiles", "tiles")) if name.endswith(suffix))
+            owner_name = ""
+            for spec in [*hall.racks, *hall.crahs]:
+                if name.startswith(_sanitize(spec.name) + "_"):
+                    owner_name = spec.name
+            # outward normal of the first face (all faces of a mover patch share it)
+            p = qs[0]
+            pts = np.stack(np.unravel_index(p, pshape), 1).astype(float)
+            nvec = np.cross(pts[1] - pts[0], pts[3] - pts[0])
+            nvec /= np.linalg.norm(nvec)
+            movers[name] = MoverPatch(name, kind, owner_name, ids, flat, nvec, len(ids) * h * h)
+    faces = np.concatenate(all_faces)
+    owner = np.concatenate(all_owner)
+
+    used = np.unique(faces)
+    remap = np.full(int(np.prod(pshape)), -1, dtype=np.int64)
+    remap[used] = np.arange(used.size)
+    faces = remap[faces]
+    pi, pj, pk = np.unravel_index(used, pshape)
+    points = np.stack([grid.origin_m[0] + pi * h, grid.origin_m[1] + pj * h, pk * h], 1)  # room floor at z = 0
+    return CfdCase(hall_path, hall, vox, nzp, cell_id, points, faces, owner, nei, patches, movers,
+                   leak_faces, panel_faces)
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+def _header(case: CfdCase, cls: str, loc: str, obj: str, note: str | None = None) -> str:
+    text = _HEADER.format(hall=case.hall_path.name, cls=cls, loc=loc, obj=obj)
+    if note:
+        text = text.replace(f"    object      {obj};\n", f"    note        \"{note}\";\n    object      {obj};\n")
+    return text + "\n"
+
+
+def _write_polymesh(case: CfdCase, root: Path) -> None:
+    d = root / "constant" / "polyMesh"
+    d.mkdir(parents=True, exist_ok=True)
+    note = (f"nPoints:{len(case.points)}  nCells:{case.n_cells}  nFaces:{len(case.faces)}  "
+            f"nInternalFaces:{len(case.neighbour)}")
+    pts = "\n".join(f"({x:.6g} {y:.6g} {z:.6g})" for x, y, z in case.points)
+    (d / "points").write_text(_header(case, "vectorField", "constant/polyMesh", "points")
+                              + f"{len(case.points)}\n(\n{pts}\n)\n")
+    fcs = "\n".join(f"4({a} {b} {c} {e})" for a, b, c, e in case.faces)
+    (d / "faces").write_text(_header(case, "faceList", "constant/polyMesh", "faces")
+                             + f"{len(case.faces)}\n(\n{fcs}\n)\n")
+    for name, arr in (("owner", case.owner), ("neighbour", case.neighbour)):
+        body = "\n".join(map(str, arr.tolist()))
+        (d / name).write_text(_header(case, "labelList", "constant/polyMesh", name, note)
+                              + f"{len(arr)}\n(\n{body}\n)\n")
+    entries = "".join(f"    {n}\n    {{\n        type {t};\n{'        inGroups 1(wall);' + chr(10) if t == 'wall' else ''}"
+                      f"        nFaces {nf};\n        startFace {s};\n    }}\n" for n, t, s, nf in case.patches)
+    (d / "boundary").write_text(_header(case, "polyBoundaryMesh", "constant/polyMesh", "boundary")
+                                + f"{len(case.patches)}\n(\n{entries})\n")
+
+
+@dataclass
+class MoverState:
+    """Flows and temperatures the driver sets on the mover patches (one Picard iterate)."""
+
+    rack_flow_m3s: dict[str, float]
+    rack_exhaust_c: dict[str, float]
+
+
+def nominal_state(case: CfdCase, t_intake_c: dict[str, float] | None = None) -> MoverState:
+    """Rack flows from the servers' airflow law and exhaust temperatures at given (default: supply) intakes."""
+    flows, exhaust = {}, {}
+    t_sup = _tile_supply_c(case) if case.hall.crahs else case.hall.spec.hall.initial_temp_c
+    for r in case.hall.racks:
+        t_in = (t_intake_c or {}).get(r.name, min(c.supply_setpoint_c for c in case.hall.crahs) if case.hall.crahs else t_sup)
+        q = rack_flow_m3s(r, t_in)
+        flows[r.name] = q
+        exhaust[r.name] = t_in + (r.it_w / (case.rho * case.cp * q) if q > 0 else 0.0)
+    return MoverState(flows, exhaust)
+
+
+def rack_flow_m3s(rack, t_intake_c: float) -> float:
+    """The servers' airflow law (twin.thermal.compact.server_airflow_m3s), for one rack."""
+    factor = 1.0 + rack.fan_ramp_per_k * max(t_intake_c - rack.fan_ramp_start_c, 0.0)
+    return rack.airflow_m3s_per_w * rack.it_w * min(factor, rack.fan_max_factor)
+
+
+def crah_flow_m3s(crah) -> float:
+    return crah.rated_flow_m3s * crah.fan_speed
+
+
+def _floor_crahs(case: CfdCase) -> list:
+    return [c for c in case.hall.crahs if c.supply_to == "floor"] if case.nz_plenum else []
+
+
+def _tile_supply_c(case: CfdCase) -> float:
+    fl = _floor_crahs(case) or list(case.hall.crahs)
+    w = np.array([crah_flow_m3s(c) for c in fl])
+    t = np.array([c.supply_setpoint_c for c in fl])
+    return float((w * t).sum() / w.sum()) if w.sum() > 0 else float(t.mean())
+
+
+def _turbulence_inlet(speed: float) -> tuple[float, float]:
+    k = max(1.5 * (INLET_INTENSITY * speed) ** 2, K_FLOOR)
+    eps = C_MU**0.75 * k**1.5 / INLET_MIXING_LENGTH_M
+    return k, eps
+
+
+def patch_values(case: CfdCase, state: MoverState) -> dict[str, dict]:
+    """Per mover patch: velocity vector (m/s), inflow temperature (K, None for outflow), k, epsilon."""
+    out = {}
+    crahs = {c.name: c for c in case.hall.crahs}
+    tiles_q = sum(crah_flow_m3s(c) for c in _floor_crahs(case))
+    for name, m in case.movers.items():
+        if m.kind in ("rack_in", "rack_out"):
+            q = state.rack_flow_m3s[m.owner]
+        elif m.kind in ("crah_ret", "crah_sup"):
+            q = crah_flow_m3s(crahs[m.owner])
+        else:
+            q = tiles_q
+        speed = q / m.area_m2
+        inflow = m.kind in ("rack_out", "crah_sup", "tiles")
+        u = (-speed if inflow else speed) * m.normal_out
+        t_k = None
+        if m.kind == "rack_out":
+            t_k = state.rack_exhaust_c[m.owner] + 273.15
+        elif m.kind == "crah_sup":
+            t_k = crahs[m.owner].supply_setpoint_c + 273.15
+        elif m.kind == "tiles":
+            t_k = _tile_supply_c(case) + 273.15
+        k, eps = _turbulence_inlet(speed)
+        out[name] = {"U": u, "T": t_k, "k": k, "epsilon": eps, "inflow": inflow, "flow_m3s": q}
+    return out
+
+
+def _vec(u: np.ndarray) -> str:
+    return f"({u[0]:.9g} {u[1]:.9g} {u[2]:.9g})"
+
+
+def boundary_text(case: CfdCase, field_name: str, state: MoverState) -> str:
+    """The ``boundaryField`` block of one field for the given mover state."""
+    vals = patch_values(case, state)
+    lines = ["boundaryField\n{\n"]
+
+    def entry(name: str, body: str) -> None:
+        lines.append(f"    {name}\n    {{\n{body}    }}\n")
+
+    for name, _, _, _ in case.patches:
+        v = vals.get(name)
+        if field_name == "U":
+            body = ("        type noSlip;\n" if v is None else
+                    f"        type fixedValue;\n        value uniform {_vec(v['U'])};\n")
+        elif field_name == "p_rgh":
+            body = "        type fixedFluxPressure;\n        value uniform 0;\n"
+        elif field_name == "p":
+            body = "        type calculated;\n        value uniform 0;\n"
+        elif field_name == "T":
+            body = ("        type zeroGradient;\n" if v is None or not v["inflow"] else
+                    f"        type fixedValue;\n        value uniform {v['T']:.9g};\n")
+        elif field_name in ("k", "epsilon"):
+            if v is None:
+                wf = "kqRWallFunction" if field_name == "k" else "epsilonWallFunction"
+                body = f"        type {wf};\n        value uniform {K_FLOOR if field_name == 'k' else 1e-6:.6g};\n"
+            elif v["inflow"]:
+                body = f"        type fixedValue;\n        value uniform {v[field_name]:.6g};\n"
+            else:
+                body = "        type zeroGradient;\n"
+        elif field_name == "nut":
+            body = ("        type nutkWallFunction;\n        value uniform 0;\n" if v is None else
+                    "        type calculated;\n        value uniform 0;\n")
+        elif field_name == "alphat":
+            # Walls are adiabatic (zero-gradient T), so no thermal wall function is needed.
+            body = "        type calculated;\n        value uniform 0;\n"
+        else:
+            raise KeyError(field_name)
+        entry(name, body)
+    lines.append("}\n")
+    return "".join(lines)
+
+
+_FIELDS = {  # class, dimensions
+    "U": ("volVectorField", "[0 1 -1 0 0 0 0]"),
+    "p_rgh": ("volScalarField", "[0 2 -2 0 0 0 0]"),
+    "p": ("volScalarField", "[0 2 -2 0 0 0 0]"),
+    "T": ("volScalarField", "[0 0 0 1 0 0 0]"),
+    "k": ("volScalarField", "[0 2 -2 0 0 0 0]"),
+    "epsilon": ("volScalarField", "[0 2 -3 0 0 0 0]"),
+    "nut": ("volScalarField", "[0 2 -1 0 0 0 0]"),
+    "alphat": ("volScalarField", "[0 2 -1 0 0 0 0]"),
+}
+
+
+def t_ref_k(case: CfdCase) -> float:
+    return case.hall.spec.hall.initial_temp_c + 273.15
+
+
+def write_field(case: CfdCase, time_dir: Path, name: str, state: MoverState, internal: str | None = None) -> None:
+    """Write one field; ``internal`` keeps an existing ``internalField`` entry (text) when given."""
+    cls, dims = _FIELDS[name]
+    if internal is None:
+        init = {"U": "uniform (0 0 0)", "T": f"uniform {t_ref_k(case):.6g}", "k": f"uniform {1e-4:g}",
+                "epsilon": f"uniform {1e-5:g}"}.get(name, "uniform 0")
+        internal = f"internalField   {init};\n"
+    text = (_header(case, cls, time_dir.name, name) + f"dimensions      {dims};\n\n" + internal + "\n"
+            + boundary_text(case, name, state))
+    (time_dir / name).write_text(text)
+
+
+def update_time_dir(case: CfdCase, time_dir: Path, state: MoverState, names=("U", "T", "k", "epsilon")) -> None:
+    """Replace the boundary conditions of fields written by the solver, keeping their internal values."""
+    for name in names:
+        path = time_dir / name
+        text = path.read_text()
+        i0 = text.index("internalField")
+        i1 = text.index("boundaryField")
+        write_field(case, time_dir, name, state, internal=text[i0:i1])
+
+
+def write_case(case: CfdCase, root: str | Path, *, state: MoverState | None = None) -> MoverState:
+    """Write the whole case (mesh, 0/, constant/, system/) under ``root``; returns the mover state used."""
+    root = Path(root)
+    for sub in ("0", "constant", "system"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    _write_polymesh(case, root)
+    state = state or nominal_state(case)
+    for name in _FIELDS:
+        write_field(case, root / "0", name, state)
+    t_ref = t_ref_k(case)
+    (root / "constant" / "transportProperties").write_text(
+        _header(case, "dictionary", "constant", "transportProperties")
+        + f"transportModel  Newtonian;\nnu              {NU_M2S:g};\n"
+          f"beta            {1.0 / t_ref:.6g};  // 1/T_ref, T_ref = the hall's initial temperature [K]\n"
+          f"TRef            {t_ref:.6g};\nPr              {PR:g};\nPrt             {PRT:g};\n")
+    (root / "constant" / "g").write_text(
+        _header(case, "uniformDimensionedVectorField", "constant", "g")
+        + "dimensions      [0 1 -2 0 0 0 0];\nvalue           (0 0 -9.81);\n")
+    (root / "constant" / "turbulenceProperties").write_text(
+        _header(case, "dictionary", "constant", "turbulenceProperties")
+        + "simulationType  RAS;\n\nRAS\n{\n    RASModel        kEpsilon;\n    turbulence      on;\n"
+          "    printCoeffs     on;\n}\n")
+    write_control(case, root, end_iteration=100, write_interval=100)
+    (root / "system" / "fvSchemes").write_text(
+        _header(case, "dictionary", "system", "fvSchemes") + """ddtSchemes      { default steadyState; }
+gradSchemes     { default Gauss linear; limited cellLimited Gauss linear 1; grad(U) $limited; grad(T) $limited; }
+divSchemes
+{
+    default         none;
+    div(phi,U)      bounded Gauss linearUpwind grad(U);
+    div(phi,T)      bounded Gauss linearUpwind grad(T);
+    div(phi,k)      bounded Gauss upwind;
+    div(phi,epsilon) bounded Gauss upwind;
+    div((nuEff*dev2(T(grad(U))))) Gauss linear;
+}
+laplacianSchemes { default Gauss linear corrected; }
+interpolationSchemes { default linear; }
+snGradSchemes   { default corrected; }
+""")
+    (root / "system" / "fvSolution").write_text(
+        _header(case, "dictionary", "system", "fvSolution") + """solvers
+{
+    p_rgh
+    {
+        solver          GAMG;
+        smoother        GaussSeidel;
+        tolerance       1e-8;
+        relTol          0.05;
+    }
+    "(U|T|k|epsilon)"
+    {
+        solver          smoothSolver;
+        smoother        symGaussSeidel;
+        tolerance       1e-9;
+        relTol          0.1;
+    }
+}
+
+SIMPLE
+{
+    momentumPredictor yes;
+    nNonOrthogonalCorrectors 0;
+    pRefCell        0;
+    pRefValue       0;
+}
+
+relaxationFactors
+{
+    fields      { p_rgh 0.7; }
+    equations   { U 0.3; T 0.5; "(k|epsilon)" 0.5; }
+}
+""")
+    meta = {
+        "hall": str(case.hall_path),
+        "cells": case.n_cells,
+        "faces": int(len(case.faces)),
+        "internal_faces": int(len(case.neighbour)),
+        "patches": {n: nf for n, _, _, nf in case.patches},
+        "containment_panel_faces": case.panel_faces,
+        "containment_leak_faces": case.leak_faces,
+    }
+    (root / "case.json").write_text(json.dumps(meta, indent=1))
+    return state
+
+
+def write_control(case: CfdCase, root: Path, *, end_iteration: int, write_interval: int) -> None:
+    (Path(root) / "system" / "controlDict").write_text(
+        _header(case, "dictionary", "system", "controlDict")
+        + f"""application     buoyantBoussinesqSimpleFoam;
+startFrom       latestTime;
+startTime       0;
+stopAt          endTime;
+endTime         {end_iteration};
+deltaT          1;
+writeControl    timeStep;
+writeInterval   {write_interval};
+purgeWrite      1;
+writeFormat     ascii;
+writePrecision  9;
+writeCompression off;
+timeFormat      general;
+timePrecision   8;
+runTimeModifiable false;
+""")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("hall", type=Path)
+    p.add_argument("outdir", type=Path)
+    args = p.parse_args(argv)
+    case = build_case(args.hall)
+    write_case(case, args.outdir)
+    print(f"{args.outdir}: {case.n_cells} cells, {len(case.faces)} faces, "
+          f"{len(case.patches)} patches, {case.leak_faces} leak faces of {case.leak_faces + case.panel_faces} "
+          f"panel faces", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""Run the OpenFOAM reference of a hall on one core and extract what the twin is compared with.
+
+Usage: ``python validation/openfoam/run_cfd.py HALL.toml [--case DIR] [--results DIR]``
+
+Writes the case (:mod:`case_from_hall`), then runs ``buoyantBoussinesqSimpleFoam`` (serial, no MPI) in
+blocks of SIMPLE iterations. Between blocks an outer Picard loop couples the racks: it reads each rack's
+mean intake temperature from the cells in front of it, sets the server airflow from the hall's airflow
+law at that temperature and the exhaust to T_in + P/(ρ c_p q), and continues from the latest fields. It
+stops when every rack intake and CRAH return changed by less than ``--tol-k`` over each of the last
+three blocks and the solver's initial residuals are below ``--residual``, or at ``--max-iterations``.
+Steady RANS of a buoyant room keeps a weakly unsteady part: its residuals level off around 1e-3
+(velocity) and 1e-2 (p_rgh) while the intakes no longer move, hence the default of 1e-2.
+
+Results (small files, for the repo) in ``validation/results/<hall>/``:
+
+- ``racks.csv``: per rack IT load, airflow, mean intake and exhaust temperature (°C) averaged over the
+  last ``--average-blocks`` blocks, how much the intake moved over them (max − min, K: the CFD's own
+  steadiness), and the last iterate's intake.
+- ``crahs.csv``: per CRAH flow, supply and mean return temperature (same averaging).
+- ``fields.npz``: cell-centred T (°C) and velocity (same averaging) on the twin's grid (NaN in solids and in the
+  plenum, which the CFD omits), and horizontal slices of T at z = 1.0 and 1.5 m (linear between the
+  two cell layers around each height).
+- ``residuals.csv``: initial residuals every 10 iterations; ``history.csv``: intakes per block.
+- ``meta.json``: OpenFOAM version, solver, cells, iterations, wall time on one core, final residuals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from case_from_hall import (  # noqa: E402
+    CfdCase, MoverState, build_case, crah_flow_m3s, rack_flow_m3s, update_time_dir, write_case, write_control,
+)
+
+__all__ = ["read_internal", "run"]
+
+SOLVER = "buoyantBoussinesqSimpleFoam"
+FOAM_ENV = {"WM_PROJECT_DIR": "/usr/share/openfoam", "OMP_NUM_THREADS": "1"}
+_RES = re.compile(r"Solving for (\w+), Initial residual = ([0-9.eE+-]+)")
+
+
+def read_internal(path: Path, n: int) -> np.ndarray:
+    """The internalField of an ascii OpenFOAM field file: (n,) scalars or (n, 3) vectors."""
+    text = path.read_text()
+    i0 = text.index("internalField")
+    i1 = text.index("boundaryField")
+    body = text[i0:i1]
+    m = re.match(r"internalField\s+uniform\s+(\([^)]*\)|[^;]+);", body)
+    if m:
+        v = np.array(m.group(1).strip("()").split(), dtype=float)
+        return np.tile(v, (n, 1)) if v.size == 3 else np.full(n, v[0])
+    start = body.index("(", body.index(">"))  # after List<scalar|vector> and the count
+    end = body.rindex(")")
+    values = np.array(body[start + 1:end].replace("(", " ").replace(")", " ").split(), dtype=float)
+    return values.reshape(n, 3) if values.size == 3 * n else values
+
+
+def latest_time(root: Path) -> Path:
+    times = [p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"[0-9.]+", p.name)]
+    return max(times, key=lambda p: float(p.name))
+
+
+def intake_means(case: CfdCase, t_c: np.ndarray) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean temperature of the cells in front of every rack intake and every CRAH return, °C."""
+    racks = {m.owner: float(t_c[m.cells].mean()) for m in case.movers.values() if m.kind == "rack_in"}
+    crahs = {m.owner: float(t_c[m.cells].mean()) for m in case.movers.values() if m.kind == "crah_ret"}
+    return racks, crahs
+
+
+def next_state(case: CfdCase, t_in: dict[str, float], prev: MoverState, relax: float) -> MoverState:
+    flows, exhaust = {}, {}
+    for r in case.hall.racks:
+        q = rack_flow_m3s(r, t_in[r.name])
+        t_ex = t_in[r.name] + (r.it_w / (case.rho * case.cp * q) if q > 0 else 0.0)
+        flows[r.name] = prev.rack_flow_m3s[r.name] + relax * (q - prev.rack_flow_m3s[r.name])
+        exhaust[r.name] = prev.rack_exhaust_c[r.name] + relax * (t_ex - prev.rack_exhaust_c[r.name])
+    return MoverState(flows, exhaust)
+
+
+def _range_last_half(history: list[dict]) -> float:
+    """Largest max − min of any rack intake or CRAH return over the second half of the blocks, K."""
+    half = history[len(history) // 2:]
+    keys = [k for k in half[0] if k.startswith(("in.", "ret."))]
+    return round(max(max(h[k] for h in half) - min(h[k] for h in half) for k in keys), 4)
+
+
+def foam_version() -> str:
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "openfoam"], capture_output=True, text=True)
+        return f"OpenFOAM v1912 (Debian package openfoam {out.stdout.strip()})"
+    except OSError:
+        return "unknown"
+
+
+def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations: int, tol_k: float,
+        residual: float, relax: float, average_blocks: int = 20) -> dict:
+    case = build_case(hall)
+    if case_dir.exists():
+        shutil.rmtree(case_dir)
+    state = write_case(case, case_dir)
+    n = case.n_cells
+    env = {**os.environ, **FOAM_ENV}
+    log_path = case_dir / "log.solver"
+    history, residual_rows = [], []
+    prev_in: dict[str, float] | None = None
+    prev_ret: dict[str, float] | None = None
+    it = 0
+    t0 = time.perf_counter()
+    solver_s = 0.0
+    converged = False
+    last_res: dict[str, float] = {}
+    recent: list[tuple[np.ndarray, np.ndarray]] = []  # (T °C, U) of the last `average_blocks` blocks
+    while it < max_iterations:
+        it_end = min(it + block, max_iterations)
+        write_control(case, case_dir, end_iteration=it_end, write_interval=block)
+        ts = time.perf_counter()
+        with open(log_path, "a") as log:
+            proc = subprocess.run([SOLVER, "-case", str(case_dir)], stdout=log, stderr=subprocess.STDOUT, env=env)
+        solver_s += time.perf_counter() - ts
+        if proc.returncode != 0:
+            raise RuntimeError(f"{SOLVER} failed at iteration {it} (see {log_path})")
+        # residuals of this block
+        text = log_path.read_text()
+        block_text = text[text.rfind(f"\nTime = {it + 1}\n"):] if it else text
+        for chunk in block_text.split("\nTime = ")[1:]:
+            step = int(chunk.split("\n", 1)[0])
+            res = {}
+            for name, val in _RES.findall(chunk):
+                res.setdefault(name, float(val))  # first solve of the step (the initial residual)
+            if res:
+                last_res = res
+                if step % 10 == 0:
+                    residual_rows.append({"iteration": step, **res})
+        it = it_end
+        tdir = latest_time(case_dir)
+        for old in case_dir.iterdir():  # keep 0/ and the latest fields only (restarts defeat purgeWrite)
+            if old.is_dir() and old != tdir and old.name != "0" and re.fullmatch(r"[0-9.]+", old.name):
+                shutil.rmtree(old)
+        t_c = read_internal(tdir / "T", n) - 273.15
+        recent = [*recent, (t_c, read_internal(tdir / "U", n))][-average_blocks:]
+        recent = recent[-max((len(history) + 1) // 2, 1):]  # never average over the first half of the run
+        t_in, t_ret = intake_means(case, t_c)
+        change = 0.0 if prev_in is None else max(
+            max(abs(t_in[k] - prev_in[k]) for k in t_in), max(abs(t_ret[k] - prev_ret[k]) for k in t_ret))
+        history.append({"iteration": it, "max_change_k": change, **{f"in.{k}": v for k, v in t_in.items()},
+                        **{f"ret.{k}": v for k, v in t_ret.items()}})
+        print(f"[{hall.stem}] it {it:5d}  max change {change:7.4f} K  residuals "
+              + " ".join(f"{k}={v:.1e}" for k, v in last_res.items()), file=sys.stderr, flush=True)
+        prev_in, prev_ret = t_in, t_ret
+        settled = len(history) > 3 and all(h["max_change_k"] < tol_k for h in history[-3:])
+        if settled and max(last_res.values()) < residual:
+            converged = True
+            break
+        state = next_state(case, t_in, state, relax)
+        update_time_dir(case, tdir, state)
+    wall_s = time.perf_counter() - t0
+
+    # --- extract -----------------------------------------------------------------------------
+    # A buoyant room keeps a weakly unsteady part (row-end recirculation flapping from one row to the
+    # other), so SIMPLE iterates wander: results are averaged over the last blocks (iteration average),
+    # and the spread over them is reported beside the mean.
+    t_c = np.mean([r[0] for r in recent], axis=0)
+    u = np.mean([r[1] for r in recent], axis=0)
+    t_in_final, t_ret_final = t_in, t_ret
+    t_in, t_ret = intake_means(case, t_c)
+    avg = history[-len(recent):]
+    results.mkdir(parents=True, exist_ok=True)
+    grid = case.vox.grid
+    t3 = np.full(grid.shape, np.nan, dtype=np.float32)
+    u3 = np.full((*grid.shape, 3), np.nan, dtype=np.float32)
+    fluid = case.cell_id >= 0
+    t3[fluid] = t_c[case.cell_id[fluid]]
+    u3[fluid] = u[case.cell_id[fluid]]
+    zc = grid.centers(2)
+    slices = {}
+    for z in (1.0, 1.5):
+        k = int(np.searchsorted(zc, z)) - 1
+        w = (z - zc[k]) / (zc[k + 1] - zc[k])
+        lo, hi = t3[:, :, k], t3[:, :, k + 1]
+        s = np.where(np.isnan(lo), hi, np.where(np.isnan(hi), lo, (1 - w) * lo + w * hi))
+        slices[f"t_z{z:.1f}_c".replace(".", "_")] = s.astype(np.float32)
+    np.savez_compressed(results / "fields.npz", t_c=t3, velocity_m_s=u3, x_m=grid.centers(0), y_m=grid.centers(1),
+                        z_m=zc, cell_m=grid.cell_m, **slices)
+    with open(results / "racks.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["rack", "it_kw", "flow_m3s", "t_intake_c", "t_exhaust_c", "t_intake_spread_k", "t_intake_final_c"])
+        for r in case.hall.racks:
+            vals = [h[f"in.{r.name}"] for h in avg]
+            q = rack_flow_m3s(r, t_in[r.name])
+            w.writerow([r.name, r.it_w / 1e3, f"{q:.5f}", f"{t_in[r.name]:.3f}",
+                        f"{t_in[r.name] + r.it_w / (case.rho * case.cp * q):.3f}", f"{max(vals) - min(vals):.3f}",
+                        f"{t_in_final[r.name]:.3f}"])
+    with open(results / "crahs.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["crah", "flow_m3s", "t_supply_c", "t_return_c", "t_return_spread_k", "t_return_final_c"])
+        for c in case.hall.crahs:
+            vals = [h[f"ret.{c.name}"] for h in avg]
+            q = crah_flow_m3s(c)
+            w.writerow([c.name, f"{q:.5f}", c.supply_setpoint_c, f"{t_ret[c.name]:.3f}", f"{max(vals) - min(vals):.3f}",
+                        f"{t_ret_final[c.name]:.3f}"])
+    for name, rows in (("residuals.csv", residual_rows), ("history.csv", history)):
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        with open(results / name, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    # Energy balance of the averaged state: heat the racks' exhausts carry (P by construction, unless the
+    # Picard loop has not caught up) against what the CRAHs remove from the averaged returns.
+    rack_heat_w = sum(case.rho * case.cp * state.rack_flow_m3s[r.name] * (state.rack_exhaust_c[r.name] - t_in_final[r.name])
+                      for r in case.hall.racks)
+    heat_removed_w = sum(case.rho * case.cp * crah_flow_m3s(c) * (t_ret[c.name] - c.supply_setpoint_c)
+                         for c in case.hall.crahs)
+    it_w = sum(r.it_w for r in case.hall.racks)
+    meta = {
+        "hall": str(hall),
+        "openfoam": foam_version(),
+        "solver": SOLVER,
+        "turbulence": "kEpsilon (standard), wall functions",
+        "buoyancy": "Boussinesq, beta = 1/T_ref",
+        "exhaust_coupling": f"external Picard loop every {block} SIMPLE iterations (relaxation {relax})",
+        "cores": 1,
+        "cells": n,
+        "cell_m": grid.cell_m,
+        "iterations": it,
+        "picard_blocks": len(history),
+        "converged": converged,
+        "criteria": {"max_change_k": tol_k, "initial_residuals_below": residual},
+        "final_max_change_k": history[-1]["max_change_k"],
+        "intake_range_last_half_k": _range_last_half(history),
+        "averaged_over_last_iterations": len(recent) * block,
+        "final_initial_residuals": last_res,
+        "wall_s": round(wall_s, 1),
+        "solver_wall_s": round(solver_s, 1),
+        "it_kw": it_w / 1e3,
+        "rack_heat_into_air_kw": round(rack_heat_w / 1e3, 3),
+        "crah_heat_removed_kw": round(heat_removed_w / 1e3, 3),
+        "energy_balance_error": round((rack_heat_w - heat_removed_w) / it_w, 5) if it_w else None,
+        "case": json.loads((case_dir / "case.json").read_text()),
+    }
+    (results / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Run the OpenFOAM reference of a hall (one core).")
+    p.add_argument("hall", type=Path)
+    p.add_argument("--case", type=Path, default=None, help="case folder (default /tmp/cfd-validation/<hall>)")
+    p.add_argument("--results", type=Path, default=None, help="results folder (default validation/results/<hall>)")
+    p.add_argument("--block", type=int, default=100, help="SIMPLE iterations between Picard updates")
+    p.add_argument("--max-iterations", type=int, default=6000)
+    p.add_argument("--tol-k", type=float, default=0.02, help="largest intake/return change over a block, K")
+    p.add_argument("--residual", type=float, default=1e-2, help="largest initial residual at the end")
+    p.add_argument("--relax", type=float, default=1.0, help="relaxation of the Picard update")
+    p.add_argument("--average-blocks", type=int, default=20,
+                   help="blocks the results are averaged over (at most the second half of the run)")
+    a = p.parse_args(argv)
+    stem = a.hall.stem
+    here = Path(__file__).resolve().parents[1]
+    meta = run(a.hall, a.case or Path("/tmp/cfd-validation") / stem, a.results or here / "results" / stem,
+               block=a.block, max_iterations=a.max_iterations, tol_k=a.tol_k, residual=a.residual, relax=a.relax,
+               average_blocks=a.average_blocks)
+    print(json.dumps({k: meta[k] for k in ("cells", "iterations", "converged", "wall_s", "final_initial_residuals",
+                                           "energy_balance_error")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
