@@ -52,6 +52,7 @@ __all__ = [
     "heated_cavity",
     "lid_driven_cavity",
     "slab_temperature",
+    "wall_jet_decay",
 ]
 
 #: Free-slip y sides: a slab one cell thick carries a two-dimensional flow.
@@ -299,6 +300,10 @@ class RoomResult:
     jet_max_z_over_h: np.ndarray  # where it lies
     flux_x1: float  # net flow through x = H over the inlet flow (mass balance: 1)
     flux_x2: float
+    eddy_flow: float  # flow turning in the main recirculation over the inlet flow (−min ψ / q)
+    eddy_centre: tuple[float, float]  # (x/H, z/H) of the stream function's minimum
+    zero_crossing_x1: float  # z/H where u changes sign on x = H (highest crossing: the jet's lower edge)
+    zero_crossing_x2: float
     nu_t_over_nu_max: float
     speed: np.ndarray = field(repr=False)  # |U|/u_in per cell (nx, nz), for a picture
 
@@ -322,6 +327,22 @@ def _z_line(u_cell: np.ndarray, z_m: float, h: float) -> np.ndarray:
     k = int(np.clip(np.floor(s), 0, u_cell.shape[1] - 2))
     f = float(np.clip(s - k, 0.0, 1.0))
     return (1 - f) * u_cell[:, k] + f * u_cell[:, k + 1]
+
+
+def _zero_crossing(u: np.ndarray, z: np.ndarray) -> float:
+    """Highest z where a profile changes sign from below to above (NaN if it never does)."""
+    k = np.flatnonzero((u[:-1] < 0) & (u[1:] >= 0))
+    if k.size == 0:
+        return float("nan")
+    k = k[-1]
+    return float(z[k] + (z[k + 1] - z[k]) * -u[k] / (u[k + 1] - u[k]))
+
+
+def wall_jet_decay(x_over_slot: np.ndarray) -> np.ndarray:
+    """u_max/u_in of a free plane wall jet, 3.5 (x/h)^−½ (Rajaratnam 1976, "Turbulent jets": half of a
+    plane free jet from a slot 2h, 2.47 √2 ≈ 3.5), valid some 10 slot heights beyond the slot; an
+    indication for the room's ceiling jet (which also loses momentum to the return flow), not a target."""
+    return 3.5 / np.sqrt(np.asarray(x_over_slot, dtype=float))
 
 
 def annex20_room(n_height: int, *, central_blend: float = 0.0, tol: float = 1e-5,
@@ -372,10 +393,16 @@ def annex20_room(n_height: int, *, central_blend: float = 0.0, tol: float = 1e-5
     jet_max = jet.max(axis=1)
     jet_z = z[upper][np.argmax(jet, axis=1)] / height
     flux = lambda prof: float(np.sum(prof) * h / slot_m)  # noqa: E731  ∫u dz / (u_in slot)
+    # Stream function on the x-face planes, ψ(z) = ∫₀^z u dz (per unit depth, over the inlet flow): the
+    # return flow along the floor makes it negative, its minimum is the main eddy's strength and centre.
+    psi = np.cumsum(solver.u[0][:, 0, :], axis=1) * h / (u_in * slot_m)
+    i, k = np.unravel_index(int(np.argmin(psi)), psi.shape)
+    eddy = (float(i * h / height), float((k + 1) * h / height))
     return RoomResult(n_height, h, n_in, n_out, nu, central_blend, info, seconds, z / height, u_x1, u_x2,
                       x / height, _z_line(u_cell[..., 0], height - spec["inlet_m"] / 2, h),
                       _z_line(u_cell[..., 0], spec["inlet_m"] / 2, h), jet_max, jet_z, flux(u_x1), flux(u_x2),
-                      float(solver.nu_t.max() / nu), np.linalg.norm(u_cell[..., [0, 2]], axis=-1))
+                      float(-psi.min()), eddy, _zero_crossing(u_x1, z / height),
+                      _zero_crossing(u_x2, z / height), float(solver.nu_t.max() / nu), np.linalg.norm(u_cell[..., [0, 2]], axis=-1))
 
 
 # ----------------------------------------------------------------------------------------------- CLI

@@ -10,7 +10,8 @@ from twin.geometry.voxel import Grid, HallVoxels, Mover
 from twin.thermal.airflow import AirflowSolver, cell_velocity_m_s, face_divergence
 from twin.thermal.momentum import FlowNotConverged, MomentumSettings, MomentumSolver
 from twin.thermal.network import build_network
-from validation.benchmarks import closed_box_faces, heated_cavity, lid_driven_cavity
+from validation.benchmarks import annex20_room, closed_box_faces, heated_cavity, lid_driven_cavity
+from validation.reference_data import GHIA_U, GHIA_V, GHIA_X, GHIA_Y
 
 
 def _voxels(solid: np.ndarray, open_faces: list[np.ndarray], cell_m: float, movers: list[Mover]) -> HallVoxels:
@@ -26,6 +27,20 @@ def test_lid_driven_cavity_matches_ghia_at_re_100():
     assert result.rms_u < 0.01 and result.rms_w < 0.01, (result.rms_u, result.rms_w)
 
 
+def test_typed_ghia_tables_hold_the_published_extremes_and_wall_values():
+    """Ghia's tables as typed: no-slip and lid values at the ends, stations ordered, and the published
+    extremes (u_min −0.2109 / −0.3829, v_min −0.2453 / −0.5155, v_max 0.1753 / 0.3710 at Re 100 / 1000)."""
+    assert np.all(np.diff(GHIA_Y) < 0) and np.all(np.diff(GHIA_X) < 0)
+    for re_, u_min, v_min, v_max in ((100, -0.2109, -0.2453, 0.1753), (1000, -0.3829, -0.5155, 0.3710)):
+        u, v = GHIA_U[re_], GHIA_V[re_]
+        assert (u[0], u[-1], v[0], v[-1]) == (1.0, 0.0, 0.0, 0.0)
+        assert u.min() == pytest.approx(u_min, abs=1e-4) and v.min() == pytest.approx(v_min, abs=1e-4)
+        assert v.max() == pytest.approx(v_max, abs=1e-4)
+        # one sign change along each centreline (one primary vortex)
+        assert np.count_nonzero(np.diff(np.sign(u[1:-1]))) == 1
+        assert np.count_nonzero(np.diff(np.sign(v[1:-1]))) == 1
+
+
 def test_heated_cavity_nusselt_matches_de_vahl_davis_at_ra_1e4():
     """Mean Nusselt number of the differentially heated square cavity at Ra = 1e4, Pr = 0.71, within 5 %
     of de Vahl Davis (1983), 2.243, from the wall heat flux; hot and cold walls balance; his velocity
@@ -35,6 +50,22 @@ def test_heated_cavity_nusselt_matches_de_vahl_davis_at_ra_1e4():
     assert abs(result.nu_error) < 0.05, result.nu_hot
     assert abs(result.nu_hot - result.nu_cold) < 1e-6 * result.nu_hot
     assert abs(result.u_max_error) < 0.05 and abs(result.w_max_error) < 0.05, (result.u_max, result.w_max)
+
+
+def test_annex20_room_has_an_attached_decaying_ceiling_jet_and_one_room_sized_eddy():
+    """IEA Annex 20 room on a coarse grid (H/18, Chen–Xu): the supply jet clings to the ceiling (its peak
+    in the top fifth at x = H and 2H) and slows down the room; the air returns along the floor in the
+    middle of the room; one eddy turns about the room's middle third (the stream function's minimum)."""
+    room = annex20_room(18)
+    assert room.info.converged
+    for profile in (room.u_x1, room.u_x2):
+        assert profile.max() > 0 and room.z_over_h[np.argmax(profile)] > 0.8
+    assert room.u_x2.max() < room.u_x1.max() < 1.0
+    beyond = room.x_over_h > 0.5
+    assert np.all(np.diff(room.jet_max[beyond]) < 0)
+    middle = (room.x_over_h > 1.5) & (room.x_over_h < 2.5)
+    assert np.all(room.u_bottom[middle] < 0)
+    assert 0.75 < room.eddy_centre[0] < 2.25 and 0.25 < room.eddy_centre[1] < 0.75, room.eddy_centre
 
 
 def test_face_flows_carry_exactly_the_mover_sources(rng):
