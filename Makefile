@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 OUT    ?= out/demo
 
-.PHONY: demo test bench clean sysdeps up
+.PHONY: demo test bench clean sysdeps up validation
 
 # System libraries: Mesa's EGL and OSMesa for off-screen renders (no X server), tmux for driving the
 # console like a person would. Installed with apt-get when missing (CI machines start without them).
@@ -45,6 +45,15 @@ bench: $(VENV)/.installed-test
 	$(VENV)/bin/twin bench assets/halls/large.toml --duration 10min --json
 	$(VENV)/bin/twin bench assets/halls/reference.toml --bus --json
 	$(PY) -m viewer.bench assets/halls/reference.toml
+
+$(VENV)/.installed-validation: pyproject.toml | $(VENV)/bin/activate
+	$(PY) -m pip install --quiet -e '.[validation]'
+	touch $@ $(VENV)/.installed
+
+# The benchmark ladder (Ghia, de Vahl Davis, IEA Annex 20) → docs/validation.md and docs/validation/*.png.
+# Minutes of one core; not part of `make test` (its coarse-grid regression tests are).
+validation: $(VENV)/.installed-validation
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) validation/run.py
 
 # The live twin with the operator console in this terminal (and the 3D viewer where a display exists).
 up: $(VENV)/.installed $(VENV)/.sysdeps

@@ -5,43 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from twin.geometry.voxel import Grid, HallVoxels, Mover
 from twin.thermal.airflow import AirflowSolver, cell_velocity_m_s, face_divergence
-from twin.thermal.momentum import FlowNotConverged, MomentumSettings, MomentumSolver, Wall
+from twin.thermal.momentum import FlowNotConverged, MomentumSettings, MomentumSolver
 from twin.thermal.network import build_network
-
-# Ghia, Ghia & Shin (1982), Re = 100, Table I (u on the vertical centreline) and II (v on the horizontal).
-GHIA_Y = np.array([1.0, 0.9766, 0.9688, 0.9609, 0.9531, 0.8516, 0.7344, 0.6172, 0.5, 0.4531, 0.2813,
-                   0.1719, 0.1016, 0.0703, 0.0625, 0.0547, 0.0])
-GHIA_U = np.array([1.0, 0.84123, 0.78871, 0.73722, 0.68717, 0.23151, 0.00332, -0.13641, -0.20581, -0.21090,
-                   -0.15662, -0.10150, -0.06434, -0.04775, -0.04192, -0.03717, 0.0])
-GHIA_X = np.array([1.0, 0.9688, 0.9609, 0.9531, 0.9453, 0.9063, 0.8594, 0.8047, 0.5, 0.2344, 0.2266, 0.1563,
-                   0.0938, 0.0781, 0.0703, 0.0625, 0.0])
-GHIA_V = np.array([0.0, -0.05906, -0.07391, -0.08864, -0.10313, -0.16914, -0.22445, -0.24533, 0.05454,
-                   0.17527, 0.17507, 0.16077, 0.12317, 0.10890, 0.10091, 0.09233, 0.0])
-
-
-def _closed_faces(shape: tuple[int, int, int]) -> list[np.ndarray]:
-    """Openness arrays of an empty box: free air inside, walls on the domain boundary."""
-    faces = []
-    for a in range(3):
-        s = list(shape)
-        s[a] += 1
-        o = np.ones(s)
-        np.moveaxis(o, a, 0)[[0, -1]] = 0.0
-        faces.append(o)
-    return faces
-
-
-def _slab(n: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """A square n × n cavity in the x–z plane, one cell thick in y (free-slip there: a 2D flow)."""
-    return np.zeros((n, 1, n), dtype=bool), _closed_faces((n, 1, n))
-
-
-_SLAB_WALLS = {"y-": Wall(slip=True), "y+": Wall(slip=True)}
+from validation.benchmarks import annex20_room, closed_box_faces, heated_cavity, lid_driven_cavity
+from validation.reference_data import GHIA_U, GHIA_V, GHIA_X, GHIA_Y
 
 
 def _voxels(solid: np.ndarray, open_faces: list[np.ndarray], cell_m: float, movers: list[Mover]) -> HallVoxels:
@@ -52,79 +22,50 @@ def _voxels(solid: np.ndarray, open_faces: list[np.ndarray], cell_m: float, move
 
 def test_lid_driven_cavity_matches_ghia_at_re_100():
     """Centreline u(z) and w(x) of the Re = 100 cavity at 32² lie within 0.01 RMS of Ghia et al. (1982)."""
-    n = 32
-    h = 1.0 / n
-    solid, faces = _slab(n)
-    settings = MomentumSettings(viscosity_m2s=0.01, turbulence=False, buoyancy=False, central_blend=1.0,
-                                tol=1e-6, walls={**_SLAB_WALLS, "z+": Wall(velocity_m_s=(1.0, 0.0, 0.0))})
-    solver = MomentumSolver(solid, faces, h, settings=settings)
-    info = solver.solve(np.zeros(0))
-    centres = (np.arange(n) + 0.5) * h
-    u_mid = solver.u[0][n // 2, 0, :]  # x-faces on the plane x = 0.5, at the cell-centre heights
-    u = np.interp(GHIA_Y, np.r_[0.0, centres, 1.0], np.r_[0.0, u_mid, 1.0])
-    w_mid = solver.u[2][:, 0, n // 2]  # z-faces on the plane z = 0.5
-    w = np.interp(GHIA_X, np.r_[0.0, centres, 1.0], np.r_[0.0, w_mid, 0.0])
-    rms_u = np.sqrt(np.mean((u - GHIA_U) ** 2))
-    rms_w = np.sqrt(np.mean((w - GHIA_V) ** 2))
-    assert info.converged and info.history[-1].max() < 1e-6
-    assert rms_u < 0.01 and rms_w < 0.01, (rms_u, rms_w)
+    result = lid_driven_cavity(100, 32, tol=1e-6)
+    assert result.info.converged and result.info.history[-1].max() < 1e-6
+    assert result.rms_u < 0.01 and result.rms_w < 0.01, (result.rms_u, result.rms_w)
 
 
-def _cavity_temperature(solver: MomentumSolver, n: int, alpha_m2s: float, t_hot_c: float,
-                        t_cold_c: float) -> np.ndarray:
-    """Steady temperature in the slab for the solver's face flows: central advection, conduction, hot wall
-    at x = 0, cold wall at x = 1 (half a cell from the wall cells), adiabatic floor and ceiling."""
-    h = solver.h
-    idx = np.arange(n * n).reshape(n, n)
-    cond = alpha_m2s * h  # α · area / distance, m³/s
-    rows, cols, vals = [], [], []
-    for flow, a, b in ((solver.u[0][1:-1, 0, :] * h * h, idx[:-1, :], idx[1:, :]),
-                       (solver.u[2][:, 0, 1:-1] * h * h, idx[:, :-1], idx[:, 1:])):
-        f, a, b = flow.ravel(), a.ravel(), b.ravel()
-        # Heat leaving a through the face: F (T_a + T_b)/2 − k (T_b − T_a); the same enters b.
-        rows += [a, a, b, b]
-        cols += [a, b, a, b]
-        vals += [0.5 * f + cond, 0.5 * f - cond, -0.5 * f - cond, -0.5 * f + cond]
-    wall = np.zeros(n * n)
-    rhs = np.zeros(n * n)
-    wall[idx[0]] += 2 * cond
-    rhs[idx[0]] += 2 * cond * t_hot_c
-    wall[idx[-1]] += 2 * cond
-    rhs[idx[-1]] += 2 * cond * t_cold_c
-    mat = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n * n, n * n))
-    return spla.spsolve((mat + sp.diags(wall)).tocsc(), rhs).reshape(n, 1, n)
+def test_typed_ghia_tables_hold_the_published_extremes_and_wall_values():
+    """Ghia's tables as typed: no-slip and lid values at the ends, stations ordered, and the published
+    extremes (u_min −0.2109 / −0.3829, v_min −0.2453 / −0.5155, v_max 0.1753 / 0.3710 at Re 100 / 1000)."""
+    assert np.all(np.diff(GHIA_Y) < 0) and np.all(np.diff(GHIA_X) < 0)
+    for re_, u_min, v_min, v_max in ((100, -0.2109, -0.2453, 0.1753), (1000, -0.3829, -0.5155, 0.3710)):
+        u, v = GHIA_U[re_], GHIA_V[re_]
+        assert (u[0], u[-1], v[0], v[-1]) == (1.0, 0.0, 0.0, 0.0)
+        assert u.min() == pytest.approx(u_min, abs=1e-4) and v.min() == pytest.approx(v_min, abs=1e-4)
+        assert v.max() == pytest.approx(v_max, abs=1e-4)
+        # one sign change along each centreline (one primary vortex)
+        assert np.count_nonzero(np.diff(np.sign(u[1:-1]))) == 1
+        assert np.count_nonzero(np.diff(np.sign(v[1:-1]))) == 1
 
 
 def test_heated_cavity_nusselt_matches_de_vahl_davis_at_ra_1e4():
     """Mean Nusselt number of the differentially heated square cavity at Ra = 1e4, Pr = 0.71, within 5 %
-    of de Vahl Davis (1983), 2.243, from the wall heat flux; hot and cold walls balance."""
-    n, t_ref = 32, 20.0
-    h = 1.0 / n
-    gravity, beta, delta_t = 9.81, 1.0 / (t_ref + 273.15), 1.0
-    ra, pr = 1.0e4, 0.71
-    nu = np.sqrt(pr * gravity * beta * delta_t / ra)  # L = 1 m, so Ra = gβΔT/(να)
-    alpha = nu / pr
-    solid, faces = _slab(n)
-    settings = MomentumSettings(viscosity_m2s=nu, turbulence=False, buoyancy=True, t_ref_c=t_ref,
-                                gravity_m_s2=gravity, central_blend=1.0, tol=1e-7, walls=_SLAB_WALLS)
-    solver = MomentumSolver(solid, faces, h, settings=settings)
-    t_hot, t_cold = t_ref + delta_t / 2, t_ref - delta_t / 2
-    t = t_hot - delta_t * (np.arange(n)[:, None, None] + 0.5) / n * np.ones((n, 1, n))
-    for _ in range(200):  # alternate flow and temperature (Picard coupling) until both are steady
-        info = solver.resolve(np.zeros(0), t, iterations=5)
-        t_new = _cavity_temperature(solver, n, alpha, t_hot, t_cold)
-        change = np.abs(t_new - t).max()
-        t = t_new
-        if info.converged and change < 1e-6:
-            break
-    assert info.converged and change < 1e-6
-    nu_hot = np.mean(2 * (t_hot - t[0, 0, :]) / h) / delta_t  # q L / (k ΔT), L = 1
-    nu_cold = np.mean(2 * (t[-1, 0, :] - t_cold) / h) / delta_t
-    assert abs(nu_hot / 2.243 - 1) < 0.05, nu_hot
-    assert abs(nu_hot - nu_cold) < 1e-6 * nu_hot
-    # de Vahl Davis' velocity maxima (u 16.18 on the vertical midline, w 19.62 on the horizontal), in α/L.
-    assert abs(np.abs(solver.u[0][n // 2]).max() / alpha / 16.18 - 1) < 0.05
-    assert abs(np.abs(solver.u[2][:, :, n // 2]).max() / alpha / 19.62 - 1) < 0.05
+    of de Vahl Davis (1983), 2.243, from the wall heat flux; hot and cold walls balance; his velocity
+    maxima (u 16.18 on the vertical midline, w 19.62 on the horizontal, in α/L) within 5 %."""
+    result = heated_cavity(1e4, 32)
+    assert result.coupling.converged and result.coupling.temperature_change_k < 1e-6
+    assert abs(result.nu_error) < 0.05, result.nu_hot
+    assert abs(result.nu_hot - result.nu_cold) < 1e-6 * result.nu_hot
+    assert abs(result.u_max_error) < 0.05 and abs(result.w_max_error) < 0.05, (result.u_max, result.w_max)
+
+
+def test_annex20_room_has_an_attached_decaying_ceiling_jet_and_one_room_sized_eddy():
+    """IEA Annex 20 room on a coarse grid (H/18, Chen–Xu): the supply jet clings to the ceiling (its peak
+    in the top fifth at x = H and 2H) and slows down the room; the air returns along the floor in the
+    middle of the room; one eddy turns about the room's middle third (the stream function's minimum)."""
+    room = annex20_room(18)
+    assert room.info.converged
+    for profile in (room.u_x1, room.u_x2):
+        assert profile.max() > 0 and room.z_over_h[np.argmax(profile)] > 0.8
+    assert room.u_x2.max() < room.u_x1.max() < 1.0
+    beyond = room.x_over_h > 0.5
+    assert np.all(np.diff(room.jet_max[beyond]) < 0)
+    middle = (room.x_over_h > 1.5) & (room.x_over_h < 2.5)
+    assert np.all(room.u_bottom[middle] < 0)
+    assert 0.75 < room.eddy_centre[0] < 2.25 and 0.25 < room.eddy_centre[1] < 0.75, room.eddy_centre
 
 
 def test_face_flows_carry_exactly_the_mover_sources(rng):
@@ -132,7 +73,7 @@ def test_face_flows_carry_exactly_the_mover_sources(rng):
     shape = (14, 10, 8)
     h = 0.2
     solid = rng.random(shape) < 0.1
-    faces = _closed_faces(shape)
+    faces = closed_box_faces(shape)
     for o in faces:
         r = rng.random(o.shape)
         o[(r < 0.1) & (o > 0)] = 0.0  # closed panels
@@ -161,7 +102,7 @@ def test_warm_floor_patch_drives_a_plume_and_nothing_moves_without_a_cause():
     """Warm air over a floor patch rises and the rest sinks; with nothing to drive it the air stays still."""
     n = 12
     shape = (n, n, n)
-    faces = _closed_faces(shape)
+    faces = closed_box_faces(shape)
     t = np.full(shape, 20.0)
     t[4:8, 4:8, 0:2] = 30.0
     solver = MomentumSolver(np.zeros(shape, bool), faces, 0.1, settings=MomentumSettings())
@@ -184,7 +125,7 @@ def _jet_box() -> tuple[HallVoxels, float]:
     shape, h = (30, 12, 12), 0.1
     solid = np.zeros(shape, bool)
     solid[1, 5:7, 5:7] = True
-    faces = _closed_faces(shape)
+    faces = closed_box_faces(shape)
     for a in range(3):  # no air through the fan body's sides
         lo = [slice(None)] * 3
         lo[a] = slice(0, -1)
@@ -256,7 +197,7 @@ def test_perforated_face_takes_less_air_than_an_open_one():
     outlet = np.array([cell((12, j, k), shape) for j in (3, 4) for k in (3, 4)])
     split = []
     for openness in (1.0, 0.25):
-        faces = _closed_faces(shape)
+        faces = closed_box_faces(shape)
         faces[0][8] = 0.0  # the partition, with two windows symmetric about the box's mid-plane y = 4
         faces[0][8, 1:3, 3:5] = 1.0
         faces[0][8, 5:7, 3:5] = openness
