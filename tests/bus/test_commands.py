@@ -28,7 +28,7 @@ def live(tmp_path):
 def test_every_status_of_a_setpoint_write(live):
     """ok, clamped, out_of_range, not_writable, denied, interlock and invalid, each with a reason."""
     s, c = live
-    reg = s.twin.controls.registry
+    reg = s.server.state.controls.registry
     start = reg.read(SP)
     r = c.set_setpoint(SP, start + 1.0)
     assert (r.status, r.reason) == ("ok", "") and r.result["target"] == start + 1.0
@@ -52,7 +52,7 @@ def test_every_status_of_a_setpoint_write(live):
 def test_the_twin_applies_what_was_accepted(live):
     """A write that was accepted reaches the controller: the next summaries carry the new target."""
     s, c = live
-    target = s.twin.controls.registry.read(SP) + 2.0
+    target = s.server.state.controls.registry.read(SP) + 2.0
     assert c.set_setpoint(SP, target).ok
 
     def shown() -> float | None:
@@ -66,7 +66,7 @@ def test_the_twin_applies_what_was_accepted(live):
 def test_a_repeated_id_is_applied_once(live):
     """Sending the same clamped write twice under one id moves the target once and answers the same."""
     s, c = live
-    reg = s.twin.controls.registry
+    reg = s.server.state.controls.registry
     start = reg.read(SP)
     r1 = c.request("set_setpoint", {"target": SP, "value": start + 9.0}, id="fixed-id-1")
     r2 = c.request("set_setpoint", {"target": SP, "value": start + 9.0}, id="fixed-id-1")
@@ -108,7 +108,7 @@ def test_roles_gate_commands_and_the_server_caps_loopback_roles(tmp_path):
             assert obs.ping().status == "ok"
             r = eng.inject({"kind": "crah_trip", "target": "CRAH-01"})
             assert r.status == "denied" and "operator" in r.reason  # capped to operator
-            assert not s.twin.controls is None
+            assert not s.server.state.controls is None
 
 
 def test_scenario_events_and_alarms(tmp_path):

@@ -67,7 +67,7 @@ def test_fuzzed_commands_change_nothing_and_get_invalid(rng):
             time.sleep(0.3)  # the summary that shows the pause goes out within one summary period
             digest0 = c.ping().result["digest"]
         twin, state = s.twin, s.server.state
-        before = (state.copy(), twin.controls.registry.state_dict(), twin.alarms.state_dict())
+        before = (state.copy(), state.controls.registry.state_dict(), state.alarms.state_dict())
         messages = _malformed(rng)
         assert len(messages) > 7000
 
@@ -92,7 +92,7 @@ def test_fuzzed_commands_change_nothing_and_get_invalid(rng):
             assert c.connect(5.0)
             ping = c.ping()
             assert ping.status == "ok" and ping.result["digest"] == digest0
-        after = (state, twin.controls.registry.state_dict(), twin.alarms.state_dict())
+        after = (state, state.controls.registry.state_dict(), state.alarms.state_dict())
         assert after[1] == before[1]
         for k, v in before[2].items():
             assert np.array_equal(v, after[2][k], equal_nan=v.dtype.kind == "f"), k

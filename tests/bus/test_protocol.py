@@ -81,7 +81,7 @@ def test_the_minimal_client_in_the_protocol_document_works():
     assert printed[1] == ("ok",)
     times = [p[0] for p in printed[2:]]
     assert 15 <= len(times) <= 20 and times == sorted(times)  # updates at or below the snapshot are skipped
-    assert s.twin.controls.registry.read("CRAH-01.supply_temp_setpoint") == 19.0
+    assert s.server.state.controls.registry.read("CRAH-01.supply_temp_setpoint") == 19.0
 
 
 @pytest.mark.parametrize("version", ["1.-1", "1.0-beta", "1", "1.0.0", " 1.0", "1.0 ", "1.x", "１.0", "", "v1.0"])

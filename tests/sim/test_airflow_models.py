@@ -39,25 +39,50 @@ def test_momentum_transient_conserves_mass_and_energy():
 
 @pytest.mark.parametrize("model", ["potential", "momentum"])
 def test_a_copied_state_is_a_fork(model):
-    """Stepping a copy and the original alike gives the same bits, whichever was stepped first."""
-    data = tiny_dict()
+    """Embedded control, power chain, a scenario: stepping a copy and the original alike gives the same
+    bits (fields, controllers, alarms, the chain's memory), whichever was stepped first and whichever
+    twin steps it."""
+    from twin.model.scenario import parse_scenario
+    from twin.sim.observe import observe
+    from twin.sim.scenario import ScenarioPlayer
+
+    data = two_crah_dict()
     data["airflow"] = {"model": model, "refresh_s": 10.0}
-    twin = HallTwin(hall_from(data))
+    hall = hall_from(data)
+    events = [{"at": 30, "kind": "crah_trip", "target": "CRAH-02"}, {"at": 35, "kind": "utility_outage"},
+              {"at": 50, "kind": "setpoint", "target": "CRAH-01.supply_temp_setpoint", "value": 20.0},
+              {"at": 60, "kind": "sensor_fail", "target": "CRAH-01.return_temp", "mode": "noisy"}]
+    scenario = parse_scenario({"scenario": {"name": "fork"}, "events": events}, hall=hall)
+    twin = HallTwin(hall, control="embedded")
+    player = ScenarioPlayer(twin, scenario)
+
+    def advance(tw, st, n):
+        for _ in range(n):
+            player.apply_due(st)
+            tw.step(st)
+
     state = twin.initial_state()
-    for _ in range(25):
-        twin.step(state)
+    advance(twin, state, 25)
     fork = state.copy()
-    for _ in range(40):  # the original first: its flow refreshes must not leak into the fork
-        twin.step(state)
-    other = HallTwin(hall_from(data))  # a second twin interleaved with the first: no shared caches
-    for _ in range(20):
-        twin.step(fork)
-        other.step(fork)
-    for name in ("t_air_c", "t_rack_c", "face_flow_m3s", "flow_phi"):
+    advance(twin, state, 60)  # the original first: nothing of it may leak into the fork
+    other = HallTwin(hall, control="embedded")  # a second twin, interleaved: no shared caches
+    for k in range(60):
+        advance(twin if k % 2 else other, fork, 1)
+    for name in ("t_air_c", "t_rack_c", "crah_fan_speed", "crah_valve", "ups_soc", "face_flow_m3s", "flow_phi"):
         assert np.array_equal(getattr(state, name), getattr(fork, name)), name
-    if model == "momentum":
-        assert all(np.array_equal(state.momentum[k], fork.momentum[k]) for k in state.momentum)
-    assert state.heat_in_j == fork.heat_in_j and state.time_s == fork.time_s
+    assert state.controls.state_dict().keys() == fork.controls.state_dict().keys()
+    forked = fork.controls.state_dict()
+    for key, value in state.controls.state_dict().items():  # bit for bit (NaN ramps included)
+        same = value == forked[key] if isinstance(value, (str, type(None))) else \
+            np.asarray(value).tobytes() == np.asarray(forked[key]).tobytes()
+        assert same, key
+    assert state.alarms.summary() == fork.alarms.summary() and state.scenario_log == fork.scenario_log
+    assert twin.power.state_dict(state.power).keys() == twin.power.state_dict(fork.power).keys()
+    assert observe(twin, state)["power.facility_w"] == observe(twin, fork)["power.facility_w"]
+    assert len(state.scenario_log) == len(events) and state.energy_j == fork.energy_j
+    # And a fork really is separate: a trip in it leaves the original alone.
+    fork.crah_tripped[0] = True
+    assert not state.crah_tripped[0]
 
 
 def test_momentum_steady_state_balances_and_differs_from_potential_flow():

@@ -77,13 +77,14 @@ def _assert_bitwise_equal(a, b, where: str = "") -> None:
 
 def _assert_same_run(twin_a: HallTwin, state_a: TwinState, twin_b: HallTwin, state_b: TwinState) -> None:
     for f in dataclasses.fields(TwinState):
-        _assert_bitwise_equal(getattr(state_a, f.name), getattr(state_b, f.name), f"state.{f.name}")
-    if twin_a.controls is not None:
-        _assert_bitwise_equal(twin_a.controls.state_dict(), twin_b.controls.state_dict(), "controls")
-    _assert_bitwise_equal(twin_a.alarms.state_dict(), twin_b.alarms.state_dict(), "alarms")
-    _assert_bitwise_equal(twin_a.alarms.summary(), twin_b.alarms.summary(), "alarm summary")
+        if f.name not in ("alarms", "controls", "power"):  # objects: compared by their state dicts below
+            _assert_bitwise_equal(getattr(state_a, f.name), getattr(state_b, f.name), f"state.{f.name}")
+    if state_a.controls is not None:
+        _assert_bitwise_equal(state_a.controls.state_dict(), state_b.controls.state_dict(), "controls")
+    _assert_bitwise_equal(state_a.alarms.state_dict(), state_b.alarms.state_dict(), "alarms")
+    _assert_bitwise_equal(state_a.alarms.summary(), state_b.alarms.summary(), "alarm summary")
     if twin_a.power is not None:
-        _assert_bitwise_equal(twin_a.power.state_dict(), twin_b.power.state_dict(), "power")
+        _assert_bitwise_equal(twin_a.power.state_dict(state_a.power), twin_b.power.state_dict(state_b.power), "power")
     _assert_bitwise_equal(observe(twin_a, state_a), observe(twin_b, state_b), "observe")
     flow = ("face_flow_m3s", "flow_phi", "flow_movers_m3s", "momentum")
     _assert_bitwise_equal([getattr(state_a, k) for k in flow], [getattr(state_b, k) for k in flow], "flow field")
@@ -118,12 +119,12 @@ def test_resumed_run_with_controls_power_and_scenario_is_bitwise_the_straight_ru
     (twin_a, state_a, player_a), (twin_c, state_c, player_c) = _straight_and_resumed(
         tmp_path, hall, control="embedded", events=_EVENTS, n_steps=n_steps, m_steps=200 - n_steps)
     _assert_same_run(twin_a, state_a, twin_c, state_c)
-    _assert_bitwise_equal(player_a.log, player_c.log, "scenario log")
+    _assert_bitwise_equal(state_a.scenario_log, state_c.scenario_log, "scenario log")
     # The second half really did something: every event applied, the generator carried the hall, a flow re-solve.
-    assert len(player_c.log) == len(_EVENTS)
+    assert len(state_c.scenario_log) == len(_EVENTS)
     assert state_c.energy_j["generator"] > 0
     assert twin_c.flow_solves >= 2
-    assert twin_c.alarms.summary()
+    assert state_c.alarms.summary()
 
 
 def test_battery_low_alarm_keeps_its_hysteresis_across_the_checkpoint(tmp_path):
@@ -137,7 +138,7 @@ def test_battery_low_alarm_keeps_its_hysteresis_across_the_checkpoint(tmp_path):
     (twin_a, state_a, _), (twin_c, state_c, _) = _straight_and_resumed(
         tmp_path, hall, control="embedded", events=events, n_steps=64, m_steps=30)
     _assert_same_run(twin_a, state_a, twin_c, state_c)
-    cleared = [o for o in twin_c.alarms.summary() if o["name"].endswith("battery_low") and o["cleared_s"]]
+    cleared = [o for o in state_c.alarms.summary() if o["name"].endswith("battery_low") and o["cleared_s"]]
     assert len(cleared) == 2 and all(o["cleared_s"] > 64 for o in cleared)
 
 
@@ -148,7 +149,7 @@ def test_rack_inlet_alarms_keep_their_hysteresis_across_the_checkpoint(tmp_path)
     (twin_a, state_a, _), (twin_c, state_c, _) = _straight_and_resumed(
         tmp_path, hall_from(data), control="embedded", events=None, n_steps=60, m_steps=60)
     _assert_same_run(twin_a, state_a, twin_c, state_c)
-    cleared = [o for o in twin_c.alarms.summary() if o["name"].endswith("inlet_below_recommended") and o["cleared_s"]]
+    cleared = [o for o in state_c.alarms.summary() if o["name"].endswith("inlet_below_recommended") and o["cleared_s"]]
     assert cleared and all(o["cleared_s"] > 60 for o in cleared)
 
 
@@ -161,9 +162,9 @@ def test_resumed_run_under_ideal_control_is_bitwise_the_straight_run(tmp_path):
               {"at": 90, "kind": "crah_restart", "target": "CRAH-01"}]
     (twin_a, state_a, player_a), (twin_c, state_c, player_c) = _straight_and_resumed(
         tmp_path, hall, control="ideal", events=events, n_steps=40, m_steps=100)
-    assert twin_c.controls is None and twin_c.power is None
+    assert state_c.controls is None and twin_c.power is None
     _assert_same_run(twin_a, state_a, twin_c, state_c)
-    _assert_bitwise_equal(player_a.log, player_c.log, "scenario log")
+    _assert_bitwise_equal(state_a.scenario_log, state_c.scenario_log, "scenario log")
     assert twin_c.flow_solves >= 2  # the trip and the restart changed the flow field after the checkpoint
 
 
@@ -221,7 +222,8 @@ def test_state_values_of_every_kind_round_trip(tmp_path):
     path = save_checkpoint(tmp_path / "kinds.npz", twin, state)
     restored = load_checkpoint(path, HallTwin(hall))
     for f in dataclasses.fields(TwinState):
-        _assert_bitwise_equal(getattr(state, f.name), getattr(restored, f.name), f"state.{f.name}")
+        if f.name not in ("alarms", "controls", "power"):  # objects: their state dicts are checked elsewhere
+            _assert_bitwise_equal(getattr(state, f.name), getattr(restored, f.name), f"state.{f.name}")
     assert restored.t_air_prev_c is not None and restored.ups_soc is None
 
 

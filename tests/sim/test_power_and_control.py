@@ -54,7 +54,7 @@ def test_batteries_carry_the_load_until_the_generator_takes_over():
     energy_j = np.array([u.battery_kwh * 3.6e6 for u in hall.spec.power.ups])
     soc0 = state.ups_soc.copy()
     trace = _run(twin, state, 30, player, every=lambda s: (
-        s.time_s, s.ups_soc.copy(), twin.power.last.battery_w.copy(), bool(twin.power.ats.outputs["generator_online"]),
+        s.time_s, s.ups_soc.copy(), s.power.last.battery_w.copy(), bool(s.power.ats.outputs["generator_online"]),
         bool(s.crah_running[0])))
     times = np.array([t for t, *_ in trace])
     online = np.array([o for *_, o, _ in trace])
@@ -70,8 +70,8 @@ def test_batteries_carry_the_load_until_the_generator_takes_over():
     assert on_battery.sum() == delay_s and np.all(np.array([b for (_, _, b, o, _) in trace if not o]) > 0)
     # On the generator the batteries recharge.
     _run(twin, state, 60, player)
-    assert np.all(twin.power.last.battery_w < 0) and np.all(state.ups_soc > soc_at_pickup)
-    names = {a["name"] for a in twin.alarms.summary()}
+    assert np.all(state.power.last.battery_w < 0) and np.all(state.ups_soc > soc_at_pickup)
+    names = {a["name"] for a in state.alarms.summary()}
     assert {"UPS-A.on_battery", "UPS-B.on_battery"} <= names
     assert state.metrics["min_battery_soc"] == pytest.approx(float(soc_at_pickup.min()))
 
@@ -91,11 +91,11 @@ def test_a_battery_too_small_runs_out_and_the_racks_go_dark():
     assert np.all(state.ups_soc == 0.0)
     assert not state.rack_powered.any() and np.all(state.rack_heat_w == 0.0)
     assert state.metrics["min_battery_soc"] == 0.0
-    names = {a["name"]: a for a in twin.alarms.summary()}
+    names = {a["name"]: a for a in state.alarms.summary()}
     assert "UPS-A.battery_low" in names and names["UPS-A.battery_low"]["priority"] == "critical"
     assert "generator.failed" in names
     # Still on battery (the utility is out) and its output is off: both alarms stand.
-    assert twin.alarms.state("UPS-A.on_battery") != "NORMAL" and twin.alarms.state("UPS-A.output_off") != "NORMAL"
+    assert state.alarms.state("UPS-A.on_battery") != "NORMAL" and state.alarms.state("UPS-A.output_off") != "NORMAL"
 
 
 def test_a_battery_never_gives_more_than_it_holds():
@@ -109,7 +109,7 @@ def test_a_battery_never_gives_more_than_it_holds():
     player = _scenario(hall, twin, [{"at": 0, "kind": "generator_fail_to_start"},
                                     {"at": 30, "kind": "utility_outage"}])
     held_j = np.array([u.battery_kwh * 3.6e6 for u in hall.spec.power.ups])
-    delivered = _run(twin, state, 400, player, every=lambda s: twin.dt_s * np.maximum(twin.power.last.battery_w, 0))
+    delivered = _run(twin, state, 400, player, every=lambda s: twin.dt_s * np.maximum(s.power.last.battery_w, 0))
     assert np.all(np.sum(delivered, axis=0) <= held_j * (1 + 1e-9))
     assert np.all(np.sum(delivered, axis=0) > 0.95 * held_j)
 
@@ -129,7 +129,7 @@ def test_crah_trip_makes_the_other_unit_work_harder_and_inlets_settle():
     last_10min, before_that = np.array(inlets[-600:]), np.array(inlets[-1200:-600])
     assert abs(last_10min.mean() - before_that.mean()) < 0.15  # settled: no more trend ...
     assert np.ptp(last_10min) < 0.5  # ... within the controllers' band (noisy sensors, sampled loops)
-    assert "CRAH-01.trip" in {a["name"] for a in twin.alarms.summary()}
+    assert "CRAH-01.trip" in {a["name"] for a in state.alarms.summary()}
 
 
 def test_failed_inlet_sensor_sends_the_fan_controller_to_fallback():
@@ -141,16 +141,16 @@ def test_failed_inlet_sensor_sends_the_fan_controller_to_fallback():
     twin = HallTwin(hall, control="embedded")
     state = twin.initial_state()
     _run(twin, state, 900)
-    assert twin.controls.fan[0].mode == "auto" and state.crah_fan_speed[0] < 0.99
+    assert state.controls.fan[0].mode == "auto" and state.crah_fan_speed[0] < 0.99
     player = _scenario(hall, twin, [
         {"at": state.time_s, "kind": "sensor_fail", "target": "CRAH-01.inlet_temp.A02", "mode": "open"},
         {"at": state.time_s + 300, "kind": "sensor_repair", "target": "CRAH-01.inlet_temp.A02"}])
     _run(twin, state, 120, player)
-    assert twin.controls.fan[0].mode == "fallback"
+    assert state.controls.fan[0].mode == "fallback"
     assert state.crah_fan_speed[0] == pytest.approx(1.0)
     _run(twin, state, 300, player)
-    assert twin.controls.fan[0].mode == "auto"
-    raised = {a["name"] for a in twin.alarms.summary()}
+    assert state.controls.fan[0].mode == "auto"
+    raised = {a["name"] for a in state.alarms.summary()}
     assert {"CRAH-01.inlet_temp.failed", "CRAH-01.fan_fallback"} <= raised
 
 
@@ -163,7 +163,7 @@ def test_setpoint_written_by_a_scenario_ramps_in_simulated_time():
     player = _scenario(hall, twin, [{"at": 60, "kind": "setpoint", "target": "CRAH-01.supply_temp_setpoint",
                                      "value": 16.0}])
     setpoints = _run(twin, state, 60, player, every=lambda s: float(s.crah_setpoint_c[0]))
-    assert player.log[0]["outcome"] == "ok"
+    assert state.scenario_log[0]["outcome"] == "ok"
     # setpoints[i] is the one in force during the step that starts at t = 60 + i s
     assert setpoints[20] == pytest.approx(18.0 - 0.05 * 20, abs=1e-9)
     assert setpoints[-1] == pytest.approx(16.0)
@@ -176,7 +176,7 @@ def test_losses_in_the_hall_close_the_thermal_balance_and_pue_parts_add_up():
     state = twin.initial_state()
     heat_j = 0.0
     for _ in range(900):
-        res = twin.power.last
+        res = state.power.last
         heat_j += twin.dt_s * float(res.rack_feed_w.sum() + res.rack_feed_cable_loss_w.sum()
                                     + res.pdu_loss_w.sum() + twin.crah_fan_power_w(state).sum())
         twin.step(state)
@@ -199,7 +199,7 @@ def test_a_load_step_heats_the_hall_from_its_own_step():
     heat_j = 0.0
     for _ in range(120):
         player.apply_due(state)
-        res = twin.power.last
+        res = state.power.last
         heat_j += twin.dt_s * float(res.rack_feed_w.sum() + res.rack_feed_cable_loss_w.sum()
                                     + res.pdu_loss_w.sum() + twin.crah_fan_power_w(state).sum())
         twin.step(state)
@@ -215,4 +215,4 @@ def test_ideal_control_ignores_setpoint_and_sensor_events():
         {"at": 0, "kind": "setpoint", "target": "CRAH-01.supply_temp_setpoint", "value": 17.0},
         {"at": 0, "kind": "sensor_fail", "target": "CRAH-01.return_temp", "mode": "open"}])
     _run(twin, state, 5, player)
-    assert [e["outcome"].split(":")[0] for e in player.log] == ["ignored", "ignored"]
+    assert [e["outcome"].split(":")[0] for e in state.scenario_log] == ["ignored", "ignored"]

@@ -70,7 +70,7 @@ def _offline_view(source: Path, *, hall_path, precision: str, control: str, airf
         if twin.power is not None:
             # The plant and the load flow for this state (chillers at their COP, pumps, the chain's
             # losses), so that cooling power and PUE are the steady state's, not the fans' alone.
-            twin.power.after_step(state, twin.dt_s)
+            twin.power.after_step(state, twin.dt_s, twin.crah_fan_power_w(state))
     twin.operator(state)  # the flow field of the state
     clock = {"speed": None, "max_speed": False, "paused": True, "dt_s": twin.dt_s, "server": None,
              "step_ms": None, "training": False}

@@ -34,6 +34,8 @@ __all__ = [
     "PROTOCOL_VERSION",
     "MAX_SUBSCRIPTION_BYTES",
     "ProtocolError",
+    "SPEED_MAX",
+    "SPEED_MIN",
     "STATUSES",
     "TOPICS",
     "decode_json",
@@ -79,6 +81,11 @@ COMMANDS = {
 
 #: dtypes an array frame may have (little-endian on the wire).
 ARRAY_DTYPES = ("float16", "float32", "float64", "int32", "int64", "uint8", "bool")
+
+#: The live twin's speeds: simulated seconds per wall second that set_speed and --speed accept (besides
+#: "max", as fast as the solver goes).
+SPEED_MIN = 0.01
+SPEED_MAX = 1e4
 
 #: Largest header frame a server accepts, bytes (commands are small; a bigger frame is refused).
 MAX_HEADER_BYTES = 64 * 1024

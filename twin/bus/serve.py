@@ -47,8 +47,8 @@ def serve(hall: HallModel, args: argparse.Namespace) -> int:
         state = twin.initial_state()
         if args.from_steady:
             state = twin.steady(state)
-            if twin.controls is not None:
-                twin.controls.adopt(state)
+            if state.controls is not None:
+                state.controls.adopt(state)
     options = ServeOptions(
         state_endpoint=args.state, commands_endpoint=args.commands, speed=1.0 if args.speed is None else args.speed,
         summary_hz=args.summary_hz, fields_hz=args.fields_hz, heartbeat_s=args.heartbeat,

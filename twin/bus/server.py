@@ -501,16 +501,16 @@ class TwinServer:
             return "ok", "", {}, {}, None  # the frames are built by _snapshot_frames
         if kind == "set_setpoint":
             target, value = _short(_arg(args, "target", str)), args.get("value")
-            if twin.controls is None:
+            if state.controls is None:
                 return "not_writable", "this twin runs ideal control: it has no setpoint registry", {}, \
                     {"target": target, "new": _jsonable(value)}, None
-            res = twin.controls.registry.write(target, value, role, state.time_s)
+            res = state.controls.registry.write(target, value, role, state.time_s)
             self._dirty = self._dirty or res.accepted
             return res.status, res.reason, res.to_dict(), {"target": target, "old": res.old_value,
                                                            "new": res.target if res.accepted else _jsonable(value)}, None
         if kind in ("alarm_ack", "alarm_shelve", "alarm_unshelve"):
             name = _short(_arg(args, "alarm", str))
-            alarms = twin.alarms
+            alarms = state.alarms
             if name not in alarms:
                 return "invalid", f"unknown alarm {name!r}", {}, {"target": name}, None
             old = alarms.state(name)
@@ -605,11 +605,10 @@ class TwinServer:
             event = TypeAdapter(Event).validate_python({**event_in, "at": self.state.time_s})
         except ValidationError as exc:
             raise ProtocolError(_short(describe_validation_error("args.event", exc), 400)) from None
-        controls = self.twin.controls
+        controls = self.state.controls
         try:
             check_event_target(event, self.twin.hall, where="args.event",
-                               setpoints=set(controls.registry.names()) if controls else None,
-                               sensors=set(controls.sensors()) if controls else None)
+                               setpoints=self.twin.setpoint_names, sensors=self.twin.sensor_names)
         except ScenarioError as exc:
             raise ProtocolError(_short(str(exc), 400)) from None
         target = getattr(event, "target", None)

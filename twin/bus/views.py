@@ -35,7 +35,7 @@ def hall_info(twin: HallTwin) -> dict[str, Any]:
         "grid": {"shape_xyz": [int(n) for n in grid.shape], "origin_m": [float(v) for v in grid.origin_m],
                  "spacing_m": float(grid.cell_m)},
         "dt_s": twin.dt_s,
-        "control": "embedded" if twin.controls is not None else "ideal",
+        "control": twin.control_mode,
         "ashrae": {"class": cls, "recommended_c": [lo, hi], "allowable_c": list(ASHRAE_ALLOWABLE_C[cls])},
         "racks": list(twin.racks.names),
         "crahs": list(twin.crahs.names),
@@ -110,11 +110,11 @@ def summary_body(twin: HallTwin, state: TwinState, *, clock: dict[str, Any]) -> 
             "flow_m3s": state.crah_flow_m3s,
         },
         "controllers": _controllers(twin, state),
-        "alarms": {"active": twin.alarms.active(), "shelved": twin.alarms.shelved()},
+        "alarms": {"active": state.alarms.active(), "shelved": state.alarms.shelved()},
     }
     power = twin.power
-    if power is not None and power.last is not None:
-        res = power.last
+    if power is not None and state.power is not None and state.power.last is not None:
+        res = state.power.last
         out_w, loss_w = res.ups_output_w, res.ups_loss_w
         with np.errstate(divide="ignore", invalid="ignore"):
             eff = np.where(out_w > 0, out_w / (out_w + loss_w), np.nan)
@@ -140,8 +140,8 @@ def summary_body(twin: HallTwin, state: TwinState, *, clock: dict[str, Any]) -> 
         body["sources"] = {
             "utility_w": res.utility_w,
             "generator_w": res.generator_w,
-            "generator_online": bool(power.ats.outputs.get("generator_online", False)),
-            "ats_on_generator": bool(power.ats.outputs.get("ats_on_generator", False)),
+            "generator_online": bool(state.power.ats.outputs.get("generator_online", False)),
+            "ats_on_generator": bool(state.power.ats.outputs.get("ats_on_generator", False)),
             "transformer_loss_w": res.transformer_loss_w,
             "transformer_load_fraction": res.transformer_load_fraction,
             "mechanical_w": res.mechanical_w,
@@ -151,7 +151,7 @@ def summary_body(twin: HallTwin, state: TwinState, *, clock: dict[str, Any]) -> 
 
 def _controllers(twin: HallTwin, state: TwinState) -> list[dict[str, Any]]:
     """Each CRAH's loops with their mode and setpoints (unit, range, value in force, target, who may write)."""
-    controls = twin.controls
+    controls = state.controls
     if controls is None:
         return []
     by_owner: dict[str, list[dict]] = {}

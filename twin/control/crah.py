@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ import numpy as np
 from twin.control.actuators import FanVFD, Valve
 from twin.control.base import Controller, StateDict, prefixed, unprefixed
 from twin.control.pid import PID
-from twin.control.registry import Role, SetpointRegistry, attribute
+from twin.control.registry import AttributeGetter, Role, SetpointRegistry, attribute
 from twin.control.sensors import SensorArray
 
 __all__ = [
@@ -359,25 +360,33 @@ class CrahFanController(_CrahLoop):
         self.fan.load_state_dict(unprefixed("fan", d))
 
 
-def last_running_interlock(zone: Sequence[CrahFanController], *,
-                           zone_name: str = "its zone") -> Callable[[str, float, float], str | None]:
+@dataclass(frozen=True)
+class LastRunningInterlock:
     """An interlock for ``<crah>.enabled``: refuse to switch off the last running CRAH of ``zone``.
 
-    Returns ``f(name, value, time_s) -> reason | None`` for :meth:`SetpointRegistry.register`;
-    the setpoint's name must start with the fan controller's unit name (``crah-03.enabled`` for
-    a controller named ``crah-03.fan``). A unit counts as running unless its mode is ``"off"``.
+    Called as ``f(name, value, time_s) -> reason | None`` by :meth:`SetpointRegistry.register`'s
+    interlock; the setpoint's name must start with the fan controller's unit name (``crah-03.enabled``
+    for a controller named ``crah-03.fan``). A unit counts as running unless its mode is ``"off"``. An
+    object rather than a closure, so that a forked state's copy checks its own controllers.
     """
 
-    def check(name: str, value: float, time_s: float) -> str | None:
+    zone: tuple[CrahFanController, ...]
+    zone_name: str = "its zone"
+
+    def __call__(self, name: str, value: float, time_s: float) -> str | None:
         if value:
             return None
         unit = name.rsplit(".", 1)[0]
-        others = [c for c in zone if c.name.rsplit(".", 1)[0] != unit and c.mode != "off" and c.enabled]
+        others = [c for c in self.zone if c.name.rsplit(".", 1)[0] != unit and c.mode != "off" and c.enabled]
         if not others:
-            return f"{unit} is the last running CRAH of {zone_name}"
+            return f"{unit} is the last running CRAH of {self.zone_name}"
         return None
 
-    return check
+
+def last_running_interlock(zone: Sequence[CrahFanController], *,
+                           zone_name: str = "its zone") -> Callable[[str, float, float], str | None]:
+    """The :class:`LastRunningInterlock` of ``zone``."""
+    return LastRunningInterlock(tuple(zone), zone_name)
 
 
 def register_crah_setpoints(registry: SetpointRegistry, unit: str, supply: CrahSupplyController,
@@ -410,9 +419,9 @@ def register_crah_setpoints(registry: SetpointRegistry, unit: str, supply: CrahS
                                write_role=Role.OPERATOR, integer=True, interlock=interlock,
                                description="unit switched on (1) or off (0)").name)
     n.append(registry.register(f"{unit}.fan_speed", unit="1", min_value=0, max_value=1,
-                               getter=lambda: float(fan.fan.position[0]), writable=False,
+                               getter=AttributeGetter(fan.fan, "position", 0), writable=False,
                                description="fan speed, fraction of rated").name)
     n.append(registry.register(f"{unit}.valve", unit="1", min_value=0, max_value=1,
-                               getter=lambda: float(supply.valve.position[0]), writable=False,
+                               getter=AttributeGetter(supply.valve, "position", 0), writable=False,
                                description="chilled-water valve opening").name)
     return n

@@ -37,6 +37,8 @@ from twin.control.base import StateDict
 
 __all__ = [
     "STATUSES",
+    "AttributeGetter",
+    "AttributeSetter",
     "Role",
     "Setpoint",
     "SetpointRegistry",
@@ -135,9 +137,37 @@ class Setpoint:
                 "description": self.description, "target": self.target}
 
 
-def attribute(obj: Any, attr: str) -> tuple[Callable[[], float], Callable[[float], None]]:
+@dataclass(frozen=True)
+class AttributeGetter:
+    """Reads ``obj.attr`` (or ``obj.attr[index]``) as a float.
+
+    An object rather than a closure: a deep copy of the controllers (a forked state) then reads its own
+    copy of ``obj``, where a copied lambda would still read the original's.
+    """
+
+    obj: Any
+    attr: str
+    index: int | None = None
+
+    def __call__(self) -> float:
+        v = getattr(self.obj, self.attr)
+        return float(v if self.index is None else v[self.index])
+
+
+@dataclass(frozen=True)
+class AttributeSetter:
+    """Writes ``obj.attr`` (an object rather than a closure, for the same reason as AttributeGetter)."""
+
+    obj: Any
+    attr: str
+
+    def __call__(self, value: float) -> None:
+        setattr(self.obj, self.attr, value)
+
+
+def attribute(obj: Any, attr: str) -> tuple[AttributeGetter, AttributeSetter]:
     """A getter/setter pair bound to ``obj.attr`` (e.g. a controller's ``supply_temp_setpoint_c``)."""
-    return (lambda: float(getattr(obj, attr))), (lambda v: setattr(obj, attr, v))
+    return AttributeGetter(obj, attr), AttributeSetter(obj, attr)
 
 
 class SetpointRegistry:

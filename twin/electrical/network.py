@@ -200,8 +200,6 @@ class PowerNetwork:
         self.branch_i_base[1] = self.i_base_mv  # transformer: its MV-side current
         self.result_names = {"rack": self.rack_names, "pdu": self.pdu_names, "ups": self.ups_names,
                              "bus": self.bus_names, "branch": self.branch_names}
-        # Last solution of each network: the next solve starts there (fewer sweeps).
-        self.v_warm: dict[str, np.ndarray] = {}  # last voltages solved: the next sweep's start (saved by checkpoints)
 
     @property
     def n_racks(self) -> int:

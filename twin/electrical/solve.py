@@ -158,6 +158,7 @@ def solve_power(
     sources: PowerSources = PowerSources(),
     ups_charge_w: np.ndarray | float = 0.0,
     tol: float = 1e-10,
+    warm: dict[str, np.ndarray] | None = None,
 ) -> PowerResult:
     """Solve the power chain for one time step.
 
@@ -170,7 +171,12 @@ def solve_power(
         ups_charge_w: requested battery charging power per UPS (at the battery), W; clipped to
             ``battery_max_charge_kw``; applied only where the UPS runs from its input.
         tol: convergence of the sweeps on bus voltages, pu.
+        warm: the voltages of the last solve, updated in place: the sweeps start there (fewer of them).
+            It belongs to whoever steps the chain (the twin's state), not to the network, which the
+            hall fixes; None starts from flat voltages.
     """
+    if warm is None:
+        warm = {}
     n_ups = net.n_ups
     sw_live = sources.switchboard_live
     input_ok = _bool(sources.ups_input_available, n_ups, True) & sw_live
@@ -204,15 +210,15 @@ def solve_power(
     charger_loss = charge * (1.0 / net.ups_charge_eff - 1.0)
 
     v_root_down = np.ones(n_ups, dtype=complex)
-    v_in = net.v_warm.get("ups_in", np.ones(n_ups, dtype=complex))
+    v_in = warm.get("ups_in", np.ones(n_ups, dtype=complex))
     sweeps = 0
     v_u = j_u = i_u = None
     for _outer in range(50):
         v_root_down[eco] = v_in[eco]
         # 2. Downstream trees.
-        v_d, j_d, i_d, n = down.sweep(v_root_down, s_down, v_start=net.v_warm.get("down"), tol=tol)
+        v_d, j_d, i_d, n = down.sweep(v_root_down, s_down, v_start=warm.get("down"), tol=tol)
         sweeps += n
-        net.v_warm["down"] = v_d
+        warm["down"] = v_d
         s_out = v_root_down * np.conj(down.root_current(i_d)) * S_BASE_VA
         s_out[~live] = 0.0
         p_out = s_out.real
@@ -228,13 +234,13 @@ def solve_power(
         if not sw_live:
             break
         s_up[up.ups_in] = (p_in + 1j * q_in) / S_BASE_VA
-        v_u, j_u, i_u, n = up.forest.sweep(np.ones(1, dtype=complex), s_up, v_start=net.v_warm.get(up_key), tol=tol)
+        v_u, j_u, i_u, n = up.forest.sweep(np.ones(1, dtype=complex), s_up, v_start=warm.get(up_key), tol=tol)
         sweeps += n
-        net.v_warm[up_key] = v_u
+        warm[up_key] = v_u
         v_in_new = v_u[up.ups_in]
         converged = not eco.any() or np.max(np.abs(v_in_new[eco] - v_in[eco])) < tol
         v_in = v_in_new
-        net.v_warm["ups_in"] = v_in
+        warm["ups_in"] = v_in
         if converged:
             break
 

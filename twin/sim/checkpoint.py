@@ -3,16 +3,15 @@
 A resumed run must repeat the original bit for bit, so a checkpoint holds every piece of memory that
 the next steps read, not just the physical state:
 
-- every :class:`~twin.sim.twin.TwinState` field (dict fields flattened with key prefixes);
-- the embedded controls (each CRAH loop with its PID, sensors and their RNG states, actuators and
-  modes; the setpoint registry's targets and ramps; the alarms and the rack-inlet hysteresis), or
-  under ideal control the alarm system alone;
-- the power chain (ATS state machine incl. ``fail_to_start``, chargers, the sources in force, the
-  battery-low hysteresis and the last load flow, which reports read);
-- the flow field: face flows, the potential of the last solve (it orders the transport sweeps and
-  warm-starts the next solve) and the mover flows of the transport operator, which is rebuilt from
-  them without solving the flow again, so it is the very operator the original run had;
-- optionally a scenario player's position in its event list and its log.
+- every :class:`~twin.sim.state.TwinState` field (dict fields flattened with key prefixes), which
+  includes the flow field (face flows, the potential of the last solve, the mover flows it was solved
+  for, the momentum model's fields: the transport operator is rebuilt from them without solving the
+  flow again, so it is the very operator the original run had) and the scenario's position and log;
+- the state's parts through their own state dicts: the embedded controls (each CRAH loop with its
+  PID, sensors and their RNG states, actuators and modes; the setpoint registry's targets and ramps;
+  the alarms and the rack-inlet hysteresis), or under ideal control the alarm system alone; the power
+  chain (ATS state machine incl. ``fail_to_start``, chargers, the sources in force, the battery-low
+  hysteresis, the load flow's warm start and its last result, which reports read).
 
 Format (version :data:`FORMAT_VERSION`): a numpy ``.npz`` archive written by ``np.savez`` and read
 with ``allow_pickle=False`` (nothing in it is ever pickled). Arrays and numpy scalars (0-d arrays)
@@ -88,18 +87,14 @@ def save_checkpoint(path: str | Path, twin: HallTwin, state: TwinState, *, scena
     _check_state_fits(path, state, twin)
     flat = _FlatWriter(path)
     for f in dataclasses.fields(TwinState):
-        flat.put_value(f"state.{f.name}", getattr(state, f.name))
-    if twin.controls is not None:
-        flat.put_all("controls", twin.controls.state_dict())  # includes the alarms (the power chain's too)
-    else:
-        flat.put_all("alarms", twin.alarms.state_dict())
-    if twin.power is not None:
-        flat.put_all("power", twin.power.state_dict())
+        if f.name not in _PARTS:
+            flat.put_value(f"state.{f.name}", getattr(state, f.name))
+    for prefix, d in _part_dicts(twin, state).items():
+        flat.put_all(prefix, d)
     scenario_info = None
     if scenario is not None:
         if scenario.twin is not twin:
             raise CheckpointError(f"{path}: the scenario player drives another twin than the one being saved")
-        flat.put_all("scenario", scenario.state_dict())
         scenario_info = _scenario_info(scenario)
     try:
         user = _encode_json(dict(meta or {}), "meta")
@@ -152,28 +147,45 @@ def load_checkpoint(path: str | Path, twin: HallTwin, *, scenario: ScenarioPlaye
     if scenario is not None:
         _check_scenario(path, header, scenario)
     state = _state_from(path, flat, twin, version=header["format_version"])
-    # The memory of the parts, checked against what they save now (a key missing: another code version).
-    parts: list[tuple[str, Any]] = [("controls", twin.controls) if twin.controls is not None
-                                    else ("alarms", twin.alarms)]
-    if twin.power is not None:
-        parts.append(("power", twin.power))
-    if scenario is not None:
-        parts.append(("scenario", scenario))
+    # The memory of the parts: fresh ones of this twin, filled from the file after checking that it holds
+    # every key they save now (a key missing: another code version).
+    fresh = twin.initial_state()
+    state.alarms, state.controls, state.power = fresh.alarms, fresh.controls, fresh.power
     saved_parts = {}
-    for prefix, part in parts:
+    for prefix, now in _part_dicts(twin, state).items():
         saved = unprefixed(prefix, flat)
-        missing = sorted(set(part.state_dict()) - set(saved))
+        missing = sorted(set(now) - set(saved))
         if missing:
             more = f" and {len(missing) - 1} more keys" if len(missing) > 1 else ""
             raise CheckpointError(f"{path}: {prefix}.{missing[0]}{more} missing: the checkpoint does not fit "
                                   f"this twin's {prefix}")
         saved_parts[prefix] = saved
     try:
-        for prefix, part in parts:
-            part.load_state_dict(saved_parts[prefix])
+        if state.controls is not None:
+            state.controls.load_state_dict(saved_parts["controls"])  # the alarms with them
+        else:
+            state.alarms.load_state_dict(saved_parts["alarms"])
+        if state.power is not None:
+            twin.power.load_state_dict(state.power, saved_parts["power"])
     except (KeyError, ValueError, IndexError, TypeError) as exc:
         raise CheckpointError(f"{path}: does not fit this twin: {_one_line(exc)}") from None
+    if header["format_version"] == 1 and scenario is not None:
+        old = unprefixed("scenario", flat)  # format 1 kept the scenario's position beside the state
+        state.scenario_next, state.scenario_log = int(old["next"]), [dict(e) for e in old["log"]]
     return state
+
+
+#: TwinState fields that are objects with state dicts of their own (saved under their own prefixes).
+_PARTS = ("alarms", "controls", "power")
+
+
+def _part_dicts(twin: HallTwin, state: TwinState) -> dict[str, dict[str, Any]]:
+    """The state dicts of a state's parts by checkpoint prefix (the controls' includes the alarms)."""
+    out = {"controls": state.controls.state_dict()} if state.controls is not None \
+        else {"alarms": state.alarms.state_dict()}
+    if state.power is not None:
+        out["power"] = twin.power.state_dict(state.power)
+    return out
 
 
 def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
@@ -363,6 +375,8 @@ def _state_from(path: Path, flat: Mapping[str, Any], twin: HallTwin, *, version:
                       flow_phi=np.array(flow["phi"], dtype=float),
                       flow_movers_m3s=np.array(flow["operator_mover_flow_m3s"], dtype=float))
     for f in dataclasses.fields(TwinState):
+        if f.name in _PARTS:
+            continue
         key = f"state.{f.name}"
         if key in flat:
             v = flat[key]
@@ -387,7 +401,8 @@ def _state_from(path: Path, flat: Mapping[str, Any], twin: HallTwin, *, version:
 
 
 #: State fields that format 1 did not have (the flow field; peaks were added to the metrics dict).
-_NEW_IN_2 = ("face_flow_m3s", "flow_phi", "flow_movers_m3s", "flow_solved_s", "momentum")
+_NEW_IN_2 = ("face_flow_m3s", "flow_phi", "flow_movers_m3s", "flow_solved_s", "momentum", "scenario_next",
+             "scenario_log")
 
 
 def _check_state_fits(path: Path, state: TwinState, twin: HallTwin) -> None:
@@ -415,7 +430,7 @@ def _check_state_fits(path: Path, state: TwinState, twin: HallTwin) -> None:
 
 
 def _control_mode(twin: HallTwin) -> str:
-    return "embedded" if twin.controls is not None else "ideal"
+    return twin.control_mode
 
 
 def _scenario_info(player: ScenarioPlayer) -> dict[str, Any]:

@@ -20,25 +20,27 @@ from twin.control.registry import SetpointRegistry
 from twin.control.sensors import SensorArray
 
 if TYPE_CHECKING:
-    from twin.sim.twin import HallTwin, TwinState
+    from twin.model.load import HallModel
+    from twin.sim.state import TwinState
 
 __all__ = ["HallControls"]
 
 
 class HallControls:
-    """All controllers, the setpoint registry and the alarms of one hall.
+    """All controllers and the setpoint registry of one hall; they raise their alarms in ``alarms``.
 
-    Called by :meth:`HallTwin.control` at the start of every step (:meth:`update`); scenarios and
-    (later) the bus write through :attr:`registry` and fail sensors through :meth:`fail_sensor`.
+    Part of the state (``state.controls``): its memories evolve and fork with it. Called by
+    :meth:`HallTwin.control` at the start of every step (:meth:`update`); scenarios and the bus write
+    through :attr:`registry` and fail sensors through :meth:`fail_sensor`.
     """
 
-    def __init__(self, twin: HallTwin) -> None:
-        hall = twin.hall
-        self.twin = twin
+    def __init__(self, hall: HallModel, alarms: AlarmSystem) -> None:
         self.registry = SetpointRegistry()
-        self.alarms = AlarmSystem()
-        names = twin.crahs.names
-        self.served = _serving_units(twin)
+        self.alarms = alarms
+        self.crah_names = [c.name for c in hall.crahs]
+        self.rack_names = [r.name for r in hall.racks]
+        names = self.crah_names
+        self.served = _serving_units(hall)
         self.supply: list[CrahSupplyController] = []
         self.fan: list[CrahFanController] = []
         for k, c in enumerate(hall.crahs):
@@ -65,7 +67,7 @@ class HallControls:
                 define_sensor_failed(self.alarms, f"{name}.{sensor}")
             self.alarms.define(f"{name}.fan_fallback", priority="medium",
                                message=f"{name}: fan controller in fallback (its sensor failed)")
-        self.rack_alarms = RackInletAlarms(self.alarms, twin.racks.names,
+        self.rack_alarms = RackInletAlarms(self.alarms, self.rack_names,
                                            allowable_class=hall.spec.hall.ashrae_class)
 
     # --- lookups -------------------------------------------------------------------------------
@@ -73,8 +75,8 @@ class HallControls:
     def sensors(self) -> dict[str, tuple[SensorArray, Any]]:
         """Sensors a scenario may fail, by name: (array, index or None for all)."""
         out: dict[str, tuple[SensorArray, Any]] = {}
-        racks = self.twin.racks.names
-        for k, name in enumerate(self.twin.crahs.names):
+        racks = self.rack_names
+        for k, name in enumerate(self.crah_names):
             out[f"{name}.supply_temp"] = (self.supply[k].sensor, None)
             out[f"{name}.return_temp"] = (self.fan[k].return_sensor, None)
             out[f"{name}.inlet_temp"] = (self.fan[k].inlet_sensors, None)
@@ -100,13 +102,16 @@ class HallControls:
 
     # --- every step ----------------------------------------------------------------------------
 
-    def update(self, state: TwinState) -> None:
-        """Sample what is due, move actuators and ramps, update alarms; write actuators into the state."""
-        twin, t = self.twin, state.time_s
+    def update(self, state: TwinState, supply_air_c: np.ndarray) -> None:
+        """Sample what is due, move actuators and ramps, update alarms; write actuators into the state.
+
+        ``supply_air_c``: the air leaving each CRAH (coil outlet plus the fan's heat), °C.
+        """
+        t = state.time_s
         self.registry.advance(t)
         powered = state.crah_powered
         # A stopped unit's supply sensor sits in still air that has the return's temperature.
-        supply_c = np.where(state.crah_flow_m3s > 0, twin.supply_air_c(state), state.t_return_c)
+        supply_c = np.where(state.crah_flow_m3s > 0, supply_air_c, state.t_return_c)
         for k in range(len(self.supply)):
             can_run = bool(powered[k] and not state.crah_tripped[k])
             s_out = self.supply[k].step(t, {"t_supply_c": float(supply_c[k]), "running": can_run})
@@ -118,7 +123,7 @@ class HallControls:
             state.crah_fan_speed[k] = f_out["fan_speed"]
             state.crah_running[k] = can_run and bool(f_out["fan_running"]) and f_out["fan_speed"] > 0
             state.crah_setpoint_c[k] = self.supply[k].supply_temp_setpoint_c
-            name = twin.crahs.names[k]
+            name = self.crah_names[k]
             self.alarms.update(f"{name}.trip", bool(state.crah_tripped[k]), t)
             # A sensor is failed when its own plausibility flag drops (a stuck sensor stays plausible:
             # that is how stuck sensors fool real controllers).
@@ -152,9 +157,8 @@ class HallControls:
         self.rack_alarms.load_state_dict(unprefixed("rack_alarms", d))
 
 
-def _serving_units(twin: HallTwin) -> list[np.ndarray]:
+def _serving_units(hall: HallModel) -> list[np.ndarray]:
     """For each CRAH, the racks nearer to it than to any other CRAH (by plan distance of box centres)."""
-    hall = twin.hall
     if not hall.crahs:
         return []
     rack_xy = np.array([[(r.box.lo[0] + r.box.hi[0]) / 2, (r.box.lo[1] + r.box.hi[1]) / 2] for r in hall.racks])

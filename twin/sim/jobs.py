@@ -74,9 +74,9 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
         "t_inlet_27c_s": state.metrics["t_inlet_27c_s"],
         "t_inlet_32c_s": state.metrics["t_inlet_32c_s"],
         **_peaks(twin, state, obs, steady=mode == "steady"),
-        "control": "embedded" if twin.controls is not None else "ideal",
+        "control": twin.control_mode,
         "airflow_model": twin.airflow_model,
-        "alarms": twin.alarms.summary(),
+        "alarms": state.alarms.summary(),
     })
     if mode == "steady":
         # A steady state stores nothing: the balance is between heat released and heat removed.
@@ -127,8 +127,8 @@ def run_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, out_dir: P
     if from_steady:
         state.stored_initial_j = twin.stored_heat_j(state)
         state.extra.clear()
-        if twin.controls is not None:
-            twin.controls.adopt(state)
+        if state.controls is not None:
+            state.controls.adopt(state)
     setup_s = time.perf_counter() - t0
     series = TimeSeriesRecorder(out_dir, interval_s=record_every_s)
     fields = FieldRecorder(out_dir, interval_s=fields_every_s)
@@ -140,7 +140,7 @@ def run_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, out_dir: P
     result = summary(twin, state, info, outputs=[series.path, *fields.paths, summary_path])
     if player is not None:
         result["scenario"] = {"name": scenario.name, "file": str(scenario.path) if scenario.path else None,
-                              "events": player.log}
+                              "events": state.scenario_log}
     result.update(setup_s=round(setup_s, 3), duration_s=duration_s, initial="steady" if from_steady else "uniform",
                   record_every_s=record_every_s, fields_every_s=fields_every_s, signal=info.signal)
     write_json(summary_path, result)

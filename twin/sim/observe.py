@@ -74,8 +74,8 @@ def observe_names(twin: HallTwin) -> dict[str, list[str]]:
 def _power(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
     """The power chain and plant, once the load flow has run (halls with a [power] section)."""
     power = twin.power
-    res = power.last if power is not None else None
-    if res is None:
+    res = state.power.last if state.power is not None else None
+    if power is None or res is None:
         return {}
     it_w = float(res.rack_feed_w.sum())
     losses = res.losses_w()
@@ -95,7 +95,7 @@ def _power(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
         "power.losses_w": sum(v for k, v in losses.items() if k != "psu"),
         "power.pue": res.facility_w / it_w if it_w > 0 else float("nan"),
         "power.utility_ok": float(state.utility_ok),
-        "power.on_generator": float(power.ats.outputs.get("ats_on_generator", False)),
+        "power.on_generator": float(state.power.ats.outputs.get("ats_on_generator", False)),
         "plant.t_chw_c": state.t_chw_c,
         "plant.chillers_running": float(state.chillers_running),
         "plant.outdoor_temp_c": state.outdoor_temp_c,

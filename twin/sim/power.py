@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,9 +28,11 @@ from twin.control.power import BatteryChargeController, GeneratorATSController
 from twin.electrical import PowerNetwork, PowerResult, PowerSources, chiller_cop, solve_power
 
 if TYPE_CHECKING:
-    from twin.sim.twin import HallTwin, TwinState
+    from twin.control.alarms import LevelAlarm
+    from twin.model.load import HallModel
+    from twin.sim.state import TwinState
 
-__all__ = ["ENERGY_KINDS", "PowerSystem"]
+__all__ = ["ENERGY_KINDS", "PowerMemory", "PowerSystem"]
 
 _WATER_J_PER_M3K = 1000.0 * 4186.0
 _NO_GENERATOR_DELAY_S = math.inf
@@ -40,34 +43,61 @@ ENERGY_KINDS = ("it", "cooling", "power_losses", "battery_net", "facility", "uti
                 "chillers", "crah_fans", "pumps")
 
 
-class PowerSystem:
-    """Sources, switches, batteries and plant of one hall (only for halls with a [power] section)."""
+@dataclass
+class PowerMemory:
+    """What the power chain remembers between steps (part of the state: ``state.power``).
 
-    def __init__(self, twin: HallTwin, alarms: AlarmSystem) -> None:
-        power = twin.hall.spec.power
-        self.twin = twin
-        self.net = PowerNetwork(twin.hall)
+    Attributes:
+        ats: the generator/ATS controller (its timers and outputs).
+        chargers: the UPS battery chargers' controllers.
+        battery_low: the battery-low alarms with their hysteresis (they live in the state's alarms).
+        sources: the sources in force during the last step (a load change between steps re-solves with them).
+        last: the last load flow (reports read it; None before the first).
+        warm: the load flow's last voltages, where its next sweeps start.
+    """
+
+    ats: GeneratorATSController
+    chargers: list[BatteryChargeController]
+    battery_low: list[LevelAlarm]
+    sources: PowerSources = field(default_factory=PowerSources)
+    last: PowerResult | None = None
+    warm: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class PowerSystem:
+    """Sources, switches, batteries and plant of one hall (only for halls with a [power] section).
+
+    It holds what the hall fixes (network, plant, ratings); what evolves is the state's
+    :class:`PowerMemory`, made by :meth:`new_memory`.
+    """
+
+    def __init__(self, hall: HallModel) -> None:
+        power = hall.spec.power
+        self.net = PowerNetwork(hall)
         self.plant = power.cooling_plant
-        gen = power.generator
-        self.has_generator = gen is not None
-        self.ats = GeneratorATSController(
-            "generator", start_delay_s=gen.start_delay_s if gen else _NO_GENERATOR_DELAY_S,
-            retransfer_delay_s=gen.retransfer_delay_s if gen else 0.0, fail_to_start=gen is None)
+        self._generator = power.generator
+        self.has_generator = self._generator is not None
         self.ups_names = list(self.net.ups_names)
         by_name = {u.name: u for u in power.ups}
         self.battery_j = np.array([by_name[n].battery_kwh * 3.6e6 for n in self.ups_names])
-        self.chargers = [BatteryChargeController(f"{n}.charger", rated_charge_w=by_name[n].battery_max_charge_kw * 1e3)
-                         for n in self.ups_names]
+        self._charge_w = [by_name[n].battery_max_charge_kw * 1e3 for n in self.ups_names]
         self.loop_j_per_k = self.plant.loop_water_m3 * _WATER_J_PER_M3K
         self.chiller_capacity_w = self.plant.chillers * self.plant.rated_cooling_kw * 1e3
-        self.alarms = alarms
+
+    def new_memory(self, alarms: AlarmSystem) -> PowerMemory:
+        """The chain's memory at the start of a run; defines its alarms in ``alarms``."""
+        gen = self._generator
+        ats = GeneratorATSController(
+            "generator", start_delay_s=gen.start_delay_s if gen else _NO_GENERATOR_DELAY_S,
+            retransfer_delay_s=gen.retransfer_delay_s if gen else 0.0, fail_to_start=gen is None)
+        chargers = [BatteryChargeController(f"{n}.charger", rated_charge_w=w)
+                    for n, w in zip(self.ups_names, self._charge_w, strict=True)]
         for n in self.ups_names:
             define_ups_on_battery(alarms, n)
             alarms.define(f"{n}.output_off", priority="critical", message=f"{n}: output off, its load dropped")
-        self.battery_low = [define_battery_low(alarms, n) for n in self.ups_names]
+        battery_low = [define_battery_low(alarms, n) for n in self.ups_names]
         define_generator_failed(alarms, "generator")
-        self._sources = PowerSources()
-        self.last = None  # the last PowerResult (for reports)
+        return PowerMemory(ats=ats, chargers=chargers, battery_low=battery_low)
 
     def initial(self, state: TwinState) -> None:
         """Fill the power part of a fresh state (called by HallTwin.initial_state)."""
@@ -77,12 +107,12 @@ class PowerSystem:
         state.chiller_restart_due_s = math.inf
         state.outdoor_temp_c = self.plant.outdoor_temp_c
 
-    def place_losses(self, state: TwinState) -> None:
+    def place_losses(self, state: TwinState, crah_fan_w: np.ndarray) -> None:
         """Set the heat of the chain's losses in the hall for the present loads and sources (no time
         passes: used by the steady solve; chillers and batteries don't change the heat in the hall)."""
-        res = solve_power(self.net, state.rack_it_w, crah_fan_w=self.twin.crah_fan_power_w(state),
-                          sources=self._sources)
-        self.last = res
+        mem = state.power
+        res = solve_power(self.net, state.rack_it_w, crah_fan_w=crah_fan_w, sources=mem.sources, warm=mem.warm)
+        mem.last = res
         state.rack_powered = res.rack_powered.copy()
         state.rack_heat_w = res.rack_feed_w + res.rack_feed_cable_loss_w
         state.pdu_heat_w = res.pdu_loss_w.copy()
@@ -91,8 +121,8 @@ class PowerSystem:
 
     def before_step(self, state: TwinState) -> None:
         """Decide who has power during the coming step."""
-        t = state.time_s
-        ats = self.ats.step(t, {"utility_ok": bool(state.utility_ok)})
+        t, mem = state.time_s, state.power
+        ats = mem.ats.step(t, {"utility_ok": bool(state.utility_ok)})
         ups_alive = state.ups_soc > 0.0
         sources = PowerSources(utility_available=bool(state.utility_ok),
                                generator_online=bool(ats["generator_online"]),
@@ -109,15 +139,15 @@ class PowerSystem:
             if t >= state.chiller_restart_due_s - 1e-9:
                 state.chillers_running = True
                 state.chiller_restart_due_s = math.inf
-        self._sources = sources
-        self.alarms.update("generator.failed", bool(ats["generator_failed"]), t)
+        mem.sources = sources
+        state.alarms.update("generator.failed", bool(ats["generator_failed"]), t)
 
     # --- after the thermal step ------------------------------------------------------------------
 
-    def after_step(self, state: TwinState, dt_s: float) -> None:
+    def after_step(self, state: TwinState, dt_s: float, crah_fan_w: np.ndarray) -> None:
         """Plant, load flow, batteries, energies; heat of the losses for the next step."""
-        twin, plant, t = self.twin, self.plant, state.time_s
-        live = self._sources.switchboard_live
+        plant, t, mem = self.plant, state.time_s, state.power
+        live = mem.sources.switchboard_live
         # Chilled-water loop: the coils' heat in, the chillers' out, holding the supply at its setpoint
         # while their capacity allows.
         coil_w = float(state.crah_heat_removed_w.sum())
@@ -129,23 +159,23 @@ class PowerSystem:
         cop = chiller_cop(plant, chw_supply_c=state.t_chw_c, outdoor_c=state.outdoor_temp_c)
         chiller_w = chiller_heat_w / cop
         pump_w = plant.pump_kw * 1e3 if live else 0.0
-        fan_w = twin.crah_fan_power_w(state)
+        fan_w = crah_fan_w
 
         charge_w = np.array([c.step(t, {"soc": float(s), "input_live": live})["charge_w"]
-                             for c, s in zip(self.chargers, state.ups_soc)])
+                             for c, s in zip(mem.chargers, state.ups_soc)])
         res = solve_power(self.net, state.rack_it_w, crah_fan_w=fan_w, chiller_w=chiller_w, pump_w=pump_w,
-                          sources=self._sources, ups_charge_w=charge_w)
+                          sources=mem.sources, ups_charge_w=charge_w, warm=mem.warm)
         soc = state.ups_soc - dt_s * res.battery_w / self.battery_j  # battery_w > 0 discharges
         empty = soc < 0.0
         if empty.any():
             # A battery cannot give more than it holds: the UPS drops its load in this step instead, and
             # the remainder (less than one step's worth) counts as unusable.
-            self._sources = dataclasses.replace(
-                self._sources, ups_output_on=np.asarray(self._sources.ups_output_on, dtype=bool) & ~empty)
+            mem.sources = dataclasses.replace(
+                mem.sources, ups_output_on=np.asarray(mem.sources.ups_output_on, dtype=bool) & ~empty)
             res = solve_power(self.net, state.rack_it_w, crah_fan_w=fan_w, chiller_w=chiller_w, pump_w=pump_w,
-                              sources=self._sources, ups_charge_w=charge_w)
+                              sources=mem.sources, ups_charge_w=charge_w, warm=mem.warm)
             soc = np.where(empty, 0.0, state.ups_soc - dt_s * res.battery_w / self.battery_j)
-        self.last = res
+        mem.last = res
         state.ups_soc = np.clip(soc, 0.0, 1.0)
         # Heat where the losses stand, for the next thermal step.
         state.rack_powered = res.rack_powered.copy()
@@ -169,55 +199,55 @@ class PowerSystem:
         on_battery = np.asarray(res.ups_on_battery, dtype=bool) | (not live)
         output_off = ~np.asarray(res.ups_output_on, dtype=bool)
         for k, n in enumerate(self.ups_names):
-            self.alarms.update(f"{n}.on_battery", bool(on_battery[k]), t)
-            self.alarms.update(f"{n}.output_off", bool(output_off[k]), t)
-            self.battery_low[k].update(float(state.ups_soc[k]), t)
+            state.alarms.update(f"{n}.on_battery", bool(on_battery[k]), t)
+            state.alarms.update(f"{n}.output_off", bool(output_off[k]), t)
+            mem.battery_low[k].update(float(state.ups_soc[k]), t)
 
     # --- memory -----------------------------------------------------------------------------------
 
-    def state_dict(self) -> dict[str, Any]:
-        """The chain's memory between steps, for checkpoints: ATS and chargers, the sources in force
+    def state_dict(self, mem: PowerMemory) -> dict[str, Any]:
+        """The chain's memory between steps (``state.power``), for checkpoints: ATS and chargers, the sources in force
         (a load change between steps re-solves with them), the battery-low hysteresis, the load flow's
         warm start, and the last load flow (reports read it; it cannot be re-solved from the state, since
         the chillers' and chargers' draw of the last step are not kept). Values are numbers, arrays or
         None (a default source field).
         """
-        d: dict[str, Any] = {f"ats.{k}": v for k, v in self.ats.state_dict().items()}
-        for c in self.chargers:
+        d: dict[str, Any] = {f"ats.{k}": v for k, v in mem.ats.state_dict().items()}
+        for c in mem.chargers:
             d.update({f"{c.name}.{k}": v for k, v in c.state_dict().items()})
-        d["battery_low_active"] = np.array([a.active for a in self.battery_low], dtype=bool)
-        for f in dataclasses.fields(self._sources):
-            v = getattr(self._sources, f.name)
+        d["battery_low_active"] = np.array([a.active for a in mem.battery_low], dtype=bool)
+        for f in dataclasses.fields(mem.sources):
+            v = getattr(mem.sources, f.name)
             d[f"sources.{f.name}"] = np.array(v) if isinstance(v, np.ndarray) else v
         # The load flow starts from its last solution: the next solve's round-off depends on it.
-        d.update({f"net.v_warm.{k}": v.copy() for k, v in self.net.v_warm.items()})
-        d["has_last"] = self.last is not None
-        if self.last is not None:
-            for f in dataclasses.fields(self.last):
+        d.update({f"net.v_warm.{k}": v.copy() for k, v in mem.warm.items()})
+        d["has_last"] = mem.last is not None
+        if mem.last is not None:
+            for f in dataclasses.fields(mem.last):
                 if f.name != "names":  # the network's name lists: rebuilt from the network
-                    v = getattr(self.last, f.name)
+                    v = getattr(mem.last, f.name)
                     d[f"last.{f.name}"] = v.copy() if isinstance(v, np.ndarray) else v
         return d
 
-    def load_state_dict(self, d: Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` saved (the chain of the same hall)."""
-        self.ats.load_state_dict(unprefixed("ats", d))
-        for c in self.chargers:
+    def load_state_dict(self, mem: PowerMemory, d: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved into ``mem`` (the chain of the same hall)."""
+        mem.ats.load_state_dict(unprefixed("ats", d))
+        for c in mem.chargers:
             c.load_state_dict(unprefixed(c.name, d))
         active = np.asarray(d["battery_low_active"], dtype=bool)
-        if active.shape != (len(self.battery_low),):
+        if active.shape != (len(mem.battery_low),):
             raise ValueError(f"battery_low_active has shape {active.shape}, "
-                             f"this chain has {len(self.battery_low)} UPSs")
-        for a, on in zip(self.battery_low, active, strict=True):
+                             f"this chain has {len(mem.battery_low)} UPSs")
+        for a, on in zip(mem.battery_low, active, strict=True):
             a.active = bool(on)
-        self._sources = PowerSources(**{f.name: _copied(d[f"sources.{f.name}"])
-                                        for f in dataclasses.fields(PowerSources)})
-        self.net.v_warm = {k: np.array(v) for k, v in unprefixed("net.v_warm", d).items()}
+        mem.sources = PowerSources(**{f.name: _copied(d[f"sources.{f.name}"])
+                                      for f in dataclasses.fields(PowerSources)})
+        mem.warm = {k: np.array(v) for k, v in unprefixed("net.v_warm", d).items()}
         if d["has_last"]:
             kw = {f.name: _copied(d[f"last.{f.name}"]) for f in dataclasses.fields(PowerResult) if f.name != "names"}
-            self.last = PowerResult(**kw, names=self.net.result_names)
+            mem.last = PowerResult(**kw, names=self.net.result_names)
         else:
-            self.last = None
+            mem.last = None
 
     def pue_parts(self, state: TwinState) -> dict[str, float] | None:
         """PUE over the run and its parts as fractions of IT energy (they add up to the PUE)."""

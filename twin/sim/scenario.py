@@ -7,9 +7,7 @@ controllers that own them. Each applied event is logged with its outcome.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,26 +20,27 @@ from twin.model.scenario import (
     UtilityEvent,
     check_targets,
 )
-from twin.sim.twin import HallTwin, TwinState
+from twin.sim.state import TwinState
+from twin.sim.twin import HallTwin
 
 __all__ = ["ScenarioPlayer", "apply_event"]
 
 
 @dataclass
 class ScenarioPlayer:
-    """Applies a scenario's events when their time comes; call :meth:`apply_due` before every step."""
+    """Applies a scenario's events when their time comes; call :meth:`apply_due` before every step.
+
+    The player holds the scenario only: how far it has played and what it applied are the state's
+    (``state.scenario_next``, ``state.scenario_log``), so a forked or restored state goes on from there.
+    """
 
     twin: HallTwin
     scenario: ScenarioModel
-    log: list[dict] = field(default_factory=list)
-    _next: int = 0
 
     def __post_init__(self) -> None:
-        controls = self.twin.controls
         # Under ideal control there are no setpoints or sensors to check: those events are logged as ignored.
         check_targets(self.scenario, self.twin.hall, where=str(self.scenario.path or "<scenario>"),
-                      setpoints=set(controls.registry.names()) if controls else None,
-                      sensors=set(controls.sensors()) if controls else None)
+                      setpoints=self.twin.setpoint_names, sensors=self.twin.sensor_names)
         self._events = self.scenario.events
         self._rows = _rows_of(self.twin)
 
@@ -50,28 +49,15 @@ class ScenarioPlayer:
         t = state.time_s
         if self.scenario.spec.outdoor is not None:
             state.outdoor_temp_c = self.scenario.outdoor_temp_c(t, state.outdoor_temp_c)
-        while self._next < len(self._events) and self._events[self._next].at <= t + 1e-9:
-            event = self._events[self._next]
-            self._next += 1
+        if not 0 <= state.scenario_next <= len(self._events):
+            raise ValueError(f"scenario position {state.scenario_next} outside 0…{len(self._events)}: "
+                             f"the state was not played with this scenario")
+        while state.scenario_next < len(self._events) and self._events[state.scenario_next].at <= t + 1e-9:
+            event = self._events[state.scenario_next]
+            state.scenario_next += 1
             outcome = self._apply(event, state)
-            self.log.append({"time_s": t, "kind": event.kind, "target": getattr(event, "target", None),
-                             "outcome": outcome})
-
-    def state_dict(self) -> dict[str, Any]:
-        """How far the scenario has played (index of the next event) and its log, for checkpoints.
-
-        Everything an applied event changed lives in the state, the controllers or the power chain,
-        which checkpoints save themselves; only the position in the event list is the player's own.
-        """
-        return {"next": self._next, "log": [dict(entry) for entry in self.log]}
-
-    def load_state_dict(self, d: Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` saved (a player of the same scenario)."""
-        n = int(d["next"])
-        if not 0 <= n <= len(self._events):
-            raise ValueError(f"next event {n} outside 0…{len(self._events)}")
-        self._next = n
-        self.log = [dict(entry) for entry in d["log"]]
+            state.scenario_log.append({"time_s": t, "kind": event.kind, "target": getattr(event, "target", None),
+                                       "outcome": outcome})
 
     def _apply(self, event, state: TwinState) -> str:
         return apply_event(self.twin, event, state, rows=self._rows)
@@ -93,8 +79,8 @@ def apply_event(twin: HallTwin, event, state: TwinState, *, rows: dict[str, list
             state.utility_ok = False
         elif event.kind == "utility_return":
             state.utility_ok = True
-        elif twin.power is not None:
-            twin.power.ats.fail_to_start = True
+        elif state.power is not None:
+            state.power.ats.fail_to_start = True
         else:
             return "ignored: the hall has no power chain"
         return "applied"
@@ -112,18 +98,18 @@ def apply_event(twin: HallTwin, event, state: TwinState, *, rows: dict[str, list
         if twin.power is None:
             state.rack_heat_w = state.rack_it_w * state.rack_powered
         else:
-            twin.power.place_losses(state)
+            twin.power.place_losses(state, twin.crah_fan_power_w(state))
         return f"{len(idx)} racks"
     if isinstance(event, SetpointEvent):
-        if twin.controls is None:
+        if state.controls is None:
             return "ignored: ideal control has no setpoint registry"
-        result = twin.controls.registry.write(event.target, event.value, "engineer", state.time_s)
+        result = state.controls.registry.write(event.target, event.value, "engineer", state.time_s)
         return f"{result.status}: {result.reason}" if result.reason else result.status
     if isinstance(event, SensorEvent):
-        if twin.controls is None:
+        if state.controls is None:
             return "ignored: ideal control has no sensors"
         mode = "ok" if event.kind == "sensor_repair" else event.mode
-        twin.controls.fail_sensor(event.target, mode, state.time_s)
+        state.controls.fail_sensor(event.target, mode, state.time_s)
         return mode
     return "unknown event"
 

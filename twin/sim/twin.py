@@ -1,22 +1,25 @@
 """The coupled hall model: air field + racks + CRAHs, advanced by ``step`` or solved for steady state.
 
-All that evolves lives in :class:`TwinState` (arrays and clock), so a run can be saved and resumed.
-:class:`HallTwin` holds what does not evolve between flow changes: the grid, the flow network, the
-multigrid hierarchy of the flow solve and the factorized transport operator.
+All that evolves lives in :class:`~twin.sim.state.TwinState` (fields, equipment, controllers, the power
+chain's memory, clock), so a run can be forked, saved and resumed. :class:`HallTwin` holds what the
+hall fixes: the grid, the flow network, the solvers' set-up (multigrid hierarchies) and a cache of the
+factorized transport operator, rebuilt from whichever state it is handed.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
-from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from twin.geometry.voxel import voxelize_hall
 from twin.model.load import HallError, HallModel
+from twin.control.alarms import AlarmSystem
+from twin.sim.controls import HallControls
 from twin.sim.fixed_point import AndersonMixer
+from twin.sim.power import PowerSystem
+from twin.sim.state import TwinState
 from twin.thermal.airflow import AirflowSolver, AirPathError
 from twin.thermal.momentum import FlowNotConverged, MomentumSettings, MomentumSolver, MoverJets
 from twin.thermal.compact import (
@@ -34,16 +37,10 @@ from twin.thermal.network import build_network
 from twin.thermal.steady import SteadyNotConverged, solve_steady_field
 from twin.thermal.transport import AirProperties, TransportOperator
 
-__all__ = ["HallTwin", "NoSteadyState", "TwinState"]
+__all__ = ["HallTwin", "NoSteadyState", "TwinState"]  # TwinState lives in twin.sim.state
 
 
 _DEFAULT_CHW_C = 12.0  # chilled-water supply when the hall file describes no plant, °C
-
-
-#: Peaks tracked over a run (rack inlet, CRAH return, UPS load), each as value / index of the unit /
-#: simulated time (None until seen).
-PEAKS = ("inlet", "return", "ups_load")
-_NO_PEAKS = {f"peak_{k}{suffix}": None for k in PEAKS for suffix in ("", "_index", "_time_s")}
 
 
 #: Momentum iterations per outer iteration of a steady solve with buoyancy, and how little the intakes
@@ -63,64 +60,6 @@ def _flow_failure(exc: FlowNotConverged) -> str:
                      zip(range(len(hist) - len(hist[-5:]) + 1, len(hist) + 1), hist[-5:]))
     return (f"no steady state found: the momentum airflow did not converge ({exc}); residual history, "
             f"iteration: continuity / momentum, last {len(hist[-5:])} of {len(hist)}: {tail}")
-
-
-@dataclass
-class TwinState:
-    """Everything that evolves. Temperatures °C, flows m³/s, powers W, energies J (cumulative since t = 0)."""
-
-    time_s: float
-    steps: int
-    t_air_c: np.ndarray  # per fluid cell
-    t_air_prev_c: np.ndarray | None  # the field one step earlier (to extrapolate the solver's guess)
-    t_rack_c: np.ndarray  # lumped rack temperature = exhaust temperature
-    t_intake_c: np.ndarray  # mixed intake temperature of each rack, last step
-    rack_flow_m3s: np.ndarray  # server airflow applied to the flow field
-    rack_it_w: np.ndarray  # live IT load of each rack (scenarios change it)
-    rack_powered: np.ndarray  # bool: at least one of its feeds is live (dark racks neither heat nor blow)
-    rack_heat_w: np.ndarray  # heat released in each rack: IT load + its PSUs' losses
-    t_return_c: np.ndarray  # mixed return temperature of each CRAH, last step
-    t_coil_c: np.ndarray  # air leaving each CRAH coil during the last step
-    crah_heat_removed_w: np.ndarray  # coil duty, last step
-    pdu_heat_w: np.ndarray  # losses of the PDU cabinets, released into the air around them
-    crah_running: np.ndarray  # bool: fans turning (tripped, unpowered or switched-off units stop)
-    crah_tripped: np.ndarray  # bool: tripped (by a scenario) until restarted
-    crah_powered: np.ndarray  # bool: its panel has power
-    crah_fan_speed: np.ndarray  # actual fan speed, fraction of full speed
-    crah_flow_m3s: np.ndarray  # CRAH airflow applied to the flow field (follows the fans within a tolerance)
-    crah_valve: np.ndarray  # actual chilled-water valve opening, 0–1
-    crah_setpoint_c: np.ndarray  # supply-air setpoint in force
-    t_chw_c: float  # chilled-water supply temperature reaching the coils
-    utility_ok: bool = True  # the utility feed is there (scenarios take it away)
-    ups_soc: np.ndarray | None = None  # state of charge of each UPS battery, 0–1 (halls with [power])
-    chillers_running: bool = True
-    chiller_restart_due_s: float = math.inf  # when chillers whose power came back will cool again
-    outdoor_temp_c: float = 25.0
-    energy_j: dict = field(default_factory=dict)  # integrated energies by kind (see twin.sim.power)
-    # First simulated time a rack inlet passed 27 °C / 32 °C (None: not yet); lowest battery charge; and
-    # the peaks over the run (value, which unit by index, when): rack inlet, CRAH return, UPS load.
-    metrics: dict = field(default_factory=lambda: {"t_inlet_27c_s": None, "t_inlet_32c_s": None,
-                                                   "min_battery_soc": None, **_NO_PEAKS})
-    fan_update_due_s: float = 0.0  # next time the servers' airflow law is evaluated
-    last_reflow_s: float = 0.0  # when the servers' applied airflow last changed
-    # The airflow field the temperatures move on (see HallTwin.operator): the flow through every open
-    # face; the potential of the last potential-flow solve (it orders the transport sweeps and starts the
-    # next solve); the mover flows the field was solved for (None: not solved yet) and when; and, with the
-    # momentum model, its own fields (face velocities and pressure: where its next solve starts).
-    face_flow_m3s: np.ndarray | None = None
-    flow_phi: np.ndarray | None = None
-    flow_movers_m3s: np.ndarray | None = None
-    flow_solved_s: float = -math.inf
-    momentum: dict | None = None
-    heat_in_j: float = 0.0  # heat released into the hall: racks (IT + PSU losses), CRAH fans, PDUs
-    heat_removed_j: float = 0.0  # heat taken out by the coils
-    stored_initial_j: float = 0.0  # heat stored in air and racks at t = 0 (relative to 0 °C)
-    extra: dict = field(default_factory=dict)
-
-    def copy(self) -> TwinState:
-        kw = {f.name: getattr(self, f.name) for f in fields(self)}
-        return TwinState(**{k: copy.deepcopy(v) if isinstance(v, dict) else (v.copy() if hasattr(v, "copy") else v)
-                            for k, v in kw.items()})
 
 
 class HallTwin:
@@ -182,13 +121,13 @@ class HallTwin:
         self._check_time_step()
         if control not in ("ideal", "embedded"):
             raise ValueError(f"control must be 'ideal' or 'embedded', got {control!r}")
-        from twin.control.alarms import AlarmSystem
-        from twin.sim.controls import HallControls
-        from twin.sim.power import PowerSystem
-
-        self.controls = HallControls(self) if control == "embedded" else None
-        self.alarms = self.controls.alarms if self.controls is not None else AlarmSystem()
-        self.power = PowerSystem(self, self.alarms) if hall.spec.power is not None else None
+        #: "embedded" or "ideal": the controllers themselves are part of each state (``state.controls``).
+        self.control_mode = control
+        self.power = PowerSystem(hall) if hall.spec.power is not None else None
+        # What the controllers offer to write and to fail, fixed by the hall (scenario and bus checks).
+        template = HallControls(hall, AlarmSystem()) if control == "embedded" else None
+        self.setpoint_names: frozenset[str] | None = frozenset(template.registry.names()) if template else None
+        self.sensor_names: frozenset[str] | None = frozenset(template.sensors()) if template else None
         # The transport operator of the flow field last used (a cache: rebuilt from the state's field
         # whenever a state brings another one, so forks and restored checkpoints get the very same one).
         self._operator: TransportOperator | None = None
@@ -226,9 +165,13 @@ class HallTwin:
             crah_valve=np.zeros(nc), crah_setpoint_c=self.crahs.supply_setpoint_c.copy(),
             t_chw_c=self.chw_design_c,
         )
+        if self.control_mode == "embedded":
+            state.controls = HallControls(self.hall, state.alarms)
         if self.power is not None:
+            state.power = self.power.new_memory(state.alarms)
             self.power.initial(state)
-            self.power.place_losses(state)  # the chain's losses heat the hall from the first step
+            # The chain's losses heat the hall from the first step.
+            self.power.place_losses(state, self.crah_fan_power_w(state))
         state.stored_initial_j = self.stored_heat_j(state)
         return state
 
@@ -390,8 +333,8 @@ class HallTwin:
         hall-file fan speed, with its valve where the supply setpoint needs it, judged on the return
         air of the last step (a one-step lag).
         """
-        if self.controls is not None:
-            self.controls.update(state)
+        if state.controls is not None:
+            state.controls.update(state, self.supply_air_c(state))
             return
         state.crah_running = ~state.crah_tripped & state.crah_powered
         state.crah_valve = valve_for_setpoint(state.t_return_c, self.coil_target_c(state), state.t_chw_c,
@@ -439,7 +382,7 @@ class HallTwin:
         state.time_s += dt
         state.steps += 1
         if self.power is not None:
-            self.power.after_step(state, dt)
+            self.power.after_step(state, dt, self.crah_fan_power_w(state))
         self._track_metrics(state)
         return state
 
@@ -455,7 +398,7 @@ class HallTwin:
         # Peaks over the run, every step (a summary at the end shows the end, not the worst moment).
         # A stopped CRAH has no return air worth the name: only running units count.
         returns = np.where(state.crah_running, state.t_return_c, -np.inf)
-        power = self.power.last if self.power is not None else None
+        power = state.power.last if state.power is not None else None
         for name, values in (("inlet", state.t_intake_c), ("return", returns),
                              ("ups_load", power.ups_load_fraction if power is not None else None)):
             if values is None or not values.size:
@@ -482,7 +425,7 @@ class HallTwin:
             max_outer = 60 if self.momentum is None or not self.buoyancy else 300
         state = (state or self.initial_state()).copy()
         if self.power is not None:
-            self.power.place_losses(state)
+            self.power.place_losses(state, self.crah_fan_power_w(state))
         crahs = self.crahs
         rc, nr, cr = self.air.rho_cp, self.n_racks, self._crah
         heat_w = float(state.rack_heat_w.sum() + self.mover_heat_w(state).sum())
