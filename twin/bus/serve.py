@@ -1,15 +1,14 @@
 """`twin serve HALL`: build the twin (fresh, steady or resumed), open the bus, serve until stopped.
 
-SIGINT and SIGTERM only raise a flag that the serve loop reads between steps; the server then
-publishes its last state, writes its final checkpoint and closes the audit log, and the command
-exits 130 or 143 (128 + the signal's number, as shells do).
+SIGINT and SIGTERM only raise a flag that the run loop reads between steps (and while it waits); the
+server then publishes its last state, writes its final checkpoint and closes the audit log, and the
+command exits 130 or 143 (128 + the signal's number, as shells do).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import signal
 import sys
 from pathlib import Path
 
@@ -59,11 +58,6 @@ def serve(hall: HallModel, args: argparse.Namespace) -> int:
     server = TwinServer(twin, state, scenario=player, options=options, save_checkpoint=save_checkpoint)
     server.restore_clock(clock)
     server.bind()
-
-    def request_stop(signum, frame) -> None:
-        server.stopping = signal.Signals(signum).name
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     speed = ("max" if math.isinf(server.speed) else f"×{server.speed:g}") + (", paused" if server.paused else "")
     print(f"twin serve: {hall.name} at t = {state.time_s:,.0f} s, speed {speed}; state {args.state}, "
           f"commands {args.commands}; audit {options.audit_path}, checkpoint {options.checkpoint_path}",
@@ -71,8 +65,6 @@ def serve(hall: HallModel, args: argparse.Namespace) -> int:
     try:
         server.run(duration_s=args.duration)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         server.close()
     print(f"twin serve: stopped at t = {server.state.time_s:,.0f} s after {server.steps_run} steps"
           + (f"; checkpoint {server.last_checkpoint}" if server.last_checkpoint else ""), file=sys.stderr, flush=True)

@@ -1,9 +1,11 @@
 """The run loop: step the physics, hand the state to trackers at their own intervals (py-pde style).
 
+One loop serves every use: headless runs (trackers write files), benchmarks, and the live twin, whose
+bus is a :class:`StepGate` that answers commands, publishes and waits for its paced clock between steps.
 Solver time and tracker time are measured apart, so a slow tracker shows up in the numbers instead of
 silently slowing the twin. An interruption (Ctrl-C, SIGTERM) ends the loop between steps and still
-finalizes every tracker, so what was computed so far is written. Signals only raise a flag that the
-loop reads between steps: a step is never cut in half, so the state written is always consistent.
+finalizes every tracker and the gate, so what was computed so far is written. Signals only raise a flag
+that the loop reads between steps: a step is never cut in half, so the state written is always consistent.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import signal
 import time
 from dataclasses import dataclass
 
-from twin.sim.twin import HallTwin, TwinState
+from twin.sim.state import TwinState
+from twin.sim.twin import HallTwin
 
-__all__ = ["RunInfo", "Runner", "Tracker", "steps_for"]
+__all__ = ["RunInfo", "Runner", "StepGate", "Tracker", "steps_for"]
 
 
 def steps_for(duration_s: float, dt_s: float) -> int:
@@ -48,6 +51,24 @@ class Tracker:
         pass
 
 
+class StepGate(Tracker):
+    """A tracker that also decides when the next step happens (the live twin's bus).
+
+    Hooks, besides a tracker's (``start`` before the first step, ``finalize`` at the end; ``handle`` is
+    not called):
+        before_step(twin, state, stop): before every step; may wait (pacing, a pause) and serve meanwhile;
+            returns False to end the run. ``stop`` is the runner's list of signals received: a gate that
+            waits must return False once it is not empty.
+        after_step(twin, state, step_s): after every step, with the step's solver time.
+    """
+
+    def before_step(self, twin: HallTwin, state: TwinState, stop: list[str]) -> bool:
+        return not stop
+
+    def after_step(self, twin: HallTwin, state: TwinState, step_s: float) -> None:  # noqa: B027
+        pass
+
+
 @dataclass
 class RunInfo:
     steps: int = 0
@@ -64,17 +85,23 @@ class RunInfo:
 
 
 class Runner:
-    def __init__(self, twin: HallTwin, trackers: list[Tracker] | None = None, *, scenario=None) -> None:
-        """``scenario``: an object with ``apply_due(state)``, called before every step (a ScenarioPlayer)."""
+    def __init__(self, twin: HallTwin, trackers: list[Tracker] | None = None, *, scenario=None,
+                 gate: StepGate | None = None) -> None:
+        """``scenario``: an object with ``apply_due(state)``, called before every step (a ScenarioPlayer);
+        ``gate``: a :class:`StepGate` that may hold each step back (the live twin's bus)."""
         self.twin = twin
         self.trackers = list(trackers or [])
         self.scenario = scenario
+        self.gate = gate
 
-    def run(self, state: TwinState, duration_s: float, *, catch_signals: bool = True) -> RunInfo:
-        """Advance ``state`` by ``duration_s`` (whole steps), calling trackers; returns timings."""
+    def run(self, state: TwinState, duration_s: float | None, *, catch_signals: bool = True) -> RunInfo:
+        """Advance ``state`` by ``duration_s`` (whole steps; None: until the gate or a signal ends the run),
+        calling trackers; returns timings."""
         info = RunInfo()
-        twin = self.twin
-        n_steps = steps_for(duration_s, twin.dt_s)
+        twin, gate = self.twin, self.gate
+        if duration_s is None and gate is None:
+            raise ValueError("a run without a duration needs a gate that ends it")
+        n_steps = steps_for(duration_s, twin.dt_s) if duration_s is not None else None
         t_start_s = state.time_s
         wall0 = time.perf_counter()
         stop: list[str] = []
@@ -86,12 +113,15 @@ class Runner:
             t0 = time.perf_counter()
             for tr in self.trackers:
                 tr.start(twin, state)
+            if gate is not None:
+                gate.start(twin, state)
             next_due = [state.time_s for _ in self.trackers]
             info.tracker_s += time.perf_counter() - t0
-            for _ in range(n_steps):
-                if stop:
-                    info.interrupted = True
-                    info.signal = stop[0]
+            while n_steps is None or info.steps < n_steps:
+                if stop or (gate is not None and not gate.before_step(twin, state, stop)):
+                    if stop:
+                        info.interrupted = True
+                        info.signal = stop[0]
                     break
                 t0 = time.perf_counter()
                 if any(state.time_s >= due - 1e-9 for due in next_due):
@@ -108,6 +138,8 @@ class Runner:
                 info.tracker_s += t1 - t0
                 info.solver_s += t2 - t1
                 info.steps += 1
+                if gate is not None:
+                    gate.after_step(twin, state, t2 - t1)
         finally:
             _restore_signal_handlers(previous)
             info.sim_s = state.time_s - t_start_s
@@ -116,6 +148,8 @@ class Runner:
             for tr in self.trackers:
                 tr.handle(twin, state)
                 tr.finalize(twin, state, info)
+            if gate is not None:
+                gate.finalize(twin, state, info)
             info.tracker_s += time.perf_counter() - t0
             info.wall_s = time.perf_counter() - wall0  # the final writes are part of the run's wall time
         return info
