@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from twin.bus.protocol import DEFAULT_COMMANDS, DEFAULT_STATE
+from twin.bus.protocol import DEFAULT_COMMANDS, DEFAULT_STATE, ROLES, SPEED_RANGE
 from twin.model import units
 from twin.model.load import HallError, load_hall
 
@@ -29,8 +29,9 @@ def _speed(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"speed {text!r}: give a number like 1 or 10, or max") from None
-    if not (0.01 <= v <= 1e4):
-        raise argparse.ArgumentTypeError(f"speed {text!r}: must be within 0.01 … 10000, or max")
+    lo, hi = SPEED_RANGE
+    if not (lo <= v <= hi):
+        raise argparse.ArgumentTypeError(f"speed {text!r}: must be within {lo:g} … {hi:.0f}, or max")
     return v
 
 
@@ -102,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", type=Path, default=None, help="continue from a checkpoint file")
     s.add_argument("--keys", type=Path, default=None,
                    help="CURVE key folder made by `twin keys` (required to bind anything but loopback)")
-    s.add_argument("--max-role", choices=("observer", "operator", "engineer"), default="engineer",
+    s.add_argument("--max-role", choices=ROLES, default=ROLES[-1],
                    help="highest role a loopback client may claim (default engineer)")
     s.add_argument("--summary-hz", type=float, default=10.0, help="summary rate, per wall second (default 10)")
     s.add_argument("--fields-hz", type=float, default=2.0, help="field rate, per wall second (default 2)")
@@ -113,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     k = sub.add_parser("keys", help="make CURVE keys: the server's and one per client role")
     k.add_argument("folder", type=Path)
     k.add_argument("--client", action="append", default=None, metavar="NAME=ROLE",
-                   help="a client key to make (repeatable; default: observer, operator and engineer)")
+                   help=f"a client key to make (repeatable; default: one per role, {', '.join(ROLES)})")
 
     from tui.cli import add_parsers as add_console_parsers
 
