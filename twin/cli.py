@@ -9,7 +9,7 @@ from pathlib import Path
 
 from twin.bus.protocol import DEFAULT_COMMANDS, DEFAULT_STATE, ROLES, SPEED_RANGE
 from twin.model import units
-from twin.model.load import HallError, load_hall
+from twin.model.load import HallError, bundled_hall_names, hall_path, load_hall
 
 __all__ = ["main", "parse_duration_s"]
 
@@ -43,13 +43,14 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="twin", description="Digital twin of a data hall: headless runs, a live service on ZeroMQ, a 3D viewer and an operator console.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    hall_help = f"a hall file (.toml), or a bundled hall's name: {', '.join(bundled_hall_names())}"
 
     v = sub.add_parser("validate", help="check a hall file against the schema and its cross-references")
-    v.add_argument("hall", type=Path)
+    v.add_argument("hall", help=hall_help)
     v.add_argument("--json", action="store_true", help="print a JSON summary of the hall")
 
     r = sub.add_parser("run", help="run a hall headless and write time series, fields and a summary")
-    r.add_argument("hall", type=Path)
+    r.add_argument("hall", help=hall_help)
     r.add_argument("--duration", type=parse_duration_s, default=None,
                    help="simulated time (600, 10min, 1h; default: the scenario's, else 1h)")
     r.add_argument("--scenario", type=Path, default=None, help="a scenario file (assets/scenarios/*.toml) to play")
@@ -67,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
 
     b = sub.add_parser("bench", help="time a run with no outputs and print its figures")
-    b.add_argument("hall", type=Path)
+    b.add_argument("hall", help=hall_help)
     b.add_argument("--duration", type=parse_duration_s, default=600.0)
     b.add_argument("--dt", type=parse_duration_s, default=1.0)
     b.add_argument("--control", choices=("embedded", "ideal"), default="embedded")
@@ -81,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
 
     s = sub.add_parser("serve", help="run the twin live and publish it on ZeroMQ (see docs/protocol.md)")
-    s.add_argument("hall", type=Path)
+    s.add_argument("hall", help=hall_help)
     s.add_argument("--scenario", type=Path, default=None, help="a scenario file to play while serving")
     s.add_argument("--speed", type=_speed, default=None,
                    help="simulated seconds per wall second: 1, 10, … or max (as fast as it can; default 1, or "
@@ -125,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     add_viewer_parsers(sub)  # view, render: the 3D viewer
 
     e = sub.add_parser("export", help="write the hall's geometry")
-    e.add_argument("hall", type=Path)
+    e.add_argument("hall", help=hall_help)
     e.add_argument("--glb", type=Path, required=True, help="output .glb file")
     return p
 
@@ -160,6 +161,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from tui.cli import run_console, run_up
 
         return run_console(args) if args.command == "console" else run_up(args)
+    args.hall = hall_path(args.hall)  # a bare name (`twin run reference`) is a bundled hall
     hall = load_hall(args.hall)
     if args.command == "serve":
         from twin.bus.serve import serve
