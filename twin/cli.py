@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--refresh-study", action="store_true",
                    help="momentum model: rack-inlet error and speed of refreshing the flow every 10/30/60 s "
                         "instead of every step (still air, then a load step)")
+    b.add_argument("--threads-study", action="store_true",
+                   help="the steady solve's time with 1 and with 2 BLAS threads while another process loads one "
+                        "core (why the solver uses 1: twin/thermal/threads.py)")
     b.add_argument("--bus", action="store_true",
                    help="measure the bus instead: `twin serve` with clients attached (rates, latency, late join)")
     b.add_argument("--json", action="store_true")
@@ -172,6 +175,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         result = bench_bus(args.hall)
         print(json.dumps(result) if args.json else human(result))
+        return 0
+    if args.command == "bench" and args.threads_study:
+        from twin.sim.bench_threads import human as threads_human
+        from twin.sim.bench_threads import threads_study
+
+        result = threads_study(hall, airflow=args.airflow)
+        print(json.dumps(result) if args.json else threads_human(result))
         return 0
     if args.command == "validate":
         from twin.sim.twin import HallTwin
