@@ -5,8 +5,8 @@ spend their BLAS time in level-1/2 kernels on vectors of 10⁵–10⁶ entries. 
 every core it sees; on a machine where another process already holds a core (a second twin, a test run,
 a colleague) its threads wait for each other and the solve gets slower, not faster. Measured on the
 2-core development machine with one core loaded, `twin run assets/halls/reference.toml --steady`:
-10.7–10.9 s with OpenBLAS's default (2 threads) against 8.4–9.0 s with 1 (the solve alone 7.3–7.4 s
-against 4.8–5.5 s). `twin bench HALL --threads-study` repeats the comparison.
+10.7–10.9 s with OpenBLAS's default (2 threads) against 8.4–9.0 s with 1 (set-up and solve, as the
+summary's wall_s: 7.3–7.4 s against 4.8–5.5 s). `twin bench HALL --threads-study` repeats the comparison.
 
 :func:`limited_blas` wraps those solves (threadpoolctl, so it works whatever the environment variables
 say); :func:`solver_threads` changes the limit for a block of code (the benchmark's 1 and 2 threads).
