@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from twin.bus.protocol import DEFAULT_COMMANDS, DEFAULT_STATE, ROLES, SPEED_RANGE
+from twin.bus.protocol import DEFAULT_COMMANDS, DEFAULT_STATE, ROLES, SPEED_MAX, SPEED_MIN
 from twin.model import units
 from twin.model.load import HallError, bundled_hall_names, hall_path, load_hall
 
@@ -29,9 +29,8 @@ def _speed(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"speed {text!r}: give a number like 1 or 10, or max") from None
-    lo, hi = SPEED_RANGE
-    if not (lo <= v <= hi):
-        raise argparse.ArgumentTypeError(f"speed {text!r}: must be within {lo:g} … {hi:.0f}, or max")
+    if not (SPEED_MIN <= v <= SPEED_MAX):
+        raise argparse.ArgumentTypeError(f"speed {text!r}: must be within {SPEED_MIN:g} … {SPEED_MAX:.0f}, or max")
     return v
 
 

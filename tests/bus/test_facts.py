@@ -1,4 +1,4 @@
-"""Facts the bus owns and every client uses: the commands endpoint, the roles, the speed range."""
+"""Facts the bus owns and every client uses: the commands endpoint, the roles, the speed limits."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def test_cli_roles_and_speeds_come_from_the_protocol():
     parser = twin.cli._parser()
     assert tuple(choices(parser, "serve", "--max-role")) == P.ROLES
     assert tuple(choices(parser, "console", "--role")) == P.ROLES == tuple(tui.cli.ROLES)
-    lo, hi = P.SPEED_RANGE
+    lo, hi = P.SPEED_MIN, P.SPEED_MAX
     assert twin.cli._speed(str(lo)) == lo and twin.cli._speed(str(hi)) == hi
     for bad in (lo / 2, hi * 2):
         with pytest.raises(argparse.ArgumentTypeError, match=f"within {lo:g} … {hi:.0f}"):

@@ -38,7 +38,8 @@ __all__ = [
     "MAX_SUBSCRIPTION_BYTES",
     "ProtocolError",
     "ROLES",
-    "SPEED_RANGE",
+    "SPEED_MAX",
+    "SPEED_MIN",
     "STATUSES",
     "TOPICS",
     "commands_endpoint_for",
@@ -76,10 +77,6 @@ def commands_endpoint_for(state_endpoint: str) -> str:
 #: Roles a client may hold, lowest first (the setpoint registry's :class:`~twin.control.registry.Role`).
 ROLES = tuple(role.name.lower() for role in Role)
 
-#: Speeds a twin may run at, simulated seconds per wall second (besides "max": as fast as it can).
-#: A larger finite factor is "max" in all but name; a smaller one would look like a pause.
-SPEED_RANGE = (0.01, 1e4)
-
 #: Topics of the state socket (the first frame of every message on it; clients subscribe by prefix).
 TOPICS = ("summary", "fields", "event", "heartbeat")
 
@@ -103,6 +100,11 @@ COMMANDS = {
 
 #: dtypes an array frame may have (little-endian on the wire).
 ARRAY_DTYPES = ("float16", "float32", "float64", "int32", "int64", "uint8", "bool")
+
+#: The live twin's speeds: simulated seconds per wall second that set_speed and --speed accept (besides
+#: "max", as fast as the solver goes).
+SPEED_MIN = 0.01
+SPEED_MAX = 1e4
 
 #: Largest header frame a server accepts, bytes (commands are small; a bigger frame is refused).
 MAX_HEADER_BYTES = 64 * 1024
