@@ -18,20 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from twin.bus.protocol import DEFAULT_COMMANDS, DEFAULT_STATE
+from twin.bus.protocol import DEFAULT_COMMANDS, DEFAULT_STATE, ROLES, commands_endpoint_for
+from twin.cli import parse_duration_s  # the argparse form of the one duration grammar
 
 __all__ = ["add_parsers", "commands_endpoint_for", "free_loopback_endpoints", "main", "run_console", "run_up"]
-
-ROLES = ("observer", "operator", "engineer")
-
-
-def _duration_s(text: str) -> float:
-    from tui.format import parse_duration_s
-
-    try:
-        return parse_duration_s(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -68,16 +58,8 @@ def _client_options(p: argparse.ArgumentParser) -> None:
                    help="CURVE key folder made by `twin keys` (for a server started with --keys)")
     p.add_argument("--key-name", default=None,
                    help="which client key in --keys to use (default: the role's name)")
-    p.add_argument("--trend-window", type=_duration_s, default=600.0, metavar="DURATION",
+    p.add_argument("--trend-window", type=parse_duration_s, default=600.0, metavar="DURATION",
                    help="simulated time the trends view covers (default 10min)")
-
-
-def commands_endpoint_for(state: str) -> str:
-    """The command endpoint beside a state endpoint: the same host, the next port (as the defaults)."""
-    m = re.fullmatch(r"(tcp://.+):(\d+)", state)
-    if not m:
-        raise ValueError(f"--connect {state!r}: give --commands too (only tcp://HOST:PORT implies it)")
-    return f"{m.group(1)}:{int(m.group(2)) + 1}"
 
 
 def _client_factory(state: str, commands: str, args: argparse.Namespace):

@@ -12,6 +12,7 @@ from typing import Any
 from rich.text import Text
 
 from tui.palette import ALARM, DIM, NORMAL, WARNING
+from twin.model.schema import ASHRAE_ALLOWABLE_C, ASHRAE_RECOMMENDED_C
 
 __all__ = [
     "MISSING",
@@ -25,7 +26,6 @@ __all__ = [
     "inlet_state",
     "inlet_style",
     "num",
-    "parse_duration_s",
 ]
 
 MISSING = "—"
@@ -113,8 +113,8 @@ def inlet_state(t_c: Any, ashrae: dict | None) -> Text:
     f = num(t_c)
     if f is None:
         return Text(MISSING, style=DIM)
-    rec = (ashrae or {}).get("recommended_c") or [18.0, 27.0]
-    allow = (ashrae or {}).get("allowable_c") or [15.0, 32.0]
+    rec = (ashrae or {}).get("recommended_c") or ASHRAE_RECOMMENDED_C  # a hall that sent no band: A1's
+    allow = (ashrae or {}).get("allowable_c") or ASHRAE_ALLOWABLE_C["A1"]
     if f > allow[1]:
         return Text("above allowable", style=ALARM)
     if f < allow[0]:
@@ -129,25 +129,3 @@ def inlet_state(t_c: Any, ashrae: dict | None) -> Text:
 def inlet_style(t_c: Any, ashrae: dict | None) -> str:
     """The style of an inlet temperature (the same rule as :func:`inlet_state`)."""
     return inlet_state(t_c, ashrae).style if num(t_c) is not None else DIM
-
-
-_UNITS_S = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration_s(text: str) -> float:
-    """``"90"``, ``"90s"``, ``"30min"``, ``"1.5h"`` → seconds; ValueError naming what is allowed."""
-    t = text.strip().lower().replace(" ", "")
-    for unit in sorted(_UNITS_S, key=len, reverse=True):
-        if t.endswith(unit):
-            number, factor = t[: -len(unit)], _UNITS_S[unit]
-            break
-    else:
-        number, factor = t, 1.0
-    try:
-        v = float(number) * factor
-    except ValueError:
-        raise ValueError(f"{text!r} is not a duration: write e.g. 90s, 30min or 2h") from None
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{text!r}: a duration must be positive")
-    return v
-

@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from twin.bus.protocol import DEFAULT_COMMANDS, DEFAULT_STATE
+from twin.bus.protocol import DEFAULT_COMMANDS, DEFAULT_STATE, ROLES, SPEED_MAX, SPEED_MIN
 from twin.model import units
-from twin.model.load import HallError, load_hall
+from twin.model.load import HallError, bundled_hall_names, hall_path, load_hall
 
 __all__ = ["main", "parse_duration_s"]
 
@@ -29,8 +29,8 @@ def _speed(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"speed {text!r}: give a number like 1 or 10, or max") from None
-    if not (0.01 <= v <= 1e4):
-        raise argparse.ArgumentTypeError(f"speed {text!r}: must be within 0.01 … 10000, or max")
+    if not (SPEED_MIN <= v <= SPEED_MAX):
+        raise argparse.ArgumentTypeError(f"speed {text!r}: must be within {SPEED_MIN:g} … {SPEED_MAX:.0f}, or max")
     return v
 
 
@@ -42,13 +42,14 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="twin", description="Digital twin of a data hall: headless runs, a live service on ZeroMQ, a 3D viewer and an operator console.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    hall_help = f"a hall file (.toml), or a bundled hall's name: {', '.join(bundled_hall_names())}"
 
     v = sub.add_parser("validate", help="check a hall file against the schema and its cross-references")
-    v.add_argument("hall", type=Path)
+    v.add_argument("hall", help=hall_help)
     v.add_argument("--json", action="store_true", help="print a JSON summary of the hall")
 
     r = sub.add_parser("run", help="run a hall headless and write time series, fields and a summary")
-    r.add_argument("hall", type=Path)
+    r.add_argument("hall", help=hall_help)
     r.add_argument("--duration", type=parse_duration_s, default=None,
                    help="simulated time (600, 10min, 1h; default: the scenario's, else 1h)")
     r.add_argument("--scenario", type=Path, default=None, help="a scenario file (assets/scenarios/*.toml) to play")
@@ -66,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
 
     b = sub.add_parser("bench", help="time a run with no outputs and print its figures")
-    b.add_argument("hall", type=Path)
+    b.add_argument("hall", help=hall_help)
     b.add_argument("--duration", type=parse_duration_s, default=600.0)
     b.add_argument("--dt", type=parse_duration_s, default=1.0)
     b.add_argument("--control", choices=("embedded", "ideal"), default="embedded")
@@ -75,12 +76,15 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--refresh-study", action="store_true",
                    help="momentum model: rack-inlet error and speed of refreshing the flow every 10/30/60 s "
                         "instead of every step (still air, then a load step)")
+    b.add_argument("--threads-study", action="store_true",
+                   help="the steady solve's time with 1 and with 2 BLAS threads while another process loads one "
+                        "core (why the solver uses 1: twin/thermal/threads.py)")
     b.add_argument("--bus", action="store_true",
                    help="measure the bus instead: `twin serve` with clients attached (rates, latency, late join)")
     b.add_argument("--json", action="store_true")
 
     s = sub.add_parser("serve", help="run the twin live and publish it on ZeroMQ (see docs/protocol.md)")
-    s.add_argument("hall", type=Path)
+    s.add_argument("hall", help=hall_help)
     s.add_argument("--scenario", type=Path, default=None, help="a scenario file to play while serving")
     s.add_argument("--speed", type=_speed, default=None,
                    help="simulated seconds per wall second: 1, 10, … or max (as fast as it can; default 1, or "
@@ -102,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", type=Path, default=None, help="continue from a checkpoint file")
     s.add_argument("--keys", type=Path, default=None,
                    help="CURVE key folder made by `twin keys` (required to bind anything but loopback)")
-    s.add_argument("--max-role", choices=("observer", "operator", "engineer"), default="engineer",
+    s.add_argument("--max-role", choices=ROLES, default=ROLES[-1],
                    help="highest role a loopback client may claim (default engineer)")
     s.add_argument("--summary-hz", type=float, default=10.0, help="summary rate, per wall second (default 10)")
     s.add_argument("--fields-hz", type=float, default=2.0, help="field rate, per wall second (default 2)")
@@ -113,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     k = sub.add_parser("keys", help="make CURVE keys: the server's and one per client role")
     k.add_argument("folder", type=Path)
     k.add_argument("--client", action="append", default=None, metavar="NAME=ROLE",
-                   help="a client key to make (repeatable; default: observer, operator and engineer)")
+                   help=f"a client key to make (repeatable; default: one per role, {', '.join(ROLES)})")
 
     from tui.cli import add_parsers as add_console_parsers
 
@@ -124,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     add_viewer_parsers(sub)  # view, render: the 3D viewer
 
     e = sub.add_parser("export", help="write the hall's geometry")
-    e.add_argument("hall", type=Path)
+    e.add_argument("hall", help=hall_help)
     e.add_argument("--glb", type=Path, required=True, help="output .glb file")
     return p
 
@@ -159,6 +163,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from tui.cli import run_console, run_up
 
         return run_console(args) if args.command == "console" else run_up(args)
+    args.hall = hall_path(args.hall)  # a bare name (`twin run reference`) is a bundled hall
     hall = load_hall(args.hall)
     if args.command == "serve":
         from twin.bus.serve import serve
@@ -169,6 +174,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         result = bench_bus(args.hall)
         print(json.dumps(result) if args.json else human(result))
+        return 0
+    if args.command == "bench" and args.threads_study:
+        from twin.sim.bench_threads import human as threads_human
+        from twin.sim.bench_threads import threads_study
+
+        result = threads_study(hall, airflow=args.airflow)
+        print(json.dumps(result) if args.json else threads_human(result))
         return 0
     if args.command == "validate":
         from twin.sim.twin import HallTwin

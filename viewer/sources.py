@@ -6,10 +6,10 @@ has one drawing path; the solver is reached only through :mod:`twin.bus` (client
 
 from __future__ import annotations
 
-import re
 import tomllib
 from pathlib import Path
 
+from twin.bus import protocol as P
 from twin.model.load import HallModel, parse_hall
 
 __all__ = ["ViewerError", "commands_endpoint_for", "connect", "hall_from_view", "open_file"]
@@ -20,13 +20,11 @@ class ViewerError(ValueError):
 
 
 def commands_endpoint_for(state_endpoint: str) -> str:
-    """The commands endpoint beside a state endpoint: ``tcp://host:N`` → ``tcp://host:N+1``
-    (the defaults are 5556 and 5557); other transports must name it with --commands."""
-    m = re.fullmatch(r"(tcp://.+):(\d+)", state_endpoint)
-    if not m:
-        raise ViewerError(f"--connect {state_endpoint}: give --commands as well (only tcp://HOST:PORT "
-                          f"endpoints have a default commands port, PORT + 1)")
-    return f"{m.group(1)}:{int(m.group(2)) + 1}"
+    """The bus's :func:`twin.bus.protocol.commands_endpoint_for`, its refusal a :class:`ViewerError`."""
+    try:
+        return P.commands_endpoint_for(state_endpoint)
+    except ValueError as exc:
+        raise ViewerError(str(exc)) from None
 
 
 def connect(state: str, commands: str | None = None, *, keys_dir: Path | None = None, key_name: str = "observer",
@@ -66,18 +64,18 @@ def connect(state: str, commands: str | None = None, *, keys_dir: Path | None = 
 def open_file(path: Path, *, airflow: str | None = None):
     """The offline view of a hall ``.toml`` (its steady state with ``airflow``'s model, default the
     hall's), a checkpoint ``.npz`` (its saved state) or a `twin run` output folder (its last field
-    snapshot, see :mod:`viewer.runs`)."""
+    snapshot, see :func:`twin.bus.offline.run_view`)."""
     from twin.bus.offline import offline_view
 
     path = Path(path)
     if not path.exists():
         raise ViewerError(f"{path}: no such file (give a hall .toml, a checkpoint .npz or a `twin run` folder)")
     if path.is_dir():
-        from viewer.runs import is_run_folder, open_run
+        from twin.bus.offline import is_run_folder, run_view
 
         if not is_run_folder(path):
             raise ViewerError(f"{path}: a folder without summary.json is not the output of `twin run`")
-        return open_run(path)
+        return run_view(path)
     if path.suffix not in (".toml", ".npz"):
         raise ViewerError(f"{path}: not a hall .toml, a checkpoint .npz or a `twin run` folder")
     return offline_view(path, airflow=airflow if path.suffix == ".toml" else None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.tui.data import HALL, SUMMARY, hall, scene
-from tui.format import fmt_clock, fmt_pct, fmt_power, fmt_speed, fmt_value, inlet_state, num, parse_duration_s
+from tui.format import fmt_clock, fmt_pct, fmt_power, fmt_speed, fmt_value, inlet_state, num
 from tui.link import BusLink
 from tui.model import (
     CommandRecord,
@@ -21,6 +21,7 @@ from tui.model import (
 )
 from tui.palette import ALARM, WARNING
 from twin.bus.client import CommandError
+from twin.model.units import parse_duration_s
 
 
 def _keys(obj, prefix: str = "") -> set[str]:

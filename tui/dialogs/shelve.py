@@ -9,8 +9,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from tui.format import fmt_duration, parse_duration_s
+from tui.format import fmt_duration
 from tui.palette import DIM, WARNING
+from twin.model.units import parse_duration_s
 
 __all__ = ["ShelveDialog"]
 

@@ -31,8 +31,6 @@ from twin.sim.twin import HallTwin
 
 __all__ = ["CommandHandler", "Outcome", "inject_event"]
 
-_ROLES = tuple(r.name.lower() for r in Role)  # observer, operator, engineer
-
 
 @dataclass
 class Outcome:
@@ -170,8 +168,8 @@ class CommandHandler:
         if self.keys is not None:
             return ctx["role"] or "observer"  # CURVE: the key decides (only listed keys get through at all)
         role = header.get("role", "observer")
-        if role not in _ROLES:
-            raise ProtocolError(f"header field 'role' must be {', '.join(_ROLES)}, got {_short(repr(role))}")
+        if role not in P.ROLES:
+            raise ProtocolError(f"header field 'role' must be {', '.join(P.ROLES)}, got {_short(repr(role))}")
         # On loopback the client states its role, up to what the server allows.
         return role if Role.parse(role) <= Role.parse(self.max_role) else self.max_role
 

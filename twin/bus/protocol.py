@@ -23,6 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from twin.control.registry import STATUSES as REGISTRY_STATUSES
+from twin.control.registry import Role
+
 __all__ = [
     "ARRAY_DTYPES",
     "COMMANDS",
@@ -34,10 +37,12 @@ __all__ = [
     "PROTOCOL_VERSION",
     "MAX_SUBSCRIPTION_BYTES",
     "ProtocolError",
+    "ROLES",
     "SPEED_MAX",
     "SPEED_MIN",
     "STATUSES",
     "TOPICS",
+    "commands_endpoint_for",
     "decode_json",
     "decode_message",
     "encode_json",
@@ -58,11 +63,25 @@ _VERSION_RE = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")
 DEFAULT_STATE = "tcp://127.0.0.1:5556"  # PUB: summary, fields, events, heartbeats
 DEFAULT_COMMANDS = "tcp://127.0.0.1:5557"  # ROUTER: snapshot and commands
 
+
+def commands_endpoint_for(state_endpoint: str) -> str:
+    """The commands endpoint beside a state endpoint: ``tcp://host:N`` → ``tcp://host:N+1`` (as the
+    defaults, 5556 and 5557). Other transports have no default: ValueError asking for ``--commands``."""
+    m = re.fullmatch(r"(tcp://.+):(\d+)", state_endpoint)
+    if not m:
+        raise ValueError(f"--connect {state_endpoint}: give --commands as well (only tcp://HOST:PORT "
+                         f"endpoints have a default commands port, PORT + 1)")
+    return f"{m.group(1)}:{int(m.group(2)) + 1}"
+
+
+#: Roles a client may hold, lowest first (the setpoint registry's :class:`~twin.control.registry.Role`).
+ROLES = tuple(role.name.lower() for role in Role)
+
 #: Topics of the state socket (the first frame of every message on it; clients subscribe by prefix).
 TOPICS = ("summary", "fields", "event", "heartbeat")
 
 #: Reply statuses: the setpoint registry's, used for every command.
-STATUSES = ("ok", "clamped", "out_of_range", "not_writable", "denied", "interlock", "invalid")
+STATUSES = REGISTRY_STATUSES
 
 #: Commands and the lowest role that may send them ("setpoint" is checked per setpoint by the registry).
 COMMANDS = {

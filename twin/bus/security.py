@@ -19,10 +19,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from twin.bus.protocol import ROLES
+
 __all__ = ["ClientKeys", "SecurityError", "ServerKeys", "is_loopback", "load_server_keys", "make_keys",
            "load_client_keys"]
-
-ROLES = ("observer", "operator", "engineer")
 
 
 class SecurityError(ValueError):
@@ -122,7 +122,7 @@ def load_server_keys(folder: Path) -> ServerKeys:
         except (OSError, ValueError) as exc:
             raise SecurityError(f"{cert}: not a ZeroMQ certificate ({exc})") from None
         m = re.search(r'^\s*role\s*=\s*"([a-z]+)"', cert.read_text(encoding="utf-8"), re.M)
-        role = m.group(1) if m else "observer"
+        role = m.group(1) if m else ROLES[0]  # no role stated: the lowest
         if role not in ROLES:
             raise SecurityError(f"{cert}: metadata.role {role!r} is not one of {', '.join(ROLES)}")
         roles[pub] = role

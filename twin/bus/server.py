@@ -29,7 +29,6 @@ from twin.bus.commands import CommandHandler
 from twin.bus.publisher import Publisher
 from twin.bus.security import SecurityError, ServerKeys, is_loopback
 from twin.bus.views import field_arrays, hall_info, summary_body
-from twin.control.registry import Role
 from twin.sim.runner import RunInfo, Runner, StepGate
 from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin
@@ -127,9 +126,8 @@ class TwinServer:
                         ("--heartbeat", opt.heartbeat_s)):
             if not (math.isfinite(v) and v > 0):
                 raise SecurityError(f"{flag} {v:g}: must be a positive number")
-        roles = tuple(r.name.lower() for r in Role)
-        if opt.max_role not in roles:
-            raise SecurityError(f"--max-role {opt.max_role!r}: use {', '.join(roles)}")
+        if opt.max_role not in P.ROLES:
+            raise SecurityError(f"--max-role {opt.max_role!r}: use {', '.join(P.ROLES)}")
         self.pub = self.ctx.socket(zmq.XPUB)
         self.router = self.ctx.socket(zmq.ROUTER)
         for s in (self.pub, self.router):

@@ -1,6 +1,7 @@
 """Embedded controllers of the twin: sampled controllers, sensors, actuators, setpoints and alarms.
 
-Pure numerics (numpy and the standard library): no I/O, no sockets, no imports of ``twin.sim``.
+Pure numerics (numpy and the standard library; the ASHRAE ranges come from the hall schema): no I/O,
+no sockets, no imports of ``twin.sim``.
 The simulation drives it; see :mod:`twin.control.base` for the hooks and when they are called.
 """
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from twin.control.base import StateDict
+from twin.model.schema import ASHRAE_ALLOWABLE_C, ASHRAE_RECOMMENDED_C  # the hall schema owns TC9.9's ranges
 
 __all__ = [
     "ASHRAE_ALLOWABLE_C",
@@ -54,9 +55,6 @@ EVENTS = ("raised", "cleared", "acked", "shelved", "unshelved", "shelf_expired")
 NORMAL, UNACK, ACKED, RTNUN, SHELVED = range(5)
 _RAISED, _CLEARED, _ACKED, _SHELVED, _UNSHELVED, _EXPIRED = range(6)
 
-# ASHRAE TC9.9 (2021) rack-inlet temperatures, °C.
-ASHRAE_RECOMMENDED_C = (18.0, 27.0)
-ASHRAE_ALLOWABLE_C = {"A1": (15.0, 32.0), "A2": (10.0, 35.0), "A3": (5.0, 40.0), "A4": (5.0, 45.0)}
 
 
 @dataclass

@@ -64,7 +64,7 @@ class Role(IntEnum):
         try:
             return cls[str(role).upper()]
         except KeyError:
-            raise ValueError(f"unknown role {role!r}; roles: observer, operator, engineer") from None
+            raise ValueError(f"unknown role {role!r}; roles: {', '.join(r.name.lower() for r in cls)}") from None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from twin.model.load import (
     PduSpec,
     RackSpec,
     bundled_hall,
+    bundled_hall_names,
+    hall_path,
     load_hall,
     parse_hall,
 )
@@ -24,6 +26,8 @@ __all__ = [
     "PduSpec",
     "RackSpec",
     "bundled_hall",
+    "bundled_hall_names",
+    "hall_path",
     "load_hall",
     "parse_hall",
 ]

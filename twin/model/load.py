@@ -7,10 +7,12 @@ becomes a :class:`HallError` whose text is one line: ``FILE: KEY.PATH: what is w
 
 from __future__ import annotations
 
+import os
 import tomllib
 import types
 import typing
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +31,25 @@ __all__ = [
     "PduSpec",
     "RackSpec",
     "bundled_hall",
+    "bundled_hall_names",
+    "hall_path",
     "load_hall",
     "parse_hall",
     "read_toml",
 ]
 
-ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
+
+
+def _assets_dir() -> Path:
+    """The bundled halls, meshes and scenarios: ``twin/_assets`` in an installed wheel (setup.py maps
+    the repository's ``assets/`` there), else the checkout's ``assets/`` (editable installs, PYTHONPATH)."""
+    installed = resources.files("twin") / "_assets"
+    if installed.is_dir():
+        return Path(str(installed))
+    return Path(__file__).resolve().parents[2] / "assets"
+
+
+ASSETS_DIR = _assets_dir()
 _MAX_CELLS = 20_000_000
 _EPS_M = 1e-6
 
@@ -134,9 +149,34 @@ class HallModel:
         return float(sum(r.it_w for r in self.racks))
 
 
+def bundled_hall_names() -> list[str]:
+    """The halls shipped in assets/halls/, by name (``reference``, ``tiny``, …)."""
+    return sorted(p.stem for p in (ASSETS_DIR / "halls").glob("*.toml"))
+
+
+def hall_path(text: str | Path) -> Path:
+    """The hall file a user means: a bare name (a string without a folder or ``.toml``: ``reference``) is
+    a bundled hall unless a file of that name exists here; anything else (a Path too) is taken as given.
+
+    Raises HallError (one line listing the bundled names) for a bare name that is neither.
+    """
+    path = Path(text)
+    if isinstance(text, Path) or path.exists() or path.suffix == ".toml" or "/" in text or os.sep in text:
+        return path
+    return _bundled_path(text)
+
+
+def _bundled_path(name: str) -> Path:
+    path = ASSETS_DIR / "halls" / f"{name}.toml"
+    if not path.is_file():
+        raise HallError(f"{name}: no such hall file, and no bundled hall of that name; bundled halls: "
+                        f"{', '.join(bundled_hall_names())} (or give the path of a .toml file)")
+    return path
+
+
 def bundled_hall(name: str) -> HallModel:
     """Load a hall shipped in assets/halls/, e.g. ``bundled_hall("tiny")``."""
-    return load_hall(ASSETS_DIR / "halls" / f"{name}.toml")
+    return load_hall(_bundled_path(name))
 
 
 def read_toml(path: Path, error: type[HallError] = HallError) -> dict:

@@ -20,6 +20,7 @@ import pyamg
 import scipy.sparse as sp
 
 from twin.thermal.network import FluidNetwork
+from twin.thermal.threads import limited_blas
 
 __all__ = ["AirflowSolver", "AirPathError", "cell_velocity_m_s", "face_divergence"]
 
@@ -84,7 +85,9 @@ class AirflowSolver:
             self.phi[:] = 0.0
             return np.zeros(self.net.face_a.size)
         residuals: list[float] = []
-        self.phi = self.multigrid.solve(s, x0=self.phi, tol=self.rtol, accel="cg", maxiter=200, residuals=residuals)
+        with limited_blas():  # see twin.thermal.threads
+            self.phi = self.multigrid.solve(s, x0=self.phi, tol=self.rtol, accel="cg", maxiter=200,
+                                            residuals=residuals)
         self.iterations = len(residuals) - 1
         return self.conductance_m * (self.phi[self.net.face_a] - self.phi[self.net.face_b])
 

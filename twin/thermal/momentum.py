@@ -67,6 +67,7 @@ import scipy.ndimage as ndi
 import scipy.sparse as sp
 
 from twin.thermal.airflow import AirPathError
+from twin.thermal.threads import limited_blas
 
 __all__ = [
     "CHEN_XU_CONSTANT",
@@ -558,7 +559,8 @@ class MomentumSolver:
         norm = float(np.linalg.norm(rhs))
         if norm == 0.0:
             return np.zeros(self.n_cells)
-        phi = self.multigrid.solve(rhs, x0=np.zeros(self.n_cells), tol=rtol, accel="cg", maxiter=200)
+        with limited_blas():  # see twin.thermal.threads
+            phi = self.multigrid.solve(rhs, x0=np.zeros(self.n_cells), tol=rtol, accel="cg", maxiter=200)
         phi_grid = np.zeros(self.shape)
         phi_grid.ravel()[self.fluid_flat] = phi
         for a in range(3):

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from twin.thermal.network import FluidNetwork
+from twin.thermal.threads import limited_blas
 from twin.thermal.transport import AirProperties, flux_operator
 
 __all__ = ["SteadyNotConverged", "SteadyResult", "solve_steady_field"]
@@ -47,7 +48,21 @@ def solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_
                        potential: np.ndarray, air: AirProperties, alpha: np.ndarray, beta_c: np.ndarray,
                        *, mover_heat_w: np.ndarray | float = 0.0, t_guess_c: np.ndarray,
                        tol_k: float = 1e-8, max_restarts: int = 25) -> SteadyResult:
-    """Solve the coupled steady system; see the module docstring for α and β."""
+    """Solve the coupled steady system; see the module docstring for α and β.
+
+    BLAS runs on :data:`twin.thermal.threads.SOLVER_BLAS_THREADS` threads (see that module: on a loaded
+    machine more threads make GMRES slower).
+    """
+    with limited_blas():
+        return _solve_steady_field(net, face_flow_m3s, mover_flow_m3s, potential, air, alpha, beta_c,
+                                   mover_heat_w=mover_heat_w, t_guess_c=t_guess_c, tol_k=tol_k,
+                                   max_restarts=max_restarts)
+
+
+def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray,
+                        potential: np.ndarray, air: AirProperties, alpha: np.ndarray, beta_c: np.ndarray,
+                        *, mover_heat_w: np.ndarray | float, t_guess_c: np.ndarray, tol_k: float,
+                        max_restarts: int) -> SteadyResult:
     n, m = net.n, len(mover_flow_m3s)
     rc = air.rho_cp
     anchor = rc * net.cell_volume_m3 / _ANCHOR_S
