@@ -15,16 +15,18 @@ from case_from_hall import build_case, nominal_state, patch_values, write_case  
 HALLS = ROOT / "validation" / "halls"
 
 
-@pytest.fixture(scope="module", params=["open-row", "aisle-pair", "contained", "aisle-pair+plenum",
-                                        "contained+plenum"])
+@pytest.fixture(scope="module", params=["open-row", "aisle-pair", "contained", "aisle-pair+porous",
+                                        "contained+porous", "aisle-pair+baffle", "contained+baffle"])
 def case(request):
-    hall, _, mode = request.param.partition("+")
-    return build_case(HALLS / f"{hall}.toml", plenum=mode == "plenum")
+    hall, _, tiles = request.param.partition("+")
+    return build_case(HALLS / f"{hall}.toml", plenum=bool(tiles), tile_model=tiles or "porous")
 
 
-@pytest.fixture(scope="module", params=["aisle-pair", "contained"])
+@pytest.fixture(scope="module", params=["aisle-pair+porous", "contained+porous", "aisle-pair+baffle",
+                                        "contained+baffle"])
 def plenum_case(request):
-    return build_case(HALLS / f"{request.param}.toml", plenum=True)
+    hall, _, tiles = request.param.partition("+")
+    return build_case(HALLS / f"{hall}.toml", plenum=True, tile_model=tiles)
 
 
 def _face_vectors(case) -> np.ndarray:
@@ -123,9 +125,10 @@ def test_writes_a_case(tmp_path):
     assert value_k == pytest.approx(state.rack_exhaust_c["A03"] + 273.15)
 
 
-def test_tile_baffles_are_the_twins_tile_faces(plenum_case):
-    """--plenum: the cyclic tile pair sits on exactly the floor faces the twin leaves partly open (its
-    tiles), one plenum cell below and one room cell above each, coincident faces of opposite normal."""
+def test_tile_faces_are_the_twins_tile_faces(plenum_case):
+    """--plenum: the tile faces are exactly the floor faces the twin leaves partly open (its tiles), one
+    plenum cell below and one room cell above each; "porous": internal faces (plenum cell the owner,
+    normal up); "baffle": a cyclic pair of coincident faces of opposite normal."""
     case, vox = plenum_case, plenum_case.vox
     nzp = vox.plenum_layers
     floor = vox.open_faces[2][:, :, nzp]
@@ -139,9 +142,17 @@ def test_tile_baffles_are_the_twins_tile_faces(plenum_case):
     sigma = np.array([t.open_fraction for t in case.hall.spec.tiles])
     assert tf.open_fraction == pytest.approx(sigma[0])
     assert tf.zeta == pytest.approx((1.0 / sigma[0] - 1.0) ** 2)  # 9 for 25 % tiles
+    sf = _face_vectors(case)
+    if tf.model == "porous":
+        assert not [n for n, t, _, _ in case.patches if t == "cyclic"]
+        f = tf.internal_faces
+        assert np.array_equal(case.owner[f], tf.plenum_cells) and np.array_equal(case.neighbour[f], tf.room_cells)
+        assert np.allclose(sf[f], [0, 0, vox.grid.cell_m**2])
+        assert np.allclose(case.points[case.faces[f]].mean(1)[:, 2], 0.0)  # on the floor plane
+        assert tf.forchheimer_f * vox.grid.cell_m == pytest.approx(tf.zeta)
+        return
     (n_room, s_room), (n_plen, s_plen) = [(nf, st) for n, t, st, nf in case.patches if t == "cyclic"]
     assert n_room == n_plen == len(want)
-    sf = _face_vectors(case)
     a, b = case.faces[s_room:s_room + n_room], case.faces[s_plen:s_plen + n_plen]
     assert np.array_equal(a[:, 0], b[:, 0])  # a coupled face starts at its twin's first vertex
     assert np.allclose(case.points[a].mean(1), case.points[b].mean(1))
@@ -153,8 +164,9 @@ def test_tile_baffles_are_the_twins_tile_faces(plenum_case):
 
 
 def test_closed_floor_faces_are_walls(plenum_case):
-    """--plenum: every other floor face between a plenum and a room cell is a wall on both sides; no
-    internal face crosses the floor; the containment counts see no floor faces."""
+    """--plenum: every other floor face between a plenum and a room cell is a wall on both sides; only
+    tile faces ("porous") or none ("baffle") are internal faces across the floor; the containment counts
+    see no floor faces."""
     case, vox = plenum_case, plenum_case.vox
     nzp = vox.plenum_layers
     fluid = ~vox.solid
@@ -162,7 +174,9 @@ def test_closed_floor_faces_are_walls(plenum_case):
     closed = both & (vox.open_faces[2][:, :, nzp] <= 0)
     z_cell = np.unravel_index(np.nonzero(case.cell_id.ravel() >= 0)[0], vox.grid.shape)[2]
     zo, zn = z_cell[case.owner[: len(case.neighbour)]], z_cell[case.neighbour]
-    assert not ((zo == nzp - 1) & (zn == nzp)).any()
+    crossing = np.nonzero((zo == nzp - 1) & (zn == nzp))[0]
+    tf = case.tile_faces
+    assert np.array_equal(crossing, np.sort(tf.internal_faces) if tf.model == "porous" else [])
     start, n = next((st, nf) for name, _, st, nf in case.patches if name == "walls")
     fc = case.points[case.faces[start:start + n]].mean(1)
     on_floor = np.abs(fc[:, 2]) < 1e-9
@@ -174,10 +188,26 @@ def test_closed_floor_faces_are_walls(plenum_case):
         assert case.panel_faces == case.leak_faces == 0
 
 
-def test_plenum_case_is_written_with_porous_baffles(tmp_path):
-    """--plenum: the boundary file declares the cyclic pair, p_rgh carries the tile loss, and the other
-    fields are cyclic on it; mass balances with the CRAHs blowing into the plenum."""
+def test_plenum_case_is_written_with_a_porous_tile_layer(tmp_path):
+    """--plenum (porous tiles): the cellZone holds the room cells above the tiles, fvOptions gives them
+    f_z = ζ/h vertically and 100 f_z sideways, and no patch is left for the tiles."""
     case = build_case(HALLS / "aisle-pair.toml", plenum=True)
+    write_case(case, tmp_path)
+    zones = (tmp_path / "constant" / "polyMesh" / "cellZones").read_text()
+    body = zones[zones.index("List<label>"):]
+    ids = np.array(body[body.index("(") + 1:body.index(")")].split(), dtype=int)
+    assert sorted(ids.tolist()) == sorted(case.tile_faces.room_cells.tolist())
+    fv = (tmp_path / "constant" / "fvOptions").read_text()
+    assert "explicitPorositySource" in fv and "cellZone        tiles;" in fv
+    assert "f   (6000 6000 60);" in fv  # ζ = 9, h = 0.15 m
+    assert "tiles" not in (tmp_path / "constant" / "polyMesh" / "boundary").read_text()
+    assert "cyclic" not in (tmp_path / "0" / "p_rgh").read_text()
+
+
+def test_plenum_case_is_written_with_porous_baffles(tmp_path):
+    """--plenum (baffle tiles): the boundary file declares the cyclic pair, p_rgh carries the tile loss,
+    and the other fields are cyclic on it; mass balances with the CRAHs blowing into the plenum."""
+    case = build_case(HALLS / "aisle-pair.toml", plenum=True, tile_model="baffle")
     write_case(case, tmp_path)
     boundary = (tmp_path / "constant" / "polyMesh" / "boundary").read_text()
     assert "neighbourPatch tiles_plenum;" in boundary and "neighbourPatch tiles_room;" in boundary

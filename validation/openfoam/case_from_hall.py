@@ -48,22 +48,36 @@ add cells and convergence trouble without changing what we validate (the room's 
 jet momentum is that of the face-averaged velocity (no hole-jet acceleration). The floor elsewhere is a
 wall. The twin keeps its plenum; the comparison is per rack intake, where both agree on the tiles' total.
 
-**Raised floor with ``--plenum``: the plenum meshed, tiles as porous cyclic baffles.** The mesh is then
+**Raised floor with ``--plenum``: the plenum meshed, tiles as a thin porous layer.** The mesh is then
 the twin's whole grid, plenum cells (below z = 0) included. A CRAH that supplies the floor is a
 velocity inlet ``<crah>_sup`` on the faces between its cabinet and the plenum cells below it (the
 twin's outlet cells of that CRAH), normal to the floor (straight down, the twin's jet direction too),
 at its flow and setpoint. Closed floor faces between plenum and room cells are walls on both sides.
-Each perforated-tile face is a pair of coincident cyclic patches (``tiles_room``, ``tiles_plenum``,
-written directly into the mesh, no ``createBaffles``) carrying ``porousBafflePressure`` on p_rgh:
-Δp/ρ = (D ν + I |u|/2) · length · u with D = 0, length = 1 m and I = ζ = (1/σ − 1)², the
-Borda–Carnot loss of a sudden expansion from the open area σ, on the face (approach) velocity u. This
-is the loss the twin's momentum model puts on a tile face (``twin.thermal.momentum.borda_carnot_loss``
-with the open fraction σ), so the two sides differ in the flow, not in the tile law. Why a baffle and
-not a porous cell zone (``explicitPorositySource``): a tile is a face on the twin's grid, not a cell
-layer, and a baffle keeps the mesh the twin's grid cell for cell; the jump acts on exactly the twin's
-tile faces. The jet through the holes is not resolved (the room sees the face-averaged velocity, as in
-the default mode and in the twin). ζ is one value per case (tiles of different σ would need a baffle
-pair each).
+
+The tiles carry the loss the twin's momentum model puts on a tile face: the Borda–Carnot loss of the
+sudden expansion from the open area σ, Δp = ζ ½ρu² with ζ = (1/σ − 1)² (9 for 25 % tiles) on the face
+(approach) velocity u (``twin.thermal.momentum.borda_carnot_loss``, called with the open fraction σ).
+Two ways to put it into OpenFOAM v1912 are implemented (``tile_model``):
+
+- ``"porous"`` (default): the tile faces are ordinary internal faces, and the one layer of room cells
+  above them (height h) is a cellZone ``tiles`` with ``explicitPorositySource`` (Darcy–Forchheimer,
+  d = 0): the momentum sink ½ f |U| U with f_z = ζ / h gives Δp/ρ = ζ ½ u_z² over the cell when the air
+  in it moves vertically, and f_x = f_y = 100 f_z makes it do so (a tile passes air up, not sideways;
+  without that, sideways air in the layer would raise |U| and the loss). The sink is implicit in the
+  momentum equation, so SIMPLE sees the tiles' resistance and converges as the uniform-tile case does.
+  Approximation: the loss acts on the cell-centre velocity of the layer, not the face flux (they
+  differ by ≈ 10 % where the air turns into the tiles), and the jets leave the tiles 0.15 m higher.
+- ``"baffle"``: each tile face is a pair of coincident cyclic patches (``tiles_room``,
+  ``tiles_plenum``, written into the mesh directly, no ``createBaffles``) with ``porousBafflePressure``
+  on p_rgh, D = 0, length = 1 m, I = ζ: exactly the twin's face loss on exactly its faces. It runs, but
+  in v1912 the jump is explicit (taken from the previous iteration's flux, no relaxation keyword until
+  later versions), and at ζ = 9 the tile flows flip between two states every SIMPLE iteration
+  (±40 % per face at the far end of the aisle, p_rgh residual stuck at 8e-2); iterate averages would
+  average a limit cycle, not a steady solution. Kept for newer OpenFOAMs and for comparison.
+
+Neither mode resolves the jets through the holes (the room sees the face-averaged velocity, as in the
+default mode and in the twin). ζ is one value per case (tiles of different σ would need one zone or
+baffle pair each).
 
 **Containment panels, doors and roof: walls (baffles) with discrete leaks.** Each panel plane of a
 contained aisle (the same planes as :func:`twin.geometry.voxel.containment_planes`) is a zero-thickness
@@ -127,19 +141,28 @@ class MoverPatch:
 
 
 @dataclass
-class TileBaffle:
-    """The perforated tiles as a cyclic pair of coincident baffle patches (``--plenum`` mode).
+class TileFaces:
+    """The perforated-tile faces of the floor when the plenum is meshed (``--plenum``).
 
-    Face i of ``room`` and face i of ``plenum`` are the same grid face of the floor plane, seen from the
-    room cell above it and from the plenum cell below it.
+    ``model`` "porous": internal faces, the room cells above them a Darcy–Forchheimer zone;
+    "baffle": a cyclic pair of coincident patches (face i of ``tiles_room`` and of ``tiles_plenum`` is
+    the same grid face, seen from the room cell above and from the plenum cell below).
     """
 
+    model: str
     room_cells: np.ndarray  # OpenFOAM cell ids of the room cells above the tile faces
     plenum_cells: np.ndarray  # ... and of the plenum cells below, in the same face order
     room_grid: np.ndarray  # the same cells as flat indices on the twin's grid
     plenum_grid: np.ndarray
     open_fraction: np.ndarray  # σ of each tile face
     zeta: float  # Borda–Carnot loss coefficient (1/σ − 1)² on the face velocity (one value per case)
+    internal_faces: np.ndarray | None = None  # "porous": index of each tile face among the internal faces
+    cell_m: float = 0.0
+
+    @property
+    def forchheimer_f(self) -> float:
+        """"porous": f_z (1/m) of the zone, Δp/ρ = ½ f_z |u| u_z · h = ζ ½ u² over one cell height h."""
+        return self.zeta / self.cell_m
 
 
 @dataclass
@@ -160,7 +183,7 @@ class CfdCase:
     leak_faces: int = 0
     panel_faces: int = 0
     plenum: bool = False  # True: the plenum's cells are meshed and the tiles are porous baffles
-    tile_faces: TileBaffle | None = None
+    tile_faces: TileFaces | None = None
 
     @property
     def n_cells(self) -> int:
@@ -233,12 +256,16 @@ def _leak_mask(hall, vox, fluid_room: np.ndarray, nzp: int) -> list[np.ndarray]:
     return leaks
 
 
-def build_case(hall_path: str | Path, *, plenum: bool = False) -> CfdCase:
+def build_case(hall_path: str | Path, *, plenum: bool = False, tile_model: str = "porous") -> CfdCase:
     """Mesh and patches of a hall on the twin's grid (see the module docstring).
 
     ``plenum=False``: the room only, tiles a velocity inlet. ``plenum=True``: the room and the raised
-    floor's plenum, CRAH floor supplies as inlets into the plenum, tiles as porous cyclic baffles.
+    floor's plenum, CRAH floor supplies as inlets into the plenum, tiles as ``tile_model``: "porous" (a
+    Darcy–Forchheimer layer of room cells over internal tile faces) or "baffle" (porousBafflePressure
+    cyclic baffles; oscillates in v1912, see the module docstring).
     """
+    if tile_model not in ("porous", "baffle"):
+        raise ValueError(f"tile_model must be 'porous' or 'baffle', got {tile_model!r}")
     hall_path = Path(hall_path)
     hall = load_hall(hall_path)
     vox = voxelize_hall(hall)
@@ -307,9 +334,11 @@ def build_case(hall_path: str | Path, *, plenum: bool = False) -> CfdCase:
                 both = lo_f & hi_f
                 is_open = both & ((op >= 1.0 - 1e-12) | lk)
                 closed = both & ~is_open
-                if plenum and axis == 2 and f == nzp:  # the raised floor: perforated tiles are baffles
+                if plenum and axis == 2 and f == nzp:  # the raised floor: perforated tiles
                     tile = closed & (op > 0.0)
                     closed = closed & ~tile
+                    if tile_model == "porous":  # open faces; the loss sits in the cells above
+                        is_open = is_open | tile
                     u, v = ia[tile], ib[tile]
                     if u.size:
                         tile_parts.append((ijk(f - 1, u, v), ijk(f, u, v),
@@ -378,6 +407,8 @@ def build_case(hall_path: str | Path, *, plenum: bool = False) -> CfdCase:
     quads = np.concatenate(internal_q)
     order = np.lexsort((nei, own))
     own, nei, quads = own[order], nei[order], quads[order]
+    n_cells = int(fluid.sum())
+    face_key = own * (n_cells + 1) + nei  # increasing
 
     # Patches: walls first, then movers in hall order.
     names = ["walls"]
@@ -434,17 +465,23 @@ def build_case(hall_path: str | Path, *, plenum: bool = False) -> CfdCase:
             raise RuntimeError(f"{hall_path}: tiles of different open fractions need one baffle pair each "
                                f"(not implemented)")
         room_ids, plen_ids = cid_room[tuple(hi_c.T)], cid_room[tuple(lo_c.T)]
-        # Owner side first: the room side (face normal −z, out of the room cell), then the plenum side;
-        # a coupled face starts at the same vertex as its twin (checkMesh: "coupled point location").
-        for name, ids, q in (("tiles_room", room_ids, qs[:, [0, 3, 2, 1]]), ("tiles_plenum", plen_ids, qs)):
-            all_faces.append(q)
-            all_owner.append(ids)
-            patches.append((name, "cyclic", start, len(ids)))
-            start += len(ids)
+        internal = None
+        if tile_model == "porous":  # plenum cell (lower id) owns the face, normal +z
+            internal = np.searchsorted(face_key, plen_ids * (n_cells + 1) + room_ids)
+        else:
+            # Owner side first: the room side (face normal −z, out of the room cell), then the plenum
+            # side; a coupled face starts at the same vertex as its twin (checkMesh: "coupled point
+            # location").
+            for name, ids, q in (("tiles_room", room_ids, qs[:, [0, 3, 2, 1]]), ("tiles_plenum", plen_ids, qs)):
+                all_faces.append(q)
+                all_owner.append(ids)
+                patches.append((name, "cyclic", start, len(ids)))
+                start += len(ids)
 
         def flat_of(c):
             return np.ravel_multi_index((c[:, 0], c[:, 1], c[:, 2] + z0), grid.shape)
-        tiles = TileBaffle(room_ids, plen_ids, flat_of(hi_c), flat_of(lo_c), sigma, float(zeta[0]))
+        tiles = TileFaces(tile_model, room_ids, plen_ids, flat_of(hi_c), flat_of(lo_c), sigma, float(zeta[0]),
+                          internal, h)
     faces = np.concatenate(all_faces)
     owner = np.concatenate(all_owner)
 
@@ -670,6 +707,8 @@ def write_case(case: CfdCase, root: str | Path, *, state: MoverState | None = No
     for sub in ("0", "constant", "system"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     _write_polymesh(case, root)
+    if case.plenum and case.tile_faces.model == "porous":
+        _write_tile_zone(case, root)
     state = state or nominal_state(case)
     for name in _FIELDS:
         write_field(case, root / "0", name, state)
@@ -744,12 +783,60 @@ relaxationFactors
         "patches": {n: nf for n, _, _, nf in case.patches},
         "containment_panel_faces": case.panel_faces,
         "containment_leak_faces": case.leak_faces,
-        "raised_floor": ("plenum meshed, tiles porous cyclic baffles (porousBafflePressure, "
-                         f"zeta {case.tile_faces.zeta:.6g} on the face velocity)" if case.plenum else
-                         "plenum omitted, tiles a uniform velocity inlet" if case.nz_plenum else "none"),
+        "raised_floor": raised_floor_text(case),
     }
     (root / "case.json").write_text(json.dumps(meta, indent=1))
     return state
+
+
+def raised_floor_text(case: CfdCase) -> str:
+    if not case.nz_plenum:
+        return "none"
+    if not case.plenum:
+        return "plenum omitted, tiles a uniform velocity inlet"
+    tf = case.tile_faces
+    if tf.model == "baffle":
+        return (f"plenum meshed, tiles porous cyclic baffles (porousBafflePressure, zeta {tf.zeta:.6g} on the "
+                f"face velocity)")
+    return (f"plenum meshed, tiles open faces under a one-cell Darcy-Forchheimer layer (explicitPorositySource, "
+            f"f_z {tf.forchheimer_f:.6g} 1/m = zeta {tf.zeta:.6g} / h, f_xy 100 f_z)")
+
+
+def _write_tile_zone(case: CfdCase, root: Path) -> None:
+    """"porous" tiles: the cellZone of room cells above the tiles and the fvOptions that make it porous."""
+    tf = case.tile_faces
+    ids = "\n".join(map(str, np.sort(tf.room_cells).tolist()))
+    (root / "constant" / "polyMesh" / "cellZones").write_text(
+        _header(case, "regIOobject", "constant/polyMesh", "cellZones")
+        + f"1\n(\ntiles\n{{\n    type cellZone;\ncellLabels List<label> {len(tf.room_cells)}\n(\n{ids}\n)\n;\n}}\n)\n")
+    fz = tf.forchheimer_f
+    (root / "constant" / "fvOptions").write_text(
+        _header(case, "dictionary", "constant", "fvOptions") + f"""// Perforated tiles: Borda-Carnot zeta = (1/sigma - 1)^2 = {tf.zeta:.6g} on the face velocity, spread over
+// the one cell of height h = {tf.cell_m:g} m above each tile face: dp/rho = 0.5 f_z |U| U_z h = zeta 0.5 U_z^2 when
+// the cell's air moves vertically, which f_xy = 100 f_z enforces (a tile passes air up, not sideways).
+tiles
+{{
+    type            explicitPorositySource;
+    active          yes;
+    explicitPorositySourceCoeffs
+    {{
+        selectionMode   cellZone;
+        cellZone        tiles;
+        type            DarcyForchheimer;
+        DarcyForchheimerCoeffs
+        {{
+            d   (0 0 0);
+            f   ({100 * fz:.9g} {100 * fz:.9g} {fz:.9g});
+            coordinateSystem
+            {{
+                origin  (0 0 0);
+                e1      (1 0 0);
+                e2      (0 1 0);
+            }}
+        }}
+    }}
+}}
+""")
 
 
 def write_control(case: CfdCase, root: Path, *, end_iteration: int, write_interval: int) -> None:
@@ -778,9 +865,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("hall", type=Path)
     p.add_argument("outdir", type=Path)
     p.add_argument("--plenum", action="store_true",
-                   help="mesh the raised floor's plenum; tiles as porous baffles (default: tiles as an inlet)")
+                   help="mesh the raised floor's plenum; tiles as a porous layer (default: tiles as an inlet)")
+    p.add_argument("--tile-model", choices=("porous", "baffle"), default="porous",
+                   help="with --plenum: Darcy-Forchheimer layer (default) or porousBafflePressure baffles")
     args = p.parse_args(argv)
-    case = build_case(args.hall, plenum=args.plenum)
+    case = build_case(args.hall, plenum=args.plenum, tile_model=args.tile_model)
     write_case(case, args.outdir)
     print(f"{args.outdir}: {case.n_cells} cells, {len(case.faces)} faces, "
           f"{len(case.patches)} patches, {case.leak_faces} leak faces of {case.leak_faces + case.panel_faces} "

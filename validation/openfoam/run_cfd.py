@@ -24,7 +24,7 @@ Results (small files, for the repo) in ``validation/results/<hall>/``:
   without ``--plenum``, in the plenum), and horizontal slices of T at z = 1.0 and 1.5 m (linear between the
   two cell layers around each height).
 - ``tiles.csv`` (``--plenum``): per tile face (x, y of its centre) the flow up through it, m³/s, from the
-  solver's face flux on the baffle (same averaging), and its spread over the averaged blocks.
+  solver's face flux ``phi`` (same averaging), and its spread over the averaged blocks.
 - ``residuals.csv``: initial residuals every 10 iterations; ``history.csv``: intakes per block.
 - ``meta.json``: OpenFOAM version, solver, cells, iterations, wall time on one core, final residuals.
 """
@@ -85,6 +85,14 @@ def read_patch_flux(path: Path, patch: str) -> np.ndarray:
     return np.full(1, float(m.group(1)))
 
 
+def tile_flows_m3s(case: CfdCase, time_dir: Path) -> np.ndarray:
+    """Flow up through each tile face (``case.tile_faces`` order), m³/s, from the solver's ``phi``."""
+    tf = case.tile_faces
+    if tf.model == "baffle":
+        return read_patch_flux(time_dir / "phi", "tiles_plenum")
+    return read_internal(time_dir / "phi", len(case.neighbour))[tf.internal_faces]  # owner: plenum cell
+
+
 def latest_time(root: Path) -> Path:
     times = [p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"[0-9.]+", p.name)]
     return max(times, key=lambda p: float(p.name))
@@ -123,8 +131,9 @@ def foam_version() -> str:
 
 
 def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations: int, tol_k: float,
-        residual: float, relax: float, average_blocks: int = 20, plenum: bool = False) -> dict:
-    case = build_case(hall, plenum=plenum)
+        residual: float, relax: float, average_blocks: int = 20, plenum: bool = False,
+        tile_model: str = "porous") -> dict:
+    case = build_case(hall, plenum=plenum, tile_model=tile_model)
     if case_dir.exists():
         shutil.rmtree(case_dir)
     state = write_case(case, case_dir)
@@ -167,7 +176,7 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
             if old.is_dir() and old != tdir and old.name != "0" and re.fullmatch(r"[0-9.]+", old.name):
                 shutil.rmtree(old)
         t_c = read_internal(tdir / "T", n) - 273.15
-        tiles_q = read_patch_flux(tdir / "phi", "tiles_plenum") if case.plenum else None
+        tiles_q = tile_flows_m3s(case, tdir) if case.plenum else None
         recent = [*recent, (t_c, read_internal(tdir / "U", n), tiles_q)][-average_blocks:]
         recent = recent[-max((len(history) + 1) // 2, 1):]  # never average over the first half of the run
         t_in, t_ret = intake_means(case, t_c)
@@ -259,7 +268,8 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         "turbulence": "kEpsilon (standard), wall functions",
         "buoyancy": "Boussinesq, beta = 1/T_ref",
         "exhaust_coupling": f"external Picard loop every {block} SIMPLE iterations (relaxation {relax})",
-        "raised_floor": ("plenum" if case.plenum else "uniform-tile inlet (plenum omitted)") if case.nz_plenum else "none",
+        "raised_floor": (f"plenum ({case.tile_faces.model} tiles)" if case.plenum else "uniform-tile inlet (plenum omitted)")
+        if case.nz_plenum else "none",
         "cores": 1,
         "cells": n,
         "cell_m": grid.cell_m,
@@ -294,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--residual", type=float, default=1e-2, help="largest initial residual at the end")
     p.add_argument("--relax", type=float, default=1.0, help="relaxation of the Picard update")
     p.add_argument("--plenum", action="store_true",
-                   help="mesh the raised floor's plenum, tiles as porous baffles (default: tiles a uniform inlet)")
+                   help="mesh the raised floor's plenum, tiles a porous layer (default: tiles a uniform inlet)")
+    p.add_argument("--tile-model", choices=("porous", "baffle"), default="porous",
+                   help="with --plenum: Darcy-Forchheimer layer (default) or porousBafflePressure baffles")
     p.add_argument("--average-blocks", type=int, default=20,
                    help="blocks the results are averaged over (at most the second half of the run)")
     a = p.parse_args(argv)
@@ -302,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     here = Path(__file__).resolve().parents[1]
     meta = run(a.hall, a.case or Path("/tmp/cfd-validation") / stem, a.results or here / "results" / stem,
                block=a.block, max_iterations=a.max_iterations, tol_k=a.tol_k, residual=a.residual, relax=a.relax,
-               average_blocks=a.average_blocks, plenum=a.plenum)
+               average_blocks=a.average_blocks, plenum=a.plenum,
+               tile_model=a.tile_model)
     print(json.dumps({k: meta[k] for k in ("cells", "iterations", "converged", "wall_s", "final_initial_residuals",
                                            "energy_balance_error")}))
     return 0
