@@ -256,13 +256,15 @@ def _leak_mask(hall, vox, fluid_room: np.ndarray, nzp: int) -> list[np.ndarray]:
     return leaks
 
 
-def build_case(hall_path: str | Path, *, plenum: bool = False, tile_model: str = "porous") -> CfdCase:
+def build_case(hall_path: str | Path, *, plenum: bool = False, tile_model: str = "porous",
+               tile_zeta_scale: float = 1.0) -> CfdCase:
     """Mesh and patches of a hall on the twin's grid (see the module docstring).
 
     ``plenum=False``: the room only, tiles a velocity inlet. ``plenum=True``: the room and the raised
     floor's plenum, CRAH floor supplies as inlets into the plenum, tiles as ``tile_model``: "porous" (a
     Darcy–Forchheimer layer of room cells over internal tile faces) or "baffle" (porousBafflePressure
-    cyclic baffles; oscillates in v1912, see the module docstring).
+    cyclic baffles; oscillates in v1912, see the module docstring). ``tile_zeta_scale`` multiplies ζ
+    (a sensitivity check only; 1 is the twin's law).
     """
     if tile_model not in ("porous", "baffle"):
         raise ValueError(f"tile_model must be 'porous' or 'baffle', got {tile_model!r}")
@@ -460,7 +462,7 @@ def build_case(hall_path: str | Path, *, plenum: bool = False, tile_model: str =
         hi_c = np.concatenate([t[1] for t in tile_parts])
         qs = np.concatenate([t[2] for t in tile_parts])
         sigma = np.sqrt(np.concatenate([t[3] for t in tile_parts]))  # the voxels store σ²
-        zeta = (1.0 / sigma - 1.0) ** 2
+        zeta = tile_zeta_scale * (1.0 / sigma - 1.0) ** 2
         if np.ptp(zeta) > 1e-9:
             raise RuntimeError(f"{hall_path}: tiles of different open fractions need one baffle pair each "
                                f"(not implemented)")
@@ -868,8 +870,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="mesh the raised floor's plenum; tiles as a porous layer (default: tiles as an inlet)")
     p.add_argument("--tile-model", choices=("porous", "baffle"), default="porous",
                    help="with --plenum: Darcy-Forchheimer layer (default) or porousBafflePressure baffles")
+    p.add_argument("--tile-zeta-scale", type=float, default=1.0,
+                   help="multiply the tiles' ζ (a sensitivity check; 1 = the twin's Borda–Carnot law)")
     args = p.parse_args(argv)
-    case = build_case(args.hall, plenum=args.plenum, tile_model=args.tile_model)
+    case = build_case(args.hall, plenum=args.plenum, tile_model=args.tile_model,
+                      tile_zeta_scale=args.tile_zeta_scale)
     write_case(case, args.outdir)
     print(f"{args.outdir}: {case.n_cells} cells, {len(case.faces)} faces, "
           f"{len(case.patches)} patches, {case.leak_faces} leak faces of {case.leak_faces + case.panel_faces} "

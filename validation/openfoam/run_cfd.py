@@ -132,8 +132,8 @@ def foam_version() -> str:
 
 def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations: int, tol_k: float,
         residual: float, relax: float, average_blocks: int = 20, plenum: bool = False,
-        tile_model: str = "porous") -> dict:
-    case = build_case(hall, plenum=plenum, tile_model=tile_model)
+        tile_model: str = "porous", tile_zeta_scale: float = 1.0) -> dict:
+    case = build_case(hall, plenum=plenum, tile_model=tile_model, tile_zeta_scale=tile_zeta_scale)
     if case_dir.exists():
         shutil.rmtree(case_dir)
     state = write_case(case, case_dir)
@@ -307,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="mesh the raised floor's plenum, tiles a porous layer (default: tiles a uniform inlet)")
     p.add_argument("--tile-model", choices=("porous", "baffle"), default="porous",
                    help="with --plenum: Darcy-Forchheimer layer (default) or porousBafflePressure baffles")
+    p.add_argument("--tile-zeta-scale", type=float, default=1.0,
+                   help="multiply the tiles' ζ (a sensitivity check; 1 = the twin's Borda–Carnot law)")
     p.add_argument("--average-blocks", type=int, default=20,
                    help="blocks the results are averaged over (at most the second half of the run)")
     a = p.parse_args(argv)
@@ -315,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = run(a.hall, a.case or Path("/tmp/cfd-validation") / stem, a.results or here / "results" / stem,
                block=a.block, max_iterations=a.max_iterations, tol_k=a.tol_k, residual=a.residual, relax=a.relax,
                average_blocks=a.average_blocks, plenum=a.plenum,
-               tile_model=a.tile_model)
+               tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale)
     print(json.dumps({k: meta[k] for k in ("cells", "iterations", "converged", "wall_s", "final_initial_residuals",
                                            "energy_balance_error")}))
     return 0
