@@ -342,9 +342,10 @@ def hall_section(plots: Path) -> Section:
         "the twin's own voxels, and `validation/compare.py` runs `twin run --steady` with each airflow model "
         "and averages the same intake cells. The CFD is run on one core; its results (not its meshes) are "
         "committed in `validation/results/` with their meta (iterations, residuals, wall time). See "
-        "`validation/README.md` for the modelling choices, among them one that matters here: the CFD leaves "
-        "out the raised-floor plenum and blows the tiles' air in uniformly, while the twin carries the CRAHs' "
-        "supply through its plenum, so the tile flows differ in the raised-floor halls.",
+        "`validation/README.md` for the modelling choices. The raised-floor halls' CFD meshes the plenum as "
+        "the twin does (`run_cfd.py --plenum`: the CRAHs blow down into it, the tiles are a porous layer with "
+        "the twin's Borda–Carnot loss), so both sides find their own tile flows; the earlier uniform-tile CFD "
+        "numbers are kept in `validation/README.md` for comparison.",
         "", *rows, "", "![rack intakes against CFD](validation/halls.png)", *per_rack])
     return Section("Data halls against CFD (OpenFOAM)", text, checks, time.perf_counter() - t0)
 

@@ -15,9 +15,18 @@ from case_from_hall import build_case, nominal_state, patch_values, write_case  
 HALLS = ROOT / "validation" / "halls"
 
 
-@pytest.fixture(scope="module", params=["open-row", "aisle-pair", "contained"])
+@pytest.fixture(scope="module", params=["open-row", "aisle-pair", "contained", "aisle-pair+porous",
+                                        "contained+porous", "aisle-pair+baffle", "contained+baffle"])
 def case(request):
-    return build_case(HALLS / f"{request.param}.toml")
+    hall, _, tiles = request.param.partition("+")
+    return build_case(HALLS / f"{hall}.toml", plenum=bool(tiles), tile_model=tiles or "porous")
+
+
+@pytest.fixture(scope="module", params=["aisle-pair+porous", "contained+porous", "aisle-pair+baffle",
+                                        "contained+baffle"])
+def plenum_case(request):
+    hall, _, tiles = request.param.partition("+")
+    return build_case(HALLS / f"{hall}.toml", plenum=True, tile_model=tiles)
 
 
 def _face_vectors(case) -> np.ndarray:
@@ -37,8 +46,12 @@ def test_every_cell_is_closed(case):
 
 
 def test_cells_are_the_twins_fluid_cells_above_the_floor(case):
-    """The CFD's cells are the twin's fluid cells of the room (the plenum is omitted), in the same places."""
+    """The CFD's cells are the twin's fluid cells of the room (and of the plenum with --plenum)."""
     vox = case.vox
+    if case.plenum:
+        assert case.n_cells == int((~vox.solid).sum())
+        assert np.array_equal(case.cell_id >= 0, ~vox.solid)
+        return
     room = ~vox.solid[:, :, vox.plenum_layers:]
     assert case.n_cells == int(room.sum())
     assert np.array_equal(case.cell_id[:, :, vox.plenum_layers:] >= 0, room)
@@ -59,6 +72,22 @@ def test_mover_patches_match_the_twins_mover_cells(case):
         assert sorted(patch.grid_cells.tolist()) == sorted(mover.intake.tolist())
         out = next(m for m in case.movers.values() if m.owner == rack.name and m.kind == "rack_out")
         assert sorted(out.grid_cells.tolist()) == sorted(mover.outlet.tolist())
+
+
+def test_crah_patches_match_the_twins_crah_cells(case):
+    """A CRAH's return and supply patches border its intake and outlet cells (supply into the plenum
+    with --plenum; without it a floor-supplying CRAH has no supply patch, the tiles carry its air)."""
+    for crah, mover in zip(case.hall.crahs, case.vox.crahs):
+        ret = next(m for m in case.movers.values() if m.owner == crah.name and m.kind == "crah_ret")
+        assert sorted(ret.grid_cells.tolist()) == sorted(mover.intake.tolist())
+        sup = [m for m in case.movers.values() if m.owner == crah.name and m.kind == "crah_sup"]
+        if crah.supply_to == "floor" and case.nz_plenum and not case.plenum:
+            assert not sup
+            continue
+        assert sorted(sup[0].grid_cells.tolist()) == sorted(mover.outlet.tolist())
+        if case.plenum and crah.supply_to == "floor":
+            assert (np.unravel_index(sup[0].grid_cells, case.vox.grid.shape)[2] < case.nz_plenum).all()
+            assert sup[0].normal_out == pytest.approx([0.0, 0.0, 1.0])  # air enters downwards
 
 
 def test_mass_balance_and_rack_flows(case):
@@ -94,3 +123,103 @@ def test_writes_a_case(tmp_path):
     block = t_text[t_text.index("A03_out"):]
     value_k = float(block[block.index("uniform") + 7:block.index(";", block.index("uniform"))])
     assert value_k == pytest.approx(state.rack_exhaust_c["A03"] + 273.15)
+
+
+def test_tile_faces_are_the_twins_tile_faces(plenum_case):
+    """--plenum: the tile faces are exactly the floor faces the twin leaves partly open (its tiles), one
+    plenum cell below and one room cell above each; "porous": internal faces (plenum cell the owner,
+    normal up); "baffle": a cyclic pair of coincident faces of opposite normal."""
+    case, vox = plenum_case, plenum_case.vox
+    nzp = vox.plenum_layers
+    floor = vox.open_faces[2][:, :, nzp]
+    ii, jj = np.nonzero(floor > 0)
+    want = set(zip(np.ravel_multi_index((ii, jj, np.full(ii.size, nzp - 1)), vox.grid.shape).tolist(),
+                   np.ravel_multi_index((ii, jj, np.full(ii.size, nzp)), vox.grid.shape).tolist()))
+    tf = case.tile_faces
+    assert set(zip(tf.plenum_grid.tolist(), tf.room_grid.tolist())) == want
+    assert np.array_equal(case.cell_id.ravel()[tf.room_grid], tf.room_cells)
+    assert np.array_equal(case.cell_id.ravel()[tf.plenum_grid], tf.plenum_cells)
+    sigma = np.array([t.open_fraction for t in case.hall.spec.tiles])
+    assert tf.open_fraction == pytest.approx(sigma[0])
+    assert tf.zeta == pytest.approx((1.0 / sigma[0] - 1.0) ** 2)  # 9 for 25 % tiles
+    sf = _face_vectors(case)
+    if tf.model == "porous":
+        assert not [n for n, t, _, _ in case.patches if t == "cyclic"]
+        f = tf.internal_faces
+        assert np.array_equal(case.owner[f], tf.plenum_cells) and np.array_equal(case.neighbour[f], tf.room_cells)
+        assert np.allclose(sf[f], [0, 0, vox.grid.cell_m**2])
+        assert np.allclose(case.points[case.faces[f]].mean(1)[:, 2], 0.0)  # on the floor plane
+        assert tf.forchheimer_f * vox.grid.cell_m == pytest.approx(tf.zeta)
+        return
+    (n_room, s_room), (n_plen, s_plen) = [(nf, st) for n, t, st, nf in case.patches if t == "cyclic"]
+    assert n_room == n_plen == len(want)
+    a, b = case.faces[s_room:s_room + n_room], case.faces[s_plen:s_plen + n_plen]
+    assert np.array_equal(a[:, 0], b[:, 0])  # a coupled face starts at its twin's first vertex
+    assert np.allclose(case.points[a].mean(1), case.points[b].mean(1))
+    assert np.allclose(case.points[a].mean(1)[:, 2], 0.0)  # on the floor plane
+    assert np.allclose(sf[s_room:s_room + n_room], [0, 0, -vox.grid.cell_m**2])
+    assert np.allclose(sf[s_plen:s_plen + n_plen], [0, 0, vox.grid.cell_m**2])
+    assert np.array_equal(case.owner[s_room:s_room + n_room], tf.room_cells)
+    assert np.array_equal(case.owner[s_plen:s_plen + n_plen], tf.plenum_cells)
+
+
+def test_closed_floor_faces_are_walls(plenum_case):
+    """--plenum: every other floor face between a plenum and a room cell is a wall on both sides; only
+    tile faces ("porous") or none ("baffle") are internal faces across the floor; the containment counts
+    see no floor faces."""
+    case, vox = plenum_case, plenum_case.vox
+    nzp = vox.plenum_layers
+    fluid = ~vox.solid
+    both = fluid[:, :, nzp - 1] & fluid[:, :, nzp]
+    closed = both & (vox.open_faces[2][:, :, nzp] <= 0)
+    z_cell = np.unravel_index(np.nonzero(case.cell_id.ravel() >= 0)[0], vox.grid.shape)[2]
+    zo, zn = z_cell[case.owner[: len(case.neighbour)]], z_cell[case.neighbour]
+    crossing = np.nonzero((zo == nzp - 1) & (zn == nzp))[0]
+    tf = case.tile_faces
+    assert np.array_equal(crossing, np.sort(tf.internal_faces) if tf.model == "porous" else [])
+    start, n = next((st, nf) for name, _, st, nf in case.patches if name == "walls")
+    fc = case.points[case.faces[start:start + n]].mean(1)
+    on_floor = np.abs(fc[:, 2]) < 1e-9
+    # plus, once, the plenum side of floor faces under solids (racks' bottoms), except CRAH supplies
+    under_solid = fluid[:, :, nzp - 1] & vox.solid[:, :, nzp]
+    supplies = sum(m.cells.size for m in case.movers.values() if m.kind == "crah_sup")
+    assert int(on_floor.sum()) == 2 * int(closed.sum()) + int(under_solid.sum()) - supplies
+    if not case.hall.spec.containment:
+        assert case.panel_faces == case.leak_faces == 0
+
+
+def test_plenum_case_is_written_with_a_porous_tile_layer(tmp_path):
+    """--plenum (porous tiles): the cellZone holds the room cells above the tiles, fvOptions gives them
+    f_z = ζ/h vertically and 100 f_z sideways, and no patch is left for the tiles."""
+    case = build_case(HALLS / "aisle-pair.toml", plenum=True)
+    write_case(case, tmp_path)
+    zones = (tmp_path / "constant" / "polyMesh" / "cellZones").read_text()
+    body = zones[zones.index("List<label>"):]
+    ids = np.array(body[body.index("(") + 1:body.index(")")].split(), dtype=int)
+    assert sorted(ids.tolist()) == sorted(case.tile_faces.room_cells.tolist())
+    fv = (tmp_path / "constant" / "fvOptions").read_text()
+    assert "explicitPorositySource" in fv and "cellZone        tiles;" in fv
+    assert "f   (6000 6000 60);" in fv  # ζ = 9, h = 0.15 m
+    assert "tiles" not in (tmp_path / "constant" / "polyMesh" / "boundary").read_text()
+    assert "cyclic" not in (tmp_path / "0" / "p_rgh").read_text()
+
+
+def test_plenum_case_is_written_with_porous_baffles(tmp_path):
+    """--plenum (baffle tiles): the boundary file declares the cyclic pair, p_rgh carries the tile loss,
+    and the other fields are cyclic on it; mass balances with the CRAHs blowing into the plenum."""
+    case = build_case(HALLS / "aisle-pair.toml", plenum=True, tile_model="baffle")
+    write_case(case, tmp_path)
+    boundary = (tmp_path / "constant" / "polyMesh" / "boundary").read_text()
+    assert "neighbourPatch tiles_plenum;" in boundary and "neighbourPatch tiles_room;" in boundary
+    p_rgh = (tmp_path / "0" / "p_rgh").read_text()
+    block = p_rgh[p_rgh.index("tiles_room"):]
+    assert "porousBafflePressure" in block[:300] and "I 9;" in block[:300] and "D 0;" in block[:300]
+    for name in ("U", "T", "k", "epsilon", "nut", "alphat", "p"):
+        text = (tmp_path / "0" / name).read_text()
+        for patch in ("tiles_room", "tiles_plenum"):
+            assert text[text.index(patch):].split("}")[0].split("type")[1].strip().startswith("cyclic")
+    vals = patch_values(case, nominal_state(case))
+    into_plenum = sum(-float(vals[n]["U"] @ m.normal_out) * m.area_m2 for n, m in case.movers.items()
+                      if m.kind == "crah_sup")
+    assert into_plenum == pytest.approx(sum(c.rated_flow_m3s * c.fan_speed for c in case.hall.crahs))
+    assert "tiles" not in case.movers

@@ -1,6 +1,6 @@
 """Write an OpenFOAM (v1912, Debian's ``openfoam``) case for a hall file: an independent CFD reference.
 
-Usage: ``python validation/openfoam/case_from_hall.py HALL.toml OUTDIR``
+Usage: ``python validation/openfoam/case_from_hall.py HALL.toml OUTDIR [--plenum]``
 
 The hall file is the single source of truth. The geometry comes from the twin's own code
 (:func:`twin.model.load_hall`, :func:`twin.geometry.voxel.voxelize_hall`), so the CFD mesh *is* the
@@ -20,8 +20,9 @@ referenced at one cell):
 - ``<rack>_in``  (rack front):  outflow at the rack's server airflow q; T zero gradient.
 - ``<rack>_out`` (rack back):   inflow of the same q at T = T_intake,mean + P/(ρ c_p q).
 - ``<crah>_ret`` (return face): outflow at the CRAH's flow (rated × fan speed).
-- ``<crah>_sup`` (supply face, when it supplies into the room): inflow at that flow, T = setpoint.
-- ``tiles``: see *Raised floor* below.
+- ``<crah>_sup`` (supply face, when it supplies into the room, or into the plenum with ``--plenum``):
+  inflow at that flow, T = setpoint.
+- ``tiles`` (default), or ``tiles_room`` / ``tiles_plenum`` (``--plenum``): see *Raised floor* below.
 - ``walls``: room walls, floor, ceiling, the other faces of solids, and closed containment panels.
 
 Inlet turbulence: intensity 10 %, mixing length 0.1 m. Heat P of a rack is its IT load (halls with a
@@ -38,7 +39,7 @@ sets q from the servers' airflow law at that temperature and T_exhaust = T_in + 
 the exhaust (and intake) conditions and continues from the latest fields, until the intakes stop
 changing. This also honours the server fan ramp above 27 °C, which a patch-mapping BC would not.
 
-**Raised floor: plenum omitted, tiles as velocity inlets.** The perforated-tile faces of the floor are
+**Raised floor, default: plenum omitted, tiles as velocity inlets.** The perforated-tile faces of the floor are
 one inlet patch carrying the summed flow of all CRAHs that supply into the floor, at uniform face
 velocity (flow ÷ tile area) and at the flow-weighted supply setpoint. Why: with a 25 % tile the loss
 coefficient (Idelchik, ζ ≈ 30) makes the tile pressure drop much larger than pressure differences in a
@@ -46,6 +47,37 @@ small plenum, so the flow per tile is near uniform; resolving the plenum and jet
 add cells and convergence trouble without changing what we validate (the room's air paths). The
 jet momentum is that of the face-averaged velocity (no hole-jet acceleration). The floor elsewhere is a
 wall. The twin keeps its plenum; the comparison is per rack intake, where both agree on the tiles' total.
+
+**Raised floor with ``--plenum``: the plenum meshed, tiles as a thin porous layer.** The mesh is then
+the twin's whole grid, plenum cells (below z = 0) included. A CRAH that supplies the floor is a
+velocity inlet ``<crah>_sup`` on the faces between its cabinet and the plenum cells below it (the
+twin's outlet cells of that CRAH), normal to the floor (straight down, the twin's jet direction too),
+at its flow and setpoint. Closed floor faces between plenum and room cells are walls on both sides.
+
+The tiles carry the loss the twin's momentum model puts on a tile face: the Borda–Carnot loss of the
+sudden expansion from the open area σ, Δp = ζ ½ρu² with ζ = (1/σ − 1)² (9 for 25 % tiles) on the face
+(approach) velocity u (``twin.thermal.momentum.borda_carnot_loss``, called with the open fraction σ).
+Two ways to put it into OpenFOAM v1912 are implemented (``tile_model``):
+
+- ``"porous"`` (default): the tile faces are ordinary internal faces, and the one layer of room cells
+  above them (height h) is a cellZone ``tiles`` with ``explicitPorositySource`` (Darcy–Forchheimer,
+  d = 0): the momentum sink ½ f |U| U with f_z = ζ / h gives Δp/ρ = ζ ½ u_z² over the cell when the air
+  in it moves vertically, and f_x = f_y = 100 f_z makes it do so (a tile passes air up, not sideways;
+  without that, sideways air in the layer would raise |U| and the loss). The sink is implicit in the
+  momentum equation, so SIMPLE sees the tiles' resistance and converges as the uniform-tile case does.
+  Approximation: the loss acts on the cell-centre velocity of the layer, not the face flux (they
+  differ by ≈ 10 % where the air turns into the tiles), and the jets leave the tiles 0.15 m higher.
+- ``"baffle"``: each tile face is a pair of coincident cyclic patches (``tiles_room``,
+  ``tiles_plenum``, written into the mesh directly, no ``createBaffles``) with ``porousBafflePressure``
+  on p_rgh, D = 0, length = 1 m, I = ζ: exactly the twin's face loss on exactly its faces. It runs, but
+  in v1912 the jump is explicit (taken from the previous iteration's flux, no relaxation keyword until
+  later versions), and at ζ = 9 the tile flows flip between two states every SIMPLE iteration
+  (±40 % per face at the far end of the aisle, p_rgh residual stuck at 8e-2); iterate averages would
+  average a limit cycle, not a steady solution. Kept for newer OpenFOAMs and for comparison.
+
+Neither mode resolves the jets through the holes (the room sees the face-averaged velocity, as in the
+default mode and in the twin). ζ is one value per case (tiles of different σ would need one zone or
+baffle pair each).
 
 **Containment panels, doors and roof: walls (baffles) with discrete leaks.** Each panel plane of a
 contained aisle (the same planes as :func:`twin.geometry.voxel.containment_planes`) is a zero-thickness
@@ -109,6 +141,31 @@ class MoverPatch:
 
 
 @dataclass
+class TileFaces:
+    """The perforated-tile faces of the floor when the plenum is meshed (``--plenum``).
+
+    ``model`` "porous": internal faces, the room cells above them a Darcy–Forchheimer zone;
+    "baffle": a cyclic pair of coincident patches (face i of ``tiles_room`` and of ``tiles_plenum`` is
+    the same grid face, seen from the room cell above and from the plenum cell below).
+    """
+
+    model: str
+    room_cells: np.ndarray  # OpenFOAM cell ids of the room cells above the tile faces
+    plenum_cells: np.ndarray  # ... and of the plenum cells below, in the same face order
+    room_grid: np.ndarray  # the same cells as flat indices on the twin's grid
+    plenum_grid: np.ndarray
+    open_fraction: np.ndarray  # σ of each tile face
+    zeta: float  # Borda–Carnot loss coefficient (1/σ − 1)² on the face velocity (one value per case)
+    internal_faces: np.ndarray | None = None  # "porous": index of each tile face among the internal faces
+    cell_m: float = 0.0
+
+    @property
+    def forchheimer_f(self) -> float:
+        """"porous": f_z (1/m) of the zone, Δp/ρ = ½ f_z |u| u_z · h = ζ ½ u² over one cell height h."""
+        return self.zeta / self.cell_m
+
+
+@dataclass
 class CfdCase:
     """A hall turned into an OpenFOAM mesh plus the data the driver needs to set and read its patches."""
 
@@ -125,6 +182,8 @@ class CfdCase:
     movers: dict[str, MoverPatch] = field(default_factory=dict)
     leak_faces: int = 0
     panel_faces: int = 0
+    plenum: bool = False  # True: the plenum's cells are meshed and the tiles are porous baffles
+    tile_faces: TileFaces | None = None
 
     @property
     def n_cells(self) -> int:
@@ -162,7 +221,8 @@ def _face_quads(axis: int, plane: np.ndarray, a: np.ndarray, b: np.ndarray, psha
 
 
 def _leak_mask(hall, vox, fluid_room: np.ndarray, nzp: int) -> list[np.ndarray]:
-    """Per axis, faces (room planes) of containment panels left open as leaks."""
+    """Per axis, faces of containment panels left open as leaks, on the meshed part of the grid
+    (``nzp``: the grid layers below it, the plenum in room-only mode, 0 when the plenum is meshed)."""
     grid = vox.grid
     nx, ny, nzr = fluid_room.shape
     shapes = [(nx + 1, ny, nzr), (nx, ny + 1, nzr), (nx, ny, nzr + 1)]
@@ -196,29 +256,42 @@ def _leak_mask(hall, vox, fluid_room: np.ndarray, nzp: int) -> list[np.ndarray]:
     return leaks
 
 
-def build_case(hall_path: str | Path) -> CfdCase:
-    """Mesh and patches of a hall on the twin's grid (room only; see the module docstring)."""
+def build_case(hall_path: str | Path, *, plenum: bool = False, tile_model: str = "porous",
+               tile_zeta_scale: float = 1.0) -> CfdCase:
+    """Mesh and patches of a hall on the twin's grid (see the module docstring).
+
+    ``plenum=False``: the room only, tiles a velocity inlet. ``plenum=True``: the room and the raised
+    floor's plenum, CRAH floor supplies as inlets into the plenum, tiles as ``tile_model``: "porous" (a
+    Darcy–Forchheimer layer of room cells over internal tile faces) or "baffle" (porousBafflePressure
+    cyclic baffles; oscillates in v1912, see the module docstring). ``tile_zeta_scale`` multiplies ζ
+    (a sensitivity check only; 1 is the twin's law).
+    """
+    if tile_model not in ("porous", "baffle"):
+        raise ValueError(f"tile_model must be 'porous' or 'baffle', got {tile_model!r}")
     hall_path = Path(hall_path)
     hall = load_hall(hall_path)
     vox = voxelize_hall(hall)
     grid = vox.grid
     nx, ny, nz = grid.shape
     nzp = vox.plenum_layers
-    nzr = nz - nzp
-    solid_room = vox.solid[:, :, nzp:]
+    plenum = bool(plenum and nzp)
+    z0 = 0 if plenum else nzp  # first grid layer that is meshed
+    nzr = nz - z0
+    solid_room = vox.solid[:, :, z0:]
     fluid = ~solid_room
     cid_room = np.full(fluid.shape, -1, dtype=np.int64)
     cid_room[fluid] = np.arange(int(fluid.sum()))
     cell_id = np.full(grid.shape, -1, dtype=np.int64)
-    cell_id[:, :, nzp:] = cid_room
+    cell_id[:, :, z0:] = cid_room
     pshape = (nx + 1, ny + 1, nzr + 1)
     h = grid.cell_m
 
     # What stands in each solid cell: ("rack", spec) / ("crah", spec) / ("wall", None).
     kinds = {r.name: ("rack", r) for r in hall.racks}
     kinds.update({c.name: ("crah", c) for c in hall.crahs})
-    owner_room = vox.owner[:, :, nzp:]
-    leaks = _leak_mask(hall, vox, fluid, nzp)
+    owner_room = vox.owner[:, :, z0:]
+    leaks = _leak_mask(hall, vox, fluid, z0)
+    tile_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # lo ijk, hi ijk, quads, σ²
 
     internal_o, internal_n, internal_q = [], [], []
     bnd: dict[str, list] = {}  # patch name -> list of (owner cell ids, quads, grid flat cells)
@@ -228,13 +301,13 @@ def build_case(hall_path: str | Path) -> CfdCase:
 
     def add_boundary(name: str, cells_ijk: np.ndarray, quads: np.ndarray) -> None:
         ids = cid_room[tuple(cells_ijk.T)]
-        flat = np.ravel_multi_index((cells_ijk[:, 0], cells_ijk[:, 1], cells_ijk[:, 2] + nzp), grid.shape)
+        flat = np.ravel_multi_index((cells_ijk[:, 0], cells_ijk[:, 1], cells_ijk[:, 2] + z0), grid.shape)
         bnd.setdefault(name, []).append((ids, quads, flat))
 
     for axis in range(3):
         n_axis = fluid.shape[axis]
         others = [(axis + 1) % 3, (axis + 2) % 3]
-        openness = vox.open_faces[axis][:, :, nzp:]  # room part (for z: the floor plane and up)
+        openness = vox.open_faces[axis][:, :, z0:]  # meshed part (room only: the floor plane and up)
         for f in range(n_axis + 1):
             def take(arr, i):
                 return np.moveaxis(arr, axis, 0)[i]
@@ -263,8 +336,18 @@ def build_case(hall_path: str | Path) -> CfdCase:
                 both = lo_f & hi_f
                 is_open = both & ((op >= 1.0 - 1e-12) | lk)
                 closed = both & ~is_open
-                panel_faces += int(closed.sum())
-                leak_faces += int((both & lk & (op < 1.0 - 1e-12)).sum())
+                if plenum and axis == 2 and f == nzp:  # the raised floor: perforated tiles
+                    tile = closed & (op > 0.0)
+                    closed = closed & ~tile
+                    if tile_model == "porous":  # open faces; the loss sits in the cells above
+                        is_open = is_open | tile
+                    u, v = ia[tile], ib[tile]
+                    if u.size:
+                        tile_parts.append((ijk(f - 1, u, v), ijk(f, u, v),
+                                           _face_quads(axis, np.full(u.size, f), *cyc(u, v), pshape), op[tile]))
+                if not (plenum and axis == 2 and f == nzp):  # closed floor faces are walls, not panels
+                    panel_faces += int(closed.sum())
+                    leak_faces += int((both & lk & (op < 1.0 - 1e-12)).sum())
                 u, v = ia[is_open], ib[is_open]
                 if u.size:
                     lo_c = ijk(f - 1, u, v)
@@ -314,7 +397,7 @@ def build_case(hall_path: str | Path) -> CfdCase:
                                 names[sel] = f"{_sanitize(spec.name)}_ret"
                             elif side == sides[spec.supply_to]:
                                 names[sel] = f"{_sanitize(spec.name)}_sup"
-                elif axis == 2 and other_plane < 0 and nzp:
+                elif axis == 2 and other_plane < 0 and nzp and not plenum:
                     names[op[mask] > 0] = "tiles"  # floor plane of a raised floor: tiles are open
                 for name in np.unique(names):
                     s = names == name
@@ -326,6 +409,8 @@ def build_case(hall_path: str | Path) -> CfdCase:
     quads = np.concatenate(internal_q)
     order = np.lexsort((nei, own))
     own, nei, quads = own[order], nei[order], quads[order]
+    n_cells = int(fluid.sum())
+    face_key = own * (n_cells + 1) + nei  # increasing
 
     # Patches: walls first, then movers in hall order.
     names = ["walls"]
@@ -333,9 +418,9 @@ def build_case(hall_path: str | Path) -> CfdCase:
         names += [f"{_sanitize(r.name)}_in", f"{_sanitize(r.name)}_out"]
     for c in hall.crahs:
         names.append(f"{_sanitize(c.name)}_ret")
-        if c.supply_to != "floor" or not nzp:
+        if c.supply_to != "floor" or not nzp or plenum:
             names.append(f"{_sanitize(c.name)}_sup")
-    if nzp:
+    if nzp and not plenum:
         names.append("tiles")
     unknown = set(bnd) - set(names)
     if unknown:
@@ -369,6 +454,36 @@ def build_case(hall_path: str | Path) -> CfdCase:
             nvec = np.cross(pts[1] - pts[0], pts[3] - pts[0])
             nvec /= np.linalg.norm(nvec)
             movers[name] = MoverPatch(name, kind, owner_name, ids, flat, nvec, len(ids) * h * h)
+    tiles = None
+    if plenum:
+        if not tile_parts:
+            raise RuntimeError(f"{hall_path}: the raised floor has no perforated tiles on the {h} m grid")
+        lo_c = np.concatenate([t[0] for t in tile_parts])
+        hi_c = np.concatenate([t[1] for t in tile_parts])
+        qs = np.concatenate([t[2] for t in tile_parts])
+        sigma = np.sqrt(np.concatenate([t[3] for t in tile_parts]))  # the voxels store σ²
+        zeta = tile_zeta_scale * (1.0 / sigma - 1.0) ** 2
+        if np.ptp(zeta) > 1e-9:
+            raise RuntimeError(f"{hall_path}: tiles of different open fractions need one baffle pair each "
+                               f"(not implemented)")
+        room_ids, plen_ids = cid_room[tuple(hi_c.T)], cid_room[tuple(lo_c.T)]
+        internal = None
+        if tile_model == "porous":  # plenum cell (lower id) owns the face, normal +z
+            internal = np.searchsorted(face_key, plen_ids * (n_cells + 1) + room_ids)
+        else:
+            # Owner side first: the room side (face normal −z, out of the room cell), then the plenum
+            # side; a coupled face starts at the same vertex as its twin (checkMesh: "coupled point
+            # location").
+            for name, ids, q in (("tiles_room", room_ids, qs[:, [0, 3, 2, 1]]), ("tiles_plenum", plen_ids, qs)):
+                all_faces.append(q)
+                all_owner.append(ids)
+                patches.append((name, "cyclic", start, len(ids)))
+                start += len(ids)
+
+        def flat_of(c):
+            return np.ravel_multi_index((c[:, 0], c[:, 1], c[:, 2] + z0), grid.shape)
+        tiles = TileFaces(tile_model, room_ids, plen_ids, flat_of(hi_c), flat_of(lo_c), sigma, float(zeta[0]),
+                          internal, h)
     faces = np.concatenate(all_faces)
     owner = np.concatenate(all_owner)
 
@@ -377,9 +492,10 @@ def build_case(hall_path: str | Path) -> CfdCase:
     remap[used] = np.arange(used.size)
     faces = remap[faces]
     pi, pj, pk = np.unravel_index(used, pshape)
-    points = np.stack([grid.origin_m[0] + pi * h, grid.origin_m[1] + pj * h, pk * h], 1)  # room floor at z = 0
+    points = np.stack([grid.origin_m[0] + pi * h, grid.origin_m[1] + pj * h,
+                       grid.origin_m[2] + (pk + z0) * h], 1)  # room floor at z = 0
     return CfdCase(hall_path, hall, vox, nzp, cell_id, points, faces, owner, nei, patches, movers,
-                   leak_faces, panel_faces)
+                   leak_faces, panel_faces, plenum, tiles)
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -406,7 +522,15 @@ def _write_polymesh(case: CfdCase, root: Path) -> None:
         body = "\n".join(map(str, arr.tolist()))
         (d / name).write_text(_header(case, "labelList", "constant/polyMesh", name, note)
                               + f"{len(arr)}\n(\n{body}\n)\n")
-    entries = "".join(f"    {n}\n    {{\n        type {t};\n{'        inGroups 1(wall);' + chr(10) if t == 'wall' else ''}"
+    def extra(n: str, t: str) -> str:
+        if t == "wall":
+            return "        inGroups 1(wall);\n"
+        if t == "cyclic":  # the tile baffles: two coincident halves, face i of one is face i of the other
+            other = "tiles_plenum" if n == "tiles_room" else "tiles_room"
+            return (f"        inGroups 1(cyclic);\n        matchTolerance 0.0001;\n        transform coincidentFullMatch;\n"
+                    f"        neighbourPatch {other};\n")
+        return ""
+    entries = "".join(f"    {n}\n    {{\n        type {t};\n{extra(n, t)}"
                       f"        nFaces {nf};\n        startFace {s};\n    }}\n" for n, t, s, nf in case.patches)
     (d / "boundary").write_text(_header(case, "polyBoundaryMesh", "constant/polyMesh", "boundary")
                                 + f"{len(case.patches)}\n(\n{entries})\n")
@@ -498,8 +622,18 @@ def boundary_text(case: CfdCase, field_name: str, state: MoverState) -> str:
     def entry(name: str, body: str) -> None:
         lines.append(f"    {name}\n    {{\n{body}    }}\n")
 
-    for name, _, _, _ in case.patches:
+    for name, ptype, _, _ in case.patches:
         v = vals.get(name)
+        if ptype == "cyclic":  # tile baffles (plenum mode)
+            if field_name == "p_rgh":
+                # Δp/ρ = I·length·½|u|u (D = 0: no Darcy term), so I·length = ζ on the face velocity.
+                body = ("        type porousBafflePressure;\n        patchType cyclic;\n        D 0;\n"
+                        f"        I {case.tile_faces.zeta:.9g};\n        length 1;\n"
+                        "        jump uniform 0;\n        value uniform 0;\n")
+            else:
+                body = "        type cyclic;\n"
+            entry(name, body)
+            continue
         if field_name == "U":
             body = ("        type noSlip;\n" if v is None else
                     f"        type fixedValue;\n        value uniform {_vec(v['U'])};\n")
@@ -575,6 +709,8 @@ def write_case(case: CfdCase, root: str | Path, *, state: MoverState | None = No
     for sub in ("0", "constant", "system"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     _write_polymesh(case, root)
+    if case.plenum and case.tile_faces.model == "porous":
+        _write_tile_zone(case, root)
     state = state or nominal_state(case)
     for name in _FIELDS:
         write_field(case, root / "0", name, state)
@@ -649,9 +785,60 @@ relaxationFactors
         "patches": {n: nf for n, _, _, nf in case.patches},
         "containment_panel_faces": case.panel_faces,
         "containment_leak_faces": case.leak_faces,
+        "raised_floor": raised_floor_text(case),
     }
     (root / "case.json").write_text(json.dumps(meta, indent=1))
     return state
+
+
+def raised_floor_text(case: CfdCase) -> str:
+    if not case.nz_plenum:
+        return "none"
+    if not case.plenum:
+        return "plenum omitted, tiles a uniform velocity inlet"
+    tf = case.tile_faces
+    if tf.model == "baffle":
+        return (f"plenum meshed, tiles porous cyclic baffles (porousBafflePressure, zeta {tf.zeta:.6g} on the "
+                f"face velocity)")
+    return (f"plenum meshed, tiles open faces under a one-cell Darcy-Forchheimer layer (explicitPorositySource, "
+            f"f_z {tf.forchheimer_f:.6g} 1/m = zeta {tf.zeta:.6g} / h, f_xy 100 f_z)")
+
+
+def _write_tile_zone(case: CfdCase, root: Path) -> None:
+    """"porous" tiles: the cellZone of room cells above the tiles and the fvOptions that make it porous."""
+    tf = case.tile_faces
+    ids = "\n".join(map(str, np.sort(tf.room_cells).tolist()))
+    (root / "constant" / "polyMesh" / "cellZones").write_text(
+        _header(case, "regIOobject", "constant/polyMesh", "cellZones")
+        + f"1\n(\ntiles\n{{\n    type cellZone;\ncellLabels List<label> {len(tf.room_cells)}\n(\n{ids}\n)\n;\n}}\n)\n")
+    fz = tf.forchheimer_f
+    (root / "constant" / "fvOptions").write_text(
+        _header(case, "dictionary", "constant", "fvOptions") + f"""// Perforated tiles: Borda-Carnot zeta = (1/sigma - 1)^2 = {tf.zeta:.6g} on the face velocity, spread over
+// the one cell of height h = {tf.cell_m:g} m above each tile face: dp/rho = 0.5 f_z |U| U_z h = zeta 0.5 U_z^2 when
+// the cell's air moves vertically, which f_xy = 100 f_z enforces (a tile passes air up, not sideways).
+tiles
+{{
+    type            explicitPorositySource;
+    active          yes;
+    explicitPorositySourceCoeffs
+    {{
+        selectionMode   cellZone;
+        cellZone        tiles;
+        type            DarcyForchheimer;
+        DarcyForchheimerCoeffs
+        {{
+            d   (0 0 0);
+            f   ({100 * fz:.9g} {100 * fz:.9g} {fz:.9g});
+            coordinateSystem
+            {{
+                origin  (0 0 0);
+                e1      (1 0 0);
+                e2      (0 1 0);
+            }}
+        }}
+    }}
+}}
+""")
 
 
 def write_control(case: CfdCase, root: Path, *, end_iteration: int, write_interval: int) -> None:
@@ -679,8 +866,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("hall", type=Path)
     p.add_argument("outdir", type=Path)
+    p.add_argument("--plenum", action="store_true",
+                   help="mesh the raised floor's plenum; tiles as a porous layer (default: tiles as an inlet)")
+    p.add_argument("--tile-model", choices=("porous", "baffle"), default="porous",
+                   help="with --plenum: Darcy-Forchheimer layer (default) or porousBafflePressure baffles")
+    p.add_argument("--tile-zeta-scale", type=float, default=1.0,
+                   help="multiply the tiles' ζ (a sensitivity check; 1 = the twin's Borda–Carnot law)")
     args = p.parse_args(argv)
-    case = build_case(args.hall)
+    case = build_case(args.hall, plenum=args.plenum, tile_model=args.tile_model,
+                      tile_zeta_scale=args.tile_zeta_scale)
     write_case(case, args.outdir)
     print(f"{args.outdir}: {case.n_cells} cells, {len(case.faces)} faces, "
           f"{len(case.patches)} patches, {case.leak_faces} leak faces of {case.leak_faces + case.panel_faces} "

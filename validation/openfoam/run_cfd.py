@@ -1,6 +1,9 @@
 """Run the OpenFOAM reference of a hall on one core and extract what the twin is compared with.
 
-Usage: ``python validation/openfoam/run_cfd.py HALL.toml [--case DIR] [--results DIR]``
+Usage: ``python validation/openfoam/run_cfd.py HALL.toml [--plenum] [--case DIR] [--results DIR]``
+
+``--plenum`` meshes a raised floor's plenum and makes the tiles porous baffles (see
+:mod:`case_from_hall`); without it the tiles are a uniform velocity inlet.
 
 Writes the case (:mod:`case_from_hall`), then runs ``buoyantBoussinesqSimpleFoam`` (serial, no MPI) in
 blocks of SIMPLE iterations. Between blocks an outer Picard loop couples the racks: it reads each rack's
@@ -17,9 +20,11 @@ Results (small files, for the repo) in ``validation/results/<hall>/``:
   last ``--average-blocks`` blocks, how much the intake moved over them (max − min, K: the CFD's own
   steadiness), and the last iterate's intake.
 - ``crahs.csv``: per CRAH flow, supply and mean return temperature (same averaging).
-- ``fields.npz``: cell-centred T (°C) and velocity (same averaging) on the twin's grid (NaN in solids and in the
-  plenum, which the CFD omits), and horizontal slices of T at z = 1.0 and 1.5 m (linear between the
+- ``fields.npz``: cell-centred T (°C) and velocity (same averaging) on the twin's grid (NaN in solids and,
+  without ``--plenum``, in the plenum), and horizontal slices of T at z = 1.0 and 1.5 m (linear between the
   two cell layers around each height).
+- ``tiles.csv`` (``--plenum``): per tile face (x, y of its centre) the flow up through it, m³/s, from the
+  solver's face flux ``phi`` (same averaging), and its spread over the averaged blocks.
 - ``residuals.csv``: initial residuals every 10 iterations; ``history.csv``: intakes per block.
 - ``meta.json``: OpenFOAM version, solver, cells, iterations, wall time on one core, final residuals.
 """
@@ -67,6 +72,27 @@ def read_internal(path: Path, n: int) -> np.ndarray:
     return values.reshape(n, 3) if values.size == 3 * n else values
 
 
+def read_patch_flux(path: Path, patch: str) -> np.ndarray:
+    """The face fluxes (m³/s) of one patch in an ascii ``phi`` file (outward from the patch's cells)."""
+    text = path.read_text()
+    i = text.index("boundaryField")
+    i = text.index(f"\n    {patch}\n", i)
+    body = text[i:text.index("\n    }", i)]
+    m = re.search(r"value\s+nonuniform\s+List<scalar>\s*\d+\s*\(([^)]*)\)", body)
+    if m:
+        return np.array(m.group(1).split(), dtype=float)
+    m = re.search(r"value\s+uniform\s+([^;]+);", body)
+    return np.full(1, float(m.group(1)))
+
+
+def tile_flows_m3s(case: CfdCase, time_dir: Path) -> np.ndarray:
+    """Flow up through each tile face (``case.tile_faces`` order), m³/s, from the solver's ``phi``."""
+    tf = case.tile_faces
+    if tf.model == "baffle":
+        return read_patch_flux(time_dir / "phi", "tiles_plenum")
+    return read_internal(time_dir / "phi", len(case.neighbour))[tf.internal_faces]  # owner: plenum cell
+
+
 def latest_time(root: Path) -> Path:
     times = [p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"[0-9.]+", p.name)]
     return max(times, key=lambda p: float(p.name))
@@ -105,8 +131,9 @@ def foam_version() -> str:
 
 
 def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations: int, tol_k: float,
-        residual: float, relax: float, average_blocks: int = 20) -> dict:
-    case = build_case(hall)
+        residual: float, relax: float, average_blocks: int = 20, plenum: bool = False,
+        tile_model: str = "porous", tile_zeta_scale: float = 1.0) -> dict:
+    case = build_case(hall, plenum=plenum, tile_model=tile_model, tile_zeta_scale=tile_zeta_scale)
     if case_dir.exists():
         shutil.rmtree(case_dir)
     state = write_case(case, case_dir)
@@ -121,7 +148,7 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
     solver_s = 0.0
     converged = False
     last_res: dict[str, float] = {}
-    recent: list[tuple[np.ndarray, np.ndarray]] = []  # (T °C, U) of the last `average_blocks` blocks
+    recent: list[tuple] = []  # (T °C, U, tile fluxes or None) of the last `average_blocks` blocks
     while it < max_iterations:
         it_end = min(it + block, max_iterations)
         write_control(case, case_dir, end_iteration=it_end, write_interval=block)
@@ -149,7 +176,8 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
             if old.is_dir() and old != tdir and old.name != "0" and re.fullmatch(r"[0-9.]+", old.name):
                 shutil.rmtree(old)
         t_c = read_internal(tdir / "T", n) - 273.15
-        recent = [*recent, (t_c, read_internal(tdir / "U", n))][-average_blocks:]
+        tiles_q = tile_flows_m3s(case, tdir) if case.plenum else None
+        recent = [*recent, (t_c, read_internal(tdir / "U", n), tiles_q)][-average_blocks:]
         recent = recent[-max((len(history) + 1) // 2, 1):]  # never average over the first half of the run
         t_in, t_ret = intake_means(case, t_c)
         change = 0.0 if prev_in is None else max(
@@ -210,6 +238,15 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
             q = crah_flow_m3s(c)
             w.writerow([c.name, f"{q:.5f}", c.supply_setpoint_c, f"{t_ret[c.name]:.3f}", f"{max(vals) - min(vals):.3f}",
                         f"{t_ret_final[c.name]:.3f}"])
+    if case.plenum:
+        tq = np.array([r[2] for r in recent])
+        tf = case.tile_faces
+        ti, tj, _ = np.unravel_index(tf.room_grid, grid.shape)
+        with open(results / "tiles.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["x_m", "y_m", "flow_m3s", "flow_spread_m3s"])
+            for a, b, q, sp in zip(grid.centers(0)[ti], grid.centers(1)[tj], tq.mean(0), np.ptp(tq, 0)):
+                w.writerow([f"{a:.3f}", f"{b:.3f}", f"{q:.6f}", f"{sp:.6f}"])
     for name, rows in (("residuals.csv", residual_rows), ("history.csv", history)):
         keys = list(dict.fromkeys(k for r in rows for k in r))
         with open(results / name, "w", newline="") as f:
@@ -231,6 +268,8 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         "turbulence": "kEpsilon (standard), wall functions",
         "buoyancy": "Boussinesq, beta = 1/T_ref",
         "exhaust_coupling": f"external Picard loop every {block} SIMPLE iterations (relaxation {relax})",
+        "raised_floor": (f"plenum ({case.tile_faces.model} tiles)" if case.plenum else "uniform-tile inlet (plenum omitted)")
+        if case.nz_plenum else "none",
         "cores": 1,
         "cells": n,
         "cell_m": grid.cell_m,
@@ -264,6 +303,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tol-k", type=float, default=0.02, help="largest intake/return change over a block, K")
     p.add_argument("--residual", type=float, default=1e-2, help="largest initial residual at the end")
     p.add_argument("--relax", type=float, default=1.0, help="relaxation of the Picard update")
+    p.add_argument("--plenum", action="store_true",
+                   help="mesh the raised floor's plenum, tiles a porous layer (default: tiles a uniform inlet)")
+    p.add_argument("--tile-model", choices=("porous", "baffle"), default="porous",
+                   help="with --plenum: Darcy-Forchheimer layer (default) or porousBafflePressure baffles")
+    p.add_argument("--tile-zeta-scale", type=float, default=1.0,
+                   help="multiply the tiles' ζ (a sensitivity check; 1 = the twin's Borda–Carnot law)")
     p.add_argument("--average-blocks", type=int, default=20,
                    help="blocks the results are averaged over (at most the second half of the run)")
     a = p.parse_args(argv)
@@ -271,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     here = Path(__file__).resolve().parents[1]
     meta = run(a.hall, a.case or Path("/tmp/cfd-validation") / stem, a.results or here / "results" / stem,
                block=a.block, max_iterations=a.max_iterations, tol_k=a.tol_k, residual=a.residual, relax=a.relax,
-               average_blocks=a.average_blocks)
+               average_blocks=a.average_blocks, plenum=a.plenum,
+               tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale)
     print(json.dumps({k: meta[k] for k in ("cells", "iterations", "converged", "wall_s", "final_initial_residuals",
                                            "energy_balance_error")}))
     return 0
