@@ -37,6 +37,7 @@ demo: $(VENV)/.installed $(VENV)/.sysdeps
 	$(VENV)/bin/twin render $(OUT) --out $(OUT)/overview.png
 
 test: $(VENV)/.installed-test $(VENV)/.sysdeps
+	$(VENV)/bin/ruff check twin viewer tui tests validation
 	$(PY) -m pytest -q
 
 # The bench compares the power-chain solve with pandapower, which comes with the test extra.

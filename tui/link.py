@@ -18,10 +18,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Protocol
 
+from tui.model import CommandRecord, Trends, TwinData
 from twin.bus import protocol as P
 from twin.bus.client import CommandError
-
-from tui.model import CommandRecord, Trends, TwinData
 
 __all__ = ["BusLink", "ClientLike"]
 

@@ -206,7 +206,8 @@ def command_label(kind: str, args: dict, *, setpoint: dict | None = None) -> str
     """One line saying what a command asks, for the status line and the audit trail on screen."""
     if kind == "set_setpoint":
         unit = (setpoint or {}).get("unit", "")
-        return f"set {args.get('target')} = {fmt_value(args.get('value'), unit, integer=bool((setpoint or {}).get('integer')))}"
+        value = fmt_value(args.get("value"), unit, integer=bool((setpoint or {}).get("integer")))
+        return f"set {args.get('target')} = {value}"
     if kind == "alarm_ack":
         return f"acknowledge {args.get('alarm')}"
     if kind == "alarm_shelve":

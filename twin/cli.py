@@ -40,7 +40,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="twin", description="Digital twin of a data hall: headless runs, a live service on ZeroMQ, a 3D viewer and an operator console.")
+    p = _Parser(prog="twin", description="Digital twin of a data hall: headless runs, a live service on ZeroMQ, "
+                                         "a 3D viewer and an operator console.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     hall_help = f"a hall file (.toml), or a bundled hall's name: {', '.join(bundled_hall_names())}"
 
@@ -230,7 +231,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{result['hall']}: {result['duration_s']:g} s, load ×{result['load_step']:g} at a third; "
                   f"differences from refreshing every step")
             for r in result["policies"]:
-                print(f"  every {r['refresh_s']:>4g} s × {r['iterations']:>2} iterations: {r['flow_solves']:4d} solves, "
+                print(f"  every {r['refresh_s']:>4g} s × {r['iterations']:>2} iterations: "
+                      f"{r['flow_solves']:4d} solves, "
                       f"×{r['rtf']:g} real time, inlet rms {r['inlet_rms_k']:.3f} K, max {r['inlet_max_k']:.3f} K")
         return 0
     if args.command == "bench":

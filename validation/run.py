@@ -47,7 +47,7 @@ from validation.benchmarks import (  # noqa: E402
     lid_driven_cavity,
     wall_jet_decay,
 )
-from validation.reference_data import ANNEX20, DE_VAHL_DAVIS, GHIA_U, GHIA_V, GHIA_X, GHIA_Y  # noqa: E402
+from validation.reference_data import ANNEX20, GHIA_U, GHIA_V, GHIA_X, GHIA_Y  # noqa: E402
 
 __all__ = ["hall_section", "main"]
 

@@ -181,8 +181,9 @@ def view_defaults(name: str, aisles: list[Aisle], options: SceneOptions, *,
 
     Overview and top: the horizontal slice and the isosurface (a section would hide half the hall).
     Aisle views and the walk (``name="walk"``): no horizontal slice (at 1.5 m it would be a floor just
-    under the eyes); the walk also hides the isosurface unless asked for. Aisle views also show the section across the aisle just past its far end, as a
-    backdrop that shows how the air is layered from floor to ceiling.
+    under the eyes); the walk also hides the isosurface unless asked for. Aisle views also show the
+    section across the aisle just past its far end, as a backdrop that shows how the air is layered
+    from floor to ceiling.
     """
     aisle = next((i for i, a in enumerate(aisles) if a.name == name), None)
     inside = aisle is not None or name == "walk"  # standing in the room, at eye height

@@ -150,11 +150,10 @@ def _open(args: argparse.Namespace, *, live_default: bool):
 
 def _run(command: str, fn, args: argparse.Namespace) -> int:
     """Run ``fn(args)``, turning user errors into one line and exit status 2 (3: no steady state)."""
+    from twin.bus.offline import NoSteadyView
     from twin.bus.security import SecurityError
     from twin.model.load import HallError
     from viewer.sources import ViewerError
-
-    from twin.bus.offline import NoSteadyView
 
     try:
         return fn(args)
@@ -178,7 +177,6 @@ def run_render(args: argparse.Namespace) -> int:
         from viewer.cameras import view_defaults
         from viewer.render import DEFAULT_SIZE, render_image, render_walkthrough
         from viewer.scene import find_aisles
-
         from viewer.sources import ViewerError
 
         if not args.walkthrough and args.out.suffix.lower() != ".png":  # before minutes of solving

@@ -283,7 +283,7 @@ def find_aisles(hall: HallModel) -> list[Aisle]:
             lo[a], hi[a], lo[p], hi[p] = (round(float(v), 3) for v in (a_lo, a_hi, p_lo, p_hi))
             sides.update(axis=a, lo=tuple(lo), hi=tuple(hi))
     aisles = []
-    for key, s in found.items():
+    for s in found.values():
         fronts = list(s["fronts"].values())
         kind = "cold" if all(fronts) else "hot" if not any(fronts) else "mixed"
         names = list(s["fronts"])

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.halls import TINY
 from twin.bus.client import TwinClient
 from twin.bus.server import ServeOptions, TwinServer
 from twin.model.load import load_hall
 from twin.sim.twin import HallTwin
-
-from tests.halls import TINY
 
 TWIN = Path(sys.executable).with_name("twin")
 

@@ -8,9 +8,8 @@ import time
 
 import pytest
 
-from twin.bus.client import TwinClient
-
 from tests.bus.conftest import ServerThread, wait_until
+from twin.bus.client import TwinClient
 
 
 def _synced(server: ServerThread, client) -> bool:

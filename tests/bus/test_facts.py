@@ -6,6 +6,7 @@ import pytest
 
 from twin.bus import protocol as P
 
+
 def test_commands_endpoint_is_the_next_port():
     """tcp://HOST:N → tcp://HOST:N+1 (the defaults are a pair); other transports must name it."""
     assert P.commands_endpoint_for(P.DEFAULT_STATE) == P.DEFAULT_COMMANDS

@@ -8,9 +8,8 @@ import time
 import numpy as np
 import zmq
 
-from twin.bus import protocol as P
-
 from tests.bus.conftest import ServerThread
+from twin.bus import protocol as P
 
 SP = "CRAH-01.supply_temp_setpoint"
 
@@ -66,7 +65,7 @@ def test_fuzzed_commands_change_nothing_and_get_invalid(rng):
             assert c.pause().ok
             time.sleep(0.3)  # the summary that shows the pause goes out within one summary period
             digest0 = c.ping().result["digest"]
-        twin, state = s.twin, s.server.state
+        state = s.server.state
         before = (state.copy(), state.controls.registry.state_dict(), state.alarms.state_dict())
         messages = _malformed(rng)
         assert len(messages) > 7000

@@ -8,11 +8,10 @@ import time
 import numpy as np
 import pytest
 
-from twin.bus.client import TwinClient
-from twin.bus.audit import read_audit
-from twin.sim.checkpoint import read_checkpoint_meta
-
 from tests.bus.conftest import endpoints, rss_kib, serve_process, wait_until
+from twin.bus.audit import read_audit
+from twin.bus.client import TwinClient
+from twin.sim.checkpoint import read_checkpoint_meta
 
 pytestmark = pytest.mark.slow
 

@@ -8,11 +8,10 @@ import time
 
 import zmq
 
-from twin.bus import protocol as P
-from twin.bus.audit import AuditLog, read_audit
-
 from tests.bus.conftest import TWIN, ServerThread
 from tests.halls import TINY
+from twin.bus import protocol as P
+from twin.bus.audit import AuditLog, read_audit
 
 
 def _dealer(endpoint: str) -> zmq.Socket:

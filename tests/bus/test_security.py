@@ -6,11 +6,10 @@ import subprocess
 
 import pytest
 
-from twin.bus.client import TwinClient
-from twin.bus.security import SecurityError, is_loopback, load_client_keys, load_server_keys, make_keys
-
 from tests.bus.conftest import TWIN, ServerThread, free_ports
 from tests.halls import TINY
+from twin.bus.client import TwinClient
+from twin.bus.security import SecurityError, is_loopback, load_client_keys, load_server_keys, make_keys
 
 
 @pytest.mark.parametrize("endpoint, loopback", [

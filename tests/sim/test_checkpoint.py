@@ -27,7 +27,6 @@ from twin.sim.observe import observe
 from twin.sim.scenario import ScenarioPlayer
 from twin.sim.twin import HallTwin, TwinState
 
-
 # Events on both sides of the checkpoint (saved after 60 s): a setpoint ramp that is still moving when it is
 # written, a trip at the very instant of the checkpoint (a new flow field), an outage with generator pickup
 # and return, a stuck sensor, a load step (re-solves the chain with the sources in force) and a restart.

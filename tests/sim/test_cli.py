@@ -15,7 +15,6 @@ from tests.sim.runs import CONTRACT_KEYS, TINY, bad_hall, twin_cli
 from twin.cli import parse_duration_s
 
 
-
 def _one_error_line(proc, *, code: int = 2) -> str:
     """The single stderr line of a failed command, after checking exit code, silence on stdout, no traceback."""
     assert proc.returncode == code, (proc.returncode, proc.stderr)

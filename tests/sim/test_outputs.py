@@ -163,9 +163,9 @@ def test_vti_temperature_agrees_with_the_timeseries(run_10min):
 
 def test_peaks_over_the_run_are_the_maxima_of_a_series_recorded_every_step(tmp_path):
     """Recorded every step, the time series' maxima are the summary's peaks: value, unit and time."""
+    from tests.halls import hall_from, two_crah_dict
     from twin.model.scenario import load_scenario
     from twin.sim.jobs import run_job
-    from tests.halls import hall_from, two_crah_dict
 
     hall = hall_from(two_crah_dict())
     scen = tmp_path / "trip.toml"

@@ -6,7 +6,6 @@ what physics, the equipment ratings or the controllers' own specifications say m
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 import pyarrow.parquet as pq
+import pytest
 
 from tests.sim.runs import TINY, twin_cli
 

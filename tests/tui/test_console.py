@@ -40,7 +40,7 @@ async def test_keys_switch_views_and_the_footer_lists_them(fake_twin):
         await _live(pilot, app)
         await until(pilot, lambda: len(app.query(FooterKey)) > 0, "the footer")
         footer = {k.key: k.description for k in app.query(FooterKey)}
-        for i, (vid, title) in enumerate(VIEWS):
+        for i, (_vid, title) in enumerate(VIEWS):
             assert footer[str(i + 1)] == title
         for key, (vid, title) in reversed(list(zip("123456", VIEWS))):
             await pilot.press(key)

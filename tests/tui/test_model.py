@@ -38,11 +38,11 @@ def _keys(obj, prefix: str = "") -> set[str]:
 
 def test_fixture_matches_the_server():
     """The frozen summary and hall carry exactly the keys the real server sends for tiny.toml."""
+    from tests.halls import TINY
     from twin.bus.protocol import decode_json, encode_json
     from twin.bus.views import hall_info, summary_body
     from twin.model.load import load_hall
     from twin.sim.twin import HallTwin
-    from tests.halls import TINY
 
     twin = HallTwin(load_hall(TINY), control="embedded")
     state = twin.initial_state()

@@ -13,8 +13,16 @@ from twin.bus.offline import OfflineView
 from twin.model.load import load_hall, parse_hall
 from viewer.cameras import EYE_HEIGHT_M, aisle_pose, named_pose, overview_pose, view_defaults, walkthrough_poses
 from viewer.hud import format_sim_time, hud_text, pick_text, stale_text
-from viewer.scene import (CRAH_STATE_COLOURS, SceneOptions, TemperatureScale, build_scene, crah_states,
-                          find_aisles, slice_weights, visible_walls)
+from viewer.scene import (
+    CRAH_STATE_COLOURS,
+    SceneOptions,
+    TemperatureScale,
+    build_scene,
+    crah_states,
+    find_aisles,
+    slice_weights,
+    visible_walls,
+)
 
 
 def shifted(view, dt_k: float, *, time_s: float = 60.0) -> OfflineView:

@@ -115,7 +115,8 @@ class SetpointDialog(ModalScreen[None]):
         info.append("   target ", style=DIM)
         info.append(fmt_value(sp.get("target"), unit, integer=integer))
         info.append("\nRange ", style=DIM)
-        info.append(f"{fmt_value(sp.get('min'), '', integer=integer)} … {fmt_value(sp.get('max'), unit, integer=integer)}")
+        lo, hi = fmt_value(sp.get("min"), "", integer=integer), fmt_value(sp.get("max"), unit, integer=integer)
+        info.append(f"{lo} … {hi}")
         if num(sp.get("max_step")) is not None:
             info.append(f"   at most {fmt_value(sp['max_step'], unit)} per write", style=DIM)
         if num(sp.get("rate_per_s")) is not None:

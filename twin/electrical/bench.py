@@ -62,8 +62,9 @@ def bench_power(hall: HallModel, *, seed: int = 1) -> dict:
         "setup_ms": 1e3 * setup_s, "solve_us": 1e6 * ours_s, "sweeps_per_solve": res.sweeps,
     }
     try:
-        from twin.electrical import pandapower_ref as ref  # noqa: PLC0415
         import pandapower  # noqa: PLC0415
+
+        from twin.electrical import pandapower_ref as ref  # noqa: PLC0415
     except ImportError:
         out["pandapower"] = None
         return out

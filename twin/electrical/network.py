@@ -98,7 +98,8 @@ class PowerNetwork:
 
         feed_of_row = {f.row: f for f in power.rack_feeds}
         feeds = [feed_of_row[row.name] for row in hall.spec.rows for _ in range(row.count)]  # racks in file order
-        self.rack_pdu = np.array([[pdu_of[f.feed_a], pdu_of[f.feed_b]] for f in feeds], dtype=np.int64).reshape(n_rack, 2)
+        self.rack_pdu = np.array([[pdu_of[f.feed_a], pdu_of[f.feed_b]] for f in feeds],
+                                 dtype=np.int64).reshape(n_rack, 2)
         self.rack_ups = self.pdu_ups[self.rack_pdu] if n_rack else np.zeros((0, 2), dtype=np.int64)
         nominal_it_w = np.array([r.it_w for r in hall.racks])
         self.psu_rated_w = np.maximum(np.array([f.psu_rating_fraction for f in feeds]) * nominal_it_w, 1.0)

@@ -78,7 +78,8 @@ def pandapower_downstream(net: PowerNetwork, result: PowerResult):
         tan_phi = math.tan(math.acos(feed.psu_power_factor))
         for _ in range(row.count):
             rack = net.rack_names[k]
-            for label, pdu, p_w in (("a", feed.feed_a, result.rack_feed_a_w[k]), ("b", feed.feed_b, result.rack_feed_b_w[k])):
+            for label, pdu, p_w in (("a", feed.feed_a, result.rack_feed_a_w[k]),
+                                    ("b", feed.feed_b, result.rack_feed_b_w[k])):
                 if pdu not in pdu_out:
                     continue
                 key = f"{rack}.{label}"

@@ -176,8 +176,10 @@ def voxelize_hall(hall: HallModel) -> HallVoxels:
         axis, sign = facing_axis_sign(rack.facing)
         racks.append(Mover(
             rack.name,
-            _fluid_cells(where, rack.key, rack.name, "front (intake)", _neighbour_cells(cells, axis, sign, grid), solid),
-            _fluid_cells(where, rack.key, rack.name, "back (exhaust)", _neighbour_cells(cells, axis, -sign, grid), solid),
+            _fluid_cells(where, rack.key, rack.name, "front (intake)", _neighbour_cells(cells, axis, sign, grid),
+                         solid),
+            _fluid_cells(where, rack.key, rack.name, "back (exhaust)", _neighbour_cells(cells, axis, -sign, grid),
+                         solid),
         ))
     crahs = []
     for crah in hall.crahs:

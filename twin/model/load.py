@@ -388,7 +388,8 @@ def _cross_check(spec: Hall, source: Path | None, where: str) -> HallModel:
         key = f"rows[{i}]"
         loads = row.it_kw if isinstance(row.it_kw, list) else [row.it_kw] * row.count
         if len(loads) != row.count:
-            raise HallError(f"{where}: {key}.it_kw: {len(loads)} values for {row.count} racks (give one or {row.count})")
+            raise HallError(f"{where}: {key}.it_kw: {len(loads)} values for {row.count} racks "
+                            f"(give one or {row.count})")
         axis_along = 0 if row.along == "x" else 1
         if facing_axis_sign(row.facing)[0] == axis_along:
             raise HallError(f"{where}: {key}.facing: {row.facing} is along the row; racks must face across it "
@@ -520,7 +521,8 @@ def _check_power(spec: Hall, where: str) -> None:
     ups_names: dict[str, int] = {}
     for i, u in enumerate(power.ups):
         if u.name in ups_names:
-            raise HallError(f"{where}: power.ups[{i}].name: {u.name!r} is already used by power.ups[{ups_names[u.name]}]")
+            raise HallError(f"{where}: power.ups[{i}].name: {u.name!r} is already used by "
+                            f"power.ups[{ups_names[u.name]}]")
         ups_names[u.name] = i
     if not ups_names:
         raise HallError(f"{where}: power.ups: at least one UPS is needed")

@@ -35,9 +35,8 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, ValidationError, field_validator
 
-from twin.model.strict import StrictModel
-
 from twin.model.load import HallError, HallModel, describe_validation_error, read_toml
+from twin.model.strict import StrictModel
 from twin.model.units import parse_duration_s
 
 __all__ = ["Event", "ScenarioError", "ScenarioModel", "check_event_target", "check_targets", "load_scenario",

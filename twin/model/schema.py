@@ -11,9 +11,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from twin.model.strict import StrictModel
-
 from twin.model.power import PowerChain
+from twin.model.strict import StrictModel
 
 __all__ = [
     "Air",

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from twin.model.load import HallModel
+from twin.model.scenario import ScenarioModel
 from twin.sim.files import write_json
 from twin.sim.observe import observe
-from twin.model.scenario import ScenarioModel
 from twin.sim.runner import RunInfo, Runner, Tracker
 from twin.sim.scenario import ScenarioPlayer
 from twin.sim.trackers import FieldRecorder, ProgressTracker, TimeSeriesRecorder, write_fields

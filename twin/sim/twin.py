@@ -13,15 +13,14 @@ import time
 
 import numpy as np
 
+from twin.control.alarms import AlarmSystem
 from twin.geometry.voxel import voxelize_hall
 from twin.model.load import HallError, HallModel
-from twin.control.alarms import AlarmSystem
 from twin.sim.controls import HallControls
 from twin.sim.fixed_point import AndersonMixer
 from twin.sim.power import PowerSystem
 from twin.sim.state import TwinState
 from twin.thermal.airflow import AirflowSolver, AirPathError
-from twin.thermal.momentum import FlowNotConverged, MomentumSettings, MomentumSolver, MoverJets
 from twin.thermal.compact import (
     CrahArrays,
     RackArrays,
@@ -33,6 +32,7 @@ from twin.thermal.compact import (
     server_airflow_m3s,
     valve_for_setpoint,
 )
+from twin.thermal.momentum import FlowNotConverged, MomentumSettings, MomentumSolver, MoverJets
 from twin.thermal.network import build_network
 from twin.thermal.steady import SteadyNotConverged, solve_steady_field
 from twin.thermal.transport import AirProperties, TransportOperator
@@ -450,7 +450,7 @@ class HallTwin:
         t_in_prev = None
         buoyancy_mixer = AndersonMixer(memory=4, relax=0.5)
         flow_converged = True
-        for outer in range(1, max_outer + 1):
+        for outer in range(1, max_outer + 1):  # noqa: B007 - the count is reported after the loop
             q = self.mover_flow_m3s(state)
             if self.momentum is not None and (state.flow_movers_m3s is None or self.buoyancy
                                               or not np.array_equal(state.flow_movers_m3s, q)):
@@ -495,7 +495,8 @@ class HallTwin:
             new_regime = regime_of(ret, mdot_cp[cr])
             # With buoyancy the flow follows the temperatures: settled when the intakes stop moving.
             field_settled = (self.momentum is None or not self.buoyancy
-                             or (t_in_prev is not None and np.max(np.abs(t_in - t_in_prev), initial=0.0) < _STEADY_INTAKE_K))
+                             or (t_in_prev is not None
+                                 and np.max(np.abs(t_in - t_in_prev), initial=0.0) < _STEADY_INTAKE_K))
             t_in_prev = t_in
             if self.momentum is not None and self.buoyancy:
                 # The buoyant flow and the temperatures it carries form a loop with a gain near −1 (warm

@@ -388,7 +388,9 @@ class MomentumSolver:
             rows_in.append(cin), cols_in.append(np.full(cin.size, j)), v_in.append(np.full(cin.size, 1 / cin.size))
             rows_out.append(cout), cols_out.append(np.full(cout.size, j))
             v_out.append(np.full(cout.size, 1 / cout.size))
-        cat = (lambda xs, dt=float: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
+        def cat(xs: list, dt: type = float) -> np.ndarray:
+            return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
+
         self.intake = sp.csc_matrix((cat(v_in), (cat(rows_in, np.int64), cat(cols_in, np.int64))), shape=(n_grid, m))
         self.outlet = sp.csc_matrix((cat(v_out), (cat(rows_out, np.int64), cat(cols_out, np.int64))),
                                     shape=(n_grid, m))

@@ -131,7 +131,7 @@ class TransportOperator:
         t_old = t_c[self.order]
         x = t_old if t_guess_c is None else t_guess_c[self.order]
         ux = self.upper @ x
-        for sweep in range(1, self.max_sweeps + 1):
+        for sweep in range(1, self.max_sweeps + 1):  # noqa: B007 - the count is kept after the loop
             x_new = self._lu.solve(b - ux)
             ux_new = self.upper @ x_new
             change = np.max(np.abs(x_new - x)) if x.size else 0.0

@@ -92,7 +92,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -295,7 +294,6 @@ def build_case(hall_path: str | Path, *, plenum: bool = False, tile_model: str =
 
     internal_o, internal_n, internal_q = [], [], []
     bnd: dict[str, list] = {}  # patch name -> list of (owner cell ids, quads, grid flat cells)
-    patch_kind: dict[str, tuple[str, str, np.ndarray]] = {}
     panel_faces = 0
     leak_faces = 0
 

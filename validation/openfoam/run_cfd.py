@@ -46,7 +46,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from case_from_hall import (  # noqa: E402
-    CfdCase, MoverState, build_case, crah_flow_m3s, rack_flow_m3s, update_time_dir, write_case, write_control,
+    CfdCase,
+    MoverState,
+    build_case,
+    crah_flow_m3s,
+    rack_flow_m3s,
+    update_time_dir,
+    write_case,
+    write_control,
 )
 
 __all__ = ["read_internal", "run"]
