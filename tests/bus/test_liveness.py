@@ -228,3 +228,19 @@ def test_a_resumed_twin_keeps_its_pause_and_speed(tmp_path):
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
         t_ckpt = read_checkpoint_meta(out / "checkpoint.npz")["time_s"]
+
+
+def test_the_serve_log_tells_an_operator_what_happened(tmp_path):
+    """stderr (serve.log under `twin up`) names flow solves, a client joining, a refused command and the
+    final checkpoint, one line each with time and level."""
+    with serve_process("--speed", "10", out=tmp_path) as (proc, st, cm):
+        with TwinClient(st, cm, role="operator", name="console-7") as c:
+            assert c.connect(20.0)
+            assert c.set_setpoint("CRAH-01.supply_temp_setpoint", 99.0).status == "out_of_range"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 143
+        log = proc.stderr.read()
+    assert "INFO twin.sim.twin: flow solved at t = 0 s (potential)" in log
+    assert "INFO twin.bus.commands: client console-7 (operator) joined" in log
+    assert "WARNING twin.bus.commands: refused set_setpoint from console-7 (operator): out_of_range" in log
+    assert "INFO twin.bus.server: checkpoint (final)" in log

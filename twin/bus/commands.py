@@ -8,6 +8,7 @@ reply, never the running server.
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -30,6 +31,8 @@ from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin
 
 __all__ = ["CommandHandler", "Outcome", "inject_event"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -183,6 +186,13 @@ class CommandHandler:
         if ctx["key"] is not None:
             rec["key"] = ctx["key"]
         logged = self.audit.append(rec)
+        who = f"{ctx['name'] or ctx['client']} ({ctx['role']})"
+        if kind == "snapshot" and outcome.status == "ok":
+            log.info("client %s joined: snapshot at seq %d", who, self.publisher.seq)
+        elif outcome.status not in ("ok", "clamped"):
+            log.warning("refused %s from %s: %s: %s", kind, who, outcome.status, outcome.reason)
+        elif kind not in ("ping",):
+            log.info("%s from %s: %s", kind, who, outcome.status)
         if kind not in (None, "snapshot", "ping"):
             self.publisher.publish_event(self.state.time_s, {"type": "command", **logged})
         if kind == "snapshot" and outcome.status == "ok":

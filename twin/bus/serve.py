@@ -8,6 +8,7 @@ command exits 130 or 143 (128 + the signal's number, as shells do).
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import sys
 from pathlib import Path
@@ -25,6 +26,9 @@ def serve(hall: HallModel, args: argparse.Namespace) -> int:
     from twin.sim.scenario import ScenarioPlayer
     from twin.sim.twin import HallTwin
 
+    # What an operator wants in serve.log: flow solves, checkpoints, clients joining, refused commands.
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     out_dir = args.out or Path("out") / f"{Path(args.hall).stem}-serve"
     if out_dir.exists() and not out_dir.is_dir():
         raise OSError(f"--out {out_dir}: is a file, not a folder")

@@ -12,6 +12,7 @@ Commands are read between steps, so a step is never cut in half.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import uuid
@@ -34,6 +35,8 @@ from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin
 
 __all__ = ["ServeGate", "ServeOptions", "TwinServer"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -231,6 +234,7 @@ class TwinServer:
                                      meta={"reason": why, "server": self.server_id, "seq": self.seq,
                                            "clock": self.clock.settings()})
         self.last_checkpoint = path
+        log.info("checkpoint (%s) at t = %.0f s: %s", why, self.state.time_s, path)
         return path
 
 

@@ -8,6 +8,7 @@ factorized transport operator, rebuilt from whichever state it is handed.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -39,6 +40,8 @@ from twin.thermal.transport import AirProperties, TransportOperator
 
 __all__ = ["HallTwin", "NoSteadyState", "TwinState"]  # TwinState lives in twin.sim.state
 
+
+log = logging.getLogger(__name__)
 
 _DEFAULT_CHW_C = 12.0  # chilled-water supply when the hall file describes no plant, °C
 
@@ -291,7 +294,11 @@ class HallTwin:
         state.face_flow_m3s, state.flow_phi, state.flow_movers_m3s = face, phi, q
         state.flow_solved_s = state.time_s
         self.flow_solves += 1
-        self.flow_s += time.perf_counter() - t0
+        took_s = time.perf_counter() - t0
+        self.flow_s += took_s
+        info = self.last_flow_info if self.momentum is not None else None
+        log.info("flow solved at t = %.0f s (%s%s) in %.0f ms", state.time_s, self.airflow_model,
+                 f", {info.iterations} iterations" if hasattr(info, "iterations") else "", 1e3 * took_s)
 
     def _update_server_airflow(self, state: TwinState, *, now: bool = False) -> None:
         # Server fan controllers (BMCs) adjust every few seconds, not every time step; evaluating the
