@@ -25,7 +25,6 @@ when they are alike.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -220,9 +219,9 @@ class _Row:
 def _rows(hall: HallModel) -> list[_Row]:
     """The hall's rows as boxes (racks grouped by the row they were expanded from)."""
     groups: dict[int, list] = {}
+    index = {spec.name: i for i, spec in enumerate(hall.spec.rows)}
     for r in hall.racks:
-        m = re.match(r"rows\[(\d+)\]", r.key)
-        groups.setdefault(int(m.group(1)) if m else -1, []).append(r)
+        groups.setdefault(index.get(r.row, -1), []).append(r)
     rows = []
     for i, racks in sorted(groups.items()):
         spec = hall.spec.rows[i] if 0 <= i < len(hall.spec.rows) else None

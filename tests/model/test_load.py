@@ -298,3 +298,14 @@ def test_unreadable_file(tmp_path):
     """A path that does not exist is a HallError naming the file, not a traceback."""
     message = _error(tmp_path / "nowhere.toml")
     assert "cannot read file" in message
+
+
+def test_each_rack_carries_the_row_it_was_expanded_from():
+    """reference.toml: every rack names its row, and each row's racks are its count, in order."""
+    from twin.model.load import bundled_hall
+
+    hall = bundled_hall("reference")
+    for row in hall.spec.rows:
+        racks = [r for r in hall.racks if r.row == row.name]
+        assert [r.name for r in racks] == [f"{row.name}{n + 1:02d}" for n in range(row.count)]
+    assert {r.row for r in hall.racks} == {row.name for row in hall.spec.rows}

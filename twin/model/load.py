@@ -82,6 +82,7 @@ class RackSpec:
     fan_max_factor: float
     heat_capacity_j_per_k: float
     mesh: Path | None
+    row: str = ""  # the name of the row it stands in (racks are expanded from rows)
 
 
 @dataclass(frozen=True)
@@ -414,7 +415,7 @@ def _cross_check(spec: Hall, source: Path | None, where: str) -> HallModel:
                 name=f"{row.name}{n + 1:02d}", key=rkey, box=box, facing=row.facing, it_w=kw * 1e3,
                 airflow_m3s_per_w=row.airflow_m3s_per_kw / 1e3, fan_ramp_start_c=row.fan_ramp_start_c,
                 fan_ramp_per_k=row.fan_ramp_per_k, fan_max_factor=row.fan_max_factor,
-                heat_capacity_j_per_k=row.thermal_mass_kj_per_k * 1e3, mesh=mesh,
+                heat_capacity_j_per_k=row.thermal_mass_kj_per_k * 1e3, mesh=mesh, row=row.name,
             ))
 
     crahs: list[CrahSpec] = []

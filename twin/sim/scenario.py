@@ -115,5 +115,4 @@ def apply_event(twin: HallTwin, event, state: TwinState, *, rows: dict[str, list
 
 
 def _rows_of(twin: HallTwin) -> dict[str, list[int]]:
-    return {r.name: [i for i, rack in enumerate(twin.hall.racks) if rack.key.startswith(f"rows[{k}] ")]
-            for k, r in enumerate(twin.hall.spec.rows)}
+    return {r.name: [i for i, rack in enumerate(twin.hall.racks) if rack.row == r.name] for r in twin.hall.spec.rows}
