@@ -73,7 +73,7 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
         "min_battery_soc": state.metrics["min_battery_soc"],
         "t_inlet_27c_s": state.metrics["t_inlet_27c_s"],
         "t_inlet_32c_s": state.metrics["t_inlet_32c_s"],
-        **_peaks(twin, state, obs, steady=mode == "steady"),
+        **_peaks(twin, state, steady=mode == "steady"),
         "control": twin.control_mode,
         "airflow_model": twin.airflow_model,
         "alarms": state.alarms.summary(),
@@ -86,13 +86,12 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
     return out
 
 
-def _peaks(twin: HallTwin, state: TwinState, obs: dict, *, steady: bool) -> dict:
+def _peaks(twin: HallTwin, state: TwinState, *, steady: bool) -> dict:
     """Peaks over the run: the hottest rack inlet, the hottest running CRAH's return, the most loaded UPS;
     each with who and when (null where the hall has none). A steady state is its own peak."""
     names = {"inlet": ("rack", twin.racks.names, "c"), "return": ("crah", twin.crahs.names, "c"),
              "ups_load": ("ups", twin.power.ups_names if twin.power is not None else [], "fraction")}
-    current = {"inlet": obs["rack.t_inlet_c"], "return": np.where(state.crah_running, state.t_return_c, -np.inf),
-               "ups_load": obs.get("ups.load_fraction")}
+    current = twin.peak_values(state)
     out = {}
     m = state.metrics
     for kind, (who, unit_names, unit) in names.items():
@@ -257,6 +256,7 @@ def refresh_study(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, cont
     refreshed every step, and with each (refresh interval s, iterations) policy; rack-inlet differences
     from the every-step run, sampled every step, and each run's real-time factor."""
     from twin.model.scenario import RackLoadEvent
+    from twin.sim.scenario import apply_event
 
     def run(refresh_s: float, iterations: int) -> tuple[np.ndarray, RunInfo, int]:
         twin = HallTwin(hall, dt_s=dt_s, control=control, airflow="momentum")
@@ -267,8 +267,6 @@ def refresh_study(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, cont
         step_at = round(duration_s / 3 / dt_s)
         for k in range(round(duration_s / dt_s)):
             if k == step_at:
-                from twin.sim.scenario import apply_event
-
                 apply_event(twin, RackLoadEvent(at=state.time_s, kind="rack_load", target="*", scale=load_step),
                             state)
             twin.step(state)

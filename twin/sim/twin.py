@@ -59,10 +59,10 @@ class NoSteadyState(ValueError):
 def _flow_failure(exc: FlowNotConverged) -> str:
     """A momentum solve that failed, with the tail of its residual history (what a user needs to judge)."""
     hist = np.asarray(exc.history).reshape(-1, 2)
-    tail = "; ".join(f"{i}: {c:.1e} / {m:.1e}" for i, (c, m) in
-                     zip(range(len(hist) - len(hist[-5:]) + 1, len(hist) + 1), hist[-5:]))
+    first = max(len(hist) - 5, 0)
+    tail = "; ".join(f"{first + k + 1}: {c:.1e} / {m:.1e}" for k, (c, m) in enumerate(hist[first:]))
     return (f"no steady state found: the momentum airflow did not converge ({exc}); residual history, "
-            f"iteration: continuity / momentum, last {len(hist[-5:])} of {len(hist)}: {tail}")
+            f"iteration: continuity / momentum, last {len(hist) - first} of {len(hist)}: {tail}")
 
 
 class HallTwin:
@@ -110,8 +110,6 @@ class HallTwin:
             self.momentum = MomentumSolver(self.voxels.solid, [np.sqrt(o) for o in self.voxels.open_faces],
                                            self.voxels.grid.cell_m, MoverJets.from_voxels(self.voxels),
                                            settings=settings)
-        #: Residual history of the last momentum solve (for reports and for a steady solve that fails).
-        self.last_flow_info = None
         self.racks = RackArrays.from_hall(hall)
         self.crahs = CrahArrays.from_hall(hall)
         plant = getattr(getattr(hall.spec, "power", None), "cooling_plant", None)
@@ -276,19 +274,12 @@ class HallTwin:
                 m.p = state.momentum["p"].copy()
             t_air = state.t_air_c if self.buoyancy else None
             if converge:
-                self.last_flow_info = m.solve(q, t_air)
-            elif state.momentum is None:
-                # A time run's first field: as converged as it gets. One that stops short is still a
-                # divergence-free field close to it, and the refreshes carry on from there.
-                try:
-                    self.last_flow_info = m.solve(q, t_air)
-                except FlowNotConverged as exc:
-                    if not np.all(np.isfinite(m.face_flows_m3s())):
-                        raise
-                    self.last_flow_info = exc
+                m.solve(q, t_air)
             else:
-                self.last_flow_info = m.resolve(q, t_air, iterations=iterations or self.flow_refresh_iterations,
-                                                tol=tol)
+                # A time run's first field is as converged as the solver's iteration limit gets it; one that
+                # stops short is still a divergence-free field close to it, and the refreshes carry on.
+                limit = m.settings.max_iterations if state.momentum is None else iterations
+                m.resolve(q, t_air, iterations=limit or self.flow_refresh_iterations, tol=tol)
             face = m.face_flows_m3s()
             state.momentum = {"ux": m.u[0].copy(), "uy": m.u[1].copy(), "uz": m.u[2].copy(), "p": m.p.copy()}
         state.face_flow_m3s, state.flow_phi, state.flow_movers_m3s = face, phi, q
@@ -296,9 +287,9 @@ class HallTwin:
         self.flow_solves += 1
         took_s = time.perf_counter() - t0
         self.flow_s += took_s
-        info = self.last_flow_info if self.momentum is not None else None
-        log.info("flow solved at t = %.0f s (%s%s) in %.0f ms", state.time_s, self.airflow_model,
-                 f", {info.iterations} iterations" if hasattr(info, "iterations") else "", 1e3 * took_s)
+        iterations_done = f", {self.momentum.last_info.iterations} iterations" if self.momentum is not None else ""
+        log.info("flow solved at t = %.0f s (%s%s) in %.0f ms", state.time_s, self.airflow_model, iterations_done,
+                 1e3 * took_s)
 
     def _update_server_airflow(self, state: TwinState, *, now: bool = False) -> None:
         # Server fan controllers (BMCs) adjust every few seconds, not every time step; evaluating the
@@ -403,11 +394,7 @@ class HallTwin:
             low = float(state.ups_soc.min())
             m["min_battery_soc"] = low if m["min_battery_soc"] is None else min(m["min_battery_soc"], low)
         # Peaks over the run, every step (a summary at the end shows the end, not the worst moment).
-        # A stopped CRAH has no return air worth the name: only running units count.
-        returns = np.where(state.crah_running, state.t_return_c, -np.inf)
-        power = state.power.last if state.power is not None else None
-        for name, values in (("inlet", state.t_intake_c), ("return", returns),
-                             ("ups_load", power.ups_load_fraction if power is not None else None)):
+        for name, values in self.peak_values(state).items():
             if values is None or not values.size:
                 continue
             i = int(np.argmax(values))
@@ -415,6 +402,14 @@ class HallTwin:
             key = f"peak_{name}"
             if math.isfinite(v) and (m.get(key) is None or v > m[key]):
                 m[key], m[f"{key}_index"], m[f"{key}_time_s"] = v, i, state.time_s
+
+    @staticmethod
+    def peak_values(state: TwinState) -> dict[str, np.ndarray | None]:
+        """What the run's peaks are taken over, now: rack inlets (°C), running CRAHs' returns (°C; a stopped
+        unit's return air is no measure of anything: −inf) and UPS loads (fraction; None without [power])."""
+        power = state.power.last if state.power is not None else None
+        return {"inlet": state.t_intake_c, "return": np.where(state.crah_running, state.t_return_c, -np.inf),
+                "ups_load": power.ups_load_fraction if power is not None else None}
 
     # --- steady state -------------------------------------------------------------------------
 
@@ -471,7 +466,7 @@ class HallTwin:
                         self.solve_flow(state, q, iterations=_STEADY_FLOW_ITERATIONS, tol=1e-30)
                 except FlowNotConverged as exc:
                     raise NoSteadyState(_flow_failure(exc)) from None
-                info = self.last_flow_info
+                info = self.momentum.last_info
                 flow_converged = bool(len(info.history) == 0 or np.all(info.history[-1] < self.momentum.settings.tol))
             else:
                 self.operator(state)  # potential flow: solved here when the fan law changed the flows
@@ -519,7 +514,7 @@ class HallTwin:
         else:
             if not flow_converged:
                 raise NoSteadyState(_flow_failure(FlowNotConverged(
-                    f"still above tolerance after {max_outer} outer iterations", self.last_flow_info.history)))
+                    f"still above tolerance after {max_outer} outer iterations", self.momentum.last_info.history)))
             raise NoSteadyState(f"no steady state found: the server fan law and the coil regimes still changed "
                                 f"after {max_outer} outer iterations")
         if self.momentum is not None:

@@ -103,7 +103,7 @@ from twin.geometry.voxel import containment_planes, voxelize_hall
 from twin.model import load_hall
 from twin.model.load import facing_axis_sign
 
-__all__ = ["CfdCase", "MoverPatch", "build_case", "boundary_text", "write_case"]
+__all__ = ["CfdCase", "MoverPatch", "add_floor_arguments", "build_case", "boundary_text", "write_case"]
 
 NU_M2S = 1.5e-5
 PR, PRT = 0.71, 0.85
@@ -860,16 +860,21 @@ runTimeModifiable false;
 """)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("hall", type=Path)
-    p.add_argument("outdir", type=Path)
+def add_floor_arguments(p: argparse.ArgumentParser) -> None:
+    """The raised-floor options of a case (--plenum, --tile-model, --tile-zeta-scale), for every command."""
     p.add_argument("--plenum", action="store_true",
-                   help="mesh the raised floor's plenum; tiles as a porous layer (default: tiles as an inlet)")
+                   help="mesh the raised floor's plenum, tiles a porous layer (default: tiles a uniform inlet)")
     p.add_argument("--tile-model", choices=("porous", "baffle"), default="porous",
                    help="with --plenum: Darcy-Forchheimer layer (default) or porousBafflePressure baffles")
     p.add_argument("--tile-zeta-scale", type=float, default=1.0,
                    help="multiply the tiles' ζ (a sensitivity check; 1 = the twin's Borda–Carnot law)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("hall", type=Path)
+    p.add_argument("outdir", type=Path)
+    add_floor_arguments(p)
     args = p.parse_args(argv)
     case = build_case(args.hall, plenum=args.plenum, tile_model=args.tile_model,
                       tile_zeta_scale=args.tile_zeta_scale)

@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from case_from_hall import (  # noqa: E402
     CfdCase,
     MoverState,
+    add_floor_arguments,
     build_case,
     crah_flow_m3s,
     rack_flow_m3s,
@@ -310,12 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tol-k", type=float, default=0.02, help="largest intake/return change over a block, K")
     p.add_argument("--residual", type=float, default=1e-2, help="largest initial residual at the end")
     p.add_argument("--relax", type=float, default=1.0, help="relaxation of the Picard update")
-    p.add_argument("--plenum", action="store_true",
-                   help="mesh the raised floor's plenum, tiles a porous layer (default: tiles a uniform inlet)")
-    p.add_argument("--tile-model", choices=("porous", "baffle"), default="porous",
-                   help="with --plenum: Darcy-Forchheimer layer (default) or porousBafflePressure baffles")
-    p.add_argument("--tile-zeta-scale", type=float, default=1.0,
-                   help="multiply the tiles' ζ (a sensitivity check; 1 = the twin's Borda–Carnot law)")
+    add_floor_arguments(p)
     p.add_argument("--average-blocks", type=int, default=20,
                    help="blocks the results are averaged over (at most the second half of the run)")
     a = p.parse_args(argv)
