@@ -60,7 +60,8 @@ def test_run_outputs_exist_and_summary_file_matches(run_10min):
     outputs = [Path(p) for p in summary["outputs"]]
     assert all(p.is_file() for p in outputs), outputs
     assert set(outputs) == {out_dir / "timeseries.parquet", out_dir / "summary.json",
-                            out_dir / "fields" / "t_00000000s.vti", out_dir / "fields" / "t_00000600s.vti"}
+                            out_dir / "fields" / "t_00000000s.vti", out_dir / "fields" / "t_00000600s.vti",
+                            out_dir / "fields" / "fields.pvd"}
     left = {p for p in out_dir.rglob("*") if p.is_file()}
     assert left == set(outputs)  # no timeseries.parts/, no temporary files
     assert json.loads((out_dir / "summary.json").read_text(encoding="utf-8")) == summary

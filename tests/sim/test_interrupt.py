@@ -14,7 +14,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from tests.sim.runs import REPO, TINY, read_vti, twin_command
+from tests.sim.runs import REPO, TINY, read_pvd, read_vti, twin_command
 
 DAY_S = 24 * 3600
 
@@ -96,8 +96,13 @@ def test_killed_run_leaves_only_complete_files(day_long_run):
     time_s = np.concatenate([table.column("time_s").to_numpy() for table in rows])
     assert time_s[0] == 0 and np.all(np.diff(time_s) == 10.0)  # parts in name order: no row lost or repeated
 
-    for path in sorted((out_dir / "fields").glob("*.vti")):  # field snapshots under their final names
+    vtis = sorted((out_dir / "fields").glob("*.vti"))
+    for path in vtis:  # field snapshots under their final names
         image, arrays = read_vti(path)
         assert image.GetNumberOfCells() > 0 and arrays["t_c"].size == image.GetNumberOfCells(), path
-    leftovers = [p for p in out_dir.rglob("*") if p.is_file() and p.suffix not in (".parquet", ".vti")]
+    # The collection was rewritten after each snapshot: it lists every one on disk, with its time.
+    listed = read_pvd(out_dir / "fields" / "fields.pvd")
+    assert len(vtis) >= 1 and [p for _, p in listed] == vtis
+    assert [t for t, _ in listed] == [float(p.stem[2:-1]) for p in vtis]
+    leftovers = [p for p in out_dir.rglob("*") if p.is_file() and p.suffix not in (".parquet", ".vti", ".pvd")]
     assert all(p.name.startswith(".") for p in leftovers), leftovers

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.sim.runs import TINY, read_vti
+from tests.sim.runs import TINY, read_pvd, read_vti
 from twin.model import load_hall
 
 RACK_QUANTITIES = ("t_inlet_c", "t_exhaust_c", "power_w", "flow_m3s")
@@ -116,7 +117,7 @@ def test_vti_opens_with_vtk_with_the_documented_arrays(run_10min):
         assert image.GetDimensions() == (nx + 1, ny + 1, nz + 1)
         assert image.GetNumberOfCells() == summary["cells"]
         assert image.GetSpacing() == pytest.approx((summary["cell_m"],) * 3)
-        assert set(arrays) == {"t_c", "speed_m_s", "velocity_m_s", "solid"}
+        assert set(arrays) == {"t_c", "speed_m_s", "velocity_m_s", "solid", "vtkGhostType"}
         assert arrays["velocity_m_s"].shape == (summary["cells"], 3)
         for name in ("t_c", "speed_m_s", "solid"):
             assert arrays[name].shape == (summary["cells"],), name
@@ -131,9 +132,51 @@ def test_vti_opens_with_vtk_with_the_documented_arrays(run_10min):
     assert np.all(first["t_c"][first["solid"] == 0] == np.float32(22.0))  # the hall's initial_temp_c
 
 
+def test_vti_solids_are_blanked_with_vtks_ghost_array(run_10min):
+    """VTK itself reports the solid cells as hidden (vtkGhostType HIDDENCELL) and every air cell as visible."""
+    from vtkmodules.vtkCommonDataModel import vtkDataSetAttributes
+
+    image, arrays = read_vti(run_10min[1] / "fields" / "t_00000600s.vti")
+    solid = arrays["solid"].astype(bool)
+    assert image.GetCellData().GetGhostArray() is not None  # VTK recognised the array as its ghost array
+    assert image.HasAnyBlankCells()
+    visible = np.array([image.IsCellVisible(i) for i in range(image.GetNumberOfCells())], dtype=bool)
+    assert np.array_equal(visible, ~solid)
+    assert np.all(arrays["vtkGhostType"][solid] == vtkDataSetAttributes.HIDDENCELL)
+    assert np.all(arrays["vtkGhostType"][~solid] == 0)
+
+
+def test_pvd_series_has_the_snapshots_real_times(tmp_path):
+    """fields.pvd lists each .vti with its simulated time in seconds: pyvista's PVD reader and VTK's image
+    reader on the parsed files agree with the file names and the time series."""
+    import pyvista as pv
+
+    from tests.sim.runs import twin_cli
+
+    out_dir = tmp_path / "out"
+    proc = twin_cli("run", TINY, "--duration", "900s", "--fields-every", "600s", "--record-every", "300s",
+                    "--out", out_dir, "--json")
+    assert proc.returncode == 0, proc.stderr
+    pvd = out_dir / "fields" / "fields.pvd"
+    assert pvd in [Path(p) for p in json.loads(proc.stdout)["outputs"]]
+    reader = pv.get_reader(pvd)
+    assert isinstance(reader, pv.PVDReader)
+    assert reader.time_values == [0.0, 600.0, 900.0]  # real seconds, not steps 0, 1, 2 (the last at the run's end)
+    reader.set_active_time_value(900.0)
+    last = reader.read()[0]
+    listed = read_pvd(pvd)
+    assert [t for t, _ in listed] == [0.0, 600.0, 900.0]
+    assert [p.name for _, p in listed] == ["t_00000000s.vti", "t_00000600s.vti", "t_00000900s.vti"]
+    image, arrays = read_vti(listed[-1][1])
+    assert np.array_equal(np.asarray(last.cell_data["t_c"]), arrays["t_c"], equal_nan=True)
+    fluid_mean_c = float(arrays["t_c"][arrays["solid"] == 0].astype(float).mean())
+    assert fluid_mean_c == pytest.approx(_columns(out_dir)["hall.t_air_mean_c"][-1], abs=1e-3)
+
+
 def test_vti_solid_cells_are_the_racks_and_crah(run_10min):
     """The solid cells VTK reports (x fastest) are exactly the cells inside the racks, CRAH and PDUs."""
     image, arrays = read_vti(run_10min[1] / "fields" / "t_00000600s.vti")
+    image.GetCellData().RemoveArray("vtkGhostType")  # VTK gives hidden cells no geometry (an empty cell)
     bounds = np.array([image.GetCell(i).GetBounds() for i in range(image.GetNumberOfCells())])
     centres_m = (bounds[:, 0::2] + bounds[:, 1::2]) / 2
     hall = load_hall(TINY)

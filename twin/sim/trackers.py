@@ -21,7 +21,7 @@ from twin.sim.files import atomic_write
 from twin.sim.observe import observe, observe_names, unit_of
 from twin.sim.runner import RunInfo, Tracker
 from twin.sim.twin import HallTwin, TwinState
-from twin.sim.vtkxml import write_vti
+from twin.sim.vtkxml import GHOST_ARRAY, ghost_cells, write_pvd, write_vti
 from twin.thermal.airflow import cell_velocity_m_s
 
 __all__ = ["FieldRecorder", "ProgressTracker", "TimeSeriesRecorder", "write_fields"]
@@ -94,7 +94,11 @@ class TimeSeriesRecorder(Tracker):
 
 
 def write_fields(path: Path, twin: HallTwin, state: TwinState) -> Path:
-    """One snapshot of the 3D fields as a .vti: temperature, velocity, speed, solid mask."""
+    """One snapshot of the 3D fields as a .vti: temperature, velocity, speed, solid mask, VTK's ghost array.
+
+    Solid cells are NaN in the fields and HIDDENCELL in ``vtkGhostType``, so ParaView hides them itself
+    (a cell-to-point conversion then no longer smears NaN into the air around the racks).
+    """
     net = twin.net
     vel = cell_velocity_m_s(net, twin.face_flows_m3s(state))
     grid = twin.voxels.grid
@@ -106,17 +110,24 @@ def write_fields(path: Path, twin: HallTwin, state: TwinState) -> Path:
             "speed_m_s": np.linalg.norm(vel_grid, axis=-1),
             "velocity_m_s": vel_grid,
             "solid": twin.voxels.solid.astype(np.uint8),
+            GHOST_ARRAY: ghost_cells(twin.voxels.solid),
         },
     )
 
 
 class FieldRecorder(Tracker):
-    """Field snapshots every ``interval_s`` of simulated time and at the end, as fields/t_XXXXXXs.vti."""
+    """Field snapshots every ``interval_s`` of simulated time and at the end, as fields/t_XXXXXXs.vti.
+
+    After each snapshot ``fields/fields.pvd`` is rewritten (atomically) with every snapshot so far and
+    its simulated time in seconds: the collection is current while the run goes on and after a kill.
+    """
 
     def __init__(self, out_dir: Path, *, interval_s: float = 600.0) -> None:
         self.dir = Path(out_dir) / "fields"
         self.interval_s = interval_s
         self.paths: list[Path] = []
+        self.pvd_path = self.dir / "fields.pvd"
+        self._times_s: list[float] = []
 
     def handle(self, twin: HallTwin, state: TwinState) -> None:
         # Whole seconds in the name; fractions only when a time step below 1 s needs them.
@@ -126,6 +137,8 @@ class FieldRecorder(Tracker):
         if self.paths and self.paths[-1] == path:
             return
         self.paths.append(write_fields(path, twin, state))
+        self._times_s.append(float(t))
+        write_pvd(self.pvd_path, [(t_s, p.name) for t_s, p in zip(self._times_s, self.paths)])
 
 
 class ProgressTracker(Tracker):
