@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -229,3 +230,37 @@ def test_peaks_over_the_run_are_the_maxima_of_a_series_recorded_every_step(tmp_p
         assert summary[f"peak_{kind}_{unit}"] == pytest.approx(series[name].max(), abs=1e-4)
         assert summary[f"peak_{kind}_time_s"] == t[np.argmax(series[name])]
     assert summary["peak_inlet_c"] > summary["max_inlet_c"]  # the trip's heat-up is over at the end
+
+
+def test_timeseries_flags_are_booleans_and_counts_integers(run_10min):
+    """Flags are Arrow booleans and counts int64 (pandas reads them as bool and int64), measures float64."""
+    import pandas as pd
+    import pyarrow as pa
+
+    out_dir = run_10min[1]
+    schema = pq.read_schema(out_dir / "timeseries.parquet")
+    types = {field.name: field.type for field in schema}
+    for name in ("crah.CRAH-01.running", "crah.CRAH-01.tripped", "crah.CRAH-01.powered", "rack.A01.powered",
+                 "power.utility_ok", "power.on_generator", "plant.chillers_running"):
+        assert types[name] == pa.bool_(), name
+    for name in ("hall.racks_outside_recommended", "hall.racks_outside_allowable"):
+        assert types[name] == pa.int64(), name
+    assert types["rack.A01.t_inlet_c"] == pa.float64() and types["time_s"] == pa.float64()
+    frame = pd.read_parquet(out_dir / "timeseries.parquet")
+    assert frame["crah.CRAH-01.running"].dtype == bool and frame["crah.CRAH-01.running"].all()
+    assert frame["hall.racks_outside_recommended"].dtype == "int64"
+    inlets = frame[[f"rack.A0{i}.t_inlet_c" for i in range(1, 5)]].to_numpy()
+    assert np.array_equal(frame["hall.racks_outside_recommended"], ((inlets < 18) | (inlets > 27)).sum(axis=1))
+
+
+def test_readme_output_table_names_every_column(run_10min):
+    """README's row for timeseries.parquet names every quantity a run of a hall with a power chain records."""
+    from tests.sim.runs import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `timeseries.parquet` |"))
+    named = set(re.findall(r"`([a-z0-9_]+)`", row))
+    schema = pq.read_schema(run_10min[1] / "timeseries.parquet")
+    quantities = {name.rsplit(".", 1)[-1] for name in schema.names}
+    assert "supply_setpoint_c" in quantities and "tripped" in quantities
+    assert quantities <= named, sorted(quantities - named)

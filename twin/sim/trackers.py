@@ -43,22 +43,19 @@ class TimeSeriesRecorder(Tracker):
     def start(self, twin: HallTwin, state: TwinState) -> None:
         obs = observe(twin, state)
         who_by_kind = observe_names(twin)
-        names, units = ["time_s"], ["s"]
-        for key, value in obs.items():
+        self._keys = [key for key in obs if key != "hall.time_s"]
+        fields = [pa.field("time_s", pa.float64(), metadata={b"unit": b"s"})]
+        self._types = []  # one Arrow type per key: flags stay booleans and counts integers
+        for key in self._keys:
+            value = obs[key]
             kind, quantity = key.split(".", 1)
-            if kind == "hall" and key == "hall.time_s":
-                continue
-            if np.ndim(value):
-                who = who_by_kind[kind]
-                names += [f"{kind}.{w}.{quantity}" for w in who]
-                units += [unit_of(quantity)] * len(who)
-            else:
-                names.append(key)
-                units.append(unit_of(quantity))
+            arrow_type = _arrow_type(value)
+            self._types.append(arrow_type)
+            names = [f"{kind}.{w}.{quantity}" for w in who_by_kind[kind]] if np.ndim(value) else [key]
+            fields += [pa.field(n, arrow_type, metadata={b"unit": unit_of(quantity).encode()}) for n in names]
         meta = {b"hall": twin.hall.name.encode(), b"hall_file": str(twin.hall.path or "").encode(),
                 b"dt_s": str(twin.dt_s).encode()}
-        self.schema = pa.schema([pa.field(n, pa.float64(), metadata={b"unit": u.encode()})
-                                 for n, u in zip(names, units)], metadata=meta)
+        self.schema = pa.schema(fields, metadata=meta)
         self.parts_dir.mkdir(parents=True, exist_ok=True)
 
     def handle(self, twin: HallTwin, state: TwinState) -> None:
@@ -66,16 +63,20 @@ class TimeSeriesRecorder(Tracker):
             return  # the runner's final call at a time already recorded
         self._last_time_s = state.time_s
         obs = observe(twin, state)
-        row = [np.atleast_1d(np.asarray(v, dtype=float)) for k, v in obs.items() if k != "hall.time_s"]
-        self._rows.append(np.concatenate([[state.time_s], *row]))
+        # Copies: the state's arrays are updated in place by the next step.
+        self._rows.append([np.array(state.time_s, dtype=float, ndmin=1),
+                           *(np.array(obs[k], ndmin=1, copy=True) for k in self._keys)])
         if len(self._rows) >= self.flush_rows:
             self._flush()
 
     def _flush(self) -> None:
         if not self._rows:
             return
-        data = np.vstack(self._rows)
-        table = pa.Table.from_arrays([pa.array(data[:, i]) for i in range(data.shape[1])], schema=self.schema)
+        columns = [pa.array(np.concatenate([row[0] for row in self._rows]), type=pa.float64())]
+        for j, arrow_type in enumerate(self._types, start=1):
+            block = np.vstack([row[j] for row in self._rows])  # (rows, equipment)
+            columns += [pa.array(block[:, i], type=arrow_type) for i in range(block.shape[1])]
+        table = pa.Table.from_arrays(columns, schema=self.schema)
         part = self.parts_dir / f"part-{len(self._parts):05d}.parquet"
         atomic_write(part, lambda tmp: pq.write_table(table, tmp))
         self._parts.append(part)
@@ -91,6 +92,12 @@ class TimeSeriesRecorder(Tracker):
 
         atomic_write(self.path, join)
         shutil.rmtree(self.parts_dir, ignore_errors=True)
+
+
+def _arrow_type(value: object) -> pa.DataType:
+    """The column type of an observed quantity: bool for flags, int64 for counts, float64 otherwise."""
+    kind = np.asarray(value).dtype.kind
+    return pa.bool_() if kind == "b" else pa.int64() if kind in "iu" else pa.float64()
 
 
 def write_fields(path: Path, twin: HallTwin, state: TwinState) -> Path:
