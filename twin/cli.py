@@ -114,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--heartbeat", type=parse_duration_s, default=1.0, help="heartbeat period (default 1s)")
     s.add_argument("--field-precision", choices=("float16", "float32"), default="float16")
     s.add_argument("--publish-every-step", action="store_true", help="also publish a summary after every step")
+    s.add_argument("--metrics", default=None, metavar="HOST:PORT",
+                   help="serve OpenMetrics for Prometheus at http://HOST:PORT/metrics, e.g. 127.0.0.1:9108 "
+                        "(loopback unless --metrics-tls)")
+    s.add_argument("--metrics-tls", type=Path, default=None, metavar="DIR",
+                   help="mutual TLS for --metrics off loopback: DIR/metrics.crt, metrics.key, clients-ca.crt")
 
     k = sub.add_parser("keys", help="make CURVE keys: the server's and one per client role")
     k.add_argument("folder", type=Path)

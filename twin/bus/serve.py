@@ -58,13 +58,16 @@ def serve(hall: HallModel, args: argparse.Namespace) -> int:
         field_precision=args.field_precision, max_role=args.max_role, keys=keys,
         audit_path=out_dir / "audit.jsonl", checkpoint_path=out_dir / "checkpoint.npz",
         checkpoint_every_s=args.checkpoint_every, publish_every_step=args.publish_every_step,
+        metrics_address=args.metrics, metrics_tls=args.metrics_tls,
     )
     server = TwinServer(twin, state, scenario=player, options=options, save_checkpoint=save_checkpoint)
     server.restore_clock(clock)
     server.bind()
     speed = ("max" if math.isinf(server.speed) else f"×{server.speed:g}") + (", paused" if server.paused else "")
     print(f"twin serve: {hall.name} at t = {state.time_s:,.0f} s, speed {speed}; state {args.state}, "
-          f"commands {args.commands}; audit {options.audit_path}, checkpoint {options.checkpoint_path}",
+          f"commands {args.commands}; "
+          + (f"metrics {server.metrics.url}; " if server.metrics is not None else "")
+          + f"audit {options.audit_path}, checkpoint {options.checkpoint_path}",
           file=sys.stderr, flush=True)
     try:
         server.run(duration_s=args.duration)

@@ -56,6 +56,8 @@ class ServeOptions:
     checkpoint_every_s: float | None = None  # wall seconds between checkpoints
     publish_every_step: bool = False  # a summary after every step too (tests, recording)
     max_lag_s: float = 2.0  # a paced run that falls this far behind its clock stops trying to catch up
+    metrics_address: str | None = None  # HOST:PORT of the OpenMetrics endpoint (twin/bus/metrics.py); None: off
+    metrics_tls: Path | None = None  # folder of the endpoint's TLS files (required off loopback)
 
 
 class TwinServer:
@@ -87,6 +89,7 @@ class TwinServer:
         self.commands: CommandHandler | None = None
         self.gate: ServeGate | None = None
         self.last_checkpoint: Path | None = None
+        self.metrics = None  # the OpenMetrics endpoint (a MetricsServer) when options.metrics_address is set
 
     # --- what others read -------------------------------------------------------------------------
 
@@ -131,6 +134,10 @@ class TwinServer:
                 raise SecurityError(f"{flag} {v:g}: must be a positive number")
         if opt.max_role not in P.ROLES:
             raise SecurityError(f"--max-role {opt.max_role!r}: use {', '.join(P.ROLES)}")
+        if opt.metrics_address is not None:
+            from twin.bus.metrics import check_metrics_address
+
+            check_metrics_address(opt.metrics_address, opt.metrics_tls)  # before anything binds
         self.pub = self.ctx.socket(zmq.XPUB)
         self.router = self.ctx.socket(zmq.ROUTER)
         for s in (self.pub, self.router):
@@ -169,8 +176,27 @@ class TwinServer:
             checkpoint=self.checkpoint if opt.checkpoint_path is not None and self._save_checkpoint else None)
         self.gate = ServeGate(self.clock, self.publisher, self.commands, opt, publish_summary=self.publish_summary,
                               publish_fields=self.publish_fields, checkpoint=self.checkpoint)
+        if opt.metrics_address is not None:
+            self._start_metrics()
+
+    def _start_metrics(self) -> None:
+        """The OpenMetrics endpoint, fed by the last published summary: a scrape costs the solver nothing."""
+        from twin.bus.metrics import SummaryCollector, start_metrics
+
+        publisher = self.publisher
+        collector = SummaryCollector(lambda: publisher.summary, hall=self.twin.hall.name,
+                                     rack_rows={r.name: r.row for r in self.twin.hall.racks})
+        try:
+            self.metrics = start_metrics(self.opt.metrics_address, collector, tls_dir=self.opt.metrics_tls)
+        except SecurityError:
+            self.close()
+            raise
+        log.info("metrics at %s", self.metrics.url)
 
     def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         for s in (self.pub, self.router):
             if s is not None and not s.closed:
                 s.close(linger=0)
