@@ -7,8 +7,9 @@ OUT    ?= out/demo
 .PHONY: demo test bench clean sysdeps up validation
 
 # System libraries: Mesa's EGL and OSMesa for off-screen renders (no X server), tmux for driving the
-# console like a person would. Installed with apt-get when missing (CI machines start without them).
-SYSPKGS := libegl1 libgl1-mesa-dri libosmesa6 tmux
+# console like a person would, Node.js and npm for the Khronos glTF validator the GLB tests run.
+# Installed with apt-get when missing (CI machines start without them).
+SYSPKGS := libegl1 libgl1-mesa-dri libosmesa6 tmux nodejs npm
 $(VENV)/.sysdeps: | $(VENV)/bin/activate
 	@missing="$$(for p in $(SYSPKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done)"; \
 	if [ -n "$$missing" ]; then \
@@ -32,11 +33,17 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/activate
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# The Khronos glTF validator (npm package gltf-validator, pinned by its package-lock.json).
+GLTF_VALIDATOR := tools/gltf-validator
+$(GLTF_VALIDATOR)/node_modules/.installed: $(GLTF_VALIDATOR)/package.json $(GLTF_VALIDATOR)/package-lock.json $(VENV)/.sysdeps
+	npm ci --prefix $(GLTF_VALIDATOR) --no-audit --no-fund --loglevel=error
+	touch $@
+
 demo: $(VENV)/.installed $(VENV)/.sysdeps
 	$(VENV)/bin/twin run assets/halls/reference.toml --duration 10min --out $(OUT)
 	$(VENV)/bin/twin render $(OUT) --out $(OUT)/overview.png
 
-test: $(VENV)/.installed-test $(VENV)/.sysdeps
+test: $(VENV)/.installed-test $(VENV)/.sysdeps $(GLTF_VALIDATOR)/node_modules/.installed
 	$(VENV)/bin/ruff check twin viewer tui tests validation
 	$(PY) -m pytest -q
 
