@@ -7,9 +7,10 @@ OUT    ?= out/demo
 .PHONY: demo test bench clean sysdeps up validation
 
 # System libraries: Mesa's EGL and OSMesa for off-screen renders (no X server), tmux for driving the
-# console like a person would, Node.js and npm for the Khronos glTF validator the GLB tests run.
+# console like a person would, Node.js and npm for the Khronos glTF validator the GLB tests run, openssl
+# for the throwaway certificates of the metrics endpoint's mutual-TLS test.
 # Installed with apt-get when missing (CI machines start without them).
-SYSPKGS := libegl1 libgl1-mesa-dri libosmesa6 tmux nodejs npm
+SYSPKGS := libegl1 libgl1-mesa-dri libosmesa6 tmux nodejs npm openssl
 $(VENV)/.sysdeps: | $(VENV)/bin/activate
 	@missing="$$(for p in $(SYSPKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done)"; \
 	if [ -n "$$missing" ]; then \

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
 import urllib.request
 
 import pytest
@@ -33,7 +34,7 @@ def scrape(url: str) -> tuple[str, dict[str, dict[tuple, float]], dict]:
 
 @pytest.fixture(scope="module")
 def paused_tripped_twin(tmp_path_factory):
-    """`twin serve tiny.toml --metrics` at max speed with its CRAH tripped at 60 s, paused at about 10 min
+    """`twin serve tiny.toml --metrics` at max speed with its CRAH tripped at 60 s, paused after 5 min
     by a client: (the client's last summary, the metrics URL)."""
     tmp = tmp_path_factory.mktemp("metrics")
     scenario = tmp / "trip.toml"
@@ -46,7 +47,7 @@ def paused_tripped_twin(tmp_path_factory):
         with TwinClient(state_ep, commands_ep, role="operator", name="metrics-test") as client:
             assert client.connect(timeout_s=30), proc.stderr.read() if proc.poll() is not None else "no snapshot"
             assert wait_until(lambda: (client.poll(0.05), (client.summary or {}).get("clock", {})
-                                       .get("time_s", 0) >= 600)[1], 60)
+                                       .get("time_s", 0) >= 300)[1], 60)
             assert client.pause().ok
             assert wait_until(lambda: (client.poll(0.05), client.summary["clock"]["paused"])[1], 10)
             client.poll(0.3)  # nothing newer comes while paused
@@ -76,7 +77,7 @@ def test_metrics_equal_the_bus_summary(paused_tripped_twin):
     real-time factor carry the values of the summary a bus client holds for the same paused state."""
     summary, _, (_, samples, _) = paused_tripped_twin
     racks, crahs, ups = summary["racks"], summary["crahs"], summary["ups"]
-    assert summary["clock"]["time_s"] >= 600
+    assert summary["clock"]["time_s"] >= 300
     for i, name in enumerate(racks["name"]):
         assert _value(samples, "datahall_rack_inlet_celsius", rack=name, row="A") == racks["t_inlet_c"][i]
         assert _value(samples, "datahall_rack_it_power_watts", rack=name, row="A") == racks["it_power_w"][i]
@@ -133,3 +134,52 @@ def test_metrics_bind_follows_the_bus_rule(args, said):
     with serve_process(*args) as (proc, _, _):
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 2 and said in stderr and stderr.count("\n") == 1, stderr
+
+
+def _openssl(*args: str, cwd) -> None:
+    import subprocess
+
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def _make_tls(folder) -> None:
+    """A throwaway CA, the endpoint's certificate for 127.0.0.1 and a scraper's client certificate."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "clients-ca.crt", "-days", "1", "-subj", "/CN=test CA",
+             cwd=folder)
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n", encoding="ascii")
+    for name, ext in (("metrics", ["-extfile", "san.ext"]), ("scraper", [])):
+        _openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=folder)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "clients-ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                 "-out", f"{name}.crt", "-days", "1", *ext, cwd=folder)
+
+
+def test_metrics_off_loopback_need_a_client_certificate(tmp_path, paused_tripped_twin):
+    """With --metrics-tls the endpoint binds every interface and speaks TLS; a scraper with a certificate from
+    the clients' CA reads the metrics, one without is refused in the handshake."""
+    import ssl
+
+    from twin.bus.metrics import SummaryCollector, start_metrics
+
+    _make_tls(tmp_path)
+    summary = paused_tripped_twin[0]
+    (port,) = free_ports(1)
+    server = start_metrics(f"0.0.0.0:{port}", SummaryCollector(lambda: summary, hall="Tiny test hall",
+                                                               rack_rows={}), tls_dir=tmp_path)
+    try:
+        assert server.url == f"https://0.0.0.0:{port}/metrics"
+        url = f"https://127.0.0.1:{port}/metrics"
+        context = ssl.create_default_context(cafile=str(tmp_path / "clients-ca.crt"))
+        context.load_cert_chain(tmp_path / "scraper.crt", tmp_path / "scraper.key")
+        request = urllib.request.Request(url, headers={"Accept": OPENMETRICS})
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            text = response.read().decode("utf-8")
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        inlet = {s.labels["rack"]: s.value for s in families["datahall_rack_inlet_celsius"].samples}
+        assert inlet == dict(zip(summary["racks"]["name"], summary["racks"]["t_inlet_c"]))
+        anonymous = ssl.create_default_context(cafile=str(tmp_path / "clients-ca.crt"))
+        with pytest.raises((ssl.SSLError, ConnectionError, urllib.error.URLError)):
+            with urllib.request.urlopen(url, timeout=10, context=anonymous) as response:
+                response.read()
+    finally:
+        server.close()

@@ -33,6 +33,10 @@ def serve(hall: HallModel, args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise OSError(f"--out {out_dir}: is a file, not a folder")
     keys = load_server_keys(args.keys) if args.keys is not None else None
+    if args.metrics is not None:  # refused at once, not after the hall is built
+        from twin.bus.metrics import check_metrics_address
+
+        check_metrics_address(args.metrics, args.metrics_tls)
     twin = HallTwin(hall, dt_s=args.dt, control=args.control, airflow=args.airflow)
     player = None
     if args.scenario is not None:
