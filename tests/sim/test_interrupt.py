@@ -95,6 +95,12 @@ def test_killed_run_leaves_only_complete_files(day_long_run):
     assert dataset.schema.field("rack.A01.t_inlet_c").metadata[b"unit"] == b"degC"
     time_s = np.concatenate([table.column("time_s").to_numpy() for table in rows])
     assert time_s[0] == 0 and np.all(np.diff(time_s) == 10.0)  # parts in name order: no row lost or repeated
+    # `twin export DIR --csv` reads the parts of a killed run: the same rows, in time order.
+    from twin.sim.csvexport import write_timeseries_csv
+
+    csv_rows = write_timeseries_csv(out_dir, out_dir.parent / "killed.csv").read_text(encoding="utf-8").splitlines()
+    assert csv_rows[0].startswith('"time_s [s]","rack.A01.t_inlet_c [degC]"')
+    assert [float(r.split(",")[0]) for r in csv_rows[1:]] == time_s.tolist()
 
     vtis = sorted((out_dir / "fields").glob("*.vti"))
     for path in vtis:  # field snapshots under their final names
