@@ -7,16 +7,22 @@ OUT    ?= out/demo
 .PHONY: demo test bench clean sysdeps up validation
 
 # System libraries: Mesa's EGL and OSMesa for off-screen renders (no X server), tmux for driving the
-# console like a person would, Node.js and npm for the Khronos glTF validator the GLB tests run, openssl
-# for the throwaway certificates of the metrics endpoint's mutual-TLS test.
-# Installed with apt-get when missing (CI machines start without them).
-SYSPKGS := libegl1 libgl1-mesa-dri libosmesa6 tmux nodejs npm openssl
+# console like a person would, openssl for the throwaway certificates of the metrics endpoint's mutual-TLS
+# test. Installed with apt-get when missing (CI machines start without them). Node.js and npm (for the
+# Khronos glTF validator the GLB tests run) are checked by command, not by package: machines with
+# NodeSource's nodejs (which bundles npm) refuse Debian's npm package as a conflict.
+SYSPKGS := libegl1 libgl1-mesa-dri libosmesa6 tmux openssl
 $(VENV)/.sysdeps: | $(VENV)/bin/activate
 	@missing="$$(for p in $(SYSPKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done)"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages: $$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@if ! command -v npm >/dev/null; then \
+	  echo "installing system packages: nodejs npm"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; \
 	fi
 	touch $@
 sysdeps: $(VENV)/.sysdeps
