@@ -464,6 +464,9 @@ def render(lay: FloorLayout, hall: dict | None, summary: dict | None, *, mode: s
             slot_x[col] = x
             x += cell_w + 1
     total_w = x - 1
+    inline = [len(crah_full[i]) if k == _CRAH else 2 + len(lay.pdu_names[i] if i < len(lay.pdu_names) else "PDU")
+              for ln in lay.lines for k, i, _ in ln.inline]
+    total_w = max(total_w, min(max(inline, default=0), width))  # a map narrower than a CRAH's name
     by_line: dict[int, list[tuple[int, str, str]]] = {}
     for b, (col, items) in enumerate(lay.bands):
         left = col == 0  # beyond the rows' start: right-aligned against them
@@ -498,12 +501,14 @@ def render(lay: FloorLayout, hall: dict | None, summary: dict | None, *, mode: s
             for kind, i, a in ln.inline:
                 s = _nearest(lay.slots_m, a)
                 if kind == _CRAH:
-                    parts.append((slot_x[s], crah_full[i], "bold"))
+                    text, style = crah_full[i], "bold"
                 else:
                     name = lay.pdu_names[i] if i < len(lay.pdu_names) else "PDU"
                     load = loads.get(name)
                     style = _ramp(load) if mode == "feed" and load is not None else DIM
-                    parts.append((slot_x[s], f"{pdu_glyph} {name}", style))
+                    text = f"{pdu_glyph} {name}"
+                # Beside the rows, over the rack it stands nearest to; moved left if it would run off the map.
+                parts.append((max(0, min(slot_x[s], total_w - len(text))), text, style))
         out.append(_compose(parts, total_w))
     prefix = crah_full[0][: len(crah_full[0]) - len(labels[0])] if labels is crah_short and crah_full else ""
     return Drawing(out, rack_xy, cell_w, total_w, prefix)
