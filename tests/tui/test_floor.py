@@ -185,6 +185,40 @@ async def test_load_step_dialog_starts_on_the_rack_under_the_cursor(reference_tw
         assert reference_twin.received == []
 
 
+async def test_a_hall_larger_than_the_terminal_scrolls_to_keep_the_cursor_in_sight():
+    """large.toml (44 rows of 20 in two blocks, 880 racks) at 80 × 24: the map is wider and longer than the
+    view; wherever the arrows take the cursor, its cell is on screen."""
+    view, h = _view_of("large")
+    names = view["racks"]
+    s = reference_scene()
+    s["racks"] = {"name": names, "t_inlet_c": [20.0 + (i % 17) * 0.5 for i in range(len(names))],
+                  "t_exhaust_c": [33.0] * len(names), "it_power_w": [r.it_w for r in h.racks]}
+    s["hall"]["max_inlet_rack"] = names[-1]
+    s.pop("pdus")
+    with FakeTwin(view, s) as fake:
+        app = console_for(fake)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.twin.summary is not None, "the fake's state")
+            await pilot.press("7")
+            floor = app.query_one(FloorView)
+            await until(pilot, lambda: floor.drawing is not None, "the map")
+            box = app.query_one("#floor-scroll")
+            assert floor.drawing.width > box.size.width and len(floor.drawing.lines) > box.size.height
+
+            def cursor_in_sight() -> bool:
+                x, y = floor.drawing.rack_xy[floor.cursor]
+                dx, dy = x - box.scroll_offset.x, y - box.scroll_offset.y
+                return 0 <= dx <= box.size.width - floor.drawing.cell_width and 0 <= dy < box.size.height
+
+            assert floor.rack_name == names[-1]  # the hottest, at the far corner
+            await until(pilot, cursor_in_sight, "the far corner in sight")
+            for key, times in (("left", 45), ("up", 30), ("right", 25), ("down", 12)):
+                for _ in range(times):
+                    await pilot.press(key)
+                await until(pilot, cursor_in_sight, f"the cursor in sight after {key}")
+            assert floor.rack_name != names[-1]
+
+
 # --- snapshots -------------------------------------------------------------------------------------
 
 def _on_map(app, *keys: str):

@@ -13,7 +13,7 @@ from rich.console import Group
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import ScrollableContainer
-from textual.geometry import Region
+from textual.geometry import Region, Spacing
 from textual.message import Message
 from textual.widgets import Static
 
@@ -143,6 +143,9 @@ class FloorView(View):
         summary = self.data.summary
         self.drawing = F.render(lay, self.data.hall, summary, mode=self.mode, cursor=self.cursor, width=width)
         board.update(Group(*self.drawing.lines))
+        # The map's own size, so that a hall wider or longer than the terminal scrolls instead of being cut.
+        board.styles.width = self.drawing.width
+        board.styles.height = len(self.drawing.lines)
         legend.update(F.legend(self.mode, self.data.hall, summary, lay, crah_prefix=self.drawing.crah_prefix))
         detail.update(F.rack_details(self.data.hall, summary, self.cursor) if self.cursor is not None else "")
         self._title()
@@ -152,8 +155,9 @@ class FloorView(View):
         if self.drawing is None or self.cursor not in self.drawing.rack_xy:
             return
         x, y = self.drawing.rack_xy[self.cursor]
+        # With some room around the cursor, so that the row labels and the next racks stay in sight.
         self.query_one("#floor-scroll", ScrollableContainer).scroll_to_region(
-            Region(x, y, self.drawing.cell_width, 1), animate=False, immediate=True)
+            Region(x, y, self.drawing.cell_width, 1), spacing=Spacing(1, 6, 1, 12), animate=False, immediate=True)
 
     def _hottest(self, lay: F.FloorLayout) -> int | None:
         """The rack with the highest inlet (the summary names it), else the first on the map."""
