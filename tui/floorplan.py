@@ -305,8 +305,9 @@ def _fmt_cell(v: float | None, width: int) -> str:
         return MISSING.center(width)
     if width >= 4 and abs(v) < 100:
         return f"{v:{width}.1f}"
-    top = 10 ** width - 1
-    return f"{min(round(v), top):>{width}d}" if v > -(10 ** (width - 1)) else "-" * width
+    if round(v) > 10 ** width - 1:
+        return "+" * width  # too large for the cell (a feed at 100 % in two characters): the details say
+    return f"{round(v):>{width}d}" if v > -(10 ** (width - 1)) else "-" * width
 
 
 @dataclass

@@ -158,6 +158,11 @@ async def test_cursor_starts_on_the_hottest_rack_and_moves_over_the_racks(refere
         assert view.mode == "inlet" and "colour inlet" in plain(view.query_one(".view--title"))
         await pilot.press("h")
         assert view.rack_name == "H08"
+        # A click on a cell: that rack (C05's cell, wherever the map put it).
+        x, y = view.drawing.rack_xy[app.twin.hall["racks"].index("C05")]
+        await pilot.click("#floor-map", offset=(x + 1, y))
+        assert view.rack_name == "C05"
+        assert "C05" in plain(app.query_one("#floor-detail"))
 
 
 async def test_load_step_dialog_starts_on_the_rack_under_the_cursor(reference_twin):

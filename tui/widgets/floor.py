@@ -1,8 +1,8 @@
 """The floor-map view (key 7): the hall in plan, one cell per rack, and the figures of the rack under
 the cursor.
 
-``m`` cycles the colour mode (ASHRAE band, inlet, rise, IT power, feed load), the arrow keys move the
-cursor over the racks, ``h`` puts it on the hottest rack (where it starts). The map is drawn by
+``m`` cycles the colour mode (ASHRAE band, inlet, rise, IT power, feed load), the arrow keys (or a
+click) move the cursor over the racks, ``h`` puts it on the hottest rack (where it starts). The map is drawn by
 :mod:`tui.floorplan` from the hall view's plan; it uses wider cells and full CRAH names when the
 terminal has room, and scrolls when the hall does not fit (a 880-rack hall at 80 × 24).
 """
@@ -51,8 +51,17 @@ class FloorMap(Static, can_focus=True):
             super().__init__()
             self.lanes, self.slots = lanes, slots
 
+    class Clicked(Message):
+        def __init__(self, x: int, y: int) -> None:
+            super().__init__()
+            self.x, self.y = x, y
+
     def action_move(self, lanes: int, slots: int) -> None:
         self.post_message(self.Move(lanes, slots))
+
+    def on_click(self, event) -> None:
+        """A click on a rack's cell puts the cursor there (x, y within the map)."""
+        self.post_message(self.Clicked(event.x, event.y))
 
     def action_mode(self) -> None:
         view = self.screen.query_one(FloorView)
@@ -188,6 +197,15 @@ class FloorView(View):
         lay = self.layout_now()
         if lay is not None:
             self.cursor = self._hottest(lay)
+            self._redraw()
+
+    def on_floor_map_clicked(self, message: FloorMap.Clicked) -> None:
+        if self.drawing is None:
+            return
+        w = self.drawing.cell_width
+        hit = next((i for i, (x, y) in self.drawing.rack_xy.items() if y == message.y and x <= message.x < x + w), None)
+        if hit is not None:
+            self.cursor = hit
             self._redraw()
 
     def on_floor_map_move(self, message: FloorMap.Move) -> None:
