@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -179,7 +180,11 @@ class ConsoleApp(App[None]):
             self.link.ui_ready.set()  # ready for the next picture
 
     def watch_twin(self, data: TwinData) -> None:
-        self.query_one(TwinHeader).show(data)
+        try:
+            header = self.query_one(TwinHeader)
+        except NoMatches:
+            return  # the app is closing and its widgets are gone; a live twin's last picture came late
+        header.show(data)
         self.query_one(TrainingBanner).show(data)
         self.current_view().show(data)
 
@@ -188,7 +193,7 @@ class ConsoleApp(App[None]):
         self.last_command = message.record
 
     def watch_last_command(self, record: CommandRecord | None) -> None:
-        if record is None:
+        if record is None or not self.query(CommandLine):  # none yet, or the app is closing
             return
         self.query_one(CommandLine).show(record)
         self.query_one(CoolingView).note_command(record)
@@ -315,7 +320,12 @@ class ConsoleApp(App[None]):
         if not self._engineer():
             return
         label = next((lbl for lbl, ev in injectable_events(self.twin.hall, self.twin.summary) if ev == event),
-                     command_label("scenario_event", {"event": event}))
+                     None)
+        if label is None and event.get("kind") == "sensor_fail":
+            label = f"Fail {event.get('target')} ({event.get('mode', 'stuck')})"
+        elif label is None and event.get("kind") == "rack_load" and event.get("it_kw") is not None:
+            label = f"Step {event.get('target')} to {event['it_kw']:g} kW"
+        label = label or command_label("scenario_event", {"event": event})
 
         def confirmed(yes: bool | None) -> None:
             if yes:

@@ -18,12 +18,15 @@ import pytest
 from textual.widgets import Input, OptionList
 
 from tests.bus.conftest import endpoints
-from tests.tui.helpers import until
+from tests.tui.data import AUDIT, hall, scene
+from tests.tui.fake_twin import FakeTwin
+from tests.tui.helpers import console_for, plain, until
 from tui.app import ConsoleApp
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.inject import InjectDialog
 from tui.dialogs.load import LoadStepDialog
 from tui.dialogs.sensor import SensorFailDialog
+from tui.widgets.banner import TrainingBanner
 from twin.bus.client import TwinClient
 from twin.bus.server import ServeOptions, TwinServer
 from twin.model.load import bundled_hall
@@ -146,3 +149,39 @@ async def test_sensor_failure_and_load_step_from_the_console_act_on_the_twin():
             cleared = await asyncio.to_thread(
                 _watch, twin, lambda s: s["clock"]["training"] is False, "TRAINING over")
             assert cleared["sensors"]["name"] == [] and cleared["racks"]["it_power_w"][i] == 8000.0
+
+
+async def test_sensor_dialog_offers_the_twins_sensors_and_modes():
+    """The sensor list is the hall view's; the filter narrows it; the mode chosen is the one sent; the
+    TRAINING banner then names the failed sensor (from the summary's failed sensors)."""
+    def accepted(header, fake):
+        s = scene()
+        s["clock"]["training"] = True
+        s["sensors"] = {"name": ["CRAH-01.return_temp"], "mode": ["open"]}
+        fake.publish_summary_now(s)
+
+    with FakeTwin(hall(), scene(), audit=AUDIT) as fake:
+        fake.on_accepted = accepted
+        app = console_for(fake, role="engineer")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.twin.summary is not None, "the fake's state")
+            await _choose(pilot, app, "Fail a sensor")
+            await until(pilot, lambda: isinstance(app.screen, SensorFailDialog), "the sensor dialog")
+            dialog = app.screen
+            assert dialog.sensors == hall()["sensors"] and len(dialog.sensors) == 7
+            await pilot.press(*"inlet")
+            assert dialog.shown == [n for n in hall()["sensors"] if "inlet" in n] and len(dialog.shown) == 5
+            await pilot.click("#mode-open")
+            assert dialog.mode == "open"
+            dialog.query_one("#sensor-filter", Input).value = "return"
+            await pilot.pause(0.05)
+            dialog.query_one("#sensor-filter", Input).focus()
+            await pilot.press("enter")  # the only match
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
+            assert "Fail CRAH-01.return_temp (open)" in plain(app.screen.query_one(".confirm--title"))
+            await pilot.press("y")
+            (cmd,) = fake.wait_received(1)
+            assert cmd["args"] == {"event": {"kind": "sensor_fail", "target": "CRAH-01.return_temp", "mode": "open"}}
+            banner = app.query_one(TrainingBanner)
+            await until(pilot, lambda: banner.display, "the TRAINING banner")
+            assert "CRAH-01.return_temp open" in plain(banner)
