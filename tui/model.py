@@ -193,7 +193,7 @@ def next_speed(clock: dict | None, step: int) -> float | str:
 CLEARING_EVENTS = ("crah_restart", "utility_return", "sensor_repair")
 
 #: What each way of failing a sensor does (twin/control/sensors.py), for the engineer choosing one.
-SENSOR_MODES = {"stuck": "stuck: holds its last reading (stays plausible: no alarm)",
+SENSOR_MODES = {"stuck": "stuck: holds its last reading (plausible: no alarm)",
                 "open": "open: dead, reads the bottom of its range",
                 "noisy": "noisy: erratic readings around the true value"}
 

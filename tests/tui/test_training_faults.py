@@ -185,3 +185,35 @@ async def test_sensor_dialog_offers_the_twins_sensors_and_modes():
             banner = app.query_one(TrainingBanner)
             await until(pilot, lambda: banner.display, "the TRAINING banner")
             assert "CRAH-01.return_temp open" in plain(banner)
+
+
+def test_sensor_dialog_80x24(snap_compare):
+    """The sensor dialog fits 80 × 24: filter, the twin's sensors, the three modes."""
+    with FakeTwin(hall(), scene(), audit=AUDIT) as fake:
+        app = console_for(fake, role="engineer")
+
+        async def run_before(pilot) -> None:
+            await until(pilot, lambda: app.twin.summary is not None, "the fake's state")
+            await _choose(pilot, app, "Fail a sensor")
+            await until(pilot, lambda: isinstance(app.screen, SensorFailDialog), "the sensor dialog")
+            app.screen.query_one("#sensor-filter", Input).cursor_blink = False
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_load_step_dialog_80x24(snap_compare):
+    """The load step dialog with a value out of range: the reason beside the fields, nothing sent."""
+    with FakeTwin(hall(), scene(), audit=AUDIT) as fake:
+        app = console_for(fake, role="engineer")
+
+        async def run_before(pilot) -> None:
+            await until(pilot, lambda: app.twin.summary is not None, "the fake's state")
+            await _choose(pilot, app, "Step a rack")
+            await until(pilot, lambda: isinstance(app.screen, LoadStepDialog), "the load step dialog")
+            for box in app.screen.query(Input):
+                box.cursor_blink = False
+            await pilot.press(*"a03", "enter", "1", "5", "0", "enter")
+            await until(pilot, lambda: "from 0 to 100" in plain(app.screen.query_one("#load-status")), "the reason")
+
+        assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+        assert fake.received == []

@@ -63,8 +63,7 @@ class SensorFailDialog(ModalScreen["dict | None"]):
     def compose(self):
         with Vertical():
             yield Static("Fail a sensor", id="sensor-title")
-            yield Static(Text("Its controller acts on what it reads. Type to filter; Enter on a sensor fails it.",
-                              style=DIM))
+            yield Static(Text("Its loop acts on what it reads. Type to filter, then Enter.", style=DIM))
             yield Input(placeholder="filter, e.g. CRAH-01.supply", id="sensor-filter")
             yield OptionList(*[Option(n, id=n) for n in self.sensors], id="sensor-list")
             with RadioSet(id="sensor-mode"):
