@@ -35,7 +35,8 @@ from tui.model import rows
 from tui.palette import ALARM, DIM
 from twin.model.schema import ASHRAE_ALLOWABLE_C, ASHRAE_RECOMMENDED_C
 
-__all__ = ["MODES", "FloorLayout", "Line", "cell_value", "layout", "legend", "rack_details", "render"]
+__all__ = ["MODES", "Cell", "Drawing", "FloorLayout", "Line", "ashrae_style", "cell_value", "describe", "layout",
+           "legend", "rack_cells", "rack_details", "render", "scale"]
 
 #: Colour modes: (key, title, unit of the figure in a cell).
 MODES: tuple[tuple[str, str, str], ...] = (
