@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import zmq
 
 from twin.bus import protocol as P
@@ -231,8 +232,15 @@ class TwinServer:
     def _training(self) -> bool:
         """Whether a fault injected over the bus is still active (consoles show a TRAINING banner)."""
         s = self.state
-        return bool(self.commands is not None and self.commands.injected
-                    and (s.crah_tripped.any() or not s.utility_ok))
+        if self.commands is None or not self.commands.injected:
+            return False
+        # (1.2) A failed sensor and a rack load other than the hall file's are drills too, until repaired
+        # or set back.
+        sensors_failed = s.controls is not None and any(
+            m != "ok" for array, index in s.controls.sensors().values() if index is None
+            for m in array.failure(s.time_s))
+        loads_changed = not np.array_equal(s.rack_it_w, self.twin.racks.it_w)
+        return bool(s.crah_tripped.any() or not s.utility_ok or sensors_failed or loads_changed)
 
     def publish_summary(self) -> None:
         self.publisher.publish_summary(self.state.time_s, lambda: summary_body(self.twin, self.state,
