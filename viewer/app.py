@@ -134,6 +134,7 @@ class LiveViewer:
         self.view_name = name
         view_defaults(name, self.scene.aisles, self.options, explicit=self.explicit)
         self.scene.refresh_fields()
+        self.stage.view_name = name
         self.stage.refresh()
         self.stage.set_camera(pose)
 

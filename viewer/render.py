@@ -50,6 +50,8 @@ def render_image(view, hall, out: Path, *, view_name: str = "overview", options=
     out.parent.mkdir(parents=True, exist_ok=True)
     stage, plotter = make_stage(view, hall, options, window_size=window_size)
     try:
+        stage.view_name = view_name
+        stage.refresh()
         stage.set_camera(pose)
         stage.screenshot(out)
     finally:
