@@ -69,7 +69,11 @@ class Minimap:
         self.camera = pv.PolyData(np.zeros((3, 3)), np.array([3, 0, 1, 2]))
         self.camera.cell_data["rgb"] = np.array([CAMERA_RED], np.uint8)
         self.camera_actor = _actor(self.camera)
+        self.route = pv.PolyData()
+        self.route_actor = _actor(self.route)
+        self.route_actor.GetProperty().SetLineWidth(1.5)
         plotter.add_actor(self.plan, name="minimap", reset_camera=False, pickable=False)
+        plotter.add_actor(self.route_actor, name="minimap/route", reset_camera=False, pickable=False)
         plotter.add_actor(self.camera_actor, name="minimap/camera", reset_camera=False, pickable=False)
         self.set_visible(False)
 
@@ -79,6 +83,17 @@ class Minimap:
     def set_visible(self, on: bool) -> None:
         self.plan.SetVisibility(on)
         self.camera_actor.SetVisibility(on)
+        self.route_actor.SetVisibility(on and self.route.n_points > 0)
+
+    def show_route(self, path_xy: np.ndarray | None) -> None:
+        """Draw the guided walk's path on the map (None or empty: no path)."""
+        if path_xy is None or len(path_xy) < 2:
+            self.route.copy_from(pv.PolyData(), deep=True)
+            return
+        pts = np.array([[*self._to_map(p), 0.0] for p in path_xy])
+        line = pv.PolyData(pts, lines=np.concatenate([[len(pts)], np.arange(len(pts))]))
+        line.cell_data["rgb"] = np.array([(230, 120, 0)], np.uint8)
+        self.route.copy_from(line, deep=True)
 
     @property
     def visible(self) -> bool:

@@ -24,7 +24,8 @@ from viewer.scene import CRAH_STATE_COLOURS, STATIC_STYLES, HallScene, visible_w
 
 __all__ = ["KEYS_HELP", "Stage"]
 
-KEYS_HELP = ("o overview · t top · [ and ] aisles · k walk · PgUp/PgDn slice height · h slice · x section · "
+KEYS_HELP = ("o overview · t top · [ and ] aisles · k guided walk, ← → its stops · PgUp/PgDn slice height · "
+             "h slice · x section · "
              "i isosurface · l airflow · click: figures · q quit")
 
 # Colour-coded equipment keeps most of its colour in shadow: the colour is the message, not the shading.
@@ -228,6 +229,16 @@ class Stage:
             help_actor.SetPosition(0.01, 0.01)
             p.add_actor(help_actor, name="keys", reset_camera=False, pickable=False)
         self.minimap = Minimap(scene, p, aspect=self._aspect())
+        # The title card of a video: the hall and the time, over its first frame.
+        self.title = _text_actor("", size=int(30 * fs), colour="#101010", bold=True, background="white",
+                                 background_opacity=0.92)
+        self.title.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
+        self.title.SetPosition(0.5, 0.55)
+        self.title.GetTextProperty().SetJustificationToCentered()
+        self.title.GetTextProperty().SetVerticalJustificationToCentered()
+        self.title.GetTextProperty().SetLineSpacing(1.3)
+        self.title.SetVisibility(False)
+        p.add_actor(self.title, name="title", reset_camera=False, pickable=False)
         self.picker = vtkCellPicker()
         self.picker.SetTolerance(0.0005)
         self.picker.PickFromListOn()
@@ -340,6 +351,11 @@ class Stage:
         if self.picked is not None:
             self.pick_box.SetInput(self._pick_text(*self.picked))
         self.pick_box.SetVisibility(self.picked is not None)
+
+    def show_title(self, text: str | None) -> None:
+        """Show a title card over the picture (None hides it)."""
+        self.title.SetInput(text or " ")
+        self.title.SetVisibility(bool(text))
 
     def set_camera(self, pose: CameraPose) -> None:
         """Move the camera and cut away the walls between it and the room."""
