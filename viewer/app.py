@@ -189,7 +189,7 @@ class LiveViewer:
         self._enter_walk()
         self.walking = False
         self.tour_frame = float(self.tour.next_stop(int(self.tour_frame), step))
-        self.stage.set_camera(self.tour.poses[int(self.tour_frame)])
+        self._show_tour_frame()
         self.render()
 
     def _walk_step(self) -> bool:
@@ -201,8 +201,14 @@ class LiveViewer:
         if self.tour_frame >= len(self.tour) - 1:
             self.tour_frame = float(len(self.tour) - 1)
             self.walking = False
-        self.stage.set_camera(self.tour.poses[int(self.tour_frame)])
+        self._show_tour_frame()
         return True
+
+    def _show_tour_frame(self) -> None:
+        i = int(self.tour_frame)
+        if self.scene.set_section(self.tour.sections[i]):
+            self.stage.refresh()
+        self.stage.set_camera(self.tour.poses[i])
 
     # --- toggles ------------------------------------------------------------------------------
 

@@ -614,6 +614,17 @@ class HallScene:
             out.add("flow")
         return out
 
+    def set_section(self, section: tuple[int, float] | None) -> bool:
+        """Show the vertical section across aisle ``section[0]`` at ``section[1]`` m along it (None: hide
+        it); True when that changed anything. Only the section is recomputed."""
+        aisle, at = section if section is not None else (None, None)
+        if (aisle, at) == (self.options.vslice_aisle, self.options.vslice_at_m):
+            return False
+        self.options.vslice_aisle, self.options.vslice_at_m = aisle, at
+        if aisle is not None and self.t_c is not None and self.aisles:
+            self._update_vslice()
+        return True
+
     def set_slice_height(self, height_m: float) -> None:
         """Move the horizontal slice (clamped to the room, plenum included)."""
         sz = self.hall.spec.hall.size_m[2]

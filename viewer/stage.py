@@ -106,7 +106,7 @@ class Stage:
         self.picked_height_m: float | None = None  # where on a rack face the click landed
         self.view_name = "overview"  # named in the caption; callers set it with the camera
         # Text is sized in pixels: scaled with the window so a 1080p video reads like a 960 px window.
-        self.font_scale = max(0.75, plotter.window_size[1] / 960)
+        self.font_scale = max(0.6, plotter.window_size[1] / 960)
         self._add_actors(keys_help)
         self.refresh()
 

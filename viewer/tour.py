@@ -4,7 +4,7 @@ It walks each cold aisle, then each hot aisle, at eye height (1.6 m), looking al
 path goes through the aisles' ends and the cross aisles between them, with its corners rounded
 (quadratic Bézier fillets), and the camera eases in and out of every stop. At the racks with the
 hottest inlets it stops, turns to face the rack's front, holds, and turns back. At the end it turns
-to look back into the room. The path is checked against every cabinet, unit and column: where a
+round to look back down the last aisle. The path is checked against every cabinet, unit and column: where a
 leg between two aisles would cross a row, its corner moves out into the cross aisle.
 
 Pure data computed from the hall, its aisles and the hot racks: tested without rendering, and the
@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from twin.model.load import HallModel, facing_axis_sign
-from viewer.cameras import EYE_HEIGHT_M, LOOK_HEIGHT_M, WALK_VIEW_ANGLE_DEG, WALL_CLEARANCE_M, CameraPose, _ends
+from viewer.cameras import (
+    EYE_HEIGHT_M,
+    LOOK_HEIGHT_M,
+    SECTION_PAST_ROWS_M,
+    WALK_VIEW_ANGLE_DEG,
+    WALL_CLEARANCE_M,
+    CameraPose,
+    _ends,
+)
 from viewer.scene import Aisle
 
 __all__ = ["SOLID_CLEARANCE_M", "Tour", "guided_tour", "solid_boxes"]
@@ -44,6 +52,9 @@ class Tour:
     stops: list[tuple[int, str]] = field(default_factory=list)
     path_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # the smoothed path (minimap)
     facing: dict[int, int] = field(default_factory=dict)  # frame → rack index, for frames facing a hot rack
+    # Per frame: the section across the aisle being walked, just past its far end — (aisle index into
+    # the aisles given, where along the aisle's axis, m) — a backdrop of the air from floor to ceiling.
+    sections: list[tuple[int, float] | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.poses)
@@ -88,13 +99,15 @@ def _order(aisles: list[Aisle]) -> list[Aisle]:
     return cold + hot
 
 
-def _waypoints(aisles: list[Aisle], hall: HallModel, boxes) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """The corner points of the walk, and (index of the waypoint where each aisle starts, aisle name)."""
+def _waypoints(aisles: list[Aisle], hall: HallModel, boxes) -> tuple[np.ndarray, list[tuple[int, str, int, float]]]:
+    """The corner points of the walk, and for each aisle (index of the waypoint where it starts, its
+    name, its index in ``aisles``, where the section past its far end stands)."""
     sx, sy, _ = hall.spec.hall.size_m
     room = np.array([sx, sy])
     pts: list[np.ndarray] = []
-    starts: list[tuple[int, str]] = []
-    for aisle in _order(aisles):
+    starts: list[tuple[int, str, int, float]] = []
+    ordered = _order(aisles)
+    for n_aisle, aisle in enumerate(ordered):
         a = aisle.axis
         ends = _ends(aisle, hall)
         if pts:
@@ -124,7 +137,17 @@ def _waypoints(aisles: list[Aisle], hall: HallModel, boxes) -> tuple[np.ndarray,
         else:
             entry, exit_ = ends
             pts.append(entry)
-        starts.append((len(pts) - 1, aisle.name))
+        ahead = 1.0 if exit_[a] > entry[a] else -1.0
+        far = aisle.hi[a] if ahead > 0 else aisle.lo[a]
+        at = exit_[a] + ahead * 1.0
+        at = max(at, far + SECTION_PAST_ROWS_M) if ahead > 0 else min(at, far - SECTION_PAST_ROWS_M)
+        at = float(min(max(at, 0.05), room[a] - 0.05))
+        starts.append((len(pts) - 1, aisle.name, aisles.index(aisle), at))
+        if n_aisle == len(ordered) - 1:
+            # The last aisle ends where its rows end: the walk turns round there, looking back down the
+            # aisle, instead of walking on to stare at whatever stands past the rows.
+            exit_ = exit_.copy()
+            exit_[a] = min(max(exit_[a], aisle.lo[a]), aisle.hi[a])
         pts.append(exit_)
     return np.array(pts), starts
 
@@ -235,13 +258,16 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
     poses: list[CameraPose] = []
     stops: list[tuple[int, str]] = []
     facing: dict[int, int] = {}
-    entry_s = sorted((float(s_cum[at[i]]), name) for i, name in starts)
+    entry_s = sorted((float(s_cum[at[i]]), name, index, past) for i, name, index, past in starts)
+    sections: list[tuple[int, float] | None] = []
+    section: list = [(entry_s[0][2], entry_s[0][3]) if entry_s else None]
 
     def emit(pos_xy: np.ndarray, direction: np.ndarray) -> None:
         eye = np.array([pos_xy[0], pos_xy[1], EYE_HEIGHT_M])
         focal = eye + 3.0 * direction
         poses.append(CameraPose(tuple(map(float, eye)), tuple(map(float, focal)), (0.0, 0.0, 1.0),
                                 WALK_VIEW_ANGLE_DEG))
+        sections.append(section[0])
 
     for _ in range(int(START_HOLD_S * fps)):
         emit(point(0.0), heading(0.0))
@@ -252,7 +278,9 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
         for ds in _eased(s1 - s0, pace_m_s, fps):
             s = s0 + float(ds)
             while entries and entries[0][0] <= s:
-                stops.append((len(poses), f"{entries.pop(0)[1]}"))
+                _, name, index, past = entries.pop(0)
+                stops.append((len(poses), name))
+                section[0] = (index, past)
             emit(point(s), heading(s))
         s0 = s1
         if n < len(holds):
@@ -274,15 +302,13 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
                 emit(here, to_rack)
             for k in range(n_turn):
                 emit(here, _turn(to_rack, along, _smoothstep((k + 1) / n_turn)))
-    # At the end, turn to look back over the room (never stand staring at a wall).
+    # At the end, turn round to look back down the last aisle (never stand staring at a wall).
     end = point(total)
-    sx, sy, _ = hall.spec.hall.size_m
-    back = np.array([sx / 2 - end[0], sy / 2 - end[1], -0.1])
-    back /= np.linalg.norm(back)
     last = heading(total)
+    back = np.array([-last[0], -last[1], last[2]])
     n_turn = int(2 * TURN_S * fps)
     for k in range(n_turn):
         emit(end, _turn(last, back, _smoothstep((k + 1) / n_turn)))
     for _ in range(int(START_HOLD_S * fps)):
         emit(end, back)
-    return Tour(poses, fps, stops, path, facing)
+    return Tour(poses, fps, stops, path, facing, sections)
