@@ -219,7 +219,7 @@ def run_render(args: argparse.Namespace) -> int:
                 paths = render_walkthrough(view, hall, args.out, options=opts, fps=args.fps, pace_m_s=args.pace,
                                            window_size=args.size or (1920, 1080), frames=args.frames,
                                            video=not args.no_video, progress=progress)
-                frames = [p for p in paths if p.suffix == ".png"]
+                frames = [p for p in paths if p.name.startswith("frame-")]
                 said = [f"{len(frames)} frames to {args.out}/frame-*.png"] if frames else []
                 if paths and paths[-1].suffix == ".mp4":
                     said.append(str(paths[-1]))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from viewer.offscreen import make_theme, use_offscreen
 
-__all__ = ["DEFAULT_SIZE", "make_stage", "render_image", "render_walkthrough"]
+__all__ = ["DEFAULT_SIZE", "make_stage", "render_image", "render_walkthrough", "still_frame"]
 
 DEFAULT_SIZE = (1280, 960)
 
@@ -80,12 +80,18 @@ def title_text(view, hall, tour) -> str:
     return "\n".join(lines)
 
 
+def still_frame(tour) -> int:
+    """The walk's still (README, thumbnails): two seconds into the first aisle, looking down it."""
+    first = next((f for f, what in tour.stops if what.startswith("aisle")), 0)
+    return min(first + int(2 * tour.fps), len(tour) - 1)
+
+
 def render_walkthrough(view, hall, out_dir: Path, *, options=None, fps: float = WALK_FPS,
                        pace_m_s: float | None = None, window_size: tuple[int, int] = WALK_SIZE,
                        frames: bool = False, video: bool = True, progress=None) -> list[Path]:
     """The guided walk (:func:`viewer.tour.guided_tour`) as ``walkthrough.mp4`` in ``out_dir``: a title
-    card, then one frame per pose, with the HUD, caption and minimap. ``frames``: also numbered PNGs.
-    Returns the paths written, the video last."""
+    card, then one frame per pose, with the HUD, caption and minimap; and ``walkthrough.png``, its still
+    (:func:`still_frame`). ``frames``: also numbered PNGs. Returns the paths written, the video last."""
     from viewer.scene import SceneOptions, find_aisles
     from viewer.sources import ViewerError
     from viewer.tour import WALK_PACE_M_S, guided_tour
@@ -119,6 +125,7 @@ def render_walkthrough(view, hall, out_dir: Path, *, options=None, fps: float = 
         writer = imageio.get_writer(out_dir / "walkthrough.mp4", fps=fps, codec="libx264", quality=7,
                                     macro_block_size=2, pixelformat="yuv420p")
     paths: list[Path] = []
+    still = still_frame(tour)
     n_title = int(round(TITLE_S * fps)) if video else 0
     total = n_title + len(tour)
     try:
@@ -139,6 +146,9 @@ def render_walkthrough(view, hall, out_dir: Path, *, options=None, fps: float = 
             img = stage.screenshot(path)
             if path is not None:
                 paths.append(path)
+            if i == still:
+                stage.plotter.screenshot(out_dir / "walkthrough.png")
+                paths.append(out_dir / "walkthrough.png")
             if writer is not None:
                 writer.append_data(img)
             if progress is not None:

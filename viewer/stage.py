@@ -106,7 +106,7 @@ class Stage:
         self.picked_height_m: float | None = None  # where on a rack face the click landed
         self.view_name = "overview"  # named in the caption; callers set it with the camera
         # Text is sized in pixels: scaled with the window so a 1080p video reads like a 960 px window.
-        self.font_scale = max(0.6, plotter.window_size[1] / 960)
+        self.font_scale = max(0.6, plotter.window_size[1] / 800)
         self._add_actors(keys_help)
         self.refresh()
 
@@ -201,7 +201,7 @@ class Stage:
             legend.append([f"cone: {scene.options.hot_racks} hottest inlets", np.array(pv.Color("#b8860b").float_rgb)])
         legend.append(["perforated tile: airflow", np.array(pv.Color("#4292c6").float_rgb)])
         self.legend = p.add_legend(legend, bcolor="white", border=False, loc="lower right",
-                                   size=(0.17, 0.025 * len(legend)), face="rectangle")
+                                   size=(0.13, 0.021 * len(legend)), face="rectangle")
         self.hud = _text_actor("", size=int(13 * fs))
         self.hud.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
         self.hud.SetPosition(0.01, 0.99)
