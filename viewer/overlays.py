@@ -8,6 +8,7 @@
 - :func:`floor_grid`, :func:`unit_seams`: the raised floor's 600 mm tiles and the racks' server units
   as lines, so the room reads as a room at eye height.
 - :func:`hottest_racks`, :func:`hot_markers`: the N hottest rack inlets, marked above their racks.
+- :func:`crah_faces`: each CRAH's return and supply faces, for their air temperatures.
 
 Field arrays are (nz, ny, nx) with NaN in solids, on the grid the fields message states
 (``shape_xyz``, ``origin_m``, ``spacing_m``), exactly as :class:`viewer.scene.HallScene` holds them.
@@ -24,8 +25,8 @@ import pyvista as pv
 
 from twin.model.load import HallModel, facing_axis_sign
 
-__all__ = ["FACE_OFFSET_M", "FLOOR_TILE_M", "RackFaces", "aisle_section_mesh", "floor_grid", "hot_markers",
-           "hottest_racks", "tile_flow_mesh", "unit_seams"]
+__all__ = ["FACE_OFFSET_M", "FLOOR_TILE_M", "RackFaces", "aisle_section_mesh", "crah_faces", "floor_grid",
+           "hot_markers", "hottest_racks", "tile_flow_mesh", "unit_seams"]
 
 FACE_OFFSET_M = 0.004  # faces stand this far proud of the cabinet: no z-fighting with its own surface
 FLOOR_TILE_M = 0.6  # a raised-floor tile (600 mm, the industry's module)
@@ -240,3 +241,55 @@ def hot_markers(hall: HallModel, hot: list[tuple[int, float]]) -> tuple[pv.PolyD
     if not cones:
         return pv.PolyData(), np.zeros((0, 3))
     return pv.merge(cones, merge_points=False), np.array(anchors, float)
+
+
+def _crah_face(lo, hi, f: int, q: int, sign: int, where: str, z0: float, z1: float, inset: float) -> list:
+    """The corners of one inset face of a cabinet: ``top``, ``front`` or ``back``, from z0 to z1."""
+    if where == "top":
+        z = hi[2] + FACE_OFFSET_M
+        a0, a1 = lo + inset, hi - inset
+        return [(a0[0], a0[1], z), (a1[0], a0[1], z), (a1[0], a1[1], z), (a0[0], a1[1], z)]
+    s = sign if where == "front" else -sign
+    at = (hi[f] if s > 0 else lo[f]) + s * FACE_OFFSET_M
+    pts = []
+    for a_q, z in ((lo[q] + inset, z0), (hi[q] - inset, z0), (hi[q] - inset, z1), (lo[q] + inset, z1)):
+        p = [0.0, 0.0, z]
+        p[f], p[q] = at, a_q
+        pts.append(tuple(p))
+    return pts
+
+
+def crah_faces(hall: HallModel) -> pv.PolyData:
+    """Each CRAH's return face (cell array ``side`` 0) and supply face (1), inset on the cabinet so
+    the state colour stays round them; ``crah_index`` says whose. A supply into the floor is drawn as
+    a strip along the bottom of the unit's front (the floor under it cannot be seen)."""
+    quads, crah, side = [], [], []
+    inset = 0.08
+    for i, c in enumerate(hall.crahs):
+        lo, hi = np.asarray(c.box.lo, float), np.asarray(c.box.hi, float)
+        f, sign = facing_axis_sign(c.facing)
+        q = 1 - f
+
+        def face(where: str, z0: float, z1: float, lo=lo, hi=hi, f=f, q=q, sign=sign):
+            return _crah_face(lo, hi, f, q, sign, where, z0, z1, inset)
+
+        height = hi[2] - lo[2]
+        same = c.return_from == c.supply_to and c.return_from in ("front", "back")
+        ret = face(c.return_from, lo[2] + (0.55 if same else 0.35) * height, hi[2] - inset)
+        if c.supply_to == "floor":
+            sup = face("front", lo[2] + 0.02, lo[2] + 0.25)
+        else:
+            sup = face(c.supply_to, lo[2] + inset, lo[2] + (0.45 if same else 0.65) * height)
+        for kind, pts in ((0, ret), (1, sup)):
+            quads.append(pts)
+            crah.append(i)
+            side.append(kind)
+    if not quads:
+        return pv.PolyData()
+    pts = np.array(quads, float).reshape(-1, 3)
+    faces = np.column_stack([np.full(len(quads), 4), np.arange(4 * len(quads)).reshape(-1, 4)]).ravel()
+    mesh = pv.PolyData(pts, faces)
+    mesh.cell_data["crah_index"] = np.array(crah, np.int32)
+    mesh.cell_data["side"] = np.array(side, np.int8)
+    mesh.cell_data["t_c"] = np.full(mesh.n_cells, np.nan, np.float32)
+    return mesh

@@ -39,6 +39,7 @@ from twin.model.schema import ASHRAE_ALLOWABLE_C, ASHRAE_RECOMMENDED_C
 from viewer.overlays import (
     RackFaces,
     aisle_section_mesh,
+    crah_faces,
     floor_grid,
     hot_markers,
     hottest_racks,
@@ -575,6 +576,14 @@ class HallScene:
         if mesh.n_cells:
             colours = np.array([CRAH_STATE_COLOURS[s] for s in states], dtype=np.uint8)
             _write(mesh, "rgb", colours[self._crah_cell])
+        faces = self.meshes["crah_faces"]
+        if faces.n_cells > 1 or "side" in faces.cell_data:
+            table = summary.get("crahs") or {}
+            temps = {0: table.get("t_return_c") or [], 1: table.get("t_supply_c") or []}
+            idx, side = np.asarray(faces.cell_data["crah_index"]), np.asarray(faces.cell_data["side"])
+            values = [temps[int(s)][i] if i < len(temps[int(s)]) and temps[int(s)][i] is not None else np.nan
+                      for i, s in zip(idx, side)]
+            _write(faces, "t_c", np.asarray(values, np.float32))
         speeds = (summary.get("crahs") or {}).get("fan_speed") or [None] * len(self.crah_names)
         # One short line: the colour says the state, the label the unit and its fan speed (or its fault).
         self.crah_labels = [f"{n} {100 * f:.0f} %" if s == "running" and isinstance(f, (int, float))
@@ -582,7 +591,7 @@ class HallScene:
         self.hot = hottest_racks(summary, self.rack_names, self.options.hot_racks)
         marks, self.hot_label_positions = hot_markers(self.hall, self.hot)
         self.meshes["hot_marks"].copy_from(marks if marks.n_cells else _placeholder("t_inlet_c"), deep=True)
-        return {"racks", "crahs", "crah_labels", "hot_marks"}
+        return {"racks", "crahs", "crah_faces", "crah_labels", "hot_marks"}
 
     @property
     def hot_labels(self) -> list[str]:
@@ -827,6 +836,7 @@ def build_scene(hall: HallModel, view: TwinView | None = None, options: SceneOpt
     scene.crah_labels = list(scene.crah_names)
     scene.row_labels = _row_labels(hall)
     scene.aisle_labels = [(f"{a.name} {a.kind}", _aisle_label_at(a, n)) for n, a in enumerate(scene.aisles)]
+    meshes["crah_faces"] = crah_faces(hall) if hall.crahs else _placeholder("t_c")
     for name, array in (("rack_fronts", "t_c"), ("rack_backs", "t_c"), ("asections", "t_c"),
                         ("tile_flow", "w_m_s"), ("hot_marks", "t_inlet_c")):
         meshes[name] = _placeholder(array)

@@ -137,6 +137,10 @@ class Stage:
         if m["crahs"].n_cells:
             self.actors["crahs"] = p.add_mesh(m["crahs"], name="crahs", scalars="rgb", rgb=True, preference="cell",
                                               show_scalar_bar=False, reset_camera=False, **_EQUIPMENT_LIGHT)
+        # Their return and supply faces carry those air temperatures, on the air's scale.
+        self.actors["crah_faces"] = p.add_mesh(m["crah_faces"], name="crah_faces", scalars="t_c", preference="cell",
+                                               cmap=air_lut, clim=air.clim_c, show_scalar_bar=False,
+                                               pickable=False, reset_camera=False, **_EQUIPMENT_LIGHT)
         self.actors["tile_flow"] = p.add_mesh(m["tile_flow"], name="tile_flow", scalars="w_m_s", preference="cell",
                                               cmap=_tile_lut(), clim=TILE_CLIM_M_S, show_scalar_bar=False,
                                               pickable=False, reset_camera=False, lighting=False)

@@ -403,3 +403,19 @@ def test_labels_behind_cabinets_are_hidden(tiny_hall, tiny_view):
     assert not occ.visible((2.0, 1.9, 1.0), label, np.array([1000]))[0]  # row A is in the way
     assert occ.visible((2.0, -6.0, 8.0), label, np.array([1000]))[0]
     assert not occ.visible((2.0, 1.9, 1.0), label, np.array([1000]), ahead=(0.0, -1.0, 0.0))[0]  # behind
+
+
+def test_crah_faces_carry_return_and_supply_air(tiny_hall, tiny_view):
+    """Tiny's CRAH takes its return from the top and supplies the floor: the top face holds the return
+    temperature the bus reports, the strip at the foot of its front the supply temperature."""
+    scene = build_scene(tiny_hall, tiny_view)
+    faces = scene.meshes["crah_faces"]
+    crah = tiny_view.summary["crahs"]
+    box = tiny_hall.crahs[0].box
+    ret = faces.extract_cells(np.flatnonzero(np.asarray(faces.cell_data["side"]) == 0))
+    sup = faces.extract_cells(np.flatnonzero(np.asarray(faces.cell_data["side"]) == 1))
+    assert ret.bounds[4] == pytest.approx(box.hi[2], abs=0.01)  # on the top
+    assert sup.bounds[5] < 0.3 and sup.bounds[2] == pytest.approx(box.lo[1], abs=0.01)  # foot of the front (-y)
+    assert ret.cell_data["t_c"][0] == pytest.approx(crah["t_return_c"][0], abs=1e-4)
+    assert sup.cell_data["t_c"][0] == pytest.approx(crah["t_supply_c"][0], abs=1e-4)
+    assert crah["t_return_c"][0] > crah["t_supply_c"][0] + 5  # the coil takes heat out: return warmer
