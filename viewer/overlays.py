@@ -146,14 +146,16 @@ def aisle_section_mesh(aisles, hall: HallModel, grid: dict, t_c: np.ndarray) -> 
         along = _cells_within(a.lo[a.axis], a.hi[a.axis], o[a.axis], h, (nx, ny)[a.axis])
         k_floor = int(min(max(math.ceil(-o[2] / h - 1e-9), 0), nz - 1))  # the room above the plenum
         ks = np.arange(k_floor, nz)
+        kk, aa = np.meshgrid(ks, along, indexing="ij")  # cells of the plane, the along-axis fastest
         if a.axis == 0:
-            vals = t_c[np.ix_(ks, [cell_p], along)][:, 0, :]
+            flat = (kk * ny + cell_p) * nx + aa
             dims, origin = (len(along) + 1, 1, len(ks) + 1), (o[0] + along[0] * h, at, o[2] + k_floor * h)
         else:
-            vals = t_c[np.ix_(ks, along, [cell_p])][:, :, 0]
+            flat = (kk * ny + aa) * nx + cell_p
             dims, origin = (1, len(along) + 1, len(ks) + 1), (at, o[1] + along[0] * h, o[2] + k_floor * h)
         img = pv.ImageData(dimensions=dims, origin=origin, spacing=(h, h, h))
-        img.cell_data["t_c"] = np.asarray(vals, np.float32).ravel()
+        img.cell_data["t_c"] = np.asarray(t_c, np.float32).ravel()[flat.ravel()]
+        img.cell_data["cell_flat"] = flat.ravel().astype(np.int64)  # later fields: t_c.ravel()[cell_flat]
         img.cell_data["aisle_index"] = np.full(img.n_cells, n, np.int32)
         parts.append(img.cast_to_unstructured_grid().extract_surface(algorithm="dataset_surface"))
     if not parts:
@@ -175,8 +177,11 @@ def tile_flow_mesh(hall: HallModel, grid: dict, velocity_m_s: np.ndarray | None)
         jj = _cells_within(tile.y_m[0], tile.y_m[1], o[1], h, ny)
         img = pv.ImageData(dimensions=(len(ii) + 1, len(jj) + 1, 1), origin=(o[0] + ii[0] * h, o[1] + jj[0] * h,
                                                                                 0.008), spacing=(h, h, 1.0))
-        w = velocity_m_s[k][np.ix_(jj, ii)][..., 2]  # (ny', nx'): x fastest, as ImageData orders cells
-        img.cell_data["w_m_s"] = np.nan_to_num(np.asarray(w, np.float32), nan=0.0).ravel()
+        j2, i2 = np.meshgrid(jj, ii, indexing="ij")  # (ny', nx'): x fastest, as ImageData orders cells
+        flat = ((k * ny + j2) * nx + i2).ravel()
+        w = np.asarray(velocity_m_s, np.float32).reshape(-1, 3)[flat, 2]
+        img.cell_data["w_m_s"] = np.nan_to_num(w, nan=0.0)
+        img.cell_data["cell_flat"] = flat.astype(np.int64)  # later fields: the z velocity of these cells
         parts.append(img.extract_surface(algorithm="dataset_surface"))
     return pv.merge(parts, merge_points=False) if len(parts) > 1 else parts[0]
 

@@ -605,12 +605,22 @@ class HallScene:
         out = {"slice", "rack_fronts", "rack_backs", "tile_flow"}
         self._update_slice()
         self._update_faces()
-        tiles = tile_flow_mesh(self.hall, self.grid, self.velocity_m_s)
-        self.meshes["tile_flow"].copy_from(tiles if tiles.n_cells else _placeholder("w_m_s"), deep=True)
+        tiles = self.meshes["tile_flow"]
+        if self.velocity_m_s is not None and self._same_grid(tiles):
+            w = self.velocity_m_s.reshape(-1, 3)[np.asarray(tiles.cell_data["cell_flat"]), 2]
+            _write(tiles, "w_m_s", np.nan_to_num(w, nan=0.0).astype(np.float32))
+        else:
+            fresh = tile_flow_mesh(self.hall, self.grid, self.velocity_m_s)
+            tiles.copy_from(fresh if fresh.n_cells else _placeholder("w_m_s"), deep=True)
         if self.options.aisle_sections and self.aisles:
-            self.meshes["asections"].copy_from(aisle_section_mesh(self.aisles, self.hall, self.grid, self.t_c),
-                                               deep=True)
+            sections = self.meshes["asections"]
+            if self._same_grid(sections):
+                _write(sections, "t_c", self.t_c.ravel()[np.asarray(sections.cell_data["cell_flat"])])
+            else:
+                sections.copy_from(aisle_section_mesh(self.aisles, self.hall, self.grid, self.t_c), deep=True)
+            sections.field_data["grid"] = [str(self.grid)]
             out.add("asections")
+        tiles.field_data["grid"] = [str(self.grid)]
         if self.options.vslice_aisle is not None and self.aisles:
             self._update_vslice()
             out.add("vslice")
@@ -622,6 +632,11 @@ class HallScene:
             self.meshes["flow"].copy_from(flow, deep=False)
             out.add("flow")
         return out
+
+    def _same_grid(self, mesh: pv.DataSet) -> bool:
+        """Whether a field layer was built on the current grid (then only its values are rewritten)."""
+        return ("cell_flat" in mesh.cell_data and "grid" in mesh.field_data
+                and str(mesh.field_data["grid"][0]) == str(self.grid))
 
     def set_section(self, section: tuple[int, float] | None) -> bool:
         """Show the vertical section across aisle ``section[0]`` at ``section[1]`` m along it (None: hide

@@ -344,6 +344,10 @@ def test_aisle_sections_lie_on_the_centre_planes(tiny_hall, tiny_view):
     for (x, _, z), v in zip(centres, sec.cell_data["t_c"]):
         want = t[int((z + 0.5) // 0.5), j, int(x // 0.5)]
         assert (np.isnan(v) and np.isnan(want)) or v == pytest.approx(want)
+    before = np.array(sec.cell_data["t_c"])
+    scene.update(shifted(tiny_view, 2.0))  # new fields: the same mesh, its values rewritten
+    assert scene.meshes["asections"] is sec
+    assert np.allclose(sec.cell_data["t_c"], before + 2.0, equal_nan=True, atol=1e-4)
 
 
 def test_tiles_carry_their_airflow(tiny_hall, tiny_view):
