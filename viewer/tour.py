@@ -201,10 +201,12 @@ def _smoothstep(x: float) -> float:
     return x * x * (3 - 2 * x)
 
 
-def _turn(d0: np.ndarray, d1: np.ndarray, w: float) -> np.ndarray:
-    """A direction between d0 and d1 (3D unit vectors), turning about the vertical by yaw and pitch."""
+def _turn(d0: np.ndarray, d1: np.ndarray, w: float, dyaw: float | None = None) -> np.ndarray:
+    """A direction between d0 and d1 (3D unit vectors), turning about the vertical by yaw and pitch
+    (the shorter way, unless ``dyaw``, the yaw to turn through, is given)."""
     yaw0, yaw1 = math.atan2(d0[1], d0[0]), math.atan2(d1[1], d1[0])
-    dyaw = (yaw1 - yaw0 + math.pi) % (2 * math.pi) - math.pi
+    if dyaw is None:
+        dyaw = (yaw1 - yaw0 + math.pi) % (2 * math.pi) - math.pi
     pitch0 = math.asin(max(-1.0, min(1.0, d0[2])))
     pitch1 = math.asin(max(-1.0, min(1.0, d1[2])))
     yaw, pitch = yaw0 + w * dyaw, pitch0 + w * (pitch1 - pitch0)
@@ -302,13 +304,25 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
                 emit(here, to_rack)
             for k in range(n_turn):
                 emit(here, _turn(to_rack, along, _smoothstep((k + 1) / n_turn)))
-    # At the end, turn round to look back down the last aisle (never stand staring at a wall).
+    # At the end, turn round to look back down the last aisle (never stand staring at a wall), turning
+    # through the side with more room before its wall: toward the racks, not the nearer wall.
     end = point(total)
     last = heading(total)
     back = np.array([-last[0], -last[1], last[2]])
+    sx, sy, _ = hall.spec.hall.size_m
+
+    def room_along(d: np.ndarray) -> float:
+        out = math.inf
+        for c, v, size in ((end[0], d[0], sx), (end[1], d[1], sy)):
+            if abs(v) > 1e-9:
+                out = min(out, ((size - c) if v > 0 else -c) / v)
+        return out
+
+    left = np.array([-last[1], last[0], 0.0])
+    via = math.pi if room_along(left) >= room_along(-left) else -math.pi
     n_turn = int(2 * TURN_S * fps)
     for k in range(n_turn):
-        emit(end, _turn(last, back, _smoothstep((k + 1) / n_turn)))
+        emit(end, _turn(last, back, _smoothstep((k + 1) / n_turn), dyaw=via))
     for _ in range(int(START_HOLD_S * fps)):
         emit(end, back)
     return Tour(poses, fps, stops, path, facing, sections)

@@ -235,7 +235,7 @@ def test_a_hot_rack_is_marked_and_named(tiny_hall, tiny_view):
 
 
 def test_walk_frames_show_temperatures_and_face_the_hot_rack(tiny_hall, tiny_view):
-    """Issue 16 on tiny.toml: every frame of the walk (one in 15 drawn) is at least a third racks or air
+    """Issue 16 on tiny.toml: every frame of the walk (one in 20 drawn) is at least a third racks or air
     coloured by temperature; the frames that face the hot rack show its front in the warning colour."""
     from viewer.cameras import view_defaults as defaults
     from viewer.tour import guided_tour
@@ -247,7 +247,7 @@ def test_walk_frames_show_temperatures_and_face_the_hot_rack(tiny_hall, tiny_vie
     try:
         tour = guided_tour(tiny_hall, find_aisles(tiny_hall), stage.scene.hot, fps=10.0)
         scales = (stage.scene.scale, stage.scene.air)
-        for i in range(0, len(tour), 15):
+        for i in range(0, len(tour), 20):
             stage.scene.set_section(tour.sections[i])
             stage.refresh()
             stage.set_camera(tour.poses[i])

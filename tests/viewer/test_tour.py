@@ -96,6 +96,7 @@ def test_the_camera_never_faces_a_wall(walk):
 def test_it_stops_to_face_each_hot_rack(walk):
     """At each hot rack it stops for HOLD_S seconds looking straight at the rack's front."""
     hall, hot, tour = walk
+    gaze = _directions(tour)
     for rack, _ in hot:
         frames = [f for f, r in tour.facing.items() if r == rack]
         assert len(frames) == int(HOLD_S * FPS)
@@ -106,7 +107,7 @@ def test_it_stops_to_face_each_hot_rack(walk):
         for i in frames:
             p = tour.poses[i]
             to = front - p.position
-            assert np.dot(to / np.linalg.norm(to), _directions(tour)[i]) > 0.999
+            assert np.dot(to / np.linalg.norm(to), gaze[i]) > 0.999
             assert np.linalg.norm(to[:2]) < 1.0  # from the aisle in front of it
         stop = next(fr for fr, what in tour.stops if what == f"rack {r.name}")
         assert tour.next_stop(stop - 1) == stop and tour.next_stop(stop, -1) < stop
