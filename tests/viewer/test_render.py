@@ -85,8 +85,14 @@ def test_picking_a_rack_and_the_crah(tiny_hall, tiny_view):
         c = tiny_hall.crahs[0]
         assert stage.pick(*pixel((c.box.lo[0] + c.box.hi[0]) / 2, c.box.lo[1] + 0.3, c.box.hi[2])) == ("crah", 0)
         assert stage.pick(5, 5) is None  # a corner of the window: nothing there
+        # A rack's front (row A faces -y, toward this camera): the rack, and its profile in the figures.
+        front = ((r.box.lo[0] + r.box.hi[0]) / 2, r.box.lo[1], 1.0)
+        assert stage.pick(*pixel(*front)) == ("rack", 2) and stage.picked_height_m == pytest.approx(1.0, abs=0.1)
         stage.select(("rack", 2))
-        assert stage.pick_box.GetVisibility() and stage.pick_box.GetInput().startswith("rack A03")
+        text = stage.pick_box.GetInput()
+        assert stage.pick_box.GetVisibility() and text.startswith("rack A03")
+        profile = " ".join(f"{t:.1f}" for t in stage.scene.face_profile(2))
+        assert f"in front, bottom → top: {profile} °C" in text
     finally:
         plotter.close()
 
