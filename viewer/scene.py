@@ -13,13 +13,19 @@ Meshes (names are the actors' names):
   ``containment``, ``outlines`` (the cabinets' edges); built from
   :func:`twin.geometry.export.hall_scene`, so the viewer draws exactly the geometry the GLB export
   writes and the solver voxelizes (GLB meshes where the hall names them);
+- static too: ``floor_grid`` (the 600 mm floor tiles), ``unit_seams`` (server units on rack faces);
 - from the summary: cell array ``t_inlet_c`` on ``racks`` (coloured by :class:`TemperatureScale`),
-  cell array ``rgb`` on ``crahs`` (state colours), CRAH labels with the fan speed;
+  cell array ``rgb`` on ``crahs`` (state colours), CRAH labels with the fan speed, ``crah_faces``
+  (return and supply air), ``hot_marks`` (cones over the N hottest inlets, :attr:`HallScene.hot`);
 - from the fields: ``slice`` (horizontal, at ``slice_height_m``), ``vslice`` (vertical, across an
-  aisle), ``iso`` (isosurface at ``iso_c``), ``flow`` (arrows or streamlines).
+  aisle), ``asections`` (along the aisles' centre planes), ``iso`` (isosurface at ``iso_c``),
+  ``flow`` (arrows or streamlines), ``rack_fronts`` / ``rack_backs`` (the air in front of each
+  intake and behind each exhaust, banded by height), ``tile_flow`` (air rising through the tiles).
 
-Rack inlet colours and field colours share one scale: a rack and the air in front of it look alike
-when they are alike.
+Inlets (rack bodies and fronts) are on the ASHRAE scale; air (slices, sections, isosurface, exhausts,
+CRAH faces) on :class:`AirScale`, a neutral sequential scale, unless ``air_scale="ashrae"``.
+Labels (rows, aisles, CRAHs, hot racks) are anchored at world points listed here; which of them the
+camera can see is decided in :mod:`viewer.stage` (:mod:`viewer.labels`).
 """
 
 from __future__ import annotations
