@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 OUT    ?= out/demo
 
-.PHONY: demo test bench clean sysdeps up validation
+.PHONY: demo test bench clean sysdeps up validation walkthrough
 
 # System libraries: Mesa's EGL and OSMesa for off-screen renders (no X server), tmux for driving the
 # console like a person would, openssl for the throwaway certificates of the metrics endpoint's mutual-TLS
@@ -60,6 +60,16 @@ bench: $(VENV)/.installed-test
 	$(VENV)/bin/twin bench assets/halls/large.toml --duration 10min --json
 	$(VENV)/bin/twin bench assets/halls/reference.toml --bus --json
 	$(PY) -m viewer.bench assets/halls/reference.toml
+
+$(VENV)/.installed-video: pyproject.toml | $(VENV)/bin/activate
+	$(PY) -m pip install --quiet -e '.[video]'
+	touch $@ $(VENV)/.installed
+
+# The guided walk through the bundled reference hall's steady state: out/walk/walkthrough.mp4 (1920x1080,
+# 30 frames/s, about 3.5 minutes of video) and its still, walkthrough.png. Long: every frame is rendered
+# in software (Mesa llvmpipe); about 0.6 s a frame on 2 shared cores.
+walkthrough: $(VENV)/.installed-video $(VENV)/.sysdeps
+	$(VENV)/bin/twin render assets/halls/reference.toml --walkthrough --out out/walk
 
 $(VENV)/.installed-validation: pyproject.toml | $(VENV)/bin/activate
 	$(PY) -m pip install --quiet -e '.[validation]'
