@@ -209,3 +209,26 @@ def test_perforated_face_takes_less_air_than_an_open_one():
         assert sum(split[-1]) == pytest.approx(0.02, rel=1e-9)
     assert split[0][1] == pytest.approx(split[0][0], rel=0.05)
     assert split[1][1] < 0.6 * split[1][0], split
+
+
+def test_perforated_plate_turns_the_air_it_passes_normal_to_itself():
+    """A plenum jet along −x rising through a floor window to an intake right above it: through an open
+    window the air keeps the jet's horizontal speed above the floor; through a perforated one (openness
+    0.25) it leaves normal to the plate (the holes carry no tangential momentum), so u_x there is far smaller."""
+    shape = (20, 6, 10)
+    cell = np.ravel_multi_index
+    intake = np.array([cell((i, j, 8), shape) for i in (4, 5) for j in (2, 3)])
+    outlet = np.array([cell((16, j, 1), shape) for j in (2, 3)])  # blows −x along the plenum
+    along = {}
+    for openness in (1.0, 0.25):
+        faces = closed_box_faces(shape)
+        faces[2][:, :, 3] = 0.0  # the floor between the plenum (z < 3 cells) and the room
+        faces[2][3:7, :, 3] = openness
+        vox = _voxels(np.zeros(shape, bool), faces, 0.1, [Mover("fan", intake, outlet)])
+        solver = MomentumSolver.from_voxels(vox, settings=MomentumSettings(buoyancy=False, tol=1e-5))
+        solver.solve(np.array([0.03]))
+        v = solver.cell_velocity_m_s()[3:7, :, 3]  # the room cells right above the window
+        assert v[..., 2].mean() > 0.0
+        along[openness] = -v[..., 0].mean() / v[..., 2].mean()
+    assert along[1.0] > 0.5, along  # the open window lets the jet's momentum through
+    assert abs(along[0.25]) < 0.3 * along[1.0], along

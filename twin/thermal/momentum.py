@@ -340,16 +340,22 @@ class MomentumSolver:
         self._theta: list[list[np.ndarray]] = []
         self._wall_factor: list[list[np.ndarray]] = []  # multiplies 2ν h: no-slip shear to the wall
         self._wall_speed: list[list[np.ndarray | float]] = []
+        self._open_half: list[list[tuple[np.ndarray, np.ndarray] | None]] = []  # wholly open halves a, b
         for c in range(3):
-            th_c, wf_c, ws_c = [], [], []
+            th_c, wf_c, ws_c, half_c = [], [], [], []
             for d, s in _DIRS:
                 if d == c:
+                    half_c.append(None)
                     th_c.append(None)
                     wf_c.append(None)
                     ws_c.append(0.0)
                     continue
                 # The CV face of a c-face towards ±d is made of halves of the d-faces of its two cells.
-                pa, pb = _pair(_side(self.active[d], d, s), c, False)
+                # Only wholly open halves pass tangential momentum (shear and the velocity the air carries);
+                # a perforated half (tile, leaky panel) is a wall to the tangential velocity, and the air
+                # its holes pass arrives with none of it: the holes turn it normal to the plate.
+                full = self.active[d] & (self.openness[d] >= 1.0)
+                pa, pb = _pair(_side(full, d, s), c, False)
                 theta = 0.5 * (pa.astype(float) + pb.astype(float))
                 wf = 1.0 - theta
                 speed = np.zeros(_face_shape(shape, c))
@@ -360,9 +366,11 @@ class MomentumSolver:
                 else:
                     speed[edge] = wall.velocity_m_s[c]
                 th_c.append(theta)
+                half_c.append((pa, pb))
                 wf_c.append(wf)
                 ws_c.append(speed)
             self._theta.append(th_c)
+            self._open_half.append(half_c)
             self._wall_factor.append(wf_c)
             self._wall_speed.append(ws_c)
         # Red–black colouring of the faces (each neighbour in the stencil has the other colour).
@@ -512,12 +520,15 @@ class MomentumSolver:
                 coef = diff + np.maximum(-flux, 0.0)
             else:
                 va, vb = _pair(_side(u[d], d, s), c, 0.0)
-                flux = s * h2 * 0.5 * (va + vb)
+                open_a, open_b = self._open_half[c][k]
+                flux = s * h2 * 0.5 * (np.where(open_a, va, 0.0) + np.where(open_b, vb, 0.0))
+                # Inflow through perforated halves brings no tangential velocity: it stays on the diagonal.
+                perforated = s * h2 * 0.5 * (np.where(open_a, 0.0, va) + np.where(open_b, 0.0, vb))
                 diff = 0.5 * (nu_f + _nbr(nu_pad, d, s)) * h
                 theta = self._theta[c][k]
                 coef = theta * diff + np.maximum(-flux, 0.0)
                 wall = self._wall_factor[c][k] * 2.0 * diff
-                a_p += wall
+                a_p += wall + np.maximum(-perforated, 0.0)
                 b += wall * self._wall_speed[c][k]
             a_nb.append(coef)
             a_p += coef
