@@ -45,7 +45,7 @@ def hall_info(twin: HallTwin) -> dict[str, Any]:
         net = twin.power.net
         info["power"] = {
             "ups": list(net.ups_names),
-            "ups_rated_w": [float(w) for w in net.ups_rated_w],
+            "ups_rated_va": [float(va) for va in net.ups_rated_va],
             "battery_kwh": [float(j / 3.6e6) for j in net.battery_j],
             "pdus": list(net.pdu_names),
             "pdu_ups": [net.ups_names[i] for i in net.pdu_ups],
