@@ -73,9 +73,9 @@ def test_load_step_scenario(tmp_path):
     summary, col = _play("load-step", tmp_path)
     _common(summary)
     t = col["time_s"]
-    assert col["rack.C01.power_w"][t > 600].min() == pytest.approx(1.5 * col["rack.C01.power_w"][0])
-    stepped_w = sum(col[c][0] for c in col if c.startswith(("rack.C", "rack.D")) and c.endswith(".power_w"))
-    assert col["hall.it_power_w"][-1] == pytest.approx(col["hall.it_power_w"][0] + 0.5 * stepped_w)
+    assert col["rack.C01.it_load_w"][t > 600].min() == pytest.approx(1.5 * col["rack.C01.it_load_w"][0])
+    stepped_w = sum(col[c][0] for c in col if c.startswith(("rack.C", "rack.D")) and c.endswith(".it_load_w"))
+    assert col["hall.it_load_w"][-1] == pytest.approx(col["hall.it_load_w"][0] + 0.5 * stepped_w)
     writes = [e for e in summary["scenario"]["events"] if e["kind"] == "setpoint"]
     assert [e["outcome"] for e in writes] == ["ok", "ok"]
     assert col["crah.CRAH-02.supply_setpoint_c"][-1] == pytest.approx(17.0)

@@ -40,7 +40,7 @@ class TrendPoint:
     pue: float | None
     max_inlet_c: float | None
     cooling_power_w: float | None
-    it_power_w: float | None
+    it_load_w: float | None  # the servers' draw (after their PSUs), the hall file's IT load
 
 
 class Trends:
@@ -69,7 +69,7 @@ class Trends:
             self.points.clear()
         hall = summary.get("hall") or {}
         self.points.append(TrendPoint(t, num(hall.get("pue")), num(hall.get("max_inlet_c")),
-                                      num(hall.get("cooling_power_w")), num(hall.get("it_power_w"))))
+                                      num(hall.get("cooling_power_w")), num(hall.get("it_load_w"))))
         while self.points and self.points[0].time_s < t - self.window_s:
             self.points.popleft()
         return True

@@ -44,7 +44,7 @@ def test_run_summary_figures_are_consistent(run_10min):
     assert summary["steps"] * summary["dt_s"] == summary["sim_s"] == 600
     assert summary["rtf"] == pytest.approx(summary["sim_s"] / summary["wall_s"], rel=1e-2)
     assert summary["racks"] == 4 and summary["crahs"] == 1
-    assert summary["it_power_kw"] == pytest.approx(4.0 + 6.0 + 8.0 + 5.0)
+    assert summary["it_load_kw"] == pytest.approx(4.0 + 6.0 + 8.0 + 5.0)
     assert abs(summary["energy_balance_error"]) < 1e-3
     assert summary["cells"] == math.prod(summary["grid"]) and 0 < summary["fluid_cells"] < summary["cells"]
     assert 0 <= summary["racks_outside_recommended"] <= summary["racks"]
@@ -104,7 +104,7 @@ def test_steady_agrees_with_a_long_transient_run(run_3h, tmp_path):
     assert steady["mean_inlet_c"] == pytest.approx(transient["mean_inlet_c"], abs=0.1)
     assert steady["max_inlet_rack"] == transient["max_inlet_rack"]
     assert steady["heat_removed_kw"] == pytest.approx(steady["heat_released_kw"], rel=1e-6)
-    assert steady["heat_released_kw"] > steady["it_power_kw"] + steady["crah_fan_power_kw"]  # + PSU, PDU losses
+    assert steady["heat_released_kw"] > steady["it_load_kw"] + steady["crah_fan_power_kw"]  # + PSU, PDU losses
     assert abs(steady["energy_balance_error"]) < 1e-3
     assert [Path(p).name for p in steady["outputs"]] == ["steady.vti", "summary.json"]
     assert all(Path(p).is_file() for p in steady["outputs"])

@@ -56,7 +56,10 @@ __all__ = [
 #: 1.1: heartbeats carry summary_seq/fields_seq; snapshots carry the exact frames of the last summary and
 #: fields messages; the state digest is defined over those frames; versions are digits only; non-finite
 #: numbers are refused in every field.
-PROTOCOL_VERSION = "1.1"
+#: 1.2: names say what they hold and where it is measured: summary hall.it_load_w and hall.rack_input_w
+#: instead of hall.it_power_w, racks.it_load_w instead of racks.it_power_w, hall power.ups_rated_va
+#: instead of ups_rated_w (it held VA).
+PROTOCOL_VERSION = "1.2"
 PROTOCOL_MAJOR = 1
 _VERSION_RE = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")
 

@@ -64,7 +64,8 @@ def summary_body(twin: HallTwin, state: TwinState, *, clock: dict[str, Any]) -> 
     hottest = int(np.argmax(inlet)) if nr else None
     rated = twin.crahs.rated_cooling_w
     kpis: dict[str, Any] = {
-        "it_power_w": obs.get("power.it_w", obs["hall.it_power_w"]),
+        "it_load_w": obs["hall.it_load_w"],
+        "rack_input_w": obs.get("power.rack_input_w"),
         "cooling_power_w": obs.get("power.cooling_w", obs["hall.fan_power_w"]),
         "facility_power_w": obs.get("power.facility_w"),
         "pue": obs.get("power.pue"),
@@ -89,7 +90,7 @@ def summary_body(twin: HallTwin, state: TwinState, *, clock: dict[str, Any]) -> 
             "name": list(twin.racks.names),
             "t_inlet_c": inlet,
             "t_exhaust_c": state.t_rack_c,
-            "it_power_w": state.rack_it_w,
+            "it_load_w": state.rack_it_w,
             "heat_w": state.rack_heat_w,
             "flow_m3s": state.rack_flow_m3s,
             "powered": state.rack_powered,
