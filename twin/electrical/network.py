@@ -134,10 +134,13 @@ class PowerNetwork:
         parent = [-1, 0, 1] + [2] * n_ups + [2]
         z = [0, z_src, z_tr, *z_ups_cable, z_mech]
         y = [0, g_tr, 0] + [0] * (n_ups + 1)
+        # Its local buses are the first ones of the full list, so a bus's name gives its local number.
         self.up_utility = Upstream(
             RadialForest(np.array(parent), np.array(z), np.array(y)),
             bus_index=np.arange(len(parent)), branch_index=np.array([-1, 0, 1, *range(2, 2 + n_ups + 1)]),
-            ups_in=np.arange(3, 3 + n_ups), mech=3 + n_ups, lv=2, mv=1,
+            ups_in=np.array([bus_names.index(f"{u}.input") for u in self.ups_names], dtype=np.int64),
+            mech=bus_names.index("mechanical-panel"), lv=bus_names.index("lv-switchboard"),
+            mv=bus_names.index("mv-bus"),
         )
         # Upstream, generator: 0 LV switchboard (the generator holds it at 1.0 pu), 1.. UPS inputs, mechanical.
         self.up_generator = Upstream(
