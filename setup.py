@@ -2,7 +2,7 @@
 
 assets/ stays where the repository's layout puts it (the source of truth, edited in place); setuptools
 maps the package ``twin._assets`` onto it, so a wheel carries the bundled halls, meshes and scenarios
-the JSON Schemas and the Grafana dashboard (and the scripts that made them) and :data:`twin.model.load.ASSETS_DIR` finds them through
+the JSON Schemas and the Grafana dashboard (and the scripts that made them) and :data:`twin.model.assets.ASSETS_DIR` finds them through
 importlib.resources. pyproject.toml cannot add a mapped package to the packages it finds, hence this file.
 """
 

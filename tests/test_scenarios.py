@@ -1,28 +1,46 @@
-"""Every shipped scenario plays on the reference hall and its consequences show (slow: ~1 min each)."""
+"""Every shipped scenario plays on the reference hall and its consequences show (slow: ~1 min each of one
+core; the three runs start together, so two cores play them in about half the time)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.sim.runs import twin_cli
+from tests.sim.runs import REPO, twin_command
 from twin.model import ASSETS_DIR
 
 REFERENCE = ASSETS_DIR / "halls" / "reference.toml"
 SCENARIOS = ASSETS_DIR / "scenarios"
+NAMES = ("crah-failure", "utility-outage", "load-step")
 
 
-def _play(name: str, tmp_path):
-    out = tmp_path / name
-    proc = twin_cli("run", REFERENCE, "--scenario", SCENARIOS / f"{name}.toml", "--json", "--out", out,
-                    timeout_s=600)
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout)
-    table = pq.read_table(out / "timeseries.parquet")
-    return summary, {c: table.column(c).to_numpy() for c in table.column_names}
+@pytest.fixture(scope="module")
+def played(tmp_path_factory):
+    """Each scenario played by a real `twin run --scenario` process, all three at once: name → (summary,
+    time-series columns). The runs are independent single-threaded processes (the solvers keep one
+    BLAS thread), so running them side by side changes nothing in their results."""
+    root = tmp_path_factory.mktemp("scenarios")
+    procs = {name: subprocess.Popen(twin_command("run", REFERENCE, "--scenario", SCENARIOS / f"{name}.toml",
+                                                 "--json", "--out", root / name),
+                                    cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name in NAMES}
+    results = {}
+    try:
+        for name, proc in procs.items():
+            out, err = proc.communicate(timeout=900)
+            assert proc.returncode == 0, err
+            table = pq.read_table(root / name / "timeseries.parquet")
+            results[name] = (json.loads(out), {c: table.column(c).to_numpy() for c in table.column_names})
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return results
 
 
 def _common(summary):
@@ -34,9 +52,9 @@ def _common(summary):
 
 
 @pytest.mark.slow
-def test_crah_failure_scenario(tmp_path):
+def test_crah_failure_scenario(played):
     """CRAH-03 trips at 10 min: its alarm is raised then, the other units' fans speed up, it restarts at 40 min."""
-    summary, col = _play("crah-failure", tmp_path)
+    summary, col = played["crah-failure"]
     _common(summary)
     trip = next(a for a in summary["alarms"] if a["name"] == "CRAH-03.trip")
     assert trip["raised_s"] == 600 and trip["cleared_s"] == 2400
@@ -49,10 +67,10 @@ def test_crah_failure_scenario(tmp_path):
 
 
 @pytest.mark.slow
-def test_utility_outage_scenario(tmp_path):
+def test_utility_outage_scenario(played):
     """Utility lost at 5 min: UPSs on battery until the generator is online, chillers restart later while
     the chilled water warms, the batteries recharge; the utility returns at 45 min."""
-    summary, col = _play("utility-outage", tmp_path)
+    summary, col = played["utility-outage"]
     _common(summary)
     t = col["time_s"]
     assert {"UPS-A.on_battery", "UPS-B.on_battery"} <= {a["name"] for a in summary["alarms"]}
@@ -68,14 +86,14 @@ def test_utility_outage_scenario(tmp_path):
 
 
 @pytest.mark.slow
-def test_load_step_scenario(tmp_path):
+def test_load_step_scenario(played):
     """Rows C and D step to 150 % at 10 min; two supply setpoints lowered at 20 min (registry: ok)."""
-    summary, col = _play("load-step", tmp_path)
+    summary, col = played["load-step"]
     _common(summary)
     t = col["time_s"]
-    assert col["rack.C01.power_w"][t > 600].min() == pytest.approx(1.5 * col["rack.C01.power_w"][0])
-    stepped_w = sum(col[c][0] for c in col if c.startswith(("rack.C", "rack.D")) and c.endswith(".power_w"))
-    assert col["hall.it_power_w"][-1] == pytest.approx(col["hall.it_power_w"][0] + 0.5 * stepped_w)
+    assert col["rack.C01.it_load_w"][t > 600].min() == pytest.approx(1.5 * col["rack.C01.it_load_w"][0])
+    stepped_w = sum(col[c][0] for c in col if c.startswith(("rack.C", "rack.D")) and c.endswith(".it_load_w"))
+    assert col["hall.it_load_w"][-1] == pytest.approx(col["hall.it_load_w"][0] + 0.5 * stepped_w)
     writes = [e for e in summary["scenario"]["events"] if e["kind"] == "setpoint"]
     assert [e["outcome"] for e in writes] == ["ok", "ok"]
     assert col["crah.CRAH-02.supply_setpoint_c"][-1] == pytest.approx(17.0)

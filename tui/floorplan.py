@@ -261,7 +261,7 @@ def cell_value(mode: str, rack: dict, *, feed_fraction: float | None = None) -> 
     if mode == "rise":
         return None if t_in is None or t_out is None else t_out - t_in
     if mode == "power":
-        p = num(rack.get("it_power_w"))
+        p = num(rack.get("it_load_w"))
         return None if p is None else p / 1e3
     if mode == "feed":
         return None if feed_fraction is None else 100.0 * feed_fraction
@@ -277,7 +277,7 @@ def scale(mode: str, hall: dict | None, racks: list[dict]) -> tuple[float, float
         return 0.0, 20.0  # servers run 10–15 K; 20 K is a rack starved of air
     if mode == "feed":
         return 0.0, 100.0
-    peak = max((num(r.get("it_power_w")) or 0.0 for r in racks), default=0.0) / 1e3
+    peak = max((num(r.get("it_load_w")) or 0.0 for r in racks), default=0.0) / 1e3
     return 0.0, max(5.0, 5.0 * math.ceil(peak / 5.0))
 
 
@@ -369,7 +369,7 @@ def rack_details(hall: dict | None, summary: dict | None, rack: int) -> Text:
     t.append(state if state != "unknown" else MISSING, style=style if state != "ok" else DIM)
     fig("exhaust", t_out, "°C")
     fig("rise", None if t_in is None or t_out is None else t_out - t_in, "K")
-    p = num(r.get("it_power_w"))
+    p = num(r.get("it_load_w"))
     fig("IT", None if p is None else p / 1e3, "kW")
     flow = num(r.get("flow_m3s"))
     fig("air", flow, "m³/s", 2)

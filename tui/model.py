@@ -45,7 +45,7 @@ class TrendPoint:
     pue: float | None
     max_inlet_c: float | None
     cooling_power_w: float | None
-    it_power_w: float | None
+    it_load_w: float | None  # the servers' draw (after their PSUs), the hall file's IT load
 
 
 class Trends:
@@ -74,7 +74,7 @@ class Trends:
             self.points.clear()
         hall = summary.get("hall") or {}
         self.points.append(TrendPoint(t, num(hall.get("pue")), num(hall.get("max_inlet_c")),
-                                      num(hall.get("cooling_power_w")), num(hall.get("it_power_w"))))
+                                      num(hall.get("cooling_power_w")), num(hall.get("it_load_w"))))
         while self.points and self.points[0].time_s < t - self.window_s:
             self.points.popleft()
         return True
@@ -215,7 +215,7 @@ def stepped_racks(hall: dict | None, summary: dict | None) -> list[tuple[str, fl
     """Racks whose IT load is not the hall file's: (name, now kW, file kW)."""
     out = []
     for r in rows((summary or {}).get("racks")):
-        now, base = num(r.get("it_power_w")), file_load_kw(hall, r["name"])
+        now, base = num(r.get("it_load_w")), file_load_kw(hall, r["name"])
         if now is not None and base is not None and abs(now / 1e3 - base) > 1e-6:
             out.append((r["name"], now / 1e3, base))
     return out

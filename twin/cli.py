@@ -215,7 +215,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(info))
         else:
-            print(f"{args.hall}: ok ({hall.name}: {len(hall.racks)} racks, {hall.it_w / 1e3:,.1f} kW IT, "
+            print(f"{args.hall}: ok ({hall.name}: {len(hall.racks)} racks, {hall.it_w / 1e3:,.1f} kW IT load, "
                   f"{len(hall.crahs)} CRAHs)")
         return 0
     if args.command == "export":
@@ -311,7 +311,7 @@ def _keys(args: argparse.Namespace) -> int:
 
 def _human(s: dict) -> str:
     lines = [
-        f"{s['hall']} ({s['mode']}): {s['racks']} racks, {s['it_power_kw']:,.1f} kW IT, {s['crahs']} CRAHs, "
+        f"{s['hall']} ({s['mode']}): {s['racks']} racks, {s['it_load_kw']:,.1f} kW IT load, {s['crahs']} CRAHs, "
         f"{s['cells']:,} cells",
         f"  rack inlet: max {s['max_inlet_c']:.2f} °C ({s['max_inlet_rack']}), mean {s['mean_inlet_c']:.2f} °C; "
         f"{s['racks_outside_recommended']} racks outside 18–27 °C" if s["racks"] else "  no racks",
@@ -320,7 +320,7 @@ def _human(s: dict) -> str:
     if s.get("pue") is not None:
         parts = ", ".join(f"{k} {v:.3f}" for k, v in s["pue_parts"].items())
         lines.append(f"  PUE {s['pue']:.3f} ({parts}); facility {s['facility_energy_kwh']:,.1f} kWh, "
-                     f"IT {s['it_energy_kwh']:,.1f} kWh")
+                     f"at the rack inputs {s['rack_input_energy_kwh']:,.1f} kWh")
     if s.get("min_battery_soc") is not None and s["min_battery_soc"] < 1.0:
         lines.append(f"  lowest battery charge {100 * s['min_battery_soc']:.1f} %")
     for key, limit in (("t_inlet_27c_s", 27), ("t_inlet_32c_s", 32)):

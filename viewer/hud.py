@@ -56,7 +56,7 @@ def hud_text(summary: dict | None, *, hall_name: str, status: str, max_alarms: i
         lines = [f"{hall_name}   [{status.upper()}]", f"{when}   speed {_speed(clock)}"]
     pue = _num(k.get("pue"))
     lines.append(f"PUE {pue:.3f}" if pue is not None else "PUE –")
-    lines[-1] += f"   IT {_kw(k.get('it_power_w'))}   cooling {_kw(k.get('cooling_power_w'))}"
+    lines[-1] += f"   IT load {_kw(k.get('it_load_w'))}   cooling {_kw(k.get('cooling_power_w'))}"
     t_max = _num(k.get("max_inlet_c"))
     if t_max is not None:
         where = f" ({k['max_inlet_rack']})" if k.get("max_inlet_rack") else ""
@@ -113,7 +113,7 @@ def pick_text(kind: str, name: str, summary: dict | None) -> str:
         return (f"rack {name}{'' if powered in (None, True) else '  (NO POWER)'}\n"
                 f"inlet {_fmt(_col(table, 't_inlet_c', i), '.1f', ' °C')}   "
                 f"exhaust {_fmt(_col(table, 't_exhaust_c', i), '.1f', ' °C')}\n"
-                f"IT {_kw(_col(table, 'it_power_w', i))}   heat {_kw(_col(table, 'heat_w', i))}   "
+                f"IT load {_kw(_col(table, 'it_load_w', i))}   heat {_kw(_col(table, 'heat_w', i))}   "
                 f"airflow {_fmt(_col(table, 'flow_m3s', i), '.3f', ' m³/s')}")
     from viewer.scene import crah_states
 

@@ -80,7 +80,7 @@ def test_metrics_equal_the_bus_summary(paused_tripped_twin):
     assert summary["clock"]["time_s"] >= 300
     for i, name in enumerate(racks["name"]):
         assert _value(samples, "datahall_rack_inlet_celsius", rack=name, row="A") == racks["t_inlet_c"][i]
-        assert _value(samples, "datahall_rack_it_power_watts", rack=name, row="A") == racks["it_power_w"][i]
+        assert _value(samples, "datahall_rack_it_load_watts", rack=name, row="A") == racks["it_load_w"][i]
     assert len(samples["datahall_rack_inlet_celsius"]) == len(racks["name"]) == 4
     for metric, key in (("crah_supply_celsius", "t_supply_c"), ("crah_return_celsius", "t_return_c"),
                         ("crah_fan_speed_ratio", "fan_speed"), ("crah_valve_ratio", "valve"),

@@ -77,7 +77,7 @@ def test_ups_loss_in_the_solve_follows_the_curve(net):
         res = solve_power(net, nominal_it_w(net), sources=PowerSources(ups_eco=np.full(net.n_ups, eco)))
         for u in range(net.n_ups):
             curve = net.ups_eco_curve[u] if eco else net.ups_curve[u]
-            x = res.ups_output_w[u] / net.ups_rated_w[u]
+            x = res.ups_output_w[u] / net.ups_rated_va[u]
             eta = res.ups_output_w[u] / (res.ups_output_w[u] + res.ups_loss_w[u])
             assert np.isclose(eta, curve.efficiency(x), rtol=1e-12)
             assert res.ups_eco[u] == eco

@@ -1,7 +1,9 @@
-"""Helpers for the CLI and output tests: run `twin` as a real subprocess, make bad hall files, read .vti."""
+"""Helpers for the CLI and output tests: run `twin` as a real subprocess or in this process, make bad hall
+files, read .vti."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,7 @@ import numpy as np
 
 from tests.halls import TINY, bad_hall
 
-__all__ = ["CONTRACT_KEYS", "REPO", "TINY", "bad_hall", "read_pvd", "read_vti", "twin_cli", "twin_command"]
+__all__ = ["CONTRACT_KEYS", "REPO", "TINY", "bad_hall", "read_pvd", "read_vti", "twin_cli", "twin_command", "twin_main"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,6 +31,28 @@ def twin_command(*args: object) -> list[str]:
 def twin_cli(*args: object, cwd: Path = REPO, timeout_s: float = 120.0) -> subprocess.CompletedProcess:
     """Run ``twin ARGS`` to completion in a subprocess; stdout and stderr captured as text."""
     return subprocess.run(twin_command(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
+
+
+def twin_main(capsys, *args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``twin ARGS`` in this process: ``twin.cli.main(argv)``, its exit code and what it printed
+    (through pytest's ``capsys``), in the shape :func:`twin_cli` returns. The entry point is the same
+    as the console script's; only interpreter start-up and imports are saved. Use it for the many
+    bad-input cases; a few tests keep real subprocesses to check the process's own exit code."""
+    from twin.cli import main
+
+    capsys.readouterr()  # drop anything printed before
+    before = Path.cwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse refuses an option's value by exiting
+            code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.chdir(before)
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess([str(a) for a in args], code, out.out, out.err)
 
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.halls import hall_from, tiny_dict, two_crah_dict
-from tests.sim.runs import twin_cli
+from tests.sim.runs import twin_cli, twin_main
 from twin.sim.twin import HallTwin, NoSteadyState
 from twin.thermal.airflow import face_divergence
 
@@ -109,7 +109,7 @@ def test_a_momentum_steady_solve_that_cannot_converge_says_so_with_its_residuals
     assert "\n" not in text  # one line
 
 
-def test_airflow_flag_overrides_the_hall_and_is_reported(tmp_path):
+def test_airflow_flag_overrides_the_hall_and_is_reported(tmp_path, capsys):
     """--airflow momentum on a potential-flow hall: the summary and the bench say which model ran."""
     from tests.halls import TINY
 
@@ -120,5 +120,5 @@ def test_airflow_flag_overrides_the_hall_and_is_reported(tmp_path):
     assert proc.returncode == 0, proc.stderr
     flow = json.loads(proc.stdout)["airflow"]
     assert flow["model"] == "momentum" and flow["refreshes"] >= 3 and flow["refresh_ms"] > 0
-    proc = twin_cli("run", TINY, "--steady", "--airflow", "stokes")
+    proc = twin_main(capsys, "run", TINY, "--steady", "--airflow", "stokes")  # a bad value: in process
     assert proc.returncode == 2 and "potential" in proc.stderr

@@ -1,5 +1,7 @@
-"""The `twin` command line as a user or a script meets it: real subprocesses, real files, exit codes,
-one-line errors, and the summary contract of README ("Summary keys")."""
+"""The `twin` command line as a user or a script meets it: real files, exit codes, one-line errors, and the
+summary contract of README ("Summary keys"). Runs and a few error cases are real subprocesses; the many
+bad-input cases call the same entry point in this process (``twin_main``), which saves an interpreter
+start-up each."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.halls import CROSSING_ROW
-from tests.sim.runs import CONTRACT_KEYS, TINY, bad_hall, twin_cli
+from tests.sim.runs import CONTRACT_KEYS, TINY, bad_hall, twin_cli, twin_main
 from twin.cli import parse_duration_s
 
 
@@ -45,7 +47,7 @@ def test_run_summary_figures_are_consistent(run_10min):
     assert summary["steps"] * summary["dt_s"] == summary["sim_s"] == 600
     assert summary["rtf"] == pytest.approx(summary["sim_s"] / summary["wall_s"], rel=1e-2)
     assert summary["racks"] == 4 and summary["crahs"] == 1
-    assert summary["it_power_kw"] == pytest.approx(4.0 + 6.0 + 8.0 + 5.0)
+    assert summary["it_load_kw"] == pytest.approx(4.0 + 6.0 + 8.0 + 5.0)
     assert abs(summary["energy_balance_error"]) < 1e-3
     assert summary["cells"] == math.prod(summary["grid"]) and 0 < summary["fluid_cells"] < summary["cells"]
     assert 0 <= summary["racks_outside_recommended"] <= summary["racks"]
@@ -106,17 +108,17 @@ def test_steady_agrees_with_a_long_transient_run(run_3h, tmp_path):
     assert steady["mean_inlet_c"] == pytest.approx(transient["mean_inlet_c"], abs=0.1)
     assert steady["max_inlet_rack"] == transient["max_inlet_rack"]
     assert steady["heat_removed_kw"] == pytest.approx(steady["heat_released_kw"], rel=1e-6)
-    assert steady["heat_released_kw"] > steady["it_power_kw"] + steady["crah_fan_power_kw"]  # + PSU, PDU losses
+    assert steady["heat_released_kw"] > steady["it_load_kw"] + steady["crah_fan_power_kw"]  # + PSU, PDU losses
     assert abs(steady["energy_balance_error"]) < 1e-3
     assert [Path(p).name for p in steady["outputs"]] == ["steady.vti", "summary.json"]
     assert all(Path(p).is_file() for p in steady["outputs"])
     assert json.loads((tmp_path / "steady" / "summary.json").read_text(encoding="utf-8")) == steady
 
 
-def test_steady_without_enough_cooling_exits_3(tmp_path):
+def test_steady_without_enough_cooling_exits_3(tmp_path, capsys):
     """A hall with more heat than cooling capacity has no steady state: exit 3, one line, no traceback."""
     path = bad_hall(tmp_path, ("it_kw = [4.0, 6.0, 8.0, 5.0]", "it_kw = [14.0, 14.0, 14.0, 14.0]"))
-    line = _one_error_line(twin_cli("run", path, "--steady", "--json", "--out", tmp_path / "out"), code=3)
+    line = _one_error_line(twin_main(capsys, "run", path, "--steady", "--json", "--out", tmp_path / "out"), code=3)
     assert str(path) in line and "no steady state" in line
 
 
@@ -160,10 +162,10 @@ def test_validate_good_file():
     ids=["unknown-key", "out-of-range", "overlapping-racks", "string-for-number", "string-for-integer",
          "boolean-for-number", "rack-smaller-than-a-cell", "intake-against-the-wall"],
 )
-def test_validate_bad_file_is_one_line(tmp_path, edits, append, key_path):
+def test_validate_bad_file_is_one_line(tmp_path, capsys, edits, append, key_path):
     """A bad hall file: exit 2 and one stderr line naming the file and the key path, no traceback."""
     path = bad_hall(tmp_path, *edits, append=append)
-    line = _one_error_line(twin_cli("validate", path))
+    line = _one_error_line(twin_main(capsys, "validate", path))
     assert line.startswith(f"twin validate: error: {path}: {key_path}"), line
 
 
@@ -176,18 +178,18 @@ def test_run_bad_hall_file_is_one_line_and_writes_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("duration", ["10parsecs", "1e400", "-5"])
-def test_run_bad_duration_is_one_line(tmp_path, duration):
+def test_run_bad_duration_is_one_line(tmp_path, capsys, duration):
     """A bad --duration: exit 2 and one line naming the option and the value, before any work."""
-    line = _one_error_line(twin_cli("run", TINY, "--duration", duration, "--out", tmp_path / "out"))
+    line = _one_error_line(twin_main(capsys, "run", TINY, "--duration", duration, "--out", tmp_path / "out"))
     assert "--duration" in line and duration in line, line
     assert not (tmp_path / "out").exists()
 
 
-def test_run_out_naming_a_file_is_one_line(tmp_path):
+def test_run_out_naming_a_file_is_one_line(tmp_path, capsys):
     """--out pointing at an existing file is a user error: exit 2, one line naming it, no traceback."""
     not_a_dir = tmp_path / "taken"
     not_a_dir.write_text("x", encoding="utf-8")
-    line = _one_error_line(twin_cli("run", TINY, "--duration", "120s", "--out", not_a_dir))
+    line = _one_error_line(twin_main(capsys, "run", TINY, "--duration", "120s", "--out", not_a_dir))
     assert str(not_a_dir) in line, line
 
 
@@ -209,15 +211,15 @@ def test_parse_duration_rejects(text):
         parse_duration_s(text)
 
 
-def test_validate_file_that_is_not_text_is_one_line(tmp_path):
+def test_validate_file_that_is_not_text_is_one_line(tmp_path, capsys):
     """Bytes that are not UTF-8 text: one line saying so, not a decoding traceback."""
     path = tmp_path / "binary.toml"
     path.write_bytes(b"\xff\xfe\x00garbage")
-    line = _one_error_line(twin_cli("validate", path))
+    line = _one_error_line(twin_main(capsys, "validate", path))
     assert line.startswith(f"twin validate: error: {path}: not a UTF-8 text file"), line
 
 
-def test_corrupt_glb_mesh_is_one_line(tmp_path):
+def test_corrupt_glb_mesh_is_one_line(tmp_path, capsys):
     """A hall naming a GLB that is not one: validate and run both say so in one line."""
     import shutil
 
@@ -229,20 +231,20 @@ def test_corrupt_glb_mesh_is_one_line(tmp_path):
         path = bad_hall(tmp_path, append='\n[[obstacles]]\nname = "col"\nposition_m = [5.0, 0.5, 0.0]\n'
                                           'size_m = [0.5, 0.5, 3.0]\nmesh = "test-broken.glb"\n')
         for command in (["validate", path], ["run", path, "--duration", "60", "--out", tmp_path / "o"]):
-            line = _one_error_line(twin_cli(*command))
+            line = _one_error_line(twin_main(capsys, *command))
             assert "test-broken.glb: not a readable GLB mesh" in line, line
     finally:
         broken.unlink()
         shutil.rmtree(tmp_path / "o", ignore_errors=True)
 
 
-def test_failed_run_keeps_the_previous_results(tmp_path):
+def test_failed_run_keeps_the_previous_results(tmp_path, capsys):
     """A run that fails on its input leaves the last run's outputs in the folder untouched."""
     out = tmp_path / "out"
-    assert twin_cli("run", TINY, "--duration", "60", "--out", out).returncode == 0
+    assert twin_main(capsys, "run", TINY, "--duration", "60", "--out", out).returncode == 0
     before = sorted(p.name for p in out.rglob("*"))
     path = bad_hall(tmp_path, ("start_m = [1.0, 2.5]", "start_m = [1.0, 0.0]"))  # intake against the wall
-    _one_error_line(twin_cli("run", path, "--duration", "60", "--out", out))
+    _one_error_line(twin_main(capsys, "run", path, "--duration", "60", "--out", out))
     assert sorted(p.name for p in out.rglob("*")) == before
 
 

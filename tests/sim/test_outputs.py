@@ -14,9 +14,9 @@ import pytest
 from tests.sim.runs import TINY, read_pvd, read_vti
 from twin.model import load_hall
 
-RACK_QUANTITIES = ("t_inlet_c", "t_exhaust_c", "power_w", "flow_m3s")
+RACK_QUANTITIES = ("t_inlet_c", "t_exhaust_c", "it_load_w", "flow_m3s")
 CRAH_QUANTITIES = ("t_return_c", "t_supply_c", "flow_m3s", "heat_removed_w", "fan_power_w")
-HALL_TOTALS = ("it_power_w", "fan_power_w", "heat_removed_w", "max_inlet_c", "mean_inlet_c")
+HALL_TOTALS = ("it_load_w", "fan_power_w", "heat_removed_w", "max_inlet_c", "mean_inlet_c")
 UNIT_BY_SUFFIX = {"_c": "degC", "_w": "W", "_m3s": "m3/s", "_s": "s", "_j": "J"}
 
 
@@ -51,9 +51,9 @@ def test_timeseries_columns_and_units(run_3h):
     assert time_s[0] == 0 and time_s[-1] == summary["sim_s"] == 3 * 3600
     assert np.all(np.diff(time_s) == 10.0)  # --record-every default, 10 s
     for rack in hall.racks:
-        assert np.all(columns[f"rack.{rack.name}.power_w"] == rack.it_w)
-    total_w = sum(columns[f"rack.{r.name}.power_w"] for r in hall.racks)
-    assert np.allclose(columns["hall.it_power_w"], total_w, rtol=1e-12)
+        assert np.all(columns[f"rack.{rack.name}.it_load_w"] == rack.it_w)
+    total_w = sum(columns[f"rack.{r.name}.it_load_w"] for r in hall.racks)
+    assert np.allclose(columns["hall.it_load_w"], total_w, rtol=1e-12)
 
 
 def test_timeseries_last_row_matches_summary(run_3h):
@@ -72,7 +72,7 @@ def test_timeseries_settles_to_heat_removed_equals_heat_released(run_3h):
     columns = _columns(run_3h[1])
     removed_w = columns["hall.heat_removed_w"]
     released_w = columns["hall.heat_released_w"]
-    assert np.all(released_w > columns["hall.it_power_w"] + columns["hall.fan_power_w"])  # the chain's losses
+    assert np.all(released_w > columns["hall.it_load_w"] + columns["hall.fan_power_w"])  # the chain's losses
     assert removed_w[-1] == pytest.approx(released_w[-1], rel=0.01)
     early = columns["time_s"] <= 60.0
     assert np.all(removed_w[early] < 0.9 * released_w[early])  # the test would fail on a run too short to settle

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.sim.runs import TINY, twin_cli
+from tests.sim.runs import TINY, twin_cli, twin_main
 
 
 @pytest.mark.parametrize(("control", "tolerance_k"), [("ideal", 0.01), ("embedded", 0.1)])
@@ -58,18 +58,18 @@ def test_records_land_on_multiples_of_the_interval(tmp_path):
     assert time_s == [0.0, 12.0, 21.0, 30.0, 42.0, 51.0, 60.0]
 
 
-def test_duration_not_a_whole_number_of_steps_is_one_line(tmp_path):
+def test_duration_not_a_whole_number_of_steps_is_one_line(tmp_path, capsys):
     """--duration 5 --dt 2 is refused in one line instead of silently simulating 4 s."""
-    proc = twin_cli("run", TINY, "--duration", "5", "--dt", "2", "--out", tmp_path / "o")
+    proc = twin_main(capsys, "run", TINY, "--duration", "5", "--dt", "2", "--out", tmp_path / "o")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "twin run: error: --duration/--dt: a duration of 5 s is not a whole number of 2 s steps"
 
 
-def test_bad_scenario_file_is_one_line(tmp_path):
+def test_bad_scenario_file_is_one_line(tmp_path, capsys):
     """`twin run --scenario` with a target the hall lacks: exit 2, one line naming the file and key."""
     path = tmp_path / "bad.toml"
     path.write_text('[scenario]\nname = "x"\n\n[[events]]\nat = "1min"\nkind = "crah_trip"\ntarget = "CRAH-09"\n',
                     encoding="utf-8")
-    proc = twin_cli("run", TINY, "--scenario", path, "--duration", "120", "--out", tmp_path / "o")
+    proc = twin_main(capsys, "run", TINY, "--scenario", path, "--duration", "120", "--out", tmp_path / "o")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == f"twin run: error: {path}: events[0].target: no CRAH named 'CRAH-09'; CRAHs: CRAH-01"

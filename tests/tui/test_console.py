@@ -384,5 +384,9 @@ async def test_a_wide_terminal_shows_more(fake_twin):
         assert row_text(table, "A03")[-1] == "0.604"
         header = plain(app.query_one(TwinHeader))
         assert "Max inlet 27.8 °C A03 (A1 18–27)" in header and "SoC 100 %" in header
+        # IT power named by where it is measured: the servers' load, and the racks' inputs (+ PSU losses).
+        kpi = fake_twin.summary["hall"]
+        assert f"IT load {kpi['it_load_w'] / 1e3:.1f} kW" in header
+        assert f"Rack input {kpi['rack_input_w'] / 1e3:.1f} kW" in header
         await pilot.resize_terminal(80, 24)
         await until(pilot, lambda: len(table.ordered_columns) == 7, "the 80-column table")

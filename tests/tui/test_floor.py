@@ -108,7 +108,7 @@ def test_figure_modes_show_the_summary_figures():
     i = hall["racks"].index("C05")
     rack = {k: racks[k][i] for k in racks}
     assert F.cell_value("rise", rack) == pytest.approx(racks["t_exhaust_c"][i] - racks["t_inlet_c"][i])
-    assert F.cell_value("power", rack) == pytest.approx(racks["it_power_w"][i] / 1e3)
+    assert F.cell_value("power", rack) == pytest.approx(racks["it_load_w"][i] / 1e3)
     a, b = hall["power"]["rack_pdus"][i]
     loads = dict(zip(s["pdus"]["name"], s["pdus"]["load_fraction"]))
     lay = F.layout(hall)
@@ -197,7 +197,7 @@ async def test_a_hall_larger_than_the_terminal_scrolls_to_keep_the_cursor_in_sig
     names = view["racks"]
     s = reference_scene()
     s["racks"] = {"name": names, "t_inlet_c": [20.0 + (i % 17) * 0.5 for i in range(len(names))],
-                  "t_exhaust_c": [33.0] * len(names), "it_power_w": [r.it_w for r in h.racks]}
+                  "t_exhaust_c": [33.0] * len(names), "it_load_w": [r.it_w for r in h.racks]}
     s["hall"]["max_inlet_rack"] = names[-1]
     s.pop("pdus")
     with FakeTwin(view, s) as fake:

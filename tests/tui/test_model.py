@@ -131,7 +131,7 @@ def test_sensor_and_load_faults_come_from_the_hall_and_are_offered_for_clearing(
     assert not any(ev["kind"] == "sensor_repair" for ev in events)
     assert stepped_racks(h, s) == []  # the frozen scene runs the file's loads
     s["sensors"] = {"name": ["CRAH-01.supply_temp"], "mode": ["stuck"]}
-    s["racks"]["it_power_w"][1] = 12000.0
+    s["racks"]["it_load_w"][1] = 12000.0
     labelled = dict((lbl, ev) for lbl, ev in injectable_events(h, s))
     repair = labelled["Repair CRAH-01.supply_temp (stuck)"]
     back = labelled["Return A02 to 6 kW (now 12 kW)"]  # tiny.toml: A02 is a 6 kW rack

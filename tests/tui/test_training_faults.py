@@ -132,7 +132,7 @@ async def test_sensor_failure_and_load_step_from_the_console_act_on_the_twin():
             await pilot.press("enter", "2", "0", "enter")
             await _confirm(pilot, app)
             stepped = await asyncio.to_thread(
-                _watch, twin, lambda s: s["racks"]["it_power_w"][i] == 20000.0, "A03 at 20 kW")
+                _watch, twin, lambda s: s["racks"]["it_load_w"][i] == 20000.0, "A03 at 20 kW")
             # Heat is the IT load plus the PSUs' losses: at least the new load, and the hall's release
             # grows by at least the 12 kW added.
             assert stepped["racks"]["heat_w"][i] >= 20000.0
@@ -143,12 +143,12 @@ async def test_sensor_failure_and_load_step_from_the_console_act_on_the_twin():
                         "the failure in the console")
             await _choose(pilot, app, f"Repair {SENSOR}")
             await _confirm(pilot, app)
-            await until(pilot, lambda: app.twin.summary["racks"]["it_power_w"][i] == 20000.0, "the step shown")
+            await until(pilot, lambda: app.twin.summary["racks"]["it_load_w"][i] == 20000.0, "the step shown")
             await _choose(pilot, app, "Return A03 to 8 kW")
             await _confirm(pilot, app)
             cleared = await asyncio.to_thread(
                 _watch, twin, lambda s: s["clock"]["training"] is False, "TRAINING over")
-            assert cleared["sensors"]["name"] == [] and cleared["racks"]["it_power_w"][i] == 8000.0
+            assert cleared["sensors"]["name"] == [] and cleared["racks"]["it_load_w"][i] == 8000.0
 
 
 async def test_sensor_dialog_offers_the_twins_sensors_and_modes():

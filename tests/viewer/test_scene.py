@@ -265,7 +265,7 @@ def test_hud_text(tiny_view):
     text = hud_text(s, hall_name="Tiny", status="live")
     assert "[LIVE]" in text and "t = 01:02:05" in text and "speed ×10" in text
     kpi = s["hall"]
-    assert f"PUE {kpi['pue']:.3f}" in text and f"IT {kpi['it_power_w'] / 1e3:.1f} kW" in text
+    assert f"PUE {kpi['pue']:.3f}" in text and f"IT load {kpi['it_load_w'] / 1e3:.1f} kW" in text
     assert f"cooling {kpi['cooling_power_w'] / 1e3:.1f} kW" in text
     assert "max inlet 19.9 °C (A01)" in text
     assert "alarms: 1 active" in text and "HIGH" in text and "CRAH-01.trip" in text
@@ -276,7 +276,7 @@ def test_hud_text(tiny_view):
 def test_pick_text(tiny_view):
     """A picked rack or CRAH shows its own figures."""
     rack = pick_text("rack", "A03", tiny_view.summary)
-    assert rack.startswith("rack A03") and "inlet 18.1 °C" in rack and "IT 8.0 kW" in rack
+    assert rack.startswith("rack A03") and "inlet 18.1 °C" in rack and "IT load 8.0 kW" in rack
     crah = pick_text("crah", "CRAH-01", tiny_view.summary)
     assert "running" in crah and "fan 80 %" in crah and "supply 18.0 °C" in crah
 

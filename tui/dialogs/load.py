@@ -91,7 +91,7 @@ class LoadStepDialog(ModalScreen["dict | None"]):
         status = Text()
         rack = self._rack()
         if rack is not None:
-            now = next((num(r.get("it_power_w")) for r in rows((self.data.summary or {}).get("racks"))
+            now = next((num(r.get("it_load_w")) for r in rows((self.data.summary or {}).get("racks"))
                         if r["name"] == rack), None)
             base = file_load_kw(self.data.hall, rack)
             status.append(f"{rack}: now {fmt_value(None if now is None else now / 1e3, 'kW')}, "

@@ -107,8 +107,11 @@ class TwinHeader(Static):
             t.append(value, style=style)
             return t
 
-        parts = [part("PUE", fmt_num(kpi.get("pue"), 2)), part("IT", fmt_power(kpi.get("it_power_w"))),
-                 part("Cooling" if wide else "Cool", fmt_power(kpi.get("cooling_power_w")))]
+        # IT load is the servers' own draw; the rack inputs add their PSUs' losses (PUE's denominator).
+        parts = [part("PUE", fmt_num(kpi.get("pue"), 2)), part("IT load", fmt_power(kpi.get("it_load_w")))]
+        if wide and kpi.get("rack_input_w") is not None:
+            parts.append(part("Rack input", fmt_power(kpi.get("rack_input_w"))))
+        parts.append(part("Cooling" if wide else "Cool", fmt_power(kpi.get("cooling_power_w"))))
         inlet = kpi.get("max_inlet_c")
         t = part("Max inlet" if wide else "Inlet", f"{fmt_num(inlet)} °C", inlet_style(inlet, ashrae))
         if kpi.get("max_inlet_rack"):
@@ -154,10 +157,14 @@ def _ups_text(ups: list[dict], wide: bool) -> Text:
     modes = [u.get("mode") for u in ups]
     mode = next((m for m in ("off", "on_battery") if m in modes), modes[0] if modes else None)
     style = ALARM if mode == "off" else WARNING if mode == "on_battery" else ""
-    t = Text((mode or MISSING).replace("_", " "), style=style)
+    # A narrow header names the mode only when it is not the normal one, to keep its room for figures.
+    t = Text("" if mode == "online" and not wide else (mode or MISSING).replace("_", " "), style=style)
     socs = [v for v in (num(u.get("soc")) for u in ups) if v is not None]
     if socs:
         soc = min(socs)
-        t.append(" SoC " if wide else " ", style=DIM)
+        if t.cell_len:
+            t.append(" SoC " if wide else " ", style=DIM)
         t.append(f"{100 * soc:.0f} %", style=ALARM if soc < 0.2 else WARNING if soc < 0.5 else "")
+    if not t.cell_len:  # online, with no state of charge to show
+        t = Text("online")
     return t

@@ -127,7 +127,7 @@ class RacksView(View):
             a, b = num(rack.get("t_inlet_c")), num(rack.get("t_exhaust_c"))
             v = None if a is None or b is None else b - a
         else:
-            v = num(rack.get({"inlet": "t_inlet_c", "exhaust": "t_exhaust_c", "power": "it_power_w"}[k]))
+            v = num(rack.get({"inlet": "t_inlet_c", "exhaust": "t_exhaust_c", "power": "it_load_w"}[k]))
         missing = v is None
         if self.sort_descending:
             return (not missing, v if v is not None else 0.0, str(rack["name"]))
@@ -143,7 +143,7 @@ class RacksView(View):
             Text(fmt_num(t_in), style=inlet_style(t_in, ashrae), justify="right"),
             Text(fmt_num(t_out), justify="right"),
             Text(fmt_num(rise), justify="right"),
-            Text(fmt_num(None if num(rack.get("it_power_w")) is None else num(rack["it_power_w"]) / 1e3),
+            Text(fmt_num(None if num(rack.get("it_load_w")) is None else num(rack["it_load_w"]) / 1e3),
                  justify="right"),
             inlet_state(t_in, ashrae),
             Text(MISSING, style=DIM) if powered is None else Text("on") if powered else Text("OFF", style=ALARM),

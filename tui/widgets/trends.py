@@ -27,7 +27,7 @@ SERIES: tuple[tuple[str, str, Callable[[TrendPoint], float | None], Callable[[fl
     ("pue", "PUE", lambda p: p.pue, lambda v: fmt_num(v, 2), 0.01),
     ("inlet", "Max inlet", lambda p: p.max_inlet_c, lambda v: f"{fmt_num(v)} °C", 0.1),
     ("cooling", "Cooling power", lambda p: p.cooling_power_w, fmt_power, 100.0),
-    ("it", "IT power", lambda p: p.it_power_w, fmt_power, 100.0),
+    ("it", "IT load", lambda p: p.it_load_w, fmt_power, 100.0),
 )
 
 

@@ -146,7 +146,8 @@ def summary_metrics(summary: dict, *, hall: str, rack_rows: dict[str, str]) -> l
 
     per("racks", "t_inlet_c", "rack_inlet_celsius", "Rack inlet air temperature.", "celsius", labels=rack)
     per("racks", "t_exhaust_c", "rack_exhaust_celsius", "Rack exhaust air temperature.", "celsius", labels=rack)
-    per("racks", "it_power_w", "rack_it_power_watts", "Rack IT power.", "watts", labels=rack)
+    per("racks", "it_load_w", "rack_it_load_watts", "Rack IT load: the servers' draw after their PSUs.", "watts",
+        labels=rack)
     per("racks", "flow_m3s", "rack_airflow_cubic_meters_per_second", "Air drawn through the rack.",
         "cubic_meters_per_second", labels=rack)
     per("racks", "powered", "rack_powered", "1 while at least one of the rack's feeds is live.", "", labels=rack)
@@ -180,7 +181,9 @@ def summary_metrics(summary: dict, *, hall: str, rack_rows: dict[str, str]) -> l
     kpis = summary.get("hall") or {}
     one("pue_ratio", "Power usage effectiveness: facility power over IT power (ISO/IEC 30134-2).", "ratio",
         kpis.get("pue"))
-    one("it_power_watts", "IT power at the racks' inputs.", "watts", kpis.get("it_power_w"))
+    one("it_load_watts", "IT load: the servers' draw after their PSUs.", "watts", kpis.get("it_load_w"))
+    one("rack_input_watts", "Power at the racks' inputs: IT load plus PSU losses (PUE's IT).", "watts",
+        kpis.get("rack_input_w"))
     one("cooling_power_watts", "Cooling power (CRAH fans, chillers, pumps).", "watts", kpis.get("cooling_power_w"))
     one("facility_power_watts", "Facility power.", "watts", kpis.get("facility_power_w"))
     one("heat_removed_watts", "Heat the CRAHs remove.", "watts", kpis.get("heat_removed_w"))

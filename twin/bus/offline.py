@@ -134,8 +134,8 @@ def run_view(folder: str | Path) -> OfflineView:
 
     rack_names, inlet = cols("rack", "t_inlet_c")
     racks = {"name": rack_names, "t_inlet_c": inlet}
-    for key in ("t_exhaust_c", "power_w", "heat_w", "flow_m3s"):
-        racks["it_power_w" if key == "power_w" else key] = cols("rack", key)[1]
+    for key in ("t_exhaust_c", "it_load_w", "heat_w", "flow_m3s"):
+        racks[key] = cols("rack", key)[1]
     crah_names, flow = cols("crah", "flow_m3s")
     crahs = {"name": crah_names, "flow_m3s": flow, **_crah_flags(row, crah_names, flow)}
     for key in ("fan_speed", "valve", "t_supply_c", "t_return_c", "supply_setpoint_c", "heat_removed_w",
@@ -144,7 +144,8 @@ def run_view(folder: str | Path) -> OfflineView:
     known = [(t, n) for t, n in zip(inlet, rack_names) if t is not None]
     hottest = max(known) if known else (None, None)
     kpis = {
-        "it_power_w": row.get("power.it_w", row.get("hall.it_power_w")),
+        "it_load_w": row.get("hall.it_load_w"),
+        "rack_input_w": row.get("power.rack_input_w"),
         "cooling_power_w": row.get("power.cooling_w", row.get("hall.fan_power_w")),
         "pue": row.get("power.pue", run.get("pue")),
         "max_inlet_c": hottest[0], "max_inlet_rack": hottest[1],

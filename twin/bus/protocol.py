@@ -56,7 +56,10 @@ __all__ = [
 #: 1.1: heartbeats carry summary_seq/fields_seq; snapshots carry the exact frames of the last summary and
 #: fields messages; the state digest is defined over those frames; versions are digits only; non-finite
 #: numbers are refused in every field.
-#: 1.2: the hall view carries the plan (boxes of racks, CRAHs, PDUs, aisles) and the sensors a training fault
+#: 1.2: names say what they hold and where it is measured: summary hall.it_load_w and hall.rack_input_w
+#: instead of hall.it_power_w, racks.it_load_w instead of racks.it_power_w, hall power.ups_rated_va
+#: instead of ups_rated_w (it held VA).
+#:      also: the hall view carries the plan (boxes of racks, CRAHs, PDUs, aisles) and the sensors a training fault
 #: may fail; summaries list the failed sensors; TRAINING also covers failed sensors and changed rack loads.
 PROTOCOL_VERSION = "1.2"
 PROTOCOL_MAJOR = 1

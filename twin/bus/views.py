@@ -52,7 +52,7 @@ def hall_info(twin: HallTwin) -> dict[str, Any]:
         net = twin.power.net
         info["power"] = {
             "ups": list(net.ups_names),
-            "ups_rated_w": [float(w) for w in net.ups_rated_w],
+            "ups_rated_va": [float(va) for va in net.ups_rated_va],
             "battery_kwh": [float(j / 3.6e6) for j in net.battery_j],
             "pdus": list(net.pdu_names),
             "pdu_ups": [net.ups_names[i] for i in net.pdu_ups],
@@ -117,7 +117,8 @@ def summary_body(twin: HallTwin, state: TwinState, *, clock: dict[str, Any]) -> 
     hottest = int(np.argmax(inlet)) if nr else None
     rated = twin.crahs.rated_cooling_w
     kpis: dict[str, Any] = {
-        "it_power_w": obs.get("power.it_w", obs["hall.it_power_w"]),
+        "it_load_w": obs["hall.it_load_w"],
+        "rack_input_w": obs.get("power.rack_input_w"),
         "cooling_power_w": obs.get("power.cooling_w", obs["hall.fan_power_w"]),
         "facility_power_w": obs.get("power.facility_w"),
         "pue": obs.get("power.pue"),
@@ -142,7 +143,7 @@ def summary_body(twin: HallTwin, state: TwinState, *, clock: dict[str, Any]) -> 
             "name": list(twin.racks.names),
             "t_inlet_c": inlet,
             "t_exhaust_c": state.t_rack_c,
-            "it_power_w": state.rack_it_w,
+            "it_load_w": state.rack_it_w,
             "heat_w": state.rack_heat_w,
             "flow_m3s": state.rack_flow_m3s,
             "powered": state.rack_powered,

@@ -25,7 +25,7 @@ from twin.electrical.radial import RadialForest
 from twin.model.load import HallModel
 from twin.model.power import PSU_CURVES, PowerChain
 
-__all__ = ["S_BASE_VA", "PowerNetwork"]
+__all__ = ["S_BASE_VA", "PowerNetwork", "Upstream"]
 
 S_BASE_VA = 1e6
 
@@ -42,15 +42,21 @@ def _cable_z_pu(length_m: float, r_ohm_per_km: float, x_ohm_per_km: float, v_bas
 
 
 @dataclass(frozen=True)
-class _Upstream:
-    """One upstream topology (utility or generator) and where its buses sit in the full bus list."""
+class Upstream:
+    """One upstream topology (utility or generator) and where its buses sit in the full bus list.
+
+    Local bus numbers index the forest's arrays; in a radial forest branch k is the one into bus k, so
+    the branch into the MV bus is the source impedance and the branch into the LV switchboard is the
+    transformer.
+    """
 
     forest: RadialForest
     bus_index: np.ndarray  # into PowerNetwork.bus_names
     branch_index: np.ndarray  # into PowerNetwork.branch_names, per non-root bus (−1 at the root)
     ups_in: np.ndarray  # local bus of each UPS input
     mech: int  # local bus of the mechanical panel
-    meter: int  # local bus whose incoming branch power is the source's power (MV bus or the switchboard root)
+    lv: int  # local bus of the LV switchboard (the root when the generator holds it)
+    mv: int | None  # local bus of the MV side (its shunt is the transformer's no-load loss); None on the generator
 
 
 class PowerNetwork:
@@ -66,10 +72,10 @@ class PowerNetwork:
             raise ValueError(f"{hall.path or hall.name}: the hall file has no [power] section")
         self.hall = hall
         self.spec: PowerChain = power
-        self.v_mv = power.utility.mv_kv * 1e3
-        self.v_lv = power.transformer.lv_v
-        self.i_base_mv = S_BASE_VA / (math.sqrt(3.0) * self.v_mv)
-        self.i_base_lv = S_BASE_VA / (math.sqrt(3.0) * self.v_lv)
+        v_mv = power.utility.mv_kv * 1e3
+        v_lv = power.transformer.lv_v
+        i_base_mv = S_BASE_VA / (math.sqrt(3.0) * v_mv)
+        i_base_lv = S_BASE_VA / (math.sqrt(3.0) * v_lv)
 
         self.rack_names = tuple(r.name for r in hall.racks)
         self.crah_names = tuple(c.name for c in hall.crahs)
@@ -80,7 +86,8 @@ class PowerNetwork:
         pdu_of = {n: i for i, n in enumerate(self.pdu_names)}
 
         # --- equipment arrays ---
-        self.ups_rated_w = np.array([u.rated_kva * 1e3 for u in power.ups])
+        # UPS efficiency curves are given against output ÷ rated kVA (the ratings assume unity power factor).
+        self.ups_rated_va = np.array([u.rated_kva * 1e3 for u in power.ups])
         self.ups_eco = np.array([u.mode == "eco" for u in power.ups])
         self.ups_curve = tuple(LossCurve.from_efficiency(u.efficiency_load, u.efficiency) for u in power.ups)
         self.ups_eco_curve = tuple(LossCurve.from_efficiency(u.eco_efficiency_load, u.eco_efficiency)
@@ -108,39 +115,41 @@ class PowerNetwork:
             (LossCurve.from_efficiency(*PSU_CURVES[cls]), np.flatnonzero([f.psu == cls for f in feeds]))
             for cls in PSU_CURVES if any(f.psu == cls for f in feeds)
         )
-        self.psu_class_names = tuple(cls for cls in PSU_CURVES if any(f.psu == cls for f in feeds))
 
         # --- buses and branches: names, shared by both upstream topologies and the downstream trees ---
         bus_names: list[str] = ["utility", "mv-bus", "lv-switchboard"]
         bus_names += [f"{u}.input" for u in self.ups_names] + ["mechanical-panel"]
         branch_names: list[str] = ["utility.source", "transformer"]
         branch_names += [f"{u}.input-cable" for u in self.ups_names] + ["mechanical.cable"]
-        self.n_upstream_bus = len(bus_names)
 
         # Upstream, utility: 0 source, 1 MV, 2 LV, 3.. UPS inputs, mechanical.
         ut, tr = power.utility, power.transformer
         z_src = S_BASE_VA / (ut.sc_mva * 1e6) * complex(ut.r_over_x, 1.0) / math.hypot(ut.r_over_x, 1.0)
         z_tr = _trafo_z_pu(self.transformer_rated_va, tr.impedance_pct, tr.load_loss_kw * 1e3)
         g_tr = tr.no_load_loss_kw * 1e3 / S_BASE_VA
-        z_ups_cable = [_cable_z_pu(u.cable_length_m, u.cable_r_ohm_per_km, u.cable_x_ohm_per_km, self.v_lv)
+        z_ups_cable = [_cable_z_pu(u.cable_length_m, u.cable_r_ohm_per_km, u.cable_x_ohm_per_km, v_lv)
                        for u in power.ups]
         me = power.mechanical
-        z_mech = _cable_z_pu(me.cable_length_m, me.cable_r_ohm_per_km, me.cable_x_ohm_per_km, self.v_lv)
+        z_mech = _cable_z_pu(me.cable_length_m, me.cable_r_ohm_per_km, me.cable_x_ohm_per_km, v_lv)
         parent = [-1, 0, 1] + [2] * n_ups + [2]
         z = [0, z_src, z_tr, *z_ups_cable, z_mech]
         y = [0, g_tr, 0] + [0] * (n_ups + 1)
-        self.up_utility = _Upstream(
+        # Its local buses are the first ones of the full list, so a bus's name gives its local number.
+        self.up_utility = Upstream(
             RadialForest(np.array(parent), np.array(z), np.array(y)),
             bus_index=np.arange(len(parent)), branch_index=np.array([-1, 0, 1, *range(2, 2 + n_ups + 1)]),
-            ups_in=np.arange(3, 3 + n_ups), mech=3 + n_ups, meter=1,
+            ups_in=np.array([bus_names.index(f"{u}.input") for u in self.ups_names], dtype=np.int64),
+            mech=bus_names.index("mechanical-panel"), lv=bus_names.index("lv-switchboard"),
+            mv=bus_names.index("mv-bus"),
         )
         # Upstream, generator: 0 LV switchboard (the generator holds it at 1.0 pu), 1.. UPS inputs, mechanical.
-        self.up_generator = _Upstream(
+        self.up_generator = Upstream(
             RadialForest(np.array([-1] + [0] * (n_ups + 1)), np.array([0, *z_ups_cable, z_mech]),
                          np.zeros(n_ups + 2)),
             bus_index=np.arange(2, 3 + n_ups + 1), branch_index=np.array([-1, *range(2, 2 + n_ups + 1)]),
-            ups_in=np.arange(1, 1 + n_ups), mech=1 + n_ups, meter=0,
+            ups_in=np.arange(1, 1 + n_ups), mech=1 + n_ups, lv=0, mv=None,
         )
+        self.transformer_branch = branch_names.index("transformer")
         # An energized transformer with the ATS on the generator: no load, only its no-load loss.
         v_mv_idle = 1.0 / (1.0 + z_src * g_tr)
         self.transformer_idle_w = g_tr * abs(v_mv_idle) ** 2 * S_BASE_VA  # also what the utility meter sees
@@ -153,17 +162,19 @@ class PowerNetwork:
         first = len(bus_names)
         for u in self.ups_names:
             bus_names.append(f"{u}.output")
-            d_parent.append(-1), d_z.append(0), d_y.append(0), d_branch.append(-1)
+            d_parent.append(-1)
+            d_z.append(0)
+            d_y.append(0)
+            d_branch.append(-1)
         self.pdu_in_bus = np.zeros(n_pdu, dtype=np.int64)  # local (downstream) bus indices
         self.pdu_out_bus = np.zeros(n_pdu, dtype=np.int64)
-        self.pdu_cable_branch = np.zeros(n_pdu, dtype=np.int64)  # local bus whose branch is the cable
         for i, p in enumerate(power.pdus):
             self.pdu_in_bus[i] = len(d_parent)
             bus_names.append(f"{p.name}.input")
             branch_names.append(f"{p.name}.cable")
             d_branch.append(len(branch_names) - 1)
             d_parent.append(int(self.pdu_ups[i]))
-            d_z.append(_cable_z_pu(p.cable_length_m, p.cable_r_ohm_per_km, p.cable_x_ohm_per_km, self.v_lv))
+            d_z.append(_cable_z_pu(p.cable_length_m, p.cable_r_ohm_per_km, p.cable_x_ohm_per_km, v_lv))
             d_y.append(p.no_load_loss_w / S_BASE_VA if p.kind == "transformer" else 0.0)
             if p.kind == "transformer":
                 self.pdu_out_bus[i] = len(d_parent)
@@ -183,22 +194,20 @@ class PowerNetwork:
                 branch_names.append(f"{name}.{label}.feed")
                 d_branch.append(len(branch_names) - 1)
                 d_parent.append(int(self.pdu_out_bus[self.rack_pdu[k, side]]))
-                d_z.append(complex(feed.cable_r_ohm, feed.cable_x_ohm) / (self.v_lv**2 / S_BASE_VA))
+                d_z.append(complex(feed.cable_r_ohm, feed.cable_x_ohm) / (v_lv**2 / S_BASE_VA))
                 d_y.append(0.0)
         self.down = RadialForest(np.array(d_parent), np.array(d_z), np.array(d_y, dtype=complex))
         self.down_bus_index = first + np.arange(len(d_parent))
         self.down_branch_index = np.array(d_branch)
-        self.down_tree_ups = np.arange(n_ups)  # root r of the downstream forest is UPS r
-        self.pdu_transformer_branch = np.where(self.pdu_is_transformer, self.pdu_out_bus, -1)
+        # Global branch of each transformer PDU's transformer (the branch into its output bus).
+        self.pdu_transformer_branch = self.down_branch_index[self.pdu_out_bus[self.pdu_is_transformer]]
 
         self.bus_names = tuple(bus_names)
         self.branch_names = tuple(branch_names)
-        # Base voltage and current of each bus / branch (at its receiving end), for V and A.
-        self.bus_v_base = np.full(len(bus_names), self.v_lv)
-        self.bus_v_base[:2] = self.v_mv
-        self.branch_i_base = np.full(len(branch_names), self.i_base_lv)
-        self.branch_i_base[0] = self.i_base_mv
-        self.branch_i_base[1] = self.i_base_mv  # transformer: its MV-side current
+        # Base current of each branch (at its receiving end), for A; the transformer's is its MV side's.
+        self.branch_i_base = np.full(len(branch_names), i_base_lv)
+        self.branch_i_base[branch_names.index("utility.source")] = i_base_mv
+        self.branch_i_base[self.transformer_branch] = i_base_mv
         self.result_names = {"rack": self.rack_names, "pdu": self.pdu_names, "ups": self.ups_names,
                              "bus": self.bus_names, "branch": self.branch_names}
 

@@ -16,11 +16,11 @@ Every watt is accounted for (see :meth:`PowerResult.balance_w`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
-from twin.electrical.network import S_BASE_VA, PowerNetwork
+from twin.electrical.network import S_BASE_VA, PowerNetwork, Upstream
 
 __all__ = ["PowerResult", "PowerSources", "solve_power"]
 
@@ -184,21 +184,9 @@ def solve_power(
     on_batt = live & (~input_ok | _bool(sources.ups_on_battery, n_ups, False))
     eco = _bool(sources.ups_eco, n_ups, net.ups_eco) & live & ~on_batt
 
-    # 1. PSUs and feeds.
-    side_live = live[net.rack_ups]
-    powered = side_live[:, 0] | side_live[:, 1]
-    share = np.where((side_live[:, 0] & side_live[:, 1])[:, None], 0.5, side_live.astype(float))
-    it = np.where(powered, np.asarray(it_w, dtype=float), 0.0)
-    psu_x = it / net.psu_rated_w
-    psu_loss = np.zeros_like(it)
-    for curve, idx in net.psu_classes:
-        psu_loss[idx] = curve.loss(psu_x[idx]) * net.psu_rated_w[idx]
-    psu_loss[~powered] = 0.0
-    p_rack = it + psu_loss
-    s_side = (p_rack * (1.0 + 1j * net.psu_tan_phi))[:, None] * share
-    down = net.down
-    s_down = np.zeros(down.n_bus, dtype=complex)
-    s_down[net.rack_bus] = s_side / S_BASE_VA
+    racks = _racks(net, it_w, live)
+    s_down = np.zeros(net.down.n_bus, dtype=complex)
+    s_down[net.rack_bus] = racks.s_side_va / S_BASE_VA
 
     p_mech_load = float(np.sum(crah_fan_w)) + chiller_w + pump_w if sw_live else 0.0
     up = net.up_generator if sources.ats_on_generator else net.up_utility
@@ -209,24 +197,25 @@ def solve_power(
     charge = np.where(input_ok & ~on_batt, charge_req, 0.0)
     charger_loss = charge * (1.0 / net.ups_charge_eff - 1.0)
 
+    # 2–4, repeated while an eco-mode UPS passes its input's voltage through to its PDUs.
     v_root_down = np.ones(n_ups, dtype=complex)
     v_in = warm.get("ups_in", np.ones(n_ups, dtype=complex))
     sweeps = 0
-    v_u = j_u = i_u = None
+    upstream: _Sweep | None = None
     for _outer in range(50):
         v_root_down[eco] = v_in[eco]
         # 2. Downstream trees.
-        v_d, j_d, i_d, n = down.sweep(v_root_down, s_down, v_start=warm.get("down"), tol=tol)
+        v_d, j_d, i_d, n = net.down.sweep(v_root_down, s_down, v_start=warm.get("down"), tol=tol)
         sweeps += n
         warm["down"] = v_d
-        s_out = v_root_down * np.conj(down.root_current(i_d)) * S_BASE_VA
+        s_out = v_root_down * np.conj(net.down.root_current(i_d)) * S_BASE_VA
         s_out[~live] = 0.0
         p_out = s_out.real
         # 3. UPSs.
         ups_loss = charger_loss.copy()
         for u in np.flatnonzero(live):
             curve = net.ups_eco_curve[u] if eco[u] else net.ups_curve[u]
-            ups_loss[u] += float(curve.loss(p_out[u] / net.ups_rated_w[u])) * net.ups_rated_w[u]
+            ups_loss[u] += float(curve.loss(p_out[u] / net.ups_rated_va[u])) * net.ups_rated_va[u]
         battery = np.where(on_batt, p_out + ups_loss, -charge)
         p_in = np.where(input_ok & ~on_batt, p_out + ups_loss + charge, 0.0)
         q_in = np.where(eco, s_out.imag, p_in * net.ups_tan_phi_in)
@@ -235,6 +224,7 @@ def solve_power(
             break
         s_up[up.ups_in] = (p_in + 1j * q_in) / S_BASE_VA
         v_u, j_u, i_u, n = up.forest.sweep(np.ones(1, dtype=complex), s_up, v_start=warm.get(up_key), tol=tol)
+        upstream = _Sweep(v_u, j_u, i_u)
         sweeps += n
         warm[up_key] = v_u
         v_in_new = v_u[up.ups_in]
@@ -244,64 +234,153 @@ def solve_power(
         if converged:
             break
 
-    # Results: downstream. Dead trees (UPS off) carry nothing.
-    dead = ~live[down.tree_of]
-    v_d = np.where(dead, 0.0, v_d)
-    j_d = np.where(dead, 0.0, j_d)
+    grid = _Grid(net)
+    down = _downstream(net, live, _Sweep(v_d, j_d, i_d), grid)
+    plant = _upstream(net, up, upstream, grid, sources)
+
+    return PowerResult(
+        it_w=racks.it_w, rack_powered=racks.powered, rack_feed_w=racks.feed_w,
+        rack_feed_a_w=racks.feed_w * racks.share[:, 0], rack_feed_b_w=racks.feed_w * racks.share[:, 1],
+        psu_loss_w=racks.psu_loss_w, psu_load_fraction=racks.psu_load_fraction,
+        rack_feed_cable_loss_w=down.rack_feed_cable_loss_w,
+        pdu_input_w=down.pdu_input_va.real, pdu_loss_w=down.pdu_loss_w, pdu_cable_loss_w=down.pdu_cable_loss_w,
+        pdu_load_fraction=np.abs(down.pdu_input_va) / net.pdu_rated_va,
+        ups_output_w=p_out, ups_output_var=s_out.imag, ups_input_w=p_in, ups_input_var=q_in, ups_loss_w=ups_loss,
+        ups_cable_loss_w=plant.ups_cable_loss_w, battery_w=battery,
+        ups_load_fraction=np.abs(s_out) / net.ups_rated_va,
+        ups_on_battery=on_batt, ups_output_on=live, ups_eco=eco,
+        transformer_loss_w=plant.transformer_loss_w, transformer_load_fraction=plant.transformer_load_fraction,
+        utility_w=plant.utility_w, generator_w=plant.generator_w,
+        generator_load_fraction=plant.generator_load_fraction, mechanical_w=p_mech_load,
+        mechanical_cable_loss_w=plant.mechanical_cable_loss_w, grid_source_loss_w=plant.grid_source_loss_w,
+        switchboard_live=sw_live,
+        bus_v_pu=np.abs(grid.bus_v), bus_angle_deg=np.degrees(np.angle(grid.bus_v)),
+        branch_i_a=np.abs(grid.branch_j) * net.branch_i_base, branch_loss_w=grid.branch_loss, sweeps=sweeps,
+        names=net.result_names,
+    )
+
+
+# --- the stages ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Sweep:
+    """One radial solve: bus voltages, branch currents (into each bus) and load currents, pu."""
+
+    v: np.ndarray
+    j: np.ndarray
+    i: np.ndarray
+
+
+class _Grid:
+    """The whole network's bus voltages, branch currents and branch losses, filled stage by stage."""
+
+    def __init__(self, net: PowerNetwork) -> None:
+        self.bus_v = np.zeros(len(net.bus_names), dtype=complex)
+        self.branch_j = np.zeros(len(net.branch_names), dtype=complex)
+        self.branch_loss = np.zeros(len(net.branch_names))
+
+
+@dataclass(frozen=True)
+class _Racks:
+    """1. The server PSUs and the racks' A/B feeds."""
+
+    it_w: np.ndarray  # IT power supplied (0 in racks with both feeds dead)
+    powered: np.ndarray
+    share: np.ndarray  # (rack, side): fraction of the rack's power on each feed
+    psu_load_fraction: np.ndarray
+    psu_loss_w: np.ndarray
+    feed_w: np.ndarray  # AC power into each rack: IT + PSU loss
+    s_side_va: np.ndarray  # (rack, side) complex power drawn from each feed
+
+
+def _racks(net: PowerNetwork, it_w: np.ndarray, ups_live: np.ndarray) -> _Racks:
+    side_live = ups_live[net.rack_ups]
+    powered = side_live[:, 0] | side_live[:, 1]
+    # Internally redundant PSUs share the load evenly while both feeds are live.
+    share = np.where((side_live[:, 0] & side_live[:, 1])[:, None], 0.5, side_live.astype(float))
+    it = np.where(powered, np.asarray(it_w, dtype=float), 0.0)
+    psu_x = it / net.psu_rated_w
+    psu_loss = np.zeros_like(it)
+    for curve, idx in net.psu_classes:
+        psu_loss[idx] = curve.loss(psu_x[idx]) * net.psu_rated_w[idx]
+    psu_loss[~powered] = 0.0
+    p_rack = it + psu_loss
+    s_side = (p_rack * (1.0 + 1j * net.psu_tan_phi))[:, None] * share
+    return _Racks(it, powered, share, psu_x, psu_loss, p_rack, s_side)
+
+
+@dataclass(frozen=True)
+class _Downstream:
+    rack_feed_cable_loss_w: np.ndarray
+    pdu_input_va: np.ndarray  # complex
+    pdu_loss_w: np.ndarray
+    pdu_cable_loss_w: np.ndarray
+
+
+def _downstream(net: PowerNetwork, ups_live: np.ndarray, sweep: _Sweep, grid: _Grid) -> _Downstream:
+    """Losses of the trees below the UPSs, written into ``grid`` too. Dead trees (UPS off) carry nothing."""
+    down = net.down
+    dead = ~ups_live[down.tree_of]
+    v_d = np.where(dead, 0.0, sweep.v)
+    j_d = np.where(dead, 0.0, sweep.j)
     loss_d = down.z_pu.real * np.abs(j_d) ** 2 * S_BASE_VA
     shunt_d = down.y_pu.real * np.abs(v_d) ** 2 * S_BASE_VA
     pdu_in_s = v_d[net.pdu_in_bus] * np.conj(j_d[net.pdu_in_bus]) * S_BASE_VA
+    # An isolation transformer loses I²R in its branch (into the PDU's output bus) and its no-load loss
+    # in the shunt at its input bus.
     pdu_loss = np.where(net.pdu_is_transformer, loss_d[net.pdu_out_bus] + shunt_d[net.pdu_in_bus], 0.0)
 
-    n_bus, n_branch = len(net.bus_names), len(net.branch_names)
-    bus_v = np.zeros(n_bus, dtype=complex)
-    branch_j = np.zeros(n_branch, dtype=complex)
-    branch_loss = np.zeros(n_branch)
-    bus_v[net.down_bus_index] = v_d
+    grid.bus_v[net.down_bus_index] = v_d
     nonroot = net.down_branch_index >= 0
-    branch_j[net.down_branch_index[nonroot]] = j_d[nonroot]
-    branch_loss[net.down_branch_index[nonroot]] = loss_d[nonroot]
-    branch_loss[net.down_branch_index[net.pdu_out_bus[net.pdu_is_transformer]]] = pdu_loss[net.pdu_is_transformer]
+    grid.branch_j[net.down_branch_index[nonroot]] = j_d[nonroot]
+    grid.branch_loss[net.down_branch_index[nonroot]] = loss_d[nonroot]
+    grid.branch_loss[net.pdu_transformer_branch] = pdu_loss[net.pdu_is_transformer]
+    return _Downstream(rack_feed_cable_loss_w=loss_d[net.rack_bus].sum(axis=1), pdu_input_va=pdu_in_s,
+                       pdu_loss_w=pdu_loss, pdu_cable_loss_w=loss_d[net.pdu_in_bus])
 
-    # Upstream.
-    ups_cable = np.zeros(n_ups)
-    mech_cable = trafo_loss = trafo_load = utility_w = generator_w = gen_load = grid_loss = 0.0
-    if sw_live:
+
+@dataclass(frozen=True)
+class _Plant:
+    ups_cable_loss_w: np.ndarray
+    mechanical_cable_loss_w: float = 0.0
+    transformer_loss_w: float = 0.0
+    transformer_load_fraction: float = 0.0
+    utility_w: float = 0.0
+    generator_w: float = 0.0
+    generator_load_fraction: float = 0.0
+    grid_source_loss_w: float = 0.0
+
+
+def _upstream(net: PowerNetwork, up: Upstream, sweep: _Sweep | None, grid: _Grid,
+              sources: PowerSources) -> _Plant:
+    """Sources, transformer and the switchboard's cables (``sweep`` is None while the switchboard is dead)."""
+    plant = _Plant(ups_cable_loss_w=np.zeros(net.n_ups))
+    if sweep is not None:
+        v_u, j_u = sweep.v, sweep.j
         loss_u = up.forest.z_pu.real * np.abs(j_u) ** 2 * S_BASE_VA
-        bus_v[up.bus_index] = v_u
+        grid.bus_v[up.bus_index] = v_u
         m = up.branch_index >= 0
-        branch_j[up.branch_index[m]] = j_u[m]
-        branch_loss[up.branch_index[m]] = loss_u[m]
-        ups_cable = loss_u[up.ups_in]
-        mech_cable = float(loss_u[up.mech])
-        if sources.ats_on_generator:
-            s_gen = v_u[0] * np.conj(up.forest.root_current(i_u)[0]) * S_BASE_VA
-            generator_w = float(s_gen.real)
-            gen_load = abs(s_gen) / net.generator_rated_va if net.generator_rated_va else np.inf
+        grid.branch_j[up.branch_index[m]] = j_u[m]
+        grid.branch_loss[up.branch_index[m]] = loss_u[m]
+        plant = replace(plant, ups_cable_loss_w=loss_u[up.ups_in], mechanical_cable_loss_w=float(loss_u[up.mech]))
+        if up.mv is None:  # the generator holds the switchboard (the root)
+            s_gen = v_u[up.lv] * np.conj(up.forest.root_current(sweep.i)[0]) * S_BASE_VA
+            plant = replace(plant, generator_w=float(s_gen.real),
+                            generator_load_fraction=(abs(s_gen) / net.generator_rated_va
+                                                     if net.generator_rated_va else np.inf))
         else:
-            grid_loss = float(loss_u[1])
-            utility_w = float((v_u[1] * np.conj(j_u[1])).real * S_BASE_VA)
-            trafo_loss = float(loss_u[2] + up.forest.y_pu[1].real * abs(v_u[1]) ** 2 * S_BASE_VA)
-            branch_loss[1] = trafo_loss
-            trafo_load = abs(v_u[1] * np.conj(j_u[2])) * S_BASE_VA / net.transformer_rated_va
+            mv, lv = up.mv, up.lv
+            # The branch into the MV bus is the source impedance; the one into the switchboard is the
+            # transformer, whose no-load loss is the MV bus's shunt.
+            trafo_loss = float(loss_u[lv] + up.forest.y_pu[mv].real * abs(v_u[mv]) ** 2 * S_BASE_VA)
+            grid.branch_loss[net.transformer_branch] = trafo_loss
+            plant = replace(
+                plant, grid_source_loss_w=float(loss_u[mv]),
+                utility_w=float((v_u[mv] * np.conj(j_u[mv])).real * S_BASE_VA),  # metered at the MV bus
+                transformer_loss_w=trafo_loss,
+                transformer_load_fraction=abs(v_u[mv] * np.conj(j_u[lv])) * S_BASE_VA / net.transformer_rated_va)
     if sources.utility_available and sources.ats_on_generator:
         # Energized at no load (ATS on the generator, online or not): its no-load loss, from the utility.
-        trafo_loss = utility_w = net.transformer_idle_w
-        branch_loss[1] = trafo_loss
-
-    return PowerResult(
-        it_w=it, rack_powered=powered, rack_feed_w=p_rack, rack_feed_a_w=p_rack * share[:, 0],
-        rack_feed_b_w=p_rack * share[:, 1], psu_loss_w=psu_loss, psu_load_fraction=psu_x,
-        rack_feed_cable_loss_w=loss_d[net.rack_bus].sum(axis=1),
-        pdu_input_w=pdu_in_s.real, pdu_loss_w=pdu_loss, pdu_cable_loss_w=loss_d[net.pdu_in_bus],
-        pdu_load_fraction=np.abs(pdu_in_s) / net.pdu_rated_va,
-        ups_output_w=p_out, ups_output_var=s_out.imag, ups_input_w=p_in, ups_input_var=q_in, ups_loss_w=ups_loss,
-        ups_cable_loss_w=ups_cable, battery_w=battery, ups_load_fraction=np.abs(s_out) / net.ups_rated_w,
-        ups_on_battery=on_batt, ups_output_on=live, ups_eco=eco,
-        transformer_loss_w=trafo_loss, transformer_load_fraction=trafo_load, utility_w=utility_w,
-        generator_w=generator_w, generator_load_fraction=gen_load, mechanical_w=p_mech_load,
-        mechanical_cable_loss_w=mech_cable, grid_source_loss_w=grid_loss, switchboard_live=sw_live,
-        bus_v_pu=np.abs(bus_v), bus_angle_deg=np.degrees(np.angle(bus_v)),
-        branch_i_a=np.abs(branch_j) * net.branch_i_base, branch_loss_w=branch_loss, sweeps=sweeps,
-        names=net.result_names,
-    )
+        plant = replace(plant, transformer_loss_w=net.transformer_idle_w, utility_w=net.transformer_idle_w)
+        grid.branch_loss[net.transformer_branch] = net.transformer_idle_w
+    return plant

@@ -33,7 +33,7 @@ def observe(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
     return {
         "rack.t_inlet_c": inlet,
         "rack.t_exhaust_c": state.t_rack_c,
-        "rack.power_w": state.rack_it_w,
+        "rack.it_load_w": state.rack_it_w,  # the servers' own draw, after their PSUs
         "rack.heat_w": state.rack_heat_w,
         "rack.flow_m3s": state.rack_flow_m3s,
         "rack.powered": state.rack_powered,
@@ -50,7 +50,7 @@ def observe(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
         "crah.tripped": state.crah_tripped,
         "crah.powered": state.crah_powered,
         "hall.time_s": state.time_s,
-        "hall.it_power_w": float(state.rack_it_w.sum()),
+        "hall.it_load_w": float(state.rack_it_w.sum()),
         "hall.fan_power_w": float(fan_w.sum()),
         # Racks (IT with their PSUs' and feed cables' losses), CRAH fans and PDU losses.
         "hall.heat_released_w": float(state.rack_heat_w.sum() + twin.mover_heat_w(state).sum()),
@@ -82,7 +82,7 @@ def _power(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
     res = state.power.last if state.power is not None else None
     if power is None or res is None:
         return {}
-    it_w = float(res.rack_feed_w.sum())
+    rack_input_w = float(res.rack_feed_w.sum())
     losses = res.losses_w()
     return {
         "ups.soc": state.ups_soc,
@@ -95,10 +95,10 @@ def _power(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
         "power.utility_w": res.utility_w,
         "power.generator_w": res.generator_w,
         "power.facility_w": res.facility_w,
-        "power.it_w": it_w,  # at the racks' inputs: IT load + PSU losses
+        "power.rack_input_w": rack_input_w,  # at the racks' inputs: IT load + PSU losses (PUE's IT)
         "power.cooling_w": res.mechanical_w,
         "power.losses_w": sum(v for k, v in losses.items() if k != "psu"),
-        "power.pue": res.facility_w / it_w if it_w > 0 else float("nan"),
+        "power.pue": res.facility_w / rack_input_w if rack_input_w > 0 else float("nan"),
         "power.utility_ok": bool(state.utility_ok),
         "power.on_generator": bool(state.power.ats.outputs.get("ats_on_generator", False)),
         "plant.t_chw_c": state.t_chw_c,

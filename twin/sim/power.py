@@ -25,7 +25,7 @@ import numpy as np
 from twin.control.alarms import AlarmSystem, define_battery_low, define_generator_failed, define_ups_on_battery
 from twin.control.base import unprefixed
 from twin.control.power import BatteryChargeController, GeneratorATSController
-from twin.electrical import PowerNetwork, PowerResult, PowerSources, chiller_cop, solve_power
+from twin.electrical import PowerNetwork, PowerResult, PowerSources, chiller_power_w, loss_locations, solve_power
 
 if TYPE_CHECKING:
     from twin.control.alarms import LevelAlarm
@@ -72,15 +72,12 @@ class PowerSystem:
     """
 
     def __init__(self, hall: HallModel) -> None:
-        power = hall.spec.power
-        self.net = PowerNetwork(hall)
+        self.net = PowerNetwork(hall)  # raises for a hall without a [power] section
+        power = self.net.spec
         self.plant = power.cooling_plant
         self._generator = power.generator
         self.has_generator = self._generator is not None
         self.ups_names = list(self.net.ups_names)
-        by_name = {u.name: u for u in power.ups}
-        self.battery_j = np.array([by_name[n].battery_kwh * 3.6e6 for n in self.ups_names])
-        self._charge_w = [by_name[n].battery_max_charge_kw * 1e3 for n in self.ups_names]
         self.loop_j_per_k = self.plant.loop_water_m3 * _WATER_J_PER_M3K
         self.chiller_capacity_w = self.plant.chillers * self.plant.rated_cooling_kw * 1e3
 
@@ -91,7 +88,7 @@ class PowerSystem:
             "generator", start_delay_s=gen.start_delay_s if gen else _NO_GENERATOR_DELAY_S,
             retransfer_delay_s=gen.retransfer_delay_s if gen else 0.0, fail_to_start=gen is None)
         chargers = [BatteryChargeController(f"{n}.charger", rated_charge_w=w)
-                    for n, w in zip(self.ups_names, self._charge_w, strict=True)]
+                    for n, w in zip(self.ups_names, self.net.ups_charge_max_w.tolist(), strict=True)]
         for n in self.ups_names:
             define_ups_on_battery(alarms, n)
             alarms.define(f"{n}.output_off", priority="critical", message=f"{n}: output off, its load dropped")
@@ -110,20 +107,17 @@ class PowerSystem:
     def place_losses(self, state: TwinState, crah_fan_w: np.ndarray) -> None:
         """Set the heat of the chain's losses in the hall for the present loads and sources (no time
         passes: used by the steady solve; chillers and batteries don't change the heat in the hall)."""
-        mem = state.power
+        mem = _memory(state)
         res = solve_power(self.net, state.rack_it_w, crah_fan_w=crah_fan_w, sources=mem.sources, warm=mem.warm)
-        mem.last = res
-        state.rack_powered = res.rack_powered.copy()
-        state.rack_heat_w = res.rack_feed_w + res.rack_feed_cable_loss_w
-        state.pdu_heat_w = res.pdu_loss_w.copy()
+        _place_heat(state, res)
 
     # --- before the thermal step -----------------------------------------------------------------
 
     def before_step(self, state: TwinState) -> None:
         """Decide who has power during the coming step."""
-        t, mem = state.time_s, state.power
+        t, mem = state.time_s, _memory(state)
         ats = mem.ats.step(t, {"utility_ok": bool(state.utility_ok)})
-        ups_alive = state.ups_soc > 0.0
+        ups_alive = _soc(state) > 0.0
         sources = PowerSources(utility_available=bool(state.utility_ok),
                                generator_online=bool(ats["generator_online"]),
                                ats_on_generator=bool(ats["ats_on_generator"]),
@@ -146,7 +140,7 @@ class PowerSystem:
 
     def after_step(self, state: TwinState, dt_s: float, crah_fan_w: np.ndarray) -> None:
         """Plant, load flow, batteries, energies; heat of the losses for the next step."""
-        plant, t, mem = self.plant, state.time_s, state.power
+        plant, t, mem, soc0 = self.plant, state.time_s, _memory(state), _soc(state)
         live = mem.sources.switchboard_live
         # Chilled-water loop: the coils' heat in, the chillers' out, holding the supply at its setpoint
         # while their capacity allows.
@@ -156,16 +150,15 @@ class PowerSystem:
             wanted_w = coil_w + self.loop_j_per_k * (state.t_chw_c - plant.chw_supply_c) / dt_s
             chiller_heat_w = float(np.clip(wanted_w, 0.0, self.chiller_capacity_w))
         state.t_chw_c += dt_s * (coil_w - chiller_heat_w) / self.loop_j_per_k
-        cop = chiller_cop(plant, chw_supply_c=state.t_chw_c, outdoor_c=state.outdoor_temp_c)
-        chiller_w = chiller_heat_w / cop
+        chiller_w = chiller_power_w(plant, chiller_heat_w, chw_supply_c=state.t_chw_c, outdoor_c=state.outdoor_temp_c)
         pump_w = plant.pump_kw * 1e3 if live else 0.0
         fan_w = crah_fan_w
 
         charge_w = np.array([c.step(t, {"soc": float(s), "input_live": live})["charge_w"]
-                             for c, s in zip(mem.chargers, state.ups_soc)])
+                             for c, s in zip(mem.chargers, soc0)])
         res = solve_power(self.net, state.rack_it_w, crah_fan_w=fan_w, chiller_w=chiller_w, pump_w=pump_w,
                           sources=mem.sources, ups_charge_w=charge_w, warm=mem.warm)
-        soc = state.ups_soc - dt_s * res.battery_w / self.battery_j  # battery_w > 0 discharges
+        soc = soc0 - dt_s * res.battery_w / self.net.battery_j  # battery_w > 0 discharges
         empty = soc < 0.0
         if empty.any():
             # A battery cannot give more than it holds: the UPS drops its load in this step instead, and
@@ -174,13 +167,9 @@ class PowerSystem:
                 mem.sources, ups_output_on=np.asarray(mem.sources.ups_output_on, dtype=bool) & ~empty)
             res = solve_power(self.net, state.rack_it_w, crah_fan_w=fan_w, chiller_w=chiller_w, pump_w=pump_w,
                               sources=mem.sources, ups_charge_w=charge_w, warm=mem.warm)
-            soc = np.where(empty, 0.0, state.ups_soc - dt_s * res.battery_w / self.battery_j)
-        mem.last = res
+            soc = np.where(empty, 0.0, soc0 - dt_s * res.battery_w / self.net.battery_j)
         state.ups_soc = np.clip(soc, 0.0, 1.0)
-        # Heat where the losses stand, for the next thermal step.
-        state.rack_powered = res.rack_powered.copy()
-        state.rack_heat_w = res.rack_feed_w + res.rack_feed_cable_loss_w
-        state.pdu_heat_w = res.pdu_loss_w.copy()
+        _place_heat(state, res)
 
         it_w = float(res.rack_feed_w.sum())
         cooling_w = res.mechanical_w  # CRAH fans, pumps and chillers, as drawn from the mechanical panel
@@ -257,6 +246,29 @@ class PowerSystem:
             return None
         return {"it": 1.0, "cooling": e["cooling"] / it, "power_losses": e["power_losses"] / it,
                 "battery_net": e["battery_net"] / it}
+
+
+def _memory(state: TwinState) -> PowerMemory:
+    """The chain's memory in a state of a hall with a [power] section (made by ``initial``)."""
+    if state.power is None:
+        raise ValueError("the state has no power-chain memory (a hall without [power]?)")
+    return state.power
+
+
+def _soc(state: TwinState) -> np.ndarray:
+    if state.ups_soc is None:
+        raise ValueError("the state has no UPS state of charge (a hall without [power]?)")
+    return state.ups_soc
+
+
+def _place_heat(state: TwinState, res: PowerResult) -> None:
+    """Keep the load flow and put the losses that stand in the hall where they stand, as heat for the
+    next thermal step: a rack releases its IT power, its PSUs' loss and its feed cables' loss."""
+    _memory(state).last = res
+    hall = loss_locations(res)
+    state.rack_powered = res.rack_powered.copy()
+    state.rack_heat_w = res.it_w + hall.rack_w + hall.rack_feed_cable_w
+    state.pdu_heat_w = hall.pdu_w.copy()
 
 
 def _copied(v: Any) -> Any:
