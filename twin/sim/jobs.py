@@ -222,17 +222,16 @@ def memory_bandwidth_gbs(*, size_mb: int = 256, repeats: int = 5) -> float:
 def transport_figures(twin: HallTwin) -> dict:
     """How the transport step compares with the memory-bandwidth bound.
 
-    The bound counts the bytes one step must stream at least: per sweep, the triangular factor and the
-    downstream-diffusion matrix (8-byte value + 4-byte index per entry, plus row pointers) and four
-    vectors of n doubles (right-hand side, iterate in and out, guess); ratio = bound time ÷ measured time.
+    The bound counts the bytes one step must stream at least (``TransportOperator.bytes_per_sweep``: the
+    matrix entries, 8-byte value + 4-byte index each, row pointers and the vectors a sweep reads and
+    writes) times the sweeps; ratio = bound time ÷ measured time.
     """
     op = twin.current_operator
     if op is None or twin.transport_steps == 0:
         return {}
     n = twin.net.n
-    nnz = op.stored_entries
     sweeps = twin.transport_sweeps / twin.transport_steps
-    bytes_per_step = sweeps * (12 * nnz + 8 * (n + 1) + 4 * 8 * n)
+    bytes_per_step = sweeps * op.bytes_per_sweep
     bandwidth = memory_bandwidth_gbs()
     measured_s = twin.transport_s / twin.transport_steps
     bound_s = bytes_per_step / (bandwidth * 1e9)
