@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from scipy.special import erfc
 
 from tests.halls import hall_from, tiny_dict
@@ -220,3 +221,24 @@ def test_fused_sweep_runs_where_numba_cannot_cache(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.parametrize("model", ["potential", "momentum"])
+def test_sweeps_stop_within_their_tolerance_of_the_exact_implicit_solution(model):
+    """The stopping test bounds the iterate's true error: the intakes (averages of the iterate) lie within
+    tol_k of those of the implicit step solved directly by SuperLU's full LU (spsolve), on both flows."""
+    import scipy.sparse.linalg as spla
+
+    twin, state, ops = _operators_on_a_run(model)
+    ref = ops["reference"]
+    outlet = np.concatenate([state.t_rack_c, state.t_coil_c, np.zeros(twin.n_pdus)])
+    heat = twin.mover_heat_w(state)
+    a_ord = (sp.tril(ref._lu.L @ ref._lu.U) + ref.upper).tocsc()  # the ordered matrix, M + U
+    inject = ref._outlet_ord @ (twin.air.rho_cp * ref.mover_flow_m3s * outlet + heat)
+    b = ref.cell_heat_j_per_k / ref.dt_s * state.t_air_c[ref.order] + inject
+    exact_in = ref._intake_t_ord @ spla.spsolve(a_ord, b)
+    for tol_k in (1e-2, 1e-4):
+        for op in ops.values():
+            op.tol_k, op.rtol = tol_k, 0.0
+            _, t_in = op.step(state.t_air_c, outlet, heat)  # from the old field: a poor guess
+            assert np.abs(t_in - exact_in).max() < tol_k, (op.kernel, tol_k, op.last_sweeps)
