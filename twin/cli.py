@@ -299,6 +299,16 @@ def _human(s: dict) -> str:
                      + (" — interrupted" if s["interrupted"] else ""))
     else:
         lines.append(f"  solved in {s['wall_s']:.2f} s ({s['steady']})")
+    if s.get("transport_step_ms") is not None:
+        lines.append(f"  step {s['step_ms']:.2f} ms, of which transport {s['transport_step_ms']:.2f} ms "
+                     f"({s['transport_sweeps_per_step']:.2f} sweeps; {100 * s['transport_bandwidth_ratio']:.0f} % of "
+                     f"the memory-bandwidth bound)")
+    mem = s.get("memory") or {}
+    if mem.get("peak_bytes_per_cell") is not None:
+        own = (f"; the twin's own {mem['twin_peak_bytes_per_cell'] / 1e3:,.2f} kB per cell"
+               if mem.get("twin_peak_bytes_per_cell") is not None else "")
+        lines.append(f"  peak memory {mem['peak_bytes'] / 2**20:,.0f} MiB, {mem['peak_bytes_per_cell'] / 1e3:,.2f} kB "
+                     f"per cell{own}")
     if s["outputs"]:
         lines.append("  outputs:")
         lines += [f"    {p}" for p in s["outputs"]]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import resource
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,13 @@ def test_bench_prints_figures_and_writes_nothing(tmp_path):
     assert summary["steps"] * summary["dt_s"] == summary["sim_s"] == 300
     assert summary["step_ms"] > 0
     assert summary["step_ms"] == pytest.approx(1e3 * summary["solver_s"] / summary["steps"], rel=0.02, abs=2e-3)
+    # Peak memory: the kernel's own count of this child's peak (getrusage) bounds what the bench read from /proc
+    # (a unit slip, kB for bytes, fails one side or the other); numpy and scipy alone hold more than 50 MB.
+    mem = summary["memory"]
+    child_peak_bytes = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    assert 50e6 < mem["peak_bytes"] <= child_peak_bytes
+    assert 0 < mem["twin_peak_bytes"] < mem["peak_bytes"]
+    assert mem["peak_bytes_per_cell"] == pytest.approx(mem["peak_bytes"] / summary["cells"], abs=0.1)
 
 
 # --- twin validate and user errors --------------------------------------------------------------

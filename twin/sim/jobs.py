@@ -182,6 +182,7 @@ def steady_job(hall: HallModel, *, out_dir: Path | None, airflow: str | None = N
 def bench_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, control: str = "embedded",
               airflow: str | None = None) -> dict:
     """A timed run with no outputs and no progress bar, all parts running; adds set-up and per-step figures."""
+    rss_before = process_memory_bytes()["rss"]
     t0 = time.perf_counter()
     twin = HallTwin(hall, dt_s=dt_s, control=control, airflow=airflow)
     state = twin.initial_state()
@@ -192,10 +193,13 @@ def bench_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, control:
     first_flow_s = twin.flow_s
     setup_s = time.perf_counter() - t0
     info = Runner(twin, []).run(state, duration_s)
+    # Read before the bandwidth probe below, which allocates half a gigabyte of its own.
+    peak = process_memory_bytes()["peak"]
     result = summary(twin, state, info, mode="bench")
     result["setup_s"] = round(setup_s, 3)
     result["step_ms"] = round(1e3 * info.solver_s / max(info.steps, 1), 3)
     result.update(transport_figures(twin))
+    result["memory"] = memory_figures(peak, rss_before, twin.voxels.grid.n_cells)  # the summary's cells
     # The flow field: the first solve (part of set-up) apart from the refreshes while the run went on.
     refreshes = twin.flow_solves - 1
     result["airflow"] = {"model": twin.airflow_model, "buoyancy": twin.buoyancy if twin.momentum else None,
@@ -208,6 +212,35 @@ def bench_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, control:
 
         result["power_solve"] = bench_power(hall)
     return result
+
+
+def process_memory_bytes() -> dict:
+    """This process's resident memory now and its peak so far (Linux ``/proc/self/status``: VmRSS, VmHWM),
+    bytes; the peak from ``getrusage`` elsewhere, and None for what a platform does not tell."""
+    out: dict = {"rss": None, "peak": None}
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    out["rss" if key == "VmRSS" else "peak"] = int(value.split()[0]) * 1024  # kB
+    except OSError:
+        import resource
+        import sys
+
+        # ru_maxrss is in kilobytes on Linux and in bytes on macOS.
+        scale = 1 if sys.platform == "darwin" else 1024
+        out["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+    return out
+
+
+def memory_figures(peak_bytes: int | None, rss_before_bytes: int | None, cells: int) -> dict:
+    """Peak memory of a bench run per cell of the grid: the whole process (interpreter and libraries
+    included), and the twin's own share (peak above what the process held before the hall was built)."""
+    per_cell = (lambda b: round(b / cells, 1) if b is not None and cells else None)  # noqa: E731
+    twin_bytes = peak_bytes - rss_before_bytes if peak_bytes is not None and rss_before_bytes is not None else None
+    return {"peak_bytes": peak_bytes, "peak_bytes_per_cell": per_cell(peak_bytes),
+            "twin_peak_bytes": twin_bytes, "twin_peak_bytes_per_cell": per_cell(twin_bytes)}
 
 
 def memory_bandwidth_gbs(*, size_mb: int = 256, repeats: int = 5) -> float:
