@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--threads-study", action="store_true",
                    help="the steady solve's time with 1 and with 2 BLAS threads while another process loads one "
                         "core (why the solver uses 1: twin/thermal/threads.py)")
+    b.add_argument("--dt-study", action="store_true",
+                   help="rack-inlet error against dt = 0.25 s for dt = 0.5, 1, 2 and 5 s (still air, then a load "
+                        "step), and each dt's real-time factor")
     b.add_argument("--bus", action="store_true",
                    help="measure the bus instead: `twin serve` with clients attached (rates, latency, late join)")
     b.add_argument("--json", action="store_true")
@@ -234,6 +237,12 @@ def _dispatch(args: argparse.Namespace) -> int:
                 print(f"  every {r['refresh_s']:>4g} s × {r['iterations']:>2} iterations: "
                       f"{r['flow_solves']:4d} solves, "
                       f"×{r['rtf']:g} real time, inlet rms {r['inlet_rms_k']:.3f} K, max {r['inlet_max_k']:.3f} K")
+        return 0
+    if args.command == "bench" and args.dt_study:
+        from twin.sim.jobs import dt_study, dt_study_human
+
+        result = dt_study(hall, duration_s=args.duration, control=args.control, airflow=args.airflow)
+        print(json.dumps(result) if args.json else dt_study_human(result))
         return 0
     if args.command == "bench":
         result = bench_job(hall, duration_s=args.duration, dt_s=args.dt, control=args.control, airflow=args.airflow)

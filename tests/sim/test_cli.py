@@ -274,3 +274,21 @@ def test_progress_bar_goes_to_stderr_not_stdout(tmp_path):
     assert proc.returncode == 0
     assert b"simulating" in drawn
     assert b"simulating" not in proc.stdout and proc.stdout.decode().startswith("Tiny test hall")
+
+
+def test_bench_dt_study_errors_shrink_with_the_time_step():
+    """`twin bench --dt-study`: backward Euler is first order, so the rack-inlet error against dt = 0.25 s
+    grows with dt (roughly in proportion once dt is well above the reference), and the 0.1 K verdict
+    follows the maximum; controllers report their own periods and the interval dt leaves them."""
+    proc = twin_cli("bench", TINY, "--dt-study", "--duration", "2min", "--json", timeout_s=300)
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    runs = {row["dt_s"]: row for row in r["runs"]}
+    assert r["reference_dt_s"] == 0.25 and sorted(runs) == [0.5, 1.0, 2.0, 5.0]
+    rms = [runs[dt]["inlet_rms_k"] for dt in sorted(runs)]
+    assert all(a < b for a, b in zip(rms, rms[1:])), rms
+    assert 0 < rms[0] and 1.5 < runs[5.0]["inlet_rms_k"] / runs[2.0]["inlet_rms_k"] < 5.0
+    for row in runs.values():
+        assert row["within_0_1k"] == (row["inlet_max_k"] <= 0.1)
+        supply = row["controller_sampling"]["supply"]
+        assert supply["period_s"] == 1.0 and supply["effective_s"] == max(1.0, row["dt_s"])

@@ -321,3 +321,75 @@ def refresh_study(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, cont
                      "inlet_max_k": round(float(np.abs(diff).max()), 4)})
     return {"hall": hall.name, "duration_s": duration_s, "dt_s": dt_s, "load_step": load_step,
             "reference": "flow refreshed every step (10 iterations)", "policies": rows}
+
+
+def dt_study(hall: HallModel, *, duration_s: float, dts_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0),
+             reference_dt_s: float = 0.25, control: str = "embedded", airflow: str | None = None,
+             load_step: float = 1.5, sample_s: float = 10.0) -> dict:
+    """Rack-inlet error of each time step against ``reference_dt_s``, and each run's real-time factor.
+
+    The same transient for every dt: still air at the initial temperature, every rack's IT load
+    ×``load_step`` at a third of the run (on a multiple of ``sample_s``). Rack inlets are compared every
+    ``sample_s`` (a multiple of every dt). The controllers are the same for every dt: their own periods
+    and tuning; a controller samples at the first step on or after each of its instants, so a dt longer
+    than its period stretches its effective interval to dt (reported per run).
+    """
+    from twin.model.scenario import RackLoadEvent
+    from twin.sim.scenario import apply_event
+
+    for dt in (reference_dt_s, *dts_s):
+        ratio = sample_s / dt
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise ValueError(f"dt = {dt:g} s does not divide the {sample_s:g} s sampling interval")
+    step_at_s = round(duration_s / 3 / sample_s) * sample_s
+    n_samples = int(duration_s // sample_s)
+
+    def run(dt_s: float) -> tuple[np.ndarray, float, dict]:
+        twin = HallTwin(hall, dt_s=dt_s, control=control, airflow=airflow)
+        state = twin.initial_state()
+        op = twin.operator(state)
+        op.step(state.t_air_c, np.zeros(op.mover_flow_m3s.size))  # compile outside the timing
+        per_sample = round(sample_s / dt_s)
+        inlets = []
+        wall_s = 0.0
+        for k in range(n_samples * per_sample):
+            if abs(state.time_s - step_at_s) < 1e-9:
+                apply_event(twin, RackLoadEvent(at=state.time_s, kind="rack_load", target="*", scale=load_step),
+                            state)
+            t0 = time.perf_counter()
+            twin.step(state)
+            wall_s += time.perf_counter() - t0
+            if (k + 1) % per_sample == 0:
+                inlets.append(state.t_intake_c.copy())
+        periods = {}
+        if state.controls is not None:
+            for c in [*state.controls.supply, *state.controls.fan]:
+                kind = c.name.rsplit(".", 1)[-1]
+                periods[kind] = {"period_s": c.period_s, "effective_s": max(c.period_s, dt_s)}
+        return np.array(inlets), state.time_s / wall_s, periods
+
+    ref, ref_rtf, _ = run(reference_dt_s)
+    rows = []
+    for dt in dts_s:
+        inlets, rtf, periods = run(dt)
+        err = np.abs(inlets - ref)
+        rows.append({"dt_s": dt, "rtf": round(rtf, 1), "inlet_rms_k": round(float(np.sqrt(np.mean(err ** 2))), 4),
+                     "inlet_max_k": round(float(err.max()), 4),
+                     "inlet_max_at_s": float(sample_s * (1 + np.unravel_index(np.argmax(err), err.shape)[0])),
+                     "within_0_1k": bool(err.max() <= 0.1), "controller_sampling": periods})
+    return {"hall": hall.name, "duration_s": duration_s, "control": control, "reference_dt_s": reference_dt_s,
+            "reference_rtf": round(ref_rtf, 1), "load_step": load_step, "load_step_at_s": step_at_s,
+            "sample_s": sample_s, "runs": rows}
+
+
+def dt_study_human(r: dict) -> str:
+    lines = [f"{r['hall']}: {r['duration_s']:g} s from still air, {r['control']} control, load ×{r['load_step']:g} "
+             f"at {r['load_step_at_s']:g} s; rack inlets every {r['sample_s']:g} s against dt = "
+             f"{r['reference_dt_s']:g} s (×{r['reference_rtf']:,.0f} real time)"]
+    for row in r["runs"]:
+        sampling = ", ".join(f"{k} every {v['effective_s']:g} s (own {v['period_s']:g} s)"
+                             for k, v in row["controller_sampling"].items())
+        lines.append(f"  dt {row['dt_s']:>4g} s: inlet rms {row['inlet_rms_k']:.3f} K, max {row['inlet_max_k']:.3f} K "
+                     f"(t = {row['inlet_max_at_s']:g} s){'  within 0.1 K' if row['within_0_1k'] else ''}; "
+                     f"×{row['rtf']:,.0f} real time" + (f"; controllers: {sampling}" if sampling else ""))
+    return "\n".join(lines)
