@@ -275,10 +275,10 @@ class TransportOperator:
         self._col = cols[off].astype(np.int32)
         self._val = a_ord.data[off].astype(np.float64)
         counts = np.bincount(rows[off], minlength=n)
-        self._ptr = np.zeros(n + 1, dtype=np.int64)
+        self._ptr = np.zeros(n + 1, dtype=np.int32)
         np.cumsum(counts, out=self._ptr[1:])
-        self._mid = (self._ptr[:-1] + np.bincount(rows[off & (cols < rows)], minlength=n)).astype(np.int64)
-        self._order = self.order.astype(np.int64)
+        self._mid = (self._ptr[:-1] + np.bincount(rows[off & (cols < rows)], minlength=n)).astype(np.int32)
+        self._order = self.order.astype(np.int32)
         outlet = self.net.outlet.tocoo()
         intake = self.net.intake.tocoo()
         self._out = (self.rank[outlet.row].astype(np.int64), outlet.col.astype(np.int64), outlet.data.astype(float))
@@ -303,7 +303,7 @@ class TransportOperator:
         n = self.net.n
         if self.kernel == "reference":
             return 12 * self.stored_entries + 8 * (n + 1) + 4 * 8 * n
-        return 12 * self._val.size + 8 * self._diag.size + 2 * 8 * (n + 1) + 5 * 8 * n
+        return 12 * self._val.size + 8 * self._diag.size + 2 * 4 * (n + 1) + 5 * 8 * n
 
     def step(self, t_c: np.ndarray, mover_outlet_c: np.ndarray, mover_heat_w: np.ndarray | float = 0.0,
              t_guess_c: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
