@@ -344,7 +344,7 @@ def dt_study(hall: HallModel, *, duration_s: float, dts_s: tuple[float, ...] = (
     step_at_s = round(duration_s / 3 / sample_s) * sample_s
     n_samples = int(duration_s // sample_s)
 
-    def run(dt_s: float) -> tuple[np.ndarray, float, dict]:
+    def run(dt_s: float) -> tuple[np.ndarray, float, dict, float]:
         twin = HallTwin(hall, dt_s=dt_s, control=control, airflow=airflow)
         state = twin.initial_state()
         op = twin.operator(state)
@@ -366,30 +366,34 @@ def dt_study(hall: HallModel, *, duration_s: float, dts_s: tuple[float, ...] = (
             for c in [*state.controls.supply, *state.controls.fan]:
                 kind = c.name.rsplit(".", 1)[-1]
                 periods[kind] = {"period_s": c.period_s, "effective_s": max(c.period_s, dt_s)}
-        return np.array(inlets), state.time_s / wall_s, periods
+        return np.array(inlets), state.time_s / wall_s, periods, twin.transport_sweeps / max(twin.transport_steps, 1)
 
-    ref, ref_rtf, _ = run(reference_dt_s)
+    ref, ref_rtf, _, ref_sweeps = run(reference_dt_s)
     rows = []
     for dt in dts_s:
-        inlets, rtf, periods = run(dt)
+        inlets, rtf, periods, sweeps = run(dt)
         err = np.abs(inlets - ref)
-        rows.append({"dt_s": dt, "rtf": round(rtf, 1), "inlet_rms_k": round(float(np.sqrt(np.mean(err ** 2))), 4),
+        rows.append({"dt_s": dt, "rtf": round(rtf, 1), "sweeps_per_step": round(sweeps, 2),
+                     "inlet_rms_k": round(float(np.sqrt(np.mean(err ** 2))), 4),
                      "inlet_max_k": round(float(err.max()), 4),
                      "inlet_max_at_s": float(sample_s * (1 + np.unravel_index(np.argmax(err), err.shape)[0])),
                      "within_0_1k": bool(err.max() <= 0.1), "controller_sampling": periods})
     return {"hall": hall.name, "duration_s": duration_s, "control": control, "reference_dt_s": reference_dt_s,
-            "reference_rtf": round(ref_rtf, 1), "load_step": load_step, "load_step_at_s": step_at_s,
+            "reference_rtf": round(ref_rtf, 1), "reference_sweeps_per_step": round(ref_sweeps, 2),
+            "load_step": load_step, "load_step_at_s": step_at_s,
             "sample_s": sample_s, "runs": rows}
 
 
 def dt_study_human(r: dict) -> str:
     lines = [f"{r['hall']}: {r['duration_s']:g} s from still air, {r['control']} control, load ×{r['load_step']:g} "
              f"at {r['load_step_at_s']:g} s; rack inlets every {r['sample_s']:g} s against dt = "
-             f"{r['reference_dt_s']:g} s (×{r['reference_rtf']:,.0f} real time)"]
+             f"{r['reference_dt_s']:g} s (×{r['reference_rtf']:,.0f} real time, "
+             f"{r['reference_sweeps_per_step']:.2f} sweeps per step)"]
     for row in r["runs"]:
         sampling = ", ".join(f"{k} every {v['effective_s']:g} s (own {v['period_s']:g} s)"
                              for k, v in row["controller_sampling"].items())
         lines.append(f"  dt {row['dt_s']:>4g} s: inlet rms {row['inlet_rms_k']:.3f} K, max {row['inlet_max_k']:.3f} K "
                      f"(t = {row['inlet_max_at_s']:g} s){'  within 0.1 K' if row['within_0_1k'] else ''}; "
-                     f"×{row['rtf']:,.0f} real time" + (f"; controllers: {sampling}" if sampling else ""))
+                     f"×{row['rtf']:,.0f} real time, {row['sweeps_per_step']:.2f} sweeps per step"
+                     + (f"; controllers: {sampling}" if sampling else ""))
     return "\n".join(lines)
