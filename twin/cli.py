@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--threads-study", action="store_true",
                    help="the steady solve's time with 1 and with 2 BLAS threads while another process loads one "
                         "core (why the solver uses 1: twin/thermal/threads.py)")
+    b.add_argument("--dt-study", action="store_true",
+                   help="rack-inlet error against dt = 0.25 s for dt = 0.5, 1, 2 and 5 s (still air, then a load "
+                        "step), and each dt's real-time factor")
     b.add_argument("--bus", action="store_true",
                    help="measure the bus instead: `twin serve` with clients attached (rates, latency, late join)")
     b.add_argument("--json", action="store_true")
@@ -258,6 +261,12 @@ def _dispatch(args: argparse.Namespace) -> int:
                       f"{r['flow_solves']:4d} solves, "
                       f"×{r['rtf']:g} real time, inlet rms {r['inlet_rms_k']:.3f} K, max {r['inlet_max_k']:.3f} K")
         return 0
+    if args.command == "bench" and args.dt_study:
+        from twin.sim.jobs import dt_study, dt_study_human
+
+        result = dt_study(hall, duration_s=args.duration, control=args.control, airflow=args.airflow)
+        print(json.dumps(result) if args.json else dt_study_human(result))
+        return 0
     if args.command == "bench":
         result = bench_job(hall, duration_s=args.duration, dt_s=args.dt, control=args.control, airflow=args.airflow)
         print(json.dumps(result) if args.json else _human(result))
@@ -336,6 +345,16 @@ def _human(s: dict) -> str:
                      + (" — interrupted" if s["interrupted"] else ""))
     else:
         lines.append(f"  solved in {s['wall_s']:.2f} s ({s['steady']})")
+    if s.get("transport_step_ms") is not None:
+        lines.append(f"  step {s['step_ms']:.2f} ms, of which transport {s['transport_step_ms']:.2f} ms "
+                     f"({s['transport_sweeps_per_step']:.2f} sweeps; {100 * s['transport_bandwidth_ratio']:.0f} % of "
+                     f"the memory-bandwidth bound)")
+    mem = s.get("memory") or {}
+    if mem.get("peak_bytes_per_cell") is not None:
+        own = (f"; the twin's own {mem['twin_peak_bytes_per_cell'] / 1e3:,.2f} kB per cell"
+               if mem.get("twin_peak_bytes_per_cell") is not None else "")
+        lines.append(f"  peak memory {mem['peak_bytes'] / 2**20:,.0f} MiB, {mem['peak_bytes_per_cell'] / 1e3:,.2f} kB "
+                     f"per cell{own}")
     if s["outputs"]:
         lines.append("  outputs:")
         lines += [f"    {p}" for p in s["outputs"]]

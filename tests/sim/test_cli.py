@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import resource
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +137,13 @@ def test_bench_prints_figures_and_writes_nothing(tmp_path):
     assert summary["steps"] * summary["dt_s"] == summary["sim_s"] == 300
     assert summary["step_ms"] > 0
     assert summary["step_ms"] == pytest.approx(1e3 * summary["solver_s"] / summary["steps"], rel=0.02, abs=2e-3)
+    # Peak memory: the kernel's own count of this child's peak (getrusage) bounds what the bench read from /proc
+    # (a unit slip, kB for bytes, fails one side or the other); numpy and scipy alone hold more than 50 MB.
+    mem = summary["memory"]
+    child_peak_bytes = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    assert 50e6 < mem["peak_bytes"] <= child_peak_bytes
+    assert 0 < mem["twin_peak_bytes"] < mem["peak_bytes"]
+    assert mem["peak_bytes_per_cell"] == pytest.approx(mem["peak_bytes"] / summary["cells"], abs=0.1)
 
 
 # --- twin validate and user errors --------------------------------------------------------------
@@ -298,3 +306,21 @@ def test_export_csv_of_a_folder_that_is_no_run_says_so(tmp_path):
     proc = twin_cli("export", tmp_path, "--csv")
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and str(tmp_path) in proc.stderr and "twin run" in proc.stderr
+
+
+def test_bench_dt_study_errors_shrink_with_the_time_step():
+    """`twin bench --dt-study`: backward Euler is first order, so the rack-inlet error against dt = 0.25 s
+    grows with dt (roughly in proportion once dt is well above the reference), and the 0.1 K verdict
+    follows the maximum; controllers report their own periods and the interval dt leaves them."""
+    proc = twin_cli("bench", TINY, "--dt-study", "--duration", "2min", "--json", timeout_s=300)
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    runs = {row["dt_s"]: row for row in r["runs"]}
+    assert r["reference_dt_s"] == 0.25 and sorted(runs) == [0.5, 1.0, 2.0, 5.0]
+    rms = [runs[dt]["inlet_rms_k"] for dt in sorted(runs)]
+    assert all(a < b for a, b in zip(rms, rms[1:])), rms
+    assert 0 < rms[0] and 1.5 < runs[5.0]["inlet_rms_k"] / runs[2.0]["inlet_rms_k"] < 5.0
+    for row in runs.values():
+        assert row["within_0_1k"] == (row["inlet_max_k"] <= 0.1)
+        supply = row["controller_sampling"]["supply"]
+        assert supply["period_s"] == 1.0 and supply["effective_s"] == max(1.0, row["dt_s"])

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import subprocess
+import sys
+
 import numpy as np
+import pytest
+import scipy.sparse as sp
 from scipy.special import erfc
 
 from tests.halls import hall_from, tiny_dict
@@ -145,3 +152,93 @@ def test_each_step_keeps_the_air_within_its_sources():
         blown_c = np.concatenate([exhaust_c, state.t_coil_c, state.t_coil_c + fan_rise_k])
         lo, hi = min(old_c.min(), blown_c.min()), max(old_c.max(), blown_c.max())
         assert state.t_air_c.min() >= lo - 1e-6 and state.t_air_c.max() <= hi + 1e-6
+
+
+def _operators_on_a_run(model: str) -> tuple[HallTwin, object, dict]:
+    """Tiny hall with ``model`` airflow, 40 s into a run from still air (a field with gradients), and both
+    forms of the transport operator on its flow field."""
+    data = tiny_dict()
+    data["airflow"] = {"model": model}
+    twin = HallTwin(hall_from(data), dt_s=2.0)
+    state = twin.initial_state()
+    for _ in range(20):
+        twin.step(state)
+    args = (twin.net, state.face_flow_m3s, state.flow_movers_m3s, state.flow_phi, twin.air, twin.dt_s)
+    return twin, state, {k: TransportOperator(*args, kernel=k) for k in ("reference", "fused")}
+
+
+@functools.cache
+def _compare_forms(model: str) -> int:
+    """Checks both forms on one step at a loose and a round-off tolerance; returns the latter's sweeps."""
+    twin, state, ops = _operators_on_a_run(model)
+    outlet = np.concatenate([state.t_rack_c, state.t_coil_c, np.zeros(twin.n_pdus)])
+    heat = twin.mover_heat_w(state)
+    guess = 2.0 * state.t_air_c - state.t_air_prev_c
+    for tol_k, rtol in ((1e-3, 0.1), (1e-12, 0.0)):
+        out, sweeps = {}, {}
+        for kernel, op in ops.items():
+            op.tol_k, op.rtol = tol_k, rtol
+            out[kernel] = op.step(state.t_air_c, outlet, heat, t_guess_c=guess)
+            sweeps[kernel] = op.last_sweeps
+        assert sweeps["fused"] == sweeps["reference"] >= (1 if rtol else 3)
+        span_k = np.ptp(state.t_air_c)
+        assert span_k > 0.5  # a field worth transporting
+        assert np.abs(out["fused"][0] - out["reference"][0]).max() < 1e-11 * span_k + 1e-12
+        assert np.abs(out["fused"][1] - out["reference"][1]).max() < 1e-11 * span_k + 1e-12
+        # Each form on its own conserves energy to round-off: stored-heat change = heat in − heat drawn out.
+        q = ops["fused"].mover_flow_m3s
+        inject_w = float((twin.air.rho_cp * q * outlet + heat).sum())
+        drawn_w = float(twin.air.rho_cp * q @ out["fused"][1])
+        stored_w = ops["fused"].cell_heat_j_per_k * float((out["fused"][0] - state.t_air_c).sum()) / twin.dt_s
+        assert abs(stored_w - (inject_w - drawn_w)) < 1e-9 * abs(inject_w)
+    return sweeps["fused"]
+
+
+@pytest.mark.parametrize("model", ["potential", "momentum"])
+def test_fused_sweep_matches_the_reference_operator_to_round_off(model):
+    """The compiled sweep runs the reference operator's iteration: same sweeps, same field to round-off,
+    for the potential flow and for the momentum model's recirculating flows."""
+    _compare_forms(model)
+
+
+def test_recirculating_flow_needs_more_sweeps_than_potential_flow():
+    """The momentum model's recirculation puts advective couplings upstream of the sweep order (potential
+    order): converging to round-off takes more sweeps than on the potential flow, where only diffusion does."""
+    sweeps = {model: _compare_forms(model)
+              for model in ("potential", "momentum")}
+    assert sweeps["momentum"] > sweeps["potential"], sweeps
+
+
+def test_fused_sweep_runs_where_numba_cannot_cache(tmp_path):
+    """A read-only (here: unusable) numba cache location turns caching off instead of failing the first
+    step: CI images and system-wide installs compile in memory."""
+    not_a_dir = tmp_path / "cache-is-a-file"
+    not_a_dir.write_text("")
+    code = ("import numpy as np; from twin.thermal import transport as t; from twin.model import bundled_hall; "
+            "from twin.sim.twin import HallTwin; tw = HallTwin(bundled_hall('tiny')); s = tw.initial_state(); "
+            "tw.step(s); print(t._CACHE, abs(tw.energy_balance_error(s)) < 1e-12)")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(not_a_dir)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.parametrize("model", ["potential", "momentum"])
+def test_sweeps_stop_within_their_tolerance_of_the_exact_implicit_solution(model):
+    """The stopping test bounds the iterate's true error: the intakes (averages of the iterate) lie within
+    tol_k of those of the implicit step solved directly by SuperLU's full LU (spsolve), on both flows."""
+    import scipy.sparse.linalg as spla
+
+    twin, state, ops = _operators_on_a_run(model)
+    ref = ops["reference"]
+    outlet = np.concatenate([state.t_rack_c, state.t_coil_c, np.zeros(twin.n_pdus)])
+    heat = twin.mover_heat_w(state)
+    a_ord = (sp.tril(ref._lu.L @ ref._lu.U) + ref.upper).tocsc()  # the ordered matrix, M + U
+    inject = ref._outlet_ord @ (twin.air.rho_cp * ref.mover_flow_m3s * outlet + heat)
+    b = ref.cell_heat_j_per_k / ref.dt_s * state.t_air_c[ref.order] + inject
+    exact_in = ref._intake_t_ord @ spla.spsolve(a_ord, b)
+    for tol_k in (1e-2, 1e-4):
+        for op in ops.values():
+            op.tol_k, op.rtol = tol_k, 0.0
+            _, t_in = op.step(state.t_air_c, outlet, heat)  # from the old field: a poor guess
+            assert np.abs(t_in - exact_in).max() < tol_k, (op.kernel, tol_k, op.last_sweeps)

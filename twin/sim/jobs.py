@@ -184,17 +184,24 @@ def steady_job(hall: HallModel, *, out_dir: Path | None, airflow: str | None = N
 def bench_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, control: str = "embedded",
               airflow: str | None = None) -> dict:
     """A timed run with no outputs and no progress bar, all parts running; adds set-up and per-step figures."""
+    rss_before = process_memory_bytes()["rss"]
     t0 = time.perf_counter()
     twin = HallTwin(hall, dt_s=dt_s, control=control, airflow=airflow)
     state = twin.initial_state()
-    twin.operator(state)
+    op = twin.operator(state)
+    # One untimed step of the operator alone (result dropped): where numba has no cache the transport
+    # kernel compiles here, as set-up, not inside the timed run.
+    op.step(state.t_air_c, np.zeros(op.mover_flow_m3s.size))
     first_flow_s = twin.flow_s
     setup_s = time.perf_counter() - t0
     info = Runner(twin, []).run(state, duration_s)
+    # Read before the bandwidth probe below, which allocates half a gigabyte of its own.
+    peak = process_memory_bytes()["peak"]
     result = summary(twin, state, info, mode="bench")
     result["setup_s"] = round(setup_s, 3)
     result["step_ms"] = round(1e3 * info.solver_s / max(info.steps, 1), 3)
     result.update(transport_figures(twin))
+    result["memory"] = memory_figures(peak, rss_before, twin.voxels.grid.n_cells)  # the summary's cells
     # The flow field: the first solve (part of set-up) apart from the refreshes while the run went on.
     refreshes = twin.flow_solves - 1
     result["airflow"] = {"model": twin.airflow_model, "buoyancy": twin.buoyancy if twin.momentum else None,
@@ -207,6 +214,35 @@ def bench_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, control:
 
         result["power_solve"] = bench_power(hall)
     return result
+
+
+def process_memory_bytes() -> dict:
+    """This process's resident memory now and its peak so far (Linux ``/proc/self/status``: VmRSS, VmHWM),
+    bytes; the peak from ``getrusage`` elsewhere, and None for what a platform does not tell."""
+    out: dict = {"rss": None, "peak": None}
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    out["rss" if key == "VmRSS" else "peak"] = int(value.split()[0]) * 1024  # kB
+    except OSError:
+        import resource
+        import sys
+
+        # ru_maxrss is in kilobytes on Linux and in bytes on macOS.
+        scale = 1 if sys.platform == "darwin" else 1024
+        out["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+    return out
+
+
+def memory_figures(peak_bytes: int | None, rss_before_bytes: int | None, cells: int) -> dict:
+    """Peak memory of a bench run per cell of the grid: the whole process (interpreter and libraries
+    included), and the twin's own share (peak above what the process held before the hall was built)."""
+    per_cell = (lambda b: round(b / cells, 1) if b is not None and cells else None)  # noqa: E731
+    twin_bytes = peak_bytes - rss_before_bytes if peak_bytes is not None and rss_before_bytes is not None else None
+    return {"peak_bytes": peak_bytes, "peak_bytes_per_cell": per_cell(peak_bytes),
+            "twin_peak_bytes": twin_bytes, "twin_peak_bytes_per_cell": per_cell(twin_bytes)}
 
 
 def memory_bandwidth_gbs(*, size_mb: int = 256, repeats: int = 5) -> float:
@@ -224,17 +260,16 @@ def memory_bandwidth_gbs(*, size_mb: int = 256, repeats: int = 5) -> float:
 def transport_figures(twin: HallTwin) -> dict:
     """How the transport step compares with the memory-bandwidth bound.
 
-    The bound counts the bytes one step must stream at least: per sweep, the triangular factor and the
-    downstream-diffusion matrix (8-byte value + 4-byte index per entry, plus row pointers) and four
-    vectors of n doubles (right-hand side, iterate in and out, guess); ratio = bound time ÷ measured time.
+    The bound counts the bytes one step must stream at least (``TransportOperator.bytes_per_sweep``: the
+    matrix entries, 8-byte value + 4-byte index each, row pointers and the vectors a sweep reads and
+    writes) times the sweeps; ratio = bound time ÷ measured time.
     """
     op = twin.current_operator
     if op is None or twin.transport_steps == 0:
         return {}
     n = twin.net.n
-    nnz = op.stored_entries
     sweeps = twin.transport_sweeps / twin.transport_steps
-    bytes_per_step = sweeps * (12 * nnz + 8 * (n + 1) + 4 * 8 * n)
+    bytes_per_step = sweeps * op.bytes_per_sweep
     bandwidth = memory_bandwidth_gbs()
     measured_s = twin.transport_s / twin.transport_steps
     bound_s = bytes_per_step / (bandwidth * 1e9)
@@ -288,3 +323,79 @@ def refresh_study(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, cont
                      "inlet_max_k": round(float(np.abs(diff).max()), 4)})
     return {"hall": hall.name, "duration_s": duration_s, "dt_s": dt_s, "load_step": load_step,
             "reference": "flow refreshed every step (10 iterations)", "policies": rows}
+
+
+def dt_study(hall: HallModel, *, duration_s: float, dts_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0),
+             reference_dt_s: float = 0.25, control: str = "embedded", airflow: str | None = None,
+             load_step: float = 1.5, sample_s: float = 10.0) -> dict:
+    """Rack-inlet error of each time step against ``reference_dt_s``, and each run's real-time factor.
+
+    The same transient for every dt: still air at the initial temperature, every rack's IT load
+    ×``load_step`` at a third of the run (on a multiple of ``sample_s``). Rack inlets are compared every
+    ``sample_s`` (a multiple of every dt). The controllers are the same for every dt: their own periods
+    and tuning; a controller samples at the first step on or after each of its instants, so a dt longer
+    than its period stretches its effective interval to dt (reported per run).
+    """
+    from twin.model.scenario import RackLoadEvent
+    from twin.sim.scenario import apply_event
+
+    for dt in (reference_dt_s, *dts_s):
+        ratio = sample_s / dt
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise ValueError(f"dt = {dt:g} s does not divide the {sample_s:g} s sampling interval")
+    step_at_s = round(duration_s / 3 / sample_s) * sample_s
+    n_samples = int(duration_s // sample_s)
+
+    def run(dt_s: float) -> tuple[np.ndarray, float, dict, float]:
+        twin = HallTwin(hall, dt_s=dt_s, control=control, airflow=airflow)
+        state = twin.initial_state()
+        op = twin.operator(state)
+        op.step(state.t_air_c, np.zeros(op.mover_flow_m3s.size))  # compile outside the timing
+        per_sample = round(sample_s / dt_s)
+        inlets = []
+        wall_s = 0.0
+        for k in range(n_samples * per_sample):
+            if abs(state.time_s - step_at_s) < 1e-9:
+                apply_event(twin, RackLoadEvent(at=state.time_s, kind="rack_load", target="*", scale=load_step),
+                            state)
+            t0 = time.perf_counter()
+            twin.step(state)
+            wall_s += time.perf_counter() - t0
+            if (k + 1) % per_sample == 0:
+                inlets.append(state.t_intake_c.copy())
+        periods = {}
+        if state.controls is not None:
+            for c in [*state.controls.supply, *state.controls.fan]:
+                kind = c.name.rsplit(".", 1)[-1]
+                periods[kind] = {"period_s": c.period_s, "effective_s": max(c.period_s, dt_s)}
+        return np.array(inlets), state.time_s / wall_s, periods, twin.transport_sweeps / max(twin.transport_steps, 1)
+
+    ref, ref_rtf, _, ref_sweeps = run(reference_dt_s)
+    rows = []
+    for dt in dts_s:
+        inlets, rtf, periods, sweeps = run(dt)
+        err = np.abs(inlets - ref)
+        rows.append({"dt_s": dt, "rtf": round(rtf, 1), "sweeps_per_step": round(sweeps, 2),
+                     "inlet_rms_k": round(float(np.sqrt(np.mean(err ** 2))), 4),
+                     "inlet_max_k": round(float(err.max()), 4),
+                     "inlet_max_at_s": float(sample_s * (1 + np.unravel_index(np.argmax(err), err.shape)[0])),
+                     "within_0_1k": bool(err.max() <= 0.1), "controller_sampling": periods})
+    return {"hall": hall.name, "duration_s": duration_s, "control": control, "reference_dt_s": reference_dt_s,
+            "reference_rtf": round(ref_rtf, 1), "reference_sweeps_per_step": round(ref_sweeps, 2),
+            "load_step": load_step, "load_step_at_s": step_at_s,
+            "sample_s": sample_s, "runs": rows}
+
+
+def dt_study_human(r: dict) -> str:
+    lines = [f"{r['hall']}: {r['duration_s']:g} s from still air, {r['control']} control, load ×{r['load_step']:g} "
+             f"at {r['load_step_at_s']:g} s; rack inlets every {r['sample_s']:g} s against dt = "
+             f"{r['reference_dt_s']:g} s (×{r['reference_rtf']:,.0f} real time, "
+             f"{r['reference_sweeps_per_step']:.2f} sweeps per step)"]
+    for row in r["runs"]:
+        sampling = ", ".join(f"{k} every {v['effective_s']:g} s (own {v['period_s']:g} s)"
+                             for k, v in row["controller_sampling"].items())
+        lines.append(f"  dt {row['dt_s']:>4g} s: inlet rms {row['inlet_rms_k']:.3f} K, max {row['inlet_max_k']:.3f} K "
+                     f"(t = {row['inlet_max_at_s']:g} s){'  within 0.1 K' if row['within_0_1k'] else ''}; "
+                     f"×{row['rtf']:,.0f} real time, {row['sweeps_per_step']:.2f} sweeps per step"
+                     + (f"; controllers: {sampling}" if sampling else ""))
+    return "\n".join(lines)
