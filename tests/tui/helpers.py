@@ -26,7 +26,7 @@ def console_for(fake: FakeTwin, *, role: str = "operator") -> ConsoleApp:
     return ConsoleApp(client, role=role, ui_interval_s=0.05)
 
 
-async def until(pilot: Pilot, condition: Callable[[], bool], what: str, timeout_s: float = 5.0) -> None:
+async def until(pilot: Pilot, condition: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
     """Let the app run until ``condition()`` holds; AssertionError naming ``what`` after the timeout."""
     deadline = time.monotonic() + timeout_s
     while not condition():
