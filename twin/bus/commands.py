@@ -195,7 +195,7 @@ class CommandHandler:
             log.info("%s from %s: %s", kind, who, outcome.status)
         if kind not in (None, "snapshot", "ping"):
             self.publisher.publish_event(self.state.time_s, {"type": "command", **logged})
-        if kind == "snapshot" and outcome.status == "ok":
+        if kind == "snapshot" and outcome.status == "ok" and cid is not None:  # (an ok has passed the id check)
             header, version = self._snapshot_header()
             frames = self.publisher.snapshot_frames(cid, header, version)
         else:
