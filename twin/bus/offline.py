@@ -115,7 +115,7 @@ def run_view(folder: str | Path) -> OfflineView:
     grid = pv.read(vti)
     nx, ny, nz = (d - 1 for d in grid.dimensions)
     t_c = np.asarray(grid.cell_data["t_c"], dtype=np.float32).reshape(nz, ny, nx)
-    arrays = {"t_c": t_c}
+    arrays: dict[str, np.ndarray] = {"t_c": t_c}
     if "velocity_m_s" in grid.cell_data:
         arrays["velocity_m_s"] = np.asarray(grid.cell_data["velocity_m_s"], dtype=np.float32).reshape(nz, ny, nx, 3)
     spacing = float(grid.spacing[0])
