@@ -12,6 +12,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +24,9 @@ from twin.sim.runner import RunInfo, Tracker
 from twin.sim.twin import HallTwin, TwinState
 from twin.sim.vtkxml import write_vti
 from twin.thermal.airflow import cell_velocity_m_s
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 __all__ = ["FieldRecorder", "ProgressTracker", "TimeSeriesRecorder", "write_fields"]
 
@@ -48,7 +52,7 @@ class TimeSeriesRecorder(Tracker):
             kind, quantity = key.split(".", 1)
             if kind == "hall" and key == "hall.time_s":
                 continue
-            if np.ndim(value):
+            if isinstance(value, np.ndarray) and value.ndim > 0:
                 who = who_by_kind[kind]
                 names += [f"{kind}.{w}.{quantity}" for w in who]
                 units += [unit_of(quantity)] * len(who)
@@ -141,7 +145,7 @@ class ProgressTracker(Tracker):
             TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
             TimeRemainingColumn(), transient=False, console=Console(stderr=True),
         )  # stderr: stdout is for results (--json)
-        self._task = None
+        self._task: TaskID | None = None
         self._t0 = time.perf_counter()
         self._sim0 = 0.0
 
@@ -158,6 +162,8 @@ class ProgressTracker(Tracker):
         wall = time.perf_counter() - self._t0
         done = state.time_s - self._sim0
         rtf = done / wall if wall > 0 else 0.0
+        if self._task is None:
+            return  # not started
         inlet = float(state.t_intake_c.max()) if state.t_intake_c.size else float("nan")
         self._progress.update(self._task, completed=done,
                               info=f"t={done:,.0f} s  ×{rtf:,.0f} real time  max inlet {inlet:.1f} °C")
