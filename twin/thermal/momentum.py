@@ -228,9 +228,8 @@ def _nbr(padded: np.ndarray, axis: int, side: int) -> np.ndarray:
 
 
 def _face_shape(shape: tuple[int, int, int], axis: int) -> tuple[int, int, int]:
-    s = list(shape)
-    s[axis] += 1
-    return tuple(s)
+    nx, ny, nz = shape
+    return (nx + (axis == 0), ny + (axis == 1), nz + (axis == 2))
 
 
 _DIRS = [(d, s) for d in range(3) for s in (-1, 1)]  # neighbour directions, in SIDES order
@@ -252,7 +251,8 @@ class MomentumSolver:
         self.settings = settings or MomentumSettings()
         self.movers = movers or MoverJets.none()
         self.h = float(cell_m)
-        self.shape = tuple(int(n) for n in solid.shape)
+        nx, ny, nz = (int(n) for n in solid.shape)
+        self.shape = (nx, ny, nz)
         for side in self.settings.walls:
             if side not in SIDES:
                 raise ValueError(f"walls: unknown side {side!r}; allowed: {', '.join(SIDES)}")
@@ -337,16 +337,16 @@ class MomentumSolver:
         """Per velocity component and neighbour direction: open fraction θ, wall factor and wall speed."""
         shape = self.shape
         walls = self.settings.walls
-        self._theta: list[list[np.ndarray]] = []
-        self._wall_factor: list[list[np.ndarray]] = []  # multiplies 2ν h: no-slip shear to the wall
-        self._wall_speed: list[list[np.ndarray | float]] = []
+        # By component c, then by direction index k of _DIRS, for the directions across c (d != c) only.
+        self._theta: list[dict[int, np.ndarray]] = []
+        self._wall_factor: list[dict[int, np.ndarray]] = []  # multiplies 2ν h: no-slip shear to the wall
+        self._wall_speed: list[dict[int, np.ndarray]] = []
         for c in range(3):
-            th_c, wf_c, ws_c = [], [], []
-            for d, s in _DIRS:
+            th_c: dict[int, np.ndarray] = {}
+            wf_c: dict[int, np.ndarray] = {}
+            ws_c: dict[int, np.ndarray] = {}
+            for k, (d, s) in enumerate(_DIRS):
                 if d == c:
-                    th_c.append(None)
-                    wf_c.append(None)
-                    ws_c.append(0.0)
                     continue
                 # The CV face of a c-face towards ±d is made of halves of the d-faces of its two cells.
                 pa, pb = _pair(_side(self.active[d], d, s), c, False)
@@ -359,9 +359,7 @@ class MomentumSolver:
                     wf[edge] = 0.0
                 else:
                     speed[edge] = wall.velocity_m_s[c]
-                th_c.append(theta)
-                wf_c.append(wf)
-                ws_c.append(speed)
+                th_c[k], wf_c[k], ws_c[k] = theta, wf, speed
             self._theta.append(th_c)
             self._wall_factor.append(wf_c)
             self._wall_speed.append(ws_c)
@@ -380,13 +378,21 @@ class MomentumSolver:
         """Sparse maps from mover flows to cell sources and to the outlet jets' face momentum."""
         m, h = self.movers.count, self.h
         n_grid = int(np.prod(self.shape))
-        rows_in, rows_out, cols_in, cols_out, v_in, v_out = [], [], [], [], [], []
+        rows_in: list[np.ndarray] = []
+        rows_out: list[np.ndarray] = []
+        cols_in: list[np.ndarray] = []
+        cols_out: list[np.ndarray] = []
+        v_in: list[np.ndarray] = []
+        v_out: list[np.ndarray] = []
         for j in range(m):
             cin, cout = np.asarray(self.movers.intake[j]), np.asarray(self.movers.outlet[j])
             if not (self.fluid.ravel()[cin].all() and self.fluid.ravel()[cout].all()):
                 raise ValueError(f"{self.movers.names[j]}: intake and outlet cells must be fluid")
-            rows_in.append(cin), cols_in.append(np.full(cin.size, j)), v_in.append(np.full(cin.size, 1 / cin.size))
-            rows_out.append(cout), cols_out.append(np.full(cout.size, j))
+            rows_in.append(cin)
+            cols_in.append(np.full(cin.size, j))
+            v_in.append(np.full(cin.size, 1 / cin.size))
+            rows_out.append(cout)
+            cols_out.append(np.full(cout.size, j))
             v_out.append(np.full(cout.size, 1 / cout.size))
         def cat(xs: list, dt: type = float) -> np.ndarray:
             return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
@@ -449,7 +455,7 @@ class MomentumSolver:
     def _divergence_m3s(self, u: list[np.ndarray]) -> np.ndarray:
         """Net outflow of every grid cell, m³/s."""
         h2 = self.h * self.h
-        return h2 * sum(np.diff(u[a], axis=a) for a in range(3))
+        return h2 * (0.0 + np.diff(u[0], axis=0) + np.diff(u[1], axis=1) + np.diff(u[2], axis=2))  # as sum()
 
     def cell_velocity_m_s(self) -> np.ndarray:
         """Cell-centred velocity (nx, ny, nz, 3), m/s: the mean of each cell's two faces per axis."""
