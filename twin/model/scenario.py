@@ -29,7 +29,7 @@ Event kinds and their keys:
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -200,7 +200,7 @@ def check_event_target(ev: Event, hall: HallModel, *, where: str, setpoints: Set
     key path of the event, e.g. ``"s.toml: events[2]"``)."""
     crahs = [c.name for c in hall.crahs]
 
-    def short(names) -> str:
+    def short(names: Iterable[str]) -> str:
         names = sorted(names)
         return ", ".join(names[:12]) + (f", … ({len(names)} in all)" if len(names) > 12 else "")
 
