@@ -145,7 +145,7 @@ class TwinClient:
     def __enter__(self) -> TwinClient:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # --- receiving ----------------------------------------------------------------------------
@@ -379,33 +379,33 @@ class TwinClient:
                 return r
         raise CommandError(f"no reply to {kind} ({cid}) from {self.commands_endpoint} within {timeout_s:g} s")
 
-    def set_setpoint(self, target: str, value: Any, **kw) -> Reply:
+    def set_setpoint(self, target: str, value: Any, **kw: Any) -> Reply:
         return self.request("set_setpoint", {"target": target, "value": value}, **kw)
 
-    def ack_alarm(self, alarm: str, **kw) -> Reply:
+    def ack_alarm(self, alarm: str, **kw: Any) -> Reply:
         return self.request("alarm_ack", {"alarm": alarm}, **kw)
 
-    def shelve_alarm(self, alarm: str, duration_s: float, **kw) -> Reply:
+    def shelve_alarm(self, alarm: str, duration_s: float, **kw: Any) -> Reply:
         return self.request("alarm_shelve", {"alarm": alarm, "duration_s": duration_s}, **kw)
 
-    def unshelve_alarm(self, alarm: str, **kw) -> Reply:
+    def unshelve_alarm(self, alarm: str, **kw: Any) -> Reply:
         return self.request("alarm_unshelve", {"alarm": alarm}, **kw)
 
-    def pause(self, **kw) -> Reply:
+    def pause(self, **kw: Any) -> Reply:
         return self.request("pause", **kw)
 
-    def resume(self, **kw) -> Reply:
+    def resume(self, **kw: Any) -> Reply:
         return self.request("resume", **kw)
 
-    def set_speed(self, speed: float | str, **kw) -> Reply:
+    def set_speed(self, speed: float | str, **kw: Any) -> Reply:
         return self.request("set_speed", {"speed": speed}, **kw)
 
-    def inject(self, event: dict, **kw) -> Reply:
+    def inject(self, event: dict, **kw: Any) -> Reply:
         """A scenario event now, e.g. ``{"kind": "crah_trip", "target": "CRAH-01"}`` (engineer)."""
         return self.request("scenario_event", {"event": event}, **kw)
 
-    def checkpoint(self, **kw) -> Reply:
+    def checkpoint(self, **kw: Any) -> Reply:
         return self.request("checkpoint", **kw)
 
-    def ping(self, **kw) -> Reply:
+    def ping(self, **kw: Any) -> Reply:
         return self.request("ping", **kw)

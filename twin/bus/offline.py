@@ -65,7 +65,8 @@ def offline_view(source: str | Path, *, hall_path: str | Path | None = None, pre
         raise NoSteadyView(f"{source}: {exc}") from None
 
 
-def _offline_view(source: Path, *, hall_path, precision: str, control: str, airflow: str | None) -> OfflineView:
+def _offline_view(source: Path, *, hall_path: str | Path | None, precision: str, control: str,
+                  airflow: str | None) -> OfflineView:
     from twin.model.load import load_hall
     from twin.sim.checkpoint import load_checkpoint, read_checkpoint_meta
     from twin.sim.twin import HallTwin

@@ -30,7 +30,7 @@ from twin.bus.commands import CommandHandler
 from twin.bus.publisher import Publisher
 from twin.bus.security import SecurityError, ServerKeys, is_loopback
 from twin.bus.views import field_arrays, hall_info, summary_body
-from twin.sim.runner import RunInfo, Runner, StepGate
+from twin.sim.runner import RunInfo, Runner, ScenarioHook, StepGate
 from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin
 
@@ -72,8 +72,9 @@ class TwinServer:
             the bus does not depend on the file format).
     """
 
-    def __init__(self, twin: HallTwin, state: TwinState, *, scenario=None, options: ServeOptions | None = None,
-                 save_checkpoint: Callable[..., Path] | None = None, context: zmq.Context | None = None) -> None:
+    def __init__(self, twin: HallTwin, state: TwinState, *, scenario: ScenarioHook | None = None,
+                 options: ServeOptions | None = None, save_checkpoint: Callable[..., Path] | None = None,
+                 context: zmq.Context | None = None) -> None:
         self.twin, self.state, self.scenario = twin, state, scenario
         self.opt = options or ServeOptions()
         self._save_checkpoint = save_checkpoint
