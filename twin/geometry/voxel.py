@@ -19,6 +19,7 @@ import trimesh
 
 from twin.geometry.meshes import object_mesh
 from twin.model.load import Box, HallError, HallModel, facing_axis_sign
+from twin.model.schema import Containment
 
 __all__ = ["ContainmentPlane", "Grid", "HallVoxels", "containment_planes", "mesh_cells", "voxelize_hall"]
 
@@ -247,7 +248,7 @@ class ContainmentPlane:
     hi: tuple[int, int, int]
 
 
-def containment_planes(grid: Grid, c) -> list[ContainmentPlane]:
+def containment_planes(grid: Grid, c: Containment) -> list[ContainmentPlane]:
     """Where a contained aisle's panels, doors and roof stand on the grid (one rule, for the solver and
     the drawing): the aisle's box snapped to face planes, from the floor (z = 0) up to ``height_m``.
 
@@ -271,7 +272,7 @@ def containment_planes(grid: Grid, c) -> list[ContainmentPlane]:
     return planes
 
 
-def _place_containment(grid: Grid, open_faces: list[np.ndarray], c) -> None:
+def _place_containment(grid: Grid, open_faces: list[np.ndarray], c: Containment) -> None:
     """Close the faces of a contained aisle's panels, doors and roof to its leakage."""
     leak = c.leakage**2  # an open-area fraction, treated like a perforated tile's (conductance ∝ σ²)
     for p in containment_planes(grid, c):

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyamg
@@ -68,6 +69,9 @@ import scipy.sparse as sp
 
 from twin.thermal.airflow import AirPathError
 from twin.thermal.threads import limited_blas
+
+if TYPE_CHECKING:
+    from twin.geometry.voxel import HallVoxels
 
 __all__ = [
     "CHEN_XU_CONSTANT",
@@ -172,7 +176,7 @@ class MoverJets:
     names: list[str]
 
     @classmethod
-    def from_voxels(cls, vox) -> MoverJets:
+    def from_voxels(cls, vox: HallVoxels) -> MoverJets:
         """Racks, CRAHs and PDUs of a :class:`~twin.geometry.voxel.HallVoxels`, in FluidNetwork order.
 
         The jet direction is the axis along which the outlet cells' centroid lies from the intake
@@ -207,7 +211,7 @@ def _sl(axis: int, s: slice) -> tuple[slice, ...]:
     return tuple(out)
 
 
-def _pair(cell: np.ndarray, axis: int, fill) -> tuple[np.ndarray, np.ndarray]:
+def _pair(cell: np.ndarray, axis: int, fill: float) -> tuple[np.ndarray, np.ndarray]:
     """Cell values on the low (a) and high (b) side of every face normal to ``axis`` (outside: fill)."""
     pad = [(0, 0)] * 3
     pad[axis] = (1, 1)
@@ -300,7 +304,7 @@ class MomentumSolver:
         self.last_info: SolveInfo | None = None
 
     @classmethod
-    def from_voxels(cls, vox, *, settings: MomentumSettings | None = None) -> MomentumSolver:
+    def from_voxels(cls, vox: HallVoxels, *, settings: MomentumSettings | None = None) -> MomentumSolver:
         """A solver for a :class:`~twin.geometry.voxel.HallVoxels` (movers in FluidNetwork order)."""
         return cls(vox.solid, vox.open_faces, vox.grid.cell_m, MoverJets.from_voxels(vox), settings=settings)
 
