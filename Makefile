@@ -4,17 +4,25 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 OUT    ?= out/demo
 
-.PHONY: demo test bench clean sysdeps up validation
+.PHONY: demo test bench clean sysdeps up validation walkthrough
 
 # System libraries: Mesa's EGL and OSMesa for off-screen renders (no X server), tmux for driving the
-# console like a person would. Installed with apt-get when missing (CI machines start without them).
-SYSPKGS := libegl1 libgl1-mesa-dri libosmesa6 tmux
+# console like a person would, openssl for the throwaway certificates of the metrics endpoint's mutual-TLS
+# test. Installed with apt-get when missing (CI machines start without them). Node.js and npm (for the
+# Khronos glTF validator the GLB tests run) are checked by command, not by package: machines with
+# NodeSource's nodejs (which bundles npm) refuse Debian's npm package as a conflict.
+SYSPKGS := libegl1 libgl1-mesa-dri libosmesa6 tmux openssl
 $(VENV)/.sysdeps: | $(VENV)/bin/activate
 	@missing="$$(for p in $(SYSPKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done)"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages: $$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@if ! command -v npm >/dev/null; then \
+	  echo "installing system packages: nodejs npm"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; \
 	fi
 	touch $@
 sysdeps: $(VENV)/.sysdeps
@@ -32,11 +40,17 @@ $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/activate
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# The Khronos glTF validator (npm package gltf-validator, pinned by its package-lock.json).
+GLTF_VALIDATOR := tools/gltf-validator
+$(GLTF_VALIDATOR)/node_modules/.installed: $(GLTF_VALIDATOR)/package.json $(GLTF_VALIDATOR)/package-lock.json $(VENV)/.sysdeps
+	npm ci --prefix $(GLTF_VALIDATOR) --no-audit --no-fund --loglevel=error
+	touch $@
+
 demo: $(VENV)/.installed $(VENV)/.sysdeps
 	$(VENV)/bin/twin run assets/halls/reference.toml --duration 10min --out $(OUT)
 	$(VENV)/bin/twin render $(OUT) --out $(OUT)/overview.png
 
-test: $(VENV)/.installed-test $(VENV)/.sysdeps
+test: $(VENV)/.installed-test $(VENV)/.sysdeps $(GLTF_VALIDATOR)/node_modules/.installed
 	$(VENV)/bin/ruff check twin viewer tui tests validation
 	$(VENV)/bin/mypy twin
 	$(PY) -m pytest -q
@@ -47,6 +61,16 @@ bench: $(VENV)/.installed-test
 	$(VENV)/bin/twin bench assets/halls/large.toml --duration 10min --json
 	$(VENV)/bin/twin bench assets/halls/reference.toml --bus --json
 	$(PY) -m viewer.bench assets/halls/reference.toml
+
+$(VENV)/.installed-video: pyproject.toml | $(VENV)/bin/activate
+	$(PY) -m pip install --quiet -e '.[video]'
+	touch $@ $(VENV)/.installed
+
+# The guided walk through the bundled reference hall's steady state: out/walk/walkthrough.mp4 (1920x1080,
+# 30 frames/s, about 3.5 minutes of video) and its still, walkthrough.png. Long: every frame is rendered
+# in software (Mesa llvmpipe); about 0.6 s a frame on 2 shared cores.
+walkthrough: $(VENV)/.installed-video $(VENV)/.sysdeps
+	$(VENV)/bin/twin render assets/halls/reference.toml --walkthrough --out out/walk
 
 $(VENV)/.installed-validation: pyproject.toml | $(VENV)/bin/activate
 	$(PY) -m pip install --quiet -e '.[validation]'

@@ -2,7 +2,7 @@
 
 assets/ stays where the repository's layout puts it (the source of truth, edited in place); setuptools
 maps the package ``twin._assets`` onto it, so a wheel carries the bundled halls, meshes and scenarios
-(and the scripts that made them) and :data:`twin.model.load.ASSETS_DIR` finds them through
+the JSON Schemas and the Grafana dashboard (and the scripts that made them) and :data:`twin.model.load.ASSETS_DIR` finds them through
 importlib.resources. pyproject.toml cannot add a mapped package to the packages it finds, hence this file.
 """
 
@@ -16,5 +16,5 @@ setup(
     packages=[*find_namespace_packages(include=["twin*", "viewer*", "tui*"]),
               "twin._assets", *(f"twin._assets.{kind}" for kind in ASSET_KINDS)],
     package_dir={"twin._assets": "assets"},
-    package_data={"tui": ["*.tcss"], **{f"twin._assets.{kind}": ["*.toml", "*.glb"] for kind in ASSET_KINDS}},
+    package_data={"tui": ["*.tcss"], **{f"twin._assets.{kind}": ["*.toml", "*.glb", "*.json"] for kind in ASSET_KINDS}},
 )

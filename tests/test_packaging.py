@@ -86,6 +86,8 @@ def test_wheel_ships_the_assets(tmp_path):
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith(str(site / "twin" / "_assets" / "halls" / "reference.toml")) and ": ok (" in ok.stdout
+    # The schema the bundled halls' `#:schema ../schemas/hall.schema.json` header points at ships beside them.
+    assert (site / "twin" / "_assets" / "schemas" / "hall.schema.json").is_file()
     bad = subprocess.run([str(venv / "bin" / "twin"), "validate", "refrence"], cwd=outside, env=env,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "bundled halls: large, reference, tiny" in bad.stderr, bad.stderr

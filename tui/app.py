@@ -1,7 +1,7 @@
 """`twin console`: the operator's terminal console on a live twin (textual).
 
 Layout, top to bottom: the header (run and plant status), the TRAINING banner (only during a drill),
-the six views (racks, cooling, power, alarms, trends, audit; keys 1–6), the command line (the last
+the seven views (racks, cooling, power, alarms, trends, audit, floor map; keys 1–7), the command line (the last
 command and the twin's answer) and the footer. It works at 80 × 24 and uses a larger terminal for
 longer tables.
 
@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -26,16 +27,18 @@ from textual.worker import get_current_worker
 
 from tui.dialogs.confirm import ConfirmDialog
 from tui.dialogs.inject import InjectDialog
+from tui.dialogs.load import LoadStepDialog
+from tui.dialogs.sensor import SensorFailDialog
 from tui.dialogs.setpoint import SetpointDialog
 from tui.dialogs.shelve import ShelveDialog
 from tui.link import BusLink, ClientLike
 from tui.model import (
-    CLEARING_EVENTS,
     SPEEDS,
     CommandRecord,
     TwinData,
     command_label,
     injectable_events,
+    is_clearing,
     next_speed,
     unacknowledged,
 )
@@ -45,6 +48,7 @@ from tui.widgets.audit import AuditView
 from tui.widgets.banner import TrainingBanner
 from tui.widgets.command_line import CommandLine
 from tui.widgets.cooling import CoolingView
+from tui.widgets.floor import FloorView
 from tui.widgets.header import TwinHeader
 from tui.widgets.power import PowerView
 from tui.widgets.racks import RacksView
@@ -53,9 +57,10 @@ from tui.widgets.view import View
 
 __all__ = ["VIEWS", "ConsoleApp"]
 
-#: View ids in the order of their keys (1–6) and their titles.
+#: View ids in the order of their keys (1–7) and their titles.
 VIEWS: tuple[tuple[str, str], ...] = (("racks", "Racks"), ("cooling", "Cooling"), ("power", "Power"),
-                                      ("alarms", "Alarms"), ("trends", "Trends"), ("audit", "Audit"))
+                                      ("alarms", "Alarms"), ("trends", "Trends"), ("audit", "Audit"),
+                                      ("floor", "Floor"))
 
 
 class ConsoleApp(App[None]):
@@ -78,7 +83,9 @@ class ConsoleApp(App[None]):
         Binding("plus,equals_sign", "faster", "Faster", show=False),
         Binding("minus", "slower", "Slower", show=False),
         Binding("i", "inject", "Inject fault", show=False),
-        Binding("q", "quit", "Quit"),
+        # Not in the footer: at 80 columns the seven views, pause and the palette fill it (q still quits, and
+        # the palette lists Quit).
+        Binding("q", "quit", "Quit", show=False),
     ]
 
     twin: reactive[TwinData] = reactive(TwinData, always_update=True, init=False)
@@ -124,6 +131,7 @@ class ConsoleApp(App[None]):
             yield AlarmsView(id="alarms")
             yield TrendsView(id="trends")
             yield AuditView(id="audit")
+            yield FloorView(id="floor")
         yield CommandLine("", id="command-line")
         yield Footer(compact=True)
 
@@ -172,7 +180,11 @@ class ConsoleApp(App[None]):
             self.link.ui_ready.set()  # ready for the next picture
 
     def watch_twin(self, data: TwinData) -> None:
-        self.query_one(TwinHeader).show(data)
+        try:
+            header = self.query_one(TwinHeader)
+        except NoMatches:
+            return  # the app is closing and its widgets are gone; a live twin's last picture came late
+        header.show(data)
         self.query_one(TrainingBanner).show(data)
         self.current_view().show(data)
 
@@ -181,7 +193,7 @@ class ConsoleApp(App[None]):
         self.last_command = message.record
 
     def watch_last_command(self, record: CommandRecord | None) -> None:
-        if record is None:
+        if record is None or not self.query(CommandLine):  # none yet, or the app is closing
             return
         self.query_one(CommandLine).show(record)
         self.query_one(CoolingView).note_command(record)
@@ -284,34 +296,53 @@ class ConsoleApp(App[None]):
     def action_inject(self) -> None:
         if not self._engineer() or not self._connected():
             return
-        events = injectable_events(self.twin.hall)
+        events = injectable_events(self.twin.hall, self.twin.summary)
         if not events:
             self._note("this hall offers no training faults")
             return
-        self.push_screen(InjectDialog(events), lambda ev: self.inject(ev) if ev else None)
+        self.push_screen(InjectDialog(events), lambda ev: self._picked(ev) if ev else None)
+
+    def _picked(self, event: dict) -> None:
+        """An entry of the inject list: a fault to confirm, or one that needs its details first."""
+        hall = self.twin.hall or {}
+        if event.get("kind") == "sensor_fail" and "target" not in event:
+            self.push_screen(SensorFailDialog(hall.get("sensors") or [], hall.get("sensor_modes")),
+                             lambda ev: self.inject(ev) if ev else None)
+        elif event.get("kind") == "rack_load" and "target" not in event:
+            # The rack under the floor map's cursor, when the operator came from there.
+            rack = self.query_one(FloorView).rack_name if self.view == "floor" else None
+            self.push_screen(LoadStepDialog(self.twin, rack=rack), lambda ev: self.inject(ev) if ev else None)
+        else:
+            self.inject(event)
 
     def inject(self, event: dict) -> None:
         """Ask for confirmation, then inject ``event`` (a scenario event) into the running twin."""
         if not self._engineer():
             return
-        label = next((lbl for lbl, ev in injectable_events(self.twin.hall) if ev == event),
-                     command_label("scenario_event", {"event": event}))
+        label = next((lbl for lbl, ev in injectable_events(self.twin.hall, self.twin.summary) if ev == event),
+                     None)
+        if label is None and event.get("kind") == "sensor_fail":
+            label = f"Fail {event.get('target')} ({event.get('mode', 'stuck')})"
+        elif label is None and event.get("kind") == "rack_load" and event.get("it_kw") is not None:
+            label = f"Step {event.get('target')} to {event['it_kw']:g} kW"
+        label = label or command_label("scenario_event", {"event": event})
 
         def confirmed(yes: bool | None) -> None:
             if yes:
                 self.send_command("scenario_event", {"event": event})
 
-        if event.get("kind") in CLEARING_EVENTS:  # undoing a drill is not injecting a fault
+        if is_clearing(event, self.twin.hall):  # undoing a drill is not injecting a fault
             self.push_screen(ConfirmDialog(
                 f"Clear training fault: {label}",
-                "The twin returns the equipment to service for every client; TRAINING ends when no "
-                "injected fault is left.",
+                "The twin returns the equipment to service (or the rack to its hall-file load) for every "
+                "client; TRAINING ends when no injected fault is left.",
                 confirm_label=label.split()[0]), confirmed)
             return
         self.push_screen(ConfirmDialog(
             f"Training fault: {label}",
             "The running twin will act on this fault as if it were real, for every client. Consoles show "
-            "TRAINING until it is cleared (restart the unit, return the utility).",
+            "TRAINING until it is cleared (restart the unit, return the utility, repair the sensor, set "
+            "the rack's load back).",
             confirm_label="Inject"), confirmed)
 
     # --- command palette ----------------------------------------------------------------------
@@ -327,6 +358,10 @@ class ConsoleApp(App[None]):
                             lambda: (self.action_view("racks"), self.query_one(RacksView).action_sort_next()))
         yield SystemCommand("Racks: only those outside the recommended band", "toggle (key f)",
                             lambda: (self.action_view("racks"), self.query_one(RacksView).action_abnormal_only()))
+        yield SystemCommand("Floor map: next colour mode", "ASHRAE band, inlet, rise, IT power, feed load (key m)",
+                            lambda: (self.action_view("floor"), self.query_one(FloorView).next_mode()))
+        yield SystemCommand("Floor map: the hottest rack", "put the cursor on it (key h in the floor map)",
+                            lambda: (self.action_view("floor"), self.query_one(FloorView).to_hottest()))
         yield SystemCommand("Pause the twin", "stop the simulated clock (key p)", self.action_pause)
         yield SystemCommand("Resume the twin", "run the simulated clock again (key p)", self.action_resume)
         for speed in SPEEDS:
@@ -354,7 +389,7 @@ class ConsoleApp(App[None]):
             yield SystemCommand(f"Unshelve {a['name']}", str(a.get("message", "")),
                                 lambda n=a["name"]: self.send_command("alarm_unshelve", {"alarm": n}))
         if self.role == "engineer":
-            for label, event in injectable_events(self.twin.hall):
+            for label, event in injectable_events(self.twin.hall, self.twin.summary):
                 yield SystemCommand(f"Training: {label}", "engineer only; asks for confirmation",
-                                    lambda ev=event: self.inject(ev))
+                                    lambda ev=event: self._picked(ev))
         yield from super().get_system_commands(screen)

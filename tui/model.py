@@ -16,15 +16,20 @@ from tui.format import fmt_duration, fmt_value, num
 
 __all__ = [
     "CommandRecord",
+    "RACK_KW_MAX",
+    "SENSOR_MODES",
     "SPEEDS",
     "TrendPoint",
     "Trends",
     "TwinData",
     "command_label",
     "find_setpoint",
+    "file_load_kw",
     "injectable_events",
+    "is_clearing",
     "next_speed",
     "rows",
+    "stepped_racks",
     "unacknowledged",
 ]
 
@@ -185,11 +190,54 @@ def next_speed(clock: dict | None, step: int) -> float | str:
 
 
 #: Events that clear a training fault rather than inject one.
-CLEARING_EVENTS = ("crah_restart", "utility_return")
+CLEARING_EVENTS = ("crah_restart", "utility_return", "sensor_repair")
+
+#: What each way of failing a sensor does (twin/control/sensors.py), for the engineer choosing one.
+SENSOR_MODES = {"stuck": "stuck: holds its last reading (plausible: no alarm)",
+                "open": "open: dead, reads the bottom of its range",
+                "noisy": "noisy: erratic readings around the true value"}
+
+#: The widest load step the bus takes (the scenario schema's limit for rack_load.it_kw).
+RACK_KW_MAX = 100.0
 
 
-def injectable_events(hall: dict | None) -> list[tuple[str, dict]]:
-    """The training faults an engineer may inject, as (label, scenario event) pairs."""
+def file_load_kw(hall: dict | None, rack: str) -> float | None:
+    """Rack ``rack``'s IT load in the hall file, kW (what a load step returns to); None if not sent."""
+    names = (hall or {}).get("racks") or []
+    loads = (hall or {}).get("rack_it_w") or []
+    if rack not in names or names.index(rack) >= len(loads):
+        return None
+    w = num(loads[names.index(rack)])
+    return None if w is None else w / 1e3
+
+
+def stepped_racks(hall: dict | None, summary: dict | None) -> list[tuple[str, float, float]]:
+    """Racks whose IT load is not the hall file's: (name, now kW, file kW)."""
+    out = []
+    for r in rows((summary or {}).get("racks")):
+        now, base = num(r.get("it_power_w")), file_load_kw(hall, r["name"])
+        if now is not None and base is not None and abs(now / 1e3 - base) > 1e-6:
+            out.append((r["name"], now / 1e3, base))
+    return out
+
+
+def is_clearing(event: dict, hall: dict | None) -> bool:
+    """Whether ``event`` undoes a drill (restart, return, repair, a rack's load set back to the file's)."""
+    if event.get("kind") in CLEARING_EVENTS:
+        return True
+    if event.get("kind") == "rack_load" and event.get("it_kw") is not None:
+        base = file_load_kw(hall, str(event.get("target")))
+        return base is not None and abs(float(event["it_kw"]) - base) < 1e-6
+    return False
+
+
+def injectable_events(hall: dict | None, summary: dict | None = None) -> list[tuple[str, dict]]:
+    """The training faults an engineer may inject, as (label, scenario event) pairs.
+
+    Two entries open a second dialog (their events have no target yet): failing a sensor, chosen from
+    the sensors the hall view lists, and a rack load step. Faults that are active in ``summary`` (failed
+    sensors, racks off their file load) are offered for clearing.
+    """
     out: list[tuple[str, dict]] = []
     for crah in (hall or {}).get("crahs") or []:
         out.append((f"Trip {crah}", {"kind": "crah_trip", "target": crah}))
@@ -199,6 +247,16 @@ def injectable_events(hall: dict | None) -> list[tuple[str, dict]]:
         out.append(("Return the utility", {"kind": "utility_return"}))
         if hall["power"].get("has_generator"):
             out.append(("Generator fails to start", {"kind": "generator_fail_to_start"}))
+    if (hall or {}).get("sensors"):
+        out.append(("Fail a sensor…", {"kind": "sensor_fail"}))
+    failed = (summary or {}).get("sensors") or {}
+    for name, mode in zip(failed.get("name") or [], failed.get("mode") or []):
+        out.append((f"Repair {name} ({mode})", {"kind": "sensor_repair", "target": name}))
+    if (hall or {}).get("racks"):
+        out.append(("Step a rack's IT load…", {"kind": "rack_load"}))
+    for name, now_kw, base_kw in stepped_racks(hall, summary):
+        out.append((f"Return {name} to {base_kw:g} kW (now {now_kw:g} kW)",
+                    {"kind": "rack_load", "target": name, "it_kw": base_kw}))
     return out
 
 
@@ -219,5 +277,10 @@ def command_label(kind: str, args: dict, *, setpoint: dict | None = None) -> str
         return "speed max" if s == "max" else f"speed ×{s:g}" if isinstance(s, (int, float)) else f"speed {s}"
     if kind == "scenario_event":
         ev = args.get("event") or {}
-        return f"inject {ev.get('kind')}" + (f" {ev['target']}" if ev.get("target") else "")
+        text = f"inject {ev.get('kind')}" + (f" {ev['target']}" if ev.get("target") else "")
+        if ev.get("kind") == "sensor_fail":
+            text += f" {ev.get('mode', 'stuck')}"
+        if ev.get("it_kw") is not None:
+            text += f" {fmt_value(ev['it_kw'], 'kW')}"
+        return text
     return kind

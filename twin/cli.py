@@ -115,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--heartbeat", type=parse_duration_s, default=1.0, help="heartbeat period (default 1s)")
     s.add_argument("--field-precision", choices=("float16", "float32"), default="float16")
     s.add_argument("--publish-every-step", action="store_true", help="also publish a summary after every step")
+    s.add_argument("--metrics", default=None, metavar="HOST:PORT",
+                   help="serve OpenMetrics for Prometheus at http://HOST:PORT/metrics, e.g. 127.0.0.1:9108 "
+                        "(loopback unless --metrics-tls)")
+    s.add_argument("--metrics-tls", type=Path, default=None, metavar="DIR",
+                   help="mutual TLS for --metrics off loopback: DIR/metrics.crt, metrics.key, clients-ca.crt")
 
     k = sub.add_parser("keys", help="make CURVE keys: the server's and one per client role")
     k.add_argument("folder", type=Path)
@@ -129,9 +134,19 @@ def _parser() -> argparse.ArgumentParser:
 
     add_viewer_parsers(sub)  # view, render: the 3D viewer
 
-    e = sub.add_parser("export", help="write the hall's geometry")
-    e.add_argument("hall", help=hall_help)
-    e.add_argument("--glb", type=Path, required=True, help="output .glb file")
+    from twin.model.schemas import schema_names
+
+    sc = sub.add_parser("schema", help="print the JSON Schema of a file kind (for editors: see README, Schemas)")
+    sc.add_argument("kind", nargs="?", choices=schema_names(), help="which file's schema to print")
+    sc.add_argument("--write", type=Path, default=None, metavar="FOLDER",
+                    help="write every kind's NAME.schema.json into FOLDER instead (assets/schemas is generated so)")
+
+    e = sub.add_parser("export", help="write a hall's geometry (--glb) or a run's time series as CSV (--csv)")
+    e.add_argument("hall", metavar="HALL|RUN", help=f"{hall_help}; with --csv, the output folder of `twin run`")
+    what = e.add_mutually_exclusive_group(required=True)
+    what.add_argument("--glb", type=Path, help="output .glb file (glTF 2.0, +Y up)")
+    what.add_argument("--csv", type=Path, nargs="?", const=True, default=None, metavar="FILE",
+                      help="write RUN's time series as CSV, units in the header (default FILE: RUN/timeseries.csv)")
     return p
 
 
@@ -161,10 +176,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         from viewer.cli import run_render, run_view
 
         return run_view(args) if args.command == "view" else run_render(args)
+    if args.command == "schema":
+        return _schema(args)
     if args.command in ("console", "up"):  # no hall to load: `up` leaves it to `serve`, whose error it passes on
         from tui.cli import run_console, run_up
 
         return run_console(args) if args.command == "console" else run_up(args)
+    if args.command == "export" and args.csv is not None:
+        from twin.sim.csvexport import write_timeseries_csv
+
+        path = write_timeseries_csv(Path(args.hall), None if args.csv is True else args.csv)
+        print(f"wrote {path}")
+        return 0
     args.hall = hall_path(args.hall)  # a bare name (`twin run reference`) is a bundled hall
     hall = load_hall(args.hall)
     if args.command == "serve":
@@ -253,6 +276,20 @@ def _dispatch(args: argparse.Namespace) -> int:
     print(json.dumps(result) if args.json else _human(result))
     if result.get("interrupted"):
         return 143 if result.get("signal") == "SIGTERM" else 130  # 128 + signal number, by convention
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from twin.model.schemas import schema_text, write_schema_files
+
+    if args.write is not None:
+        for path in write_schema_files(args.write):
+            print(f"wrote {path}")
+        return 0
+    if args.kind is None:
+        print("twin schema: error: name a file kind (hall, scenario, …) or give --write FOLDER", file=sys.stderr)
+        return 2
+    sys.stdout.write(schema_text(args.kind))
     return 0
 
 

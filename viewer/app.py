@@ -6,7 +6,8 @@ behaves), writes the new state into the scene's meshes in place and renders. Not
 frame: the actors made at start draw the same meshes until the window closes. A second twin with a
 different hall file (a server restart on another hall) is the one case that rebuilds the scene.
 
-Keys: o overview, t top, [ and ] previous/next aisle at eye height, k walk through the aisles,
+Keys: o overview, t top, [ and ] previous/next aisle at eye height, k starts/stops the guided walk
+(cold aisles, then hot aisles, stopping at the hottest racks) and Left/Right step it to the previous/next stop,
 Page Up/Down move the slice, h horizontal slice, x vertical section, i isosurface, l airflow
 (none → arrows → streamlines). A click on a rack or CRAH shows its figures; a click elsewhere hides them.
 """
@@ -17,16 +18,16 @@ import math
 import time
 from collections import deque
 
-from viewer.cameras import CameraPose, named_pose, view_defaults, walkthrough_poses
+from viewer.cameras import named_pose, view_defaults
 from viewer.offscreen import make_theme
 from viewer.scene import FLOW_MODES, SceneOptions, build_scene
 from viewer.sources import hall_from_view
 from viewer.stage import Stage
+from viewer.tour import Tour, guided_tour
 
 __all__ = ["LiveViewer"]
 
-WALK_SPEED_M_S = 1.4  # a walking pace
-WALK_STEP_M = 0.1  # poses this far apart: smooth at 10–30 fps
+TOUR_FPS = 30.0  # poses of the guided walk per second of walking (played at the wall clock's pace)
 SLICE_STEP_M = 0.25
 CLICK_PX = 4  # a press and release closer than this is a click (a pick), not a drag
 
@@ -61,8 +62,10 @@ class LiveViewer:
         self.view_name = view
         self._iso_c = self.options.iso_c if self.options.iso_c is not None else 27.0  # what "i" brings back
         self.set_view(view)
-        self.walk: list[CameraPose] | None = None
-        self._walk_t0 = 0.0
+        self.tour: Tour | None = None  # the guided walk, made at the first ``k``
+        self.walking = False  # playing (k) or held at a frame (k again, or the arrows)
+        self.tour_frame = 0.0
+        self._walk_clock = 0.0
         self._press: tuple[int, int] | None = None
         self._last_banner_s = -math.inf
         # Figures for the benchmark: frames rendered, and how long after publication a state was drawn.
@@ -130,10 +133,12 @@ class LiveViewer:
 
     def set_view(self, name: str) -> None:
         """Jump to a preset (and show what that preset shows, except the options the user set)."""
+        self.walking = False
         pose = named_pose(name, self.hall, self.scene.aisles, aspect=self._aspect())
         self.view_name = name
         view_defaults(name, self.scene.aisles, self.options, explicit=self.explicit)
         self.scene.refresh_fields()
+        self.stage.view_name = name
         self.stage.refresh()
         self.stage.set_camera(pose)
 
@@ -149,25 +154,61 @@ class LiveViewer:
         self.set_view(names[i % len(names)])
 
     def toggle_walk(self) -> None:
-        """Start (or stop) the walk through the aisles at walking pace."""
-        if self.walk is not None:
-            self.walk = None
+        """Start the guided walk (or resume it where it was held); pressed while walking, hold it there."""
+        if self.walking:
+            self.walking = False
             return
-        self.walk = walkthrough_poses(self.scene.aisles, self.hall, step_m=WALK_STEP_M) or None
-        if self.walk is not None:
-            view_defaults("walk", self.scene.aisles, self.options, explicit=self.explicit)
+        if self.tour is None or self.tour_frame >= len(self.tour) - 1:
+            self.tour = guided_tour(self.hall, self.scene.aisles, self.scene.hot, fps=TOUR_FPS)
+            self.tour_frame = 0.0
+            self.stage.minimap.show_route(self.tour.path_xy)
+        if not len(self.tour):
+            self.tour = None
+            return
+        self._enter_walk()
+        self.walking = True
+        self._walk_clock = time.monotonic()
+
+    def _enter_walk(self) -> None:
+        if self.view_name != "walk":
+            self.view_name = "walk"
+            self.stage.view_name = "walk"
+            view_defaults("walk", self.scene.aisles, self.options, explicit=self.explicit, hall=self.hall)
             self.scene.refresh_fields()
-            self._walk_t0 = time.monotonic()
+            self.stage.refresh()
+
+    def step_walk(self, step: int) -> None:
+        """Hold the walk and jump to its previous (−1) or next (+1) stop: an aisle's start or a hot rack."""
+        if self.tour is None:
+            self.tour = guided_tour(self.hall, self.scene.aisles, self.scene.hot, fps=TOUR_FPS)
+            self.stage.minimap.show_route(self.tour.path_xy)
+            if not len(self.tour):
+                self.tour = None
+                return
+            self.tour_frame = -1.0 if step > 0 else 0.0
+        self._enter_walk()
+        self.walking = False
+        self.tour_frame = float(self.tour.next_stop(int(self.tour_frame), step))
+        self._show_tour_frame()
+        self.render()
 
     def _walk_step(self) -> bool:
-        if not self.walk:
+        if not self.walking or self.tour is None:
             return False
-        i = int((time.monotonic() - self._walk_t0) * WALK_SPEED_M_S / WALK_STEP_M)
-        if i >= len(self.walk):
-            self.walk = None
-            return False
-        self.stage.set_camera(self.walk[i])
+        now = time.monotonic()
+        self.tour_frame += (now - self._walk_clock) * self.tour.fps
+        self._walk_clock = now
+        if self.tour_frame >= len(self.tour) - 1:
+            self.tour_frame = float(len(self.tour) - 1)
+            self.walking = False
+        self._show_tour_frame()
         return True
+
+    def _show_tour_frame(self) -> None:
+        i = int(self.tour_frame)
+        if self.scene.set_section(self.tour.sections[i]):
+            self.stage.refresh()
+        self.stage.set_camera(self.tour.poses[i])
 
     # --- toggles ------------------------------------------------------------------------------
 
@@ -189,6 +230,7 @@ class LiveViewer:
         self.render()
 
     def move_slice(self, dz_m: float) -> None:
+        self.explicit.add("slice_height_m")  # the user's height: views no longer reset it
         self.options.show_slice = True
         self.scene.set_slice_height(self.options.slice_height_m + dz_m)
         if self.options.flow != "none":
@@ -214,7 +256,8 @@ class LiveViewer:
         keys = {
             "o": lambda: self.set_view("overview"), "t": lambda: self.set_view("top"),
             "bracketleft": lambda: self.next_aisle(-1), "bracketright": lambda: self.next_aisle(+1),
-            "k": self.toggle_walk, "Prior": lambda: self.move_slice(+SLICE_STEP_M),
+            "k": self.toggle_walk, "Left": lambda: self.step_walk(-1), "Right": lambda: self.step_walk(+1),
+            "Prior": lambda: self.move_slice(+SLICE_STEP_M),
             "Next": lambda: self.move_slice(-SLICE_STEP_M), "h": lambda: self.toggle("slice"),
             "x": lambda: self.toggle("section"), "i": lambda: self.toggle("iso"), "l": lambda: self.toggle("flow"),
         }

@@ -1,7 +1,7 @@
 """Camera presets and the walkthrough: where a person would stand to look at the hall.
 
-Poses are plain data computed from the hall and its aisles, so renders are reproducible and the
-walkthrough is tested without rendering.
+Poses are plain data computed from the hall and its aisles, so renders are reproducible and tested
+without rendering. The guided walk is :mod:`viewer.tour`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from twin.model.load import HallModel
 from viewer.scene import Aisle, SceneOptions
 
 __all__ = ["EYE_HEIGHT_M", "CameraPose", "aisle_pose", "named_pose", "overview_pose", "top_pose",
-           "view_defaults", "view_names", "walkthrough_poses"]
+           "view_defaults", "view_names", "walk_slice_height_m"]
 
 EYE_HEIGHT_M = 1.6  # a standing person's eyes
 LOOK_HEIGHT_M = 1.3  # where they look at the far end of an aisle: mid-rack, slightly down
@@ -119,78 +119,35 @@ def named_pose(name: str, hall: HallModel, aisles: list[Aisle], *, aspect: float
     raise ValueError(f"unknown view {name!r}: use one of {known}")
 
 
-def _walk_route(aisles: list[Aisle], hall: HallModel) -> np.ndarray:
-    """Waypoints (x, y) through every aisle once: from the nearest unvisited aisle end to its other end,
-    so the walk snakes through neighbouring aisles along the cross aisles at the row ends."""
-    if not aisles:
-        return np.zeros((0, 2))
-    ends = [_ends(a, hall) for a in aisles]
-    route = [ends[0][0], ends[0][1]]
-    left = list(range(1, len(aisles)))
-    while left:
-        here = route[-1]
-        i, k = min(((i, k) for i in left for k in (0, 1)),
-                   key=lambda ik: float(np.linalg.norm(ends[ik[0]][ik[1]] - here)))
-        route += [ends[i][k], ends[i][1 - k]]
-        left.remove(i)
-    return np.array(route)
-
-
-def walkthrough_poses(aisles: list[Aisle], hall: HallModel, *, step_m: float = 0.5,
-                      look_ahead_m: float = 3.0) -> list[CameraPose]:
-    """Camera poses every ``step_m`` along the walk through all aisles at eye height.
-
-    The camera looks at the point of the route ``look_ahead_m`` ahead, so it turns smoothly into the
-    cross aisle before it gets there, as a person walking would.
-    """
-    if step_m <= 0:
-        raise ValueError("step_m must be positive")
-    route = _walk_route(aisles, hall)
-    if len(route) < 2:
-        return []
-    seg = np.diff(route, axis=0)
-    seg_len = np.linalg.norm(seg, axis=1)
-    keep = np.concatenate([[True], seg_len > 1e-9])
-    route = route[keep]
-    seg = np.diff(route, axis=0)
-    seg_len = np.linalg.norm(seg, axis=1)
-    s_cum = np.concatenate([[0.0], np.cumsum(seg_len)])
-    total = float(s_cum[-1])
-    last_dir = seg[-1] / seg_len[-1]
-
-    def at(s: float) -> np.ndarray:
-        if s >= total:
-            return route[-1] + (s - total) * last_dir  # past the end: straight on
-        i = int(np.searchsorted(s_cum, s, side="right") - 1)
-        i = min(max(i, 0), len(seg) - 1)
-        return route[i] + (s - s_cum[i]) / seg_len[i] * seg[i]
-
-    poses = []
-    n = int(math.floor(total / step_m)) + 1
-    for j in range(n):
-        s = j * step_m
-        p, f = at(s), at(s + look_ahead_m)
-        poses.append(CameraPose((float(p[0]), float(p[1]), EYE_HEIGHT_M), (float(f[0]), float(f[1]), LOOK_HEIGHT_M),
-                                (0.0, 0.0, 1.0), WALK_VIEW_ANGLE_DEG))
-    return poses
+def walk_slice_height_m(hall: HallModel) -> float:
+    """Where the walk's horizontal slice lies: just above the racks, under the ceiling. Seen from eye
+    height it is a ceiling of air over the aisles, showing the hot air that spills over a row."""
+    top = max((r.box.hi[2] for r in hall.racks), default=2.0)
+    return float(min(top + 0.3, hall.spec.hall.size_m[2] - 0.15))
 
 
 def view_defaults(name: str, aisles: list[Aisle], options: SceneOptions, *,
-                  explicit: set[str] | frozenset[str] = frozenset()) -> None:
+                  explicit: set[str] | frozenset[str] = frozenset(), hall: HallModel | None = None) -> None:
     """Set what a view shows by default, leaving alone the options the user gave (``explicit``).
 
     Overview and top: the horizontal slice and the isosurface (a section would hide half the hall).
     Aisle views and the walk (``name="walk"``): no horizontal slice (at 1.5 m it would be a floor just
     under the eyes); the walk also hides the isosurface unless asked for. Aisle views also show the
     section across the aisle just past its far end, as a backdrop that shows how the air is layered
-    from floor to ceiling.
+    from floor to ceiling. The walk (given ``hall``) shows the horizontal slice just above the racks
+    (:func:`walk_slice_height_m`): the air overhead; other views put it back at 1.5 m.
     """
     aisle = next((i for i, a in enumerate(aisles) if a.name == name), None)
     inside = aisle is not None or name == "walk"  # standing in the room, at eye height
+    walk_slice = name == "walk" and hall is not None
     if "show_slice" not in explicit:
-        options.show_slice = not inside
+        options.show_slice = not inside or walk_slice
+    if "slice_height_m" not in explicit:
+        options.slice_height_m = walk_slice_height_m(hall) if walk_slice else SceneOptions.slice_height_m
     if name == "walk" and "iso_c" not in explicit:
         options.iso_c = None  # at eye height the 27 °C surface is a haze in front of the racks
+    if "aisle_sections" not in explicit:
+        options.aisle_sections = inside
     if "vslice_aisle" not in explicit:
         options.vslice_aisle = aisle
     if "vslice_at_m" not in explicit:

@@ -42,6 +42,16 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from 0 to 20") from None
+    if not 0 <= v <= 20:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be within 0 … 20")
+    return v
+
+
 def _positive(text: str) -> float:
     try:
         v = float(text)
@@ -78,6 +88,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="isosurface temperature, °C, or none (default 27, the top of ASHRAE's recommended band)")
     p.add_argument("--flow", choices=("none", "arrows", "streamlines"), default="none",
                    help="draw the airflow on the slice (default none)")
+    p.add_argument("--air-scale", choices=("neutral", "ashrae"), default="neutral",
+                   help="colours of the air (slices, sections, exhausts): neutral, a sequential scale that does "
+                        "not call a normal hot aisle a warning (default), or ashrae, the inlets' scale")
+    p.add_argument("--hot", type=_count, default=3, metavar="N",
+                   help="mark and name the N hottest rack inlets (default 3; 0: none)")
+    p.add_argument("--aisle-sections", choices=("auto", "on", "off"), default="auto",
+                   help="translucent sections along the aisles' centre planes (auto: in aisle views and the walk)")
 
 
 def add_parsers(subparsers) -> None:
@@ -89,14 +106,17 @@ def add_parsers(subparsers) -> None:
     r = subparsers.add_parser("render", help="off-screen render of a hall, checkpoint or live twin to PNG")
     _add_common(r)
     r.add_argument("--out", type=Path, required=True,
-                   help="the PNG to write (with --walkthrough: a folder for the frames)")
+                   help="the PNG to write (with --walkthrough: a folder for walkthrough.mp4)")
     r.add_argument("--size", type=_size, default=None, help="image size, WIDTHxHEIGHT "
-                                                            "(default 1280x960; walkthrough 960x720)")
+                                                            "(default 1280x960; walkthrough 1920x1080)")
     r.add_argument("--walkthrough", action="store_true",
-                   help="walk through every aisle: numbered PNG frames, and walkthrough.mp4 when imageio-ffmpeg "
-                        "is installed")
-    r.add_argument("--step", type=_positive, default=0.5, help="walkthrough: metres between frames (default 0.5)")
-    r.add_argument("--fps", type=_positive, default=10.0, help="walkthrough video frame rate (default 10)")
+                   help="the guided walk (cold aisles, then hot aisles, stopping at the hottest racks) as "
+                        "walkthrough.mp4 with a title card (needs the video extra: imageio, imageio-ffmpeg)")
+    r.add_argument("--pace", type=_positive, default=None, metavar="M/S",
+                   help="walkthrough: walking pace, m/s (default 1.2)")
+    r.add_argument("--frames", action="store_true", help="walkthrough: also write numbered PNG frames")
+    r.add_argument("--no-video", action="store_true", help="walkthrough: PNG frames only (with --frames)")
+    r.add_argument("--fps", type=_positive, default=30.0, help="walkthrough video frame rate (default 30)")
 
 
 def _options(args: argparse.Namespace, aisles, hall=None) -> tuple[object, set[str]]:
@@ -104,11 +124,15 @@ def _options(args: argparse.Namespace, aisles, hall=None) -> tuple[object, set[s
     from viewer.scene import SceneOptions
     from viewer.sources import ViewerError
 
+    common = {"flow": args.flow, "air_scale": args.air_scale, "hot_racks": args.hot}
     if args.iso is None:  # not given: 27 °C, except where the view says otherwise (the walk)
-        opts, explicit = SceneOptions(iso_c=_ISO_DEFAULT_C, flow=args.flow), {"flow"}
+        opts, explicit = SceneOptions(iso_c=_ISO_DEFAULT_C, **common), {"flow"}
     else:
-        opts = SceneOptions(iso_c=None if math.isnan(args.iso) else args.iso, flow=args.flow)
+        opts = SceneOptions(iso_c=None if math.isnan(args.iso) else args.iso, **common)
         explicit = {"iso_c", "flow"}
+    if args.aisle_sections != "auto":
+        opts.aisle_sections = args.aisle_sections == "on"
+        explicit.add("aisle_sections")
     if args.slice_height is not None and hall is not None:
         lo_m, hi_m = -hall.plenum_depth_m, hall.spec.hall.size_m[2]
         if not lo_m < args.slice_height < hi_m:
@@ -117,7 +141,7 @@ def _options(args: argparse.Namespace, aisles, hall=None) -> tuple[object, set[s
     if args.slice_height is not None:
         opts.slice_height_m = args.slice_height
         opts.show_slice = True
-        explicit.add("show_slice")
+        explicit |= {"show_slice", "slice_height_m"}
     if args.no_slice:
         opts.show_slice = False
         explicit.add("show_slice")
@@ -186,18 +210,20 @@ def run_render(args: argparse.Namespace) -> int:
             aisles = find_aisles(hall)
             opts, explicit = _options(args, aisles, hall)
             if args.walkthrough:
-                view_defaults("walk", aisles, opts, explicit=explicit)
+                view_defaults("walk", aisles, opts, explicit=explicit, hall=hall)
 
                 def progress(i: int, n: int) -> None:
                     if sys.stderr.isatty():
                         print(f"\rtwin render: frame {i}/{n}", end="" if i < n else "\n", file=sys.stderr)
 
-                paths = render_walkthrough(view, hall, args.out, options=opts, step_m=args.step, fps=args.fps,
-                                           window_size=args.size or (960, 720), progress=progress)
-                frames = [p for p in paths if p.suffix == ".png"]
-                print(f"wrote {len(frames)} frames to {args.out}/frame-*.png"
-                      + (f" and {paths[-1]}" if paths[-1].suffix == ".mp4" else
-                         " (install imageio-ffmpeg for a video)"))
+                paths = render_walkthrough(view, hall, args.out, options=opts, fps=args.fps, pace_m_s=args.pace,
+                                           window_size=args.size or (1920, 1080), frames=args.frames,
+                                           video=not args.no_video, progress=progress)
+                frames = [p for p in paths if p.name.startswith("frame-")]
+                said = [f"{len(frames)} frames to {args.out}/frame-*.png"] if frames else []
+                if paths and paths[-1].suffix == ".mp4":
+                    said.append(str(paths[-1]))
+                print("wrote " + " and ".join(said))
             else:
                 view_defaults(args.view, aisles, opts, explicit=explicit)
                 path = render_image(view, hall, args.out, view_name=args.view, options=opts,

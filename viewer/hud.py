@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["format_sim_time", "hud_text", "pick_text", "stale_text"]
+__all__ = ["caption_text", "format_sim_time", "hud_text", "pick_text", "stale_text"]
 
 
 def format_sim_time(time_s: float | None) -> str:
@@ -130,3 +130,30 @@ def pick_text(kind: str, name: str, summary: dict | None) -> str:
             f"return {_fmt(_col(table, 't_return_c', i), '.1f', ' °C')}\n"
             f"cooling {_kw(_col(table, 'heat_removed_w', i))}"
             + ("" if used is None else f" ({100 * used:.0f} % of rated)"))
+
+
+def caption_text(view_name: str, options, aisles=(), *, air_scale: str = "neutral") -> str:
+    """What the picture shows, in one line: the view, and each field layer with its height or value."""
+    names = {a.name: a for a in aisles}
+    if view_name in names:
+        view = f"{view_name}: {names[view_name].label}"
+    elif view_name == "walk":
+        view = "guided walk"
+    else:
+        view = f"{view_name} view"
+    parts = [view]
+    if options.show_slice:
+        parts.append(f"slice at {options.slice_height_m:.2f} m")
+    if options.vslice_aisle is not None and aisles:
+        a = list(aisles)[options.vslice_aisle % len(aisles)]
+        parts.append(f"section across {a.name}")
+    if options.aisle_sections and aisles:
+        parts.append("aisle sections (centre planes)")
+    if options.iso_c is not None:
+        parts.append(f"isosurface {options.iso_c:g} °C")
+    if options.flow == "arrows":
+        parts.append("arrows at the slice (length by speed)")
+    elif options.flow == "streamlines":
+        parts.append("streamlines")
+    parts.append(f"air: {air_scale} scale")
+    return "   ·   ".join(parts)

@@ -13,13 +13,19 @@ Meshes (names are the actors' names):
   ``containment``, ``outlines`` (the cabinets' edges); built from
   :func:`twin.geometry.export.hall_scene`, so the viewer draws exactly the geometry the GLB export
   writes and the solver voxelizes (GLB meshes where the hall names them);
+- static too: ``floor_grid`` (the 600 mm floor tiles), ``unit_seams`` (server units on rack faces);
 - from the summary: cell array ``t_inlet_c`` on ``racks`` (coloured by :class:`TemperatureScale`),
-  cell array ``rgb`` on ``crahs`` (state colours), CRAH labels with the fan speed;
+  cell array ``rgb`` on ``crahs`` (state colours), CRAH labels with the fan speed, ``crah_faces``
+  (return and supply air), ``hot_marks`` (cones over the N hottest inlets, :attr:`HallScene.hot`);
 - from the fields: ``slice`` (horizontal, at ``slice_height_m``), ``vslice`` (vertical, across an
-  aisle), ``iso`` (isosurface at ``iso_c``), ``flow`` (arrows or streamlines).
+  aisle), ``asections`` (along the aisles' centre planes), ``iso`` (isosurface at ``iso_c``),
+  ``flow`` (arrows or streamlines), ``rack_fronts`` / ``rack_backs`` (the air in front of each
+  intake and behind each exhaust, banded by height), ``tile_flow`` (air rising through the tiles).
 
-Rack inlet colours and field colours share one scale: a rack and the air in front of it look alike
-when they are alike.
+Inlets (rack bodies and fronts) are on the ASHRAE scale; air (slices, sections, isosurface, exhausts,
+CRAH faces) on :class:`AirScale`, a neutral sequential scale, unless ``air_scale="ashrae"``.
+Labels (rows, aisles, CRAHs, hot racks) are anchored at world points listed here; which of them the
+camera can see is decided in :mod:`viewer.stage` (:mod:`viewer.labels`).
 """
 
 from __future__ import annotations
@@ -36,11 +42,23 @@ from twin.geometry.export import hall_scene
 from twin.geometry.meshes import object_mesh
 from twin.model.load import HallModel, facing_axis_sign
 from twin.model.schema import ASHRAE_ALLOWABLE_C, ASHRAE_RECOMMENDED_C
+from viewer.overlays import (
+    RackFaces,
+    aisle_section_mesh,
+    crah_faces,
+    floor_grid,
+    hot_markers,
+    hottest_racks,
+    tile_flow_mesh,
+    unit_seams,
+)
 
 __all__ = [
     "CRAH_STATE_COLOURS",
     "FLOW_MODES",
     "STATIC_STYLES",
+    "AIR_SCALES",
+    "AirScale",
     "Aisle",
     "HallScene",
     "SceneOptions",
@@ -50,11 +68,14 @@ __all__ = [
     "crah_states",
     "find_aisles",
     "slice_weights",
+    "temperature_scales",
     "visible_walls",
 ]
 
 #: How the airflow is drawn.
 FLOW_MODES = ("none", "arrows", "streamlines")
+#: Scales for the air (slices, sections, isosurface, exhaust faces); rack inlets are always on ASHRAE's.
+AIR_SCALES = ("neutral", "ashrae")
 
 #: CRAH state → colour (RGB 0–255): the picture of the cooling a shift engineer reads at a glance.
 CRAH_STATE_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -157,6 +178,35 @@ class TemperatureScale:
         rgb = [0.0, 0.0, 0.0]
         lut.GetColor(float(t_c), rgb)
         return tuple(int(round(255 * c)) for c in rgb)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class AirScale(TemperatureScale):
+    """A neutral sequential scale for air: pale where cool, deep purple where hot, no jumps.
+
+    Air is not an inlet: a hot aisle at 35 °C is the room working as designed, so air gets no green
+    "good" or red "alarm" hues (ISA-101's restraint: colour that alarms only where something is
+    wrong). Its hues (blue-purple) are none of the ASHRAE scale's, so a rack face and the air beside
+    it are never confused. Same range as the ASHRAE bar, so the two bars read side by side.
+    """
+
+    def nodes(self) -> list[tuple[float, str]]:
+        lo, hi = self.clim_c
+        ramp = ["#f7fcfd", "#bfd3e6", "#8c96c6", "#8c6bb1", "#88419d", "#4d004b"]  # ColorBrewer BuPu
+        return [(lo + (hi - lo) * i / (len(ramp) - 1), c) for i, c in enumerate(ramp)]
+
+    def annotations(self) -> dict[float, str]:
+        return {}
+
+
+def temperature_scales(hall: HallModel, info: dict | None, air_scale: str) -> tuple[TemperatureScale,
+                                                                                  TemperatureScale]:
+    """(rack scale, air scale): racks always on the ASHRAE scale; air on it too (``"ashrae"``) or on
+    the neutral :class:`AirScale` (``"neutral"``)."""
+    racks = TemperatureScale.for_hall(hall, info)
+    if air_scale == "ashrae":
+        return racks, racks
+    return racks, AirScale(racks.ashrae_class, racks.recommended_c, racks.allowable_c)
 
 
 def crah_states(summary: dict | None, n: int) -> list[str]:
@@ -384,6 +434,8 @@ def _static_meshes(hall: HallModel) -> dict[str, pv.PolyData]:
         "containment": _merge([m for _, m in by_kind.get("containment", [])]),
     }
     meshes.update(_wall_meshes(hall))
+    meshes["floor_grid"] = floor_grid(hall)
+    meshes["unit_seams"] = unit_seams(hall)
     # Outlines of the equipment: its sharp edges only (a triangulated box's diagonals are not drawn), so
     # neighbouring racks of one colour still read as separate cabinets.
     solids = [pv.PolyData(m.points, m.faces) for k in ("racks", "crahs", "pdus") if (m := meshes[k]).n_cells]
@@ -399,6 +451,8 @@ def _static_meshes(hall: HallModel) -> dict[str, pv.PolyData]:
 #: add_mesh keywords of each static mesh (dynamic ones are styled in :mod:`viewer.stage`).
 STATIC_STYLES: dict[str, dict[str, Any]] = {
     "outlines": {"color": "#2a2a2a", "line_width": 1.0},
+    "floor_grid": {"color": "#8f8f8f", "line_width": 1.0, "lighting": False},
+    "unit_seams": {"color": "#3a3a3a", "line_width": 1.0, "opacity": 0.55, "lighting": False},
     "floor": {"color": "#b4b4b4"},
     "tiles": {"color": "#e6e6e6"},
     "pdus": {"color": "#8c7853", "ambient": 0.45, "diffuse": 0.6},
@@ -447,10 +501,16 @@ class SceneOptions:
     iso_c: float | None = 27.0  # None hides the isosurface
     flow: str = "none"  # one of FLOW_MODES
     flow_stride: int | None = None  # cells between arrows / seeds (default: ≈ 40 across the hall)
+    air_scale: str = "neutral"  # one of AIR_SCALES
+    hot_racks: int = 3  # how many of the hottest racks are marked and named (0: none)
+    aisle_sections: bool = False  # translucent sections along the aisles' centre planes
+    labels: bool = True  # row, aisle and CRAH labels
 
     def __post_init__(self) -> None:
         if self.flow not in FLOW_MODES:
             raise ValueError(f"flow must be one of {', '.join(FLOW_MODES)}, got {self.flow!r}")
+        if self.air_scale not in AIR_SCALES:
+            raise ValueError(f"air scale must be one of {', '.join(AIR_SCALES)}, got {self.air_scale!r}")
 
 
 @dataclass
@@ -466,6 +526,12 @@ class HallScene:
     crah_names: list[str]
     crah_label_positions: np.ndarray  # (n_crahs, 3), m: where each CRAH's label floats
     crah_labels: list[str] = field(default_factory=list)
+    air: TemperatureScale | None = None  # the air's scale (slices, sections, exhaust faces); racks: ``scale``
+    row_labels: list[tuple[str, tuple[float, float, float]]] = field(default_factory=list)
+    aisle_labels: list[tuple[str, tuple[float, float, float]]] = field(default_factory=list)
+    hot: list[tuple[int, float]] = field(default_factory=list)  # (rack index, inlet °C), hottest first
+    hot_label_positions: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    faces: dict[str, RackFaces] = field(default_factory=dict)  # "front" / "back", once the grid is known
     summary: dict | None = None
     grid: dict | None = None  # the fields' grid: shape_xyz, origin_m, spacing_m
     t_c: np.ndarray | None = None  # (nz, ny, nx) float32, NaN in solids
@@ -516,18 +582,51 @@ class HallScene:
         if mesh.n_cells:
             colours = np.array([CRAH_STATE_COLOURS[s] for s in states], dtype=np.uint8)
             _write(mesh, "rgb", colours[self._crah_cell])
+        faces = self.meshes["crah_faces"]
+        if faces.n_cells > 1 or "side" in faces.cell_data:
+            table = summary.get("crahs") or {}
+            temps = {0: table.get("t_return_c") or [], 1: table.get("t_supply_c") or []}
+            idx, side = np.asarray(faces.cell_data["crah_index"]), np.asarray(faces.cell_data["side"])
+            values = [temps[int(s)][i] if i < len(temps[int(s)]) and temps[int(s)][i] is not None else np.nan
+                      for i, s in zip(idx, side)]
+            _write(faces, "t_c", np.asarray(values, np.float32))
         speeds = (summary.get("crahs") or {}).get("fan_speed") or [None] * len(self.crah_names)
         # One short line: the colour says the state, the label the unit and its fan speed (or its fault).
         self.crah_labels = [f"{n} {100 * f:.0f} %" if s == "running" and isinstance(f, (int, float))
                             else f"{n} {s.upper()}" for n, s, f in zip(self.crah_names, states, speeds)]
-        return {"racks", "crahs", "crah_labels"}
+        self.hot = hottest_racks(summary, self.rack_names, self.options.hot_racks)
+        marks, self.hot_label_positions = hot_markers(self.hall, self.hot)
+        self.meshes["hot_marks"].copy_from(marks if marks.n_cells else _placeholder("t_inlet_c"), deep=True)
+        return {"racks", "crahs", "crah_faces", "crah_labels", "hot_marks"}
+
+    @property
+    def hot_labels(self) -> list[str]:
+        """'1 A07 29.4 °C': rank, rack and inlet of each marked rack, hottest first."""
+        return [f"{n + 1}  {self.rack_names[i]}  {t:.1f} °C" for n, (i, t) in enumerate(self.hot)]
 
     def refresh_fields(self) -> set[str]:
         """Recompute the field layers from the held fields (after new fields or changed options)."""
         if self.t_c is None or self.grid is None:
             return set()
-        out = {"slice"}
+        out = {"slice", "rack_fronts", "rack_backs", "tile_flow"}
         self._update_slice()
+        self._update_faces()
+        tiles = self.meshes["tile_flow"]
+        if self.velocity_m_s is not None and self._same_grid(tiles):
+            w = self.velocity_m_s.reshape(-1, 3)[np.asarray(tiles.cell_data["cell_flat"]), 2]
+            _write(tiles, "w_m_s", np.nan_to_num(w, nan=0.0).astype(np.float32))
+        else:
+            fresh = tile_flow_mesh(self.hall, self.grid, self.velocity_m_s)
+            tiles.copy_from(fresh if fresh.n_cells else _placeholder("w_m_s"), deep=True)
+        if self.options.aisle_sections and self.aisles:
+            sections = self.meshes["asections"]
+            if self._same_grid(sections):
+                _write(sections, "t_c", self.t_c.ravel()[np.asarray(sections.cell_data["cell_flat"])])
+            else:
+                sections.copy_from(aisle_section_mesh(self.aisles, self.hall, self.grid, self.t_c), deep=True)
+            sections.field_data["grid"] = [str(self.grid)]
+            out.add("asections")
+        tiles.field_data["grid"] = [str(self.grid)]
         if self.options.vslice_aisle is not None and self.aisles:
             self._update_vslice()
             out.add("vslice")
@@ -540,6 +639,22 @@ class HallScene:
             out.add("flow")
         return out
 
+    def _same_grid(self, mesh: pv.DataSet) -> bool:
+        """Whether a field layer was built on the current grid (then only its values are rewritten)."""
+        return ("cell_flat" in mesh.cell_data and "grid" in mesh.field_data
+                and str(mesh.field_data["grid"][0]) == str(self.grid))
+
+    def set_section(self, section: tuple[int, float] | None) -> bool:
+        """Show the vertical section across aisle ``section[0]`` at ``section[1]`` m along it (None: hide
+        it); True when that changed anything. Only the section is recomputed."""
+        aisle, at = section if section is not None else (None, None)
+        if (aisle, at) == (self.options.vslice_aisle, self.options.vslice_at_m):
+            return False
+        self.options.vslice_aisle, self.options.vslice_at_m = aisle, at
+        if aisle is not None and self.t_c is not None and self.aisles:
+            self._update_vslice()
+        return True
+
     def set_slice_height(self, height_m: float) -> None:
         """Move the horizontal slice (clamped to the room, plenum included)."""
         sz = self.hall.spec.hall.size_m[2]
@@ -547,6 +662,26 @@ class HallScene:
         self._update_slice()
 
     # --- field layers -------------------------------------------------------------------------
+
+    def _update_faces(self) -> None:
+        """The racks' front and back faces: air temperature in front of the intake / behind the exhaust."""
+        for side in ("front", "back"):
+            mesh = self.meshes[f"rack_{side}s"]
+            faces = self.faces.get(side)
+            if faces is None or faces.mesh.n_cells != mesh.n_cells or not mesh.n_cells:
+                faces = self.faces[side] = RackFaces.build(self.hall, self.grid, side)
+                if not faces.mesh.n_cells:
+                    continue
+                mesh.copy_from(faces.mesh, deep=True)
+            _write(mesh, "t_c", faces.values(self.t_c))
+
+    def face_profile(self, rack: int, side: str = "front") -> np.ndarray:
+        """A rack's air temperatures bottom to top in front of its intake (``side="back"``: behind its
+        exhaust), °C, one per cell layer, as drawn."""
+        mesh = self.meshes[f"rack_{side}s"]
+        if side not in self.faces or "rack_index" not in mesh.cell_data:
+            return np.zeros(0)
+        return np.asarray(mesh.cell_data["t_c"])[np.asarray(mesh.cell_data["rack_index"]) == rack]
 
     def _geometry(self) -> tuple[int, int, int, np.ndarray, float]:
         nx, ny, nz = self.grid["shape_xyz"]
@@ -665,6 +800,37 @@ def _write(mesh: pv.DataSet, name: str, values: np.ndarray) -> None:
         mesh.cell_data[name] = values
 
 
+def _placeholder(array: str) -> pv.PolyData:
+    """A mesh that draws nothing (one degenerate triangle) but holds ``array``, so that an actor mapped
+    to that array can be made before the data comes, and keeps its mapping when it does."""
+    mesh = pv.PolyData(np.zeros((3, 3)), np.array([3, 0, 1, 2]))
+    mesh.cell_data[array] = np.full(1, np.nan, np.float32)
+    mesh.cell_data["rack_index"] = np.full(1, -1, np.int32)
+    return mesh
+
+
+def _aisle_label_at(aisle: Aisle, n: int) -> tuple[float, float, float]:
+    """On the floor near one end of the aisle, alternating ends: neighbours' labels stand apart."""
+    pos = [*aisle.center, 0.05]
+    a = aisle.axis
+    pos[a] = aisle.lo[a] + 1.0 if n % 2 == 0 else aisle.hi[a] - 1.0
+    if not aisle.lo[a] < pos[a] < aisle.hi[a]:
+        pos[a] = aisle.center[a]
+    return float(pos[0]), float(pos[1]), float(pos[2])
+
+
+def _row_labels(hall: HallModel) -> list[tuple[str, tuple[float, float, float]]]:
+    """'row A' over each end of each row (a row is read from whichever end one stands at)."""
+    out = []
+    for row in _rows(hall):
+        a = row.axis
+        for end in (row.lo[a] + 0.3, row.hi[a] - 0.3):
+            pos = [(row.lo[0] + row.hi[0]) / 2, (row.lo[1] + row.hi[1]) / 2, float(row.hi[2]) + 0.25]
+            pos[a] = float(end)
+            out.append((f"row {row.name}", (float(pos[0]), float(pos[1]), float(pos[2]))))
+    return out
+
+
 def build_scene(hall: HallModel, view: TwinView | None = None, options: SceneOptions | None = None) -> HallScene:
     """The scene of a hall and (when given) of a state: every mesh named, every array filled.
 
@@ -675,8 +841,9 @@ def build_scene(hall: HallModel, view: TwinView | None = None, options: SceneOpt
     info = view.hall if view is not None else None
     meshes: dict[str, pv.DataSet] = dict(_static_meshes(hall))
     racks, crahs = meshes["racks"], meshes["crahs"]
+    rack_scale, air_scale = temperature_scales(hall, info, options.air_scale)
     scene = HallScene(
-        hall=hall, options=options, scale=TemperatureScale.for_hall(hall, info), aisles=find_aisles(hall),
+        hall=hall, options=options, scale=rack_scale, air=air_scale, aisles=find_aisles(hall),
         meshes=meshes, rack_names=[r.name for r in hall.racks], crah_names=[c.name for c in hall.crahs],
         crah_label_positions=np.array([((c.box.lo[0] + c.box.hi[0]) / 2, (c.box.lo[1] + c.box.hi[1]) / 2,
                                         c.box.hi[2] + 0.35) for c in hall.crahs]).reshape(-1, 3),
@@ -688,6 +855,12 @@ def build_scene(hall: HallModel, view: TwinView | None = None, options: SceneOpt
     if crahs.n_cells:
         crahs.cell_data["rgb"] = np.tile(np.array(CRAH_STATE_COLOURS["stopped"], np.uint8), (crahs.n_cells, 1))
     scene.crah_labels = list(scene.crah_names)
+    scene.row_labels = _row_labels(hall)
+    scene.aisle_labels = [(f"{a.name} {a.kind}", _aisle_label_at(a, n)) for n, a in enumerate(scene.aisles)]
+    meshes["crah_faces"] = crah_faces(hall) if hall.crahs else _placeholder("t_c")
+    for name, array in (("rack_fronts", "t_c"), ("rack_backs", "t_c"), ("asections", "t_c"),
+                        ("tile_flow", "w_m_s"), ("hot_marks", "t_inlet_c")):
+        meshes[name] = _placeholder(array)
     meshes["slice"] = pv.ImageData(dimensions=(2, 2, 1))
     meshes["slice"].cell_data["t_c"] = np.full(1, np.nan, dtype=np.float32)
     meshes["vslice"] = pv.ImageData(dimensions=(2, 1, 2))

@@ -10,7 +10,7 @@ import numpy as np
 
 from tests.halls import TINY, bad_hall
 
-__all__ = ["CONTRACT_KEYS", "REPO", "TINY", "bad_hall", "read_vti", "twin_cli", "twin_command"]
+__all__ = ["CONTRACT_KEYS", "REPO", "TINY", "bad_hall", "read_pvd", "read_vti", "twin_cli", "twin_command"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,3 +46,12 @@ def read_vti(path: Path) -> tuple[object, dict[str, np.ndarray]]:
     arrays = {cell_data.GetArrayName(i): vtk_to_numpy(cell_data.GetArray(i))
               for i in range(cell_data.GetNumberOfArrays())}
     return image, arrays
+
+
+def read_pvd(path: Path) -> list[tuple[float, Path]]:
+    """A .pvd collection parsed as XML (ParaView's own vtkPVDReader is not in VTK): (time_s, file) in order."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(path).getroot()
+    assert root.tag == "VTKFile" and root.get("type") == "Collection"
+    return [(float(d.get("timestep")), Path(path).parent / d.get("file")) for d in root.iter("DataSet")]

@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.halls import CROSSING_ROW
@@ -60,7 +61,8 @@ def test_run_outputs_exist_and_summary_file_matches(run_10min):
     outputs = [Path(p) for p in summary["outputs"]]
     assert all(p.is_file() for p in outputs), outputs
     assert set(outputs) == {out_dir / "timeseries.parquet", out_dir / "summary.json",
-                            out_dir / "fields" / "t_00000000s.vti", out_dir / "fields" / "t_00000600s.vti"}
+                            out_dir / "fields" / "t_00000000s.vti", out_dir / "fields" / "t_00000600s.vti",
+                            out_dir / "fields" / "fields.pvd"}
     left = {p for p in out_dir.rglob("*") if p.is_file()}
     assert left == set(outputs)  # no timeseries.parts/, no temporary files
     assert json.loads((out_dir / "summary.json").read_text(encoding="utf-8")) == summary
@@ -266,3 +268,31 @@ def test_progress_bar_goes_to_stderr_not_stdout(tmp_path):
     assert proc.returncode == 0
     assert b"simulating" in drawn
     assert b"simulating" not in proc.stdout and proc.stdout.decode().startswith("Tiny test hall")
+
+
+def test_export_csv_writes_the_time_series_with_units_in_the_header(run_10min, tmp_path):
+    """`twin export RUN --csv FILE`: the Parquet columns in order, headed 'name [unit]', values equal on read-back."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    out_dir = run_10min[1]
+    csv_path = tmp_path / "series.csv"
+    proc = twin_cli("export", out_dir, "--csv", csv_path)
+    assert proc.returncode == 0, proc.stderr
+    assert str(csv_path) in proc.stdout
+    table = pq.read_table(out_dir / "timeseries.parquet")
+    frame = pd.read_csv(csv_path)
+    units = [f.metadata[b"unit"].decode() for f in table.schema]
+    assert list(frame.columns) == [f"{name} [{unit}]" for name, unit in zip(table.column_names, units)]
+    assert "rack.A01.t_inlet_c [degC]" in frame.columns and "crah.CRAH-01.tripped [1]" in frame.columns
+    assert frame["crah.CRAH-01.running [1]"].dtype == bool  # written as true/false, read back as booleans
+    for name, unit in zip(table.column_names, units):
+        np.testing.assert_allclose(frame[f"{name} [{unit}]"].to_numpy(dtype=float),
+                                   table.column(name).to_numpy().astype(float), rtol=1e-12, err_msg=name)
+
+
+def test_export_csv_of_a_folder_that_is_no_run_says_so(tmp_path):
+    """A folder without a time series: one line naming it, exit 2, no traceback."""
+    proc = twin_cli("export", tmp_path, "--csv")
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and str(tmp_path) in proc.stderr and "twin run" in proc.stderr

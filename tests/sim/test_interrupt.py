@@ -14,7 +14,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from tests.sim.runs import REPO, TINY, read_vti, twin_command
+from tests.sim.runs import REPO, TINY, read_pvd, read_vti, twin_command
 
 DAY_S = 24 * 3600
 
@@ -95,9 +95,20 @@ def test_killed_run_leaves_only_complete_files(day_long_run):
     assert dataset.schema.field("rack.A01.t_inlet_c").metadata[b"unit"] == b"degC"
     time_s = np.concatenate([table.column("time_s").to_numpy() for table in rows])
     assert time_s[0] == 0 and np.all(np.diff(time_s) == 10.0)  # parts in name order: no row lost or repeated
+    # `twin export DIR --csv` reads the parts of a killed run: the same rows, in time order.
+    from twin.sim.csvexport import write_timeseries_csv
 
-    for path in sorted((out_dir / "fields").glob("*.vti")):  # field snapshots under their final names
+    csv_rows = write_timeseries_csv(out_dir, out_dir.parent / "killed.csv").read_text(encoding="utf-8").splitlines()
+    assert csv_rows[0].startswith('"time_s [s]","rack.A01.t_inlet_c [degC]"')
+    assert [float(r.split(",")[0]) for r in csv_rows[1:]] == time_s.tolist()
+
+    vtis = sorted((out_dir / "fields").glob("*.vti"))
+    for path in vtis:  # field snapshots under their final names
         image, arrays = read_vti(path)
         assert image.GetNumberOfCells() > 0 and arrays["t_c"].size == image.GetNumberOfCells(), path
-    leftovers = [p for p in out_dir.rglob("*") if p.is_file() and p.suffix not in (".parquet", ".vti")]
+    # The collection was rewritten after each snapshot: it lists every one on disk, with its time.
+    listed = read_pvd(out_dir / "fields" / "fields.pvd")
+    assert len(vtis) >= 1 and [p for _, p in listed] == vtis
+    assert [t for t, _ in listed] == [float(p.stem[2:-1]) for p in vtis]
+    leftovers = [p for p in out_dir.rglob("*") if p.is_file() and p.suffix not in (".parquet", ".vti", ".pvd")]
     assert all(p.name.startswith(".") for p in leftovers), leftovers

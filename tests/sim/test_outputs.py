@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.sim.runs import TINY, read_vti
+from tests.sim.runs import TINY, read_pvd, read_vti
 from twin.model import load_hall
 
 RACK_QUANTITIES = ("t_inlet_c", "t_exhaust_c", "power_w", "flow_m3s")
@@ -116,7 +118,7 @@ def test_vti_opens_with_vtk_with_the_documented_arrays(run_10min):
         assert image.GetDimensions() == (nx + 1, ny + 1, nz + 1)
         assert image.GetNumberOfCells() == summary["cells"]
         assert image.GetSpacing() == pytest.approx((summary["cell_m"],) * 3)
-        assert set(arrays) == {"t_c", "speed_m_s", "velocity_m_s", "solid"}
+        assert set(arrays) == {"t_c", "speed_m_s", "velocity_m_s", "solid", "vtkGhostType"}
         assert arrays["velocity_m_s"].shape == (summary["cells"], 3)
         for name in ("t_c", "speed_m_s", "solid"):
             assert arrays[name].shape == (summary["cells"],), name
@@ -131,9 +133,51 @@ def test_vti_opens_with_vtk_with_the_documented_arrays(run_10min):
     assert np.all(first["t_c"][first["solid"] == 0] == np.float32(22.0))  # the hall's initial_temp_c
 
 
+def test_vti_solids_are_blanked_with_vtks_ghost_array(run_10min):
+    """VTK itself reports the solid cells as hidden (vtkGhostType HIDDENCELL) and every air cell as visible."""
+    from vtkmodules.vtkCommonDataModel import vtkDataSetAttributes
+
+    image, arrays = read_vti(run_10min[1] / "fields" / "t_00000600s.vti")
+    solid = arrays["solid"].astype(bool)
+    assert image.GetCellData().GetGhostArray() is not None  # VTK recognised the array as its ghost array
+    assert image.HasAnyBlankCells()
+    visible = np.array([image.IsCellVisible(i) for i in range(image.GetNumberOfCells())], dtype=bool)
+    assert np.array_equal(visible, ~solid)
+    assert np.all(arrays["vtkGhostType"][solid] == vtkDataSetAttributes.HIDDENCELL)
+    assert np.all(arrays["vtkGhostType"][~solid] == 0)
+
+
+def test_pvd_series_has_the_snapshots_real_times(tmp_path):
+    """fields.pvd lists each .vti with its simulated time in seconds: pyvista's PVD reader and VTK's image
+    reader on the parsed files agree with the file names and the time series."""
+    import pyvista as pv
+
+    from tests.sim.runs import twin_cli
+
+    out_dir = tmp_path / "out"
+    proc = twin_cli("run", TINY, "--duration", "900s", "--fields-every", "600s", "--record-every", "300s",
+                    "--out", out_dir, "--json")
+    assert proc.returncode == 0, proc.stderr
+    pvd = out_dir / "fields" / "fields.pvd"
+    assert pvd in [Path(p) for p in json.loads(proc.stdout)["outputs"]]
+    reader = pv.get_reader(pvd)
+    assert isinstance(reader, pv.PVDReader)
+    assert reader.time_values == [0.0, 600.0, 900.0]  # real seconds, not steps 0, 1, 2 (the last at the run's end)
+    reader.set_active_time_value(900.0)
+    last = reader.read()[0]
+    listed = read_pvd(pvd)
+    assert [t for t, _ in listed] == [0.0, 600.0, 900.0]
+    assert [p.name for _, p in listed] == ["t_00000000s.vti", "t_00000600s.vti", "t_00000900s.vti"]
+    image, arrays = read_vti(listed[-1][1])
+    assert np.array_equal(np.asarray(last.cell_data["t_c"]), arrays["t_c"], equal_nan=True)
+    fluid_mean_c = float(arrays["t_c"][arrays["solid"] == 0].astype(float).mean())
+    assert fluid_mean_c == pytest.approx(_columns(out_dir)["hall.t_air_mean_c"][-1], abs=1e-3)
+
+
 def test_vti_solid_cells_are_the_racks_and_crah(run_10min):
     """The solid cells VTK reports (x fastest) are exactly the cells inside the racks, CRAH and PDUs."""
     image, arrays = read_vti(run_10min[1] / "fields" / "t_00000600s.vti")
+    image.GetCellData().RemoveArray("vtkGhostType")  # VTK gives hidden cells no geometry (an empty cell)
     bounds = np.array([image.GetCell(i).GetBounds() for i in range(image.GetNumberOfCells())])
     centres_m = (bounds[:, 0::2] + bounds[:, 1::2]) / 2
     hall = load_hall(TINY)
@@ -186,3 +230,37 @@ def test_peaks_over_the_run_are_the_maxima_of_a_series_recorded_every_step(tmp_p
         assert summary[f"peak_{kind}_{unit}"] == pytest.approx(series[name].max(), abs=1e-4)
         assert summary[f"peak_{kind}_time_s"] == t[np.argmax(series[name])]
     assert summary["peak_inlet_c"] > summary["max_inlet_c"]  # the trip's heat-up is over at the end
+
+
+def test_timeseries_flags_are_booleans_and_counts_integers(run_10min):
+    """Flags are Arrow booleans and counts int64 (pandas reads them as bool and int64), measures float64."""
+    import pandas as pd
+    import pyarrow as pa
+
+    out_dir = run_10min[1]
+    schema = pq.read_schema(out_dir / "timeseries.parquet")
+    types = {field.name: field.type for field in schema}
+    for name in ("crah.CRAH-01.running", "crah.CRAH-01.tripped", "crah.CRAH-01.powered", "rack.A01.powered",
+                 "power.utility_ok", "power.on_generator", "plant.chillers_running"):
+        assert types[name] == pa.bool_(), name
+    for name in ("hall.racks_outside_recommended", "hall.racks_outside_allowable"):
+        assert types[name] == pa.int64(), name
+    assert types["rack.A01.t_inlet_c"] == pa.float64() and types["time_s"] == pa.float64()
+    frame = pd.read_parquet(out_dir / "timeseries.parquet")
+    assert frame["crah.CRAH-01.running"].dtype == bool and frame["crah.CRAH-01.running"].all()
+    assert frame["hall.racks_outside_recommended"].dtype == "int64"
+    inlets = frame[[f"rack.A0{i}.t_inlet_c" for i in range(1, 5)]].to_numpy()
+    assert np.array_equal(frame["hall.racks_outside_recommended"], ((inlets < 18) | (inlets > 27)).sum(axis=1))
+
+
+def test_readme_output_table_names_every_column(run_10min):
+    """README's row for timeseries.parquet names every quantity a run of a hall with a power chain records."""
+    from tests.sim.runs import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `timeseries.parquet` |"))
+    named = set(re.findall(r"`([a-z0-9_]+)`", row))
+    schema = pq.read_schema(run_10min[1] / "timeseries.parquet")
+    quantities = {name.rsplit(".", 1)[-1] for name in schema.names}
+    assert "supply_setpoint_c" in quantities and "tripped" in quantities
+    assert quantities <= named, sorted(quantities - named)

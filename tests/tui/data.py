@@ -15,11 +15,15 @@ import copy
 import json
 from pathlib import Path
 
-__all__ = ["AUDIT", "HALL", "SUMMARY", "hall", "scene", "setpoint", "summary"]
+__all__ = ["AUDIT", "HALL", "SUMMARY", "hall", "reference_hall", "reference_scene", "reference_summary", "scene",
+           "setpoint", "summary"]
 
 DATA = Path(__file__).parent / "data"
 HALL: dict = json.loads((DATA / "hall.json").read_text(encoding="utf-8"))
 SUMMARY: dict = json.loads((DATA / "summary.json").read_text(encoding="utf-8"))
+#: reference.toml at its steady state (tests/tui/make_reference_data.py wrote them): the floor map's hall.
+REFERENCE_HALL: dict = json.loads((DATA / "reference_hall.json").read_text(encoding="utf-8"))
+REFERENCE_SUMMARY: dict = json.loads((DATA / "reference_summary.json").read_text(encoding="utf-8"))
 
 #: Audit records as the server writes them (twin/bus/server.py, _answer).
 AUDIT: list[dict] = [
@@ -85,3 +89,32 @@ def setpoint(s: dict, name: str) -> dict:
             if sp["name"] == name:
                 return sp
     raise KeyError(name)
+
+
+def reference_hall() -> dict:
+    return copy.deepcopy(REFERENCE_HALL)
+
+
+def reference_summary() -> dict:
+    return copy.deepcopy(REFERENCE_SUMMARY)
+
+
+#: Racks of the reference scene that are out of the band: (name, inlet °C).
+HOT_RACKS = (("H08", 33.4), ("H09", 28.6), ("G11", 27.9))
+
+
+def reference_scene() -> dict:
+    """reference.toml at steady state with H08 above the allowable band and H09, G11 above the recommended
+    one (a hot spot in the high-density row and its neighbour across the contained aisle)."""
+    s = reference_summary()
+    names = s["racks"]["name"]
+    for name, t_c in HOT_RACKS:
+        i = names.index(name)
+        rise = s["racks"]["t_exhaust_c"][i] - s["racks"]["t_inlet_c"][i]
+        s["racks"]["t_inlet_c"][i] = t_c
+        s["racks"]["t_exhaust_c"][i] = round(t_c + rise, 4)
+    s["hall"]["max_inlet_c"] = max(t for _, t in HOT_RACKS)
+    s["hall"]["max_inlet_rack"] = "H08"
+    s["hall"]["racks_outside_recommended"] = len(HOT_RACKS)
+    s["hall"]["racks_outside_allowable"] = 1
+    return s

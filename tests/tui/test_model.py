@@ -15,8 +15,10 @@ from tui.model import (
     command_label,
     find_setpoint,
     injectable_events,
+    is_clearing,
     next_speed,
     rows,
+    stepped_racks,
     unacknowledged,
 )
 from tui.palette import ALARM, WARNING
@@ -116,7 +118,29 @@ def test_injectable_events_follow_the_hall():
     events = [ev for _, ev in injectable_events(hall())]
     assert {"kind": "crah_trip", "target": "CRAH-01"} in events and {"kind": "utility_outage"} in events
     no_power = {k: v for k, v in hall().items() if k != "power"}
-    assert all(ev["kind"].startswith("crah_") for _, ev in injectable_events(no_power))
+    kinds = {ev["kind"] for _, ev in injectable_events(no_power)}
+    assert "crah_trip" in kinds and not kinds & {"utility_outage", "utility_return", "generator_fail_to_start"}
+
+
+def test_sensor_and_load_faults_come_from_the_hall_and_are_offered_for_clearing():
+    """Sensor failure and load steps are offered when the hall view lists sensors and racks; a failed sensor
+    is offered for repair and a stepped rack for its return to the hall file's load, both clearing."""
+    h, s = hall(), scene()
+    events = [ev for _, ev in injectable_events(h, s)]
+    assert {"kind": "sensor_fail"} in events and {"kind": "rack_load"} in events
+    assert not any(ev["kind"] == "sensor_repair" for ev in events)
+    assert stepped_racks(h, s) == []  # the frozen scene runs the file's loads
+    s["sensors"] = {"name": ["CRAH-01.supply_temp"], "mode": ["stuck"]}
+    s["racks"]["it_power_w"][1] = 12000.0
+    labelled = dict((lbl, ev) for lbl, ev in injectable_events(h, s))
+    repair = labelled["Repair CRAH-01.supply_temp (stuck)"]
+    back = labelled["Return A02 to 6 kW (now 12 kW)"]  # tiny.toml: A02 is a 6 kW rack
+    assert back == {"kind": "rack_load", "target": "A02", "it_kw": 6.0}
+    assert is_clearing(repair, h) and is_clearing(back, h)
+    assert not is_clearing({"kind": "rack_load", "target": "A02", "it_kw": 9.0}, h)
+    assert not is_clearing({"kind": "sensor_fail", "target": "CRAH-01.supply_temp", "mode": "open"}, h)
+    no_sensors = {k: v for k, v in h.items() if k != "sensors"}  # ideal control, or a 1.1 server
+    assert {"kind": "sensor_fail"} not in [ev for _, ev in injectable_events(no_sensors, s)]
 
 
 def test_command_labels():
@@ -127,6 +151,10 @@ def test_command_labels():
     assert command_label("set_speed", {"speed": "max"}) == "speed max"
     assert command_label("scenario_event", {"event": {"kind": "crah_trip", "target": "CRAH-01"}}) == \
         "inject crah_trip CRAH-01"
+    assert command_label("scenario_event", {"event": {"kind": "sensor_fail", "target": "CRAH-01.supply_temp",
+                                                      "mode": "open"}}) == "inject sensor_fail CRAH-01.supply_temp open"
+    assert command_label("scenario_event", {"event": {"kind": "rack_load", "target": "A02", "it_kw": 12.5}}) == \
+        "inject rack_load A02 12.5 kW"
 
 
 class _StubClient:

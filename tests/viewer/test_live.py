@@ -147,6 +147,40 @@ def test_another_hall_rebuilds_the_scene_once(tiny_view):
         rebuilt = app.stage.actors["racks"]
         assert rebuilt is not first and len(app.plotter.renderer.actors) == n_actors
         app.tick()  # the same hall again: updated in place
-        assert app.stage.actors["racks"] is rebuilt and len(app.plotter.scalar_bars) == 1
+        # The bars once each (inlets, air, speed), not once more per rebuild.
+        assert app.stage.actors["racks"] is rebuilt
+        assert sorted(app.plotter.scalar_bars.keys()) == ["air speed, m/s", "air °C", "inlet °C A1"]
+    finally:
+        app.close()
+
+
+def test_k_walks_and_the_arrows_step_between_stops(tiny_view):
+    """In the window, k starts the guided walk (the camera moves with the clock), k again holds it;
+    Right jumps to the next stop (an aisle's start, then the hot racks), Left back to the previous."""
+    from viewer.app import LiveViewer
+
+    app = LiveViewer(tiny_view, off_screen=True, window_size=(320, 240))
+    try:
+        app.toggle_walk()
+        assert app.walking and app.tour is not None and app.view_name == "walk"
+        first = app.plotter.camera.position
+        time.sleep(0.3)
+        app.tick()
+        assert app.tour_frame > 0 and app.plotter.camera.position != first
+        app.toggle_walk()
+        held = app.tour_frame
+        time.sleep(0.1)
+        app.tick()
+        assert not app.walking and app.tour_frame == held
+        stops = [f for f, _ in app.tour.stops]
+        app.step_walk(+1)
+        nxt = next(f for f in stops if f > held)
+        assert app.tour_frame == nxt
+        assert np.allclose(app.plotter.camera.position, app.tour.poses[nxt].position)
+        app.step_walk(-1)
+        assert app.tour_frame == max((f for f in stops if f < nxt), default=0)
+        assert app.stage.minimap.visible  # inside the room: the minimap shows where
+        app.set_view("overview")
+        assert not app.stage.minimap.visible and not app.walking
     finally:
         app.close()

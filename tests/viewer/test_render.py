@@ -85,8 +85,14 @@ def test_picking_a_rack_and_the_crah(tiny_hall, tiny_view):
         c = tiny_hall.crahs[0]
         assert stage.pick(*pixel((c.box.lo[0] + c.box.hi[0]) / 2, c.box.lo[1] + 0.3, c.box.hi[2])) == ("crah", 0)
         assert stage.pick(5, 5) is None  # a corner of the window: nothing there
+        # A rack's front (row A faces -y, toward this camera): the rack, and its profile in the figures.
+        front = ((r.box.lo[0] + r.box.hi[0]) / 2, r.box.lo[1], 1.0)
+        assert stage.pick(*pixel(*front)) == ("rack", 2) and stage.picked_height_m == pytest.approx(1.0, abs=0.1)
         stage.select(("rack", 2))
-        assert stage.pick_box.GetVisibility() and stage.pick_box.GetInput().startswith("rack A03")
+        text = stage.pick_box.GetInput()
+        assert stage.pick_box.GetVisibility() and text.startswith("rack A03")
+        profile = " ".join(f"{t:.1f}" for t in stage.scene.face_profile(2))
+        assert f"in front, bottom → top: {profile} °C" in text
     finally:
         plotter.close()
 
@@ -138,15 +144,176 @@ def test_render_command_errors_without_a_twin(tmp_path, capsys):
     assert f"no twin answered at tcp://127.0.0.1:{port}" in lines[2]
 
 
-def test_walkthrough_frames(tmp_path, capsys):
-    """`--walkthrough` writes one numbered PNG per step of the walk (and says where)."""
-    from twin.model.load import load_hall
-    from viewer.cameras import walkthrough_poses
+def test_walkthrough_video(tiny_hall, tiny_view, tmp_path, capsys):
+    """`--walkthrough` writes walkthrough.mp4: the title card, then one frame per pose of the guided walk,
+    at the size and rate asked for (read back with imageio's ffmpeg reader)."""
+    import imageio.v2 as imageio
 
-    hall = load_hall(TINY)
-    n = len(walkthrough_poses(find_aisles(hall), hall, step_m=1.0))
+    from viewer.overlays import hottest_racks
+    from viewer.render import TITLE_S
+    from viewer.tour import guided_tour
+
+    hot = hottest_racks(tiny_view.summary, [r.name for r in tiny_hall.racks], 3)
+    n_walk = len(guided_tour(tiny_hall, find_aisles(tiny_hall), hot, fps=10.0, pace_m_s=3.0))
     out = tmp_path / "walk"
-    assert _cli("render", str(TINY), "--walkthrough", "--step", "1", "--size", "240x180", "--out", str(out)) == 0
-    frames = sorted(out.glob("frame-*.png"))
-    assert [f.name for f in frames] == [f"frame-{i:05d}.png" for i in range(n)] and n >= 3
-    assert f"wrote {n} frames" in capsys.readouterr().out
+    assert _cli("render", str(TINY), "--walkthrough", "--fps", "10", "--pace", "3", "--size", "160x96",
+                "--out", str(out)) == 0
+    video = out / "walkthrough.mp4"
+    assert capsys.readouterr().out.strip() == f"wrote {video}"
+    reader = imageio.get_reader(video)
+    try:
+        meta = reader.get_meta_data()
+        assert meta["size"] == (160, 96) and meta["fps"] == 10.0
+        assert reader.count_frames() == round(TITLE_S * 10) + n_walk
+        frame = reader.get_data(0)
+        assert frame.shape == (96, 160, 3) and np.ptp(frame) > 100
+    finally:
+        reader.close()
+
+
+def _best_fit(p: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """For each pixel, the smallest distance to any of ``colours`` lit at 35 … 115 % brightness."""
+    k = np.clip((p @ colours.T) / np.sum(colours * colours, axis=1), 0.35, 1.15)
+    return np.linalg.norm(p[:, None, :] - k[..., None] * colours[None, :, :], axis=2).min(axis=1)
+
+
+def _temperature_share(img: np.ndarray, scales) -> float:
+    """Share of a frame's pixels coloured by temperature: pixels that are a colour of one of the scales
+    (under any lighting from 35 to 115 %), and nearer to it than to any plain material of the scene
+    (walls, floor, PDUs, CRAH states, the white background and HUD)."""
+    from viewer.scene import CRAH_STATE_COLOURS, STATIC_STYLES
+
+    scale_colours = []
+    for scale in scales:
+        lut = scale.lookup_table()
+        lo, hi = scale.clim_c
+        scale_colours += [scale.rgb(t, lut) for t in np.linspace(lo, hi, 80)]
+    import pyvista as pv
+
+    materials = [np.array(pv.Color(st["color"]).int_rgb) for st in STATIC_STYLES.values() if "color" in st]
+    materials += [np.array(c) for c in CRAH_STATE_COLOURS.values()] + [np.array((255, 255, 255))]
+    p = img[..., :3].reshape(-1, 3).astype(float)
+    to_scale = _best_fit(p, np.array(scale_colours, float))
+    to_material = _best_fit(p, np.array(materials, float))
+    return float(((to_scale < 14.0) & (to_scale < to_material)).mean())
+
+
+def _hot_view(view, hall, rack: int, t_c: float = 34.0):
+    """``view`` with one rack's inlet at ``t_c``: its summary figure and the air in front of its intake."""
+    from tests.viewer.test_scene import shifted
+    from viewer.overlays import RackFaces
+
+    hot = shifted(view, 0.0, time_s=0.0)
+    hot.summary["racks"]["t_inlet_c"][rack] = t_c
+    body, arrays = hot.fields
+    faces = RackFaces.build(hall, body["grid"], "front")
+    t = np.array(arrays["t_c"], np.float32)
+    cells = faces.gather[np.asarray(faces.mesh.cell_data["rack_index"]) == rack]
+    t.ravel()[cells[cells >= 0]] = t_c
+    hot.fields = (body, {**arrays, "t_c": t})
+    return hot
+
+
+def test_a_hot_rack_is_marked_and_named(tiny_hall, tiny_view):
+    """Issue 15: with A02 at 34 °C, the overview shows a red cone over A02 and the label '1  A02  34.0 °C'."""
+    hot = _hot_view(tiny_view, tiny_hall, 1)
+    options = SceneOptions()
+    view_defaults("overview", find_aisles(tiny_hall), options)
+    stage, plotter = make_stage(hot, tiny_hall, options, window_size=(400, 300))
+    try:
+        stage.set_camera(named_pose("overview", tiny_hall, find_aisles(tiny_hall), aspect=4 / 3))
+        img = stage.screenshot()
+        label = stage.hot_labels[0].actor
+        assert label.GetVisibility() and label.GetInput() == "1  A02  34.0 °C"
+        r = tiny_hall.racks[1].box
+        renderer = plotter.renderer
+        renderer.SetWorldPoint((r.lo[0] + r.hi[0]) / 2, (r.lo[1] + r.hi[1]) / 2, r.hi[2] + 0.55, 1.0)
+        renderer.WorldToDisplay()
+        x, y, _ = renderer.GetDisplayPoint()
+        row, col = 300 - int(round(y)), int(round(x))
+        patch = img[row - 3:row + 4, col - 3:col + 4, :3].reshape(-1, 3).astype(int)
+        red = (patch[:, 0] > 120) & (patch[:, 1] < 70) & (patch[:, 2] < 70)  # the ASHRAE red: beyond 32 °C (A1)
+        assert red.mean() > 0.3, patch
+        # The other racks' cones are not red: they are in the band.
+        assert stage.scene.hot[1][1] < 27.0
+    finally:
+        plotter.close()
+
+
+def test_walk_frames_show_temperatures_and_face_the_hot_rack(tiny_hall, tiny_view):
+    """Issue 16 on tiny.toml: every frame of the walk (one in 20 drawn) is at least a third racks or air
+    coloured by temperature; the frames that face the hot rack show its front in the warning colour."""
+    from viewer.cameras import view_defaults as defaults
+    from viewer.tour import guided_tour
+
+    hot = _hot_view(tiny_view, tiny_hall, 1)
+    options = SceneOptions()
+    defaults("walk", find_aisles(tiny_hall), options, hall=tiny_hall)
+    stage, plotter = make_stage(hot, tiny_hall, options, window_size=(320, 240))
+    try:
+        tour = guided_tour(tiny_hall, find_aisles(tiny_hall), stage.scene.hot, fps=10.0)
+        scales = (stage.scene.scale, stage.scene.air)
+        for i in range(0, len(tour), 20):
+            stage.scene.set_section(tour.sections[i])
+            stage.refresh()
+            stage.set_camera(tour.poses[i])
+            share = _temperature_share(stage.screenshot(), scales)
+            assert share >= 1 / 3, (i, share)
+        facing = sorted(f for f, rack in tour.facing.items() if rack == 1)
+        stage.set_camera(tour.poses[facing[len(facing) // 2]])
+        img = stage.screenshot()[60:180, 80:240, :3].reshape(-1, 3).astype(int)
+        red = (img[:, 0] > 120) & (img[:, 1] < 80) & (img[:, 2] < 80)
+        assert red.mean() > 0.5, red.mean()
+    finally:
+        plotter.close()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    from tests.viewer.conftest import REFERENCE
+    from twin.bus.offline import offline_view
+    from twin.model.load import load_hall
+
+    return load_hall(REFERENCE), offline_view(REFERENCE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["aisle-2", "aisle-3"])
+def test_reference_aisle_views_match_the_stored_images(reference, tmp_path, name):
+    """Issue 16's baselines: a cold aisle (aisle-2, A|B) and a hot aisle (aisle-3, B|C) of the reference hall."""
+    import pyvista as pv
+
+    hall, view = reference
+    options = SceneOptions()
+    view_defaults(name, find_aisles(hall), options)
+    out = render_image(view, hall, tmp_path / f"{name}.png", view_name=name, options=options, window_size=(480, 360))
+    stored = BASELINE / f"reference-{name}.png"
+    if os.environ.get("VIEWER_UPDATE_BASELINE"):
+        stored.write_bytes(out.read_bytes())
+    assert stored.exists(), f"no stored image {stored}: run with VIEWER_UPDATE_BASELINE=1 once"
+    error = pv.compare_images(str(out), str(stored))
+    assert error < TOLERANCE, f"{name}: image error {error:.0f} ≥ {TOLERANCE:.0f}; new render at {out}"
+
+
+@pytest.mark.slow
+def test_reference_walk_frames_show_temperatures(reference):
+    """Issue 16 on reference.toml: frames spread over the walk (cold and hot aisles, the turns between)
+    are each at least a third racks or air coloured by temperature."""
+    from viewer.cameras import view_defaults as defaults
+    from viewer.tour import guided_tour
+
+    hall, view = reference
+    options = SceneOptions()
+    defaults("walk", find_aisles(hall), options, hall=hall)
+    stage, plotter = make_stage(view, hall, options, window_size=(320, 240))
+    try:
+        tour = guided_tour(hall, find_aisles(hall), stage.scene.hot, fps=10.0)
+        scales = (stage.scene.scale, stage.scene.air)
+        for i in np.linspace(0, len(tour) - 1, 8).astype(int):
+            stage.scene.set_section(tour.sections[i])
+            stage.refresh()
+            stage.set_camera(tour.poses[i])
+            share = _temperature_share(stage.screenshot(), scales)
+            assert share >= 1 / 3, (i, share)
+    finally:
+        plotter.close()

@@ -11,8 +11,9 @@ import pytest
 from tests.viewer.conftest import REFERENCE, TINY
 from twin.bus.offline import OfflineView
 from twin.model.load import load_hall, parse_hall
-from viewer.cameras import EYE_HEIGHT_M, aisle_pose, named_pose, overview_pose, view_defaults, walkthrough_poses
-from viewer.hud import format_sim_time, hud_text, pick_text, stale_text
+from viewer.cameras import EYE_HEIGHT_M, aisle_pose, named_pose, overview_pose, view_defaults
+from viewer.hud import caption_text, format_sim_time, hud_text, pick_text, stale_text
+from viewer.labels import Occluder
 from viewer.scene import (
     CRAH_STATE_COLOURS,
     SceneOptions,
@@ -21,6 +22,7 @@ from viewer.scene import (
     crah_states,
     find_aisles,
     slice_weights,
+    temperature_scales,
     visible_walls,
 )
 
@@ -255,21 +257,6 @@ def test_view_defaults_keep_what_the_user_set(tiny_hall):
         assert opts.show_slice == (name != "walk") and opts.vslice_aisle is None, name
 
 
-def test_walkthrough_visits_every_aisle_at_eye_height():
-    """The walk passes along every aisle of the reference hall, inside the room, in even steps."""
-    hall = load_hall(REFERENCE)
-    aisles = find_aisles(hall)
-    poses = walkthrough_poses(aisles, hall, step_m=0.5)
-    pos = np.array([p.position for p in poses])
-    assert (pos[:, 2] == EYE_HEIGHT_M).all()
-    assert (pos[:, 0] > 0).all() and (pos[:, 0] < 30).all() and (pos[:, 1] > 0).all() and (pos[:, 1] < 20).all()
-    steps = np.linalg.norm(np.diff(pos[:, :2], axis=0), axis=1)
-    assert steps.max() <= 0.5 + 1e-9 and np.median(steps) == pytest.approx(0.5)
-    for a in aisles:
-        centre = np.array(a.center)
-        assert np.min(np.linalg.norm(pos[:, :2] - centre, axis=1)) < 0.3, a.name
-
-
 def test_hud_text(tiny_view):
     """The HUD states time, speed, PUE, IT and cooling power, the hottest inlet and the alarms."""
     s = copy.deepcopy(tiny_view.summary)
@@ -292,3 +279,147 @@ def test_pick_text(tiny_view):
     assert rack.startswith("rack A03") and "inlet 18.1 °C" in rack and "IT 8.0 kW" in rack
     crah = pick_text("crah", "CRAH-01", tiny_view.summary)
     assert "running" in crah and "fan 80 %" in crah and "supply 18.0 °C" in crah
+
+
+def test_air_scale_is_neutral_and_inlets_stay_on_ashrae(tiny_hall):
+    """Air: one hue family, darker as it warms, no jump at 27 °C; a 35 °C hot aisle is not the inlet
+    scale's alarm red. Inlets keep the ASHRAE scale. ``ashrae`` puts the air back on the inlet scale."""
+    racks, air = temperature_scales(tiny_hall, None, "neutral")
+    assert racks == TemperatureScale.for_hall(tiny_hall) and air is not racks
+    lut = air.lookup_table()
+    temps = np.arange(15.0, 40.0, 0.5)
+    rgb = np.array([air.rgb(t, lut) for t in temps], float)
+    luminance = rgb @ [0.2126, 0.7152, 0.0722]
+    assert (np.diff(luminance) <= 0.5).all() and luminance[0] - luminance[-1] > 120  # warmer is darker
+    assert np.abs(np.diff(rgb, axis=0)).sum(axis=1).max() < 25  # no jumps anywhere on the scale
+    hot_aisle = np.array(air.rgb(35.0, lut))
+    assert hot_aisle[2] >= hot_aisle[0] and hot_aisle[1] < hot_aisle[2]  # purple-blue, not red or orange
+    red = np.array(racks.rgb(35.0))
+    assert red[0] > 150 and red[1] < 60 and red[2] < 60  # on the inlet scale: red, beyond the A1 limit
+    same = temperature_scales(tiny_hall, None, "ashrae")
+    assert same[0] is same[1]
+    with pytest.raises(ValueError, match="air scale must be one of neutral, ashrae"):
+        SceneOptions(air_scale="rainbow")
+
+
+def test_rack_faces_carry_the_air_in_front_and_behind(tiny_hall, tiny_view):
+    """Each rack's intake face holds, band by band, the air one cell in front of it; its mean is the
+    solver's inlet temperature, and back minus front is the rack's rise P/(ṁ c_p) that the bus reports."""
+    scene = build_scene(tiny_hall, tiny_view)
+    body, arrays = tiny_view.fields
+    nx, ny, nz = body["grid"]["shape_xyz"]
+    t = np.asarray(arrays["t_c"], float).reshape(nz, ny, nx)
+    o, h = np.asarray(body["grid"]["origin_m"]), body["grid"]["spacing_m"]
+    racks = tiny_view.summary["racks"]
+    for i, r in enumerate(tiny_hall.racks):  # row A faces -y: the air in front is at y = lo - h/2
+        front = scene.face_profile(i, "front")
+        back = scene.face_profile(i, "back")
+        j_front = int((r.box.lo[1] - h / 2 - o[1]) // h)
+        j_back = int((r.box.hi[1] + h / 2 - o[1]) // h)
+        ii = [k for k in range(nx) if r.box.lo[0] <= o[0] + (k + 0.5) * h <= r.box.hi[0]]
+        kk = [k for k in range(nz) if r.box.lo[2] <= o[2] + (k + 0.5) * h <= r.box.hi[2]]
+        assert np.allclose(front, t[kk][:, j_front][:, ii].mean(axis=1), atol=1e-4)
+        assert np.allclose(back, t[kk][:, j_back][:, ii].mean(axis=1), atol=1e-4)
+        assert front.mean() == pytest.approx(racks["t_inlet_c"][i], abs=0.5)
+        rise = racks["t_exhaust_c"][i] - racks["t_inlet_c"][i]
+        assert back.mean() - front.mean() == pytest.approx(rise, rel=0.1)
+    # Updated in place with the field: 5 K warmer air, 5 K warmer faces, same mesh.
+    mesh = scene.meshes["rack_fronts"]
+    before = np.array(mesh.cell_data["t_c"])
+    scene.update(shifted(tiny_view, 5.0))
+    assert scene.meshes["rack_fronts"] is mesh and np.allclose(mesh.cell_data["t_c"], before + 5.0, atol=1e-4)
+
+
+def test_aisle_sections_lie_on_the_centre_planes(tiny_hall, tiny_view):
+    """The section along tiny's cold aisle is the field on the cell layer through its centre line."""
+    scene = build_scene(tiny_hall, tiny_view, SceneOptions(aisle_sections=True))
+    sec = scene.meshes["asections"]
+    (aisle,) = scene.aisles
+    assert sec.bounds[2] == sec.bounds[3] == pytest.approx(aisle.center[1])
+    body, arrays = tiny_view.fields
+    nx, ny, nz = body["grid"]["shape_xyz"]
+    t = np.asarray(arrays["t_c"]).reshape(nz, ny, nx)
+    j = int(aisle.center[1] // 0.5)
+    centres = sec.cell_centers().points
+    for (x, _, z), v in zip(centres, sec.cell_data["t_c"]):
+        want = t[int((z + 0.5) // 0.5), j, int(x // 0.5)]
+        assert (np.isnan(v) and np.isnan(want)) or v == pytest.approx(want)
+    before = np.array(sec.cell_data["t_c"])
+    scene.update(shifted(tiny_view, 2.0))  # new fields: the same mesh, its values rewritten
+    assert scene.meshes["asections"] is sec
+    assert np.allclose(sec.cell_data["t_c"], before + 2.0, equal_nan=True, atol=1e-4)
+
+
+def test_tiles_carry_their_airflow(tiny_hall, tiny_view):
+    """Each tile cell shows the upward air speed of the cell above it. All of it rises, and times the
+    tile area it is most of the CRAH's supply (all of it passes the tiles; the cell-centred speed half
+    a cell up has already lost some of the jet sideways)."""
+    scene = build_scene(tiny_hall, tiny_view)
+    tiles = scene.meshes["tile_flow"]
+    w = np.asarray(tiles.cell_data["w_m_s"])
+    body, arrays = tiny_view.fields
+    nx, ny, nz = body["grid"]["shape_xyz"]
+    v = np.asarray(arrays["velocity_m_s"]).reshape(nz, ny, nx, 3)
+    for (x, y, _), got in zip(tiles.cell_centers().points, w):
+        assert got == pytest.approx(v[1, int(y // 0.5), int(x // 0.5), 2])  # layer 1: z 0 … 0.5 m
+    assert (w > 0).all()
+    area = tiles.compute_cell_sizes()["Area"]
+    crah = tiny_hall.crahs[0]
+    supplied = crah.rated_flow_m3s * crah.fan_speed
+    assert 0.5 * supplied < float(w @ area) <= supplied
+
+
+def test_hottest_racks_are_marked_and_named(tiny_hall, tiny_view):
+    """The N hottest inlets, hottest first, each with a cone over its rack and a label naming it."""
+    hot = shifted(tiny_view, 0.0)
+    hot.summary["racks"]["t_inlet_c"][2] = 33.0
+    scene = build_scene(tiny_hall, hot, SceneOptions(hot_racks=2))
+    names = tiny_view.summary["racks"]["name"]
+    assert scene.hot[0] == (2, 33.0) and len(scene.hot) == 2
+    assert scene.hot_labels[0] == f"1  {names[2]}  33.0 °C"
+    cones = scene.meshes["hot_marks"]
+    r = tiny_hall.racks[2].box
+    first = cones.extract_cells(np.flatnonzero(cones.cell_data["t_inlet_c"] == 33.0))
+    assert r.lo[0] < first.center[0] < r.hi[0] and first.bounds[4] > r.hi[2]
+
+
+def test_caption_names_the_view_and_its_layers(tiny_hall):
+    """The caption: the view, the slice height, the isosurface and the air scale."""
+    aisles = find_aisles(tiny_hall)
+    opts = SceneOptions(slice_height_m=1.25, iso_c=27.0, flow="arrows")
+    text = caption_text("overview", opts, aisles)
+    assert text.startswith("overview view") and "slice at 1.25 m" in text and "isosurface 27 °C" in text
+    assert "arrows" in text and "air: neutral scale" in text
+    view_defaults("aisle-1", aisles, opts)
+    assert caption_text("aisle-1", opts, aisles).startswith("aisle-1: cold aisle in front of row A")
+
+
+def test_labels_behind_cabinets_are_hidden(tiny_hall, tiny_view):
+    """From the cold aisle at eye height, the CRAH behind row A is out of sight; from above it is not.
+    Its own cabinet does not hide its label."""
+    scene = build_scene(tiny_hall, tiny_view)
+    m = scene.meshes
+    occ = Occluder([(m["racks"], m["racks"].cell_data["rack_index"]),
+                    (m["crahs"], 1000 + np.asarray(m["crahs"].cell_data["crah_index"]))])
+    label = scene.crah_label_positions[:1]
+    below = occ.visible((2.0, 1.9, 1.6), np.array([[2.0, 4.0, 1.0]]))  # a point inside the CRAH
+    assert not below[0]
+    assert not occ.visible((2.0, 1.9, 1.0), label, np.array([1000]))[0]  # row A is in the way
+    assert occ.visible((2.0, -6.0, 8.0), label, np.array([1000]))[0]
+    assert not occ.visible((2.0, 1.9, 1.0), label, np.array([1000]), ahead=(0.0, -1.0, 0.0))[0]  # behind
+
+
+def test_crah_faces_carry_return_and_supply_air(tiny_hall, tiny_view):
+    """Tiny's CRAH takes its return from the top and supplies the floor: the top face holds the return
+    temperature the bus reports, the strip at the foot of its front the supply temperature."""
+    scene = build_scene(tiny_hall, tiny_view)
+    faces = scene.meshes["crah_faces"]
+    crah = tiny_view.summary["crahs"]
+    box = tiny_hall.crahs[0].box
+    ret = faces.extract_cells(np.flatnonzero(np.asarray(faces.cell_data["side"]) == 0))
+    sup = faces.extract_cells(np.flatnonzero(np.asarray(faces.cell_data["side"]) == 1))
+    assert ret.bounds[4] == pytest.approx(box.hi[2], abs=0.01)  # on the top
+    assert sup.bounds[5] < 0.3 and sup.bounds[2] == pytest.approx(box.lo[1], abs=0.01)  # foot of the front (-y)
+    assert ret.cell_data["t_c"][0] == pytest.approx(crah["t_return_c"][0], abs=1e-4)
+    assert sup.cell_data["t_c"][0] == pytest.approx(crah["t_supply_c"][0], abs=1e-4)
+    assert crah["t_return_c"][0] > crah["t_supply_c"][0] + 5  # the coil takes heat out: return warmer

@@ -9,9 +9,9 @@ files the run wrote, in the shape of :mod:`twin.bus.views` (this package owns th
 producers live here). A run writes ``summary.json`` (hall file, KPIs, alarms), ``timeseries.parquet``
 (per rack and CRAH figures every record interval) and ``fields/t_XXXXXXXXs.vti`` (the 3D fields now
 and then); the view takes the last field snapshot and the time-series row at the same simulated time.
-What the files do not hold is left out or inferred: a CRAH is "running" when it moves air and
-"stopped" otherwise (the time series has no trip flag); the alarms are those of ``summary.json`` still
-uncleared at the end.
+Each CRAH's running, tripped and powered flags come from the time series' boolean columns (files of
+older runs, which lack them, get them inferred from the airflow). What the files do not hold is left
+out; the alarms are those of ``summary.json`` still uncleared at the end.
 """
 
 from __future__ import annotations
@@ -138,8 +138,7 @@ def run_view(folder: str | Path) -> OfflineView:
     for key in ("t_exhaust_c", "power_w", "heat_w", "flow_m3s"):
         racks["it_power_w" if key == "power_w" else key] = cols("rack", key)[1]
     crah_names, flow = cols("crah", "flow_m3s")
-    crahs = {"name": crah_names, "flow_m3s": flow, "tripped": [False] * len(crah_names),
-             "running": [bool(f and f > 0) for f in flow], "powered": [True] * len(crah_names)}
+    crahs = {"name": crah_names, "flow_m3s": flow, **_crah_flags(row, crah_names, flow)}
     for key in ("fan_speed", "valve", "t_supply_c", "t_return_c", "supply_setpoint_c", "heat_removed_w",
                 "fan_power_w"):
         crahs[key] = cols("crah", key)[1]
@@ -164,6 +163,23 @@ def run_view(folder: str | Path) -> OfflineView:
                           "allowable_c": list(ASHRAE_ALLOWABLE_C.get(cls, ASHRAE_ALLOWABLE_C["A1"]))}
     body = {"time_s": time_s, "precision": "float32", "grid": grid_info}
     return OfflineView(hall=hall, summary=summary, fields=(body, arrays))
+
+
+def _crah_flags(row: dict, names: list[str], flow: list[float | None]) -> dict[str, list[bool]]:
+    """Each CRAH's running / tripped / powered flags from the row; inferred only for older runs' files.
+
+    Runs record the flags as boolean columns. Files written before that have none: a unit is then
+    "running" when it moves air, never tripped, and powered.
+    """
+    flags: dict[str, list[bool]] = {}
+    for flag in ("running", "tripped", "powered"):
+        values = [row.get(f"crah.{name}.{flag}") for name in names]
+        if all(v is not None for v in values):
+            flags[flag] = [bool(v) for v in values]
+    flags.setdefault("running", [bool(f and f > 0) for f in flow])
+    flags.setdefault("tripped", [False] * len(names))
+    flags.setdefault("powered", [True] * len(names))
+    return flags
 
 
 def _last_field(folder: Path) -> tuple[Path, float]:

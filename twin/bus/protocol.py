@@ -56,7 +56,9 @@ __all__ = [
 #: 1.1: heartbeats carry summary_seq/fields_seq; snapshots carry the exact frames of the last summary and
 #: fields messages; the state digest is defined over those frames; versions are digits only; non-finite
 #: numbers are refused in every field.
-PROTOCOL_VERSION = "1.1"
+#: 1.2: the hall view carries the plan (boxes of racks, CRAHs, PDUs, aisles) and the sensors a training fault
+#: may fail; summaries list the failed sensors; TRAINING also covers failed sensors and changed rack loads.
+PROTOCOL_VERSION = "1.2"
 PROTOCOL_MAJOR = 1
 _VERSION_RE = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")
 

@@ -33,6 +33,10 @@ def serve(hall: HallModel, args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise OSError(f"--out {out_dir}: is a file, not a folder")
     keys = load_server_keys(args.keys) if args.keys is not None else None
+    if args.metrics is not None:  # refused at once, not after the hall is built
+        from twin.bus.metrics import check_metrics_address
+
+        check_metrics_address(args.metrics, args.metrics_tls)
     twin = HallTwin(hall, dt_s=args.dt, control=args.control, airflow=args.airflow)
     player = None
     if args.scenario is not None:
@@ -58,13 +62,16 @@ def serve(hall: HallModel, args: argparse.Namespace) -> int:
         field_precision=args.field_precision, max_role=args.max_role, keys=keys,
         audit_path=out_dir / "audit.jsonl", checkpoint_path=out_dir / "checkpoint.npz",
         checkpoint_every_s=args.checkpoint_every, publish_every_step=args.publish_every_step,
+        metrics_address=args.metrics, metrics_tls=args.metrics_tls,
     )
     server = TwinServer(twin, state, scenario=player, options=options, save_checkpoint=save_checkpoint)
     server.restore_clock(clock)
     server.bind()
     speed = ("max" if math.isinf(server.speed) else f"×{server.speed:g}") + (", paused" if server.paused else "")
     print(f"twin serve: {hall.name} at t = {state.time_s:,.0f} s, speed {speed}; state {args.state}, "
-          f"commands {args.commands}; audit {options.audit_path}, checkpoint {options.checkpoint_path}",
+          f"commands {args.commands}; "
+          + (f"metrics {server.metrics.url}; " if server.metrics is not None else "")
+          + f"audit {options.audit_path}, checkpoint {options.checkpoint_path}",
           file=sys.stderr, flush=True)
     try:
         server.run(duration_s=args.duration)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import zmq
 
 from twin.bus import protocol as P
@@ -59,6 +60,8 @@ class ServeOptions:
     checkpoint_every_s: float | None = None  # wall seconds between checkpoints
     publish_every_step: bool = False  # a summary after every step too (tests, recording)
     max_lag_s: float = 2.0  # a paced run that falls this far behind its clock stops trying to catch up
+    metrics_address: str | None = None  # HOST:PORT of the OpenMetrics endpoint (twin/bus/metrics.py); None: off
+    metrics_tls: Path | None = None  # folder of the endpoint's TLS files (required off loopback)
 
 
 class TwinServer:
@@ -91,6 +94,7 @@ class TwinServer:
         self.commands: CommandHandler | None = None
         self.gate: ServeGate | None = None
         self.last_checkpoint: Path | None = None
+        self.metrics = None  # the OpenMetrics endpoint (a MetricsServer) when options.metrics_address is set
 
     # --- what others read -------------------------------------------------------------------------
 
@@ -145,6 +149,10 @@ class TwinServer:
                 raise SecurityError(f"{flag} {v:g}: must be a positive number")
         if opt.max_role not in P.ROLES:
             raise SecurityError(f"--max-role {opt.max_role!r}: use {', '.join(P.ROLES)}")
+        if opt.metrics_address is not None:
+            from twin.bus.metrics import check_metrics_address
+
+            check_metrics_address(opt.metrics_address, opt.metrics_tls)  # before anything binds
         self.pub = self.ctx.socket(zmq.XPUB)
         self.router = self.ctx.socket(zmq.ROUTER)
         for s in (self.pub, self.router):
@@ -183,8 +191,27 @@ class TwinServer:
             checkpoint=self.checkpoint if opt.checkpoint_path is not None and self._save_checkpoint else None)
         self.gate = ServeGate(self.clock, self.publisher, self.commands, opt, publish_summary=self.publish_summary,
                               publish_fields=self.publish_fields, checkpoint=self.checkpoint)
+        if opt.metrics_address is not None:
+            self._start_metrics()
+
+    def _start_metrics(self) -> None:
+        """The OpenMetrics endpoint, fed by the last published summary: a scrape costs the solver nothing."""
+        from twin.bus.metrics import SummaryCollector, start_metrics
+
+        publisher = self.publisher
+        collector = SummaryCollector(lambda: publisher.summary, hall=self.twin.hall.name,
+                                     rack_rows={r.name: r.row for r in self.twin.hall.racks})
+        try:
+            self.metrics = start_metrics(self.opt.metrics_address, collector, tls_dir=self.opt.metrics_tls)
+        except SecurityError:
+            self.close()
+            raise
+        log.info("metrics at %s", self.metrics.url)
 
     def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         for s in (self.pub, self.router):
             if s is not None and not s.closed:
                 s.close(linger=0)
@@ -220,8 +247,15 @@ class TwinServer:
     def _training(self) -> bool:
         """Whether a fault injected over the bus is still active (consoles show a TRAINING banner)."""
         s = self.state
-        return bool(self.commands is not None and self.commands.injected
-                    and (s.crah_tripped.any() or not s.utility_ok))
+        if self.commands is None or not self.commands.injected:
+            return False
+        # (1.2) A failed sensor and a rack load other than the hall file's are drills too, until repaired
+        # or set back.
+        sensors_failed = s.controls is not None and any(
+            m != "ok" for array, index in s.controls.sensors().values() if index is None
+            for m in array.failure(s.time_s))
+        loads_changed = not np.array_equal(s.rack_it_w, self.twin.racks.it_w)
+        return bool(s.crah_tripped.any() or not s.utility_ok or sensors_failed or loads_changed)
 
     def publish_summary(self) -> None:
         self._publisher().publish_summary(self.state.time_s, lambda: summary_body(self.twin, self.state,

@@ -12,12 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from twin.control.sensors import FAILURE_MODES
+from twin.model.load import Box, HallModel
 from twin.model.schema import ASHRAE_ALLOWABLE_C, ASHRAE_RECOMMENDED_C
 from twin.sim.observe import observe
 from twin.sim.twin import HallTwin, TwinState
 from twin.thermal.airflow import cell_velocity_m_s
 
-__all__ = ["field_arrays", "hall_info", "summary_body"]
+__all__ = ["failed_sensors", "field_arrays", "hall_info", "hall_plan", "summary_body"]
 
 
 def hall_info(twin: HallTwin) -> dict[str, Any]:
@@ -40,6 +42,11 @@ def hall_info(twin: HallTwin) -> dict[str, Any]:
         "racks": list(twin.racks.names),
         "crahs": list(twin.crahs.names),
         "crah_rated_cooling_w": [float(w) for w in twin.crahs.rated_cooling_w],
+        "plan": hall_plan(hall),
+        # (1.2) What a training fault may fail: the CRAH controllers' sensors, and the ways they fail.
+        "sensors": sorted(twin.sensor_names or ()),
+        "rack_it_w": [float(w) for w in twin.racks.it_w],  # (1.2) the hall file's loads, before any load step
+        "sensor_modes": [m for m in FAILURE_MODES if m != "ok"],
     }
     if twin.power is not None:
         net = twin.power.net
@@ -54,6 +61,52 @@ def hall_info(twin: HallTwin) -> dict[str, Any]:
             "has_generator": twin.power.has_generator,
         }
     return info
+
+
+def _plan_box(box: Box) -> list[float]:
+    return [float(box.lo[0]), float(box.lo[1]), float(box.hi[0]), float(box.hi[1])]
+
+
+def hall_plan(hall: HallModel) -> dict[str, Any]:
+    """(1.2) The hall in plan, for floor maps: boxes ``[x0, y0, x1, y1]`` in metres (minimum corner, maximum
+    corner; x east, y north), in the order of the names the hall view lists (racks, CRAHs, PDUs)."""
+    spec = hall.spec
+    aisles = [{"name": t.name, "kind": "tiles", "box": [t.x_m[0], t.y_m[0], t.x_m[1], t.y_m[1]]}
+              for t in spec.tiles]
+    aisles += [{"name": c.name, "kind": c.kind, "box": [c.x_m[0], c.y_m[0], c.x_m[1], c.y_m[1]]}
+               for c in spec.containment]
+    return {
+        "size_m": [float(spec.hall.size_m[0]), float(spec.hall.size_m[1])],
+        "rows": [{"name": r.name, "along": r.along, "facing": r.facing} for r in spec.rows],
+        "racks": [_plan_box(r.box) for r in hall.racks],
+        "rack_rows": [r.row for r in hall.racks],
+        "rack_facing": [r.facing for r in hall.racks],
+        "crahs": [_plan_box(c.box) for c in hall.crahs],
+        "crah_facing": [c.facing for c in hall.crahs],
+        "pdus": [_plan_box(p.box) for p in hall.pdus],
+        "aisles": aisles,
+        "obstacles": [{"name": o.name, "box": _plan_box(o.box)} for o in hall.obstacles],
+    }
+
+
+def failed_sensors(state: TwinState) -> dict[str, list[str]]:
+    """(1.2) The sensors failed now, as columns ``{"name": [...], "mode": [...]}``: a sensor of a group
+    (``CRAH-01.inlet_temp``, the unit's rack-inlet sensors) is listed when all of it is failed in one mode,
+    each of its members (``CRAH-01.inlet_temp.A01``) when that one is."""
+    out: dict[str, list[str]] = {"name": [], "mode": []}
+    controls = state.controls
+    if controls is None:
+        return out
+    for name, (array, index) in controls.sensors().items():
+        modes = array.failure(state.time_s)
+        if index is None:
+            mode = modes[0] if len(set(modes)) == 1 and modes[0] != "ok" else None
+        else:
+            mode = modes[index] if modes[index] != "ok" else None
+        if mode is not None:
+            out["name"].append(name)
+            out["mode"].append(mode)
+    return out
 
 
 def summary_body(twin: HallTwin, state: TwinState, *, clock: dict[str, Any]) -> dict[str, Any]:
@@ -111,6 +164,7 @@ def summary_body(twin: HallTwin, state: TwinState, *, clock: dict[str, Any]) -> 
         },
         "controllers": _controllers(twin, state),
         "alarms": {"active": state.alarms.active(), "shelved": state.alarms.shelved()},
+        "sensors": failed_sensors(state),
     }
     power = twin.power
     if power is not None and state.power is not None and state.power.last is not None:

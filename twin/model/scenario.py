@@ -38,7 +38,10 @@ from pydantic import Field, ValidationError, field_validator
 
 from twin.model.load import HallError, HallModel, describe_validation_error, read_toml
 from twin.model.strict import StrictModel
-from twin.model.units import parse_duration_s
+from twin.model.units import DURATION_PATTERN, parse_duration_s
+
+#: What a duration may be written as in a file, for the JSON Schema (the validators convert it to seconds).
+DurationInput = Union[float, Annotated[str, Field(pattern=DURATION_PATTERN)]]
 
 __all__ = ["Event", "ScenarioError", "ScenarioModel", "check_event_target", "check_targets", "load_scenario",
            "parse_scenario", "EVENT_KINDS"]
@@ -58,7 +61,7 @@ def _seconds(value: str | float | int, *, allow_zero: bool = True) -> float:
 class _EventBase(_Strict):
     at: float = Field(description="When the event happens: seconds of simulated time, or e.g. '10min'.")
 
-    @field_validator("at", mode="before")
+    @field_validator("at", mode="before", json_schema_input_type=DurationInput)
     @classmethod
     def _duration(cls, v):
         return _seconds(v)
@@ -103,7 +106,7 @@ class ScenarioInfo(_Strict):
     description: str = Field(default="", description="What the scenario plays out.")
     duration: float | None = Field(default=None, description="Default run length, e.g. '1h'.")
 
-    @field_validator("duration", mode="before")
+    @field_validator("duration", mode="before", json_schema_input_type=DurationInput | None)
     @classmethod
     def _duration(cls, v):
         return None if v is None else _seconds(v, allow_zero=False)
@@ -114,7 +117,8 @@ class Outdoor(_Strict):
         description="[time, temperature °C] pairs (time in seconds or e.g. '6h'), piecewise linear."
     )
 
-    @field_validator("points", mode="before")
+    @field_validator("points", mode="before",
+                     json_schema_input_type=list[tuple[DurationInput, Annotated[float, Field(ge=-40.0, le=55.0)]]])
     @classmethod
     def _times(cls, v):
         if not isinstance(v, list) or not v:

@@ -16,13 +16,24 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["DURATION_UNITS_S", "parse_duration_s"]
+__all__ = ["DURATION_PATTERN", "DURATION_UNITS_S", "parse_duration_s"]
 
 #: Units a duration may carry, and their length in seconds ("" is a bare number of seconds).
 DURATION_UNITS_S = {"": 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hr": 3600.0,
                     "d": 86400.0}
 
 _DURATION_RE = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*")
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" for c in word)
+
+
+#: The duration grammar as a JSON Schema ``pattern`` (ECMA-262 has no inline case-insensitive flag, so
+#: each unit letter is a class of both cases); what editors check a duration string against.
+DURATION_PATTERN = (r"^\s*[0-9]*\.?[0-9]+([eE][+-]?[0-9]+)?\s*("
+                    + "|".join(_any_case(u) for u in sorted(DURATION_UNITS_S, key=len, reverse=True) if u)
+                    + r")?\s*$")
 _NOT_A_DURATION = ("{text!r} is not a duration: write seconds, or a number with a unit s, min, h or d "
                    "(e.g. 600, 90s, 10min, 1.5h, 2d)")
 

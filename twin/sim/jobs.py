@@ -137,7 +137,8 @@ def run_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, out_dir: P
         trackers.append(ProgressTracker(duration_s))
     info = Runner(twin, trackers, scenario=player).run(state, duration_s)
     summary_path = out_dir / "summary.json"
-    result = summary(twin, state, info, outputs=[series.path, *fields.paths, summary_path])
+    pvd = [fields.pvd_path] if fields.paths else []
+    result = summary(twin, state, info, outputs=[series.path, *fields.paths, *pvd, summary_path])
     if scenario is not None:  # (then player is not None either)
         result["scenario"] = {"name": scenario.name, "file": str(scenario.path) if scenario.path else None,
                               "events": state.scenario_log}
@@ -149,7 +150,7 @@ def run_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, out_dir: P
 
 def _clear_previous_outputs(out_dir: Path) -> None:
     """A run owns its output folder: remove what an earlier run there wrote (only our own files)."""
-    for old in [*out_dir.glob("fields/t_*.vti"), out_dir / "fields" / "steady.vti",
+    for old in [*out_dir.glob("fields/t_*.vti"), out_dir / "fields" / "steady.vti", out_dir / "fields" / "fields.pvd",
                 out_dir / "timeseries.parquet", out_dir / "summary.json"]:
         if old.is_file():
             old.unlink()

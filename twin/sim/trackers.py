@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ from twin.sim.files import atomic_write
 from twin.sim.observe import observe, observe_names, unit_of
 from twin.sim.runner import RunInfo, Tracker
 from twin.sim.twin import HallTwin, TwinState
-from twin.sim.vtkxml import write_vti
+from twin.sim.vtkxml import GHOST_ARRAY, ghost_cells, write_pvd, write_vti
 from twin.thermal.airflow import cell_velocity_m_s
 
 if TYPE_CHECKING:
@@ -47,39 +48,42 @@ class TimeSeriesRecorder(Tracker):
     def start(self, twin: HallTwin, state: TwinState) -> None:
         obs = observe(twin, state)
         who_by_kind = observe_names(twin)
-        names, units = ["time_s"], ["s"]
-        for key, value in obs.items():
-            kind, quantity = key.split(".", 1)
-            if kind == "hall" and key == "hall.time_s":
+        self._keys = [key for key in obs if key != "hall.time_s"]
+        fields = [pa.field("time_s", pa.float64(), metadata={b"unit": b"s"})]
+        self._types = []  # one Arrow type per key: flags stay booleans and counts integers
+        for key, value in obs.items():  # (items(): a TypedDict is indexed by literal keys only)
+            if key == "hall.time_s":
                 continue
-            if isinstance(value, np.ndarray) and value.ndim > 0:
-                who = who_by_kind[kind]
-                names += [f"{kind}.{w}.{quantity}" for w in who]
-                units += [unit_of(quantity)] * len(who)
-            else:
-                names.append(key)
-                units.append(unit_of(quantity))
+            kind, quantity = key.split(".", 1)
+            arrow_type = _arrow_type(value)
+            self._types.append(arrow_type)
+            per_unit = isinstance(value, np.ndarray) and value.ndim > 0
+            names = [f"{kind}.{w}.{quantity}" for w in who_by_kind[kind]] if per_unit else [key]
+            fields += [pa.field(n, arrow_type, metadata={b"unit": unit_of(quantity).encode()}) for n in names]
         meta = {b"hall": twin.hall.name.encode(), b"hall_file": str(twin.hall.path or "").encode(),
                 b"dt_s": str(twin.dt_s).encode()}
-        self.schema = pa.schema([pa.field(n, pa.float64(), metadata={b"unit": u.encode()})
-                                 for n, u in zip(names, units)], metadata=meta)
+        self.schema = pa.schema(fields, metadata=meta)
         self.parts_dir.mkdir(parents=True, exist_ok=True)
 
     def handle(self, twin: HallTwin, state: TwinState) -> None:
         if self._last_time_s is not None and state.time_s <= self._last_time_s:
             return  # the runner's final call at a time already recorded
         self._last_time_s = state.time_s
-        obs = observe(twin, state)
-        row = [np.atleast_1d(np.asarray(v, dtype=float)) for k, v in obs.items() if k != "hall.time_s"]
-        self._rows.append(np.concatenate([[state.time_s], *row]))
+        obs: Mapping[str, object] = observe(twin, state)  # (read by the keys start() took)
+        # Copies: the state's arrays are updated in place by the next step.
+        self._rows.append([np.array(state.time_s, dtype=float, ndmin=1),
+                           *(np.array(obs[k], ndmin=1, copy=True) for k in self._keys)])
         if len(self._rows) >= self.flush_rows:
             self._flush()
 
     def _flush(self) -> None:
         if not self._rows:
             return
-        data = np.vstack(self._rows)
-        table = pa.Table.from_arrays([pa.array(data[:, i]) for i in range(data.shape[1])], schema=self.schema)
+        columns = [pa.array(np.concatenate([row[0] for row in self._rows]), type=pa.float64())]
+        for j, arrow_type in enumerate(self._types, start=1):
+            block = np.vstack([row[j] for row in self._rows])  # (rows, equipment)
+            columns += [pa.array(block[:, i], type=arrow_type) for i in range(block.shape[1])]
+        table = pa.Table.from_arrays(columns, schema=self.schema)
         part = self.parts_dir / f"part-{len(self._parts):05d}.parquet"
         atomic_write(part, lambda tmp: pq.write_table(table, tmp))
         self._parts.append(part)
@@ -97,8 +101,18 @@ class TimeSeriesRecorder(Tracker):
         shutil.rmtree(self.parts_dir, ignore_errors=True)
 
 
+def _arrow_type(value: object) -> pa.DataType:
+    """The column type of an observed quantity: bool for flags, int64 for counts, float64 otherwise."""
+    kind = np.asarray(value).dtype.kind
+    return pa.bool_() if kind == "b" else pa.int64() if kind in "iu" else pa.float64()
+
+
 def write_fields(path: Path, twin: HallTwin, state: TwinState) -> Path:
-    """One snapshot of the 3D fields as a .vti: temperature, velocity, speed, solid mask."""
+    """One snapshot of the 3D fields as a .vti: temperature, velocity, speed, solid mask, VTK's ghost array.
+
+    Solid cells are NaN in the fields and HIDDENCELL in ``vtkGhostType``, so ParaView hides them itself
+    (a cell-to-point conversion then no longer smears NaN into the air around the racks).
+    """
     net = twin.net
     vel = cell_velocity_m_s(net, twin.face_flows_m3s(state))
     grid = twin.voxels.grid
@@ -110,17 +124,24 @@ def write_fields(path: Path, twin: HallTwin, state: TwinState) -> Path:
             "speed_m_s": np.linalg.norm(vel_grid, axis=-1),
             "velocity_m_s": vel_grid,
             "solid": twin.voxels.solid.astype(np.uint8),
+            GHOST_ARRAY: ghost_cells(twin.voxels.solid),
         },
     )
 
 
 class FieldRecorder(Tracker):
-    """Field snapshots every ``interval_s`` of simulated time and at the end, as fields/t_XXXXXXs.vti."""
+    """Field snapshots every ``interval_s`` of simulated time and at the end, as fields/t_XXXXXXs.vti.
+
+    After each snapshot ``fields/fields.pvd`` is rewritten (atomically) with every snapshot so far and
+    its simulated time in seconds: the collection is current while the run goes on and after a kill.
+    """
 
     def __init__(self, out_dir: Path, *, interval_s: float = 600.0) -> None:
         self.dir = Path(out_dir) / "fields"
         self.interval_s = interval_s
         self.paths: list[Path] = []
+        self.pvd_path = self.dir / "fields.pvd"
+        self._times_s: list[float] = []
 
     def handle(self, twin: HallTwin, state: TwinState) -> None:
         # Whole seconds in the name; fractions only when a time step below 1 s needs them.
@@ -130,6 +151,8 @@ class FieldRecorder(Tracker):
         if self.paths and self.paths[-1] == path:
             return
         self.paths.append(write_fields(path, twin, state))
+        self._times_s.append(float(t))
+        write_pvd(self.pvd_path, [(t_s, p.name) for t_s, p in zip(self._times_s, self.paths)])
 
 
 class ProgressTracker(Tracker):

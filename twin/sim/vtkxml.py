@@ -1,7 +1,13 @@
-"""VTK XML image data (.vti) for cell fields on the solver grid, readable by ParaView and pyvista.
+"""VTK XML image data (.vti) for cell fields on the solver grid, and the .pvd collection that gives them times.
 
 The format is small enough to write directly: one <ImageData> piece whose cells are the grid's cells,
 each array base64-encoded with a UInt64 byte-count header; VTK orders cells with x varying fastest.
+
+A ``.pvd`` (VTK's "Collection" file, read by ParaView and pyvista) lists the snapshots with their
+simulated time in seconds, so that ParaView's time axis shows 0, 600, 1200 s instead of steps 0, 1, 2.
+Solid cells are blanked the way VTK does it natively: a ``vtkGhostType`` cell array with the HIDDENCELL
+bit set, which ParaView's filters and renderers skip (the NaN in ``t_c`` stays for readers that
+ignore ghost arrays).
 """
 
 from __future__ import annotations
@@ -13,7 +19,11 @@ import numpy as np
 
 from twin.sim.files import atomic_write
 
-__all__ = ["write_vti"]
+__all__ = ["GHOST_ARRAY", "HIDDENCELL", "ghost_cells", "write_pvd", "write_vti"]
+
+#: VTK's name for its ghost/blanking array and the bit that hides a cell (vtkDataSetAttributes::HIDDENCELL).
+GHOST_ARRAY = "vtkGhostType"
+HIDDENCELL = 32
 
 _VTK_TYPES = {np.dtype("float32"): "Float32", np.dtype("float64"): "Float64", np.dtype("uint8"): "UInt8",
               np.dtype("int32"): "Int32"}
@@ -54,3 +64,25 @@ def write_vti(path: Path, *, origin_m: tuple[float, float, float], spacing_m: fl
         + "      </CellData>\n    </Piece>\n  </ImageData>\n</VTKFile>\n"
     )
     return atomic_write(Path(path), lambda tmp: tmp.write_text(text, encoding="ascii"))
+
+
+def ghost_cells(solid: np.ndarray) -> np.ndarray:
+    """VTK's ghost array for a solid mask: HIDDENCELL where solid, 0 (an ordinary cell) elsewhere."""
+    return np.where(np.asarray(solid, dtype=bool), HIDDENCELL, 0).astype(np.uint8)
+
+
+def write_pvd(path: Path, snapshots: list[tuple[float, Path]]) -> Path:
+    """Write a .pvd collection listing ``(time_s, file)`` snapshots, atomically (file paths relative to it).
+
+    Rewritten whole after each snapshot: the renamed file is always a complete collection, so a run
+    killed at any moment leaves a .pvd that ParaView opens with every snapshot written so far.
+    """
+    path = Path(path)
+    rows = []
+    for time_s, file in sorted(snapshots, key=lambda item: item[0]):
+        rel = Path(file).relative_to(path.parent) if Path(file).is_absolute() else Path(file)
+        rows.append(f'    <DataSet timestep="{float(time_s)!r}" group="" part="0" file="{rel.as_posix()}"/>\n')
+    text = ('<?xml version="1.0"?>\n'
+            '<VTKFile type="Collection" version="0.1" byte_order="LittleEndian">\n'
+            "  <Collection>\n" + "".join(rows) + "  </Collection>\n</VTKFile>\n")
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -1,0 +1,102 @@
+"""JSON Schemas of the input files: generated from the models, shipped up to date, found by editors through
+the `#:schema` header, and checked with an independent validator (jsonschema) on the bundled files."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.sim.runs import REPO, twin_cli
+from twin.model.schemas import json_schema, schema_names, schema_text
+
+SCHEMA_DIR = REPO / "assets" / "schemas"
+BUNDLED = [*(("hall", p) for p in sorted((REPO / "assets" / "halls").glob("*.toml"))),
+           *(("scenario", p) for p in sorted((REPO / "assets" / "scenarios").glob("*.toml")))]
+DIRECTIVE = re.compile(r"#:schema (\S+)")
+
+
+def _validator(kind: str) -> jsonschema.Draft202012Validator:
+    schema = json.loads((SCHEMA_DIR / f"{kind}.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)  # a valid schema of the dialect it names
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize("kind", ["hall", "scenario"])
+def test_shipped_schema_files_are_up_to_date(kind):
+    """assets/schemas/KIND.schema.json is what the models generate now (regenerate: twin schema --write)."""
+    assert kind in schema_names()
+    assert (SCHEMA_DIR / f"{kind}.schema.json").read_text(encoding="utf-8") == schema_text(kind), (
+        "run `twin schema --write assets/schemas` and commit the result")
+
+
+@pytest.mark.parametrize(("kind", "path"), BUNDLED, ids=[p.name for _, p in BUNDLED])
+def test_bundled_files_point_editors_at_their_schema_and_validate(kind, path):
+    """The first line is Taplo's header directive to the right schema, relative to the file; jsonschema finds
+    no error in the file."""
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    match = DIRECTIVE.fullmatch(first)
+    assert match, f"{path.name} starts with {first!r}"
+    target = (path.parent / match.group(1)).resolve()
+    assert target == (SCHEMA_DIR / f"{kind}.schema.json").resolve()
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in _validator(kind).iter_errors(data)]
+    assert errors == []
+
+
+@pytest.mark.parametrize(("edit", "path_in_error"), [
+    (("cell_m = 0.5", 'cell_m = "0.5"'), ["hall", "cell_m"]),        # a string is not a number
+    (("cell_m = 0.5", "cell_mm = 0.5"), ["hall"]),                    # a misspelt key is not ignored
+    (('ashrae_class = "A1"', 'ashrae_class = "A7"'), ["hall", "ashrae_class"]),
+])
+def test_schema_rejects_what_the_loader_rejects(tmp_path, edit, path_in_error):
+    """The schema catches the mistakes the loader refuses, at the same key path the loader names."""
+    from tests.halls import bad_hall
+    from twin.model.load import HallError, load_hall
+
+    path = bad_hall(tmp_path, edit)
+    with pytest.raises(HallError, match=re.escape(".".join(path_in_error))):
+        load_hall(path)
+    errors = list(_validator("hall").iter_errors(tomllib.loads(path.read_text(encoding="utf-8"))))
+    assert errors and {tuple(e.absolute_path) for e in errors} == {tuple(path_in_error)}, [e.message for e in errors]
+
+
+@pytest.mark.parametrize("kind", ["hall", "scenario"])
+def test_twin_schema_prints_the_schema(kind):
+    """`twin schema KIND` prints the JSON Schema on stdout, with its dialect."""
+    proc = twin_cli("schema", kind)
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads(proc.stdout)
+    assert printed == json_schema(kind)
+    assert printed["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert printed["additionalProperties"] is False
+
+
+def test_twin_schema_write_and_unknown_kind(tmp_path: Path):
+    """--write writes one file per kind; an unknown kind exits 2 with one line listing the known ones."""
+    proc = twin_cli("schema", "--write", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{k}.schema.json" for k in schema_names())
+    proc = twin_cli("schema", "cabinet")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "hall" in proc.stderr
+
+
+def test_scenario_schema_takes_durations_as_the_loader_does():
+    """Durations: numbers of seconds or the CLI's grammar ('10min', '1.5h'); other text is refused by both."""
+    from twin.model.load import HallError
+    from twin.model.scenario import parse_scenario
+
+    validator = _validator("scenario")
+    for at in (600, 90.5, "10min", "1.5h", " 2 d"):
+        data = {"scenario": {"name": "x", "duration": "1h"}, "events": [{"at": at, "kind": "utility_outage"}]}
+        assert list(validator.iter_errors(data)) == [], at
+        parse_scenario(data)
+    for at in ("10 minutes", "1h30", "-5s", True):
+        data = {"scenario": {"name": "x"}, "events": [{"at": at, "kind": "utility_outage"}]}
+        assert list(validator.iter_errors(data)), at
+        with pytest.raises(HallError):
+            parse_scenario(data)

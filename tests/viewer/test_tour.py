@@ -1,0 +1,119 @@
+"""The guided walk, tested as poses (no rendering): where the camera goes, how it moves, what it faces."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tests.viewer.conftest import REFERENCE, TINY
+from twin.model.load import facing_axis_sign, load_hall
+from viewer.cameras import EYE_HEIGHT_M
+from viewer.scene import find_aisles
+from viewer.tour import HOLD_S, SOLID_CLEARANCE_M, guided_tour, solid_boxes
+
+FPS = 30.0
+PACE = 1.2
+
+
+def _hot_racks(hall, names):
+    where = {r.name: i for i, r in enumerate(hall.racks)}
+    return [(where[n], 35.0 - k) for k, n in enumerate(names)]
+
+
+@pytest.fixture(scope="module", params=["tiny", "reference"])
+def walk(request):
+    path = TINY if request.param == "tiny" else REFERENCE
+    hall = load_hall(path)
+    hot = _hot_racks(hall, ["A02"] if request.param == "tiny" else ["C11", "H03", "J16"])
+    return hall, hot, guided_tour(hall, find_aisles(hall), hot, fps=FPS, pace_m_s=PACE)
+
+
+def _directions(tour) -> np.ndarray:
+    d = np.array([np.subtract(p.focal_point, p.position) for p in tour.poses])
+    return d / np.linalg.norm(d, axis=1, keepdims=True)
+
+
+def test_the_camera_stays_in_the_room_at_eye_height_and_out_of_every_solid(walk):
+    hall, _, tour = walk
+    pos = np.array([p.position for p in tour.poses])
+    assert len(tour) > 0 and (pos[:, 2] == EYE_HEIGHT_M).all()
+    sx, sy, _ = hall.spec.hall.size_m
+    assert (pos[:, 0] >= 0.3 - 1e-9).all() and (pos[:, 0] <= sx - 0.3 + 1e-9).all()
+    assert (pos[:, 1] >= 0.3 - 1e-9).all() and (pos[:, 1] <= sy - 0.3 + 1e-9).all()
+    for lo, hi in solid_boxes(hall):
+        # Distance in plan from each camera position to the box (cabinets stand floor to above the eyes).
+        dx = np.maximum(np.maximum(lo[0] - pos[:, 0], pos[:, 0] - hi[0]), 0.0)
+        dy = np.maximum(np.maximum(lo[1] - pos[:, 1], pos[:, 1] - hi[1]), 0.0)
+        assert np.hypot(dx, dy).min() >= SOLID_CLEARANCE_M - 1e-6
+
+
+def test_cold_aisles_first_then_hot_and_every_aisle_walked(walk):
+    hall, _, tour = walk
+    aisles = {a.name: a for a in find_aisles(hall)}
+    visited = [name for _, name in tour.stops if name.startswith("aisle")]
+    assert sorted(visited) == sorted(aisles)
+    kinds = [aisles[n].kind for n in visited]
+    assert kinds == sorted(kinds, key=lambda k: k == "hot")  # no cold aisle after a hot one
+    path = tour.path_xy
+    for a in aisles.values():
+        # The path runs along each aisle's centre line over its length.
+        for frac in (0.1, 0.5, 0.9):
+            p = np.array(a.center)
+            p[a.axis] = a.lo[a.axis] + frac * (a.hi[a.axis] - a.lo[a.axis])
+            assert np.linalg.norm(path - p, axis=1).min() < 0.1, a.name
+
+
+def test_the_walk_is_smooth(walk):
+    """Never faster than the pace, speeding up and slowing down gradually, turning at most 4° a frame."""
+    _, _, tour = walk
+    pos = np.array([p.position for p in tour.poses])
+    step = np.linalg.norm(np.diff(pos, axis=0), axis=1)
+    assert step.max() <= PACE / FPS * 1.05
+    assert np.abs(np.diff(step)).max() <= PACE / FPS * 0.1  # eased: no jumps in speed
+    d = _directions(tour)
+    turn_deg = np.degrees(np.arccos(np.clip(np.sum(d[1:] * d[:-1], axis=1), -1, 1)))
+    assert turn_deg.max() < 4.0
+
+
+def test_the_camera_never_faces_a_wall(walk):
+    """Along its gaze, the camera always has at least 1.5 m of room before a wall."""
+    hall, _, tour = walk
+    sx, sy, _ = hall.spec.hall.size_m
+    for p, d in zip(tour.poses, _directions(tour)):
+        x, y = p.position[:2]
+        room = []
+        for c, v, size in ((x, d[0], sx), (y, d[1], sy)):
+            if v > 1e-9:
+                room.append((size - c) / v)
+            elif v < -1e-9:
+                room.append(-c / v)
+        horizontal = math.hypot(d[0], d[1])
+        assert min(room) * horizontal >= 1.5, p
+
+
+def test_it_stops_to_face_each_hot_rack(walk):
+    """At each hot rack it stops for HOLD_S seconds looking straight at the rack's front."""
+    hall, hot, tour = walk
+    gaze = _directions(tour)
+    for rack, _ in hot:
+        frames = [f for f, r in tour.facing.items() if r == rack]
+        assert len(frames) == int(HOLD_S * FPS)
+        r = hall.racks[rack]
+        f, sign = facing_axis_sign(r.facing)
+        front = np.array([(r.box.lo[0] + r.box.hi[0]) / 2, (r.box.lo[1] + r.box.hi[1]) / 2, 1.2])
+        front[f] = r.box.hi[f] if sign > 0 else r.box.lo[f]
+        for i in frames:
+            p = tour.poses[i]
+            to = front - p.position
+            assert np.dot(to / np.linalg.norm(to), gaze[i]) > 0.999
+            assert np.linalg.norm(to[:2]) < 1.0  # from the aisle in front of it
+        stop = next(fr for fr, what in tour.stops if what == f"rack {r.name}")
+        assert tour.next_stop(stop - 1) == stop and tour.next_stop(stop, -1) < stop
+
+
+def test_no_aisles_no_walk(tiny_hall):
+    assert len(guided_tour(tiny_hall, [], [])) == 0
+    with pytest.raises(ValueError):
+        guided_tour(tiny_hall, find_aisles(tiny_hall), fps=0)
