@@ -38,6 +38,8 @@ from twin.sim.twin import HallTwin
 if TYPE_CHECKING:
     from zmq.auth.thread import ThreadAuthenticator
 
+    from twin.bus.metrics import MetricsServer
+
 __all__ = ["ServeGate", "ServeOptions", "TwinServer"]
 
 log = logging.getLogger(__name__)
@@ -94,7 +96,7 @@ class TwinServer:
         self.commands: CommandHandler | None = None
         self.gate: ServeGate | None = None
         self.last_checkpoint: Path | None = None
-        self.metrics = None  # the OpenMetrics endpoint (a MetricsServer) when options.metrics_address is set
+        self.metrics: MetricsServer | None = None  # the OpenMetrics endpoint when options.metrics_address is set
 
     # --- what others read -------------------------------------------------------------------------
 
@@ -198,15 +200,17 @@ class TwinServer:
         """The OpenMetrics endpoint, fed by the last published summary: a scrape costs the solver nothing."""
         from twin.bus.metrics import SummaryCollector, start_metrics
 
-        publisher = self.publisher
+        publisher, address = self._publisher(), self.opt.metrics_address
+        if address is None:
+            return
         collector = SummaryCollector(lambda: publisher.summary, hall=self.twin.hall.name,
                                      rack_rows={r.name: r.row for r in self.twin.hall.racks})
         try:
-            self.metrics = start_metrics(self.opt.metrics_address, collector, tls_dir=self.opt.metrics_tls)
+            metrics = self.metrics = start_metrics(address, collector, tls_dir=self.opt.metrics_tls)
         except SecurityError:
             self.close()
             raise
-        log.info("metrics at %s", self.metrics.url)
+        log.info("metrics at %s", metrics.url)
 
     def close(self) -> None:
         if self.metrics is not None:

@@ -41,7 +41,7 @@ class TimeSeriesRecorder(Tracker):
         self.flush_rows = flush_rows
         self.path = self.out_dir / "timeseries.parquet"
         self.parts_dir = self.out_dir / "timeseries.parts"
-        self._rows: list[np.ndarray] = []
+        self._rows: list[list[np.ndarray]] = []  # per recorded time: the time, then one array per key
         self._parts: list[Path] = []
         self._last_time_s: float | None = None
 
