@@ -52,6 +52,7 @@ demo: $(VENV)/.installed $(VENV)/.sysdeps
 
 test: $(VENV)/.installed-test $(VENV)/.sysdeps $(GLTF_VALIDATOR)/node_modules/.installed
 	$(VENV)/bin/ruff check twin viewer tui tests validation
+	$(VENV)/bin/mypy twin
 	$(PY) -m pytest -q
 
 # The bench compares the power-chain solve with pandapower, which comes with the test extra.

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from twin.bus.protocol import DEFAULT_COMMANDS, DEFAULT_STATE, ROLES, SPEED_MAX, SPEED_MIN
 from twin.model import units
@@ -35,7 +36,7 @@ def _speed(text: str) -> float:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not usage + message
+    def error(self, message: str) -> NoReturn:  # one line, not usage + message
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

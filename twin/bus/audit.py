@@ -66,7 +66,7 @@ def _ends_with_newline(path: Path) -> bool:
 def read_audit(path: Path, *, last_bytes: int | None = None) -> list[dict[str, Any]]:
     """Every complete line of an audit log (a torn line after a crash is skipped); with ``last_bytes``,
     only the lines in that much of the file's end."""
-    out = []
+    out: list[dict[str, Any]] = []
     try:
         with open(path, "rb") as f:
             if last_bytes is not None:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,18 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@dataclass
+class _Follower:
+    """What one following client saw."""
+
+    summaries: int = 0
+    fields: int = 0
+    field_bytes: int = 0
+    latency_s: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+    dropped: int | None = None
 
 
 def _rtf(probe: TwinClient, seconds: float) -> float:
@@ -48,29 +61,30 @@ def bench_bus(hall_path: Path, *, seconds: float = 10.0, clients: int = 3, out_d
     try:
         probe = TwinClient(state_ep, commands_ep, role="observer", name="bench-probe", topics=("heartbeat",))
         if not probe.connect(120.0):
-            raise RuntimeError(f"the server did not answer: {proc.stderr.read() if proc.poll() is not None else ''}")
+            said = proc.stderr.read() if proc.stderr is not None and proc.poll() is not None else ""
+            raise RuntimeError(f"the server did not answer: {said}")
         _rtf(probe, 1.0)  # warm-up: the first flow solves and caches
         rtf_alone = _rtf(probe, seconds)
 
         stop = threading.Event()
-        stats: list[dict] = []
+        stats: list[_Follower] = []
 
         def follow(k: int) -> None:
             c = TwinClient(state_ep, commands_ep, role="observer", name=f"bench-{k}")
-            s = {"summaries": 0, "fields": 0, "field_bytes": 0, "latency_s": []}
+            s = _Follower()
             try:
                 c.connect(30.0)
                 c.latency_s.clear()
                 t0 = time.monotonic()
                 while not stop.is_set():
                     changed = c.poll(0.05)
-                    s["summaries"] += "summary" in changed
-                    if "fields" in changed:
-                        s["fields"] += 1
-                        s["field_bytes"] += sum(a.nbytes for a in c.fields[1].values())
-                s["wall_s"] = time.monotonic() - t0
-                s["latency_s"] = list(c.latency_s)
-                s["dropped"] = c.dropped
+                    s.summaries += "summary" in changed
+                    if "fields" in changed and c.fields is not None:
+                        s.fields += 1
+                        s.field_bytes += sum(a.nbytes for a in c.fields[1].values())
+                s.wall_s = time.monotonic() - t0
+                s.latency_s = list(c.latency_s)
+                s.dropped = c.dropped
             finally:
                 c.close()
                 stats.append(s)
@@ -99,10 +113,10 @@ def bench_bus(hall_path: Path, *, seconds: float = 10.0, clients: int = 3, out_d
             proc.kill()
 
     # Each client's summary count includes a few per poll that only differ in seq; rates are per wall s.
-    lat = np.array([x for s in stats for x in s["latency_s"]]) * 1e3
-    summary_hz = statistics.mean(s["summaries"] / s["wall_s"] for s in stats) if stats else None
-    fields_hz = statistics.mean(s["fields"] / s["wall_s"] for s in stats) if stats else None
-    field_mb_s = statistics.mean(s["field_bytes"] / s["wall_s"] / 1e6 for s in stats) if stats else None
+    lat = np.array([x for s in stats for x in s.latency_s]) * 1e3
+    summary_hz = statistics.mean(s.summaries / s.wall_s for s in stats) if stats else None
+    fields_hz = statistics.mean(s.fields / s.wall_s for s in stats) if stats else None
+    field_mb_s = statistics.mean(s.field_bytes / s.wall_s / 1e6 for s in stats) if stats else None
     return {
         "hall": str(hall_path),
         "rtf_no_clients": rtf_alone,
@@ -114,7 +128,7 @@ def bench_bus(hall_path: Path, *, seconds: float = 10.0, clients: int = 3, out_d
                                "max": float(lat.max()) if lat.size else None, "samples": int(lat.size)},
         "fields_hz_per_client": fields_hz,
         "fields_mb_s_per_client": field_mb_s,
-        "dropped_per_client": [s.get("dropped") for s in stats],
+        "dropped_per_client": [s.dropped for s in stats],
         "late_join_s": {"median": statistics.median(joins) if joins else None, "max": max(joins) if joins else None,
                         "samples": len(joins)},
     }

@@ -103,8 +103,8 @@ class TwinClient:
         self._pending: dict[str, P.Message] = {}
         self._pending_events: deque[P.Message] = deque(maxlen=500)
         self._topics = set(topics)
-        self.summary_frames: list[bytes] | None = None  # the frames of the summary held, as published
-        self.fields_frames: list[bytes] | None = None
+        self.summary_frames: list[P.FrameBytes] | None = None  # the frames of the summary held, as published
+        self.fields_frames: list[P.FrameBytes] | None = None
 
         self.sub = self.ctx.socket(zmq.SUB)
         self.dealer = self.ctx.socket(zmq.DEALER)
@@ -145,7 +145,7 @@ class TwinClient:
     def __enter__(self) -> TwinClient:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # --- receiving ----------------------------------------------------------------------------
@@ -230,7 +230,9 @@ class TwinClient:
         kind = msg.kind
         body = msg.header.get("body")
         if kind == "summary" and isinstance(body, dict):
-            clock = body.get("clock") if isinstance(body.get("clock"), dict) else {}
+            clock = body.get("clock")
+            if not isinstance(clock, dict):
+                clock = {}
             previous = self.summary.get("clock", {}) if isinstance(self.summary, dict) else {}
             stepped = clock.get("state_wall_time")
             if isinstance(stepped, (int, float)) and stepped != previous.get("state_wall_time"):
@@ -275,8 +277,9 @@ class TwinClient:
                 self._next_snapshot_s = time.monotonic() + self.snapshot_timeout_s
                 changed.add("status")
                 return
+            result = h.get("result")
             self._replies[cid] = Reply(cid, h.get("request"), str(h.get("status")), str(h.get("reason", "")),
-                                       h.get("result") if isinstance(h.get("result"), dict) else {}, h)
+                                       result if isinstance(result, dict) else {}, h)
             while len(self._replies) > 1000:
                 self._replies.popitem(last=False)
             changed.add("reply")
@@ -291,7 +294,8 @@ class TwinClient:
         self.hall = h.get("hall")
         self.heartbeat_s = float(h.get("heartbeat_s", self.heartbeat_s))
         self.summary, self.summary_seq = h.get("summary"), h.get("summary_seq")
-        self.fields = (h.get("fields"), dict(msg.arrays)) if h.get("fields") is not None else None
+        fields = h.get("fields")
+        self.fields = (fields, dict(msg.arrays)) if fields is not None else None
         self.fields_seq = h.get("fields_seq")
         # Protocol 1.1: the exact frames of those two messages (older servers send only their bodies).
         sf, ff = h.get("summary_frame"), h.get("fields_frame")
@@ -375,33 +379,33 @@ class TwinClient:
                 return r
         raise CommandError(f"no reply to {kind} ({cid}) from {self.commands_endpoint} within {timeout_s:g} s")
 
-    def set_setpoint(self, target: str, value: Any, **kw) -> Reply:
+    def set_setpoint(self, target: str, value: Any, **kw: Any) -> Reply:
         return self.request("set_setpoint", {"target": target, "value": value}, **kw)
 
-    def ack_alarm(self, alarm: str, **kw) -> Reply:
+    def ack_alarm(self, alarm: str, **kw: Any) -> Reply:
         return self.request("alarm_ack", {"alarm": alarm}, **kw)
 
-    def shelve_alarm(self, alarm: str, duration_s: float, **kw) -> Reply:
+    def shelve_alarm(self, alarm: str, duration_s: float, **kw: Any) -> Reply:
         return self.request("alarm_shelve", {"alarm": alarm, "duration_s": duration_s}, **kw)
 
-    def unshelve_alarm(self, alarm: str, **kw) -> Reply:
+    def unshelve_alarm(self, alarm: str, **kw: Any) -> Reply:
         return self.request("alarm_unshelve", {"alarm": alarm}, **kw)
 
-    def pause(self, **kw) -> Reply:
+    def pause(self, **kw: Any) -> Reply:
         return self.request("pause", **kw)
 
-    def resume(self, **kw) -> Reply:
+    def resume(self, **kw: Any) -> Reply:
         return self.request("resume", **kw)
 
-    def set_speed(self, speed: float | str, **kw) -> Reply:
+    def set_speed(self, speed: float | str, **kw: Any) -> Reply:
         return self.request("set_speed", {"speed": speed}, **kw)
 
-    def inject(self, event: dict, **kw) -> Reply:
+    def inject(self, event: dict, **kw: Any) -> Reply:
         """A scenario event now, e.g. ``{"kind": "crah_trip", "target": "CRAH-01"}`` (engineer)."""
         return self.request("scenario_event", {"event": event}, **kw)
 
-    def checkpoint(self, **kw) -> Reply:
+    def checkpoint(self, **kw: Any) -> Reply:
         return self.request("checkpoint", **kw)
 
-    def ping(self, **kw) -> Reply:
+    def ping(self, **kw: Any) -> Reply:
         return self.request("ping", **kw)

@@ -122,7 +122,7 @@ class CommandHandler:
                                                                   f"({type(exc).__name__})"), ctx)
 
     def _handle(self, envelope: list[bytes], rest: list, ctx: dict) -> None:
-        def refuse(cid, kind, status, reason, **audit) -> None:
+        def refuse(cid: str | None, kind: str | None, status: str, reason: str, **audit: Any) -> None:
             self._answer(envelope, cid, kind, Outcome(status, reason, audit=audit), ctx)
 
         if len(rest) != 1:
@@ -195,7 +195,7 @@ class CommandHandler:
             log.info("%s from %s: %s", kind, who, outcome.status)
         if kind not in (None, "snapshot", "ping"):
             self.publisher.publish_event(self.state.time_s, {"type": "command", **logged})
-        if kind == "snapshot" and outcome.status == "ok":
+        if kind == "snapshot" and outcome.status == "ok" and cid is not None:  # (an ok has passed the id check)
             header, version = self._snapshot_header()
             frames = self.publisher.snapshot_frames(cid, header, version)
         else:
@@ -331,7 +331,7 @@ def inject_event(twin: HallTwin, state: TwinState, args: dict) -> tuple[Outcome,
     return Outcome("ok", outcome, {"outcome": outcome}, {"target": target, "new": event.kind}), True, True
 
 
-def _arg(args: dict, key: str, types) -> Any:
+def _arg(args: dict, key: str, types: type | tuple[type, ...]) -> Any:
     v = args.get(key)
     if isinstance(v, bool) or not isinstance(v, types):
         names = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)

@@ -231,7 +231,10 @@ def start_metrics(address: str, collector: SummaryCollector, *, tls_dir: Path | 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     try:
-        server, thread = start_http_server(port, addr=host, registry=registry, client_auth_required=bool(tls), **tls)
+        # The TLS files by name (prometheus_client's stubs type each keyword; a **dict of str matches none).
+        server, thread = start_http_server(port, addr=host, registry=registry, client_auth_required=bool(tls),
+                                           certfile=tls.get("certfile"), keyfile=tls.get("keyfile"),
+                                           client_cafile=tls.get("client_cafile"))
     except OSError as exc:
         raise SecurityError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
     shown = f"[{host}]" if ":" in host else host

@@ -65,7 +65,8 @@ def offline_view(source: str | Path, *, hall_path: str | Path | None = None, pre
         raise NoSteadyView(f"{source}: {exc}") from None
 
 
-def _offline_view(source: Path, *, hall_path, precision: str, control: str, airflow: str | None) -> OfflineView:
+def _offline_view(source: Path, *, hall_path: str | Path | None, precision: str, control: str,
+                  airflow: str | None) -> OfflineView:
     from twin.model.load import load_hall
     from twin.sim.checkpoint import load_checkpoint, read_checkpoint_meta
     from twin.sim.twin import HallTwin
@@ -115,7 +116,7 @@ def run_view(folder: str | Path) -> OfflineView:
     grid = pv.read(vti)
     nx, ny, nz = (d - 1 for d in grid.dimensions)
     t_c = np.asarray(grid.cell_data["t_c"], dtype=np.float32).reshape(nz, ny, nx)
-    arrays = {"t_c": t_c}
+    arrays: dict[str, np.ndarray] = {"t_c": t_c}
     if "velocity_m_s" in grid.cell_data:
         arrays["velocity_m_s"] = np.asarray(grid.cell_data["velocity_m_s"], dtype=np.float32).reshape(nz, ny, nx, 3)
     spacing = float(grid.spacing[0])

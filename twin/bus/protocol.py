@@ -212,13 +212,18 @@ def check_version(header: dict) -> None:
                             f"(major {PROTOCOL_MAJOR})")
 
 
+# A frame as a buffer: what zmq hands over with copy=True, or what we build (encode_message's arrays are
+# zero-copy memoryviews). decode_message keeps received frames as such, without copying them again.
+FrameBytes = bytes | bytearray | memoryview
+
+
 @dataclass
 class Message:
     """A decoded message: its header (a dict) and its arrays by name."""
 
     header: dict
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    frames: list[bytes] = field(default_factory=list)  # the frames as received (the digest covers them)
+    frames: list[FrameBytes] = field(default_factory=list)  # the frames as received (the digest covers them)
 
     @property
     def kind(self) -> str | None:
@@ -243,7 +248,7 @@ def encode_message(header: dict, arrays: dict[str, np.ndarray] | None = None) ->
         if a.dtype.byteorder == ">":
             a = a.astype(a.dtype.newbyteorder("<"))
         specs.append({"name": name, "dtype": a.dtype.name, "shape": list(a.shape), "order": "C"})
-        frames.append(memoryview(a).cast("B") if a.size else b"")
+        frames.append(a.data.cast("B") if a.size else b"")  # a.data: the array's buffer as a memoryview
     if specs:
         header["arrays"] = specs
     return [encode_json(header), *frames]
@@ -280,7 +285,7 @@ def decode_message(frames: list, *, max_header_bytes: int | None = None) -> Mess
     return Message(header, arrays, frames)
 
 
-def _bytes(frame: Any) -> bytes:
+def _bytes(frame: Any) -> FrameBytes:
     if isinstance(frame, (bytes, bytearray, memoryview)):
         return frame
     return frame.bytes  # zmq.Frame

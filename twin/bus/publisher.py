@@ -44,8 +44,8 @@ class Publisher:
         self.fields_seq: int | None = None
         self._fields_steps: int | None = None  # the step count of the state ``fields`` shows
         # The frames of the last summary and fields messages exactly as sent (the digest covers them).
-        self._summary_frames: list | None = None
-        self._fields_frames: list | None = None
+        self._summary_frames: list[P.FrameBytes] | None = None
+        self._fields_frames: list[P.FrameBytes] | None = None
         self._digest: tuple[tuple, str] | None = None
         self._snapshot: tuple[tuple, list] | None = None
         self.subscriptions_refused = 0
@@ -59,16 +59,16 @@ class Publisher:
         return {"protocol": P.PROTOCOL_VERSION, "kind": kind, "seq": self.seq, "server": self.server_id,
                 "time_s": time_s, "wall_time": time.time()}
 
-    def _send(self, topic: str, header: dict, arrays: dict | None = None) -> list:
+    def _send(self, topic: str, header: dict, arrays: dict | None = None) -> list[P.FrameBytes]:
         """Publish one message; returns its frames after the topic (as the digest sees them)."""
-        frames = [topic.encode(), *encode_message(header, arrays)]
+        frames: list[P.FrameBytes] = [topic.encode(), *encode_message(header, arrays)]
         try:
             self.socket.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
         except zmq.Again:  # XPUB drops rather than blocks; kept for safety with other socket types
             pass
         else:
             self.published[topic] += 1
-            self.published_bytes[topic] += sum(len(f) if isinstance(f, bytes) else f.nbytes for f in frames)
+            self.published_bytes[topic] += sum(f.nbytes if isinstance(f, memoryview) else len(f) for f in frames)
         return frames[1:]
 
     def publish_summary(self, time_s: float, body: Callable[[], dict]) -> None:
@@ -127,6 +127,8 @@ class Publisher:
         summary and fields as published, their arrays as frames; encoded once per ``version`` (of what
         was published and of the audit), only the id and sequence number put in front per request."""
         if self._snapshot is None or self._snapshot[0] != version:
+            if self.fields is None or self._summary_frames is None or self._fields_frames is None:
+                raise RuntimeError("a snapshot needs a summary and fields published first")
             fields_body, arrays = self.fields
             # summary_frame and fields_frame: those messages' header frames exactly as published (JSON
             # strings give back the same UTF-8 bytes in any language), so that a late joiner holds the very

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zmq
@@ -31,9 +31,14 @@ from twin.bus.commands import CommandHandler
 from twin.bus.publisher import Publisher
 from twin.bus.security import SecurityError, ServerKeys, is_loopback
 from twin.bus.views import field_arrays, hall_info, summary_body
-from twin.sim.runner import RunInfo, Runner, StepGate
+from twin.sim.runner import RunInfo, Runner, ScenarioHook, StepGate
 from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin
+
+if TYPE_CHECKING:
+    from zmq.auth.thread import ThreadAuthenticator
+
+    from twin.bus.metrics import MetricsServer
 
 __all__ = ["ServeGate", "ServeOptions", "TwinServer"]
 
@@ -72,8 +77,9 @@ class TwinServer:
             the bus does not depend on the file format).
     """
 
-    def __init__(self, twin: HallTwin, state: TwinState, *, scenario=None, options: ServeOptions | None = None,
-                 save_checkpoint: Callable[..., Path] | None = None, context: zmq.Context | None = None) -> None:
+    def __init__(self, twin: HallTwin, state: TwinState, *, scenario: ScenarioHook | None = None,
+                 options: ServeOptions | None = None, save_checkpoint: Callable[..., Path] | None = None,
+                 context: zmq.Context | None = None) -> None:
         self.twin, self.state, self.scenario = twin, state, scenario
         self.opt = options or ServeOptions()
         self._save_checkpoint = save_checkpoint
@@ -83,14 +89,14 @@ class TwinServer:
         self.stopping: str | None = None  # the signal that stopped the run (SIGINT/SIGTERM), if one did
         self.hall = hall_info(twin)
         self.audit = AuditLog(self.opt.audit_path)
-        self._auth = None
+        self._auth: ThreadAuthenticator | None = None
         self.pub: zmq.Socket | None = None
         self.router: zmq.Socket | None = None
         self.publisher: Publisher | None = None
         self.commands: CommandHandler | None = None
         self.gate: ServeGate | None = None
         self.last_checkpoint: Path | None = None
-        self.metrics = None  # the OpenMetrics endpoint (a MetricsServer) when options.metrics_address is set
+        self.metrics: MetricsServer | None = None  # the OpenMetrics endpoint when options.metrics_address is set
 
     # --- what others read -------------------------------------------------------------------------
 
@@ -112,7 +118,17 @@ class TwinServer:
 
     def digest(self) -> str:
         """The state digest of what was last published (docs/protocol.md, section 4.1)."""
-        return self.publisher.digest()
+        return self._publisher().digest()
+
+    def _publisher(self) -> Publisher:
+        if self.publisher is None:
+            raise RuntimeError("TwinServer.bind() first: the publisher opens with the sockets")
+        return self.publisher
+
+    def _gate(self) -> ServeGate:
+        if self.gate is None:
+            raise RuntimeError("TwinServer.bind() first: the loop's gate needs the sockets")
+        return self.gate
 
     def clock_settings(self) -> dict[str, Any]:
         return self.clock.settings()
@@ -157,9 +173,9 @@ class TwinServer:
         if opt.keys is not None:
             from zmq.auth.thread import ThreadAuthenticator
 
-            self._auth = ThreadAuthenticator(self.ctx)
-            self._auth.start()
-            self._auth.configure_curve(domain="*", location=str(opt.keys.clients_dir))
+            auth = self._auth = ThreadAuthenticator(self.ctx)
+            auth.start()
+            auth.configure_curve(domain="*", location=str(opt.keys.clients_dir))
             for s in (self.pub, self.router):
                 s.curve_secretkey = opt.keys.secret
                 s.curve_publickey = opt.keys.public
@@ -184,15 +200,17 @@ class TwinServer:
         """The OpenMetrics endpoint, fed by the last published summary: a scrape costs the solver nothing."""
         from twin.bus.metrics import SummaryCollector, start_metrics
 
-        publisher = self.publisher
+        publisher, address = self._publisher(), self.opt.metrics_address
+        if address is None:
+            return
         collector = SummaryCollector(lambda: publisher.summary, hall=self.twin.hall.name,
                                      rack_rows={r.name: r.row for r in self.twin.hall.racks})
         try:
-            self.metrics = start_metrics(self.opt.metrics_address, collector, tls_dir=self.opt.metrics_tls)
+            metrics = self.metrics = start_metrics(address, collector, tls_dir=self.opt.metrics_tls)
         except SecurityError:
             self.close()
             raise
-        log.info("metrics at %s", self.metrics.url)
+        log.info("metrics at %s", metrics.url)
 
     def close(self) -> None:
         if self.metrics is not None:
@@ -213,8 +231,9 @@ class TwinServer:
         """Serve until ``stop()`` is true, a signal came (SIGINT, SIGTERM), ``duration_s`` of simulated
         time has passed or ``wall_limit_s`` elapsed; then publish the last state and write a final
         checkpoint (when a checkpoint path is set)."""
-        self.gate.until(stop, wall_limit_s)
-        info = Runner(self.twin, scenario=self.scenario, gate=self.gate).run(self.state, duration_s,
+        gate = self._gate()
+        gate.until(stop, wall_limit_s)
+        info = Runner(self.twin, scenario=self.scenario, gate=gate).run(self.state, duration_s,
                                                                              catch_signals=catch_signals)
         self.stopping = info.signal
         return info
@@ -243,16 +262,16 @@ class TwinServer:
         return bool(s.crah_tripped.any() or not s.utility_ok or sensors_failed or loads_changed)
 
     def publish_summary(self) -> None:
-        self.publisher.publish_summary(self.state.time_s, lambda: summary_body(self.twin, self.state,
+        self._publisher().publish_summary(self.state.time_s, lambda: summary_body(self.twin, self.state,
                                                                                clock=self.clock_summary()))
 
     def publish_fields(self) -> None:
-        self.publisher.publish_fields(self.state.time_s, self.state.steps, lambda: field_arrays(
+        self._publisher().publish_fields(self.state.time_s, self.state.steps, lambda: field_arrays(
             self.twin, self.state, precision=self.opt.field_precision))
 
     def _snapshot_header(self) -> tuple[dict, tuple]:
         """The fixed part of a snapshot reply and its version (what was published, the audit's length)."""
-        pub = self.publisher
+        pub = self._publisher()
         if pub.summary is None:
             self.publish_summary()
         if pub.fields is None:
@@ -304,7 +323,9 @@ class ServeGate(StepGate):
         self.clock.anchor(now, state.time_s)
         self._next_summary = self._next_fields = now
         self._last_sent = -math.inf
-        self._next_ckpt = now + self.opt.checkpoint_every_s if self.opt.checkpoint_every_s else math.inf
+        # No period (None or 0): never due, as now + inf stays inf.
+        self._ckpt_every_s = self.opt.checkpoint_every_s or math.inf
+        self._next_ckpt = now + self._ckpt_every_s
         self._stepped = False
 
     def before_step(self, twin: HallTwin, state: TwinState, stop: list[str]) -> bool:
@@ -359,7 +380,7 @@ class ServeGate(StepGate):
             self._last_sent = now
         if now >= self._next_ckpt:
             self._checkpoint("periodic")
-            self._next_ckpt = now + opt.checkpoint_every_s
+            self._next_ckpt = now + self._ckpt_every_s
         self.publish_s += time.perf_counter() - t0
 
     def finalize(self, twin: HallTwin, state: TwinState, info: RunInfo) -> None:

@@ -7,22 +7,25 @@ figures are reported.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from twin.electrical.network import PowerNetwork
-from twin.electrical.solve import PowerSources, solve_power
+from twin.electrical.solve import PowerResult, PowerSources, solve_power
 from twin.model import HallModel, bundled_hall, load_hall
 
 __all__ = ["bench_power", "main"]
 
 
-def _per_call_s(fn, *, min_time_s: float = 0.5, max_calls: int = 100_000) -> float:
+def _per_call_s(fn: Callable[[], object], *, min_time_s: float = 0.5, max_calls: int = 100_000) -> float:
     """Median time of one call over batches filling about ``min_time_s``."""
     fn()
     t0 = time.perf_counter()
@@ -52,12 +55,12 @@ def bench_power(hall: HallModel, *, seed: int = 1) -> dict:
     k = iter(range(10**9))
     warm: dict = {}  # as the twin steps it: each solve starts from the last one's voltages
 
-    def ours():
+    def ours() -> PowerResult:
         return solve_power(net, loads[next(k) % 64], **mech, warm=warm)
 
     ours_s = _per_call_s(ours)
     res = ours()
-    out = {
+    out: dict[str, Any] = {
         "hall": hall.name, "buses": len(net.bus_names), "branches": len(net.branch_names), "racks": net.n_racks,
         "setup_ms": 1e3 * setup_s, "solve_us": 1e6 * ours_s, "sweeps_per_solve": res.sweeps,
     }
@@ -73,7 +76,7 @@ def bench_power(hall: HallModel, *, seed: int = 1) -> dict:
         t0 = time.perf_counter()
         nets = [ref.pandapower_downstream(net, res)[0], ref.pandapower_upstream(net, res, PowerSources())[0]]
         build_s = time.perf_counter() - t0
-        runpp_s = sum(_per_call_s(lambda pn=pn: ref.run(pn), min_time_s=1.0) for pn in nets)
+        runpp_s = sum(_per_call_s(functools.partial(ref.run, pn), min_time_s=1.0) for pn in nets)
 
     out["pandapower"] = {
         "version": pandapower.__version__, "numba": False, "build_ms": 1e3 * build_s,

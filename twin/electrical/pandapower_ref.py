@@ -10,6 +10,8 @@ utility's source impedance as a line of (kV)²/MVA ohms, loads at constant power
 from __future__ import annotations
 
 import math
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -18,22 +20,26 @@ from twin.electrical.solve import PowerResult, PowerSources
 
 __all__ = ["pandapower_downstream", "pandapower_losses_w", "pandapower_upstream", "run", "voltage_pairs"]
 
+#: A pandapower network (pandapower ships no type information).
+PandapowerNet = Any
+
 _BIG_KA = 1e3
 
 
-def _pp():
+def _pp() -> ModuleType:
     import pandapower as pp  # noqa: PLC0415 - optional dependency
 
     return pp
 
 
-def _line(pp, net, a: int, b: int, length_m: float, r_ohm_per_km: float, x_ohm_per_km: float, name: str) -> None:
+def _line(pp: ModuleType, net: PandapowerNet, a: int, b: int,
+          length_m: float, r_ohm_per_km: float, x_ohm_per_km: float, name: str) -> None:
     pp.create_line_from_parameters(net, a, b, length_km=length_m / 1e3, r_ohm_per_km=r_ohm_per_km,
                                    x_ohm_per_km=x_ohm_per_km, c_nf_per_km=0.0, max_i_ka=_BIG_KA, name=name)
 
 
-def _trafo(pp, net, hv: int, lv: int, rated_kva: float, hv_kv: float, lv_kv: float, impedance_pct: float,
-           load_loss_kw: float, no_load_loss_kw: float, name: str) -> None:
+def _trafo(pp: ModuleType, net: PandapowerNet, hv: int, lv: int, rated_kva: float, hv_kv: float, lv_kv: float,
+           impedance_pct: float, load_loss_kw: float, no_load_loss_kw: float, name: str) -> None:
     pp.create_transformer_from_parameters(
         net, hv, lv, sn_mva=rated_kva / 1e3, vn_hv_kv=hv_kv, vn_lv_kv=lv_kv,
         vkr_percent=load_loss_kw / rated_kva * 100.0, vk_percent=impedance_pct, pfe_kw=0.0, i0_percent=0.0,
@@ -43,7 +49,7 @@ def _trafo(pp, net, hv: int, lv: int, rated_kva: float, hv_kv: float, lv_kv: flo
         pp.create_shunt(net, hv, q_mvar=0.0, p_mw=no_load_loss_kw / 1e3, name=f"{name}.no-load")
 
 
-def pandapower_downstream(net: PowerNetwork, result: PowerResult):
+def pandapower_downstream(net: PowerNetwork, result: PowerResult) -> tuple[PandapowerNet, dict[str, int]]:
     """The downstream trees of the live UPSs, loaded with ``result``'s rack feeds.
 
     Returns (pandapower net, {our bus name: pandapower bus index}). Elements are created in bulk
@@ -102,7 +108,7 @@ def pandapower_downstream(net: PowerNetwork, result: PowerResult):
     return pn, bus
 
 
-def _lines(pp, pn, bus: dict[str, int], lines: list) -> None:
+def _lines(pp: ModuleType, pn: PandapowerNet, bus: dict[str, int], lines: list) -> None:
     if not lines:
         return
     cols = list(zip(*lines))
@@ -113,7 +119,8 @@ def _lines(pp, pn, bus: dict[str, int], lines: list) -> None:
     )
 
 
-def pandapower_upstream(net: PowerNetwork, result: PowerResult, sources: PowerSources):
+def pandapower_upstream(net: PowerNetwork, result: PowerResult,
+                        sources: PowerSources) -> tuple[PandapowerNet, dict[str, int]]:
     """The upstream network (utility through the transformer, or the generator at the switchboard), loaded
     with ``result``'s UPS inputs and mechanical panel. Returns (pandapower net, {bus name: index})."""
     pp = _pp()
@@ -149,12 +156,12 @@ def pandapower_upstream(net: PowerNetwork, result: PowerResult, sources: PowerSo
     return pn, bus
 
 
-def run(pn) -> None:
+def run(pn: PandapowerNet) -> None:
     """pandapower's Newton-Raphson load flow, converged tightly."""
     _pp().runpp(pn, calculate_voltage_angles=True, init="flat", tolerance_mva=1e-10, numba=False)
 
 
-def pandapower_losses_w(pn) -> float:
+def pandapower_losses_w(pn: PandapowerNet) -> float:
     """Total losses of a solved pandapower net: lines, transformers and shunts, W."""
     total = float(pn.res_line.pl_mw.sum())
     if len(pn.trafo):
@@ -164,7 +171,8 @@ def pandapower_losses_w(pn) -> float:
     return total * 1e6
 
 
-def voltage_pairs(net: PowerNetwork, result: PowerResult, pn, bus: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+def voltage_pairs(net: PowerNetwork, result: PowerResult, pn: PandapowerNet,
+                  bus: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """(ours, pandapower's) |V| in pu at every bus of the pandapower net."""
     index = {name: i for i, name in enumerate(net.bus_names)}
     ours = np.array([result.bus_v_pu[index[name]] for name in bus])

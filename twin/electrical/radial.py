@@ -15,12 +15,16 @@ of voltage drop of a building's distribution.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 
 try:  # scipy's compiled CSR kernel: the same product as ``A @ x`` without ~8 µs of Python dispatch per call
-    from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
-except ImportError:  # pragma: no cover - a scipy that moved it: fall back to the public operator
+    from scipy.sparse import _sparsetools
+
+    _csr_matvec: Callable[..., None] | None = _sparsetools.csr_matvec
+except (ImportError, AttributeError):  # pragma: no cover - a scipy that moved it: fall back to the public operator
     _csr_matvec = None
 
 __all__ = ["RadialForest", "SweepNotConverged"]

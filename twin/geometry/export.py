@@ -211,13 +211,14 @@ def _containment_slabs(grid: Grid, c: Containment) -> list[tuple[str, tuple, tup
     return out
 
 
-def _slab(lo, hi, room: tuple[np.ndarray, np.ndarray]) -> trimesh.Trimesh | None:
+def _slab(lo: tuple[float, float, float], hi: tuple[float, float, float],
+          room: tuple[np.ndarray, np.ndarray]) -> trimesh.Trimesh | None:
     """A box from ``lo`` to ``hi`` clipped to the room; None if nothing of it is left."""
-    lo = np.maximum(np.asarray(lo, float), room[0])
-    hi = np.minimum(np.asarray(hi, float), room[1])
-    if np.any(hi - lo <= 1e-9):
+    lo_m = np.maximum(np.asarray(lo, float), room[0])
+    hi_m = np.minimum(np.asarray(hi, float), room[1])
+    if np.any(hi_m - lo_m <= 1e-9):
         return None
-    return trimesh.creation.box(bounds=np.stack([lo, hi]))
+    return trimesh.creation.box(bounds=np.stack([lo_m, hi_m]))
 
 
 def _floor_rect(sx: float, sy: float) -> trimesh.Trimesh:

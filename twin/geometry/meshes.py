@@ -57,7 +57,10 @@ def load_glb(path: Path) -> trimesh.Trimesh:
     """
     try:
         loaded = trimesh.load(path, force="scene")
-        mesh = loaded.to_geometry() if hasattr(loaded, "to_geometry") else loaded.dump(concatenate=True)
+        if not isinstance(loaded, trimesh.Scene):  # what force="scene" promises
+            raise TypeError(f"loaded as {type(loaded).__name__}, not a scene")
+        # Scene.to_geometry merges the scene's meshes; trimesh versions without it: dump(concatenate=True).
+        mesh: object = loaded.to_geometry() if hasattr(loaded, "to_geometry") else loaded.dump(concatenate=True)
     except Exception as exc:  # trimesh raises many kinds on a corrupt file; all mean "not a usable GLB"
         raise HallError(f"{path}: not a readable GLB mesh ({type(exc).__name__}: {exc})") from None
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:

@@ -11,12 +11,15 @@ the cells in front of it and blows into the cells behind it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import trimesh
 
 from twin.geometry.meshes import object_mesh
-from twin.model.load import HallError, HallModel, facing_axis_sign
+from twin.model.load import Box, HallError, HallModel, facing_axis_sign
+from twin.model.schema import Containment
 
 __all__ = ["ContainmentPlane", "Grid", "HallVoxels", "containment_planes", "mesh_cells", "voxelize_hall"]
 
@@ -121,6 +124,19 @@ def _neighbour_cells(cells: np.ndarray, axis: int, step: int, grid: Grid) -> np.
     return nb[face]
 
 
+class _Solid(Protocol):
+    """What voxelizing needs of a rack, CRAH, obstacle or PDU (the hall's specs are frozen dataclasses)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def box(self) -> Box: ...
+    @property
+    def mesh(self) -> Path | None: ...
+
+
 def voxelize_hall(hall: HallModel) -> HallVoxels:
     """Voxelize a validated hall onto its solver grid."""
     grid = Grid.for_hall(hall)
@@ -131,7 +147,8 @@ def voxelize_hall(hall: HallModel) -> HallVoxels:
     owner = np.full(shape, -1, dtype=np.int32)
     owners: list[str] = []
     object_cells: dict[str, np.ndarray] = {}
-    for obj in [*hall.racks, *hall.crahs, *hall.obstacles, *hall.pdus]:
+    solids: list[_Solid] = [*hall.racks, *hall.crahs, *hall.obstacles, *hall.pdus]
+    for obj in solids:
         cells = mesh_cells(object_mesh(obj.box, obj.mesh, facing=getattr(obj, "facing", None)), grid)
         if not cells.any():
             raise HallError(f"{where}: {obj.key}: {obj.name!r} is smaller than one {h} m cell; "
@@ -200,7 +217,8 @@ def voxelize_hall(hall: HallModel) -> HallVoxels:
                                  for axis, step in ((0, 1), (0, -1), (1, 1), (1, -1), (2, 1))])
         air = _fluid_cells(where, pdu.key, pdu.name, "air around it", around, solid)
         pdus.append(Mover(pdu.name, air, air))
-    vox = HallVoxels(grid, solid, owner, owners, tuple(open_faces), racks, crahs, nz_plenum, pdus)
+    vox = HallVoxels(grid, solid, owner, owners, (open_faces[0], open_faces[1], open_faces[2]), racks, crahs,
+                     nz_plenum, pdus)
     return vox
 
 
@@ -230,7 +248,7 @@ class ContainmentPlane:
     hi: tuple[int, int, int]
 
 
-def containment_planes(grid: Grid, c) -> list[ContainmentPlane]:
+def containment_planes(grid: Grid, c: Containment) -> list[ContainmentPlane]:
     """Where a contained aisle's panels, doors and roof stand on the grid (one rule, for the solver and
     the drawing): the aisle's box snapped to face planes, from the floor (z = 0) up to ``height_m``.
 
@@ -254,11 +272,11 @@ def containment_planes(grid: Grid, c) -> list[ContainmentPlane]:
     return planes
 
 
-def _place_containment(grid: Grid, open_faces: list[np.ndarray], c) -> None:
+def _place_containment(grid: Grid, open_faces: list[np.ndarray], c: Containment) -> None:
     """Close the faces of a contained aisle's panels, doors and roof to its leakage."""
     leak = c.leakage**2  # an open-area fraction, treated like a perforated tile's (conductance ∝ σ²)
     for p in containment_planes(grid, c):
-        index = [slice(p.lo[a], p.hi[a]) for a in range(3)]
+        index: list[slice | int] = [slice(p.lo[a], p.hi[a]) for a in range(3)]
         index[p.axis] = p.index
         arr = open_faces[p.axis]
         arr[tuple(index)] = np.minimum(arr[tuple(index)], leak)

@@ -29,6 +29,7 @@ Event kinds and their keys:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union
@@ -169,8 +170,8 @@ class ScenarioModel:
         return pts[-1][1]
 
 
-def load_scenario(path: str | Path, hall: HallModel | None = None, *, setpoints: set[str] | None = None,
-                  sensors: set[str] | None = None) -> ScenarioModel:
+def load_scenario(path: str | Path, hall: HallModel | None = None, *, setpoints: Set[str] | None = None,
+                  sensors: Set[str] | None = None) -> ScenarioModel:
     """Read and validate a scenario file; with ``hall``, also check that its targets exist."""
     path = Path(path)
     return parse_scenario(read_toml(path, ScenarioError), source=path, hall=hall, setpoints=setpoints,
@@ -178,7 +179,7 @@ def load_scenario(path: str | Path, hall: HallModel | None = None, *, setpoints:
 
 
 def parse_scenario(data: dict, *, source: Path | None = None, hall: HallModel | None = None,
-                   setpoints: set[str] | None = None, sensors: set[str] | None = None) -> ScenarioModel:
+                   setpoints: Set[str] | None = None, sensors: Set[str] | None = None) -> ScenarioModel:
     where = str(source) if source else "<scenario>"
     try:
         spec = Scenario.model_validate(data)
@@ -190,20 +191,20 @@ def parse_scenario(data: dict, *, source: Path | None = None, hall: HallModel | 
     return model
 
 
-def check_targets(model: ScenarioModel, hall: HallModel, *, where: str, setpoints: set[str] | None = None,
-                  sensors: set[str] | None = None) -> None:
+def check_targets(model: ScenarioModel, hall: HallModel, *, where: str, setpoints: Set[str] | None = None,
+                  sensors: Set[str] | None = None) -> None:
     """Every event's target names something in the hall (one-line error listing what exists)."""
     for i, ev in enumerate(model.spec.events):
         check_event_target(ev, hall, where=f"{where}: events[{i}]", setpoints=setpoints, sensors=sensors)
 
 
-def check_event_target(ev: Event, hall: HallModel, *, where: str, setpoints: set[str] | None = None,
-                       sensors: set[str] | None = None) -> None:
+def check_event_target(ev: Event, hall: HallModel, *, where: str, setpoints: Set[str] | None = None,
+                       sensors: Set[str] | None = None) -> None:
     """One event's target names something in the hall; ``where`` prefixes the one-line error (file and
     key path of the event, e.g. ``"s.toml: events[2]"``)."""
     crahs = [c.name for c in hall.crahs]
 
-    def short(names) -> str:
+    def short(names: Iterable[str]) -> str:
         names = sorted(names)
         return ", ".join(names[:12]) + (f", … ({len(names)} in all)" if len(names) > 12 else "")
 

@@ -126,7 +126,8 @@ def save_checkpoint(path: str | Path, twin: HallTwin, state: TwinState, *, scena
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
-            np.savez(f, **entries)
+            # allow_pickle=False as the reader loads it: an object array fails here, not at the restore.
+            np.savez(f, allow_pickle=False, **entries)
             f.flush()
             os.fsync(f.fileno())  # on disk before the rename makes it the checkpoint
 
@@ -165,7 +166,7 @@ def load_checkpoint(path: str | Path, twin: HallTwin, *, scenario: ScenarioPlaye
             state.controls.load_state_dict(saved_parts["controls"])  # the alarms with them
         else:
             state.alarms.load_state_dict(saved_parts["alarms"])
-        if state.power is not None:
+        if state.power is not None and twin.power is not None:  # (a twin with [power] gives its states one)
             twin.power.load_state_dict(state.power, saved_parts["power"])
     except (KeyError, ValueError, IndexError, TypeError) as exc:
         raise CheckpointError(f"{path}: does not fit this twin: {_one_line(exc)}") from None
@@ -183,7 +184,7 @@ def _part_dicts(twin: HallTwin, state: TwinState) -> dict[str, dict[str, Any]]:
     """The state dicts of a state's parts by checkpoint prefix (the controls' includes the alarms)."""
     out = {"controls": state.controls.state_dict()} if state.controls is not None \
         else {"alarms": state.alarms.state_dict()}
-    if state.power is not None:
+    if state.power is not None and twin.power is not None:
         out["power"] = twin.power.state_dict(state.power)
     return out
 

@@ -10,7 +10,7 @@ from typing import Callable
 __all__ = ["atomic_write", "write_json"]
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

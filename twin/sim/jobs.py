@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
     inlet = obs["rack.t_inlet_c"]
     hottest = int(np.argmax(inlet)) if inlet.size else None
     grid = twin.voxels.grid
-    out = {
+    out: dict[str, Any] = {
         "hall": twin.hall.name,
         "hall_file": str(twin.hall.path) if twin.hall.path else None,
         "mode": mode,
@@ -93,7 +94,7 @@ def _peaks(twin: HallTwin, state: TwinState, *, steady: bool) -> dict:
     names = {"inlet": ("rack", twin.racks.names, "c"), "return": ("crah", twin.crahs.names, "c"),
              "ups_load": ("ups", twin.power.ups_names if twin.power is not None else [], "fraction")}
     current = twin.peak_values(state)
-    out = {}
+    out: dict[str, Any] = {}
     m = state.metrics
     for kind, (who, unit_names, unit) in names.items():
         value, index, when = m.get(f"peak_{kind}"), m.get(f"peak_{kind}_index"), m.get(f"peak_{kind}_time_s")
@@ -102,7 +103,7 @@ def _peaks(twin: HallTwin, state: TwinState, *, steady: bool) -> dict:
             index, when = int(np.argmax(now)), state.time_s
             value = float(now[index])
         out[f"peak_{kind}_{unit}"] = round(value, 4) if value is not None else None
-        out[f"peak_{kind}_{who}"] = unit_names[index] if value is not None else None
+        out[f"peak_{kind}_{who}"] = unit_names[index] if value is not None and index is not None else None
         out[f"peak_{kind}_time_s"] = when if value is not None else None
     return out
 
@@ -139,7 +140,7 @@ def run_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, out_dir: P
     summary_path = out_dir / "summary.json"
     pvd = [fields.pvd_path] if fields.paths else []
     result = summary(twin, state, info, outputs=[series.path, *fields.paths, *pvd, summary_path])
-    if player is not None:
+    if scenario is not None:  # (then player is not None either)
         result["scenario"] = {"name": scenario.name, "file": str(scenario.path) if scenario.path else None,
                               "events": state.scenario_log}
     result.update(setup_s=round(setup_s, 3), duration_s=duration_s, initial="steady" if from_steady else "uniform",
@@ -313,13 +314,14 @@ def refresh_study(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, cont
         return np.array(inlets), info, twin.flow_solves
 
     ref, ref_info, ref_solves = run(dt_s, 10)
-    rows = [{"refresh_s": dt_s, "iterations": 10, "flow_solves": ref_solves, "rtf": round(ref_info.rtf, 2),
-             "inlet_rms_k": 0.0, "inlet_max_k": 0.0}]
+    rows = [{"refresh_s": dt_s, "iterations": 10, "flow_solves": ref_solves,
+             "rtf": round(ref_info.rtf, 2) if ref_info.rtf else None, "inlet_rms_k": 0.0, "inlet_max_k": 0.0}]
     for refresh_s, iterations in policies:
         inlets, info, solves = run(refresh_s, iterations)
         diff = inlets - ref
         rows.append({"refresh_s": refresh_s, "iterations": iterations, "flow_solves": solves,
-                     "rtf": round(info.rtf, 2), "inlet_rms_k": round(float(np.sqrt(np.mean(diff ** 2))), 4),
+                     "rtf": round(info.rtf, 2) if info.rtf else None,
+                     "inlet_rms_k": round(float(np.sqrt(np.mean(diff ** 2))), 4),
                      "inlet_max_k": round(float(np.abs(diff).max()), 4)})
     return {"hall": hall.name, "duration_s": duration_s, "dt_s": dt_s, "load_step": load_step,
             "reference": "flow refreshed every step (10 iterations)", "policies": rows}

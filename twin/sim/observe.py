@@ -2,16 +2,81 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 
 from twin.model.schema import ASHRAE_ALLOWABLE_C, ASHRAE_RECOMMENDED_C
 from twin.sim.twin import HallTwin, TwinState
 
-__all__ = ["observe", "observe_names", "UNITS"]
+__all__ = ["observe", "observe_names", "Observation", "PowerObservation", "UNITS"]
 
 #: Unit of each reported quantity, by the suffix of its name.
 UNITS = {"_c": "degC", "_w": "W", "_m3s": "m3/s", "_s": "s", "_j": "J", "_kw": "kW", "_kwh": "kWh",
          "soc": "1", "_fraction": "1"}
+
+
+# The reported quantities by name, "<kind>.<quantity>"; the order of the keys is the order of the
+# time series' columns. Arrays are per rack or per CRAH (per UPS, PDU for "ups." and "pdu.").
+_HallObservation = TypedDict("_HallObservation", {
+    "rack.t_inlet_c": np.ndarray,
+    "rack.t_exhaust_c": np.ndarray,
+    "rack.it_load_w": np.ndarray,
+    "rack.heat_w": np.ndarray,
+    "rack.flow_m3s": np.ndarray,
+    "rack.powered": np.ndarray,
+    "crah.t_return_c": np.ndarray,
+    "crah.t_supply_c": np.ndarray,
+    "crah.flow_m3s": np.ndarray,
+    "crah.heat_removed_w": np.ndarray,
+    "crah.fan_power_w": np.ndarray,
+    "crah.fan_speed": np.ndarray,
+    "crah.valve": np.ndarray,
+    "crah.supply_setpoint_c": np.ndarray,
+    "crah.running": np.ndarray,
+    "crah.tripped": np.ndarray,
+    "crah.powered": np.ndarray,
+    "hall.time_s": float,
+    "hall.it_load_w": float,
+    "hall.fan_power_w": float,
+    "hall.heat_released_w": float,
+    "hall.heat_removed_w": float,
+    "hall.max_inlet_c": float,
+    "hall.mean_inlet_c": float,
+    "hall.racks_outside_recommended": int,
+    "hall.racks_outside_allowable": int,
+    "hall.t_air_mean_c": float,
+    "hall.heat_in_j": float,
+    "hall.heat_removed_j": float,
+    "hall.energy_balance_error": float,
+})
+
+#: The power chain and plant: all of them in a hall with a [power] section once the load flow ran, none else.
+PowerObservation = TypedDict("PowerObservation", {
+    "ups.soc": np.ndarray,
+    "ups.battery_w": np.ndarray,
+    "ups.output_w": np.ndarray,
+    "ups.loss_w": np.ndarray,
+    "ups.load_fraction": np.ndarray,
+    "pdu.loss_w": np.ndarray,
+    "pdu.load_fraction": np.ndarray,
+    "power.utility_w": float,
+    "power.generator_w": float,
+    "power.facility_w": float,
+    "power.rack_input_w": float,
+    "power.cooling_w": float,
+    "power.losses_w": float,
+    "power.pue": float,
+    "power.utility_ok": bool,
+    "power.on_generator": bool,
+    "plant.t_chw_c": float,
+    "plant.chillers_running": bool,
+    "plant.outdoor_temp_c": float,
+}, total=False)
+
+
+class Observation(_HallObservation, PowerObservation):
+    """What :func:`observe` reports: the hall's quantities, and the power chain's where there is one."""
 
 
 def unit_of(name: str) -> str:
@@ -21,7 +86,7 @@ def unit_of(name: str) -> str:
     return "1"
 
 
-def observe(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
+def observe(twin: HallTwin, state: TwinState) -> Observation:
     """The reported quantities of a state: arrays per rack / CRAH, scalars for the hall."""
     nr = twin.n_racks
     crah_flow = state.crah_flow_m3s
@@ -76,16 +141,17 @@ def observe_names(twin: HallTwin) -> dict[str, list[str]]:
     return names
 
 
-def _power(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
+def _power(twin: HallTwin, state: TwinState) -> PowerObservation:
     """The power chain and plant, once the load flow has run (halls with a [power] section)."""
-    power = twin.power
-    res = state.power.last if state.power is not None else None
-    if power is None or res is None:
+    power, memory, soc = twin.power, state.power, state.ups_soc
+    # The power chain's memory and the batteries' charge are set together with twin.power (initial_state).
+    if power is None or memory is None or soc is None or memory.last is None:
         return {}
+    res = memory.last
     rack_input_w = float(res.rack_feed_w.sum())
     losses = res.losses_w()
     return {
-        "ups.soc": state.ups_soc,
+        "ups.soc": soc,
         "ups.battery_w": res.battery_w,
         "ups.output_w": res.ups_output_w,
         "ups.loss_w": res.ups_loss_w,
@@ -100,7 +166,7 @@ def _power(twin: HallTwin, state: TwinState) -> dict[str, np.ndarray | float]:
         "power.losses_w": sum(v for k, v in losses.items() if k != "psu"),
         "power.pue": res.facility_w / rack_input_w if rack_input_w > 0 else float("nan"),
         "power.utility_ok": bool(state.utility_ok),
-        "power.on_generator": bool(state.power.ats.outputs.get("ats_on_generator", False)),
+        "power.on_generator": bool(memory.ats.outputs.get("ats_on_generator", False)),
         "plant.t_chw_c": state.t_chw_c,
         "plant.chillers_running": bool(state.chillers_running),
         "plant.outdoor_temp_c": state.outdoor_temp_c,

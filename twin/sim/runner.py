@@ -14,6 +14,8 @@ import math
 import signal
 import time
 from dataclasses import dataclass
+from types import FrameType
+from typing import Protocol
 
 from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin
@@ -84,8 +86,14 @@ class RunInfo:
         return self.sim_s / self.wall_s if self.wall_s > 0 and self.sim_s > 0 else None
 
 
+class ScenarioHook(Protocol):
+    """What the runner needs of a scenario (a ScenarioPlayer): events applied when due."""
+
+    def apply_due(self, state: TwinState) -> None: ...
+
+
 class Runner:
-    def __init__(self, twin: HallTwin, trackers: list[Tracker] | None = None, *, scenario=None,
+    def __init__(self, twin: HallTwin, trackers: list[Tracker] | None = None, *, scenario: ScenarioHook | None = None,
                  gate: StepGate | None = None) -> None:
         """``scenario``: an object with ``apply_due(state)``, called before every step (a ScenarioPlayer);
         ``gate``: a :class:`StepGate` that may hold each step back (the live twin's bus)."""
@@ -156,7 +164,7 @@ class Runner:
 
 
 def _install_signal_handlers(stop: list[str]) -> dict:
-    def request_stop(signum, frame) -> None:
+    def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.append(signal.Signals(signum).name)
 
     previous = {}

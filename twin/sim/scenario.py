@@ -8,11 +8,13 @@ controllers that own them. Each applied event is logged with its outcome.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import assert_never
 
 import numpy as np
 
 from twin.model.scenario import (
     CrahEvent,
+    Event,
     RackLoadEvent,
     ScenarioModel,
     SensorEvent,
@@ -59,11 +61,11 @@ class ScenarioPlayer:
             state.scenario_log.append({"time_s": t, "kind": event.kind, "target": getattr(event, "target", None),
                                        "outcome": outcome})
 
-    def _apply(self, event, state: TwinState) -> str:
+    def _apply(self, event: Event, state: TwinState) -> str:
         return apply_event(self.twin, event, state, rows=self._rows)
 
 
-def apply_event(twin: HallTwin, event, state: TwinState, *, rows: dict[str, list[int]] | None = None) -> str:
+def apply_event(twin: HallTwin, event: Event, state: TwinState, *, rows: dict[str, list[int]] | None = None) -> str:
     """Apply one event to the state now and say what came of it (scenario players and the bus use it).
 
     ``rows``: rack indices by row name (computed from the hall when not given).
@@ -111,7 +113,7 @@ def apply_event(twin: HallTwin, event, state: TwinState, *, rows: dict[str, list
         mode = "ok" if event.kind == "sensor_repair" else event.mode
         state.controls.fail_sensor(event.target, mode, state.time_s)
         return mode
-    return "unknown event"
+    assert_never(event)  # mypy checks that every kind of Event is handled above
 
 
 def _rows_of(twin: HallTwin) -> dict[str, list[int]]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +25,9 @@ from twin.sim.runner import RunInfo, Tracker
 from twin.sim.twin import HallTwin, TwinState
 from twin.sim.vtkxml import GHOST_ARRAY, ghost_cells, write_pvd, write_vti
 from twin.thermal.airflow import cell_velocity_m_s
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 __all__ = ["FieldRecorder", "ProgressTracker", "TimeSeriesRecorder", "write_fields"]
 
@@ -36,7 +41,7 @@ class TimeSeriesRecorder(Tracker):
         self.flush_rows = flush_rows
         self.path = self.out_dir / "timeseries.parquet"
         self.parts_dir = self.out_dir / "timeseries.parts"
-        self._rows: list[np.ndarray] = []
+        self._rows: list[list[np.ndarray]] = []  # per recorded time: the time, then one array per key
         self._parts: list[Path] = []
         self._last_time_s: float | None = None
 
@@ -46,12 +51,14 @@ class TimeSeriesRecorder(Tracker):
         self._keys = [key for key in obs if key != "hall.time_s"]
         fields = [pa.field("time_s", pa.float64(), metadata={b"unit": b"s"})]
         self._types = []  # one Arrow type per key: flags stay booleans and counts integers
-        for key in self._keys:
-            value = obs[key]
+        for key, value in obs.items():  # (items(): a TypedDict is indexed by literal keys only)
+            if key == "hall.time_s":
+                continue
             kind, quantity = key.split(".", 1)
             arrow_type = _arrow_type(value)
             self._types.append(arrow_type)
-            names = [f"{kind}.{w}.{quantity}" for w in who_by_kind[kind]] if np.ndim(value) else [key]
+            per_unit = isinstance(value, np.ndarray) and value.ndim > 0
+            names = [f"{kind}.{w}.{quantity}" for w in who_by_kind[kind]] if per_unit else [key]
             fields += [pa.field(n, arrow_type, metadata={b"unit": unit_of(quantity).encode()}) for n in names]
         meta = {b"hall": twin.hall.name.encode(), b"hall_file": str(twin.hall.path or "").encode(),
                 b"dt_s": str(twin.dt_s).encode()}
@@ -62,7 +69,7 @@ class TimeSeriesRecorder(Tracker):
         if self._last_time_s is not None and state.time_s <= self._last_time_s:
             return  # the runner's final call at a time already recorded
         self._last_time_s = state.time_s
-        obs = observe(twin, state)
+        obs: Mapping[str, object] = observe(twin, state)  # (read by the keys start() took)
         # Copies: the state's arrays are updated in place by the next step.
         self._rows.append([np.array(state.time_s, dtype=float, ndmin=1),
                            *(np.array(obs[k], ndmin=1, copy=True) for k in self._keys)])
@@ -161,7 +168,7 @@ class ProgressTracker(Tracker):
             TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
             TimeRemainingColumn(), transient=False, console=Console(stderr=True),
         )  # stderr: stdout is for results (--json)
-        self._task = None
+        self._task: TaskID | None = None
         self._t0 = time.perf_counter()
         self._sim0 = 0.0
 
@@ -178,6 +185,8 @@ class ProgressTracker(Tracker):
         wall = time.perf_counter() - self._t0
         done = state.time_s - self._sim0
         rtf = done / wall if wall > 0 else 0.0
+        if self._task is None:
+            return  # not started
         inlet = float(state.t_intake_c.max()) if state.t_intake_c.size else float("nan")
         self._progress.update(self._task, completed=done,
                               info=f"t={done:,.0f} s  ×{rtf:,.0f} real time  max inlet {inlet:.1f} °C")

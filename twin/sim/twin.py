@@ -33,7 +33,7 @@ from twin.thermal.compact import (
     server_airflow_m3s,
     valve_for_setpoint,
 )
-from twin.thermal.momentum import FlowNotConverged, MomentumSettings, MomentumSolver, MoverJets
+from twin.thermal.momentum import FlowNotConverged, MomentumSettings, MomentumSolver, MoverJets, SolveInfo
 from twin.thermal.network import build_network
 from twin.thermal.steady import SteadyNotConverged, solve_steady_field
 from twin.thermal.transport import AirProperties, TransportOperator
@@ -236,10 +236,18 @@ class HallTwin:
             self.solve_flow(state, q)
         op = self._operator
         if op is None or op.dt_s != self.dt_s or self._operator_field is not state.face_flow_m3s:
-            op = TransportOperator(self.net, state.face_flow_m3s, state.flow_movers_m3s, state.flow_phi, self.air,
-                                   self.dt_s)
-            self._operator, self._operator_field = op, state.face_flow_m3s
+            face, movers, phi = self._solved_flow(state)
+            op = TransportOperator(self.net, face, movers, phi, self.air, self.dt_s)
+            self._operator, self._operator_field = op, face
         return op
+
+    @staticmethod
+    def _solved_flow(state: TwinState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The state's flow field (face flows, the mover flows it is for, potential), which solve_flow set."""
+        face, movers, phi = state.face_flow_m3s, state.flow_movers_m3s, state.flow_phi
+        if face is None or movers is None or phi is None:
+            raise RuntimeError("the state has no flow field yet (solve_flow first)")
+        return face, movers, phi
 
     def face_flows_m3s(self, state: TwinState) -> np.ndarray:
         """The state's flow through every open face, m³/s (still air before the first solve)."""
@@ -251,7 +259,7 @@ class HallTwin:
                 and state.time_s - state.flow_solved_s >= self.flow_refresh_s - 1e-9)
 
     def solve_flow(self, state: TwinState, mover_flow_m3s: np.ndarray, *, converge: bool = False,
-                   iterations: int | None = None, tol: float | None = None) -> None:
+                   iterations: int | None = None, tol: float | None = None) -> SolveInfo | None:
         """Solve the state's flow field for these mover flows, starting from its last field.
 
         Potential flow: one warm-started multigrid-CG solve. Momentum: the potential solve too (its
@@ -259,8 +267,12 @@ class HallTwin:
         the momentum iterations from the state's last field: to convergence when ``converge`` or when there
         is no field yet (FlowNotConverged if it is not reached), else ``iterations`` of them (default
         ``refresh_iterations``).
+
+        Returns:
+            The momentum iterations' residual history and convergence; None for potential flow.
         """
         t0 = time.perf_counter()
+        info: SolveInfo | None = None
         q = np.array(mover_flow_m3s, dtype=float)
         self.airflow.phi = np.zeros(self.net.n) if state.flow_phi is None else state.flow_phi.copy()
         face = self.airflow.solve(q)
@@ -274,12 +286,12 @@ class HallTwin:
                 m.p = state.momentum["p"].copy()
             t_air = state.t_air_c if self.buoyancy else None
             if converge:
-                m.solve(q, t_air)
+                info = m.solve(q, t_air)
             else:
                 # A time run's first field is as converged as the solver's iteration limit gets it; one that
                 # stops short is still a divergence-free field close to it, and the refreshes carry on.
                 limit = m.settings.max_iterations if state.momentum is None else iterations
-                m.resolve(q, t_air, iterations=limit or self.flow_refresh_iterations, tol=tol)
+                info = m.resolve(q, t_air, iterations=limit or self.flow_refresh_iterations, tol=tol)
             face = m.face_flows_m3s()
             state.momentum = {"ux": m.u[0].copy(), "uy": m.u[1].copy(), "uz": m.u[2].copy(), "p": m.p.copy()}
         state.face_flow_m3s, state.flow_phi, state.flow_movers_m3s = face, phi, q
@@ -287,9 +299,10 @@ class HallTwin:
         self.flow_solves += 1
         took_s = time.perf_counter() - t0
         self.flow_s += took_s
-        iterations_done = f", {self.momentum.last_info.iterations} iterations" if self.momentum is not None else ""
+        iterations_done = f", {info.iterations} iterations" if info is not None else ""
         log.info("flow solved at t = %.0f s (%s%s) in %.0f ms", state.time_s, self.airflow_model, iterations_done,
                  1e3 * took_s)
+        return info
 
     def _update_server_airflow(self, state: TwinState, *, now: bool = False) -> None:
         # Server fan controllers (BMCs) adjust every few seconds, not every time step; evaluating the
@@ -452,22 +465,23 @@ class HallTwin:
         t_in_prev = None
         buoyancy_mixer = AndersonMixer(memory=4, relax=0.5)
         flow_converged = True
+        flow_info: SolveInfo | None = None  # the momentum solve's, of the latest outer iteration
         for outer in range(1, max_outer + 1):  # noqa: B007 - the count is reported after the loop
             q = self.mover_flow_m3s(state)
             if self.momentum is not None and (state.flow_movers_m3s is None or self.buoyancy
                                               or not np.array_equal(state.flow_movers_m3s, q)):
                 try:
                     if state.momentum is None:
-                        self.solve_flow(state, q, converge=True)
+                        flow_info = self.solve_flow(state, q, converge=True)
                     else:
                         # Buoyancy or the fan law moved: carry on from the last field, a fixed number of
                         # iterations even below tolerance (the far field still creeps there; the intakes
                         # must show that more iterations no longer move them).
-                        self.solve_flow(state, q, iterations=_STEADY_FLOW_ITERATIONS, tol=1e-30)
+                        flow_info = self.solve_flow(state, q, iterations=_STEADY_FLOW_ITERATIONS, tol=1e-30)
                 except FlowNotConverged as exc:
                     raise NoSteadyState(_flow_failure(exc)) from None
-                info = self.momentum.last_info
-                flow_converged = bool(len(info.history) == 0 or np.all(info.history[-1] < self.momentum.settings.tol))
+                history = flow_info.history if flow_info is not None else np.zeros((0, 2))
+                flow_converged = bool(len(history) == 0 or np.all(history[-1] < self.momentum.settings.tol))
             else:
                 self.operator(state)  # potential flow: solved here when the fan law changed the flows
             mdot_cp = rc * q
@@ -479,7 +493,8 @@ class HallTwin:
             alpha = np.concatenate([np.ones(nr), coil_alpha, no_air])
             beta = np.concatenate([rack_rise_k, coil_beta, no_air])
             try:
-                res = solve_steady_field(self.net, state.face_flow_m3s, q, state.flow_phi, self.air, alpha, beta,
+                face, _, phi = self._solved_flow(state)
+                res = solve_steady_field(self.net, face, q, phi, self.air, alpha, beta,
                                          mover_heat_w=self.mover_heat_w(state), t_guess_c=t_guess,
                                          tol_k=1e-8 if self.momentum is None or t_in_prev is None else 1e-5)
             except SteadyNotConverged as exc:
@@ -514,13 +529,15 @@ class HallTwin:
         else:
             if not flow_converged:
                 raise NoSteadyState(_flow_failure(FlowNotConverged(
-                    f"still above tolerance after {max_outer} outer iterations", self.momentum.last_info.history)))
+                    f"still above tolerance after {max_outer} outer iterations",
+                    flow_info.history if flow_info is not None else np.zeros((0, 2)))))
             raise NoSteadyState(f"no steady state found: the server fan law and the coil regimes still changed "
                                 f"after {max_outer} outer iterations")
         if self.momentum is not None:
             # The outer iterations solved loosely; the state handed out balances its energy to round-off.
             try:
-                res = solve_steady_field(self.net, state.face_flow_m3s, q, state.flow_phi, self.air, alpha, beta,
+                face, _, phi = self._solved_flow(state)
+                res = solve_steady_field(self.net, face, q, phi, self.air, alpha, beta,
                                          mover_heat_w=self.mover_heat_w(state), t_guess_c=res.t_air_c)
             except SteadyNotConverged as exc:
                 raise NoSteadyState(str(exc)) from None

@@ -13,6 +13,7 @@ ignore ghost arrays).
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,7 @@ def ghost_cells(solid: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(solid, dtype=bool), HIDDENCELL, 0).astype(np.uint8)
 
 
-def write_pvd(path: Path, snapshots: list[tuple[float, Path]]) -> Path:
+def write_pvd(path: Path, snapshots: Sequence[tuple[float, str | Path]]) -> Path:
     """Write a .pvd collection listing ``(time_s, file)`` snapshots, atomically (file paths relative to it).
 
     Rewritten whole after each snapshot: the renamed file is always a complete collection, so a run

@@ -66,6 +66,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyamg
@@ -74,6 +75,9 @@ import scipy.sparse as sp
 
 from twin.thermal.airflow import AirPathError
 from twin.thermal.threads import limited_blas
+
+if TYPE_CHECKING:
+    from twin.geometry.voxel import HallVoxels
 
 __all__ = [
     "CHEN_XU_CONSTANT",
@@ -181,7 +185,7 @@ class MoverJets:
     names: list[str]
 
     @classmethod
-    def from_voxels(cls, vox) -> MoverJets:
+    def from_voxels(cls, vox: HallVoxels) -> MoverJets:
         """Racks, CRAHs and PDUs of a :class:`~twin.geometry.voxel.HallVoxels`, in FluidNetwork order.
 
         The jet direction is the axis along which the outlet cells' centroid lies from the intake
@@ -216,7 +220,7 @@ def _sl(axis: int, s: slice) -> tuple[slice, ...]:
     return tuple(out)
 
 
-def _pair(cell: np.ndarray, axis: int, fill) -> tuple[np.ndarray, np.ndarray]:
+def _pair(cell: np.ndarray, axis: int, fill: float) -> tuple[np.ndarray, np.ndarray]:
     """Cell values on the low (a) and high (b) side of every face normal to ``axis`` (outside: fill)."""
     pad = [(0, 0)] * 3
     pad[axis] = (1, 1)
@@ -237,9 +241,8 @@ def _nbr(padded: np.ndarray, axis: int, side: int) -> np.ndarray:
 
 
 def _face_shape(shape: tuple[int, int, int], axis: int) -> tuple[int, int, int]:
-    s = list(shape)
-    s[axis] += 1
-    return tuple(s)
+    nx, ny, nz = shape
+    return (nx + (axis == 0), ny + (axis == 1), nz + (axis == 2))
 
 
 _DIRS = [(d, s) for d in range(3) for s in (-1, 1)]  # neighbour directions, in SIDES order
@@ -261,7 +264,8 @@ class MomentumSolver:
         self.settings = settings or MomentumSettings()
         self.movers = movers or MoverJets.none()
         self.h = float(cell_m)
-        self.shape = tuple(int(n) for n in solid.shape)
+        nx, ny, nz = (int(n) for n in solid.shape)
+        self.shape = (nx, ny, nz)
         for side in self.settings.walls:
             if side not in SIDES:
                 raise ValueError(f"walls: unknown side {side!r}; allowed: {', '.join(SIDES)}")
@@ -309,7 +313,7 @@ class MomentumSolver:
         self.last_info: SolveInfo | None = None
 
     @classmethod
-    def from_voxels(cls, vox, *, settings: MomentumSettings | None = None) -> MomentumSolver:
+    def from_voxels(cls, vox: HallVoxels, *, settings: MomentumSettings | None = None) -> MomentumSolver:
         """A solver for a :class:`~twin.geometry.voxel.HallVoxels` (movers in FluidNetwork order)."""
         return cls(vox.solid, vox.open_faces, vox.grid.cell_m, MoverJets.from_voxels(vox), settings=settings)
 
@@ -382,18 +386,18 @@ class MomentumSolver:
         """Per velocity component and neighbour direction: open fraction θ, wall factor and wall speed."""
         shape = self.shape
         walls = self.settings.walls
-        self._theta: list[list[np.ndarray]] = []
-        self._wall_factor: list[list[np.ndarray]] = []  # twice the wall's share: times ν h, no-slip shear
-        self._wall_speed: list[list[np.ndarray | float]] = []
-        self._open_half: list[list[tuple[np.ndarray, np.ndarray] | None]] = []  # wholly open halves a, b
+        # By component c, then by direction index k of _DIRS, for the directions across c (d != c) only.
+        self._theta: list[dict[int, np.ndarray]] = []
+        self._wall_factor: list[dict[int, np.ndarray]] = []  # twice the wall's share: times ν h, no-slip shear
+        self._wall_speed: list[dict[int, np.ndarray | None]] = []  # None: no moving wall there
+        self._open_half: list[dict[int, tuple[np.ndarray, np.ndarray] | None]] = []  # wholly open halves a, b
         for c in range(3):
-            th_c, wf_c, ws_c, half_c = [], [], [], []
-            for d, s in _DIRS:
+            th_c: dict[int, np.ndarray] = {}
+            wf_c: dict[int, np.ndarray] = {}
+            ws_c: dict[int, np.ndarray | None] = {}
+            half_c: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
+            for k, (d, s) in enumerate(_DIRS):
                 if d == c:
-                    half_c.append(None)
-                    th_c.append(None)
-                    wf_c.append(None)
-                    ws_c.append(0.0)
                     continue
                 # The CV face of a c-face towards ±d is made of halves of the d-faces of its two cells.
                 # Only wholly open halves pass tangential momentum (shear and the velocity the air carries);
@@ -410,11 +414,11 @@ class MomentumSolver:
                     wf[edge] = 0.0
                 else:
                     speed[edge] = wall.velocity_m_s[c]
-                th_c.append(theta)
+                th_c[k] = theta
                 perforated = _pair(_side(self.active[d] & ~full, d, s), c, False)
-                half_c.append((pa, pb) if perforated[0].any() or perforated[1].any() else None)
-                wf_c.append(2.0 * wf)  # the wall lies half a cell away: shear 2ν/h per unit area
-                ws_c.append(speed if np.any(speed) else None)
+                half_c[k] = (pa, pb) if perforated[0].any() or perforated[1].any() else None
+                wf_c[k] = 2.0 * wf  # the wall lies half a cell away: shear 2ν/h per unit area
+                ws_c[k] = speed if np.any(speed) else None
             self._theta.append(th_c)
             self._open_half.append(half_c)
             self._wall_factor.append(wf_c)
@@ -434,13 +438,21 @@ class MomentumSolver:
         """Sparse maps from mover flows to cell sources and to the outlet jets' face momentum."""
         m, h = self.movers.count, self.h
         n_grid = int(np.prod(self.shape))
-        rows_in, rows_out, cols_in, cols_out, v_in, v_out = [], [], [], [], [], []
+        rows_in: list[np.ndarray] = []
+        rows_out: list[np.ndarray] = []
+        cols_in: list[np.ndarray] = []
+        cols_out: list[np.ndarray] = []
+        v_in: list[np.ndarray] = []
+        v_out: list[np.ndarray] = []
         for j in range(m):
             cin, cout = np.asarray(self.movers.intake[j]), np.asarray(self.movers.outlet[j])
             if not (self.fluid.ravel()[cin].all() and self.fluid.ravel()[cout].all()):
                 raise ValueError(f"{self.movers.names[j]}: intake and outlet cells must be fluid")
-            rows_in.append(cin), cols_in.append(np.full(cin.size, j)), v_in.append(np.full(cin.size, 1 / cin.size))
-            rows_out.append(cout), cols_out.append(np.full(cout.size, j))
+            rows_in.append(cin)
+            cols_in.append(np.full(cin.size, j))
+            v_in.append(np.full(cin.size, 1 / cin.size))
+            rows_out.append(cout)
+            cols_out.append(np.full(cout.size, j))
             v_out.append(np.full(cout.size, 1 / cout.size))
         def cat(xs: list, dt: type = float) -> np.ndarray:
             return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
@@ -503,7 +515,7 @@ class MomentumSolver:
     def _divergence_m3s(self, u: list[np.ndarray]) -> np.ndarray:
         """Net outflow of every grid cell, m³/s."""
         h2 = self.h * self.h
-        return h2 * sum(np.diff(u[a], axis=a) for a in range(3))
+        return h2 * (0.0 + np.diff(u[0], axis=0) + np.diff(u[1], axis=1) + np.diff(u[2], axis=2))  # as sum()
 
     def cell_velocity_m_s(self) -> np.ndarray:
         """Cell-centred velocity (nx, ny, nz, 3), m/s: the mean of each cell's two faces per axis."""
@@ -580,8 +592,9 @@ class MomentumSolver:
                 coef += np.maximum(-flux, 0.0)
                 wall = self._wall_factor[c][k] * diff
                 a_p += wall
-                if self._wall_speed[c][k] is not None:
-                    b += wall * self._wall_speed[c][k]
+                wall_speed = self._wall_speed[c][k]
+                if wall_speed is not None:
+                    b += wall * wall_speed
             a_nb.append(coef)
             a_p += coef
             if st.central_blend:
