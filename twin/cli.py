@@ -128,6 +128,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_viewer_parsers(sub)  # view, render: the 3D viewer
 
+    from twin.sweep.command import add_parsers as add_sweep_parsers
+
+    add_sweep_parsers(sub, hall_help, parse_duration_s)  # sweep, capacity: what-ifs on Dask
+
     e = sub.add_parser("export", help="write the hall's geometry")
     e.add_argument("hall", help=hall_help)
     e.add_argument("--glb", type=Path, required=True, help="output .glb file")
@@ -183,6 +187,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         result = threads_study(hall, airflow=args.airflow)
         print(json.dumps(result) if args.json else threads_human(result))
         return 0
+    if args.command in ("sweep", "capacity"):
+        from twin.sweep.command import capacity_command, sweep_command
+
+        return sweep_command(hall, args) if args.command == "sweep" else capacity_command(hall, args)
     if args.command == "validate":
         from twin.sim.twin import HallTwin
 

@@ -38,6 +38,11 @@ class PowerSources:
     ups_on_battery: np.ndarray | None = None  # forced onto battery even with a live input (battery test)
     ups_output_on: np.ndarray | None = None  # False: UPS off (battery exhausted, failed): its PDUs are dead
     ups_eco: np.ndarray | None = None  # eco mode (static bypass) instead of double conversion
+    # Failures a what-if imposes, kept by every step's new sources (twin.sim.power): a UPS failed (its PDUs
+    # dead, as with its output off), and (n_racks, 2) which A/B sides of each rack's feed are intact (a lost
+    # PDU or feed cable: the other side carries the whole rack).
+    ups_failed: np.ndarray | None = None
+    rack_side_live: np.ndarray | None = None
 
     @property
     def switchboard_live(self) -> bool:
@@ -180,12 +185,14 @@ def solve_power(
     n_ups = net.n_ups
     sw_live = sources.switchboard_live
     input_ok = _bool(sources.ups_input_available, n_ups, True) & sw_live
-    live = _bool(sources.ups_output_on, n_ups, True)
+    live = _bool(sources.ups_output_on, n_ups, True) & ~_bool(sources.ups_failed, n_ups, False)
     on_batt = live & (~input_ok | _bool(sources.ups_on_battery, n_ups, False))
     eco = _bool(sources.ups_eco, n_ups, net.ups_eco) & live & ~on_batt
 
     # 1. PSUs and feeds.
     side_live = live[net.rack_ups]
+    if sources.rack_side_live is not None:
+        side_live = side_live & np.asarray(sources.rack_side_live, dtype=bool).reshape(side_live.shape)
     powered = side_live[:, 0] | side_live[:, 1]
     share = np.where((side_live[:, 0] & side_live[:, 1])[:, None], 0.5, side_live.astype(float))
     it = np.where(powered, np.asarray(it_w, dtype=float), 0.0)
