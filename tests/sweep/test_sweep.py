@@ -17,19 +17,7 @@ from twin.sweep.command import job_for
 from twin.sweep.engine import run_sweep
 from twin.sweep.worker import clear_cache, run_case
 
-pytestmark = pytest.mark.slow  # a LocalCluster starts in seconds; one per module
-
-
-@pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=40)
-    c = Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
+pytestmark = pytest.mark.slow  # uses the package's two-worker LocalCluster (conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -69,6 +69,10 @@ def add_parsers(sub, hall_help: str, duration_type) -> None:
     s.add_argument("--resume", action="store_true", help="keep the finished cases in --out and run the rest")
     add_common(s, duration_type)
 
+    from twin.sweep.capacity import add_parser as add_capacity_parser
+
+    add_capacity_parser(sub, hall_help)
+
 
 def job_for(hall: HallModel, *, airflow: str | None, control: str = "ideal", dt_s: float = 1.0,
             checkpoint: Path | None = None, load_limit: float = DEFAULT_LOAD_LIMIT) -> SweepJob:

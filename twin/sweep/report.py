@@ -239,7 +239,7 @@ def write_html(path: Path, hall: HallModel, rows: list[dict], summary: dict, *, 
                 cells.append(f"<td{cls}>{_fmt(v, digits or 0) if digits is not None else _fmt(v)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     plan_html = []
-    for r in worst[:plans]:
+    for r in [r for r in worst if r.get("rack_inlet_c")][:plans]:
         failed = set(filter(None, str(r.get("crahs_out") or "").split(",")))
         plan_html.append(f'<div class="plan"><div><b>{html.escape(r["case"])}</b> '
                          f'<span class="s-{r.get("status")}">{r.get("status")}</span></div>'

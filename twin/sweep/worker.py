@@ -153,7 +153,11 @@ def run_case(job: SweepJob, case: Case) -> dict:
     try:
         entry = _built(job, case)
         twin, start = entry[0], entry[1]
-        if case.steady:
+        if case.kind == "capacity":
+            from twin.sweep.capacity import cooling_capacity
+
+            row.update(cooling_capacity(job, twin, start, case))
+        elif case.steady:
             state = start.copy()
             apply_case(twin, state, case)
             state = twin.steady(state)
@@ -170,7 +174,8 @@ def run_case(job: SweepJob, case: Case) -> dict:
             apply_case(twin, state, case)
             _run(twin, state, case)
             row.update(_transient_results(state, twin, t_start_s))
-        row.update(_results(job, twin, state))
+        if case.kind != "capacity":
+            row.update(_results(job, twin, state))
     except Exception as exc:  # noqa: BLE001 - a failed case is a result: the sweep goes on
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if not isinstance(exc, ValueError):
