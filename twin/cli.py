@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--threads-study", action="store_true",
                    help="the steady solve's time with 1 and with 2 BLAS threads while another process loads one "
                         "core (why the solver uses 1: twin/thermal/threads.py)")
+    b.add_argument("--sweep", action="store_true",
+                   help="the sweep's figures: N-1 over the CRAHs, cases/s of a 100-case grid on tiny and this hall, "
+                        "speed-up from 1 to 2 workers")
     b.add_argument("--bus", action="store_true",
                    help="measure the bus instead: `twin serve` with clients attached (rates, latency, late join)")
     b.add_argument("--json", action="store_true")
@@ -179,6 +182,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         result = bench_bus(args.hall)
         print(json.dumps(result) if args.json else human(result))
+        return 0
+    if args.command == "bench" and args.sweep:
+        from twin.sweep.bench import bench_sweep
+        from twin.sweep.bench import human as sweep_human
+
+        result = bench_sweep(hall)
+        print(json.dumps(result) if args.json else sweep_human(result))
         return 0
     if args.command == "bench" and args.threads_study:
         from twin.sim.bench_threads import human as threads_human
