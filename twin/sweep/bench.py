@@ -42,7 +42,7 @@ def _cluster(n: int):
 
     from twin.sweep.engine import _WORKER_ENV
 
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                            env=dict(_WORKER_ENV), silence_logs=40)
     return Client(cluster), cluster
 

@@ -56,7 +56,7 @@ def _client(scheduler: str | None, n_workers: int | None):
     if scheduler:
         return Client(scheduler, timeout="20s"), None
     n = n_workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                            env=dict(_WORKER_ENV), silence_logs=40)
     return Client(cluster), cluster
 
