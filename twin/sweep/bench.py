@@ -2,7 +2,7 @@
 
 - N-1 over the hall's CRAHs, steady, in all: a LocalCluster started, every worker building the hall,
   the cases solved, the cluster closed (what a user waits for).
-- Cases per second of a 100-case grid (10 supply setpoints × 10 load factors) on tiny and on HALL, on a
+- Cases per second of a 100-case grid (10 supply setpoints 16–22 °C × 10 load factors) on tiny and on HALL, on a
   warm cluster (halls already built on every worker: the throughput of a long sweep).
 - Speed-up from 1 to 2 workers on HALL's grid, warm, each with its own cluster.
 """
@@ -22,10 +22,12 @@ __all__ = ["bench_sweep", "grid_cases", "human"]
 
 
 def grid_cases(n_setpoints: int = 10, n_scales: int = 10) -> list[Case]:
-    """Setpoints 16…25 °C × load factors 0.8…1.25 on every rack, steady."""
+    """Setpoints 16…22 °C × load factors 0.8…1.25 on every rack, steady. (Not warmer: on tiny at 23 °C and
+    light load the steady solve's GMRES stops converging and a case takes minutes, which would measure that
+    case, not the sweep.)"""
     cases = []
     for i in range(n_setpoints):
-        sp = 16.0 + 9.0 * i / max(1, n_setpoints - 1)
+        sp = 16.0 + 6.0 * i / max(1, n_setpoints - 1)
         for j in range(n_scales):
             f = 0.8 + 0.45 * j / max(1, n_scales - 1)
             cases.append(Case(f"setpoint {sp:.1f} °C, ×{f:.2f}", kind="grid", supply_setpoint_c=sp,
