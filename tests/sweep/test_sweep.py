@@ -157,3 +157,24 @@ def test_cli_errors_are_one_line(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     (line,) = proc.stderr.splitlines()
     assert "has no [power] section" in line and str(no_power) in line
+
+
+def test_tile_fraction_cases_build_their_own_hall(tmp_path):
+    """A case that closes tiles down builds and caches its own hall (tiles at the new open fraction; the
+    air takes other paths, so the inlets change), while the base case (same worker cache) is unchanged."""
+    from twin.model.load import load_hall
+    from twin.sweep import worker
+
+    hall = load_hall(TINY)
+    path = tmp_path / "tiles.toml"
+    path.write_text("[[cases]]\nname = 'base'\n[[cases]]\ntile_open_fraction = [{ target = 'cold-aisle', "
+                    "open_fraction = 0.05 }]\n", encoding="utf-8")
+    cases = load_cases(path, hall)
+    job = job_for(hall, airflow=None)
+    clear_cache()
+    base, closed, base_again = run_case(job, cases[0]), run_case(job, cases[1]), run_case(job, cases[0])
+    assert closed["status"] != "error", closed.get("reason")
+    assert max(abs(a - b) for a, b in zip(closed["rack_inlet_c"], base["rack_inlet_c"])) > 1e-3
+    fractions = sorted(e[0].hall.spec.tiles[0].open_fraction for e in worker._CACHE.values())
+    assert fractions == [0.05, 0.25]
+    assert base_again["rack_inlet_c"] == base["rack_inlet_c"]
