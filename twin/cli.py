@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--dt-study", action="store_true",
                    help="rack-inlet error against dt = 0.25 s for dt = 0.5, 1, 2 and 5 s (still air, then a load "
                         "step), and each dt's real-time factor")
+    b.add_argument("--sweep", action="store_true",
+                   help="the sweep's figures: N-1 over the CRAHs, cases/s of a 100-case grid on tiny and this hall, "
+                        "speed-up from 1 to 2 workers")
     b.add_argument("--bus", action="store_true",
                    help="measure the bus instead: `twin serve` with clients attached (rates, latency, late join)")
     b.add_argument("--json", action="store_true")
@@ -136,6 +139,10 @@ def _parser() -> argparse.ArgumentParser:
     from viewer.cli import add_parsers as add_viewer_parsers
 
     add_viewer_parsers(sub)  # view, render: the 3D viewer
+
+    from twin.sweep.command import add_parsers as add_sweep_parsers
+
+    add_sweep_parsers(sub, hall_help, parse_duration_s)  # sweep, capacity: what-ifs on Dask
 
     from twin.model.schemas import schema_names
 
@@ -203,6 +210,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         result = bench_bus(args.hall)
         print(json.dumps(result) if args.json else human(result))
         return 0
+    if args.command == "bench" and args.sweep:
+        from twin.sweep.bench import bench_sweep
+        from twin.sweep.bench import human as sweep_human
+
+        result = bench_sweep(hall)
+        print(json.dumps(result) if args.json else sweep_human(result))
+        return 0
     if args.command == "bench" and args.threads_study:
         from twin.sim.bench_threads import human as threads_human
         from twin.sim.bench_threads import threads_study
@@ -210,6 +224,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         result = threads_study(hall, airflow=args.airflow)
         print(json.dumps(result) if args.json else threads_human(result))
         return 0
+    if args.command in ("sweep", "capacity"):
+        from twin.sweep.command import capacity_command, sweep_command
+
+        return sweep_command(hall, args) if args.command == "sweep" else capacity_command(hall, args)
     if args.command == "validate":
         from twin.sim.twin import HallTwin
 

@@ -38,6 +38,11 @@ class PowerSources:
     ups_on_battery: np.ndarray | None = None  # forced onto battery even with a live input (battery test)
     ups_output_on: np.ndarray | None = None  # False: UPS off (battery exhausted, failed): its PDUs are dead
     ups_eco: np.ndarray | None = None  # eco mode (static bypass) instead of double conversion
+    # Failures a what-if imposes, kept by every step's new sources (twin.sim.power): a UPS failed (its PDUs
+    # dead, as with its output off), and (n_racks, 2) which A/B sides of each rack's feed are intact (a lost
+    # PDU or feed cable: the other side carries the whole rack).
+    ups_failed: np.ndarray | None = None
+    rack_side_live: np.ndarray | None = None
 
     @property
     def switchboard_live(self) -> bool:
@@ -180,11 +185,11 @@ def solve_power(
     n_ups = net.n_ups
     sw_live = sources.switchboard_live
     input_ok = _bool(sources.ups_input_available, n_ups, True) & sw_live
-    live = _bool(sources.ups_output_on, n_ups, True)
+    live = _bool(sources.ups_output_on, n_ups, True) & ~_bool(sources.ups_failed, n_ups, False)
     on_batt = live & (~input_ok | _bool(sources.ups_on_battery, n_ups, False))
     eco = _bool(sources.ups_eco, n_ups, net.ups_eco) & live & ~on_batt
 
-    racks = _racks(net, it_w, live)
+    racks = _racks(net, it_w, live, sources.rack_side_live)
     s_down = np.zeros(net.down.n_bus, dtype=complex)
     s_down[net.rack_bus] = racks.s_side_va / S_BASE_VA
 
@@ -293,8 +298,11 @@ class _Racks:
     s_side_va: np.ndarray  # (rack, side) complex power drawn from each feed
 
 
-def _racks(net: PowerNetwork, it_w: np.ndarray, ups_live: np.ndarray) -> _Racks:
+def _racks(net: PowerNetwork, it_w: np.ndarray, ups_live: np.ndarray,
+           rack_side_live: np.ndarray | None = None) -> _Racks:
     side_live = ups_live[net.rack_ups]
+    if rack_side_live is not None:  # a lost PDU or feed cable (what-ifs): that side of the rack is dead
+        side_live = side_live & np.asarray(rack_side_live, dtype=bool).reshape(side_live.shape)
     powered = side_live[:, 0] | side_live[:, 1]
     # Internally redundant PSUs share the load evenly while both feeds are live.
     share = np.where((side_live[:, 0] & side_live[:, 1])[:, None], 0.5, side_live.astype(float))

@@ -200,6 +200,11 @@ class RackFeed(_Strict):
         description="Installed PSU capacity ÷ the rack's IT load (2.0 for 1+1 PSUs sized for the load).",
     )
     psu_power_factor: float = Field(default=0.98, gt=0.5, le=1.0, description="Power factor of the PSUs' input.")
+    rated_kva: float | None = Field(
+        default=None, gt=0.0, le=500.0,
+        description="Rating of each rack's A and of its B feed (breaker and cable), kVA, e.g. 22 for 32 A "
+                    "three-phase at 400 V; none: only PDUs and UPSs are checked (twin capacity, twin sweep).",
+    )
 
 
 class Mechanical(_Strict):

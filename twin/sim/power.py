@@ -121,7 +121,8 @@ class PowerSystem:
         sources = PowerSources(utility_available=bool(state.utility_ok),
                                generator_online=bool(ats["generator_online"]),
                                ats_on_generator=bool(ats["ats_on_generator"]),
-                               ups_output_on=ups_alive)
+                               ups_output_on=ups_alive, ups_failed=mem.sources.ups_failed,
+                               rack_side_live=mem.sources.rack_side_live)
         live = sources.switchboard_live
         state.crah_powered[:] = live
         if not live:
@@ -229,7 +230,8 @@ class PowerSystem:
                              f"this chain has {len(mem.battery_low)} UPSs")
         for a, on in zip(mem.battery_low, active, strict=True):
             a.active = bool(on)
-        mem.sources = PowerSources(**{f.name: _copied(d[f"sources.{f.name}"])
+        # Checkpoints written before the what-if failures existed have no entry for them: none failed.
+        mem.sources = PowerSources(**{f.name: _copied(d.get(f"sources.{f.name}"))
                                       for f in dataclasses.fields(PowerSources)})
         mem.warm = {k: np.array(v) for k, v in unprefixed("net.v_warm", d).items()}
         if d["has_last"]:

@@ -1,0 +1,99 @@
+"""``twin bench HALL --sweep``: the sweep's figures on this machine.
+
+- N-1 over the hall's CRAHs, steady, in all: a LocalCluster started, every worker building the hall,
+  the cases solved, the cluster closed (what a user waits for).
+- Cases per second of a 100-case grid (10 supply setpoints 16–22 °C × 10 load factors) on tiny and on HALL, on a
+  warm cluster (halls already built on every worker: the throughput of a long sweep).
+- Speed-up from 1 to 2 workers on HALL's grid, warm, each with its own cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from twin.model.load import HallModel, bundled_hall
+from twin.sweep.cases import Case, n_minus_1
+from twin.sweep.command import job_for
+from twin.sweep.engine import run_sweep
+from twin.sweep.worker import SweepJob, _built
+
+__all__ = ["bench_sweep", "grid_cases", "human"]
+
+
+def grid_cases(n_setpoints: int = 10, n_scales: int = 10) -> list[Case]:
+    """Setpoints 16…22 °C × load factors 0.8…1.25 on every rack, steady. (Not warmer: on tiny at 23 °C and
+    light load the steady solve's GMRES stops converging and a case takes minutes, which would measure that
+    case, not the sweep.)"""
+    cases = []
+    for i in range(n_setpoints):
+        sp = 16.0 + 6.0 * i / max(1, n_setpoints - 1)
+        for j in range(n_scales):
+            f = 0.8 + 0.45 * j / max(1, n_scales - 1)
+            cases.append(Case(f"setpoint {sp:.1f} °C, ×{f:.2f}", kind="grid", supply_setpoint_c=sp,
+                              load_scale=(("*", f),)))
+    return cases
+
+
+def _warm(job: SweepJob) -> None:
+    _built(job, Case("warm"))
+
+
+def _cluster(n: int):
+    from distributed import Client, LocalCluster
+
+    from twin.sweep.engine import _WORKER_ENV
+
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           env=dict(_WORKER_ENV), silence_logs=40)
+    return Client(cluster), cluster
+
+
+def _timed_grid(job: SweepJob, cases: list[Case], n_workers: int) -> dict:
+    client, cluster = _cluster(n_workers)
+    try:
+        client.run(_warm, job)  # every worker builds the hall before the clock starts
+        t0 = time.perf_counter()
+        run = run_sweep(job, cases, client=client)
+        wall = time.perf_counter() - t0
+    finally:
+        client.close()
+        cluster.close()
+    errors = sum(r["status"] == "error" for r in run.rows)
+    return {"workers": n_workers, "cases": len(cases), "wall_s": round(wall, 3),
+            "cases_per_s": round(len(cases) / wall, 3), "errors": errors}
+
+
+def bench_sweep(hall: HallModel, *, workers: int | None = None) -> dict:
+    n = workers or os.cpu_count() or 1
+    job = job_for(hall, airflow=None)
+    cases = n_minus_1(hall, "crah")
+    t0 = time.perf_counter()
+    run = run_sweep(job, cases, n_workers=n)
+    n1_wall = time.perf_counter() - t0
+    out: dict = {"hall": hall.name, "cpu_count": os.cpu_count(), "load_avg_1min": os.getloadavg()[0],
+                 "n_minus_1_crah": {"cases": len(cases), "workers": run.workers, "wall_s": round(n1_wall, 3),
+                                    "case_s_mean": round(sum(r["wall_s"] for r in run.rows) / len(cases), 3),
+                                    "errors": sum(r["status"] == "error" for r in run.rows)}}
+    grid = grid_cases()
+    tiny = bundled_hall("tiny")
+    out["grid_tiny"] = _timed_grid(job_for(tiny, airflow=None), grid, n)
+    out["grid_hall"] = _timed_grid(job, grid, n)
+    one = _timed_grid(job, grid, 1)
+    out["speedup"] = {"one_worker": one, "two_workers": out["grid_hall"] if n == 2 else _timed_grid(job, grid, 2)}
+    out["speedup"]["ratio"] = round(one["wall_s"] / out["speedup"]["two_workers"]["wall_s"], 3)
+    return out
+
+
+def human(r: dict) -> str:
+    n1 = r["n_minus_1_crah"]
+    g_t, g_h, s = r["grid_tiny"], r["grid_hall"], r["speedup"]
+    return "\n".join([
+        f"{r['hall']}: sweep figures ({r['cpu_count']} cores, load average {r['load_avg_1min']:.1f} at start)",
+        f"  N-1 over {n1['cases'] - 1} CRAHs, steady, {n1['workers']} workers: {n1['wall_s']:.1f} s in all "
+        f"(cluster start and hall builds included; {n1['case_s_mean']:.2f} s per case)",
+        f"  100-case grid, warm: tiny {g_t['cases_per_s']:.1f} cases/s, this hall {g_h['cases_per_s']:.2f} cases/s "
+        f"({g_h['workers']} workers)",
+        f"  1 → 2 workers on this hall's grid: {s['one_worker']['wall_s']:.1f} s → "
+        f"{s['two_workers']['wall_s']:.1f} s, ×{s['ratio']:.2f}",
+    ])

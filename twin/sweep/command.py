@@ -1,0 +1,226 @@
+"""``twin sweep`` and ``twin capacity``: the command-line wiring (options → cases → cluster → outputs)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from twin.model.load import HallModel
+from twin.sweep.cases import Case, CasesError, load_cases, n_minus_1
+from twin.sweep.engine import run_sweep
+from twin.sweep.report import read_rows, summarize, write_html, write_parquet
+from twin.sweep.worker import DEFAULT_LOAD_LIMIT, SweepJob
+
+__all__ = ["add_parsers", "job_for", "sweep_command"]
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a fraction like 0.8") from None
+    if not 0.1 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be within 0.1 … 1 (a fraction of the rating)")
+    return v
+
+
+def _workers(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of worker processes") from None
+    if not 1 <= v <= 256:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be within 1 … 256")
+    return v
+
+
+def add_common(p: argparse.ArgumentParser, duration_type) -> None:
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
+                   help="run on an existing Dask cluster (default: a local cluster, one worker per core)")
+    p.add_argument("--workers", type=_workers, default=None, help="local worker processes (default: one per core)")
+    p.add_argument("--airflow", choices=("potential", "momentum"), default=None,
+                   help="airflow model (default: the hall file's [airflow] model, else potential)")
+    p.add_argument("--load-limit", type=_fraction, default=DEFAULT_LOAD_LIMIT,
+                   help=f"fraction of a UPS, PDU or feed rating above which a load is flagged "
+                        f"(default {DEFAULT_LOAD_LIMIT:g})")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default out/<hall>-sweep)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
+
+
+def add_parsers(sub, hall_help: str, duration_type) -> None:
+    s = sub.add_parser("sweep", help="what-if and N-1 sweeps on Dask: cases.parquet, report.html")
+    s.add_argument("hall", help=hall_help)
+    what = s.add_mutually_exclusive_group(required=True)
+    what.add_argument("--n-1", dest="n_1", choices=("crah", "ups", "pdu", "feed", "all"),
+                      help="every single failure of that kind (CRAH out; UPS, PDU or one rack feed lost)")
+    what.add_argument("--cases", type=Path, help="a cases file (TOML): a grid or a list of what-ifs")
+    s.add_argument("--steady", action="store_true", help="solve each case's steady state (default for --n-1)")
+    s.add_argument("--duration", type=duration_type, default=None,
+                   help="run each case in time for this long, from normal operation's steady state (or --from)")
+    s.add_argument("--dt", type=duration_type, default=1.0, help="time step of transient cases (default 1s)")
+    s.add_argument("--control", choices=("ideal", "embedded"), default="ideal",
+                   help="ideal: setpoints held exactly (default); embedded: the units' own controllers")
+    s.add_argument("--from", dest="from_checkpoint", type=Path, default=None, metavar="CHECKPOINT.npz",
+                   help="start every case from this checkpoint's state (a fork of a running twin)")
+    s.add_argument("--resume", action="store_true", help="keep the finished cases in --out and run the rest")
+    add_common(s, duration_type)
+
+    from twin.sweep.capacity import add_parser as add_capacity_parser
+
+    add_capacity_parser(sub, hall_help)
+
+
+def job_for(hall: HallModel, *, airflow: str | None, control: str = "ideal", dt_s: float = 1.0,
+            checkpoint: Path | None = None, load_limit: float = DEFAULT_LOAD_LIMIT) -> SweepJob:
+    from twin.sim.checkpoint import hall_sha256
+
+    key = hall_sha256(hall)
+    if checkpoint is not None:
+        key += ":" + hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    return SweepJob(hall=hall, key=key, airflow=airflow, control=control, dt_s=dt_s,
+                    checkpoint=None if checkpoint is None else str(checkpoint.resolve()), load_limit=load_limit)
+
+
+def _checkpoint_options(path: Path) -> tuple[str, float, str]:
+    from twin.sim.checkpoint import read_checkpoint_meta
+
+    meta = read_checkpoint_meta(path)
+    return meta.get("control", "ideal"), float(meta.get("dt_s", 1.0)), meta.get("airflow", "potential")
+
+
+class _Progress:
+    """A rich bar over cases on stderr when it is a terminal; also writes the finished rows to
+    cases.parquet every few seconds, so a kill or Ctrl-C keeps them."""
+
+    def __init__(self, total: int, done: int, *, write, show: bool) -> None:
+        self.write = write
+        self.last_write = time.monotonic()
+        self.bar = None
+        if show:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("cases"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                TextColumn("{task.fields[info]}"), console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("cases", total=total, completed=done, info="")
+
+    def __call__(self, row: dict) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, info=f"{row['case']}: {row.get('status')}")
+        if time.monotonic() - self.last_write > 5.0:
+            self.write()
+            self.last_write = time.monotonic()
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def run_and_write(hall: HallModel, hall_path: Path, job: SweepJob, cases: list[Case], *, out_dir: Path,
+                  title: str, scheduler: str | None, workers: int | None, resume: bool, as_json: bool,
+                  mode: str, extra_meta: dict | None = None, after=None) -> tuple[dict, list[dict], bool]:
+    """Run the cases (minus those finished in ``out_dir`` when resuming) and write the outputs."""
+    parquet = out_dir / "cases.parquet"
+    names = {c.name for c in cases}
+    kept: list[dict] = []
+    if resume and parquet.is_file():
+        kept = [r for r in read_rows(parquet) if r.get("case") in names and r.get("status") != "error"]
+    done_names = {r["case"] for r in kept}
+    todo = [c for c in cases if c.name not in done_names]
+    meta = {"hall": hall.name, "hall_file": str(hall_path), "mode": mode, "load_limit": job.load_limit,
+            "airflow": job.airflow or hall.spec.airflow.model, "from_checkpoint": job.checkpoint,
+            **(extra_meta or {})}
+    finished: list[dict] = list(kept)
+    order = {c.name: i for i, c in enumerate(cases)}
+
+    def write() -> None:
+        write_parquet(sorted(finished, key=lambda r: order.get(r["case"], 0)), parquet, meta=meta)
+
+    progress = _Progress(len(cases), len(kept), write=write,
+                         show=not as_json and sys.stderr.isatty())
+
+    def on_row(row: dict) -> None:
+        finished.append(row)
+        progress(row)
+
+    t0 = time.perf_counter()
+    try:
+        run = run_sweep(job, todo, scheduler=scheduler, n_workers=workers, on_row=on_row) if todo else None
+    finally:
+        progress.stop()
+    wall_s = time.perf_counter() - t0
+    rows = sorted(finished, key=lambda r: order.get(r["case"], 0))
+    meta.update(workers=run.workers if run else 0, scheduler=run.scheduler if run else "", wall_s=round(wall_s, 3),
+                resumed=len(kept))
+    write()
+    interrupted = bool(run and run.interrupted)
+    summary = summarize(rows, title=title, meta=meta)
+    extra_html = ""
+    if after is not None:
+        extra_html = after(rows, summary)
+    summary["interrupted"] = interrupted
+    summary["pending"] = run.pending if run else []
+    summary["outputs"] = [str(parquet), str(write_html(out_dir / "report.html", hall, rows, summary,
+                                                       extra_html=extra_html))]
+    return summary, rows, interrupted
+
+
+def sweep_command(hall: HallModel, args: argparse.Namespace) -> int:
+    if args.resume and args.out is None:
+        args.out = Path("out") / f"{args.hall.stem}-sweep"
+    out_dir = args.out or Path("out") / f"{args.hall.stem}-sweep"
+    if args.steady and args.duration is not None:
+        print("twin sweep: error: --steady and --duration exclude each other", file=sys.stderr)
+        return 2
+    control, dt_s, airflow = args.control, args.dt, args.airflow
+    if args.from_checkpoint is not None:
+        # A fork goes on as the run it came from: its control mode, time step and airflow model.
+        control, dt_s, airflow = _checkpoint_options(args.from_checkpoint)
+    if args.n_1:
+        cases = n_minus_1(hall, args.n_1, duration_s=args.duration)
+        title = f"N-1 ({args.n_1}) of {hall.name}"
+    else:
+        cases = load_cases(args.cases, hall, duration_s=args.duration, steady=args.steady or None)
+        title = f"Sweep {args.cases.name} of {hall.name}"
+    if control == "embedded" and any(c.steady for c in cases):
+        control = "ideal" if args.from_checkpoint is None else control
+    mode = "steady" if all(c.steady for c in cases) else "transient"
+    job = job_for(hall, airflow=airflow, control=control, dt_s=dt_s, checkpoint=args.from_checkpoint,
+                  load_limit=args.load_limit)
+    summary, rows, interrupted = run_and_write(hall, args.hall, job, cases, out_dir=out_dir, title=title,
+                                               scheduler=args.scheduler, workers=args.workers,
+                                               resume=args.resume, as_json=args.json, mode=mode)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(human(summary))
+    if interrupted:
+        return 130
+    return 0
+
+
+def human(s: dict) -> str:
+    c = s["counts"]
+    lines = [f"{s['title']}: {s['cases']} cases ({c['fail']} fail, {c['warn']} warn, {c['error']} error, "
+             f"{c['ok']} ok) on {s['workers']} workers in {s['wall_s']:.1f} s"
+             + (f", {s['resumed']} kept from before" if s.get("resumed") else "")]
+    lines += [f"  {v}" for v in s["verdicts"]]
+    if s.get("interrupted"):
+        lines.append(f"  interrupted: {len(s['pending'])} cases not run (--resume runs them)")
+    lines.append("  outputs:")
+    lines += [f"    {p}" for p in s["outputs"]]
+    return "\n".join(lines)
+
+
+__all__ += ["CasesError", "human", "run_and_write"]
+
+
+def capacity_command(hall: HallModel, args: argparse.Namespace) -> int:
+    from twin.sweep.capacity import capacity_command as run
+
+    return run(hall, args)

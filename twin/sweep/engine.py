@@ -1,0 +1,120 @@
+"""The one path every sweep takes: batches of cases as tasks on a dask.distributed cluster.
+
+Without ``scheduler`` a :class:`~distributed.LocalCluster` starts here: one worker process per core,
+one thread each (the solves are single-threaded by design, twin/thermal/threads.py; two threads in one
+process would only fight over the GIL), BLAS limited to one thread. With ``scheduler`` (``tcp://host:8786``)
+the same tasks go to an existing cluster (``dask scheduler`` / ``dask worker``, dask-jobqueue, Kubernetes).
+A task runs one batch (:func:`twin.sweep.worker.run_batch`); each worker builds a hall once and keeps it,
+so cases of one hall variant are batched together and the ~ms of scheduling per task is negligible
+beside a batch's solves.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from twin.sweep.cases import Case
+from twin.sweep.worker import SweepJob, run_batch
+
+__all__ = ["SweepRun", "batches", "run_sweep"]
+
+#: Environment of local workers: one thread in every numerical library (the cores are the workers').
+_WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@dataclass
+class SweepRun:
+    """What a sweep returned: one row per finished case (in case order), and how it ran."""
+
+    rows: list[dict]
+    workers: int
+    scheduler: str
+    interrupted: bool = False
+    pending: list[str] = field(default_factory=list)  # case names not finished (interrupted)
+
+
+def batches(cases: list[Case], n_workers: int, *, per_worker: int = 3, most: int = 16) -> list[list[Case]]:
+    """Cases grouped into batches: those of one hall variant together (a worker builds each variant
+    once), about ``per_worker`` batches per worker so that the last batches balance the load, at most
+    ``most`` cases in one (progress and Ctrl-C see finished batches)."""
+    by_variant: dict[tuple, list[Case]] = {}
+    for c in cases:
+        by_variant.setdefault(c.hall_changes(), []).append(c)
+    size = max(1, min(most, math.ceil(len(cases) / max(1, n_workers * per_worker))))
+    out = []
+    for group in by_variant.values():
+        out += [group[i:i + size] for i in range(0, len(group), size)]
+    return out
+
+
+def _client(scheduler: str | None, n_workers: int | None):
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler, timeout="20s"), None
+    n = n_workers or os.cpu_count() or 1
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           env=dict(_WORKER_ENV), silence_logs=40)
+    return Client(cluster), cluster
+
+
+def run_sweep(job: SweepJob, cases: list[Case], *, scheduler: str | None = None, n_workers: int | None = None,
+              on_row: Callable[[dict], None] | None = None, client=None) -> SweepRun:
+    """Run every case on the cluster and return their rows in case order.
+
+    Args:
+        job: the hall and options every case shares (sent to every worker once).
+        cases: the cases.
+        scheduler: a Dask scheduler's address; None starts a LocalCluster of ``n_workers`` processes
+            (default: one per core).
+        on_row: called with each finished row (progress, incremental writes), in completion order.
+        client: an existing dask Client to use instead (kept open).
+    """
+    from distributed import as_completed
+
+    own = client is None
+    cluster = None
+    if own:
+        client, cluster = _client(scheduler, n_workers)
+    order = {c.name: i for i, c in enumerate(cases)}
+    rows: list[dict] = []
+    interrupted = False
+    futures = []
+    try:
+        n = len(client.scheduler_info()["workers"]) or 1
+        job_future = client.scatter(job, broadcast=True, hash=False)
+        parts = batches(cases, n)
+        futures = [client.submit(run_batch, job_future, part, pure=False) for part in parts]
+        batch_of = {f.key: part for f, part in zip(futures, parts)}
+        try:
+            for fut in as_completed(futures):
+                try:
+                    got = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a lost worker fails its batch, not the sweep
+                    reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                    got = [dict(c.inputs(), status="error", reason=reason) for c in batch_of[fut.key]]
+                for row in got:
+                    rows.append(row)
+                    if on_row is not None:
+                        on_row(row)
+        except KeyboardInterrupt:
+            interrupted = True
+            client.cancel(futures)
+        address = client.scheduler.address
+    finally:
+        if own:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    rows.sort(key=lambda r: order.get(r["case"], len(order)))
+    done = {r["case"] for r in rows}
+    return SweepRun(rows=rows, workers=n, scheduler=address, interrupted=interrupted,
+                    pending=[c.name for c in cases if c.name not in done])
+
+
+def run_serial(job: SweepJob, cases: Iterable[Case]) -> list[dict]:
+    """The same cases one after another in this process (the reference a sweep must equal)."""
+    return run_batch(job, list(cases))

@@ -1,0 +1,290 @@
+"""Running cases: the per-process cache of built halls and their base states, one case, a batch of cases.
+
+Voxelizing a hall and building its flow and power networks costs far more than a steady solve of a
+small hall, so each worker process builds a hall once (per hall variant: tile fractions and leakage
+change the grid's faces) and keeps it with its base state; every case forks that state
+(``state.copy()``), so no case sees another's changes. The same functions run a case in the calling
+process (``run_case``), which is how the tests check a sweep against serial single runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from twin.model.load import HallModel, parse_hall
+from twin.model.schema import ASHRAE_RECOMMENDED_C
+from twin.sim.state import TwinState
+from twin.sim.twin import HallTwin
+from twin.sweep.cases import Case
+
+__all__ = ["SweepJob", "clear_cache", "run_batch", "run_case"]
+
+#: Loads above this fraction of a rating are reported as a warning (a common design margin, 80 %).
+DEFAULT_LOAD_LIMIT = 0.8
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """What every case of a sweep shares: the hall and how to run it. Small and picklable: it travels to
+    every worker with each batch; ``key`` names the built hall in the workers' caches.
+
+    Args:
+        hall: the validated hall.
+        key: a digest of the hall (and the start state's file): equal keys share a worker's built hall.
+        airflow: airflow model (None: the hall file's).
+        control: "ideal" (setpoints held exactly; steady what-ifs) or "embedded".
+        dt_s: time step of transient cases, s.
+        checkpoint: a checkpoint file the cases start from (None: the hall's steady state, or its initial
+            state for steady cases, which the steady solve does not depend on).
+        load_limit: fraction of a rating above which a load is a warning.
+    """
+
+    hall: HallModel
+    key: str
+    airflow: str | None = None
+    control: str = "ideal"
+    dt_s: float = 1.0
+    checkpoint: str | None = None
+    load_limit: float = DEFAULT_LOAD_LIMIT
+
+
+# Built halls by (job key, hall changes, options): (twin, start state, steady base state or None).
+_CACHE: dict[tuple, list] = {}
+_CACHE_MAX = 4  # hall variants kept per process (a reference hall's grid is ~100 MB with its solvers)
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+
+
+def _built(job: SweepJob, case: Case) -> list:
+    key = (job.key, case.hall_changes(), job.airflow, job.control, job.dt_s)
+    entry = _CACHE.get(key)
+    if entry is None:
+        hall = _hall_variant(job.hall, case)
+        twin = HallTwin(hall, dt_s=job.dt_s, control=job.control, airflow=job.airflow)
+        if job.checkpoint is not None:
+            from twin.sim.checkpoint import load_checkpoint
+
+            start = load_checkpoint(job.checkpoint, twin)
+        else:
+            start = twin.initial_state()
+        while len(_CACHE) >= _CACHE_MAX:
+            _CACHE.pop(next(iter(_CACHE)))
+        entry = _CACHE[key] = [twin, start, None]
+    return entry
+
+
+def _hall_variant(hall: HallModel, case: Case) -> HallModel:
+    """The hall with the case's tile fractions and containment leakage (the hall itself if none)."""
+    if not case.tile_open_fraction and case.containment_leakage is None:
+        return hall
+    data = hall.spec.model_dump(mode="python", exclude_none=True)
+    for target, frac in case.tile_open_fraction:
+        for t in data.get("tiles", []):
+            if target in ("*", t["name"]):
+                t["open_fraction"] = frac
+    if case.containment_leakage is not None:
+        for c in data.get("containment", []):
+            c["leakage"] = case.containment_leakage
+    return parse_hall(data, source=hall.path)
+
+
+def _rack_index(twin: HallTwin, target: str) -> np.ndarray:
+    if target == "*":
+        return np.arange(twin.n_racks)
+    rows = [i for i, r in enumerate(twin.hall.racks) if r.row == target]
+    return np.array(rows if rows else [twin.racks.names.index(target)], dtype=int)
+
+
+def apply_case(twin: HallTwin, state: TwinState, case: Case) -> None:
+    """Put the case's changes into ``state`` (a fork), as they stand from its time on."""
+    for name in case.crahs_out:
+        k = twin.crahs.names.index(name)
+        state.crah_tripped[k] = True
+        state.crah_running[k] = False
+    if case.supply_setpoint_c is not None:
+        state.crah_setpoint_c = np.full_like(state.crah_setpoint_c, case.supply_setpoint_c)
+        if state.controls is not None:
+            for name in twin.crahs.names:
+                state.controls.registry.write(f"{name}.supply_temp_setpoint", case.supply_setpoint_c, "engineer",
+                                              state.time_s)
+    if case.rack_load_kw or case.load_scale:
+        it_w = state.rack_it_w.copy()
+        for target, kw in case.rack_load_kw:
+            it_w[_rack_index(twin, target)] = kw * 1e3
+        for target, factor in case.load_scale:
+            idx = _rack_index(twin, target)
+            it_w[idx] = it_w[idx] * factor
+        state.rack_it_w = it_w
+    if case.outdoor_temp_c is not None:
+        state.outdoor_temp_c = float(case.outdoor_temp_c)
+    if case.ups_out or case.pdus_out or case.feeds_out:
+        if twin.power is None:
+            raise ValueError("the hall has no [power] section: no UPS, PDU or feed to fail")
+        net = twin.power.net
+        mem = state.power
+        failed = np.zeros(net.n_ups, dtype=bool) if mem.sources.ups_failed is None else mem.sources.ups_failed.copy()
+        for name in case.ups_out:
+            failed[net.ups_names.index(name)] = True
+        sides = (np.ones((net.n_racks, 2), dtype=bool) if mem.sources.rack_side_live is None
+                 else np.array(mem.sources.rack_side_live, dtype=bool))
+        for name in case.pdus_out:
+            sides &= net.rack_pdu != net.pdu_names.index(name)
+        for rack, side in case.feeds_out:
+            sides[net.rack_names.index(rack), "ab".index(side)] = False
+        mem.sources = dataclasses.replace(mem.sources, ups_failed=failed, rack_side_live=sides)
+    if twin.power is not None:
+        twin.power.place_losses(state, twin.crah_fan_power_w(state))
+    else:
+        state.rack_heat_w = state.rack_it_w * state.rack_powered
+
+
+def run_case(job: SweepJob, case: Case) -> dict:
+    """Run one case and return its row: inputs, status ("ok", "warn", "fail" or "error"), reason, results."""
+    t0 = time.perf_counter()
+    row = case.inputs()
+    try:
+        entry = _built(job, case)
+        twin, start = entry[0], entry[1]
+        if case.kind == "capacity":
+            from twin.sweep.capacity import cooling_capacity
+
+            row.update(cooling_capacity(job, twin, start, case))
+        elif case.steady:
+            state = start.copy()
+            apply_case(twin, state, case)
+            state = twin.steady(state)
+        else:
+            if job.checkpoint is None:
+                if entry[2] is None:  # normal operation, steady, where every transient case starts
+                    entry[2] = twin.steady(start)
+                base = entry[2]
+            else:
+                base = start
+            state = base.copy()
+            _reset_metrics(state)
+            t_start_s = state.time_s
+            apply_case(twin, state, case)
+            _run(twin, state, case)
+            row.update(_transient_results(state, twin, t_start_s))
+        if case.kind != "capacity":
+            row.update(_results(job, twin, state))
+    except Exception as exc:  # noqa: BLE001 - a failed case is a result: the sweep goes on
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if not isinstance(exc, ValueError):
+            msg = f"{type(exc).__name__}: {msg}"
+        row.update(status="error", reason=msg)
+    row["wall_s"] = time.perf_counter() - t0
+    return row
+
+
+def run_batch(job: SweepJob, cases: list[Case]) -> list[dict]:
+    """Run cases one after another in this process (a Dask task runs one batch)."""
+    return [run_case(job, c) for c in cases]
+
+
+def _reset_metrics(state: TwinState) -> None:
+    state.metrics = TwinState.__dataclass_fields__["metrics"].default_factory()
+
+
+def _run(twin: HallTwin, state: TwinState, case: Case) -> None:
+    player = None
+    if case.scenario:
+        from twin.model.scenario import load_scenario
+        from twin.sim.scenario import ScenarioPlayer
+
+        player = ScenarioPlayer(twin, load_scenario(Path(case.scenario), twin.hall))
+    steps = int(round(case.duration_s / twin.dt_s))
+    for _ in range(steps):
+        if player is not None:
+            player.apply_due(state)
+        twin.step(state)
+
+
+def _transient_results(state: TwinState, twin: HallTwin, t_start_s: float) -> dict:
+    m = state.metrics
+
+    def since(v):
+        return math.nan if v is None else float(v) - t_start_s
+
+    peak_i = m.get("peak_inlet_index")
+    return {
+        "time_to_27c_s": since(m["t_inlet_27c_s"]), "time_to_32c_s": since(m["t_inlet_32c_s"]),
+        "min_battery_soc": math.nan if m["min_battery_soc"] is None else float(m["min_battery_soc"]),
+        "peak_inlet_c": math.nan if m.get("peak_inlet") is None else float(m["peak_inlet"]),
+        "peak_inlet_rack": "" if peak_i is None else twin.racks.names[int(peak_i)],
+        "peak_inlet_time_s": since(m.get("peak_inlet_time_s")),
+    }
+
+
+def _results(job: SweepJob, twin: HallTwin, state: TwinState) -> dict:
+    lo_c, hi_c = ASHRAE_RECOMMENDED_C
+    inlet = np.asarray(state.t_intake_c, dtype=float)
+    powered = np.asarray(state.rack_powered, dtype=bool)
+    live_inlet = np.where(powered, inlet, -np.inf)
+    i_hot = int(np.argmax(live_inlet)) if inlet.size else 0
+    out = {
+        "max_inlet_c": float(live_inlet[i_hot]) if inlet.size else math.nan,
+        "max_inlet_rack": twin.racks.names[i_hot] if inlet.size else "",
+        "mean_inlet_c": float(inlet[powered].mean()) if powered.any() else math.nan,
+        "racks_above_27c": int(np.sum(powered & (inlet > hi_c))),
+        "racks_below_18c": int(np.sum(powered & (inlet < lo_c))),
+        "racks_dark": int(np.sum(~powered)),
+        "it_kw": float(np.sum(state.rack_it_w * powered)) / 1e3,
+        "heat_removed_kw": float(np.sum(state.crah_heat_removed_w)) / 1e3,
+        "rack_inlet_c": inlet.tolist(),
+    }
+    problems: list[str] = []
+    warnings: list[str] = []
+    if out["racks_dark"]:
+        dark = [twin.racks.names[i] for i in np.flatnonzero(~powered)]
+        problems.append(f"{len(dark)} racks lose power ({', '.join(dark[:3])}{', …' if len(dark) > 3 else ''})")
+    if out["max_inlet_c"] > hi_c:
+        problems.append(f"rack {out['max_inlet_rack']} reaches {out['max_inlet_c']:.1f} °C")
+    if twin.power is not None and state.power is not None and state.power.last is not None:
+        loads = power_loads(twin, state)
+        worst = max(loads, key=lambda x: x[2])
+        out.update(worst_load_name=worst[0], worst_load_kind=worst[1], worst_load_fraction=worst[2])
+        for kind in ("ups", "pdu", "feed"):
+            of_kind = [x for x in loads if x[1] == kind]
+            out[f"max_{kind}_load_fraction"] = max((x[2] for x in of_kind), default=math.nan)
+        over = [x for x in loads if x[2] > 1.0]
+        high = [x for x in loads if job.load_limit < x[2] <= 1.0]
+        if over:
+            problems += [f"{n} at {100 * f:.0f} % of its rating" for n, _, f in sorted(over, key=lambda x: -x[2])[:3]]
+        if high:
+            n, _, f = max(high, key=lambda x: x[2])
+            warnings.append(f"{n} at {100 * f:.0f} % of its rating (limit {100 * job.load_limit:.0f} %)")
+    if "status" not in out:
+        out["status"] = "fail" if problems else ("warn" if warnings else "ok")
+        out["reason"] = "; ".join(problems + warnings)
+    return out
+
+
+def power_loads(twin: HallTwin, state: TwinState) -> list[tuple[str, str, float]]:
+    """(name, kind, load ÷ rating) of every UPS, PDU and rated rack feed, from the state's last load flow."""
+    net = twin.power.net
+    res = state.power.last
+    loads = [(n, "ups", float(f)) for n, f in zip(net.ups_names, res.ups_load_fraction)]
+    loads += [(n, "pdu", float(f)) for n, f in zip(net.pdu_names, res.pdu_load_fraction)]
+    rated_va = feed_ratings_va(twin.hall)
+    pf = np.cos(np.arctan(net.psu_tan_phi))
+    for side, w in (("A", res.rack_feed_a_w), ("B", res.rack_feed_b_w)):
+        for i, name in enumerate(net.rack_names):
+            if np.isfinite(rated_va[i]):
+                loads.append((f"{name} feed {side}", "feed", float(w[i] / pf[i] / rated_va[i])))
+    return loads
+
+
+def feed_ratings_va(hall: HallModel) -> np.ndarray:
+    """Each rack's feed rating (either side), VA; inf where the hall file gives none."""
+    power = hall.spec.power
+    by_row = {f.row: f.rated_kva for f in power.rack_feeds} if power is not None else {}
+    return np.array([by_row[r.row] * 1e3 if by_row.get(r.row) is not None else np.inf for r in hall.racks])
