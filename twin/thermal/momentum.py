@@ -60,6 +60,9 @@ Discretization (why):
 
 The turbulence model's length scale ignores thin closed faces (panels): L is the distance to solid
 cells and to the no-slip domain walls only.
+
+The same ν_t mixes the heat: :meth:`MomentumSolver.face_diffusivity_m2s` gives the temperature transport
+ν/Pr + ν_t/Pr_t on its faces (Reynolds analogy), so the air mixes where this flow is turbulent.
 """
 
 from __future__ import annotations
