@@ -115,10 +115,37 @@ def test_airflow_flag_overrides_the_hall_and_is_reported(tmp_path, capsys):
 
     proc = twin_cli("run", TINY, "--steady", "--airflow", "momentum", "--json", "--out", tmp_path / "s")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["airflow_model"] == "momentum"
+    out = json.loads(proc.stdout)
+    # The momentum model's turbulence mixes the heat (the hall's default); potential flow has a constant.
+    assert out["airflow_model"] == "momentum" and out["heat_mixing"] == "eddy"
     proc = twin_cli("bench", TINY, "--airflow", "momentum", "--duration", "2min", "--json")
     assert proc.returncode == 0, proc.stderr
     flow = json.loads(proc.stdout)["airflow"]
     assert flow["model"] == "momentum" and flow["refreshes"] >= 3 and flow["refresh_ms"] > 0
+    assert flow["heat_mixing"] == "eddy"
     proc = twin_main(capsys, "run", TINY, "--steady", "--airflow", "stokes")  # a bad value: in process
     assert proc.returncode == 2 and "potential" in proc.stderr
+
+
+def test_the_eddy_diffusivity_travels_with_the_flow_field_it_belongs_to():
+    """With the momentum model the transport mixes at the eddy diffusivity of the field in force: it is
+    renewed at each flow refresh (and only then), is the one the saved momentum fields give, and energy
+    still closes to 1e-9; heat_mixing = "constant" and the potential flow keep the hall's constant (None)."""
+    twin = HallTwin(_momentum_hall(refresh_s=10.0))
+    state = twin.initial_state()
+    seen = []
+    for _ in range(40):
+        twin.step(state)
+        if not seen or seen[-1][0] is not state.face_flow_m3s:
+            seen.append((state.face_flow_m3s, state.face_diffusivity_m2s))
+    assert len(seen) >= 4 and all(a is not None for _, a in seen)
+    assert not np.array_equal(seen[0][1], seen[-1][1])  # the buoyant flow moved, its mixing with it
+    m = twin.momentum
+    m.u = [state.momentum[k] for k in ("ux", "uy", "uz")]
+    assert np.array_equal(m.face_diffusivity_m2s(), state.face_diffusivity_m2s)
+    assert abs(twin.energy_balance_error(state)) < 1e-9
+    for hall, airflow in ((_momentum_hall(heat_mixing="constant"), None), (hall_from(tiny_dict()), "potential")):
+        other = HallTwin(hall, airflow=airflow)
+        st = other.initial_state()
+        other.step(st)
+        assert other.heat_mixing == "constant" and st.face_diffusivity_m2s is None

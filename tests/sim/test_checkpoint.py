@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import json
 import math
 import pickle
 import zipfile
@@ -363,3 +364,33 @@ def test_resumed_run_with_the_momentum_model_is_bitwise_the_straight_run(tmp_pat
         tmp_path, hall, control="embedded", events=_EVENTS, n_steps=50, m_steps=70)
     _assert_same_run(twin_a, state_a, twin_c, state_c)
     assert state_c.momentum is not None and twin_c.flow_solves >= 3  # refreshes after the checkpoint
+
+
+def test_a_momentum_checkpoint_from_before_eddy_mixing_resumes_at_the_constant_until_the_next_refresh(tmp_path):
+    """A checkpoint written before the state carried the eddy diffusivity (no such entry) loads: the
+    transport mixes at the hall's constant, as when it was written, until the flow's next refresh brings
+    the eddy field back; energy still closes."""
+    data = tiny_dict()
+    data["airflow"] = {"model": "momentum", "refresh_s": 10.0}
+    hall = hall_from(data)
+    twin = HallTwin(hall)
+    state = twin.initial_state()
+    for _ in range(5):
+        twin.step(state)
+    path = tmp_path / "old.npz"
+    save_checkpoint(path, twin, state)
+    key = "state.face_diffusivity_m2s"
+    with np.load(path, allow_pickle=False) as npz:
+        entries = {k: npz[k] for k in npz.files if k != key}
+        assert key in npz.files  # it is saved, as an array
+    header = json.loads(entries["meta.json"].tobytes().decode("utf-8"))
+    del header["arrays"][key]  # as the older twin wrote it: never heard of
+    entries["meta.json"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    np.savez(path, **entries)
+    twin_b = HallTwin(hall)
+    state_b = load_checkpoint(path, twin_b)
+    assert state_b.face_diffusivity_m2s is None and state_b.momentum is not None
+    for _ in range(10):
+        twin_b.step(state_b)
+    assert state_b.face_diffusivity_m2s is not None and twin_b.flow_solves >= 1
+    assert abs(twin_b.energy_balance_error(state_b)) < 1e-9

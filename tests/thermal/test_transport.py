@@ -64,6 +64,37 @@ def test_advection_diffusion_front_converges_at_first_order():
     assert np.all(orders > 0.8) and np.all(orders < 1.3), orders
 
 
+@pytest.mark.parametrize("kernel", ["fused", "reference"])
+def test_layers_of_different_diffusivity_pass_the_same_heat_at_gradients_inverse_to_it(rng, kernel):
+    """Fourier's law across layers (per-face diffusivity, as the momentum model's eddies give it): heat
+    released at one end of a closed duct warms it at a uniform rate once the start has died away, so each
+    face passes the heat for the cells beyond it, P·(n − k)/n, at a temperature drop ΔT_f = that flux ·
+    d / (ρ c_p α_f A). Implicit Euler is exact for a field rising linearly in time."""
+    n, cell_m, power_w = 20, 0.1, 50.0
+    net = build_network(_duct(n, cell_m))
+    assert np.array_equal(net.face_a, np.arange(n - 1))  # faces in order along the duct
+    alpha_m2s = rng.uniform(0.005, 0.05, net.face_a.size)
+    q = np.zeros(1)  # fan off: diffusion alone
+    air = AirProperties()
+    op = TransportOperator(net, np.zeros(net.face_a.size), q, np.zeros(n), air, 20.0, tol_k=1e-13, rtol=0.0,
+                           max_sweeps=2000, kernel=kernel, face_diffusivity_m2s=alpha_m2s)
+    t = np.full(n, 20.0)
+    for _ in range(300):  # 6000 s, far past the slowest decay L²/(π² α_min) ≈ 80 s
+        t, _ = op.step(t, np.array([0.0]), np.array([power_w]))
+    flux_w = power_w * (n - 1 - np.arange(n - 1)) / n  # face k passes the heat of cells k+1 … n−1
+    drop_k = t[:-1] - t[1:]
+    expected_k = flux_w * cell_m / (air.rho_cp * alpha_m2s * cell_m**2)
+    assert np.allclose(drop_k, expected_k, rtol=1e-6), np.max(np.abs(drop_k / expected_k - 1))
+    # A constant per-face array is the constant diffusivity.
+    const = TransportOperator(net, np.zeros(net.face_a.size), q, np.zeros(n), air, 20.0, kernel=kernel,
+                              face_diffusivity_m2s=np.full(net.face_a.size, air.diffusivity_m2s))
+    plain = TransportOperator(net, np.zeros(net.face_a.size), q, np.zeros(n), air, 20.0, kernel=kernel)
+    start = np.linspace(15.0, 25.0, n)
+    a, b = const.step(start, np.array([0.0]), np.array([power_w]))[0], plain.step(start, np.array([0.0]),
+                                                                                  np.array([power_w]))[0]
+    assert np.array_equal(a, b)
+
+
 def test_reference_form_and_fast_step_agree():
     """The fast ordered solver satisfies the plain (reference) balance ρc_pV dT/dt = heat_rate(T')."""
     twin = HallTwin(bundled_hall("tiny"), dt_s=2.0)
@@ -156,7 +187,7 @@ def test_each_step_keeps_the_air_within_its_sources():
 
 def _operators_on_a_run(model: str) -> tuple[HallTwin, object, dict]:
     """Tiny hall with ``model`` airflow, 40 s into a run from still air (a field with gradients), and both
-    forms of the transport operator on its flow field."""
+    forms of the transport operator on its flow field (and, with the momentum model, its eddy diffusivity)."""
     data = tiny_dict()
     data["airflow"] = {"model": model}
     twin = HallTwin(hall_from(data), dt_s=2.0)
@@ -164,7 +195,10 @@ def _operators_on_a_run(model: str) -> tuple[HallTwin, object, dict]:
     for _ in range(20):
         twin.step(state)
     args = (twin.net, state.face_flow_m3s, state.flow_movers_m3s, state.flow_phi, twin.air, twin.dt_s)
-    return twin, state, {k: TransportOperator(*args, kernel=k) for k in ("reference", "fused")}
+    # The momentum model mixes at its own eddy diffusivity, one per face: both forms get it.
+    assert (state.face_diffusivity_m2s is None) == (model == "potential")
+    return twin, state, {k: TransportOperator(*args, kernel=k, face_diffusivity_m2s=state.face_diffusivity_m2s)
+                         for k in ("reference", "fused")}
 
 
 @functools.cache

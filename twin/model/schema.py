@@ -94,6 +94,13 @@ class Airflow(_Strict):
         default=1e-4, gt=0.0, lt=0.1,
         description="Momentum model: tolerance of the flow solve's scaled continuity and momentum residuals.",
     )
+    heat_mixing: Literal["eddy", "constant"] = Field(
+        default="eddy",
+        description="Momentum model: how the temperature transport mixes heat. eddy: the flow's own "
+                    "turbulence, ν/Pr + ν_t/Pr_t on every face (Pr 0.71, Pr_t 0.9; strong in jets and at row "
+                    "ends, weak in still corners); constant: [air] turbulent_diffusivity_m2s everywhere, as the "
+                    "potential flow always does.",
+    )
 
 
 class RaisedFloor(_Strict):

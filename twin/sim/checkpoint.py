@@ -386,6 +386,8 @@ def _state_from(path: Path, flat: Mapping[str, Any], twin: HallTwin, *, version:
         sub = unprefixed(key, flat)
         if not sub and version == 1 and f.name in _NEW_IN_2:
             continue
+        if not sub and f.name in _ADDED_IN_2:
+            continue  # an older checkpoint of this format: the field's default (see _ADDED_IN_2)
         if not sub:
             raise CheckpointError(f"{path}: {key} missing")
         tree: dict[str, Any] = {}
@@ -406,6 +408,11 @@ _NEW_IN_2 = ("face_flow_m3s", "flow_phi", "flow_movers_m3s", "flow_solved_s", "m
              "scenario_log")
 
 
+#: State fields added to format 2 later, whose default is what the checkpoints written before them meant:
+#: no eddy diffusivity (the transport mixed at the hall's constant until the flow's next refresh).
+_ADDED_IN_2 = ("face_diffusivity_m2s",)
+
+
 def _check_state_fits(path: Path, state: TwinState, twin: HallTwin) -> None:
     """Every array of the state has the size this twin's grid, racks, CRAHs, PDUs and UPSs give it."""
     nr, nc = twin.n_racks, len(twin.crahs.names)
@@ -417,10 +424,12 @@ def _check_state_fits(path: Path, state: TwinState, twin: HallTwin) -> None:
                                 "crah_setpoint_c"), nc))
     if twin.power is not None:
         sizes["ups_soc"] = len(twin.power.ups_names)
-    sizes.update(face_flow_m3s=twin.net.face_a.size, flow_phi=twin.net.n, flow_movers_m3s=len(twin.net.mover_names))
+    sizes.update(face_flow_m3s=twin.net.face_a.size, flow_phi=twin.net.n, flow_movers_m3s=len(twin.net.mover_names),
+                 face_diffusivity_m2s=twin.net.face_a.size)
     for name, n in sizes.items():
         v = getattr(state, name)
-        if v is None and name in ("t_air_prev_c", "ups_soc", "face_flow_m3s", "flow_phi", "flow_movers_m3s"):
+        if v is None and name in ("t_air_prev_c", "ups_soc", "face_flow_m3s", "flow_phi", "flow_movers_m3s",
+                                  "face_diffusivity_m2s"):
             continue
         if not isinstance(v, np.ndarray) or v.shape != (n,):
             shape = v.shape if isinstance(v, np.ndarray) else type(v).__name__

@@ -78,6 +78,7 @@ def summary(twin: HallTwin, state: TwinState, info: RunInfo, *, outputs: list[Pa
         **_peaks(twin, state, steady=mode == "steady"),
         "control": twin.control_mode,
         "airflow_model": twin.airflow_model,
+        "heat_mixing": twin.heat_mixing,
         "alarms": state.alarms.summary(),
     })
     if mode == "steady":
@@ -206,6 +207,7 @@ def bench_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, control:
     # The flow field: the first solve (part of set-up) apart from the refreshes while the run went on.
     refreshes = twin.flow_solves - 1
     result["airflow"] = {"model": twin.airflow_model, "buoyancy": twin.buoyancy if twin.momentum else None,
+                         "heat_mixing": twin.heat_mixing,
                          "first_solve_s": round(first_flow_s, 3), "refreshes": refreshes,
                          "refresh_ms": round(1e3 * (twin.flow_s - first_flow_s) / refreshes, 2) if refreshes else None,
                          "refresh_every_s": round(info.sim_s / refreshes, 1) if refreshes else None,

@@ -73,12 +73,15 @@ class TwinState:
     # The airflow field the temperatures move on (see HallTwin.operator): the flow through every open
     # face; the potential of the last potential-flow solve (it orders the transport sweeps and starts the
     # next solve); the mover flows the field was solved for (None: not solved yet) and when; and, with the
-    # momentum model, its own fields (face velocities and pressure: where its next solve starts).
+    # momentum model, its own fields (face velocities and pressure: where its next solve starts) and the
+    # eddy diffusivity of heat on every open face that its turbulence gives the transport (None: the
+    # hall's constant diffusivity, as with the potential flow).
     face_flow_m3s: np.ndarray | None = None
     flow_phi: np.ndarray | None = None
     flow_movers_m3s: np.ndarray | None = None
     flow_solved_s: float = -math.inf
     momentum: dict | None = None
+    face_diffusivity_m2s: np.ndarray | None = None
     heat_in_j: float = 0.0  # heat released into the hall: racks (IT + PSU losses), CRAH fans, PDUs
     heat_removed_j: float = 0.0  # heat taken out by the coils
     stored_initial_j: float = 0.0  # heat stored in air and racks at t = 0 (relative to 0 °C)

@@ -102,6 +102,9 @@ class HallTwin:
         self.buoyancy = spec.buoyancy
         self.flow_refresh_s = spec.refresh_s
         self.flow_refresh_iterations = spec.refresh_iterations
+        # The momentum model's turbulence mixes the heat too (eddy diffusivity on every face); the potential
+        # flow has no turbulence of its own and keeps the hall's constant diffusivity.
+        self.heat_mixing = spec.heat_mixing if self.airflow_model == "momentum" else "constant"
         self.momentum: MomentumSolver | None = None
         if self.airflow_model == "momentum":
             # The voxels store σ² for a face of open fraction σ (the potential flow's conductance); the
@@ -237,7 +240,8 @@ class HallTwin:
         op = self._operator
         if op is None or op.dt_s != self.dt_s or self._operator_field is not state.face_flow_m3s:
             face, movers, phi = self._solved_flow(state)
-            op = TransportOperator(self.net, face, movers, phi, self.air, self.dt_s)
+            op = TransportOperator(self.net, face, movers, phi, self.air, self.dt_s,
+                                   face_diffusivity_m2s=state.face_diffusivity_m2s)
             self._operator, self._operator_field = op, face
         return op
 
@@ -294,6 +298,8 @@ class HallTwin:
                 info = m.resolve(q, t_air, iterations=limit or self.flow_refresh_iterations, tol=tol)
             face = m.face_flows_m3s()
             state.momentum = {"ux": m.u[0].copy(), "uy": m.u[1].copy(), "uz": m.u[2].copy(), "p": m.p.copy()}
+            # The eddy diffusivity of the field just solved: it changes whenever the flow does, and only then.
+            state.face_diffusivity_m2s = m.face_diffusivity_m2s() if self.heat_mixing == "eddy" else None
         state.face_flow_m3s, state.flow_phi, state.flow_movers_m3s = face, phi, q
         state.flow_solved_s = state.time_s
         self.flow_solves += 1
@@ -496,6 +502,7 @@ class HallTwin:
                 face, _, phi = self._solved_flow(state)
                 res = solve_steady_field(self.net, face, q, phi, self.air, alpha, beta,
                                          mover_heat_w=self.mover_heat_w(state), t_guess_c=t_guess,
+                                         face_diffusivity_m2s=state.face_diffusivity_m2s,
                                          tol_k=1e-8 if self.momentum is None or t_in_prev is None else 1e-5)
             except SteadyNotConverged as exc:
                 raise NoSteadyState(str(exc)) from None
@@ -538,7 +545,8 @@ class HallTwin:
             try:
                 face, _, phi = self._solved_flow(state)
                 res = solve_steady_field(self.net, face, q, phi, self.air, alpha, beta,
-                                         mover_heat_w=self.mover_heat_w(state), t_guess_c=res.t_air_c)
+                                         mover_heat_w=self.mover_heat_w(state), t_guess_c=res.t_air_c,
+                                         face_diffusivity_m2s=state.face_diffusivity_m2s)
             except SteadyNotConverged as exc:
                 raise NoSteadyState(str(exc)) from None
             t_in = self.intake_c(res.t_air_c)

@@ -60,6 +60,9 @@ Discretization (why):
 
 The turbulence model's length scale ignores thin closed faces (panels): L is the distance to solid
 cells and to the no-slip domain walls only.
+
+The same ν_t mixes the heat: :meth:`MomentumSolver.face_diffusivity_m2s` gives the temperature transport
+ν/Pr + ν_t/Pr_t on its faces (Reynolds analogy), so the air mixes where this flow is turbulent.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ if TYPE_CHECKING:
     from twin.geometry.voxel import HallVoxels
 
 __all__ = [
+    "AIR_PRANDTL",
     "CHEN_XU_CONSTANT",
     "FlowNotConverged",
     "MomentumSettings",
@@ -87,12 +91,19 @@ __all__ = [
     "MoverJets",
     "SIDES",
     "SolveInfo",
+    "TURBULENT_PRANDTL",
     "Wall",
     "borda_carnot_loss",
 ]
 
 #: ν_t = 0.03874 |U| L (Chen & Xu 1998).
 CHEN_XU_CONSTANT = 0.03874
+
+#: Prandtl number of air (ν/α at room temperature) and the turbulent Prandtl number ν_t/α_t usual for
+#: indoor air (0.85–0.9 in RANS codes; the OpenFOAM references in validation/ use 0.85): they turn the
+#: flow's viscosities into the transport's eddy diffusivity of heat.
+AIR_PRANDTL = 0.71
+TURBULENT_PRANDTL = 0.9
 
 #: Relative tolerance of the last projection of a solve; the spanning-tree closure takes the rest to round-off.
 _FINAL_PRESSURE_RTOL = 1e-3
@@ -544,12 +555,35 @@ class MomentumSolver:
             ref = max(ref, float(np.sqrt(st.gravity_m_s2 * beta * (tf.max() - tf.min()) * height)))
         return ref
 
+    def eddy_viscosity_m2s(self) -> np.ndarray:
+        """Chen–Xu's ν_t = 0.03874 |U| L of the current field, per grid cell (0 in solids), m²/s."""
+        if not self.settings.turbulence:
+            return np.zeros(self.shape)
+        speed = np.sqrt(np.sum(self.cell_velocity_m_s() ** 2, axis=-1))
+        return CHEN_XU_CONSTANT * speed * self.wall_distance_m
+
+    def face_diffusivity_m2s(self, *, prandtl: float = AIR_PRANDTL,
+                             turbulent_prandtl: float = TURBULENT_PRANDTL) -> np.ndarray:
+        """Eddy diffusivity of heat α_f = ν/Pr + ν_t,f/Pr_t on the open faces, FluidNetwork order, m²/s.
+
+        The Reynolds analogy: the eddies that carry momentum carry heat too, so the transport mixes where
+        this flow is turbulent (jets, shear layers, row ends) and little in still corners. ν_t,f is the
+        mean of the two cells' ν_t of the current field, the face value the momentum equations use.
+        """
+        nu_t = self.eddy_viscosity_m2s()
+        st = self.settings
+        out = []
+        for a in range(3):
+            inner = _sl(a, slice(1, -1))
+            lo, hi = nu_t[_sl(a, slice(0, -1))], nu_t[_sl(a, slice(1, None))]
+            out.append((0.5 * (lo + hi))[self.active[a][inner]])
+        return st.viscosity_m2s / prandtl + np.concatenate(out) / turbulent_prandtl
+
     def _update_viscosity(self) -> np.ndarray:
         st = self.settings
         nu = np.full(self.shape, st.viscosity_m2s)
         if st.turbulence:
-            speed = np.sqrt(np.sum(self.cell_velocity_m_s() ** 2, axis=-1))
-            self.nu_t = CHEN_XU_CONSTANT * speed * self.wall_distance_m
+            self.nu_t = self.eddy_viscosity_m2s()
             nu = nu + self.nu_t
         return nu
 

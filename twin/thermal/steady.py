@@ -47,8 +47,12 @@ class SteadyResult:
 def solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray,
                        potential: np.ndarray, air: AirProperties, alpha: np.ndarray, beta_c: np.ndarray,
                        *, mover_heat_w: np.ndarray | float = 0.0, t_guess_c: np.ndarray,
-                       tol_k: float = 1e-8, max_restarts: int = 25) -> SteadyResult:
+                       tol_k: float = 1e-8, max_restarts: int = 25,
+                       face_diffusivity_m2s: np.ndarray | None = None) -> SteadyResult:
     """Solve the coupled steady system; see the module docstring for α and β.
+
+    ``face_diffusivity_m2s`` (per open face) replaces ``air.diffusivity_m2s``, as in
+    :func:`~twin.thermal.transport.flux_operator`.
 
     BLAS runs on :data:`twin.thermal.threads.SOLVER_BLAS_THREADS` threads (see that module: on a loaded
     machine more threads make GMRES slower).
@@ -56,17 +60,18 @@ def solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_
     with limited_blas():
         return _solve_steady_field(net, face_flow_m3s, mover_flow_m3s, potential, air, alpha, beta_c,
                                    mover_heat_w=mover_heat_w, t_guess_c=t_guess_c, tol_k=tol_k,
-                                   max_restarts=max_restarts)
+                                   max_restarts=max_restarts, face_diffusivity_m2s=face_diffusivity_m2s)
 
 
 def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray,
                         potential: np.ndarray, air: AirProperties, alpha: np.ndarray, beta_c: np.ndarray,
                         *, mover_heat_w: np.ndarray | float, t_guess_c: np.ndarray, tol_k: float,
-                        max_restarts: int) -> SteadyResult:
+                        max_restarts: int, face_diffusivity_m2s: np.ndarray | None) -> SteadyResult:
     n, m = net.n, len(mover_flow_m3s)
     rc = air.rho_cp
     anchor = rc * net.cell_volume_m3 / _ANCHOR_S
-    k_op = flux_operator(net, face_flow_m3s, mover_flow_m3s, air) + sp.identity(n, format="csr") * anchor
+    k_op = (flux_operator(net, face_flow_m3s, mover_flow_m3s, air, face_diffusivity_m2s=face_diffusivity_m2s)
+            + sp.identity(n, format="csr") * anchor)
     inject = (net.outlet @ sp.diags(rc * np.asarray(mover_flow_m3s, float))).tocsr()  # cells × movers
     # Scale cell rows by their diagonal so that every row of the system is in kelvin.
     d = k_op.diagonal()

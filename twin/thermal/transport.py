@@ -3,10 +3,16 @@
 Energy balance of fluid cell i (volume V, temperature T_i), with ρ c_p the air's volumetric heat:
 
     ρ c_p V dT_i/dt = − Σ_f ρ c_p F_f T_upwind(f)          advection by the face flows (first-order upwind)
-                      + Σ_f k_f (T_j − T_i)                 turbulent diffusion, k_f = ρ c_p α · open · A/d
+                      + Σ_f k_f (T_j − T_i)                 turbulent diffusion, k_f = ρ c_p α_f · open · A/d
                       − ρ c_p q_in,i T_i                     air drawn into racks / CRAHs at intakes
                       + ρ c_p q_out,i T_mover                air blown out of racks / CRAHs at outlets
                       + P_i                                  heat released straight into the air (W)
+
+The face diffusivity α_f is either one constant for the whole room (the hall's ``[air]
+turbulent_diffusivity_m2s``; the potential flow has no turbulence of its own) or, with the momentum model,
+the flow's own eddy diffusivity α_f = ν/Pr + ν_t,f/Pr_t (Reynolds analogy: heat is mixed by the same
+eddies as momentum; Pr = 0.71 for air, Pr_t = 0.9 as usual for indoor air), ν_t,f the mean of the two
+cells' Chen–Xu ν_t. Either way K keeps its symmetric diffusive part, so everything below holds.
 
 Backward Euler gives A T' = b with A = ρ c_p V/dt + K. Because the flow is a potential flow, every
 advective coupling points from higher to lower potential: ordering the cells by falling potential makes
@@ -52,10 +58,13 @@ class AirProperties:
 
 
 def flux_operator(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray,
-                  air: AirProperties, *, rank: np.ndarray | None = None) -> sp.csr_matrix:
+                  air: AirProperties, *, rank: np.ndarray | None = None,
+                  face_diffusivity_m2s: np.ndarray | None = None) -> sp.csr_matrix:
     """K (W/K): (K T)_i is the heat leaving cell i by advection, diffusion and mover intakes.
 
-    With ``rank`` (new position of each cell), K is assembled directly in that order.
+    With ``rank`` (new position of each cell), K is assembled directly in that order. With
+    ``face_diffusivity_m2s`` (one per open face, FluidNetwork order) each face mixes at its own
+    diffusivity instead of ``air.diffusivity_m2s``.
 
     Its column sums are zero except at intake cells, where they equal ρ c_p q_in: what K moves
     between cells is conserved, and what it removes is exactly the heat drawn into the movers.
@@ -66,7 +75,8 @@ def flux_operator(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: 
     up = np.where(f > 0, a, b)
     down = np.where(f > 0, b, a)
     adv = rc * np.abs(f)
-    k = rc * air.diffusivity_m2s * net.face_open * net.face_area_m2 / net.dist_m
+    alpha = air.diffusivity_m2s if face_diffusivity_m2s is None else np.asarray(face_diffusivity_m2s, dtype=float)
+    k = rc * alpha * net.face_open * net.face_area_m2 / net.dist_m
     sink = rc * (net.intake @ mover_flow_m3s)
     rows = np.concatenate([up, down, a, b, a, b, np.arange(n)])
     cols = np.concatenate([up, up, a, b, b, a, np.arange(n)])
@@ -78,12 +88,13 @@ def flux_operator(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: 
 
 def heat_rate_w(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray,
                 air: AirProperties, t_c: np.ndarray, mover_outlet_c: np.ndarray,
-                mover_heat_w: np.ndarray | float = 0.0) -> np.ndarray:
+                mover_heat_w: np.ndarray | float = 0.0, *,
+                face_diffusivity_m2s: np.ndarray | None = None) -> np.ndarray:
     """Reference (plain) form of the right-hand side: ρ c_p V dT/dt per cell, W.
 
     Movers blow air at ``mover_outlet_c`` and release ``mover_heat_w`` (e.g. fan heat) at their outlets.
     """
-    k_op = flux_operator(net, face_flow_m3s, mover_flow_m3s, air)
+    k_op = flux_operator(net, face_flow_m3s, mover_flow_m3s, air, face_diffusivity_m2s=face_diffusivity_m2s)
     inject = net.outlet @ (air.rho_cp * mover_flow_m3s * mover_outlet_c + mover_heat_w)
     return inject - k_op @ t_c
 
@@ -212,12 +223,14 @@ class TransportOperator:
     Internally everything runs in flow order (``order``). Two forms of the same iteration:
     ``kernel="fused"`` (default) runs each step as one compiled pass per sweep over the ordered matrix's
     CSR arrays (:func:`_fused_step`); ``kernel="reference"`` factors the lower triangle with SuperLU and
-    iterates with sparse products, the plain form the fused one is tested against.
+    iterates with sparse products, the plain form the fused one is tested against. ``face_diffusivity_m2s``
+    (per open face) replaces the constant ``air.diffusivity_m2s`` (see the module docstring).
     """
 
     def __init__(self, net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray,
                  potential: np.ndarray, air: AirProperties, dt_s: float, *, tol_k: float = 1e-3,
-                 rtol: float = 0.1, max_sweeps: int = 60, kernel: str = "fused") -> None:
+                 rtol: float = 0.1, max_sweeps: int = 60, kernel: str = "fused",
+                 face_diffusivity_m2s: np.ndarray | None = None) -> None:
         if kernel not in ("fused", "reference"):
             raise ValueError(f"kernel must be 'fused' or 'reference', got {kernel!r}")
         self.net = net
@@ -233,7 +246,8 @@ class TransportOperator:
         order = np.argsort(-potential, kind="stable")
         rank = np.empty_like(order)
         rank[order] = np.arange(net.n)
-        k_ord = flux_operator(net, face_flow_m3s, self.mover_flow_m3s, air, rank=rank)
+        k_ord = flux_operator(net, face_flow_m3s, self.mover_flow_m3s, air, rank=rank,
+                              face_diffusivity_m2s=face_diffusivity_m2s)
         a_ord = (k_ord + sp.identity(net.n, format="csr") * (self.cell_heat_j_per_k / self.dt_s)).tocsr()
         a_ord.sum_duplicates()
         a_ord.sort_indices()
