@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from twin.model.load import HallModel, bundled_hall
 from twin.sweep.cases import Case, n_minus_1
 from twin.sweep.command import job_for
 from twin.sweep.engine import run_sweep
 from twin.sweep.worker import SweepJob, _built
+
+if TYPE_CHECKING:
+    from distributed import Client, LocalCluster
 
 __all__ = ["bench_sweep", "grid_cases", "human"]
 
@@ -39,7 +43,7 @@ def _warm(job: SweepJob) -> None:
     _built(job, Case("warm"))
 
 
-def _cluster(n: int):
+def _cluster(n: int) -> tuple[Client, LocalCluster]:
     from distributed import Client, LocalCluster
 
     from twin.sweep.engine import _WORKER_ENV

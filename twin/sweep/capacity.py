@@ -19,13 +19,23 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from twin.model.load import HallModel
 from twin.model.schema import ASHRAE_RECOMMENDED_C
+
+if TYPE_CHECKING:
+    from twin.electrical import PowerNetwork, PowerSources
+    from twin.sim.state import TwinState
+    from twin.sim.twin import HallTwin
+    from twin.sweep.cases import Case
+    from twin.sweep.worker import SweepJob
 
 __all__ = ["CAP_KW", "capacity_cases", "cooling_capacity", "power_capacity", "stranded"]
 
@@ -35,7 +45,8 @@ CAP_KW = 200.0
 TOL_KW = 0.05
 
 
-def _root(fn, *, start_kw: float, cap_kw: float = CAP_KW, tol_kw: float = TOL_KW, f0: float | None = None):
+def _root(fn: Callable[[float], float], *, start_kw: float, cap_kw: float = CAP_KW, tol_kw: float = TOL_KW,
+          f0: float | None = None) -> tuple[float, float | None, float | None]:
     """The largest x in [0, cap] with fn(x) ≤ 0 for an fn increasing in x (inf: infeasible), to tol_kw.
 
     Returns (x_ok, value at x_hi or None, x_hi or None): x_ok is a load known to satisfy the limit.
@@ -44,7 +55,7 @@ def _root(fn, *, start_kw: float, cap_kw: float = CAP_KW, tol_kw: float = TOL_KW
     f_lo = fn(0.0) if f0 is None else f0
     if f_lo > 0:
         return 0.0, f_lo, 0.0
-    lo, hi, f_hi = 0.0, None, None
+    lo = 0.0
     x = min(max(start_kw, tol_kw), cap_kw)
     while True:
         fx = fn(x)
@@ -108,11 +119,10 @@ def power_capacity(hall: HallModel, *, limit: float = 0.8, it_w: np.ndarray | No
         ups_r = sorted({int(net.pdu_ups[p]) for p in pdus})
         best = (math.inf, "")
         for label, sources in failures:
-            args = (net, base_it, r, sources, ups_r, sorted(pdus), feed_va[r] * pf[r])
-            x, _, x_hi = _root(lambda x, a=args: _rack_chain_load(*a, x)[0] - limit,
-                               start_kw=max(1.0, base_it[r] / 2e3))
+            chain = partial(_rack_chain_load, net, base_it, r, sources, ups_r, sorted(pdus), float(feed_va[r] * pf[r]))
+            x, _, x_hi = _root(partial(_excess, chain, limit), start_kw=max(1.0, base_it[r] / 2e3))
             if x < best[0]:
-                what = _rack_chain_load(*args, x_hi if x_hi is not None else x)[1]
+                what = chain(x_hi if x_hi is not None else x)[1]
                 best = (x, f"{what} at {100 * limit:.0f} % after {label}" if label != "normal operation"
                         else f"{what} at {100 * limit:.0f} % in normal operation")
         out.append({"rack": name, "power_kw": best[0],
@@ -120,8 +130,13 @@ def power_capacity(hall: HallModel, *, limit: float = 0.8, it_w: np.ndarray | No
     return out
 
 
-def _rack_chain_load(net, base_it: np.ndarray, r: int, sources, ups_r: list[int], pdus: list[int],
-                     feed_rated_w: float, x_kw: float) -> tuple[float, str]:
+def _excess(chain: Callable[[float], tuple[float, str]], limit: float, x_kw: float) -> float:
+    """How far the highest load ÷ rating of ``chain`` at x_kw more IT is above ``limit``."""
+    return chain(x_kw)[0] - limit
+
+
+def _rack_chain_load(net: PowerNetwork, base_it: np.ndarray, r: int, sources: PowerSources, ups_r: list[int],
+                     pdus: list[int], feed_rated_w: float, x_kw: float) -> tuple[float, str]:
     """The highest load ÷ rating among the feeds, PDUs and UPSs supplying rack r, with x_kw more IT on it."""
     from twin.electrical import solve_power
 
@@ -152,7 +167,7 @@ def capacity_cases(hall: HallModel, crah_failures: list[str]) -> list:
     return cases
 
 
-def cooling_capacity(job, twin, start, case) -> dict:
+def cooling_capacity(job: SweepJob, twin: HallTwin, start: TwinState, case: Case) -> dict:
     """The extra kW of the case's rack before any inlet leaves the recommended band (or no steady state)
     under the case's condition: steady solves in a bracketed root search."""
     from twin.sim.twin import NoSteadyState
@@ -215,7 +230,7 @@ def stranded(racks: list[dict], hall: HallModel) -> dict:
 
 # --- the command ------------------------------------------------------------------------------------
 
-def add_parser(sub, hall_help: str) -> None:
+def add_parser(sub: argparse._SubParsersAction, hall_help: str) -> None:
     from twin.sweep.command import add_common
 
     c = sub.add_parser("capacity", help="extra kW per rack before power or cooling says no; stranded capacity")

@@ -123,6 +123,8 @@ def n_minus_1(hall: HallModel, kinds: str | list[str], *, duration_s: float | No
         if k == "crah":
             cases += [Case(f"without {c.name}", kind="crah", crahs_out=(c.name,), duration_s=duration_s)
                       for c in hall.crahs]
+        elif power is None:  # excluded above: power kinds stay wanted only for a hall with a [power] section
+            raise CasesError(f"{where}: --n-1 {k}: the hall has no [power] section")
         elif k == "ups":
             cases += [Case(f"without {u.name}", kind="ups", ups_out=(u.name,), duration_s=duration_s)
                       for u in power.ups]
@@ -325,14 +327,14 @@ class _Names:
 
 
 def _entry_case(e: _CaseKeys, names: _Names, key: str, duration: float | None, source: Path | None) -> Case:
-    for i, t in enumerate(e.rack_load_kw):
-        names.target(t.target, f"{key}.rack_load_kw[{i}]")
-    for i, t in enumerate(e.load_scale):
-        names.target(t.target, f"{key}.load_scale[{i}]")
+    for i, kw in enumerate(e.rack_load_kw):
+        names.target(kw.target, f"{key}.rack_load_kw[{i}]")
+    for i, scale in enumerate(e.load_scale):
+        names.target(scale.target, f"{key}.load_scale[{i}]")
     for i, c in enumerate(e.crahs_out):
         names.crah(c, f"{key}.crahs_out[{i}]")
-    for i, t in enumerate(e.tile_open_fraction):
-        names.tile(t.target, f"{key}.tile_open_fraction[{i}]")
+    for i, tile in enumerate(e.tile_open_fraction):
+        names.tile(tile.target, f"{key}.tile_open_fraction[{i}]")
     if e.containment_leakage is not None:
         names.leakage(f"{key}.containment_leakage")
     scenario = None
@@ -357,8 +359,8 @@ def _entry_case(e: _CaseKeys, names: _Names, key: str, duration: float | None, s
 def _grid_cases(g: Grid, names: _Names, where: str, duration: float | None) -> list[Case]:
     for i, a in enumerate(g.rack_load_kw):
         names.target(a.target, f"{where}: grid.rack_load_kw[{i}]")
-    for i, a in enumerate(g.load_scale):
-        names.target(a.target, f"{where}: grid.load_scale[{i}]")
+    for i, sa in enumerate(g.load_scale):
+        names.target(sa.target, f"{where}: grid.load_scale[{i}]")
     for i, s in enumerate(g.crahs_out):
         for j, c in enumerate(s):
             names.crah(c, f"{where}: grid.crahs_out[{i}][{j}]")
@@ -369,8 +371,8 @@ def _grid_cases(g: Grid, names: _Names, where: str, duration: float | None) -> l
         axes.append(("supply_setpoint_c", g.supply_setpoint_c))
     for a in g.rack_load_kw:
         axes.append(("rack_load_kw", [(a.target, v) for v in a.values]))
-    for a in g.load_scale:
-        axes.append(("load_scale", [(a.target, v) for v in a.values]))
+    for sa in g.load_scale:
+        axes.append(("load_scale", [(sa.target, v) for v in sa.values]))
     if g.outdoor_temp_c:
         axes.append(("outdoor_temp_c", g.outdoor_temp_c))
     if g.crahs_out:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from twin.model.load import HallModel
@@ -38,7 +39,7 @@ def _workers(text: str) -> int:
     return v
 
 
-def add_common(p: argparse.ArgumentParser, duration_type) -> None:
+def add_common(p: argparse.ArgumentParser, duration_type: Callable[[str], float] | None) -> None:
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
                    help="run on an existing Dask cluster (default: a local cluster, one worker per core)")
     p.add_argument("--workers", type=_workers, default=None, help="local worker processes (default: one per core)")
@@ -51,7 +52,7 @@ def add_common(p: argparse.ArgumentParser, duration_type) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
 
 
-def add_parsers(sub, hall_help: str, duration_type) -> None:
+def add_parsers(sub: argparse._SubParsersAction, hall_help: str, duration_type: Callable[[str], float]) -> None:
     s = sub.add_parser("sweep", help="what-if and N-1 sweeps on Dask: cases.parquet, report.html")
     s.add_argument("hall", help=hall_help)
     what = s.add_mutually_exclusive_group(required=True)
@@ -96,7 +97,7 @@ class _Progress:
     """A rich bar over cases on stderr when it is a terminal; also writes the finished rows to
     cases.parquet every few seconds, so a kill or Ctrl-C keeps them."""
 
-    def __init__(self, total: int, done: int, *, write, show: bool) -> None:
+    def __init__(self, total: int, done: int, *, write: Callable[[], None], show: bool) -> None:
         self.write = write
         self.last_write = time.monotonic()
         self.bar = None
@@ -123,7 +124,8 @@ class _Progress:
 
 def run_and_write(hall: HallModel, hall_path: Path, job: SweepJob, cases: list[Case], *, out_dir: Path,
                   title: str, scheduler: str | None, workers: int | None, resume: bool, as_json: bool,
-                  mode: str, extra_meta: dict | None = None, after=None) -> tuple[dict, list[dict], bool]:
+                  mode: str, extra_meta: dict | None = None,
+                  after: Callable[[list[dict], dict], str] | None = None) -> tuple[dict, list[dict], bool]:
     """Run the cases (minus those finished in ``out_dir`` when resuming) and write the outputs."""
     parquet = out_dir / "cases.parquet"
     names = {c.name for c in cases}

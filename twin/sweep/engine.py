@@ -15,9 +15,13 @@ import math
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from twin.sweep.cases import Case
 from twin.sweep.worker import SweepJob, run_batch
+
+if TYPE_CHECKING:
+    from distributed import Client, LocalCluster
 
 __all__ = ["SweepRun", "batches", "run_sweep"]
 
@@ -50,7 +54,7 @@ def batches(cases: list[Case], n_workers: int, *, per_worker: int = 3, most: int
     return out
 
 
-def _client(scheduler: str | None, n_workers: int | None):
+def _client(scheduler: str | None, n_workers: int | None) -> tuple[Client, LocalCluster | None]:
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -62,7 +66,7 @@ def _client(scheduler: str | None, n_workers: int | None):
 
 
 def run_sweep(job: SweepJob, cases: list[Case], *, scheduler: str | None = None, n_workers: int | None = None,
-              on_row: Callable[[dict], None] | None = None, client=None) -> SweepRun:
+              on_row: Callable[[dict], None] | None = None, client: Client | None = None) -> SweepRun:
     """Run every case on the cluster and return their rows in case order.
 
     Args:
@@ -77,7 +81,7 @@ def run_sweep(job: SweepJob, cases: list[Case], *, scheduler: str | None = None,
 
     own = client is None
     cluster = None
-    if own:
+    if client is None:
         client, cluster = _client(scheduler, n_workers)
     order = {c.name: i for i, c in enumerate(cases)}
     rows: list[dict] = []
@@ -103,7 +107,10 @@ def run_sweep(job: SweepJob, cases: list[Case], *, scheduler: str | None = None,
         except KeyboardInterrupt:
             interrupted = True
             client.cancel(futures)
-        address = client.scheduler.address
+        rpc = client.scheduler
+        address = rpc.address if rpc is not None else None
+        if address is None:
+            raise RuntimeError("the Dask client has no scheduler address (is it closed?)")
     finally:
         if own:
             client.close()

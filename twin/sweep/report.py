@@ -9,13 +9,15 @@ from __future__ import annotations
 import html
 import json
 import math
+from collections.abc import Set
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from twin.model.load import HallModel
+from twin.model.load import Box, HallModel
 from twin.model.schema import ASHRAE_RECOMMENDED_C
 
 __all__ = ["SEVERITY", "read_rows", "summarize", "unit_of", "worst_first", "write_html", "write_parquet"]
@@ -81,12 +83,18 @@ def worst_first(rows: list[dict]) -> list[dict]:
     def key(r: dict) -> tuple:
         inlet = r.get("max_inlet_c")
         load = r.get("worst_load_fraction")
-        return (SEVERITY.get(r.get("status"), 0), -(inlet if _num(inlet) else -1e9),
+        return (_severity(r.get("status")), -(inlet if _num(inlet) else -1e9),
                 -(load if _num(load) else -1e9))
     return sorted(rows, key=key)
 
 
-def _num(v) -> bool:
+def _severity(status: object) -> int:
+    """A status's rank in :data:`SEVERITY` (0, the worst, for a missing or unknown one)."""
+    return SEVERITY.get(status, 0) if isinstance(status, str) else 0
+
+
+def _num(v: object) -> TypeGuard[float]:
+    """A finite number (bools excluded)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -97,7 +105,8 @@ def summarize(rows: list[dict], *, title: str, meta: dict | None = None) -> dict
     groups: dict[str, list[dict]] = {}
     for r in rows:
         if r.get("kind") != "base":
-            groups.setdefault(_KIND_TITLE.get(r.get("kind"), "sweep"), []).append(r)
+            kind = r.get("kind")
+            groups.setdefault(_KIND_TITLE.get(kind, "sweep") if isinstance(kind, str) else "sweep", []).append(r)
     if not groups:
         groups = {"base": rows}
     verdicts = [_verdict(name, group) for name, group in groups.items()]
@@ -109,7 +118,7 @@ def summarize(rows: list[dict], *, title: str, meta: dict | None = None) -> dict
             **(meta or {})}
 
 
-def _clean(v):
+def _clean(v: object) -> object:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
@@ -152,7 +161,7 @@ def _colour(t_c: float, lo_c: float, hi_c: float) -> str:
 
 
 def floor_plan_svg(hall: HallModel, inlet_c: list[float] | None, *, width_px: int = 320,
-                   failed: set[str] = frozenset()) -> str:
+                   failed: Set[str] = frozenset()) -> str:
     """The hall from above: racks coloured by inlet (°C), CRAHs grey (crossed out when failed)."""
     sx, sy = hall.spec.hall.size_m[0], hall.spec.hall.size_m[1]
     scale = width_px / sx
@@ -161,7 +170,7 @@ def floor_plan_svg(hall: HallModel, inlet_c: list[float] | None, *, width_px: in
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width_px}" height="{h_px:.0f}" '
              f'viewBox="0 0 {width_px} {h_px:.0f}"><rect width="100%" height="100%" fill="#fafafa" stroke="#444"/>']
 
-    def rect(box, fill, title, stroke="#333"):
+    def rect(box: Box, fill: str, title: str, stroke: str = "#333") -> tuple[float, float, float, float]:
         x0, y0 = box.lo[0] * scale, (sy - box.hi[1]) * scale  # north up
         w, h = (box.hi[0] - box.lo[0]) * scale, (box.hi[1] - box.lo[1]) * scale
         parts.append(f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{w:.1f}" height="{h:.1f}" fill="{fill}" '
@@ -182,8 +191,11 @@ def floor_plan_svg(hall: HallModel, inlet_c: list[float] | None, *, width_px: in
 
 def _bar_chart_svg(rows: list[dict], *, width_px: int = 900) -> str:
     """Hottest rack inlet of every case (worst first), with the recommended limit."""
-    vals = [(r["case"], r.get("max_inlet_c"), r.get("status")) for r in rows]
-    vals = [(n, v, s) for n, v, s in vals if _num(v)]
+    vals: list[tuple[str, float, object]] = []
+    for r in rows:
+        v = r.get("max_inlet_c")
+        if _num(v):
+            vals.append((r["case"], v, r.get("status")))
     if not vals:
         return ""
     lo_c, hi_c = ASHRAE_RECOMMENDED_C
@@ -195,7 +207,8 @@ def _bar_chart_svg(rows: list[dict], *, width_px: int = 900) -> str:
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width_px}" height="{h_px}" font-size="10">']
     for k, (name, v, status) in enumerate(vals):
         y = 20 + k * bar_h
-        colour = {"fail": "#c0392b", "warn": "#e67e22", "error": "#7f8c8d"}.get(status, "#2e86c1")
+        colour = ({"fail": "#c0392b", "warn": "#e67e22", "error": "#7f8c8d"}.get(status, "#2e86c1")
+                  if isinstance(status, str) else "#2e86c1")
         parts.append(f'<text x="{left - 4}" y="{y + 10}" text-anchor="end">{html.escape(name[:45])}</text>'
                      f'<rect x="{left}" y="{y + 1}" width="{(v - bottom) * xs:.1f}" height="{bar_h - 3}" '
                      f'fill="{colour}"><title>{v:.2f} °C</title></rect>'
@@ -206,7 +219,7 @@ def _bar_chart_svg(rows: list[dict], *, width_px: int = 900) -> str:
     return "".join(parts)
 
 
-def _fmt(v, digits: int = 2) -> str:
+def _fmt(v: object, digits: int = 2) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     if isinstance(v, float):

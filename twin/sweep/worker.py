@@ -130,6 +130,8 @@ def apply_case(twin: HallTwin, state: TwinState, case: Case) -> None:
             raise ValueError("the hall has no [power] section: no UPS, PDU or feed to fail")
         net = twin.power.net
         mem = state.power
+        if mem is None:
+            raise ValueError("the state has no power chain memory although the hall has a [power] section")
         failed = np.zeros(net.n_ups, dtype=bool) if mem.sources.ups_failed is None else mem.sources.ups_failed.copy()
         for name in case.ups_out:
             failed[net.ups_names.index(name)] = True
@@ -191,7 +193,10 @@ def run_batch(job: SweepJob, cases: list[Case]) -> list[dict]:
 
 
 def _reset_metrics(state: TwinState) -> None:
-    state.metrics = TwinState.__dataclass_fields__["metrics"].default_factory()
+    factory = TwinState.__dataclass_fields__["metrics"].default_factory
+    if not callable(factory):
+        raise TypeError("TwinState.metrics has no default factory")
+    state.metrics = factory()
 
 
 def _run(twin: HallTwin, state: TwinState, case: Case) -> None:
@@ -201,6 +206,8 @@ def _run(twin: HallTwin, state: TwinState, case: Case) -> None:
         from twin.sim.scenario import ScenarioPlayer
 
         player = ScenarioPlayer(twin, load_scenario(Path(case.scenario), twin.hall))
+    if case.duration_s is None:
+        raise ValueError(f"case {case.name!r}: a transient case needs a duration")
     steps = int(round(case.duration_s / twin.dt_s))
     for _ in range(steps):
         if player is not None:
@@ -211,7 +218,7 @@ def _run(twin: HallTwin, state: TwinState, case: Case) -> None:
 def _transient_results(state: TwinState, twin: HallTwin, t_start_s: float) -> dict:
     m = state.metrics
 
-    def since(v):
+    def since(v: float | None) -> float:
         return math.nan if v is None else float(v) - t_start_s
 
     peak_i = m.get("peak_inlet_index")
@@ -270,6 +277,10 @@ def _results(job: SweepJob, twin: HallTwin, state: TwinState) -> dict:
 
 def power_loads(twin: HallTwin, state: TwinState) -> list[tuple[str, str, float]]:
     """(name, kind, load ÷ rating) of every UPS, PDU and rated rack feed, from the state's last load flow."""
+    if twin.power is None:
+        raise ValueError("the hall has no [power] section: no UPS, PDU or feed loads")
+    if state.power is None or state.power.last is None:
+        raise ValueError("the state has no load flow of the power chain yet")
     net = twin.power.net
     res = state.power.last
     loads = [(n, "ups", float(f)) for n, f in zip(net.ups_names, res.ups_load_fraction)]
@@ -287,4 +298,5 @@ def feed_ratings_va(hall: HallModel) -> np.ndarray:
     """Each rack's feed rating (either side), VA; inf where the hall file gives none."""
     power = hall.spec.power
     by_row = {f.row: f.rated_kva for f in power.rack_feeds} if power is not None else {}
-    return np.array([by_row[r.row] * 1e3 if by_row.get(r.row) is not None else np.inf for r in hall.racks])
+    rated_kva = [by_row.get(r.row) for r in hall.racks]
+    return np.array([np.inf if kva is None else kva * 1e3 for kva in rated_kva])
