@@ -428,7 +428,8 @@ def _static_meshes(hall: HallModel) -> dict[str, pv.PolyData]:
         "tiles": _merge([m for _, m in by_kind.get("tile", [])]),
         "racks": _merge(in_order("rack", [r.name for r in hall.racks]), "rack_index"),
         "crahs": _merge(in_order("crah", [c.name for c in hall.crahs]), "crah_index"),
-        # PDUs are not in the GLB export (they came with the power chain): drawn as their boxes.
+        # PDUs are drawn from the hall view's boxes, which carry their index for picking (the GLB has them
+        # too, as pdu/<name>, for other tools).
         "pdus": _merge([object_mesh(p.box, p.mesh) for p in hall.pdus], "pdu_index"),
         "obstacles": _merge([m for _, m in by_kind.get("obstacle", [])]),
         "containment": _merge([m for _, m in by_kind.get("containment", [])]),

@@ -11,12 +11,14 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+import twin.sweep.cases  # noqa: F401  (registers the cases file kind, as `twin` does at start)
 from tests.sim.runs import REPO, twin_cli
 from twin.model.schemas import json_schema, schema_names, schema_text
 
 SCHEMA_DIR = REPO / "assets" / "schemas"
 BUNDLED = [*(("hall", p) for p in sorted((REPO / "assets" / "halls").glob("*.toml"))),
-           *(("scenario", p) for p in sorted((REPO / "assets" / "scenarios").glob("*.toml")))]
+           *(("scenario", p) for p in sorted((REPO / "assets" / "scenarios").glob("*.toml"))),
+           *(("cases", p) for p in sorted((REPO / "assets" / "studies").glob("*.toml")))]
 DIRECTIVE = re.compile(r"#:schema (\S+)")
 
 
@@ -26,7 +28,7 @@ def _validator(kind: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema)
 
 
-@pytest.mark.parametrize("kind", ["hall", "scenario"])
+@pytest.mark.parametrize("kind", ["hall", "scenario", "cases"])
 def test_shipped_schema_files_are_up_to_date(kind):
     """assets/schemas/KIND.schema.json is what the models generate now (regenerate: twin schema --write)."""
     assert kind in schema_names()
@@ -65,7 +67,7 @@ def test_schema_rejects_what_the_loader_rejects(tmp_path, edit, path_in_error):
     assert errors and {tuple(e.absolute_path) for e in errors} == {tuple(path_in_error)}, [e.message for e in errors]
 
 
-@pytest.mark.parametrize("kind", ["hall", "scenario"])
+@pytest.mark.parametrize("kind", ["hall", "scenario", "cases"])
 def test_twin_schema_prints_the_schema(kind):
     """`twin schema KIND` prints the JSON Schema on stdout, with its dialect."""
     proc = twin_cli("schema", kind)
@@ -100,3 +102,23 @@ def test_scenario_schema_takes_durations_as_the_loader_does():
         assert list(validator.iter_errors(data)), at
         with pytest.raises(HallError):
             parse_scenario(data)
+
+
+def test_bundled_study_loads_and_the_schema_refuses_what_the_loader_refuses(tmp_path):
+    """The bundled cases file loads against its hall into the cases its grid and list say; a setpoint
+    outside 10–35 °C is refused by the loader and by the schema at the same key path."""
+    from twin.model.load import HallError, load_hall
+    from twin.sweep.cases import CasesError, load_cases
+
+    study = REPO / "assets" / "studies" / "reference-setpoint-load.toml"
+    cases = load_cases(study, load_hall(REPO / "assets" / "halls" / "reference.toml"))
+    assert len(cases) == 3 * 2 * 2 + 2 and cases[-1].name == "hot day"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(study.read_text(encoding="utf-8").replace("[18.0, 20.0, 22.0]", "[18.0, 40.0]"),
+                   encoding="utf-8")
+    with pytest.raises((CasesError, HallError), match=re.escape("grid.supply_setpoint_c")):
+        load_cases(bad, load_hall(REPO / "assets" / "halls" / "reference.toml"))
+    errors = list(_validator("cases").iter_errors(tomllib.loads(bad.read_text(encoding="utf-8"))))
+    # [grid] is optional (anyOf a grid or null): the item's error is in the context of the grid's.
+    paths = {tuple(c.absolute_path) for e in errors for c in (e.context or [e])}
+    assert errors and ("grid", "supply_setpoint_c", 1) in paths, paths

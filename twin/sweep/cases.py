@@ -34,6 +34,8 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from twin.model.load import HallError, HallModel, describe_validation_error, read_toml
+from twin.model.scenario import DurationInput
+from twin.model.schemas import register_schema
 from twin.model.strict import StrictModel
 from twin.model.units import parse_duration_s
 
@@ -198,15 +200,24 @@ class _GridAxisScale(StrictModel):
         return v
 
 
+def _items_between(lo: float, hi: float) -> dict:
+    """The JSON Schema of a list's numeric range, for lists whose range a validator checks as a whole."""
+    return {"items": {"type": "number", "minimum": lo, "maximum": hi}}
+
+
 class Grid(StrictModel):
     """Lists of values; the grid is every combination (a Cartesian product)."""
 
-    supply_setpoint_c: list[float] = Field(default=[], description="Supply-air setpoints, °C (10–35).")
+    # The ranges are checked below (one message per list); the schema carries them too, for editors.
+    supply_setpoint_c: list[float] = Field(default=[], description="Supply-air setpoints, °C (10–35).",
+                                           json_schema_extra=_items_between(10.0, 35.0))
     rack_load_kw: list[_GridAxisKw] = Field(default=[], description="Per target, IT kW values per rack.")
     load_scale: list[_GridAxisScale] = Field(default=[], description="Per target, load factors.")
-    outdoor_temp_c: list[float] = Field(default=[], description="Outdoor temperatures, °C (−40–55).")
+    outdoor_temp_c: list[float] = Field(default=[], description="Outdoor temperatures, °C (−40–55).",
+                                        json_schema_extra=_items_between(-40.0, 55.0))
     crahs_out: list[list[str]] = Field(default=[], description="Sets of CRAHs out of service, e.g. [[], ['CRAH-03']].")
-    containment_leakage: list[float] = Field(default=[], description="Containment leakages (0–1).")
+    containment_leakage: list[float] = Field(default=[], description="Containment leakages (0–1).",
+                                             json_schema_extra=_items_between(0.0, 1.0))
 
     @field_validator("supply_setpoint_c")
     @classmethod
@@ -233,7 +244,8 @@ class Grid(StrictModel):
 class SweepInfo(StrictModel):
     name: str = Field(default="sweep", description="Name of the study, shown in reports.")
     mode: str = Field(default="steady", pattern="^(steady|transient)$", description="'steady' or 'transient'.")
-    duration: float | None = Field(default=None, description="Length of each transient case, e.g. '30min'.")
+    duration: DurationInput | None = Field(default=None,
+                                           description="Length of each transient case: seconds or e.g. '30min'.")
 
     @field_validator("duration", mode="before")
     @classmethod
@@ -261,6 +273,12 @@ class CasesFile(StrictModel):
         if self.grid is None and not self.cases:
             raise ValueError("give a [grid] or at least one [[cases]] entry")
         return self
+
+
+
+# `twin schema cases` prints this file kind's JSON Schema; assets/schemas/cases.schema.json is generated from it.
+register_schema("cases", lambda: CasesFile,
+                title="Cases file (twin sweep --cases): a grid and/or a list of what-if cases")
 
 
 def load_cases(path: str | Path, hall: HallModel, *, duration_s: float | None = None,
