@@ -30,14 +30,14 @@ import itertools
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, WithJsonSchema, field_validator, model_validator
 
 from twin.model.load import HallError, HallModel, describe_validation_error, read_toml
-from twin.model.scenario import DurationInput
 from twin.model.schemas import register_schema
 from twin.model.strict import StrictModel
-from twin.model.units import parse_duration_s
+from twin.model.units import DURATION_PATTERN, parse_duration_s
 
 __all__ = ["CASE_KINDS", "Case", "CasesError", "CasesFile", "load_cases", "n_minus_1", "parse_cases"]
 
@@ -244,8 +244,10 @@ class Grid(StrictModel):
 class SweepInfo(StrictModel):
     name: str = Field(default="sweep", description="Name of the study, shown in reports.")
     mode: str = Field(default="steady", pattern="^(steady|transient)$", description="'steady' or 'transient'.")
-    duration: DurationInput | None = Field(default=None,
-                                           description="Length of each transient case: seconds or e.g. '30min'.")
+    # Parsed to seconds before validation; the schema says what the file may hold (a number or '30min').
+    duration: Annotated[float | None, WithJsonSchema(
+        {"anyOf": [{"type": "number"}, {"type": "string", "pattern": DURATION_PATTERN}, {"type": "null"}]})] = Field(
+        default=None, description="Length of each transient case: seconds or e.g. '30min'.")
 
     @field_validator("duration", mode="before")
     @classmethod
