@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -244,6 +245,12 @@ def run_up(args: argparse.Namespace) -> int:
             _stop(viewer, timeout_s=5.0)
             _stop(server)
             app.exit()
+            # With its terminal gone the console may never get to run its exit (it blocks on the dead
+            # terminal), and `twin up` would stay behind unseen. The children are stopped and nothing is left
+            # to restore on a terminal that no longer exists: end the process if the app has not in 5 s.
+            stopper = threading.Timer(5.0, os._exit, args=(128 + signum,))
+            stopper.daemon = True
+            stopper.start()
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGHUP, signal.SIGTERM)}
         app.run()

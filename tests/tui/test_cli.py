@@ -183,10 +183,14 @@ def test_up_stops_the_twin_when_its_terminal_goes_away(terminal, tmp_path):
         time.sleep(0.2)
     assert not _servers(state), "the server outlived its terminal"
     assert "twin serve: stopped" in (out / "serve.log").read_text()
+    deadline = time.monotonic() + 15.0
+    while _servers(state, b"up") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _servers(state, b"up"), "`twin up` itself outlived its terminal"
 
 
-def _servers(state: str) -> list[int]:
-    """Pids of `twin serve` processes bound to ``state`` (read from /proc; nothing is signalled)."""
+def _servers(state: str, command: bytes = b"serve") -> list[int]:
+    """Pids of `twin serve` (or `twin up`) processes bound to ``state`` (read from /proc; nothing is signalled)."""
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -195,6 +199,6 @@ def _servers(state: str) -> list[int]:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"serve" in argv and state.encode() in argv:
+        if command in argv and state.encode() in argv:
             pids.append(int(proc.name))
     return pids
