@@ -11,6 +11,8 @@ import math
 import sys
 from pathlib import Path
 
+from twin.argtypes import number_in
+
 __all__ = ["add_parsers", "run_render", "run_view"]
 
 _DEFAULT_STATE = "tcp://127.0.0.1:5556"  # twin.bus.protocol.DEFAULT_STATE (not imported: keeps --help fast)
@@ -42,14 +44,7 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _count(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from 0 to 20") from None
-    if not 0 <= v <= 20:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be within 0 … 20")
-    return v
+_count = number_in(0, 20, integer=True, what="a whole number from 0 to 20")
 
 
 def _positive(text: str) -> float:

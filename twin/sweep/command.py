@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from twin.argtypes import number_in
 from twin.model.load import HallModel
 from twin.sweep.cases import Case, CasesError, load_cases, n_minus_1
 from twin.sweep.engine import run_sweep
@@ -19,24 +20,9 @@ from twin.sweep.worker import DEFAULT_LOAD_LIMIT, SweepJob
 __all__ = ["add_parsers", "job_for", "sweep_command"]
 
 
-def _fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a fraction like 0.8") from None
-    if not 0.1 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be within 0.1 … 1 (a fraction of the rating)")
-    return v
-
-
-def _workers(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of worker processes") from None
-    if not 1 <= v <= 256:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be within 1 … 256")
-    return v
+# The sweep's own ranges: a load limit is a fraction of a rating; workers are processes.
+_fraction = number_in(0.1, 1.0, what="a fraction like 0.8", note="a fraction of the rating")
+_workers = number_in(1, 256, integer=True, what="a whole number of worker processes")
 
 
 def add_common(p: argparse.ArgumentParser, duration_type: Callable[[str], float] | None) -> None:
