@@ -75,19 +75,21 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--control", choices=("embedded", "ideal"), default="embedded")
     b.add_argument("--airflow", choices=("potential", "momentum"), default=None,
                    help="airflow model (default: the hall file's [airflow] model, else potential)")
-    b.add_argument("--refresh-study", action="store_true",
+    # One figure per run: the studies and the bus measurement exclude each other.
+    study = b.add_mutually_exclusive_group()
+    study.add_argument("--refresh-study", action="store_true",
                    help="momentum model: rack-inlet error and speed of refreshing the flow every 10/30/60 s "
                         "instead of every step (still air, then a load step)")
-    b.add_argument("--threads-study", action="store_true",
+    study.add_argument("--threads-study", action="store_true",
                    help="the steady solve's time with 1 and with 2 BLAS threads while another process loads one "
                         "core (why the solver uses 1: twin/thermal/threads.py)")
-    b.add_argument("--dt-study", action="store_true",
+    study.add_argument("--dt-study", action="store_true",
                    help="rack-inlet error against dt = 0.25 s for dt = 0.5, 1, 2 and 5 s (still air, then a load "
                         "step), and each dt's real-time factor")
-    b.add_argument("--sweep", action="store_true",
+    study.add_argument("--sweep", action="store_true",
                    help="the sweep's figures: N-1 over the CRAHs, cases/s of a 100-case grid on tiny and this hall, "
                         "speed-up from 1 to 2 workers")
-    b.add_argument("--bus", action="store_true",
+    study.add_argument("--bus", action="store_true",
                    help="measure the bus instead: `twin serve` with clients attached (rates, latency, late join)")
     b.add_argument("--json", action="store_true")
 

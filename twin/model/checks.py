@@ -9,6 +9,7 @@ reported, as one :class:`HallError` line.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,16 +141,22 @@ def _racks(spec: Hall, room: _Room, where: str) -> list[RackSpec]:
     return racks
 
 
+def _floor_box(kind: str, name: str, position_m: Sequence[float], size_m: Sequence[float], room: _Room,
+               where: str) -> Box:
+    """The box of a unit standing on the floor at ``position_m`` (x, y) with ``size_m`` (dx, dy, height);
+    HallError naming ``where``'s position_m when it is not inside the room."""
+    box = Box((position_m[0], position_m[1], 0.0), (position_m[0] + size_m[0], position_m[1] + size_m[1], size_m[2]))
+    if not box.inside((0.0, 0.0, 0.0), room.hi):
+        raise HallError(f"{where}.position_m: {kind} {name!r} spans {_fmt_box(box)}, outside the room {room.extent()}")
+    return box
+
+
 def _crahs(spec: Hall, room: _Room, where: str) -> list[CrahSpec]:
     """[[crahs]]: inside the room; floor supply only over a raised floor; supply and return apart."""
     crahs: list[CrahSpec] = []
     for i, c in enumerate(spec.crahs):
         key = f"crahs[{i}]"
-        box = Box((c.position_m[0], c.position_m[1], 0.0),
-                  (c.position_m[0] + c.size_m[0], c.position_m[1] + c.size_m[1], c.size_m[2]))
-        if not box.inside((0.0, 0.0, 0.0), room.hi):
-            raise HallError(f"{where}: {key}.position_m: CRAH {c.name!r} spans {_fmt_box(box)}, "
-                            f"outside the room {room.extent()}")
+        box = _floor_box("CRAH", c.name, c.position_m, c.size_m, room, f"{where}: {key}")
         if c.supply_to == "floor" and spec.raised_floor is None:
             raise HallError(f"{where}: {key}.supply_to: 'floor' needs a [raised_floor] section "
                             f"(or supply to front, back or top)")
@@ -200,11 +207,7 @@ def _pdus(spec: Hall, room: _Room, where: str) -> list[PduSpec]:
     pdus = []
     for i, p in enumerate(spec.power.pdus):
         key = f"power.pdus[{i}]"
-        box = Box((p.position_m[0], p.position_m[1], 0.0),
-                  (p.position_m[0] + p.size_m[0], p.position_m[1] + p.size_m[1], p.size_m[2]))
-        if not box.inside((0.0, 0.0, 0.0), room.hi):
-            raise HallError(f"{where}: {key}.position_m: PDU {p.name!r} spans {_fmt_box(box)}, "
-                            f"outside the room {room.extent()}")
+        box = _floor_box("PDU", p.name, p.position_m, p.size_m, room, f"{where}: {key}")
         pdus.append(PduSpec(p.name, key, box, p.ups, rated_va=p.rated_kva * 1e3))
     return pdus
 

@@ -25,7 +25,7 @@ from twin.model.scenario import (
 from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin
 
-__all__ = ["ScenarioPlayer", "apply_event"]
+__all__ = ["ScenarioPlayer", "apply_event", "rack_indices"]
 
 
 @dataclass
@@ -87,12 +87,7 @@ def apply_event(twin: HallTwin, event: Event, state: TwinState, *, rows: dict[st
             return "ignored: the hall has no power chain"
         return "applied"
     if isinstance(event, RackLoadEvent):
-        if event.target == "*":
-            idx = np.arange(twin.n_racks)
-        elif event.target in rows:
-            idx = np.array(rows[event.target], dtype=int)
-        else:
-            idx = np.array([twin.racks.names.index(event.target)])
+        idx = rack_indices(twin, event.target, rows)
         new_w = event.it_kw * 1e3 if event.it_kw is not None else state.rack_it_w[idx] * event.scale
         state.rack_it_w = state.rack_it_w.copy()
         state.rack_it_w[idx] = new_w
@@ -114,6 +109,17 @@ def apply_event(twin: HallTwin, event: Event, state: TwinState, *, rows: dict[st
         state.controls.fail_sensor(event.target, mode, state.time_s)
         return mode
     assert_never(event)  # mypy checks that every kind of Event is handled above
+
+
+def rack_indices(twin: HallTwin, target: str, rows: dict[str, list[int]] | None = None) -> np.ndarray:
+    """Indices of the racks a load target names: a rack, a row, or ``"*"`` for every rack (``rows``: rack
+    indices by row name, computed from the hall when not given). Scenarios and sweeps both resolve so."""
+    if target == "*":
+        return np.arange(twin.n_racks)
+    rows = _rows_of(twin) if rows is None else rows
+    if target in rows:
+        return np.array(rows[target], dtype=int)
+    return np.array([twin.racks.names.index(target)])
 
 
 def _rows_of(twin: HallTwin) -> dict[str, list[int]]:

@@ -19,6 +19,7 @@ import numpy as np
 
 from twin.model.load import HallModel, parse_hall
 from twin.model.schema import ASHRAE_RECOMMENDED_C
+from twin.sim.scenario import rack_indices
 from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin
 from twin.sweep.cases import Case
@@ -96,13 +97,6 @@ def _hall_variant(hall: HallModel, case: Case) -> HallModel:
     return parse_hall(data, source=hall.path)
 
 
-def _rack_index(twin: HallTwin, target: str) -> np.ndarray:
-    if target == "*":
-        return np.arange(twin.n_racks)
-    rows = [i for i, r in enumerate(twin.hall.racks) if r.row == target]
-    return np.array(rows if rows else [twin.racks.names.index(target)], dtype=int)
-
-
 def apply_case(twin: HallTwin, state: TwinState, case: Case) -> None:
     """Put the case's changes into ``state`` (a fork), as they stand from its time on."""
     for name in case.crahs_out:
@@ -118,9 +112,9 @@ def apply_case(twin: HallTwin, state: TwinState, case: Case) -> None:
     if case.rack_load_kw or case.load_scale:
         it_w = state.rack_it_w.copy()
         for target, kw in case.rack_load_kw:
-            it_w[_rack_index(twin, target)] = kw * 1e3
+            it_w[rack_indices(twin, target)] = kw * 1e3
         for target, factor in case.load_scale:
-            idx = _rack_index(twin, target)
+            idx = rack_indices(twin, target)
             it_w[idx] = it_w[idx] * factor
         state.rack_it_w = it_w
     if case.outdoor_temp_c is not None:
