@@ -73,8 +73,13 @@ def serve(hall: HallModel, args: argparse.Namespace) -> int:
           + (f"metrics {server.metrics.url}; " if server.metrics is not None else "")
           + f"audit {options.audit_path}, checkpoint {options.checkpoint_path}",
           file=sys.stderr, flush=True)
+    from twin.bus.encoder import EncoderError
+
     try:
         server.run(duration_s=args.duration)
+    except EncoderError as exc:  # its traceback is in the log already (twin/bus/encoder.py)
+        print(f"twin serve: stopped at t = {server.state.time_s:,.0f} s: {exc}", file=sys.stderr, flush=True)
+        return 1
     finally:
         server.close()
     print(f"twin serve: stopped at t = {server.state.time_s:,.0f} s after {server.steps_run} steps"

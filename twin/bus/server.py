@@ -7,7 +7,9 @@ paced clock. Its parts: :class:`~twin.bus.clock.PacedClock` (when the next step 
 snapshots, subscriptions) and :class:`~twin.bus.commands.CommandHandler` (the command socket: a table
 of commands, roles, idempotency, audit). ZeroMQ's publisher never blocks on a subscriber (a slow one
 loses messages past its high-water mark), so the solver's pace does not depend on who listens.
-Commands are read between steps, so a step is never cut in half.
+Commands are read between steps, so a step is never cut in half. Summaries and fields are encoded and
+sent by :class:`~twin.bus.encoder.Encoder`'s thread from snapshots the gate hands over between steps
+without waiting, so the solver does not pay for the encoding either.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from twin.bus import protocol as P
 from twin.bus.audit import AuditLog
 from twin.bus.clock import PacedClock
 from twin.bus.commands import CommandHandler
+from twin.bus.encoder import Encoder, frozen
 from twin.bus.publisher import Publisher
 from twin.bus.security import SecurityError, ServerKeys, is_loopback
-from twin.bus.views import field_arrays, hall_info, summary_body
+from twin.bus.views import fields_from, hall_info, summary_body
 from twin.sim.runner import RunInfo, Runner, ScenarioHook, StepGate
 from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin
@@ -93,6 +96,8 @@ class TwinServer:
         self.pub: zmq.Socket | None = None
         self.router: zmq.Socket | None = None
         self.publisher: Publisher | None = None
+        self.encoder: Encoder | None = None  # the thread that encodes and sends summaries and fields
+        self._fields_steps: int | None = None  # the step count of the last fields snapshot handed over
         self.commands: CommandHandler | None = None
         self.gate: ServeGate | None = None
         self.last_checkpoint: Path | None = None
@@ -187,12 +192,13 @@ class TwinServer:
             self.close()
             raise SecurityError(f"cannot bind {opt.state_endpoint} / {opt.commands_endpoint}: {exc}") from None
         self.publisher = Publisher(self.pub, self.server_id)
+        self.encoder = Encoder(self.publisher)
         self.commands = CommandHandler(
             self.router, self.twin, self.state, clock=self.clock, publisher=self.publisher, audit=self.audit,
             keys=opt.keys, max_role=opt.max_role, snapshot_header=self._snapshot_header,
             checkpoint=self.checkpoint if opt.checkpoint_path is not None and self._save_checkpoint else None)
         self.gate = ServeGate(self.clock, self.publisher, self.commands, opt, publish_summary=self.publish_summary,
-                              publish_fields=self.publish_fields, checkpoint=self.checkpoint)
+                              publish_fields=self.publish_fields, checkpoint=self.checkpoint, encoder=self.encoder)
         if opt.metrics_address is not None:
             self._start_metrics()
 
@@ -213,6 +219,8 @@ class TwinServer:
         log.info("metrics at %s", metrics.url)
 
     def close(self) -> None:
+        if self.encoder is not None:  # before the socket it sends on closes
+            self.encoder.close()
         if self.metrics is not None:
             self.metrics.close()
             self.metrics = None
@@ -261,21 +269,52 @@ class TwinServer:
         loads_changed = not np.array_equal(s.rack_it_w, self.twin.racks.it_w)
         return bool(s.crah_tripped.any() or not s.utility_ok or sensors_failed or loads_changed)
 
-    def publish_summary(self) -> None:
-        self._publisher().publish_summary(self.state.time_s, lambda: summary_body(self.twin, self.state,
-                                                                               clock=self.clock_summary()))
+    def _encoder(self) -> Encoder:
+        if self.encoder is None:
+            raise RuntimeError("TwinServer.bind() first: the encoder starts with the sockets")
+        return self.encoder
 
-    def publish_fields(self) -> None:
-        self._publisher().publish_fields(self.state.time_s, self.state.steps, lambda: field_arrays(
-            self.twin, self.state, precision=self.opt.field_precision))
+    def publish_summary(self, *, wait: bool = False) -> None:
+        """Hand the encoder a summary of the state now (built only when the state changed since the last
+        one; a frozen copy, so the next step cannot change it); ``wait``: until it is sent."""
+        pub, enc, s = self._publisher(), self._encoder(), self.state
+        body = None
+        if pub.changed or pub.summary is None:
+            body = frozen(summary_body(self.twin, s, clock=self.clock_summary()))
+            pub.changed = False
+        enc.submit("summary", s.time_s, s.steps, body)
+        if wait:
+            self._wait()
+
+    def publish_fields(self, *, wait: bool = False) -> None:
+        """Hand the encoder the fields of the state now: copies of the air temperature and the face
+        flows, which its thread turns into grids (only after a step: between steps the last ones go again)."""
+        enc, s = self._encoder(), self.state
+        build = None
+        if self._fields_steps != s.steps or self._publisher().fields is None:
+            twin, precision, time_s, steps = self.twin, self.opt.field_precision, s.time_s, s.steps
+            t_air_c, flows_m3s = s.t_air_c.copy(), twin.face_flows_m3s(s).copy()
+
+            def build() -> tuple[dict, dict[str, np.ndarray]]:
+                return fields_from(twin, t_air_c, flows_m3s, time_s=time_s, steps=steps, precision=precision)
+
+            self._fields_steps = s.steps
+        enc.submit("fields", s.time_s, s.steps, build)
+        if wait:
+            self._wait()
+
+    def _wait(self) -> None:
+        enc = self._encoder()
+        enc.flush()
+        enc.check()
 
     def _snapshot_header(self) -> tuple[dict, tuple]:
         """The fixed part of a snapshot reply and its version (what was published, the audit's length)."""
         pub = self._publisher()
         if pub.summary is None:
-            self.publish_summary()
+            self.publish_summary(wait=True)
         if pub.fields is None:
-            self.publish_fields()
+            self.publish_fields(wait=True)
         header = {"time_s": self.state.time_s, "hall": self.hall, "audit": list(self.audit.tail),
                   "heartbeat_s": self.opt.heartbeat_s}
         return header, (pub.summary_seq, pub.fields_seq, self.audit.count)
@@ -299,14 +338,18 @@ class ServeGate(StepGate):
     figures of the serving: steps, solver and publishing time, when the state last changed.
     """
 
+    IDLE_WAKE_S = 0.02  # longest idle wait: how late a subscription may be applied while the twin waits
+
     def __init__(self, clock: PacedClock, publisher: Publisher, commands: CommandHandler, options: ServeOptions, *,
-                 publish_summary: Callable[[], None], publish_fields: Callable[[], None],
-                 checkpoint: Callable[[str], Path | None]) -> None:
+                 publish_summary: Callable[..., None], publish_fields: Callable[..., None],
+                 checkpoint: Callable[[str], Path | None], encoder: Encoder | None = None) -> None:
         self.clock, self.publisher, self.commands, self.opt = clock, publisher, commands, options
         self._publish_summary, self._publish_fields, self._checkpoint = publish_summary, publish_fields, checkpoint
+        self.encoder = encoder
         self._poller = zmq.Poller()
         self._poller.register(commands.socket, zmq.POLLIN)
-        self._poller.register(publisher.socket, zmq.POLLIN)  # subscriptions
+        # Not the state socket: the encoder's thread sends on it, and a ZeroMQ socket is one thread's at a
+        # time (the publisher's lock). Subscriptions are read at every wake-up instead (IDLE_WAKE_S).
         self._stop: Callable[[], bool] | None = None
         self._wall_limit_s: float | None = None
         self.steps_run = 0
@@ -330,6 +373,8 @@ class ServeGate(StepGate):
 
     def before_step(self, twin: HallTwin, state: TwinState, stop: list[str]) -> bool:
         while True:
+            if self.encoder is not None:
+                self.encoder.check()  # a failed encoder stops the twin instead of leaving clients stale
             now = time.monotonic()
             if stop or (self._stop is not None and self._stop()) or (
                     self._wall_limit_s is not None and now - self._wall0 >= self._wall_limit_s):
@@ -344,7 +389,7 @@ class ServeGate(StepGate):
             # Idle (paused, or ahead of the paced clock): wait for a command or the next due time.
             wake = min(self._next_summary, self._next_fields, self._last_sent + self.opt.heartbeat_s,
                        self.clock.next_step_wall(now, state.time_s))
-            timeout_ms = max(0, min(int((wake - time.monotonic()) * 1000), 100))
+            timeout_ms = max(0, min(int((wake - time.monotonic()) * 1000), int(1000 * self.IDLE_WAKE_S)))
             if timeout_ms > 0:
                 self._poller.poll(timeout_ms)
 
@@ -365,12 +410,13 @@ class ServeGate(StepGate):
         # heartbeats say which summary and fields are the last ones.
         if now >= self._next_summary or (self._stepped and opt.publish_every_step) or (pub.changed and paused):
             if pub.changed or not paused:
-                self._publish_summary()
+                # Paused, or asked for every step: out before the next command is read (or step taken).
+                self._publish_summary(wait=paused or opt.publish_every_step)
                 sent = True
             self._next_summary = max(self._next_summary + 1.0 / opt.summary_hz, now)
         if now >= self._next_fields:
             if not paused or pub.fields is None:
-                self._publish_fields()
+                self._publish_fields(wait=paused)
                 sent = True
             self._next_fields = max(self._next_fields + 1.0 / opt.fields_hz, now)
         if sent:
@@ -384,5 +430,6 @@ class ServeGate(StepGate):
         self.publish_s += time.perf_counter() - t0
 
     def finalize(self, twin: HallTwin, state: TwinState, info: RunInfo) -> None:
-        self._publish_summary()  # the last state, so every client ends where the server did
+        if self.encoder is None or self.encoder.error is None:
+            self._publish_summary(wait=True)  # the last state, so every client ends where the server did
         self._checkpoint("final")  # (nothing without a checkpoint file)

@@ -19,7 +19,7 @@ from twin.sim.observe import observe
 from twin.sim.twin import HallTwin, TwinState
 from twin.thermal.airflow import cell_velocity_m_s
 
-__all__ = ["failed_sensors", "field_arrays", "hall_info", "hall_plan", "summary_body"]
+__all__ = ["failed_sensors", "field_arrays", "fields_from", "hall_info", "hall_plan", "summary_body"]
 
 
 def hall_info(twin: HallTwin) -> dict[str, Any]:
@@ -222,23 +222,32 @@ def _controllers(twin: HallTwin, state: TwinState) -> list[dict[str, Any]]:
 
 
 def field_arrays(twin: HallTwin, state: TwinState, *, precision: str = "float32") -> tuple[dict, dict[str, np.ndarray]]:
-    """The 3D fields on the whole grid, shape (nz, ny, nx) (x fastest, VTK's cell order); NaN in solids.
+    """The 3D fields of ``state`` on the whole grid (see :func:`fields_from`)."""
+    return fields_from(twin, state.t_air_c, twin.face_flows_m3s(state), time_s=state.time_s, steps=state.steps,
+                       precision=precision)
+
+
+def fields_from(twin: HallTwin, t_air_c: np.ndarray, face_flow_m3s: np.ndarray, *, time_s: float, steps: int,
+                precision: str = "float32") -> tuple[dict, dict[str, np.ndarray]]:
+    """The 3D fields on the whole grid, shape (nz, ny, nx) (x fastest, VTK's cell order); NaN in solids,
+    from the air temperature of every fluid cell and the flow through every open face (a snapshot: the
+    live twin's encoder builds them on its own thread from copies; only ``twin``'s fixed grid is shared).
 
     Returns (body, arrays): ``t_c`` air temperature and ``velocity_m_s`` (nz, ny, nx, 3; x, y, z
     components), both in ``precision`` (float32 or float16). Clients compute the speed themselves.
     """
     net = twin.net
     dtype = np.dtype(precision)
-    vel = cell_velocity_m_s(net, twin.face_flows_m3s(state))
+    vel = cell_velocity_m_s(net, face_flow_m3s)
 
     def zyx(values: np.ndarray) -> np.ndarray:
         g = net.to_grid(values)  # (nx, ny, nz) with NaN in solid cells
         return np.ascontiguousarray(np.transpose(g), dtype=dtype)
 
-    t = zyx(state.t_air_c)
+    t = zyx(t_air_c)
     v = np.stack([zyx(vel[:, a]) for a in range(3)], axis=-1)
     grid = twin.voxels.grid
-    body = {"time_s": state.time_s, "steps": state.steps, "precision": dtype.name,
+    body = {"time_s": time_s, "steps": steps, "precision": dtype.name,
             "grid": {"shape_xyz": [int(n) for n in grid.shape], "origin_m": [float(x) for x in grid.origin_m],
                      "spacing_m": float(grid.cell_m)}}
     return body, {"t_c": t, "velocity_m_s": v}
