@@ -5,10 +5,16 @@ summaries, fields and events), the summary rate and latency (end of the step tha
 receipt by a client), field frames per second and MB/s per client, and the time a late joiner needs
 to hold the full state. The server runs as fast as it can (``--speed max``) at its default publish
 rates, so that the solver's pace is what the clients could slow down.
+
+It also runs `twin bench` on the same hall (same dt and control, no outputs), once before the server
+starts and once after it stops, and reports the serve loop with three clients against the mean of the
+two (``serve_bench_ratio``): what publishing costs the live twin. On a shared machine only such ratios,
+measured in one run, mean anything.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import statistics
 import subprocess
@@ -50,10 +56,20 @@ def _rtf(probe: TwinClient, seconds: float) -> float:
     return (t1 - t0) / (w1 - w0)
 
 
-def bench_bus(hall_path: Path, *, seconds: float = 10.0, clients: int = 3, out_dir: Path | None = None) -> dict:
-    """Run the measurements (about 3 × ``seconds`` of wall time) and return the figures."""
+def _bench_rtf(twin_exe: Path, hall_path: Path, duration: str) -> float:
+    """The real-time factor `twin bench` reports for ``duration`` of ``hall_path`` (its own process)."""
+    out = subprocess.run([str(twin_exe), "bench", str(hall_path), "--duration", duration, "--json"],
+                         capture_output=True, text=True, check=True)
+    return float(json.loads(out.stdout)["rtf"])
+
+
+def bench_bus(hall_path: Path, *, seconds: float = 10.0, clients: int = 3, out_dir: Path | None = None,
+              bench_duration: str = "2min") -> dict:
+    """Run the measurements (about 3 × ``seconds`` of wall time, plus two `twin bench` runs of
+    ``bench_duration`` simulated) and return the figures."""
     state_ep, commands_ep = f"tcp://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{_free_port()}"
     twin_exe = Path(sys.executable).with_name("twin")
+    rtf_bench = [_bench_rtf(twin_exe, hall_path, bench_duration)]
     out_dir = out_dir or Path("out") / "bench-bus"
     proc = subprocess.Popen([str(twin_exe), "serve", str(hall_path), "--speed", "max", "--state", state_ep,
                              "--commands", commands_ep, "--out", str(out_dir)],
@@ -111,6 +127,8 @@ def bench_bus(hall_path: Path, *, seconds: float = 10.0, clients: int = 3, out_d
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
+    rtf_bench.append(_bench_rtf(twin_exe, hall_path, bench_duration))
+    bench_mean = statistics.mean(rtf_bench)
 
     # Each client's summary count includes a few per poll that only differ in seq; rates are per wall s.
     lat = np.array([x for s in stats for x in s.latency_s]) * 1e3
@@ -122,6 +140,8 @@ def bench_bus(hall_path: Path, *, seconds: float = 10.0, clients: int = 3, out_d
         "rtf_no_clients": rtf_alone,
         f"rtf_{clients}_clients": rtf_clients,
         "rtf_ratio": rtf_clients / rtf_alone if rtf_alone else None,
+        "rtf_bench": rtf_bench,  # `twin bench` before the server started and after it stopped
+        "serve_bench_ratio": rtf_clients / bench_mean if bench_mean else None,
         "summary_hz_per_client": summary_hz,
         "summary_latency_ms": {"median": float(np.median(lat)) if lat.size else None,
                                "p95": float(np.percentile(lat, 95)) if lat.size else None,
@@ -141,6 +161,8 @@ def human(r: dict) -> str:
         f"bus on {r['hall']} (twin serve --speed max, summaries 10 Hz, fields 2 Hz):",
         f"  real-time factor: {r['rtf_no_clients']:.1f} with no client, {r[n]:.1f} with {n.split('_')[1]} clients "
         f"(ratio {r['rtf_ratio']:.3f})",
+        f"  against `twin bench` on the same hall ({r['rtf_bench'][0]:.1f} before, {r['rtf_bench'][1]:.1f} after): "
+        f"serve with {n.split('_')[1]} clients / bench = {r['serve_bench_ratio']:.3f}",
         f"  summaries: {r['summary_hz_per_client']:.1f} Hz per client; latency step → client median "
         f"{lat['median']:.1f} ms, p95 {lat['p95']:.1f} ms, max {lat['max']:.1f} ms ({lat['samples']} states)",
         f"  fields: {r['fields_hz_per_client']:.2f} frames/s, {r['fields_mb_s_per_client']:.2f} MB/s per client",
