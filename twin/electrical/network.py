@@ -73,7 +73,8 @@ class PowerNetwork:
         self.hall = hall
         self.spec: PowerChain = power
         v_mv = power.utility.mv_kv * 1e3
-        v_lv = power.transformer.lv_v
+        units = power.transformer_units
+        v_lv = units[0].lv_v  # the same on every unit (twin.model.checks)
         i_base_mv = S_BASE_VA / (math.sqrt(3.0) * v_mv)
         i_base_lv = S_BASE_VA / (math.sqrt(3.0) * v_lv)
 
@@ -99,7 +100,18 @@ class PowerNetwork:
         self.pdu_ups = np.array([ups_of[p.ups] for p in power.pdus], dtype=np.int64)
         self.pdu_rated_va = np.array([p.rated_kva * 1e3 for p in power.pdus])
         self.pdu_is_transformer = np.array([p.kind == "transformer" for p in power.pdus])
-        self.transformer_rated_va = power.transformer.rated_kva * 1e3
+        # The MV/LV transformers in parallel: one branch between the MV bus and the switchboard whose
+        # impedance is that of the units in service in parallel (the same ratio on each, so they share one
+        # voltage drop and the current splits in inverse proportion to their impedances), and whose
+        # no-load shunt is theirs summed. A unit out of service is open on both sides: no current, no loss.
+        self.transformer_names = tuple(t.name for t in units)
+        self.transformer_in_service = np.array([t.in_service for t in units], dtype=bool)
+        self.transformer_unit_rated_va = np.array([t.rated_kva * 1e3 for t in units])
+        self.transformer_unit_z_pu = np.array([_trafo_z_pu(t.rated_kva * 1e3, t.impedance_pct, t.load_loss_kw * 1e3)
+                                               for t in units])
+        on = self.transformer_in_service
+        self.transformer_unit_g_pu = np.where(on, [t.no_load_loss_kw * 1e3 / S_BASE_VA for t in units], 0.0)
+        self.transformer_rated_va = float(self.transformer_unit_rated_va[on].sum())  # the capacity in service
         self.generator_rated_va = power.generator.rated_kva * 1e3 if power.generator else 0.0
         self.mech_tan_phi = math.tan(math.acos(power.mechanical.power_factor))
 
@@ -123,10 +135,17 @@ class PowerNetwork:
         branch_names += [f"{u}.input-cable" for u in self.ups_names] + ["mechanical.cable"]
 
         # Upstream, utility: 0 source, 1 MV, 2 LV, 3.. UPS inputs, mechanical.
-        ut, tr = power.utility, power.transformer
+        ut = power.utility
         z_src = S_BASE_VA / (ut.sc_mva * 1e6) * complex(ut.r_over_x, 1.0) / math.hypot(ut.r_over_x, 1.0)
-        z_tr = _trafo_z_pu(self.transformer_rated_va, tr.impedance_pct, tr.load_loss_kw * 1e3)
-        g_tr = tr.no_load_loss_kw * 1e3 / S_BASE_VA
+        if len(units) == 1:  # one unit: its own values (the same bits as before parallel units existed)
+            tr = units[0]
+            z_tr = _trafo_z_pu(tr.rated_kva * 1e3, tr.impedance_pct, tr.load_loss_kw * 1e3)
+            g_tr = tr.no_load_loss_kw * 1e3 / S_BASE_VA
+        else:
+            z_tr = complex(1.0 / np.sum(1.0 / self.transformer_unit_z_pu[on]))
+            g_tr = float(self.transformer_unit_g_pu.sum())
+        # Each unit's part of the branch current (complex: units of different X/R also differ in phase).
+        self.transformer_share = np.where(on, z_tr / self.transformer_unit_z_pu, 0.0)
         z_ups_cable = [_cable_z_pu(u.cable_length_m, u.cable_r_ohm_per_km, u.cable_x_ohm_per_km, v_lv)
                        for u in power.ups]
         me = power.mechanical
@@ -153,6 +172,7 @@ class PowerNetwork:
         # An energized transformer with the ATS on the generator: no load, only its no-load loss.
         v_mv_idle = 1.0 / (1.0 + z_src * g_tr)
         self.transformer_idle_w = g_tr * abs(v_mv_idle) ** 2 * S_BASE_VA  # also what the utility meter sees
+        self.transformer_unit_idle_w = self.transformer_unit_g_pu * abs(v_mv_idle) ** 2 * S_BASE_VA
 
         # Downstream: roots (UPS outputs), PDU inputs, PDU outputs (transformer PDUs), rack feeds.
         d_parent: list[int] = []
@@ -209,7 +229,8 @@ class PowerNetwork:
         self.branch_i_base[branch_names.index("utility.source")] = i_base_mv
         self.branch_i_base[self.transformer_branch] = i_base_mv
         self.result_names = {"rack": self.rack_names, "pdu": self.pdu_names, "ups": self.ups_names,
-                             "bus": self.bus_names, "branch": self.branch_names}
+                             "bus": self.bus_names, "branch": self.branch_names,
+                             "transformer": self.transformer_names}
 
     @property
     def n_racks(self) -> int:

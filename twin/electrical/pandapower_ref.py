@@ -57,7 +57,7 @@ def pandapower_downstream(net: PowerNetwork, result: PowerResult) -> tuple[Panda
     """
     pp = _pp()
     spec = net.spec
-    lv_kv = spec.transformer.lv_v / 1e3
+    lv_kv = spec.transformer_units[0].lv_v / 1e3
     pn = pp.create_empty_network(sn_mva=1.0)
     names: list[str] = []
     lines: list[tuple[str, str, float, float, float, str]] = []  # from, to, length m, r Ω/km, x Ω/km, name
@@ -125,8 +125,8 @@ def pandapower_upstream(net: PowerNetwork, result: PowerResult,
     with ``result``'s UPS inputs and mechanical panel. Returns (pandapower net, {bus name: index})."""
     pp = _pp()
     spec = net.spec
-    ut, tr, me = spec.utility, spec.transformer, spec.mechanical
-    lv_kv = tr.lv_v / 1e3
+    ut, me = spec.utility, spec.mechanical
+    lv_kv = spec.transformer_units[0].lv_v / 1e3
     pn = pp.create_empty_network(sn_mva=1.0)
     bus: dict[str, int] = {}
     bus["lv-switchboard"] = pp.create_bus(pn, vn_kv=lv_kv, name="lv-switchboard")
@@ -139,8 +139,13 @@ def pandapower_upstream(net: PowerNetwork, result: PowerResult,
         z_ohm = ut.mv_kv**2 / ut.sc_mva
         r_ohm, x_ohm = z_ohm * ut.r_over_x / math.hypot(ut.r_over_x, 1.0), z_ohm / math.hypot(ut.r_over_x, 1.0)
         _line(pp, pn, bus["utility"], bus["mv-bus"], 1e3, r_ohm, x_ohm, "utility.source")
-        _trafo(pp, pn, bus["mv-bus"], bus["lv-switchboard"], tr.rated_kva, tr.mv_kv, lv_kv, tr.impedance_pct,
-               tr.load_loss_kw, tr.no_load_loss_kw, "transformer")
+        # Each unit in service as its own transformer in parallel (pandapower meshes them); the one of a
+        # single-unit hall keeps the branch's name.
+        units = spec.transformer_units
+        for tr in units:
+            if tr.in_service:
+                _trafo(pp, pn, bus["mv-bus"], bus["lv-switchboard"], tr.rated_kva, tr.mv_kv, lv_kv, tr.impedance_pct,
+                       tr.load_loss_kw, tr.no_load_loss_kw, "transformer" if len(units) == 1 else tr.name)
     for u, ups in enumerate(spec.ups):
         key = f"{ups.name}.input"
         bus[key] = pp.create_bus(pn, vn_kv=lv_kv, name=key)

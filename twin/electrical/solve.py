@@ -96,6 +96,10 @@ class PowerResult:
     branch_i_a: np.ndarray  # current magnitude
     branch_loss_w: np.ndarray  # I²R, plus the no-load loss of transformer branches
     sweeps: int = 0  # backward/forward sweeps done (all networks, all outer iterations)
+    # Each MV/LV transformer in parallel (net.transformer_names): its losses (they sum to
+    # transformer_loss_w) and its load ÷ its rating (transformer_load_fraction is the largest).
+    transformer_unit_loss_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    transformer_unit_load_fraction: np.ndarray = field(default_factory=lambda: np.zeros(0))
     names: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -141,7 +145,7 @@ class PowerResult:
 
 # First word of a per-component field → which name list orders it.
 _KIND = {"it": "rack", "rack": "rack", "psu": "rack", "pdu": "pdu", "ups": "ups", "battery": "ups",
-         "bus": "bus", "branch": "branch"}
+         "bus": "bus", "branch": "branch", "transformer": "transformer"}
 
 
 def _bool(value: np.ndarray | None, n: int, default: bool | np.ndarray) -> np.ndarray:
@@ -261,6 +265,8 @@ def solve_power(
         switchboard_live=sw_live,
         bus_v_pu=np.abs(grid.bus_v), bus_angle_deg=np.degrees(np.angle(grid.bus_v)),
         branch_i_a=np.abs(grid.branch_j) * net.branch_i_base, branch_loss_w=grid.branch_loss, sweeps=sweeps,
+        transformer_unit_loss_w=plant.transformer_unit_loss_w,
+        transformer_unit_load_fraction=plant.transformer_unit_load_fraction,
         names=net.result_names,
     )
 
@@ -357,12 +363,16 @@ class _Plant:
     generator_w: float = 0.0
     generator_load_fraction: float = 0.0
     grid_source_loss_w: float = 0.0
+    transformer_unit_loss_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    transformer_unit_load_fraction: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def _upstream(net: PowerNetwork, up: Upstream, sweep: _Sweep | None, grid: _Grid,
               sources: PowerSources) -> _Plant:
     """Sources, transformer and the switchboard's cables (``sweep`` is None while the switchboard is dead)."""
-    plant = _Plant(ups_cable_loss_w=np.zeros(net.n_ups))
+    n_tr = len(net.transformer_names)
+    plant = _Plant(ups_cable_loss_w=np.zeros(net.n_ups), transformer_unit_loss_w=np.zeros(n_tr),
+                   transformer_unit_load_fraction=np.zeros(n_tr))
     if sweep is not None:
         v_u, j_u = sweep.v, sweep.j
         loss_u = up.forest.z_pu.real * np.abs(j_u) ** 2 * S_BASE_VA
@@ -382,13 +392,24 @@ def _upstream(net: PowerNetwork, up: Upstream, sweep: _Sweep | None, grid: _Grid
             # transformer, whose no-load loss is the MV bus's shunt.
             trafo_loss = float(loss_u[lv] + up.forest.y_pu[mv].real * abs(v_u[mv]) ** 2 * S_BASE_VA)
             grid.branch_loss[net.transformer_branch] = trafo_loss
+            # Each unit in parallel: its share of the branch current, its I²R and its no-load loss.
+            j_unit = net.transformer_share * j_u[lv]
+            unit_loss = (net.transformer_unit_z_pu.real * np.abs(j_unit) ** 2
+                         + net.transformer_unit_g_pu * abs(v_u[mv]) ** 2) * S_BASE_VA
+            unit_load = np.abs(v_u[mv] * np.conj(j_unit)) * S_BASE_VA / net.transformer_unit_rated_va
+            if n_tr == 1:  # one unit: the branch's own figures (the same bits as before parallel units existed)
+                unit_loss = np.array([trafo_loss])
+                unit_load = np.array([abs(v_u[mv] * np.conj(j_u[lv])) * S_BASE_VA / net.transformer_rated_va])
             plant = replace(
                 plant, grid_source_loss_w=float(loss_u[mv]),
                 utility_w=float((v_u[mv] * np.conj(j_u[mv])).real * S_BASE_VA),  # metered at the MV bus
-                transformer_loss_w=trafo_loss,
-                transformer_load_fraction=abs(v_u[mv] * np.conj(j_u[lv])) * S_BASE_VA / net.transformer_rated_va)
+                transformer_loss_w=trafo_loss, transformer_unit_loss_w=unit_loss,
+                transformer_unit_load_fraction=unit_load,
+                transformer_load_fraction=float(unit_load.max()))
     if sources.utility_available and sources.ats_on_generator:
         # Energized at no load (ATS on the generator, online or not): its no-load loss, from the utility.
-        plant = replace(plant, transformer_loss_w=net.transformer_idle_w, utility_w=net.transformer_idle_w)
+        plant = replace(plant, transformer_loss_w=net.transformer_idle_w, utility_w=net.transformer_idle_w,
+                        transformer_unit_loss_w=net.transformer_unit_idle_w.copy(),
+                        transformer_unit_load_fraction=np.zeros(n_tr))
         grid.branch_loss[net.transformer_branch] = net.transformer_idle_w
     return plant

@@ -17,6 +17,7 @@ import numpy as np
 
 from twin.model.assets import ASSETS_DIR
 from twin.model.errors import HallError
+from twin.model.power import PowerChain
 from twin.model.schema import Hall
 from twin.model.spec import EPS_M, Box, CrahSpec, HallModel, ObstacleSpec, PduSpec, RackSpec
 
@@ -239,14 +240,34 @@ def _check_overlaps(solids: list[Solid], where: str) -> None:
                                 f"{solids[first].name!r} ({solids[first].key}); objects may touch but not overlap")
 
 
+def _check_transformers(power: PowerChain, where: str) -> None:
+    """The MV/LV transformers: on the utility's voltage; in parallel, the same LV voltage (units of
+    different ratios would drive a circulating current between them), unique names, one in service."""
+    units = power.transformer_units
+    keys = ([f"power.transformers[{i}]" for i in range(len(units))] if power.transformers is not None
+            else ["power.transformer"])
+    names: dict[str, str] = {}
+    for key, tr in zip(keys, units):
+        if abs(tr.mv_kv - power.utility.mv_kv) > 1e-9 * power.utility.mv_kv:
+            raise HallError(f"{where}: {key}.mv_kv: {tr.mv_kv} kV differs from "
+                            f"power.utility.mv_kv ({power.utility.mv_kv} kV); they must be equal")
+        if abs(tr.lv_v - units[0].lv_v) > 1e-9 * units[0].lv_v:
+            raise HallError(f"{where}: {key}.lv_v: {tr.lv_v} V differs from {keys[0]}.lv_v ({units[0].lv_v} V); "
+                            f"transformers in parallel must have the same ratio")
+        if tr.name in names:
+            raise HallError(f"{where}: {key}.name: {tr.name!r} is already used by {names[tr.name]}")
+        names[tr.name] = key
+    if not any(tr.in_service for tr in units):
+        raise HallError(f"{where}: {keys[0].split('[')[0]}: every transformer is out of service "
+                        f"(in_service = false); at least one must carry the hall")
+
+
 def _check_power(spec: Hall, where: str) -> None:
     """[power]: references between UPSs, PDUs and rows; every row fed once; voltages that match."""
     power = spec.power
     if power is None:
         return
-    if abs(power.transformer.mv_kv - power.utility.mv_kv) > 1e-9 * power.utility.mv_kv:
-        raise HallError(f"{where}: power.transformer.mv_kv: {power.transformer.mv_kv} kV differs from "
-                        f"power.utility.mv_kv ({power.utility.mv_kv} kV); they must be equal")
+    _check_transformers(power, where)
     ups_names: dict[str, int] = {}
     for i, u in enumerate(power.ups):
         if u.name in ups_names:

@@ -2,7 +2,7 @@
 
 The chain, as a balanced three-phase network::
 
-    utility (MV, short-circuit power) ─ transformer ─┐
+    utility (MV, short-circuit power) ─ transformer(s) ┐
                                                       ├─ LV switchboard ─┬─ UPS input cable ─ UPS A ─ cable ─ PDU ─ rack feed ─ PSU
     generator (LV, behind the ATS) ──────────────────┘                   ├─ UPS input cable ─ UPS B ─ cable ─ PDU ─ rack feed ─ PSU
                                                                           └─ cable ─ mechanical panel (CRAH fans, chillers, pumps)
@@ -16,6 +16,10 @@ Defaults and their sources:
 
 - transformer: a 2500 kVA, 11/0.4 kV dry-type (cast-resin) unit, impedance 6 %, losses near the EU
   Ecodesign limits (Regulation 548/2014, Tier 2): ≈ 21 kW load loss at rated current, ≈ 3.2 kW no-load.
+  A hall too large for one unit lists several in ``[[power.transformers]]``: units of the same ratio in
+  parallel between the MV bus and the LV switchboard (IEC 60076-8's conditions for parallel operation),
+  which share the load in inverse proportion to their impedances; a unit ``in_service = false`` (tripped,
+  or out for maintenance) carries nothing and the others carry it all.
 - UPS efficiency: published curves of transformer-free double-conversion UPSs (e.g. Schneider Electric
   White Paper 108, "Making Large UPS Systems More Efficient"; vendor data sheets): ≈ 85 % at 10 % load,
   92 % at 20–25 %, 95.5 % at 50 %, 96 % at 75–100 %. Eco mode (static bypass): ≈ 99 % above 25 % load.
@@ -87,6 +91,10 @@ class Utility(_Strict):
 
 
 class Transformer(_Strict):
+    name: str = Field(default="TR-1", description="Transformer name (one of [[power.transformers]]), e.g. TR-1.")
+    in_service: bool = Field(
+        default=True, description="False: tripped or out for maintenance (the units in parallel carry its load)."
+    )
     rated_kva: float = Field(default=2500.0, gt=0.0, le=100_000.0, description="Rated power, kVA.")
     mv_kv: float = Field(default=11.0, ge=1.0, le=70.0, description="Rated primary (MV) voltage, kV.")
     lv_v: float = Field(default=400.0, ge=100.0, le=1000.0, description="Rated secondary (LV) voltage, line to line, V.")
@@ -238,10 +246,30 @@ class CoolingPlant(_Strict):
 
 class PowerChain(_Strict):
     utility: Utility = Field(default=Utility(), description="Utility feed.")
-    transformer: Transformer = Field(default=Transformer(), description="MV/LV transformer.")
+    transformer: Transformer = Field(default=Transformer(), description="MV/LV transformer (one unit).")
+    transformers: list[Transformer] | None = Field(
+        default=None,
+        description="MV/LV transformers in parallel between the MV bus and the LV switchboard, instead of "
+                    "[power.transformer]: same mv_kv and lv_v, unique names, at least one in service.",
+    )
     generator: Generator | None = Field(default=None, description="Standby generator behind the ATS (none: no generator).")
     ups: list[Ups] = Field(description="UPS modules (systems), e.g. UPS-A and UPS-B for a 2N design.")
     pdus: list[Pdu] = Field(description="PDUs standing in the hall.")
     rack_feeds: list[RackFeed] = Field(default=[], description="A and B feeds of every rack row.")
     mechanical: Mechanical = Field(default=Mechanical(), description="Mechanical panel (CRAH fans, chillers, pumps).")
     cooling_plant: CoolingPlant = Field(default=CoolingPlant(), description="Chillers and pumps.")
+
+    @model_validator(mode="after")
+    def _one_way_to_give_transformers(self) -> PowerChain:
+        if self.transformers is None:
+            return self
+        if "transformer" in self.model_fields_set:
+            raise ValueError("give [power.transformer] (one unit) or [[power.transformers]] (units in parallel), not both")
+        if not 1 <= len(self.transformers) <= 16:
+            raise ValueError(f"transformers: {len(self.transformers)} units; 1 to 16 allowed")
+        return self
+
+    @property
+    def transformer_units(self) -> list[Transformer]:
+        """The MV/LV transformers in parallel (one unless [[power.transformers]] lists several)."""
+        return list(self.transformers) if self.transformers is not None else [self.transformer]

@@ -235,7 +235,9 @@ class PowerSystem:
                                       for f in dataclasses.fields(PowerSources)})
         mem.warm = {k: np.array(v) for k, v in unprefixed("net.v_warm", d).items()}
         if d["has_last"]:
-            kw = {f.name: _copied(d[f"last.{f.name}"]) for f in dataclasses.fields(PowerResult) if f.name != "names"}
+            # Fields with a default (the transformers in parallel) are absent from older checkpoints.
+            kw = {f.name: _copied(d[f"last.{f.name}"]) for f in dataclasses.fields(PowerResult)
+                  if f.name != "names" and (f"last.{f.name}" in d or f.default_factory is dataclasses.MISSING)}
             mem.last = PowerResult(**kw, names=self.net.result_names)
         else:
             mem.last = None
