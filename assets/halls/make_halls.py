@@ -66,6 +66,55 @@ DENSE_KW = (14.0, 12.5, 15.0, 13.0, 11.0, 14.5, 12.0, 7.5, 15.0, 13.5, 12.0, 14.
 
 
 @dataclass(frozen=True)
+class PowerLayout:
+    """The 2N power chain of a generated hall: MV/LV transformers, generator, UPS systems, plant."""
+
+    transformers: int  # 1: [power.transformer]; more: [[power.transformers]] in parallel (N+1)
+    transformer_kva: float
+    generator_kva: float
+    ups_y_m: dict  # UPS name → y where its cables enter the hall (UPS rooms west of the hall)
+    ups_kva: float
+    battery_kwh: float
+    charge_kw: float
+    ups_cable: str  # cable_r_ohm_per_km line, with its comment
+    mechanical_cable: str
+    chillers: int
+    chiller_kw: float
+    pump_kw: float
+    loop_water_m3: float | None = None  # None: the schema's default
+    comment: tuple[str, ...] = ()
+
+
+REFERENCE_POWER = PowerLayout(
+    transformers=1, transformer_kva=2500.0, generator_kva=2500.0, ups_y_m={"UPS-A": 15.0, "UPS-B": 5.0},
+    ups_kva=2000.0, battery_kwh=300.0, charge_kw=200.0,  # 11 min at 1.6 MW (the whole hall on one UPS)
+    ups_cable="cable_r_ohm_per_km = 0.008  # 8 x 300 mm² Cu in parallel", mechanical_cable="cable_r_ohm_per_km = 0.025",
+    chillers=3, chiller_kw=800.0, pump_kw=45.0,
+    comment=("# --- Power chain (2N): utility 11 kV ─ 2500 kVA dry-type transformer ─ LV switchboard (generator",
+             "# behind the ATS) ─ UPS-A and UPS-B, each rated for the whole IT load, in two UPS rooms west of the",
+             "# hall ─ a 300 kVA PDU with isolation transformer at each end of each row: A (UPS-A) at the north",
+             "# end, B (UPS-B) at the south end. The mechanical panel (CRAH fans, chillers, pumps) hangs on the",
+             "# switchboard, not on a UPS."),
+)
+# The large hall draws ≈ 8.5 MVA at full load (6.35 MW IT, the chain's losses, chillers, fans, pumps): five
+# 2500 kVA units in parallel, N+1 (four carry it: 10 MVA), and a 2N pair of UPS systems per block.
+LARGE_POWER = PowerLayout(
+    transformers=5, transformer_kva=2500.0, generator_kva=10000.0,
+    ups_y_m={"UPS-SA": 15.0, "UPS-SB": 5.0, "UPS-NA": 35.0, "UPS-NB": 25.0},
+    ups_kva=4000.0, battery_kwh=600.0, charge_kw=400.0,  # 11 min at 3.2 MW (a whole block on one UPS)
+    ups_cable="cable_r_ohm_per_km = 0.004  # 16 x 300 mm² Cu in parallel",
+    mechanical_cable="cable_r_ohm_per_km = 0.006  # 4 x 4 x 300 mm² Cu in parallel",
+    chillers=6, chiller_kw=1800.0, pump_kw=180.0, loop_water_m3=160.0,
+    comment=("# --- Power chain (2N per block): utility 11 kV ─ five 2500 kVA dry-type transformers in parallel",
+             "# (N+1: any four carry the hall) ─ LV switchboard (a 10 MVA generator behind the ATS) ─ two UPS",
+             "# systems per block, UPS-SA/SB for the south block and UPS-NA/NB for the north one, each rated for",
+             "# its block's whole IT load, in UPS rooms west of the hall ─ a 300 kVA PDU with isolation",
+             "# transformer at each end of each row: A at the north end, B at the south end. The mechanical panel",
+             "# (CRAH fans, chillers, pumps) hangs on the switchboard, not on a UPS."),
+)
+
+
+@dataclass(frozen=True)
 class HallLayout:
     """Parameters of one generated hall."""
 
@@ -91,7 +140,7 @@ class HallLayout:
     # CRAHs, and the middle, which is tile_middle_boost more open (still at most 40 %).
     tile_end_m: float = 0.0
     tile_middle_boost: float = 0.0
-    power_chain: bool = False  # write a [power] section (2N chain, see _power_toml)
+    power_chain: PowerLayout | None = None  # write a [power] section (2N chain, see _power_toml)
 
 
 LAYOUTS = (
@@ -103,7 +152,7 @@ LAYOUTS = (
         crahs_per_line=5, first_crah_x_m=1.75, crah_pitch_m=6.0,
         contained_from_pair=2,
         columns=(("column-W", 1.5, 9.5, True), ("column-E", 27.75, 9.5, False)),
-        power_chain=True,
+        power_chain=REFERENCE_POWER,
         intro="""\
 # Plan (x to the right, y up; not to scale):
 #
@@ -151,6 +200,7 @@ LAYOUTS = (
             ("column-E", 57.5, 19.5, False),
         ),
         tile_end_m=3.0, tile_middle_boost=0.15,
+        power_chain=LARGE_POWER,
         intro="""\
 # A hall for scaling benchmarks, built like reference.toml and four times its floor area: two blocks
 # of 22 rows, each laid out like reference.toml with CRAHs beyond both ends of its rows, and an 8 m
@@ -407,51 +457,48 @@ def hall_toml(layout: HallLayout) -> str:
         w(f"size_m = {_vec((layout.column_m, layout.column_m, HEIGHT_M + PLENUM_M))}")
         if is_round:
             w('mesh = "column-round.glb"')
-    if layout.power_chain:
-        out += _power_toml(layout, rows)
+    if layout.power_chain is not None:
+        out += _power_toml(layout.power_chain, rows)
     return "\n".join(out) + "\n"
 
 
-# Power chain (2N): one 2500 kVA transformer and a 2500 kVA generator feed UPS-A and UPS-B, each rated for
-# the whole IT load; every row has its A PDU at its north end and its B PDU at its south end.
-UPS_KVA = 2000.0
-UPS_BATTERY_KWH = 300.0  # 11 min at 1.6 MW (the whole hall on one UPS)
-UPS_CHARGE_KW = 200.0
+# Every row has its A PDU at its north end and its B PDU at its south end.
 PDU_KVA = 300.0  # one row's full load (≤ 270 kVA) on one side
 PDU_SIZE_M = (RACK_D_M, 0.8, 2.0)  # in line with the row, as deep as its racks
 PDU_NO_LOAD_W, PDU_LOAD_LOSS_W = 600.0, 4700.0  # 300 kVA isolation transformer: 98.9 % at 35 % load
 UPS_ROOM_M = 10.0  # cable run from the UPS rooms (west of the hall) to the hall's west wall
-UPS_Y_M = {"UPS-A": 15.0, "UPS-B": 5.0}  # where the cables of each UPS enter the hall
+TRANSFORMER = ("mv_kv = 11.0", "lv_v = 400.0", "impedance_pct = 6.0", "load_loss_kw = 21.0", "no_load_loss_kw = 3.2")
 
 
-def _power_toml(layout: HallLayout, rows: list[_Row]) -> list[str]:
-    """The [power] section: utility, transformer, generator, UPS-A/B, one A and one B PDU per row."""
-    out = ["", "# --- Power chain (2N): utility 11 kV ─ 2500 kVA dry-type transformer ─ LV switchboard (generator",
-           "# behind the ATS) ─ UPS-A and UPS-B, each rated for the whole IT load, in two UPS rooms west of the",
-           "# hall ─ a 300 kVA PDU with isolation transformer at each end of each row: A (UPS-A) at the north",
-           "# end, B (UPS-B) at the south end. The mechanical panel (CRAH fans, chillers, pumps) hangs on the",
-           "# switchboard, not on a UPS.",
-           "", "[power.utility]", "mv_kv = 11.0", "sc_mva = 250.0",
-           "", "[power.transformer]", "rated_kva = 2500.0", "mv_kv = 11.0", "lv_v = 400.0", "impedance_pct = 6.0",
-           "load_loss_kw = 21.0", "no_load_loss_kw = 3.2",
-           "", "[power.generator]", "rated_kva = 2500.0", "start_delay_s = 12.0", "retransfer_delay_s = 300.0"]
-    for name in UPS_Y_M:
-        out += ["", "[[power.ups]]", f'name = "{name}"', f"rated_kva = {_num(UPS_KVA)}", 'mode = "double-conversion"',
-                f"battery_kwh = {_num(UPS_BATTERY_KWH)}", f"battery_max_charge_kw = {_num(UPS_CHARGE_KW)}",
-                "cable_length_m = 25.0", "cable_r_ohm_per_km = 0.008  # 8 x 300 mm² Cu in parallel",
+def _power_toml(power: PowerLayout, rows: list[_Row]) -> list[str]:
+    """The [power] section: utility, transformer(s), generator, the UPSs, one A and one B PDU per row."""
+    out = ["", *power.comment, "", "[power.utility]", "mv_kv = 11.0", "sc_mva = 250.0"]
+    if power.transformers == 1:
+        out += ["", "[power.transformer]", f"rated_kva = {_num(power.transformer_kva)}", *TRANSFORMER]
+    for k in range(power.transformers if power.transformers > 1 else 0):
+        out += ["", "[[power.transformers]]", f'name = "TR-{k + 1}"', f"rated_kva = {_num(power.transformer_kva)}",
+                *TRANSFORMER]
+    out += ["", "[power.generator]", f"rated_kva = {_num(power.generator_kva)}", "start_delay_s = 12.0",
+            "retransfer_delay_s = 300.0"]
+    for name in power.ups_y_m:
+        out += ["", "[[power.ups]]", f'name = "{name}"', f"rated_kva = {_num(power.ups_kva)}",
+                'mode = "double-conversion"', f"battery_kwh = {_num(power.battery_kwh)}",
+                f"battery_max_charge_kw = {_num(power.charge_kw)}", "cable_length_m = 25.0", power.ups_cable,
                 "cable_x_ohm_per_km = 0.01"]
     feeds = []
     for k, row in enumerate(rows):
         x = row.x_m
         ends = (("A", row.y_m + ROW_LENGTH_M), ("B", row.y_m - PDU_SIZE_M[1]))
         names = []
+        block = row.name[0] if len(power.ups_y_m) > 2 else ""  # S or N: the block's own UPS pair
         for side, y in ends:
             name = f"PDU-{side}{k + 1:02d}"
             names.append(name)
-            ups = f"UPS-{side}"
-            length = UPS_ROOM_M + x + abs(y + PDU_SIZE_M[1] / 2 - UPS_Y_M[ups]) + 3.0  # + 3 m of risers
+            ups = f"UPS-{block}{side}"
+            length = UPS_ROOM_M + x + abs(y + PDU_SIZE_M[1] / 2 - power.ups_y_m[ups]) + 3.0  # + 3 m of risers
             out += ["", f"[[power.pdus]]  # {'north' if side == 'A' else 'south'} end of row {row.name}",
-                    f'name = "{name}"', f'ups = "{ups}"', f"position_m = {_vec((x, y))}", f"size_m = {_vec(PDU_SIZE_M)}",
+                    f'name = "{name}"', f'ups = "{ups}"', f"position_m = {_vec((x, y))}",
+                    f"size_m = {_vec(PDU_SIZE_M)}",
                     f"rated_kva = {_num(PDU_KVA)}", 'kind = "transformer"', "impedance_pct = 4.5",
                     f"load_loss_w = {_num(PDU_LOAD_LOSS_W)}", f"no_load_loss_w = {_num(PDU_NO_LOAD_W)}",
                     f"cable_length_m = {_num(round(length, 1))}", "cable_r_ohm_per_km = 0.075  # 2 x 150 mm² Cu",
@@ -460,10 +507,13 @@ def _power_toml(layout: HallLayout, rows: list[_Row]) -> list[str]:
     for row_name, a, b in feeds:
         out += ["", "[[power.rack_feeds]]", f'row = "{row_name}"', f'feed_a = "{a}"', f'feed_b = "{b}"',
                 "cable_r_ohm = 0.05  # 15 m of 6 mm² Cu", 'psu = "titanium"', "psu_rating_fraction = 2.0"]
-    out += ["", "[power.mechanical]", "cable_length_m = 40.0", "cable_r_ohm_per_km = 0.025", "power_factor = 0.95",
-            "", "[power.cooling_plant]", "chillers = 3  # N+1", "rated_cooling_kw = 800.0", "chw_supply_c = 12.0",
-            "carnot_fraction = 0.5", "evaporator_approach_k = 3.0", "condenser_approach_k = 8.0", "pump_kw = 45.0",
-            "outdoor_temp_c = 25.0", "restart_time_s = 600.0"]
+    out += ["", "[power.mechanical]", "cable_length_m = 40.0", power.mechanical_cable, "power_factor = 0.95",
+            "", "[power.cooling_plant]", f"chillers = {power.chillers}  # N+1",
+            f"rated_cooling_kw = {_num(power.chiller_kw)}",
+            "chw_supply_c = 12.0", "carnot_fraction = 0.5", "evaporator_approach_k = 3.0", "condenser_approach_k = 8.0",
+            f"pump_kw = {_num(power.pump_kw)}", "outdoor_temp_c = 25.0", "restart_time_s = 600.0"]
+    if power.loop_water_m3 is not None:
+        out += [f"loop_water_m3 = {_num(power.loop_water_m3)}"]
     return out
 
 

@@ -3,9 +3,11 @@ HallError line naming the file, the key path and what is allowed."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tests.halls import bad_hall
+from twin.electrical import PowerNetwork, chiller_cop, solve_power
 from twin.model import HallError, bundled_hall, load_hall
 
 
@@ -32,6 +34,34 @@ def test_reference_has_a_2n_chain():
     assert all(ups_of[f.feed_a] != ups_of[f.feed_b] for f in power.rack_feeds)
     assert len(hall.pdus) == 2 * len(hall.spec.rows)
     assert power.transformer.rated_kva >= 1.3 * it_kw and power.generator.rated_kva >= 1.3 * it_kw
+
+
+def test_large_has_n_plus_1_transformers_and_a_2n_chain_per_block():
+    """large.toml: five 2500 kVA transformers in parallel, any four of which carry the hall at its design
+    load (IT, the chain's losses, chillers, fans, pumps); a UPS pair per block, each UPS rated for its
+    block's IT load; every row fed by two PDUs on the two UPSs of its own block."""
+    hall = bundled_hall("large")
+    power = hall.spec.power
+    assert power is not None and power.transformers is not None
+    units = power.transformer_units
+    assert len(units) == 5 and all(t.in_service for t in units)
+    net = PowerNetwork(hall)
+    it = np.array([r.it_w for r in hall.racks])
+    res = solve_power(net, it, crah_fan_w=np.full(len(net.crah_names), 0.04 * it.sum() / len(net.crah_names)),
+                      chiller_w=it.sum() / chiller_cop(power.cooling_plant), pump_w=power.cooling_plant.pump_kw * 1e3)
+    s_kva = res.transformer_unit_load_fraction * net.transformer_unit_rated_va / 1e3
+    assert s_kva.sum() <= 4 * units[0].rated_kva  # N+1
+    assert np.allclose(res.transformer_unit_load_fraction, res.transformer_load_fraction, rtol=1e-12)  # like units
+    ups_of = {p.name: p.ups for p in power.pdus}
+    for f in power.rack_feeds:
+        block = f.row[0]
+        assert {ups_of[f.feed_a], ups_of[f.feed_b]} == {f"UPS-{block}A", f"UPS-{block}B"}
+    for ups in power.ups:
+        block_kw = sum(r.it_w for r in hall.racks if r.row.startswith(ups.name[-2])) / 1e3
+        assert 1.05 * block_kw <= ups.rated_kva <= 1.5 * block_kw
+    assert np.all(res.ups_load_fraction < 0.6) and np.all(res.pdu_load_fraction < 1.0)
+    assert power.generator.rated_kva >= 1.3 * it.sum() / 1e3
+    assert abs(res.balance_w()) < 1e-11 * res.facility_w
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ class Publisher:
         self.lock = threading.RLock()  # held while a message is numbered and sent, and by readers of the last ones
         self.seq = 0
         self.changed = True  # the state changed since the last summary body was built (a step or a command)
-        self.summary: dict | None = None  # the last summary body published, as a client decodes it
+        self._summary: dict | None = None  # the last summary body as a client decodes it (see .summary)
         self.summary_seq: int | None = None
         self.fields: tuple[dict, dict[str, np.ndarray]] | None = None
         self.fields_seq: int | None = None
@@ -60,6 +60,15 @@ class Publisher:
         self.subscriptions_refused = 0
         self.published = {t: 0 for t in P.TOPICS}
         self.published_bytes = {t: 0 for t in P.TOPICS}
+
+    @property
+    def summary(self) -> dict | None:
+        """The last summary body published, as a client decodes it: decoded from its JSON when first asked
+        for (a snapshot, a metrics scrape), not for every summary, since decoding holds the GIL the solver needs."""
+        with self.lock:
+            if self._summary is None and self._summary_json:
+                self._summary = P.decode_json(self._summary_json)
+            return self._summary
 
     # --- messages ---------------------------------------------------------------------------------
 
@@ -86,22 +95,22 @@ class Publisher:
     def publish_summary(self, time_s: float, body: dict | None) -> None:
         """A summary of ``body`` (a snapshot no one else mutates), or of the last one again when None (the
         state did not change: at ×1 a state lasts a second and is published ten times)."""
-        if body is not None or self.summary is None:
-            if body is None:
-                raise RuntimeError("the first summary needs a body")
-            # What a client decodes: JSON-normalised (NaN → null, arrays → lists). Encoded once, outside
-            # the lock; the header frame below splices these bytes in as its last key.
+        new = body is not None
+        if new:
+            # Encoded once, outside the lock; the header frame below splices these bytes in as its last key.
             body_json = encode_json(body)
-            summary = P.decode_json(body_json)
+        elif not self._summary_json:
+            raise RuntimeError("the first summary needs a body")
         else:
-            summary, body_json = self.summary, self._summary_json
+            body_json = self._summary_json
         with self.lock:
             header = self._header("summary", time_s)
             header["fields_seq"] = self.fields_seq  # so that a client can tell it lost the last fields
             # The same bytes as encode_message(header + body): compact JSON nests without re-encoding.
             head = encode_json(header)
             frames: list[P.FrameBytes] = [head[:-1] + b',"body":' + body_json + b"}"]
-            self.summary, self._summary_json = summary, body_json
+            if new:
+                self._summary, self._summary_json = None, body_json
             self._summary_frames = self._send_frames("summary", frames)
             self.summary_seq = header["seq"]
 

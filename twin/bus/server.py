@@ -279,7 +279,7 @@ class TwinServer:
         one; a frozen copy, so the next step cannot change it); ``wait``: until it is sent."""
         pub, enc, s = self._publisher(), self._encoder(), self.state
         body = None
-        if pub.changed or pub.summary is None:
+        if pub.changed or pub.summary_seq is None:
             body = frozen(summary_body(self.twin, s, clock=self.clock_summary()))
             pub.changed = False
         enc.submit("summary", s.time_s, s.steps, body)
@@ -311,7 +311,7 @@ class TwinServer:
     def _snapshot_header(self) -> tuple[dict, tuple]:
         """The fixed part of a snapshot reply and its version (what was published, the audit's length)."""
         pub = self._publisher()
-        if pub.summary is None:
+        if pub.summary_seq is None:
             self.publish_summary(wait=True)
         if pub.fields is None:
             self.publish_fields(wait=True)
