@@ -125,3 +125,20 @@ def test_one_unit_or_the_list_not_both():
     data["power"]["transformers"] = [_unit("TR-1")]
     with pytest.raises(HallError, match="not both"):
         parse_hall(data, source=REF)
+
+
+def test_what_if_studies_check_each_transformer_against_its_rating():
+    """A sweep case's loads (twin.sweep.worker.power_loads) list every unit in service with its load over
+    its rating: with one of two 1250 kVA units out, the other is over its rating at reference's load."""
+    from twin.sim.twin import HallTwin
+    from twin.sweep.worker import power_loads
+
+    units = [_unit("TR-1", rated_kva=1250.0, load_loss_kw=13.0, no_load_loss_kw=2.0),
+             _unit("TR-2", rated_kva=1250.0, load_loss_kw=13.0, no_load_loss_kw=2.0, in_service=False)]
+    twin = HallTwin(_hall(units), control="ideal")
+    state = twin.initial_state()
+    twin.step(state)
+    loads = {name: (kind, f) for name, kind, f in power_loads(twin, state)}
+    assert "TR-2" not in loads
+    kind, f = loads["TR-1"]
+    assert kind == "transformer" and f == state.power.last.transformer_load_fraction > 1.0

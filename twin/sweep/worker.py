@@ -270,7 +270,8 @@ def _results(job: SweepJob, twin: HallTwin, state: TwinState) -> dict:
 
 
 def power_loads(twin: HallTwin, state: TwinState) -> list[tuple[str, str, float]]:
-    """(name, kind, load ÷ rating) of every UPS, PDU and rated rack feed, from the state's last load flow."""
+    """(name, kind, load ÷ rating) of every UPS, PDU, MV/LV transformer and rated rack feed, from the state's
+    last load flow."""
     if twin.power is None:
         raise ValueError("the hall has no [power] section: no UPS, PDU or feed loads")
     if state.power is None or state.power.last is None:
@@ -279,6 +280,10 @@ def power_loads(twin: HallTwin, state: TwinState) -> list[tuple[str, str, float]
     res = state.power.last
     loads = [(n, "ups", float(f)) for n, f in zip(net.ups_names, res.ups_load_fraction)]
     loads += [(n, "pdu", float(f)) for n, f in zip(net.pdu_names, res.pdu_load_fraction)]
+    # The MV/LV transformers in service, each against its own rating (one out leaves the rest loaded more).
+    loads += [(n, "transformer", float(f))
+              for n, f, on in zip(net.transformer_names, res.transformer_unit_load_fraction, net.transformer_in_service)
+              if on]
     rated_va = feed_ratings_va(twin.hall)
     pf = np.cos(np.arctan(net.psu_tan_phi))
     for side, w in (("A", res.rack_feed_a_w), ("B", res.rack_feed_b_w)):
