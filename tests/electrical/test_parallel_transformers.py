@@ -142,3 +142,11 @@ def test_what_if_studies_check_each_transformer_against_its_rating():
     assert "TR-2" not in loads
     kind, f = loads["TR-1"]
     assert kind == "transformer" and f == state.power.last.transformer_load_fraction > 1.0
+    # The bus's summary shows each unit (docs/protocol.md 3.1): the tripped one in service false, carrying 0.
+    from twin.bus import protocol as P
+    from twin.bus.views import summary_body
+
+    src = P.decode_json(P.encode_json(summary_body(twin, state, clock={})))["sources"]
+    assert src["transformers"]["name"] == ["TR-1", "TR-2"] and src["transformers"]["in_service"] == [True, False]
+    assert src["transformers"]["load_fraction"][1] == 0.0 and src["transformers"]["loss_w"][1] == 0.0
+    assert sum(src["transformers"]["loss_w"]) == pytest.approx(src["transformer_loss_w"], rel=1e-12)

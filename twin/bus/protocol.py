@@ -61,6 +61,7 @@ __all__ = [
 #: instead of ups_rated_w (it held VA).
 #:      also: the hall view carries the plan (boxes of racks, CRAHs, PDUs, aisles) and the sensors a training fault
 #: may fail; summaries list the failed sensors; TRAINING also covers failed sensors and changed rack loads.
+#:      also: summaries list each MV/LV transformer in parallel (sources.transformers).
 PROTOCOL_VERSION = "1.2"
 PROTOCOL_MAJOR = 1
 _VERSION_RE = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")

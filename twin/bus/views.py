@@ -199,6 +199,11 @@ def summary_body(twin: HallTwin, state: TwinState, *, clock: dict[str, Any]) -> 
             "ats_on_generator": bool(state.power.ats.outputs.get("ats_on_generator", False)),
             "transformer_loss_w": res.transformer_loss_w,
             "transformer_load_fraction": res.transformer_load_fraction,
+            # (1.2) Each MV/LV transformer in parallel (one in most halls): in service, losses, load ÷ its rating.
+            "transformers": {"name": list(power.net.transformer_names),
+                             "in_service": power.net.transformer_in_service,
+                             "loss_w": res.transformer_unit_loss_w,
+                             "load_fraction": res.transformer_unit_load_fraction},
             "mechanical_w": res.mechanical_w,
         }
     return body
