@@ -166,7 +166,7 @@ ROW_WIDTH = 6
 
 
 @numba.njit(cache=_CACHE, nogil=True)
-def _fused_step(col, val, inv_diag, order, heat_per_dt, t_c, guess, inject_per_mover, out_cell, out_mover,
+def _fused_step(col, val, inv_diag, order, heat_per_dt, t_c, guess, extrapolate, inject_per_mover, out_cell, out_mover,
                 out_share, in_cell, in_mover, in_share, dt_per_heat, tol_k, rtol, max_sweeps, contraction, b, x, u, t0,
                 t_new, t_in):  # pragma: no cover - compiled; tested against the reference operator
     """One implicit step in flow order: gather, Gauss–Seidel sweeps, flux-form update, scatter.
@@ -179,13 +179,15 @@ def _fused_step(col, val, inv_diag, order, heat_per_dt, t_c, guess, inject_per_m
     compare rather than a loop of its own length: rows of 3 to 6 couplings in no pattern made the old
     variable-length loops mispredict a branch on almost every row, which cost more than the arithmetic.
     ``u`` keeps U x of the values each row saw, so the residual of the last iterate, U (x_seen − x_new),
-    needs only one more pass. Returns the number of sweeps.
+    needs only one more pass. With ``extrapolate`` the first iterate is 2 T − ``guess`` (``guess`` then
+    holds the field of the step before: a linear extrapolation in time, made here rather than in a
+    temporary array). Returns the number of sweeps.
     """
     n = inv_diag.size
     for i in range(n):
         t0[i] = t_c[order[i]]
         b[i] = heat_per_dt * t0[i]
-        x[i] = guess[order[i]]
+        x[i] = 2.0 * t0[i] - guess[order[i]] if extrapolate else guess[order[i]]
     for k in range(out_cell.size):
         b[out_cell[k]] += out_share[k] * inject_per_mover[out_mover[k]]
     sweep = 0
@@ -339,11 +341,13 @@ class TransportOperator:
         return 12 * self._val.size + 8 * self._diag.size + 5 * 8 * n
 
     def step(self, t_c: np.ndarray, mover_outlet_c: np.ndarray, mover_heat_w: np.ndarray | float = 0.0,
-             t_guess_c: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+             t_guess_c: np.ndarray | None = None, *, t_prev_c: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
         """Advance the air temperature by dt.
 
-        ``t_guess_c`` starts the sweeps (e.g. extrapolated from the last two steps); it changes how
-        many sweeps are needed, not the answer beyond the tolerance.
+        ``t_guess_c`` starts the sweeps; ``t_prev_c`` (the field one step before ``t_c``; not with
+        ``t_guess_c``) starts them from the linear extrapolation 2 ``t_c`` − ``t_prev_c``, a good guess in
+        transients. Either changes how many sweeps are needed, not the answer beyond the tolerance.
 
         The sweeps stop once the bound on the iterate's error (:func:`error_bound_k`: the last sweep's
         largest change times ρ/(1 − ρ), ρ = ``contraction``) is below ``tol_k`` or below ``rtol`` of what
@@ -355,16 +359,22 @@ class TransportOperator:
             (t_new_c, mover_intake_c): the conservative new field, and each mover's mixed intake
             temperature at the implicit iterate, i.e. the air the movers drew in during the step.
         """
+        if t_guess_c is not None and t_prev_c is not None:
+            raise ValueError("give t_guess_c or t_prev_c, not both")
         if self.kernel == "reference":
+            if t_prev_c is not None:
+                t_guess_c = 2.0 * t_c - t_prev_c
             return self._step_reference(t_c, mover_outlet_c, mover_heat_w, t_guess_c)
         inject = self.air.rho_cp * self.mover_flow_m3s * mover_outlet_c + mover_heat_w
         t_c = np.ascontiguousarray(t_c, dtype=np.float64)
-        guess = t_c if t_guess_c is None else np.ascontiguousarray(t_guess_c, dtype=np.float64)
+        extrapolate = t_prev_c is not None
+        guess = (np.ascontiguousarray(t_prev_c, dtype=np.float64) if extrapolate
+                 else t_c if t_guess_c is None else np.ascontiguousarray(t_guess_c, dtype=np.float64))
         t_new = np.empty_like(t_c)
         t_in = np.empty(self._n_movers)
         self.last_sweeps = _fused_step(
             self._ell_col, self._ell_val, self._inv_diag, self._order, self.cell_heat_j_per_k / self.dt_s,
-            t_c, guess, np.ascontiguousarray(inject, dtype=np.float64), *self._out, *self._in,
+            t_c, guess, extrapolate, np.ascontiguousarray(inject, dtype=np.float64), *self._out, *self._in,
             self.dt_s / self.cell_heat_j_per_k, float(self.tol_k), float(self.rtol), int(self.max_sweeps),
             self.contraction, self._b, self._x, self._u, self._t0, t_new, t_in)
         return t_new, t_in
