@@ -312,6 +312,9 @@ class TransportOperator:
         np.add.at(upper_sums, rows[~upstream], -self._val[~upstream])
         self.contraction = float(_forward_solve(self._ptr, self._mid, self._col, self._val, self._diag,
                                                 upper_sums).max(initial=0.0))
+        # The sweeps read the padded layout only: what it was built from would only take memory.
+        self._n_couplings, self._coupling_bytes = self._val.size, self._val.itemsize
+        del self._ptr, self._mid, self._col, self._val
 
     def _setup_fused(self, a_ord: sp.csr_matrix) -> None:
         n = self.net.n
@@ -353,7 +356,7 @@ class TransportOperator:
         triangular factor and the downstream couplings)."""
         if self.kernel == "reference":
             return int(self._lu.L.nnz + self._lu.U.nnz + self.upper.nnz)
-        return int(self._val.size + self._diag.size)
+        return int(self._n_couplings + self._diag.size)
 
     @property
     def bytes_per_sweep(self) -> int:
@@ -365,7 +368,7 @@ class TransportOperator:
         n = self.net.n
         if self.kernel == "reference":
             return 12 * self.stored_entries + 8 * (n + 1) + 4 * 8 * n
-        return (self._val.itemsize + 4) * self._val.size + 8 * self._diag.size + 5 * 8 * n
+        return (self._coupling_bytes + 4) * self._n_couplings + 8 * self._diag.size + 5 * 8 * n
 
     def step(self, t_c: np.ndarray, mover_outlet_c: np.ndarray, mover_heat_w: np.ndarray | float = 0.0,
              t_guess_c: np.ndarray | None = None, *, t_prev_c: np.ndarray | None = None
