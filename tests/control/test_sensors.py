@@ -118,3 +118,19 @@ def test_state_round_trip_includes_rng():
     for k in range(20, 40):
         ra, rb = a.read(float(k), 24.0), b.read(float(k), 24.0)
         assert np.array_equal(ra, rb) and np.array_equal(a.valid, b.valid)
+
+
+def test_a_sensor_never_failed_reads_as_one_whose_failure_lies_ahead(rng):
+    """A sensor that was never given a failure skips the failure handling; it must read exactly as the
+    same sensor whose failure is scheduled after the run (which takes the full path), and as soon as that
+    failure starts the two differ (the open one reads the bottom of its range and is flagged)."""
+    kw = dict(lo=0.0, hi=60.0, bits=12, noise_sigma=0.05, tau_s=10.0, max_rate_per_s=2.0, seed=7)
+    plain, scheduled = SensorArray(4, **kw), SensorArray(4, **kw)
+    scheduled.set_failure("open", at_s=200.0, index=2)
+    true = 20.0 + np.cumsum(rng.normal(0.0, 0.05, (200, 4)), axis=0)
+    for k in range(200):
+        a, b = plain.read(float(k), true[k]), scheduled.read(float(k), true[k])
+        assert np.array_equal(a, b) and np.array_equal(plain.valid, scheduled.valid)
+    a, b = plain.read(200.0, true[-1]), scheduled.read(200.0, true[-1])
+    assert b[2] == 0.0 and not scheduled.valid[2] and plain.valid[2] and a[2] > 19.0
+    assert np.array_equal(np.delete(a, 2), np.delete(b, 2))

@@ -19,6 +19,14 @@ from twin.control.base import StateDict
 __all__ = ["Actuator", "FanVFD", "Valve"]
 
 
+def _as_n(value: Any, n: int) -> np.ndarray:
+    """``value`` as n floats (a scalar broadcast): the caller's array is read, never kept."""
+    v = np.asarray(value, dtype=float)
+    if v.shape == (n,):
+        return v
+    return np.full(n, float(v)) if v.ndim == 0 else np.broadcast_to(v, (n,))
+
+
 class Actuator:
     """``n`` ramp-limited positioners.
 
@@ -48,7 +56,7 @@ class Actuator:
     def command(self, value: Any, time_s: float) -> None:
         """Called by the owning controller at a sample: move to ``time_s``, then aim at ``value``."""
         self.advance(time_s)
-        self.target = np.clip(np.broadcast_to(np.asarray(value, dtype=float), (self.n,)), self.lo, self.hi).copy()
+        self.target = np.minimum(np.maximum(_as_n(value, self.n), self.lo), self.hi)
 
     def advance(self, time_s: float) -> np.ndarray:
         """Called every simulation step: the positions at ``time_s`` after ramping towards the targets."""
@@ -59,7 +67,8 @@ class Actuator:
             up = self.rate_up_per_s * dt
             down = self.rate_down_per_s * dt
             delta = self.target - self.position
-            self.position = self.position + np.clip(delta, -down, up)
+            # np.minimum/np.maximum: np.clip's values without its wrapper (called every step per actuator).
+            self.position = self.position + np.minimum(np.maximum(delta, -down), up)
             self.time_s = float(time_s)
         return self.position.copy()
 
@@ -102,7 +111,7 @@ class FanVFD(Actuator):
         """Called at a sample: run (speed ≥ ``min_speed``) at ``value``, or stop (``run=False``: target 0)."""
         self.advance(time_s)
         self.running = np.broadcast_to(np.asarray(run, dtype=bool), (self.n,)).copy()
-        v = np.clip(np.broadcast_to(np.asarray(value, dtype=float), (self.n,)), self.min_speed, 1.0)
+        v = np.minimum(np.maximum(_as_n(value, self.n), self.min_speed), 1.0)
         self.target = np.where(self.running, v, 0.0)
 
     def state_dict(self) -> StateDict:

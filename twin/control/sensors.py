@@ -97,6 +97,8 @@ class SensorArray:
         self._fail_mode = np.zeros(self.n, dtype=np.int64)
         self._fail_at_s = np.full(self.n, np.inf)
         self._repair_at_s = np.full(self.n, np.inf)
+        # Whether any sensor was ever given a failure: most never are, and their reads skip that part.
+        self._may_fail = False
         self._reset_memory()
 
     def _reset_memory(self) -> None:
@@ -124,6 +126,7 @@ class SensorArray:
         self._fail_mode[idx] = code
         self._fail_at_s[idx] = at_s
         self._repair_at_s[idx] = np.inf
+        self._may_fail = True
 
     def failure(self, time_s: float) -> list[str]:
         """The failure mode of each sensor in force at ``time_s`` (``"ok"`` when none)."""
@@ -137,11 +140,13 @@ class SensorArray:
 
     def quantize(self, x: Any) -> np.ndarray:
         """Values saturated to the range and rounded to the ADC/resolution grid ``lo + k·step``."""
-        x = np.clip(np.asarray(x, dtype=float), self.lo, self.hi)
+        # Ufuncs rather than np.clip/np.round: the same values (rint rounds half to even, as round does)
+        # without their Python wrappers, which cost more than the arithmetic on a controller's few sensors.
+        x = np.minimum(np.maximum(np.asarray(x, dtype=float), self.lo), self.hi)
         if self.step <= 0:
             return x
-        q = self.lo + np.round((x - self.lo) / self.step) * self.step
-        return np.clip(q, self.lo, self.hi)
+        q = self.lo + np.rint((x - self.lo) / self.step) * self.step
+        return np.minimum(np.maximum(q, self.lo), self.hi)
 
     def read(self, time_s: float, true_value: Any) -> np.ndarray:
         """Called by the owning controller at its sample instants: the reported values (shape ``(n,)``).
@@ -152,21 +157,28 @@ class SensorArray:
 
         Also updates :attr:`valid`.
         """
-        x = np.broadcast_to(np.asarray(true_value, dtype=float), (self.n,))
+        x = np.asarray(true_value, dtype=float)
+        if x.ndim == 0:
+            x = np.full(self.n, float(x))
+        elif x.shape != (self.n,):
+            x = np.broadcast_to(x, (self.n,))
         first = math.isnan(self._last_s)
         dt_s = 0.0 if first else max(time_s - self._last_s, 0.0)
         if first or self.tau_s <= 0:
             self._lagged = x.copy()
         else:
             self._lagged = self._lagged + (-math.expm1(-dt_s / self.tau_s)) * (x - self._lagged)
-        codes = self._active_codes(time_s)
         # Always draw n normals, so the noise stream does not depend on which sensors are failed.
         z = self.rng.standard_normal(self.n)
-        sigma = np.where(codes == _NOISY, self.noisy_sigma, self.noise_sigma)
-        v = self.quantize(self._lagged + sigma * z)
-        stuck = (codes == _STUCK) & ~np.isnan(self._last_value)
-        v = np.where(stuck, self._last_value, v)
-        v = np.where(codes == _OPEN, self.lo, v)
+        if self._may_fail:
+            codes = self._active_codes(time_s)
+            sigma = np.where(codes == _NOISY, self.noisy_sigma, self.noise_sigma)
+            v = self.quantize(self._lagged + sigma * z)
+            stuck = (codes == _STUCK) & ~np.isnan(self._last_value)
+            v = np.where(stuck, self._last_value, v)
+            v = np.where(codes == _OPEN, self.lo, v)
+        else:
+            v = self.quantize(self._lagged + self.noise_sigma * z)
 
         valid = (v > self.plausible_lo) & (v < self.plausible_hi)
         if not first:
@@ -210,4 +222,5 @@ class SensorArray:
         self._fail_mode = np.array(d["fail_mode"], dtype=np.int64)
         self._fail_at_s = np.array(d["fail_at_s"], dtype=float)
         self._repair_at_s = np.array(d["repair_at_s"], dtype=float)
+        self._may_fail = bool(self._fail_mode.any())
         set_rng_state(self.rng, d["rng"])
