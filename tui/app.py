@@ -58,7 +58,7 @@ from tui.widgets.trends import TrendsView
 from tui.widgets.view import View
 from tui.widgets.whatif import WhatIfView
 
-__all__ = ["VIEWS", "ConsoleApp"]
+__all__ = ["FOOTER_WIDE_ONLY", "VIEWS", "ConsoleApp"]
 
 #: View ids in the order of their keys (1–8) and their titles.
 VIEWS: tuple[tuple[str, str], ...] = (("racks", "Racks"), ("cooling", "Cooling"), ("power", "Power"),
@@ -68,14 +68,14 @@ VIEWS: tuple[tuple[str, str], ...] = (("racks", "Racks"), ("cooling", "Cooling")
 #: Views whose key the footer shows only on a terminal this wide or wider: at 80 columns the first seven
 #: views, pause and the palette fill it, and pause matters more. The key works at any width, and the
 #: palette and the view's title line name it.
-_WIDE_ONLY = {"whatif"}
+FOOTER_WIDE_ONLY = {"whatif"}
 _WIDE_FOOTER_COLUMNS = 92
 
 
 def _view_bindings(key: str, vid: str, title: str) -> list[Binding]:
     """The key of a view; for a wide-only one, first a binding the footer shows where it has room
     (check_action hides it elsewhere, and the key then falls through to the second, never shown)."""
-    if vid not in _WIDE_ONLY:
+    if vid not in FOOTER_WIDE_ONLY:
         return [Binding(key, f"view('{vid}')", title)]
     return [Binding(key, f"view_wide('{vid}')", title), Binding(key, f"view('{vid}')", title, show=False)]
 
