@@ -35,7 +35,7 @@ from twin.sim.twin import HallTwin
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
 
-__all__ = ["WHATIF_SETS", "WhatIfRunner", "WhatIfStart", "local_workers"]
+__all__ = ["WHATIF_SETS", "WORKER_NICE", "WhatIfRunner", "WhatIfStart", "local_workers", "renice"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,10 @@ WHATIF_SETS = ("crah", "ups", "pdu", "feed", "all")
 
 #: Longest transient what-if, simulated seconds (a day: longer studies belong to ``twin sweep``).
 WHATIF_MAX_DURATION_S = 86400.0
+
+#: Niceness of the worker processes of the server's own LocalCluster: on a busy machine the live twin
+#: comes first, and a what-if takes the CPU the twin leaves (a what-if may wait; the twin must not).
+WORKER_NICE = 10
 
 #: Finished what-ifs a snapshot carries to late joiners.
 RECENT = 5
@@ -237,6 +241,8 @@ class WhatIfRunner:
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                                    env=dict(_WORKER_ENV), silence_logs=40)
             client = Client(cluster)
+            for pid in client.run(os.getpid).values():
+                renice(pid, WORKER_NICE)
         with self._lock:
             self._client, self._cluster = client, cluster
             if self._closing:
@@ -263,6 +269,20 @@ class WhatIfRunner:
     def _body(start: WhatIfStart, state: str) -> dict[str, Any]:
         return {"type": "whatif", "id": start.id, "state": state, "set": start.set, "mode": start.mode,
                 "duration_s": start.duration_s, "cases_total": start.cases, "fork_time_s": start.fork_time_s}
+
+
+def renice(pid: int, nice: int) -> None:
+    """Lower the priority of process ``pid`` (every thread of it: Linux nices threads one by one) to at
+    least ``nice``. Best effort: a platform or process that refuses keeps its priority."""
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        tids = [pid]
+    for tid in tids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
+        except (OSError, AttributeError) as exc:
+            log.debug("renice %d: %s", tid, exc)
 
 
 def _row(r: dict) -> dict:
