@@ -72,6 +72,10 @@ def test_unreachable_cluster_gives_a_failed_event_and_the_twin_runs_on(server_th
         again = c.whatif("crah")
         assert again.status == "ok", again.reason  # not refused as still running
         assert c.wait_whatif(again.result["whatif"], timeout_s=30.0)["state"] == "failed"
+        # A client that joins later finds both in its snapshot (a what-if's result is no audit record).
+        with _live(srv, "observer") as late:
+            assert list(late.whatifs) == [r.result["whatif"], again.result["whatif"]]
+            assert all(w["state"] == "failed" and str(port) in w["reason"] for w in late.whatifs.values())
 
 
 @pytest.mark.slow
