@@ -147,3 +147,28 @@ def test_whatif_equals_twin_sweep_from_a_checkpoint_and_the_twin_keeps_stepping(
         if ref["status"] != "error":
             assert mine[name]["rack_inlet_c"] == pytest.approx(ref["rack_inlet_c"], abs=1e-9, rel=0)
     assert "<svg" in (run_dir / "whatif" / wid / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_twin_serve_runs_a_whatif_and_stops_cleanly(tmp_path):
+    """`twin serve --whatif-workers 1 --out DIR` as a real process: a what-if of every kind ends with its
+    report in DIR/whatif/ID; SIGTERM still stops the server (exit 143) with its cluster."""
+    import signal
+
+    from tests.bus.conftest import serve_process
+
+    with serve_process("--speed", "20", "--whatif-workers", "1", out=tmp_path) as (proc, state_ep, commands_ep):
+        from twin.bus.client import TwinClient
+
+        with TwinClient(state_ep, commands_ep, role="engineer", topics=("event", "heartbeat")) as c:
+            assert c.connect(30.0)
+            r = c.whatif("all", timeout_s=10.0)
+            assert r.status == "ok" and r.result["cases"] == 14, r.reason  # base, 1 CRAH, 2 UPS, 2 PDU, 8 feeds
+            body = c.wait_whatif(r.result["whatif"], timeout_s=240.0)
+        assert body["state"] == "done", body
+        assert body["verdict"].startswith("N-1 cooling: fails: without CRAH-01")
+        assert (tmp_path / "whatif" / body["id"] / "report.html").is_file()
+        assert (tmp_path / "whatif" / body["id"] / "fork.npz").is_file()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 143
+        assert "twin serve: stopped" in proc.stderr.read()
