@@ -1,7 +1,7 @@
 """`twin console`: the operator's terminal console on a live twin (textual).
 
 Layout, top to bottom: the header (run and plant status), the TRAINING banner (only during a drill),
-the seven views (racks, cooling, power, alarms, trends, audit, floor map; keys 1–7), the command line (the last
+the eight views (racks, cooling, power, alarms, trends, audit, floor map, what-if; keys 1–8), the command line (the last
 command and the twin's answer) and the footer. It works at 80 × 24 and uses a larger terminal for
 longer tables.
 
@@ -31,6 +31,7 @@ from tui.dialogs.load import LoadStepDialog
 from tui.dialogs.sensor import SensorFailDialog
 from tui.dialogs.setpoint import SetpointDialog
 from tui.dialogs.shelve import ShelveDialog
+from tui.dialogs.whatif import WhatIfDialog
 from tui.link import BusLink, ClientLike
 from tui.model import (
     SPEEDS,
@@ -41,6 +42,7 @@ from tui.model import (
     is_clearing,
     next_speed,
     unacknowledged,
+    whatif_sets,
 )
 from tui.palette import ALARM, ISA101_THEME, WARNING
 from tui.widgets.alarms import AlarmsView
@@ -54,13 +56,28 @@ from tui.widgets.power import PowerView
 from tui.widgets.racks import RacksView
 from tui.widgets.trends import TrendsView
 from tui.widgets.view import View
+from tui.widgets.whatif import WhatIfView
 
-__all__ = ["VIEWS", "ConsoleApp"]
+__all__ = ["FOOTER_WIDE_ONLY", "VIEWS", "ConsoleApp"]
 
-#: View ids in the order of their keys (1–7) and their titles.
+#: View ids in the order of their keys (1–8) and their titles.
 VIEWS: tuple[tuple[str, str], ...] = (("racks", "Racks"), ("cooling", "Cooling"), ("power", "Power"),
                                       ("alarms", "Alarms"), ("trends", "Trends"), ("audit", "Audit"),
-                                      ("floor", "Floor"))
+                                      ("floor", "Floor"), ("whatif", "What-if"))
+
+#: Views whose key the footer shows only on a terminal this wide or wider: at 80 columns the first seven
+#: views, pause and the palette fill it, and pause matters more. The key works at any width, and the
+#: palette and the view's title line name it.
+FOOTER_WIDE_ONLY = {"whatif"}
+_WIDE_FOOTER_COLUMNS = 92
+
+
+def _view_bindings(key: str, vid: str, title: str) -> list[Binding]:
+    """The key of a view; for a wide-only one, first a binding the footer shows where it has room
+    (check_action hides it elsewhere, and the key then falls through to the second, never shown)."""
+    if vid not in FOOTER_WIDE_ONLY:
+        return [Binding(key, f"view('{vid}')", title)]
+    return [Binding(key, f"view_wide('{vid}')", title), Binding(key, f"view('{vid}')", title, show=False)]
 
 
 class ConsoleApp(App[None]):
@@ -78,12 +95,13 @@ class ConsoleApp(App[None]):
     CSS_PATH = "console.tcss"
     TITLE = "twin console"
     BINDINGS = [
-        *[Binding(str(i + 1), f"view('{vid}')", title) for i, (vid, title) in enumerate(VIEWS)],
+        *[b for i, (vid, title) in enumerate(VIEWS) for b in _view_bindings(str(i + 1), vid, title)],
         Binding("p", "pause_resume", "Pause"),
         Binding("plus,equals_sign", "faster", "Faster", show=False),
         Binding("minus", "slower", "Slower", show=False),
         Binding("i", "inject", "Inject fault", show=False),
-        # Not in the footer: at 80 columns the seven views, pause and the palette fill it (q still quits, and
+        Binding("w", "whatif", "What-if", show=False),
+        # Not in the footer: at 80 columns the eight views, pause and the palette fill it (q still quits, and
         # the palette lists Quit).
         Binding("q", "quit", "Quit", show=False),
     ]
@@ -132,6 +150,7 @@ class ConsoleApp(App[None]):
             yield TrendsView(id="trends")
             yield AuditView(id="audit")
             yield FloorView(id="floor")
+            yield WhatIfView(id="whatif")
         yield CommandLine("", id="command-line")
         yield Footer(compact=True)
 
@@ -147,6 +166,14 @@ class ConsoleApp(App[None]):
 
     def on_resize(self) -> None:
         self._pin_console_size()
+        self.refresh_bindings()  # the footer's wide-only keys come and go with the width
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # False hides the binding from the footer and lets the key fall through to the next binding of
+        # the same key (the hidden one, which always works).
+        if action == "view_wide":
+            return self.size.width >= _WIDE_FOOTER_COLUMNS
+        return True
 
     def _pin_console_size(self) -> None:
         # DataTable measures every updated cell through rich's Console, whose size, when not set, asks the
@@ -209,6 +236,9 @@ class ConsoleApp(App[None]):
 
     def action_view(self, name: str) -> None:
         self.view = name
+
+    def action_view_wide(self, name: str) -> None:
+        self.action_view(name)
 
     def watch_view(self, name: str) -> None:
         self.query_one(ContentSwitcher).current = name
@@ -345,6 +375,26 @@ class ConsoleApp(App[None]):
             "the rack's load back).",
             confirm_label="Inject"), confirmed)
 
+    # --- what-ifs -----------------------------------------------------------------------------
+
+    def action_whatif(self) -> None:
+        """Start a what-if (key w): engineers only; one at a time; the set chosen in a small dialog."""
+        self.action_view("whatif")
+        if self.role != "engineer":
+            self._note(f"what-ifs need role engineer; this console is {self.role} (start it with --role engineer)")
+            return
+        if not self._connected():
+            return
+        running = self.twin.whatif_running
+        if running is not None:
+            self._note(f"what-if {running.get('id')} (N-1 {running.get('set')}) is still running: one at a time")
+            return
+        self.push_screen(WhatIfDialog(whatif_sets(self.twin.hall)), self._whatif_chosen)
+
+    def _whatif_chosen(self, args: dict | None) -> None:
+        if args:
+            self.send_command("whatif", args)
+
     # --- command palette ----------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -388,6 +438,8 @@ class ConsoleApp(App[None]):
         for a in alarms.get("shelved") or []:
             yield SystemCommand(f"Unshelve {a['name']}", str(a.get("message", "")),
                                 lambda n=a["name"]: self.send_command("alarm_unshelve", {"alarm": n}))
+        yield SystemCommand("What-if: N-1 from the live twin…", "engineer only; choose the set (key w)",
+                            self.action_whatif)
         if self.role == "engineer":
             for label, event in injectable_events(self.twin.hall, self.twin.summary):
                 yield SystemCommand(f"Training: {label}", "engineer only; asks for confirmation",

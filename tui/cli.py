@@ -48,12 +48,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--out", type=Path, default=None,
                    help="server folder: audit log, checkpoint, serve.log (default out/<hall>-serve)")
     u.add_argument("--no-viewer", action="store_true", help="do not open the 3D viewer even with a display")
+    u.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
+                   help="the Dask cluster of the server's what-ifs (default: a local one, started at the first)")
     _client_options(u)
 
 
 def _client_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--role", choices=ROLES, default="operator",
-                   help="the role the console claims (default operator; engineer may inject training faults)")
+                   help="the role the console claims (default operator; engineer may inject training faults "
+                        "and run what-ifs)")
     p.add_argument("--name", default="console", help="this console's name in the audit log (default console)")
     p.add_argument("--keys", type=Path, default=None, metavar="DIR",
                    help="CURVE key folder made by `twin keys` (for a server started with --keys)")
@@ -221,6 +224,8 @@ def run_up(args: argparse.Namespace) -> int:
         cmd += ["--airflow", args.airflow]
     if args.keys is not None:
         cmd += ["--keys", str(args.keys)]
+    if args.scheduler is not None:
+        cmd += ["--scheduler", args.scheduler]
     print(f"twin up: starting the twin ({' '.join(cmd[3:])}); its log is {log_path}", file=sys.stderr, flush=True)
     # Children get a session of their own (Ctrl-C in this terminal is the console's; we stop them) and
     # die with us. Both are started before any thread exists (preexec_fn is unsafe with threads).

@@ -144,6 +144,7 @@ class BusLink:
 
     def picture(self, client: ClientLike) -> TwinData:
         """What the client holds now, copied (the client goes on changing in this thread)."""
+        whatifs = getattr(client, "whatifs", None) or {}  # (1.3 clients keep them by id)
         return TwinData(status=client.status, summary=client.summary, hall=client.hall,
                         events=tuple(client.events), trends=self.trends.snapshot(),
-                        summary_seq=client.summary_seq)
+                        summary_seq=client.summary_seq, whatifs=tuple(dict(w) for w in whatifs.values()))

@@ -22,6 +22,8 @@ __all__ = [
     "TrendPoint",
     "Trends",
     "TwinData",
+    "WHATIF_MODES",
+    "WHATIF_SETS",
     "command_label",
     "find_setpoint",
     "file_load_kw",
@@ -31,6 +33,8 @@ __all__ = [
     "rows",
     "stepped_racks",
     "unacknowledged",
+    "whatif_mode",
+    "whatif_sets",
 ]
 
 #: Speed presets for + and - (simulated seconds per wall second); "max" runs as fast as it can.
@@ -94,6 +98,7 @@ class TwinData:
         events: audit records of commands (oldest first), as the snapshot and events gave them.
         trends: headline figures over the trend window.
         summary_seq: sequence number of the summary (a new number means a new state).
+        whatifs: the what-ifs the client knows (the latest event body of each), oldest first.
     """
 
     status: str = "connecting"
@@ -102,6 +107,7 @@ class TwinData:
     events: tuple[dict, ...] = ()
     trends: tuple[TrendPoint, ...] = ()
     summary_seq: int | None = None
+    whatifs: tuple[dict, ...] = ()
 
     @property
     def clock(self) -> dict:
@@ -118,6 +124,16 @@ class TwinData:
     @property
     def paused(self) -> bool:
         return bool(self.clock.get("paused"))
+
+    @property
+    def whatif_running(self) -> dict | None:
+        """The what-if that runs now, if one does."""
+        return next((w for w in reversed(self.whatifs) if w.get("state") == "running"), None)
+
+    @property
+    def whatifs_finished(self) -> tuple[dict, ...]:
+        """The what-ifs that ended (done or failed), oldest first."""
+        return tuple(w for w in self.whatifs if w.get("state") in ("done", "failed"))
 
 
 @dataclass(frozen=True)
@@ -260,6 +276,29 @@ def injectable_events(hall: dict | None, summary: dict | None = None) -> list[tu
     return out
 
 
+#: The N-1 sets of a what-if: (set, label); the power sets need a hall with a power chain.
+WHATIF_SETS: tuple[tuple[str, str], ...] = (
+    ("crah", "Cooling: every CRAH out, one at a time"),
+    ("ups", "Power: every UPS lost, one at a time"),
+    ("pdu", "Power: every PDU lost, one at a time"),
+    ("feed", "Power: every rack feed lost, one at a time"),
+    ("all", "All of these"),
+)
+
+#: Modes a what-if is offered in: steady (each case's steady state) or a run of this many seconds.
+WHATIF_MODES: tuple[float | None, ...] = (None, 600.0, 1800.0, 3600.0)
+
+
+def whatif_sets(hall: dict | None) -> list[tuple[str, str]]:
+    """The N-1 sets this hall can answer, as (set, label)."""
+    has_power = bool((hall or {}).get("power"))
+    return [(k, label) for k, label in WHATIF_SETS if has_power or k == "crah"]
+
+
+def whatif_mode(duration_s: float | None) -> str:
+    return "steady" if duration_s is None else f"{fmt_duration(duration_s)} transient"
+
+
 def command_label(kind: str, args: dict, *, setpoint: dict | None = None) -> str:
     """One line saying what a command asks, for the status line and the audit trail on screen."""
     if kind == "set_setpoint":
@@ -283,4 +322,6 @@ def command_label(kind: str, args: dict, *, setpoint: dict | None = None) -> str
         if ev.get("it_kw") is not None:
             text += f" {fmt_value(ev['it_kw'], 'kW')}"
         return text
+    if kind == "whatif":
+        return f"what-if N-1 {args.get('set')} ({whatif_mode(num(args.get('duration_s')))})"
     return kind

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from twin.argtypes import number_in
 from twin.bus.protocol import DEFAULT_COMMANDS, DEFAULT_STATE, ROLES, SPEED_MAX, SPEED_MIN
 from twin.model import units
 from twin.model.load import HallError, bundled_hall_names, hall_path, load_hall
@@ -20,6 +21,9 @@ def parse_duration_s(text: str) -> float:
         return units.parse_duration_s(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_whatif_workers = number_in(1, 256, integer=True, what="a whole number of worker processes")
 
 
 def _speed(text: str) -> float:
@@ -128,6 +132,11 @@ def _parser() -> argparse.ArgumentParser:
                         "(loopback unless --metrics-tls)")
     s.add_argument("--metrics-tls", type=Path, default=None, metavar="DIR",
                    help="mutual TLS for --metrics off loopback: DIR/metrics.crt, metrics.key, clients-ca.crt")
+    s.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
+                   help="run the bus's what-ifs on this Dask cluster (default: a local cluster started at the "
+                        "first what-if, one worker per core but one)")
+    s.add_argument("--whatif-workers", type=_whatif_workers, default=None,
+                   help="worker processes of that local cluster")
 
     k = sub.add_parser("keys", help="make CURVE keys: the server's and one per client role")
     k.add_argument("folder", type=Path)

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 __all__ = ["AUDIT", "HALL", "SUMMARY", "hall", "reference_hall", "reference_scene", "reference_summary", "scene",
-           "setpoint", "summary"]
+           "setpoint", "summary", "whatif_done", "whatif_running"]
 
 DATA = Path(__file__).parent / "data"
 HALL: dict = json.loads((DATA / "hall.json").read_text(encoding="utf-8"))
@@ -24,6 +24,10 @@ SUMMARY: dict = json.loads((DATA / "summary.json").read_text(encoding="utf-8"))
 #: reference.toml at its steady state (tests/tui/make_reference_data.py wrote them): the floor map's hall.
 REFERENCE_HALL: dict = json.loads((DATA / "reference_hall.json").read_text(encoding="utf-8"))
 REFERENCE_SUMMARY: dict = json.loads((DATA / "reference_summary.json").read_text(encoding="utf-8"))
+#: A what-if's result event (N-1 all on tiny.toml, taken from the real server, floats rounded to 4
+#: decimals; id, times and paths then fixed): tiny's one CRAH out has no steady state, its UPS and PDU
+#: failures leave the other PDU above 80 %.
+WHATIF: dict = json.loads((DATA / "whatif.json").read_text(encoding="utf-8"))
 
 #: Audit records as the server writes them (twin/bus/server.py, _answer).
 AUDIT: list[dict] = [
@@ -38,6 +42,17 @@ AUDIT: list[dict] = [
      "role": "operator", "id": "c3", "kind": "alarm_ack", "name": "console", "target": "CRAH-01.trip",
      "old": "UNACK", "new": "ACKED", "status": "ok", "reason": ""},
 ]
+
+
+def whatif_done(**changes) -> dict:
+    """The frozen what-if result (a copy), with ``changes`` applied to its top-level fields."""
+    return {**copy.deepcopy(WHATIF), **changes}
+
+
+def whatif_running(wid: str = "9a7c01d2e3f4", kinds: str = "crah", fork_time_s: float = 630.0) -> dict:
+    """The event a what-if sends when it starts."""
+    return {"type": "whatif", "id": wid, "state": "running", "set": kinds, "mode": "steady", "duration_s": None,
+            "cases_total": 2, "fork_time_s": fork_time_s}
 
 
 def hall() -> dict:

@@ -41,6 +41,7 @@ class FakeTwin:
         on_accepted: ``f(header, fake)`` called after an ok/clamped reply, in the fake's thread (e.g. to
             publish the summary that shows the change, as the real server does on its next tick).
         received: headers of the commands received (snapshots excluded), in order.
+        snapshot_extra: more fields for the snapshot reply.
         heartbeats: False stops heartbeats (and nothing else is published unless a test asks).
         hold_replies: True keeps replies back until :meth:`release`.
     """
@@ -57,6 +58,7 @@ class FakeTwin:
         self.respond: Callable[[dict], Response] = lambda header: ("ok", "", {})
         self.on_accepted: Callable[[dict, FakeTwin], None] | None = None
         self.received: list[dict] = []
+        self.snapshot_extra: dict[str, Any] = {}  # more fields of the snapshot reply (e.g. 1.3's whatifs)
         self.snapshots_served = 0
         self.heartbeats = True
         self.hold_replies = False
@@ -102,6 +104,10 @@ class FakeTwin:
     def publish_summary(self, summary: dict) -> None:
         """Make ``summary`` the current state and publish it (in the fake's thread)."""
         self._todo.put(lambda: self.publish_summary_now(summary))
+
+    def publish_event(self, body: dict) -> None:
+        """Publish an event with this body (e.g. a what-if's result), in the fake's thread."""
+        self._todo.put(lambda: self._send("event", {"body": body}))
 
     def release(self) -> None:
         """Send the replies held back while ``hold_replies`` was set."""
@@ -169,7 +175,7 @@ class FakeTwin:
                      "status": "ok", "reason": "", "server": self.server_id, "seq": self.seq, "hall": self.hall,
                      "summary": self.summary, "summary_seq": self.summary_seq, "fields": None, "fields_seq": None,
                      "audit": list(self.audit), "heartbeat_s": self.heartbeat_s,
-                     "time_s": self.summary["clock"]["time_s"]}
+                     "time_s": self.summary["clock"]["time_s"], **self.snapshot_extra}
             self.router.send_multipart([*envelope, *P.encode_message(reply)])
             return
         self.received.append(header)

@@ -1,1 +1,1 @@
-"""Widgets of the console: the header, the banner, the command line and the seven views (one per file)."""
+"""Widgets of the console: the header, the banner, the command line and the eight views (one per file)."""

@@ -88,6 +88,9 @@ class TwinClient:
         self.fields_seq: int | None = None
         self.seq = 0  # the highest sequence number applied
         self.events: deque[dict] = deque(maxlen=500)  # audit/command events, oldest first
+        # (1.3) What-ifs by id, oldest first: each one's latest event (running, then done or failed). Kept
+        # across snapshots (a what-if's result is not in the audit tail) and bounded.
+        self.whatifs: OrderedDict[str, dict] = OrderedDict()
         self.last_message_s = -np.inf  # monotonic time of the last message of any kind
         self.resyncs = 0  # snapshots taken after the first (server restarts, stale periods)
         self.dropped = 0  # updates the publisher dropped for us (gaps in the sequence)
@@ -245,6 +248,9 @@ class TwinClient:
         elif kind == "event" and isinstance(body, dict):
             self.events.append(body)
             changed.add("event")
+            if body.get("type") == "whatif":
+                self._keep_whatif(body)
+                changed.add("whatif")
         elif kind == "heartbeat":
             iv = msg.header.get("interval_s")
             if isinstance(iv, (int, float)) and iv > 0:
@@ -304,6 +310,10 @@ class TwinClient:
         self.seq = int(h.get("seq", 0))
         self.events.clear()
         self.events.extend(h.get("audit", []))
+        whatifs = h.get("whatifs")
+        for body in whatifs if isinstance(whatifs, list) else []:
+            if isinstance(body, dict) and body.get("type") == "whatif":
+                self._keep_whatif(body)
         self.status = "live"
         changed.update({"snapshot", "summary", "fields"})
         pending = sorted([*self._pending.values(), *self._pending_events], key=lambda m: m.seq or 0)
@@ -311,6 +321,17 @@ class TwinClient:
         for m in pending:  # updates that came while the snapshot was on its way
             if m.header.get("server") == self.server_id:
                 self._apply(m, changed)
+
+    def _keep_whatif(self, body: dict) -> None:
+        wid = body.get("id")
+        if not isinstance(wid, str):
+            return
+        old = self.whatifs.pop(wid, None)
+        if old is not None and old.get("state") in ("done", "failed") and body.get("state") == "running":
+            body = old  # a snapshot's "running" that an event already finished
+        self.whatifs[wid] = body
+        while len(self.whatifs) > 20:
+            self.whatifs.popitem(last=False)
 
     def _resync(self) -> None:
         """Forget the old server's sequence and ask for a new snapshot."""
@@ -409,3 +430,22 @@ class TwinClient:
 
     def ping(self, **kw: Any) -> Reply:
         return self.request("ping", **kw)
+
+    def whatif(self, kinds: str, duration_s: float | None = None, **kw: Any) -> Reply:
+        """Start a what-if (engineer): the N-1 set ``kinds`` (crah, ups, pdu, feed or all) from the live
+        state, steady, or run for ``duration_s``. The reply says it started (``result["whatif"]`` is its
+        id); the result comes as an event (:meth:`wait_whatif`, or :attr:`whatifs`)."""
+        args: dict[str, Any] = {"set": kinds}
+        if duration_s is not None:
+            args["duration_s"] = duration_s
+        return self.request("whatif", args, **kw)
+
+    def wait_whatif(self, wid: str, timeout_s: float = 120.0) -> dict:
+        """Poll until what-if ``wid`` is done or failed; its final event body. CommandError on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.poll(0.05)
+            body = self.whatifs.get(wid)
+            if body is not None and body.get("state") in ("done", "failed"):
+                return body
+        raise CommandError(f"what-if {wid} did not finish within {timeout_s:g} s")

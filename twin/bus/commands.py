@@ -26,6 +26,7 @@ from twin.bus.clock import PacedClock
 from twin.bus.protocol import ProtocolError, encode_message
 from twin.bus.publisher import Publisher
 from twin.bus.security import ServerKeys
+from twin.bus.whatif import WHATIF_MAX_DURATION_S, WHATIF_SETS, WhatIfRunner
 from twin.control.registry import Role
 from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin
@@ -57,18 +58,20 @@ class CommandHandler:
         snapshot_header: callable giving the fixed part of a snapshot (hall, audit tail, heartbeat) and its
             version key, after making sure a summary and fields were published.
         checkpoint: callable(reason) writing a checkpoint (None: this server has no checkpoint file).
+        whatif: the what-if runner (None: this server runs no what-ifs).
     """
 
     def __init__(self, socket: zmq.Socket, twin: HallTwin, state: TwinState, *, clock: PacedClock,
                  publisher: Publisher, audit: AuditLog, keys: ServerKeys | None, max_role: str,
                  snapshot_header: Callable[[], tuple[dict, tuple]],
-                 checkpoint: Callable[[str], Path | None] | None) -> None:
+                 checkpoint: Callable[[str], Path | None] | None, whatif: WhatIfRunner | None = None) -> None:
         self.socket = socket
         self.twin, self.state = twin, state
         self.clock, self.publisher, self.audit = clock, publisher, audit
         self.keys, self.max_role = keys, max_role
         self._snapshot_header = snapshot_header
         self._checkpoint = checkpoint
+        self.whatif = whatif
         self.handled = 0
         self.injected = False  # a fault was injected over the bus (TRAINING while it is active)
         self._replies: OrderedDict[tuple, dict] = OrderedDict()  # (principal, id) → reply (idempotency)
@@ -77,7 +80,7 @@ class CommandHandler:
             "set_setpoint": self._set_setpoint, "alarm_ack": self._alarm("ack"),
             "alarm_shelve": self._alarm("shelve"), "alarm_unshelve": self._alarm("unshelve"),
             "pause": self._run(False), "resume": self._run(True), "set_speed": self._set_speed,
-            "checkpoint": self._checkpoint_now, "scenario_event": self._inject}
+            "checkpoint": self._checkpoint_now, "scenario_event": self._inject, "whatif": self._whatif}
         assert set(self._table) == set(P.COMMANDS)
 
     # --- reading ----------------------------------------------------------------------------------
@@ -287,6 +290,41 @@ class CommandHandler:
                            audit={"target": "checkpoint"})
         return Outcome("ok", "", {"path": str(path), "time_s": self.state.time_s},
                        {"target": "checkpoint", "new": str(path)})
+
+    def _whatif(self, args: dict, role: str) -> Outcome:
+        """Fork the state now and run an N-1 set from it in the background; the reply only says it started."""
+        from twin.sweep.cases import CasesError
+
+        kinds = args.get("set")
+        if kinds not in WHATIF_SETS:
+            raise ProtocolError(f"args.set must be one of {', '.join(WHATIF_SETS)}")
+        duration = args.get("duration_s")
+        audit = {"target": "whatif", "new": kinds}
+        if duration is not None:
+            duration = _arg(args, "duration_s", (int, float))
+            if not (math.isfinite(duration) and 0 < duration <= WHATIF_MAX_DURATION_S):
+                return Outcome("out_of_range", f"duration_s must be within (0, {WHATIF_MAX_DURATION_S:g}] s "
+                                               f"(or absent for a steady what-if)", audit=audit)
+            duration = float(duration)
+        runner = self.whatif
+        if runner is None:
+            return Outcome("not_writable", "this server runs no what-ifs", audit=audit)
+        if runner.running is not None:
+            r = runner.running
+            return Outcome("interlock", f"what-if {r.id} (N-1 {r.set}, {r.cases} cases) is still running; one at "
+                                        f"a time: its result comes as a whatif event", audit=audit)
+        try:
+            runner.plan(kinds, duration)
+        except CasesError as exc:
+            return Outcome("invalid", _short(str(exc), 400), audit=audit)
+        wid = P.new_id()[:12]
+        # The fork: a deep copy between two steps, the what-if's own from here on (the twin runs on).
+        started = runner.start(wid, kinds, duration, self.state.copy())
+        return Outcome("ok", f"what-if {wid} started: N-1 {kinds}, {started.cases} cases, {started.mode}, "
+                             f"from t = {started.fork_time_s:,.0f} s",
+                       {"whatif": wid, "set": kinds, "mode": started.mode, "duration_s": duration,
+                        "cases": started.cases, "fork_time_s": started.fork_time_s},
+                       {**audit, "new": f"{kinds} ({wid})"})
 
     def _inject(self, args: dict, role: str) -> Outcome:
         outcome, changed, fault = inject_event(self.twin, self.state, args)

@@ -62,7 +62,9 @@ __all__ = [
 #:      also: the hall view carries the plan (boxes of racks, CRAHs, PDUs, aisles) and the sensors a training fault
 #: may fail; summaries list the failed sensors; TRAINING also covers failed sensors and changed rack loads.
 #:      also: summaries list each MV/LV transformer in parallel (sources.transformers).
-PROTOCOL_VERSION = "1.2"
+#: 1.3: the ``whatif`` command (engineer): an N-1 set run on the Dask cluster from a fork of the live state;
+#: its progress and result are ``event`` messages of type "whatif"; snapshots carry the recent ones (``whatifs``).
+PROTOCOL_VERSION = "1.3"
 PROTOCOL_MAJOR = 1
 _VERSION_RE = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")
 
@@ -102,6 +104,7 @@ COMMANDS = {
     "set_speed": "operator",
     "checkpoint": "operator",
     "scenario_event": "engineer",
+    "whatif": "engineer",
 }
 
 #: dtypes an array frame may have (little-endian on the wire).

@@ -63,6 +63,7 @@ def serve(hall: HallModel, args: argparse.Namespace) -> int:
         audit_path=out_dir / "audit.jsonl", checkpoint_path=out_dir / "checkpoint.npz",
         checkpoint_every_s=args.checkpoint_every, publish_every_step=args.publish_every_step,
         metrics_address=args.metrics, metrics_tls=args.metrics_tls,
+        scheduler=args.scheduler, whatif_workers=args.whatif_workers, out_dir=out_dir,
     )
     server = TwinServer(twin, state, scenario=player, options=options, save_checkpoint=save_checkpoint)
     server.restore_clock(clock)

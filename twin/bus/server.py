@@ -34,6 +34,7 @@ from twin.bus.encoder import Encoder, frozen
 from twin.bus.publisher import Publisher
 from twin.bus.security import SecurityError, ServerKeys, is_loopback
 from twin.bus.views import fields_from, hall_info, summary_body
+from twin.bus.whatif import WhatIfRunner
 from twin.sim.runner import RunInfo, Runner, ScenarioHook, StepGate
 from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin
@@ -67,6 +68,10 @@ class ServeOptions:
     max_lag_s: float = 2.0  # a paced run that falls this far behind its clock stops trying to catch up
     metrics_address: str | None = None  # HOST:PORT of the OpenMetrics endpoint (twin/bus/metrics.py); None: off
     metrics_tls: Path | None = None  # folder of the endpoint's TLS files (required off loopback)
+    scheduler: str | None = None  # Dask scheduler of what-ifs (tcp://HOST:8786); None: a LocalCluster on first use
+    whatif_workers: int | None = None  # worker processes of that LocalCluster (default: one per core but one)
+    whatif_connect_timeout_s: float = 20.0  # how long a what-if tries to reach the scheduler
+    out_dir: Path | None = None  # the run's folder: each what-if leaves OUT/whatif/ID (None: results only in events)
 
 
 class TwinServer:
@@ -102,6 +107,7 @@ class TwinServer:
         self.gate: ServeGate | None = None
         self.last_checkpoint: Path | None = None
         self.metrics: MetricsServer | None = None  # the OpenMetrics endpoint when options.metrics_address is set
+        self.whatif: WhatIfRunner | None = None  # the what-ifs' runner (with the sockets; its cluster on first use)
 
     # --- what others read -------------------------------------------------------------------------
 
@@ -193,12 +199,18 @@ class TwinServer:
             raise SecurityError(f"cannot bind {opt.state_endpoint} / {opt.commands_endpoint}: {exc}") from None
         self.publisher = Publisher(self.pub, self.server_id)
         self.encoder = Encoder(self.publisher)
+        if self._save_checkpoint is not None:  # a what-if starts from a checkpoint of the fork
+            self.whatif = WhatIfRunner(self.twin, save_checkpoint=self._save_checkpoint, scheduler=opt.scheduler,
+                                       n_workers=opt.whatif_workers, out_dir=opt.out_dir,
+                                       connect_timeout_s=opt.whatif_connect_timeout_s)
         self.commands = CommandHandler(
             self.router, self.twin, self.state, clock=self.clock, publisher=self.publisher, audit=self.audit,
             keys=opt.keys, max_role=opt.max_role, snapshot_header=self._snapshot_header,
-            checkpoint=self.checkpoint if opt.checkpoint_path is not None and self._save_checkpoint else None)
+            checkpoint=self.checkpoint if opt.checkpoint_path is not None and self._save_checkpoint else None,
+            whatif=self.whatif)
         self.gate = ServeGate(self.clock, self.publisher, self.commands, opt, publish_summary=self.publish_summary,
-                              publish_fields=self.publish_fields, checkpoint=self.checkpoint, encoder=self.encoder)
+                              publish_fields=self.publish_fields, checkpoint=self.checkpoint, encoder=self.encoder,
+                              whatif=self.whatif)
         if opt.metrics_address is not None:
             self._start_metrics()
 
@@ -219,6 +231,8 @@ class TwinServer:
         log.info("metrics at %s", metrics.url)
 
     def close(self) -> None:
+        if self.whatif is not None:  # a running what-if fails; a LocalCluster of ours is closed
+            self.whatif.close()
         if self.encoder is not None:  # before the socket it sends on closes
             self.encoder.close()
         if self.metrics is not None:
@@ -317,7 +331,11 @@ class TwinServer:
             self.publish_fields(wait=True)
         header = {"time_s": self.state.time_s, "hall": self.hall, "audit": list(self.audit.tail),
                   "heartbeat_s": self.opt.heartbeat_s}
-        return header, (pub.summary_seq, pub.fields_seq, self.audit.count)
+        whatif_version = 0
+        if self.whatif is not None:  # (1.3) the recent what-ifs and the running one, for late joiners
+            header["whatifs"] = self.whatif.snapshot()
+            whatif_version = self.whatif.version
+        return header, (pub.summary_seq, pub.fields_seq, self.audit.count, whatif_version)
 
     def checkpoint(self, why: str) -> Path | None:
         if self.opt.checkpoint_path is None or self._save_checkpoint is None:
@@ -342,8 +360,10 @@ class ServeGate(StepGate):
 
     def __init__(self, clock: PacedClock, publisher: Publisher, commands: CommandHandler, options: ServeOptions, *,
                  publish_summary: Callable[..., None], publish_fields: Callable[..., None],
-                 checkpoint: Callable[[str], Path | None], encoder: Encoder | None = None) -> None:
+                 checkpoint: Callable[[str], Path | None], encoder: Encoder | None = None,
+                 whatif: WhatIfRunner | None = None) -> None:
         self.clock, self.publisher, self.commands, self.opt = clock, publisher, commands, options
+        self.whatif = whatif
         self._publish_summary, self._publish_fields, self._checkpoint = publish_summary, publish_fields, checkpoint
         self.encoder = encoder
         self._poller = zmq.Poller()
@@ -381,6 +401,7 @@ class ServeGate(StepGate):
                 return False
             self.publisher.drain_subscriptions()
             self.commands.drain()
+            self._publish_whatifs(state)
             due = self.clock.step_due(now, state.time_s)
             self._publish_due(now, state)
             self._stepped = False
@@ -392,6 +413,20 @@ class ServeGate(StepGate):
             timeout_ms = max(0, min(int((wake - time.monotonic()) * 1000), int(1000 * self.IDLE_WAKE_S)))
             if timeout_ms > 0:
                 self._poller.poll(timeout_ms)
+
+    def _publish_whatifs(self, state: TwinState) -> None:
+        """What the what-if thread finished, as events (the publisher's lock orders them with the encoder's
+        sends; taking never blocks)."""
+        if self.whatif is None:
+            return
+        for body in self.whatif.take_events():
+            try:
+                self.publisher.publish_event(state.time_s, body)
+            except (ValueError, TypeError) as exc:  # e.g. a number JSON cannot carry: say so, run on
+                log.error("what-if %s: its event could not be encoded: %s", body.get("id"), exc)
+                self.publisher.publish_event(state.time_s, {
+                    "type": "whatif", "id": body.get("id"), "state": "failed", "set": body.get("set"),
+                    "reason": f"the result could not be encoded ({type(exc).__name__})"})
 
     def after_step(self, twin: HallTwin, state: TwinState, step_s: float) -> None:
         self.solver_s += step_s

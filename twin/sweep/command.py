@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from twin.argtypes import number_in
 from twin.model.load import HallModel
@@ -17,7 +18,10 @@ from twin.sweep.engine import run_sweep
 from twin.sweep.report import read_rows, summarize, write_html, write_parquet
 from twin.sweep.worker import DEFAULT_LOAD_LIMIT, SweepJob
 
-__all__ = ["add_parsers", "job_for", "sweep_command"]
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["add_parsers", "job_for", "plan_sweep", "sweep_command"]
 
 
 # The sweep's own ranges: a load limit is a fraction of a rating; workers are processes.
@@ -111,8 +115,10 @@ class _Progress:
 def run_and_write(hall: HallModel, hall_path: Path, job: SweepJob, cases: list[Case], *, out_dir: Path,
                   title: str, scheduler: str | None, workers: int | None, resume: bool, as_json: bool,
                   mode: str, extra_meta: dict | None = None,
-                  after: Callable[[list[dict], dict], str] | None = None) -> tuple[dict, list[dict], bool]:
-    """Run the cases (minus those finished in ``out_dir`` when resuming) and write the outputs."""
+                  after: Callable[[list[dict], dict], str] | None = None,
+                  client: Client | None = None) -> tuple[dict, list[dict], bool]:
+    """Run the cases (minus those finished in ``out_dir`` when resuming) and write the outputs.
+    ``client``: an open Dask client to run on (kept open; a live twin's what-ifs reuse one)."""
     parquet = out_dir / "cases.parquet"
     names = {c.name for c in cases}
     kept: list[dict] = []
@@ -138,7 +144,8 @@ def run_and_write(hall: HallModel, hall_path: Path, job: SweepJob, cases: list[C
 
     t0 = time.perf_counter()
     try:
-        run = run_sweep(job, todo, scheduler=scheduler, n_workers=workers, on_row=on_row) if todo else None
+        run = run_sweep(job, todo, scheduler=scheduler, n_workers=workers, on_row=on_row,
+                        client=client) if todo else None
     finally:
         progress.stop()
     wall_s = time.perf_counter() - t0
@@ -158,6 +165,32 @@ def run_and_write(hall: HallModel, hall_path: Path, job: SweepJob, cases: list[C
     return summary, rows, interrupted
 
 
+def plan_sweep(hall: HallModel, *, n_1: str | None = None, cases_file: Path | None = None,
+               duration_s: float | None = None, steady: bool = False, control: str = "ideal", dt_s: float = 1.0,
+               airflow: str | None = None, checkpoint: Path | None = None,
+               load_limit: float = DEFAULT_LOAD_LIMIT) -> tuple[SweepJob, list[Case], str, str]:
+    """The job, the cases, the title and the mode ("steady" or "transient") of a sweep: an N-1 set
+    (``n_1``) or a cases file, from the hall or from a checkpoint. `twin sweep` and the bus's ``whatif``
+    (a fork of the live state, written as a checkpoint) both plan here, so they run the same cases the
+    same way. CasesError for a set or file the hall cannot answer."""
+    if checkpoint is not None:
+        # A fork goes on as the run it came from: its control mode, time step and airflow model.
+        control, dt_s, airflow = _checkpoint_options(checkpoint)
+    if n_1:
+        cases = n_minus_1(hall, n_1, duration_s=duration_s)
+        title = f"N-1 ({n_1}) of {hall.name}"
+    elif cases_file is not None:
+        cases = load_cases(cases_file, hall, duration_s=duration_s, steady=steady or None)
+        title = f"Sweep {cases_file.name} of {hall.name}"
+    else:
+        raise CasesError("a sweep needs an N-1 set or a cases file")
+    if control == "embedded" and any(c.steady for c in cases):
+        control = "ideal" if checkpoint is None else control
+    mode = "steady" if all(c.steady for c in cases) else "transient"
+    job = job_for(hall, airflow=airflow, control=control, dt_s=dt_s, checkpoint=checkpoint, load_limit=load_limit)
+    return job, cases, title, mode
+
+
 def sweep_command(hall: HallModel, args: argparse.Namespace) -> int:
     if args.resume and args.out is None:
         args.out = Path("out") / f"{args.hall.stem}-sweep"
@@ -165,21 +198,10 @@ def sweep_command(hall: HallModel, args: argparse.Namespace) -> int:
     if args.steady and args.duration is not None:
         print("twin sweep: error: --steady and --duration exclude each other", file=sys.stderr)
         return 2
-    control, dt_s, airflow = args.control, args.dt, args.airflow
-    if args.from_checkpoint is not None:
-        # A fork goes on as the run it came from: its control mode, time step and airflow model.
-        control, dt_s, airflow = _checkpoint_options(args.from_checkpoint)
-    if args.n_1:
-        cases = n_minus_1(hall, args.n_1, duration_s=args.duration)
-        title = f"N-1 ({args.n_1}) of {hall.name}"
-    else:
-        cases = load_cases(args.cases, hall, duration_s=args.duration, steady=args.steady or None)
-        title = f"Sweep {args.cases.name} of {hall.name}"
-    if control == "embedded" and any(c.steady for c in cases):
-        control = "ideal" if args.from_checkpoint is None else control
-    mode = "steady" if all(c.steady for c in cases) else "transient"
-    job = job_for(hall, airflow=airflow, control=control, dt_s=dt_s, checkpoint=args.from_checkpoint,
-                  load_limit=args.load_limit)
+    job, cases, title, mode = plan_sweep(hall, n_1=args.n_1, cases_file=args.cases, duration_s=args.duration,
+                                         steady=args.steady, control=args.control, dt_s=args.dt,
+                                         airflow=args.airflow, checkpoint=args.from_checkpoint,
+                                         load_limit=args.load_limit)
     summary, rows, interrupted = run_and_write(hall, args.hall, job, cases, out_dir=out_dir, title=title,
                                                scheduler=args.scheduler, workers=args.workers,
                                                resume=args.resume, as_json=args.json, mode=mode)
