@@ -94,6 +94,12 @@ class Airflow(_Strict):
         default=1e-4, gt=0.0, lt=0.1,
         description="Momentum model: tolerance of the flow solve's scaled continuity and momentum residuals.",
     )
+    convection: Literal["upwind", "tvd"] = Field(
+        default="tvd",
+        description="Momentum model: convection scheme of the momentum equations. tvd: van Leer-limited, "
+                    "second order where the flow is smooth (jets keep their shape across a room); upwind: "
+                    "first order, the most robust, but its numerical diffusion smears jets and row ends.",
+    )
     heat_mixing: Literal["eddy", "constant"] = Field(
         default="eddy",
         description="Momentum model: how the temperature transport mixes heat. eddy: the flow's own "

@@ -109,7 +109,8 @@ class HallTwin:
         if self.airflow_model == "momentum":
             # The voxels store σ² for a face of open fraction σ (the potential flow's conductance); the
             # momentum model's Borda–Carnot loss wants the open fraction itself.
-            settings = MomentumSettings(buoyancy=spec.buoyancy, tol=spec.tolerance)
+            settings = MomentumSettings(buoyancy=spec.buoyancy, tol=spec.tolerance,
+                                        convection=spec.convection)
             self.momentum = MomentumSolver(self.voxels.solid, [np.sqrt(o) for o in self.voxels.open_faces],
                                            self.voxels.grid.cell_m, MoverJets.from_voxels(self.voxels),
                                            settings=settings)

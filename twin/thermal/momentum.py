@@ -85,6 +85,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AIR_PRANDTL",
     "CHEN_XU_CONSTANT",
+    "CONVECTION_SCHEMES",
     "FlowNotConverged",
     "MomentumSettings",
     "MomentumSolver",
@@ -136,7 +137,10 @@ class MomentumSettings:
         t_ref_c: reference temperature of β = 1/(T_ref + 273.15); the buoyancy uses T − T_ref with
             T_ref the mean air temperature (a constant offset is hydrostatic and only slows convergence).
         gravity_m_s2: magnitude of g (acts along −z).
-        central_blend: deferred correction from upwind (0) towards central (1) convection.
+        convection: "upwind" (first order) or "tvd" (van Leer-limited, second order where the field is
+            smooth, by deferred correction on the upwind matrix); see the module docstring.
+        central_blend: deferred correction from upwind (0) towards central (1) convection; used when
+            ``convection`` is "upwind" (laminar benchmarks at modest cell Péclet numbers).
         cfl: pseudo time step in units of h / U_ref.
         tol: convergence tolerance of the scaled continuity and momentum residuals.
         max_iterations: iterations of a steady solve before FlowNotConverged.
@@ -150,6 +154,7 @@ class MomentumSettings:
     buoyancy: bool = True
     t_ref_c: float = 20.0
     gravity_m_s2: float = 9.81
+    convection: str = "upwind"
     central_blend: float = 0.0
     cfl: float = 5.0
     tol: float = 1e-4
@@ -251,6 +256,30 @@ def _nbr(padded: np.ndarray, axis: int, side: int) -> np.ndarray:
     return padded[tuple(idx)]
 
 
+def _nbr2(padded: np.ndarray, axis: int, shift: int) -> np.ndarray:
+    """Values shifted by ``shift`` (−2 … 2) along ``axis`` from an array padded by two on every side."""
+    idx = [slice(2, -2)] * 3
+    idx[axis] = slice(2 + shift, padded.shape[axis] - 2 + shift)
+    return padded[tuple(idx)]
+
+
+def _limited_face(u_up: np.ndarray, u_far: np.ndarray, u_down: np.ndarray) -> np.ndarray:
+    """Van Leer's TVD face value from the upwind, far-upwind and downwind values.
+
+    u_f = u_U + ½ ψ(r) (u_D − u_U) with r = (u_U − u_UU) / (u_D − u_U) and ψ(r) = (r + |r|) / (1 + |r|),
+    which is u_U + a b / (a + b) for a = u_U − u_UU, b = u_D − u_U of one sign, else u_U (an extremum:
+    first order there, so no new over- or undershoot). Written without r, no division by zero.
+    """
+    a = u_up - u_far
+    b = u_down - u_up
+    ab = a * b
+    same = ab > 0.0
+    return u_up + np.where(same, ab / np.where(same, a + b, 1.0), 0.0)
+
+
+CONVECTION_SCHEMES = ("upwind", "tvd")
+
+
 def _face_shape(shape: tuple[int, int, int], axis: int) -> tuple[int, int, int]:
     nx, ny, nz = shape
     return (nx + (axis == 0), ny + (axis == 1), nz + (axis == 2))
@@ -277,6 +306,8 @@ class MomentumSolver:
         self.h = float(cell_m)
         nx, ny, nz = (int(n) for n in solid.shape)
         self.shape = (nx, ny, nz)
+        if self.settings.convection not in CONVECTION_SCHEMES:
+            raise ValueError(f"convection: {self.settings.convection!r} is not one of {', '.join(CONVECTION_SCHEMES)}")
         for side in self.settings.walls:
             if side not in SIDES:
                 raise ValueError(f"walls: unknown side {side!r}; allowed: {', '.join(SIDES)}")
@@ -599,6 +630,9 @@ class MomentumSolver:
         nu_f = 0.5 * (nu_a + nu_b)
         nu_pad = np.pad(nu_f, 1, mode="edge")
         u_pad = np.pad(uc, 1)
+        tvd = st.convection == "tvd"
+        if tvd:
+            u_pad2 = np.pad(uc, 2)
         a_nb = []
         a_p = np.zeros_like(uc)
         b = np.zeros_like(uc)
@@ -631,10 +665,20 @@ class MomentumSolver:
                     b += wall * wall_speed
             a_nb.append(coef)
             a_p += coef
-            if st.central_blend:
+            if tvd:
+                # Upwind P (outflow, flux > 0): far-upwind is P's neighbour on the other side; upwind N:
+                # N's neighbour beyond it. Outside the grid and in solids the velocity is that of a wall (0).
+                out = flux > 0
+                far = np.where(out, _nbr2(u_pad2, d, -s), _nbr2(u_pad2, d, 2 * s))
+                upwind = np.where(out, uc, u_n)
+                high = _limited_face(upwind, far, np.where(out, u_n, uc))
+                correction += flux * (high - upwind)
+            elif st.central_blend:
                 upwind = np.where(flux > 0, uc, u_n)
                 correction += flux * (0.5 * (uc + u_n) - upwind)
-        if st.central_blend:
+        if tvd:
+            b -= correction
+        elif st.central_blend:
             b -= st.central_blend * correction
         a_p += vol / dt
         b += vol / dt * uc
