@@ -95,10 +95,11 @@ class Airflow(_Strict):
         description="Momentum model: tolerance of the flow solve's scaled continuity and momentum residuals.",
     )
     convection: Literal["upwind", "tvd"] = Field(
-        default="tvd",
-        description="Momentum model: convection scheme of the momentum equations. tvd: van Leer-limited, "
-                    "second order where the flow is smooth (jets keep their shape across a room); upwind: "
-                    "first order, the most robust, but its numerical diffusion smears jets and row ends.",
+        default="upwind",
+        description="Momentum model: convection scheme of the momentum equations. upwind: first order, "
+                    "robust in every validation hall; tvd: van Leer-limited, second order where the flow is "
+                    "smooth (jets keep their shape), at about twice the cost, and it may not settle to a steady "
+                    "flow in open rooms with buoyant plumes (then the steady solve exits 3 and says so).",
     )
     heat_mixing: Literal["eddy", "constant"] = Field(
         default="eddy",

@@ -25,9 +25,25 @@ Discretization (why):
   HallVoxels stores σ² for a tile of open fraction σ (its potential-flow conductance); the caller
   chooses what openness it hands in.
 * Convection: first-order upwind in the matrix (diagonally dominant, robust for jets at cell Péclet
-  numbers of 10³), with an optional deferred correction towards central differences
-  (``central_blend`` 0–1): at convergence the scheme is the blended one, so a benchmark at modest
-  Reynolds number gets second-order accuracy while a hall keeps the upwind robustness.
+  numbers of 10³), with an optional deferred correction on the right-hand side: towards central
+  differences (``central_blend`` 0–1), or towards van Leer's TVD scheme (``convection = "tvd"``,
+  weighted by ``tvd_blend``). At convergence the scheme is the corrected one while the matrix stays the
+  upwind M-matrix the Gauss–Seidel sweeps need. Van Leer's limiter (u_f = u_U + ½ψ(r)(u_D − u_U),
+  ψ = (r+|r|)/(1+|r|)) is second order where the field is smooth and falls back to upwind at extrema,
+  so unlike central differences it adds no wiggles at the high cell Péclet numbers of a hall's jets;
+  it is smooth in r, so the correction does not chatter between iterations as minmod's or superbee's
+  switches do. Measured (validation/, same runs, shared machine): Ghia's cavity at Re 1000 on 64² goes
+  from 0.061 / 0.075 (upwind) and 0.011 / 0.011 (central) to 0.009 / 0.007 u/v RMS, within the 0.01
+  target; 32² stays above it (0.033 / 0.036: the grid, not the scheme). In the halls the full
+  correction (blend 1) does not settle with buoyancy: the row-end plumes keep swinging (intakes ±1 K,
+  residuals stalled at 1.5e-3) where the upwind scheme's diffusion damps them; with blend 0.5 it
+  converges there, and moves the aisle-pair intakes by under 0.4 K (RMS against the CFD 1.79 K against
+  upwind's 1.81 K) at about twice the cost, while the open-row hall's isothermal start-up solve still
+  stalls at 1e-3 (2000 iterations). The halls' error at the row ends is therefore not upwind numerical
+  diffusion of momentum (the raised floor's tile flows differ from the CFD's more: 15 % more air out of
+  the tiles next to the CRAHs, 6 % less at the far end). Halls default to upwind (``[airflow]
+  convection``); "tvd" is the choice for laminar benchmarks and for studies of jets in rooms where it
+  converges, whose spread it leaves to the turbulence model.
 * Solution: SIMPLEC-type pseudo-transient pressure correction. Each iteration solves the linearized
   momentum equations with a pseudo time step Δt = cfl · h / U_ref (a few red–black Gauss–Seidel sweeps,
   vectorized over the grid), then projects the face flows onto div F = s with a pressure correction φ:
@@ -51,9 +67,10 @@ Discretization (why):
 * Perforated faces (tiles, leaky panels) are walls to the tangential velocity: the air they pass arrives
   with no tangential momentum (the holes turn it normal to the plate), and shear across them is that of
   a no-slip wall. A plenum's horizontal jet does not blow through the tiles into the room.
-* Defaults (cfl 5, 2 sweeps, pressure rtol 0.1) were chosen by measurement on a 130k-cell room: larger
-  cfl stalls the continuity residual (the constant-coefficient correction stops matching the momentum
-  diagonal near walls, jets and tiles), more sweeps or tighter pressure solves cost more than the
+* Defaults (cfl 5, 2 sweeps) were chosen by measurement on a 130k-cell room, and one plain AMG V-cycle
+  per pressure correction (it replaced AMG-CG to rtol 0.1) on the aisle-pair hall: larger cfl stalls
+  the continuity residual (the constant-coefficient correction stops matching the momentum diagonal
+  near walls, jets and tiles), more sweeps or tighter pressure solves cost more than the
   iterations they save. Low-speed recirculation far from the jets converges slowest (a global pseudo
   time step): ``tol`` 1e-4 leaves the face flows about 10 % (L2) from the converged field, 1e-5 a few %.
 * Floating-point overflow or NaN stops the solve with FlowNotConverged and restores the last field.
@@ -145,7 +162,8 @@ class MomentumSettings:
         tol: convergence tolerance of the scaled continuity and momentum residuals.
         max_iterations: iterations of a steady solve before FlowNotConverged.
         sweeps: red–black Gauss–Seidel sweeps of the momentum equations per iteration.
-        pressure_rtol: relative tolerance of the AMG-CG pressure correction inside the iterations.
+        pressure_rtol: relative tolerance of the AMG-CG pressure correction inside the iterations; None:
+            one plain AMG V-cycle instead (about a tenth of the residual, like rtol 0.1, at less cost).
         walls: side name ("x-", … "z+") → Wall; sides not given are fixed no-slip walls.
     """
 
@@ -155,12 +173,13 @@ class MomentumSettings:
     t_ref_c: float = 20.0
     gravity_m_s2: float = 9.81
     convection: str = "upwind"
+    tvd_blend: float = 1.0
     central_blend: float = 0.0
     cfl: float = 5.0
     tol: float = 1e-4
     max_iterations: int = 2000
     sweeps: int = 2
-    pressure_rtol: float = 0.1
+    pressure_rtol: float | None = None
     walls: Mapping[str, Wall] = field(default_factory=dict)
 
 
@@ -677,7 +696,7 @@ class MomentumSolver:
                 upwind = np.where(flux > 0, uc, u_n)
                 correction += flux * (0.5 * (uc + u_n) - upwind)
         if tvd:
-            b -= correction
+            b -= st.tvd_blend * correction
         elif st.central_blend:
             b -= st.central_blend * correction
         a_p += vol / dt
@@ -729,7 +748,7 @@ class MomentumSolver:
                                 minlength=u[a].size)
             u[a] += delta.reshape(u[a].shape)
 
-    def _project(self, u: list[np.ndarray], s_grid: np.ndarray, dt: float, rtol: float) -> np.ndarray:
+    def _project(self, u: list[np.ndarray], s_grid: np.ndarray, dt: float, rtol: float | None) -> np.ndarray:
         """Make div F = s by the pressure correction; returns φ per fluid cell (m²/s²)."""
         h = self.h
         rhs = ((s_grid - self._divergence_m3s(u)) / (dt * h)).ravel()[self.fluid_flat]
@@ -737,7 +756,13 @@ class MomentumSolver:
         if norm == 0.0:
             return np.zeros(self.n_cells)
         with limited_blas():  # see twin.thermal.threads
-            phi = self.multigrid.solve(rhs, x0=np.zeros(self.n_cells), tol=rtol, accel="cg", maxiter=200)
+            if rtol is None:
+                # One V-cycle: inside the iterations the correction only has to keep pace with the momentum
+                # step, and Krylov acceleration around it cost a quarter of the solve's time for no fewer
+                # outer iterations (aisle-pair, isothermal: 76 against 75 iterations, 0.75× the time).
+                phi = self.multigrid.solve(rhs, x0=np.zeros(self.n_cells), tol=1e-30, accel=None, maxiter=1)
+            else:
+                phi = self.multigrid.solve(rhs, x0=np.zeros(self.n_cells), tol=rtol, accel="cg", maxiter=200)
         phi_grid = np.zeros(self.shape)
         phi_grid.ravel()[self.fluid_flat] = phi
         for a in range(3):
