@@ -67,8 +67,11 @@ Discretization (why):
 * Perforated faces (tiles, leaky panels) are walls to the tangential velocity: the air they pass arrives
   with no tangential momentum (the holes turn it normal to the plate), and shear across them is that of
   a no-slip wall. A plenum's horizontal jet does not blow through the tiles into the room.
-* Defaults (cfl 5, 2 sweeps) were chosen by measurement on a 130k-cell room, and one plain AMG V-cycle
-  per pressure correction (it replaced AMG-CG to rtol 0.1) on the aisle-pair hall: larger cfl stalls
+* Defaults (cfl 5, 2 sweeps, AMG-CG to rtol 0.1 per pressure correction) were chosen by measurement on
+  a 130k-cell room. One plain V-cycle instead (``pressure_rtol`` None) takes 0.75× the time of an
+  isothermal flow solve (aisle-pair: 76 against 75 iterations) and of the contained hall's steady solve,
+  but the aisle-pair hall's buoyant steady solve then needed 134 outer iterations instead of 23 (the
+  row-end plumes settle more slowly on the rougher correction), so it is not the default. Larger cfl stalls
   the continuity residual (the constant-coefficient correction stops matching the momentum diagonal
   near walls, jets and tiles), more sweeps or tighter pressure solves cost more than the
   iterations they save. Low-speed recirculation far from the jets converges slowest (a global pseudo
@@ -163,7 +166,7 @@ class MomentumSettings:
         max_iterations: iterations of a steady solve before FlowNotConverged.
         sweeps: red–black Gauss–Seidel sweeps of the momentum equations per iteration.
         pressure_rtol: relative tolerance of the AMG-CG pressure correction inside the iterations; None:
-            one plain AMG V-cycle instead (about a tenth of the residual, like rtol 0.1, at less cost).
+            one plain AMG V-cycle instead (cheaper per iteration; see the module docstring).
         walls: side name ("x-", … "z+") → Wall; sides not given are fixed no-slip walls.
     """
 
@@ -179,7 +182,7 @@ class MomentumSettings:
     tol: float = 1e-4
     max_iterations: int = 2000
     sweeps: int = 2
-    pressure_rtol: float | None = None
+    pressure_rtol: float | None = 0.1
     walls: Mapping[str, Wall] = field(default_factory=dict)
 
 
@@ -757,9 +760,7 @@ class MomentumSolver:
             return np.zeros(self.n_cells)
         with limited_blas():  # see twin.thermal.threads
             if rtol is None:
-                # One V-cycle: inside the iterations the correction only has to keep pace with the momentum
-                # step, and Krylov acceleration around it cost a quarter of the solve's time for no fewer
-                # outer iterations (aisle-pair, isothermal: 76 against 75 iterations, 0.75× the time).
+                # One V-cycle: cheaper per iteration, slower for buoyant halls (see the module docstring).
                 phi = self.multigrid.solve(rhs, x0=np.zeros(self.n_cells), tol=1e-30, accel=None, maxiter=1)
             else:
                 phi = self.multigrid.solve(rhs, x0=np.zeros(self.n_cells), tol=rtol, accel="cg", maxiter=200)
