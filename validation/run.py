@@ -90,7 +90,7 @@ def ghia_section(grids: list[tuple[int, int]], plots: Path) -> Section:
     """Lid-driven cavity at Re 100 and 1000 against Ghia et al. (1982)."""
     results: list[CavityResult] = []
     for re_, n in grids:
-        results.append(lid_driven_cavity(re_, n))
+        results.append(lid_driven_cavity(re_, n, convection="tvd"))
         r = results[-1]
         print(f"  Ghia Re {re_} {n}²: u RMS {r.rms_u:.4f}, v RMS {r.rms_w:.4f} ({r.seconds:.1f} s)", flush=True)
     rows = ["| Re | grid | u(y) RMS | u(y) max | v(x) RMS | v(x) max | iterations | time (s) | target RMS ≤ 0.01 |",
@@ -129,8 +129,9 @@ def ghia_section(grids: list[tuple[int, int]], plots: Path) -> Section:
             f"v_min = {fine.w_profile.min():.4f} (Ghia {GHIA_V[re_].min():.4f}), "
             f"v_max = {fine.w_profile.max():.4f} (Ghia {GHIA_V[re_].max():.4f}).")
     text = "\n".join([
-        "Unit square, lid y = 1 at U = 1, ν = 1/Re, laminar, central convection (deferred correction), steady "
-        "solve to scaled residuals 1e-7. Our u on the vertical centreline and v on the horizontal centreline "
+        "Unit square, lid y = 1 at U = 1, ν = 1/Re, laminar, van Leer TVD convection (deferred correction on "
+        "the upwind matrix; at Re 1000 it beats central differences: 0.009 / 0.007 against 0.011 / 0.011 on "
+        "64², 0.033 / 0.036 against 0.036 / 0.044 on 32²), steady solve to scaled residuals 1e-7. Our u on the vertical centreline and v on the horizontal centreline "
         "(interpolated linearly from the staggered faces, wall values added) at Ghia's 17 stations per "
         "profile (their Tables I and II); errors in units of the lid speed.", "", *rows, "",
         *[f"- {f}" for f in findings], "", *images])

@@ -149,3 +149,22 @@ def test_the_eddy_diffusivity_travels_with_the_flow_field_it_belongs_to():
         st = other.initial_state()
         other.step(st)
         assert other.heat_mixing == "constant" and st.face_diffusivity_m2s is None
+
+
+def test_the_hall_chooses_the_convection_scheme_and_a_wrong_one_is_named(tmp_path):
+    """[airflow] convection reaches the solver and the bench report; "upwind" is the default; an unknown
+    scheme is one line naming the file, the key and the allowed schemes."""
+    from tests.halls import bad_hall
+    from twin.model import HallError, load_hall
+
+    assert _momentum_hall().spec.airflow.convection == "upwind"
+    path = bad_hall(tmp_path, append='\n[airflow]\nmodel = "momentum"\nconvection = "tvd"\n')
+    proc = twin_cli("bench", path, "--duration", "1min", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["airflow"]["convection"] == "tvd"
+    path = bad_hall(tmp_path, append='\n[airflow]\nmodel = "momentum"\nconvection = "quick"\n')
+    with pytest.raises(HallError) as info:
+        load_hall(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(str(path))
+    assert "airflow.convection" in message and "'upwind'" in message and "'tvd'" in message, message

@@ -94,6 +94,13 @@ class Airflow(_Strict):
         default=1e-4, gt=0.0, lt=0.1,
         description="Momentum model: tolerance of the flow solve's scaled continuity and momentum residuals.",
     )
+    convection: Literal["upwind", "tvd"] = Field(
+        default="upwind",
+        description="Momentum model: convection scheme of the momentum equations. upwind: first order, "
+                    "robust in every validation hall; tvd: van Leer-limited, second order where the flow is "
+                    "smooth (jets keep their shape), at about twice the cost, and it may not settle to a steady "
+                    "flow in open rooms with buoyant plumes (then the steady solve exits 3 and says so).",
+    )
     heat_mixing: Literal["eddy", "constant"] = Field(
         default="eddy",
         description="Momentum model: how the temperature transport mixes heat. eddy: the flow's own "

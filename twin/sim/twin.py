@@ -49,6 +49,10 @@ _DEFAULT_CHW_C = 12.0  # chilled-water supply when the hall file describes no pl
 #: Momentum iterations per outer iteration of a steady solve with buoyancy, and how little the intakes
 #: (racks and CRAHs) may move in one such iteration for the coupled field to count as settled, K.
 _STEADY_FLOW_ITERATIONS = 10
+#: Share of van Leer's correction a hall's momentum solve takes with [airflow] convection = "tvd": the full
+#: correction keeps the buoyant row-end plumes of the aisle-pair validation hall swinging (no steady state
+#: in 300 outer iterations); half of it converges in 18 (see twin.thermal.momentum's docstring).
+_HALL_TVD_BLEND = 0.5
 _STEADY_INTAKE_K = 0.05
 
 
@@ -109,7 +113,8 @@ class HallTwin:
         if self.airflow_model == "momentum":
             # The voxels store σ² for a face of open fraction σ (the potential flow's conductance); the
             # momentum model's Borda–Carnot loss wants the open fraction itself.
-            settings = MomentumSettings(buoyancy=spec.buoyancy, tol=spec.tolerance)
+            settings = MomentumSettings(buoyancy=spec.buoyancy, tol=spec.tolerance,
+                                        convection=spec.convection, tvd_blend=_HALL_TVD_BLEND)
             self.momentum = MomentumSolver(self.voxels.solid, [np.sqrt(o) for o in self.voxels.open_faces],
                                            self.voxels.grid.cell_m, MoverJets.from_voxels(self.voxels),
                                            settings=settings)

@@ -25,9 +25,25 @@ Discretization (why):
   HallVoxels stores σ² for a tile of open fraction σ (its potential-flow conductance); the caller
   chooses what openness it hands in.
 * Convection: first-order upwind in the matrix (diagonally dominant, robust for jets at cell Péclet
-  numbers of 10³), with an optional deferred correction towards central differences
-  (``central_blend`` 0–1): at convergence the scheme is the blended one, so a benchmark at modest
-  Reynolds number gets second-order accuracy while a hall keeps the upwind robustness.
+  numbers of 10³), with an optional deferred correction on the right-hand side: towards central
+  differences (``central_blend`` 0–1), or towards van Leer's TVD scheme (``convection = "tvd"``,
+  weighted by ``tvd_blend``). At convergence the scheme is the corrected one while the matrix stays the
+  upwind M-matrix the Gauss–Seidel sweeps need. Van Leer's limiter (u_f = u_U + ½ψ(r)(u_D − u_U),
+  ψ = (r+|r|)/(1+|r|)) is second order where the field is smooth and falls back to upwind at extrema,
+  so unlike central differences it adds no wiggles at the high cell Péclet numbers of a hall's jets;
+  it is smooth in r, so the correction does not chatter between iterations as minmod's or superbee's
+  switches do. Measured (validation/, same runs, shared machine): Ghia's cavity at Re 1000 on 64² goes
+  from 0.061 / 0.075 (upwind) and 0.011 / 0.011 (central) to 0.009 / 0.007 u/v RMS, within the 0.01
+  target; 32² stays above it (0.033 / 0.036: the grid, not the scheme). In the halls the full
+  correction (blend 1) does not settle with buoyancy: the row-end plumes keep swinging (intakes ±1 K,
+  residuals stalled at 1.5e-3) where the upwind scheme's diffusion damps them; with blend 0.5 it
+  converges there, and moves the aisle-pair intakes by under 0.4 K (RMS against the CFD 1.79 K against
+  upwind's 1.81 K) at about twice the cost, while the open-row hall's isothermal start-up solve still
+  stalls at 1e-3 (2000 iterations). The halls' error at the row ends is therefore not upwind numerical
+  diffusion of momentum (the raised floor's tile flows differ from the CFD's more: 15 % more air out of
+  the tiles next to the CRAHs, 6 % less at the far end). Halls default to upwind (``[airflow]
+  convection``); "tvd" is the choice for laminar benchmarks and for studies of jets in rooms where it
+  converges, whose spread it leaves to the turbulence model.
 * Solution: SIMPLEC-type pseudo-transient pressure correction. Each iteration solves the linearized
   momentum equations with a pseudo time step Δt = cfl · h / U_ref (a few red–black Gauss–Seidel sweeps,
   vectorized over the grid), then projects the face flows onto div F = s with a pressure correction φ:
@@ -51,9 +67,13 @@ Discretization (why):
 * Perforated faces (tiles, leaky panels) are walls to the tangential velocity: the air they pass arrives
   with no tangential momentum (the holes turn it normal to the plate), and shear across them is that of
   a no-slip wall. A plenum's horizontal jet does not blow through the tiles into the room.
-* Defaults (cfl 5, 2 sweeps, pressure rtol 0.1) were chosen by measurement on a 130k-cell room: larger
-  cfl stalls the continuity residual (the constant-coefficient correction stops matching the momentum
-  diagonal near walls, jets and tiles), more sweeps or tighter pressure solves cost more than the
+* Defaults (cfl 5, 2 sweeps, AMG-CG to rtol 0.1 per pressure correction) were chosen by measurement on
+  a 130k-cell room. One plain V-cycle instead (``pressure_rtol`` None) takes 0.75× the time of an
+  isothermal flow solve (aisle-pair: 76 against 75 iterations) and of the contained hall's steady solve,
+  but the aisle-pair hall's buoyant steady solve then needed 134 outer iterations instead of 23 (the
+  row-end plumes settle more slowly on the rougher correction), so it is not the default. Larger cfl stalls
+  the continuity residual (the constant-coefficient correction stops matching the momentum diagonal
+  near walls, jets and tiles), more sweeps or tighter pressure solves cost more than the
   iterations they save. Low-speed recirculation far from the jets converges slowest (a global pseudo
   time step): ``tol`` 1e-4 leaves the face flows about 10 % (L2) from the converged field, 1e-5 a few %.
 * Floating-point overflow or NaN stops the solve with FlowNotConverged and restores the last field.
@@ -85,6 +105,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AIR_PRANDTL",
     "CHEN_XU_CONSTANT",
+    "CONVECTION_SCHEMES",
     "FlowNotConverged",
     "MomentumSettings",
     "MomentumSolver",
@@ -136,12 +157,16 @@ class MomentumSettings:
         t_ref_c: reference temperature of β = 1/(T_ref + 273.15); the buoyancy uses T − T_ref with
             T_ref the mean air temperature (a constant offset is hydrostatic and only slows convergence).
         gravity_m_s2: magnitude of g (acts along −z).
-        central_blend: deferred correction from upwind (0) towards central (1) convection.
+        convection: "upwind" (first order) or "tvd" (van Leer-limited, second order where the field is
+            smooth, by deferred correction on the upwind matrix); see the module docstring.
+        central_blend: deferred correction from upwind (0) towards central (1) convection; used when
+            ``convection`` is "upwind" (laminar benchmarks at modest cell Péclet numbers).
         cfl: pseudo time step in units of h / U_ref.
         tol: convergence tolerance of the scaled continuity and momentum residuals.
         max_iterations: iterations of a steady solve before FlowNotConverged.
         sweeps: red–black Gauss–Seidel sweeps of the momentum equations per iteration.
-        pressure_rtol: relative tolerance of the AMG-CG pressure correction inside the iterations.
+        pressure_rtol: relative tolerance of the AMG-CG pressure correction inside the iterations; None:
+            one plain AMG V-cycle instead (cheaper per iteration; see the module docstring).
         walls: side name ("x-", … "z+") → Wall; sides not given are fixed no-slip walls.
     """
 
@@ -150,12 +175,14 @@ class MomentumSettings:
     buoyancy: bool = True
     t_ref_c: float = 20.0
     gravity_m_s2: float = 9.81
+    convection: str = "upwind"
+    tvd_blend: float = 1.0
     central_blend: float = 0.0
     cfl: float = 5.0
     tol: float = 1e-4
     max_iterations: int = 2000
     sweeps: int = 2
-    pressure_rtol: float = 0.1
+    pressure_rtol: float | None = 0.1
     walls: Mapping[str, Wall] = field(default_factory=dict)
 
 
@@ -251,6 +278,30 @@ def _nbr(padded: np.ndarray, axis: int, side: int) -> np.ndarray:
     return padded[tuple(idx)]
 
 
+def _nbr2(padded: np.ndarray, axis: int, shift: int) -> np.ndarray:
+    """Values shifted by ``shift`` (−2 … 2) along ``axis`` from an array padded by two on every side."""
+    idx = [slice(2, -2)] * 3
+    idx[axis] = slice(2 + shift, padded.shape[axis] - 2 + shift)
+    return padded[tuple(idx)]
+
+
+def _limited_face(u_up: np.ndarray, u_far: np.ndarray, u_down: np.ndarray) -> np.ndarray:
+    """Van Leer's TVD face value from the upwind, far-upwind and downwind values.
+
+    u_f = u_U + ½ ψ(r) (u_D − u_U) with r = (u_U − u_UU) / (u_D − u_U) and ψ(r) = (r + |r|) / (1 + |r|),
+    which is u_U + a b / (a + b) for a = u_U − u_UU, b = u_D − u_U of one sign, else u_U (an extremum:
+    first order there, so no new over- or undershoot). Written without r, no division by zero.
+    """
+    a = u_up - u_far
+    b = u_down - u_up
+    ab = a * b
+    same = ab > 0.0
+    return u_up + np.where(same, ab / np.where(same, a + b, 1.0), 0.0)
+
+
+CONVECTION_SCHEMES = ("upwind", "tvd")
+
+
 def _face_shape(shape: tuple[int, int, int], axis: int) -> tuple[int, int, int]:
     nx, ny, nz = shape
     return (nx + (axis == 0), ny + (axis == 1), nz + (axis == 2))
@@ -277,6 +328,8 @@ class MomentumSolver:
         self.h = float(cell_m)
         nx, ny, nz = (int(n) for n in solid.shape)
         self.shape = (nx, ny, nz)
+        if self.settings.convection not in CONVECTION_SCHEMES:
+            raise ValueError(f"convection: {self.settings.convection!r} is not one of {', '.join(CONVECTION_SCHEMES)}")
         for side in self.settings.walls:
             if side not in SIDES:
                 raise ValueError(f"walls: unknown side {side!r}; allowed: {', '.join(SIDES)}")
@@ -599,6 +652,9 @@ class MomentumSolver:
         nu_f = 0.5 * (nu_a + nu_b)
         nu_pad = np.pad(nu_f, 1, mode="edge")
         u_pad = np.pad(uc, 1)
+        tvd = st.convection == "tvd"
+        if tvd:
+            u_pad2 = np.pad(uc, 2)
         a_nb = []
         a_p = np.zeros_like(uc)
         b = np.zeros_like(uc)
@@ -631,10 +687,20 @@ class MomentumSolver:
                     b += wall * wall_speed
             a_nb.append(coef)
             a_p += coef
-            if st.central_blend:
+            if tvd:
+                # Upwind P (outflow, flux > 0): far-upwind is P's neighbour on the other side; upwind N:
+                # N's neighbour beyond it. Outside the grid and in solids the velocity is that of a wall (0).
+                out = flux > 0
+                far = np.where(out, _nbr2(u_pad2, d, -s), _nbr2(u_pad2, d, 2 * s))
+                upwind = np.where(out, uc, u_n)
+                high = _limited_face(upwind, far, np.where(out, u_n, uc))
+                correction += flux * (high - upwind)
+            elif st.central_blend:
                 upwind = np.where(flux > 0, uc, u_n)
                 correction += flux * (0.5 * (uc + u_n) - upwind)
-        if st.central_blend:
+        if tvd:
+            b -= st.tvd_blend * correction
+        elif st.central_blend:
             b -= st.central_blend * correction
         a_p += vol / dt
         b += vol / dt * uc
@@ -685,7 +751,7 @@ class MomentumSolver:
                                 minlength=u[a].size)
             u[a] += delta.reshape(u[a].shape)
 
-    def _project(self, u: list[np.ndarray], s_grid: np.ndarray, dt: float, rtol: float) -> np.ndarray:
+    def _project(self, u: list[np.ndarray], s_grid: np.ndarray, dt: float, rtol: float | None) -> np.ndarray:
         """Make div F = s by the pressure correction; returns φ per fluid cell (m²/s²)."""
         h = self.h
         rhs = ((s_grid - self._divergence_m3s(u)) / (dt * h)).ravel()[self.fluid_flat]
@@ -693,7 +759,11 @@ class MomentumSolver:
         if norm == 0.0:
             return np.zeros(self.n_cells)
         with limited_blas():  # see twin.thermal.threads
-            phi = self.multigrid.solve(rhs, x0=np.zeros(self.n_cells), tol=rtol, accel="cg", maxiter=200)
+            if rtol is None:
+                # One V-cycle: cheaper per iteration, slower for buoyant halls (see the module docstring).
+                phi = self.multigrid.solve(rhs, x0=np.zeros(self.n_cells), tol=1e-30, accel=None, maxiter=1)
+            else:
+                phi = self.multigrid.solve(rhs, x0=np.zeros(self.n_cells), tol=rtol, accel="cg", maxiter=200)
         phi_grid = np.zeros(self.shape)
         phi_grid.ravel()[self.fluid_flat] = phi
         for a in range(3):
