@@ -239,7 +239,7 @@ class Message:
         return s if isinstance(s, int) else None
 
 
-def encode_message(header: dict, arrays: dict[str, np.ndarray] | None = None) -> list[bytes | memoryview]:
+def encode_message(header: dict, arrays: dict[str, np.ndarray] | None = None) -> list[FrameBytes]:
     """Header frame (with ``arrays`` described in it) followed by one raw frame per array."""
     header = dict(header)
     header.setdefault("protocol", PROTOCOL_VERSION)

@@ -32,7 +32,8 @@ from twin.bus.clock import PacedClock
 from twin.bus.commands import CommandHandler
 from twin.bus.encoder import Encoder, frozen
 from twin.bus.publisher import Publisher
-from twin.bus.security import SecurityError, ServerKeys, is_loopback
+from twin.bus.security import SecurityError, ServerKeys
+from twin.bus.sockets import ServerSockets, check_options, open_sockets
 from twin.bus.views import fields_from, hall_info, summary_body
 from twin.bus.whatif import WhatIfRunner
 from twin.sim.runner import RunInfo, Runner, ScenarioHook, StepGate
@@ -40,8 +41,6 @@ from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin
 
 if TYPE_CHECKING:
-    from zmq.auth.thread import ThreadAuthenticator
-
     from twin.bus.metrics import MetricsServer
 
 __all__ = ["ServeGate", "ServeOptions", "TwinServer"]
@@ -97,7 +96,7 @@ class TwinServer:
         self.stopping: str | None = None  # the signal that stopped the run (SIGINT/SIGTERM), if one did
         self.hall = hall_info(twin)
         self.audit = AuditLog(self.opt.audit_path)
-        self._auth: ThreadAuthenticator | None = None
+        self._sockets: ServerSockets | None = None
         self.pub: zmq.Socket | None = None
         self.router: zmq.Socket | None = None
         self.publisher: Publisher | None = None
@@ -152,51 +151,16 @@ class TwinServer:
     def bind(self) -> None:
         """Open the sockets; SecurityError for a non-loopback bind without CURVE keys."""
         opt = self.opt
-        for ep in (opt.state_endpoint, opt.commands_endpoint):
-            if not is_loopback(ep) and opt.keys is None:
-                raise SecurityError(f"refusing to bind {ep}: it is reachable from other machines and no CURVE keys "
-                                    f"are configured (make them with `twin keys DIR`, then pass --keys DIR)")
-        for flag, v in (("--summary-hz", opt.summary_hz), ("--fields-hz", opt.fields_hz),
-                        ("--heartbeat", opt.heartbeat_s)):
-            if not (math.isfinite(v) and v > 0):
-                raise SecurityError(f"{flag} {v:g}: must be a positive number")
-        if opt.max_role not in P.ROLES:
-            raise SecurityError(f"--max-role {opt.max_role!r}: use {', '.join(P.ROLES)}")
+        check_options(opt.state_endpoint, opt.commands_endpoint, opt.keys, max_role=opt.max_role,
+                      rates={"--summary-hz": opt.summary_hz, "--fields-hz": opt.fields_hz,
+                             "--heartbeat": opt.heartbeat_s})
         if opt.metrics_address is not None:
             from twin.bus.metrics import check_metrics_address
 
             check_metrics_address(opt.metrics_address, opt.metrics_tls)  # before anything binds
-        self.pub = self.ctx.socket(zmq.XPUB)
-        self.router = self.ctx.socket(zmq.ROUTER)
-        for s in (self.pub, self.router):
-            s.setsockopt(zmq.LINGER, 0)
-        self.pub.setsockopt(zmq.XPUB_MANUAL, 1)  # the publisher decides which subscriptions apply
-        # A subscription message is one byte (1 subscribe, 0 unsubscribe) and the topic; a peer that sends
-        # a longer one is disconnected by libzmq before the message is assembled.
-        self.pub.setsockopt(zmq.MAXMSGSIZE, 1 + P.MAX_SUBSCRIPTION_BYTES)
-        self.pub.setsockopt(zmq.SNDHWM, opt.sndhwm)
-        # A fixed kernel buffer (no TCP auto-tuning to megabytes): what waits in it for a slow subscriber
-        # is old news, so keep it to a few messages and let ZeroMQ drop the rest at the high-water mark.
-        self.pub.setsockopt(zmq.SNDBUF, 256 * 1024)
-        self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)  # a reply to a client that left is dropped
-        self.router.setsockopt(zmq.MAXMSGSIZE, 16 * 1024 * 1024)  # beyond this a peer is disconnected
-        self.router.setsockopt(zmq.SNDHWM, 50)  # snapshots of a large hall are megabytes each
-        if opt.keys is not None:
-            from zmq.auth.thread import ThreadAuthenticator
-
-            auth = self._auth = ThreadAuthenticator(self.ctx)
-            auth.start()
-            auth.configure_curve(domain="*", location=str(opt.keys.clients_dir))
-            for s in (self.pub, self.router):
-                s.curve_secretkey = opt.keys.secret
-                s.curve_publickey = opt.keys.public
-                s.curve_server = True
-        try:
-            self.pub.bind(opt.state_endpoint)
-            self.router.bind(opt.commands_endpoint)
-        except zmq.ZMQError as exc:
-            self.close()
-            raise SecurityError(f"cannot bind {opt.state_endpoint} / {opt.commands_endpoint}: {exc}") from None
+        self._sockets = open_sockets(self.ctx, opt.state_endpoint, opt.commands_endpoint, opt.keys,
+                                     sndhwm=opt.sndhwm)
+        self.pub, self.router = self._sockets.pub, self._sockets.router
         self.publisher = Publisher(self.pub, self.server_id)
         self.encoder = Encoder(self.publisher)
         if self._save_checkpoint is not None:  # a what-if starts from a checkpoint of the fork
@@ -238,12 +202,8 @@ class TwinServer:
         if self.metrics is not None:
             self.metrics.close()
             self.metrics = None
-        for s in (self.pub, self.router):
-            if s is not None and not s.closed:
-                s.close(linger=0)
-        if self._auth is not None:
-            self._auth.stop()
-            self._auth = None
+        if self._sockets is not None:
+            self._sockets.close()
         self.audit.close()
 
     # --- the loop -----------------------------------------------------------------------------

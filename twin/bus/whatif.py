@@ -245,8 +245,9 @@ class WhatIfRunner:
                 renice(pid, WORKER_NICE)
         with self._lock:
             self._client, self._cluster = client, cluster
+            # Read again: close() may have run while the cluster started (mypy narrowed it above).
             if self._closing:
-                self._close_cluster()
+                self._close_cluster()  # type: ignore[unreachable]
                 raise RuntimeError("the server is shutting down")
         return client
 
