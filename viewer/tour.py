@@ -104,9 +104,15 @@ def _segment_blocked(a: np.ndarray, b: np.ndarray, boxes, margin: float) -> bool
 
 
 def _order(aisles: list[Aisle]) -> list[Aisle]:
-    """Cold aisles (and mixed ones) first, then hot aisles, each group west to east / south to north."""
+    """Cold aisles (and mixed ones) first, west to east / south to north; then the hot aisles from the
+    one nearest the last cold aisle on: from the far side back, rather than a walk across the hall to
+    begin again at the first."""
     cold = [a for a in aisles if a.kind != "hot"]
     hot = [a for a in aisles if a.kind == "hot"]
+    if cold and len(hot) > 1:
+        last = np.array(cold[-1].center)
+        if np.linalg.norm(np.array(hot[-1].center) - last) < np.linalg.norm(np.array(hot[0].center) - last):
+            hot = hot[::-1]
     return cold + hot
 
 
