@@ -87,6 +87,7 @@ CRAH_STATE_COLOURS: dict[str, tuple[int, int, int]] = {
 
 WALL_THICKNESS_M = 0.15
 MIN_AISLE_M = 0.6  # narrower gaps are not walked (service gaps, a row against a unit)
+ISO_MAX_CELLS = 40_000  # the isosurface is contoured on blocks of cells above this (a level of detail)
 MAX_AISLE_M = 1.2  # an aisle against a wall is drawn this wide: the rest of the space is the room's
 
 
@@ -446,7 +447,42 @@ def _static_meshes(hall: HallModel) -> dict[str, pv.PolyData]:
     meshes["outlines"] = (merged.extract_feature_edges(feature_angle=30.0, boundary_edges=False,
                                                        non_manifold_edges=False, manifold_edges=False)
                           if merged is not None else pv.PolyData())
+    # The faces no camera can see (a rack's side against its neighbour, a cabinet's bottom on the floor)
+    # go: looking down a row, its racks' sides stacked 40 layers deep, each shaded by a software renderer.
+    boxes = np.array([(o.box.lo, o.box.hi) for o in (*hall.racks, *hall.pdus, *hall.crahs)], float).reshape(-1, 2, 3)
+    for k in ("racks", "crahs", "pdus"):
+        if meshes[k].n_cells:
+            keep = ~hidden_faces(meshes[k], boxes)
+            if not keep.all():
+                meshes[k] = _keep_cells(meshes[k], keep)
     return meshes
+
+
+def _keep_cells(mesh: pv.PolyData, keep: np.ndarray) -> pv.PolyData:
+    """The triangles where ``keep``, with their cell arrays (the points stay as they are)."""
+    faces = mesh.faces.reshape(-1, 4)[keep]
+    out = pv.PolyData(np.asarray(mesh.points), faces.ravel())
+    for name in mesh.cell_data.keys():
+        out.cell_data[name] = np.asarray(mesh.cell_data[name])[keep]
+    return out
+
+
+def hidden_faces(mesh: pv.PolyData, boxes: np.ndarray, *, floor_z_m: float = 0.0, gap_m: float = 0.002) -> np.ndarray:
+    """Which triangles of ``mesh`` no camera above the floor can see: those lying against a solid box
+    (every corner, moved ``gap_m`` out along the face's normal, inside one of ``boxes`` (n, 2, 3)), and
+    the downward faces on or below the floor. Boxes are the cabinets' bounding boxes: a neighbour whose
+    own mesh is not a full box would leave a hole, so only boxes of box-shaped cabinets belong here."""
+    faces = mesh.faces.reshape(-1, 4)[:, 1:] if mesh.n_cells else np.zeros((0, 3), int)
+    tri = np.asarray(mesh.points)[faces]  # (n, 3 corners, xyz)
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
+    out = tri + gap_m * normal[:, None, :]
+    hidden = np.zeros(len(tri), bool)
+    for lo, hi in boxes:
+        inside = ((out >= lo - 1e-6) & (out <= hi + 1e-6)).all(axis=2).all(axis=1)
+        hidden |= inside
+    hidden |= (normal[:, 2] < -0.99) & (tri[:, :, 2].max(axis=1) <= floor_z_m + 1e-6)
+    return hidden
 
 
 #: add_mesh keywords of each static mesh (dynamic ones are styled in :mod:`viewer.stage`).
@@ -539,6 +575,7 @@ class HallScene:
     velocity_m_s: np.ndarray | None = None  # (nz, ny, nx, 3) float32
     _rack_cell: np.ndarray | None = None  # rack index of each cell of ``racks``
     _crah_cell: np.ndarray | None = None
+    _hot_ids: tuple[int, ...] = ()  # the racks the cones of ``hot_marks`` stand on
     _arrow_factor: float | None = None  # arrow length per m/s, fixed at the first field so lengths compare
 
     # --- updating -------------------------------------------------------------------------------
@@ -596,8 +633,15 @@ class HallScene:
         self.crah_labels = [f"{n} {100 * f:.0f} %" if s == "running" and isinstance(f, (int, float))
                             else f"{n} {s.upper()}" for n, s, f in zip(self.crah_names, states, speeds)]
         self.hot = hottest_racks(summary, self.rack_names, self.options.hot_racks)
-        marks, self.hot_label_positions = hot_markers(self.hall, self.hot)
-        self.meshes["hot_marks"].copy_from(marks if marks.n_cells else _placeholder("t_inlet_c"), deep=True)
+        ids = tuple(i for i, _ in self.hot)
+        mesh = self.meshes["hot_marks"]
+        if ids and ids == self._hot_ids:
+            # The same racks: only their colours change (rebuilding the cones took 9 ms a summary).
+            _write(mesh, "t_inlet_c", np.repeat([t for _, t in self.hot], mesh.n_cells // len(ids)))
+        else:
+            marks, self.hot_label_positions = hot_markers(self.hall, self.hot)
+            mesh.copy_from(marks if marks.n_cells else _placeholder("t_inlet_c"), deep=True)
+            self._hot_ids = ids
         return {"racks", "crahs", "crah_faces", "crah_labels", "hot_marks"}
 
     @property
@@ -723,25 +767,51 @@ class HallScene:
         mesh.origin = origin
         _write(mesh, "t_c", values.ravel())
 
-    def _field_grid(self, *, velocity: bool = False) -> pv.ImageData:
+    def _field_grid(self, *, velocity: bool = False, coarsen: int = 1) -> pv.ImageData:
         """The field as point data on the cell corners (contours and streamlines want points).
 
         Solid cells get the coldest air temperature (and no velocity): the hot-air surface then closes
-        at a rack's face instead of spreading NaN into the air around it.
+        at a rack's face instead of spreading NaN into the air around it. ``coarsen`` > 1 first averages
+        blocks of coarsen³ cells (a level of detail for the isosurface; the grid is padded at its far
+        edges by repeating the last cells).
+
+        The corner values are the mean of the cells that share the corner (VTK's
+        ``vtkCellDataToPointData`` rule), computed here with numpy: VTK's filter took 25 ms a frame
+        on the reference hall, the numpy form a few.
         """
         nx, ny, nz, o, h = self._geometry()
-        grid = pv.ImageData(dimensions=(nx + 1, ny + 1, nz + 1), origin=tuple(o), spacing=(h, h, h))
         t = self.t_c
         solid = np.isnan(t)
         fill = float(np.nanmin(t)) if not solid.all() else 0.0
-        grid.cell_data["t_c"] = np.where(solid, fill, t).ravel()
+        t = np.where(solid, np.float32(fill), t)
+        v = None
         if velocity and self.velocity_m_s is not None:
-            v = np.where(np.isnan(self.velocity_m_s), 0.0, self.velocity_m_s)
-            grid.cell_data["velocity_m_s"] = v.reshape(-1, 3)
-        return grid.cell_data_to_point_data()
+            v = np.where(np.isnan(self.velocity_m_s), np.float32(0.0), self.velocity_m_s)
+        if coarsen > 1:
+            t = block_mean(t, coarsen)
+            v = None if v is None else block_mean(v, coarsen)
+            h = h * coarsen
+        shape = t.shape  # (nz, ny, nx) of the cells drawn from
+        grid = pv.ImageData(dimensions=(shape[2] + 1, shape[1] + 1, shape[0] + 1), origin=tuple(o),
+                            spacing=(h, h, h))
+        grid.point_data["t_c"] = cells_to_points(t).ravel()
+        if v is not None:
+            grid.point_data["velocity_m_s"] = cells_to_points(v).reshape(-1, 3)
+        return grid
+
+    def iso_coarsening(self) -> int:
+        """Cells per side of the blocks the isosurface is contoured on: 1 on small grids, 2 or more on
+        grids over ISO_MAX_CELLS cells. Its triangles cost a software renderer per triangle as much as
+        per pixel (41,712 triangles on the reference hall took a third of a frame; 2 → about a quarter
+        of them), and a surface of the hot air read from across a hall needs no 0.25 m detail."""
+        n = int(np.prod(self.grid["shape_xyz"]))
+        f = 1
+        while n / f**3 > ISO_MAX_CELLS:
+            f += 1
+        return f
 
     def _isosurface(self) -> pv.PolyData:
-        grid = self._field_grid()
+        grid = self._field_grid(coarsen=self.iso_coarsening())
         iso = grid.contour([float(self.options.iso_c)], scalars="t_c", method="flying_edges")
         return iso if iso.n_points else pv.PolyData()
 
@@ -786,6 +856,30 @@ class HallScene:
                                              max_length=2 * size, initial_step_length=0.5,
                                              step_unit="cl", terminal_speed=1e-4, max_steps=4000)
         return lines if lines.n_points else pv.PolyData()
+
+
+def block_mean(cells: np.ndarray, f: int) -> np.ndarray:
+    """Means over blocks of f × f × f cells of a (nz, ny, nx[, k]) array; the far edges are padded by
+    repeating the last cells, so every cell lands in a block."""
+    nz, ny, nx = cells.shape[:3]
+    pad = [(0, -n % f) for n in (nz, ny, nx)] + [(0, 0)] * (cells.ndim - 3)
+    c = np.pad(cells, pad, mode="edge")
+    mz, my, mx = (c.shape[0] // f, c.shape[1] // f, c.shape[2] // f)
+    return c.reshape(mz, f, my, f, mx, f, *c.shape[3:]).mean(axis=(1, 3, 5), dtype=np.float32)
+
+
+def cells_to_points(cells: np.ndarray) -> np.ndarray:
+    """Cell values (nz, ny, nx[, k]) to corner values (nz+1, ny+1, nx+1[, k]): each corner the mean of
+    the cells sharing it. Padding by repeating the edge cells makes a face, edge or corner point the
+    mean of its 4, 2 or 1 real cells, as VTK's vtkCellDataToPointData does."""
+    pad = [(1, 1)] * 3 + [(0, 0)] * (cells.ndim - 3)
+    c = np.pad(cells.astype(np.float32, copy=False), pad, mode="edge")
+    out = np.zeros((c.shape[0] - 1, c.shape[1] - 1, c.shape[2] - 1, *c.shape[3:]), np.float32)
+    for dz in (0, 1):
+        for dy in (0, 1):
+            for dx in (0, 1):
+                out += c[dz:dz + out.shape[0], dy:dy + out.shape[1], dx:dx + out.shape[2]]
+    return out * np.float32(0.125)
 
 
 def _write(mesh: pv.DataSet, name: str, values: np.ndarray) -> None:

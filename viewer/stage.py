@@ -29,9 +29,11 @@ KEYS_HELP = ("o overview · t top · [ and ] aisles · k guided walk, ← → it
              "i isosurface · l airflow · click: figures · q quit")
 
 # Colour-coded equipment keeps most of its colour in shadow: the colour is the message, not the shading.
-_EQUIPMENT_LIGHT = {"ambient": 0.45, "diffuse": 0.6, "specular": 0.0}
+_EQUIPMENT_LIGHT = {"ambient": 0.55, "diffuse": 0.55, "specular": 0.0}
 SECTION_OPACITY = 0.45  # aisle sections: the racks behind stay visible through the air
 CRAH_OWNER = 100_000  # owner ids of CRAH cells for the label occluder (racks own 0 … n_racks − 1)
+CABINETS = ("racks", "crahs", "pdus", "obstacles")  # drawn after the faces laid over them
+BACKDROP = ("floor", "tiles", "floor_grid", "walls/-x", "walls/+x", "walls/-y", "walls/+y")  # drawn last
 TILE_CLIM_M_S = (0.0, 1.5)  # tile face velocity: 0 … 1.5 m/s (≈ 0.54 m³/s through a 600 mm tile)
 SPEED_CLIM_M_S = (0.0, 3.0)  # the air's speed in a hall: still air … a CRAH's jet
 
@@ -108,6 +110,7 @@ class Stage:
         # Text is sized in pixels: scaled with the window so a 1080p video reads like a 960 px window.
         self.font_scale = max(0.6, plotter.window_size[1] / 800)
         self._add_actors(keys_help)
+        self._tune_renderer()
         self.refresh()
 
     # --- building (once) ----------------------------------------------------------------------
@@ -147,7 +150,7 @@ class Stage:
         self.actors["hot_marks"] = p.add_mesh(m["hot_marks"], name="hot_marks", scalars="t_inlet_c",
                                               preference="cell", cmap=rack_lut, clim=scale.clim_c,
                                               show_scalar_bar=False, pickable=False, reset_camera=False,
-                                              ambient=0.5, diffuse=0.6)
+                                              ambient=0.6, diffuse=0.5)
         # Slices and sections: solid cells are NaN and drawn transparent, so racks show through.
         for name in ("slice", "vslice", "asections"):
             self.actors[name] = p.add_mesh(m[name], name=name, scalars="t_c", preference="cell", cmap=air_lut,
@@ -249,6 +252,41 @@ class Stage:
         for name in ("racks", "rack_fronts", "rack_backs", "crahs"):
             if name in self.actors:
                 self.picker.AddPickList(self.actors[name])
+
+    def _tune_renderer(self) -> None:
+        """What a frame costs in a software renderer (Mesa llvmpipe), where nearly all of it is shading
+        pixels: 1280 x 960 of them, several layers deep.
+
+        - Two lights instead of pyvista's five-light kit: every lit pixel pays for every light. The
+          kit's key light stays (the shape of the cabinets) and the headlight takes the fill and back
+          lights' share, so faces turned to the viewer keep their brightness.
+        - No order-independent translucency: its extra full-window buffers and compositing pass cost
+          more than the translucent layers themselves (the isosurface, containment, the slice's
+          transparent solid cells); each is one sheet seen from one side, so plain blending draws the same.
+        - Back faces of the cabinets culled, and their hidden faces (a rack's sides against its
+          neighbours) already left out of the scene (:func:`viewer.scene.hidden_faces`).
+        - Drawn front to back as far as a fixed order can: the faces laid over the cabinets (rack
+          fronts and backs, CRAH faces) first, then the cabinets, then the room's big surfaces (floor,
+          tiles, walls). A pixel already covered fails the depth test before it is shaded, so a
+          cabinet's face under its temperature overlay, or the floor behind a row, costs almost nothing.
+        """
+        renderer = self.plotter.renderer
+        lights = list(renderer.GetLights())
+        if len(lights) == 5:  # the light kit: headlight, key, fill, two back lights
+            spare = lights[2].GetIntensity()  # the fill light; the back lights only rim the far sides
+            lights[0].SetIntensity(lights[0].GetIntensity() + spare)
+            for light in lights[2:]:
+                renderer.RemoveLight(light)
+        renderer.SetUseOIT(False)
+        # Cabinets are closed boxes with outward faces (tests/viewer/test_scene.py checks it): their
+        # far sides are never seen, so they are not rasterized at all.
+        for name in CABINETS[:3]:
+            if name in self.actors:
+                self.actors[name].GetProperty().BackfaceCullingOn()
+        for name in (*CABINETS, *BACKDROP):
+            if name in self.actors:
+                renderer.RemoveActor(self.actors[name])
+                renderer.AddActor(self.actors[name])
 
     def _aspect(self) -> float:
         w, h = self.plotter.window_size

@@ -40,6 +40,7 @@ START_HOLD_S = 1.0
 FILLET_M = 1.0  # radius of the rounded corners (less where legs are short)
 LOOK_AHEAD_M = 2.5  # the camera looks at the path this far ahead: it turns into a corner before it
 SOLID_CLEARANCE_M = 0.25  # the path keeps this far from any cabinet
+DOOR_CLEARANCE_M = 0.6  # where the walk stops outside a contained aisle's door
 FACE_LOOK_HEIGHT_M = 1.2  # facing a rack: the middle of its front, a little below the eyes
 
 
@@ -79,6 +80,16 @@ def solid_boxes(hall: HallModel) -> list[tuple[np.ndarray, np.ndarray]]:
             for o in (*hall.racks, *hall.crahs, *hall.pdus, *hall.obstacles)]
 
 
+def door_box(aisle: Aisle, hall: HallModel) -> tuple[np.ndarray, np.ndarray] | None:
+    """The (x, y) corners of the containment that closes ``aisle`` with doors, or None: an aisle
+    whose centre lies inside a contained footprint that has doors across its ends."""
+    cx, cy = aisle.center
+    for c in hall.spec.containment:
+        if c.doors and c.x_m[0] <= cx <= c.x_m[1] and c.y_m[0] <= cy <= c.y_m[1]:
+            return np.array([c.x_m[0], c.y_m[0]]), np.array([c.x_m[1], c.y_m[1]])
+    return None
+
+
 def _blocked(p_xy: np.ndarray, boxes, margin: float) -> bool:
     for lo, hi in boxes:
         if lo[0] - margin < p_xy[0] < hi[0] + margin and lo[1] - margin < p_xy[1] < hi[1] + margin \
@@ -93,9 +104,15 @@ def _segment_blocked(a: np.ndarray, b: np.ndarray, boxes, margin: float) -> bool
 
 
 def _order(aisles: list[Aisle]) -> list[Aisle]:
-    """Cold aisles (and mixed ones) first, then hot aisles, each group west to east / south to north."""
+    """Cold aisles (and mixed ones) first, west to east / south to north; then the hot aisles from the
+    one nearest the last cold aisle on: from the far side back, rather than a walk across the hall to
+    begin again at the first."""
     cold = [a for a in aisles if a.kind != "hot"]
     hot = [a for a in aisles if a.kind == "hot"]
+    if cold and len(hot) > 1:
+        last = np.array(cold[-1].center)
+        if np.linalg.norm(np.array(hot[-1].center) - last) < np.linalg.norm(np.array(hot[0].center) - last):
+            hot = hot[::-1]
     return cold + hot
 
 
@@ -110,6 +127,15 @@ def _waypoints(aisles: list[Aisle], hall: HallModel, boxes) -> tuple[np.ndarray,
     for n_aisle, aisle in enumerate(ordered):
         a = aisle.axis
         ends = _ends(aisle, hall)
+        closed = door_box(aisle, hall)
+        if closed is not None:
+            # A contained aisle behind doors: the walk stops outside its nearer door (at least
+            # DOOR_CLEARANCE_M from it), looks in through the panel (the camera never crosses a panel),
+            # and walks on.
+            lo_m, hi_m = closed
+            ends = tuple(e.copy() for e in ends)
+            ends[0][a] = max(min(ends[0][a], lo_m[a] - DOOR_CLEARANCE_M), WALL_CLEARANCE_M)
+            ends[1][a] = min(max(ends[1][a], hi_m[a] + DOOR_CLEARANCE_M), room[a] - WALL_CLEARANCE_M)
         if pts:
             here = pts[-1]
             entry, exit_ = sorted(ends, key=lambda e: float(np.linalg.norm(e - here)))
@@ -132,7 +158,9 @@ def _waypoints(aisles: list[Aisle], hall: HallModel, boxes) -> tuple[np.ndarray,
             for c in (c1, c2):
                 if np.linalg.norm(c - pts[-1]) > 1e-6:
                     pts.append(c)
-            if np.linalg.norm(entry - pts[-1]) > 1e-6:
+            # A contained aisle is seen from the cross aisle in line with it (no detour up to its door
+            # and back, which would swing the gaze); an open one is entered.
+            if closed is None and np.linalg.norm(entry - pts[-1]) > 1e-6:
                 pts.append(entry)
         else:
             entry, exit_ = ends
@@ -143,6 +171,8 @@ def _waypoints(aisles: list[Aisle], hall: HallModel, boxes) -> tuple[np.ndarray,
         at = max(at, far + SECTION_PAST_ROWS_M) if ahead > 0 else min(at, far - SECTION_PAST_ROWS_M)
         at = float(min(max(at, 0.05), room[a] - 0.05))
         starts.append((len(pts) - 1, aisle.name, aisles.index(aisle), at))
+        if closed is not None:
+            continue  # seen from its door: the next leg starts here
         if n_aisle == len(ordered) - 1:
             # The last aisle ends where its rows end: the walk turns round there, looking back down the
             # aisle, instead of walking on to stare at whatever stands past the rows.
@@ -233,13 +263,15 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
         w = 0.0 if seg[i] <= 0 else (s - s_cum[i]) / seg[i]
         return path[i] + w * (path[i + 1] - path[i])
 
-    def heading(s: float) -> np.ndarray:
-        """Along the path, at the point a little ahead (turns begin before the corner)."""
+    def heading(s: float, limit: float = total) -> np.ndarray:
+        """Along the path, at the point a little ahead (turns begin before the corner), but not past
+        ``limit`` (the next stop: where the walk turns back after looking into a contained aisle, a
+        look past it would swing the gaze round before the camera gets there)."""
         here = point(s)
-        ahead = point(s + LOOK_AHEAD_M)
+        ahead = point(min(s + LOOK_AHEAD_M, limit))
         d = ahead - here
-        if np.linalg.norm(d) < 0.2:  # at the end: the last direction of travel
-            d = path[-1] - point(total - 1.0)
+        if np.linalg.norm(d) < 0.2:  # at a stop or the end: the last direction of travel
+            d = here - point(s - 0.5) if s > 0.5 else point(s + 0.5) - here
         d = d / max(float(np.linalg.norm(d)), 1e-9)
         drop = EYE_HEIGHT_M - LOOK_HEIGHT_M
         v = np.array([d[0], d[1], -drop / 8.0])  # a slight downward gaze, as walking
@@ -247,7 +279,8 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
 
     # Where to stop: aisle entries (for stepping only) and, in the aisle a hot rack faces, the path
     # point nearest its front.
-    holds: list[tuple[float, int]] = []  # (s, rack index)
+    # Each hold: (s, what it looks at (x, y, z), stop name, rack index or -1).
+    holds: list[tuple[float, tuple[float, float, float], str, int]] = []
     for rack, _t in hot:
         r = hall.racks[rack]
         f, sign = facing_axis_sign(r.facing)
@@ -255,8 +288,21 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
         front[f] = (r.box.hi[f] if sign > 0 else r.box.lo[f]) + sign * 0.6
         i = int(np.argmin(np.linalg.norm(path - front, axis=1)))
         if float(np.linalg.norm(path[i] - front)) < 1.0:  # a rack with no aisle in front is not visited
-            holds.append((float(s_cum[i]), rack))
-    holds.sort()
+            target = [(r.box.lo[0] + r.box.hi[0]) / 2, (r.box.lo[1] + r.box.hi[1]) / 2, FACE_LOOK_HEIGHT_M]
+            target[f] = r.box.hi[f] if sign > 0 else r.box.lo[f]
+            holds.append((float(s_cum[i]), tuple(target), f"rack {r.name}", rack))
+    for i_corner, _name, index, _past in starts:
+        aisle = aisles[index]
+        if door_box(aisle, hall) is None:
+            continue
+        # Outside a contained aisle's door: look down the aisle through the panel, to its far door.
+        door = corners[i_corner]
+        i = at[i_corner]  # the middle of the fillet at the door (the path passes it again later on)
+        far = np.array([*aisle.center, LOOK_HEIGHT_M])
+        a = aisle.axis
+        far[a] = aisle.hi[a] if door[a] < aisle.center[a] else aisle.lo[a]
+        holds.append((float(s_cum[i]), tuple(map(float, far)), f"door of {aisle.name}", -1))
+    holds.sort(key=lambda h: h[0])
     poses: list[CameraPose] = []
     stops: list[tuple[int, str]] = []
     facing: dict[int, int] = {}
@@ -273,7 +319,7 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
 
     for _ in range(int(START_HOLD_S * fps)):
         emit(point(0.0), heading(0.0))
-    legs = [s for s, _ in holds] + [total]
+    legs = [h[0] for h in holds] + [total]
     s0 = 0.0
     entries = list(entry_s)
     for n, s1 in enumerate(legs):
@@ -283,27 +329,25 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
                 _, name, index, past = entries.pop(0)
                 stops.append((len(poses), name))
                 section[0] = (index, past)
-            emit(point(s), heading(s))
+            emit(point(s), heading(s, s1))
         s0 = s1
         if n < len(holds):
-            rack = holds[n][1]
-            r = hall.racks[rack]
+            _, target, what, rack = holds[n]
             here = point(s0)
-            target = np.array([(r.box.lo[0] + r.box.hi[0]) / 2, (r.box.lo[1] + r.box.hi[1]) / 2, FACE_LOOK_HEIGHT_M])
-            f, sign = facing_axis_sign(r.facing)
-            target[f] = r.box.hi[f] if sign > 0 else r.box.lo[f]
-            to_rack = target - np.array([here[0], here[1], EYE_HEIGHT_M])
+            to_rack = np.asarray(target, float) - np.array([here[0], here[1], EYE_HEIGHT_M])
             to_rack /= np.linalg.norm(to_rack)
-            along = heading(s0)
-            stops.append((len(poses), f"rack {r.name}"))
+            along = heading(s0, s0)  # how it came
+            onward = heading(s0 + 1e-3, legs[n + 1])  # how it goes on (the way back, after a door)
+            stops.append((len(poses), what))
             n_turn, n_hold = int(TURN_S * fps), int(HOLD_S * fps)
             for k in range(n_turn):
                 emit(here, _turn(along, to_rack, _smoothstep((k + 1) / n_turn)))
             for _k in range(n_hold):
-                facing[len(poses)] = rack
+                if rack >= 0:
+                    facing[len(poses)] = rack
                 emit(here, to_rack)
             for k in range(n_turn):
-                emit(here, _turn(to_rack, along, _smoothstep((k + 1) / n_turn)))
+                emit(here, _turn(to_rack, onward, _smoothstep((k + 1) / n_turn)))
     # At the end, turn round to look back down the last aisle (never stand staring at a wall), turning
     # through the side with more room before its wall: toward the racks, not the nearer wall.
     end = point(total)

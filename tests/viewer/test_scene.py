@@ -7,6 +7,7 @@ import tomllib
 
 import numpy as np
 import pytest
+import pyvista as pv
 
 from tests.viewer.conftest import REFERENCE, TINY
 from twin.bus.offline import OfflineView
@@ -37,15 +38,61 @@ def shifted(view, dt_k: float, *, time_s: float = 60.0) -> OfflineView:
 
 
 def test_one_rack_mesh_with_every_rack(tiny_hall, tiny_view):
-    """All racks are one mesh (one actor): 12 triangles per box rack, each cell knowing its rack."""
+    """All racks are one mesh (one actor), each cell knowing its rack: 12 triangles per box rack less
+    the faces no camera sees (2 on the floor, 2 per side against a neighbour)."""
     scene = build_scene(tiny_hall, tiny_view)
     racks = scene.meshes["racks"]
-    assert racks.n_cells == 12 * len(tiny_hall.racks) == 48
+    # tiny.toml: one row of four racks, 0.5 m apart from its PDU: 4 bottoms and 3 shared sides (2 faces each).
+    assert racks.n_cells == 12 * 4 - 2 * 4 - 2 * 2 * 3 == 28
     assert sorted(set(racks.cell_data["rack_index"])) == [0, 1, 2, 3]
     for i, r in enumerate(tiny_hall.racks):
         cells = racks.extract_cells(np.flatnonzero(racks.cell_data["rack_index"] == i))
         assert np.allclose(np.reshape(cells.bounds, (3, 2)).T, [r.box.lo, r.box.hi])
-    assert scene.meshes["crahs"].n_cells == 12 and scene.meshes["pdus"].n_cells == 24
+    assert scene.meshes["crahs"].n_cells == 12 - 2
+
+
+def test_hidden_faces_are_the_shared_sides_and_the_bottoms():
+    """Two boxes side by side: the faces against each other and the faces on the floor are hidden,
+    the rest (tops, outer sides) not; a box standing apart keeps its bottom only if above the floor."""
+    import trimesh
+
+    from viewer.scene import hidden_faces
+
+    lo_a, hi_a, lo_b, hi_b = (0, 0, 0), (1, 0.6, 2), (0, 0.6, 0), (1, 1.2, 2)
+    boxes = np.array([(lo_a, hi_a), (lo_b, hi_b)], float)
+    tri = trimesh.creation.box(bounds=[lo_a, hi_a])
+    mesh = pv.PolyData(np.asarray(tri.vertices), np.column_stack([np.full(12, 3), tri.faces]).ravel())
+    hidden = hidden_faces(mesh, boxes)
+    normals = np.asarray(mesh.compute_normals(cell_normals=True, point_normals=False).cell_data["Normals"])
+    assert set(map(tuple, np.round(normals[hidden]).astype(int))) == {(0, 1, 0), (0, 0, -1)}
+    assert hidden.sum() == 4
+    # A taller neighbour covers the side too; a shorter one does not cover all of it: kept.
+    shorter = np.array([(lo_a, hi_a), (lo_b, (1, 1.2, 1.0))], float)
+    assert hidden_faces(mesh, shorter).sum() == 2
+    raised = pv.PolyData(np.asarray(tri.vertices) + [0, 0, 0.5], mesh.faces)
+    assert hidden_faces(raised, boxes[:0]).sum() == 0
+
+
+@pytest.fixture(scope="module")
+def reference_scene():
+    """The reference hall's scene at its steady state (about 10 s: the steady solve)."""
+    from twin.bus.offline import offline_view
+
+    return build_scene(load_hall(REFERENCE), offline_view(REFERENCE))
+
+
+@pytest.mark.slow
+def test_cabinet_faces_point_outward(reference_scene):
+    """Back faces of the cabinets are culled in the stage: every face kept must face away from its box."""
+    hall = reference_scene.hall
+    for name, objects in (("racks", hall.racks), ("pdus", hall.pdus), ("crahs", hall.crahs)):
+        mesh = reference_scene.meshes[name]
+        normals = np.asarray(mesh.compute_normals(cell_normals=True, point_normals=False, auto_orient_normals=False,
+                                                  consistent_normals=False).cell_data["Normals"])
+        centre = np.array([(np.asarray(o.box.lo) + o.box.hi) / 2 for o in objects])
+        index = np.asarray(mesh.cell_data[name[:-1] + "_index"])
+        out = ((np.asarray(mesh.cell_centers().points) - centre[index]) * normals).sum(axis=1)
+        assert (out > 0).all(), name
 
 
 def test_rack_cells_carry_their_inlet_temperature(tiny_hall, tiny_view):
@@ -142,6 +189,41 @@ def test_isosurface_at_its_temperature(tiny_hall, tiny_view):
     scene.options.iso_c = t_max + 1.0
     scene.refresh_fields()
     assert scene.meshes["iso"] is iso and iso.n_points == 0
+
+
+def test_corner_values_as_vtk_computes_them(tiny_view):
+    """The numpy corner averages equal VTK's vtkCellDataToPointData on the same image, scalars and
+    vectors, at the faces, edges and corners of the grid too."""
+    from viewer.scene import cells_to_points
+
+    rng = np.random.default_rng(3)
+    cells = rng.normal(25.0, 3.0, size=(4, 5, 6)).astype(np.float32)
+    vec = rng.normal(size=(4, 5, 6, 3)).astype(np.float32)
+    grid = pv.ImageData(dimensions=(7, 6, 5))
+    grid.cell_data["t"] = cells.ravel()
+    grid.cell_data["v"] = vec.reshape(-1, 3)
+    ref = grid.cell_data_to_point_data()
+    assert np.allclose(cells_to_points(cells).ravel(), ref.point_data["t"], atol=1e-5)
+    assert np.allclose(cells_to_points(vec).reshape(-1, 3), ref.point_data["v"], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_isosurface_level_of_detail(reference_scene):
+    """On the reference hall (172,800 cells) the isosurface is contoured on 2 × 2 × 2 blocks: about a
+    quarter of the triangles, and still at its temperature on the field it was drawn from; block means
+    conserve the field's mean where the grid divides evenly."""
+    from viewer.scene import block_mean
+
+    scene = reference_scene
+    assert scene.iso_coarsening() == 2
+    iso = scene.meshes["iso"]
+    fine = scene._field_grid().contour([27.0], scalars="t_c", method="flying_edges")
+    assert 0.15 * fine.n_cells < iso.n_cells < 0.4 * fine.n_cells
+    probe = iso.sample(scene._field_grid(coarsen=2))
+    assert np.allclose(probe.point_data["t_c"], 27.0, atol=0.05)
+    cells = np.arange(4 * 6 * 8, dtype=np.float32).reshape(4, 6, 8)
+    assert block_mean(cells, 2).mean() == pytest.approx(cells.mean())
+    assert block_mean(cells, 2)[0, 0, 0] == pytest.approx(cells[:2, :2, :2].mean())
 
 
 def test_update_in_place_keeps_meshes_and_arrays(tiny_hall, tiny_view):
