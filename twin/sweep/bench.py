@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING
 
 from twin.model.load import HallModel, bundled_hall
 from twin.sweep.cases import Case, n_minus_1
 from twin.sweep.command import job_for
-from twin.sweep.engine import run_sweep
+from twin.sweep.engine import local_cluster, run_sweep
 from twin.sweep.worker import SweepJob, _built
-
-if TYPE_CHECKING:
-    from distributed import Client, LocalCluster
 
 __all__ = ["bench_sweep", "grid_cases", "human"]
 
@@ -43,18 +39,8 @@ def _warm(job: SweepJob) -> None:
     _built(job, Case("warm"))
 
 
-def _cluster(n: int) -> tuple[Client, LocalCluster]:
-    from distributed import Client, LocalCluster
-
-    from twin.sweep.engine import _WORKER_ENV
-
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           env=dict(_WORKER_ENV), silence_logs=40)
-    return Client(cluster), cluster
-
-
 def _timed_grid(job: SweepJob, cases: list[Case], n_workers: int) -> dict:
-    client, cluster = _cluster(n_workers)
+    client, cluster = local_cluster(n_workers)
     try:
         client.run(_warm, job)  # every worker builds the hall before the clock starts
         t0 = time.perf_counter()

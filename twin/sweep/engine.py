@@ -23,7 +23,7 @@ from twin.sweep.worker import SweepJob, run_batch
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
 
-__all__ = ["SweepRun", "batches", "run_sweep"]
+__all__ = ["SweepRun", "batches", "local_cluster", "run_serial", "run_sweep"]
 
 #: Environment of local workers: one thread in every numerical library (the cores are the workers').
 _WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -54,15 +54,30 @@ def batches(cases: list[Case], n_workers: int, *, per_worker: int = 3, most: int
     return out
 
 
-def _client(scheduler: str | None, n_workers: int | None) -> tuple[Client, LocalCluster | None]:
+def local_cluster(n_workers: int | None = None) -> tuple[Client, LocalCluster]:
+    """A LocalCluster of ``n_workers`` single-threaded worker processes (default: one per core) and its client.
+
+    Dask's Nanny would start each worker with ``MALLOC_TRIM_THRESHOLD_=65536`` and also write it into this
+    process's environment (``distributed.nanny.pre-spawn-environ``); our workers are left with glibc's own
+    malloc instead, which the solves need (twin/sweep/worker.py says why and measures it). Workers on
+    other clusters fix it for themselves (:func:`twin.sweep.worker.prepare_process`).
+    """
+    import dask
     from distributed import Client, LocalCluster
+
+    n = n_workers or os.cpu_count() or 1
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               env=dict(_WORKER_ENV), silence_logs=40)
+    return Client(cluster), cluster
+
+
+def _client(scheduler: str | None, n_workers: int | None) -> tuple[Client, LocalCluster | None]:
+    from distributed import Client
 
     if scheduler:
         return Client(scheduler, timeout="20s"), None
-    n = n_workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           env=dict(_WORKER_ENV), silence_logs=40)
-    return Client(cluster), cluster
+    return local_cluster(n_workers)
 
 
 def run_sweep(job: SweepJob, cases: list[Case], *, scheduler: str | None = None, n_workers: int | None = None,
