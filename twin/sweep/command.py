@@ -54,6 +54,9 @@ def add_parsers(sub: argparse._SubParsersAction, hall_help: str, duration_type: 
     s.add_argument("--from", dest="from_checkpoint", type=Path, default=None, metavar="CHECKPOINT.npz",
                    help="start every case from this checkpoint's state (a fork of a running twin)")
     s.add_argument("--resume", action="store_true", help="keep the finished cases in --out and run the rest")
+    s.add_argument("--case-timeout", type=duration_type, default=None, metavar="S",
+                   help="wall-clock limit of one case (e.g. 60, 2min; the worker's one-time hall build is not "
+                        "counted): a case past it is reported as an error with that reason and the sweep goes on")
     add_common(s, duration_type)
 
     from twin.sweep.capacity import add_parser as add_capacity_parser
@@ -62,14 +65,16 @@ def add_parsers(sub: argparse._SubParsersAction, hall_help: str, duration_type: 
 
 
 def job_for(hall: HallModel, *, airflow: str | None, control: str = "ideal", dt_s: float = 1.0,
-            checkpoint: Path | None = None, load_limit: float = DEFAULT_LOAD_LIMIT) -> SweepJob:
+            checkpoint: Path | None = None, load_limit: float = DEFAULT_LOAD_LIMIT,
+            case_timeout_s: float | None = None) -> SweepJob:
     from twin.sim.checkpoint import hall_sha256
 
     key = hall_sha256(hall)
     if checkpoint is not None:
         key += ":" + hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     return SweepJob(hall=hall, key=key, airflow=airflow, control=control, dt_s=dt_s,
-                    checkpoint=None if checkpoint is None else str(checkpoint.resolve()), load_limit=load_limit)
+                    checkpoint=None if checkpoint is None else str(checkpoint.resolve()), load_limit=load_limit,
+                    case_timeout_s=case_timeout_s)
 
 
 def _checkpoint_options(path: Path) -> tuple[str, float, str]:
@@ -122,6 +127,7 @@ def run_and_write(hall: HallModel, hall_path: Path, job: SweepJob, cases: list[C
     todo = [c for c in cases if c.name not in done_names]
     meta = {"hall": hall.name, "hall_file": str(hall_path), "mode": mode, "load_limit": job.load_limit,
             "airflow": job.airflow or hall.spec.airflow.model, "from_checkpoint": job.checkpoint,
+            "case_timeout_s": job.case_timeout_s,
             **(extra_meta or {})}
     finished: list[dict] = list(kept)
     order = {c.name: i for i, c in enumerate(cases)}
@@ -179,7 +185,7 @@ def sweep_command(hall: HallModel, args: argparse.Namespace) -> int:
         control = "ideal" if args.from_checkpoint is None else control
     mode = "steady" if all(c.steady for c in cases) else "transient"
     job = job_for(hall, airflow=airflow, control=control, dt_s=dt_s, checkpoint=args.from_checkpoint,
-                  load_limit=args.load_limit)
+                  load_limit=args.load_limit, case_timeout_s=args.case_timeout)
     summary, rows, interrupted = run_and_write(hall, args.hall, job, cases, out_dir=out_dir, title=title,
                                                scheduler=args.scheduler, workers=args.workers,
                                                resume=args.resume, as_json=args.json, mode=mode)

@@ -232,41 +232,51 @@ class CaseTimeout(BaseException):
     ``except Exception`` fallback swallows it on its way out."""
 
 
+#: How often the time limit's exception is raised again while the case still runs, s.
+_TIMEOUT_REPEAT_S = 0.25
+
+
 @contextmanager
 def _time_limit(limit_s: float | None) -> Iterator[None]:
     """Raise :class:`CaseTimeout` in this thread if the block runs longer than ``limit_s``.
 
-    A timer thread sets an asynchronous exception on this thread (``PyThreadState_SetAsyncExc``), which
+    A watchdog thread sets an asynchronous exception on this thread (``PyThreadState_SetAsyncExc``), which
     Python raises at the next bytecode this thread runs: within one GMRES iteration of a steady solve, one
     step of a transient run. No signal is used, because Dask runs tasks outside the main thread, where
-    ``signal.alarm`` cannot be. A call into compiled code is not interrupted; the case stops when it returns.
+    ``signal.alarm`` cannot be. Python drops an exception that lands in a finalizer (``__del__``, as in
+    numba's first compile of a kernel), so the watchdog raises it again every ``_TIMEOUT_REPEAT_S`` until
+    the block has ended. A call into compiled code is not interrupted; the case stops when it returns.
     """
     if limit_s is None:
         yield
         return
-    thread_id = threading.get_ident()
+    thread_id = ctypes.c_ulong(threading.get_ident())
     lock = threading.Lock()
+    stop = threading.Event()
     done = False
     fired = False
 
-    def fire() -> None:
+    def watch() -> None:
         nonlocal fired
-        with lock:
-            if not done:
+        wait_s = limit_s
+        while not stop.wait(wait_s):
+            with lock:
+                if done:
+                    return
                 fired = True
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(CaseTimeout))
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, ctypes.py_object(CaseTimeout))
+            wait_s = _TIMEOUT_REPEAT_S
 
-    timer = threading.Timer(limit_s, fire)
-    timer.daemon = True
-    timer.start()
+    watchdog = threading.Thread(target=watch, name="case-time-limit", daemon=True)
+    watchdog.start()
     try:
         yield
     finally:
         with lock:
             done = True
-            if fired:  # set just as the block ended and not raised yet: take it back
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
-        timer.cancel()
+            if fired:  # one may be pending, set just as the block ended: take it back
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, None)
+        stop.set()
 
 
 def run_case(job: SweepJob, case: Case) -> dict:
