@@ -251,7 +251,7 @@ def _time_limit(limit_s: float | None) -> Iterator[None]:
         yield
         return
     thread_id = ctypes.c_ulong(threading.get_ident())
-    lock = threading.Lock()
+    lock = threading.RLock()
     stop = threading.Event()
     done = False
     fired = False
@@ -269,14 +269,25 @@ def _time_limit(limit_s: float | None) -> Iterator[None]:
 
     watchdog = threading.Thread(target=watch, name="case-time-limit", daemon=True)
     watchdog.start()
+    late = False
     try:
         yield
     finally:
-        with lock:
-            done = True
-            if fired:  # one may be pending, set just as the block ended: take it back
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, None)
+        # Until ``done`` is set the watchdog may raise here too, even inside this clean-up: retry it
+        # (the lock is re-entrant for that), else the watchdog would go on raising into whatever this
+        # thread runs next.
+        while True:
+            try:
+                with lock:
+                    done = True
+                    if fired:  # one may be pending, set just as the block ended: take it back
+                        ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, None)
+                break
+            except CaseTimeout:
+                late = True
         stop.set()
+    if late:  # the block had finished, but only just as its limit passed
+        raise CaseTimeout
 
 
 def run_case(job: SweepJob, case: Case) -> dict:
