@@ -232,15 +232,13 @@ class WhatIfRunner:
         if self.scheduler:
             client = Client(self.scheduler, timeout=f"{self.connect_timeout_s:g}s")
         else:
-            from distributed import LocalCluster
-
-            from twin.sweep.engine import _WORKER_ENV
+            # The sweep's own LocalCluster: without it, Dask's Nanny would also write MALLOC_TRIM_THRESHOLD_
+            # into this process's environment, the live solver's (twin/sweep/engine.local_cluster).
+            from twin.sweep.engine import local_cluster
 
             n = self.n_workers or local_workers()
             log.info("what-if: starting a local Dask cluster of %d worker processes", n)
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                   env=dict(_WORKER_ENV), silence_logs=40)
-            client = Client(cluster)
+            client, cluster = local_cluster(n)
             for pid in client.run(os.getpid).values():
                 renice(pid, WORKER_NICE)
         with self._lock:

@@ -58,6 +58,9 @@ def add_parsers(sub: argparse._SubParsersAction, hall_help: str, duration_type: 
     s.add_argument("--from", dest="from_checkpoint", type=Path, default=None, metavar="CHECKPOINT.npz",
                    help="start every case from this checkpoint's state (a fork of a running twin)")
     s.add_argument("--resume", action="store_true", help="keep the finished cases in --out and run the rest")
+    s.add_argument("--case-timeout", type=duration_type, default=None, metavar="S",
+                   help="wall-clock limit of one case (e.g. 60, 2min; the worker's one-time hall build is not "
+                        "counted): a case past it is reported as an error with that reason and the sweep goes on")
     add_common(s, duration_type)
 
     from twin.sweep.capacity import add_parser as add_capacity_parser
@@ -66,14 +69,16 @@ def add_parsers(sub: argparse._SubParsersAction, hall_help: str, duration_type: 
 
 
 def job_for(hall: HallModel, *, airflow: str | None, control: str = "ideal", dt_s: float = 1.0,
-            checkpoint: Path | None = None, load_limit: float = DEFAULT_LOAD_LIMIT) -> SweepJob:
+            checkpoint: Path | None = None, load_limit: float = DEFAULT_LOAD_LIMIT,
+            case_timeout_s: float | None = None) -> SweepJob:
     from twin.sim.checkpoint import hall_sha256
 
     key = hall_sha256(hall)
     if checkpoint is not None:
         key += ":" + hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     return SweepJob(hall=hall, key=key, airflow=airflow, control=control, dt_s=dt_s,
-                    checkpoint=None if checkpoint is None else str(checkpoint.resolve()), load_limit=load_limit)
+                    checkpoint=None if checkpoint is None else str(checkpoint.resolve()), load_limit=load_limit,
+                    case_timeout_s=case_timeout_s)
 
 
 def _checkpoint_options(path: Path) -> tuple[str, float, str]:
@@ -128,6 +133,7 @@ def run_and_write(hall: HallModel, hall_path: Path, job: SweepJob, cases: list[C
     todo = [c for c in cases if c.name not in done_names]
     meta = {"hall": hall.name, "hall_file": str(hall_path), "mode": mode, "load_limit": job.load_limit,
             "airflow": job.airflow or hall.spec.airflow.model, "from_checkpoint": job.checkpoint,
+            "case_timeout_s": job.case_timeout_s,
             **(extra_meta or {})}
     finished: list[dict] = list(kept)
     order = {c.name: i for i, c in enumerate(cases)}
@@ -168,7 +174,8 @@ def run_and_write(hall: HallModel, hall_path: Path, job: SweepJob, cases: list[C
 def plan_sweep(hall: HallModel, *, n_1: str | None = None, cases_file: Path | None = None,
                duration_s: float | None = None, steady: bool = False, control: str = "ideal", dt_s: float = 1.0,
                airflow: str | None = None, checkpoint: Path | None = None,
-               load_limit: float = DEFAULT_LOAD_LIMIT) -> tuple[SweepJob, list[Case], str, str]:
+               load_limit: float = DEFAULT_LOAD_LIMIT,
+               case_timeout_s: float | None = None) -> tuple[SweepJob, list[Case], str, str]:
     """The job, the cases, the title and the mode ("steady" or "transient") of a sweep: an N-1 set
     (``n_1``) or a cases file, from the hall or from a checkpoint. `twin sweep` and the bus's ``whatif``
     (a fork of the live state, written as a checkpoint) both plan here, so they run the same cases the
@@ -187,7 +194,8 @@ def plan_sweep(hall: HallModel, *, n_1: str | None = None, cases_file: Path | No
     if control == "embedded" and any(c.steady for c in cases):
         control = "ideal" if checkpoint is None else control
     mode = "steady" if all(c.steady for c in cases) else "transient"
-    job = job_for(hall, airflow=airflow, control=control, dt_s=dt_s, checkpoint=checkpoint, load_limit=load_limit)
+    job = job_for(hall, airflow=airflow, control=control, dt_s=dt_s, checkpoint=checkpoint, load_limit=load_limit,
+                  case_timeout_s=case_timeout_s)
     return job, cases, title, mode
 
 
@@ -201,7 +209,7 @@ def sweep_command(hall: HallModel, args: argparse.Namespace) -> int:
     job, cases, title, mode = plan_sweep(hall, n_1=args.n_1, cases_file=args.cases, duration_s=args.duration,
                                          steady=args.steady, control=args.control, dt_s=args.dt,
                                          airflow=args.airflow, checkpoint=args.from_checkpoint,
-                                         load_limit=args.load_limit)
+                                         load_limit=args.load_limit, case_timeout_s=args.case_timeout)
     summary, rows, interrupted = run_and_write(hall, args.hall, job, cases, out_dir=out_dir, title=title,
                                                scheduler=args.scheduler, workers=args.workers,
                                                resume=args.resume, as_json=args.json, mode=mode)

@@ -5,8 +5,9 @@ one thread each (the solves are single-threaded by design, twin/thermal/threads.
 process would only fight over the GIL), BLAS limited to one thread. With ``scheduler`` (``tcp://host:8786``)
 the same tasks go to an existing cluster (``dask scheduler`` / ``dask worker``, dask-jobqueue, Kubernetes).
 A task runs one batch (:func:`twin.sweep.worker.run_batch`); each worker builds a hall once and keeps it,
-so cases of one hall variant are batched together and the ~ms of scheduling per task is negligible
-beside a batch's solves.
+so cases of one hall variant are batched together, large batches first and single cases last
+(:func:`batches`): the ~ms of scheduling per task is negligible beside a batch's solves, and the workers
+finish together.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from twin.sweep.worker import SweepJob, run_batch
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
 
-__all__ = ["SweepRun", "batches", "run_sweep"]
+__all__ = ["SweepRun", "batches", "local_cluster", "run_serial", "run_sweep"]
 
 #: Environment of local workers: one thread in every numerical library (the cores are the workers').
 _WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -40,29 +41,55 @@ class SweepRun:
     pending: list[str] = field(default_factory=list)  # case names not finished (interrupted)
 
 
-def batches(cases: list[Case], n_workers: int, *, per_worker: int = 3, most: int = 16) -> list[list[Case]]:
-    """Cases grouped into batches: those of one hall variant together (a worker builds each variant
-    once), about ``per_worker`` batches per worker so that the last batches balance the load, at most
-    ``most`` cases in one (progress and Ctrl-C see finished batches)."""
+def batches(cases: list[Case], n_workers: int, *, most: int = 16) -> list[list[Case]]:
+    """Cases grouped into batches, largest first (guided self-scheduling).
+
+    Cases of one hall variant stay together (a worker builds each variant once). Each batch takes
+    1/(2 × workers) of the cases still to batch, at most ``most`` (progress and Ctrl-C see finished
+    batches) and at least one: the first batches are large, so a task's ~ms of scheduling stays negligible
+    beside its solves, and the last are single cases, so the workers finish within about one case of each
+    other. (Equal batches of 16, as before, left one of two workers with 64 of 100 cases while the other
+    idled: at most ×1.56 from a second worker.)
+    """
     by_variant: dict[tuple, list[Case]] = {}
     for c in cases:
         by_variant.setdefault(c.hall_changes(), []).append(c)
-    size = max(1, min(most, math.ceil(len(cases) / max(1, n_workers * per_worker))))
+    remaining = len(cases)
     out = []
     for group in by_variant.values():
-        out += [group[i:i + size] for i in range(0, len(group), size)]
+        i = 0
+        while i < len(group):
+            size = max(1, min(most, math.ceil(remaining / (2 * max(1, n_workers)))))
+            out.append(group[i:i + size])
+            i += len(out[-1])
+            remaining -= len(out[-1])
     return out
 
 
-def _client(scheduler: str | None, n_workers: int | None) -> tuple[Client, LocalCluster | None]:
+def local_cluster(n_workers: int | None = None) -> tuple[Client, LocalCluster]:
+    """A LocalCluster of ``n_workers`` single-threaded worker processes (default: one per core) and its client.
+
+    Dask's Nanny would start each worker with ``MALLOC_TRIM_THRESHOLD_=65536`` and also write it into this
+    process's environment (``distributed.nanny.pre-spawn-environ``); our workers are left with glibc's own
+    malloc instead, which the solves need (twin/sweep/worker.py says why and measures it). Workers on
+    other clusters fix it for themselves (:func:`twin.sweep.worker.prepare_process`).
+    """
+    import dask
     from distributed import Client, LocalCluster
+
+    n = n_workers or os.cpu_count() or 1
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               env=dict(_WORKER_ENV), silence_logs=40)
+    return Client(cluster), cluster
+
+
+def _client(scheduler: str | None, n_workers: int | None) -> tuple[Client, LocalCluster | None]:
+    from distributed import Client
 
     if scheduler:
         return Client(scheduler, timeout="20s"), None
-    n = n_workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           env=dict(_WORKER_ENV), silence_logs=40)
-    return Client(cluster), cluster
+    return local_cluster(n_workers)
 
 
 def run_sweep(job: SweepJob, cases: list[Case], *, scheduler: str | None = None, n_workers: int | None = None,

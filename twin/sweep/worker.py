@@ -5,13 +5,36 @@ small hall, so each worker process builds a hall once (per hall variant: tile fr
 change the grid's faces) and keeps it with its base state; every case forks that state
 (``state.copy()``), so no case sees another's changes. The same functions run a case in the calling
 process (``run_case``), which is how the tests check a sweep against serial single runs.
+
+Two things every worker process does before its first case:
+
+- It undoes Dask's ``MALLOC_TRIM_THRESHOLD_=65536`` (:func:`prepare_process`). A Nanny sets it before it
+  spawns a worker (``distributed.nanny.pre-spawn-environ``, also for ``dask worker``), and glibc then
+  stops adapting its mmap threshold: every array above 128 KiB is a fresh ``mmap`` and every free a
+  ``munmap``, so each temporary of a solve page-faults its memory in again. Measured on reference.toml's
+  steady N-1 cases, in one process with and without the variable: 17x the minor page faults, 6x the system
+  time and 2-3x the wall time per case, which was the whole of the "a case in a worker is 2-3x slower"
+  gap. The process's own thresholds are set back to where glibc's adaptive rule ends up.
+- It counts the halls it builds and the cases it runs per job key (:func:`process_stats`), so a test can
+  check that the built hall is reused (one build per worker and hall variant) without timing anything.
+
+A case can have a time limit (``SweepJob.case_timeout_s``): past it, the case is stopped where it stands
+and reported as an error with that reason, and the sweep goes on (:func:`_time_limit`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import dataclasses
 import math
+import os
+import sys
+import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +47,7 @@ from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin
 from twin.sweep.cases import Case
 
-__all__ = ["SweepJob", "clear_cache", "run_batch", "run_case"]
+__all__ = ["CaseTimeout", "SweepJob", "clear_cache", "prepare_process", "process_stats", "run_batch", "run_case"]
 
 #: Loads above this fraction of a rating are reported as a warning (a common design margin, 80 %).
 DEFAULT_LOAD_LIMIT = 0.8
@@ -44,6 +67,8 @@ class SweepJob:
         checkpoint: a checkpoint file the cases start from (None: the hall's steady state, or its initial
             state for steady cases, which the steady solve does not depend on).
         load_limit: fraction of a rating above which a load is a warning.
+        case_timeout_s: wall-clock limit of one case's own work, s (the worker's one-time hall build is
+            not counted); a case past it is reported as an error and the sweep goes on. None: no limit.
     """
 
     hall: HallModel
@@ -53,6 +78,7 @@ class SweepJob:
     dt_s: float = 1.0
     checkpoint: str | None = None
     load_limit: float = DEFAULT_LOAD_LIMIT
+    case_timeout_s: float | None = None
 
 
 # Built halls by (job key, hall changes, options): (twin, start state, steady base state or None).
@@ -60,14 +86,73 @@ _CACHE: dict[tuple, list] = {}
 _CACHE_MAX = 4  # hall variants kept per process (a reference hall's grid is ~100 MB with its solvers)
 
 
+# What this process did, per job key: halls built (one per variant unless evicted) and cases run.
+_BUILDS: Counter = Counter()
+_CASES: Counter = Counter()
+
+# glibc's malloc settings (mallopt's parameter numbers, malloc.h) and the values its adaptive mmap
+# threshold reaches on 64-bit: blocks up to 32 MiB come from the heap, and up to twice that stays
+# mapped after a free (DEFAULT_MMAP_THRESHOLD_MAX; the trim threshold follows at 2x).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_BYTES = 32 << 20
+_TRIM_THRESHOLD_BYTES = 2 * _MMAP_THRESHOLD_BYTES
+# The variables that switch glibc's adaptive threshold off when set at a process's start.
+_MALLOC_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
+_prepared: str | None = None
+
+
 def clear_cache() -> None:
     _CACHE.clear()
 
 
+def prepare_process() -> str:
+    """Make this process allocate as a plain Python process does (once; returns what was done).
+
+    Where a ``MALLOC_*_`` variable fixed glibc's thresholds at start-up (Dask's Nanny sets
+    ``MALLOC_TRIM_THRESHOLD_=65536`` in every worker it spawns), the thresholds are set back with
+    ``mallopt`` to the values glibc's own adaptive rule reaches, so that a solve's large temporaries
+    reuse heap memory instead of being mapped, faulted in and unmapped each time.
+    """
+    global _prepared
+    if _prepared is None:
+        _prepared = _undo_malloc_env()
+    return _prepared
+
+
+def _undo_malloc_env() -> str:
+    set_vars = [v for v in _MALLOC_ENV if v in os.environ]
+    if not set_vars:
+        return "glibc defaults (no MALLOC_*_ variable)"
+    if not sys.platform.startswith("linux"):
+        return f"{', '.join(set_vars)} set, but not on Linux: left alone"
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.gnu_get_libc_version  # noqa: B018 - glibc only: musl's mallopt does nothing
+    except (OSError, AttributeError):
+        return f"{', '.join(set_vars)} set, but the C library is not glibc: left alone"
+    ok = (libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES) == 1
+          and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES) == 1)
+    if not ok:
+        return f"{', '.join(set_vars)} set; mallopt refused the thresholds"
+    return (f"{', '.join(set_vars)} undone: mmap threshold {_MMAP_THRESHOLD_BYTES >> 20} MiB, "
+            f"trim threshold {_TRIM_THRESHOLD_BYTES >> 20} MiB")
+
+
+def process_stats() -> dict:
+    """This process's id, its halls built and cases run per job key, and what :func:`prepare_process` did."""
+    return {"pid": os.getpid(), "builds": dict(_BUILDS), "cases": dict(_CASES), "malloc": _prepared}
+
+
+def _cache_key(job: SweepJob, case: Case) -> tuple:
+    return (job.key, case.hall_changes(), job.airflow, job.control, job.dt_s)
+
+
 def _built(job: SweepJob, case: Case) -> list:
-    key = (job.key, case.hall_changes(), job.airflow, job.control, job.dt_s)
+    prepare_process()
+    key = _cache_key(job, case)
     entry = _CACHE.get(key)
     if entry is None:
+        _BUILDS[job.key] += 1
         hall = _hall_variant(job.hall, case)
         twin = HallTwin(hall, dt_s=job.dt_s, control=job.control, airflow=job.airflow)
         if job.checkpoint is not None:
@@ -142,36 +227,88 @@ def apply_case(twin: HallTwin, state: TwinState, case: Case) -> None:
         state.rack_heat_w = state.rack_it_w * state.rack_powered
 
 
+class CaseTimeout(BaseException):
+    """Raised inside a case's thread when its time limit passes. A BaseException, so that no solver's
+    ``except Exception`` fallback swallows it on its way out."""
+
+
+#: How often the time limit's exception is raised again while the case still runs, s.
+_TIMEOUT_REPEAT_S = 0.25
+
+
+@contextmanager
+def _time_limit(limit_s: float | None) -> Iterator[None]:
+    """Raise :class:`CaseTimeout` in this thread if the block runs longer than ``limit_s``.
+
+    A watchdog thread sets an asynchronous exception on this thread (``PyThreadState_SetAsyncExc``), which
+    Python raises at the next bytecode this thread runs: within one GMRES iteration of a steady solve, one
+    step of a transient run. No signal is used, because Dask runs tasks outside the main thread, where
+    ``signal.alarm`` cannot be. Python drops an exception that lands in a finalizer (``__del__``, as in
+    numba's first compile of a kernel), so the watchdog raises it again every ``_TIMEOUT_REPEAT_S`` until
+    the block has ended. A call into compiled code is not interrupted; the case stops when it returns.
+    """
+    if limit_s is None:
+        yield
+        return
+    thread_id = ctypes.c_ulong(threading.get_ident())
+    lock = threading.RLock()
+    stop = threading.Event()
+    done = False
+    fired = False
+
+    def watch() -> None:
+        nonlocal fired
+        wait_s = limit_s
+        while not stop.wait(wait_s):
+            with lock:
+                if done:
+                    return
+                fired = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, ctypes.py_object(CaseTimeout))
+            wait_s = _TIMEOUT_REPEAT_S
+
+    watchdog = threading.Thread(target=watch, name="case-time-limit", daemon=True)
+    watchdog.start()
+    late = False
+    try:
+        yield
+    finally:
+        # Until ``done`` is set the watchdog may raise here too, even inside this clean-up: retry it
+        # (the lock is re-entrant for that), else the watchdog would go on raising into whatever this
+        # thread runs next.
+        while True:
+            try:
+                with lock:
+                    done = True
+                    if fired:  # one may be pending, set just as the block ended: take it back
+                        ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, None)
+                break
+            except CaseTimeout:
+                late = True
+        stop.set()
+    if late:  # the block had finished, but only just as its limit passed
+        raise CaseTimeout
+
+
 def run_case(job: SweepJob, case: Case) -> dict:
     """Run one case and return its row: inputs, status ("ok", "warn", "fail" or "error"), reason, results."""
     t0 = time.perf_counter()
     row = case.inputs()
+    _CASES[job.key] += 1
     try:
         entry = _built(job, case)
-        twin, start = entry[0], entry[1]
-        if case.kind == "capacity":
-            from twin.sweep.capacity import cooling_capacity
-
-            row.update(cooling_capacity(job, twin, start, case))
-        elif case.steady:
-            state = start.copy()
-            apply_case(twin, state, case)
-            state = twin.steady(state)
-        else:
-            if job.checkpoint is None:
-                if entry[2] is None:  # normal operation, steady, where every transient case starts
-                    entry[2] = twin.steady(start)
-                base = entry[2]
-            else:
-                base = start
-            state = base.copy()
-            _reset_metrics(state)
-            t_start_s = state.time_s
-            apply_case(twin, state, case)
-            _run(twin, state, case)
-            row.update(_transient_results(state, twin, t_start_s))
-        if case.kind != "capacity":
-            row.update(_results(job, twin, state))
+        if not case.steady and case.kind != "capacity" and job.checkpoint is None and entry[2] is None:
+            # Normal operation's steady state, where every transient case starts: once per worker and hall
+            # variant, like the build, so it is not part of a case's time limit.
+            entry[2] = _steady_base(entry)
+        with _time_limit(job.case_timeout_s):
+            _solve_case(job, case, entry, row)
+    except CaseTimeout:
+        # The solve stopped wherever it was: the cached hall's solvers may hold a half-updated warm start,
+        # so the next case of this variant builds the hall afresh.
+        _CACHE.pop(_cache_key(job, case), None)
+        row.update(status="error", reason=f"timed out: the case ran past its limit of {job.case_timeout_s:g} s "
+                                          f"(--case-timeout)")
     except Exception as exc:  # noqa: BLE001 - a failed case is a result: the sweep goes on
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if not isinstance(exc, ValueError):
@@ -179,6 +316,34 @@ def run_case(job: SweepJob, case: Case) -> dict:
         row.update(status="error", reason=msg)
     row["wall_s"] = time.perf_counter() - t0
     return row
+
+
+def _solve_case(job: SweepJob, case: Case, entry: list, row: dict) -> None:
+    """The case's own work on a built hall (``entry``): its results go into ``row``."""
+    twin, start = entry[0], entry[1]
+    if case.kind == "capacity":
+        from twin.sweep.capacity import cooling_capacity
+
+        row.update(cooling_capacity(job, twin, start, case))
+    elif case.steady:
+        state = start.copy()
+        apply_case(twin, state, case)
+        state = twin.steady(state)
+    else:
+        base = start if job.checkpoint is not None else entry[2]
+        state = base.copy()
+        _reset_metrics(state)
+        t_start_s = state.time_s
+        apply_case(twin, state, case)
+        _run(twin, state, case)
+        row.update(_transient_results(state, twin, t_start_s))
+    if case.kind != "capacity":
+        row.update(_results(job, twin, state))
+
+
+def _steady_base(entry: list) -> TwinState:
+    """The steady state of normal operation of a built hall (``entry``: twin, start state, ...)."""
+    return entry[0].steady(entry[1])
 
 
 def run_batch(job: SweepJob, cases: list[Case]) -> list[dict]:
