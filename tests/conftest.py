@@ -26,6 +26,9 @@ _CHEAP_SHARED_FIXTURES = frozenset({"tiny_hall", "tiny_view", "net", "keys"})
 _WIDTH = {"session": 0, "package": 1, "module": 2, "class": 3}
 
 
+# tryfirst: xdist's own hook of the same name reads the xdist_group marks into the test ids, so the marks
+# must be there before it runs.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under ``--dist loadgroup``, tests sharing an expensive module-, package- or session-scoped fixture
     (a steady solve of reference.toml, three scenario runs, a Dask cluster, a 3 h run) go to one worker,
