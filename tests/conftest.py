@@ -16,3 +16,34 @@ def _raise_on_float_errors():
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261127)
+
+
+# --- two pytest-xdist workers (`make test`) -----------------------------------------------------------
+
+#: Wider-scoped fixtures cheap enough to compute once on each worker: tests using them stay free to go to
+#: either worker (tiny.toml loaded or solved in about a second, a power network, a key pair).
+_CHEAP_SHARED_FIXTURES = frozenset({"tiny_hall", "tiny_view", "net", "keys"})
+_WIDTH = {"session": 0, "package": 1, "module": 2, "class": 3}
+
+
+# tryfirst: xdist's own hook of the same name reads the xdist_group marks into the test ids, so the marks
+# must be there before it runs.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup``, tests sharing an expensive module-, package- or session-scoped fixture
+    (a steady solve of reference.toml, three scenario runs, a Dask cluster, a 3 h run) go to one worker,
+    so that it is computed once, not once per worker. Other tests are spread one by one. Serial tests
+    (``-m serial``, the second pass) are left alone."""
+    for item in items:
+        if item.get_closest_marker("serial") or item.get_closest_marker("xdist_group"):
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        shared = [(_WIDTH[defs[-1].scope], name, defs[-1].baseid) for name in item.fixturenames
+                  if name not in _CHEAP_SHARED_FIXTURES and (defs := info.name2fixturedefs.get(name))
+                  and defs[-1].scope in _WIDTH and defs[-1].baseid]  # ours, not a plugin's
+        if shared:  # the widest one decides (a package's Dask cluster before a module's hall)
+            _, name, baseid = min(shared)
+            # baseid: the module defining the fixture, or the folder of its conftest.py
+            item.add_marker(pytest.mark.xdist_group(f"{baseid}::{name}"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -13,24 +12,13 @@ from pathlib import Path
 import pytest
 
 from tests.halls import TINY
+from tests.ports import free_ports
 from twin.bus.client import TwinClient
 from twin.bus.server import ServeOptions, TwinServer
 from twin.model.load import load_hall
 from twin.sim.twin import HallTwin
 
 TWIN = Path(sys.executable).with_name("twin")
-
-
-def free_ports(n: int = 2) -> list[int]:
-    """Ports the kernel says are free now (bound then released: a tiny race we accept in tests)."""
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def endpoints() -> tuple[str, str]:

@@ -32,6 +32,7 @@ def test_snapshot_plus_updates_equal_the_server_state():
         assert c.fields[0]["time_s"] <= s.server.state.time_s
 
 
+@pytest.mark.serial  # times itself against the wall clock: not beside another worker
 def test_a_late_joiner_after_ten_thousand_updates_holds_the_state_within_a_second():
     """10⁴ updates published before it joins; the client holds the full state (digest) within 1 s."""
     with ServerThread(publish_every_step=True, summary_hz=1000.0) as s:

@@ -142,6 +142,7 @@ def test_scenario_events_and_alarms(tmp_path):
             assert wait_until(lambda: (c.poll(0.05), c.summary["clock"]["training"])[1] is False, 5.0)
 
 
+@pytest.mark.serial  # times itself against the wall clock: not beside another worker
 def test_pause_resume_and_speed(tmp_path):
     """Paused: simulated time stands still; a paced speed runs at that many simulated seconds per second."""
     with ServerThread() as s:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import time
 
+import pytest
 import zmq
 
 from tests.bus.conftest import TWIN, ServerThread
@@ -66,6 +67,7 @@ def test_client_strings_are_bounded_in_replies_and_the_audit_log(tmp_path):
         assert len(lines) == 50 and max(map(len, lines)) < 2000
 
 
+@pytest.mark.serial  # times itself against the wall clock: not beside another worker
 def test_a_flood_of_snapshot_requests_does_not_silence_the_twin():
     """400 snapshot requests at once: summaries keep coming (no gap near the STALE limit)."""
     with ServerThread(heartbeat_s=0.5) as s, s.client(topics=("summary", "heartbeat")) as c:

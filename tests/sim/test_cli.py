@@ -227,23 +227,19 @@ def test_validate_file_that_is_not_text_is_one_line(tmp_path, capsys):
     assert line.startswith(f"twin validate: error: {path}: not a UTF-8 text file"), line
 
 
-def test_corrupt_glb_mesh_is_one_line(tmp_path, capsys):
+def test_corrupt_glb_mesh_is_one_line(tmp_path, capsys, monkeypatch):
     """A hall naming a GLB that is not one: validate and run both say so in one line."""
-    import shutil
-
-    from twin.model import ASSETS_DIR
-
-    broken = ASSETS_DIR / "meshes" / "test-broken.glb"
-    broken.write_bytes(b"glTF\x02\x00\x00\x00garbage-not-a-mesh")
-    try:
-        path = bad_hall(tmp_path, append='\n[[obstacles]]\nname = "col"\nposition_m = [5.0, 0.5, 0.0]\n'
-                                          'size_m = [0.5, 0.5, 3.0]\nmesh = "test-broken.glb"\n')
-        for command in (["validate", path], ["run", path, "--duration", "60", "--out", tmp_path / "o"]):
-            line = _one_error_line(twin_main(capsys, *command))
-            assert "test-broken.glb: not a readable GLB mesh" in line, line
-    finally:
-        broken.unlink()
-        shutil.rmtree(tmp_path / "o", ignore_errors=True)
+    # The broken mesh goes into a meshes folder of this test's own, not into assets/meshes/: a file
+    # appearing there would change what the bundled-mesh tests of another xdist worker collect.
+    meshes = tmp_path / "assets" / "meshes"
+    meshes.mkdir(parents=True)
+    (meshes / "test-broken.glb").write_bytes(b"glTF\x02\x00\x00\x00garbage-not-a-mesh")
+    monkeypatch.setattr("twin.model.checks.ASSETS_DIR", tmp_path / "assets")
+    path = bad_hall(tmp_path, append='\n[[obstacles]]\nname = "col"\nposition_m = [5.0, 0.5, 0.0]\n'
+                                      'size_m = [0.5, 0.5, 3.0]\nmesh = "test-broken.glb"\n')
+    for command in (["validate", path], ["run", path, "--duration", "60", "--out", tmp_path / "o"]):
+        line = _one_error_line(twin_main(capsys, *command))
+        assert "test-broken.glb: not a readable GLB mesh" in line, line
 
 
 def test_failed_run_keeps_the_previous_results(tmp_path, capsys):

@@ -6,10 +6,11 @@ from viewer.offscreen import use_offscreen
 
 use_offscreen(force=True)
 
-import socket  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+
+from tests.ports import free_ports  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 TINY = ASSETS / "halls" / "tiny.toml"
@@ -32,6 +33,5 @@ def tiny_view():
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port of this xdist worker's own block (tests/ports.py: no race with the other worker)."""
+    return free_ports(1)[0]

@@ -91,6 +91,7 @@ def test_two_states_update_the_scene_in_place(server):
         client.close()
 
 
+@pytest.mark.serial  # times itself against the wall clock: not beside another worker
 def test_stale_when_the_bus_goes_quiet(server):
     """When the server stops publishing, the HUD says STALE (after three heartbeats) without blocking."""
     from viewer.app import LiveViewer
