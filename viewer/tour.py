@@ -389,21 +389,20 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
             onward = heading(s0 + 1e-3, legs[n + 1])  # how it goes on (the way back, after a door)
             stops.append((len(poses), what))
             n_turn, n_hold = int(TURN_S * fps), int(HOLD_S * fps)
-            # Turning to it: half way round, the section of what it turns to (behind a door: down the
-            # aisle) replaces the one it walked toward (across the cross aisle).
+            # Turning to it: three quarters of the way round, the section of what it turns to (behind a
+            # door: down the aisle) replaces the one it walked toward (across the cross aisle), which
+            # until then fills the side of the view the turn leaves; turning back, a quarter of the way.
             arrived = ahead(max(s0 - 1e-3, 0.0))
             for k in range(n_turn):
                 emit(here, _turn(along, to_rack, _smoothstep((k + 1) / n_turn)),
-                     arrived if 2 * (k + 1) <= n_turn else None)
+                     arrived if 4 * (k + 1) <= 3 * n_turn else None)
             for _k in range(n_hold):
                 if rack >= 0:
                     facing[len(poses)] = rack
                 emit(here, to_rack)
-            # Turning back to walk on: half way round, the section the walk goes on to (after a door,
-            # across the cross aisle) replaces the one behind the door.
             for k in range(n_turn):
                 emit(here, _turn(to_rack, onward, _smoothstep((k + 1) / n_turn)),
-                     ahead(s0 + 1e-3) if 2 * (k + 1) > n_turn else None)
+                     ahead(s0 + 1e-3) if 4 * (k + 1) > n_turn else None)
     # At the end, turn round to look back down the last aisle (never stand staring at a wall), turning
     # through the side with more room before its wall: toward the racks, not the nearer wall.
     end = point(total)
