@@ -48,7 +48,7 @@ FACE_LOOK_HEIGHT_M = 1.2  # facing a rack: the middle of its front, a little bel
 # turns into the next aisle (the corner's fillet is 1 m). It fills the view down the cross aisle, which
 # would otherwise be a PDU's side, a CRAH and a wall.
 CROSS_SECTION_PAST_M = 1.0
-CROSS_SECTION_AHEAD_M = 1.5
+CROSS_SECTION_AHEAD_M = 1.0
 
 
 @dataclass
@@ -189,6 +189,24 @@ def _waypoints(aisles: list[Aisle], hall: HallModel, boxes) -> tuple[np.ndarray,
             exit_[a] = min(max(exit_[a], aisle.lo[a]), aisle.hi[a])
         pts.append(exit_)
     return np.array(pts), starts
+
+
+def _aisle_section(aisles: list[Aisle], index: int, past_m: float, hall: HallModel) -> tuple[int, float, int | None]:
+    """The section shown while walking aisle ``index``: across it, ``past_m`` along it (past its far
+    end). An aisle with a row on one side only (against a wall) instead gets the plane along its open
+    side, floor to ceiling: walking its centre line, the camera sees the air between the row and the
+    wall against height and length there (its centre plane would be edge-on), where it would see a
+    bare wall."""
+    aisle = aisles[index]
+    if len(aisle.rows) != 1:
+        return (index, past_m, None)
+    across = 1 - aisle.axis
+    row = [r for r in hall.racks if r.row == aisle.rows[0]]
+    if not row:
+        return (index, past_m, None)
+    row_mid = float(np.mean([(r.box.lo[across] + r.box.hi[across]) / 2 for r in row]))
+    side = aisle.lo[across] if row_mid > aisle.center[across] else aisle.hi[across]
+    return (index, float(side), across)
 
 
 def _crossing_legs(corners: np.ndarray, starts: list[tuple[int, str, int, float]], aisles: list[Aisle],
@@ -344,7 +362,10 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
     facing: dict[int, int] = {}
     entry_s = sorted((float(s_cum[at[i]]), name, index, past) for i, name, index, past in starts)
     sections: list[tuple[int, float, int | None] | None] = []
-    section: list = [(entry_s[0][2], entry_s[0][3], None) if entry_s else None]
+    section: list = [_aisle_section(aisles, entry_s[0][2], entry_s[0][3], hall) if entry_s else None]
+    # Across the aisle past its far end: what a one-row aisle's walk shows instead of its open side from
+    # where it turns out of the aisle (the side plane is then behind the camera) and at the walk's end.
+    across: list = [(entry_s[0][2], entry_s[0][3], None) if entry_s else None]
     crossing = _crossing_legs(corners, starts, aisles, hall)
     corner_s = np.array([float(s_cum[i]) for i in at])
 
@@ -353,6 +374,8 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
         of the turn into it to the middle of the turn out), else across the aisle being walked."""
         j = int(np.searchsorted(corner_s, s, side="right")) - 1
         if j not in crossing:
+            if j + 1 >= len(corner_s) or s > corner_s[j + 1] - FILLET_M - LOOK_AHEAD_M:
+                return across[0]  # turning out of the aisle
             return section[0]
         to, axis, sign, stands = crossing[j]
         here = float(point(s)[axis])
@@ -377,7 +400,8 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
             while entries and entries[0][0] <= s:
                 _, name, index, past = entries.pop(0)
                 stops.append((len(poses), name))
-                section[0] = (index, past, None)
+                section[0] = _aisle_section(aisles, index, past, hall)
+                across[0] = (index, past, None)
             emit(point(s), heading(s, s1), ahead(s))
         s0 = s1
         if n < len(holds):
@@ -421,7 +445,7 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
     via = math.pi if room_along(left) >= room_along(-left) else -math.pi
     n_turn = int(2 * TURN_S * fps)
     for k in range(n_turn):
-        emit(end, _turn(last, back, _smoothstep((k + 1) / n_turn), dyaw=via))
+        emit(end, _turn(last, back, _smoothstep((k + 1) / n_turn), dyaw=via), across[0])
     for _ in range(int(START_HOLD_S * fps)):
-        emit(end, back)
+        emit(end, back, across[0])
     return Tour(poses, fps, stops, path, facing, sections)
