@@ -357,6 +357,11 @@ def test_view_defaults_keep_what_the_user_set(tiny_hall):
     opts = SceneOptions()
     view_defaults("aisle-1", aisles, opts)
     assert not opts.show_slice and opts.vslice_aisle == 0
+    # After the walk's legs between aisles (a section across the cross aisle), an aisle view's section
+    # is across its aisle again.
+    opts = SceneOptions(vslice_aisle=0, vslice_at_m=1.0, vslice_axis=1)
+    view_defaults("aisle-1", aisles, opts)
+    assert opts.vslice_axis is None and opts.vslice_at_m == pytest.approx(aisles[0].hi[0] + 1.3)
     opts = SceneOptions(show_slice=True)
     view_defaults("aisle-1", aisles, opts, explicit={"show_slice"})
     assert opts.show_slice
