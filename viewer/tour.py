@@ -7,6 +7,10 @@ hottest inlets it stops, turns to face the rack's front, holds, and turns back. 
 round to look back down the last aisle. The path is checked against every cabinet, unit and column: where a
 leg between two aisles would cross a row, its corner moves out into the cross aisle.
 
+Each frame also names the vertical section of air it shows ahead: across the aisle past its far end
+while walking an aisle (along the open side of an aisle with one row), across the cross aisle at the
+next aisle mouth (then past the leg's end) while walking between aisles.
+
 Pure data computed from the hall, its aisles and the hot racks: tested without rendering, and the
 same tour drives the live window (``k``, arrows) and the video (``twin render --walkthrough``).
 """
