@@ -221,6 +221,7 @@ class LiveViewer:
             names = [a.name for a in self.scene.aisles]
             here = names.index(self.view_name) if self.view_name in names else len(names) // 2
             o.vslice_aisle = None if o.vslice_aisle is not None or not names else here
+            o.vslice_axis = None  # across that aisle (the walk may have left one across a cross aisle)
         elif what == "iso":
             o.iso_c = None if o.iso_c is not None else self._iso_c
         elif what == "flow":

@@ -150,6 +150,7 @@ def view_defaults(name: str, aisles: list[Aisle], options: SceneOptions, *,
         options.aisle_sections = inside
     if "vslice_aisle" not in explicit:
         options.vslice_aisle = aisle
+        options.vslice_axis = None  # across the aisle, not across a cross aisle as the walk left it
     if "vslice_at_m" not in explicit:
         if aisle is not None:
             a = aisles[aisle]

@@ -146,7 +146,12 @@ def caption_text(view_name: str, options, aisles=(), *, air_scale: str = "neutra
         parts.append(f"slice at {options.slice_height_m:.2f} m")
     if options.vslice_aisle is not None and aisles:
         a = list(aisles)[options.vslice_aisle % len(aisles)]
-        parts.append(f"section across {a.name}")
+        axis = getattr(options, "vslice_axis", None)
+        if axis is None or axis == a.axis:
+            parts.append(f"section across {a.name}")
+        else:  # the walk's legs between aisles: across the cross aisle, where it stands
+            at = "" if options.vslice_at_m is None else f" at {'xy'[axis]} = {options.vslice_at_m:.1f} m"
+            parts.append(f"section across the cross aisle{at}")
     if options.aisle_sections and aisles:
         parts.append("aisle sections (centre planes)")
     if options.iso_c is not None:

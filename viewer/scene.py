@@ -535,6 +535,9 @@ class SceneOptions:
     show_slice: bool = True
     vslice_aisle: int | None = None  # index into the aisles; None hides the vertical slice
     vslice_at_m: float | None = None  # where along the aisle the section stands (default: its middle)
+    # The horizontal axis the section is normal to (0: x, 1: y); None: the aisle's own, a section across
+    # it. The walk's legs between aisles set the other: a section across the cross aisle ahead.
+    vslice_axis: int | None = None
     iso_c: float | None = 27.0  # None hides the isosurface
     flow: str = "none"  # one of FLOW_MODES
     flow_stride: int | None = None  # cells between arrows / seeds (default: ≈ 40 across the hall)
@@ -689,13 +692,16 @@ class HallScene:
         return ("cell_flat" in mesh.cell_data and "grid" in mesh.field_data
                 and str(mesh.field_data["grid"][0]) == str(self.grid))
 
-    def set_section(self, section: tuple[int, float] | None) -> bool:
+    def set_section(self, section: tuple[int, float] | tuple[int, float, int | None] | None) -> bool:
         """Show the vertical section across aisle ``section[0]`` at ``section[1]`` m along it (None: hide
-        it); True when that changed anything. Only the section is recomputed."""
-        aisle, at = section if section is not None else (None, None)
-        if (aisle, at) == (self.options.vslice_aisle, self.options.vslice_at_m):
+        it); a third item, an axis (0: x, 1: y), stands the plane normal to that axis instead (at
+        ``section[1]`` m along it), as across a cross aisle. True when that changed anything. Only the
+        section is recomputed."""
+        aisle, at, axis = (tuple(section) + (None,))[:3] if section is not None else (None, None, None)
+        o = self.options
+        if (aisle, at, axis) == (o.vslice_aisle, o.vslice_at_m, o.vslice_axis):
             return False
-        self.options.vslice_aisle, self.options.vslice_at_m = aisle, at
+        o.vslice_aisle, o.vslice_at_m, o.vslice_axis = aisle, at, axis
         if aisle is not None and self.t_c is not None and self.aisles:
             self._update_vslice()
         return True
@@ -749,8 +755,9 @@ class HallScene:
         nx, ny, nz, o, h = self._geometry()
         aisle = self.aisles[self.options.vslice_aisle % len(self.aisles)]
         # Across the aisle: the plane normal to the aisle's direction, through its middle, spanning the
-        # whole room, so that both rows beside it (and their neighbours) appear in section.
-        a = aisle.axis
+        # whole room, so that both rows beside it (and their neighbours) appear in section. Across a
+        # cross aisle (``vslice_axis`` given): normal to that axis, spanning the room the same way.
+        a = aisle.axis if self.options.vslice_axis is None else int(self.options.vslice_axis)
         room = self.hall.spec.hall.size_m[a]
         at = aisle.center[a] if self.options.vslice_at_m is None else self.options.vslice_at_m
         at = float(min(max(at, 0.01), room - 0.01))

@@ -7,6 +7,10 @@ hottest inlets it stops, turns to face the rack's front, holds, and turns back. 
 round to look back down the last aisle. The path is checked against every cabinet, unit and column: where a
 leg between two aisles would cross a row, its corner moves out into the cross aisle.
 
+Each frame also names the vertical section of air it shows ahead: across the aisle past its far end
+while walking an aisle (along the open side of an aisle with one row), across the cross aisle at the
+next aisle mouth (then past the leg's end) while walking between aisles.
+
 Pure data computed from the hall, its aisles and the hot racks: tested without rendering, and the
 same tour drives the live window (``k``, arrows) and the video (``twin render --walkthrough``).
 """
@@ -38,10 +42,17 @@ TURN_S = 1.2  # turning to face a rack (and back)
 HOLD_S = 2.0  # looking at it
 START_HOLD_S = 1.0
 FILLET_M = 1.0  # radius of the rounded corners (less where legs are short)
-LOOK_AHEAD_M = 2.5  # the camera looks at the path this far ahead: it turns into a corner before it
+LOOK_AHEAD_M = 1.2  # the camera looks at the path this far ahead: it turns into a corner before it
 SOLID_CLEARANCE_M = 0.25  # the path keeps this far from any cabinet
 DOOR_CLEARANCE_M = 0.6  # where the walk stops outside a contained aisle's door
 FACE_LOOK_HEIGHT_M = 1.2  # facing a rack: the middle of its front, a little below the eyes
+# On a leg between aisles the section stands across the cross aisle at the mouth of each aisle the walk
+# passes (where a hot aisle's air spills round the row ends), the next one at least
+# CROSS_SECTION_AHEAD_M ahead; past the last, this far past the leg's end: ahead of the camera until it
+# turns into the next aisle (the corner's fillet is 1 m). It fills the view down the cross aisle, which
+# would otherwise be a PDU's side, a CRAH and a wall.
+CROSS_SECTION_PAST_M = 1.0
+CROSS_SECTION_AHEAD_M = 1.0
 
 
 @dataclass
@@ -53,9 +64,11 @@ class Tour:
     stops: list[tuple[int, str]] = field(default_factory=list)
     path_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # the smoothed path (minimap)
     facing: dict[int, int] = field(default_factory=dict)  # frame → rack index, for frames facing a hot rack
-    # Per frame: the section across the aisle being walked, just past its far end — (aisle index into
-    # the aisles given, where along the aisle's axis, m) — a backdrop of the air from floor to ceiling.
-    sections: list[tuple[int, float] | None] = field(default_factory=list)
+    # Per frame: the vertical section of air ahead, a backdrop from floor to ceiling. In an aisle: across
+    # it, just past its far end — (aisle index into the aisles given, where along the aisle's axis, m,
+    # None). On a leg between aisles: across the direction of travel, just past the leg's end —
+    # (index of the aisle walked to, where along the axis of travel, m, that axis).
+    sections: list[tuple[int, float, int | None] | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.poses)
@@ -180,6 +193,51 @@ def _waypoints(aisles: list[Aisle], hall: HallModel, boxes) -> tuple[np.ndarray,
             exit_[a] = min(max(exit_[a], aisle.lo[a]), aisle.hi[a])
         pts.append(exit_)
     return np.array(pts), starts
+
+
+def _aisle_section(aisles: list[Aisle], index: int, past_m: float, hall: HallModel) -> tuple[int, float, int | None]:
+    """The section shown while walking aisle ``index``: across it, ``past_m`` along it (past its far
+    end). An aisle with a row on one side only (against a wall) instead gets the plane along its open
+    side, floor to ceiling: walking its centre line, the camera sees the air between the row and the
+    wall against height and length there (its centre plane would be edge-on), where it would see a
+    bare wall."""
+    aisle = aisles[index]
+    if len(aisle.rows) != 1:
+        return (index, past_m, None)
+    across = 1 - aisle.axis
+    row = [r for r in hall.racks if r.row == aisle.rows[0]]
+    if not row:
+        return (index, past_m, None)
+    row_mid = float(np.mean([(r.box.lo[across] + r.box.hi[across]) / 2 for r in row]))
+    side = aisle.lo[across] if row_mid > aisle.center[across] else aisle.hi[across]
+    return (index, float(side), across)
+
+
+def _crossing_legs(corners: np.ndarray, starts: list[tuple[int, str, int, float]], aisles: list[Aisle],
+                   hall: HallModel) -> dict[int, tuple[int, int, float, list[float]]]:
+    """For each leg of the walk between aisles (by the index of the corner it starts from): (index of the
+    aisle walked to, the leg's axis, its direction along it (±1), where the sections across it stand
+    along that axis, m, in the order passed: the mouths of the aisles it passes, then just past its
+    end). Legs along an open aisle (from its entry to its exit) are not in it: they keep the aisle's."""
+    sizes = hall.spec.hall.size_m
+    in_aisle = {i for i, _name, index, _past in starts if door_box(aisles[index], hall) is None}
+    out: dict[int, tuple[int, int, float, list[float]]] = {}
+    for j in range(len(corners) - 1):
+        if j in in_aisle:
+            continue
+        d = corners[j + 1] - corners[j]
+        axis = int(np.argmax(np.abs(d)))
+        if abs(float(d[axis])) < 1e-9:
+            continue
+        sign = math.copysign(1.0, float(d[axis]))
+        start, end = float(corners[j][axis]), float(corners[j + 1][axis])
+        mouths = sorted((a.center[axis] for a in aisles if a.axis != axis
+                         and 0.0 < (a.center[axis] - start) * sign < (end - start) * sign - 1e-6),
+                        key=lambda x: (x - start) * sign)
+        last = min(max(end + sign * CROSS_SECTION_PAST_M, 0.05), sizes[axis] - 0.05)
+        to = next((index for i, _name, index, _past in starts if i > j), starts[-1][2] if starts else 0)
+        out[j] = (to, axis, sign, [float(x) for x in mouths] + [float(last)])
+    return out
 
 
 def _smooth(points: np.ndarray, radius_m: float = FILLET_M, per_m: int = 20) -> tuple[np.ndarray, list[int]]:
@@ -307,15 +365,33 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
     stops: list[tuple[int, str]] = []
     facing: dict[int, int] = {}
     entry_s = sorted((float(s_cum[at[i]]), name, index, past) for i, name, index, past in starts)
-    sections: list[tuple[int, float] | None] = []
-    section: list = [(entry_s[0][2], entry_s[0][3]) if entry_s else None]
+    sections: list[tuple[int, float, int | None] | None] = []
+    section: list = [_aisle_section(aisles, entry_s[0][2], entry_s[0][3], hall) if entry_s else None]
+    # Across the aisle past its far end: what a one-row aisle's walk shows instead of its open side from
+    # where it turns out of the aisle (the side plane is then behind the camera) and at the walk's end.
+    across: list = [(entry_s[0][2], entry_s[0][3], None) if entry_s else None]
+    crossing = _crossing_legs(corners, starts, aisles, hall)
+    corner_s = np.array([float(s_cum[i]) for i in at])
 
-    def emit(pos_xy: np.ndarray, direction: np.ndarray) -> None:
+    def ahead(s: float) -> tuple[int, float, int | None] | None:
+        """The section ahead at ``s``: across the cross aisle on a leg between aisles (from the middle
+        of the turn into it to the middle of the turn out), else across the aisle being walked."""
+        j = int(np.searchsorted(corner_s, s, side="right")) - 1
+        if j not in crossing:
+            if j + 1 >= len(corner_s) or s > corner_s[j + 1] - FILLET_M - LOOK_AHEAD_M:
+                return across[0]  # turning out of the aisle
+            return section[0]
+        to, axis, sign, stands = crossing[j]
+        here = float(point(s)[axis])
+        at = next((x for x in stands if (x - here) * sign >= CROSS_SECTION_AHEAD_M), stands[-1])
+        return (to, at, axis)
+
+    def emit(pos_xy: np.ndarray, direction: np.ndarray, shown: tuple | None = None) -> None:
         eye = np.array([pos_xy[0], pos_xy[1], EYE_HEIGHT_M])
         focal = eye + 3.0 * direction
         poses.append(CameraPose(tuple(map(float, eye)), tuple(map(float, focal)), (0.0, 0.0, 1.0),
                                 WALK_VIEW_ANGLE_DEG))
-        sections.append(section[0])
+        sections.append(section[0] if shown is None else shown)
 
     for _ in range(int(START_HOLD_S * fps)):
         emit(point(0.0), heading(0.0))
@@ -328,8 +404,9 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
             while entries and entries[0][0] <= s:
                 _, name, index, past = entries.pop(0)
                 stops.append((len(poses), name))
-                section[0] = (index, past)
-            emit(point(s), heading(s, s1))
+                section[0] = _aisle_section(aisles, index, past, hall)
+                across[0] = (index, past, None)
+            emit(point(s), heading(s, s1), ahead(s))
         s0 = s1
         if n < len(holds):
             _, target, what, rack = holds[n]
@@ -340,14 +417,20 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
             onward = heading(s0 + 1e-3, legs[n + 1])  # how it goes on (the way back, after a door)
             stops.append((len(poses), what))
             n_turn, n_hold = int(TURN_S * fps), int(HOLD_S * fps)
+            # Turning to it: three quarters of the way round, the section of what it turns to (behind a
+            # door: down the aisle) replaces the one it walked toward (across the cross aisle), which
+            # until then fills the side of the view the turn leaves; turning back, a quarter of the way.
+            arrived = ahead(max(s0 - 1e-3, 0.0))
             for k in range(n_turn):
-                emit(here, _turn(along, to_rack, _smoothstep((k + 1) / n_turn)))
+                emit(here, _turn(along, to_rack, _smoothstep((k + 1) / n_turn)),
+                     arrived if 4 * (k + 1) <= 3 * n_turn else None)
             for _k in range(n_hold):
                 if rack >= 0:
                     facing[len(poses)] = rack
                 emit(here, to_rack)
             for k in range(n_turn):
-                emit(here, _turn(to_rack, onward, _smoothstep((k + 1) / n_turn)))
+                emit(here, _turn(to_rack, onward, _smoothstep((k + 1) / n_turn)),
+                     ahead(s0 + 1e-3) if 4 * (k + 1) > n_turn else None)
     # At the end, turn round to look back down the last aisle (never stand staring at a wall), turning
     # through the side with more room before its wall: toward the racks, not the nearer wall.
     end = point(total)
@@ -366,7 +449,7 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
     via = math.pi if room_along(left) >= room_along(-left) else -math.pi
     n_turn = int(2 * TURN_S * fps)
     for k in range(n_turn):
-        emit(end, _turn(last, back, _smoothstep((k + 1) / n_turn), dyaw=via))
+        emit(end, _turn(last, back, _smoothstep((k + 1) / n_turn), dyaw=via), across[0])
     for _ in range(int(START_HOLD_S * fps)):
-        emit(end, back)
+        emit(end, back, across[0])
     return Tour(poses, fps, stops, path, facing, sections)

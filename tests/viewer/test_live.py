@@ -181,6 +181,14 @@ def test_k_walks_and_the_arrows_step_between_stops(tiny_view):
         app.step_walk(-1)
         assert app.tour_frame == max((f for f in stops if f < nxt), default=0)
         assert app.stage.minimap.visible  # inside the room: the minimap shows where
+        # The walk's section is the frame's: along tiny's one-row aisle, the plane along its open side
+        # (normal to y); x off and on again puts the section back across the aisle (normal to x).
+        frame = int(app.tour_frame)
+        assert app.options.vslice_axis == app.tour.sections[frame][2]
+        app.toggle("section")
+        app.toggle("section")
+        vs = app.scene.meshes["vslice"]
+        assert app.options.vslice_axis is None and vs.bounds[1] - vs.bounds[0] < 1e-6 < vs.bounds[3] - vs.bounds[2]
         app.set_view("overview")
         assert not app.stage.minimap.visible and not app.walking
     finally:

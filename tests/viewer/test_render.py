@@ -297,24 +297,29 @@ def test_reference_aisle_views_match_the_stored_images(reference, tmp_path, name
 
 @pytest.mark.slow
 def test_reference_walk_frames_show_temperatures(reference):
-    """Issue 16 on reference.toml: frames spread over the walk (cold and hot aisles, the turns between)
-    are each at least a third racks or air coloured by temperature."""
+    """Issue 16 on reference.toml: every second of the walk (cold and hot aisles, the cross aisles and
+    the turns between them, the doors of the contained aisles) is at least a third racks or air
+    coloured by temperature. Drawn small (160×120: the share of pixels barely depends on the size),
+    one frame in 10 of the 10 frames/s walk: about 170 frames; the dips there were on main lasted a
+    second or more."""
     from viewer.cameras import view_defaults as defaults
     from viewer.tour import guided_tour
 
     hall, view = reference
     options = SceneOptions()
     defaults("walk", find_aisles(hall), options, hall=hall)
-    stage, plotter = make_stage(view, hall, options, window_size=(320, 240))
+    stage, plotter = make_stage(view, hall, options, window_size=(160, 120))
     try:
         tour = guided_tour(hall, find_aisles(hall), stage.scene.hot, fps=10.0)
         scales = (stage.scene.scale, stage.scene.air)
-        for i in np.linspace(0, len(tour) - 1, 8).astype(int):
-            stage.scene.set_section(tour.sections[i])
-            stage.refresh()
+        shares = []
+        for i in range(0, len(tour), 10):
+            if stage.scene.set_section(tour.sections[i]):
+                stage.refresh()
             stage.set_camera(tour.poses[i])
-            share = _temperature_share(stage.screenshot(), scales)
-            assert share >= 1 / 3, (i, share)
+            shares.append((i, _temperature_share(stage.screenshot(), scales)))
+        low = [(i, round(s, 3)) for i, s in shares if s < 1 / 3]
+        assert len(shares) > 100 and not low, low
     finally:
         plotter.close()
 

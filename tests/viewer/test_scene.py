@@ -177,6 +177,33 @@ def test_vertical_section_across_the_aisle(tiny_hall, tiny_view):
     assert np.allclose(np.asarray(vs.cell_data["t_c"])[ok], ((1 - w) * a + w * b)[ok], atol=1e-5)
 
 
+def test_vertical_section_across_the_cross_aisle(tiny_hall, tiny_view):
+    """The walk's section between aisles: given an axis, the plane is normal to it (here y = 4.2 m,
+    across tiny's aisle's direction), floor to ceiling over the room's length, with the air's values
+    blended between the two cell layers beside it; the caption names it; back to the aisle's own plane
+    without it. Only the section's mesh changes (in place)."""
+    from viewer.hud import caption_text
+
+    scene = build_scene(tiny_hall, tiny_view, SceneOptions(vslice_aisle=0))
+    vs = scene.meshes["vslice"]
+    assert scene.set_section((0, 4.2, 1)) and not scene.set_section((0, 4.2, 1))
+    assert scene.meshes["vslice"] is vs
+    assert vs.bounds[2] == vs.bounds[3] == pytest.approx(4.2)
+    sx, _, sz = tiny_hall.spec.hall.size_m
+    assert vs.bounds[0] == pytest.approx(0.0) and vs.bounds[1] == pytest.approx(sx)
+    assert vs.bounds[4] == pytest.approx(-tiny_hall.plenum_depth_m) and vs.bounds[5] == pytest.approx(sz)
+    t = tiny_view.fields[1]["t_c"]
+    k0, k1, w = slice_weights(4.2, 0.0, 0.5, t.shape[1])
+    a, b = t[:, k0, :].ravel(), t[:, k1, :].ravel()
+    ok = ~np.isnan(a) & ~np.isnan(b)
+    assert ok.sum() > 10
+    assert np.allclose(np.asarray(vs.cell_data["t_c"])[ok], ((1 - w) * a + w * b)[ok], atol=1e-5)
+    assert "section across the cross aisle at y = 4.2 m" in caption_text("walk", scene.options, scene.aisles)
+    assert scene.set_section((0, 2.0))  # two items: across the aisle itself (x = 2 m for tiny's)
+    assert vs.bounds[0] == vs.bounds[1] == pytest.approx(2.0)
+    assert "section across aisle-1" in caption_text("walk", scene.options, scene.aisles)
+
+
 def test_isosurface_at_its_temperature(tiny_hall, tiny_view):
     """The isosurface's points lie where the (point-interpolated) field equals its temperature; above
     the hottest air there is none."""
@@ -330,6 +357,11 @@ def test_view_defaults_keep_what_the_user_set(tiny_hall):
     opts = SceneOptions()
     view_defaults("aisle-1", aisles, opts)
     assert not opts.show_slice and opts.vslice_aisle == 0
+    # After the walk's legs between aisles (a section across the cross aisle), an aisle view's section
+    # is across its aisle again.
+    opts = SceneOptions(vslice_aisle=0, vslice_at_m=1.0, vslice_axis=1)
+    view_defaults("aisle-1", aisles, opts)
+    assert opts.vslice_axis is None and opts.vslice_at_m == pytest.approx(aisles[0].hi[0] + 1.3)
     opts = SceneOptions(show_slice=True)
     view_defaults("aisle-1", aisles, opts, explicit={"show_slice"})
     assert opts.show_slice

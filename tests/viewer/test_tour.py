@@ -158,3 +158,48 @@ def test_the_walk_never_enters_a_voxel_solid_or_crosses_a_panel(walk):
         stop = next(f for f, what in tour.stops if what == f"door of {aisle.name}")
         d = _directions(tour)[stop + int(1.5 * FPS)]  # holding: looking down the aisle
         assert abs(d[aisle.axis]) > 0.95
+
+
+def test_the_section_stands_across_the_way_ahead(walk):
+    """Issue 16: the walk's vertical section of air is always one it is walking toward. Moving along an
+    aisle, the section is across that aisle past its far end; moving between aisles (a cross aisle), it
+    is across the direction of travel, past the leg's end, in the room. Either way it lies ahead of the
+    camera, at least half a metre off, and the camera never walks through it. Along an aisle with one
+    row (against a wall) it stands along the aisle's open side instead."""
+    hall, _, tour = walk
+    aisles = find_aisles(hall)
+    size = hall.spec.hall.size_m
+    pos = np.array([p.position for p in tour.poses])
+    assert len(tour.sections) == len(tour) and all(s is not None for s in tour.sections)
+    crossing = 0
+    for i in range(1, len(tour)):
+        step = pos[i] - pos[i - 1]
+        if np.linalg.norm(step) < 1e-6:
+            continue  # holding or turning on the spot: the section stays what it was (tests below)
+        index, at, axis = tour.sections[i]
+        aisle = aisles[index]
+        axis = aisle.axis if axis is None else axis
+        assert 0.0 < at < size[axis]
+        travel = int(np.argmax(np.abs(step[:2])))
+        side = None
+        if len(aisle.rows) == 1 and axis != aisle.axis:
+            row = [r.box for r in hall.racks if r.row == aisle.rows[0]]
+            row_hi = np.mean([(b.lo[axis] + b.hi[axis]) / 2 for b in row]) > aisle.center[axis]
+            side = aisle.lo[axis] if row_hi else aisle.hi[axis]  # the open side, away from the row
+        if side is not None and at == pytest.approx(side):
+            # Along an aisle with one row: the plane along its open side, beside the camera (which
+            # walks the aisle's centre line, in the aisle's span), not across the way.
+            assert abs(pos[i, axis] - aisle.center[axis]) < 0.5 * aisle.width_m, (i, tour.sections[i], pos[i])
+        elif abs(step[travel]) > 0.9 * np.linalg.norm(step[:2]):  # a straight stretch (not a fillet)
+            assert axis == travel, (i, tour.sections[i], step)
+            crossing += axis != aisles[index].axis
+            # Ahead, by at least half a metre, unless the wall stops it (the plane keeps 5 cm off it).
+            ahead_m = (at - pos[i, axis]) * math.copysign(1.0, step[axis])
+            room_m = (size[axis] - pos[i, axis]) if step[axis] > 0 else pos[i, axis]
+            assert ahead_m >= min(0.5, room_m - 0.1), (i, tour.sections[i], pos[i])
+        if tour.sections[i] == tour.sections[i - 1]:
+            # Never walked through: the camera stays on one side of the plane while it is shown.
+            before, after = pos[i - 1, axis] - at, pos[i, axis] - at
+            assert before * after > 0, (i, tour.sections[i], pos[i - 1], pos[i])
+    # With more than one aisle the walk has legs between them, and the section turns with the walk there.
+    assert (crossing > 0) == (len(aisles) > 1), crossing
