@@ -48,3 +48,23 @@ def test_reference_near_its_cooling_capacity_settles_where_the_march_stays():
     assert np.max(np.abs(marched.t_intake_c - steady.t_intake_c)) < 0.05
     assert np.allclose(marched.rack_flow_m3s, steady.rack_flow_m3s, rtol=1e-3)
     assert np.array_equal(_regime(twin, marched), regime)
+
+
+def test_tiny_at_a_warm_setpoint_and_light_load_finds_the_steady_state_the_march_keeps():
+    """From a cold start every coil is "not cooling" at a 23 °C setpoint: no coil holds the hall's
+    temperature, the first solve runs away, and the solve used to hang in it; now it restarts with the coils
+    at their setpoint."""
+    twin = HallTwin(bundled_hall("tiny"))
+    state = twin.initial_state()
+    state.crah_setpoint_c = np.full_like(state.crah_setpoint_c, 23.0)
+    state.rack_it_w = state.rack_it_w * 0.5
+    steady = twin.steady(state, max_outer=60)
+    assert steady.extra["steady"]["outer_iterations"] <= 40
+    # Supplied at 23 °C, the intakes can only be a little warmer (recirculation), never colder.
+    assert 23.0 - 1e-6 < float(steady.t_intake_c.min()) <= float(steady.t_intake_c.max()) < 25.0
+    heat_w = float(steady.rack_heat_w.sum() + twin.mover_heat_w(steady).sum())
+    assert steady.crah_heat_removed_w.sum() == pytest.approx(heat_w, rel=1e-4)
+    marched = steady.copy()
+    for _ in range(600):
+        marched = twin.step(marched)
+    assert np.max(np.abs(marched.t_intake_c - steady.t_intake_c)) < 0.01

@@ -572,10 +572,11 @@ class HallTwin:
                 regime = new_regime
                 sane_flow = applied
             elif bad:
-                # Back to the last iterate with sane intakes, and every coil at its setpoint: the damped
-                # steps below take it from there.
+                # Back to the last iterate with sane intakes, and every coil with air at its setpoint (with
+                # no coil holding a temperature, e.g. all "not cooling" from a cold start, the hall's level
+                # is undetermined): the damped steps below take it from there.
                 state.rack_flow_m3s = sane_flow.copy()
-                regime = np.where(regime == COIL_NOT_COOLING, regime, COIL_AT_SETPOINT)
+                regime = np.where(mdot_cp[cr] > 0, COIL_AT_SETPOINT, COIL_NOT_COOLING)
                 t_guess = state.t_air_c
             else:
                 state.rack_flow_m3s = np.clip(applied + _GUARDED_RELAX * residual, q_lo_m3s, q_hi_m3s)
