@@ -485,10 +485,10 @@ class HallTwin:
         # Safeguard: Anderson steps and wholesale regime switches can run away when many coils sit near
         # their rating (the hall's heat near its cooling capacity). Once the fan-law residual grows twice
         # running or an intake turns unphysical, the iteration goes on damped: plain relaxed steps on the
-        # fan law within its physical bounds and one coil's regime change per outer iteration.
+        # fan law within its physical bounds and one coil's regime change per outer iteration, started over.
         guarded = False
         grew, res_prev = 0, None
-        sane_flow = state.rack_flow_m3s.copy()
+        start_flow_m3s = state.rack_flow_m3s.copy()
         q_lo_m3s = server_airflow_m3s(self.racks, np.full(nr, -np.inf), state.rack_it_w * state.rack_powered)
         q_hi_m3s = server_airflow_m3s(self.racks, np.full(nr, np.inf), state.rack_it_w * state.rack_powered)
         flow_converged = True
@@ -535,17 +535,18 @@ class HallTwin:
             demand = server_airflow_m3s(self.racks, state.t_intake_c, state.rack_it_w * state.rack_powered)
             residual = demand - applied
             res_max = float(np.max(np.abs(residual), initial=0.0))
-            bad = _unphysical_intakes(t_in, float(np.min(np.minimum(coil_target_c, state.t_chw_c), initial=0.0)))
+            bad = _unphysical_intakes(t_in, float(np.min(np.minimum(coil_target_c, state.t_chw_c), initial=np.inf)))
+            restart = False
             if bad:
                 if guarded:
                     raise NoSteadyState(f"no steady state: {bad} in outer iteration {outer}, even with damped "
                                         f"steps; the servers' fan law and the coils do not settle (run it in time "
                                         f"instead)")
-                guarded = True  # retry from the last sane iterate, damped (below)
+                guarded = restart = True  # start over, damped (below)
             elif res_prev is not None and res_max > res_prev and outer > 2:
                 grew += 1
                 if grew >= 2 and not guarded:
-                    guarded = True
+                    guarded = restart = True
             else:
                 grew = 0
             res_prev = res_max
@@ -570,17 +571,15 @@ class HallTwin:
                 # the flow); no dead band here, and Anderson mixing for the loops whose gain is near 1.
                 state.rack_flow_m3s = np.maximum(mixer.next(applied, residual), 0.0)
                 regime = new_regime
-                sane_flow = applied
-            elif bad:
-                # Back to the last iterate with sane intakes, and every coil with air at its setpoint (with
-                # no coil holding a temperature, e.g. all "not cooling" from a cold start, the hall's level
-                # is undetermined): the damped steps below take it from there.
-                state.rack_flow_m3s = sane_flow.copy()
+            elif restart:
+                # Back to the start's flows and every coil with air at its setpoint (with no coil holding a
+                # temperature, e.g. all "not cooling" from a cold start, the hall's level is undetermined;
+                # with most at their rating the first steps overshoot): damped steps take it from there.
+                state.rack_flow_m3s = start_flow_m3s.copy()
                 regime = np.where(mdot_cp[cr] > 0, COIL_AT_SETPOINT, COIL_NOT_COOLING)
                 t_guess = state.t_air_c
             else:
                 state.rack_flow_m3s = np.clip(applied + _GUARDED_RELAX * residual, q_lo_m3s, q_hi_m3s)
-                sane_flow = applied
                 regime = _one_regime_change(regime, new_regime, ret, coil_target_c, state.t_chw_c, crahs,
                                             mdot_cp[cr])
         else:
