@@ -23,6 +23,8 @@ from twin.sim.power import PowerSystem
 from twin.sim.state import TwinState
 from twin.thermal.airflow import AirflowSolver, AirPathError
 from twin.thermal.compact import (
+    COIL_AT_SETPOINT,
+    COIL_NOT_COOLING,
     CrahArrays,
     RackArrays,
     coil_affine,
@@ -54,6 +56,11 @@ _STEADY_FLOW_ITERATIONS = 10
 #: in 300 outer iterations); half of it converges in 18 (see twin.thermal.momentum's docstring).
 _HALL_TVD_BLEND = 0.5
 _STEADY_INTAKE_K = 0.05
+# An intake hotter than this in a steady iterate is no data hall's steady state: the iteration has run away
+# (a server shuts down long before; the march would show the hall heating), °C.
+_STEADY_INTAKE_MAX_C = 90.0
+# The damped fan-law step of the safeguarded steady iteration (a fraction of the residual).
+_GUARDED_RELAX = 0.5
 
 
 class NoSteadyState(ValueError):
@@ -475,6 +482,15 @@ class HallTwin:
         outer = 0
         t_in_prev = None
         buoyancy_mixer = AndersonMixer(memory=4, relax=0.5)
+        # Safeguard: Anderson steps and wholesale regime switches can run away when many coils sit near
+        # their rating (the hall's heat near its cooling capacity). Once the fan-law residual grows twice
+        # running or an intake turns unphysical, the iteration goes on damped: plain relaxed steps on the
+        # fan law within its physical bounds and one coil's regime change per outer iteration, started over.
+        guarded = False
+        grew, res_prev = 0, None
+        start_flow_m3s = state.rack_flow_m3s.copy()
+        q_lo_m3s = server_airflow_m3s(self.racks, np.full(nr, -np.inf), state.rack_it_w * state.rack_powered)
+        q_hi_m3s = server_airflow_m3s(self.racks, np.full(nr, np.inf), state.rack_it_w * state.rack_powered)
         flow_converged = True
         flow_info: SolveInfo | None = None  # the momentum solve's, of the latest outer iteration
         for outer in range(1, max_outer + 1):  # noqa: B007 - the count is reported after the loop
@@ -518,6 +534,22 @@ class HallTwin:
             applied = state.rack_flow_m3s
             demand = server_airflow_m3s(self.racks, state.t_intake_c, state.rack_it_w * state.rack_powered)
             residual = demand - applied
+            res_max = float(np.max(np.abs(residual), initial=0.0))
+            bad = _unphysical_intakes(t_in, float(np.min(np.minimum(coil_target_c, state.t_chw_c), initial=np.inf)))
+            restart = False
+            if bad:
+                if guarded:
+                    raise NoSteadyState(f"no steady state: {bad} in outer iteration {outer}, even with damped "
+                                        f"steps; the servers' fan law and the coils do not settle (run it in time "
+                                        f"instead)")
+                guarded = restart = True  # start over, damped (below)
+            elif res_prev is not None and res_max > res_prev and outer > 2:
+                grew += 1
+                if grew >= 2 and not guarded:
+                    guarded = restart = True
+            else:
+                grew = 0
+            res_prev = res_max
             # Potential flow solves exactly: the fan law settles to 1e-6. The momentum field is iterated: a
             # law settled to 1e-4 of each rack's airflow moves no intake by more than hundredths of a kelvin.
             flows_settled = np.allclose(demand, applied, rtol=1e-6 if self.momentum is None else 1e-4, atol=1e-12)
@@ -532,12 +564,24 @@ class HallTwin:
                 # air rises, mixes, the plume weakens): plain alternation oscillates. Anderson mixing on
                 # the field the next flow solve sees damps it.
                 state.t_air_c = buoyancy_mixer.next(state.t_air_c, res.t_air_c - state.t_air_c)
-            if flows_settled and field_settled and flow_converged and np.array_equal(new_regime, regime):
+            if not bad and flows_settled and field_settled and flow_converged and np.array_equal(new_regime, regime):
                 break
-            # The servers' fan law has its own fixed point (more flow changes the inlets, which changes
-            # the flow); no dead band here, and Anderson mixing for the loops whose gain is near 1.
-            state.rack_flow_m3s = np.maximum(mixer.next(applied, residual), 0.0)
-            regime = new_regime
+            if not guarded:
+                # The servers' fan law has its own fixed point (more flow changes the inlets, which changes
+                # the flow); no dead band here, and Anderson mixing for the loops whose gain is near 1.
+                state.rack_flow_m3s = np.maximum(mixer.next(applied, residual), 0.0)
+                regime = new_regime
+            elif restart:
+                # Back to the start's flows and every coil with air at its setpoint (with no coil holding a
+                # temperature, e.g. all "not cooling" from a cold start, the hall's level is undetermined;
+                # with most at their rating the first steps overshoot): damped steps take it from there.
+                state.rack_flow_m3s = start_flow_m3s.copy()
+                regime = np.where(mdot_cp[cr] > 0, COIL_AT_SETPOINT, COIL_NOT_COOLING)
+                t_guess = state.t_air_c
+            else:
+                state.rack_flow_m3s = np.clip(applied + _GUARDED_RELAX * residual, q_lo_m3s, q_hi_m3s)
+                regime = _one_regime_change(regime, new_regime, ret, coil_target_c, state.t_chw_c, crahs,
+                                            mdot_cp[cr])
         else:
             if not flow_converged:
                 raise NoSteadyState(_flow_failure(FlowNotConverged(
@@ -568,3 +612,35 @@ class HallTwin:
         state.extra["steady"] = {"outer_iterations": outer, "gmres_iterations": res.iterations,
                                  "residual_k": res.residual_k}
         return state
+
+
+def _unphysical_intakes(t_in_c: np.ndarray, coldest_c: float) -> str:
+    """Why the intakes of a steady iterate cannot be a steady state ("" when they can): not finite, hotter
+    than any hall runs, or colder than the coldest coil could make the air."""
+    if not np.all(np.isfinite(t_in_c)):
+        return "intake temperatures became infinite or NaN"
+    hottest = float(np.max(t_in_c, initial=-np.inf))
+    if hottest > _STEADY_INTAKE_MAX_C:
+        return f"intakes rising past {_STEADY_INTAKE_MAX_C:g} °C (reached {hottest:,.1f} °C)"
+    coolest = float(np.min(t_in_c, initial=np.inf))
+    if coolest < coldest_c - 0.5:
+        return f"intakes at {coolest:,.1f} °C, colder than any coil's setpoint or chilled water ({coldest_c:.1f} °C)"
+    return ""
+
+
+def _one_regime_change(regime: np.ndarray, proposed: np.ndarray, t_return_c: np.ndarray, target_c: np.ndarray,
+                       t_chw_c: float, crahs, mdot_cp_w_per_k: np.ndarray) -> np.ndarray:
+    """``regime`` with only the proposed change that moves its coil's outlet the most: switching every coil
+    at once overshoots when the hall's heat is close to the coils' capacity."""
+    changed = np.flatnonzero(proposed != regime)
+    if len(changed) <= 1:
+        return proposed.copy()
+    a_old, b_old = coil_affine(regime, target_c, t_chw_c, crahs.coil_effectiveness, crahs.rated_cooling_w,
+                               mdot_cp_w_per_k)
+    a_new, b_new = coil_affine(proposed, target_c, t_chw_c, crahs.coil_effectiveness, crahs.rated_cooling_w,
+                               mdot_cp_w_per_k)
+    shift_k = np.abs((a_new - a_old) * t_return_c + (b_new - b_old))[changed]
+    out = regime.copy()
+    k = changed[int(np.argmax(shift_k))]
+    out[k] = proposed[k]
+    return out
