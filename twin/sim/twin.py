@@ -629,7 +629,7 @@ def _unphysical_intakes(t_in_c: np.ndarray, coldest_c: float) -> str:
 
 
 def _one_regime_change(regime: np.ndarray, proposed: np.ndarray, t_return_c: np.ndarray, target_c: np.ndarray,
-                       t_chw_c: float, crahs, mdot_cp_w_per_k: np.ndarray) -> np.ndarray:
+                       t_chw_c: float, crahs: CrahArrays, mdot_cp_w_per_k: np.ndarray) -> np.ndarray:
     """``regime`` with only the proposed change that moves its coil's outlet the most: switching every coil
     at once overshoots when the hall's heat is close to the coils' capacity."""
     changed = np.flatnonzero(proposed != regime)
