@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin
+from twin.sweep.cases import N1_SETS
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
@@ -39,8 +40,8 @@ __all__ = ["WHATIF_SETS", "WORKER_NICE", "WhatIfRunner", "WhatIfStart", "local_w
 
 log = logging.getLogger(__name__)
 
-#: The N-1 sets a what-if may ask for (those of ``twin sweep --n-1``).
-WHATIF_SETS = ("crah", "ups", "pdu", "feed", "all")
+#: The N-1 sets a what-if may ask for: those of ``twin sweep --n-1``.
+WHATIF_SETS = N1_SETS
 
 #: Longest transient what-if, simulated seconds (a day: longer studies belong to ``twin sweep``).
 WHATIF_MAX_DURATION_S = 86400.0

@@ -39,10 +39,12 @@ from twin.model.schemas import register_schema
 from twin.model.strict import StrictModel
 from twin.model.units import DURATION_PATTERN, parse_duration_s
 
-__all__ = ["CASE_KINDS", "Case", "CasesError", "CasesFile", "load_cases", "n_minus_1", "parse_cases"]
+__all__ = ["CASE_KINDS", "N1_SETS", "Case", "CasesError", "CasesFile", "load_cases", "n_minus_1", "parse_cases"]
 
 #: The kinds of single failure ``--n-1`` enumerates.
 CASE_KINDS = ("crah", "ups", "pdu", "feed")
+#: What `twin sweep --n-1` and the bus's ``whatif`` accept: one kind of failure, or all of them.
+N1_SETS = (*CASE_KINDS, "all")
 
 
 class CasesError(HallError):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from twin.argtypes import number_in
 from twin.model.load import HallModel
-from twin.sweep.cases import Case, CasesError, load_cases, n_minus_1
+from twin.sweep.cases import N1_SETS, Case, CasesError, load_cases, n_minus_1
 from twin.sweep.engine import run_sweep
 from twin.sweep.report import read_rows, summarize, write_html, write_parquet
 from twin.sweep.worker import DEFAULT_LOAD_LIMIT, SweepJob
@@ -46,7 +46,7 @@ def add_parsers(sub: argparse._SubParsersAction, hall_help: str, duration_type: 
     s = sub.add_parser("sweep", help="what-if and N-1 sweeps on Dask: cases.parquet, report.html")
     s.add_argument("hall", help=hall_help)
     what = s.add_mutually_exclusive_group(required=True)
-    what.add_argument("--n-1", dest="n_1", choices=("crah", "ups", "pdu", "feed", "all"),
+    what.add_argument("--n-1", dest="n_1", choices=N1_SETS,
                       help="every single failure of that kind (CRAH out; UPS, PDU or one rack feed lost)")
     what.add_argument("--cases", type=Path, help="a cases file (TOML): a grid or a list of what-ifs")
     s.add_argument("--steady", action="store_true", help="solve each case's steady state (default for --n-1)")
