@@ -140,6 +140,7 @@ class LiveViewer:
         self.scene.refresh_fields()
         self.stage.view_name = name
         self.stage.refresh()
+        self.stage.set_doors(None)  # a walk left in a doorway: its doors shut behind it
         self.stage.set_camera(pose)
 
     def _aspect(self) -> float:
@@ -205,10 +206,7 @@ class LiveViewer:
         return True
 
     def _show_tour_frame(self) -> None:
-        i = int(self.tour_frame)
-        if self.scene.set_section(self.tour.sections[i]):
-            self.stage.refresh()
-        self.stage.set_camera(self.tour.poses[i])
+        self.stage.show_tour_frame(self.tour, int(self.tour_frame))
 
     # --- toggles ------------------------------------------------------------------------------
 

@@ -138,10 +138,8 @@ def render_walkthrough(view, hall, out_dir: Path, *, options=None, fps: float = 
                 if progress is not None:
                     progress(i + 1, total)
             stage.show_title(None)
-        for i, pose in enumerate(tour.poses):
-            if stage.scene.set_section(tour.sections[i]):
-                stage.refresh()
-            stage.set_camera(pose)
+        for i in range(len(tour)):
+            stage.show_tour_frame(tour, i)
             path = out_dir / f"frame-{i:05d}.png" if frames else None
             img = stage.screenshot(path)
             if path is not None:

@@ -10,7 +10,9 @@ Meshes (names are the actors' names):
 
 - static: ``floor``, ``tiles``, ``walls/-x`` … ``walls/+y`` (drawn or hidden by :func:`visible_walls`),
   ``racks`` (one mesh, cell array ``rack_index``), ``crahs`` (``crah_index``), ``pdus``, ``obstacles``,
-  ``containment``, ``outlines`` (the cabinets' edges); built from
+  ``containment`` (panels and roofs), ``door/<containment>/<part>/<leaf>`` (the two sliding leaves of
+  each door, :mod:`viewer.doors`: their actors move as the walk opens them), ``outlines`` (the
+  cabinets' edges); built from
   :func:`twin.geometry.export.hall_scene`, so the viewer draws exactly the geometry the GLB export
   writes and the solver voxelizes (GLB meshes where the hall names them);
 - static too: ``floor_grid`` (the 600 mm floor tiles), ``unit_seams`` (server units on rack faces);
@@ -42,6 +44,7 @@ from twin.geometry.export import hall_scene
 from twin.geometry.meshes import object_mesh
 from twin.model.load import HallModel, facing_axis_sign
 from twin.model.schema import ASHRAE_ALLOWABLE_C, ASHRAE_RECOMMENDED_C
+from viewer.doors import hall_doors
 from viewer.overlays import (
     RackFaces,
     aisle_section_mesh,
@@ -65,6 +68,7 @@ __all__ = [
     "TemperatureScale",
     "TwinView",
     "build_scene",
+    "door_leaf_name",
     "crah_states",
     "find_aisles",
     "slice_weights",
@@ -410,6 +414,11 @@ def _merge(meshes: list[trimesh.Trimesh], index_name: str | None = None) -> pv.P
     return poly
 
 
+def door_leaf_name(key: str, leaf: int) -> str:
+    """The mesh (and actor) name of leaf 0 or 1 of the door ``key`` (:attr:`viewer.doors.Door.key`)."""
+    return f"door/{key}/{leaf}"
+
+
 def _static_meshes(hall: HallModel) -> dict[str, pv.PolyData]:
     """Floor, tiles, walls, racks, CRAHs, PDUs, obstacles and containment, as the GLB export builds them."""
     scene = hall_scene(hall)
@@ -433,8 +442,13 @@ def _static_meshes(hall: HallModel) -> dict[str, pv.PolyData]:
         # too, as pdu/<name>, for other tools).
         "pdus": _merge([object_mesh(p.box, p.mesh) for p in hall.pdus], "pdu_index"),
         "obstacles": _merge([m for _, m in by_kind.get("obstacle", [])]),
-        "containment": _merge([m for _, m in by_kind.get("containment", [])]),
+        # Panels and roofs; the doors are drawn as leaves that slide open (below, from viewer.doors).
+        "containment": _merge([m for _, m in by_kind.get("containment", [])
+                               if not str((m.metadata or {}).get("part", "")).startswith("door")]),
     }
+    for door in hall_doors(hall):
+        for n, (lo, hi) in enumerate(door.leaf_boxes(0.0)):
+            meshes[door_leaf_name(door.key, n)] = pv.Box(bounds=(lo[0], hi[0], lo[1], hi[1], lo[2], hi[2]))
     meshes.update(_wall_meshes(hall))
     meshes["floor_grid"] = floor_grid(hall)
     meshes["unit_seams"] = unit_seams(hall)

@@ -17,10 +17,11 @@ import pyvista as pv
 from vtkmodules.vtkRenderingCore import vtkCellPicker, vtkCoordinate, vtkMapper, vtkTextActor
 
 from viewer.cameras import CameraPose
+from viewer.doors import hall_doors
 from viewer.hud import caption_text, hud_text, pick_text, stale_text
 from viewer.labels import NO_OWNER, Occluder
 from viewer.minimap import Minimap
-from viewer.scene import CRAH_STATE_COLOURS, STATIC_STYLES, HallScene, visible_walls
+from viewer.scene import CRAH_STATE_COLOURS, STATIC_STYLES, HallScene, door_leaf_name, visible_walls
 
 __all__ = ["KEYS_HELP", "Stage"]
 
@@ -125,6 +126,15 @@ class Stage:
         for name, style in STATIC_STYLES.items():
             if m[name].n_cells:
                 self.actors[name] = p.add_mesh(m[name], name=name, pickable=False, reset_camera=False, **style)
+        # The doors of contained aisles: one actor per leaf, drawn like the panels, moved (never rebuilt)
+        # as the walk opens them.
+        self.doors = {d.key: d for d in hall_doors(scene.hall)}
+        self.door_openings: dict[str, float] = {}
+        for key in self.doors:
+            for n in (0, 1):
+                name = door_leaf_name(key, n)
+                self.actors[name] = p.add_mesh(m[name], name=name, pickable=False, reset_camera=False,
+                                               **STATIC_STYLES["containment"])
         rack_lut, air_lut = scale.lookup_table(), air.lookup_table()
         # Racks: coloured by their mean inlet temperature on the ASHRAE scale (NaN: no figure yet, grey).
         if m["racks"].n_cells:
@@ -409,6 +419,26 @@ class Stage:
         self.plotter.renderer.ResetCameraClippingRange()
         self.update_walls()
         self.minimap.show_camera(pose.position, pose.focal_point)
+
+    def set_doors(self, openings: dict[str, float] | None) -> None:
+        """Open the doors named in ``openings`` (key → 0 … 1 of the way) and shut all others."""
+        openings = {k: v for k, v in (openings or {}).items() if k in self.doors and v > 0.0}
+        if openings == self.door_openings:
+            return
+        for key, door in self.doors.items():
+            if openings.get(key, 0.0) == self.door_openings.get(key, 0.0):
+                continue
+            for n, offset in enumerate(door.leaf_offsets(openings.get(key, 0.0))):
+                self.actors[door_leaf_name(key, n)].SetPosition(*offset)
+        self.door_openings = openings
+
+    def show_tour_frame(self, tour, frame: int) -> None:
+        """Frame ``frame`` of a guided walk (:class:`viewer.tour.Tour`): its section of air, its doors
+        and its camera."""
+        if self.scene.set_section(tour.sections[frame]):
+            self.refresh()
+        self.set_doors(tour.doors[frame] if frame < len(tour.doors) else None)
+        self.set_camera(tour.poses[frame])
 
     def update_walls(self) -> None:
         """Hide the walls the camera is outside of, and the labels it cannot see: behind it, or behind a

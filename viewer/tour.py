@@ -7,6 +7,10 @@ hottest inlets it stops, turns to face the rack's front, holds, and turns back. 
 round to look back down the last aisle. The path is checked against every cabinet, unit and column: where a
 leg between two aisles would cross a row, its corner moves out into the cross aisle.
 
+A contained aisle is walked like an open one: its doors (:mod:`viewer.doors`) slide open as the camera
+comes to them and shut behind it (:attr:`Tour.doors`), so the walk stands in front of the hot racks
+inside a containment too. The camera never passes a shut door or a panel.
+
 Each frame also names the vertical section of air it shows ahead: across the aisle past its far end
 while walking an aisle (along the open side of an aisle with one row), across the cross aisle at the
 next aisle mouth (then past the leg's end) while walking between aisles.
@@ -32,6 +36,7 @@ from viewer.cameras import (
     CameraPose,
     _ends,
 )
+from viewer.doors import DOOR_OPEN_M, hall_doors, opening_at
 from viewer.scene import Aisle
 
 __all__ = ["SOLID_CLEARANCE_M", "Tour", "guided_tour", "solid_boxes"]
@@ -44,7 +49,6 @@ START_HOLD_S = 1.0
 FILLET_M = 1.0  # radius of the rounded corners (less where legs are short)
 LOOK_AHEAD_M = 1.2  # the camera looks at the path this far ahead: it turns into a corner before it
 SOLID_CLEARANCE_M = 0.25  # the path keeps this far from any cabinet
-DOOR_CLEARANCE_M = 0.6  # where the walk stops outside a contained aisle's door
 FACE_LOOK_HEIGHT_M = 1.2  # facing a rack: the middle of its front, a little below the eyes
 # On a leg between aisles the section stands across the cross aisle at the mouth of each aisle the walk
 # passes (where a hot aisle's air spills round the row ends), the next one at least
@@ -69,6 +73,9 @@ class Tour:
     # None). On a leg between aisles: across the direction of travel, just past the leg's end —
     # (index of the aisle walked to, where along the axis of travel, m, that axis).
     sections: list[tuple[int, float, int | None] | None] = field(default_factory=list)
+    # Per frame: the doors of contained aisles standing open, by key (viewer.doors.Door.key), and how far
+    # (0 … 1); a door not named is shut. They open as the walk goes through them and close behind it.
+    doors: list[dict[str, float]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.poses)
@@ -95,7 +102,8 @@ def solid_boxes(hall: HallModel) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def door_box(aisle: Aisle, hall: HallModel) -> tuple[np.ndarray, np.ndarray] | None:
     """The (x, y) corners of the containment that closes ``aisle`` with doors, or None: an aisle
-    whose centre lies inside a contained footprint that has doors across its ends."""
+    whose centre lies inside a contained footprint that has doors across its ends (the walk goes in
+    through one door and out through the other)."""
     cx, cy = aisle.center
     for c in hall.spec.containment:
         if c.doors and c.x_m[0] <= cx <= c.x_m[1] and c.y_m[0] <= cy <= c.y_m[1]:
@@ -140,15 +148,6 @@ def _waypoints(aisles: list[Aisle], hall: HallModel, boxes) -> tuple[np.ndarray,
     for n_aisle, aisle in enumerate(ordered):
         a = aisle.axis
         ends = _ends(aisle, hall)
-        closed = door_box(aisle, hall)
-        if closed is not None:
-            # A contained aisle behind doors: the walk stops outside its nearer door (at least
-            # DOOR_CLEARANCE_M from it), looks in through the panel (the camera never crosses a panel),
-            # and walks on.
-            lo_m, hi_m = closed
-            ends = tuple(e.copy() for e in ends)
-            ends[0][a] = max(min(ends[0][a], lo_m[a] - DOOR_CLEARANCE_M), WALL_CLEARANCE_M)
-            ends[1][a] = min(max(ends[1][a], hi_m[a] + DOOR_CLEARANCE_M), room[a] - WALL_CLEARANCE_M)
         if pts:
             here = pts[-1]
             entry, exit_ = sorted(ends, key=lambda e: float(np.linalg.norm(e - here)))
@@ -171,9 +170,7 @@ def _waypoints(aisles: list[Aisle], hall: HallModel, boxes) -> tuple[np.ndarray,
             for c in (c1, c2):
                 if np.linalg.norm(c - pts[-1]) > 1e-6:
                     pts.append(c)
-            # A contained aisle is seen from the cross aisle in line with it (no detour up to its door
-            # and back, which would swing the gaze); an open one is entered.
-            if closed is None and np.linalg.norm(entry - pts[-1]) > 1e-6:
+            if np.linalg.norm(entry - pts[-1]) > 1e-6:
                 pts.append(entry)
         else:
             entry, exit_ = ends
@@ -184,8 +181,6 @@ def _waypoints(aisles: list[Aisle], hall: HallModel, boxes) -> tuple[np.ndarray,
         at = max(at, far + SECTION_PAST_ROWS_M) if ahead > 0 else min(at, far - SECTION_PAST_ROWS_M)
         at = float(min(max(at, 0.05), room[a] - 0.05))
         starts.append((len(pts) - 1, aisle.name, aisles.index(aisle), at))
-        if closed is not None:
-            continue  # seen from its door: the next leg starts here
         if n_aisle == len(ordered) - 1:
             # The last aisle ends where its rows end: the walk turns round there, looking back down the
             # aisle, instead of walking on to stare at whatever stands past the rows.
@@ -220,7 +215,7 @@ def _crossing_legs(corners: np.ndarray, starts: list[tuple[int, str, int, float]
     along that axis, m, in the order passed: the mouths of the aisles it passes, then just past its
     end). Legs along an open aisle (from its entry to its exit) are not in it: they keep the aisle's."""
     sizes = hall.spec.hall.size_m
-    in_aisle = {i for i, _name, index, _past in starts if door_box(aisles[index], hall) is None}
+    in_aisle = {i for i, _name, _index, _past in starts}
     out: dict[int, tuple[int, int, float, list[float]]] = {}
     for j in range(len(corners) - 1):
         if j in in_aisle:
@@ -349,17 +344,6 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
             target = [(r.box.lo[0] + r.box.hi[0]) / 2, (r.box.lo[1] + r.box.hi[1]) / 2, FACE_LOOK_HEIGHT_M]
             target[f] = r.box.hi[f] if sign > 0 else r.box.lo[f]
             holds.append((float(s_cum[i]), tuple(target), f"rack {r.name}", rack))
-    for i_corner, _name, index, _past in starts:
-        aisle = aisles[index]
-        if door_box(aisle, hall) is None:
-            continue
-        # Outside a contained aisle's door: look down the aisle through the panel, to its far door.
-        door = corners[i_corner]
-        i = at[i_corner]  # the middle of the fillet at the door (the path passes it again later on)
-        far = np.array([*aisle.center, LOOK_HEIGHT_M])
-        a = aisle.axis
-        far[a] = aisle.hi[a] if door[a] < aisle.center[a] else aisle.lo[a]
-        holds.append((float(s_cum[i]), tuple(map(float, far)), f"door of {aisle.name}", -1))
     holds.sort(key=lambda h: h[0])
     poses: list[CameraPose] = []
     stops: list[tuple[int, str]] = []
@@ -414,12 +398,12 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
             to_rack = np.asarray(target, float) - np.array([here[0], here[1], EYE_HEIGHT_M])
             to_rack /= np.linalg.norm(to_rack)
             along = heading(s0, s0)  # how it came
-            onward = heading(s0 + 1e-3, legs[n + 1])  # how it goes on (the way back, after a door)
+            onward = heading(s0 + 1e-3, legs[n + 1])  # how it goes on
             stops.append((len(poses), what))
             n_turn, n_hold = int(TURN_S * fps), int(HOLD_S * fps)
-            # Turning to it: three quarters of the way round, the section of what it turns to (behind a
-            # door: down the aisle) replaces the one it walked toward (across the cross aisle), which
-            # until then fills the side of the view the turn leaves; turning back, a quarter of the way.
+            # Turning to it: three quarters of the way round, the section of what it turns to replaces
+            # the one it walked toward, which until then fills the side of the view the turn leaves;
+            # turning back, a quarter of the way.
             arrived = ahead(max(s0 - 1e-3, 0.0))
             for k in range(n_turn):
                 emit(here, _turn(along, to_rack, _smoothstep((k + 1) / n_turn)),
@@ -452,4 +436,30 @@ def guided_tour(hall: HallModel, aisles: list[Aisle], hot: list[tuple[int, float
         emit(end, _turn(last, back, _smoothstep((k + 1) / n_turn), dyaw=via), across[0])
     for _ in range(int(START_HOLD_S * fps)):
         emit(end, back, across[0])
-    return Tour(poses, fps, stops, path, facing, sections)
+    return Tour(poses, fps, stops, path, facing, sections, _door_openings(hall, poses))
+
+
+def _door_openings(hall: HallModel, poses: list[CameraPose]) -> list[dict[str, float]]:
+    """Per frame, the doors open and how far (key → 0 … 1; shut doors left out). A door opens only
+    for a walk through it: over the frames around each crossing of its plane while the camera is
+    within DOOR_OPEN_M of it (walking by in a cross aisle, it stays shut), by :func:`opening_at` of
+    that distance: it opens as the camera comes and closes behind it."""
+    out: list[dict[str, float]] = [{} for _ in poses]
+    if not poses:
+        return out
+    xy = np.array([p.position[:2] for p in poses], float)
+    for door in hall_doors(hall):
+        near = np.array([door.distance_m(p) < DOOR_OPEN_M for p in xy])
+        for i in range(len(xy) - 1):
+            if not door.crossed(xy[i], xy[i + 1]):
+                continue
+            lo, hi = i, i + 1
+            while lo > 0 and near[lo - 1]:
+                lo -= 1
+            while hi < len(xy) - 1 and near[hi + 1]:
+                hi += 1
+            for f in range(lo, hi + 1):
+                w = opening_at(door.distance_m(xy[f]))
+                if w > 0.0:
+                    out[f][door.key] = max(out[f].get(door.key, 0.0), w)
+    return out
