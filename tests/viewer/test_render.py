@@ -254,9 +254,8 @@ def test_walk_frames_show_temperatures_and_face_the_hot_rack(tiny_hall, tiny_vie
         tour = guided_tour(tiny_hall, find_aisles(tiny_hall), stage.scene.hot, fps=10.0)
         scales = (stage.scene.scale, stage.scene.air)
         for i in range(0, len(tour), 20):
-            stage.scene.set_section(tour.sections[i])
             stage.refresh()
-            stage.set_camera(tour.poses[i])
+            stage.show_tour_frame(tour, i)
             share = _temperature_share(stage.screenshot(), scales)
             assert share >= 1 / 3, (i, share)
         facing = sorted(f for f, rack in tour.facing.items() if rack == 1)
@@ -295,6 +294,83 @@ def test_reference_aisle_views_match_the_stored_images(reference, tmp_path, name
     assert error < TOLERANCE, f"{name}: image error {error:.0f} ≥ {TOLERANCE:.0f}; new render at {out}"
 
 
+def _projected_face(plotter, corners) -> np.ndarray:
+    """A mask of the image pixels (rows from the top, as in a screenshot) inside the convex quadrilateral
+    that a rectangle's four ``corners`` (in order round it, all in front of the camera) project onto."""
+    renderer = plotter.renderer
+    w, h = plotter.window_size
+    pts = []
+    for corner in corners:
+        renderer.SetWorldPoint(*map(float, corner), 1.0)
+        renderer.WorldToDisplay()
+        x, y, _ = renderer.GetDisplayPoint()
+        pts.append((x, h - y))  # to image rows
+    cols, rows = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    signs = []
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:] + pts[:1]):
+        signs.append((x1 - x0) * (rows - y0) - (y1 - y0) * (cols - x0))
+    return np.all([sg >= 0 for sg in signs], axis=0) | np.all([sg <= 0 for sg in signs], axis=0)
+
+
+@pytest.mark.slow
+def test_a_hot_rack_inside_a_contained_aisle_is_faced_in_the_warning_colour(reference):
+    """Issue 16 on a contained hall: with H03 (inside the contained cold aisle G|H of reference.toml)
+    at 34 °C, beyond A1's allowable 32 °C, the walk goes in through the aisle's door, and the frame
+    that faces H03 shows its front in the warning colour (the ASHRAE scale's red) over most of the
+    rectangle its front projects onto; the same frame of the unchanged hall (H03 at about 21 °C) shows
+    none, and the door the walk came in by is open at that frame."""
+    from viewer.cameras import view_defaults as defaults
+    from viewer.tour import guided_tour
+
+    hall, view = reference
+    rack = next(i for i, r in enumerate(hall.racks) if r.name == "H03")
+    r = hall.racks[rack]
+    assert r.facing in ("+x", "-x")
+    sign = 1 if r.facing == "+x" else -1
+    front = r.box.hi[0] if sign > 0 else r.box.lo[0]
+    in_front = (front + 0.6 * sign, (r.box.lo[1] + r.box.hi[1]) / 2)
+    contained = next(c for c in hall.spec.containment
+                     if c.x_m[0] < in_front[0] < c.x_m[1] and c.y_m[0] < in_front[1] < c.y_m[1])
+    options = SceneOptions()
+    defaults("walk", find_aisles(hall), options, hall=hall)
+    shares = []
+    for state in (_hot_view(view, hall, rack), view):
+        stage, plotter = make_stage(state, hall, options, window_size=(320, 240))
+        try:
+            tour = guided_tour(hall, find_aisles(hall), _hot_racks(hall, stage, rack), fps=10.0)
+            frames = sorted(f for f, i in tour.facing.items() if i == rack)
+            assert frames, "the walk does not face H03"
+            f = frames[len(frames) // 2]
+            x, y, _ = tour.poses[f].position
+            assert contained.x_m[0] < x < contained.x_m[1] and contained.y_m[0] < y < contained.y_m[1]
+            entered = [d for d in tour.doors[:f] if any(k.startswith(contained.name + "/") for k in d)]
+            assert entered  # through a door that opened
+            stage.refresh()
+            stage.show_tour_frame(tour, f)
+            img = stage.screenshot()[:, :, :3].astype(int)
+            # The rack's intake face, projected.
+            (_, y0, z0), (_, y1, z1) = r.box.lo, r.box.hi
+            mask = _projected_face(plotter, [(front, y0, z0), (front, y1, z0), (front, y1, z1), (front, y0, z1)])
+            assert mask.mean() > 0.1  # it fills much of the view
+            patch = img[mask]
+            warning = stage.scene.scale.rgb(34.0)
+            assert warning[0] > 2 * warning[1] and warning[0] > 2 * warning[2]  # the scale's red
+            red = (patch[:, 0] > 100) & (patch[:, 0] > 2 * patch[:, 1]) & (patch[:, 0] > 2 * patch[:, 2])
+            shares.append(float(red.mean()))
+        finally:
+            plotter.close()
+    assert shares[0] > 0.7 and shares[1] < 0.05, shares  # 0.82 and 0.0 here (seams, outlines, its label: the rest)
+
+
+def _hot_racks(hall, stage, rack: int) -> list[tuple[int, float]]:
+    """The scene's hottest racks, with ``rack`` among them (the unchanged hall's walk stops there too,
+    for the comparison frame)."""
+    hot = list(stage.scene.hot)
+    if rack not in {i for i, _ in hot}:
+        hot.append((rack, 0.0))
+    return hot
+
+
 @pytest.mark.slow
 def test_reference_walk_frames_show_temperatures(reference):
     """Issue 16 on reference.toml: every second of the walk (cold and hot aisles, the cross aisles and
@@ -314,9 +390,7 @@ def test_reference_walk_frames_show_temperatures(reference):
         scales = (stage.scene.scale, stage.scene.air)
         shares = []
         for i in range(0, len(tour), 10):
-            if stage.scene.set_section(tour.sections[i]):
-                stage.refresh()
-            stage.set_camera(tour.poses[i])
+            stage.show_tour_frame(tour, i)
             shares.append((i, _temperature_share(stage.screenshot(), scales)))
         low = [(i, round(s, 3)) for i, s in shares if s < 1 / 3]
         assert len(shares) > 100 and not low, low
@@ -384,9 +458,8 @@ def test_labels_never_show_through_geometry(reference):
         tour = guided_tour(hall, find_aisles(hall), stage.scene.hot, fps=10.0)
         total_shown, total_blocked = 0, 0
         for i in np.linspace(0, len(tour) - 1, 12).astype(int):
-            stage.scene.set_section(tour.sections[i])
             stage.refresh()
-            stage.set_camera(tour.poses[i])
+            stage.show_tour_frame(tour, i)
             shown, blocked, wrong = _label_depth_check(stage, plotter)
             assert not wrong, (i, wrong)
             total_shown += shown
