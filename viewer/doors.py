@@ -80,7 +80,7 @@ class Door:
         """Whether a step from ``a_xy`` to ``b_xy`` passes through the door's plane within its width."""
         at = (self.lo[self.axis] + self.hi[self.axis]) / 2
         da, db = float(a_xy[self.axis]) - at, float(b_xy[self.axis]) - at
-        if da * db > 0 or da == db:
+        if (da < 0) == (db < 0):  # on the plane counts as its far side: a pass through it counts once
             return False
         w = da / (da - db)
         s = self.slide_axis

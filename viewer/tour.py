@@ -49,6 +49,7 @@ START_HOLD_S = 1.0
 FILLET_M = 1.0  # radius of the rounded corners (less where legs are short)
 LOOK_AHEAD_M = 1.2  # the camera looks at the path this far ahead: it turns into a corner before it
 SOLID_CLEARANCE_M = 0.25  # the path keeps this far from any cabinet
+END_DOOR_CLEARANCE_M = 0.6  # a walk that ends in a contained aisle ends this far inside its far door
 FACE_LOOK_HEIGHT_M = 1.2  # facing a rack: the middle of its front, a little below the eyes
 # On a leg between aisles the section stands across the cross aisle at the mouth of each aisle the walk
 # passes (where a hot aisle's air spills round the row ends), the next one at least
@@ -186,6 +187,15 @@ def _waypoints(aisles: list[Aisle], hall: HallModel, boxes) -> tuple[np.ndarray,
             # aisle, instead of walking on to stare at whatever stands past the rows.
             exit_ = exit_.copy()
             exit_[a] = min(max(exit_[a], aisle.lo[a]), aisle.hi[a])
+            # In a contained aisle that is inside it, clear of its far door: not in the doorway, where
+            # the door would stand open for good.
+            for door in hall_doors(hall):
+                across = door.slide_axis
+                if door.axis == a and door.lo[across] <= aisle.center[across] <= door.hi[across]:
+                    plane = (door.lo[a] + door.hi[a]) / 2
+                    if abs(exit_[a] - plane) < END_DOOR_CLEARANCE_M:
+                        inward = 1.0 if aisle.center[a] > plane else -1.0
+                        exit_[a] = plane + inward * END_DOOR_CLEARANCE_M
         pts.append(exit_)
     return np.array(pts), starts
 
