@@ -193,3 +193,36 @@ def test_k_walks_and_the_arrows_step_between_stops(tiny_view):
         assert not app.stage.minimap.visible and not app.walking
     finally:
         app.close()
+
+
+def test_the_walk_opens_a_containment_door_in_the_window(contained_tiny_view):
+    """In the window, stepping the walk (→) to the hot rack inside a contained aisle slides the leaves
+    of the door it came in by wide open (each by half the doorway, away from the middle), the far door
+    stays shut, and leaving the walk for the overview shuts the door again."""
+    from viewer.app import LiveViewer
+    from viewer.scene import door_leaf_name
+
+    app = LiveViewer(contained_tiny_view, off_screen=True, window_size=(320, 240))
+    try:
+        doors = app.stage.doors
+        assert sorted(doors) == ["cold-aisle-A/door+x", "cold-aisle-A/door-x"]
+        leaves = {key: [app.stage.actors[door_leaf_name(key, n)] for n in (0, 1)] for key in doors}
+        assert all(a.GetPosition() == (0.0, 0.0, 0.0) for pair in leaves.values() for a in pair)
+        app.step_walk(+1)
+        stops = dict(app.tour.stops)  # frame → what
+        for _ in stops:
+            if stops.get(int(app.tour_frame), "").startswith("rack"):
+                break
+            app.step_walk(+1)
+        frame = int(app.tour_frame)
+        assert stops[frame].startswith("rack A")  # the hottest rack, inside the containment
+        assert app.tour.doors[frame] == {"cold-aisle-A/door-x": 1.0}
+        near = doors["cold-aisle-A/door-x"]
+        (dx0, dy0, _), (dx1, dy1, _) = (a.GetPosition() for a in leaves[near.key])
+        assert dx0 == dx1 == 0.0 and dy0 == pytest.approx(-near.width_m / 2) and dy1 == pytest.approx(near.width_m / 2)
+        assert all(a.GetPosition() == (0.0, 0.0, 0.0) for a in leaves["cold-aisle-A/door+x"])
+        app.render()
+        app.set_view("overview")
+        assert all(a.GetPosition() == (0.0, 0.0, 0.0) for pair in leaves.values() for a in pair)
+    finally:
+        app.close()
