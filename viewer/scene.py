@@ -10,9 +10,9 @@ Meshes (names are the actors' names):
 
 - static: ``floor``, ``tiles``, ``walls/-x`` … ``walls/+y`` (drawn or hidden by :func:`visible_walls`),
   ``racks`` (one mesh, cell array ``rack_index``), ``crahs`` (``crah_index``), ``pdus``, ``obstacles``,
-  ``containment`` (panels and roofs), ``door/<containment>/<part>/<leaf>`` (the two sliding leaves of
-  each door, :mod:`viewer.doors`: their actors move as the walk opens them), ``outlines`` (the
-  cabinets' edges); built from
+  ``containment`` (panels and roofs), ``doors`` (the two sliding leaves of each door of a contained
+  aisle, :mod:`viewer.doors`, moved in place as the walk opens them), ``outlines`` (the cabinets'
+  edges); built from
   :func:`twin.geometry.export.hall_scene`, so the viewer draws exactly the geometry the GLB export
   writes and the solver voxelizes (GLB meshes where the hall names them);
 - static too: ``floor_grid`` (the 600 mm floor tiles), ``unit_seams`` (server units on rack faces);
@@ -68,7 +68,7 @@ __all__ = [
     "TemperatureScale",
     "TwinView",
     "build_scene",
-    "door_leaf_name",
+    "door_leaves_mesh",
     "crah_states",
     "find_aisles",
     "slice_weights",
@@ -414,9 +414,19 @@ def _merge(meshes: list[trimesh.Trimesh], index_name: str | None = None) -> pv.P
     return poly
 
 
-def door_leaf_name(key: str, leaf: int) -> str:
-    """The mesh (and actor) name of leaf 0 or 1 of the door ``key`` (:attr:`viewer.doors.Door.key`)."""
-    return f"door/{key}/{leaf}"
+def door_leaves_mesh(doors: list) -> pv.PolyData:
+    """Every leaf of ``doors`` (:func:`viewer.doors.hall_doors`), shut, as one mesh: leaf ``2 i + n`` is
+    leaf n of door i, named by the point array ``leaf``. One actor however many doors a hall has; a door
+    opens by moving its leaves' points (:meth:`viewer.stage.Stage.set_doors`)."""
+    boxes = []
+    for i, door in enumerate(doors):
+        for n, (lo, hi) in enumerate(door.leaf_boxes(0.0)):
+            box = pv.Box(bounds=(lo[0], hi[0], lo[1], hi[1], lo[2], hi[2]))
+            box.point_data["leaf"] = np.full(box.n_points, 2 * i + n, np.int32)
+            boxes.append(box)
+    if not boxes:
+        return pv.PolyData()
+    return pv.merge(boxes, merge_points=False)
 
 
 def _static_meshes(hall: HallModel) -> dict[str, pv.PolyData]:
@@ -446,9 +456,7 @@ def _static_meshes(hall: HallModel) -> dict[str, pv.PolyData]:
         "containment": _merge([m for _, m in by_kind.get("containment", [])
                                if not str((m.metadata or {}).get("part", "")).startswith("door")]),
     }
-    for door in hall_doors(hall):
-        for n, (lo, hi) in enumerate(door.leaf_boxes(0.0)):
-            meshes[door_leaf_name(door.key, n)] = pv.Box(bounds=(lo[0], hi[0], lo[1], hi[1], lo[2], hi[2]))
+    meshes["doors"] = door_leaves_mesh(hall_doors(hall))
     meshes.update(_wall_meshes(hall))
     meshes["floor_grid"] = floor_grid(hall)
     meshes["unit_seams"] = unit_seams(hall)
@@ -509,6 +517,7 @@ STATIC_STYLES: dict[str, dict[str, Any]] = {
     "pdus": {"color": "#8c7853", "ambient": 0.45, "diffuse": 0.6},
     "obstacles": {"color": "#aaa59b"},
     "containment": {"color": "#aad2f0", "opacity": 0.3},
+    "doors": {"color": "#aad2f0", "opacity": 0.3},  # glazed like the panels
     # Walls: mostly ambient light, so a wall seen at a grazing angle does not turn black.
     **{f"walls/{s}": {"color": "#ece8df", "ambient": 0.6, "diffuse": 0.4} for s in ("-x", "+x", "-y", "+y")},
 }

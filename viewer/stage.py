@@ -21,7 +21,7 @@ from viewer.doors import hall_doors
 from viewer.hud import caption_text, hud_text, pick_text, stale_text
 from viewer.labels import NO_OWNER, Occluder
 from viewer.minimap import Minimap
-from viewer.scene import CRAH_STATE_COLOURS, STATIC_STYLES, HallScene, door_leaf_name, visible_walls
+from viewer.scene import CRAH_STATE_COLOURS, STATIC_STYLES, HallScene, visible_walls
 
 __all__ = ["KEYS_HELP", "Stage"]
 
@@ -126,15 +126,11 @@ class Stage:
         for name, style in STATIC_STYLES.items():
             if m[name].n_cells:
                 self.actors[name] = p.add_mesh(m[name], name=name, pickable=False, reset_camera=False, **style)
-        # The doors of contained aisles: one actor per leaf, drawn like the panels, moved (never rebuilt)
-        # as the walk opens them.
+        # The doors of contained aisles (in ``doors``, drawn with the static meshes): their leaves' shut
+        # places, which set_doors moves them from.
         self.doors = {d.key: d for d in hall_doors(scene.hall)}
         self.door_openings: dict[str, float] = {}
-        for key in self.doors:
-            for n in (0, 1):
-                name = door_leaf_name(key, n)
-                self.actors[name] = p.add_mesh(m[name], name=name, pickable=False, reset_camera=False,
-                                               **STATIC_STYLES["containment"])
+        self._door_points = np.array(m["doors"].points, float) if m["doors"].n_points else np.zeros((0, 3))
         rack_lut, air_lut = scale.lookup_table(), air.lookup_table()
         # Racks: coloured by their mean inlet temperature on the ASHRAE scale (NaN: no figure yet, grey).
         if m["racks"].n_cells:
@@ -421,15 +417,15 @@ class Stage:
         self.minimap.show_camera(pose.position, pose.focal_point)
 
     def set_doors(self, openings: dict[str, float] | None) -> None:
-        """Open the doors named in ``openings`` (key → 0 … 1 of the way) and shut all others."""
+        """Open the doors named in ``openings`` (key → 0 … 1 of the way) and shut all others: their
+        leaves' points move in place (a few dozen points; the actor stays)."""
         openings = {k: v for k, v in (openings or {}).items() if k in self.doors and v > 0.0}
         if openings == self.door_openings:
             return
-        for key, door in self.doors.items():
-            if openings.get(key, 0.0) == self.door_openings.get(key, 0.0):
-                continue
-            for n, offset in enumerate(door.leaf_offsets(openings.get(key, 0.0))):
-                self.actors[door_leaf_name(key, n)].SetPosition(*offset)
+        offsets = np.array([off for door in self.doors.values()
+                            for off in door.leaf_offsets(openings.get(door.key, 0.0))], float).reshape(-1, 3)
+        mesh = self.scene.meshes["doors"]
+        mesh.points = self._door_points + offsets[np.asarray(mesh.point_data["leaf"])]
         self.door_openings = openings
 
     def show_tour_frame(self, tour, frame: int) -> None:

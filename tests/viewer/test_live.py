@@ -200,14 +200,19 @@ def test_the_walk_opens_a_containment_door_in_the_window(contained_tiny_view):
     of the door it came in by wide open (each by half the doorway, away from the middle), the far door
     stays shut, and leaving the walk for the overview shuts the door again."""
     from viewer.app import LiveViewer
-    from viewer.scene import door_leaf_name
 
     app = LiveViewer(contained_tiny_view, off_screen=True, window_size=(320, 240))
     try:
         doors = app.stage.doors
-        assert sorted(doors) == ["cold-aisle-A/door+x", "cold-aisle-A/door-x"]
-        leaves = {key: [app.stage.actors[door_leaf_name(key, n)] for n in (0, 1)] for key in doors}
-        assert all(a.GetPosition() == (0.0, 0.0, 0.0) for pair in leaves.values() for a in pair)
+        assert list(doors) == ["cold-aisle-A/door-x", "cold-aisle-A/door+x"]
+        mesh = app.scene.meshes["doors"]
+        assert app.stage.actors["doors"].GetMapper().GetInput() is mesh  # what is drawn
+
+        def leaf_bounds(leaf: int) -> np.ndarray:
+            pts = np.asarray(mesh.points)[np.asarray(mesh.point_data["leaf"]) == leaf]
+            return np.array([pts.min(axis=0), pts.max(axis=0)])
+
+        shut = [leaf_bounds(i) for i in range(4)]
         app.step_walk(+1)
         stops = dict(app.tour.stops)  # frame → what
         for _ in stops:
@@ -217,12 +222,12 @@ def test_the_walk_opens_a_containment_door_in_the_window(contained_tiny_view):
         frame = int(app.tour_frame)
         assert stops[frame].startswith("rack A")  # the hottest rack, inside the containment
         assert app.tour.doors[frame] == {"cold-aisle-A/door-x": 1.0}
-        near = doors["cold-aisle-A/door-x"]
-        (dx0, dy0, _), (dx1, dy1, _) = (a.GetPosition() for a in leaves[near.key])
-        assert dx0 == dx1 == 0.0 and dy0 == pytest.approx(-near.width_m / 2) and dy1 == pytest.approx(near.width_m / 2)
-        assert all(a.GetPosition() == (0.0, 0.0, 0.0) for a in leaves["cold-aisle-A/door+x"])
+        half = doors["cold-aisle-A/door-x"].width_m / 2  # the door across x = 1: its leaves slide along y
+        assert np.allclose(leaf_bounds(0), shut[0] + [0.0, -half, 0.0])
+        assert np.allclose(leaf_bounds(1), shut[1] + [0.0, half, 0.0])
+        assert all(np.allclose(leaf_bounds(i), shut[i]) for i in (2, 3))  # the far door: shut
         app.render()
         app.set_view("overview")
-        assert all(a.GetPosition() == (0.0, 0.0, 0.0) for pair in leaves.values() for a in pair)
+        assert all(np.allclose(leaf_bounds(i), shut[i]) for i in range(4))
     finally:
         app.close()

@@ -71,8 +71,8 @@ def test_reference_hall_renders(tmp_path):
     assert not np.isnan(scene.meshes["racks"].cell_data["t_inlet_c"]).any()
     assert scene.meshes["containment"].n_cells == 3 * 3 * 12  # three aisles: two panels and a roof each
     # and two doors each, as two sliding leaves
-    leaves = [name for name in scene.meshes if name.startswith("door/")]
-    assert len(leaves) == 3 * 2 * 2 and all(scene.meshes[n].n_cells == 6 for n in leaves)
+    doors = scene.meshes["doors"]
+    assert doors.n_cells == 3 * 2 * 2 * 6 and sorted(set(doors.point_data["leaf"])) == list(range(12))
     assert scene.meshes["iso"].n_points > 0 and scene.meshes["obstacles"].n_cells > 12  # the round column
     out = render_image(view, hall, tmp_path / "reference.png", window_size=(640, 480))
     img = pv.read(out)
