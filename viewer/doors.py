@@ -73,8 +73,13 @@ class Door:
 
     def distance_m(self, xy) -> float:
         """Plan distance from a point (x, y) to the shut door."""
-        d = [max(self.lo[a] - float(xy[a]), float(xy[a]) - self.hi[a], 0.0) for a in (0, 1)]
-        return float(np.hypot(*d))
+        return float(self.distances_m(np.asarray(xy, float)[None, :2])[0])
+
+    def distances_m(self, xy: np.ndarray) -> np.ndarray:
+        """Plan distances from points (n, 2) to the shut door."""
+        lo, hi = np.asarray(self.lo[:2]), np.asarray(self.hi[:2])
+        d = np.maximum(np.maximum(lo - xy, xy - hi), 0.0)
+        return np.hypot(d[:, 0], d[:, 1])
 
     def crossed(self, a_xy, b_xy) -> bool:
         """Whether a step from ``a_xy`` to ``b_xy`` passes through the door's plane within its width."""

@@ -459,17 +459,19 @@ def _door_openings(hall: HallModel, poses: list[CameraPose]) -> list[dict[str, f
         return out
     xy = np.array([p.position[:2] for p in poses], float)
     for door in hall_doors(hall):
-        near = np.array([door.distance_m(p) < DOOR_OPEN_M for p in xy])
-        for i in range(len(xy) - 1):
+        dist = door.distances_m(xy)
+        near = dist < DOOR_OPEN_M
+        # Only steps near the door can cross it: test those.
+        for i in np.flatnonzero(near[:-1] | near[1:]):
             if not door.crossed(xy[i], xy[i + 1]):
                 continue
-            lo, hi = i, i + 1
+            lo, hi = int(i), int(i) + 1
             while lo > 0 and near[lo - 1]:
                 lo -= 1
             while hi < len(xy) - 1 and near[hi + 1]:
                 hi += 1
             for f in range(lo, hi + 1):
-                w = opening_at(door.distance_m(xy[f]))
+                w = opening_at(float(dist[f]))
                 if w > 0.0:
                     out[f][door.key] = max(out[f].get(door.key, 0.0), w)
     return out
