@@ -297,6 +297,9 @@ class _PIDs:
             self.load(k, p.state_dict())
 
     def _ramp(self, idx: np.ndarray, setpoint: np.ndarray, h: np.ndarray) -> np.ndarray:
+        if not self.has_rate.any():  # no setpoint ramps: the law uses the setpoint as it is
+            self.setpoint_used[idx] = setpoint
+            return setpoint
         used = self.setpoint_used[idx]
         jump = np.isnan(used) | ~self.has_rate[idx]
         step = self.rate_per_s[idx] * h
@@ -318,30 +321,43 @@ class _PIDs:
         r = self._ramp(idx, setpoint, h)
         s = self.sign[idx]
         e = s * (r - y)
-        kd, tf = self.kd[idx], self.tf_s[idx]
-        y_prev = self.y_prev[idx]
-        no_d = np.isnan(y_prev) | (kd == 0)
-        d = np.where(no_d, 0.0, (tf * self.derivative[idx] - s * kd * (y - np.where(no_d, y, y_prev))) / (tf + h))
+        kd = self.kd[idx]
+        # The passes below that no loop needs (no derivative, no conditional integration, none in
+        # manual) are skipped: the CRAH loops are PI, back-calculated, auto.
+        if kd.any():
+            tf, y_prev = self.tf_s[idx], self.y_prev[idx]
+            no_d = np.isnan(y_prev) | (kd == 0)
+            d = np.where(no_d, 0.0, (tf * self.derivative[idx] - s * kd * (y - np.where(no_d, y, y_prev))) / (tf + h))
+        else:
+            d = np.zeros(idx.size)
         p = self.kp[idx] * e
         integral = self.integral[idx]
         lo, hi = self.out_min[idx], self.out_max[idx]
-        manual = self.manual[idx]
         v = p + integral + d
         u = np.minimum(np.maximum(v, lo), hi)
         ki = self.ki[idx]
         bc = self.back_calculation[idx]
-        kt = np.zeros(idx.size)
-        if bc.any():
-            kt[bc] = _one_minus_exp(h[bc] / self.tt_s[idx][bc])
-        pushing_up = ki * e > 0
-        saturated = ((v > hi) & pushing_up) | ((v < lo) & ~pushing_up)
-        auto_integral = np.where(bc, integral + (ki * h * e + kt * (u - v)),
-                                 np.where(saturated, integral, integral + ki * h * e))
-        # Manual mode tracks its output: the integrator is set so that auto resumes from it.
-        track = self.manual_output[idx]
-        u_track = np.minimum(np.maximum(track, lo), hi)
-        self.integral[idx] = np.where(manual, u_track - p - d, auto_integral)
-        u_out = np.where(manual, track, u)
+        if bc.all():
+            kt = _one_minus_exp(h / self.tt_s[idx])
+            auto_integral = integral + (ki * h * e + kt * (u - v))
+        else:
+            kt = np.zeros(idx.size)
+            if bc.any():
+                kt[bc] = _one_minus_exp(h[bc] / self.tt_s[idx][bc])
+            pushing_up = ki * e > 0
+            saturated = ((v > hi) & pushing_up) | ((v < lo) & ~pushing_up)
+            auto_integral = np.where(bc, integral + (ki * h * e + kt * (u - v)),
+                                     np.where(saturated, integral, integral + ki * h * e))
+        manual = self.manual[idx]
+        if manual.any():
+            # Manual mode tracks its output: the integrator is set so that auto resumes from it.
+            track = self.manual_output[idx]
+            u_track = np.minimum(np.maximum(track, lo), hi)
+            self.integral[idx] = np.where(manual, u_track - p - d, auto_integral)
+            u_out = np.where(manual, track, u)
+        else:
+            self.integral[idx] = auto_integral
+            u_out = u
         self.derivative[idx] = d
         self.y_prev[idx] = y
         self.e_prev[idx] = e
@@ -412,9 +428,9 @@ class _Actuators:
             self.position = np.where(move, stepped, self.position)
             self.time_s = np.where(move, float(time_s), self.time_s)
 
-    def command(self, idx: np.ndarray, value: np.ndarray, time_s: float, run: np.ndarray | None = None) -> None:
-        """:meth:`Actuator.command` (:meth:`FanVFD.command` with ``run``) of the actuators ``idx``."""
-        self.advance(time_s)
+    def command(self, idx: np.ndarray, value: np.ndarray, run: np.ndarray | None = None) -> None:
+        """:meth:`Actuator.command` (:meth:`FanVFD.command` with ``run``) of the actuators ``idx``, once all
+        of them have been advanced to the sample's time."""
         if self.vfd:
             assert run is not None
             self.running[idx] = run
@@ -583,14 +599,17 @@ class CrahBank:
             t_return_c: true return-air temperature per unit, °C.
             running: per unit, whether it can run (powered, not tripped).
         """
+        # The actuators move to time_s first (towards the targets held so far), then the loops that are
+        # due aim them anew: what each object's command does (advance, then a new target).
+        fan_position = self.f.act.position.copy()  # a stopped fan's sample reads where it stood before
+        self.s.act.advance(time_s)
+        self.f.act.advance(time_s)
         due = self.s.due(time_s)
         if due.any():
             self._sample_supply(np.flatnonzero(due), due, time_s, t_supply_c, running)
         due = self.f.due(time_s)
         if due.any():
-            self._sample_fan(np.flatnonzero(due), due, time_s, t_inlet_c, t_return_c, running)
-        self.s.act.advance(time_s)
-        self.f.act.advance(time_s)
+            self._sample_fan(np.flatnonzero(due), due, time_s, t_inlet_c, t_return_c, running, fan_position)
 
     def _sample_supply(self, idx: np.ndarray, due: np.ndarray, time_s: float, t_supply_c: np.ndarray,
                        running: np.ndarray) -> None:
@@ -600,7 +619,7 @@ class CrahBank:
         held = loops.act.target[idx]
         cmd = loops.command(idx, mode, held, self.manual_valve[idx], self.fallback_valve[idx], time_s,
                             self.supply_setpoint_c[idx], reading, held)
-        loops.act.command(idx, cmd, time_s)
+        loops.act.command(idx, cmd)
         loops.cmd_out[idx] = loops.act.target[idx]
         loops.reading_out[idx] = reading
         loops.valid_out[idx] = ok
@@ -608,7 +627,7 @@ class CrahBank:
         loops.scheduled(idx, time_s)
 
     def _sample_fan(self, idx: np.ndarray, due: np.ndarray, time_s: float, t_inlet_c: np.ndarray,
-                    t_return_c: np.ndarray, running: np.ndarray) -> None:
+                    t_return_c: np.ndarray, running: np.ndarray, position_before: np.ndarray) -> None:
         loops = self.f
         sensors = self.fan_sensors
         inlet_due = due[sensors.array_of[:self.n_inlet_sensors]]
@@ -627,12 +646,12 @@ class CrahBank:
         reading = np.where(on_inlet, np.where(any_mode | ~any_ok, max_all, max_ok), v_ret)
         mode = loops.decide(idx, running[idx], ok)
         act = loops.act
-        held = np.where(act.running[idx], act.target[idx], act.position[idx])
+        held = np.where(act.running[idx], act.target[idx], position_before[idx])
         setpoint = np.where(on_inlet, self.inlet_setpoint_c[idx], self.return_setpoint_c[idx])
         start_cmd = np.minimum(np.maximum(held, self.min_speed[idx]), 1.0)
         cmd = loops.command(idx, mode, held, self.manual_speed[idx], self.fallback_speed[idx], time_s, setpoint,
                             reading, start_cmd)
-        act.command(idx, cmd, time_s, run=mode != _OFF)
+        act.command(idx, cmd, run=mode != _OFF)
         loops.cmd_out[idx] = act.target[idx]
         loops.reading_out[idx] = reading
         loops.valid_out[idx] = ok

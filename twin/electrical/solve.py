@@ -272,6 +272,14 @@ def solve_power(
         down = _downstream(net, live, _Sweep(v_d, j_d, i_d), grid)
         _keep_downstream(warm, down_key, down, grid)
     plant = _upstream(net, up, upstream, grid, sources)
+    # |V|, angles and |J|: the trees' as the downstream stage left them, the upstream's new.
+    bus_v_pu, bus_angle_deg = warm["dres.bus_abs"].copy(), warm["dres.bus_deg"].copy()
+    branch_abs = warm["dres.branch_abs"].copy()
+    if upstream is not None:
+        b, m = up.bus_index, up.branch_index >= 0
+        bus_v_pu[b] = np.abs(grid.bus_v[b])
+        bus_angle_deg[b] = np.degrees(np.angle(grid.bus_v[b]))
+        branch_abs[up.branch_index[m]] = np.abs(grid.branch_j[up.branch_index[m]])
 
     return PowerResult(
         it_w=racks.it_w, rack_powered=racks.powered, rack_feed_w=racks.feed_w,
@@ -289,8 +297,8 @@ def solve_power(
         generator_load_fraction=plant.generator_load_fraction, mechanical_w=p_mech_load,
         mechanical_cable_loss_w=plant.mechanical_cable_loss_w, grid_source_loss_w=plant.grid_source_loss_w,
         switchboard_live=sw_live,
-        bus_v_pu=np.abs(grid.bus_v), bus_angle_deg=np.degrees(np.angle(grid.bus_v)),
-        branch_i_a=np.abs(grid.branch_j) * net.branch_i_base, branch_loss_w=grid.branch_loss, sweeps=sweeps,
+        bus_v_pu=bus_v_pu, bus_angle_deg=bus_angle_deg,
+        branch_i_a=branch_abs * net.branch_i_base, branch_loss_w=grid.branch_loss, sweeps=sweeps,
         transformer_unit_loss_w=plant.transformer_unit_loss_w,
         transformer_unit_load_fraction=plant.transformer_unit_load_fraction,
         names=net.result_names,
@@ -398,13 +406,14 @@ def _downstream(net: PowerNetwork, ups_live: np.ndarray, sweep: _Sweep, grid: _G
 
 _DOWN_FIELDS = ("rack_feed_cable_loss_w", "pdu_input_va", "pdu_loss_w", "pdu_cable_loss_w")
 _GRID_FIELDS = ("bus_v", "branch_j", "branch_loss")
+_GRID_FIGURES = ("bus_abs", "bus_deg", "branch_abs")
 
 
 def _downstream_reused(warm: dict[str, np.ndarray], key: np.ndarray, grid: _Grid) -> _Downstream | None:
     """The downstream stage as last computed, if for ``key``: its results, and ``grid`` as it left it."""
     last_key = warm.get("dres.key")
     if last_key is None or not np.array_equal(last_key, key) or any(
-            f"dres.{f}" not in warm for f in (*_DOWN_FIELDS, *_GRID_FIELDS)):
+            f"dres.{f}" not in warm for f in (*_DOWN_FIELDS, *_GRID_FIELDS, *_GRID_FIGURES)):
         return None
     for f in _GRID_FIELDS:
         setattr(grid, f, warm[f"dres.{f}"].copy())
@@ -417,6 +426,9 @@ def _keep_downstream(warm: dict[str, np.ndarray], key: np.ndarray, down: _Downst
         warm[f"dres.{f}"] = getattr(down, f).copy()
     for f in _GRID_FIELDS:  # only the trees below the UPSs are filled in yet
         warm[f"dres.{f}"] = getattr(grid, f).copy()
+    warm["dres.bus_abs"] = np.abs(grid.bus_v)
+    warm["dres.bus_deg"] = np.degrees(np.angle(grid.bus_v))
+    warm["dres.branch_abs"] = np.abs(grid.branch_j)
 
 
 @dataclass(frozen=True)
