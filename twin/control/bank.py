@@ -502,10 +502,10 @@ class _Loops:
         on entering auto or a new controlled variable)."""
         prev = self.mode[idx]
         last_auto = self.last_auto_cmd[idx]
-        cmd = np.where(mode == _MANUAL, manual,
-                       np.where(mode == _FALLBACK,
-                                np.where(self.fixed_fallback[idx] | np.isnan(last_auto), fallback,
-                                         np.where(np.isnan(last_auto), 0.0, last_auto)), 0.0))
+        # Off: 0; manual: the operator's value; fallback: the safe value, or the last auto command when
+        # the policy holds it (and there is one); auto: the PID, below.
+        fallback_cmd = np.where(self.fixed_fallback[idx] | np.isnan(last_auto), fallback, last_auto)
+        cmd = np.where(mode == _MANUAL, manual, np.where(mode == _FALLBACK, fallback_cmd, 0.0))
         auto = mode == _AUTO
         start = auto & ((prev != _AUTO) | self.reinit[idx])
         if start.any():
