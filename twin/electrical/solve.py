@@ -156,9 +156,11 @@ _KIND = {"it": "rack", "rack": "rack", "psu": "rack", "pdu": "pdu", "ups": "ups"
 
 def _bool(value: np.ndarray | None, n: int, default: bool | np.ndarray) -> np.ndarray:
     if value is None:
-        if isinstance(default, bool):  # np.full: the same array without broadcast_to's Python wrapper
+        # The same array as broadcast_to(...).copy() without its Python wrapper (called 5× per solve).
+        if isinstance(default, bool):
             return np.full(n, default)
-        return np.broadcast_to(np.asarray(default, dtype=bool), (n,)).copy()
+        d = np.asarray(default, dtype=bool)
+        return d.copy() if d.shape == (n,) else np.broadcast_to(d, (n,)).copy()
     out = np.asarray(value, dtype=bool)
     if out.shape != (n,):
         raise ValueError(f"expected {n} values (one per UPS), got shape {out.shape}")
