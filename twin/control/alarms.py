@@ -135,6 +135,18 @@ class AlarmSystem:
         self._process(a, time_s)
         return STATES[a.state]
 
+    def update_many(self, names: list[str], active: list[bool], time_s: float) -> None:
+        """:meth:`update` of each of ``names`` in turn, skipping those it would leave as they are.
+
+        Called every step with many conditions that seldom change. An update that reports the condition
+        already in force, without a value, changes nothing unless the alarm waits on a delay or a shelf
+        (then :meth:`advance` or this processes it at the same time): those are the ones updated.
+        """
+        alarms, pending = self._alarms, self._pending
+        for name, on in zip(names, active, strict=True):
+            if alarms[name].raw != on or name in pending:
+                self.update(name, on, time_s)
+
     def advance(self, time_s: float) -> None:
         """Called every time step: confirm debounced transitions whose delay ran out; expire shelves."""
         for name in list(self._pending):

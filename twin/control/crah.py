@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from twin.control.base import Controller, StateDict, prefixed, unprefixed
 from twin.control.pid import PID
 from twin.control.registry import AttributeGetter, Role, SetpointRegistry, attribute
 from twin.control.sensors import SensorArray
+
+if TYPE_CHECKING:
+    from twin.control.bank import FanLoopView, SupplyLoopView
 
 __all__ = [
     "MODES",
@@ -360,6 +363,18 @@ class CrahFanController(_CrahLoop):
         self.fan.load_state_dict(unprefixed("fan", d))
 
 
+class RunningUnit(Protocol):
+    """What the interlock reads of a fan loop (a CrahFanController or a bank's view of one)."""
+
+    name: str
+
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def enabled(self) -> float: ...
+
+
 @dataclass(frozen=True)
 class LastRunningInterlock:
     """An interlock for ``<crah>.enabled``: refuse to switch off the last running CRAH of ``zone``.
@@ -370,7 +385,7 @@ class LastRunningInterlock:
     object rather than a closure, so that a forked state's copy checks its own controllers.
     """
 
-    zone: tuple[CrahFanController, ...]
+    zone: tuple[RunningUnit, ...]
     zone_name: str = "its zone"
 
     def __call__(self, name: str, value: float, time_s: float) -> str | None:
@@ -383,14 +398,14 @@ class LastRunningInterlock:
         return None
 
 
-def last_running_interlock(zone: Sequence[CrahFanController], *,
+def last_running_interlock(zone: Sequence[RunningUnit], *,
                            zone_name: str = "its zone") -> Callable[[str, float, float], str | None]:
     """The :class:`LastRunningInterlock` of ``zone``."""
     return LastRunningInterlock(tuple(zone), zone_name)
 
 
-def register_crah_setpoints(registry: SetpointRegistry, unit: str, supply: CrahSupplyController,
-                            fan: CrahFanController, *, interlock: Any = None,
+def register_crah_setpoints(registry: SetpointRegistry, unit: str, supply: CrahSupplyController | SupplyLoopView,
+                            fan: CrahFanController | FanLoopView, *, interlock: Any = None,
                             rate_k_per_s: float | None = 0.05, max_step_k: float | None = 3.0) -> list[str]:
     """Register the live setpoints of CRAH ``unit`` (e.g. ``crah-03``); called once when the twin is built.
 

@@ -175,6 +175,8 @@ class SetpointRegistry:
 
     def __init__(self) -> None:
         self._points: dict[str, Setpoint] = {}
+        # The setpoints ramping now (a write started them): the only ones advance() has work for.
+        self._ramping: dict[str, Setpoint] = {}
 
     # --- set-up -------------------------------------------------------------------------------
 
@@ -291,6 +293,7 @@ class SetpointRegistry:
                 return refuse("interlock", why)
         if sp.rate_per_s is not None:
             sp.ramp_from, sp.ramp_start_s = old, float(time_s)
+            self._ramping[name] = sp
         sp.target = new_target
         new = sp.effective(time_s)
         assert sp.setter is not None
@@ -299,13 +302,17 @@ class SetpointRegistry:
 
     def advance(self, time_s: float) -> None:
         """Called by the simulation every time step: ramped setpoints move and reach their setters."""
-        for sp in self._points.values():
+        if not self._ramping:
+            return
+        for name, sp in list(self._ramping.items()):
             if sp.rate_per_s is not None and sp.writable and not math.isnan(sp.ramp_from):
                 v = sp.effective(time_s)
                 if float(sp.getter()) != v:
                     sp.setter(v)  # type: ignore[misc]
                 if v == sp.target:
                     sp.ramp_from = math.nan  # ramp finished
+            if math.isnan(sp.ramp_from):
+                del self._ramping[name]
 
     # --- memory -------------------------------------------------------------------------------
 
@@ -324,3 +331,4 @@ class SetpointRegistry:
             sp.target = float(d[f"{n}:target"])
             sp.ramp_from = float(d[f"{n}:ramp_from"])
             sp.ramp_start_s = float(d[f"{n}:ramp_start_s"])
+        self._ramping = {n: sp for n, sp in self._points.items() if not math.isnan(sp.ramp_from)}

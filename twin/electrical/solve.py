@@ -12,6 +12,12 @@ Order of the solve (each stage vectorized over its components):
 
 With a UPS in eco mode, 2–4 repeat until the UPS input voltage moves by less than the tolerance.
 Every watt is accounted for (see :meth:`PowerResult.balance_w`).
+
+Stages 1 and 2 depend only on the IT loads, which UPSs and rack feeds are live, and the UPS output
+voltages; they are most of the work and, step after step, most often see the same inputs (the fans,
+chillers and battery chargers that move every step hang above the UPSs). The ``warm`` memory keeps
+their last results with the inputs they were solved for, and a solve whose inputs are bit for bit the
+same takes them over instead of solving again (exact: the same inputs' converged solution).
 """
 
 from __future__ import annotations
@@ -150,7 +156,11 @@ _KIND = {"it": "rack", "rack": "rack", "psu": "rack", "pdu": "pdu", "ups": "ups"
 
 def _bool(value: np.ndarray | None, n: int, default: bool | np.ndarray) -> np.ndarray:
     if value is None:
-        return np.broadcast_to(np.asarray(default, dtype=bool), (n,)).copy()
+        # The same array as broadcast_to(...).copy() without its Python wrapper (called 5× per solve).
+        if isinstance(default, bool):
+            return np.full(n, default)
+        d = np.asarray(default, dtype=bool)
+        return d.copy() if d.shape == (n,) else np.broadcast_to(d, (n,)).copy()
     out = np.asarray(value, dtype=bool)
     if out.shape != (n,):
         raise ValueError(f"expected {n} values (one per UPS), got shape {out.shape}")
@@ -180,9 +190,10 @@ def solve_power(
         ups_charge_w: requested battery charging power per UPS (at the battery), W; clipped to
             ``battery_max_charge_kw``; applied only where the UPS runs from its input.
         tol: convergence of the sweeps on bus voltages, pu.
-        warm: the voltages of the last solve, updated in place: the sweeps start there (fewer of them).
-            It belongs to whoever steps the chain (the twin's state), not to the network, which the
-            hall fixes; None starts from flat voltages.
+        warm: the voltages of the last solve, updated in place: the sweeps start there (fewer of them),
+            and the last racks and downstream solution with the inputs they had (reused when those are
+            the same; see the module docstring). It belongs to whoever steps the chain (the twin's
+            state), not to the network, which the hall fixes; None starts from flat voltages.
     """
     if warm is None:
         warm = {}
@@ -193,9 +204,15 @@ def solve_power(
     on_batt = live & (~input_ok | _bool(sources.ups_on_battery, n_ups, False))
     eco = _bool(sources.ups_eco, n_ups, net.ups_eco) & live & ~on_batt
 
-    racks = _racks(net, it_w, live, sources.rack_side_live)
-    s_down = np.zeros(net.down.n_bus, dtype=complex)
-    s_down[net.rack_bus] = racks.s_side_va / S_BASE_VA
+    it_in = np.asarray(it_w, dtype=float)
+    side = sources.rack_side_live
+    racks_key = np.concatenate([it_in, live, np.zeros(0) if side is None else np.asarray(side, dtype=float).ravel(),
+                                [-1.0 if side is None else 1.0]])
+    racks = _racks_reused(warm, racks_key)
+    if racks is None:
+        racks = _racks(net, it_in, live, side)
+        _keep_racks(warm, racks_key, racks)
+    s_down: np.ndarray | None = None
 
     p_mech_load = float(np.sum(crah_fan_w)) + chiller_w + pump_w if sw_live else 0.0
     up = net.up_generator if sources.ats_on_generator else net.up_utility
@@ -213,10 +230,18 @@ def solve_power(
     upstream: _Sweep | None = None
     for _outer in range(50):
         v_root_down[eco] = v_in[eco]
-        # 2. Downstream trees.
-        v_d, j_d, i_d, n = net.down.sweep(v_root_down, s_down, v_start=warm.get("down"), tol=tol)
-        sweeps += n
-        warm["down"] = v_d
+        # 2. Downstream trees (taken over when the racks and the UPS output voltages are as last solved).
+        down_key = np.concatenate([racks_key, v_root_down.real, v_root_down.imag])
+        last_key = warm.get("down.key")
+        if last_key is not None and "down" in warm and "down.j" in warm and np.array_equal(last_key, down_key):
+            v_d, j_d, i_d = warm["down"], warm["down.j"], warm["down.i"]
+        else:
+            if s_down is None:
+                s_down = np.zeros(net.down.n_bus, dtype=complex)
+                s_down[net.rack_bus] = racks.s_side_va / S_BASE_VA
+            v_d, j_d, i_d, n = net.down.sweep(v_root_down, s_down, v_start=warm.get("down"), tol=tol)
+            sweeps += n
+            warm["down"], warm["down.j"], warm["down.i"], warm["down.key"] = v_d, j_d, i_d, down_key
         s_out = v_root_down * np.conj(net.down.root_current(i_d)) * S_BASE_VA
         s_out[~live] = 0.0
         p_out = s_out.real
@@ -244,8 +269,19 @@ def solve_power(
             break
 
     grid = _Grid(net)
-    down = _downstream(net, live, _Sweep(v_d, j_d, i_d), grid)
+    down = _downstream_reused(warm, down_key, grid)
+    if down is None:
+        down = _downstream(net, live, _Sweep(v_d, j_d, i_d), grid)
+        _keep_downstream(warm, down_key, down, grid)
     plant = _upstream(net, up, upstream, grid, sources)
+    # |V|, angles and |J|: the trees' as the downstream stage left them, the upstream's new.
+    bus_v_pu, bus_angle_deg = warm["dres.bus_abs"].copy(), warm["dres.bus_deg"].copy()
+    branch_abs = warm["dres.branch_abs"].copy()
+    if upstream is not None:
+        b, m = up.bus_index, up.branch_index >= 0
+        bus_v_pu[b] = np.abs(grid.bus_v[b])
+        bus_angle_deg[b] = np.degrees(np.angle(grid.bus_v[b]))
+        branch_abs[up.branch_index[m]] = np.abs(grid.branch_j[up.branch_index[m]])
 
     return PowerResult(
         it_w=racks.it_w, rack_powered=racks.powered, rack_feed_w=racks.feed_w,
@@ -263,8 +299,8 @@ def solve_power(
         generator_load_fraction=plant.generator_load_fraction, mechanical_w=p_mech_load,
         mechanical_cable_loss_w=plant.mechanical_cable_loss_w, grid_source_loss_w=plant.grid_source_loss_w,
         switchboard_live=sw_live,
-        bus_v_pu=np.abs(grid.bus_v), bus_angle_deg=np.degrees(np.angle(grid.bus_v)),
-        branch_i_a=np.abs(grid.branch_j) * net.branch_i_base, branch_loss_w=grid.branch_loss, sweeps=sweeps,
+        bus_v_pu=bus_v_pu, bus_angle_deg=bus_angle_deg,
+        branch_i_a=branch_abs * net.branch_i_base, branch_loss_w=grid.branch_loss, sweeps=sweeps,
         transformer_unit_loss_w=plant.transformer_unit_loss_w,
         transformer_unit_load_fraction=plant.transformer_unit_load_fraction,
         names=net.result_names,
@@ -302,6 +338,23 @@ class _Racks:
     psu_loss_w: np.ndarray
     feed_w: np.ndarray  # AC power into each rack: IT + PSU loss
     s_side_va: np.ndarray  # (rack, side) complex power drawn from each feed
+
+
+_RACK_FIELDS = ("it_w", "powered", "share", "psu_load_fraction", "psu_loss_w", "feed_w", "s_side_va")
+
+
+def _racks_reused(warm: dict[str, np.ndarray], key: np.ndarray) -> _Racks | None:
+    """The racks' stage as last solved, if that was for ``key`` (copies: results own their arrays)."""
+    last_key = warm.get("racks.key")
+    if last_key is None or not np.array_equal(last_key, key) or any(f"racks.{f}" not in warm for f in _RACK_FIELDS):
+        return None
+    return _Racks(*(warm[f"racks.{f}"].copy() for f in _RACK_FIELDS))
+
+
+def _keep_racks(warm: dict[str, np.ndarray], key: np.ndarray, racks: _Racks) -> None:
+    warm["racks.key"] = key
+    for f in _RACK_FIELDS:
+        warm[f"racks.{f}"] = getattr(racks, f).copy()
 
 
 def _racks(net: PowerNetwork, it_w: np.ndarray, ups_live: np.ndarray,
@@ -351,6 +404,33 @@ def _downstream(net: PowerNetwork, ups_live: np.ndarray, sweep: _Sweep, grid: _G
     grid.branch_loss[net.pdu_transformer_branch] = pdu_loss[net.pdu_is_transformer]
     return _Downstream(rack_feed_cable_loss_w=loss_d[net.rack_bus].sum(axis=1), pdu_input_va=pdu_in_s,
                        pdu_loss_w=pdu_loss, pdu_cable_loss_w=loss_d[net.pdu_in_bus])
+
+
+_DOWN_FIELDS = ("rack_feed_cable_loss_w", "pdu_input_va", "pdu_loss_w", "pdu_cable_loss_w")
+_GRID_FIELDS = ("bus_v", "branch_j", "branch_loss")
+_GRID_FIGURES = ("bus_abs", "bus_deg", "branch_abs")
+
+
+def _downstream_reused(warm: dict[str, np.ndarray], key: np.ndarray, grid: _Grid) -> _Downstream | None:
+    """The downstream stage as last computed, if for ``key``: its results, and ``grid`` as it left it."""
+    last_key = warm.get("dres.key")
+    if last_key is None or not np.array_equal(last_key, key) or any(
+            f"dres.{f}" not in warm for f in (*_DOWN_FIELDS, *_GRID_FIELDS, *_GRID_FIGURES)):
+        return None
+    for f in _GRID_FIELDS:
+        setattr(grid, f, warm[f"dres.{f}"].copy())
+    return _Downstream(*(warm[f"dres.{f}"].copy() for f in _DOWN_FIELDS))
+
+
+def _keep_downstream(warm: dict[str, np.ndarray], key: np.ndarray, down: _Downstream, grid: _Grid) -> None:
+    warm["dres.key"] = key
+    for f in _DOWN_FIELDS:
+        warm[f"dres.{f}"] = getattr(down, f).copy()
+    for f in _GRID_FIELDS:  # only the trees below the UPSs are filled in yet
+        warm[f"dres.{f}"] = getattr(grid, f).copy()
+    warm["dres.bus_abs"] = np.abs(grid.bus_v)
+    warm["dres.bus_deg"] = np.degrees(np.angle(grid.bus_v))
+    warm["dres.branch_abs"] = np.abs(grid.branch_j)
 
 
 @dataclass(frozen=True)

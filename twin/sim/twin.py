@@ -139,6 +139,9 @@ class HallTwin:
             raise ValueError(f"control must be 'ideal' or 'embedded', got {control!r}")
         #: "embedded" or "ideal": the controllers themselves are part of each state (``state.controls``).
         self.control_mode = control
+        #: Embedded control: the loops run as arrays (twin.control.bank); False runs the per-object
+        #: controllers instead, the reference the arrays are tested against (the same bits).
+        self.vectorized_controls = True
         self.power = PowerSystem(hall) if hall.spec.power is not None else None
         # What the controllers offer to write and to fail, fixed by the hall (scenario and bus checks).
         template = HallControls(hall, AlarmSystem()) if control == "embedded" else None
@@ -182,7 +185,7 @@ class HallTwin:
             t_chw_c=self.chw_design_c,
         )
         if self.control_mode == "embedded":
-            state.controls = HallControls(self.hall, state.alarms)
+            state.controls = HallControls(self.hall, state.alarms, vectorized=self.vectorized_controls)
         if self.power is not None:
             state.power = self.power.new_memory(state.alarms)
             self.power.initial(state)
