@@ -1,9 +1,14 @@
 """Run the OpenFOAM reference of a hall on one core and extract what the twin is compared with.
 
-Usage: ``python validation/openfoam/run_cfd.py HALL.toml [--plenum] [--case DIR] [--results DIR]``
+Usage: ``python validation/openfoam/run_cfd.py HALL.toml [--plenum] [--transient] [--case DIR] [--results DIR]``
 
 ``--plenum`` meshes a raised floor's plenum and makes the tiles porous baffles (see
 :mod:`case_from_hall`); without it the tiles are a uniform velocity inlet.
+
+``--transient`` runs ``buoyantBoussinesqPimpleFoam`` instead and averages in time (:func:`run_transient`;
+results in ``validation/results/<hall>-transient/``): the reference for a hall whose steady iterates do
+not settle. Cost on this machine: ≈ 0.045 s of CPU per time step of the 38,848-cell aisle-pair at
+Δt ≈ 0.045 s (Courant 2), i.e. ≈ 11 min of one free core for 720 s of simulated time.
 
 Writes the case (:mod:`case_from_hall`), then runs ``buoyantBoussinesqSimpleFoam`` (serial, no MPI) in
 blocks of SIMPLE iterations. Between blocks an outer Picard loop couples the racks: it reads each rack's
