@@ -675,6 +675,58 @@ _FIELDS = {  # class, dimensions
 }
 
 
+#: Solution controls of the steady solver (SIMPLE with under-relaxation).
+STEADY_SOLUTION = """}
+
+SIMPLE
+{
+    momentumPredictor yes;
+    nNonOrthogonalCorrectors 0;
+    pRefCell        0;
+    pRefValue       0;
+}
+
+relaxationFactors
+{
+    fields      { p_rgh 0.7; }
+    equations   { U 0.3; T 0.5; "(k|epsilon)" 0.5; }
+}
+"""
+
+#: Solution controls of the transient solver: PISO (one outer corrector, two pressure correctors) at a
+#: Courant number below 1 needs no under-relaxation; the "Final" solvers are those of the last corrector.
+TRANSIENT_SOLUTION = """    p_rghFinal
+    {
+        $p_rgh;
+        relTol          0;
+        tolerance       1e-7;
+    }
+    "(U|T|k|epsilon)Final"
+    {
+        solver          smoothSolver;
+        smoother        symGaussSeidel;
+        tolerance       1e-8;
+        relTol          0;
+    }
+}
+
+PIMPLE
+{
+    momentumPredictor yes;
+    nOuterCorrectors 1;
+    nCorrectors     2;
+    nNonOrthogonalCorrectors 0;
+    pRefCell        0;
+    pRefValue       0;
+}
+
+relaxationFactors
+{
+    equations   { ".*" 1; }
+}
+"""
+
+
 def t_ref_k(case: CfdCase) -> float:
     return case.hall.spec.hall.initial_temp_c + 273.15
 
@@ -701,8 +753,14 @@ def update_time_dir(case: CfdCase, time_dir: Path, state: MoverState, names=("U"
         write_field(case, time_dir, name, state, internal=text[i0:i1])
 
 
-def write_case(case: CfdCase, root: str | Path, *, state: MoverState | None = None) -> MoverState:
-    """Write the whole case (mesh, 0/, constant/, system/) under ``root``; returns the mover state used."""
+def write_case(case: CfdCase, root: str | Path, *, state: MoverState | None = None,
+               transient: bool = False) -> MoverState:
+    """Write the whole case (mesh, 0/, constant/, system/) under ``root``; returns the mover state used.
+
+    ``transient``: schemes and solution controls for ``buoyantBoussinesqPimpleFoam`` (implicit Euler in
+    time, PISO-type pressure correction: one outer corrector, two pressure correctors, no relaxation),
+    for a time-averaged reference of a flow that does not settle (:func:`run_cfd.run_transient`).
+    """
     root = Path(root)
     for sub in ("0", "constant", "system"):
         (root / sub).mkdir(parents=True, exist_ok=True)
@@ -725,9 +783,13 @@ def write_case(case: CfdCase, root: str | Path, *, state: MoverState | None = No
         _header(case, "dictionary", "constant", "turbulenceProperties")
         + "simulationType  RAS;\n\nRAS\n{\n    RASModel        kEpsilon;\n    turbulence      on;\n"
           "    printCoeffs     on;\n}\n")
-    write_control(case, root, end_iteration=100, write_interval=100)
+    if transient:
+        write_transient_control(case, root, end_time_s=1.0, write_interval_s=1.0)
+    else:
+        write_control(case, root, end_iteration=100, write_interval=100)
+    ddt = "Euler" if transient else "steadyState"
     (root / "system" / "fvSchemes").write_text(
-        _header(case, "dictionary", "system", "fvSchemes") + """ddtSchemes      { default steadyState; }
+        _header(case, "dictionary", "system", "fvSchemes") + """ddtSchemes      { default {ddt}; }
 gradSchemes     { default Gauss linear; limited cellLimited Gauss linear 1; grad(U) $limited; grad(T) $limited; }
 divSchemes
 {
@@ -741,7 +803,7 @@ divSchemes
 laplacianSchemes { default Gauss linear corrected; }
 interpolationSchemes { default linear; }
 snGradSchemes   { default corrected; }
-""")
+""".replace("{ddt}", ddt))
     (root / "system" / "fvSolution").write_text(
         _header(case, "dictionary", "system", "fvSolution") + """solvers
 {
@@ -759,22 +821,7 @@ snGradSchemes   { default corrected; }
         tolerance       1e-9;
         relTol          0.1;
     }
-}
-
-SIMPLE
-{
-    momentumPredictor yes;
-    nNonOrthogonalCorrectors 0;
-    pRefCell        0;
-    pRefValue       0;
-}
-
-relaxationFactors
-{
-    fields      { p_rgh 0.7; }
-    equations   { U 0.3; T 0.5; "(k|epsilon)" 0.5; }
-}
-""")
+""" + (TRANSIENT_SOLUTION if transient else STEADY_SOLUTION))
     meta = {
         "hall": str(case.hall_path),
         "cells": case.n_cells,
@@ -859,6 +906,33 @@ timePrecision   8;
 runTimeModifiable false;
 """)
 
+
+
+def write_transient_control(case: CfdCase, root: Path, *, end_time_s: float, write_interval_s: float,
+                            delta_t_s: float = 0.05, max_courant: float = 0.9) -> None:
+    """controlDict of the transient solver: adjustable time step at Courant ≤ ``max_courant``, fields
+    written every ``write_interval_s`` of simulated time (the driver samples them for the time average)."""
+    (Path(root) / "system" / "controlDict").write_text(
+        _header(case, "dictionary", "system", "controlDict")
+        + f"""application     buoyantBoussinesqPimpleFoam;
+startFrom       latestTime;
+startTime       0;
+stopAt          endTime;
+endTime         {end_time_s:g};
+deltaT          {delta_t_s:g};
+adjustTimeStep  yes;
+maxCo           {max_courant:g};
+maxDeltaT       1;
+writeControl    adjustableRunTime;
+writeInterval   {write_interval_s:g};
+purgeWrite      0;
+writeFormat     ascii;
+writePrecision  9;
+writeCompression off;
+timeFormat      general;
+timePrecision   8;
+runTimeModifiable false;
+""")
 
 def add_floor_arguments(p: argparse.ArgumentParser) -> None:
     """The raised-floor options of a case (--plenum, --tile-model, --tile-zeta-scale), for every command."""

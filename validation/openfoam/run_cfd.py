@@ -1,9 +1,14 @@
 """Run the OpenFOAM reference of a hall on one core and extract what the twin is compared with.
 
-Usage: ``python validation/openfoam/run_cfd.py HALL.toml [--plenum] [--case DIR] [--results DIR]``
+Usage: ``python validation/openfoam/run_cfd.py HALL.toml [--plenum] [--transient] [--case DIR] [--results DIR]``
 
 ``--plenum`` meshes a raised floor's plenum and makes the tiles porous baffles (see
 :mod:`case_from_hall`); without it the tiles are a uniform velocity inlet.
+
+``--transient`` runs ``buoyantBoussinesqPimpleFoam`` instead and averages in time (:func:`run_transient`;
+results in ``validation/results/<hall>-transient/``): the reference for a hall whose steady iterates do
+not settle. Cost on this machine: ≈ 0.045 s of CPU per time step of the 38,848-cell aisle-pair at
+Δt ≈ 0.045 s (Courant 2), i.e. ≈ 11 min of one free core for 720 s of simulated time.
 
 Writes the case (:mod:`case_from_hall`), then runs ``buoyantBoussinesqSimpleFoam`` (serial, no MPI) in
 blocks of SIMPLE iterations. Between blocks an outer Picard loop couples the racks: it reads each rack's
@@ -55,13 +60,16 @@ from case_from_hall import (  # noqa: E402
     update_time_dir,
     write_case,
     write_control,
+    write_transient_control,
 )
 
-__all__ = ["read_internal", "run"]
+__all__ = ["read_internal", "run", "run_transient"]
 
 SOLVER = "buoyantBoussinesqSimpleFoam"
+TRANSIENT_SOLVER = "buoyantBoussinesqPimpleFoam"
 FOAM_ENV = {"WM_PROJECT_DIR": "/usr/share/openfoam", "OMP_NUM_THREADS": "1"}
 _RES = re.compile(r"Solving for (\w+), Initial residual = ([0-9.eE+-]+)")
+_COURANT = re.compile(r"Courant Number mean: ([0-9.eE+-]+) max: ([0-9.eE+-]+)")
 
 
 def read_internal(path: Path, n: int) -> np.ndarray:
@@ -138,6 +146,65 @@ def foam_version() -> str:
         return "unknown"
 
 
+def write_tables(case: CfdCase, results: Path, *, t_c: np.ndarray, u: np.ndarray, t_in: dict, t_ret: dict,
+                 t_in_final: dict, t_ret_final: dict, avg: list[dict], tiles_q: np.ndarray | None,
+                 residual_rows: list[dict], history: list[dict]) -> None:
+    """Write fields.npz, racks.csv, crahs.csv, tiles.csv, residuals.csv and history.csv of a run.
+
+    ``t_c``/``u``: averaged cell fields; ``t_in``/``t_ret``: intakes of the averaged field; ``avg``: the
+    history rows averaged over (their spread is reported); ``tiles_q``: tile flows per sample (rows).
+    """
+    results.mkdir(parents=True, exist_ok=True)
+    grid = case.vox.grid
+    t3 = np.full(grid.shape, np.nan, dtype=np.float32)
+    u3 = np.full((*grid.shape, 3), np.nan, dtype=np.float32)
+    fluid = case.cell_id >= 0
+    t3[fluid] = t_c[case.cell_id[fluid]]
+    u3[fluid] = u[case.cell_id[fluid]]
+    zc = grid.centers(2)
+    slices = {}
+    for z in (1.0, 1.5):
+        k = int(np.searchsorted(zc, z)) - 1
+        w = (z - zc[k]) / (zc[k + 1] - zc[k])
+        lo, hi = t3[:, :, k], t3[:, :, k + 1]
+        s = np.where(np.isnan(lo), hi, np.where(np.isnan(hi), lo, (1 - w) * lo + w * hi))
+        slices[f"t_z{z:.1f}_c".replace(".", "_")] = s.astype(np.float32)
+    np.savez_compressed(results / "fields.npz", t_c=t3, velocity_m_s=u3, x_m=grid.centers(0), y_m=grid.centers(1),
+                        z_m=zc, cell_m=grid.cell_m, **slices)
+    with open(results / "racks.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["rack", "it_kw", "flow_m3s", "t_intake_c", "t_exhaust_c", "t_intake_spread_k", "t_intake_final_c"])
+        for r in case.hall.racks:
+            vals = [h[f"in.{r.name}"] for h in avg]
+            q = rack_flow_m3s(r, t_in[r.name])
+            w.writerow([r.name, r.it_w / 1e3, f"{q:.5f}", f"{t_in[r.name]:.3f}",
+                        f"{t_in[r.name] + r.it_w / (case.rho * case.cp * q):.3f}", f"{max(vals) - min(vals):.3f}",
+                        f"{t_in_final[r.name]:.3f}"])
+    with open(results / "crahs.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["crah", "flow_m3s", "t_supply_c", "t_return_c", "t_return_spread_k", "t_return_final_c"])
+        for c in case.hall.crahs:
+            vals = [h[f"ret.{c.name}"] for h in avg]
+            q = crah_flow_m3s(c)
+            w.writerow([c.name, f"{q:.5f}", c.supply_setpoint_c, f"{t_ret[c.name]:.3f}", f"{max(vals) - min(vals):.3f}",
+                        f"{t_ret_final[c.name]:.3f}"])
+    if tiles_q is not None:
+        tf = case.tile_faces
+        ti, tj, _ = np.unravel_index(tf.room_grid, grid.shape)
+        with open(results / "tiles.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["x_m", "y_m", "flow_m3s", "flow_spread_m3s"])
+            for a, b, q, sp in zip(grid.centers(0)[ti], grid.centers(1)[tj], tiles_q.mean(0), np.ptp(tiles_q, 0)):
+                w.writerow([f"{a:.3f}", f"{b:.3f}", f"{q:.6f}", f"{sp:.6f}"])
+    for name, rows in (("residuals.csv", residual_rows), ("history.csv", history)):
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        with open(results / name, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+
+
 def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations: int, tol_k: float,
         residual: float, relax: float, average_blocks: int = 20, plenum: bool = False,
         tile_model: str = "porous", tile_zeta_scale: float = 1.0) -> dict:
@@ -212,56 +279,10 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
     t_in_final, t_ret_final = t_in, t_ret
     t_in, t_ret = intake_means(case, t_c)
     avg = history[-len(recent):]
-    results.mkdir(parents=True, exist_ok=True)
+    tq = np.array([r[2] for r in recent]) if case.plenum else None
+    write_tables(case, results, t_c=t_c, u=u, t_in=t_in, t_ret=t_ret, t_in_final=t_in_final,
+                 t_ret_final=t_ret_final, avg=avg, tiles_q=tq, residual_rows=residual_rows, history=history)
     grid = case.vox.grid
-    t3 = np.full(grid.shape, np.nan, dtype=np.float32)
-    u3 = np.full((*grid.shape, 3), np.nan, dtype=np.float32)
-    fluid = case.cell_id >= 0
-    t3[fluid] = t_c[case.cell_id[fluid]]
-    u3[fluid] = u[case.cell_id[fluid]]
-    zc = grid.centers(2)
-    slices = {}
-    for z in (1.0, 1.5):
-        k = int(np.searchsorted(zc, z)) - 1
-        w = (z - zc[k]) / (zc[k + 1] - zc[k])
-        lo, hi = t3[:, :, k], t3[:, :, k + 1]
-        s = np.where(np.isnan(lo), hi, np.where(np.isnan(hi), lo, (1 - w) * lo + w * hi))
-        slices[f"t_z{z:.1f}_c".replace(".", "_")] = s.astype(np.float32)
-    np.savez_compressed(results / "fields.npz", t_c=t3, velocity_m_s=u3, x_m=grid.centers(0), y_m=grid.centers(1),
-                        z_m=zc, cell_m=grid.cell_m, **slices)
-    with open(results / "racks.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["rack", "it_kw", "flow_m3s", "t_intake_c", "t_exhaust_c", "t_intake_spread_k", "t_intake_final_c"])
-        for r in case.hall.racks:
-            vals = [h[f"in.{r.name}"] for h in avg]
-            q = rack_flow_m3s(r, t_in[r.name])
-            w.writerow([r.name, r.it_w / 1e3, f"{q:.5f}", f"{t_in[r.name]:.3f}",
-                        f"{t_in[r.name] + r.it_w / (case.rho * case.cp * q):.3f}", f"{max(vals) - min(vals):.3f}",
-                        f"{t_in_final[r.name]:.3f}"])
-    with open(results / "crahs.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["crah", "flow_m3s", "t_supply_c", "t_return_c", "t_return_spread_k", "t_return_final_c"])
-        for c in case.hall.crahs:
-            vals = [h[f"ret.{c.name}"] for h in avg]
-            q = crah_flow_m3s(c)
-            w.writerow([c.name, f"{q:.5f}", c.supply_setpoint_c, f"{t_ret[c.name]:.3f}", f"{max(vals) - min(vals):.3f}",
-                        f"{t_ret_final[c.name]:.3f}"])
-    if case.plenum:
-        tq = np.array([r[2] for r in recent])
-        tf = case.tile_faces
-        ti, tj, _ = np.unravel_index(tf.room_grid, grid.shape)
-        with open(results / "tiles.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["x_m", "y_m", "flow_m3s", "flow_spread_m3s"])
-            for a, b, q, sp in zip(grid.centers(0)[ti], grid.centers(1)[tj], tq.mean(0), np.ptp(tq, 0)):
-                w.writerow([f"{a:.3f}", f"{b:.3f}", f"{q:.6f}", f"{sp:.6f}"])
-    for name, rows in (("residuals.csv", residual_rows), ("history.csv", history)):
-        keys = list(dict.fromkeys(k for r in rows for k in r))
-        with open(results / name, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys)
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
     # Energy balance of the averaged state: heat the racks' exhausts carry (P by construction, unless the
     # Picard loop has not caught up) against what the CRAHs remove from the averaged returns.
     rack_heat_w = sum(case.rho * case.cp * state.rack_flow_m3s[r.name] * (state.rack_exhaust_c[r.name] - t_in_final[r.name])
@@ -301,6 +322,161 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
     return meta
 
 
+def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float, average_s: float,
+                  block_s: float, sample_s: float, plenum: bool = False, tile_model: str = "porous",
+                  tile_zeta_scale: float = 1.0, max_courant: float = 0.9, wall_limit_s: float | None = None) -> dict:
+    """Time-averaged transient reference (``buoyantBoussinesqPimpleFoam``, URANS k-ε).
+
+    For a hall whose steady RANS iterates do not settle (aisle-pair's row-end recirculation), the right
+    reference is the time average of the unsteady flow, not an average of SIMPLE iterates (which are
+    not a time history). The solver marches from rest at the hall's initial temperature for
+    ``spin_up_s`` of simulated time, then for ``average_s`` more; fields are written every ``sample_s``
+    and the results are the mean of those samples over the averaging window (T, U, the tiles' face
+    flows, the rack intakes and CRAH returns). The rack exhausts follow their intakes through the same
+    Picard coupling as the steady run, updated every ``block_s`` from the mean intake over the block
+    (a lag shorter than a server's thermal time constant of minutes). Spread columns: max − min of the
+    block means over the averaging window.
+
+    ``wall_limit_s``: stop before the next block would end later than this wall time (seconds from the
+    start), once at least a third of ``average_s`` has been averaged; ``meta.json`` records the simulated
+    time actually averaged (a shared machine's load decides how far a run gets).
+    """
+    case = build_case(hall, plenum=plenum, tile_model=tile_model, tile_zeta_scale=tile_zeta_scale)
+    if case_dir.exists():
+        shutil.rmtree(case_dir)
+    state = write_case(case, case_dir, transient=True)
+    n = case.n_cells
+    env = {**os.environ, **FOAM_ENV}
+    log_path = case_dir / "log.solver"
+    history: list[dict] = []
+    residual_rows: list[dict] = []
+    t_now = 0.0
+    end_s = spin_up_s + average_s
+    t0 = time.perf_counter()
+    solver_s = 0.0
+    steps = 0
+    sums = {"n": 0, "t": np.zeros(n), "u": np.zeros((n, 3))}
+    tile_samples: list[np.ndarray] = []
+    heat_rows: list[float] = []
+    last_res: dict[str, float] = {}
+    courant_max = 0.0
+    log_offset = 0
+    while t_now < end_s - 1e-9:
+        t_end = min(t_now + block_s, end_s)
+        write_transient_control(case, case_dir, end_time_s=t_end, write_interval_s=sample_s,
+                                max_courant=max_courant)
+        ts = time.perf_counter()
+        with open(log_path, "a") as log:
+            proc = subprocess.run([TRANSIENT_SOLVER, "-case", str(case_dir)], stdout=log, stderr=subprocess.STDOUT,
+                                  env=env)
+        solver_s += time.perf_counter() - ts
+        if proc.returncode != 0:
+            raise RuntimeError(f"{TRANSIENT_SOLVER} failed at t = {t_now} s (see {log_path})")
+        text = log_path.read_text()
+        block_text, log_offset = text[log_offset:], len(text)
+        for chunk in block_text.split("\nTime = ")[1:]:
+            steps += 1
+            res: dict[str, float] = {}
+            for name, val in _RES.findall(chunk):
+                res.setdefault(name, float(val))
+            if res:
+                last_res = res
+        cos = [float(m[1]) for m in _COURANT.findall(block_text)]
+        courant_max = max([courant_max, *cos])
+        times = sorted((p for p in case_dir.iterdir() if p.is_dir() and re.fullmatch(r"[0-9.e+-]+", p.name)
+                        and float(p.name) > t_now + 1e-9), key=lambda p: float(p.name))
+        if not times:
+            raise RuntimeError(f"{TRANSIENT_SOLVER} wrote no fields between t = {t_now} and {t_end} s")
+        block_in, block_ret = [], []
+        for tdir in times:
+            t_c = read_internal(tdir / "T", n) - 273.15
+            t_in, t_ret = intake_means(case, t_c)
+            block_in.append(t_in)
+            block_ret.append(t_ret)
+            if float(tdir.name) > spin_up_s + 1e-9:
+                sums["n"] += 1
+                sums["t"] += t_c
+                sums["u"] += read_internal(tdir / "U", n)
+                if case.plenum:
+                    tile_samples.append(tile_flows_m3s(case, tdir))
+        latest = times[-1]
+        for old in case_dir.iterdir():  # keep 0/ and the latest fields only
+            if old.is_dir() and old != latest and old.name != "0" and re.fullmatch(r"[0-9.e+-]+", old.name):
+                shutil.rmtree(old)
+        t_in = {k: float(np.mean([b[k] for b in block_in])) for k in block_in[0]}
+        t_ret = {k: float(np.mean([b[k] for b in block_ret])) for k in block_ret[0]}
+        heat_w = sum(case.rho * case.cp * state.rack_flow_m3s[r.name] * (state.rack_exhaust_c[r.name] - t_in[r.name])
+                     for r in case.hall.racks)
+        t_now = float(latest.name)
+        history.append({"time_s": round(t_now, 6), "averaging": t_now > spin_up_s + 1e-9,
+                        **{f"in.{k}": v for k, v in t_in.items()}, **{f"ret.{k}": v for k, v in t_ret.items()}})
+        residual_rows.append({"time_s": round(t_now, 6), "time_steps": steps, "courant_max": max(cos, default=0.0),
+                              **last_res})
+        if t_now > spin_up_s + 1e-9:
+            heat_rows.append(heat_w)
+        print(f"[{hall.stem} transient] t {t_now:7.1f} s  steps {steps}  Co max {max(cos, default=0.0):.2f}  "
+              f"A04 {t_in.get('A04', float('nan')):.2f}  wall {time.perf_counter() - t0:.0f} s", file=sys.stderr,
+              flush=True)
+        state = next_state(case, t_in, state, 1.0)
+        update_time_dir(case, latest, state)
+        elapsed = time.perf_counter() - t0
+        block_wall = elapsed / len(history)
+        if (wall_limit_s is not None and t_now - spin_up_s >= average_s / 3 and t_now < end_s - 1e-9
+                and elapsed + 1.5 * block_wall > wall_limit_s):
+            print(f"[{hall.stem} transient] wall limit: stopping at t {t_now:.1f} s", file=sys.stderr, flush=True)
+            break
+    wall_s = time.perf_counter() - t0
+    if sums["n"] == 0:
+        raise RuntimeError("no samples in the averaging window (average_s shorter than sample_s?)")
+    t_c = sums["t"] / sums["n"]
+    u = sums["u"] / sums["n"]
+    t_in, t_ret = intake_means(case, t_c)
+    avg = [h for h in history if h["averaging"]]
+    t_in_final = {k[3:]: v for k, v in history[-1].items() if k.startswith("in.")}
+    t_ret_final = {k[4:]: v for k, v in history[-1].items() if k.startswith("ret.")}
+    write_tables(case, results, t_c=t_c, u=u, t_in=t_in, t_ret=t_ret, t_in_final=t_in_final,
+                 t_ret_final=t_ret_final, avg=avg, tiles_q=np.array(tile_samples) if tile_samples else None,
+                 residual_rows=residual_rows, history=history)
+    rack_heat_w = float(np.mean(heat_rows))
+    heat_removed_w = sum(case.rho * case.cp * crah_flow_m3s(c) * (t_ret[c.name] - c.supply_setpoint_c)
+                         for c in case.hall.crahs)
+    it_w = sum(r.it_w for r in case.hall.racks)
+    spread = {k: round(max(h[k] for h in avg) - min(h[k] for h in avg), 4) for k in avg[0] if k.startswith("in.")}
+    meta = {
+        "hall": str(hall),
+        "openfoam": foam_version(),
+        "solver": TRANSIENT_SOLVER,
+        "turbulence": "kEpsilon (standard), wall functions (URANS)",
+        "buoyancy": "Boussinesq, beta = 1/T_ref",
+        "time_scheme": f"Euler implicit, PISO (2 pressure correctors), adjustable time step at Courant <= {max_courant}",
+        "exhaust_coupling": f"external Picard loop every {block_s:g} s of simulated time (block-mean intake)",
+        "raised_floor": (f"plenum ({case.tile_faces.model} tiles)" if case.plenum else "uniform-tile inlet (plenum omitted)")
+        if case.nz_plenum else "none",
+        "cores": 1,
+        "cells": n,
+        "cell_m": case.vox.grid.cell_m,
+        "simulated_s": round(t_now, 3),
+        "spin_up_s": spin_up_s,
+        "averaged_over_s": round(t_now - spin_up_s, 3),
+        "planned_average_s": average_s,
+        "samples_averaged": sums["n"],
+        "sample_interval_s": sample_s,
+        "time_steps": steps,
+        "courant_max": round(courant_max, 3),
+        "intake_block_mean_range_k": spread,
+        "final_initial_residuals": last_res,
+        "wall_s": round(wall_s, 1),
+        "solver_wall_s": round(solver_s, 1),
+        "it_kw": it_w / 1e3,
+        "rack_heat_into_air_kw": round(rack_heat_w / 1e3, 3),
+        "crah_heat_removed_kw": round(heat_removed_w / 1e3, 3),
+        "energy_balance_error": round((rack_heat_w - heat_removed_w) / it_w, 5) if it_w else None,
+        "case": json.loads((case_dir / "case.json").read_text()),
+    }
+    (results / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return meta
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Run the OpenFOAM reference of a hall (one core).")
     p.add_argument("hall", type=Path)
@@ -314,9 +490,28 @@ def main(argv: list[str] | None = None) -> int:
     add_floor_arguments(p)
     p.add_argument("--average-blocks", type=int, default=20,
                    help="blocks the results are averaged over (at most the second half of the run)")
+    p.add_argument("--transient", action="store_true",
+                   help=f"time-averaged {TRANSIENT_SOLVER} run instead of steady SIMPLE (results in "
+                        "validation/results/<hall>-transient/ unless --results)")
+    p.add_argument("--spin-up-s", type=float, default=300.0, help="--transient: simulated time before averaging")
+    p.add_argument("--average-s", type=float, default=600.0, help="--transient: simulated time averaged over")
+    p.add_argument("--block-s", type=float, default=10.0, help="--transient: simulated time between Picard updates")
+    p.add_argument("--sample-s", type=float, default=1.0, help="--transient: interval of the averaged samples")
+    p.add_argument("--max-courant", type=float, default=0.9, help="--transient: Courant number of the time step")
+    p.add_argument("--wall-limit-s", type=float, default=None,
+                   help="--transient: stop averaging early so as to end within this wall time (s)")
     a = p.parse_args(argv)
     stem = a.hall.stem
     here = Path(__file__).resolve().parents[1]
+    if a.transient:
+        meta = run_transient(a.hall, a.case or Path("/tmp/cfd-validation") / f"{stem}-transient",
+                             a.results or here / "results" / f"{stem}-transient", spin_up_s=a.spin_up_s,
+                             average_s=a.average_s, block_s=a.block_s, sample_s=a.sample_s, plenum=a.plenum,
+                             tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale, max_courant=a.max_courant,
+                             wall_limit_s=a.wall_limit_s)
+        print(json.dumps({k: meta[k] for k in ("cells", "simulated_s", "averaged_over_s", "time_steps", "courant_max",
+                                               "wall_s", "energy_balance_error")}))
+        return 0
     meta = run(a.hall, a.case or Path("/tmp/cfd-validation") / stem, a.results or here / "results" / stem,
                block=a.block, max_iterations=a.max_iterations, tol_k=a.tol_k, residual=a.residual, relax=a.relax,
                average_blocks=a.average_blocks, plenum=a.plenum,

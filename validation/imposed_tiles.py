@@ -1,0 +1,195 @@
+"""Plenum or room? The twin's room flow with the CFD's tile flows imposed, against the CFD's intakes.
+
+Usage::
+
+    python validation/imposed_tiles.py aisle-pair                 # CFD reference: results/aisle-pair/
+    python validation/imposed_tiles.py aisle-pair --reference aisle-pair-transient
+    python validation/imposed_tiles.py aisle-pair --json
+
+The momentum model's error on a raised floor has two possible seats: the plenum (how the CRAHs' air is
+shared among the tiles) and the room (where the tile jets, the rack exhausts and buoyancy take the air,
+e.g. round the row ends). This script takes the plenum out of the question: it runs the twin's steady
+solve (momentum model, buoyancy, the hall's own settings) three ways and compares each rack's intake
+with the CFD's:
+
+- ``twin``: the hall as it is (the twin's own plenum decides the tile flows);
+- ``imposed``: every tile face's flow fixed to the CFD's (``tiles.csv``, per face, averaged like the
+  intakes), scaled by one factor so that it sums to the CRAHs' supply exactly (the CFD's total differs by
+  its mass-balance tolerance);
+- ``uniform``: every tile face's flow fixed to the floor CRAHs' supply ÷ tile faces (what a plenum with
+  no inertia would do; the old uniform-tile CFD's boundary condition).
+
+How a tile flow is imposed (:class:`ImposedFaceSolver`): the tile faces keep their place in the grid and
+carry their fixed velocity q / h² through every momentum iteration (so the room sees the same jets
+it would with the solved value), but they are taken out of the pressure correction and of the
+divergence closure: the plenum is then a region of its own in the pressure equation, whose sources (the
+CRAH outlets) balance the fixed tile outflows exactly, and the room's flow solves around the fixed
+inflows. The face flows stay divergence-free to round-off, so the temperature transport on them
+conserves energy as usual.
+
+If the room alone (``imposed``) comes within about 1 K RMS of the CFD, the error was the plenum's; if
+not, it is the room's own (row-end recirculation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from twin.model import load_hall
+from twin.sim.twin import HallTwin
+from twin.thermal.momentum import MomentumSolver
+
+__all__ = ["ImposedFaceSolver", "imposed_tile_intakes", "tile_face_grid"]
+
+HERE = Path(__file__).resolve().parent
+
+
+class ImposedFaceSolver(MomentumSolver):
+    """The momentum solver with the velocity of some faces fixed (a validation device, not a model).
+
+    ``fixed_u_m_s``: per axis, a face-shaped array of velocities, NaN where the face is solved as usual.
+    Fixed faces must be active (open, fluid on both sides).
+    """
+
+    def __init__(self, *args, fixed_u_m_s: list[np.ndarray], **kwargs) -> None:
+        self._fixed = [np.isfinite(f) for f in fixed_u_m_s]
+        self._fixed_u = [np.where(m, f, 0.0) for m, f in zip(self._fixed, fixed_u_m_s)]
+        super().__init__(*args, **kwargs)
+        for a in range(3):
+            if np.any(self._fixed[a] & ~self.active[a]):
+                raise ValueError("a fixed face is not an open face between two fluid cells")
+        self.u = [np.where(self._fixed[a], self._fixed_u[a], self.u[a]) for a in range(3)]
+
+    def _build_poisson(self) -> None:
+        # The pressure equation and the spanning tree see the fixed faces as walls: their flux is given.
+        active = self.active
+        self.active = [act & ~fix for act, fix in zip(active, self._fixed)]
+        try:
+            super()._build_poisson()
+        finally:
+            self.active = active
+
+    def _check_air_paths(self) -> None:
+        # The plenum is a region of its own in the pressure equation; air still passes the fixed faces.
+        pass
+
+    def _momentum(self, c, nu, tg, t_ref, q, dt):  # type: ignore[no-untyped-def]
+        x = super()._momentum(c, nu, tg, t_ref, q, dt)
+        return np.where(self._fixed[c], self._fixed_u[c], x)
+
+    def _project(self, u, s_grid, dt, rtol):  # type: ignore[no-untyped-def]
+        phi = super()._project(u, s_grid, dt, rtol)
+        for a in range(3):
+            u[a][:] = np.where(self._fixed[a], self._fixed_u[a], u[a])
+        return phi
+
+
+def tile_face_grid(twin: HallTwin) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grid indices (i, j) and the z-face index of every tile face (plenum top → room), in twin.net order."""
+    net, vox = twin.net, twin.voxels
+    nzp = vox.plenum_layers
+    shape = vox.grid.shape
+    za = np.unravel_index(net.fluid_flat[net.face_a], shape)
+    sel = np.nonzero((net.face_axis == 2) & (za[2] == nzp - 1))[0]
+    i, j, _ = np.unravel_index(net.fluid_flat[net.face_a[sel]], shape)
+    return i, j, np.full(i.size, nzp)
+
+
+def cfd_tiles(reference: str) -> dict[tuple[float, float], float]:
+    rows = csv.DictReader(open(HERE / "results" / reference / "tiles.csv"))
+    return {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): float(r["flow_m3s"]) for r in rows}
+
+
+def imposed_tile_intakes(hall_path: Path, tile_flows_m3s: dict[tuple[float, float], float] | None, *,
+                         tol: float | None = None) -> dict:
+    """Steady intakes (°C per rack) of the momentum model, with the tile flows fixed when given.
+
+    ``tol``: the momentum solve's tolerance instead of the hall's (with the tile flows fixed, the room's
+    row-end plumes lose the plenum's feedback and may settle more slowly).
+    """
+    hall = load_hall(hall_path)
+    twin = HallTwin(hall, airflow="momentum")
+    if tol is not None:
+        assert twin.momentum is not None
+        twin.momentum.settings = replace(twin.momentum.settings, tol=tol)
+    face_flow = None
+    if tile_flows_m3s is not None:
+        m = twin.momentum
+        assert m is not None
+        i, j, k = tile_face_grid(twin)
+        g = twin.voxels.grid
+        keys = [(round(float(x), 3), round(float(y), 3)) for x, y in zip(g.centers(0)[i], g.centers(1)[j])]
+        missing = set(keys) ^ set(tile_flows_m3s)
+        if missing:
+            raise ValueError(f"tile faces differ between the reference and the twin: {sorted(missing)[:4]}")
+        q = np.array([tile_flows_m3s[key] for key in keys])
+        supply = sum(c.rated_flow_m3s * c.fan_speed for c in hall.crahs if c.supply_to == "floor")
+        scale = supply / q.sum()
+        q = q * scale
+        fixed = [np.full(x.shape, np.nan) for x in m.u]
+        fixed[2][i, j, k] = q / g.cell_m**2
+        twin.momentum = ImposedFaceSolver(~m.fluid, m.openness, m.h, m.movers,
+                                          settings=m.settings, fixed_u_m_s=fixed)
+        face_flow = {"given_total": round(float(q.sum() / scale), 5), "scaled_by": round(float(scale), 5)}
+    state = twin.steady()
+    out = {"intakes_c": {name: float(t) for name, t in zip(twin.racks.names, state.t_intake_c)}}
+    if face_flow:
+        sel = _tile_face_rows(twin)
+        out["tiles"] = {**face_flow, "applied_total_m3s": round(float(state.face_flow_m3s[sel].sum()), 6)}
+    # Heat released (racks and CRAH fans) against what the coils remove: the steady balance, closed.
+    out["energy"] = {"heat_in_w": float(state.rack_heat_w.sum() + twin.mover_heat_w(state).sum()),
+                     "removed_w": float(state.crah_heat_removed_w.sum())}
+    return out
+
+
+def _tile_face_rows(twin: HallTwin) -> np.ndarray:
+    net, vox = twin.net, twin.voxels
+    za = np.unravel_index(net.fluid_flat[net.face_a], vox.grid.shape)
+    return np.nonzero((net.face_axis == 2) & (za[2] == vox.plenum_layers - 1))[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("hall", help="hall name in validation/halls/ (with a raised floor)")
+    p.add_argument("--reference", default=None, help="results folder of the CFD (default: the hall's name)")
+    p.add_argument("--runs", default="twin,imposed,uniform", help="which of twin, imposed, uniform to run")
+    p.add_argument("--tol", type=float, default=None, help="momentum tolerance (default: the hall's)")
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args(argv)
+    ref = a.reference or a.hall
+    hall_path = HERE / "halls" / f"{a.hall}.toml"
+    cfd_rows = list(csv.DictReader(open(HERE / "results" / ref / "racks.csv")))
+    cfd = {r["rack"]: float(r["t_intake_c"]) for r in cfd_rows}
+    tiles = cfd_tiles(ref)
+    uniform = {k: 1.0 for k in tiles}
+    inputs = {"twin": None, "imposed": tiles, "uniform": uniform}
+    runs = {name: imposed_tile_intakes(hall_path, inputs[name], tol=a.tol) for name in a.runs.split(",")}
+    table = {}
+    for name, res in runs.items():
+        err = np.array([res["intakes_c"][r] - cfd[r] for r in cfd])
+        table[name] = {"rms_k": round(float(np.sqrt(np.mean(err**2))), 3), "mean_k": round(float(err.mean()), 3),
+                       "intakes_c": {r: round(res["intakes_c"][r], 3) for r in cfd},
+                       **({"tiles": res["tiles"]} if "tiles" in res else {}), "energy": res["energy"]}
+    if a.json:
+        print(json.dumps({"hall": a.hall, "reference": ref, "cfd_c": cfd, "runs": table}, indent=1))
+        return 0
+    print(f"{a.hall}: rack intakes, °C (CFD: results/{ref}); twin = own plenum, imposed = CFD tile flows, "
+          f"uniform = even tile flows")
+    print(f"  {'rack':5s} {'CFD':>7s} " + " ".join(f"{n:>8s} {'Δ':>6s}" for n in table))
+    for r in cfd:
+        print(f"  {r:5s} {cfd[r]:7.2f} " + " ".join(f"{t['intakes_c'][r]:8.2f} {t['intakes_c'][r] - cfd[r]:+6.2f}"
+                                                  for t in table.values()))
+    print("  RMS        " + " ".join(f"{t['rms_k']:8.2f} {'':6s}" for t in table.values()))
+    print("  mean       " + " ".join(f"{t['mean_k']:+8.2f} {'':6s}" for t in table.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
