@@ -527,7 +527,12 @@ class HallTwin:
                 res = solve_steady_field(self.net, face, q, phi, self.air, alpha, beta,
                                          mover_heat_w=self.mover_heat_w(state), t_guess_c=t_guess,
                                          face_diffusivity_m2s=state.face_diffusivity_m2s,
-                                         tol_k=1e-8 if self.momentum is None or t_in_prev is None else 1e-5)
+                                         tol_k=1e-8 if self.momentum is None or t_in_prev is None else 1e-5,
+                                         # The momentum field's recirculation takes 50-200 Krylov
+                                         # iterations: BiCGSTAB's fixed cost per iteration beats GMRES's
+                                         # growing basis there (twin.thermal.steady); the state handed out
+                                         # is solved again below with GMRES to 1e-8.
+                                         krylov="gmres" if self.momentum is None else "bicgstab")
             except SteadyNotConverged as exc:
                 raise NoSteadyState(str(exc)) from None
             t_guess = res.t_air_c

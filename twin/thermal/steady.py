@@ -11,6 +11,15 @@ Each mover's outlet is affine in its mixed intake temperature, y_j = α_j · (I�
 and the air obeys the steady transport equation K x = O (ρ c_p q ∘ y + P_movers) (see transport.py).
 The coupled sparse system is solved by GMRES, preconditioned by the flow-ordered lower triangle of K
 (exact for pure advection; the movers' loops and downstream diffusion are left to the Krylov method).
+
+``krylov="bicgstab"`` tries BiCGSTAB first, with the same preconditioner, and hands what it reached to
+GMRES only if it stops short (a breakdown). The momentum model's recirculation leaves much for the Krylov
+method to do: 100–200 GMRES iterations per solve on the open-row validation hall, where GMRES's growing
+basis (restart 200) makes orthogonalization, not the matrix products, most of the cost (k² n). BiCGSTAB's
+work per iteration stays constant. Measured on a system of that hall's steady loop (35.6k cells, tol
+1e-5, one core of a shared machine): GMRES 149 iterations 0.52 s, BiCGSTAB 97 iterations 0.18 s, both
+within 1.5e-3 K of the exact field. GMRES stays the default: it cannot break down, and the steady loop
+uses BiCGSTAB only for its intermediate, loosely solved iterates.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ __all__ = ["SteadyNotConverged", "SteadyResult", "solve_steady_field"]
 # A time scale far beyond any flushing time ties cells that neither flow nor diffusion reach (sealed
 # pockets) to their previous temperature instead of leaving the system singular.
 _ANCHOR_S = 1.0e9
+# BiCGSTAB iterations before GMRES takes over (a converging solve needs 30–150 on the validation halls).
+_BICGSTAB_MAXITER = 500
 
 
 class SteadyNotConverged(RuntimeError):
@@ -48,8 +59,9 @@ def solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_
                        potential: np.ndarray, air: AirProperties, alpha: np.ndarray, beta_c: np.ndarray,
                        *, mover_heat_w: np.ndarray | float = 0.0, t_guess_c: np.ndarray,
                        tol_k: float = 1e-8, max_restarts: int = 25,
-                       face_diffusivity_m2s: np.ndarray | None = None) -> SteadyResult:
-    """Solve the coupled steady system; see the module docstring for α and β.
+                       face_diffusivity_m2s: np.ndarray | None = None, krylov: str = "gmres") -> SteadyResult:
+    """Solve the coupled steady system; see the module docstring for α and β, and for ``krylov``
+    ("gmres" or "bicgstab").
 
     ``face_diffusivity_m2s`` (per open face) replaces ``air.diffusivity_m2s``, as in
     :func:`~twin.thermal.transport.flux_operator`.
@@ -57,16 +69,19 @@ def solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_
     BLAS runs on :data:`twin.thermal.threads.SOLVER_BLAS_THREADS` threads (see that module: on a loaded
     machine more threads make GMRES slower).
     """
+    if krylov not in ("gmres", "bicgstab"):
+        raise ValueError(f"krylov must be 'gmres' or 'bicgstab', got {krylov!r}")
     with limited_blas():
         return _solve_steady_field(net, face_flow_m3s, mover_flow_m3s, potential, air, alpha, beta_c,
                                    mover_heat_w=mover_heat_w, t_guess_c=t_guess_c, tol_k=tol_k,
-                                   max_restarts=max_restarts, face_diffusivity_m2s=face_diffusivity_m2s)
+                                   max_restarts=max_restarts, face_diffusivity_m2s=face_diffusivity_m2s,
+                                   krylov=krylov)
 
 
 def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray,
                         potential: np.ndarray, air: AirProperties, alpha: np.ndarray, beta_c: np.ndarray,
                         *, mover_heat_w: np.ndarray | float, t_guess_c: np.ndarray, tol_k: float,
-                        max_restarts: int, face_diffusivity_m2s: np.ndarray | None) -> SteadyResult:
+                        max_restarts: int, face_diffusivity_m2s: np.ndarray | None, krylov: str) -> SteadyResult:
     n, m = net.n, len(mover_flow_m3s)
     rc = air.rho_cp
     anchor = rc * net.cell_volume_m3 / _ANCHOR_S
@@ -103,8 +118,15 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
     # Every row is in kelvin (cells scaled by their diagonal): an absolute tolerance of tol_k per row
     # means the same whatever the heat load, also with none at all.
     atol = tol_k * np.sqrt(rhs.size)
-    z, info = spla.gmres(system, rhs, x0=z0, M=pre, rtol=0.0, atol=atol, restart=200, maxiter=max_restarts,
-                         callback=callback, callback_type="pr_norm")
+    info = 1
+    if krylov == "bicgstab":
+        z, info = spla.bicgstab(system, rhs, x0=z0, M=pre, rtol=0.0, atol=atol, maxiter=_BICGSTAB_MAXITER,
+                                callback=callback)
+        if info != 0 and np.all(np.isfinite(z)):
+            z0 = z  # stopped short or broke down: GMRES carries on from there
+    if info != 0:
+        z, info = spla.gmres(system, rhs, x0=z0, M=pre, rtol=0.0, atol=atol, restart=200, maxiter=max_restarts,
+                             callback=callback, callback_type="pr_norm")
     residual_k = float(np.linalg.norm(system @ z - rhs) / np.sqrt(rhs.size))
     if info != 0 and residual_k > 100 * tol_k:
         raise SteadyNotConverged(f"steady solve did not converge: rms residual {residual_k:.2e} K after "

@@ -1,0 +1,64 @@
+"""The steady temperature solve's Krylov methods: BiCGSTAB (the momentum model's steady loop) and GMRES give
+the same field, and a BiCGSTAB that stops short is finished by GMRES."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twin.model import bundled_hall
+from twin.sim.twin import HallTwin
+from twin.thermal import steady as steady_mod
+from twin.thermal.steady import solve_steady_field
+
+
+@pytest.fixture(scope="module")
+def momentum_system():
+    """The tiny hall's recirculating momentum flow with racks at their rise and CRAHs at setpoint."""
+    twin = HallTwin(bundled_hall("tiny"), airflow="momentum")
+    state = twin.initial_state()
+    q = twin.mover_flow_m3s(state)
+    twin.solve_flow(state, q, converge=True)
+    nr, nc = twin.n_racks, len(twin.crahs.names)
+    rc = twin.air.rho_cp
+    alpha = np.concatenate([np.ones(nr), np.zeros(nc), np.zeros(twin.n_pdus)])
+    beta = np.concatenate([state.rack_heat_w / (rc * q[:nr]), np.full(nc, 18.0), np.zeros(twin.n_pdus)])
+    args = (twin.net, state.face_flow_m3s, q, state.flow_phi, twin.air, alpha, beta)
+    kwargs = {"mover_heat_w": twin.mover_heat_w(state), "t_guess_c": state.t_air_c,
+              "face_diffusivity_m2s": state.face_diffusivity_m2s}
+    heat_w = float(state.rack_heat_w.sum() + twin.mover_heat_w(state).sum())
+    return twin, args, kwargs, heat_w, q
+
+
+def _removed_w(twin, res, q) -> float:
+    """Heat the CRAHs remove: ρ c_p q (T_return − T_supply)."""
+    cr = twin._crah
+    t_in = twin.net.intake.T @ res.t_air_c
+    return float((twin.air.rho_cp * q[cr] * (t_in[cr] - res.outlet_c[cr])).sum())
+
+
+def test_bicgstab_and_gmres_give_the_same_field_and_both_balance_the_heat(momentum_system):
+    """At 1e-9 K both methods reach one field (within 1e-6 K), and the coils remove the heat released."""
+    twin, args, kwargs, heat_w, q = momentum_system
+    res = {k: solve_steady_field(*args, **kwargs, tol_k=1e-9, krylov=k) for k in ("gmres", "bicgstab")}
+    assert np.abs(res["gmres"].t_air_c - res["bicgstab"].t_air_c).max() < 1e-6
+    for r in res.values():
+        assert r.residual_k < 1e-8
+        assert _removed_w(twin, r, q) == pytest.approx(heat_w, rel=1e-6)
+
+
+def test_bicgstab_that_stops_short_is_finished_by_gmres(momentum_system, monkeypatch):
+    """With BiCGSTAB allowed two iterations only, GMRES takes over from its iterate and reaches the tolerance."""
+    twin, args, kwargs, heat_w, q = momentum_system
+    exact = solve_steady_field(*args, **kwargs, tol_k=1e-9)
+    monkeypatch.setattr(steady_mod, "_BICGSTAB_MAXITER", 2)
+    res = solve_steady_field(*args, **kwargs, tol_k=1e-9, krylov="bicgstab")
+    assert res.iterations > 2 and res.residual_k < 1e-8
+    assert np.abs(res.t_air_c - exact.t_air_c).max() < 1e-6
+
+
+def test_unknown_krylov_method_is_refused_by_name(momentum_system):
+    """A misspelt method names the allowed ones."""
+    _, args, kwargs, _, _ = momentum_system
+    with pytest.raises(ValueError, match="'gmres' or 'bicgstab'"):
+        solve_steady_field(*args, **kwargs, krylov="cg")
