@@ -310,3 +310,42 @@ def test_single_precision_couplings_conserve_energy_and_stay_with_double_precisi
             fields[c] = t_new
     assert np.ptp(fields["float64"]) > 1.0  # a field worth comparing
     assert 0 < np.abs(fields["float32"] - fields["float64"]).max() < 1e-5
+
+
+@pytest.mark.parametrize("jump_k", [0.0, 0.3])
+def test_one_sweeps_error_after_a_supply_jump_stays_within_the_stopping_bound(jump_k):
+    """A step in the CRAHs' supply temperature (what a valve loop on a quantised, noisy sensor does every second)
+    is carried along the flow exactly by the first sweep, but the downstream diffusive couplings still read the
+    extrapolated guess: the error left after that sweep, against the implicit step solved directly, is real, and
+    the stopping test's bound (error_bound_k after one sweep) must cover it; the fused kernel stopped after one
+    sweep leaves the same iterate as the reference form."""
+    import scipy.sparse.linalg as spla
+
+    from twin.thermal.transport import error_bound_k
+
+    twin, state, ops = _operators_on_a_run("potential")
+    ref = ops["reference"]
+    outlet = np.concatenate([state.t_rack_c, state.t_coil_c, np.zeros(twin.n_pdus)])
+    outlet[twin.n_racks:twin.n_racks + state.t_coil_c.size] += jump_k
+    heat = twin.mover_heat_w(state)
+    a_ord = (sp.tril(ref._lu.L @ ref._lu.U) + ref.upper).tocsc()
+    inject = ref._outlet_ord @ (twin.air.rho_cp * ref.mover_flow_m3s * outlet + heat)
+    t_old = state.t_air_c[ref.order]
+    b = ref.cell_heat_j_per_k / ref.dt_s * t_old + inject
+    exact = spla.spsolve(a_ord, b)
+    guess = (2.0 * state.t_air_c - state.t_air_prev_c)[ref.order]
+    one = ref._lu.solve(b - ref.upper @ guess)  # one sweep of the iteration, from the extrapolated guess
+    error_k = np.abs(one - exact).max()
+    bound_k = error_bound_k(float(np.abs(one - guess).max()), 0.0, ref.contraction)
+    assert error_k <= bound_k, (error_k, bound_k)
+    if jump_k:
+        # The jump reaches the field (the supply moves cells by a good part of it) and leaves an error that
+        # a stopping test must see: more than a thousandth of a kelvin, the default tol_k.
+        assert np.abs(one - t_old).max() > 0.5 * jump_k
+        assert error_k > 1e-3
+    for op in ops.values():
+        op.max_sweeps = 1
+        _, t_in = op.step(state.t_air_c, outlet, heat, t_prev_c=state.t_air_prev_c)
+        assert op.last_sweeps == 1
+        assert np.abs(t_in - ref._intake_t_ord @ one).max() < 1e-9
+        assert np.abs(t_in - ref._intake_t_ord @ exact).max() <= bound_k

@@ -385,6 +385,24 @@ class TransportOperator:
         step; resolving that to a thousandth would cost sweeps and buy nothing). On a potential flow ρ is
         small (0.28 on the reference hall: one sweep often proves itself); recirculation raises it.
 
+        Why embedded control takes two sweeps a step and ideal control one (issue 13, measured on the
+        reference hall, dt 1 s, steps 300–450 s): the CRAH valve loops act every second on quantised, noisy
+        sensors, so the coil outlet, a boundary value, jumps by ~0.17 K (second difference) each step and the
+        linear extrapolation is wrong along the supply plume. The first sweep carries the jump along the flow
+        exactly, but the downstream diffusive couplings (U) still read the wrong guess there, and the error
+        this leaves is real, not an artefact of the test: against the step solved to round-off it is at the
+        median 1.06 times the tolerance (rtol · moved), below it in only 23 % of steps. So no test, however
+        sharp, can stop after one sweep much more often at this tolerance. For the record, after one sweep
+        this bound is 6.8 times the true error, a residual bound (‖A⁻¹‖∞ ≤ dt/(ρ c_p V) since K is weakly
+        row-diagonally dominant: error ≤ max|r|·dt/(ρ c_p V)) 5 times, and the rigorous ‖M⁻¹|r|‖∞/(1 − ρ)
+        1.4 times (and it needs a chained pass that costs about as much as a sweep). Without the
+        extrapolation (first guess = old field) the true error would pass in 87 % of steps but ideal
+        control's smooth transients would then need two sweeps (their true error rises to 2.6 times the
+        tolerance). Nor does smaller jitter help while it sets the largest move: a 30 s first-order lag on
+        the coil outlet cut its second difference 50-fold and still left two sweeps a step, because the
+        tolerance scales with the move (rtol · moved) down to tol_k. The levers are a guess that knows the
+        boundary values' change, or jitter below what tol_k / rtol resolves, not the test.
+
         Returns:
             (t_new_c, mover_intake_c): the conservative new field, and each mover's mixed intake
             temperature at the implicit iterate, i.e. the air the movers drew in during the step.
