@@ -281,6 +281,7 @@ def capacity_command(hall: HallModel, args: argparse.Namespace) -> int:
     already = [r for r in ranked[:k] if r["status"] == "error" or r.get("max_inlet_c", 0.0) > ASHRAE_RECOMMENDED_C[1]]
     searched = [c for c in worst if c not in {r["crahs_out"] for r in already}]
     cases = capacity_cases(hall, searched)
+    rack_of = {c.name: c.extra["rack"] for c in cases}
     power = {p["rack"]: p for p in power_capacity(hall, limit=args.load_limit)}
     result: dict = {}
 
@@ -294,7 +295,8 @@ def capacity_command(hall: HallModel, args: argparse.Namespace) -> int:
         for row in rows:
             if row.get("kind") != "capacity":
                 continue
-            p = per_rack[row["rack"]]
+            # An error row (a search that raised, timed out or lost its worker) holds only the case's inputs.
+            p = per_rack[rack_of[row["case"]]]
             if row.get("status") == "error":
                 p.update(cooling_kw=0.0, cooling_binding=f"{row['case']}: {row.get('reason')}")
             elif row["cooling_kw"] < p["cooling_kw"]:
