@@ -92,9 +92,16 @@ def _parser() -> argparse.ArgumentParser:
                         "step), and each dt's real-time factor")
     study.add_argument("--sweep", action="store_true",
                    help="the sweep's figures: N-1 over the CRAHs, cases/s of a 100-case grid on tiny and this hall, "
-                        "speed-up from 1 to 2 workers")
+                        "speed-up from 1 to 2 workers (each printed as soon as it is measured)")
     study.add_argument("--bus", action="store_true",
                    help="measure the bus instead: `twin serve` with clients attached (rates, latency, late join)")
+    from twin.sweep.bench import SWEEP_PARTS
+
+    b.add_argument("--sweep-only", action="append", choices=SWEEP_PARTS, default=None, metavar="PART",
+                   help=f"with --sweep, measure only this part (repeatable): {', '.join(SWEEP_PARTS)} "
+                        f"(n1: N-1 over the CRAHs; worker: a case in a worker against one in this process; "
+                        f"grid-tiny: the grid on tiny.toml; grid: the grid on this hall with 1 worker, then "
+                        f"one per core, and the speed-up)")
     b.add_argument("--json", action="store_true")
 
     s = sub.add_parser("serve", help="run the twin live and publish it on ZeroMQ (see docs/protocol.md)")
@@ -215,6 +222,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         from twin.bus.serve import serve
 
         return serve(hall, args)
+    if args.command == "bench" and args.sweep_only and not args.sweep:
+        print("twin bench: error: --sweep-only picks parts of --sweep; add --sweep", file=sys.stderr)
+        return 2
     if args.command == "bench" and args.bus:
         from twin.bus.bench import bench_bus, human
 
@@ -222,11 +232,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(json.dumps(result) if args.json else human(result))
         return 0
     if args.command == "bench" and args.sweep:
-        from twin.sweep.bench import bench_sweep
-        from twin.sweep.bench import human as sweep_human
+        from twin.sweep.bench import SWEEP_PARTS, bench_sweep
 
-        result = bench_sweep(hall)
-        print(json.dumps(result) if args.json else sweep_human(result))
+        # Each measurement is printed as it is done (the whole takes minutes); --json prints the summary at the end.
+        result = bench_sweep(hall, parts=args.sweep_only or SWEEP_PARTS,
+                             emit=None if args.json else lambda line: print(line, flush=True))
+        if args.json:
+            print(json.dumps(result))
         return 0
     if args.command == "bench" and args.threads_study:
         from twin.sim.bench_threads import human as threads_human

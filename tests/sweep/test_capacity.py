@@ -120,3 +120,38 @@ def test_cli_capacity_tiny_strands_all_power(client, tmp_path):
     assert table.schema.field("power_kw").metadata[b"unit"] == b"kW"
     np.testing.assert_allclose(table.column("power_kw").to_numpy(), [r["power_kw"] for r in racks])
     assert "Stranded capacity per row" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_cli_capacity_case_timeout_stops_each_search(client, tmp_path):
+    """`twin capacity tiny --case-timeout 0.001`: every rack's cooling search (several steady solves) is
+    stopped at its limit and reported with it; the command still ends (exit 0) with each rack's power
+    capacity, no cooling capacity claimed for a search that did not finish, and its outputs."""
+    import pyarrow.parquet as pq
+
+    from tests.halls import TINY
+    from twin.model.load import load_hall
+    from twin.sweep.cases import Case
+    from twin.sweep.worker import run_batch
+
+    # Each worker solves tiny once first, so that the limit stops solves, not numba loading its kernels.
+    client.run(run_batch, job_for(load_hall(TINY), airflow=None), [Case("warm-up", kind="grid")])
+    out = tmp_path / "cap"
+    proc = twin_cli("capacity", "tiny", "--json", "--case-timeout", "0.001", "--load-limit", "0.9", "--out", out,
+                    "--scheduler", client.scheduler.address)
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert s["case_timeout_s"] == 0.001 and s["counts"]["error"] == s["cases"] == 4
+    racks = s["racks"]
+    assert all(r["cooling_kw"] == 0.0 and r["power_kw"] > 0 for r in racks)
+    assert all("limit of 0.001 s (--case-timeout)" in r["cooling_binding"] for r in racks)
+    rows = pq.read_table(out / "cases.parquet").to_pylist()
+    assert [r["kind"] for r in rows] == ["capacity"] * 4
+    assert all(r["status"] == "error" and r["reason"].startswith("timed out") and r["wall_s"] < 30.0 for r in rows)
+
+
+def test_capacity_case_timeout_must_be_a_duration():
+    """A bad --case-timeout on twin capacity is one line naming the option and what is allowed."""
+    proc = twin_cli("capacity", "tiny", "--case-timeout", "soon")
+    last = proc.stderr.splitlines()[-1]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--case-timeout" in last and "duration" in last

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from twin.sweep.worker import CaseTimeout, _time_limit
+from twin.sweep.worker import CaseTimeout, _call_with_limit
 
 
 def _spin(seconds: float) -> None:
@@ -17,15 +17,14 @@ def _spin(seconds: float) -> None:
         pass
 
 
-def test_a_block_past_its_limit_is_stopped_in_a_worker_thread():
+def test_a_call_past_its_limit_is_stopped_in_a_worker_thread():
     """Dask runs tasks outside the main thread: the limit works there, and soon after it passes."""
     got: dict = {}
 
     def task() -> None:
         t0 = time.perf_counter()
         try:
-            with _time_limit(0.3):
-                _spin(60.0)
+            _call_with_limit(0.3, _spin, 60.0)
         except CaseTimeout:
             got["after_s"] = time.perf_counter() - t0
 
@@ -36,24 +35,53 @@ def test_a_block_past_its_limit_is_stopped_in_a_worker_thread():
 
 
 def test_a_swallowed_timeout_is_raised_again():
-    """An exception that lands where Python drops it (a finalizer) is raised again until it stops the block."""
+    """An exception that lands where Python drops it (a finalizer) is raised again until it stops the call."""
     swallowed = 0
+
+    def swallow_once() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                _spin(0.01)
+            except CaseTimeout:
+                swallowed += 1
+                if swallowed > 1:
+                    raise
+
     with pytest.raises(CaseTimeout):
-        with _time_limit(0.2):
-            while True:
-                try:
-                    _spin(0.01)
-                except CaseTimeout:
-                    swallowed += 1
-                    if swallowed > 1:
-                        raise
+        _call_with_limit(0.2, swallow_once)
     assert swallowed == 2
 
 
-def test_a_block_within_its_limit_leaves_nothing_behind():
-    """A block that ends in time raises nothing, then or later (no stray exception for the next case)."""
-    with _time_limit(0.2):
-        _spin(0.05)
+def test_a_call_within_its_limit_leaves_nothing_behind():
+    """A call that ends in time raises nothing, then or later (no stray exception for the next case)."""
+    assert _call_with_limit(0.2, lambda: _spin(0.05) or 7) == 7
     _spin(1.0)  # past the limit and several repeats: nothing may arrive
-    with _time_limit(None):
-        _spin(0.05)
+    assert _call_with_limit(None, lambda: 8) == 8
+
+
+def test_calls_ending_at_their_limit_leave_no_stray_exception():
+    """Hundreds of calls in a worker thread of 1 to 16 ms against a 1 ms limit (the watchdog gets the GIL
+    within Python's 5 ms switch interval, so the short ones end around the moment it fires and the long ones
+    are stopped), then the thread goes on past several repeat periods: no CaseTimeout may reach it outside a
+    call (one that did would kill a Dask worker's executor thread; seen under heavy load)."""
+    got: dict = {"stopped": 0, "finished": 0}
+
+    def task() -> None:
+        for i in range(300):
+            try:
+                _call_with_limit(0.001, _spin, 0.001 + 0.00005 * i)
+                got["finished"] += 1
+            except CaseTimeout:
+                got["stopped"] += 1
+        try:
+            _spin(1.0)
+            got["after"] = "nothing"
+        except CaseTimeout:
+            got["after"] = "a stray CaseTimeout"
+
+    t = threading.Thread(target=task)
+    t.start()
+    t.join(120.0)
+    assert got["stopped"] + got["finished"] == 300 and got["stopped"] > 0
+    assert got["after"] == "nothing"

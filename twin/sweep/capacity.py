@@ -230,7 +230,7 @@ def stranded(racks: list[dict], hall: HallModel) -> dict:
 
 # --- the command ------------------------------------------------------------------------------------
 
-def add_parser(sub: argparse._SubParsersAction, hall_help: str) -> None:
+def add_parser(sub: argparse._SubParsersAction, hall_help: str, duration_type: Callable[[str], float]) -> None:
     from twin.sweep.command import add_common
 
     c = sub.add_parser("capacity", help="extra kW per rack before power or cooling says no; stranded capacity")
@@ -238,7 +238,9 @@ def add_parser(sub: argparse._SubParsersAction, hall_help: str) -> None:
     c.add_argument("--crah-failures", default="3", metavar="N|all",
                    help="how many of the worst single CRAH failures (by hottest inlet, from an N-1 sweep) each "
                         "rack's cooling is checked under (default 3; each costs a root search per rack)")
-    add_common(c, None)
+    c.add_argument("--resume", action="store_true",
+                   help="keep the racks' searches finished in --out (after Ctrl-C or a lost cluster) and run the rest")
+    add_common(c, duration_type)
 
 
 def _crah_failures(text: str, n: int) -> int:
@@ -264,15 +266,22 @@ def capacity_command(hall: HallModel, args: argparse.Namespace) -> int:
         print(f"twin capacity: error: {exc}", file=sys.stderr)
         return 2
     out_dir = args.out or Path("out") / f"{args.hall.stem}-capacity"
-    job = job_for(hall, airflow=args.airflow, load_limit=args.load_limit)
+    job = job_for(hall, airflow=args.airflow, load_limit=args.load_limit, case_timeout_s=args.case_timeout)
     # The worst single cooling failures, from an N-1 sweep on the same cluster.
-    n1 = run_sweep(job, n_minus_1(hall, "crah"), scheduler=args.scheduler, n_workers=args.workers).rows
+    n1_run = run_sweep(job, n_minus_1(hall, "crah"), scheduler=args.scheduler, n_workers=args.workers,
+                       cluster_timeout_s=args.cluster_timeout)
+    if n1_run.lost:
+        print(f"twin capacity: error: {n1_run.lost}, during the N-1 sweep that ranks the CRAH failures (nothing "
+              f"to keep yet); run the command again on a cluster with workers", file=sys.stderr)
+        return 1
+    n1 = n1_run.rows
     ranked = sorted((r for r in n1 if r["kind"] == "crah"),
                     key=lambda r: (r["status"] != "error", -(r.get("max_inlet_c") or 0.0)))
     worst = [r["crahs_out"] for r in ranked[:k]]
     already = [r for r in ranked[:k] if r["status"] == "error" or r.get("max_inlet_c", 0.0) > ASHRAE_RECOMMENDED_C[1]]
     searched = [c for c in worst if c not in {r["crahs_out"] for r in already}]
     cases = capacity_cases(hall, searched)
+    rack_of = {c.name: c.extra["rack"] for c in cases}
     power = {p["rack"]: p for p in power_capacity(hall, limit=args.load_limit)}
     result: dict = {}
 
@@ -286,7 +295,8 @@ def capacity_command(hall: HallModel, args: argparse.Namespace) -> int:
         for row in rows:
             if row.get("kind") != "capacity":
                 continue
-            p = per_rack[row["rack"]]
+            # An error row (a search that raised, timed out or lost its worker) holds only the case's inputs.
+            p = per_rack[rack_of[row["case"]]]
             if row.get("status") == "error":
                 p.update(cooling_kw=0.0, cooling_binding=f"{row['case']}: {row.get('reason')}")
             elif row["cooling_kw"] < p["cooling_kw"]:
@@ -309,8 +319,8 @@ def capacity_command(hall: HallModel, args: argparse.Namespace) -> int:
 
     summary, rows, interrupted = run_and_write(
         hall, args.hall, job, cases, out_dir=out_dir, title=f"Capacity of {hall.name}", scheduler=args.scheduler,
-        workers=args.workers, resume=False, as_json=args.json, mode="capacity",
-        extra_meta={"crah_failures": worst}, after=after)
+        workers=args.workers, resume=args.resume, as_json=args.json, mode="capacity",
+        extra_meta={"crah_failures": worst}, after=after, cluster_timeout_s=args.cluster_timeout)
     summary["outputs"].insert(1, str(out_dir / "capacity.parquet"))
     if args.json:
         summary["racks"] = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
@@ -318,6 +328,11 @@ def capacity_command(hall: HallModel, args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         print(capacity_human(summary, result))
+    if summary["lost"]:
+        from twin.sweep.command import lost_line
+
+        print(lost_line("twin capacity", summary), file=sys.stderr)
+        return 1
     return 130 if interrupted else 0
 
 

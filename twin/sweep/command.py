@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from twin.argtypes import number_in
 from twin.model.load import HallModel
 from twin.sweep.cases import N1_SETS, Case, CasesError, load_cases, n_minus_1
-from twin.sweep.engine import run_sweep
+from twin.sweep.engine import DEFAULT_CLUSTER_TIMEOUT_S, run_sweep
 from twin.sweep.report import read_rows, summarize, write_html, write_parquet
 from twin.sweep.worker import DEFAULT_LOAD_LIMIT, SweepJob
 
@@ -29,7 +29,7 @@ _fraction = number_in(0.1, 1.0, what="a fraction like 0.8", note="a fraction of 
 _workers = number_in(1, 256, integer=True, what="a whole number of worker processes")
 
 
-def add_common(p: argparse.ArgumentParser, duration_type: Callable[[str], float] | None) -> None:
+def add_common(p: argparse.ArgumentParser, duration_type: Callable[[str], float]) -> None:
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
                    help="run on an existing Dask cluster (default: a local cluster, one worker per core)")
     p.add_argument("--workers", type=_workers, default=None, help="local worker processes (default: one per core)")
@@ -38,6 +38,13 @@ def add_common(p: argparse.ArgumentParser, duration_type: Callable[[str], float]
     p.add_argument("--load-limit", type=_fraction, default=DEFAULT_LOAD_LIMIT,
                    help=f"fraction of a UPS, PDU or feed rating above which a load is flagged "
                         f"(default {DEFAULT_LOAD_LIMIT:g})")
+    p.add_argument("--case-timeout", type=duration_type, default=None, metavar="S",
+                   help="wall-clock limit of one case (e.g. 60, 2min; for twin capacity one rack's search under one "
+                        "cooling condition; the worker's one-time hall build is not counted): a case past it is "
+                        "reported as an error with that reason and the sweep goes on")
+    p.add_argument("--cluster-timeout", type=duration_type, default=DEFAULT_CLUSTER_TIMEOUT_S, metavar="S",
+                   help=f"give up when the Dask cluster has had no worker (or no scheduler) for this long: the "
+                        f"finished cases are kept in --out for --resume (default {DEFAULT_CLUSTER_TIMEOUT_S:g} s)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default out/<hall>-sweep)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
 
@@ -58,14 +65,11 @@ def add_parsers(sub: argparse._SubParsersAction, hall_help: str, duration_type: 
     s.add_argument("--from", dest="from_checkpoint", type=Path, default=None, metavar="CHECKPOINT.npz",
                    help="start every case from this checkpoint's state (a fork of a running twin)")
     s.add_argument("--resume", action="store_true", help="keep the finished cases in --out and run the rest")
-    s.add_argument("--case-timeout", type=duration_type, default=None, metavar="S",
-                   help="wall-clock limit of one case (e.g. 60, 2min; the worker's one-time hall build is not "
-                        "counted): a case past it is reported as an error with that reason and the sweep goes on")
     add_common(s, duration_type)
 
     from twin.sweep.capacity import add_parser as add_capacity_parser
 
-    add_capacity_parser(sub, hall_help)
+    add_capacity_parser(sub, hall_help, duration_type)
 
 
 def job_for(hall: HallModel, *, airflow: str | None, control: str = "ideal", dt_s: float = 1.0,
@@ -121,7 +125,8 @@ def run_and_write(hall: HallModel, hall_path: Path, job: SweepJob, cases: list[C
                   title: str, scheduler: str | None, workers: int | None, resume: bool, as_json: bool,
                   mode: str, extra_meta: dict | None = None,
                   after: Callable[[list[dict], dict], str] | None = None,
-                  client: Client | None = None) -> tuple[dict, list[dict], bool]:
+                  client: Client | None = None,
+                  cluster_timeout_s: float = DEFAULT_CLUSTER_TIMEOUT_S) -> tuple[dict, list[dict], bool]:
     """Run the cases (minus those finished in ``out_dir`` when resuming) and write the outputs.
     ``client``: an open Dask client to run on (kept open; a live twin's what-ifs reuse one)."""
     parquet = out_dir / "cases.parquet"
@@ -151,7 +156,7 @@ def run_and_write(hall: HallModel, hall_path: Path, job: SweepJob, cases: list[C
     t0 = time.perf_counter()
     try:
         run = run_sweep(job, todo, scheduler=scheduler, n_workers=workers, on_row=on_row,
-                        client=client) if todo else None
+                        client=client, cluster_timeout_s=cluster_timeout_s) if todo else None
     finally:
         progress.stop()
     wall_s = time.perf_counter() - t0
@@ -166,6 +171,7 @@ def run_and_write(hall: HallModel, hall_path: Path, job: SweepJob, cases: list[C
         extra_html = after(rows, summary)
     summary["interrupted"] = interrupted
     summary["pending"] = run.pending if run else []
+    summary["lost"] = run.lost if run else ""
     summary["outputs"] = [str(parquet), str(write_html(out_dir / "report.html", hall, rows, summary,
                                                        extra_html=extra_html))]
     return summary, rows, interrupted
@@ -212,14 +218,27 @@ def sweep_command(hall: HallModel, args: argparse.Namespace) -> int:
                                          load_limit=args.load_limit, case_timeout_s=args.case_timeout)
     summary, rows, interrupted = run_and_write(hall, args.hall, job, cases, out_dir=out_dir, title=title,
                                                scheduler=args.scheduler, workers=args.workers,
-                                               resume=args.resume, as_json=args.json, mode=mode)
+                                               resume=args.resume, as_json=args.json, mode=mode,
+                                               cluster_timeout_s=args.cluster_timeout)
     if args.json:
         print(json.dumps(summary))
     else:
         print(human(summary))
+    if summary["lost"]:
+        print(lost_line("twin sweep", summary), file=sys.stderr)
+        return 1
     if interrupted:
         return 130
     return 0
+
+
+def lost_line(command: str, summary: dict) -> str:
+    """One line for a sweep its cluster could not finish: why, what is kept where, how to go on."""
+    kept = summary["cases"]  # the summary counts the finished cases; the rest are pending
+    total = kept + len(summary["pending"])
+    return (f"{command}: error: {summary['lost']}; {kept} of {total} cases finished and are kept in "
+            f"{summary['outputs'][0]}; run the same command with --resume (on a cluster with workers) for the "
+            f"other {len(summary['pending'])}")
 
 
 def human(s: dict) -> str:
@@ -235,7 +254,7 @@ def human(s: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ += ["CasesError", "human", "run_and_write"]
+__all__ += ["CasesError", "human", "lost_line", "run_and_write"]
 
 
 def capacity_command(hall: HallModel, args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ Two things every worker process does before its first case:
   check that the built hall is reused (one build per worker and hall variant) without timing anything.
 
 A case can have a time limit (``SweepJob.case_timeout_s``): past it, the case is stopped where it stands
-and reported as an error with that reason, and the sweep goes on (:func:`_time_limit`).
+and reported as an error with that reason, and the sweep goes on (:func:`_call_with_limit`).
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -46,6 +46,8 @@ from twin.sim.scenario import rack_indices
 from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin
 from twin.sweep.cases import Case
+
+T = TypeVar("T")
 
 __all__ = ["CaseTimeout", "SweepJob", "clear_cache", "prepare_process", "process_stats", "run_batch", "run_case"]
 
@@ -236,58 +238,69 @@ class CaseTimeout(BaseException):
 _TIMEOUT_REPEAT_S = 0.25
 
 
-@contextmanager
-def _time_limit(limit_s: float | None) -> Iterator[None]:
-    """Raise :class:`CaseTimeout` in this thread if the block runs longer than ``limit_s``.
+class _LimitState:
+    """What a case's thread and its watchdog share (every change to ``done`` and ``fired`` under ``lock``)."""
+
+    def __init__(self) -> None:
+        self.thread_id = threading.get_ident()
+        self.lock = threading.RLock()
+        self.stop = threading.Event()
+        self.exiting = False  # set by the case's thread, first thing, when its call ends (no lock: see below)
+        self.done = False
+        self.fired = False
+
+
+def _watch(state: _LimitState, limit_s: float) -> None:
+    wait_s = limit_s
+    while not state.stop.wait(wait_s):
+        with state.lock:
+            if state.done or state.exiting:
+                return
+            state.fired = True
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(state.thread_id), ctypes.py_object(CaseTimeout))
+        wait_s = _TIMEOUT_REPEAT_S
+
+
+def _call_with_limit(limit_s: float | None, fn: Callable[..., T], *args: object) -> T:
+    """``fn(*args)``, raising :class:`CaseTimeout` in this thread if it runs longer than ``limit_s``.
 
     A watchdog thread sets an asynchronous exception on this thread (``PyThreadState_SetAsyncExc``), which
-    Python raises at the next bytecode this thread runs: within one GMRES iteration of a steady solve, one
-    step of a transient run. No signal is used, because Dask runs tasks outside the main thread, where
-    ``signal.alarm`` cannot be. Python drops an exception that lands in a finalizer (``__del__``, as in
-    numba's first compile of a kernel), so the watchdog raises it again every ``_TIMEOUT_REPEAT_S`` until
-    the block has ended. A call into compiled code is not interrupted; the case stops when it returns.
+    Python raises where this thread next checks for one (a call, a loop's back edge): within one GMRES
+    iteration of a steady solve, one step of a transient run. No signal is used, because Dask runs tasks
+    outside the main thread, where ``signal.alarm`` cannot be. Python drops an exception that lands in a
+    finalizer (``__del__``, as in numba's first compile of a kernel), so the watchdog raises it again every
+    ``_TIMEOUT_REPEAT_S`` while the call still runs. A call into compiled code is not interrupted; the case
+    stops when it returns.
+
+    No exception may outlive the call: one that did would land in whatever the thread runs next (a Dask
+    worker's idle loop, whose thread it kills; seen with a 1 ms limit under heavy load when this was a
+    ``contextlib`` context manager, whose ``__exit__`` runs Python calls before the clean-up). So the
+    clean-up is in this frame's ``finally``, which the call's end reaches with no check for a pending
+    exception on the way, and its first statement (again no check) tells the watchdog to raise no more.
+    At most one raise is then still in flight: it is caught in the retry loop, or taken back under the lock.
     """
     if limit_s is None:
-        yield
-        return
-    thread_id = ctypes.c_ulong(threading.get_ident())
-    lock = threading.RLock()
-    stop = threading.Event()
-    done = False
-    fired = False
-
-    def watch() -> None:
-        nonlocal fired
-        wait_s = limit_s
-        while not stop.wait(wait_s):
-            with lock:
-                if done:
-                    return
-                fired = True
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, ctypes.py_object(CaseTimeout))
-            wait_s = _TIMEOUT_REPEAT_S
-
-    watchdog = threading.Thread(target=watch, name="case-time-limit", daemon=True)
-    watchdog.start()
+        return fn(*args)
+    state = _LimitState()
     late = False
     try:
-        yield
+        # Started inside the try: with a short limit the watchdog may fire while ``start()`` still waits for it.
+        threading.Thread(target=_watch, args=(state, limit_s), name="case-time-limit", daemon=True).start()
+        return fn(*args)
     finally:
-        # Until ``done`` is set the watchdog may raise here too, even inside this clean-up: retry it
-        # (the lock is re-entrant for that), else the watchdog would go on raising into whatever this
-        # thread runs next.
+        state.exiting = True
         while True:
             try:
-                with lock:
-                    done = True
-                    if fired:  # one may be pending, set just as the block ended: take it back
-                        ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, None)
+                with state.lock:
+                    state.done = True
+                    if state.fired:  # one may be pending, set just as the call ended: take it back
+                        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(state.thread_id), None)
                 break
             except CaseTimeout:
                 late = True
-        stop.set()
-    if late:  # the block had finished, but only just as its limit passed
-        raise CaseTimeout
+        state.stop.set()
+        if late:  # the call had finished (or was being stopped) just as its limit passed
+            raise CaseTimeout  # a case past its limit is a timeout, whatever it returned
 
 
 def run_case(job: SweepJob, case: Case) -> dict:
@@ -301,8 +314,7 @@ def run_case(job: SweepJob, case: Case) -> dict:
             # Normal operation's steady state, where every transient case starts: once per worker and hall
             # variant, like the build, so it is not part of a case's time limit.
             entry[2] = _steady_base(entry)
-        with _time_limit(job.case_timeout_s):
-            _solve_case(job, case, entry, row)
+        _call_with_limit(job.case_timeout_s, _solve_case, job, case, entry, row)
     except CaseTimeout:
         # The solve stopped wherever it was: the cached hall's solvers may hold a half-updated warm start,
         # so the next case of this variant builds the hall afresh.
