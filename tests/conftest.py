@@ -47,3 +47,40 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             _, name, baseid = min(shared)
             # baseid: the module defining the fixture, or the folder of its conftest.py
             item.add_marker(pytest.mark.xdist_group(f"{baseid}::{name}"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):  # an xdist worker: the order it collects is the controller's work queue
+        config.pluginmanager.register(_CostlyUnitsFirst(), "costly-units-first")
+
+
+class _CostlyUnitsFirst:
+    # trylast: after pytest's own reordering (parametrized wider-scoped fixtures), which could undo this one,
+    # and after the grouping above (a plugin object, since a module holds one hook function of a name).
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        _costly_units_first(items)
+
+
+def _costly_units_first(items: list[pytest.Item]) -> None:
+    """Order the work units (an xdist group, or a single test) so that the slow ones are handed out first.
+
+    With ``--no-loadscope-reorder`` (Makefile) xdist hands out units in the order the workers collected them.
+    A long unit handed out last (the three scenario runs, a Dask cluster's module, a loaded-machine test)
+    kept one worker busy for a minute while the other sat idle at the end; longest first is the classic
+    cure for that. Costs are not known before the run, so the ``slow`` mark stands for them: groups with a
+    slow test first (they also share an expensive fixture), then single slow tests, then the rest, each
+    kind in collection order (a stable sort, so a module's tests stay together)."""
+    def unit(item: pytest.Item) -> str:
+        group = item.get_closest_marker("xdist_group")
+        return f"group:{group.args[0]}" if group is not None and group.args else item.nodeid
+
+    slow_units = {unit(item) for item in items if item.get_closest_marker("slow")}
+
+    def rank(item: pytest.Item) -> int:
+        u = unit(item)
+        if u not in slow_units:
+            return 2
+        return 0 if u.startswith("group:") else 1
+
+    items.sort(key=rank)
