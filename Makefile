@@ -53,12 +53,13 @@ demo: $(VENV)/.installed $(VENV)/.sysdeps
 # pytest runs twice: the suite on two xdist workers (tests sharing an expensive fixture kept on one worker
 # by tests/conftest.py), then, alone, the few tests marked serial that time themselves against the wall
 # clock (solver pace, STALE within three heartbeats), which a second worker on the other core would skew.
-# `pytest` alone still runs everything in one process.
+# --durations=25: the slowest tests in the log, to see where the time goes. `pytest` alone still runs
+# everything in one process.
 test: $(VENV)/.installed-test $(VENV)/.sysdeps $(GLTF_VALIDATOR)/node_modules/.installed
 	$(VENV)/bin/ruff check twin viewer tui tests validation
 	$(VENV)/bin/mypy twin
-	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not serial"
-	$(PY) -m pytest -q -m serial
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=25 -m "not serial"
+	$(PY) -m pytest -q --durations=25 -m serial
 
 # The bench compares the power-chain solve with pandapower, which comes with the test extra.
 bench: $(VENV)/.installed-test

@@ -11,8 +11,8 @@ import urllib.request
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from tests.bus.conftest import free_ports, serve_process, wait_until
-from tests.sim.runs import REPO
+from tests.bus.conftest import endpoints, free_ports, serve_process, wait_until
+from tests.sim.runs import REPO, TINY, twin_main
 from twin.bus.client import TwinClient
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -129,11 +129,12 @@ def test_grafana_dashboard_queries_only_exported_metrics(paused_tripped_twin):
     (("--metrics", "127.0.0.1:9108", "--metrics-tls", "/nonexistent"), "missing metrics.crt"),
     (("--metrics", "9108"), "give HOST:PORT"),
 ])
-def test_metrics_bind_follows_the_bus_rule(args, said):
-    """Off loopback without TLS, or with an incomplete TLS folder, serve refuses in one line and exits 2."""
-    with serve_process(*args) as (proc, _, _):
-        _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 2 and said in stderr and stderr.count("\n") == 1, stderr
+def test_metrics_bind_follows_the_bus_rule(args, said, capsys):
+    """Off loopback without TLS, or with an incomplete TLS folder, serve refuses in one line and exits 2
+    (`twin serve` run in process: the refusal comes before the hall is built or anything binds)."""
+    state_ep, commands_ep = endpoints()
+    proc = twin_main(capsys, "serve", TINY, "--state", state_ep, "--commands", commands_ep, *args)
+    assert proc.returncode == 2 and said in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
 
 
 def _openssl(*args: str, cwd) -> None:

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 import twin.sweep.cases  # noqa: F401  (registers the cases file kind, as `twin` does at start)
-from tests.sim.runs import REPO, twin_cli
+from tests.sim.runs import REPO, twin_cli, twin_main
 from twin.model.schemas import json_schema, schema_names, schema_text
 
 SCHEMA_DIR = REPO / "assets" / "schemas"
@@ -78,12 +78,12 @@ def test_twin_schema_prints_the_schema(kind):
     assert printed["additionalProperties"] is False
 
 
-def test_twin_schema_write_and_unknown_kind(tmp_path: Path):
+def test_twin_schema_write_and_unknown_kind(tmp_path: Path, capsys):
     """--write writes one file per kind; an unknown kind exits 2 with one line listing the known ones."""
     proc = twin_cli("schema", "--write", tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{k}.schema.json" for k in schema_names())
-    proc = twin_cli("schema", "cabinet")
+    proc = twin_main(capsys, "schema", "cabinet")  # the error line: in process
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "hall" in proc.stderr
 
 

@@ -297,9 +297,9 @@ def test_export_csv_writes_the_time_series_with_units_in_the_header(run_10min, t
                                    table.column(name).to_numpy().astype(float), rtol=1e-12, err_msg=name)
 
 
-def test_export_csv_of_a_folder_that_is_no_run_says_so(tmp_path):
+def test_export_csv_of_a_folder_that_is_no_run_says_so(tmp_path, capsys):
     """A folder without a time series: one line naming it, exit 2, no traceback."""
-    proc = twin_cli("export", tmp_path, "--csv")
+    proc = twin_main(capsys, "export", tmp_path, "--csv")
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and str(tmp_path) in proc.stderr and "twin run" in proc.stderr
 

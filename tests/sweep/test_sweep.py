@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.halls import hall_from, two_crah_dict
-from tests.sim.runs import TINY, twin_cli
+from tests.sim.runs import TINY, twin_cli, twin_main
 from twin.sweep.cases import CasesError, load_cases, n_minus_1
 from twin.sweep.command import job_for
 from twin.sweep.engine import run_sweep
@@ -140,12 +140,12 @@ def test_cases_file_grid_and_list(tmp_path):
         (sp, (("A", f),)) for sp in (18.0, 20.0, 22.0) for f in (1.0, 1.5)}
 
 
-def test_cli_errors_are_one_line(tmp_path):
+def test_cli_errors_are_one_line(tmp_path, capsys):
     """A bad cases file, or power failures asked of a hall without a power chain: exit 2, one line naming
     the file and key path, no traceback, before any cluster starts."""
     cases = tmp_path / "cases.toml"
     cases.write_text("[grid]\noutdoor_temp_c = [25.0, 70.0]\n", encoding="utf-8")
-    proc = twin_cli("sweep", "tiny", "--cases", cases)
+    proc = twin_main(capsys, "sweep", "tiny", "--cases", cases)  # error lines: in process
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stdout == ""
     (line,) = proc.stderr.splitlines()
     assert line.startswith(f"twin sweep: error: {cases}: grid.outdoor_temp_c") and "-40 and 55" in line
@@ -153,7 +153,7 @@ def test_cli_errors_are_one_line(tmp_path):
     no_power = tmp_path / "no-power.toml"
     no_power.write_text(text[:text.index("[[power.rack_feeds]]")] + text[text.index("[[crahs]]"):text.index(
         "# --- Power chain")], encoding="utf-8")
-    proc = twin_cli("sweep", no_power, "--n-1", "ups")
+    proc = twin_main(capsys, "sweep", no_power, "--n-1", "ups")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     (line,) = proc.stderr.splitlines()
     assert "has no [power] section" in line and str(no_power) in line

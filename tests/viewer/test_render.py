@@ -193,10 +193,13 @@ def _temperature_share(img: np.ndarray, scales) -> float:
 
     materials = [np.array(pv.Color(st["color"]).int_rgb) for st in STATIC_STYLES.values() if "color" in st]
     materials += [np.array(c) for c in CRAH_STATE_COLOURS.values()] + [np.array((255, 255, 255))]
-    p = img[..., :3].reshape(-1, 3).astype(float)
+    # A frame has about a thousand distinct colours among its 10⁵ pixels: each is classified once (a pixel's
+    # distances depend on its colour alone, so the result is the same, bit for bit, as pixel by pixel).
+    p, pixel_colour = np.unique(img[..., :3].reshape(-1, 3), axis=0, return_inverse=True)
+    p = p.astype(float)
     to_scale = _best_fit(p, np.array(scale_colours, float))
     to_material = _best_fit(p, np.array(materials, float))
-    return float(((to_scale < 14.0) & (to_scale < to_material)).mean())
+    return float(((to_scale < 14.0) & (to_scale < to_material))[pixel_colour.ravel()].mean())
 
 
 def _hot_view(view, hall, rack: int, t_c: float = 34.0):
