@@ -45,6 +45,7 @@ import numpy as np
 from twin.model import load_hall
 from twin.sim.twin import HallTwin
 from twin.thermal.momentum import MomentumSolver
+from validation.tile_flows import tile_face_cells
 
 __all__ = ["ImposedFaceSolver", "imposed_tile_intakes", "tile_face_grid"]
 
@@ -93,13 +94,8 @@ class ImposedFaceSolver(MomentumSolver):
 
 def tile_face_grid(twin: HallTwin) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Grid indices (i, j) and the z-face index of every tile face (plenum top → room), in twin.net order."""
-    net, vox = twin.net, twin.voxels
-    nzp = vox.plenum_layers
-    shape = vox.grid.shape
-    za = np.unravel_index(net.fluid_flat[net.face_a], shape)
-    sel = np.nonzero((net.face_axis == 2) & (za[2] == nzp - 1))[0]
-    i, j, _ = np.unravel_index(net.fluid_flat[net.face_a[sel]], shape)
-    return i, j, np.full(i.size, nzp)
+    _, i, j = tile_face_cells(twin)
+    return i, j, np.full(i.size, twin.voxels.plenum_layers)
 
 
 def cfd_tiles(reference: str) -> dict[tuple[float, float], float]:

@@ -34,15 +34,21 @@ HERE = Path(__file__).resolve().parent
 BAND_M = 0.6
 
 
-def tile_faces(twin: HallTwin) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Indices into twin.net's faces of the tile faces, and their centres' x, y (m)."""
+def tile_face_cells(twin: HallTwin) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices into twin.net's faces of the tile faces (plenum top → room), and their grid columns i, j."""
     net, vox = twin.net, twin.voxels
     nzp = vox.plenum_layers
     shape = vox.grid.shape
     za = np.unravel_index(net.fluid_flat[net.face_a], shape)
     sel = np.nonzero((net.face_axis == 2) & (za[2] == nzp - 1))[0]
     i, j, _ = np.unravel_index(net.fluid_flat[net.face_a[sel]], shape)
-    return sel, vox.grid.centers(0)[i], vox.grid.centers(1)[j]
+    return sel, i, j
+
+
+def tile_faces(twin: HallTwin) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices into twin.net's faces of the tile faces, and their centres' x, y (m)."""
+    sel, i, j = tile_face_cells(twin)
+    return sel, twin.voxels.grid.centers(0)[i], twin.voxels.grid.centers(1)[j]
 
 
 def twin_tile_flows(hall_path: Path, airflow: str) -> dict[tuple[float, float], float]:

@@ -287,9 +287,6 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
     # Picard loop has not caught up) against what the CRAHs remove from the averaged returns.
     rack_heat_w = sum(case.rho * case.cp * state.rack_flow_m3s[r.name] * (state.rack_exhaust_c[r.name] - t_in_final[r.name])
                       for r in case.hall.racks)
-    heat_removed_w = sum(case.rho * case.cp * crah_flow_m3s(c) * (t_ret[c.name] - c.supply_setpoint_c)
-                         for c in case.hall.crahs)
-    it_w = sum(r.it_w for r in case.hall.racks)
     meta = {
         "hall": str(hall),
         "openfoam": foam_version(),
@@ -310,6 +307,19 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         "intake_range_last_half_k": _range_last_half(history),
         "averaged_over_last_iterations": len(recent) * block,
         "final_initial_residuals": last_res,
+    }
+    return _write_meta(meta, case, case_dir, results, wall_s=wall_s, solver_s=solver_s, rack_heat_w=rack_heat_w,
+                       t_ret=t_ret)
+
+
+def _write_meta(meta: dict, case, case_dir: Path, results: Path, *, wall_s: float, solver_s: float,
+                rack_heat_w: float, t_ret: dict[str, float]) -> dict:
+    """Add the times and the energy balance (the racks' heat into the air against what the CRAHs remove from
+    the averaged returns) to a run's ``meta``, write it as results/meta.json and return it."""
+    heat_removed_w = sum(case.rho * case.cp * crah_flow_m3s(c) * (t_ret[c.name] - c.supply_setpoint_c)
+                         for c in case.hall.crahs)
+    it_w = sum(r.it_w for r in case.hall.racks)
+    meta.update({
         "wall_s": round(wall_s, 1),
         "solver_wall_s": round(solver_s, 1),
         "it_kw": it_w / 1e3,
@@ -317,7 +327,7 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         "crah_heat_removed_kw": round(heat_removed_w / 1e3, 3),
         "energy_balance_error": round((rack_heat_w - heat_removed_w) / it_w, 5) if it_w else None,
         "case": json.loads((case_dir / "case.json").read_text()),
-    }
+    })
     (results / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     return meta
 
@@ -438,9 +448,6 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
                  t_ret_final=t_ret_final, avg=avg, tiles_q=np.array(tile_samples) if tile_samples else None,
                  residual_rows=residual_rows, history=history)
     rack_heat_w = float(np.mean(heat_rows))
-    heat_removed_w = sum(case.rho * case.cp * crah_flow_m3s(c) * (t_ret[c.name] - c.supply_setpoint_c)
-                         for c in case.hall.crahs)
-    it_w = sum(r.it_w for r in case.hall.racks)
     spread = {k: round(max(h[k] for h in avg) - min(h[k] for h in avg), 4) for k in avg[0] if k.startswith("in.")}
     meta = {
         "hall": str(hall),
@@ -465,16 +472,9 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
         "courant_max": round(courant_max, 3),
         "intake_block_mean_range_k": spread,
         "final_initial_residuals": last_res,
-        "wall_s": round(wall_s, 1),
-        "solver_wall_s": round(solver_s, 1),
-        "it_kw": it_w / 1e3,
-        "rack_heat_into_air_kw": round(rack_heat_w / 1e3, 3),
-        "crah_heat_removed_kw": round(heat_removed_w / 1e3, 3),
-        "energy_balance_error": round((rack_heat_w - heat_removed_w) / it_w, 5) if it_w else None,
-        "case": json.loads((case_dir / "case.json").read_text()),
     }
-    (results / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
-    return meta
+    return _write_meta(meta, case, case_dir, results, wall_s=wall_s, solver_s=solver_s, rack_heat_w=rack_heat_w,
+                       t_ret=t_ret)
 
 
 def main(argv: list[str] | None = None) -> int:
