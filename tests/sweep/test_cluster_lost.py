@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.sim.runs import twin_command
-from tests.sweep.test_scheduler import _start
+from tests.sweep.test_scheduler import _start, _stop
 
 pytestmark = pytest.mark.slow
 
@@ -92,12 +92,5 @@ def test_sweep_survives_its_cluster_dying_and_resumes(tmp_path):
         before = {r["case"]: r["wall_s"] for r in rows}
         assert all(r["wall_s"] == before[r["case"]] for r in final if r["case"] in before)
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        _stop(procs)
         log.close()

@@ -18,6 +18,18 @@ from tests.sim.runs import REPO, twin_cli
 pytestmark = pytest.mark.slow
 
 
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """Stop the cluster's processes, workers before the scheduler (a kill after 20 s)."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def _start(*args: str, log) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     return subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=REPO, env=env, stdout=log,
@@ -46,13 +58,7 @@ def scheduler_address(tmp_path_factory):
             c.wait_for_workers(2, timeout=60)
         yield address
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        _stop(procs)
         log.close()
 
 
