@@ -343,18 +343,29 @@ class _Racks:
 _RACK_FIELDS = ("it_w", "powered", "share", "psu_load_fraction", "psu_loss_w", "feed_w", "s_side_va")
 
 
-def _racks_reused(warm: dict[str, np.ndarray], key: np.ndarray) -> _Racks | None:
-    """The racks' stage as last solved, if that was for ``key`` (copies: results own their arrays)."""
-    last_key = warm.get("racks.key")
-    if last_key is None or not np.array_equal(last_key, key) or any(f"racks.{f}" not in warm for f in _RACK_FIELDS):
+def _recall(warm: dict[str, np.ndarray], stage: str, key: np.ndarray, fields: tuple[str, ...]) -> list | None:
+    """Copies of ``stage``'s kept ``fields`` if they were kept for ``key`` (results own their arrays), else None."""
+    last_key = warm.get(f"{stage}.key")
+    if last_key is None or not np.array_equal(last_key, key) or any(f"{stage}.{f}" not in warm for f in fields):
         return None
-    return _Racks(*(warm[f"racks.{f}"].copy() for f in _RACK_FIELDS))
+    return [warm[f"{stage}.{f}"].copy() for f in fields]
+
+
+def _remember(warm: dict[str, np.ndarray], stage: str, key: np.ndarray, values: dict[str, np.ndarray]) -> None:
+    """Keep copies of ``stage``'s ``values`` in ``warm`` with the ``key`` of the inputs they were solved for."""
+    warm[f"{stage}.key"] = key
+    for f, v in values.items():
+        warm[f"{stage}.{f}"] = np.array(v, copy=True)
+
+
+def _racks_reused(warm: dict[str, np.ndarray], key: np.ndarray) -> _Racks | None:
+    """The racks' stage as last solved, if that was for ``key``."""
+    kept = _recall(warm, "racks", key, _RACK_FIELDS)
+    return None if kept is None else _Racks(*kept)
 
 
 def _keep_racks(warm: dict[str, np.ndarray], key: np.ndarray, racks: _Racks) -> None:
-    warm["racks.key"] = key
-    for f in _RACK_FIELDS:
-        warm[f"racks.{f}"] = getattr(racks, f).copy()
+    _remember(warm, "racks", key, {f: getattr(racks, f) for f in _RACK_FIELDS})
 
 
 def _racks(net: PowerNetwork, it_w: np.ndarray, ups_live: np.ndarray,
@@ -413,24 +424,21 @@ _GRID_FIGURES = ("bus_abs", "bus_deg", "branch_abs")
 
 def _downstream_reused(warm: dict[str, np.ndarray], key: np.ndarray, grid: _Grid) -> _Downstream | None:
     """The downstream stage as last computed, if for ``key``: its results, and ``grid`` as it left it."""
-    last_key = warm.get("dres.key")
-    if last_key is None or not np.array_equal(last_key, key) or any(
-            f"dres.{f}" not in warm for f in (*_DOWN_FIELDS, *_GRID_FIELDS, *_GRID_FIGURES)):
+    kept = _recall(warm, "dres", key, (*_DOWN_FIELDS, *_GRID_FIELDS))
+    if kept is None or any(f"dres.{f}" not in warm for f in _GRID_FIGURES):
         return None
-    for f in _GRID_FIELDS:
-        setattr(grid, f, warm[f"dres.{f}"].copy())
-    return _Downstream(*(warm[f"dres.{f}"].copy() for f in _DOWN_FIELDS))
+    for f, v in zip(_GRID_FIELDS, kept[len(_DOWN_FIELDS):]):
+        setattr(grid, f, v)
+    return _Downstream(*kept[:len(_DOWN_FIELDS)])
 
 
 def _keep_downstream(warm: dict[str, np.ndarray], key: np.ndarray, down: _Downstream, grid: _Grid) -> None:
-    warm["dres.key"] = key
-    for f in _DOWN_FIELDS:
-        warm[f"dres.{f}"] = getattr(down, f).copy()
-    for f in _GRID_FIELDS:  # only the trees below the UPSs are filled in yet
-        warm[f"dres.{f}"] = getattr(grid, f).copy()
-    warm["dres.bus_abs"] = np.abs(grid.bus_v)
-    warm["dres.bus_deg"] = np.degrees(np.angle(grid.bus_v))
-    warm["dres.branch_abs"] = np.abs(grid.branch_j)
+    # Only the trees below the UPSs are filled in on the grid yet; their |V|, angles and |J| are kept too,
+    # so a reused step computes the upstream's alone.
+    _remember(warm, "dres", key, {**{f: getattr(down, f) for f in _DOWN_FIELDS},
+                                  **{f: getattr(grid, f) for f in _GRID_FIELDS},
+                                  "bus_abs": np.abs(grid.bus_v), "bus_deg": np.degrees(np.angle(grid.bus_v)),
+                                  "branch_abs": np.abs(grid.branch_j)})
 
 
 @dataclass(frozen=True)
