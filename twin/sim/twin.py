@@ -480,6 +480,9 @@ class HallTwin:
                                crahs.rated_cooling_w, mdot_cp_c)
 
         t_guess = state.t_air_c
+        # Every running coil with its air at its setpoint: the start when the return air gives no coil
+        # anything to cool, and the safeguard's restart below.
+        all_at_setpoint = np.where(flow > 0, COIL_AT_SETPOINT, COIL_NOT_COOLING)
         regime = regime_of(state.t_return_c, rc * flow)
         if heat_w > 0 and not np.any(regime[flow > 0] != COIL_NOT_COOLING):
             # A start whose return air is below every setpoint (e.g. supply setpoints raised above the
@@ -487,7 +490,7 @@ class HallTwin:
             # system on which GMRES stalls through all its restarts (4,067 iterations, 2.2 s on tiny at
             # 24 °C, against 18 once a coil cools). With heat to remove, some coil must cool at a steady
             # state, so start the running ones at their setpoints; the outer iterations correct the rest.
-            regime = np.where(flow > 0, COIL_AT_SETPOINT, COIL_NOT_COOLING)
+            regime = all_at_setpoint
         mixer = AndersonMixer()
         outer = 0
         krylov_total = 0  # Krylov iterations over all outer iterations (the last one's are gmres_iterations)
@@ -589,11 +592,10 @@ class HallTwin:
                 state.rack_flow_m3s = np.maximum(mixer.next(applied, residual), 0.0)
                 regime = new_regime
             elif restart:
-                # Back to the start's flows and every coil with air at its setpoint (with no coil holding a
-                # temperature, e.g. all "not cooling" from a cold start, the hall's level is undetermined;
-                # with most at their rating the first steps overshoot): damped steps take it from there.
+                # Back to the start's flows and every coil with air at its setpoint (with most at their
+                # rating the first steps overshoot): damped steps take it from there.
                 state.rack_flow_m3s = start_flow_m3s.copy()
-                regime = np.where(mdot_cp[cr] > 0, COIL_AT_SETPOINT, COIL_NOT_COOLING)
+                regime = all_at_setpoint
                 t_guess = state.t_air_c
             else:
                 state.rack_flow_m3s = np.clip(applied + _GUARDED_RELAX * residual, q_lo_m3s, q_hi_m3s)
