@@ -159,12 +159,10 @@ def run_sweep(job: SweepJob, cases: list[Case], *, scheduler: str | None = None,
                 for fut in ready:
                     try:
                         got = fut.result()
-                    except CancelledError as exc:  # not by us (we stop reading first): e.g. the scheduler went
-                        got = [dict(c.inputs(), status="error", reason=f"cancelled: {exc}".rstrip(": "))
-                               for c in batch_of[fut.key]]
-                    except Exception as exc:  # noqa: BLE001 - a lost worker fails its batch, not the sweep
-                        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                        got = [dict(c.inputs(), status="error", reason=reason) for c in batch_of[fut.key]]
+                    # A lost worker fails its batch, not the sweep. CancelledError is not an Exception; it is
+                    # not ours (we stop reading before we cancel): e.g. the scheduler went.
+                    except (CancelledError, Exception) as exc:  # noqa: BLE001
+                        got = [dict(c.inputs(), status="error", reason=_batch_failure(exc)) for c in batch_of[fut.key]]
                     for row in got:
                         rows.append(row)
                         if on_row is not None:
@@ -181,6 +179,14 @@ def run_sweep(job: SweepJob, cases: list[Case], *, scheduler: str | None = None,
     finished = {r["case"] for r in rows}
     return SweepRun(rows=rows, workers=n, scheduler=address or "", interrupted=interrupted,
                     pending=[c.name for c in cases if c.name not in finished], lost=lost)
+
+
+def _batch_failure(exc: BaseException) -> str:
+    """The reason a failed batch gives each of its cases: one line."""
+    said = str(exc).splitlines()[0] if str(exc) else ""
+    if isinstance(exc, CancelledError):
+        return f"cancelled: {said}".rstrip(": ")
+    return f"{type(exc).__name__}: {said}"
 
 
 def _cancel(client: Client, futures: list) -> None:
