@@ -19,6 +19,7 @@ from twin.model.load import facing_axis_sign
 from viewer.cameras import named_pose, view_defaults
 from viewer.render import make_stage, render_image
 from viewer.scene import SceneOptions, find_aisles
+from viewer.tour import guided_tour
 
 BASELINE = Path(__file__).parent / "baseline"
 SIZE = (800, 600)
@@ -26,6 +27,13 @@ SIZE = (800, 600)
 # repeat exactly (error 0); other Mesa versions differ in antialiased text and edges by a few hundred.
 # A real change of the picture costs thousands (test_a_broken_picture_fails shows how many).
 TOLERANCE = 1000.0
+
+
+def _walk_options(hall) -> SceneOptions:
+    """The scene options of the guided walk (the live window's and `twin render --walkthrough`'s)."""
+    options = SceneOptions()
+    view_defaults("walk", find_aisles(hall), options, hall=hall)
+    return options
 
 
 def _render(view, hall, name: str, out: Path, **opts) -> Path:
@@ -152,7 +160,6 @@ def test_walkthrough_video(tiny_hall, tiny_view, tmp_path, capsys):
 
     from viewer.overlays import hottest_racks
     from viewer.render import TITLE_S
-    from viewer.tour import guided_tour
 
     hot = hottest_racks(tiny_view.summary, [r.name for r in tiny_hall.racks], 3)
     n_walk = len(guided_tour(tiny_hall, find_aisles(tiny_hall), hot, fps=10.0, pace_m_s=3.0))
@@ -247,12 +254,9 @@ def test_a_hot_rack_is_marked_and_named(tiny_hall, tiny_view):
 def test_walk_frames_show_temperatures_and_face_the_hot_rack(tiny_hall, tiny_view):
     """Issue 16 on tiny.toml: every frame of the walk (one in 20 drawn) is at least a third racks or air
     coloured by temperature; the frames that face the hot rack show its front in the warning colour."""
-    from viewer.cameras import view_defaults as defaults
-    from viewer.tour import guided_tour
 
     hot = _hot_view(tiny_view, tiny_hall, 1)
-    options = SceneOptions()
-    defaults("walk", find_aisles(tiny_hall), options, hall=tiny_hall)
+    options = _walk_options(tiny_hall)
     stage, plotter = make_stage(hot, tiny_hall, options, window_size=(320, 240))
     try:
         tour = guided_tour(tiny_hall, find_aisles(tiny_hall), stage.scene.hot, fps=10.0)
@@ -320,8 +324,6 @@ def _faced_in_red(hall, view, rack_name: str) -> list[float]:
     """With ``rack_name`` (inside a contained aisle) at 34 °C, then as it is: the share of the pixels
     of its intake face, as projected in the walk frame that faces it, in the ASHRAE scale's red.
     Checks on the way that the frame is inside the containment and came in through an opened door."""
-    from viewer.cameras import view_defaults as defaults
-    from viewer.tour import guided_tour
 
     rack = next(i for i, r in enumerate(hall.racks) if r.name == rack_name)
     r = hall.racks[rack]
@@ -331,8 +333,7 @@ def _faced_in_red(hall, view, rack_name: str) -> list[float]:
     in_front[f_axis] = front + 0.6 * sign
     contained = next(c for c in hall.spec.containment
                      if c.x_m[0] < in_front[0] < c.x_m[1] and c.y_m[0] < in_front[1] < c.y_m[1])
-    options = SceneOptions()
-    defaults("walk", find_aisles(hall), options, hall=hall)
+    options = _walk_options(hall)
     shares = []
     for state in (_hot_view(view, hall, rack), view):
         stage, plotter = make_stage(state, hall, options, window_size=(320, 240))
@@ -404,12 +405,9 @@ def test_reference_walk_frames_show_temperatures(reference):
     coloured by temperature. Drawn small (160×120: the share of pixels barely depends on the size),
     one frame in 10 of the 10 frames/s walk: about 170 frames; the dips there were on main lasted a
     second or more."""
-    from viewer.cameras import view_defaults as defaults
-    from viewer.tour import guided_tour
 
     hall, view = reference
-    options = SceneOptions()
-    defaults("walk", find_aisles(hall), options, hall=hall)
+    options = _walk_options(hall)
     stage, plotter = make_stage(view, hall, options, window_size=(160, 120))
     try:
         tour = guided_tour(hall, find_aisles(hall), stage.scene.hot, fps=10.0)
@@ -473,12 +471,9 @@ def test_labels_never_show_through_geometry(reference):
     """Issue 16: along the reference walk (and from the overview), no label is drawn whose anchor the
     rendered depth buffer says lies behind a cabinet, unit, column or wall; and the check bites: some
     labels are behind geometry in these views (and those are hidden)."""
-    from viewer.cameras import view_defaults as defaults
-    from viewer.tour import guided_tour
 
     hall, view = reference
-    options = SceneOptions()
-    defaults("walk", find_aisles(hall), options, hall=hall)
+    options = _walk_options(hall)
     stage, plotter = make_stage(view, hall, options, window_size=(480, 360))
     try:
         tour = guided_tour(hall, find_aisles(hall), stage.scene.hot, fps=10.0)
