@@ -101,6 +101,13 @@ class Airflow(_Strict):
                     "smooth (jets keep their shape), at about twice the cost, and it may not settle to a steady "
                     "flow in open rooms with buoyant plumes (then the steady solve exits 3 and says so).",
     )
+    turbulence: Literal["chen-xu", "k-epsilon"] = Field(
+        default="chen-xu",
+        description="Momentum model: turbulence closure. chen-xu: Chen & Xu's zero-equation model (ν_t from "
+                    "the local speed and the wall distance; cheapest, made for indoor air); k-epsilon: the "
+                    "standard k-ε model with log-law wall functions (transports turbulence from jets and "
+                    "shear layers into recirculation zones; about 1.3-2x the cost per iteration).",
+    )
     heat_mixing: Literal["eddy", "constant"] = Field(
         default="eddy",
         description="Momentum model: how the temperature transport mixes heat. eddy: the flow's own "

@@ -209,6 +209,7 @@ def bench_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, control:
     result["airflow"] = {"model": twin.airflow_model, "buoyancy": twin.buoyancy if twin.momentum else None,
                          "heat_mixing": twin.heat_mixing,
                          "convection": twin.momentum.settings.convection if twin.momentum else None,
+                         "turbulence": twin.momentum.settings.turbulence_model if twin.momentum else None,
                          "first_solve_s": round(first_flow_s, 3), "refreshes": refreshes,
                          "refresh_ms": round(1e3 * (twin.flow_s - first_flow_s) / refreshes, 2) if refreshes else None,
                          "refresh_every_s": round(info.sim_s / refreshes, 1) if refreshes else None,

@@ -121,7 +121,8 @@ class HallTwin:
             # The voxels store σ² for a face of open fraction σ (the potential flow's conductance); the
             # momentum model's Borda–Carnot loss wants the open fraction itself.
             settings = MomentumSettings(buoyancy=spec.buoyancy, tol=spec.tolerance,
-                                        convection=spec.convection, tvd_blend=_HALL_TVD_BLEND)
+                                        convection=spec.convection, tvd_blend=_HALL_TVD_BLEND,
+                                        turbulence_model=spec.turbulence)
             self.momentum = MomentumSolver(self.voxels.solid, [np.sqrt(o) for o in self.voxels.open_faces],
                                            self.voxels.grid.cell_m, MoverJets.from_voxels(self.voxels),
                                            settings=settings)
@@ -303,6 +304,10 @@ class HallTwin:
             else:
                 m.u = [state.momentum[k].copy() for k in ("ux", "uy", "uz")]
                 m.p = state.momentum["p"].copy()
+                # k-ε's own fields (absent for Chen–Xu, or from a state saved before k-ε existed: then
+                # k and ε start again from the velocity scale).
+                m.k = state.momentum["k"].copy() if "k" in state.momentum else None
+                m.eps = state.momentum["eps"].copy() if "eps" in state.momentum else None
             t_air = state.t_air_c if self.buoyancy else None
             if converge:
                 info = m.solve(q, t_air)
@@ -313,6 +318,8 @@ class HallTwin:
                 info = m.resolve(q, t_air, iterations=limit or self.flow_refresh_iterations, tol=tol)
             face = m.face_flows_m3s()
             state.momentum = {"ux": m.u[0].copy(), "uy": m.u[1].copy(), "uz": m.u[2].copy(), "p": m.p.copy()}
+            if m.k is not None and m.eps is not None:
+                state.momentum.update(k=m.k.copy(), eps=m.eps.copy())
             # The eddy diffusivity of the field just solved: it changes whenever the flow does, and only then.
             state.face_diffusivity_m2s = m.face_diffusivity_m2s() if self.heat_mixing == "eddy" else None
         state.face_flow_m3s, state.flow_phi, state.flow_movers_m3s = face, phi, q

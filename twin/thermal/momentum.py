@@ -106,12 +106,18 @@ __all__ = [
     "AIR_PRANDTL",
     "CHEN_XU_CONSTANT",
     "CONVECTION_SCHEMES",
+    "KEPS_C1",
+    "KEPS_C2",
+    "KEPS_C_MU",
+    "KEPS_SIGMA_EPS",
+    "KEPS_SIGMA_K",
     "FlowNotConverged",
     "MomentumSettings",
     "MomentumSolver",
     "MoverJets",
     "SIDES",
     "SolveInfo",
+    "TURBULENCE_MODELS",
     "TURBULENT_PRANDTL",
     "Wall",
     "borda_carnot_loss",
@@ -125,6 +131,40 @@ CHEN_XU_CONSTANT = 0.03874
 #: flow's viscosities into the transport's eddy diffusivity of heat.
 AIR_PRANDTL = 0.71
 TURBULENT_PRANDTL = 0.9
+
+#: Standard k-ε (Launder & Spalding 1974): ν_t = C_μ k²/ε, the production and destruction constants of ε,
+#: and the turbulent Prandtl numbers of k and ε. The log law's von Kármán constant κ and roughness E.
+KEPS_C_MU = 0.09
+KEPS_C1 = 1.44
+KEPS_C2 = 1.92
+KEPS_SIGMA_K = 1.0
+KEPS_SIGMA_EPS = 1.3
+KARMAN = 0.41
+LOG_LAW_E = 9.8
+#: Turbulence of the air a mover blows: 10 % intensity, 0.1 m mixing length (k = 1.5 (I U)²,
+#: ε = C_μ^¾ k^1.5 / l): what the OpenFOAM references in validation/ prescribe at their inlets.
+_KEPS_INLET_INTENSITY = 0.10
+_KEPS_INLET_LENGTH_M = 0.1
+#: Floors that keep k and ε positive (the implicit upwind matrices keep them so; these catch round-off).
+_K_MIN_M2S2 = 1e-8
+_EPS_MIN_M2S3 = 1e-12
+#: Cap of the k-ε eddy viscosity in units of ν: 1e4 ν = 0.15 m²/s is an order of magnitude above what a
+#: room's jets and plumes reach (1e-3 … 1e-2 m²/s); it only acts while k and ε are far from each other
+#: in the first iterations from rest, where k²/ε can blow up before ε has caught up.
+_NU_T_MAX_RATIO = 1e4
+#: Red–black Gauss–Seidel sweeps of the k and ε equations per outer iteration.
+_KEPS_SWEEPS = 3
+
+
+def _y_plus_laminar() -> float:
+    """Where the log law u+ = ln(E y+)/κ meets the viscous sublayer u+ = y+ (≈ 11.53)."""
+    y = 11.0
+    for _ in range(50):
+        y = np.log(LOG_LAW_E * y) / KARMAN
+    return float(y)
+
+
+_Y_PLUS_LAM = _y_plus_laminar()
 
 #: Relative tolerance of the last projection of a solve; the spanning-tree closure takes the rest to round-off.
 _FINAL_PRESSURE_RTOL = 1e-3
@@ -152,7 +192,10 @@ class MomentumSettings:
 
     Attributes:
         viscosity_m2s: molecular kinematic viscosity ν (air ≈ 1.5e-5).
-        turbulence: add Chen–Xu's ν_t.
+        turbulence: add an eddy viscosity ν_t (False: laminar).
+        turbulence_model: "chen-xu" (zero-equation, ν_t = 0.03874 |U| L) or "k-epsilon" (standard k-ε with
+            wall functions); see the module docstring.
+        keps_buoyancy: k-ε only: buoyant production G_b = −g β ν_t/Pr_t ∂T/∂z in k (and, where positive, in ε).
         buoyancy: Boussinesq buoyancy from the temperature field.
         t_ref_c: reference temperature of β = 1/(T_ref + 273.15); the buoyancy uses T − T_ref with
             T_ref the mean air temperature (a constant offset is hydrostatic and only slows convergence).
@@ -172,6 +215,8 @@ class MomentumSettings:
 
     viscosity_m2s: float = 1.5e-5
     turbulence: bool = True
+    turbulence_model: str = "chen-xu"
+    keps_buoyancy: bool = False
     buoyancy: bool = True
     t_ref_c: float = 20.0
     gravity_m_s2: float = 9.81
@@ -299,7 +344,15 @@ def _limited_face(u_up: np.ndarray, u_far: np.ndarray, u_down: np.ndarray) -> np
     return u_up + np.where(same, ab / np.where(same, a + b, 1.0), 0.0)
 
 
+def _gradient(f: np.ndarray, h: float, axis: int) -> np.ndarray:
+    """Central differences of a cell field along ``axis`` (one-sided at the ends; 0 on a one-cell slab)."""
+    if f.shape[axis] < 2:
+        return np.zeros_like(f)
+    return np.gradient(f, h, axis=axis)
+
+
 CONVECTION_SCHEMES = ("upwind", "tvd")
+TURBULENCE_MODELS = ("chen-xu", "k-epsilon")
 
 
 def _face_shape(shape: tuple[int, int, int], axis: int) -> tuple[int, int, int]:
@@ -330,6 +383,9 @@ class MomentumSolver:
         self.shape = (nx, ny, nz)
         if self.settings.convection not in CONVECTION_SCHEMES:
             raise ValueError(f"convection: {self.settings.convection!r} is not one of {', '.join(CONVECTION_SCHEMES)}")
+        if self.settings.turbulence_model not in TURBULENCE_MODELS:
+            raise ValueError(f"turbulence_model: {self.settings.turbulence_model!r} is not one of "
+                             f"{', '.join(TURBULENCE_MODELS)}")
         for side in self.settings.walls:
             if side not in SIDES:
                 raise ValueError(f"walls: unknown side {side!r}; allowed: {', '.join(SIDES)}")
@@ -373,6 +429,14 @@ class MomentumSolver:
         self.u = [np.zeros(_face_shape(shape, a)) for a in range(3)]
         self.p = np.zeros(shape)
         self.nu_t = np.zeros(shape)
+        # k-ε: turbulent kinetic energy k (m²/s²) and its dissipation ε (m²/s³) per grid cell (None until
+        # the first iteration sets them from the problem's velocity scale), and the wall-function viscosity.
+        self.keps = self.settings.turbulence and self.settings.turbulence_model == "k-epsilon"
+        self.k: np.ndarray | None = None
+        self.eps: np.ndarray | None = None
+        self._nu_wall: np.ndarray | None = None
+        if self.keps:
+            self._build_keps()
         self._phi = np.zeros(self.n_cells)
         self.last_info: SolveInfo | None = None
 
@@ -608,6 +672,154 @@ class MomentumSolver:
             ref = max(ref, float(np.sqrt(st.gravity_m_s2 * beta * (tf.max() - tf.min()) * height)))
         return ref
 
+    # ------------------------------------------------------------------------------------- k-ε
+
+    def _build_keps(self) -> None:
+        """Wall cells, face weights and the cell colouring of the k and ε equations (geometry only).
+
+        A wall cell is a fluid cell with a face on a solid, a closed face (a sealed panel) or a no-slip
+        domain side: there the wall functions fix ε and k's production. Perforated faces (tiles, leaky
+        panels) pass air and are not walls to the turbulence.
+        """
+        shape, walls = self.shape, self.settings.walls
+        wall_cell = np.zeros(shape, dtype=bool)
+        for k, (d, s) in enumerate(_DIRS):
+            blocked = ~_side(self.active[d], d, s)
+            if walls.get(SIDES[k], Wall()).slip:
+                blocked[_sl(d, slice(-1, None) if s > 0 else slice(0, 1))] = False
+            wall_cell |= blocked
+        self._keps_wall = wall_cell & self.fluid
+        # Diffusion of k and ε passes open faces in proportion to their free area (as the pressure correction).
+        self._keps_open = [[_side(self.openness[d], d, s) for s in (-1, 1)] for d in range(3)]
+        parity = np.add.outer(np.add.outer(np.arange(shape[0]), np.arange(shape[1])), np.arange(shape[2])) % 2
+        self._keps_colour = [self.fluid & (parity == k) for k in (0, 1)]
+
+    @staticmethod
+    def _inlet_turbulence(speed_m_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """k (m²/s²) and ε (m²/s³) of air blown at ``speed_m_s``: 10 % intensity, 0.1 m mixing length."""
+        k = np.maximum(1.5 * (_KEPS_INLET_INTENSITY * speed_m_s) ** 2, 1e-6)
+        return k, KEPS_C_MU ** 0.75 * k ** 1.5 / _KEPS_INLET_LENGTH_M
+
+    def _keps_init(self, u_ref: float) -> None:
+        """k and ε of still air stirred at 10 % of the velocity scale, with the inlets' length scale."""
+        k0, e0 = self._inlet_turbulence(np.array(u_ref))
+        self.k = np.where(self.fluid, float(k0), _K_MIN_M2S2)
+        self.eps = np.where(self.fluid, float(e0), _EPS_MIN_M2S3)
+
+    def _keps_nu_t(self) -> np.ndarray:
+        assert self.k is not None and self.eps is not None
+        nu_t = KEPS_C_MU * self.k ** 2 / self.eps
+        return np.minimum(nu_t, _NU_T_MAX_RATIO * self.settings.viscosity_m2s) * self.fluid
+
+    def strain_rate_squared(self) -> np.ndarray:
+        """S² = 2 S_ij S_ij of the current field per grid cell, 1/s² (P_k = ν_t S²).
+
+        The normal strains come straight from each cell's two faces; the shear strains from central
+        differences of the cell-centred velocity (solids count as still air: the wall's no-slip).
+        """
+        h, u = self.h, self.u
+        uc = self.cell_velocity_m_s()
+        s2 = np.zeros(self.shape)
+        for i in range(3):
+            s2 += 2.0 * (np.diff(u[i], axis=i) / h) ** 2
+        for i in range(3):
+            for j in range(i + 1, 3):
+                s2 += (_gradient(uc[..., i], h, j) + _gradient(uc[..., j], h, i)) ** 2
+        return s2 * self.fluid
+
+    def _wall_function(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Log-law wall functions from k at y = h/2: effective wall viscosity ν_w (m²/s), the wall cells'
+        ε (m²/s³) and the production in them per unit |U_P| (1/s · m²/s²), as OpenFOAM's
+        nutkWallFunction / epsilonWallFunction (v1912) define them."""
+        nu, y = self.settings.viscosity_m2s, 0.5 * self.h
+        u_tau = KEPS_C_MU ** 0.25 * np.sqrt(k)
+        y_plus = u_tau * y / nu
+        log = y_plus > _Y_PLUS_LAM
+        nu_w = np.where(log, nu * y_plus * KARMAN / np.log(LOG_LAW_E * np.maximum(y_plus, 1.0)), nu)
+        eps_w = np.where(log, KEPS_C_MU ** 0.75 * k ** 1.5 / (KARMAN * y), 2.0 * k * nu / (y * y))
+        production_per_speed = np.where(log, nu_w / y * u_tau / (KARMAN * y), 0.0)
+        return nu_w, eps_w, production_per_speed
+
+    def _keps_solve(self, x: np.ndarray, gamma: np.ndarray, a_p: np.ndarray, b: np.ndarray,
+                    fixed: np.ndarray | None, fixed_value: np.ndarray | None) -> np.ndarray:
+        """Red–black Gauss–Seidel on a_P x = Σ a_nb x_nb + b (upwind convection, diffusion γ, floors)."""
+        h, h2 = self.h, self.h * self.h
+        gamma_pad = np.pad(gamma, 1, mode="edge")
+        a_nb = []
+        for d, s in _DIRS:
+            flux_out = s * h2 * _side(self.u[d], d, s)
+            diff = self._keps_open[d][s > 0] * 0.5 * (gamma + _nbr(gamma_pad, d, s)) * h
+            coef = diff + np.maximum(-flux_out, 0.0)
+            a_nb.append(coef)
+            a_p = a_p + coef
+        if fixed is not None and fixed_value is not None:
+            a_nb = [np.where(fixed, 0.0, c) for c in a_nb]
+            a_p = np.where(fixed, 1.0, a_p)
+            b = np.where(fixed, fixed_value, b)
+        a_p = np.where(self.fluid, a_p, 1.0)
+        inv = 1.0 / a_p
+        for _ in range(_KEPS_SWEEPS):
+            for colour in self._keps_colour:
+                xp = np.pad(x, 1)
+                rhs = b.copy()
+                for k, (d, s) in enumerate(_DIRS):
+                    rhs += a_nb[k] * _nbr(xp, d, s)
+                x = np.where(colour, rhs * inv, x)
+        return x
+
+    def _keps_step(self, q: np.ndarray, tg: np.ndarray | None, dt: float) -> None:
+        """One implicit pseudo-time step of ε, then k, on the current velocity field (in place).
+
+            Dk/Dt = ∇·((ν + ν_t/σ_k) ∇k) + P_k + G_b − ε
+            Dε/Dt = ∇·((ν + ν_t/σ_ε) ∇ε) + C₁ ε/k (P_k + max(G_b, 0)) − C₂ ε²/k
+
+        P_k = ν_t S², G_b = −g β ν_t/Pr_t ∂T/∂z. Sinks are linearized onto the diagonal (ε/k and C₂ ε/k
+        times the old values), sources kept positive on the right, so with upwind convection both
+        matrices are M-matrices and k, ε stay positive. Mover outlets inject the inlet turbulence; wall
+        cells take the log-law ε and production.
+        """
+        assert self.k is not None and self.eps is not None
+        st, vol = self.settings, self.h ** 3
+        k, eps = self.k, self.eps
+        nu_t = self._keps_nu_t()
+        production = nu_t * self.strain_rate_squared()
+        speed = np.sqrt(np.sum(self.cell_velocity_m_s() ** 2, axis=-1))
+        _, eps_w, g_w = self._wall_function(k)
+        production = np.where(self._keps_wall, g_w * speed, production)
+        g_b = np.zeros(self.shape)
+        if st.keps_buoyancy and tg is not None:
+            # ∂T/∂z from the open z-faces only (a solid's 0 in the temperature grid is no temperature).
+            ta, tb = _pair(tg, 2, 0.0)
+            grad_f = np.where(self.active[2], (tb - ta) / self.h, 0.0)
+            grad = 0.5 * (grad_f[:, :, :-1] + grad_f[:, :, 1:])
+            beta = 1.0 / (st.t_ref_c + 273.15)
+            g_b = -st.gravity_m_s2 * beta * nu_t / TURBULENT_PRANDTL * grad * self.fluid
+        g_pos, g_neg = np.maximum(g_b, 0.0), np.maximum(-g_b, 0.0)
+        # Air blown in by the movers brings the inlet turbulence (non-conservative form: s (φ_in − φ)).
+        inflow = np.zeros(self.shape)
+        k_in_flux = np.zeros(self.shape)
+        eps_in_flux = np.zeros(self.shape)
+        if q.size and np.any(q > 0):
+            k_in, e_in = self._inlet_turbulence(q / self.outlet_area_m2)
+            inflow = (self.outlet @ q).reshape(self.shape)
+            k_in_flux = (self.outlet @ (q * k_in)).reshape(self.shape)
+            eps_in_flux = (self.outlet @ (q * e_in)).reshape(self.shape)
+        ratio = eps / k
+        nu = st.viscosity_m2s
+        eps_new = self._keps_solve(
+            eps.copy(), nu + nu_t / KEPS_SIGMA_EPS,
+            vol / dt + vol * KEPS_C2 * ratio + inflow,
+            vol / dt * eps + vol * KEPS_C1 * ratio * (production + g_pos) + eps_in_flux,
+            self._keps_wall, eps_w)
+        eps_new = np.maximum(eps_new, _EPS_MIN_M2S3)
+        k_new = self._keps_solve(
+            k.copy(), nu + nu_t / KEPS_SIGMA_K,
+            vol / dt + vol * (eps_new + g_neg) / k + inflow,
+            vol / dt * k + vol * (production + g_pos) + k_in_flux,
+            None, None)
+        self.k = np.where(self.fluid, np.maximum(k_new, _K_MIN_M2S2), _K_MIN_M2S2)
+        self.eps = np.where(self.fluid, eps_new, _EPS_MIN_M2S3)
+
     def eddy_viscosity_m2s(self) -> np.ndarray:
         """Chen–Xu's ν_t = 0.03874 |U| L of the current field, per grid cell (0 in solids), m²/s."""
         if not self.settings.turbulence:
@@ -632,10 +844,19 @@ class MomentumSolver:
             out.append((0.5 * (lo + hi))[self.active[a][inner]])
         return st.viscosity_m2s / prandtl + np.concatenate(out) / turbulent_prandtl
 
-    def _update_viscosity(self) -> np.ndarray:
+    def _update_viscosity(self, q: np.ndarray, tg: np.ndarray | None, dt: float, u_ref: float) -> np.ndarray:
+        """ν + ν_t for the next momentum step; k-ε: one step of k and ε on the current field first, and
+        the wall-function viscosity the momentum walls use."""
         st = self.settings
         nu = np.full(self.shape, st.viscosity_m2s)
         if st.turbulence:
+            if self.keps:
+                if self.k is None:
+                    self._keps_init(u_ref)
+                else:
+                    self._keps_step(q, tg, dt)
+                assert self.k is not None
+                self._nu_wall = self._wall_function(self.k)[0] * self.fluid
             self.nu_t = self.eddy_viscosity_m2s()
             nu = nu + self.nu_t
         return nu
@@ -651,6 +872,10 @@ class MomentumSolver:
         nu_a, nu_b = _pair(nu, c, 0.0)
         nu_f = 0.5 * (nu_a + nu_b)
         nu_pad = np.pad(nu_f, 1, mode="edge")
+        nu_wall_f = None
+        if self._nu_wall is not None:
+            w_a, w_b = _pair(self._nu_wall, c, 0.0)
+            nu_wall_f = 0.5 * (w_a + w_b)
         u_pad = np.pad(uc, 1)
         tvd = st.convection == "tvd"
         if tvd:
@@ -680,7 +905,8 @@ class MomentumSolver:
                 diff = 0.5 * (nu_f + _nbr(nu_pad, d, s)) * h
                 coef = self._theta[c][k] * diff
                 coef += np.maximum(-flux, 0.0)
-                wall = self._wall_factor[c][k] * diff
+                # k-ε: the log law's shear at walls (ν_w of the face's two cells), not the cells' ν + ν_t.
+                wall = self._wall_factor[c][k] * (diff if nu_wall_f is None else nu_wall_f * h)
                 a_p += wall
                 wall_speed = self._wall_speed[c][k]
                 if wall_speed is not None:
@@ -791,12 +1017,12 @@ class MomentumSolver:
             return self.last_info
         dt = st.cfl * h / u_ref
         history: list[tuple[float, float]] = []
-        backup = ([x.copy() for x in self.u], self.p.copy())
+        backup = ([x.copy() for x in self.u], self.p.copy(), self.k, self.eps)
         try:
             with np.errstate(over="raise", invalid="raise", divide="raise"):
                 converged = self._march(q, tg, t_ref, s_grid, u_ref, dt, max_iterations, tol, history)
         except (FloatingPointError, FlowNotConverged) as err:
-            self.u, self.p = backup
+            self.u, self.p, self.k, self.eps = backup
             raise FlowNotConverged(f"momentum solve diverged ({err})", np.array(history).reshape(-1, 2)) from err
         # A final projection and the tree closure: the face flows handed out are divergence-free to round-off.
         self.p += self._project(self.u, s_grid, dt, _FINAL_PRESSURE_RTOL)
@@ -809,7 +1035,7 @@ class MomentumSolver:
         """Pseudo-time iterations until both residuals are below tol; appends to history."""
         st, h = self.settings, self.h
         for _ in range(max_iterations):
-            nu = self._update_viscosity()
+            nu = self._update_viscosity(q, tg, dt, u_ref)
             u_star = [self._momentum(c, nu, tg, t_ref, q, dt) for c in range(3)]
             cont = self._divergence_m3s(u_star) - s_grid
             r_cont = float(np.sqrt(np.mean(cont[self.fluid] ** 2))) / (st.cfl * u_ref * h * h)
@@ -857,3 +1083,5 @@ class MomentumSolver:
         for a in range(3):
             self.u[a][:] = 0.0
         self.p[:] = 0.0
+        self.k = self.eps = None
+        self._nu_wall = None
