@@ -81,6 +81,35 @@ Discretization (why):
 The turbulence model's length scale ignores thin closed faces (panels): L is the distance to solid
 cells and to the no-slip domain walls only.
 
+Turbulence closures (``turbulence_model``; a hall's ``[airflow] turbulence``):
+
+* "chen-xu" (default): ν_t = 0.03874 |U| L, algebraic, free. Made for rooms, but it knows only the
+  local speed and the wall distance, so a slow recirculation zone far from walls gets a large ν_t from
+  its L whatever the turbulence that actually reaches it, and a plume's ν_t forgets the jet it came from.
+* "k-epsilon": the standard k-ε model (Launder & Spalding 1974), what the OpenFOAM references in
+  validation/ use, so the twin and the CFD differ in numerics only:
+
+      Dk/Dt = ∇·((ν + ν_t/σ_k) ∇k) + P_k + G_b − ε,       P_k = ν_t S², S² = 2 S_ij S_ij
+      Dε/Dt = ∇·((ν + ν_t/σ_ε) ∇ε) + C₁ ε/k (P_k + max(G_b, 0)) − C₂ ε²/k
+      ν_t = C_μ k²/ε (capped at 1e4 ν),  C_μ 0.09, C₁ 1.44, C₂ 1.92, σ_k 1.0, σ_ε 1.3
+
+  with the optional buoyant production G_b = −g β ν_t/Pr_t ∂T/∂z (``keps_buoyancy``; off by default:
+  OpenFOAM's kEpsilon, which the references run, has none). Why this form: k and ε live on cell
+  centres (the strain rate's normal parts come exactly from each cell's two faces), are convected first
+  order upwind by the same face flows and diffused across open faces in proportion to their free area,
+  which with the sinks linearized onto the diagonal (ε/k, C₂ ε/k) and the sources kept on the right
+  makes both matrices M-matrices: k and ε stay positive with no clipping beyond round-off floors.
+  One implicit pseudo-time step (the momentum's Δt, three red–black Gauss–Seidel sweeps) per outer
+  iteration, ε first then k, before the momentum step: the turbulence is converged with the flow by
+  the same pseudo-time march, and costs a fraction of a momentum step. Wall functions (OpenFOAM's
+  nutkWallFunction / epsilonWallFunction / kqRWallFunction): in fluid cells next to a solid, a sealed
+  panel or a no-slip side, ε = C_μ^¾ k^1.5/(κ y) and P_k = ν_w |U_P|/y · C_μ^¼ √k/(κ y) at y = h/2, k has
+  no wall flux, and the momentum's wall shear uses ν_w = ν y⁺ κ / ln(E y⁺) (log law, κ 0.41, E 9.8;
+  ν below y⁺ 11.53). Perforated faces are not walls to the turbulence (the references model tiles as
+  porous layers). Air blown by a mover carries 10 % intensity and a 0.1 m mixing length, as at the
+  references' inlets. k and ε start from these inlet values at the velocity scale U_ref, and are part
+  of the flow state a checkpoint keeps. The cap on ν_t only acts in the first iterations from rest.
+
 The same ν_t mixes the heat: :meth:`MomentumSolver.face_diffusivity_m2s` gives the temperature transport
 ν/Pr + ν_t/Pr_t on its faces (Reynolds analogy), so the air mixes where this flow is turbulent.
 """
@@ -767,6 +796,18 @@ class MomentumSolver:
                 x = np.where(colour, rhs * inv, x)
         return x
 
+    def turbulence_step(self, mover_flow_m3s: np.ndarray, t_c: np.ndarray | None, dt_s: float) -> None:
+        """One implicit step of k and ε (k-ε only) over ``dt_s`` on the current velocity field; k and ε
+        start from the inlet turbulence at the problem's velocity scale if they have no values yet."""
+        if not self.keps:
+            raise ValueError("turbulence_step: the solver's turbulence model is not k-epsilon")
+        q = np.asarray(mover_flow_m3s, dtype=float)
+        tg = self._temperature_grid(t_c)
+        if self.k is None:
+            self._keps_init(self._u_ref(q, tg))
+        self._keps_step(q, tg, dt_s)
+        self.nu_t = self.eddy_viscosity_m2s()
+
     def _keps_step(self, q: np.ndarray, tg: np.ndarray | None, dt: float) -> None:
         """One implicit pseudo-time step of ε, then k, on the current velocity field (in place).
 
@@ -821,9 +862,12 @@ class MomentumSolver:
         self.eps = np.where(self.fluid, eps_new, _EPS_MIN_M2S3)
 
     def eddy_viscosity_m2s(self) -> np.ndarray:
-        """Chen–Xu's ν_t = 0.03874 |U| L of the current field, per grid cell (0 in solids), m²/s."""
+        """The eddy viscosity ν_t of the current field, per grid cell (0 in solids), m²/s: Chen–Xu's
+        0.03874 |U| L, or k-ε's C_μ k²/ε (capped) of the current k and ε."""
         if not self.settings.turbulence:
             return np.zeros(self.shape)
+        if self.keps:
+            return self._keps_nu_t() if self.k is not None else np.zeros(self.shape)
         speed = np.sqrt(np.sum(self.cell_velocity_m_s() ** 2, axis=-1))
         return CHEN_XU_CONSTANT * speed * self.wall_distance_m
 
