@@ -354,16 +354,19 @@ def test_a_write_cut_short_leaves_the_previous_checkpoint_whole(tmp_path, monkey
     assert read_checkpoint_meta(good)["steps"] == 5
 
 
-def test_resumed_run_with_the_momentum_model_is_bitwise_the_straight_run(tmp_path):
+@pytest.mark.parametrize("turbulence", ["chen-xu", "k-epsilon"])
+def test_resumed_run_with_the_momentum_model_is_bitwise_the_straight_run(tmp_path, turbulence):
     """Momentum airflow with buoyancy, embedded control, power and a trip: the resumed run repeats the
-    straight one bit for bit, its flow refreshes (warm-started from the saved momentum field) included."""
+    straight one bit for bit, its flow refreshes (warm-started from the saved momentum field, with k and ε
+    under k-ε) included."""
     data = two_crah_dict()
-    data["airflow"] = {"model": "momentum", "refresh_s": 20.0}
+    data["airflow"] = {"model": "momentum", "refresh_s": 20.0, "turbulence": turbulence}
     hall = hall_from(data)
     (twin_a, state_a, player_a), (twin_c, state_c, player_c) = _straight_and_resumed(
         tmp_path, hall, control="embedded", events=_EVENTS, n_steps=50, m_steps=70)
     _assert_same_run(twin_a, state_a, twin_c, state_c)
     assert state_c.momentum is not None and twin_c.flow_solves >= 3  # refreshes after the checkpoint
+    assert ({"k", "eps"} <= set(state_c.momentum)) == (turbulence == "k-epsilon")
 
 
 def test_a_momentum_checkpoint_from_before_eddy_mixing_resumes_at_the_constant_until_the_next_refresh(tmp_path):
