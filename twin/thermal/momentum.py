@@ -110,6 +110,24 @@ Turbulence closures (``turbulence_model``; a hall's ``[airflow] turbulence``):
   references' inlets. k and ε start from these inlet values at the velocity scale U_ref, and are part
   of the flow state a checkpoint keeps. The cap on ν_t only acts in the first iterations from rest.
 
+  Measured (validation/compare.py --airflow momentum [--turbulence k-epsilon], rack-intake RMS against
+  the OpenFOAM k-ε references, CPU time of `twin run --steady` on a shared 2-core machine):
+
+      hall         Chen–Xu   k-ε      CPU time k-ε / Chen–Xu (outer iterations)
+      aisle-pair   1.81 K    1.46 K   1.37× (22 / 22)
+      contained    0.27 K    0.30 K   1.33× (6 / 5)
+      open-row     0.85 K    0.96 K   2.1×  (78 / 37)
+
+  k-ε warms the aisle-pair's row-end racks by 0.1–1 K towards the CFD (A04 −3.04 → −2.43 K, B04 −2.97 →
+  −2.01 K), but they stay 1.7–2.4 K too cool, and it is not better on the other two halls, so Chen–Xu
+  stays the default. Why the closure moves so little here: in the aisle-pair's steady field k-ε's ν_t
+  (median 1.9e-3 m²/s, at most 1.1e-2) is about a tenth of first-order upwind's numerical viscosity
+  |u| h/2 at h = 0.15 m (median 2.4e-2 m²/s), so at this grid the momentum scheme, not the turbulence
+  model, sets most of the mixing. Benchmarks where the closure does decide: a turbulent channel (Re_m
+  20,000, 10 cells across) gives Dean's centreline ratio U_c/U_b within 1 % and 0.86 of his friction
+  factor (Chen–Xu: 5× it: its ν_t at the wall cell is no wall function); the Annex 20 room's ceiling jet
+  at x = H keeps 0.51 u_in at H/36 against Chen–Xu's 0.39 (the plane wall jet's 0.83 is an upper bound).
+
 The same ν_t mixes the heat: :meth:`MomentumSolver.face_diffusivity_m2s` gives the temperature transport
 ν/Pr + ν_t/Pr_t on its faces (Reynolds analogy), so the air mixes where this flow is turbulent.
 """
