@@ -140,3 +140,30 @@ def test_a_hall_solves_steady_with_k_epsilon_conserving_mass_and_energy():
     data["airflow"] = {"model": "momentum"}
     chen_xu = HallTwin(hall_from(data)).steady()
     assert np.max(np.abs(chen_xu.t_intake_c - state.t_intake_c)) > 1e-3
+
+
+def test_buoyant_production_damps_turbulence_in_stable_air_and_feeds_it_in_unstable_air():
+    """With keps_buoyancy, still air with uniform k and ε and a vertical temperature gradient dT/dz loses
+    k faster when warm air lies on top (G_b = −g β ν_t/Pr_t dT/dz < 0) and gains when it lies below; the
+    middle cell's step is the implicit update with that G_b (Pr_t 0.9, β = 1/293.15 K), to 1e-5: the end cells
+    see half the gradient, and diffusion from them reaches it within the step's Gauss–Seidel sweeps."""
+    from twin.thermal.momentum import KEPS_C1, TURBULENT_PRANDTL
+
+    shape = (3, 3, 5)
+    k0, eps0, dt, grad_k_m = 0.01, 0.002, 0.05, 2.0
+    z_m = (np.arange(shape[2]) + 0.5) * 0.1
+    results = {}
+    for label, buoyancy, grad in (("off", False, grad_k_m), ("stable", True, grad_k_m), ("unstable", True, -grad_k_m)):
+        settings = MomentumSettings(turbulence_model="k-epsilon", keps_buoyancy=buoyancy, walls=_SLIP_BOX)
+        solver = MomentumSolver(np.zeros(shape, bool), closed_box_faces(shape), 0.1, settings=settings)
+        solver.k, solver.eps = np.full(shape, k0), np.full(shape, eps0)
+        t_c = np.broadcast_to(20.0 + grad * z_m, shape).copy()
+        solver.turbulence_step(np.zeros(0), t_c, dt)
+        results[label] = solver.k[1, 1, 2]
+    nu_t = KEPS_C_MU * k0 ** 2 / eps0
+    g_b = 9.81 / 293.15 * nu_t / TURBULENT_PRANDTL * grad_k_m
+    eps_stable = (eps0 / dt) / (1 / dt + KEPS_C2 * eps0 / k0)
+    eps_unstable = (eps0 / dt + KEPS_C1 * eps0 / k0 * g_b) / (1 / dt + KEPS_C2 * eps0 / k0)
+    assert results["stable"] < results["off"] < results["unstable"]
+    assert results["stable"] == pytest.approx((k0 / dt) / (1 / dt + (eps_stable + g_b) / k0), rel=1e-5)
+    assert results["unstable"] == pytest.approx((k0 / dt + g_b) / (1 / dt + eps_unstable / k0), rel=1e-5)
