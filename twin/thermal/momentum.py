@@ -120,7 +120,10 @@ Turbulence closures (``turbulence_model``; a hall's ``[airflow] turbulence``):
 
   k-ε warms the aisle-pair's row-end racks by 0.1–1 K towards the CFD (A04 −3.04 → −2.43 K, B04 −2.97 →
   −2.01 K), but they stay 1.7–2.4 K too cool, and it is not better on the other two halls, so Chen–Xu
-  stays the default. Why the closure moves so little here: in the aisle-pair's steady field k-ε's ν_t
+  stays the default. Variants on the aisle-pair hall: buoyant production on (``keps_buoyancy``, which
+  the references do not have) 1.44 K; with van Leer's correction (``[airflow] convection = "tvd"``, blend
+  0.5) no steady state in 300 outer iterations (residuals stalled at 2e-4 / 3.5e-4). Why the closure
+  moves so little here: in the aisle-pair's steady field k-ε's ν_t
   (median 1.9e-3 m²/s, at most 1.1e-2) is about a tenth of first-order upwind's numerical viscosity
   |u| h/2 at h = 0.15 m (median 2.4e-2 m²/s), so at this grid the momentum scheme, not the turbulence
   model, sets most of the mixing. Benchmarks where the closure does decide: a turbulent channel (Re_m
