@@ -294,6 +294,7 @@ class HallTwin:
         info: SolveInfo | None = None
         q = np.array(mover_flow_m3s, dtype=float)
         self.airflow.phi = np.zeros(self.net.n) if state.flow_phi is None else state.flow_phi.copy()
+        self.airflow.phi_movers_m3s = None if state.flow_phi is None else state.flow_movers_m3s
         face = self.airflow.solve(q)
         phi = self.airflow.phi.copy()
         if self.momentum is not None:
