@@ -12,12 +12,12 @@ warm-started CG solve with the algebraic-multigrid hierarchy built once (never a
 Because φ is a potential, every face flow runs from higher to lower φ: the flow graph has no cycles,
 which the transport solver exploits.
 
-φ is linear in q: φ = Σ_j q_j φ_j with L φ_j = s_j, mover j's sources at unit flow. The CRAHs' fans are the
-movers that controllers move all the time (a trip, a speed loop), so the solver keeps the basis potential
-φ_j of each CRAH once it has moved (solved once, to 1e-12 of its sources), and starts a solve from the last potential plus
-Σ_j Δq_j φ_j over the CRAHs that moved. When only CRAHs moved, that start usually meets the tolerance
-already and no CG iteration is needed; the residual is checked every time, so what a solve returns meets
-the same tolerance whichever start it took.
+φ is linear in q: φ = Σ_j q_j φ_j with L φ_j = s_j, mover j's sources at unit flow. The CRAHs' fans are
+the movers that controllers move all the time (a trip, a speed loop), so the solver keeps the basis
+potential φ_j of each CRAH once it has moved (solved once, to 1e-12 of its sources), and starts a solve
+from the last potential plus Σ_j Δq_j φ_j over the CRAHs that moved. When only CRAHs moved, that start
+usually meets the tolerance already and no CG iteration is needed; the residual is checked every time, so
+what a solve returns meets the same tolerance whichever start it took.
 """
 
 from __future__ import annotations
@@ -113,17 +113,17 @@ class AirflowSolver:
             self.phi[:] = 0.0
             self.phi_movers_m3s, self.iterations = q, 0
             return np.zeros(self.net.face_a.size)
-        start = self._superposed_start(q)
-        norm_s = float(np.linalg.norm(s))
-        residual_m3s = float(np.linalg.norm(s - self.laplacian @ start))
-        if residual_m3s <= self.rtol * norm_s:
-            self.phi, self.iterations = start, 0
-        else:
-            residuals: list[float] = []
-            with limited_blas():  # see twin.thermal.threads
+        with limited_blas():  # see twin.thermal.threads (the norms too: a BLAS dot on a loaded machine)
+            start = self._superposed_start(q)
+            norm_s = float(np.linalg.norm(s))
+            residual_m3s = float(np.linalg.norm(s - self.laplacian @ start))
+            if residual_m3s <= self.rtol * norm_s:
+                self.phi, self.iterations = start, 0
+            else:
+                residuals: list[float] = []
                 self.phi = self.multigrid.solve(s, x0=start, tol=self.rtol * CG_HEADROOM, accel="cg",
                                                 maxiter=200, residuals=residuals)
-            self.iterations = len(residuals) - 1
+                self.iterations = len(residuals) - 1
         self.phi_movers_m3s = q
         return self.conductance_m * (self.phi[self.net.face_a] - self.phi[self.net.face_b])
 

@@ -214,41 +214,61 @@ def _fused_step(col, val, inv_diag, order, heat_per_dt, t_c, guess, extrapolate,
 
 
 @numba.njit(cache=_CACHE)
-def _assemble_ordered(by_potential, nbr, nbr_face, face_up_is_a, adv, k, sink, heat_per_dt):  # pragma: no cover
+def _assemble_ordered(potential, nbr, nbr_face, face_up_is_a, adv, k, sink, heat_per_dt):  # pragma: no cover
     """The fused operator's ordered matrix straight from the network's neighbour table, in O(cells).
 
     What the plain assembly (:func:`_ordered_matrix`: :func:`flux_operator` in CSR, then permuted) gives,
-    without its sorts and temporaries: ``by_potential`` is the cells by falling potential; each cell's level
-    is one more than the highest among its neighbours earlier in that order (every face couples both ways,
-    by diffusion and, downstream, by advection); the rows are then the cells by (level, cell index). Row r
-    holds its couplings in ascending column, padded with (r, 0) to ``ROW_WIDTH``: column ``rank[j]`` for
-    neighbour j through face f has −k_f, and −adv_f more when the air flows from j into the cell
-    (``face_up_is_a``: F > 0, from face_a, the lower-numbered cell, to face_b). The diagonal is
-    ρ c_p V/dt + the cell's intake sink + Σ_f (k_f + adv_f where the cell is upstream): every column sums to
-    ρ c_p V/dt plus the sink, as K's do.
+    without its sorts and temporaries. Cell c comes before its neighbour j in potential order when
+    φ_c > φ_j, or φ_c = φ_j and c < j (the stable sort's tie-break); each cell's level is one more than the
+    highest among its neighbours before it (every face couples both ways, by diffusion and, downstream, by
+    advection), found in topological order (Kahn's algorithm), which needs no sort of the whole potential;
+    the rows are then the cells by (level, cell index). Row r holds its couplings in ascending column,
+    padded with (r, 0) to ``ROW_WIDTH``: column ``rank[j]`` for neighbour j through face f has −k_f, and
+    −adv_f more when the air flows from j into the cell (``face_up_is_a``: F > 0, from face_a, the
+    lower-numbered cell, to face_b). The diagonal is ρ c_p V/dt + the cell's intake sink + Σ_f (k_f + adv_f
+    where the cell is upstream): every column sums to ρ c_p V/dt plus the sink, as K's do.
 
     The couplings are worked out in cell order first (reading the faces as they lie in memory) and only
     then gathered into rows: in row order the face arrays would be read at random, five times slower.
 
     Returns (order, ell_col, ell_val, diag, n_couplings).
     """
-    n = by_potential.size
+    n = potential.size
     width = nbr.shape[1]
-    position = np.empty(n, np.int64)
-    for p in range(n):
-        position[by_potential[p]] = p
-    level = np.zeros(n, np.int64)
-    top_level = 0
-    for p in range(n):
-        c = by_potential[p]
-        top = -1
+    # How many neighbours come before each cell; the cells with none start the topological order.
+    waiting = np.zeros(n, np.int64)
+    for c in range(n):
         for s in range(width):
             j = nbr[c, s]
-            if j >= 0 and position[j] < p and level[j] > top:
-                top = level[j]
-        level[c] = top + 1
-        if top + 1 > top_level:
-            top_level = top + 1
+            if j < 0:
+                break
+            if potential[j] > potential[c] or (potential[j] == potential[c] and j < c):
+                waiting[c] += 1
+    queue = np.empty(n, np.int64)
+    tail = 0
+    for c in range(n):
+        if waiting[c] == 0:
+            queue[tail] = c
+            tail += 1
+    level = np.zeros(n, np.int64)
+    top_level = 0
+    head = 0
+    while head < tail:  # a cell leaves the queue once all cells before it have: its level is final
+        c = queue[head]
+        head += 1
+        if level[c] > top_level:
+            top_level = level[c]
+        for s in range(width):
+            j = nbr[c, s]
+            if j < 0:
+                break
+            if potential[c] > potential[j] or (potential[c] == potential[j] and c < j):
+                if level[c] + 1 > level[j]:
+                    level[j] = level[c] + 1
+                waiting[j] -= 1
+                if waiting[j] == 0:
+                    queue[tail] = j
+                    tail += 1
     # A counting sort by level; cells in index order within a level.
     start = np.zeros(top_level + 2, np.int64)
     for c in range(n):
@@ -415,10 +435,10 @@ class TransportOperator:
         self.max_sweeps = max_sweeps
         self.mover_flow_m3s = np.asarray(mover_flow_m3s, dtype=float).copy()
         self.cell_heat_j_per_k = air.rho_cp * net.cell_volume_m3
-        # Falling potential = downstream order (stable sort keeps ties in grid order).
-        by_potential = np.argsort(-potential, kind="stable")
         self.last_sweeps = 0
         if kernel == "reference":
+            # Falling potential = downstream order (stable sort keeps ties in grid order).
+            by_potential = np.argsort(-potential, kind="stable")
             self.order, a_ord = _ordered_matrix(net, face_flow_m3s, self.mover_flow_m3s, air, self.dt_s,
                                                 by_potential, face_diffusivity_m2s)
             self.rank = np.empty_like(self.order)
@@ -433,9 +453,9 @@ class TransportOperator:
             # ∞-norm of M⁻¹U: M⁻¹ ≥ 0 and U ≤ 0 (an M-matrix), so it is the largest entry of M⁻¹ |U| 1.
             self.contraction = float(self._lu.solve(-(self.upper @ np.ones(net.n))).max(initial=0.0))
             return
-        self._setup_fused(face_flow_m3s, by_potential, face_diffusivity_m2s)
+        self._setup_fused(face_flow_m3s, potential, face_diffusivity_m2s)
 
-    def _setup_fused(self, face_flow_m3s: np.ndarray, by_potential: np.ndarray,
+    def _setup_fused(self, face_flow_m3s: np.ndarray, potential: np.ndarray,
                      face_diffusivity_m2s: np.ndarray | None) -> None:
         """The padded layout the fused sweep reads, assembled in one compiled pass over the network's neighbour
         table (:func:`_assemble_ordered`): the same order, couplings and diagonal as the plain assembly the
@@ -446,7 +466,8 @@ class TransportOperator:
         f = np.asarray(face_flow_m3s, dtype=float)
         adv, k, sink = _coupling_parts(net, f, self.mover_flow_m3s, air, face_diffusivity_m2s)
         order, ell_col, ell_val, diag, n_couplings = _assemble_ordered(
-            by_potential, nbr, nbr_face, f > 0, adv, k, sink, self.cell_heat_j_per_k / self.dt_s)
+            np.asarray(potential, dtype=float), nbr, nbr_face, f > 0, adv, k, sink,
+            self.cell_heat_j_per_k / self.dt_s)
         self.order = order
         self.rank = np.empty_like(order)
         self.rank[order] = np.arange(net.n)
