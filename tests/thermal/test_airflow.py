@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
+import pytest
 
 from tests.halls import hall_from, tiny_dict
 from twin.geometry.voxel import voxelize_hall
@@ -147,3 +150,72 @@ def test_network_faces_are_exactly_the_open_faces_between_fluid_cells():
     # and the closed ones: the leaky containment panels and the raised floor outside tiles are in
     # the open set only with their reduced openness
     assert np.isclose(net.face_open.min(), 0.05**2)
+
+
+@pytest.fixture(scope="module")
+def reference_flow():
+    """The reference hall's network, a solver (its multigrid set up once for the module) and its movers' flows."""
+    hall = bundled_hall("reference")
+    net = build_network(voxelize_hall(hall))
+    q = np.array([r.it_w * r.airflow_m3s_per_w for r in hall.racks]
+                 + [c.rated_flow_m3s * c.fan_speed for c in hall.crahs] + [0.0] * len(hall.pdus))
+    return net, AirflowSolver(net), q
+
+
+def _fresh(solver):
+    """The solver with its multigrid hierarchy but no potential, no recorded flows and no basis."""
+    out = copy.copy(solver)
+    out.phi, out.phi_movers_m3s, out._basis = np.zeros(solver.net.n), None, {}
+    return out
+
+
+def _cold(solver, q):
+    """Face flows for q solved from zero, as the solver's own first solve does."""
+    return _fresh(solver).solve(q)
+
+
+def _residual(solver, q):
+    """‖s − L φ‖ / ‖s‖ of the solver's last potential for mover flows q."""
+    s = solver.sources_m3s(q)
+    return np.linalg.norm(s - solver.laplacian @ solver.phi) / np.linalg.norm(s)
+
+
+def test_crah_only_changes_are_superposed_from_basis_potentials_and_meet_the_tolerance(reference_flow):
+    """Linearity: a CRAH trip and a speed change (only CRAHs moved) are solved by adding Δq_j φ_j to the last
+    potential, with no CG iteration; the result meets the solver's tolerance and gives the flows a cold solve
+    gives. A change of rack flows still runs CG (racks have no basis), from the superposed start."""
+    net, shared, q = reference_flow
+    solver = _fresh(shared)
+    nr = net.n_racks
+    solver.solve(q)
+    cold_iterations = solver.iterations
+    q_trip = q.copy()
+    q_trip[nr + 2] = 0.0  # CRAH-03 trips
+    q_trip[nr + 5] *= 1.07  # and CRAH-06 speeds up
+    flows = solver.solve(q_trip)
+    assert solver.iterations == 0 and cold_iterations > 5
+    assert sorted(solver._basis) == [nr + 2, nr + 5]
+    assert _residual(solver, q_trip) <= solver.rtol
+    expected = _cold(shared, q_trip)
+    assert np.abs(flows - expected).max() < 1e-8 * np.abs(expected).max()
+    # Racks moved too: CG runs, and still meets the tolerance.
+    q_both = q_trip.copy()
+    q_both[:nr] *= 1.03
+    q_both[nr + 5] = q[nr + 5]
+    flows = solver.solve(q_both)
+    assert solver.iterations > 0 and _residual(solver, q_both) <= solver.rtol
+    assert np.abs(flows - _cold(shared, q_both)).max() < 1e-8 * np.abs(flows).max()
+
+
+def test_a_start_that_does_not_solve_its_flows_is_corrected_by_cg(reference_flow):
+    """The superposed start is only a start: with a potential that does not belong to the recorded mover flows
+    (here reset to zero) the residual check sends the solve through CG, and the answer is still right."""
+    net, shared, q = reference_flow
+    solver = _fresh(shared)
+    solver.solve(q)
+    solver.phi[:] = 0.0  # phi_movers_m3s still says q: the bookkeeping is wrong
+    q2 = q.copy()
+    q2[net.n_racks] *= 0.9
+    flows = solver.solve(q2)
+    assert solver.iterations > 5 and _residual(solver, q2) <= solver.rtol
+    assert np.abs(flows - _cold(shared, q2)).max() < 1e-8 * np.abs(flows).max()

@@ -234,6 +234,42 @@ def _compare_forms(model: str) -> int:
 
 
 @pytest.mark.parametrize("model", ["potential", "momentum"])
+@pytest.mark.parametrize("couplings", ["float64", "float32"])
+def test_compiled_assembly_is_the_plain_ordered_matrix(model, couplings):
+    """The fused operator's compiled assembly (from the neighbour table, each time the flow changes) gives the
+    plain CSR assembly's matrix: the same row order, the same columns in each row, the very same couplings,
+    the diagonal to round-off (its terms are summed in another order), and so the same contraction; on the
+    potential flow and on the momentum model's recirculating one with its per-face eddy diffusivity."""
+    from twin.thermal.transport import _ordered_matrix, _single_couplings
+
+    twin, state, ops = _operators_on_a_run(model)
+    args = (twin.net, state.face_flow_m3s, state.flow_movers_m3s, state.flow_phi, twin.air, twin.dt_s)
+    fused = TransportOperator(*args, face_diffusivity_m2s=state.face_diffusivity_m2s, couplings=couplings)
+    order, a_ord = _ordered_matrix(*args[:3], twin.air, twin.dt_s, np.argsort(-state.flow_phi, kind="stable"),
+                                   state.face_diffusivity_m2s)
+    if couplings == "float32":
+        a_ord = _single_couplings(a_ord)
+    assert np.array_equal(fused.order, order)
+    n = twin.net.n
+    rows = np.repeat(np.arange(n), np.diff(a_ord.indptr))
+    off = rows != a_ord.indices
+    # Padding slots point at their own row with a zero value; the rest is the CSR row in column order.
+    used = fused._ell_col != np.arange(n)[:, None]
+    assert not fused._ell_val[~used].any()
+    assert np.array_equal(np.repeat(np.arange(n), used.sum(axis=1)), rows[off])
+    assert np.array_equal(fused._ell_col[used], a_ord.indices[off])
+    assert np.array_equal(fused._ell_val[used], a_ord.data[off])
+    assert np.allclose(fused._diag, a_ord.diagonal(), rtol=4e-16 * 6, atol=0)
+    assert fused.contraction == pytest.approx(ops["reference"].contraction if couplings == "float64"
+                                              else TransportOperator(*args, kernel="reference",
+                                                                     couplings=couplings,
+                                                                     face_diffusivity_m2s=state.face_diffusivity_m2s
+                                                                     ).contraction, rel=1e-13)
+    # Something to compare: advection couples each face one way only, so the matrix is not symmetric.
+    assert abs(a_ord - a_ord.T).max() > 0.1 * np.abs(a_ord.data[off]).max()
+
+
+@pytest.mark.parametrize("model", ["potential", "momentum"])
 def test_fused_sweep_matches_the_reference_operator_to_round_off(model):
     """The compiled sweep runs the reference operator's iteration: same sweeps, same field to round-off,
     for the potential flow and for the momentum model's recirculating flows."""

@@ -2,8 +2,9 @@
 
 All that evolves lives in :class:`~twin.sim.state.TwinState` (fields, equipment, controllers, the power
 chain's memory, clock), so a run can be forked, saved and resumed. :class:`HallTwin` holds what the
-hall fixes: the grid, the flow network, the solvers' set-up (multigrid hierarchies) and a cache of the
-factorized transport operator, rebuilt from whichever state it is handed.
+hall fixes: the grid, the flow network, the solvers' set-up (multigrid hierarchies, the CRAHs' basis
+potentials: fixed by the geometry, so a fork or a restored checkpoint gets the same bits from them) and a
+cache of the factorized transport operator, rebuilt from whichever state it is handed.
 """
 
 from __future__ import annotations
@@ -295,6 +296,7 @@ class HallTwin:
         info: SolveInfo | None = None
         q = np.array(mover_flow_m3s, dtype=float)
         self.airflow.phi = np.zeros(self.net.n) if state.flow_phi is None else state.flow_phi.copy()
+        self.airflow.phi_movers_m3s = None if state.flow_phi is None else state.flow_movers_m3s
         face = self.airflow.solve(q)
         phi = self.airflow.phi.copy()
         if self.momentum is not None:

@@ -8,6 +8,7 @@ maps a grid cell to its fluid index (-1 for solids).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -56,6 +57,30 @@ class FluidNetwork:
     @property
     def cell_volume_m3(self) -> float:
         return self.vox.grid.cell_volume_m3
+
+    @cached_property
+    def neighbours(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each cell's open faces, padded to six (a Cartesian cell has at most six): (n, 6) arrays of the
+        neighbouring cell and of the face's index, -1 past the cell's last face; faces where the cell is
+        ``face_a`` first, then those where it is ``face_b``, each in face order.
+
+        Geometry only, so built once per network: the transport operator is assembled from it every time the
+        flow changes (twin.thermal.transport).
+        """
+        n_faces = self.face_a.size
+        cell = np.concatenate([self.face_a, self.face_b])
+        other = np.concatenate([self.face_b, self.face_a])
+        face = np.concatenate([np.arange(n_faces), np.arange(n_faces)])
+        by_cell = np.argsort(cell, kind="stable")
+        counts = np.bincount(cell, minlength=self.n)
+        if counts.size and counts.max() > 6:
+            raise ValueError(f"a fluid cell has {counts.max()} open faces; a Cartesian cell has at most 6")
+        slot = np.arange(cell.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        nbr = np.full((self.n, 6), -1, dtype=np.int32)
+        nbr_face = np.full((self.n, 6), -1, dtype=np.int32)
+        nbr[cell[by_cell], slot] = other[by_cell]
+        nbr_face[cell[by_cell], slot] = face[by_cell]
+        return nbr, nbr_face
 
     def to_grid(self, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
         """Scatter per-fluid-cell values back onto the full grid (solids get ``fill``)."""

@@ -133,18 +133,6 @@ def error_bound_k(change_k: float, last_change_k: float, contraction: float) -> 
 
 
 @numba.njit(cache=_CACHE)
-def _forward_solve(ptr, mid, col, val, diag, rhs):  # pragma: no cover - compiled
-    """y = M⁻¹ rhs, M the ordered matrix's lower triangle with its diagonal."""
-    y = np.empty_like(rhs)
-    for i in range(diag.size):
-        r = rhs[i]
-        for k in range(ptr[i], mid[i]):
-            r -= val[k] * y[col[k]]
-        y[i] = r / diag[i]
-    return y
-
-
-@numba.njit(cache=_CACHE)
 def _levels(indptr, indices):  # pragma: no cover - compiled
     """Level of each row of an ordered matrix: 0 without couplings to earlier rows, else one more than
     the highest level among them."""
@@ -225,6 +213,121 @@ def _fused_step(col, val, inv_diag, order, heat_per_dt, t_c, guess, extrapolate,
     return sweep
 
 
+@numba.njit(cache=_CACHE)
+def _assemble_ordered(potential, nbr, nbr_face, face_up_is_a, adv, k, sink, heat_per_dt):  # pragma: no cover
+    """The fused operator's ordered matrix straight from the network's neighbour table, in O(cells).
+
+    What the plain assembly (:func:`_ordered_matrix`: :func:`flux_operator` in CSR, then permuted) gives,
+    without its sorts and temporaries. Cell c comes before its neighbour j in potential order when
+    φ_c > φ_j, or φ_c = φ_j and c < j (the stable sort's tie-break); each cell's level is one more than the
+    highest among its neighbours before it (every face couples both ways, by diffusion and, downstream, by
+    advection), found in topological order (Kahn's algorithm), which needs no sort of the whole potential;
+    the rows are then the cells by (level, cell index). Row r holds its couplings in ascending column,
+    padded with (r, 0) to ``ROW_WIDTH``: column ``rank[j]`` for neighbour j through face f has −k_f, and
+    −adv_f more when the air flows from j into the cell (``face_up_is_a``: F > 0, from face_a, the
+    lower-numbered cell, to face_b). The diagonal is ρ c_p V/dt + the cell's intake sink + Σ_f (k_f + adv_f
+    where the cell is upstream): every column sums to ρ c_p V/dt plus the sink, as K's do.
+
+    The couplings are worked out in cell order first (reading the faces as they lie in memory) and only
+    then gathered into rows: in row order the face arrays would be read at random, five times slower.
+
+    Returns (order, ell_col, ell_val, diag, n_couplings).
+    """
+    n = potential.size
+    width = nbr.shape[1]
+    # How many neighbours come before each cell; the cells with none start the topological order.
+    waiting = np.zeros(n, np.int64)
+    for c in range(n):
+        for s in range(width):
+            j = nbr[c, s]
+            if j < 0:
+                break
+            if potential[j] > potential[c] or (potential[j] == potential[c] and j < c):
+                waiting[c] += 1
+    queue = np.empty(n, np.int64)
+    tail = 0
+    for c in range(n):
+        if waiting[c] == 0:
+            queue[tail] = c
+            tail += 1
+    level = np.zeros(n, np.int64)
+    top_level = 0
+    head = 0
+    while head < tail:  # a cell leaves the queue once all cells before it have: its level is final
+        c = queue[head]
+        head += 1
+        if level[c] > top_level:
+            top_level = level[c]
+        for s in range(width):
+            j = nbr[c, s]
+            if j < 0:
+                break
+            if potential[c] > potential[j] or (potential[c] == potential[j] and c < j):
+                if level[c] + 1 > level[j]:
+                    level[j] = level[c] + 1
+                waiting[j] -= 1
+                if waiting[j] == 0:
+                    queue[tail] = j
+                    tail += 1
+    # A counting sort by level; cells in index order within a level.
+    start = np.zeros(top_level + 2, np.int64)
+    for c in range(n):
+        start[level[c] + 1] += 1
+    for lv in range(top_level + 1):
+        start[lv + 1] += start[lv]
+    order = np.empty(n, np.int64)
+    for c in range(n):
+        order[start[level[c]]] = c
+        start[level[c]] += 1
+    rank = np.empty(n, np.int64)
+    for r in range(n):
+        rank[order[r]] = r
+    # Each cell's couplings and diagonal, in cell order.
+    cell_val = np.zeros((n, width))
+    cell_diag = np.empty(n)
+    for c in range(n):
+        d = sink[c]
+        for s in range(width):
+            j = nbr[c, s]
+            if j < 0:
+                break
+            f = nbr_face[c, s]
+            d += k[f]
+            if face_up_is_a[f] == (c < j):  # the cell is the face's upstream side (face_a < face_b)
+                d += adv[f]
+                cell_val[c, s] = -k[f]
+            else:
+                cell_val[c, s] = -adv[f] - k[f]
+        cell_diag[c] = d + heat_per_dt
+    # Gathered into rows, each row's couplings in ascending column.
+    ell_col = np.empty((n, ROW_WIDTH), np.int32)
+    ell_val = np.zeros((n, ROW_WIDTH))
+    diag = np.empty(n)
+    n_couplings = 0
+    for r in range(n):
+        c = order[r]
+        m = 0
+        for s in range(width):
+            j = nbr[c, s]
+            if j < 0:
+                break
+            col = rank[j]
+            i = m  # insertion by column: a row has at most six couplings
+            while i > 0 and ell_col[r, i - 1] > col:
+                ell_col[r, i] = ell_col[r, i - 1]
+                ell_val[r, i] = ell_val[r, i - 1]
+                i -= 1
+            ell_col[r, i] = col
+            ell_val[r, i] = cell_val[c, s]
+            m += 1
+        for i in range(m, ROW_WIDTH):
+            ell_col[r, i] = r
+            ell_val[r, i] = 0.0
+        diag[r] = cell_diag[c]
+        n_couplings += m
+    return order, ell_col, ell_val, diag, n_couplings
+
+
 def _single_couplings(a_ord: sp.csr_matrix) -> sp.csr_matrix:
     """The ordered matrix with its off-diagonal couplings rounded to single precision (stored as float32,
     half the bytes a sweep streams for them) and each diagonal entry moved by what rounding took from its
@@ -241,6 +344,64 @@ def _single_couplings(a_ord: sp.csr_matrix) -> sp.csr_matrix:
     out = sp.csr_matrix((rounded, (a.row, a.col)), shape=a.shape)
     out.sort_indices()
     return out
+
+
+def _coupling_parts(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray, air: AirProperties,
+                    face_diffusivity_m2s: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What K is made of, W/K: each face's advective (ρ c_p |F|) and diffusive conductance, each cell's intake
+    sink. The same expressions as :func:`flux_operator`'s, so both assemblies see the very same numbers."""
+    rc = air.rho_cp
+    adv = rc * np.abs(face_flow_m3s)
+    alpha = air.diffusivity_m2s if face_diffusivity_m2s is None else np.asarray(face_diffusivity_m2s, dtype=float)
+    k = rc * alpha * net.face_open * net.face_area_m2 / net.dist_m
+    sink = rc * (net.intake @ mover_flow_m3s)
+    return adv, np.broadcast_to(k, adv.shape).astype(float), np.asarray(sink, dtype=float)
+
+
+def _ordered_matrix(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray, air: AirProperties,
+                    dt_s: float, by_potential: np.ndarray, face_diffusivity_m2s: np.ndarray | None
+                    ) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Plain form of the ordered matrix A = ρ c_p V/dt + K (CSR, sorted) and its order: the reference the
+    fused operator's compiled assembly (:func:`_assemble_ordered`) is tested against.
+
+    The cells are taken by falling potential (``by_potential``), then regrouped into levels (a cell's level
+    is one more than the highest of the cells it couples to upstream) and each level in grid order. Every
+    coupling keeps its direction, so the lower and upper parts, and the iteration, are the same as in
+    potential order; but consecutive rows now read neighbouring memory, which makes a sweep about a third
+    faster on the reference hall.
+    """
+    rank = np.empty_like(by_potential)
+    rank[by_potential] = np.arange(net.n)
+    k_ord = flux_operator(net, face_flow_m3s, mover_flow_m3s, air, rank=rank, face_diffusivity_m2s=face_diffusivity_m2s)
+    a_ord = (k_ord + sp.identity(net.n, format="csr") * (air.rho_cp * net.cell_volume_m3 / dt_s)).tocsr()
+    a_ord.sum_duplicates()
+    a_ord.sort_indices()
+    regroup = np.lexsort((by_potential, _levels(a_ord.indptr, a_ord.indices)))
+    a_ord = a_ord[regroup][:, regroup].tocsr()
+    a_ord.sort_indices()
+    return by_potential[regroup], a_ord
+
+
+@numba.njit(cache=_CACHE)
+def _ell_contraction(ell_col, ell_val, diag):  # pragma: no cover - compiled
+    """∞-norm of M⁻¹U from the padded layout: M⁻¹ ≥ 0 and U ≤ 0 (an M-matrix), so it is the largest entry of
+    M⁻¹ |U| 1, found by one forward solve."""
+    n = diag.size
+    y = np.empty(n)
+    top = 0.0
+    for r in range(n):
+        rhs = 0.0
+        for i in range(ROW_WIDTH):
+            if ell_col[r, i] > r:
+                rhs += -ell_val[r, i]
+        for i in range(ROW_WIDTH):
+            c = ell_col[r, i]
+            if c < r:
+                rhs -= ell_val[r, i] * y[c]
+        y[r] = rhs / diag[r]
+        if y[r] > top:
+            top = y[r]
+    return top
 
 
 class TransportOperator:
@@ -274,29 +435,16 @@ class TransportOperator:
         self.max_sweeps = max_sweeps
         self.mover_flow_m3s = np.asarray(mover_flow_m3s, dtype=float).copy()
         self.cell_heat_j_per_k = air.rho_cp * net.cell_volume_m3
-        # Falling potential = downstream order (stable sort keeps ties in grid order).
-        order = np.argsort(-potential, kind="stable")
-        rank = np.empty_like(order)
-        rank[order] = np.arange(net.n)
-        k_ord = flux_operator(net, face_flow_m3s, self.mover_flow_m3s, air, rank=rank,
-                              face_diffusivity_m2s=face_diffusivity_m2s)
-        a_ord = (k_ord + sp.identity(net.n, format="csr") * (self.cell_heat_j_per_k / self.dt_s)).tocsr()
-        a_ord.sum_duplicates()
-        a_ord.sort_indices()
-        # Regroup the cells into levels (a cell's level is one more than the highest of the cells it couples
-        # to upstream) and each level in grid order. Every coupling keeps its direction, so the lower and
-        # upper parts, and the iteration, are the same as in potential order; but consecutive rows now
-        # read neighbouring memory, which makes a sweep about a third faster on the reference hall.
-        regroup = np.lexsort((order, _levels(a_ord.indptr, a_ord.indices)))
-        self.order = order[regroup]
-        self.rank = np.empty_like(self.order)
-        self.rank[self.order] = np.arange(net.n)
-        a_ord = a_ord[regroup][:, regroup].tocsr()
-        a_ord.sort_indices()
-        if couplings == "float32":
-            a_ord = _single_couplings(a_ord)
         self.last_sweeps = 0
         if kernel == "reference":
+            # Falling potential = downstream order (stable sort keeps ties in grid order).
+            by_potential = np.argsort(-potential, kind="stable")
+            self.order, a_ord = _ordered_matrix(net, face_flow_m3s, self.mover_flow_m3s, air, self.dt_s,
+                                                by_potential, face_diffusivity_m2s)
+            self.rank = np.empty_like(self.order)
+            self.rank[self.order] = np.arange(net.n)
+            if couplings == "float32":
+                a_ord = _single_couplings(a_ord)
             lower = sp.tril(a_ord, format="csc")
             self.upper = sp.triu(a_ord, k=1, format="csr")
             self._lu = spla.splu(lower, permc_spec="NATURAL", diag_pivot_thresh=0.0)
@@ -305,50 +453,46 @@ class TransportOperator:
             # ∞-norm of M⁻¹U: M⁻¹ ≥ 0 and U ≤ 0 (an M-matrix), so it is the largest entry of M⁻¹ |U| 1.
             self.contraction = float(self._lu.solve(-(self.upper @ np.ones(net.n))).max(initial=0.0))
             return
-        self._setup_fused(a_ord)
-        upper_sums = np.zeros(net.n)
-        rows = np.repeat(np.arange(net.n), np.diff(self._ptr))
-        upstream = self._col < rows
-        np.add.at(upper_sums, rows[~upstream], -self._val[~upstream])
-        self.contraction = float(_forward_solve(self._ptr, self._mid, self._col, self._val, self._diag,
-                                                upper_sums).max(initial=0.0))
-        # The sweeps read the padded layout only: what it was built from would only take memory.
-        self._n_couplings, self._coupling_bytes = self._val.size, self._val.itemsize
-        del self._ptr, self._mid, self._col, self._val
+        self._setup_fused(face_flow_m3s, potential, face_diffusivity_m2s)
 
-    def _setup_fused(self, a_ord: sp.csr_matrix) -> None:
-        n = self.net.n
-        rows = np.repeat(np.arange(n), np.diff(a_ord.indptr))
-        cols = a_ord.indices
-        off = rows != cols
-        self._diag = a_ord.diagonal().astype(np.float64)
+    def _setup_fused(self, face_flow_m3s: np.ndarray, potential: np.ndarray,
+                     face_diffusivity_m2s: np.ndarray | None) -> None:
+        """The padded layout the fused sweep reads, assembled in one compiled pass over the network's neighbour
+        table (:func:`_assemble_ordered`): the same order, couplings and diagonal as the plain assembly the
+        reference form factors (:func:`_ordered_matrix`), without its sorts and temporaries, which cost more
+        than the flow solve itself whenever the fans moved the flow (issue 13)."""
+        net, air = self.net, self.air
+        nbr, nbr_face = net.neighbours
+        f = np.asarray(face_flow_m3s, dtype=float)
+        adv, k, sink = _coupling_parts(net, f, self.mover_flow_m3s, air, face_diffusivity_m2s)
+        order, ell_col, ell_val, diag, n_couplings = _assemble_ordered(
+            np.asarray(potential, dtype=float), nbr, nbr_face, f > 0, adv, k, sink,
+            self.cell_heat_j_per_k / self.dt_s)
+        self.order = order
+        self.rank = np.empty_like(order)
+        self.rank[order] = np.arange(net.n)
+        if self.couplings == "float32":
+            # As _single_couplings: round the couplings and give each column's diagonal what rounding took.
+            rounded = ell_val.astype(np.float32)
+            lost = np.zeros(net.n)
+            np.add.at(lost, ell_col.ravel(), (ell_val - rounded).ravel())  # padding adds 0 to its own row
+            diag += lost
+            ell_val = rounded
+        self._diag = diag
         # A multiply instead of a divide in each row: the rows form a chain (each reads the one before), so
         # the divide's latency would set the pace of the whole sweep.
-        self._inv_diag = 1.0 / self._diag
-        # Sorted columns within a row put the upstream entries (column < row) first.
-        self._col = cols[off].astype(np.int32)
-        # Exact: _single_couplings already rounded them (float32) where asked.
-        self._val = a_ord.data[off].astype(np.float32 if self.couplings == "float32" else np.float64)
-        counts = np.bincount(rows[off], minlength=n)
-        self._ptr = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(counts, out=self._ptr[1:])
-        self._mid = (self._ptr[:-1] + np.bincount(rows[off & (cols < rows)], minlength=n)).astype(np.int32)
-        self._order = self.order.astype(np.int32)
-        if counts.size and counts.max() > ROW_WIDTH:
-            raise ValueError(f"a cell couples to {counts.max()} others; the fused sweep takes at most {ROW_WIDTH}")
-        # The padded layout of the sweep (see _fused_step): row i's couplings, then column i with value 0.
-        self._ell_col = np.repeat(np.arange(n, dtype=np.int32), ROW_WIDTH).reshape(n, ROW_WIDTH)
-        self._ell_val = np.zeros((n, ROW_WIDTH), dtype=self._val.dtype)
-        slot = np.arange(self._col.size) - np.repeat(self._ptr[:-1], counts)
-        self._ell_col[rows[off], slot] = self._col
-        self._ell_val[rows[off], slot] = self._val
-        outlet = self.net.outlet.tocoo()
-        intake = self.net.intake.tocoo()
+        self._inv_diag = 1.0 / diag
+        self._ell_col, self._ell_val = ell_col, ell_val
+        self._order = order.astype(np.int32)
+        outlet = net.outlet.tocoo()
+        intake = net.intake.tocoo()
         self._out = (self.rank[outlet.row].astype(np.int64), outlet.col.astype(np.int64), outlet.data.astype(float))
         self._in = (self.rank[intake.row].astype(np.int64), intake.col.astype(np.int64), intake.data.astype(float))
-        self._n_movers = self.net.intake.shape[1]
+        self._n_movers = net.intake.shape[1]
+        self._n_couplings, self._coupling_bytes = int(n_couplings), ell_val.itemsize
+        self.contraction = float(_ell_contraction(ell_col, ell_val, diag))
         # Work arrays, reused every step (the kernel allocates nothing).
-        self._b, self._x, self._u, self._t0 = (np.empty(n) for _ in range(4))
+        self._b, self._x, self._u, self._t0 = (np.empty(net.n) for _ in range(4))
 
     @property
     def stored_entries(self) -> int:
