@@ -56,6 +56,7 @@ __all__ = ["CrahBank", "SensorBank"]
 _OK, _STUCK, _OPEN, _NOISY = range(4)
 _OK_CODE, _STUCK_CODE, _OPEN_CODE, _NOISY_CODE = _OK, _STUCK, _OPEN, _NOISY  # the compiled kernels' globals
 _AUTO, _FALLBACK, _MANUAL, _OFF = range(4)  # indices in MODES
+_AUTO_CODE, _FALLBACK_CODE, _MANUAL_CODE, _OFF_CODE = _AUTO, _FALLBACK, _MANUAL, _OFF
 _REQ_CODE = np.array([MODES.index(m) for m in _REQUESTABLE])  # requested-mode index → MODES index
 _PID_MODES = ("auto", "manual")
 
@@ -187,6 +188,51 @@ def _pid_kernel(idx, time_s, setpoint, y, any_ramp, period_s, last_s, setpoint_u
         e_prev[k] = e
         output[k] = u_out
         out[m] = u_out
+
+
+
+@numba.njit(cache=_CACHE)
+def _advance_kernel(time_s, time_arr, position, target, rate_up_per_s, rate_down_per_s):  # pragma: no cover
+    """:meth:`_Actuators.advance`: ``time_arr`` and ``position`` (fresh copies) moved in place; whether any moved."""
+    moved = False
+    for k in range(position.size):
+        if math.isnan(time_arr[k]):
+            time_arr[k] = time_s
+        dt = time_s - time_arr[k]
+        if dt > 0:
+            moved = True
+            step = _min(_max(target[k] - position[k], -(rate_down_per_s[k] * dt)), rate_up_per_s[k] * dt)
+            position[k] = position[k] + step
+            time_arr[k] = time_s
+    return moved
+
+
+@numba.njit(cache=_CACHE)
+def _decide_kernel(idx, running, ok, valid_count, requested, mode, return_after, out):  # pragma: no cover
+    """:meth:`_Loops.decide` of the loops ``idx``: their modes into ``out``; counts valid samples."""
+    for m in range(idx.size):
+        k = idx[m]
+        vc = valid_count[k] + 1 if ok[m] else 0
+        valid_count[k] = vc
+        req, prev = requested[k], mode[k]
+        if not running[m] or req == _OFF_CODE:
+            out[m] = _OFF_CODE
+        elif req == _MANUAL_CODE:
+            out[m] = _MANUAL_CODE
+        elif not ok[m] or (prev == _FALLBACK_CODE and vc < return_after[k]):
+            out[m] = _FALLBACK_CODE
+        else:
+            out[m] = _AUTO_CODE
+
+
+@numba.njit(cache=_CACHE)
+def _scheduled_kernel(idx, time_s, phase_s, period_s, rtol, next_k, last_sample_s):  # pragma: no cover
+    """:meth:`_Loops.scheduled`: loops ``idx`` sampled at ``time_s``, their next instants."""
+    for m in range(idx.size):
+        k = idx[m]
+        last_sample_s[k] = time_s
+        k_after = np.int64(math.floor((time_s - phase_s[k]) / period_s[k] + rtol)) + 1
+        next_k[k] = max(next_k[k] + 1, k_after)
 
 
 class SensorBank:
@@ -445,16 +491,13 @@ class _Actuators:
 
     def advance(self, time_s: float) -> None:
         """:meth:`Actuator.advance` of all of them."""
-        self.time_s = np.where(np.isnan(self.time_s), time_s, self.time_s)
-        dt = time_s - self.time_s
-        move = dt > 0
-        if move.any():
-            dt_moving = np.where(move, dt, 1.0)  # not 0: an instant actuator's inf · 0 is NaN
-            up = self.rate_up_per_s * dt_moving
-            down = self.rate_down_per_s * dt_moving
-            stepped = self.position + np.minimum(np.maximum(self.target - self.position, -down), up)
-            self.position = np.where(move, stepped, self.position)
-            self.time_s = np.where(move, float(time_s), self.time_s)
+        # Fresh arrays, as numpy's passes made them (an instant actuator's infinite rate is used only where
+        # dt > 0: no inf · 0).
+        self.time_s = self.time_s.copy()
+        position = self.position.copy()
+        if _advance_kernel(float(time_s), self.time_s, position, self.target, self.rate_up_per_s,
+                           self.rate_down_per_s):
+            self.position = position
 
     def command(self, idx: np.ndarray, value: np.ndarray, run: np.ndarray | None = None) -> None:
         """:meth:`Actuator.command` (:meth:`FanVFD.command` with ``run``) of the actuators ``idx``, once all
@@ -514,14 +557,11 @@ class _Loops:
 
     def decide(self, idx: np.ndarray, running: np.ndarray, ok: np.ndarray) -> np.ndarray:
         """The modes of loops ``idx`` at this sample (``_CrahLoop._decide``)."""
-        vc = np.where(ok, self.valid_count[idx] + 1, 0)
-        self.valid_count[idx] = vc
-        req, prev = self.requested[idx], self.mode[idx]
-        waiting = (prev != _AUTO) & (vc < self.return_after[idx])
-        return np.where(~running | (req == _OFF), _OFF,
-                        np.where(req == _MANUAL, _MANUAL,
-                                 np.where(~ok, _FALLBACK,
-                                          np.where(waiting & (prev == _FALLBACK), _FALLBACK, _AUTO))))
+        out = np.empty(idx.size, dtype=np.int64)
+        _decide_kernel(np.ascontiguousarray(idx, dtype=np.int64), np.ascontiguousarray(running, dtype=bool),
+                       np.ascontiguousarray(ok, dtype=bool), self.valid_count, self.requested, self.mode,
+                       self.return_after, out)
+        return out
 
     def command(self, idx: np.ndarray, mode: np.ndarray, held: np.ndarray, manual: np.ndarray,
                 fallback: np.ndarray, time_s: float, setpoint: np.ndarray, reading: np.ndarray,
@@ -550,9 +590,8 @@ class _Loops:
 
     def scheduled(self, idx: np.ndarray, time_s: float) -> None:
         """Sampled at ``time_s``: the next instant (``Controller.step``)."""
-        self.last_sample_s[idx] = float(time_s)
-        k_after = np.floor((time_s - self.phase_s[idx]) / self.period_s[idx] + _TIME_RTOL).astype(np.int64) + 1
-        self.next_k[idx] = np.maximum(self.next_k[idx] + 1, k_after)
+        _scheduled_kernel(np.ascontiguousarray(idx, dtype=np.int64), float(time_s), self.phase_s, self.period_s,
+                          _TIME_RTOL, self.next_k, self.last_sample_s)
 
     def state(self, k: int) -> StateDict:
         """Loop ``k``'s ``Controller`` and ``_CrahLoop`` state."""
