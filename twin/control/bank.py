@@ -652,6 +652,21 @@ class CrahBank:
             self._load_fan(k, fan[k].state_dict())
         self.supply = [SupplyLoopView(self, k, c.name) for k, c in enumerate(supply)]
         self.fan = [FanLoopView(self, k, c.name) for k, c in enumerate(fan)]
+        self._compile_kernels()
+
+    def _compile_kernels(self) -> None:
+        """Compile (or load from numba's cache) the kernels for this bank's argument types now, at set-up,
+        rather than inside the first step: each is called on an empty selection of its own arrays, which
+        reads and changes nothing."""
+        none = np.zeros(0, dtype=np.int64)
+        for sensors in (self.supply_sensors, self.fan_sensors):
+            sensors.read(0.0, np.zeros(sensors.n_arrays, dtype=bool), np.zeros(0))
+        for loops in (self.s, self.f):
+            loops.pid.update(none, 0.0, np.zeros(0), np.zeros(0))
+            loops.decide(none, np.zeros(0, dtype=bool), np.zeros(0, dtype=bool))
+            loops.scheduled(none, 0.0)
+            _advance_kernel(0.0, loops.act.time_s.copy(), loops.act.position.copy(), loops.act.target,
+                            loops.act.rate_up_per_s, loops.act.rate_down_per_s)
 
     # --- every step ----------------------------------------------------------------------------
 

@@ -158,6 +158,10 @@ class RadialForest:
         self._csr = tuple((m.shape[0], m.shape[1], m.indptr, m.indices, m.data.astype(complex))
                           for m in (self.path, self.path_t))
         self.has_shunt = bool(np.any(self.y_pu != 0))
+        # The compiled sweep is compiled (or loaded from numba's cache) here, at set-up, rather than inside the
+        # first step that solves: one solve at no load (it reads nothing of the forest's state; there is none).
+        if n:
+            self.sweep(np.ones(self.roots.size, dtype=complex), np.zeros(n, dtype=complex))
 
     def sweep(self, v_root: np.ndarray, s_pu: np.ndarray, *, v_start: np.ndarray | None = None,
               tol: float = 1e-10, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
