@@ -11,8 +11,9 @@ It computes what the objects compute, operation for operation, so a run gives th
 
 - every arithmetic step is the objects' own, in the same order, on float64 (numpy's elementwise ``+ − × ÷``,
   ``minimum``/``maximum``, ``rint`` and ``floor`` round like Python's);
-- ``1 − exp(−x)`` (the sensor lag, the PID's back-calculation) comes from :func:`math.expm1` as in the
-  objects: numpy's ``expm1`` differs from the C library's in the last bit for about 7 % of arguments;
+- ``1 − exp(−x)`` (the sensor lag, the PID's back-calculation) comes from the C library's ``expm1`` (what
+  :func:`math.expm1` calls in the objects, and numba's ``math.expm1`` in the compiled kernels): numpy's
+  ``expm1`` differs from it in the last bit for about 7 % of arguments;
 - each sensor array keeps its own seeded generator and draws ``n`` normals per read, as the objects do;
   the draws are taken ``block_reads`` reads ahead in one call (the same stream: a PCG64 generator's
   normals do not depend on how they are batched), and the state saved is the generator's state after the
@@ -28,9 +29,12 @@ the setpoint registry, the interlock, the scenarios and the bus work on either f
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 
 from twin.control.actuators import Actuator, FanVFD
@@ -50,26 +54,185 @@ from twin.control.sensors import FAILURE_MODES, SensorArray
 __all__ = ["CrahBank", "SensorBank"]
 
 _OK, _STUCK, _OPEN, _NOISY = range(4)
+_OK_CODE, _STUCK_CODE, _OPEN_CODE, _NOISY_CODE = _OK, _STUCK, _OPEN, _NOISY  # the compiled kernels' globals
 _AUTO, _FALLBACK, _MANUAL, _OFF = range(4)  # indices in MODES
+_AUTO_CODE, _FALLBACK_CODE, _MANUAL_CODE, _OFF_CODE = _AUTO, _FALLBACK, _MANUAL, _OFF
 _REQ_CODE = np.array([MODES.index(m) for m in _REQUESTABLE])  # requested-mode index → MODES index
 _PID_MODES = ("auto", "manual")
 
-# 1 − exp(−x) by argument: the arguments repeat (dt/τ, h/Tt at fixed periods), math.expm1 is called once each.
-_ONE_MINUS_EXP: dict[float, float] = {}
+def _numba_cache_wanted() -> bool:
+    """Whether numba may cache the kernels' machine code in ``__pycache__`` beside this file (or under
+    ``NUMBA_CACHE_DIR``): only where that is writable (see twin.thermal.transport, which does the same)."""
+    env = os.environ.get("NUMBA_CACHE_DIR")
+    if env:
+        return os.path.isdir(env) and os.access(env, os.W_OK)
+    here = Path(__file__).resolve().parent
+    pycache = here / "__pycache__"
+    return os.access(pycache if pycache.is_dir() else here, os.W_OK)
 
 
-def _one_minus_exp(x: np.ndarray) -> np.ndarray:
-    """``1 − exp(−x)`` elementwise, bit for bit as ``-math.expm1(-x)`` (what the per-object loops compute)."""
-    out = np.empty(x.size)
-    cache = _ONE_MINUS_EXP
-    for i, v in enumerate(x.tolist()):
-        f = cache.get(v)
-        if f is None:
-            f = -math.expm1(-v)
-            if len(cache) < 4096:
-                cache[v] = f
-        out[i] = f
-    return out
+_CACHE = _numba_cache_wanted()
+
+# The per-sample arithmetic of the sensors and the PIDs, compiled: about thirty numpy calls each on arrays
+# of ten or forty elements cost microseconds apiece in dispatch alone, more than the whole arithmetic. The
+# kernels do, element by element, what those calls did, in the same order and with the same rounding:
+# numpy's minimum/maximum (a NaN wins), rint, and 1 − exp(−x) as −expm1(−x) from the C library, as the
+# per-object loops compute it with math.expm1 (checked bit for bit by tests/control/test_bank.py).
+
+
+@numba.njit(cache=_CACHE, inline="always")
+def _max(a, b):  # pragma: no cover - compiled
+    return a if a >= b or a != a else b
+
+
+@numba.njit(cache=_CACHE, inline="always")
+def _min(a, b):  # pragma: no cover - compiled
+    return a if a <= b or a != a else b
+
+
+@numba.njit(cache=_CACHE)
+def _read_kernel(time_s, idx, x, array_of, last_s, tau_s, lagged, noise, noise_base, cursor, n, local, may_fail,
+                 fail_at_s, repair_at_s, fail_mode, noisy_sigma, noise_sigma, lo, hi, safe_step, has_step,
+                 plausible_lo, plausible_hi, any_rate, has_rate, max_rate_per_s, last_value, changed_s, any_frozen,
+                 has_frozen, frozen_s, valid, v_out, valid_out):  # pragma: no cover - compiled
+    """:meth:`SensorBank.read` of the sensors ``idx`` (true values ``x``), after the noise blocks were refilled:
+    writes the sensors' memory and the values and flags read into ``v_out`` and ``valid_out``."""
+    for m in range(idx.size):
+        i = idx[m]
+        a = array_of[i]
+        first = math.isnan(last_s[a])
+        dt = 0.0 if first else _max(time_s - last_s[a], 0.0)
+        old = lagged[i]
+        if not first and tau_s[a] > 0:
+            lag = old + -math.expm1(-(dt / tau_s[a])) * (x[m] - old)
+        else:
+            lag = x[m]
+        z = noise[noise_base[a] + cursor[a] * n[a] + local[i]]
+        last = last_value[i]
+        code = _OK_CODE
+        if may_fail and time_s >= fail_at_s[i] and time_s < repair_at_s[i]:
+            code = fail_mode[i]
+        sigma = noisy_sigma[i] if code == _NOISY_CODE else noise_sigma[i]
+        raw = _min(_max(lag + sigma * z, lo[i]), hi[i])
+        if has_step[i]:
+            v = _min(_max(lo[i] + np.rint((raw - lo[i]) / safe_step[i]) * safe_step[i], lo[i]), hi[i])
+        else:
+            v = raw
+        if code == _STUCK_CODE and not math.isnan(last):
+            v = last
+        if code == _OPEN_CODE:
+            v = lo[i]
+        ok = v > plausible_lo[i] and v < plausible_hi[i]
+        if any_rate and not first and has_rate[i] and dt > 0:
+            ok = ok and abs(v - last) <= max_rate_per_s[i] * dt + 1e-12
+        changed = changed_s[i]
+        if first or v != last or math.isnan(changed):
+            changed = time_s
+        if any_frozen:
+            ok = ok and (first or not has_frozen[i] or (time_s - changed) < frozen_s[i])
+        lagged[i] = lag
+        last_value[i] = v
+        changed_s[i] = changed
+        valid[i] = ok
+        v_out[m] = v
+        valid_out[m] = ok
+
+
+@numba.njit(cache=_CACHE)
+def _pid_kernel(idx, time_s, setpoint, y, any_ramp, period_s, last_s, setpoint_used, has_rate, rate_per_s, sign,
+                kp, ki, kd, tf_s, tt_s, out_min, out_max, back_calculation, manual, manual_output, integral,
+                derivative, y_prev, e_prev, output, out):  # pragma: no cover - compiled
+    """:meth:`_PIDs.update` of the loops ``idx``, element by element; their outputs go into ``out``."""
+    for m in range(idx.size):
+        k = idx[m]
+        last = last_s[k]
+        h = period_s[k] if math.isnan(last) else time_s - last
+        if not h > 0:  # a second update at the same instant returns the output in force
+            out[m] = output[k]
+            continue
+        last_s[k] = time_s
+        r = setpoint[m]
+        if any_ramp:
+            used = setpoint_used[k]
+            if not (math.isnan(used) or not has_rate[k]):
+                step = rate_per_s[k] * h
+                r = used + _min(_max(setpoint[m] - used, -step), step)
+        setpoint_used[k] = r
+        s = sign[k]
+        e = s * (r - y[m])
+        d = 0.0
+        if not (math.isnan(y_prev[k]) or kd[k] == 0):
+            d = (tf_s[k] * derivative[k] - s * kd[k] * (y[m] - y_prev[k])) / (tf_s[k] + h)
+        p = kp[k] * e
+        i0 = integral[k]
+        lo, hi = out_min[k], out_max[k]
+        v = p + i0 + d
+        u = _min(_max(v, lo), hi)
+        if back_calculation[k]:
+            kt = -math.expm1(-(h / tt_s[k]))
+            auto_integral = i0 + (ki[k] * h * e + kt * (u - v))
+        else:
+            pushing_up = ki[k] * e > 0
+            saturated = (v > hi and pushing_up) or (v < lo and not pushing_up)
+            auto_integral = i0 if saturated else i0 + ki[k] * h * e
+        if manual[k]:
+            # Manual mode tracks its output: the integrator is set so that auto resumes from it.
+            track = manual_output[k]
+            integral[k] = _min(_max(track, lo), hi) - p - d
+            u_out = track
+        else:
+            integral[k] = auto_integral
+            u_out = u
+        derivative[k] = d
+        y_prev[k] = y[m]
+        e_prev[k] = e
+        output[k] = u_out
+        out[m] = u_out
+
+
+
+@numba.njit(cache=_CACHE)
+def _advance_kernel(time_s, time_arr, position, target, rate_up_per_s, rate_down_per_s):  # pragma: no cover
+    """:meth:`_Actuators.advance`: ``time_arr`` and ``position`` (fresh copies) moved in place; whether any moved."""
+    moved = False
+    for k in range(position.size):
+        if math.isnan(time_arr[k]):
+            time_arr[k] = time_s
+        dt = time_s - time_arr[k]
+        if dt > 0:
+            moved = True
+            step = _min(_max(target[k] - position[k], -(rate_down_per_s[k] * dt)), rate_up_per_s[k] * dt)
+            position[k] = position[k] + step
+            time_arr[k] = time_s
+    return moved
+
+
+@numba.njit(cache=_CACHE)
+def _decide_kernel(idx, running, ok, valid_count, requested, mode, return_after, out):  # pragma: no cover
+    """:meth:`_Loops.decide` of the loops ``idx``: their modes into ``out``; counts valid samples."""
+    for m in range(idx.size):
+        k = idx[m]
+        vc = valid_count[k] + 1 if ok[m] else 0
+        valid_count[k] = vc
+        req, prev = requested[k], mode[k]
+        if not running[m] or req == _OFF_CODE:
+            out[m] = _OFF_CODE
+        elif req == _MANUAL_CODE:
+            out[m] = _MANUAL_CODE
+        elif not ok[m] or (prev == _FALLBACK_CODE and vc < return_after[k]):
+            out[m] = _FALLBACK_CODE
+        else:
+            out[m] = _AUTO_CODE
+
+
+@numba.njit(cache=_CACHE)
+def _scheduled_kernel(idx, time_s, phase_s, period_s, rtol, next_k, last_sample_s):  # pragma: no cover
+    """:meth:`_Loops.scheduled`: loops ``idx`` sampled at ``time_s``, their next instants."""
+    for m in range(idx.size):
+        k = idx[m]
+        last_sample_s[k] = time_s
+        k_after = np.int64(math.floor((time_s - phase_s[k]) / period_s[k] + rtol)) + 1
+        next_k[k] = max(next_k[k] + 1, k_after)
 
 
 class SensorBank:
@@ -159,62 +322,19 @@ class SensorBank:
             the reported values and their ``valid`` flags, in the same order.
         """
         idx = np.flatnonzero(due[self.array_of])
-        arr = self.array_of[idx]
         for k in np.flatnonzero(due & ((self._cursor >= self.block) | ~self._drawn)).tolist():
             self._refill(k)
-        x = np.asarray(true_value, dtype=float)
-        # Time since each array's last read and its lag factor, per array (its sensors share both).
-        arrays = np.flatnonzero(due)
-        last_s = self.last_s[arrays]
-        first_a = np.isnan(last_s)
-        dt_a = np.where(first_a, 0.0, np.maximum(time_s - np.where(first_a, time_s, last_s), 0.0))
-        tau_a = self.array_tau_s[arrays]
-        lag_a = ~first_a & (tau_a > 0)
-        pos = np.searchsorted(arrays, arr)  # each read sensor's array among those read
-        first = first_a[pos]
-        dt_s = dt_a[pos]
-        old = self.lagged[idx]
-        if lag_a.any():
-            factor_a = np.zeros(arrays.size)
-            factor_a[lag_a] = _one_minus_exp(dt_a[lag_a] / tau_a[lag_a])
-            lagged = np.where(lag_a[pos], old + factor_a[pos] * (x - old), x)
-        else:
-            lagged = x.copy()
-        z = self._noise[self._noise_base[arr] + self._cursor[arr] * self.n[arr] + self.local[idx]]
+        x = np.ascontiguousarray(true_value, dtype=float)
+        v, valid = np.empty(idx.size), np.empty(idx.size, dtype=bool)
+        _read_kernel(float(time_s), idx, x, self.array_of, self.last_s, self.array_tau_s, self.lagged, self._noise,
+                     self._noise_base, self._cursor, self.n, self.local, self._may_fail, self.fail_at_s,
+                     self.repair_at_s, self.fail_mode, self.noisy_sigma, self.noise_sigma, self.lo, self.hi,
+                     self._safe_step, self.has_step, self.plausible_lo, self.plausible_hi, self._any_rate,
+                     self.has_rate, self.max_rate_per_s, self.last_value, self.changed_s, self._any_frozen,
+                     self.has_frozen, self.frozen_s, self.valid, v, valid)
         self._cursor[due] += 1
-        last = self.last_value[idx]
-        if self._may_fail:
-            active = (time_s >= self.fail_at_s[idx]) & (time_s < self.repair_at_s[idx])
-            codes = np.where(active, self.fail_mode[idx], _OK)
-            sigma = np.where(codes == _NOISY, self.noisy_sigma[idx], self.noise_sigma[idx])
-            v = self._quantize(lagged + sigma * z, idx)
-            v = np.where((codes == _STUCK) & ~np.isnan(last), last, v)
-            v = np.where(codes == _OPEN, self.lo[idx], v)
-        else:  # no sensor was ever failed: the same values without the failure modes' passes
-            v = self._quantize(lagged + self.noise_sigma[idx] * z, idx)
-
-        valid = (v > self.plausible_lo[idx]) & (v < self.plausible_hi[idx])
-        if self._any_rate:
-            check_rate = ~first & self.has_rate[idx] & (dt_s > 0)
-            valid &= ~check_rate | (np.abs(v - last) <= self.max_rate_per_s[idx] * dt_s + 1e-12)
-        old_changed = self.changed_s[idx]
-        changed_s = np.where(first | (v != last) | np.isnan(old_changed), float(time_s), old_changed)
-        if self._any_frozen:
-            valid &= first | ~self.has_frozen[idx] | ((time_s - changed_s) < self.frozen_s[idx])
-
-        self.lagged[idx] = lagged
-        self.last_value[idx] = v
-        self.changed_s[idx] = changed_s
-        self.valid[idx] = valid
         self.last_s[due] = float(time_s)
         return v, valid
-
-    def _quantize(self, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        lo, hi = self.lo[idx], self.hi[idx]
-        x = np.minimum(np.maximum(x, lo), hi)
-        step = self._safe_step[idx]
-        q = np.minimum(np.maximum(lo + np.rint((x - lo) / step) * step, lo), hi)
-        return np.where(self.has_step[idx], q, x)
 
     # --- failures -----------------------------------------------------------------------------
 
@@ -309,60 +429,14 @@ class _PIDs:
 
     def update(self, idx: np.ndarray, time_s: float, setpoint: np.ndarray, y: np.ndarray) -> np.ndarray:
         """:meth:`PID.update` of the loops ``idx`` (no external tracking: the CRAH loops use none)."""
-        last = self.last_s[idx]
-        h = np.where(np.isnan(last), self.period_s[idx], time_s - last)
-        run = h > 0
-        if not run.all():  # a second update at the same instant returns the output in force
-            out = self.output[idx].copy()
-            if run.any():
-                out[run] = self.update(idx[run], time_s, setpoint[run], y[run])
-            return out
-        self.last_s[idx] = float(time_s)
-        r = self._ramp(idx, setpoint, h)
-        s = self.sign[idx]
-        e = s * (r - y)
-        kd = self.kd[idx]
-        # The passes below that no loop needs (no derivative, no conditional integration, none in
-        # manual) are skipped: the CRAH loops are PI, back-calculated, auto.
-        if kd.any():
-            tf, y_prev = self.tf_s[idx], self.y_prev[idx]
-            no_d = np.isnan(y_prev) | (kd == 0)
-            d = np.where(no_d, 0.0, (tf * self.derivative[idx] - s * kd * (y - np.where(no_d, y, y_prev))) / (tf + h))
-        else:
-            d = np.zeros(idx.size)
-        p = self.kp[idx] * e
-        integral = self.integral[idx]
-        lo, hi = self.out_min[idx], self.out_max[idx]
-        v = p + integral + d
-        u = np.minimum(np.maximum(v, lo), hi)
-        ki = self.ki[idx]
-        bc = self.back_calculation[idx]
-        if bc.all():
-            kt = _one_minus_exp(h / self.tt_s[idx])
-            auto_integral = integral + (ki * h * e + kt * (u - v))
-        else:
-            kt = np.zeros(idx.size)
-            if bc.any():
-                kt[bc] = _one_minus_exp(h[bc] / self.tt_s[idx][bc])
-            pushing_up = ki * e > 0
-            saturated = ((v > hi) & pushing_up) | ((v < lo) & ~pushing_up)
-            auto_integral = np.where(bc, integral + (ki * h * e + kt * (u - v)),
-                                     np.where(saturated, integral, integral + ki * h * e))
-        manual = self.manual[idx]
-        if manual.any():
-            # Manual mode tracks its output: the integrator is set so that auto resumes from it.
-            track = self.manual_output[idx]
-            u_track = np.minimum(np.maximum(track, lo), hi)
-            self.integral[idx] = np.where(manual, u_track - p - d, auto_integral)
-            u_out = np.where(manual, track, u)
-        else:
-            self.integral[idx] = auto_integral
-            u_out = u
-        self.derivative[idx] = d
-        self.y_prev[idx] = y
-        self.e_prev[idx] = e
-        self.output[idx] = u_out
-        return u_out
+        out = np.empty(idx.size)
+        _pid_kernel(np.ascontiguousarray(idx, dtype=np.int64), float(time_s),
+                    np.ascontiguousarray(setpoint, dtype=float), np.ascontiguousarray(y, dtype=float),
+                    bool(self.has_rate.any()), self.period_s, self.last_s,
+                    self.setpoint_used, self.has_rate, self.rate_per_s, self.sign, self.kp, self.ki, self.kd,
+                    self.tf_s, self.tt_s, self.out_min, self.out_max, self.back_calculation, self.manual,
+                    self.manual_output, self.integral, self.derivative, self.y_prev, self.e_prev, self.output, out)
+        return out
 
     def initialize(self, idx: np.ndarray, output: np.ndarray, *, time_s: float, setpoint: np.ndarray,
                    y: np.ndarray) -> None:
@@ -417,16 +491,13 @@ class _Actuators:
 
     def advance(self, time_s: float) -> None:
         """:meth:`Actuator.advance` of all of them."""
-        self.time_s = np.where(np.isnan(self.time_s), time_s, self.time_s)
-        dt = time_s - self.time_s
-        move = dt > 0
-        if move.any():
-            dt_moving = np.where(move, dt, 1.0)  # not 0: an instant actuator's inf · 0 is NaN
-            up = self.rate_up_per_s * dt_moving
-            down = self.rate_down_per_s * dt_moving
-            stepped = self.position + np.minimum(np.maximum(self.target - self.position, -down), up)
-            self.position = np.where(move, stepped, self.position)
-            self.time_s = np.where(move, float(time_s), self.time_s)
+        # Fresh arrays, as numpy's passes made them (an instant actuator's infinite rate is used only where
+        # dt > 0: no inf · 0).
+        self.time_s = self.time_s.copy()
+        position = self.position.copy()
+        if _advance_kernel(float(time_s), self.time_s, position, self.target, self.rate_up_per_s,
+                           self.rate_down_per_s):
+            self.position = position
 
     def command(self, idx: np.ndarray, value: np.ndarray, run: np.ndarray | None = None) -> None:
         """:meth:`Actuator.command` (:meth:`FanVFD.command` with ``run``) of the actuators ``idx``, once all
@@ -486,14 +557,11 @@ class _Loops:
 
     def decide(self, idx: np.ndarray, running: np.ndarray, ok: np.ndarray) -> np.ndarray:
         """The modes of loops ``idx`` at this sample (``_CrahLoop._decide``)."""
-        vc = np.where(ok, self.valid_count[idx] + 1, 0)
-        self.valid_count[idx] = vc
-        req, prev = self.requested[idx], self.mode[idx]
-        waiting = (prev != _AUTO) & (vc < self.return_after[idx])
-        return np.where(~running | (req == _OFF), _OFF,
-                        np.where(req == _MANUAL, _MANUAL,
-                                 np.where(~ok, _FALLBACK,
-                                          np.where(waiting & (prev == _FALLBACK), _FALLBACK, _AUTO))))
+        out = np.empty(idx.size, dtype=np.int64)
+        _decide_kernel(np.ascontiguousarray(idx, dtype=np.int64), np.ascontiguousarray(running, dtype=bool),
+                       np.ascontiguousarray(ok, dtype=bool), self.valid_count, self.requested, self.mode,
+                       self.return_after, out)
+        return out
 
     def command(self, idx: np.ndarray, mode: np.ndarray, held: np.ndarray, manual: np.ndarray,
                 fallback: np.ndarray, time_s: float, setpoint: np.ndarray, reading: np.ndarray,
@@ -522,9 +590,8 @@ class _Loops:
 
     def scheduled(self, idx: np.ndarray, time_s: float) -> None:
         """Sampled at ``time_s``: the next instant (``Controller.step``)."""
-        self.last_sample_s[idx] = float(time_s)
-        k_after = np.floor((time_s - self.phase_s[idx]) / self.period_s[idx] + _TIME_RTOL).astype(np.int64) + 1
-        self.next_k[idx] = np.maximum(self.next_k[idx] + 1, k_after)
+        _scheduled_kernel(np.ascontiguousarray(idx, dtype=np.int64), float(time_s), self.phase_s, self.period_s,
+                          _TIME_RTOL, self.next_k, self.last_sample_s)
 
     def state(self, k: int) -> StateDict:
         """Loop ``k``'s ``Controller`` and ``_CrahLoop`` state."""
@@ -585,6 +652,21 @@ class CrahBank:
             self._load_fan(k, fan[k].state_dict())
         self.supply = [SupplyLoopView(self, k, c.name) for k, c in enumerate(supply)]
         self.fan = [FanLoopView(self, k, c.name) for k, c in enumerate(fan)]
+        self._compile_kernels()
+
+    def _compile_kernels(self) -> None:
+        """Compile (or load from numba's cache) the kernels for this bank's argument types now, at set-up,
+        rather than inside the first step: each is called on an empty selection of its own arrays, which
+        reads and changes nothing."""
+        none = np.zeros(0, dtype=np.int64)
+        for sensors in (self.supply_sensors, self.fan_sensors):
+            sensors.read(0.0, np.zeros(sensors.n_arrays, dtype=bool), np.zeros(0))
+        for loops in (self.s, self.f):
+            loops.pid.update(none, 0.0, np.zeros(0), np.zeros(0))
+            loops.decide(none, np.zeros(0, dtype=bool), np.zeros(0, dtype=bool))
+            loops.scheduled(none, 0.0)
+            _advance_kernel(0.0, loops.act.time_s.copy(), loops.act.position.copy(), loops.act.target,
+                            loops.act.rate_up_per_s, loops.act.rate_down_per_s)
 
     # --- every step ----------------------------------------------------------------------------
 

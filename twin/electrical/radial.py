@@ -15,10 +15,15 @@ of voltage drop of a building's distribution.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
+import numba
 import numpy as np
 import scipy.sparse as sp
+from numba.core import types
+from numba.extending import intrinsic
 
 try:  # scipy's compiled CSR kernel: the same product as ``A @ x`` without ~8 µs of Python dispatch per call
     from scipy.sparse import _sparsetools
@@ -28,6 +33,95 @@ except (ImportError, AttributeError):  # pragma: no cover - a scipy that moved i
     _csr_matvec = None
 
 __all__ = ["RadialForest", "SweepNotConverged"]
+
+
+def _numba_cache_wanted() -> bool:
+    """Whether numba may cache the sweep's machine code beside this file (or under ``NUMBA_CACHE_DIR``): only
+    where that is writable (as twin.thermal.transport decides)."""
+    env = os.environ.get("NUMBA_CACHE_DIR")
+    if env:
+        return os.path.isdir(env) and os.access(env, os.W_OK)
+    here = Path(__file__).resolve().parent
+    pycache = here / "__pycache__"
+    return os.access(pycache if pycache.is_dir() else here, os.W_OK)
+
+
+_CACHE = _numba_cache_wanted()
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):  # pragma: no cover - compiled
+    """a · b + c rounded once (LLVM's fma)."""
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+    return types.float64(types.float64, types.float64, types.float64), codegen
+
+
+@numba.njit(cache=_CACHE, inline="always")
+def _cmul(a, b):  # pragma: no cover - compiled
+    """a · b as numpy's vectorised loop computes it on a CPU with FMA: each part one fused multiply-add."""
+    # (mypy reads the intrinsic's typing signature, which takes the typing context first)
+    return complex(_fma(a.real, b.real, -(a.imag * b.imag)),  # type: ignore[call-arg]
+                   _fma(a.real, b.imag, a.imag * b.real))  # type: ignore[call-arg]
+
+
+@numba.njit(cache=_CACHE, inline="always")
+def _cdiv(a, b):  # pragma: no cover - compiled
+    """a / b as numpy divides complex numbers (Smith's method, scaled by a reciprocal)."""
+    if abs(b.real) >= abs(b.imag):
+        rat = b.imag / b.real
+        scl = 1.0 / (b.real + b.imag * rat)
+        return complex((a.real + a.imag * rat) * scl, (a.imag - a.real * rat) * scl)
+    rat = b.real / b.imag
+    scl = 1.0 / (b.imag + b.real * rat)
+    return complex((a.real * rat + a.imag) * scl, (a.imag * rat - a.real) * scl)
+
+
+@numba.njit(cache=_CACHE)
+def _loads(conj_s, v, y, has_shunt, out):  # pragma: no cover - compiled
+    """I = conj(S / V) + Y V at every bus, into ``out``."""
+    for k in range(v.size):
+        i = _cdiv(conj_s[k], v[k].conjugate())
+        out[k] = i + _cmul(y[k], v[k]) if has_shunt else i
+
+
+@numba.njit(cache=_CACHE)
+def _path_sum(ptr, idx, x, out):  # pragma: no cover - compiled
+    """out = P x for the 0/1 path matrix P in CSR (row by row, from 0: scipy's product with ones)."""
+    for r in range(ptr.size - 1):
+        acc = 0j
+        for q in range(ptr[r], ptr[r + 1]):
+            acc += x[idx[q]]
+        out[r] = acc
+
+
+@numba.njit(cache=_CACHE)
+def _sweep_kernel(v_src, v, conj_s, y, has_shunt, z, p_ptr, p_idx, pt_ptr, pt_idx, tol, max_iter, j,
+                  i_load):  # pragma: no cover - compiled; tested against RadialForest.sweep_reference
+    """:meth:`RadialForest.sweep_reference`'s iteration on ``v`` (in place), with the same arithmetic (numpy's
+    complex division and fused products, the path sums in scipy's order): the iterations used, or 0 when
+    ``max_iter`` were not enough. ``j`` and ``i_load`` get the branch and load currents."""
+    n = v.size
+    zj = np.empty(n, np.complex128)
+    for it in range(1, max_iter + 1):
+        _loads(conj_s, v, y, has_shunt, i_load)
+        _path_sum(p_ptr, p_idx, i_load, j)
+        for b in range(n):
+            zj[b] = _cmul(z[b], j[b])
+        _path_sum(pt_ptr, pt_idx, zj, j)  # j holds Pᵀ(z ∘ J) until the loads' currents are summed again
+        change = 0.0
+        finite = True
+        for k in range(n):
+            v_new = v_src[k] - j[k]
+            d = abs(v_new - v[k])
+            finite = finite and d == d  # a NaN never converges (numpy's max would be NaN)
+            change = max(change, d)
+            v[k] = v_new
+        if finite and change < tol:
+            _loads(conj_s, v, y, has_shunt, i_load)
+            _path_sum(p_ptr, p_idx, i_load, j)
+            return it
+    return 0
 
 
 class SweepNotConverged(RuntimeError):
@@ -64,6 +158,10 @@ class RadialForest:
         self._csr = tuple((m.shape[0], m.shape[1], m.indptr, m.indices, m.data.astype(complex))
                           for m in (self.path, self.path_t))
         self.has_shunt = bool(np.any(self.y_pu != 0))
+        # The compiled sweep is compiled (or loaded from numba's cache) here, at set-up, rather than inside the
+        # first step that solves: one solve at no load (it reads nothing of the forest's state; there is none).
+        if n:
+            self.sweep(np.ones(self.roots.size, dtype=complex), np.zeros(n, dtype=complex))
 
     def sweep(self, v_root: np.ndarray, s_pu: np.ndarray, *, v_start: np.ndarray | None = None,
               tol: float = 1e-10, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -78,6 +176,21 @@ class RadialForest:
             bus voltages V (pu), branch currents J (pu; J[k] flows from parent(k) into k, 0 at roots),
             bus load currents I (pu), iterations used.
         """
+        v_src = np.ascontiguousarray(v_root, dtype=complex)[self.tree_of]
+        v = v_src.copy() if v_start is None else np.array(v_start, dtype=complex)
+        j, i_load = np.empty(self.n_bus, dtype=complex), np.empty(self.n_bus, dtype=complex)
+        (_, _, p_ptr, p_idx, _), (_, _, pt_ptr, pt_idx, _) = self._csr
+        it = _sweep_kernel(v_src, v, np.conj(s_pu).astype(complex), self.y_pu, self.has_shunt, self.z_pu, p_ptr, p_idx,
+                           pt_ptr, pt_idx, float(tol), int(max_iter), j, i_load)
+        if it == 0:
+            raise SweepNotConverged(f"power flow did not converge in {max_iter} sweeps (load beyond the network's "
+                                    f"limit?)")
+        return v, j, i_load, it
+
+    def sweep_reference(self, v_root: np.ndarray, s_pu: np.ndarray, *, v_start: np.ndarray | None = None,
+                        tol: float = 1e-10, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The plain form of :meth:`sweep` (numpy and scipy, one pass per line of the iteration): what the
+        compiled sweep is tested against. Same arguments and results."""
         v_src = v_root[self.tree_of]
         v = v_src.copy() if v_start is None else v_start.copy()
         z, y = self.z_pu, self.y_pu

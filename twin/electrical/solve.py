@@ -22,7 +22,7 @@ same takes them over instead of solving again (exact: the same inputs' converged
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -219,13 +219,20 @@ def solve_power(
     up_key = "generator" if sources.ats_on_generator else "utility"
     s_up = np.zeros(up.forest.n_bus, dtype=complex)
     s_up[up.mech] = p_mech_load * (1.0 + 1j * net.mech_tan_phi) / S_BASE_VA
-    charge_req = np.clip(np.broadcast_to(np.asarray(ups_charge_w, dtype=float), (n_ups,)), 0.0, net.ups_charge_max_w)
+    # min(max()) is np.clip's arithmetic without its Python wrapper (the same bits); a request given per UPS
+    # needs no broadcast.
+    charge_in = np.asarray(ups_charge_w, dtype=float)
+    if charge_in.shape != (n_ups,):
+        charge_in = np.broadcast_to(charge_in, (n_ups,))
+    charge_req = np.minimum(np.maximum(charge_in, 0.0), net.ups_charge_max_w)
     charge = np.where(input_ok & ~on_batt, charge_req, 0.0)
     charger_loss = charge * (1.0 / net.ups_charge_eff - 1.0)
 
     # 2–4, repeated while an eco-mode UPS passes its input's voltage through to its PDUs.
     v_root_down = np.ones(n_ups, dtype=complex)
-    v_in = warm.get("ups_in", np.ones(n_ups, dtype=complex))
+    v_in = warm.get("ups_in")
+    if v_in is None:
+        v_in = np.ones(n_ups, dtype=complex)
     sweeps = 0
     upstream: _Sweep | None = None
     for _outer in range(50):
@@ -459,8 +466,10 @@ def _upstream(net: PowerNetwork, up: Upstream, sweep: _Sweep | None, grid: _Grid
               sources: PowerSources) -> _Plant:
     """Sources, transformer and the switchboard's cables (``sweep`` is None while the switchboard is dead)."""
     n_tr = len(net.transformer_names)
-    plant = _Plant(ups_cable_loss_w=np.zeros(net.n_ups), transformer_unit_loss_w=np.zeros(n_tr),
-                   transformer_unit_load_fraction=np.zeros(n_tr))
+    # The plant's figures, collected and made into one _Plant at the end (every step: dataclasses.replace on
+    # a frozen default, two or three times, cost more than the arithmetic).
+    fig: dict = {"ups_cable_loss_w": np.zeros(net.n_ups), "transformer_unit_loss_w": np.zeros(n_tr),
+                 "transformer_unit_load_fraction": np.zeros(n_tr)}
     if sweep is not None:
         v_u, j_u = sweep.v, sweep.j
         loss_u = up.forest.z_pu.real * np.abs(j_u) ** 2 * S_BASE_VA
@@ -468,12 +477,12 @@ def _upstream(net: PowerNetwork, up: Upstream, sweep: _Sweep | None, grid: _Grid
         m = up.branch_index >= 0
         grid.branch_j[up.branch_index[m]] = j_u[m]
         grid.branch_loss[up.branch_index[m]] = loss_u[m]
-        plant = replace(plant, ups_cable_loss_w=loss_u[up.ups_in], mechanical_cable_loss_w=float(loss_u[up.mech]))
+        fig["ups_cable_loss_w"], fig["mechanical_cable_loss_w"] = loss_u[up.ups_in], float(loss_u[up.mech])
         if up.mv is None:  # the generator holds the switchboard (the root)
             s_gen = v_u[up.lv] * np.conj(up.forest.root_current(sweep.i)[0]) * S_BASE_VA
-            plant = replace(plant, generator_w=float(s_gen.real),
-                            generator_load_fraction=(abs(s_gen) / net.generator_rated_va
-                                                     if net.generator_rated_va else np.inf))
+            fig["generator_w"] = float(s_gen.real)
+            fig["generator_load_fraction"] = (abs(s_gen) / net.generator_rated_va
+                                              if net.generator_rated_va else np.inf)
         else:
             mv, lv = up.mv, up.lv
             # The branch into the MV bus is the source impedance; the one into the switchboard is the
@@ -488,16 +497,15 @@ def _upstream(net: PowerNetwork, up: Upstream, sweep: _Sweep | None, grid: _Grid
             if n_tr == 1:  # one unit: the branch's own figures (the same bits as before parallel units existed)
                 unit_loss = np.array([trafo_loss])
                 unit_load = np.array([abs(v_u[mv] * np.conj(j_u[lv])) * S_BASE_VA / net.transformer_rated_va])
-            plant = replace(
-                plant, grid_source_loss_w=float(loss_u[mv]),
-                utility_w=float((v_u[mv] * np.conj(j_u[mv])).real * S_BASE_VA),  # metered at the MV bus
-                transformer_loss_w=trafo_loss, transformer_unit_loss_w=unit_loss,
-                transformer_unit_load_fraction=unit_load,
-                transformer_load_fraction=float(unit_load.max()))
+            fig.update(grid_source_loss_w=float(loss_u[mv]),
+                       utility_w=float((v_u[mv] * np.conj(j_u[mv])).real * S_BASE_VA),  # metered at the MV bus
+                       transformer_loss_w=trafo_loss, transformer_unit_loss_w=unit_loss,
+                       transformer_unit_load_fraction=unit_load,
+                       transformer_load_fraction=float(unit_load.max()))
     if sources.utility_available and sources.ats_on_generator:
         # Energized at no load (ATS on the generator, online or not): its no-load loss, from the utility.
-        plant = replace(plant, transformer_loss_w=net.transformer_idle_w, utility_w=net.transformer_idle_w,
-                        transformer_unit_loss_w=net.transformer_unit_idle_w.copy(),
-                        transformer_unit_load_fraction=np.zeros(n_tr))
+        fig.update(transformer_loss_w=net.transformer_idle_w, utility_w=net.transformer_idle_w,
+                   transformer_unit_loss_w=net.transformer_unit_idle_w.copy(),
+                   transformer_unit_load_fraction=np.zeros(n_tr))
         grid.branch_loss[net.transformer_branch] = net.transformer_idle_w
-    return plant
+    return _Plant(**fig)

@@ -78,6 +78,7 @@ class PowerSystem:
         self._generator = power.generator
         self.has_generator = self._generator is not None
         self.ups_names = list(self.net.ups_names)
+        self._ups_alarm_names = [[f"{n}.on_battery", f"{n}.output_off"] for n in self.ups_names]
         self.loop_j_per_k = self.plant.loop_water_m3 * _WATER_J_PER_M3K
         self.chiller_capacity_w = self.plant.chillers * self.plant.rated_cooling_kw * 1e3
 
@@ -149,7 +150,7 @@ class PowerSystem:
         chiller_heat_w = 0.0
         if state.chillers_running:
             wanted_w = coil_w + self.loop_j_per_k * (state.t_chw_c - plant.chw_supply_c) / dt_s
-            chiller_heat_w = float(np.clip(wanted_w, 0.0, self.chiller_capacity_w))
+            chiller_heat_w = float(min(max(wanted_w, 0.0), self.chiller_capacity_w))
         state.t_chw_c += dt_s * (coil_w - chiller_heat_w) / self.loop_j_per_k
         chiller_w = chiller_power_w(plant, chiller_heat_w, chw_supply_c=state.t_chw_c, outdoor_c=state.outdoor_temp_c)
         pump_w = plant.pump_kw * 1e3 if live else 0.0
@@ -169,7 +170,7 @@ class PowerSystem:
             res = solve_power(self.net, state.rack_it_w, crah_fan_w=fan_w, chiller_w=chiller_w, pump_w=pump_w,
                               sources=mem.sources, ups_charge_w=charge_w, warm=mem.warm)
             soc = np.where(empty, 0.0, soc0 - dt_s * res.battery_w / self.net.battery_j)
-        state.ups_soc = np.clip(soc, 0.0, 1.0)
+        state.ups_soc = np.minimum(np.maximum(soc, 0.0), 1.0)  # np.clip's bits, without its wrapper
         _place_heat(state, res)
 
         it_w = float(res.rack_feed_w.sum())
@@ -188,9 +189,9 @@ class PowerSystem:
         # carries the load or has run out (then "output off" is raised as well).
         on_battery = np.asarray(res.ups_on_battery, dtype=bool) | (not live)
         output_off = ~np.asarray(res.ups_output_on, dtype=bool)
-        for k, n in enumerate(self.ups_names):
-            state.alarms.update(f"{n}.on_battery", bool(on_battery[k]), t)
-            state.alarms.update(f"{n}.output_off", bool(output_off[k]), t)
+        # update_many skips the conditions already in force (most steps, all of them).
+        for k, names in enumerate(self._ups_alarm_names):
+            state.alarms.update_many(names, [bool(on_battery[k]), bool(output_off[k])], t)
             mem.battery_low[k].update(float(state.ups_soc[k]), t)
 
     # --- memory -----------------------------------------------------------------------------------

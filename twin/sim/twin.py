@@ -202,9 +202,12 @@ class HallTwin:
         """Flows applied to the flow field: racks (servers), then CRAHs, m³/s."""
         return np.concatenate([state.rack_flow_m3s, state.crah_flow_m3s, np.zeros(self.n_pdus)])
 
-    def mover_heat_w(self, state: TwinState) -> np.ndarray:
-        """Heat released at each mover's outlet besides what its air carries: CRAH fans, PDU losses, W."""
-        return np.concatenate([np.zeros(self.n_racks), self.crah_fan_power_w(state), state.pdu_heat_w])
+    def mover_heat_w(self, state: TwinState, crah_fan_w: np.ndarray | None = None) -> np.ndarray:
+        """Heat released at each mover's outlet besides what its air carries: CRAH fans, PDU losses, W.
+
+        ``crah_fan_w``: the CRAH fans' power when the caller has it already (:meth:`crah_fan_power_w`)."""
+        fan_w = self.crah_fan_power_w(state) if crah_fan_w is None else crah_fan_w
+        return np.concatenate([np.zeros(self.n_racks), fan_w, state.pdu_heat_w])
 
     def crah_fan_power_w(self, state: TwinState) -> np.ndarray:
         return self.crahs.fan_power_w(state.crah_fan_speed, state.crah_running)
@@ -396,7 +399,10 @@ class HallTwin:
         state.t_coil_c = coil_outlet_c(state.t_return_c, state.crah_valve, state.t_chw_c,
                                        self.crahs.coil_effectiveness, self.crahs.rated_cooling_w, mdot_cp_c)
         outlet_c = np.concatenate([state.t_rack_c, state.t_coil_c, np.zeros(self.n_pdus)])
-        mover_heat_w = self.mover_heat_w(state)
+        # The fans' power once a step: the controllers set the speeds above, and nothing moves them before
+        # the power chain reads it below.
+        crah_fan_w = self.crah_fan_power_w(state)
+        mover_heat_w = self.mover_heat_w(state, crah_fan_w)
         # Linear extrapolation in time is a good first guess: it halves the sweeps in transients (the
         # operator extrapolates from the last two fields itself, without a temporary field).
         t0 = time.perf_counter()
@@ -423,7 +429,7 @@ class HallTwin:
         state.time_s += dt
         state.steps += 1
         if self.power is not None:
-            self.power.after_step(state, dt, self.crah_fan_power_w(state))
+            self.power.after_step(state, dt, crah_fan_w)
         self._track_metrics(state)
         return state
 
