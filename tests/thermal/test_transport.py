@@ -449,3 +449,22 @@ def test_a_guess_that_foresees_the_coil_jumps_saves_sweeps_and_keeps_the_answer(
     # Once the history is there (two steps back for the first second difference), one sweep mostly does.
     assert np.mean(sweeps["plain"][7:]) >= 1.9, sweeps["plain"]
     assert np.mean(sweeps["fused"][7:]) <= 1.3, sweeps["fused"]
+
+
+def test_no_responses_on_recirculating_flows_where_they_would_cost_more_than_they_save():
+    """On the momentum model's recirculating flow the iteration contracts slowly (ρ above
+    RESPONSE_MAX_CONTRACTION): each response would take over a hundred sweeps to save at most one per step, so
+    the operator leaves them out and the guess is the plain extrapolation, step for step the same."""
+    twin, state, ops = _operators_on_a_run("momentum")
+    op = ops["fused"]
+    assert op.contraction > TransportOperator.RESPONSE_MAX_CONTRACTION
+    args = (twin.net, state.face_flow_m3s, state.flow_movers_m3s, state.flow_phi, twin.air, twin.dt_s)
+    responding = TransportOperator(*args, face_diffusivity_m2s=state.face_diffusivity_m2s,
+                                   respond_movers=np.arange(twin._crah.start, twin._crah.stop))
+    outlet = np.concatenate([state.t_rack_c, state.t_coil_c, np.zeros(twin.n_pdus)])
+    heat = twin.mover_heat_w(state)
+    history = np.vstack([responding.inject_w(outlet + 0.1 * k, heat) for k in range(3)])
+    plain = op.step(state.t_air_c, outlet, heat, t_prev_c=state.t_air_prev_c)
+    guessed = responding.step(state.t_air_c, outlet, heat, t_prev_c=state.t_air_prev_c, inject_history_w=history)
+    assert responding._resp is None and responding.response_steps == 0
+    assert np.array_equal(plain[0], guessed[0]) and np.array_equal(plain[1], guessed[1])

@@ -336,8 +336,10 @@ class TransportOperator:
         #: their effect through stored responses (see step and _build_response); None: plain extrapolation.
         self.respond_movers = None if respond_movers is None else np.asarray(respond_movers, dtype=np.int64)
         self._resp: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        #: Seconds spent computing the responses (part of this operator's set-up, paid at its first use).
+        #: Seconds spent computing the responses (part of this operator's set-up, paid at its first use), and
+        #: steps that added them to the first guess.
         self.response_s = 0.0
+        self.response_steps = 0
         self.net = net
         self.air = air
         self.kernel = kernel
@@ -512,6 +514,11 @@ class TransportOperator:
         return int(self._n_couplings + self._diag.size)
 
     @property
+    def response_bytes(self) -> int:
+        """Bytes the responses add to a step that uses them (row and column index, 4 bytes each, and value)."""
+        return 0 if self._resp is None else int(sum(a.nbytes for a in self._resp))
+
+    @property
     def bytes_per_sweep(self) -> int:
         """Bytes one sweep must stream at least: each stored entry (value, 4 or 8 bytes, + 4-byte index), the row
         pointers where the layout has them, and the vectors it reads and writes (fused: b, x read and
@@ -574,6 +581,7 @@ class TransportOperator:
             raise ValueError("give t_guess_c or t_prev_c, not both")
         inject = self.inject_w(mover_outlet_c, mover_heat_w)
         coef = None if t_prev_c is None else self._response_coef(inject, inject_history_w)
+        self.response_steps += int(coef is not None)
         if self.kernel == "reference":
             if t_prev_c is not None:
                 t_guess_c = 2.0 * t_c - t_prev_c
