@@ -397,8 +397,10 @@ def test_responses_are_the_implicit_steps_echo_of_each_movers_injection():
             assert err[kept].max() < 2 * TransportOperator.RESPONSE_RTOL * largest, (k, j)
             assert err[~kept].max(initial=0.0) < (TransportOperator.RESPONSE_CUTOFF
                                                   + 2 * TransportOperator.RESPONSE_RTOL) * largest, (k, j)
-            # The two forms run the same iteration: the same entries, to round-off.
-            assert np.abs(stored["reference"][:, k * m + j] - got).max() < 1e-9 * largest
+            # The two forms run the same iteration; the fused one also cuts values below RESPONSE_FLOOR of the
+            # largest as it goes (to skip the cells a response never reaches), which moves them by about that.
+            floor = TransportOperator.RESPONSE_FLOOR * largest
+            assert np.abs(stored["reference"][:, k * m + j] - got).max() < 10 * floor
 
 
 def test_a_guess_that_foresees_the_coil_jumps_saves_sweeps_and_keeps_the_answer():
@@ -419,6 +421,10 @@ def test_a_guess_that_foresees_the_coil_jumps_saves_sweeps_and_keeps_the_answer(
     sweeps: dict[str, list[int]] = {}
     for mode in ("plain", "fused", "reference"):
         op = ops["fused" if mode == "plain" else mode]
+        if mode == "reference":
+            # The very responses the fused form used (the forms compute them alike only to RESPONSE_FLOOR:
+            # test_responses_are_the_implicit_steps_echo_of_each_movers_injection), so the same iteration.
+            op._resp = ops["fused"]._resp
         t_prev, t = state.t_air_prev_c.copy(), state.t_air_c.copy()
         history = None
         sweeps[mode] = []
