@@ -474,3 +474,32 @@ def test_no_responses_on_recirculating_flows_where_they_would_cost_more_than_the
     guessed = responding.step(state.t_air_c, outlet, heat, t_prev_c=state.t_air_prev_c, inject_history_w=history)
     assert responding._resp is None and responding.response_steps == 0
     assert np.array_equal(plain[0], guessed[0]) and np.array_equal(plain[1], guessed[1])
+
+
+def test_a_field_handed_back_skips_the_gather_and_steps_to_the_same_bits():
+    """The operator keeps the fields it made in flow order: stepping on the field it returned (read-only, so
+    unchanged since) skips the gather into flow order. A run handing the fields back is bit for bit a run
+    handing it copies (which the operator must gather), and writing into a returned field is refused."""
+    twin = HallTwin(bundled_hall("tiny"), dt_s=2.0)
+    state = twin.initial_state()
+    for _ in range(5):
+        twin.step(state)
+    op = twin.operator(state)
+    outlet = np.concatenate([state.t_rack_c, state.t_coil_c, np.zeros(twin.n_pdus)])
+    heat = twin.mover_heat_w(state)
+    runs = {}
+    for handed_back in (True, False):
+        t_prev, t = state.t_air_prev_c.copy(), state.t_air_c.copy()
+        out = []
+        for k in range(12):
+            out_k = outlet + (2.0 if k >= 4 else 0.0)  # a transient: the exhausts and supplies 2 K warmer
+            t_new, t_in = op.step(t, out_k, heat, t_prev_c=t_prev)
+            out.append((t_new.copy(), t_in))
+            t_prev, t = (t, t_new) if handed_back else (t.copy(), t_new.copy())
+        runs[handed_back] = out
+    assert np.ptp(runs[True][-1][0] - state.t_air_c) > 0.5  # the field moved
+    for (a, ia), (b, ib) in zip(runs[True], runs[False]):
+        assert np.array_equal(a, b) and np.array_equal(ia, ib)
+    returned, _ = op.step(state.t_air_c, outlet, heat)
+    with pytest.raises(ValueError):
+        returned[0] = 0.0

@@ -169,8 +169,8 @@ ROW_WIDTH = 6
 @numba.njit(cache=_CACHE, nogil=True)
 def _fused_step(col, val, inv_diag, order, heat_per_dt, t_c, guess, extrapolate, inject_per_mover, out_cell, out_mover,
                 out_share, in_cell, in_mover, in_share, dt_per_heat, tol_k, rtol, max_sweeps, contraction, b, x, u, t0,
-                t_new, t_in, resp_row, resp_col, resp_val,
-                resp_coef):  # pragma: no cover - compiled; tested against the reference operator
+                t_new, t_in, resp_row, resp_col, resp_val, resp_coef, ordered, guess_ord,
+                t_new_ord):  # pragma: no cover - compiled; tested against the reference operator
     """One implicit step in flow order: gather, Gauss–Seidel sweeps, flux-form update, scatter.
 
     Row i of the ordered matrix holds its ``ROW_WIDTH`` off-diagonal couplings at ``col[i]``, ``val[i]``
@@ -185,13 +185,21 @@ def _fused_step(col, val, inv_diag, order, heat_per_dt, t_c, guess, extrapolate,
     holds the field of the step before: a linear extrapolation in time, made here rather than in a
     temporary array). The first iterate then gets ``resp_val[e] · resp_coef[resp_col[e]]`` added at row
     ``resp_row[e]`` for every stored entry e (empty arrays: none): the response of the field to the movers'
-    boundary values (see :meth:`TransportOperator.step`). Returns the number of sweeps.
+    boundary values (see :meth:`TransportOperator.step`). With ``ordered`` the gather is skipped: ``t0``
+    already holds ``t_c`` in flow order and ``guess_ord`` the field before it (the operator kept both from
+    the steps that made them). The new field is written in grid order to ``t_new`` and in flow order to
+    ``t_new_ord``. Returns the number of sweeps.
     """
     n = inv_diag.size
-    for i in range(n):
-        t0[i] = t_c[order[i]]
-        b[i] = heat_per_dt * t0[i]
-        x[i] = 2.0 * t0[i] - guess[order[i]] if extrapolate else guess[order[i]]
+    if ordered:  # sequential: no indirect loads
+        for i in range(n):
+            b[i] = heat_per_dt * t0[i]
+            x[i] = 2.0 * t0[i] - guess_ord[i]
+    else:
+        for i in range(n):
+            t0[i] = t_c[order[i]]
+            b[i] = heat_per_dt * t0[i]
+            x[i] = 2.0 * t0[i] - guess[order[i]] if extrapolate else guess[order[i]]
     for e in range(resp_row.size):  # rows ascending: x is read and written in memory order
         x[resp_row[e]] += resp_val[e] * resp_coef[resp_col[e]]
     for k in range(out_cell.size):
@@ -224,7 +232,9 @@ def _fused_step(col, val, inv_diag, order, heat_per_dt, t_c, guess, extrapolate,
         for j in range(ROW_WIDTH):  # a compile-time constant: unrolled
             c = col[i, j]
             downstream += val[i, j] * x[c] if c > i else 0.0
-        t_new[order[i]] = x[i] + dt_per_heat * (u[i] - downstream)
+        value = x[i] + dt_per_heat * (u[i] - downstream)
+        t_new_ord[i] = value
+        t_new[order[i]] = value
     t_in[:] = 0.0
     for k in range(in_cell.size):
         t_in[in_mover[k]] += in_share[k] * x[in_cell[k]]
@@ -476,7 +486,12 @@ class TransportOperator:
         self._in = (self.rank[intake.row].astype(np.int64), intake.col.astype(np.int64), intake.data.astype(float))
         self._n_movers = self.net.intake.shape[1]
         # Work arrays, reused every step (the kernel allocates nothing).
-        self._b, self._x, self._u, self._t0 = (np.empty(n) for _ in range(4))
+        self._b, self._x, self._u = (np.empty(n) for _ in range(3))
+        # Fields in flow order, rotated between steps (see step): the last step's new field, its old field,
+        # and a spare; with the grid-order arrays they were returned as / given as.
+        self._ord = [np.empty(n) for _ in range(3)]
+        self._last_out: np.ndarray | None = None
+        self._last_in: np.ndarray | None = None
 
     def inject_w(self, mover_outlet_c: np.ndarray, mover_heat_w: np.ndarray | float = 0.0) -> np.ndarray:
         """Heat each mover blows into the air per second, W (relative to 0 °C): its flow at its outlet
@@ -648,18 +663,31 @@ class TransportOperator:
                     row, col, val = self._resp
                     t_guess_c[self.order] += np.bincount(row, val * coef[col], minlength=self.net.n)
             return self._step_reference(t_c, mover_outlet_c, mover_heat_w, t_guess_c)
-        resp = _NO_RESPONSE if coef is None or self._resp is None else (*self._resp, coef)
+        resp_row, resp_col, resp_val, resp_coef = (_NO_RESPONSE if coef is None or self._resp is None
+                                                   else (*self._resp, coef))
         t_c = np.ascontiguousarray(t_c, dtype=np.float64)
         extrapolate = t_prev_c is not None
         guess = (np.ascontiguousarray(t_prev_c, dtype=np.float64) if extrapolate
                  else t_c if t_guess_c is None else np.ascontiguousarray(t_guess_c, dtype=np.float64))
+        # A field this operator returned last step (read-only since, so unchanged), given with the field it was
+        # made from, is already in flow order here: the kernel skips the gather, two indirect loads per cell
+        # (about as long as a sweep on the reference hall).
+        ordered = (t_prev_c is not None and t_c is self._last_out and t_prev_c is self._last_in
+                   and not t_c.flags.writeable and not t_prev_c.flags.writeable)
+        new_ord, t0_ord, prev_ord = self._ord if ordered else (self._ord[0], self._ord[2], self._ord[1])
         t_new = np.empty_like(t_c)
         t_in = np.empty(self._n_movers)
         self.last_sweeps = _fused_step(
             self._ell_col, self._ell_val, self._inv_diag, self._order, self.cell_heat_j_per_k / self.dt_s,
             t_c, guess, extrapolate, np.ascontiguousarray(inject, dtype=np.float64), *self._out, *self._in,
             self.dt_s / self.cell_heat_j_per_k, float(self.tol_k), float(self.rtol), int(self.max_sweeps),
-            self.contraction, self._b, self._x, self._u, self._t0, t_new, t_in, *resp)
+            self.contraction, self._b, self._x, self._u, t0_ord, t_new, t_in, resp_row, resp_col, resp_val, resp_coef,
+            ordered, prev_ord, new_ord)
+        # Next step: its old field is this new one (new_ord), the field before that this step's (t0_ord).
+        self._ord = [prev_ord, new_ord, t0_ord]
+        t_new.flags.writeable = False
+        self._last_out = t_new
+        self._last_in = t_c if not t_c.flags.writeable else None
         return t_new, t_in
 
     def _step_reference(self, t_c: np.ndarray, mover_outlet_c: np.ndarray, mover_heat_w: np.ndarray | float,
