@@ -350,6 +350,20 @@ def _single_couplings(a_ord: sp.csr_matrix) -> sp.csr_matrix:
     return out
 
 
+def _writeable(a: np.ndarray) -> np.ndarray:
+    return a if a.flags.writeable else a.copy()
+
+
+def _compile_response_kernels() -> None:
+    """Compile (or load from numba's cache) the kernels that compute the responses, on a one-cell problem:
+    called when an operator that will want them is built, so that it happens in set-up, not in a step."""
+    col = np.zeros((1, ROW_WIDTH), np.int32)
+    val = np.zeros((1, ROW_WIDTH))
+    one = np.ones((1, 1))
+    _sweeps_many(col, val, np.ones(1), one, np.zeros((1, 1)), np.zeros(1), 0.0, np.zeros(1), 0.5, 1)
+    _entries_above(one, np.zeros(1), 0)
+
+
 #: The fused kernel's response arguments when there is none: rows, columns, values, coefficients.
 _NO_RESPONSE = (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0), np.zeros(0))
 
@@ -444,6 +458,8 @@ class TransportOperator:
             self.contraction = float(self._lu.solve(-(self.upper @ np.ones(net.n))).max(initial=0.0))
             return
         self._setup_fused(a_ord)
+        if self.respond_movers is not None:
+            _compile_response_kernels()
         upper_sums = np.zeros(net.n)
         rows = np.repeat(np.arange(net.n), np.diff(self._ptr))
         upstream = self._col < rows
@@ -614,7 +630,9 @@ class TransportOperator:
         transients. ``inject_history_w`` (with ``t_prev_c``: the movers' :meth:`inject_w` of the steps
         before, latest first, one row per step) adds to it what the ``respond_movers``' changes of injection
         do that the extrapolation cannot foresee (:meth:`_build_response`). Each changes how many sweeps are
-        needed, not the answer beyond the tolerance.
+        needed, not the answer beyond the tolerance. The new field comes back read-only: handed back as
+        ``t_c`` with the field it was made from as ``t_prev_c`` (what HallTwin.step does), the operator finds
+        both in flow order from the step before and skips gathering them (see :func:`_fused_step`).
 
         The sweeps stop once the bound on the iterate's error (:func:`error_bound_k`: the last sweep's
         largest change times ρ/(1 − ρ), ρ = ``contraction``) is below ``tol_k`` or below ``rtol`` of what
@@ -675,11 +693,14 @@ class TransportOperator:
         ordered = (t_prev_c is not None and t_c is self._last_out and t_prev_c is self._last_in
                    and not t_c.flags.writeable and not t_prev_c.flags.writeable)
         new_ord, t0_ord, prev_ord = self._ord if ordered else (self._ord[0], self._ord[2], self._ord[1])
+        # numba compiles a kernel once per set of argument types, and a read-only array is a type of its own:
+        # the kernel always gets writeable ones (an ordered step reads neither field; otherwise a copy, once).
+        t_arg, guess_arg = (self._x, self._x) if ordered else (_writeable(t_c), _writeable(guess))
         t_new = np.empty_like(t_c)
         t_in = np.empty(self._n_movers)
         self.last_sweeps = _fused_step(
             self._ell_col, self._ell_val, self._inv_diag, self._order, self.cell_heat_j_per_k / self.dt_s,
-            t_c, guess, extrapolate, np.ascontiguousarray(inject, dtype=np.float64), *self._out, *self._in,
+            t_arg, guess_arg, extrapolate, np.ascontiguousarray(inject, dtype=np.float64), *self._out, *self._in,
             self.dt_s / self.cell_heat_j_per_k, float(self.tol_k), float(self.rtol), int(self.max_sweeps),
             self.contraction, self._b, self._x, self._u, t0_ord, t_new, t_in, resp_row, resp_col, resp_val, resp_coef,
             ordered, prev_ord, new_ord)
@@ -714,4 +735,5 @@ class TransportOperator:
         residual += x
         t_new = np.empty_like(t_c)
         t_new[self.order] = residual
+        t_new.flags.writeable = False  # as the fused form's (step)
         return t_new, self._intake_t_ord @ x
