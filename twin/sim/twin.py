@@ -405,7 +405,7 @@ class HallTwin:
         t_new, t_in = op.step(state.t_air_c, outlet_c, mover_heat_w, t_prev_c=state.t_air_prev_c,
                               inject_history_w=history)
         self.transport_s += time.perf_counter() - t0
-        inject_w = op.inject_w(outlet_c, mover_heat_w)[None, :]
+        inject_w = np.array(op.last_inject_w, ndmin=2)  # a copy: the state owns its history
         history = state.inject_history_w
         state.inject_history_w = inject_w if history is None else np.vstack(
             [inject_w, history[:TransportOperator.RESPONSE_STEPS]])

@@ -416,6 +416,8 @@ class TransportOperator:
         #: steps that added them to the first guess.
         self.response_s = 0.0
         self.response_steps = 0
+        #: The movers' injections (inject_w) of the last step, W.
+        self.last_inject_w = np.zeros(0)
         self.net = net
         self.air = air
         self.kernel = kernel
@@ -671,7 +673,7 @@ class TransportOperator:
         """
         if t_guess_c is not None and t_prev_c is not None:
             raise ValueError("give t_guess_c or t_prev_c, not both")
-        inject = self.inject_w(mover_outlet_c, mover_heat_w)
+        inject = self.last_inject_w = self.inject_w(mover_outlet_c, mover_heat_w)
         coef = None if t_prev_c is None else self._response_coef(inject, inject_history_w)
         self.response_steps += int(coef is not None)
         if self.kernel == "reference":
