@@ -153,6 +153,23 @@ def test_rack_inlet_alarms_keep_their_hysteresis_across_the_checkpoint(tmp_path)
     assert cleared and all(o["cleared_s"] > 60 for o in cleared)
 
 
+def test_resumed_run_takes_the_transport_guesses_of_the_straight_run(tmp_path):
+    """Embedded control with the flow field older than RESPOND_AFTER_S on both sides of the checkpoint: the
+    transport's first guess adds the responses to the CRAHs' injections of the last steps, which the state
+    carries, so the resumed run (its operator and responses built afresh) repeats the straight one bit for
+    bit."""
+    from twin.sim.twin import RESPOND_AFTER_S
+    from twin.thermal.transport import TransportOperator
+
+    hall = hall_from(tiny_dict(power=True))  # its flow field is solved once (the two-CRAH hall's fans hunt)
+    (twin_a, state_a, _), (twin_c, state_c, _) = _straight_and_resumed(
+        tmp_path, hall, control="embedded", events=None, n_steps=80, m_steps=30)
+    _assert_same_run(twin_a, state_a, twin_c, state_c)
+    assert state_c.time_s - state_c.flow_solved_s >= RESPOND_AFTER_S + 30  # one flow field all along
+    assert state_c.inject_history_w.shape == (TransportOperator.RESPONSE_STEPS + 1, len(twin_c.net.mover_names))
+    assert twin_c.current_operator is not None and twin_c.current_operator._resp is not None
+
+
 def test_resumed_run_under_ideal_control_is_bitwise_the_straight_run(tmp_path):
     """Ideal control without a power chain: the resumed run equals the straight one (events are logged alike)."""
     hall = hall_from(tiny_dict())

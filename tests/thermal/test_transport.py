@@ -12,10 +12,10 @@ import pytest
 import scipy.sparse as sp
 from scipy.special import erfc
 
-from tests.halls import hall_from, tiny_dict
+from tests.halls import hall_from, tiny_dict, two_crah_dict
 from twin.geometry.voxel import Grid, HallVoxels, Mover
 from twin.model import bundled_hall
-from twin.sim.twin import HallTwin
+from twin.sim.twin import HallTwin, TwinState
 from twin.thermal.airflow import AirflowSolver
 from twin.thermal.network import build_network
 from twin.thermal.transport import AirProperties, TransportOperator, heat_rate_w
@@ -385,3 +385,157 @@ def test_one_sweeps_error_after_a_supply_jump_stays_within_the_stopping_bound(ju
         assert op.last_sweeps == 1
         assert np.abs(t_in - ref._intake_t_ord @ one).max() < 1e-9
         assert np.abs(t_in - ref._intake_t_ord @ exact).max() <= bound_k
+
+
+def _two_crah_operators() -> tuple[HallTwin, TwinState, dict]:
+    """The two-CRAH tiny hall 40 s into a run under embedded control, and both forms of its transport
+    operator responding to the CRAHs' injections (what HallTwin builds under embedded control)."""
+    twin = HallTwin(hall_from(two_crah_dict()), dt_s=2.0, control="embedded")
+    state = twin.initial_state()
+    for _ in range(20):
+        twin.step(state)
+    crahs = np.arange(twin._crah.start, twin._crah.stop)
+    args = (twin.net, state.face_flow_m3s, state.flow_movers_m3s, state.flow_phi, twin.air, twin.dt_s)
+    return twin, state, {k: TransportOperator(*args, kernel=k, respond_movers=crahs) for k in ("reference", "fused")}
+
+
+def test_responses_are_the_implicit_steps_echo_of_each_movers_injection():
+    """Column k·m + j of the stored responses is P^k R e_j, R = A⁻¹ B and P = A⁻¹ ρ c_p V/dt, the ordered
+    implicit step solved directly (spsolve): kept entries within the responses' precision, and what was dropped
+    below the cutoff; both forms of the operator store the same responses."""
+    import scipy.sparse.linalg as spla
+
+    twin, state, ops = _two_crah_operators()
+    ref = ops["reference"]
+    a_ord = (sp.tril(ref._lu.L @ ref._lu.U) + ref.upper).tocsc()
+    movers = ref.respond_movers
+    m, steps, n = movers.size, TransportOperator.RESPONSE_STEPS, twin.net.n
+    stored = {}
+    for kernel, op in ops.items():
+        row, col, val = op._build_response()
+        assert np.all(np.diff(row) >= 0)  # sorted by row: the kernel reads the field in memory order
+        dense = np.zeros((n, steps * m))
+        dense[row, col] = val
+        stored[kernel] = dense
+    for j, mover in enumerate(movers):
+        b = ref._outlet_ord[:, mover].toarray().ravel()  # 1 W blown in by this mover, spread over its outlet
+        x = spla.spsolve(a_ord, b)
+        largest = np.abs(x).max()
+        assert largest > 0
+        for k in range(steps):
+            if k:
+                x = spla.spsolve(a_ord, ref.cell_heat_j_per_k / ref.dt_s * x)
+            got = stored["fused"][:, k * m + j]
+            kept = got != 0
+            # The echo k steps on: still there, and spreading downstream (more cells above the cutoff).
+            assert kept.sum() > 0
+            err = np.abs(got - x)
+            assert err[kept].max() < 2 * TransportOperator.RESPONSE_RTOL * largest, (k, j)
+            assert err[~kept].max(initial=0.0) < (TransportOperator.RESPONSE_CUTOFF
+                                                  + 2 * TransportOperator.RESPONSE_RTOL) * largest, (k, j)
+            # The two forms run the same iteration; the fused one also cuts values below RESPONSE_FLOOR of the
+            # largest as it goes (to skip the cells a response never reaches), which moves them by about that.
+            floor = TransportOperator.RESPONSE_FLOOR * largest
+            assert np.abs(stored["reference"][:, k * m + j] - got).max() < 10 * floor
+
+
+def test_a_guess_that_foresees_the_coil_jumps_saves_sweeps_and_keeps_the_answer():
+    """The coil outlets jump by a tenth of a kelvin or two each step (a valve loop on a 12-bit sensor): the
+    extrapolation 2 T − T_prev cannot foresee it and the first sweep's error bound misses the tolerance; the
+    responses to the CRAHs' injections added to it make most steps end after one sweep. The answer is the
+    same within the stopping test's tolerance against the step solved directly, each step conserves energy
+    to round-off, and the two forms of the operator take the same sweeps to the same fields."""
+    import scipy.sparse.linalg as spla
+
+    twin, state, ops = _two_crah_operators()
+    ref = ops["reference"]
+    a_ord = (sp.tril(ref._lu.L @ ref._lu.U) + ref.upper).tocsc()
+    crah = twin._crah
+    base = np.concatenate([state.t_rack_c, state.t_coil_c, np.zeros(twin.n_pdus)])
+    heat = twin.mover_heat_w(state)
+    q = ref.mover_flow_m3s
+    sweeps: dict[str, list[int]] = {}
+    for mode in ("plain", "fused", "reference"):
+        op = ops["fused" if mode == "plain" else mode]
+        if mode == "reference":
+            # The very responses the fused form used (the forms compute them alike only to RESPONSE_FLOOR:
+            # test_responses_are_the_implicit_steps_echo_of_each_movers_injection), so the same iteration.
+            op._resp = ops["fused"]._resp
+        t_prev, t = state.t_air_prev_c.copy(), state.t_air_c.copy()
+        history = None
+        sweeps[mode] = []
+        rng = np.random.default_rng(7)  # the same jumps for each
+        fields = []
+        for _ in range(25):
+            outlet = base.copy()
+            outlet[crah] += rng.choice([-0.2, -0.1, 0.0, 0.1, 0.2], size=outlet[crah].size)
+            t_new, t_in = op.step(t, outlet, heat, t_prev_c=t_prev,
+                                  inject_history_w=None if mode == "plain" else history)
+            sweeps[mode].append(op.last_sweeps)
+            inject = op.inject_w(outlet, heat)
+            stored_w = op.cell_heat_j_per_k * float((t_new - t).sum()) / op.dt_s
+            assert abs(stored_w - (inject.sum() - twin.air.rho_cp * q @ t_in)) < 1e-9 * inject.sum()
+            b = ref.cell_heat_j_per_k / ref.dt_s * t[ref.order] + ref._outlet_ord @ inject
+            exact = np.empty_like(t)
+            exact[ref.order] = spla.spsolve(a_ord, b)
+            moved = np.abs(exact - t).max()
+            assert np.abs(t_new - exact).max() < max(op.tol_k, op.rtol * moved)
+            history = inject[None, :] if history is None else np.vstack([inject, history[:TransportOperator.RESPONSE_STEPS]])
+            t_prev, t = t, t_new
+            fields.append(t_new)
+        if mode == "fused":
+            fused_fields = fields
+        if mode == "reference":
+            assert sweeps["reference"] == sweeps["fused"]
+            assert max(np.abs(a - b).max() for a, b in zip(fields, fused_fields)) < 1e-10
+    # Once the history is there (two steps back for the first second difference), one sweep mostly does.
+    assert np.mean(sweeps["plain"][7:]) >= 1.9, sweeps["plain"]
+    assert np.mean(sweeps["fused"][7:]) <= 1.3, sweeps["fused"]
+
+
+def test_no_responses_on_recirculating_flows_where_they_would_cost_more_than_they_save():
+    """On the momentum model's recirculating flow the iteration contracts slowly (ρ above
+    RESPONSE_MAX_CONTRACTION): each response would take over a hundred sweeps to save at most one per step, so
+    the operator leaves them out and the guess is the plain extrapolation, step for step the same."""
+    twin, state, ops = _operators_on_a_run("momentum")
+    op = ops["fused"]
+    assert op.contraction > TransportOperator.RESPONSE_MAX_CONTRACTION
+    args = (twin.net, state.face_flow_m3s, state.flow_movers_m3s, state.flow_phi, twin.air, twin.dt_s)
+    responding = TransportOperator(*args, face_diffusivity_m2s=state.face_diffusivity_m2s,
+                                   respond_movers=np.arange(twin._crah.start, twin._crah.stop))
+    outlet = np.concatenate([state.t_rack_c, state.t_coil_c, np.zeros(twin.n_pdus)])
+    heat = twin.mover_heat_w(state)
+    history = np.vstack([responding.inject_w(outlet + 0.1 * k, heat) for k in range(3)])
+    plain = op.step(state.t_air_c, outlet, heat, t_prev_c=state.t_air_prev_c)
+    guessed = responding.step(state.t_air_c, outlet, heat, t_prev_c=state.t_air_prev_c, inject_history_w=history)
+    assert responding._resp is None and responding.response_steps == 0
+    assert np.array_equal(plain[0], guessed[0]) and np.array_equal(plain[1], guessed[1])
+
+
+def test_a_field_handed_back_skips_the_gather_and_steps_to_the_same_bits():
+    """The operator keeps the fields it made in flow order: stepping on the field it returned (read-only, so
+    unchanged since) skips the gather into flow order. A run handing the fields back is bit for bit a run
+    handing it copies (which the operator must gather), and writing into a returned field is refused."""
+    twin = HallTwin(bundled_hall("tiny"), dt_s=2.0)
+    state = twin.initial_state()
+    for _ in range(5):
+        twin.step(state)
+    op = twin.operator(state)
+    outlet = np.concatenate([state.t_rack_c, state.t_coil_c, np.zeros(twin.n_pdus)])
+    heat = twin.mover_heat_w(state)
+    runs = {}
+    for handed_back in (True, False):
+        t_prev, t = state.t_air_prev_c.copy(), state.t_air_c.copy()
+        out = []
+        for k in range(12):
+            out_k = outlet + (2.0 if k >= 4 else 0.0)  # a transient: the exhausts and supplies 2 K warmer
+            t_new, t_in = op.step(t, out_k, heat, t_prev_c=t_prev)
+            out.append((t_new.copy(), t_in))
+            t_prev, t = (t, t_new) if handed_back else (t.copy(), t_new.copy())
+        runs[handed_back] = out
+    assert np.ptp(runs[True][-1][0] - state.t_air_c) > 0.5  # the field moved
+    for (a, ia), (b, ib) in zip(runs[True], runs[False]):
+        assert np.array_equal(a, b) and np.array_equal(ia, ib)
+    returned, _ = op.step(state.t_air_c, outlet, heat)
+    with pytest.raises(ValueError):
+        returned[0] = 0.0

@@ -409,8 +409,9 @@ _NEW_IN_2 = ("face_flow_m3s", "flow_phi", "flow_movers_m3s", "flow_solved_s", "m
 
 
 #: State fields added to format 2 later, whose default is what the checkpoints written before them meant:
-#: no eddy diffusivity (the transport mixed at the hall's constant until the flow's next refresh).
-_ADDED_IN_2 = ("face_diffusivity_m2s",)
+#: no eddy diffusivity (the transport mixed at the hall's constant until the flow's next refresh); no
+#: history of the movers' injections (the transport's first guess was the plain extrapolation).
+_ADDED_IN_2 = ("face_diffusivity_m2s", "inject_history_w")
 
 
 def _check_state_fits(path: Path, state: TwinState, twin: HallTwin) -> None:

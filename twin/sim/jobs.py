@@ -267,14 +267,15 @@ def transport_figures(twin: HallTwin) -> dict:
 
     The bound counts the bytes one step must stream at least (``TransportOperator.bytes_per_sweep``: the
     matrix entries, 8-byte value + 4-byte index each, row pointers and the vectors a sweep reads and
-    writes) times the sweeps; ratio = bound time ÷ measured time.
+    writes) times the sweeps, plus the responses the first guess adds (``response_bytes``) in the steps
+    that used them; ratio = bound time ÷ measured time.
     """
     op = twin.current_operator
     if op is None or twin.transport_steps == 0:
         return {}
     n = twin.net.n
     sweeps = twin.transport_sweeps / twin.transport_steps
-    bytes_per_step = sweeps * op.bytes_per_sweep
+    bytes_per_step = sweeps * op.bytes_per_sweep + op.response_bytes * op.response_steps / twin.transport_steps
     bandwidth = memory_bandwidth_gbs()
     measured_s = twin.transport_s / twin.transport_steps
     bound_s = bytes_per_step / (bandwidth * 1e9)

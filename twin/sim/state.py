@@ -82,6 +82,9 @@ class TwinState:
     flow_solved_s: float = -math.inf
     momentum: dict | None = None
     face_diffusivity_m2s: np.ndarray | None = None
+    # Heat each mover blew into the air in the last steps (W, latest first; TransportOperator.inject_w): the
+    # transport's first guess foresees from it what the coil outlets' step-to-step jumps do to the field.
+    inject_history_w: np.ndarray | None = None
     heat_in_j: float = 0.0  # heat released into the hall: racks (IT + PSU losses), CRAH fans, PDUs
     heat_removed_j: float = 0.0  # heat taken out by the coils
     stored_initial_j: float = 0.0  # heat stored in air and racks at t = 0 (relative to 0 °C)
