@@ -33,7 +33,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Under ``--dist loadgroup``, tests sharing an expensive module-, package- or session-scoped fixture
     (a steady solve of reference.toml, three scenario runs, a Dask cluster, a 3 h run) go to one worker,
     so that it is computed once, not once per worker. Other tests are spread one by one. Serial tests
-    (``-m serial``, the second pass) are left alone."""
+    (``-m serial``, the second pass) are left alone.
+
+    On an xdist worker, slow-marked tests are then moved to the front, keeping the order otherwise. xdist
+    hands out the groups largest first and then the single tests in this order, so a long test no longer
+    starts near the end while the other worker runs out of work (longest first: the two workers finish
+    within a short test). Without xdist the order stays the collection's: moving a test away from its
+    module's or package's neighbours would set up their shared fixtures twice."""
     for item in items:
         if item.get_closest_marker("serial") or item.get_closest_marker("xdist_group"):
             continue
@@ -47,3 +53,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             _, name, baseid = min(shared)
             # baseid: the module defining the fixture, or the folder of its conftest.py
             item.add_marker(pytest.mark.xdist_group(f"{baseid}::{name}"))
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller schedules from its order
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep theirs

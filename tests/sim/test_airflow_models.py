@@ -110,7 +110,8 @@ def test_a_momentum_steady_solve_that_cannot_converge_says_so_with_its_residuals
 
 
 def test_airflow_flag_overrides_the_hall_and_is_reported(tmp_path, capsys):
-    """--airflow momentum on a potential-flow hall: the summary and the bench say which model ran."""
+    """--airflow momentum on a potential-flow hall: the summary and the bench say which model ran; the
+    bench (without --no-power-check) also times the power solve against pandapower's."""
     from tests.halls import TINY
 
     proc = twin_cli("run", TINY, "--steady", "--airflow", "momentum", "--json", "--out", tmp_path / "s")
@@ -120,9 +121,11 @@ def test_airflow_flag_overrides_the_hall_and_is_reported(tmp_path, capsys):
     assert out["airflow_model"] == "momentum" and out["heat_mixing"] == "eddy"
     proc = twin_cli("bench", TINY, "--airflow", "momentum", "--duration", "2min", "--json")
     assert proc.returncode == 0, proc.stderr
-    flow = json.loads(proc.stdout)["airflow"]
+    bench = json.loads(proc.stdout)
+    flow = bench["airflow"]
     assert flow["model"] == "momentum" and flow["refreshes"] >= 3 and flow["refresh_ms"] > 0
     assert flow["heat_mixing"] == "eddy"
+    assert bench["power_solve"]["solve_us"] > 0 and bench["power_solve"]["pandapower"]["runpp_us"] > 0
     proc = twin_main(capsys, "run", TINY, "--steady", "--airflow", "stokes")  # a bad value: in process
     assert proc.returncode == 2 and "potential" in proc.stderr
 
@@ -159,7 +162,7 @@ def test_the_hall_chooses_the_convection_scheme_and_a_wrong_one_is_named(tmp_pat
 
     assert _momentum_hall().spec.airflow.convection == "upwind"
     path = bad_hall(tmp_path, append='\n[airflow]\nmodel = "momentum"\nconvection = "tvd"\n')
-    proc = twin_cli("bench", path, "--duration", "1min", "--json")
+    proc = twin_cli("bench", path, "--duration", "1min", "--no-power-check", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["airflow"]["convection"] == "tvd"
     path = bad_hall(tmp_path, append='\n[airflow]\nmodel = "momentum"\nconvection = "quick"\n')

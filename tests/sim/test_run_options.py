@@ -1,4 +1,6 @@
-"""`twin run` options: starting from the steady state, re-using an output folder, sub-second steps."""
+"""`twin run` options: starting from the steady state, re-using an output folder, sub-second steps. The runs
+call the CLI's entry point in this process (``twin_main``): what they check is the files and summaries written,
+not the process (tests/sim/test_cli.py keeps real subprocesses for that)."""
 
 from __future__ import annotations
 
@@ -8,16 +10,16 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.sim.runs import TINY, twin_cli, twin_main
+from tests.sim.runs import TINY, twin_main
 
 
 @pytest.mark.parametrize(("control", "tolerance_k"), [("ideal", 0.01), ("embedded", 0.1)])
-def test_run_from_steady_state_stays_there(tmp_path, control, tolerance_k):
+def test_run_from_steady_state_stays_there(tmp_path, capsys, control, tolerance_k):
     """--from-steady: the hall starts settled, so inlets stay at the steady values and energy still closes
     (within the sensor noise the embedded controllers act on)."""
-    steady = json.loads(twin_cli("run", TINY, "--steady", "--json", "--out", tmp_path / "s").stdout)
-    proc = twin_cli("run", TINY, "--from-steady", "--duration", "20min", "--control", control, "--json",
-                    "--out", tmp_path / "r")
+    steady = json.loads(twin_main(capsys, "run", TINY, "--steady", "--json", "--out", tmp_path / "s").stdout)
+    proc = twin_main(capsys, "run", TINY, "--from-steady", "--duration", "20min", "--control", control, "--json",
+                     "--out", tmp_path / "r")
     assert proc.returncode == 0, proc.stderr
     run = json.loads(proc.stdout)
     assert run["initial"] == "steady" and run["control"] == control
@@ -28,31 +30,31 @@ def test_run_from_steady_state_stays_there(tmp_path, control, tolerance_k):
     assert np.ptp(inlet) < tolerance_k  # no start-up transient (a still-air start moves it by kelvins)
 
 
-def test_rerun_into_same_folder_leaves_no_stale_outputs(tmp_path):
+def test_rerun_into_same_folder_leaves_no_stale_outputs(tmp_path, capsys):
     """A second, shorter run into the same folder removes the first run's later field snapshots."""
     out = tmp_path / "out"
-    assert twin_cli("run", TINY, "--duration", "30min", "--out", out).returncode == 0
+    assert twin_main(capsys, "run", TINY, "--duration", "30min", "--out", out).returncode == 0
     assert (out / "fields" / "t_00001800s.vti").is_file()
-    proc = twin_cli("run", TINY, "--duration", "10min", "--json", "--out", out)
+    proc = twin_main(capsys, "run", TINY, "--duration", "10min", "--json", "--out", out)
     assert proc.returncode == 0, proc.stderr
     listed = {str(p) for p in json.loads(proc.stdout)["outputs"]}
     on_disk = {str(p) for p in out.rglob("*") if p.is_file()}
     assert on_disk == listed
 
 
-def test_sub_second_steps_name_field_snapshots_apart(tmp_path):
+def test_sub_second_steps_name_field_snapshots_apart(tmp_path, capsys):
     """With dt = 0.5 s and snapshots every 1.5 s, no two snapshot times share a file name."""
     out = tmp_path / "out"
-    proc = twin_cli("run", TINY, "--duration", "6", "--dt", "0.5", "--fields-every", "1.5", "--json", "--out", out)
+    proc = twin_main(capsys, "run", TINY, "--duration", "6", "--dt", "0.5", "--fields-every", "1.5", "--json", "--out", out)
     assert proc.returncode == 0, proc.stderr
     fields = sorted((out / "fields").glob("*.vti"))
     assert len(fields) == 5  # t = 0, 1.5, 3, 4.5, 6
     assert any("0001.500s" in p.name for p in fields)
 
 
-def test_records_land_on_multiples_of_the_interval(tmp_path):
+def test_records_land_on_multiples_of_the_interval(tmp_path, capsys):
     """dt = 3 s, records every 10 s: rows at the first step on or after each multiple of 10 s."""
-    proc = twin_cli("run", TINY, "--duration", "60", "--dt", "3", "--out", tmp_path / "o")
+    proc = twin_main(capsys, "run", TINY, "--duration", "60", "--dt", "3", "--out", tmp_path / "o")
     assert proc.returncode == 0, proc.stderr
     time_s = pq.read_table(tmp_path / "o" / "timeseries.parquet").column("time_s").to_pylist()
     assert time_s == [0.0, 12.0, 21.0, 30.0, 42.0, 51.0, 60.0]

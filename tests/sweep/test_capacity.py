@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.halls import hall_from, two_crah_dict
-from tests.sim.runs import twin_cli
+from tests.sim.runs import twin_cli, twin_main
 from twin.model.power import PSU_CURVES
 from twin.sim.twin import HallTwin, NoSteadyState
 from twin.sweep.capacity import TOL_KW, capacity_cases, power_capacity, stranded
@@ -149,9 +149,9 @@ def test_cli_capacity_case_timeout_stops_each_search(client, tmp_path):
     assert all(r["status"] == "error" and r["reason"].startswith("timed out") and r["wall_s"] < 30.0 for r in rows)
 
 
-def test_capacity_case_timeout_must_be_a_duration():
-    """A bad --case-timeout on twin capacity is one line naming the option and what is allowed."""
-    proc = twin_cli("capacity", "tiny", "--case-timeout", "soon")
+def test_capacity_case_timeout_must_be_a_duration(capsys):
+    """A bad --case-timeout on twin capacity is one line naming the option and what is allowed (in process)."""
+    proc = twin_main(capsys, "capacity", "tiny", "--case-timeout", "soon")
     last = proc.stderr.splitlines()[-1]
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--case-timeout" in last and "duration" in last

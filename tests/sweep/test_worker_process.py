@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.halls import hall_from, two_crah_dict
-from tests.sim.runs import twin_cli
+from tests.sim.runs import twin_cli, twin_main
 from twin.sweep.bench import grid_cases
 from twin.sweep.cases import Case
 from twin.sweep.command import job_for
@@ -123,8 +123,8 @@ def test_sweep_case_timeout_from_the_command_line(client, tmp_path):
     assert (out / "report.html").is_file()
 
 
-def test_case_timeout_must_be_a_duration():
-    """A bad --case-timeout is one line naming the option and what is allowed."""
-    proc = twin_cli("sweep", "tiny", "--n-1", "crah", "--case-timeout", "soon")
+def test_case_timeout_must_be_a_duration(capsys):
+    """A bad --case-timeout is one line naming the option and what is allowed (in process)."""
+    proc = twin_main(capsys, "sweep", "tiny", "--n-1", "crah", "--case-timeout", "soon")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--case-timeout" in proc.stderr.splitlines()[-1] and "duration" in proc.stderr.splitlines()[-1]

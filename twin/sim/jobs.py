@@ -184,8 +184,9 @@ def steady_job(hall: HallModel, *, out_dir: Path | None, airflow: str | None = N
 
 
 def bench_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, control: str = "embedded",
-              airflow: str | None = None) -> dict:
-    """A timed run with no outputs and no progress bar, all parts running; adds set-up and per-step figures."""
+              airflow: str | None = None, power_check: bool = True) -> dict:
+    """A timed run with no outputs and no progress bar, all parts running; adds set-up and per-step figures,
+    and (``power_check``) the power-chain solve timed against pandapower's on the same networks."""
     rss_before = process_memory_bytes()["rss"]
     t0 = time.perf_counter()
     twin = HallTwin(hall, dt_s=dt_s, control=control, airflow=airflow)
@@ -214,7 +215,7 @@ def bench_job(hall: HallModel, *, duration_s: float, dt_s: float = 1.0, control:
                          "refresh_ms": round(1e3 * (twin.flow_s - first_flow_s) / refreshes, 2) if refreshes else None,
                          "refresh_every_s": round(info.sim_s / refreshes, 1) if refreshes else None,
                          "refresh_interval_s": twin.flow_refresh_s if twin.momentum else None}
-    if twin.power is not None:
+    if power_check and twin.power is not None:
         from twin.electrical.bench import bench_power
 
         result["power_solve"] = bench_power(hall)
