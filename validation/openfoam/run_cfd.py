@@ -360,7 +360,8 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
 
     ``wall_limit_s``: stop before the next block would end later than this wall time (seconds from the
     start), once at least a third of ``average_s`` has been averaged; ``meta.json`` records the simulated
-    time actually averaged (a shared machine's load decides how far a run gets).
+    time actually averaged (a shared machine's load decides how far a run gets). A file named ``stop``
+    in ``case_dir`` ends the run the same way after the current block, once the spin-up is over.
     """
     case = build_case(hall, plenum=plenum, tile_model=tile_model, tile_zeta_scale=tile_zeta_scale)
     if case_dir.exists():
@@ -455,6 +456,11 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
         if (wall_limit_s is not None and t_now - spin_up_s >= average_s / 3 and t_now < end_s - 1e-9
                 and elapsed + 1.5 * block_wall > wall_limit_s):
             print(f"[{hall.stem} transient] wall limit: stopping at t {t_now:.1f} s", file=sys.stderr, flush=True)
+            break
+        if (case_dir / "stop").exists() and t_now > spin_up_s + 1e-9:
+            # An operator's early end (`touch CASE/stop`) on a machine slower than planned: the samples
+            # averaged so far are written as results instead of being lost with the process.
+            print(f"[{hall.stem} transient] stop file: stopping at t {t_now:.1f} s", file=sys.stderr, flush=True)
             break
     wall_s = time.perf_counter() - t0
     if sums["n"] == 0:
