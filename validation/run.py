@@ -295,6 +295,52 @@ def annex20_section(grids: list[int], plots: Path) -> Section:
 
 # ------------------------------------------------------------------------------------ data halls
 
+def _transient_summary(hall: str, plots: Path) -> list[str]:
+    """A hall's transient CFD run, if any: what was averaged, how much the intakes swing, the averaging
+    window's standard error and spin-up drift (``validation.transient_stats``), and a plot of the sampled
+    intakes with their running means over the window."""
+    import json
+
+    from validation.compare import references
+    from validation.transient_stats import read_samples, window_stats
+
+    folder = references(hall).get("transient")
+    if folder is None or not (folder / "samples.csv").is_file():
+        return []
+    meta = json.loads((folder / "meta.json").read_text())
+    times, cols = read_samples(folder)
+    spin_up_s = float(meta["spin_up_s"])
+    stats = [window_stats(times, v, name=k, spin_up_s=spin_up_s, batch_s=60.0) for k, v in cols.items()
+             if k.startswith("in.")]
+    worst_se = max(stats, key=lambda st: st.se_k)
+    worst_sd = max(stats, key=lambda st: st.sd_k)
+    worst_half = max(stats, key=lambda st: abs(st.half_difference_k))
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    win = times > spin_up_s + 1e-9
+    for k, v in cols.items():
+        if not k.startswith("in."):
+            continue
+        line, = ax.plot(times, v, lw=0.6, alpha=0.6)
+        running = np.cumsum(v[win]) / np.arange(1, win.sum() + 1)
+        ax.plot(times[win], running, color=line.get_color(), lw=1.8, label=k[3:])
+    ax.axvline(spin_up_s, color="k", ls=":", lw=1)
+    ax.set(xlabel="simulated time, s", ylabel="rack intake, °C",
+           title=f"{hall}: transient CFD intakes (thin) and their running means over the window (thick)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=4)
+    name = f"{hall}_transient.png"
+    _save(fig, plots / name)
+    return ["", f"**{hall}, transient CFD** ({meta['solver']}, {meta['time_scheme']}): {meta['simulated_s']:.0f} s "
+            f"simulated in {meta['time_steps']:,} steps, {spin_up_s:.0f} s spin-up from rest, averaged over "
+            f"{meta['averaged_over_s']:.0f} s ({meta['samples_averaged']} samples, one per "
+            f"{meta['sample_interval_s']:g} s), {meta['wall_s']:.0f} s of wall time on one shared core. The intakes "
+            f"swing in time (sample standard deviation up to {worst_sd.sd_k:.2f} K, {worst_sd.name[3:]}); their "
+            f"means have a standard error (batch means of 60 s) of at most {worst_se.se_k:.2f} K "
+            f"({worst_se.name[3:]}), and the window's two halves differ by at most "
+            f"{abs(worst_half.half_difference_k):.2f} K ({worst_half.name[3:]}).", "",
+            f"![{hall} transient intakes](validation/{name})"]
+
+
 def hall_section(plots: Path) -> Section:
     """Data halls against OpenFOAM: per-rack intake temperatures of both airflow models against the CFD
     results in ``validation/results/`` (made by ``validation/openfoam/run_cfd.py`` from the same hall files),
@@ -341,6 +387,7 @@ def hall_section(plots: Path) -> Section:
     _save(fig, plots / "halls.png")
     per_rack = []
     for h in halls:
+        per_rack += _transient_summary(h, plots)
         mom, pot = runs[(h, "momentum")], runs[(h, "potential")]
         kinds = list(mom["by_reference"])
         head = [f"CFD {k}" for k in kinds] + ["potential", "momentum"]
