@@ -383,7 +383,7 @@ def hall_section(plots: Path) -> Section:
         ax.set_xticks(x, [r["rack"] for r in racks], rotation=45)
         ax.set(title=h, ylabel="rack intake, °C")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, framealpha=0.5)  # see-through: on aisle-pair it sits over the row-end points
     _save(fig, plots / "halls.png")
     per_rack = []
     for h in halls:
