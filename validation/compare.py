@@ -15,6 +15,12 @@ are the cells the CFD's intake patch borders, so both sides average the same cel
 It prints per rack CFD, twin and twin − CFD, the RMS over the hall's racks, and the wall times.
 ``--turbulence`` runs a copy of the hall file with ``[airflow] turbulence`` set (the hall stays the single
 source: only that key is added).
+
+A hall can have two CFD references: the steady SIMPLE run (``results/<hall>/``) and a time-averaged
+transient run (``results/<hall>-transient/``, ``run_cfd.py --transient``). Both are shown, with the RMS
+of the twin against each; the ≤ 1 K check uses the one :func:`check_reference` picks by a rule fixed
+before looking at the twin (validation/README.md, "Which reference the check uses"): the steady run
+where its intakes settled, else the transient time average, else the unsettled steady mean, flagged.
 """
 
 from __future__ import annotations
@@ -34,11 +40,19 @@ import numpy as np
 from twin.geometry.voxel import voxelize_hall
 from twin.model import load_hall
 
-__all__ = ["compare_hall", "read_vti_cells", "twin_intakes_c"]
+__all__ = ["SETTLED_RANGE_K", "check_reference", "compare_hall", "hall_names", "read_cfd", "read_vti_cells",
+           "references", "twin_intakes_c"]
 
 HERE = Path(__file__).resolve().parent
 HALLS = HERE / "halls"
 RESULTS = HERE / "results"
+
+#: A steady run counts as settled when it met its own convergence criteria or its rack intakes moved by
+#: at most this much over the last half of its iterations: half the 1 K target, so that the reference's
+#: own wander cannot decide a pass or a fail.
+SETTLED_RANGE_K = 0.5
+#: Suffix of a hall's time-averaged transient results folder (``run_cfd.py --transient``).
+TRANSIENT_SUFFIX = "-transient"
 
 
 def read_vti_cells(path: Path, name: str) -> np.ndarray:
@@ -100,33 +114,93 @@ def twin_intakes_c(hall_path: Path, out_dir: Path, *, airflow: str | None = None
     return {m.name: float(flat[m.intake].mean()) for m in vox.racks}, summary
 
 
-def read_cfd(hall: str) -> tuple[dict[str, float], dict]:
-    rows = list(csv.DictReader(open(RESULTS / hall / "racks.csv")))
-    meta = json.loads((RESULTS / hall / "meta.json").read_text())
+def read_cfd(folder: Path | str) -> tuple[dict[str, float], dict]:
+    """(intake °C per rack, meta) of one CFD results folder (a hall name means ``results/<hall>``)."""
+    folder = RESULTS / folder if isinstance(folder, str) else folder
+    with open(folder / "racks.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    meta = json.loads((folder / "meta.json").read_text())
     return {r["rack"]: float(r["t_intake_c"]) for r in rows}, meta
 
 
+def hall_names(results: Path = RESULTS) -> list[str]:
+    """Halls with a steady CFD reference and a hall file (transient folders are a hall's second reference)."""
+    if not results.is_dir():
+        return []
+    return sorted(d.name for d in results.iterdir() if (d / "racks.csv").is_file() and (HALLS / f"{d.name}.toml").is_file())
+
+
+def references(hall: str, results: Path = RESULTS) -> dict[str, Path]:
+    """The hall's CFD results folders by kind: ``steady`` and, when it has been run, ``transient``."""
+    found = {"steady": results / hall, "transient": results / f"{hall}{TRANSIENT_SUFFIX}"}
+    return {k: d for k, d in found.items() if (d / "racks.csv").is_file() and (d / "meta.json").is_file()}
+
+
+def check_reference(metas: dict[str, dict]) -> tuple[str, str]:
+    """Which reference the ≤ 1 K check uses, and why: (``steady`` | ``transient``, reason).
+
+    The rule looks at the references' own meta only, never at the twin: a steady run is a solution when
+    it converged or its intakes settled within :data:`SETTLED_RANGE_K` over its last half; otherwise the
+    time average of the transient run is used, because the mean of unconverged SIMPLE iterates is not a
+    solution of anything (the iterates are not a time history). Without a transient run the unsettled
+    steady mean is used and the reason says so.
+    """
+    steady = metas["steady"]
+    wander_k = steady.get("intake_range_last_half_k")
+    if steady.get("converged"):
+        return "steady", "steady run converged"
+    if wander_k is not None and wander_k <= SETTLED_RANGE_K:
+        return "steady", f"steady intakes settled within {wander_k:.2f} K ≤ {SETTLED_RANGE_K} K over the last half"
+    what = f"steady run unsettled (intakes wander {wander_k:.2f} K > {SETTLED_RANGE_K} K over the last half)" \
+        if wander_k is not None else "steady run not converged"
+    if "transient" in metas:
+        return "transient", f"{what}: time average of the transient run"
+    return "steady", f"{what}; no transient run yet: unconverged SIMPLE mean, provisional"
+
+
+def _errors(twin: dict[str, float], cfd: dict[str, float]) -> dict:
+    err = np.array([twin[name] - cfd[name] for name in cfd])
+    return {"rms_k": round(float(np.sqrt(np.mean(err**2))), 3), "max_abs_k": round(float(np.abs(err).max()), 3),
+            "mean_k": round(float(err.mean()), 3)}
+
+
 def compare_hall(hall: str, *, airflow: str | None = None, turbulence: str | None = None) -> dict:
-    """Per-rack intake error of the twin against the CFD for one hall, and the RMS."""
-    cfd, meta = read_cfd(hall)
+    """Per-rack intake error of the twin against the hall's CFD references, and the RMS against each.
+
+    ``cfd_c``, ``error_k``, ``rms_k``, ``max_abs_k`` and ``mean_k`` are against the check's reference
+    (:func:`check_reference`, named in ``reference``); ``cfd_<kind>_c`` per rack and ``by_reference`` give
+    every reference. The speed-up is against the steady CFD's time (the target compares steady solves).
+    """
+    refs = {kind: read_cfd(folder) for kind, folder in references(hall).items()}
+    if "steady" not in refs:
+        raise RuntimeError(f"{RESULTS / hall}: no steady CFD results (racks.csv and meta.json)")
+    metas = {kind: meta for kind, (_, meta) in refs.items()}
+    kind, reason = check_reference(metas)
+    cfd = refs[kind][0]
     with tempfile.TemporaryDirectory(prefix=f"compare-{hall}-") as tmp:
         twin, summary = twin_intakes_c(HALLS / f"{hall}.toml", Path(tmp), airflow=airflow, turbulence=turbulence)
-    racks = [{"rack": name, "cfd_c": round(cfd[name], 3), "twin_c": round(twin[name], 3),
-              "error_k": round(twin[name] - cfd[name], 3)} for name in cfd]
-    err = np.array([r["error_k"] for r in racks])
+    racks = []
+    for name in refs["steady"][0]:
+        row = {"rack": name, "cfd_c": round(cfd[name], 3), "twin_c": round(twin[name], 3),
+               "error_k": round(twin[name] - cfd[name], 3)}
+        row.update({f"cfd_{k}_c": round(v[0][name], 3) for k, v in refs.items()})
+        racks.append(row)
+    steady_meta = metas["steady"]
     twin_wall = summary.get("wall_s")
     return {
         "hall": hall,
         "airflow": airflow or "default (potential)",
         "turbulence": turbulence or "hall's (default chen-xu)",
         "racks": racks,
-        "rms_k": round(float(np.sqrt(np.mean(err**2))), 3),
-        "max_abs_k": round(float(np.abs(err).max()), 3),
-        "mean_k": round(float(err.mean()), 3),
-        "cfd_wall_s": meta.get("wall_s"),
-        "cfd_cells": meta.get("cells"),
+        "reference": kind,
+        "reference_reason": reason,
+        **_errors(twin, cfd),
+        "by_reference": {k: _errors(twin, v[0]) for k, v in refs.items()},
+        "cfd_wall_s": steady_meta.get("wall_s"),
+        "cfd_cells": steady_meta.get("cells"),
+        "transient_cfd_wall_s": metas["transient"].get("wall_s") if "transient" in metas else None,
         "twin_wall_s": twin_wall,
-        "speedup": round(meta["wall_s"] / twin_wall, 1) if twin_wall else None,
+        "speedup": round(steady_meta["wall_s"] / twin_wall, 1) if twin_wall else None,
     }
 
 
@@ -138,8 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="momentum model's turbulence closure: sets [airflow] turbulence in a copy of each hall")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     a = p.parse_args(argv)
-    halls = a.halls or sorted(d.name for d in RESULTS.iterdir() if (d / "racks.csv").is_file()
-                              and (HALLS / f"{d.name}.toml").is_file())
+    halls = a.halls or hall_names()
     try:
         out = [compare_hall(h, airflow=a.airflow, turbulence=a.turbulence) for h in halls]
     except (RuntimeError, ValueError) as exc:
@@ -149,12 +222,19 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"halls": out}, indent=1))
         return 0
     for res in out:
-        print(f"\n{res['hall']}  (twin airflow: {res['airflow']}, turbulence: {res['turbulence']})")
-        print(f"  {'rack':6s} {'CFD °C':>8s} {'twin °C':>8s} {'twin−CFD K':>11s}")
+        kinds = list(res["by_reference"])
+        print(f"\n{res['hall']}  (twin airflow: {res['airflow']}, turbulence: {res['turbulence']}; check against the {res['reference']} CFD: "
+              f"{res['reference_reason']})")
+        print(f"  {'rack':6s} " + " ".join(f"{'CFD ' + k + ' °C':>16s}" for k in kinds)
+              + f" {'twin °C':>8s} " + " ".join(f"{'twin−' + k + ' K':>16s}" for k in kinds))
         for r in res["racks"]:
-            print(f"  {r['rack']:6s} {r['cfd_c']:8.2f} {r['twin_c']:8.2f} {r['error_k']:+11.2f}")
-        print(f"  RMS {res['rms_k']:.2f} K, max |error| {res['max_abs_k']:.2f} K, mean {res['mean_k']:+.2f} K;"
-              f" CFD {res['cfd_wall_s']} s on one core ({res['cfd_cells']} cells), twin {res['twin_wall_s']} s"
+            print(f"  {r['rack']:6s} " + " ".join(f"{r[f'cfd_{k}_c']:16.2f}" for k in kinds) + f" {r['twin_c']:8.2f} "
+                  + " ".join(f"{r['twin_c'] - r[f'cfd_{k}_c']:+16.2f}" for k in kinds))
+        for k, e in res["by_reference"].items():
+            mark = "  <- the check" if k == res["reference"] else ""
+            print(f"  against {k:9s}: RMS {e['rms_k']:.2f} K, max |error| {e['max_abs_k']:.2f} K, "
+                  f"mean {e['mean_k']:+.2f} K{mark}")
+        print(f"  CFD steady {res['cfd_wall_s']} s on one core ({res['cfd_cells']} cells), twin {res['twin_wall_s']} s"
               f" ({res['speedup']}× faster)")
     return 0
 

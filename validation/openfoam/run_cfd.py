@@ -205,6 +205,17 @@ def write_tables(case: CfdCase, results: Path, *, t_c: np.ndarray, u: np.ndarray
                 w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
 
 
+def _write_rows(path: Path, rows: list[dict], *, header: bool) -> None:
+    """Write (``header``) or append CSV rows with the keys of the first row as columns."""
+    if not rows:
+        return
+    with open(path, "w" if header else "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        if header:
+            w.writeheader()
+        w.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
+
+
 def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations: int, tol_k: float,
         residual: float, relax: float, average_blocks: int = 20, plenum: bool = False,
         tile_model: str = "porous", tile_zeta_scale: float = 1.0) -> dict:
@@ -349,7 +360,8 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
 
     ``wall_limit_s``: stop before the next block would end later than this wall time (seconds from the
     start), once at least a third of ``average_s`` has been averaged; ``meta.json`` records the simulated
-    time actually averaged (a shared machine's load decides how far a run gets).
+    time actually averaged (a shared machine's load decides how far a run gets). A file named ``stop``
+    in ``case_dir`` ends the run the same way after the current block, once the spin-up is over.
     """
     case = build_case(hall, plenum=plenum, tile_model=tile_model, tile_zeta_scale=tile_zeta_scale)
     if case_dir.exists():
@@ -371,6 +383,12 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
     last_res: dict[str, float] = {}
     courant_max = 0.0
     log_offset = 0
+    # Every sample's intakes and returns (spin-up included), appended to the case's samples.csv as the run
+    # goes, so that the running mean and the averaging window's standard error can be judged while it runs
+    # and from the results afterwards (the block means in history.csv are too few for that).
+    sample_rows: list[dict] = []
+    samples_live = case_dir / "samples.csv"
+    samples_written = 0
     while t_now < end_s - 1e-9:
         t_end = min(t_now + block_s, end_s)
         write_transient_control(case, case_dir, end_time_s=t_end, write_interval_s=sample_s,
@@ -403,12 +421,16 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
             t_in, t_ret = intake_means(case, t_c)
             block_in.append(t_in)
             block_ret.append(t_ret)
+            sample_rows.append({"time_s": float(tdir.name), **{f"in.{k}": v for k, v in t_in.items()},
+                                **{f"ret.{k}": v for k, v in t_ret.items()}})
             if float(tdir.name) > spin_up_s + 1e-9:
                 sums["n"] += 1
                 sums["t"] += t_c
                 sums["u"] += read_internal(tdir / "U", n)
                 if case.plenum:
                     tile_samples.append(tile_flows_m3s(case, tdir))
+        _write_rows(samples_live, sample_rows[samples_written:], header=samples_written == 0)
+        samples_written = len(sample_rows)
         latest = times[-1]
         for old in case_dir.iterdir():  # keep 0/ and the latest fields only
             if old.is_dir() and old != latest and old.name != "0" and re.fullmatch(r"[0-9.e+-]+", old.name):
@@ -435,6 +457,11 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
                 and elapsed + 1.5 * block_wall > wall_limit_s):
             print(f"[{hall.stem} transient] wall limit: stopping at t {t_now:.1f} s", file=sys.stderr, flush=True)
             break
+        if (case_dir / "stop").exists() and t_now > spin_up_s + 1e-9:
+            # An operator's early end (`touch CASE/stop`) on a machine slower than planned: the samples
+            # averaged so far are written as results instead of being lost with the process.
+            print(f"[{hall.stem} transient] stop file: stopping at t {t_now:.1f} s", file=sys.stderr, flush=True)
+            break
     wall_s = time.perf_counter() - t0
     if sums["n"] == 0:
         raise RuntimeError("no samples in the averaging window (average_s shorter than sample_s?)")
@@ -447,6 +474,7 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
     write_tables(case, results, t_c=t_c, u=u, t_in=t_in, t_ret=t_ret, t_in_final=t_in_final,
                  t_ret_final=t_ret_final, avg=avg, tiles_q=np.array(tile_samples) if tile_samples else None,
                  residual_rows=residual_rows, history=history)
+    _write_rows(results / "samples.csv", sample_rows, header=True)
     rack_heat_w = float(np.mean(heat_rows))
     spread = {k: round(max(h[k] for h in avg) - min(h[k] for h in avg), 4) for k in avg[0] if k.startswith("in.")}
     meta = {
