@@ -74,8 +74,13 @@ Discretization (why):
   row-end plumes settle more slowly on the rougher correction), so it is not the default. Larger cfl stalls
   the continuity residual (the constant-coefficient correction stops matching the momentum diagonal
   near walls, jets and tiles), more sweeps or tighter pressure solves cost more than the
-  iterations they save. Low-speed recirculation far from the jets converges slowest (a global pseudo
-  time step): ``tol`` 1e-4 leaves the face flows about 10 % (L2) from the converged field, 1e-5 a few %.
+  iterations they save. ``tol`` 1e-4 leaves the face flows about 10 % (L2) from the converged field, 1e-5
+  a few %. Two remedies that steady CFD codes use did not pay here (measured on the open-row validation
+  hall's isothermal solve, 170 iterations to 1e-4): local pseudo time steps (Δt_f = cfl h / the fastest
+  speed around the face, up to 4–30× the global step in slow air, with the pressure matrix weighted to
+  match) took 159–161, so slow recirculation is not what limits it; SIMPLEC weights that carry each
+  face's own momentum diagonal (walls, jets, tiles) into the pressure matrix took 166 at cfl 5 and still
+  stalled at cfl 20 (continuity 4e-4), so the stall at large steps is not that mismatch either.
 * Floating-point overflow or NaN stops the solve with FlowNotConverged and restores the last field.
 
 The turbulence model's length scale ignores thin closed faces (panels): L is the distance to solid
