@@ -39,6 +39,7 @@ from twin.thermal.compact import (
 from twin.thermal.momentum import FlowNotConverged, MomentumSettings, MomentumSolver, MoverJets, SolveInfo
 from twin.thermal.network import build_network
 from twin.thermal.steady import SteadyNotConverged, solve_steady_field
+from twin.thermal.threads import limited_blas
 from twin.thermal.transport import AirProperties, TransportOperator
 
 __all__ = ["HallTwin", "NoSteadyState", "TwinState"]  # TwinState lives in twin.sim.state
@@ -488,6 +489,14 @@ class HallTwin:
         segregated CFD solver's outer loop does; done when the flow's residuals are below tolerance and
         the intakes moved less than 0.05 K in one outer iteration.
         """
+        # Single-threaded BLAS throughout, not only inside the Krylov and AMG solves: the norms, dot products and
+        # least squares (Anderson mixing) between them are BLAS calls too, and on a shared machine each one
+        # with OpenBLAS's two threads waits for a core (44 ms against 0.2 ms for a 36k-cell dot product at a
+        # load of 15 on 2 cores; see twin.thermal.threads).
+        with limited_blas():
+            return self._steady(state, max_outer)
+
+    def _steady(self, state: TwinState | None, max_outer: int | None) -> TwinState:
         if max_outer is None:
             max_outer = 60 if self.momentum is None or not self.buoyancy else 300
         state = (state or self.initial_state()).copy()

@@ -74,8 +74,13 @@ Discretization (why):
   row-end plumes settle more slowly on the rougher correction), so it is not the default. Larger cfl stalls
   the continuity residual (the constant-coefficient correction stops matching the momentum diagonal
   near walls, jets and tiles), more sweeps or tighter pressure solves cost more than the
-  iterations they save. Low-speed recirculation far from the jets converges slowest (a global pseudo
-  time step): ``tol`` 1e-4 leaves the face flows about 10 % (L2) from the converged field, 1e-5 a few %.
+  iterations they save. ``tol`` 1e-4 leaves the face flows about 10 % (L2) from the converged field, 1e-5
+  a few %. Two remedies that steady CFD codes use did not pay here (measured on the open-row validation
+  hall's isothermal solve, 170 iterations to 1e-4): local pseudo time steps (Δt_f = cfl h / the fastest
+  speed around the face, up to 4–30× the global step in slow air, with the pressure matrix weighted to
+  match) took 159–161, so slow recirculation is not what limits it; SIMPLEC weights that carry each
+  face's own momentum diagonal (walls, jets, tiles) into the pressure matrix took 166 at cfl 5 and still
+  stalled at cfl 20 (continuity 4e-4), so the stall at large steps is not that mismatch either.
 * Floating-point overflow or NaN stops the solve with FlowNotConverged and restores the last field.
 
 The turbulence model's length scale ignores thin closed faces (panels): L is the distance to solid
@@ -1011,15 +1016,22 @@ class MomentumSolver:
         # Red–black Gauss–Seidel on a_P u = Σ a_nb u_nb + b (inactive faces stay zero).
         a_p = np.where(act, a_p, 1.0)
         inv = 1.0 / a_p
-        x = np.where(act, uc, 0.0)
+        # The iterate lives inside a zero-padded buffer, updated in place: its neighbours are views of it, so
+        # no sweep pads a copy (np.pad's overhead was a tenth of a flow iteration).
+        xp = np.zeros(tuple(n + 2 for n in uc.shape))
+        x = xp[1:-1, 1:-1, 1:-1]
+        x[...] = np.where(act, uc, 0.0)
+        rhs = np.empty_like(b)
+        term = np.empty_like(b)
         for _ in range(st.sweeps):
             for colour in self._colour[c]:
-                xp = np.pad(x, 1)
-                rhs = b.copy()
+                rhs[...] = b
                 for k, (d, s) in enumerate(_DIRS):
-                    rhs += a_nb[k] * _nbr(xp, d, s)
-                x = np.where(colour, rhs * inv, x)
-        return x
+                    np.multiply(a_nb[k], _nbr(xp, d, s), out=term)
+                    rhs += term
+                rhs *= inv
+                np.copyto(x, rhs, where=colour)
+        return x.copy()
 
     def _close_divergence(self, u: list[np.ndarray], s_grid: np.ndarray) -> None:
         """Make div F = s exact to round-off by routing what is left along the spanning tree (in place).
@@ -1046,8 +1058,7 @@ class MomentumSolver:
         """Make div F = s by the pressure correction; returns φ per fluid cell (m²/s²)."""
         h = self.h
         rhs = ((s_grid - self._divergence_m3s(u)) / (dt * h)).ravel()[self.fluid_flat]
-        norm = float(np.linalg.norm(rhs))
-        if norm == 0.0:
+        if not np.any(rhs):  # (not np.linalg.norm: a BLAS call outside limited_blas, see twin.thermal.threads)
             return np.zeros(self.n_cells)
         with limited_blas():  # see twin.thermal.threads
             if rtol is None:
