@@ -29,14 +29,13 @@ the setpoint registry, the interlock, the scenarios and the bus work on either f
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numba
 import numpy as np
 
+from twin.compiled import numba_cache_wanted
 from twin.control.actuators import Actuator, FanVFD
 from twin.control.base import (
     _TIME_RTOL,
@@ -60,18 +59,7 @@ _AUTO_CODE, _FALLBACK_CODE, _MANUAL_CODE, _OFF_CODE = _AUTO, _FALLBACK, _MANUAL,
 _REQ_CODE = np.array([MODES.index(m) for m in _REQUESTABLE])  # requested-mode index → MODES index
 _PID_MODES = ("auto", "manual")
 
-def _numba_cache_wanted() -> bool:
-    """Whether numba may cache the kernels' machine code in ``__pycache__`` beside this file (or under
-    ``NUMBA_CACHE_DIR``): only where that is writable (see twin.thermal.transport, which does the same)."""
-    env = os.environ.get("NUMBA_CACHE_DIR")
-    if env:
-        return os.path.isdir(env) and os.access(env, os.W_OK)
-    here = Path(__file__).resolve().parent
-    pycache = here / "__pycache__"
-    return os.access(pycache if pycache.is_dir() else here, os.W_OK)
-
-
-_CACHE = _numba_cache_wanted()
+_CACHE = numba_cache_wanted(__file__)
 
 # The per-sample arithmetic of the sensors and the PIDs, compiled: about thirty numpy calls each on arrays
 # of ten or forty elements cost microseconds apiece in dispatch alone, more than the whole arithmetic. The

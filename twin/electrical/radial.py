@@ -15,15 +15,15 @@ of voltage drop of a building's distribution.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
 
 import numba
 import numpy as np
 import scipy.sparse as sp
 from numba.core import types
 from numba.extending import intrinsic
+
+from twin.compiled import numba_cache_wanted
 
 try:  # scipy's compiled CSR kernel: the same product as ``A @ x`` without ~8 µs of Python dispatch per call
     from scipy.sparse import _sparsetools
@@ -35,18 +35,7 @@ except (ImportError, AttributeError):  # pragma: no cover - a scipy that moved i
 __all__ = ["RadialForest", "SweepNotConverged"]
 
 
-def _numba_cache_wanted() -> bool:
-    """Whether numba may cache the sweep's machine code beside this file (or under ``NUMBA_CACHE_DIR``): only
-    where that is writable (as twin.thermal.transport decides)."""
-    env = os.environ.get("NUMBA_CACHE_DIR")
-    if env:
-        return os.path.isdir(env) and os.access(env, os.W_OK)
-    here = Path(__file__).resolve().parent
-    pycache = here / "__pycache__"
-    return os.access(pycache if pycache.is_dir() else here, os.W_OK)
-
-
-_CACHE = _numba_cache_wanted()
+_CACHE = numba_cache_wanted(__file__)
 
 
 @intrinsic

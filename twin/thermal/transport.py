@@ -31,16 +31,15 @@ with sparse products. Both run the same iteration, so they agree to round-off (t
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numba
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from twin.compiled import numba_cache_wanted
 from twin.thermal.network import FluidNetwork
 
 __all__ = ["AirProperties", "TransportOperator", "flux_operator", "heat_rate_w"]
@@ -101,22 +100,7 @@ def heat_rate_w(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np
 
 
 
-def _numba_cache_wanted() -> bool:
-    """Whether numba may cache its machine code on disk.
-
-    numba writes the cache into ``__pycache__`` beside this file (or under ``NUMBA_CACHE_DIR``). Where that
-    is read-only (a system-wide install, a CI image) asking for a cache makes the first call fail, so the
-    kernels are then compiled in memory, once per process (about a second).
-    """
-    env = os.environ.get("NUMBA_CACHE_DIR")
-    if env:
-        return os.path.isdir(env) and os.access(env, os.W_OK)
-    here = Path(__file__).resolve().parent
-    pycache = here / "__pycache__"
-    return os.access(pycache if pycache.is_dir() else here, os.W_OK)
-
-
-_CACHE = _numba_cache_wanted()
+_CACHE = numba_cache_wanted(__file__)
 
 
 @numba.njit(cache=_CACHE)
