@@ -810,7 +810,7 @@ class TransportOperator:
                 if coef is not None and self._resp is not None:
                     row, col, val = self._resp
                     t_guess_c[self.order] += np.bincount(row, val * coef[col], minlength=self.net.n)
-            return self._step_reference(t_c, mover_outlet_c, mover_heat_w, t_guess_c)
+            return self._step_reference(t_c, inject, t_guess_c)
         resp_row, resp_col, resp_val, resp_coef = (_NO_RESPONSE if coef is None or self._resp is None
                                                    else (*self._resp, coef))
         t_c = np.ascontiguousarray(t_c, dtype=np.float64)
@@ -841,9 +841,10 @@ class TransportOperator:
         self._last_in = t_c if not t_c.flags.writeable else None
         return t_new, t_in
 
-    def _step_reference(self, t_c: np.ndarray, mover_outlet_c: np.ndarray, mover_heat_w: np.ndarray | float,
+    def _step_reference(self, t_c: np.ndarray, inject_w: np.ndarray,
                         t_guess_c: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        inject_w = self._outlet_ord @ (self.air.rho_cp * self.mover_flow_m3s * mover_outlet_c + mover_heat_w)
+        """The step in the plain form; ``inject_w``: the movers' injections (:meth:`inject_w`)."""
+        inject_w = self._outlet_ord @ inject_w
         b = self.cell_heat_j_per_k / self.dt_s * t_c[self.order] + inject_w
         t_old = t_c[self.order]
         x = t_old if t_guess_c is None else t_guess_c[self.order]
