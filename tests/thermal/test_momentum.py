@@ -8,7 +8,7 @@ import pytest
 
 from twin.geometry.voxel import Grid, HallVoxels, Mover
 from twin.thermal.airflow import AirflowSolver, cell_velocity_m_s, face_divergence
-from twin.thermal.momentum import FlowNotConverged, MomentumSettings, MomentumSolver
+from twin.thermal.momentum import FlowNotConverged, MomentumSettings, MomentumSolver, Wall, wall_distance_m
 from twin.thermal.network import build_network
 from validation.benchmarks import annex20_room, closed_box_faces, heated_cavity, lid_driven_cavity
 from validation.reference_data import GHIA_U, GHIA_V, GHIA_X, GHIA_Y
@@ -192,6 +192,34 @@ def test_eddy_diffusivity_of_heat_follows_the_jet_and_falls_to_air_s_own_in_stil
     laminar = MomentumSolver.from_voxels(vox, settings=MomentumSettings(buoyancy=False, turbulence=False))
     laminar.u = [u.copy() for u in solver.u]
     assert np.allclose(laminar.face_diffusivity_m2s(), 1.5e-5 / 0.71, rtol=1e-12)
+
+
+def test_chen_xu_length_is_the_euclidean_distance_to_solids_and_to_floor_faces_that_are_not_wholly_open():
+    """Chen–Xu's L is the distance to the nearest wall: a raised floor's closed and perforated faces count
+    (not only solid cells and domain sides), wholly open faces do not, and from a cell diagonal to a wall's
+    edge or a solid's corner it is the straight-line distance to that edge or corner (brute force over the
+    wall surfaces), at least h/2."""
+    h, shape = 0.1, (8, 6, 9)
+    fluid = np.ones(shape, dtype=bool)
+    fluid[7, 0, 8] = False  # a solid cell in a top corner
+    openness = [np.ones((shape[0] + (a == 0), shape[1] + (a == 1), shape[2] + (a == 2))) for a in range(3)]
+    openness[2][:2, :, 3] = 0.0   # floor plane z = 0.3 m: closed for x < 0.2 m,
+    openness[2][2:4, :, 3] = 0.25  # perforated for 0.2-0.4 m, wholly open beyond
+    slip = {side: Wall(slip=True) for side in ("x-", "x+", "y-", "y+", "z-", "z+")}
+    got = wall_distance_m(fluid, openness, h, slip)
+    centres = np.stack(np.meshgrid(*[(np.arange(n) + 0.5) * h for n in shape], indexing="ij"), axis=-1)
+    # The floor's wall part: x in [0, 0.4], any y, z = 0.3; the solid: the box of cell (7, 0, 8).
+    dx = np.maximum(centres[..., 0] - 0.4, 0.0)
+    floor = np.hypot(dx, centres[..., 2] - 0.3)
+    lo, hi = np.array([0.7, 0.0, 0.8]), np.array([0.8, 0.1, 0.9])
+    box = np.linalg.norm(np.maximum(np.maximum(lo - centres, centres - hi), 0.0), axis=-1)
+    expected = np.maximum(np.minimum(floor, box), 0.5 * h) * fluid
+    assert np.allclose(got, expected, rtol=0, atol=1e-12), np.abs(got - expected).max()
+    # The cell above the open part of the floor, beside the perforated edge: the edge, not the plane below.
+    assert got[5, 2, 4] == pytest.approx(np.hypot(0.15, 0.15))
+    # No-slip domain sides are walls too: the bottom side bounds the cells under the floor.
+    walled = wall_distance_m(fluid, openness, h, {**slip, "z-": Wall()})
+    assert walled[6, 3, 0] == pytest.approx(0.5 * h) and walled[6, 3, 1] == pytest.approx(1.5 * h)
 
 
 def test_warm_resolve_follows_a_new_mover_flow_cheaply():
