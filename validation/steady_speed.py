@@ -27,7 +27,9 @@ solver's own final answer:
   iteration. A run whose intakes never settle (the aisle-pair CFD swings 3.4 K to the end; its answer is an
   average over the last 2000 iterations) reports its whole time, marked "not settled".
 
-Times are wall-clock on whatever machine runs this; on a shared machine compare ratios from the same run.
+The twin's times are wall-clock on whatever machine runs this; the CFD's are the committed runs' (one core,
+meta.json), so the printed ratios mean something only on a quiet machine like theirs. On a shared machine
+compare the twin's times with another build's from the same run, alternating.
 """
 
 from __future__ import annotations

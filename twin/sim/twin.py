@@ -499,11 +499,15 @@ class HallTwin:
         momentum iterations from (u, p) with the buoyancy of T, then solves T on the new flow. Anderson mixing
         acts on all of x. Mixing T alone (what was done before) left the map depending on a flow state the
         mixer does not see, so its secant model was inconsistent: on the aisle-pair validation hall the
-        iteration cycled and stopped 0.38 K from the converged intakes, on the open-row hall it took 37
-        outer iterations; mixing the whole state reaches the converged intakes within 0.05 K in 18 and 25
-        (see validation/steady_speed.py). Velocities enter x in units of the first solve's velocity scale
-        U_ref, pressure in U_ref², temperature in K: a kelvin and U_ref weigh about alike in the mixer's
-        least squares. k and ε (k-ε) are not mixed: they follow the flow, and a mixed k could turn negative.
+        iteration cycled and stopped 0.37 K from the converged intakes; mixing the whole state stops within
+        0.05 K of them in 18 outer iterations instead of 22. On the open-row hall it cuts the outer iterations
+        from 37 to 22, but there neither stops within 0.05 K (0.24 K with T alone, 0.47 K with the whole
+        state): the flow still drifts by 0.002–0.005 K per outer iteration when the rule stops, and the
+        converged answer takes 287 (validation/steady_speed.py, validation/results/*/twin_converged.json).
+        The 0.05 K per iteration rule is no bound on the error. Velocities enter x in units of the first
+        solve's velocity scale U_ref, pressure in U_ref², temperature in K: a kelvin and U_ref weigh about
+        alike in the mixer's least squares. k and ε (k-ε) are not mixed: they follow the flow, and a mixed k
+        could turn negative.
         """
         # Single-threaded BLAS throughout, not only inside the Krylov and AMG solves: the norms, dot products and
         # least squares (Anderson mixing) between them are BLAS calls too, and on a shared machine each one
@@ -551,6 +555,10 @@ class HallTwin:
         outer = 0
         krylov_total = 0  # Krylov iterations over all outer iterations (the last one's are gmres_iterations)
         t_in_prev = None
+        # Damped by half. Undamped (relax 1.0: the momentum iterations inside are a relaxation already) was
+        # measured and not kept: 13 instead of 18 outer iterations on the aisle-pair validation hall and a
+        # faster drift on open-row, but on the tiny test hall the mixing then kept kicking the flow (residuals
+        # stuck at 5e-4 through 300 outer iterations, no steady state).
         buoyancy_mixer = AndersonMixer(memory=4, relax=0.5)
         # Safeguard: Anderson steps and wholesale regime switches can run away when many coils sit near
         # their rating (the hall's heat near its cooling capacity). Once the fan-law residual grows twice
