@@ -80,7 +80,11 @@ Discretization (why):
   speed around the face, up to 4–30× the global step in slow air, with the pressure matrix weighted to
   match) took 159–161, so slow recirculation is not what limits it; SIMPLEC weights that carry each
   face's own momentum diagonal (walls, jets, tiles) into the pressure matrix took 166 at cfl 5 and still
-  stalled at cfl 20 (continuity 4e-4), so the stall at large steps is not that mismatch either.
+  stalled at cfl 20 (continuity 4e-4), so the stall at large steps is not that mismatch either. Nor
+  does a better first guess: starting the isothermal solve from the potential flow (divergence-correct,
+  with the jets' paths roughly right) instead of rest took 171 / 75 / 65 iterations on the open-row /
+  aisle-pair / contained halls against 170 / 75 / 65 from rest, at the same time (shared machine): what
+  the iterations spend is the recirculation's momentum balance, which the potential flow does not have.
 * Floating-point overflow or NaN stops the solve with FlowNotConverged and restores the last field.
 
 Chen–Xu's length scale L is the straight-line distance to the nearest wall (:func:`wall_distance_m`):
