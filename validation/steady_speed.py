@@ -8,8 +8,9 @@ Usage::
     python validation/steady_speed.py --cached             # the converged answers saved by an earlier run
 
 The converged answers take long (open-row: 287 outer iterations, 13 min on the shared machine), so each is
-saved as validation/results/HALL/twin_converged.json (intakes, the hall file's SHA-256, outer iterations,
-wall time) and ``--cached`` reuses it while the hall file is unchanged.
+saved as validation/results/HALL/twin_converged.json (intakes, a SHA-256 of the hall file and the solver code, outer iterations,
+wall time) and ``--cached`` reuses it while neither the hall file nor the solver code (twin/thermal, twin/sim/twin.py)
+has changed.
 
 A solver's default stopping rule says little about how good its answer is when it stops: OpenFOAM's runs in
 validation/results/ stop after a fixed number of SIMPLE iterations (their meta.json "criteria": initial
@@ -145,14 +146,17 @@ def cfd_settling(hall: str, tol_k: float) -> CfdSettling:
 def converged_answer(hall: str, *, cached: bool) -> tuple[np.ndarray, dict[str, object]]:
     """The twin's fully converged intakes for a validation hall (solved, or read back with ``cached``)."""
     path = ROOT / "validation" / "halls" / f"{hall}.toml"
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    # The answer belongs to the hall and to the code that solved it: a change to the airflow or transport
+    # physics (twin/thermal) or to the steady loop (twin/sim/twin.py) makes a saved answer stale.
+    sources = [path, *sorted((ROOT / "twin" / "thermal").glob("*.py")), ROOT / "twin" / "sim" / "twin.py"]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
     saved = RESULTS / hall / "twin_converged.json"
     if cached and saved.exists():
         data = json.loads(saved.read_text())
-        if data.get("hall_sha256") == digest:
+        if data.get("source_sha256") == digest:
             return np.array(data["intakes_c"]), data
     trace = twin_trace(path, converged=True)
-    data = {"hall_sha256": digest, "intakes_c": [round(float(v), 4) for v in trace.intakes_c[-1]],
+    data = {"source_sha256": digest, "intakes_c": [round(float(v), 4) for v in trace.intakes_c[-1]],
             "outer_iterations": trace.outer_iterations, "wall_s": round(trace.wall_s, 1),
             "intake_tol_k": CONVERGED_INTAKE_K, "flow_tol": CONVERGED_FLOW_TOL}
     saved.write_text(json.dumps(data, indent=1) + "\n")
@@ -165,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="time the default solve this many times")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     parser.add_argument("--cached", action="store_true",
-                        help="reuse validation/results/HALL/twin_converged.json when the hall file is unchanged")
+                        help="reuse validation/results/HALL/twin_converged.json when neither the hall file nor the solver code has changed")
     args = parser.parse_args(argv)
     report = []
     for hall in args.halls:
