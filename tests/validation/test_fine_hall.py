@@ -12,7 +12,7 @@ import pytest
 
 from twin.geometry.voxel import voxelize_hall
 from twin.model import load_hall
-from validation.compare import HALLS, SPEED_TARGET_HALL, grid_pairs
+from validation.compare import HALLS, SPEED_TARGET_HALL, check_reference, grid_pairs, read_cfd, references
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "validation" / "openfoam"))
@@ -85,3 +85,18 @@ def test_load_summary():
     """Min, mean and max of the sampled load averages; nothing when there is no sample."""
     assert _load_summary([2.0, 4.0, 9.0]) == {"min": 2.0, "mean": 5.0, "max": 9.0, "samples": 3}
     assert _load_summary([]) == {}
+
+
+def test_fine_cfd_results_are_a_settled_reference_of_this_hall():
+    """The committed 0.1 m CFD is the twin's fluid cells of this hall, settled within 0.5 K (so the ≤ 1 K
+    check uses it), closes its energy balance within 1 %, and its CPU time is one core's: ≤ its wall time."""
+    refs = references(SPEED_TARGET_HALL)
+    assert list(refs) == ["steady"]
+    meta = read_cfd(refs["steady"])[1]
+    assert meta["cells"] == int((~voxelize_hall(load_hall(HALLS / f"{SPEED_TARGET_HALL}.toml")).solid).sum())
+    assert meta["cell_m"] == 0.1 and meta["cores"] == 1
+    kind, reason = check_reference({"steady": meta})
+    assert kind == "steady", reason
+    assert abs(meta["energy_balance_error"]) < 0.01
+    assert 0 < meta["solver_cpu_s"] <= meta["solver_wall_s"] <= meta["wall_s"]
+    assert meta["load_average_1min"]["samples"] == meta["picard_blocks"]
