@@ -31,7 +31,8 @@ Results (small files, for the repo) in ``validation/results/<hall>/``:
 - ``tiles.csv`` (``--plenum``): per tile face (x, y of its centre) the flow up through it, m³/s, from the
   solver's face flux ``phi`` (same averaging), and its spread over the averaged blocks.
 - ``residuals.csv``: initial residuals every 10 iterations; ``history.csv``: intakes per block.
-- ``meta.json``: OpenFOAM version, solver, cells, iterations, wall time on one core, final residuals.
+- ``meta.json``: OpenFOAM version, solver, cells, iterations, wall time on one core, the solver's CPU time
+  (``solver_cpu_s``) and the 1-minute load average sampled after each block (steady runs), final residuals.
 """
 
 from __future__ import annotations
