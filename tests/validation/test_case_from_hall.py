@@ -15,7 +15,7 @@ from case_from_hall import build_case, nominal_state, patch_values, write_case  
 HALLS = ROOT / "validation" / "halls"
 
 
-@pytest.fixture(scope="module", params=["open-row", "aisle-pair", "contained", "aisle-pair+porous",
+@pytest.fixture(scope="module", params=["open-row", "open-row-fine", "aisle-pair", "contained", "aisle-pair+porous",
                                         "contained+porous", "aisle-pair+baffle", "contained+baffle"])
 def case(request):
     hall, _, tiles = request.param.partition("+")

@@ -31,7 +31,8 @@ Results (small files, for the repo) in ``validation/results/<hall>/``:
 - ``tiles.csv`` (``--plenum``): per tile face (x, y of its centre) the flow up through it, m³/s, from the
   solver's face flux ``phi`` (same averaging), and its spread over the averaged blocks.
 - ``residuals.csv``: initial residuals every 10 iterations; ``history.csv``: intakes per block.
-- ``meta.json``: OpenFOAM version, solver, cells, iterations, wall time on one core, final residuals.
+- ``meta.json``: OpenFOAM version, solver, cells, iterations, wall time on one core, the solver's CPU time
+  (``solver_cpu_s``) and the 1-minute load average sampled after each block (steady runs), final residuals.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import csv
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -205,6 +207,19 @@ def write_tables(case: CfdCase, results: Path, *, t_c: np.ndarray, u: np.ndarray
                 w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
 
 
+def _children_cpu_s() -> float:
+    """CPU time (user + system) of the finished child processes so far, s: the solver's own cost, which
+    on a shared machine says more than its wall time."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _load_summary(samples: list[float]) -> dict[str, float]:
+    """Min, mean and max of the 1-minute load averages sampled after each block (what the run shared with)."""
+    return {"min": round(min(samples), 2), "mean": round(sum(samples) / len(samples), 2),
+            "max": round(max(samples), 2), "samples": len(samples)} if samples else {}
+
+
 def _write_rows(path: Path, rows: list[dict], *, header: bool) -> None:
     """Write (``header``) or append CSV rows with the keys of the first row as columns."""
     if not rows:
@@ -231,6 +246,8 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
     prev_ret: dict[str, float] | None = None
     it = 0
     t0 = time.perf_counter()
+    cpu0_s = _children_cpu_s()
+    load_1min: list[float] = []
     solver_s = 0.0
     converged = False
     last_res: dict[str, float] = {}
@@ -242,6 +259,7 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         with open(log_path, "a") as log:
             proc = subprocess.run([SOLVER, "-case", str(case_dir)], stdout=log, stderr=subprocess.STDOUT, env=env)
         solver_s += time.perf_counter() - ts
+        load_1min.append(os.getloadavg()[0])
         if proc.returncode != 0:
             raise RuntimeError(f"{SOLVER} failed at iteration {it} (see {log_path})")
         # residuals of this block
@@ -271,7 +289,9 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         history.append({"iteration": it, "max_change_k": change, **{f"in.{k}": v for k, v in t_in.items()},
                         **{f"ret.{k}": v for k, v in t_ret.items()}})
         print(f"[{hall.stem}] it {it:5d}  max change {change:7.4f} K  residuals "
-              + " ".join(f"{k}={v:.1e}" for k, v in last_res.items()), file=sys.stderr, flush=True)
+              + " ".join(f"{k}={v:.1e}" for k, v in last_res.items())
+              + f"  wall {time.perf_counter() - t0:.0f} s  cpu {_children_cpu_s() - cpu0_s:.0f} s"
+              + f"  load {load_1min[-1]:.1f}", file=sys.stderr, flush=True)
         prev_in, prev_ret = t_in, t_ret
         settled = len(history) > 3 and all(h["max_change_k"] < tol_k for h in history[-3:])
         if settled and max(last_res.values()) < residual:
@@ -320,11 +340,12 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         "final_initial_residuals": last_res,
     }
     return _write_meta(meta, case, case_dir, results, wall_s=wall_s, solver_s=solver_s, rack_heat_w=rack_heat_w,
-                       t_ret=t_ret)
+                       t_ret=t_ret, cpu_s=_children_cpu_s() - cpu0_s, load_1min=load_1min)
 
 
 def _write_meta(meta: dict, case, case_dir: Path, results: Path, *, wall_s: float, solver_s: float,
-                rack_heat_w: float, t_ret: dict[str, float]) -> dict:
+                rack_heat_w: float, t_ret: dict[str, float], cpu_s: float | None = None,
+                load_1min: list[float] | None = None) -> dict:
     """Add the times and the energy balance (the racks' heat into the air against what the CRAHs remove from
     the averaged returns) to a run's ``meta``, write it as results/meta.json and return it."""
     heat_removed_w = sum(case.rho * case.cp * crah_flow_m3s(c) * (t_ret[c.name] - c.supply_setpoint_c)
@@ -333,6 +354,8 @@ def _write_meta(meta: dict, case, case_dir: Path, results: Path, *, wall_s: floa
     meta.update({
         "wall_s": round(wall_s, 1),
         "solver_wall_s": round(solver_s, 1),
+        **({"solver_cpu_s": round(cpu_s, 1)} if cpu_s is not None else {}),
+        **({"load_average_1min": _load_summary(load_1min)} if load_1min else {}),
         "it_kw": it_w / 1e3,
         "rack_heat_into_air_kw": round(rack_heat_w / 1e3, 3),
         "crah_heat_removed_kw": round(heat_removed_w / 1e3, 3),
