@@ -85,6 +85,16 @@ def test_linear_upwind_correction_makes_a_quadratic_profile_s_advection_exact_an
     peak = np.minimum(t, t[::-1])  # a tent: the middle cells are an extremum
     corr_peak = linear_upwind_correction_w(net, flows, peak, air)
     top = int(np.argmax(peak))
+    # A cell colder than all six open neighbours, which have one value (no gradient): a minimum, no step.
+    shape = (3, 3, 3)
+    box = HallVoxels(Grid(shape, (0.0, 0.0, 0.0), cell_m), np.zeros(shape, bool), np.full(shape, -1, np.int32), [],
+                     (np.ones((4, 3, 3)), np.ones((3, 4, 3)), np.ones((3, 3, 4))))
+    box_net = build_network(box)
+    dip = np.zeros(box_net.n)
+    dip[box_net.cell_of[1, 1, 1]] = -1.0
+    box_flows = np.full(box_net.face_a.size, q_m3s)
+    box_corr = linear_upwind_correction_w(box_net, box_flows, dip, air)
+    assert box_corr[box_net.cell_of[1, 1, 1]] == 0.0 and np.all(np.isfinite(box_corr))
     # The top cells (two of one value) pass on upwind's value: nothing extra leaves them; the rising cell
     # before them still sends its second-order share.
     assert corr_peak[top + 1] == 0.0 and corr_peak[top] > 0.0, corr_peak[top - 1:top + 3]

@@ -106,7 +106,7 @@ def linear_upwind_correction_w(net: FluidNetwork, face_flow_m3s: np.ndarray, t_c
     nb[a, 2 * ax + 1] = t[b]
     nb[b, 2 * ax] = t[a]
     halves = 0.25 * (nb[:, 1::2] - nb[:, 0::2])  # ½ h ∂T/∂x_d, n × 3
-    room = np.minimum(nb.max(axis=1) - t, t - nb.min(axis=1))
+    room = np.minimum(np.maximum(nb.max(axis=1), t) - t, t - np.minimum(nb.min(axis=1), t))  # ≥ 0
     steepest = np.abs(halves).max(axis=1)
     lam = np.ones(n)
     np.divide(room, steepest, out=lam, where=steepest > room)
