@@ -95,10 +95,17 @@ def coarsen_to(t_fine: np.ndarray, fluid_fine: np.ndarray, factor: int) -> np.nd
     return out
 
 
-def _with_linear_upwind_temperature(*args, **kwargs):  # same signature as solve_steady_field
-    net, face, _q, _phi, air = args[:5]
-    source = linear_upwind_correction_w(net, face, kwargs["t_guess_c"], air)
-    return solve_steady_field(*args, source_w=source, **kwargs)
+def _recording_solve(twin: HallTwin, intakes: list[np.ndarray], temperature_scheme: str):
+    """solve_steady_field as the steady loop calls it, with the T scheme's correction of the field it starts
+    from when asked, and each solve's rack intakes appended to ``intakes`` (the outer iterations' history)."""
+    def solve(*args, **kwargs):
+        if temperature_scheme == "linear-upwind":
+            net, face, _q, _phi, air = args[:5]
+            kwargs["source_w"] = linear_upwind_correction_w(net, face, kwargs["t_guess_c"], air)
+        res = solve_steady_field(*args, **kwargs)
+        intakes.append(twin.intake_c(res.t_air_c)[:twin.n_racks])
+        return res
+    return solve
 
 
 def run_variant(hall: str, *, cell_m: float | None = None, convection: str | None = None,
@@ -128,12 +135,23 @@ def run_variant(hall: str, *, cell_m: float | None = None, convection: str | Non
                  else 0.0, "turbulence": m.settings.turbulence_model, "reference": kind}
     out["temperature_scheme"] = temperature_scheme
     t1 = time.perf_counter()
-    if temperature_scheme == "linear-upwind":
-        twin_module.solve_steady_field = _with_linear_upwind_temperature  # this process only
+    history: list[np.ndarray] = []
+    twin_module.solve_steady_field = _recording_solve(twin, history, temperature_scheme)  # this process only
     try:
         state = twin.steady(max_outer=max_outer)
     except NoSteadyState as exc:
         out.update(settled=False, error=str(exc).splitlines()[0], steady_s=round(time.perf_counter() - t1, 1))
+        if len(history) >= 4:
+            # Not a solution (validation/README.md: the mean of unconverged iterates is not one); shown to
+            # say how far the wandering iterates are from the CFD, with their range over the last half.
+            last = np.array(history[len(history) // 2:])
+            names = [r.name for r in twin.voxels.racks]
+            mean = dict(zip(names, last.mean(axis=0), strict=True))
+            err = np.array([mean[n] - cfd[n] for n in cfd])
+            out["iterates_last_half"] = {
+                "outer_iterations": len(history), "mean_c": {n: round(float(v), 3) for n, v in mean.items()},
+                "range_k": {n: round(float(v), 3) for n, v in zip(names, np.ptp(last, axis=0), strict=True)},
+                "rms_k_of_mean": round(float(np.sqrt(np.mean(err ** 2))), 3)}
         return out
     finally:
         twin_module.solve_steady_field = solve_steady_field
@@ -184,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
           f"(blend {res['blend']}), {res['turbulence']}, temperature {res['temperature_scheme']}; against the {res['reference']} CFD")
     if not res["settled"]:
         print(f"  no steady state after {res['steady_s']} s: {res['error']}")
+        it = res.get("iterates_last_half")
+        if it:
+            print(f"  mean of the last half of {it['outer_iterations']} outer iterates (not a solution): "
+                  f"RMS {it['rms_k_of_mean']:.2f} K; " + ", ".join(f"{n} {it['mean_c'][n]:.2f}±{it['range_k'][n] / 2:.2f}"
+                                                         for n in it["mean_c"]))
         return 3
     for name, r in res["racks"].items():
         print(f"  {name:5s} CFD {r['cfd_c']:6.2f}  twin {r['twin_c']:6.2f} (own grid {r['twin_own_grid_c']:6.2f})  "
