@@ -51,9 +51,7 @@ from twin.sim.twin import HallTwin, NoSteadyState
 from twin.thermal.momentum import CONVECTION_SCHEMES, TURBULENCE_MODELS
 from twin.thermal.steady import solve_steady_field
 from twin.thermal.transport import linear_upwind_correction_w
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare import HALLS, check_reference, read_cfd, references  # noqa: E402
+from validation.compare import HALLS, check_reference, read_cfd, references
 
 __all__ = ["coarsen_to", "hall_variant", "run_variant"]
 
