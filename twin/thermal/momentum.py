@@ -44,6 +44,14 @@ Discretization (why):
   the tiles next to the CRAHs, 6 % less at the far end). Halls default to upwind (``[airflow]
   convection``); "tvd" is the choice for laminar benchmarks and for studies of jets in rooms where it
   converges, whose spread it leaves to the turbulence model.
+  ``convection = "linear-upwind"`` is the scheme the OpenFOAM references use for U (``bounded Gauss
+  linearUpwind grad(U)`` with ``cellLimited Gauss linear 1``), as the same deferred correction weighted by
+  ``tvd_blend``: the upwind CV's value plus its central gradient times the half cell, the gradient scaled
+  per CV (Barth–Jespersen) so that no face value leaves the range of the CV and its six neighbours (on a
+  line: the MC limiter). It exists to answer issue 10's question with the CFD's own scheme
+  (validation/numerics_study.py; validation/README.md, "Is it the discretisation?"): on the aisle-pair
+  hall, blend 1 does not settle with buoyancy either (residuals stalled at 1.9e-3 after 300 outer
+  iterations) and blend 0.5 gives 1.75 K RMS against upwind's 1.81 K, the row ends still 2.2–2.8 K cool.
 * Solution: SIMPLEC-type pseudo-transient pressure correction. Each iteration solves the linearized
   momentum equations with a pseudo time step Δt = cfl · h / U_ref (a few red–black Gauss–Seidel sweeps,
   vectorized over the grid), then projects the face flows onto div F = s with a pressure correction φ:
@@ -255,8 +263,10 @@ class MomentumSettings:
         t_ref_c: reference temperature of β = 1/(T_ref + 273.15); the buoyancy uses T − T_ref with
             T_ref the mean air temperature (a constant offset is hydrostatic and only slows convergence).
         gravity_m_s2: magnitude of g (acts along −z).
-        convection: "upwind" (first order) or "tvd" (van Leer-limited, second order where the field is
-            smooth, by deferred correction on the upwind matrix); see the module docstring.
+        convection: "upwind" (first order), "tvd" (van Leer-limited, second order where the field is
+            smooth, by deferred correction on the upwind matrix) or "linear-upwind" (OpenFOAM's linearUpwind
+            with a cellLimited gradient, the same way); see the module docstring.
+        tvd_blend: weight (0–1) of the "tvd" or "linear-upwind" deferred correction.
         central_blend: deferred correction from upwind (0) towards central (1) convection; used when
             ``convection`` is "upwind" (laminar benchmarks at modest cell Péclet numbers).
         cfl: pseudo time step in units of h / U_ref.
