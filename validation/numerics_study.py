@@ -93,15 +93,16 @@ def coarsen_to(t_fine: np.ndarray, fluid_fine: np.ndarray, factor: int) -> np.nd
     return out
 
 
-def _recording_solve(twin: HallTwin, intakes: list[np.ndarray], temperature_scheme: str):
+def _recording_solve(intakes_of, intakes: list[dict[str, float]], temperature_scheme: str):
     """solve_steady_field as the steady loop calls it, with the T scheme's correction of the field it starts
-    from when asked, and each solve's rack intakes appended to ``intakes`` (the outer iterations' history)."""
+    from when asked, and each solve's rack intakes (``intakes_of``) appended to ``intakes``: the outer
+    iterations' history."""
     def solve(*args, **kwargs):
         if temperature_scheme == "linear-upwind":
             net, face, _q, _phi, air = args[:5]
             kwargs["source_w"] = linear_upwind_correction_w(net, face, kwargs["t_guess_c"], air)
         res = solve_steady_field(*args, **kwargs)
-        intakes.append(twin.intake_c(res.t_air_c)[:twin.n_racks])
+        intakes.append(intakes_of(res.t_air_c))
         return res
     return solve
 
@@ -133,8 +134,19 @@ def run_variant(hall: str, *, cell_m: float | None = None, convection: str | Non
                  else 0.0, "turbulence": m.settings.turbulence_model, "reference": kind}
     out["temperature_scheme"] = temperature_scheme
     t1 = time.perf_counter()
-    history: list[np.ndarray] = []
-    twin_module.solve_steady_field = _recording_solve(twin, history, temperature_scheme)  # this process only
+    factor = round(h_ref / twin.voxels.grid.cell_m)
+    if abs(factor * twin.voxels.grid.cell_m - h_ref) > 1e-9 * h_ref:
+        raise ValueError(f"cell {twin.voxels.grid.cell_m} m does not divide the reference cell {h_ref} m")
+    fluid = ~twin.voxels.solid
+
+    def on_ref_grid(t_air_c: np.ndarray) -> dict[str, float]:
+        """Intakes as the CFD has them: the field on the hall's own grid, the cells its patches border."""
+        t_grid = twin.net.to_grid(t_air_c).reshape(twin.voxels.grid.shape)
+        flat = (coarsen_to(t_grid, fluid, factor) if factor > 1 else t_grid).ravel()
+        return {r.name: float(np.nanmean(flat[r.intake])) for r in ref_vox.racks}
+
+    history: list[dict[str, float]] = []
+    twin_module.solve_steady_field = _recording_solve(on_ref_grid, history, temperature_scheme)  # this process only
     try:
         state = twin.steady(max_outer=max_outer)
     except NoSteadyState as exc:
@@ -142,8 +154,8 @@ def run_variant(hall: str, *, cell_m: float | None = None, convection: str | Non
         if len(history) >= 4:
             # Not a solution (validation/README.md: the mean of unconverged iterates is not one); shown to
             # say how far the wandering iterates are from the CFD, with their range over the last half.
-            last = np.array(history[len(history) // 2:])
-            names = [r.name for r in twin.voxels.racks]
+            names = [r.name for r in ref_vox.racks]
+            last = np.array([[h[n] for n in names] for h in history[len(history) // 2:]])
             mean = dict(zip(names, last.mean(axis=0), strict=True))
             err = np.array([mean[n] - cfd[n] for n in cfd])
             out["iterates_last_half"] = {
@@ -153,18 +165,15 @@ def run_variant(hall: str, *, cell_m: float | None = None, convection: str | Non
         return out
     finally:
         twin_module.solve_steady_field = solve_steady_field
+        names = [r.name for r in ref_vox.racks]
+        out["intake_history_c"] = {"racks": names,
+                                   "outer": [[round(h[n], 3) for n in names] for h in history]}
     out["steady_s"] = round(time.perf_counter() - t1, 1)
     out["setup_s"] = round(setup_s, 1)
     out["outer_iterations"] = state.extra.get("steady", {}).get("outer_iterations")
-    t_grid = twin.net.to_grid(state.t_air_c).reshape(twin.voxels.grid.shape)
-    factor = round(h_ref / twin.voxels.grid.cell_m)
-    if abs(factor * twin.voxels.grid.cell_m - h_ref) > 1e-9 * h_ref:
-        raise ValueError(f"cell {twin.voxels.grid.cell_m} m does not divide the reference cell {h_ref} m")
-    fluid = ~twin.voxels.solid
-    t_ref_grid = coarsen_to(t_grid, fluid, factor) if factor > 1 else t_grid
-    flat_ref, flat_own = t_ref_grid.ravel(), t_grid.ravel()
+    flat_own = twin.net.to_grid(state.t_air_c).ravel()
     own = {r.name: float(np.mean(flat_own[r.intake])) for r in twin.voxels.racks}
-    on_ref = {r.name: float(np.nanmean(flat_ref[r.intake])) for r in ref_vox.racks}
+    on_ref = on_ref_grid(state.t_air_c)
     err = np.array([on_ref[n] - cfd[n] for n in cfd])
     out.update(settled=True, racks={n: {"cfd_c": round(cfd[n], 3), "twin_c": round(on_ref[n], 3),
                                         "twin_own_grid_c": round(own[n], 3), "error_k": round(on_ref[n] - cfd[n], 3)}
