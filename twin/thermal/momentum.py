@@ -52,6 +52,8 @@ Discretization (why):
   (validation/numerics_study.py; validation/README.md, "Is it the discretisation?"): on the aisle-pair
   hall, blend 1 does not settle with buoyancy either (residuals stalled at 1.9e-3 after 300 outer
   iterations) and blend 0.5 gives 1.75 K RMS against upwind's 1.81 K, the row ends still 2.2–2.8 K cool.
+  Halving the cell (0.075 m, upwind) leaves the row ends within 0.4 K of the 0.15 m solve (its plumes
+  then swing and the steady loop no longer settles): the remaining error is not numerical diffusion.
 * Solution: SIMPLEC-type pseudo-transient pressure correction. Each iteration solves the linearized
   momentum equations with a pseudo time step Δt = cfl · h / U_ref (a few red–black Gauss–Seidel sweeps,
   vectorized over the grid), then projects the face flows onto div F = s with a pressure correction φ:
