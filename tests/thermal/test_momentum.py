@@ -315,6 +315,22 @@ def test_van_leer_face_value_is_exact_on_a_line_and_never_overshoots():
     assert np.all(face >= np.minimum(up, down) - 1e-15) and np.all(face <= np.maximum(up, down) + 1e-15)
 
 
+def test_linear_upwind_is_openfoams_cell_limited_scheme_which_in_1d_is_the_mc_limiter(rng):
+    """OpenFOAM's linearUpwind with a cellLimited (Barth–Jespersen, coefficient 1) central gradient, on a
+    uniform line, is van Leer's monotonized-central limiter ψ(r) = max(0, min(2r, (1+r)/2, 2)): Fromm's
+    scheme where smooth, clipped to twice either one-sided slope, first order at extrema."""
+    from twin.thermal.momentum import _limited_half_steps
+
+    x = np.cumsum(rng.normal(size=60)) + 3.0 * np.sin(np.arange(60) / 3.0)
+    u = np.broadcast_to(x[:, None, None], (60, 3, 3)).copy()  # uniform across: only the x direction matters
+    step = _limited_half_steps(u, np.pad(u, 1), np.ones(u.shape, bool))[0][1:-1, 1, 1]
+    up_slope, down_slope = x[1:-1] - x[:-2], x[2:] - x[1:-1]
+    r = np.divide(up_slope, down_slope, out=np.zeros_like(up_slope), where=down_slope != 0)
+    psi = np.maximum(0.0, np.minimum.reduce([2 * r, 0.5 * (1 + r), np.full_like(r, 2.0)]))
+    assert np.allclose(step, 0.5 * psi * down_slope, atol=1e-13)
+    assert np.any(psi == 0) and np.any(psi == 2) and np.any((psi > 0) & (psi < 2))  # every branch is tried
+
+
 @pytest.mark.slow
 def test_tvd_convection_meets_ghia_at_re_1000_on_64_cells_where_upwind_does_not():
     """Re = 1000 at 64² is where first-order upwind's numerical diffusion shows: its centreline profiles
@@ -331,11 +347,12 @@ def test_tvd_jet_spreads_less_than_upwind():
     its speed twenty cells downstream than with first-order upwind, whose numerical diffusion adds to ν_t."""
     vox, q = _jet_box()
     speed = {}
-    for scheme in ("upwind", "tvd"):
+    for scheme in ("upwind", "tvd", "linear-upwind"):
         solver = MomentumSolver.from_voxels(vox, settings=MomentumSettings(buoyancy=False, convection=scheme))
         solver.solve(np.array([q]))
         speed[scheme] = solver.cell_velocity_m_s()[22, 5:7, 5:7, 0].mean()
     assert speed["tvd"] > 1.1 * speed["upwind"] > 0.0, speed
+    assert speed["linear-upwind"] > 1.1 * speed["upwind"], speed
 
 
 def test_unknown_convection_scheme_is_refused_by_name():

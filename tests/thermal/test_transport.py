@@ -18,7 +18,7 @@ from twin.model import bundled_hall
 from twin.sim.twin import HallTwin, TwinState
 from twin.thermal.airflow import AirflowSolver
 from twin.thermal.network import build_network
-from twin.thermal.transport import AirProperties, TransportOperator, heat_rate_w
+from twin.thermal.transport import AirProperties, TransportOperator, heat_rate_w, linear_upwind_correction_w
 
 
 def _duct(n_cells: int, cell_m: float) -> HallVoxels:
@@ -62,6 +62,42 @@ def test_advection_diffusion_front_converges_at_first_order():
     orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
     assert errors[-1] < 0.01
     assert np.all(orders > 0.8) and np.all(orders < 1.3), orders
+
+
+def test_linear_upwind_correction_makes_a_quadratic_profile_s_advection_exact_and_conserves_heat():
+    """With the deferred correction, the heat a cell's faces carry of T = x² is exact (linear upwind with
+    central gradients reproduces the face-value difference 2 x h, where upwind has 2 x h − h²); the
+    correction only moves heat between cells; it adds nothing at an extremum (the limiter's first order)."""
+    cell_m, n = 0.1, 30
+    net = build_network(_duct(n, cell_m))
+    x = (np.arange(n) + 0.5) * cell_m + 1.0
+    q_m3s = 0.02
+    flows = np.full(net.face_a.size, q_m3s)
+    air = AirProperties()
+    t = x**2
+    corr = linear_upwind_correction_w(net, flows, t, air)
+    upwind_out = air.rho_cp * q_m3s * (t[1:-1] - t[:-2])  # heat leaving cell i by upwind advection, net
+    exact_out = air.rho_cp * q_m3s * 2.0 * x[1:-1] * cell_m
+    interior = slice(2, -2)  # away from the duct's closed ends, where the gradient is one-sided
+    assert np.allclose((upwind_out - corr[1:-1])[interior], exact_out[interior], rtol=1e-12)
+    assert np.max(np.abs(upwind_out - exact_out)[interior]) > 0.1 * air.rho_cp * q_m3s * cell_m**2
+    assert abs(corr.sum()) < 1e-9 * np.abs(corr).sum()
+    peak = np.minimum(t, t[::-1])  # a tent: the middle cells are an extremum
+    corr_peak = linear_upwind_correction_w(net, flows, peak, air)
+    top = int(np.argmax(peak))
+    # A cell colder than all six open neighbours, which have one value (no gradient): a minimum, no step.
+    shape = (3, 3, 3)
+    box = HallVoxels(Grid(shape, (0.0, 0.0, 0.0), cell_m), np.zeros(shape, bool), np.full(shape, -1, np.int32), [],
+                     (np.ones((4, 3, 3)), np.ones((3, 4, 3)), np.ones((3, 3, 4))))
+    box_net = build_network(box)
+    dip = np.zeros(box_net.n)
+    dip[box_net.cell_of[1, 1, 1]] = -1.0
+    box_flows = np.full(box_net.face_a.size, q_m3s)
+    box_corr = linear_upwind_correction_w(box_net, box_flows, dip, air)
+    assert box_corr[box_net.cell_of[1, 1, 1]] == 0.0 and np.all(np.isfinite(box_corr))
+    # The top cells (two of one value) pass on upwind's value: nothing extra leaves them; the rising cell
+    # before them still sends its second-order share.
+    assert corr_peak[top + 1] == 0.0 and corr_peak[top] > 0.0, corr_peak[top - 1:top + 3]
 
 
 @pytest.mark.parametrize("kernel", ["fused", "reference"])

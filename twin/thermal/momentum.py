@@ -44,6 +44,16 @@ Discretization (why):
   the tiles next to the CRAHs, 6 % less at the far end). Halls default to upwind (``[airflow]
   convection``); "tvd" is the choice for laminar benchmarks and for studies of jets in rooms where it
   converges, whose spread it leaves to the turbulence model.
+  ``convection = "linear-upwind"`` is the scheme the OpenFOAM references use for U (``bounded Gauss
+  linearUpwind grad(U)`` with ``cellLimited Gauss linear 1``), as the same deferred correction weighted by
+  ``tvd_blend``: the upwind CV's value plus its central gradient times the half cell, the gradient scaled
+  per CV (Barth–Jespersen) so that no face value leaves the range of the CV and its six neighbours (on a
+  line: the MC limiter). It exists to answer issue 10's question with the CFD's own scheme
+  (validation/numerics_study.py; validation/README.md, "Is it the discretisation?"): on the aisle-pair
+  hall, blend 1 does not settle with buoyancy either (residuals stalled at 1.9e-3 after 300 outer
+  iterations) and blend 0.5 gives 1.75 K RMS against upwind's 1.81 K, the row ends still 2.2–2.8 K cool.
+  Halving the cell (0.075 m, upwind) leaves the row ends within 0.4 K of the 0.15 m solve (its plumes
+  then swing and the steady loop no longer settles): the remaining error is not numerical diffusion.
 * Solution: SIMPLEC-type pseudo-transient pressure correction. Each iteration solves the linearized
   momentum equations with a pseudo time step Δt = cfl · h / U_ref (a few red–black Gauss–Seidel sweeps,
   vectorized over the grid), then projects the face flows onto div F = s with a pressure correction φ:
@@ -266,8 +276,10 @@ class MomentumSettings:
         t_ref_c: reference temperature of β = 1/(T_ref + 273.15); the buoyancy uses T − T_ref with
             T_ref the mean air temperature (a constant offset is hydrostatic and only slows convergence).
         gravity_m_s2: magnitude of g (acts along −z).
-        convection: "upwind" (first order) or "tvd" (van Leer-limited, second order where the field is
-            smooth, by deferred correction on the upwind matrix); see the module docstring.
+        convection: "upwind" (first order), "tvd" (van Leer-limited, second order where the field is
+            smooth, by deferred correction on the upwind matrix) or "linear-upwind" (OpenFOAM's linearUpwind
+            with a cellLimited gradient, the same way); see the module docstring.
+        tvd_blend: weight (0–1) of the "tvd" or "linear-upwind" deferred correction.
         central_blend: deferred correction from upwind (0) towards central (1) convection; used when
             ``convection`` is "upwind" (laminar benchmarks at modest cell Péclet numbers).
         cfl: pseudo time step in units of h / U_ref.
@@ -410,6 +422,32 @@ def _limited_face(u_up: np.ndarray, u_far: np.ndarray, u_down: np.ndarray) -> np
     return u_up + np.where(same, ab / np.where(same, a + b, 1.0), 0.0)
 
 
+def _limited_half_steps(u: np.ndarray, padded: np.ndarray, active: np.ndarray) -> list[np.ndarray]:
+    """OpenFOAM's ``linearUpwind grad(U)`` with ``cellLimited Gauss linear 1``: per CV and axis, the change
+    from the CV's centre to its face, ½ h ∂u/∂x_d, of the central gradient limited cell by cell.
+
+    The central gradient g = (u₊ − u₋) / 2h is scaled by one factor λ ≤ 1 per CV (Barth–Jespersen with
+    coefficient 1) so that the value extrapolated to each of its six faces, u ± ½ h g_d, stays within the
+    range of the CV and its six face neighbours (walls and solids count as 0, the padding). On a uniform
+    1D grid this is the monotonized-central limiter ψ(r) = max(0, min(2r, (1+r)/2, 2)) (van Leer 1977):
+    second order where smooth (Fromm's scheme), first order at extrema. ``padded`` is ``u`` zero-padded
+    by one; inactive CVs get 0 (their face value is then the upwind one).
+    """
+    halves = [0.25 * (_nbr(padded, d, 1) - _nbr(padded, d, -1)) for d in range(3)]
+    hi = u.copy()
+    lo = u.copy()
+    for d, s in _DIRS:
+        n = _nbr(padded, d, s)
+        np.maximum(hi, n, out=hi)
+        np.minimum(lo, n, out=lo)
+    steepest = np.maximum(np.maximum(np.abs(halves[0]), np.abs(halves[1])), np.abs(halves[2]))
+    room = np.minimum(hi - u, u - lo)  # ≥ 0: how far a face value may move from u either way
+    lam = np.ones_like(u)
+    np.divide(room, steepest, out=lam, where=steepest > room)  # λ = min(1, room / steepest)
+    lam = np.where(active, lam, 0.0)
+    return [lam * g for g in halves]
+
+
 def _gradient(f: np.ndarray, h: float, axis: int) -> np.ndarray:
     """Central differences of a cell field along ``axis`` (one-sided at the ends; 0 on a one-cell slab)."""
     if f.shape[axis] < 2:
@@ -454,7 +492,7 @@ def wall_distance_m(fluid: np.ndarray, openness: Sequence[np.ndarray], cell_m: f
     return np.maximum(dist, 0.5 * h) * fluid
 
 
-CONVECTION_SCHEMES = ("upwind", "tvd")
+CONVECTION_SCHEMES = ("upwind", "tvd", "linear-upwind")
 TURBULENCE_MODELS = ("chen-xu", "k-epsilon")
 
 
@@ -991,6 +1029,10 @@ class MomentumSolver:
         tvd = st.convection == "tvd"
         if tvd:
             u_pad2 = np.pad(uc, 2)
+        lin = st.convection == "linear-upwind"
+        if lin:
+            half_steps = _limited_half_steps(uc, u_pad, act)
+            half_pads = [np.pad(g, 1) for g in half_steps]
         a_nb = []
         a_p = np.zeros_like(uc)
         b = np.zeros_like(uc)
@@ -1032,10 +1074,14 @@ class MomentumSolver:
                 upwind = np.where(out, uc, u_n)
                 high = _limited_face(upwind, far, np.where(out, u_n, uc))
                 correction += flux * (high - upwind)
+            elif lin:
+                # Face value = upwind CV's value + its limited half-cell step towards this face.
+                step = np.where(flux > 0, s * half_steps[d], -s * _nbr(half_pads[d], d, s))
+                correction += flux * step
             elif st.central_blend:
                 upwind = np.where(flux > 0, uc, u_n)
                 correction += flux * (0.5 * (uc + u_n) - upwind)
-        if tvd:
+        if tvd or lin:
             b -= st.tvd_blend * correction
         elif st.central_blend:
             b -= st.central_blend * correction

@@ -59,9 +59,13 @@ def solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_
                        potential: np.ndarray, air: AirProperties, alpha: np.ndarray, beta_c: np.ndarray,
                        *, mover_heat_w: np.ndarray | float = 0.0, t_guess_c: np.ndarray,
                        tol_k: float = 1e-8, max_restarts: int = 25,
-                       face_diffusivity_m2s: np.ndarray | None = None, krylov: str = "gmres") -> SteadyResult:
+                       face_diffusivity_m2s: np.ndarray | None = None, krylov: str = "gmres",
+                       source_w: np.ndarray | None = None) -> SteadyResult:
     """Solve the coupled steady system; see the module docstring for α and β, and for ``krylov``
     ("gmres" or "bicgstab").
+
+    ``source_w`` (per fluid cell, W) is added to the cells' heat: a deferred correction of the advection
+    scheme (:func:`~twin.thermal.transport.linear_upwind_correction_w`) enters here, its sum zero.
 
     ``face_diffusivity_m2s`` (per open face) replaces ``air.diffusivity_m2s``, as in
     :func:`~twin.thermal.transport.flux_operator`.
@@ -75,13 +79,14 @@ def solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_
         return _solve_steady_field(net, face_flow_m3s, mover_flow_m3s, potential, air, alpha, beta_c,
                                    mover_heat_w=mover_heat_w, t_guess_c=t_guess_c, tol_k=tol_k,
                                    max_restarts=max_restarts, face_diffusivity_m2s=face_diffusivity_m2s,
-                                   krylov=krylov)
+                                   krylov=krylov, source_w=source_w)
 
 
 def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray,
                         potential: np.ndarray, air: AirProperties, alpha: np.ndarray, beta_c: np.ndarray,
                         *, mover_heat_w: np.ndarray | float, t_guess_c: np.ndarray, tol_k: float,
-                        max_restarts: int, face_diffusivity_m2s: np.ndarray | None, krylov: str) -> SteadyResult:
+                        max_restarts: int, face_diffusivity_m2s: np.ndarray | None, krylov: str,
+                        source_w: np.ndarray | None = None) -> SteadyResult:
     n, m = net.n, len(mover_flow_m3s)
     rc = air.rho_cp
     anchor = rc * net.cell_volume_m3 / _ANCHOR_S
@@ -95,6 +100,8 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
     bottom = sp.hstack([-(sp.diags(alpha) @ net.intake.T), sp.identity(m)])
     system = sp.vstack([top, bottom]).tocsr()
     direct_w = net.outlet @ np.broadcast_to(mover_heat_w, (m,))
+    if source_w is not None:
+        direct_w = direct_w + source_w
     rhs = np.concatenate([(direct_w + anchor * t_guess_c) / d, beta_c])
 
     order = np.argsort(-potential, kind="stable")

@@ -1,0 +1,39 @@
+"""The grid/scheme study's plumbing: hall variants that load, and a fine field brought onto the CFD's grid."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from twin.geometry.voxel import voxelize_hall
+from twin.model import load_hall
+from validation.compare import HALLS
+from validation.numerics_study import coarsen_to, hall_variant
+
+
+def test_a_finer_variant_of_aisle_pair_has_the_same_racks_on_a_nested_grid(tmp_path):
+    """cell_m 0.075 halves every cell of the 0.15 m hall: same plenum depth, each coarse intake cell is
+    2 × 2 fine cells across the rack's face, and the file keeps everything else (it loads and validates)."""
+    coarse = voxelize_hall(load_hall(HALLS / "aisle-pair.toml"))
+    fine = voxelize_hall(load_hall(hall_variant(HALLS / "aisle-pair.toml", tmp_path, cell_m=0.075,
+                                                turbulence="k-epsilon")))
+    assert fine.grid.shape == tuple(2 * n for n in coarse.grid.shape)
+    assert load_hall(tmp_path / "aisle-pair.toml").spec.airflow.turbulence == "k-epsilon"
+    for a, b in zip(coarse.racks, fine.racks, strict=True):
+        assert a.name == b.name and b.intake.size == 4 * a.intake.size
+
+
+def test_coarsening_averages_the_fluid_cells_of_each_block(rng):
+    """A linear field's block mean over its fluid sub-cells is the field at their mean centre; a block with
+    no fluid is NaN."""
+    shape = (8, 6, 4)
+    centres = np.stack(np.meshgrid(*[np.arange(n) + 0.5 for n in shape], indexing="ij"), axis=-1)
+    field = centres @ np.array([1.0, -2.0, 0.5]) + 3.0
+    fluid = rng.random(shape) > 0.3
+    fluid[:2, :2, :2] = False
+    coarse = coarsen_to(field, fluid, 2)
+    assert coarse.shape == (4, 3, 2) and np.isnan(coarse[0, 0, 0])
+    for i, j, k in [(1, 1, 1), (3, 2, 0), (2, 0, 1)]:
+        sub = (slice(2 * i, 2 * i + 2), slice(2 * j, 2 * j + 2), slice(2 * k, 2 * k + 2))
+        if fluid[sub].any():
+            mean_centre = centres[sub][fluid[sub]].mean(axis=0)
+            assert np.isclose(coarse[i, j, k], mean_centre @ np.array([1.0, -2.0, 0.5]) + 3.0)
