@@ -503,8 +503,9 @@ class HallTwin:
         0.05 K of them in 18 outer iterations instead of 22. On the open-row hall it cuts the outer iterations
         from 37 to 22, but there neither stops within 0.05 K (0.24 K with T alone, 0.47 K with the whole
         state): the flow still drifts by 0.002–0.005 K per outer iteration when the rule stops, and the
-        converged answer takes 287 (validation/steady_speed.py, validation/results/*/twin_converged.json).
-        The 0.05 K per iteration rule is no bound on the error. Velocities enter x in units of the first
+        converged answer takes 287 (validation/steady_speed.py, which saves that answer per hall). These
+        figures were measured before Chen–Xu's L became the wall-surface distance; steady_speed.py re-solves
+        them. The 0.05 K per iteration rule is no bound on the error. Velocities enter x in units of the first
         solve's velocity scale U_ref, pressure in U_ref², temperature in K: a kelvin and U_ref weigh about
         alike in the mixer's least squares. k and ε (k-ε) are not mixed: they follow the flow, and a mixed k
         could turn negative.

@@ -54,6 +54,8 @@ Discretization (why):
   iterations) and blend 0.5 gives 1.75 K RMS against upwind's 1.81 K, the row ends still 2.2–2.8 K cool.
   Halving the cell (0.075 m, upwind) leaves the row ends within 0.4 K of the 0.15 m solve (its plumes
   then swing and the steady loop no longer settles): the remaining error is not numerical diffusion.
+  (Measured before Chen–Xu's L became the wall-surface distance, upwind 1.81 → 1.70 K since, and before
+  the steady loop mixed the whole state: the study's differences between schemes, not its RMS, carry over.)
 * Solution: SIMPLEC-type pseudo-transient pressure correction. Each iteration solves the linearized
   momentum equations with a pseudo time step Δt = cfl · h / U_ref (a few red–black Gauss–Seidel sweeps,
   vectorized over the grid), then projects the face flows onto div F = s with a pressure correction φ:
@@ -142,6 +144,9 @@ Turbulence closures (``turbulence_model``; a hall's ``[airflow] turbulence``):
       aisle-pair   1.81 K    1.46 K   1.37× (22 / 22)
       contained    0.27 K    0.30 K   1.33× (6 / 5)
       open-row     0.85 K    0.96 K   2.1×  (78 / 37)
+
+  (Measured before Chen–Xu's L became the wall-surface distance, after which Chen–Xu gives 1.70 / 0.29 /
+  0.74 K, and before the steady loop's whole-state mixing, which changes the outer iteration counts.)
 
   k-ε warms the aisle-pair's row-end racks by 0.1–1 K towards the CFD (A04 −3.04 → −2.43 K, B04 −2.97 →
   −2.01 K), but they stay 1.7–2.4 K too cool, and it is not better on the other two halls, so Chen–Xu
