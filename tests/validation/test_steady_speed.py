@@ -1,0 +1,44 @@
+"""steady_speed.py's settling times: when a solver's intakes came, and stayed, within a tolerance of its answer."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from validation.steady_speed import RESULTS, TwinTrace, cfd_settling, time_within
+
+
+@pytest.mark.parametrize(("hall", "tol_k", "iteration", "settled"), [
+    ("open-row", 0.1, 900, True), ("open-row", 0.05, 1100, True),   # validation/README.md's table
+    ("contained", 0.1, 3500, True), ("contained", 0.05, 4000, False),
+])
+def test_cfd_settling_is_the_first_block_from_which_the_committed_intakes_stay_near_the_last(hall, tol_k, iteration,
+                                                                                              settled):
+    got = cfd_settling(hall, tol_k)
+    assert (got.iteration, got.settled) == (iteration, settled)
+    # From the history itself: every block from that one on is within tol of the last block, the one before
+    # it is not (a run that never settles reports its whole time).
+    with (RESULTS / hall / "history.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    cols = [c for c in rows[0] if c.startswith(("in.", "ret."))]
+    its = np.array([int(r["iteration"]) for r in rows])
+    off = np.array([max(abs(float(r[c]) - float(rows[-1][c])) for c in cols) for r in rows]) > tol_k
+    if settled:
+        assert not off[its >= iteration].any() and off[its < iteration][-1]
+        assert got.time_s == pytest.approx(got.solver_wall_s * iteration / got.iterations)
+        assert got.time_s < got.solver_wall_s
+    else:
+        assert off[-2] and got.time_s == got.solver_wall_s
+
+
+def test_time_within_is_when_the_trace_stays_within_not_when_it_first_touches():
+    answer = np.array([20.0, 25.0])
+    # Outer iterates: touch the answer at 2 s, leave it at 3 s, within from 4 s on.
+    intakes = np.array([[21.0, 25.0], [20.02, 25.01], [20.2, 25.0], [20.03, 24.98], [20.0, 25.0]])
+    trace = TwinTrace(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), intakes, 5.5, 5)
+    assert time_within(trace, answer, 0.05) == 4.0
+    assert time_within(trace, answer, 0.5) == 2.0
+    assert time_within(trace, answer, 2.0) == 1.0
+    assert np.isnan(time_within(trace, answer + 0.1, 0.05))  # its last iterate is off: never
