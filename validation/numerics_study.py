@@ -120,7 +120,18 @@ def run_variant(hall: str, *, cell_m: float | None = None, convection: str | Non
     cfd = refs[kind][0]
     with tempfile.TemporaryDirectory(prefix=f"numerics-{hall}-") as tmp:
         path = hall_variant(hall_path, Path(tmp), cell_m=cell_m, turbulence=turbulence)
-        hall_model = load_hall(path)
+        try:
+            hall_model = load_hall(path)
+        except HallError as exc:
+            # The copy is a temporary file the user never named: say which hall and which option made it fail.
+            asked = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in (("cell_m", cell_m), ("turbulence", turbulence))
+                              if v is not None)
+            raise ValueError(str(exc).replace(str(path), f"{hall_path} with {asked}")) from None
+    if blend is not None and not 0.0 <= blend <= 1.0:
+        raise ValueError(f"--blend {blend}: the deferred correction's weight is 0 (upwind) to 1 (the full scheme)")
+    if blend is not None and (convection or hall_model.spec.airflow.convection) == "upwind":
+        raise ValueError(f"--blend {blend} weights the tvd or linear-upwind correction, and {hall}'s convection is "
+                         "upwind: give --convection tvd or linear-upwind")
     t0 = time.perf_counter()
     twin = HallTwin(hall_model, airflow="momentum")
     m = twin.momentum

@@ -7,7 +7,7 @@ import numpy as np
 from twin.geometry.voxel import voxelize_hall
 from twin.model import load_hall
 from validation.compare import HALLS
-from validation.numerics_study import coarsen_to, hall_variant
+from validation.numerics_study import coarsen_to, hall_variant, main
 
 
 def test_a_finer_variant_of_aisle_pair_has_the_same_racks_on_a_nested_grid(tmp_path):
@@ -37,3 +37,17 @@ def test_coarsening_averages_the_fluid_cells_of_each_block(rng):
         if fluid[sub].any():
             mean_centre = centres[sub][fluid[sub]].mean(axis=0)
             assert np.isclose(coarse[i, j, k], mean_centre @ np.array([1.0, -2.0, 0.5]) + 3.0)
+
+
+def test_options_the_study_cannot_honour_are_refused_in_one_line_naming_the_option(capsys):
+    """A blend with upwind convection would be ignored and one outside 0–1 is no scheme; a cell size the hall
+    cannot take is reported against the hall and the option, not the temporary copy the study writes."""
+    for argv, words in ((["aisle-pair", "--blend", "0.5"], ["--blend 0.5", "upwind", "--convection"]),
+                        (["aisle-pair", "--convection", "tvd", "--blend", "2"], ["--blend 2.0", "0", "1"]),
+                        (["aisle-pair", "--cell-m", "0.1"], [str(HALLS / "aisle-pair.toml"), "--cell-m 0.1",
+                                                             "raised_floor.depth_m"])):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("numerics_study: error: "), err
+        assert all(w in err for w in words), err
+        assert "numerics-" not in err  # no temporary path
