@@ -9,8 +9,8 @@ Usage::
 
 The converged answers take long (open-row: 287 outer iterations, 13 min on the shared machine), so each is
 saved as validation/results/HALL/twin_converged.json (intakes, a SHA-256 of the hall file and the solver code, outer iterations,
-wall time) and ``--cached`` reuses it while neither the hall file nor the solver code (twin/thermal, twin/sim/twin.py)
-has changed.
+wall time) and ``--cached`` reuses it while neither the hall file nor the solver code (``SOLVER_SOURCES``: the
+physics, the steady loop and its mixer, voxelization, the hall's reading, the coils' control) has changed.
 
 A solver's default stopping rule says little about how good its answer is when it stops: OpenFOAM's runs in
 validation/results/ stop after a fixed number of SIMPLE iterations (their meta.json "criteria": initial
@@ -57,7 +57,8 @@ import numpy as np  # noqa: E402
 from twin.model.load import load_hall  # noqa: E402
 from twin.sim.twin import HallTwin  # noqa: E402
 
-__all__ = ["CfdSettling", "TwinTrace", "cfd_settling", "main", "time_within", "twin_trace"]
+__all__ = ["SOLVER_SOURCES", "CfdSettling", "TwinTrace", "answer_sources", "cfd_settling", "main", "time_within",
+           "twin_trace"]
 
 HALLS = ("open-row", "aisle-pair", "contained")
 TOLERANCES_K = (0.1, 0.05)
@@ -143,13 +144,23 @@ def cfd_settling(hall: str, tol_k: float) -> CfdSettling:
                        float(meta["solver_wall_s"]), settled)
 
 
+#: The code a converged answer depends on besides the hall file: the airflow and transport physics, the
+#: steady loop and every twin module it imports (its mixer, the hall's controls, power and state), the voxels
+#: the hall becomes, the hall file's reading and the coils' control.
+SOLVER_SOURCES = ("twin/thermal/*.py", "twin/sim/twin.py", "twin/sim/fixed_point.py", "twin/sim/controls.py",
+                  "twin/sim/power.py", "twin/sim/state.py", "twin/geometry/voxel.py", "twin/model/*.py",
+                  "twin/control/*.py")
+
+
+def answer_sources(hall_path: Path) -> list[Path]:
+    """The files whose change makes a saved converged answer stale: the hall file and the solver's code."""
+    return [hall_path, *(f for pattern in SOLVER_SOURCES for f in sorted(ROOT.glob(pattern)))]
+
+
 def converged_answer(hall: str, *, cached: bool) -> tuple[np.ndarray, dict[str, object]]:
     """The twin's fully converged intakes for a validation hall (solved, or read back with ``cached``)."""
     path = ROOT / "validation" / "halls" / f"{hall}.toml"
-    # The answer belongs to the hall and to the code that solved it: a change to the airflow or transport
-    # physics (twin/thermal) or to the steady loop (twin/sim/twin.py) makes a saved answer stale.
-    sources = [path, *sorted((ROOT / "twin" / "thermal").glob("*.py")), ROOT / "twin" / "sim" / "twin.py"]
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in answer_sources(path))).hexdigest()
     saved = RESULTS / hall / "twin_converged.json"
     if cached and saved.exists():
         data = json.loads(saved.read_text())

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import csv
 
 import numpy as np
 import pytest
 
-from validation.steady_speed import RESULTS, TwinTrace, cfd_settling, time_within
+from validation.compare import HALLS
+from validation.steady_speed import RESULTS, ROOT, TwinTrace, answer_sources, cfd_settling, time_within
 
 
 @pytest.mark.parametrize(("hall", "tol_k", "iteration", "settled"), [
@@ -42,3 +44,17 @@ def test_time_within_is_when_the_trace_stays_within_not_when_it_first_touches():
     assert time_within(trace, answer, 0.5) == 2.0
     assert time_within(trace, answer, 2.0) == 1.0
     assert np.isnan(time_within(trace, answer + 0.1, 0.05))  # its last iterate is off: never
+
+
+def test_a_saved_converged_answer_is_keyed_on_every_module_the_steady_loop_imports():
+    """A change to any twin module the steady solve imports (not only twin/thermal: the voxels, the mixer, the
+    hall's reading) must make a saved answer stale; the hall file itself is part of the key."""
+    sources = set(answer_sources(HALLS / "open-row.toml"))
+    assert HALLS / "open-row.toml" in sources
+    tree = ast.parse((ROOT / "twin" / "sim" / "twin.py").read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and node.module and node.module.startswith("twin.")}
+    assert len(imported) > 10
+    for module in imported:
+        path = ROOT.joinpath(*module.split(".")).with_suffix(".py")
+        assert path in sources, module
