@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from twin.sim.twin import _pack_state, _unpack_state
 
@@ -34,3 +35,20 @@ def test_packed_state_is_dimensionless_in_the_velocity_scale_and_unpacks_to_the_
     moved, _ = _unpack_state(x + 1.0, momentum, u_scale)
     assert np.allclose(moved["uy"] - momentum["uy"], u_scale) and np.allclose(moved["p"] - momentum["p"], u_scale**2)
     assert all(np.array_equal(momentum[k], before[k]) for k in momentum)
+
+
+def test_a_buoyant_steady_solve_whose_intakes_still_move_says_so_not_that_the_fan_law_did():
+    """When the outer iterations run out because the buoyant field still moves (the row-end plumes of a fine
+    grid, or a tolerance tighter than the loop reaches), the one-line message names the intakes and by how
+    much they moved, not the servers' fan law and the coils, which had settled."""
+    from tests.sim.test_airflow_models import _momentum_hall
+    from twin.sim.twin import HallTwin, NoSteadyState
+
+    twin = HallTwin(_momentum_hall())
+    with pytest.raises(NoSteadyState) as err:
+        twin.steady(max_outer=40, intake_tol_k=1e-9)
+    text = str(err.value)
+    assert "\n" not in text and "after 40 outer iterations" in text, text
+    assert "the intakes (by" in text and "fan law" not in text and "coil" not in text, text
+    moved_k = float(text.split("the intakes (by ")[1].split(" K")[0])
+    assert 1e-9 < moved_k < 0.05, text  # the default rule (0.05 K) stops this hall after 31 outer iterations

@@ -573,6 +573,7 @@ class HallTwin:
         flow_converged = True
         flow_info: SolveInfo | None = None  # the momentum solve's, of the latest outer iteration
         mix_state = self.momentum is not None and self.buoyancy
+        unsettled: list[str] = []  # what still moved in the last outer iteration (the message if they run out)
         u_scale_m_s = 0.0  # the velocity unit of the mixed state: the first flow solve's U_ref
         for outer in range(1, max_outer + 1):  # noqa: B007 - the count is reported after the loop
             q = self.mover_flow_m3s(state)
@@ -650,6 +651,13 @@ class HallTwin:
             field_settled = (self.momentum is None or not self.buoyancy
                              or (t_in_prev is not None
                                  and np.max(np.abs(t_in - t_in_prev), initial=0.0) < intake_tol_k))
+            intake_move_k = (float(np.max(np.abs(t_in - t_in_prev), initial=0.0)) if t_in_prev is not None
+                             else float("inf"))
+            unsettled = [what for what, done in (
+                ("the server fan law", flows_settled),
+                ("the coil regimes", np.array_equal(new_regime, regime)),
+                (f"the intakes (by {intake_move_k:.3g} K in the last outer iteration, settled below "
+                 f"{intake_tol_k:g} K)", field_settled)) if not done]
             t_in_prev = t_in
             if not bad and flows_settled and field_settled and flow_converged and np.array_equal(new_regime, regime):
                 break
@@ -683,8 +691,8 @@ class HallTwin:
                 raise NoSteadyState(_flow_failure(FlowNotConverged(
                     f"still above tolerance after {max_outer} outer iterations",
                     flow_info.history if flow_info is not None else np.zeros((0, 2)))))
-            raise NoSteadyState(f"no steady state found: the server fan law and the coil regimes still changed "
-                                f"after {max_outer} outer iterations")
+            raise NoSteadyState(f"no steady state found: {' and '.join(unsettled) or 'the iteration'} still "
+                                f"changed after {max_outer} outer iterations")
         if self.momentum is not None:
             # The outer iterations solved loosely; the state handed out balances its energy to round-off.
             try:
