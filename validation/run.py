@@ -370,8 +370,12 @@ def hall_section(plots: Path, *, quick: bool = False) -> Section:
         ok = mom["rms_k"] <= 1.0
         target = h == SPEED_TARGET_HALL
         checks.append((f"{h}: momentum intake RMS ≤ 1 K against CFD ({mom['reference']})", ok))
-        checks.append((f"{h}: momentum steady ≥ 100× faster than the CFD"
-                       + (" (**issue 10's 135k-cell speed target**)" if target else ""), (mom["speedup"] or 0) >= 100))
+        # Where the CFD's CPU time is on record (runs made on a loaded machine, whose wall time is inflated),
+        # the check compares CPU with CPU: the twin's counts both of its threads, so this never flatters it.
+        on_cpu = mom["speedup_cpu"] is not None
+        speedup = mom["speedup_cpu"] if on_cpu else mom["speedup"]
+        checks.append((f"{h}: momentum steady ≥ 100× faster than the CFD{' (CPU time)' if on_cpu else ''}"
+                       + (" (**issue 10's 135k-cell speed target**)" if target else ""), (speedup or 0) >= 100))
         cpu = (f"{mom['cfd_cpu_s']:.0f} / {mom['twin_cpu_s']:.1f}, {mom['speedup_cpu']:.0f}×"
                if mom["speedup_cpu"] is not None else "–")
         rows.append(f"| {h}{' (speed target)' if target else ''} | {mom['cfd_cells']:,} | {mom['cfd_wall_s']:.0f} "
