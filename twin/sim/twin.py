@@ -661,7 +661,13 @@ class HallTwin:
             t_in_prev = t_in
             if not bad and flows_settled and field_settled and flow_converged and np.array_equal(new_regime, regime):
                 break
-            if mix_state:
+            if mix_state and restart:
+                # A restart starts the mixing over too: the runaway iterate and the history that led to it
+                # must not steer the damped iterations (the fan law and the regimes start over below).
+                buoyancy_mixer = AndersonMixer(memory=4, relax=0.5)
+                if x_in is not None and state.momentum is not None:
+                    state.momentum, state.t_air_c = _unpack_state(x_in, state.momentum, u_scale_m_s)
+            elif mix_state:
                 # The buoyant flow and the temperatures it carries form a loop with a gain near −1 (warm
                 # air rises, mixes, the plume weakens): plain alternation oscillates. Anderson mixing of
                 # the whole state (after the break: the state handed out is the last solved one) damps it.
