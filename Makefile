@@ -54,11 +54,13 @@ demo: $(VENV)/.installed $(VENV)/.sysdeps
 # by tests/conftest.py), then, alone, the few tests marked serial that time themselves against the wall
 # clock (solver pace, STALE within three heartbeats), which a second worker on the other core would skew.
 # --durations=25: the slowest tests in the log, to see where the time goes. `pytest` alone still runs
-# everything in one process.
+# everything in one process. TEST_WORKERS sets the first pass's workers (`make test TEST_WORKERS=3` to time a
+# third one, which may fill the waits on sockets and subprocesses; two cores either way).
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-test $(VENV)/.sysdeps $(GLTF_VALIDATOR)/node_modules/.installed
 	$(VENV)/bin/ruff check twin viewer tui tests validation
 	$(VENV)/bin/mypy twin
-	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=25 -m "not serial"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25 -m "not serial"
 	$(PY) -m pytest -q --durations=25 -m serial
 
 # The bench compares the power-chain solve with pandapower, which comes with the test extra.
