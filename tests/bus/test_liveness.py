@@ -237,7 +237,8 @@ def test_a_resumed_twin_keeps_its_pause_and_speed(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 143
     t_ckpt = read_checkpoint_meta(out / "checkpoint.npz")["time_s"]
-    for extra, speed in (((), 10.0), (("--speed", "2"), 2.0)):
+    rounds = (((), 10.0), (("--speed", "2"), 2.0))
+    for k, (extra, speed) in enumerate(rounds):
         with serve_process("--resume", str(out / "checkpoint.npz"), *extra, out=out) as (proc, st, cm):
             with TwinClient(st, cm, role="operator") as c:
                 assert c.connect(20.0)
@@ -250,6 +251,8 @@ def test_a_resumed_twin_keeps_its_pause_and_speed(tmp_path):
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
         t_ckpt = read_checkpoint_meta(out / "checkpoint.npz")["time_s"]
+        if k == len(rounds) - 1:
+            break  # no round follows to need a paused checkpoint
         # Resumed running: the next checkpoint says running, so pause again for the second round.
         with serve_process("--resume", str(out / "checkpoint.npz"), out=out) as (proc, st, cm):
             with TwinClient(st, cm, role="operator") as c:
