@@ -435,10 +435,10 @@ def hall_section(plots: Path, *, quick: bool = False) -> Section:
         "", *rows, "",
         f"★ {SPEED_TARGET_HALL} is the hall of issue 10's speed target (a steady momentum solve of a 135k-cell "
         "room ≥ 100× faster than OpenFOAM's steady solve of the same case on one core); the other halls' speed "
-        "checks are the same ratio on 36–39k cells. The check's speed-up is on wall times, the CFD's from its "
+        "checks are the same ratio on 36–39k cells. The speed-up column is on wall times, the CFD's from its "
         "committed meta (made earlier, at its own load) and the twin's from this run; the CPU column compares "
         "CPU times where the CFD recorded its own (`solver_cpu_s`), which depend less on what else the shared "
-        "machine was doing.",
+        "machine was doing, and there the check uses it (the twin's CPU time counts all its threads).",
         "", *reasons, "", "![rack intakes against CFD](validation/halls.png)",
         *grid_dependence(runs, halls), *per_rack])
     return Section("Data halls against CFD (OpenFOAM)", text, checks, time.perf_counter() - t0)
