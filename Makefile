@@ -50,15 +50,15 @@ demo: $(VENV)/.installed $(VENV)/.sysdeps
 	$(VENV)/bin/twin run assets/halls/reference.toml --duration 10min --out $(OUT)
 	$(VENV)/bin/twin render $(OUT) --out $(OUT)/overview.png
 
-# pytest runs twice: the suite on three xdist workers (tests sharing an expensive fixture kept on one worker
+# pytest runs twice: the suite on two xdist workers (tests sharing an expensive fixture kept on one worker
 # by tests/conftest.py), then, alone, the few tests marked serial that time themselves against the wall
 # clock (solver pace, STALE within three heartbeats), which a second worker on the other core would skew.
 # --durations=25: the slowest tests in the log, to see where the time goes. `pytest` alone still runs
-# everything in one process. Three workers on two cores: with two, the first pass kept the cores busy 74-84 %
-# of the time (user+sys 412-444 s over 244-295 s; tests wait on sockets, sleeps and starting
-# processes), and a third fills those waits (231-235 s against 244-283 s on the same tree, shared machine).
-# `make test TEST_WORKERS=2` goes back to two.
-TEST_WORKERS ?= 3
+# everything in one process. TEST_WORKERS sets the first pass's workers. A third worker on two cores fills
+# the waits on sockets and child processes of a loaded machine (231-235 s against 244-283 s there), but on
+# the quiet machine the first pass took 239 and 245 s with three against 245 s with two: no gain, and more
+# contention for the tests that time a server against the wall clock, so two stays the default.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-test $(VENV)/.sysdeps $(GLTF_VALIDATOR)/node_modules/.installed
 	$(VENV)/bin/ruff check twin viewer tui tests validation
 	$(VENV)/bin/mypy twin

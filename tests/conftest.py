@@ -18,7 +18,7 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(20261127)
 
 
-# --- pytest-xdist workers (`make test`: TEST_WORKERS, three) ------------------------------------------
+# --- pytest-xdist workers (`make test`: TEST_WORKERS, two by default) ------------------------------------------
 
 #: Wider-scoped fixtures cheap enough to compute once on each worker: tests using them stay free to go to
 #: either worker (tiny.toml loaded or solved in about a second, a power network, a key pair).
