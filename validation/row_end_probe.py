@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.model import load_hall
-from twin.sim.twin import HallTwin
+# Run as `python validation/row_end_probe.py`, so its own directory is on the path: the twin's steady
+# fields come from the tile-column probe's reader, not from a second copy of it.
+from tile_column_probe import twin_fields
 
 HERE = Path(__file__).resolve().parent
 HEIGHTS_M = (0.3, 1.0, 1.8, 2.5)
@@ -37,17 +38,11 @@ def _nearest(centres: np.ndarray, value: float) -> int:
 
 
 def main() -> int:
-    twin = HallTwin(load_hall(HERE / "halls" / "aisle-pair.toml"), airflow="momentum")
-    state = twin.steady()
-    assert twin.momentum is not None
-    g = twin.voxels.grid
-    t_twin = np.full(g.shape, np.nan)
-    t_twin.ravel()[twin.net.fluid_flat] = state.t_air_c
-    u_twin = twin.momentum.cell_velocity_m_s()
-    u_twin[~twin.momentum.fluid] = np.nan
+    twin = twin_fields(HERE / "halls" / "aisle-pair.toml")
+    t_twin, u_twin = twin["t_c"], twin["velocity_m_s"]
     cfd = np.load(HERE / "results" / "aisle-pair" / "fields.npz")
     t_cfd, u_cfd = cfd["t_c"], cfd["velocity_m_s"]
-    x, y, z = g.centers(0), g.centers(1), g.centers(2)
+    x, y, z = twin["x_m"], twin["y_m"], twin["z_m"]
     ks = [_nearest(z, h) for h in HEIGHTS_M]
     print(f"T (°C, CFD|twin) at z = {' / '.join(f'{h:g}' for h in HEIGHTS_M)} m; (u_x, u_y) at 1.0 m, CFD | twin")
     for xv, yv, what in POINTS:
