@@ -5,9 +5,12 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import pytest
+
+from twin.model import HallError, load_hall
 from twin.model.load import ASSETS_DIR, HallModel, bundled_hall, parse_hall
 
-__all__ = ["CROSSING_ROW", "TINY", "bad_hall", "hall_from", "tiny_dict", "two_crah_dict"]
+__all__ = ["CROSSING_ROW", "TINY", "bad_hall", "hall_error_line", "hall_from", "tiny_dict", "two_crah_dict"]
 
 TINY = ASSETS_DIR / "halls" / "tiny.toml"
 
@@ -65,3 +68,12 @@ def bad_hall(tmp_path: Path, *edits: tuple[str, str], append: str = "") -> Path:
     path = tmp_path / "bad-hall.toml"
     path.write_text(text + append, encoding="utf-8")
     return path
+
+
+def hall_error_line(path: Path) -> str:
+    """The error that loading the bad hall file ``path`` raises, checked to be one line naming the file."""
+    with pytest.raises(HallError) as info:
+        load_hall(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(str(path)), message
+    return message
