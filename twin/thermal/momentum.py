@@ -177,6 +177,7 @@ import scipy.ndimage as ndi
 import scipy.sparse as sp
 
 from twin.thermal.airflow import AirPathError
+from twin.thermal.momentum_kernels import momentum_sweeps
 from twin.thermal.threads import limited_blas
 
 if TYPE_CHECKING:
@@ -249,6 +250,9 @@ _Y_PLUS_LAM = _y_plus_laminar()
 
 #: Relative tolerance of the last projection of a solve; the spanning-tree closure takes the rest to round-off.
 _FINAL_PRESSURE_RTOL = 1e-3
+
+#: Stands in for an array argument the compiled kernel does not read (numba wants an array of one type).
+_NO_ARRAY = np.zeros((1, 1, 1))
 
 #: Names of the six sides of the domain, in (axis, low/high) order.
 SIDES = ("x-", "x+", "y-", "y+", "z-", "z+")
@@ -577,6 +581,7 @@ class MomentumSolver:
         if self.keps:
             self._build_keps()
         self._phi = np.zeros(self.n_cells)
+        self._tables: dict[int, tuple[np.ndarray, ...]] = {}  # the compiled form's wall tables, per component
         self.last_info: SolveInfo | None = None
 
     @classmethod
@@ -1017,7 +1022,57 @@ class MomentumSolver:
 
     def _momentum(self, c: int, nu: np.ndarray, tg: np.ndarray | None, t_ref: float, q: np.ndarray,
                   dt: float) -> np.ndarray:
-        """Assemble and approximately solve the linearized momentum equation of component c: u*_c."""
+        """u*_c: the compiled form for the upwind scheme (the halls'), else :meth:`_momentum_reference`.
+
+        Both give the same bits (twin.thermal.momentum_kernels; tests/thermal/test_momentum.py checks it).
+        """
+        st = self.settings
+        if st.convection != "upwind" or st.central_blend:
+            return self._momentum_reference(c, nu, tg, t_ref, q, dt)
+        h = self.h
+        theta, wall_factor, wall_speed, has_wall_speed, open_a, open_b, has_half = self._kernel_tables(c)
+        buoyant = c == 2 and tg is not None and st.buoyancy
+        beta = 1.0 / (st.t_ref_c + 273.15)
+        vol = h ** 3
+        if q.size:
+            jet_q = (self._jet[c] @ q).reshape(self.u[c].shape)
+            u_jet = q / self.outlet_area_m2 * np.sign(self.movers.direction[:, c])
+            jet_b = (self._jet[c] @ (q * u_jet)).reshape(self.u[c].shape)
+        else:
+            jet_q = jet_b = _NO_ARRAY
+        u = [np.ascontiguousarray(x, dtype=np.float64) for x in self.u]
+        nu_wall = self._nu_wall
+        return momentum_sweeps(
+            c, h, vol / dt, u[c], u[0], u[1], u[2], np.ascontiguousarray(nu, dtype=np.float64),
+            _NO_ARRAY if nu_wall is None else np.ascontiguousarray(nu_wall, dtype=np.float64), nu_wall is not None,
+            np.ascontiguousarray(self.p, dtype=np.float64),
+            np.ascontiguousarray(tg, dtype=np.float64) if buoyant and tg is not None else _NO_ARRAY, buoyant,
+            vol * st.gravity_m_s2 * beta, float(t_ref), self.active[c], self._loss[c], theta, wall_factor,
+            wall_speed, has_wall_speed, open_a, open_b, has_half, jet_q, jet_b, bool(q.size), int(st.sweeps))
+
+    def _kernel_tables(self, c: int) -> tuple[np.ndarray, ...]:
+        """Component c's wall tables for the compiled form, stacked over the four directions across c (built
+        once: about 40 bytes per face and direction)."""
+        if c not in self._tables:
+            fs = self.u[c].shape
+            across = [k for k, (d, _) in enumerate(_DIRS) if d != c]
+            none_f, none_b = np.zeros(fs), np.zeros(fs, dtype=bool)
+            halves = [self._open_half[c][k] for k in across]
+            speeds = [self._wall_speed[c][k] for k in across]
+            self._tables[c] = (
+                np.stack([self._theta[c][k] for k in across]),
+                np.stack([self._wall_factor[c][k] for k in across]),
+                np.stack([none_f if v is None else v for v in speeds]),
+                np.array([v is not None for v in speeds]),
+                np.stack([none_b if v is None else v[0] for v in halves]),
+                np.stack([none_b if v is None else v[1] for v in halves]),
+                np.array([v is not None for v in halves]))
+        return self._tables[c]
+
+    def _momentum_reference(self, c: int, nu: np.ndarray, tg: np.ndarray | None, t_ref: float, q: np.ndarray,
+                            dt: float) -> np.ndarray:
+        """Assemble and approximately solve the linearized momentum equation of component c: u*_c (numpy; the
+        readable form, and the only one for the deferred corrections)."""
         st, h = self.settings, self.h
         h2, vol = h * h, h ** 3
         u = self.u

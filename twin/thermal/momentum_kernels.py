@@ -1,0 +1,179 @@
+"""Compiled form of the momentum model's per-iteration work (numba): assembly and red–black sweeps.
+
+:meth:`twin.thermal.momentum.MomentumSolver._momentum_reference` is the readable form: it assembles the
+linearized momentum equation of one velocity component over the whole grid with numpy (one pass per term
+and neighbour direction) and sweeps it with vectorized red–black Gauss–Seidel. :func:`momentum_sweeps`
+does the same face by face in one pass for the assembly and one per colour and sweep, for the upwind
+scheme (no deferred correction), which is what the halls run. It performs the same floating-point
+operations in the same order for every face as the numpy form does element by element (numba compiles
+without fast-math, so no reassociation and no fused multiply–add), so the two give the same bits; the tests
+check that on halls with tiles, panels, jets, buoyancy, moving and free-slip walls and k-ε's wall viscosity.
+
+Why it pays: on the 130k-cell open-row-fine hall the numpy form is about 24 ms per iteration for the three
+components (13 ms assembly, 11 ms sweeps), about 30 % of a steady solve; each of its ~60 whole-grid
+temporaries per component is a trip through memory that this form keeps in registers.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from twin.compiled import numba_cache_wanted
+
+__all__ = ["momentum_sweeps"]
+
+_CACHE = numba_cache_wanted(__file__)
+
+
+@numba.njit(cache=_CACHE, nogil=True)
+def _neg_part(flux: float) -> float:  # pragma: no cover - compiled
+    """np.maximum(-flux, 0.0), with numpy's choice between equal operands (−0.0 against 0.0 keeps −0.0)."""
+    m = -flux
+    return m if m >= 0.0 else 0.0
+
+
+@numba.njit(cache=_CACHE, nogil=True)
+def _direction(k, d, s, c, h, uc, ux, uy, uz, nu, nu_wall, has_nu_wall, act, theta, wall_factor, wall_speed,
+               has_wall_speed, open_a, open_b, has_half, a_nb, ap, bb):  # pragma: no cover - compiled
+    """One neighbour direction k = (d, s) of every active face's control volume: a_nb[k], and its terms of
+    a_P and b added to ``ap`` and ``bb`` in the numpy form's order (perforated half, wall, moving wall, a_nb).
+
+    One pass per direction: the branches on d, s and c are then the same for the whole pass (LLVM moves them
+    out of the loops), which measured twice as fast as one pass over the faces with the six directions inside.
+    """
+    f0, f1, f2 = uc.shape
+    h2 = h * h
+    lo0 = 1 if c == 0 else 0  # a face's low cell is one below it along c
+    lo1 = 1 if c == 1 else 0
+    lo2 = 1 if c == 2 else 0
+    di = s if d == 0 else 0  # the neighbouring face, along d
+    dj = s if d == 1 else 0
+    dk = s if d == 2 else 0
+    sh = 1 if s > 0 else 0  # a cell's d-face on side s: index +1 along d on the high side
+    si = sh if d == 0 else 0
+    sj = sh if d == 1 else 0
+    sk = sh if d == 2 else 0
+    across = k if d < c else k - 2  # index into the tables of the four directions across c
+    along = d == c
+    half = False if along else has_half[across]
+    moving_wall = False if along else has_wall_speed[across]
+    ud = ux if d == 0 else (uy if d == 1 else uz)
+    sf = s * h2 * 0.5
+    for i in range(f0):
+        for j in range(f1):
+            for k3 in range(f2):
+                if not act[i, j, k3]:
+                    continue
+                # The face's two cells: a below it along c, b above (both inside: an active face is interior).
+                ia, ja, ka = i - lo0, j - lo1, k3 - lo2
+                ni, nj, nk = i + di, j + dj, k3 + dk
+                inside = 0 <= ni < f0 and 0 <= nj < f1 and 0 <= nk < f2
+                nu_a = nu[ia, ja, ka]
+                nu_b = nu[i, j, k3]
+                if along:
+                    # CV face at a cell centre: the mean of the two face velocities carries the flux.
+                    u_n = uc[ni, nj, nk] if inside else 0.0
+                    flux = s * h2 * 0.5 * (uc[i, j, k3] + u_n)
+                    diff = (nu_b if s > 0 else nu_a) * h
+                    coef = diff + _neg_part(flux)
+                else:
+                    va = ud[ia + si, ja + sj, ka + sk]
+                    vb = ud[i + si, j + sj, k3 + sk]
+                    if not half:
+                        flux = sf * (va + vb)
+                    else:
+                        oa = open_a[across, i, j, k3]
+                        ob = open_b[across, i, j, k3]
+                        flux = sf * ((va if oa else 0.0) + (vb if ob else 0.0))
+                        # Inflow through perforated halves brings no tangential velocity: on the diagonal.
+                        ap[i, j, k3] += _neg_part(sf * ((0.0 if oa else va) + (0.0 if ob else vb)))
+                    nu_f = 0.5 * (nu_a + nu_b)
+                    # The neighbouring face's ν, edge-padded (at the grid's side, this face's own); across c
+                    # both of its cells are inside whenever the face is.
+                    nu_n = 0.5 * (nu[ni - lo0, nj - lo1, nk - lo2] + nu[ni, nj, nk]) if inside else nu_f
+                    diff = 0.5 * (nu_f + nu_n) * h
+                    coef = theta[across, i, j, k3] * diff
+                    coef += _neg_part(flux)
+                    if has_nu_wall:
+                        wall = wall_factor[across, i, j, k3] * (0.5 * (nu_wall[ia, ja, ka] + nu_wall[i, j, k3]) * h)
+                    else:
+                        wall = wall_factor[across, i, j, k3] * diff
+                    ap[i, j, k3] += wall
+                    if moving_wall:
+                        bb[i, j, k3] += wall * wall_speed[across, i, j, k3]
+                a_nb[k, i, j, k3] = coef
+                ap[i, j, k3] += coef
+
+
+@numba.njit(cache=_CACHE, nogil=True)
+def momentum_sweeps(c, h, vdt, uc, ux, uy, uz, nu, nu_wall, has_nu_wall, p, tg, has_buoyancy, buoyancy_coef, t_ref,
+                    act, loss, theta, wall_factor, wall_speed, has_wall_speed, open_a, open_b, has_half,
+                    jet_q, jet_b, has_jets, sweeps):  # pragma: no cover - compiled
+    """Assemble a_P u = Σ a_nb u_nb + b for velocity component ``c`` and sweep it; returns u*.
+
+    Args:
+        c: the component (0, 1, 2); ``uc`` is its face field, ``ux, uy, uz`` all three.
+        h: cell size, m; vdt: V/Δt, m³/s.
+        nu, nu_wall: ν + ν_t and (``has_nu_wall``: k-ε) the wall-function viscosity per cell, m²/s.
+        p, tg: kinematic pressure and (``has_buoyancy``) temperature per cell; buoyancy_coef: V g β; t_ref, °C.
+        act, loss: the component's active faces and Borda–Carnot loss per face.
+        theta, wall_factor, wall_speed, open_a, open_b: per direction across c (``_DIRS`` order without the
+            two along c), the open share of the CV side, its wall factor, moving-wall speed (used where
+            ``has_wall_speed``) and the wholly open halves (used where ``has_half``: perforated faces).
+        jet_q, jet_b: the movers' jet diagonal and momentum per face (used when ``has_jets``).
+        sweeps: red–black Gauss–Seidel sweeps.
+    """
+    f0, f1, f2 = uc.shape
+    h2 = h * h
+    a_nb = np.zeros((6, f0, f1, f2))
+    ap = np.zeros((f0, f1, f2))
+    b = np.zeros((f0, f1, f2))
+    for k in range(6):  # _DIRS order
+        _direction(k, k // 2, -1 if k % 2 == 0 else 1, c, h, uc, ux, uy, uz, nu, nu_wall, has_nu_wall, act, theta,
+                   wall_factor, wall_speed, has_wall_speed, open_a, open_b, has_half, a_nb, ap, b)
+    lo0 = 1 if c == 0 else 0
+    lo1 = 1 if c == 1 else 0
+    lo2 = 1 if c == 2 else 0
+    inv = np.ones((f0, f1, f2))
+    x = np.zeros((f0, f1, f2))
+    for i in range(f0):
+        for j in range(f1):
+            for k3 in range(f2):
+                if not act[i, j, k3]:
+                    continue
+                ia, ja, ka = i - lo0, j - lo1, k3 - lo2
+                u0 = uc[i, j, k3]
+                ap_f = ap[i, j, k3] + vdt
+                bb = b[i, j, k3] + vdt * u0
+                # Pressure gradient across the face, porous loss, buoyancy, jets.
+                bb -= h2 * (p[i, j, k3] - p[ia, ja, ka])
+                ap_f += h2 * 0.5 * loss[i, j, k3] * abs(u0)
+                if has_buoyancy:
+                    bb += buoyancy_coef * (0.5 * (tg[ia, ja, ka] + tg[i, j, k3]) - t_ref)
+                if has_jets:
+                    ap_f += jet_q[i, j, k3]
+                    bb += jet_b[i, j, k3]
+                inv[i, j, k3] = 1.0 / ap_f
+                b[i, j, k3] = bb
+                x[i, j, k3] = u0
+    # Red–black Gauss–Seidel: a face's six neighbours all have the other colour, so the order within a colour
+    # does not matter and this equals the vectorized sweep.
+    for _ in range(sweeps):
+        for colour in range(2):
+            for i in range(f0):
+                for j in range(f1):
+                    start = (colour + i + j) % 2
+                    for k3 in range(start, f2, 2):
+                        if not act[i, j, k3]:
+                            continue
+                        r = b[i, j, k3]
+                        r += a_nb[0, i, j, k3] * (x[i - 1, j, k3] if i > 0 else 0.0)
+                        r += a_nb[1, i, j, k3] * (x[i + 1, j, k3] if i + 1 < f0 else 0.0)
+                        r += a_nb[2, i, j, k3] * (x[i, j - 1, k3] if j > 0 else 0.0)
+                        r += a_nb[3, i, j, k3] * (x[i, j + 1, k3] if j + 1 < f1 else 0.0)
+                        r += a_nb[4, i, j, k3] * (x[i, j, k3 - 1] if k3 > 0 else 0.0)
+                        r += a_nb[5, i, j, k3] * (x[i, j, k3 + 1] if k3 + 1 < f2 else 0.0)
+                        r *= inv[i, j, k3]
+                        x[i, j, k3] = r
+    return x
