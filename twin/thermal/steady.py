@@ -46,31 +46,25 @@ _BICGSTAB_MAXITER = 500
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
-def _ordered_lower_solve(indptr, indices, data, order, rank, r):  # pragma: no cover - compiled
-    """x with L x = r, L the lower triangle of the CSR matrix (indptr, indices, data) in the row and column
-    order ``order`` (``rank`` its inverse): forward substitution in that order, every row keeping only its
-    entries in columns that come earlier, and its diagonal.
+def _ordered_lower_solve(indptr, indices, data, order, r):  # pragma: no cover - compiled
+    """x with L y = r[order], x[order] = y: forward substitution with L, the CSR lower triangle (sorted
+    indices, diagonal last in each row) of a matrix permuted into ``order``.
 
-    The preconditioner of the steady solve. It replaces a SuperLU factorization of the permuted triangle
-    (natural order, no pivoting: no fill, the factors are the triangle itself) and its solves, with the
-    permuted copy of the matrix and the two gathers around each solve: on the 120k-cell open-row-fine hall
-    those cost about as much again as the solve itself, and a steady solve with the momentum model makes
-    about 40 factorizations and 8,000 solves. This reads the unpermuted matrix in place. It differs from
-    SuperLU's result in rounding only.
+    The preconditioner of the steady solve, in place of a SuperLU factorization of the same triangle (natural
+    order, no pivoting: no fill, so its factors are the triangle itself) and its solves with a gather before
+    and a scatter after each. Here the gather and scatter happen inside the one pass. It differs from SuperLU's
+    result in rounding only.
     """
-    x = np.empty(r.size)
-    for pos in range(order.size):
-        i = order[pos]
-        acc = r[i]
-        diag = 1.0
-        for q in range(indptr[i], indptr[i + 1]):
-            j = indices[q]
-            rj = rank[j]
-            if rj < pos:
-                acc -= data[q] * x[j]
-            elif rj == pos:
-                diag = data[q]
-        x[i] = acc / diag
+    n = order.size
+    y = np.empty(n)
+    x = np.empty(n)
+    for row in range(n):
+        acc = r[order[row]]
+        last = indptr[row + 1] - 1
+        for q in range(indptr[row], last):
+            acc -= data[q] * y[indices[q]]
+        y[row] = acc / data[last]
+        x[order[row]] = y[row]
     return x
 
 
@@ -137,11 +131,9 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
     rhs = np.concatenate([(direct_w + anchor * t_guess_c) / d, beta_c])
 
     order = np.argsort(-potential, kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n)
-    k_scaled.sum_duplicates()  # (sorted, one entry per column: the diagonal is read once)
-    tri = (k_scaled.indptr.astype(np.int64), k_scaled.indices.astype(np.int64), k_scaled.data, order.astype(np.int64),
-           rank)
+    lower = sp.tril(k_scaled[order][:, order], format="csr")
+    lower.sum_duplicates()  # (sorted indices: each row's diagonal is its last entry)
+    tri = (lower.indptr.astype(np.int64), lower.indices.astype(np.int64), lower.data, order.astype(np.int64))
     intake_t = net.intake.T.tocsr()
 
     def precondition(r: np.ndarray) -> np.ndarray:
