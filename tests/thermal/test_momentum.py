@@ -414,3 +414,22 @@ def test_compiled_momentum_step_gives_the_numpy_form_s_bits(case, rng):
         reference = solver._momentum_reference(c, nu, tg, t_ref, q, dt)
         assert np.any(fast != solver.u[c])  # the step moves the field: the comparison is not of zeros
         np.testing.assert_array_equal(fast, reference)
+
+
+@pytest.mark.parametrize("shape", [(30, 12, 12), (6, 6, 6)])
+def test_projection_s_amg_cg_gives_pyamg_s_bits_with_one_v_cycle_less(shape, rng):
+    """The projection's own AMG-CG returns pyamg's ``solve(accel="cg")`` to the bit at the tolerances the
+    iterations and the final projection use, and its V-cycle pyamg's one cycle (a multi-level hierarchy,
+    and one small enough to be its coarse level only)."""
+    solid = np.zeros(shape, bool)
+    solid[2:4, 3:5, 1:4] = True
+    solver = MomentumSolver(solid, closed_box_faces(shape), 0.1)
+    assert (len(solver.multigrid.levels) > 1) == (shape[0] > 6)
+    b = rng.standard_normal(solver.n_cells)
+    b -= b.mean()
+    for rtol in (0.1, 1e-3):
+        expected = solver.multigrid.solve(b, x0=np.zeros_like(b), tol=rtol, accel="cg", maxiter=200)
+        np.testing.assert_array_equal(solver._amg_cg(b, rtol, maxiter=200), expected)
+    one = solver.multigrid.solve(b, x0=np.zeros_like(b), tol=1e-30, accel=None, maxiter=1)
+    np.testing.assert_array_equal(solver._v_cycle(b), one)
+    assert np.linalg.norm(solver.laplacian @ one - b) < np.linalg.norm(b)  # the cycle did reduce the residual

@@ -98,6 +98,31 @@ Discretization (why):
   aisle-pair / contained halls against 170 / 75 / 65 from rest, at the same time (shared machine): what
   the iterations spend is the recirculation's momentum balance, which the potential flow does not have.
 * Floating-point overflow or NaN stops the solve with FlowNotConverged and restores the last field.
+* Cost of a steady solve (issue 10's speed target: open-row-fine, 120k cells, ``HallTwin.steady``; CPU time by
+  getrusage, same-run ratios against main d69693f alternated on a shared 2-core machine, load 4–7). On main:
+  76 s, 39 outer iterations; by cProfile the AMG-CG projections 33 %, the momentum assembly and sweeps 26 %
+  (numpy: 13 ms assembly and 11 ms sweeps per iteration for the three components), the temperature solves
+  29 % (BiCGSTAB 19 %, of which SuperLU's triangular solves 10 %), the rest set-up and mixing; by phase the
+  start-up solve (isothermal from rest, 407 iterations) 29 %, the outer iterations' 38 × 10 momentum
+  iterations 35 %. Kept: the compiled assembly and sweeps (:mod:`twin.thermal.momentum_kernels`: the numpy
+  form's bits, about a third of its time) and a compiled triangular preconditioner in the temperature solve
+  (:mod:`twin.thermal.steady`): 0.77× main's CPU time (59 s against 76 s; open-row 0.76×, aisle-pair 0.76×,
+  contained 0.75×), intakes within 0.03 K of main's (the preconditioner's rounding moves where the outer
+  loop's stopping rule stops on open-row-fine; aisle-pair and contained to 1e-4 K). Measured, not kept:
+
+  - A looser start-up solve for buoyant steady solves (the outer iterations converge the flow to ``tol``
+    anyway): to 1e-3 (80 of its 407 iterations) 0.52× main's time on open-row-fine, to 3e-4 (175) 0.57×, but
+    the intakes move by up to 0.07 K (1e-3) and 0.052 K (3e-4) there and by 0.17 K and 0.13 K on aisle-pair
+    (its row ends A04/B04), whose default stop is otherwise within 0.05 K of its converged answer: a different
+    start-up makes the outer loop stop elsewhere in the drift its stopping rule allows (README: open-row
+    stops 0.47 K from its converged answer), and the time saved is what the drift is not given.
+  - Other AMG set-ups for the projection (open-row-fine's pressure matrix, rtol 0.1, ten right-hand sides
+    from the iterations): Ruge–Stüben's operator complexity is 2.78 (its second level holds 48 % of the
+    nonzeros) and one CG iteration reaches 0.1; PMIS coarsening (complexity 2.1) and a forward/backward
+    instead of symmetric Gauss–Seidel both need two and took 1.5× and 1.3× the time, smoothed aggregation
+    (1.53) 1.9 and 2.3×; PMISc's coarsest level is singular.
+  - The triangular preconditioner reading the unpermuted matrix in flow order (no permuted copy per solve):
+    14 ms per application against SuperLU's 1 ms, its reads scattered over the matrix.
 
 Chen–Xu's length scale L is the straight-line distance to the nearest wall (:func:`wall_distance_m`):
 solid cells, the no-slip domain sides, and the faces between two fluid cells that are not wholly open (a
@@ -1210,15 +1235,67 @@ class MomentumSolver:
         with limited_blas():  # see twin.thermal.threads
             if rtol is None:
                 # One V-cycle: cheaper per iteration, slower for buoyant halls (see the module docstring).
-                phi = self.multigrid.solve(rhs, x0=np.zeros(self.n_cells), tol=1e-30, accel=None, maxiter=1)
+                phi = self._v_cycle(rhs)
             else:
-                phi = self.multigrid.solve(rhs, x0=np.zeros(self.n_cells), tol=rtol, accel="cg", maxiter=200)
+                phi = self._amg_cg(rhs, rtol, maxiter=200)
         phi_grid = np.zeros(self.shape)
         phi_grid.ravel()[self.fluid_flat] = phi
         for a in range(3):
             pa, pb = _pair(phi_grid, a, 0.0)
             u[a] += np.where(self.active[a], dt / h * self.openness[a] * (pa - pb), 0.0)
         return phi_grid
+
+    def _v_cycle(self, r: np.ndarray) -> np.ndarray:
+        """One V-cycle of the pressure hierarchy from zero: what ``multigrid.solve(r, maxiter=1)`` and pyamg's
+        preconditioner return, without the two residual norms that ``solve`` computes around the cycle (two
+        products with the finest matrix, as much as a third of the cycle, and unused here)."""
+        ml = self.multigrid
+        if len(ml.levels) == 1:
+            return np.asarray(ml.coarse_solver(ml.levels[0].A, r))
+        x = np.zeros_like(r)
+        ml._MultilevelSolver__solve(0, x, r, "V", 1)  # pyamg's own cycle (private: no public one-cycle call)
+        return x
+
+    def _amg_cg(self, b: np.ndarray, rtol: float, *, maxiter: int) -> np.ndarray:
+        """AMG-preconditioned CG from zero to ‖r‖ < rtol ‖b‖: pyamg's ``krylov.cg`` step for step (the same
+        operations in the same order, so the same bits), except that it tests convergence before it
+        preconditions the new residual, not after: pyamg's spends one V-cycle that the returned iterate never
+        uses at the end of every solve, about 40 % of the cycles of a projection to rtol 0.1 (on
+        open-row-fine 2.3 cycles per projection, one CG iteration)."""
+        a = self.multigrid.levels[0].A
+        x = np.zeros_like(b)
+        r = b - a @ x
+        z = self._v_cycle(r)
+        p = z.copy()
+        rz = np.inner(r, z)
+        normr = np.linalg.norm(r)
+        normb = float(np.sqrt(np.inner(b, b)))  # pyamg.util.linalg.norm's form
+        tol = rtol * (normb if normb != 0.0 else 1.0)
+        if normr < tol:
+            return x
+        it = 0
+        while True:
+            ap = a @ p
+            rz_old = rz
+            curvature = np.inner(ap, p)
+            if curvature < 0.0:  # (pyamg's stop on an indefinite matrix; the Laplacian is not)
+                return x
+            alpha = rz / curvature
+            x += alpha * p
+            if it % 8 and it > 0:  # pyamg recomputes the residual every 8th iteration
+                r -= alpha * ap
+            else:
+                r = b - a @ x
+            it += 1
+            normr = np.linalg.norm(r)
+            if normr < tol or it == maxiter:
+                return x
+            z = self._v_cycle(r)
+            rz = np.inner(r, z)
+            if rz < 0.0:  # (pyamg's stop on an indefinite preconditioner)
+                return x
+            p *= rz / rz_old
+            p += z
 
     # ------------------------------------------------------------------------------------- solving
 
