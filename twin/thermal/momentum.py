@@ -104,23 +104,36 @@ Discretization (why):
   (numpy: 13 ms assembly and 11 ms sweeps per iteration for the three components), the temperature solves
   29 % (BiCGSTAB 19 %, of which SuperLU's triangular solves 10 %), the rest set-up and mixing; by phase the
   start-up solve (isothermal from rest, 407 iterations) 29 %, the outer iterations' 38 × 10 momentum
-  iterations 35 %. Kept: the compiled assembly and sweeps (:mod:`twin.thermal.momentum_kernels`: the numpy
-  form's bits, about a third of its time) and a compiled triangular preconditioner in the temperature solve
-  (:mod:`twin.thermal.steady`): 0.77× main's CPU time (59 s against 76 s; open-row 0.76×, aisle-pair 0.76×,
-  contained 0.75×), intakes within 0.03 K of main's (the preconditioner's rounding moves where the outer
-  loop's stopping rule stops on open-row-fine; aisle-pair and contained to 1e-4 K). Measured, not kept:
+  iterations 35 %. Kept, each giving main's answers (intakes within 0.03 K on open-row-fine, 5e-4 K on
+  open-row, 1e-4 K on aisle-pair and contained):
+
+  - the compiled momentum assembly and sweeps (:mod:`twin.thermal.momentum_kernels`): the numpy form's bits
+    in about a third of its time;
+  - the projection's own AMG-CG (:meth:`_amg_cg`): pyamg's CG step for step, the same bits, without the
+    V-cycle pyamg spends after the last iteration and the two residual norms of each cycle: half the time
+    of a projection to rtol 0.1;
+  - a compiled triangular preconditioner in the temperature solve (:mod:`twin.thermal.steady`; rounding
+    differs from SuperLU's, which moves where the outer loop's stopping rule stops on open-row-fine by
+    0.03 K) and BiCGSTAB for the final temperature solve (twin.sim.twin);
+
+  together 0.60–0.63× main's CPU time on open-row-fine (47–48 s against 77–79 s, two alternated pairs, 37
+  against 39 outer iterations), 0.59× open-row, 0.63× aisle-pair, 0.61× contained. At HEAD the profile
+  splits the temperature solves 38 % (preconditioner 15 %, their set-up 10 %), the projections 30 %, the
+  momentum kernel 19 %, Chen–Xu's viscosity 4 %. Measured, not kept:
 
   - A looser start-up solve for buoyant steady solves (the outer iterations converge the flow to ``tol``
     anyway): to 1e-3 (80 of its 407 iterations) 0.52× main's time on open-row-fine, to 3e-4 (175) 0.57×, but
     the intakes move by up to 0.07 K (1e-3) and 0.052 K (3e-4) there and by 0.17 K and 0.13 K on aisle-pair
     (its row ends A04/B04), whose default stop is otherwise within 0.05 K of its converged answer: a different
     start-up makes the outer loop stop elsewhere in the drift its stopping rule allows (README: open-row
-    stops 0.47 K from its converged answer), and the time saved is what the drift is not given.
+    stops 0.47 K from its converged answer). It would pay only against a stopping rule that bounds the
+    error to the converged answer, not the change per outer iteration.
   - Other AMG set-ups for the projection (open-row-fine's pressure matrix, rtol 0.1, ten right-hand sides
     from the iterations): Ruge–Stüben's operator complexity is 2.78 (its second level holds 48 % of the
     nonzeros) and one CG iteration reaches 0.1; PMIS coarsening (complexity 2.1) and a forward/backward
     instead of symmetric Gauss–Seidel both need two and took 1.5× and 1.3× the time, smoothed aggregation
-    (1.53) 1.9 and 2.3×; PMISc's coarsest level is singular.
+    (1.53) 1.9 and 2.3× (timed with BLAS's default threads on the loaded machine: ratios only); PMISc's
+    coarsest level is singular.
   - The triangular preconditioner reading the unpermuted matrix in flow order (no permuted copy per solve):
     14 ms per application against SuperLU's 1 ms, its reads scattered over the matrix.
 
