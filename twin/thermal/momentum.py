@@ -1277,7 +1277,7 @@ class MomentumSolver:
         open-row-fine 2.3 cycles per projection, one CG iteration)."""
         a = self.multigrid.levels[0].A
         x = np.zeros_like(b)
-        r = b - a @ x
+        r = b.copy()  # pyamg's b − A x: A·0 is +0.0 in every row, and b − (+0.0) is b, bit for bit
         z = self._v_cycle(r)
         p = z.copy()
         rz = np.inner(r, z)
