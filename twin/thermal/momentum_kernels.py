@@ -21,7 +21,7 @@ import numpy as np
 
 from twin.compiled import numba_cache_wanted
 
-__all__ = ["momentum_sweeps"]
+__all__ = ["chen_xu_nu_t", "momentum_sweeps"]
 
 _CACHE = numba_cache_wanted(__file__)
 
@@ -177,3 +177,21 @@ def momentum_sweeps(c, h, vdt, uc, ux, uy, uz, nu, nu_wall, has_nu_wall, p, tg, 
                         r *= inv[i, j, k3]
                         x[i, j, k3] = r
     return x
+
+
+@numba.njit(cache=_CACHE, nogil=True)
+def chen_xu_nu_t(ux, uy, uz, wall_distance_m, constant):  # pragma: no cover - compiled
+    """Chen–Xu's ν_t = constant · |U| · L per cell, |U| from the means of each cell's two faces per axis: the
+    numpy form's operations in its order (the squares summed x, y, then z, as ``np.sum(…, axis=-1)`` does on
+    the stacked velocities), so the same bits, without its five whole-grid temporaries."""
+    nx, ny, nz = wall_distance_m.shape
+    out = np.empty((nx, ny, nz))
+    for i in range(nx):
+        for j in range(ny):
+            for k in range(nz):
+                vx = 0.5 * (ux[i, j, k] + ux[i + 1, j, k])
+                vy = 0.5 * (uy[i, j, k] + uy[i, j + 1, k])
+                vz = 0.5 * (uz[i, j, k] + uz[i, j, k + 1])
+                speed = np.sqrt((vx * vx + vy * vy) + vz * vz)
+                out[i, j, k] = constant * speed * wall_distance_m[i, j, k]
+    return out
