@@ -108,7 +108,7 @@ Discretization (why):
   open-row, 1e-4 K on aisle-pair and contained):
 
   - the compiled momentum assembly and sweeps (:mod:`twin.thermal.momentum_kernels`): the numpy form's bits
-    in about a third of its time;
+    in about a third of its time; Chen–Xu's ν_t there too (the same bits, a tenth of the time);
   - the projection's own AMG-CG (:meth:`_amg_cg`): pyamg's CG step for step, the same bits, without the
     V-cycle pyamg spends after the last iteration and the two residual norms of each cycle: half the time
     of a projection to rtol 0.1;
@@ -116,13 +116,15 @@ Discretization (why):
     differs from SuperLU's, which moves where the outer loop's stopping rule stops on open-row-fine by
     0.03 K) and BiCGSTAB for the final temperature solve (twin.sim.twin);
 
-  together 0.60–0.63× main's CPU time on open-row-fine (47–48 s against 77–79 s, two alternated pairs, 37
-  against 39 outer iterations), 0.59× open-row, 0.63× aisle-pair, 0.61× contained. At HEAD the profile
-  splits the temperature solves 38 % (preconditioner 15 %, their set-up 10 %), the projections 30 %, the
-  momentum kernel 19 %, Chen–Xu's viscosity 4 %. Measured, not kept:
+  together 0.58× main's CPU time on open-row-fine (45 s against 78 s; 37 against 39 outer iterations), 0.56×
+  open-row, 0.58× aisle-pair, 0.57× contained (one alternated pair each, load 4–6; two earlier pairs
+  without the ν_t kernel 0.59–0.63×). With the projection's CG the profile split the temperature solves
+  38 % (preconditioner 15 %, their set-up 10 %), the projections 30 %, the momentum kernel 19 %. Measured,
+  not kept:
 
   - A looser start-up solve for buoyant steady solves (the outer iterations converge the flow to ``tol``
-    anyway): to 1e-3 (80 of its 407 iterations) 0.52× main's time on open-row-fine, to 3e-4 (175) 0.57×, but
+    anyway): to 1e-3 (80 of its 407 iterations) 0.52× main's time on open-row-fine, to 3e-4 (175) 0.57× (both
+    with the compiled momentum step and preconditioner, which alone gave 0.77×), but
     the intakes move by up to 0.07 K (1e-3) and 0.052 K (3e-4) there and by 0.17 K and 0.13 K on aisle-pair
     (its row ends A04/B04), whose default stop is otherwise within 0.05 K of its converged answer: a different
     start-up makes the outer loop stop elsewhere in the drift its stopping rule allows (README: open-row
