@@ -46,12 +46,15 @@ import argparse
 import csv
 import json
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
+from twin.geometry.voxel import voxelize_hall
 from twin.model import HallError, load_hall
 from twin.sim.twin import HallTwin
 from twin.thermal.compact import server_airflow_m3s
@@ -91,14 +94,62 @@ class MarchResult:
     energy_balance_error: float = 0.0
     law_flow_at_mean_m3s: dict[str, float] = field(default_factory=dict)
     applied_flow_m3s: dict[str, float] = field(default_factory=dict)
+    cell_m: float = 0.0
+    turbulence: str = ""
+    stopped_early: bool = False
+
+
+def reference_intake_matrix(fine_net, hall_ref_path: Path, factor: int) -> sp.csr_matrix:
+    """(racks × fine fluid cells) weights that give each rack's intake as the CFD has it on the hall's own
+    grid: the mean over the reference grid's intake cells of each cell's fine fluid cells (equal weight per
+    reference cell, as validation/numerics_study.py's coarsen_to and nanmean do). factor 1: the twin's own."""
+    ref = voxelize_hall(load_hall(hall_ref_path))
+    shape = fine_net.vox.grid.shape
+    rows, cols, vals = [], [], []
+    for j, rack in enumerate(ref.racks):
+        ci, cj, ck = np.unravel_index(np.asarray(rack.intake), ref.grid.shape)
+        per_cell = []
+        for a, b, c in zip(ci, cj, ck, strict=True):
+            fi, fj, fk = np.meshgrid(np.arange(a * factor, (a + 1) * factor), np.arange(b * factor, (b + 1) * factor),
+                                     np.arange(c * factor, (c + 1) * factor), indexing="ij")
+            idx = fine_net.cell_of.ravel()[np.ravel_multi_index((fi.ravel(), fj.ravel(), fk.ravel()), shape)]
+            idx = idx[idx >= 0]
+            if idx.size:
+                per_cell.append(idx)
+        for idx in per_cell:
+            rows.append(np.full(idx.size, j))
+            cols.append(idx)
+            vals.append(np.full(idx.size, 1.0 / (idx.size * len(per_cell))))
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(len(ref.racks), fine_net.n))
 
 
 def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sample_s: float = 1.0,
-          start: str = "steady", couple_s: float = 0.0, sweeps: int = 20, progress: bool = False) -> MarchResult:
-    """March the hall's twin (momentum model) in time and average its intakes (see the module docstring)."""
-    hall = load_hall(hall_path)
+          start: str = "steady", couple_s: float = 0.0, sweeps: int = 20, progress: bool = False,
+          cell_m: float | None = None, turbulence: str | None = None, stop_file: Path | None = None) -> MarchResult:
+    """March the hall's twin (momentum model) in time and average its intakes (see the module docstring).
+
+    ``cell_m`` / ``turbulence``: a copy of the hall with ``[hall] cell_m`` / ``[airflow] turbulence`` replaced
+    (validation/numerics_study.py's hall_variant); the intakes reported are then those of the hall's own grid
+    (:func:`reference_intake_matrix`), the racks' exhausts still follow their own grid's intakes. ``stop_file``:
+    once it exists (checked every 10 s of simulated time after the spin-up) the window ends there.
+    """
+    from validation.numerics_study import hall_variant
+
+    with tempfile.TemporaryDirectory(prefix="transient-twin-") as tmp:
+        variant = (hall_variant(hall_path, Path(tmp), cell_m=cell_m, turbulence=turbulence)
+                   if cell_m is not None or turbulence is not None else hall_path)
+        try:
+            hall = load_hall(variant)
+        except HallError as exc:
+            raise ValueError(str(exc).replace(str(variant), f"{hall_path} (with --cell-m/--turbulence)")) from None
     cpu0 = time.process_time()
     tw = HallTwin(hall, airflow="momentum", dt_s=dt_s)
+    h_ref = voxelize_hall(load_hall(hall_path)).grid.cell_m
+    factor = round(h_ref / tw.voxels.grid.cell_m)
+    if abs(factor * tw.voxels.grid.cell_m - h_ref) > 1e-9 * h_ref:
+        raise ValueError(f"cell {tw.voxels.grid.cell_m} m does not divide {hall_path}'s cell {h_ref} m")
+    ref_intake = reference_intake_matrix(tw.net, hall_path, factor)
     m = tw.momentum
     assert m is not None
     nr, cr = tw.n_racks, tw._crah
@@ -128,7 +179,7 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
     mover_heat_w = tw.mover_heat_w(state)
     t_air = np.array(state.t_air_c, dtype=float)
     t_in = tw.intake_c(t_air)
-    steady_in = np.concatenate([t_in[:nr], t_in[cr]])
+    steady_in = np.concatenate([ref_intake @ t_air, t_in[cr]])
     names = [f"in.{n}" for n in tw.racks.names] + [f"ret.{n}" for n in tw.crahs.names]
     exhaust_base = t_in[:nr].copy()  # intake the racks' exhaust is built on (coupled every step or per block)
     block_sum, block_n = np.zeros(nr), 0
@@ -143,6 +194,9 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
     heat_in_j = heat_out_j = 0.0
     courant_max = 0.0
     cpu_flow = cpu_heat = 0.0
+    averaged = 0
+    check_every = max(round(10.0 / dt_s), 1)
+    stopped = False
     for n in range(1, n_spin + n_window + 1):
         c0 = time.process_time()
         try:
@@ -170,9 +224,10 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
                 exhaust_base, block_sum, block_n = block_sum / block_n, np.zeros(nr), 0
         else:
             exhaust_base = t_mover[:nr].copy()
-        now = np.concatenate([t_mover[:nr], t_mover[cr]])
+        now = np.concatenate([t_mover[:nr] if factor == 1 else ref_intake @ t_air, t_mover[cr]])
         if n > n_spin:
             total += now
+            averaged += 1
         if n % every == 0:
             times.append(round(n * dt_s, 9))
             samples.append([round(float(v), 4) for v in now])
@@ -180,20 +235,25 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
             print(f"  t = {n * dt_s:5.0f} s  Courant {info.courant_max:.2f}  intakes "
                   + " ".join(f"{v:.2f}" for v in now[:nr]) + f"  CPU {time.process_time() - cpu0:.0f} s",
                   file=sys.stderr, flush=True)
+        if (stop_file is not None and n > n_spin and n % check_every == 0 and n < n_spin + n_window
+                and stop_file.exists()):
+            stopped = True
+            break
     stored1 = rc * float(tw.net.cell_volume_m3 * t_air.sum())
-    mean = total / max(n_window, 1)
+    mean = total / max(averaged, 1)
     law = server_airflow_m3s(tw.racks, mean[:nr], state.rack_it_w * state.rack_powered)
     return MarchResult(
-        hall=str(hall_path), dt_s=dt_s, spin_up_s=spin_up_s, window_s=window_s, sample_s=sample_s, start=start,
+        hall=str(hall_path), dt_s=dt_s, spin_up_s=spin_up_s, window_s=round(averaged * dt_s, 6), sample_s=sample_s, start=start,
         couple_s=couple_s, sweeps=sweeps, names=names, times_s=times, samples_c=samples,
         mean_c={k: round(float(v), 4) for k, v in zip(names, mean, strict=True)},
         steady_c={k: round(float(v), 4) for k, v in zip(names, steady_in, strict=True)},
-        courant_max=round(courant_max, 3), steps=n_spin + n_window,
+        courant_max=round(courant_max, 3), steps=n,
         cpu_s={"setup": round(cpu_setup, 1), "flow": round(cpu_flow, 1), "heat": round(cpu_heat, 1),
                "total": round(time.process_time() - cpu0, 1)},
         energy_balance_error=(heat_in_j - heat_out_j - (stored1 - stored0)) / heat_in_j if heat_in_j else 0.0,
         law_flow_at_mean_m3s={n: round(float(v), 5) for n, v in zip(tw.racks.names, law, strict=True)},
-        applied_flow_m3s={n: round(float(v), 5) for n, v in zip(tw.racks.names, q[:nr], strict=True)})
+        applied_flow_m3s={n: round(float(v), 5) for n, v in zip(tw.racks.names, q[:nr], strict=True)},
+        cell_m=tw.voxels.grid.cell_m, turbulence=m.settings.turbulence_model, stopped_early=stopped)
 
 
 # ------------------------------------------------------------------------------------------- statistics
@@ -284,10 +344,12 @@ def compare(result: MarchResult, cfd_folder: Path) -> dict:
 
 
 def print_report(result: MarchResult, comparison: dict | None) -> None:
-    print(f"{result.hall}: time-accurate momentum march, dt {result.dt_s:g} s (Courant max {result.courant_max:.2f}), "
+    print(f"{result.hall}: time-accurate momentum march ({result.cell_m:g} m cells, {result.turbulence}), "
+          f"dt {result.dt_s:g} s (Courant max {result.courant_max:.2f}), "
           f"{result.spin_up_s:g} s spin-up from {result.start}, {result.window_s:g} s averaged "
           f"({result.steps} steps), exhausts coupled "
-          + (f"per {result.couple_s:g} s block" if result.couple_s else "every step"))
+          + (f"per {result.couple_s:g} s block" if result.couple_s else "every step")
+          + (" (stopped early by the stop file)" if result.stopped_early else ""))
     cpu = result.cpu_s
     print(f"  CPU {cpu['total']:.0f} s (set-up and steady start {cpu['setup']:.0f} s, flow steps {cpu['flow']:.0f} s, "
           f"heat steps {cpu['heat']:.0f} s); energy balance {result.energy_balance_error:+.1e}")
@@ -355,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--couple-s", type=float, default=0.0,
                    help="rack exhausts from the mean intake of the last S s (0: every step; the CFD used 10)")
     p.add_argument("--sweeps", type=int, default=20, help="Gauss–Seidel sweeps of each momentum step")
+    p.add_argument("--cell-m", type=float, default=None, help="the hall on another grid (a divisor of its cell)")
+    p.add_argument("--turbulence", choices=("chen-xu", "k-epsilon"), default=None, help="[airflow] turbulence")
     p.add_argument("--cfd", type=Path, default=None, help="transient CFD folder (default results/<hall>-transient)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default results/<hall>-transient-twin)")
     p.add_argument("--report", type=Path, default=None, help="print the comparison of a written run and exit")
@@ -376,8 +440,13 @@ def main(argv: list[str] | None = None) -> int:
             result = read(a.report)
         else:
             hall_path = _hall_path(a.hall)
+            if not hall_path.is_file():
+                raise OSError(f"{hall_path}: no such hall file")
+            (a.out or RESULTS / f"{hall_path.stem}-transient-twin").mkdir(parents=True, exist_ok=True)
             result = march(hall_path, dt_s=a.dt, spin_up_s=a.spin_up_s, window_s=a.window_s, sample_s=a.sample_s,
-                           start=a.start, couple_s=a.couple_s, sweeps=a.sweeps, progress=not (a.quiet or a.json))
+                           start=a.start, couple_s=a.couple_s, sweeps=a.sweeps, progress=not (a.quiet or a.json),
+                           cell_m=a.cell_m, turbulence=a.turbulence,
+                           stop_file=(a.out or RESULTS / f"{hall_path.stem}-transient-twin") / "stop")
         stem = Path(result.hall).stem
         cfd = a.cfd or RESULTS / f"{stem}-transient"
         comparison = compare(result, cfd) if (cfd / "racks.csv").is_file() and result.window_s > 0 else None
