@@ -9,9 +9,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from tests.halls import TINY
-from validation.transient_twin import MarchResult, compare, main, march, read, row_ends, spectrum, write
+from twin.geometry.voxel import voxelize_hall
+from twin.model import load_hall
+from twin.thermal.network import build_network
+from validation.numerics_study import hall_variant
+from validation.transient_twin import (
+    MarchResult,
+    compare,
+    main,
+    march,
+    read,
+    reference_intake_matrix,
+    row_ends,
+    spectrum,
+    write,
+)
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +113,20 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys):
     assert main([str(missing), "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and str(missing) in err
+
+
+def test_intakes_on_a_finer_grid_are_read_over_the_hall_s_own_intake_cells(tmp_path, rng):
+    """On tiny at half its cell, a field constant on each of the hall's own cells reads, rack by rack, exactly
+    what the hall's own grid reads; at the hall's own cell the weights are the twin's intake shares."""
+    coarse = build_network(voxelize_hall(load_hall(TINY)))
+    own = reference_intake_matrix(coarse, TINY, 1)
+    assert abs(own - sp.csr_matrix(coarse.intake[:, :coarse.n_racks].T)).max() < 1e-15
+    fine = build_network(voxelize_hall(load_hall(hall_variant(TINY, tmp_path, cell_m=0.25))))
+    weights = reference_intake_matrix(fine, TINY, 2)
+    t_coarse_grid = rng.uniform(15.0, 35.0, coarse.vox.grid.shape)
+    fine_idx = np.unravel_index(fine.fluid_flat, fine.vox.grid.shape)
+    t_fine = t_coarse_grid[tuple(i // 2 for i in fine_idx)]
+    t_coarse = t_coarse_grid.ravel()[coarse.fluid_flat]
+    expected = coarse.intake[:, :coarse.n_racks].T @ t_coarse
+    assert np.allclose(weights @ t_fine, expected, atol=1e-12)
+    assert np.allclose(np.asarray(weights.sum(axis=1)).ravel(), 1.0)
