@@ -536,7 +536,8 @@ class MomentumSolver:
 
     Build once per geometry (walls, multigrid hierarchy, wall distance, mover maps), then call
     :meth:`solve` for a converged steady field, or :meth:`resolve` for a few warm-started iterations
-    (the live twin's quasi-steady refresh). Results: :meth:`face_flows_m3s` (FluidNetwork order),
+    (the live twin's quasi-steady refresh), or :meth:`advance` for one physical time step (time-accurate:
+    validation/transient_twin.py). Results: :meth:`face_flows_m3s` (FluidNetwork order),
     :meth:`cell_velocity_m_s`.
     """
 
