@@ -243,7 +243,7 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
     mean = total / max(averaged, 1)
     law = server_airflow_m3s(tw.racks, mean[:nr], state.rack_it_w * state.rack_powered)
     return MarchResult(
-        hall=str(hall_path), dt_s=dt_s, spin_up_s=spin_up_s, window_s=round(averaged * dt_s, 6), sample_s=sample_s, start=start,
+        hall=_rel(hall_path), dt_s=dt_s, spin_up_s=spin_up_s, window_s=round(averaged * dt_s, 6), sample_s=sample_s, start=start,
         couple_s=couple_s, sweeps=sweeps, names=names, times_s=times, samples_c=samples,
         mean_c={k: round(float(v), 4) for k, v in zip(names, mean, strict=True)},
         steady_c={k: round(float(v), 4) for k, v in zip(names, steady_in, strict=True)},
@@ -315,7 +315,7 @@ def compare(result: MarchResult, cfd_folder: Path) -> dict:
     tw_t = np.asarray(result.times_s)
     tw_s = np.asarray(result.samples_c)
     tw_win = tw_t > result.spin_up_s + 1e-9
-    ends = set(row_ends(Path(result.hall)))
+    ends = set(row_ends(_abs(result.hall)))
     racks = []
     for j, name in enumerate(result.names):
         if not name.startswith("in."):
@@ -336,7 +336,7 @@ def compare(result: MarchResult, cfd_folder: Path) -> dict:
 
     ends_rows = [r for r in racks if r["row_end"]]
     middle = [r for r in racks if not r["row_end"]]
-    return {"cfd": str(cfd_folder), "racks": racks,
+    return {"cfd": _rel(cfd_folder), "racks": racks,
             "steady": {"all": stats("steady_error_k", racks), "row_ends": stats("steady_error_k", ends_rows),
                        "middle": stats("steady_error_k", middle)},
             "time_mean": {"all": stats("mean_error_k", racks), "row_ends": stats("mean_error_k", ends_rows),
@@ -401,6 +401,20 @@ def read(out: Path) -> MarchResult:
                        samples_c=[[float(v) for v in r[1:]] for r in rows])
 
 
+def _rel(path: Path) -> str:
+    """A path as written to the results: relative to the repository when inside it (the files travel)."""
+    try:
+        return str(Path(path).resolve().relative_to(HERE.parent))
+    except ValueError:
+        return str(path)
+
+
+def _abs(path: str) -> Path:
+    """A path read from the results: relative ones are the repository's."""
+    p = Path(path)
+    return p if p.is_absolute() else HERE.parent / p
+
+
 def _hall_path(name: str) -> Path:
     p = Path(name)
     return p if p.suffix == ".toml" else HALLS / f"{name}.toml"
@@ -447,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
                            start=a.start, couple_s=a.couple_s, sweeps=a.sweeps, progress=not (a.quiet or a.json),
                            cell_m=a.cell_m, turbulence=a.turbulence,
                            stop_file=(a.out or RESULTS / f"{hall_path.stem}-transient-twin") / "stop")
-        stem = Path(result.hall).stem
+        stem = _abs(result.hall).stem
         cfd = a.cfd or RESULTS / f"{stem}-transient"
         comparison = compare(result, cfd) if (cfd / "racks.csv").is_file() and result.window_s > 0 else None
         if a.report is None:
