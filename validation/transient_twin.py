@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import sys
 import tempfile
@@ -96,6 +97,7 @@ class MarchResult:
     applied_flow_m3s: dict[str, float] = field(default_factory=dict)
     cell_m: float = 0.0
     turbulence: str = ""
+    convection: str = ""
     stopped_early: bool = False
 
 
@@ -126,13 +128,17 @@ def reference_intake_matrix(fine_net, hall_ref_path: Path, factor: int) -> sp.cs
 
 def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sample_s: float = 1.0,
           start: str = "steady", couple_s: float = 0.0, sweeps: int = 20, progress: bool = False,
-          cell_m: float | None = None, turbulence: str | None = None, stop_file: Path | None = None) -> MarchResult:
+          cell_m: float | None = None, turbulence: str | None = None, convection: str | None = None,
+          blend: float | None = None, stop_file: Path | None = None) -> MarchResult:
     """March the hall's twin (momentum model) in time and average its intakes (see the module docstring).
 
     ``cell_m`` / ``turbulence``: a copy of the hall with ``[hall] cell_m`` / ``[airflow] turbulence`` replaced
     (validation/numerics_study.py's hall_variant); the intakes reported are then those of the hall's own grid
     (:func:`reference_intake_matrix`), the racks' exhausts still follow their own grid's intakes. ``stop_file``:
     once it exists (checked every 10 s of simulated time after the spin-up) the window ends there.
+    ``convection`` / ``blend``: the momentum scheme of the march (``MomentumSettings.convection`` and its
+    deferred correction's weight, as validation/numerics_study.py), switched on after the steady start, which
+    is solved with the hall's own scheme (a scheme whose steady loop does not settle has no steady answer).
     """
     from validation.numerics_study import hall_variant
 
@@ -172,6 +178,9 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
         phi = tw.airflow.phi.copy()
     else:
         phi = state.flow_phi
+    if convection is not None or blend is not None:
+        m.settings = dataclasses.replace(m.settings, convection=convection or m.settings.convection,
+                                         tvd_blend=m.settings.tvd_blend if blend is None else blend)
     cpu_setup = time.process_time() - cpu0
     rc = tw.air.rho_cp
     rise_k = np.where(q[:nr] > 0, state.rack_heat_w / np.maximum(rc * q[:nr], 1e-300), 0.0)
@@ -253,7 +262,8 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
         energy_balance_error=(heat_in_j - heat_out_j - (stored1 - stored0)) / heat_in_j if heat_in_j else 0.0,
         law_flow_at_mean_m3s={n: round(float(v), 5) for n, v in zip(tw.racks.names, law, strict=True)},
         applied_flow_m3s={n: round(float(v), 5) for n, v in zip(tw.racks.names, q[:nr], strict=True)},
-        cell_m=tw.voxels.grid.cell_m, turbulence=m.settings.turbulence_model, stopped_early=stopped)
+        cell_m=tw.voxels.grid.cell_m, turbulence=m.settings.turbulence_model, stopped_early=stopped,
+        convection=m.settings.convection + ("" if m.settings.convection == "upwind" else f" {m.settings.tvd_blend:g}"))
 
 
 # ------------------------------------------------------------------------------------------- statistics
@@ -344,7 +354,8 @@ def compare(result: MarchResult, cfd_folder: Path) -> dict:
 
 
 def print_report(result: MarchResult, comparison: dict | None) -> None:
-    print(f"{result.hall}: time-accurate momentum march ({result.cell_m:g} m cells, {result.turbulence}), "
+    print(f"{result.hall}: time-accurate momentum march ({result.cell_m:g} m cells, {result.turbulence}, "
+          f"{result.convection or 'upwind'} convection), "
           f"dt {result.dt_s:g} s (Courant max {result.courant_max:.2f}), "
           f"{result.spin_up_s:g} s spin-up from {result.start}, {result.window_s:g} s averaged "
           f"({result.steps} steps), exhausts coupled "
@@ -433,6 +444,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sweeps", type=int, default=20, help="Gauss–Seidel sweeps of each momentum step")
     p.add_argument("--cell-m", type=float, default=None, help="the hall on another grid (a divisor of its cell)")
     p.add_argument("--turbulence", choices=("chen-xu", "k-epsilon"), default=None, help="[airflow] turbulence")
+    p.add_argument("--convection", choices=("upwind", "tvd", "linear-upwind"), default=None,
+                   help="momentum convection scheme of the march (after the steady start)")
+    p.add_argument("--blend", type=float, default=None, help="weight of the tvd / linear-upwind correction, 0-1")
     p.add_argument("--cfd", type=Path, default=None, help="transient CFD folder (default results/<hall>-transient)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default results/<hall>-transient-twin)")
     p.add_argument("--report", type=Path, default=None, help="print the comparison of a written run and exit")
@@ -449,6 +463,9 @@ def main(argv: list[str] | None = None) -> int:
         if value < 0:
             print(f"transient_twin: error: {flag} must be ≥ 0, got {value:g}", file=sys.stderr)
             return 2
+    if a.blend is not None and not 0.0 <= a.blend <= 1.0:
+        print(f"transient_twin: error: --blend must be 0 (upwind) to 1 (the full scheme), got {a.blend:g}", file=sys.stderr)
+        return 2
     try:
         if a.report is not None:
             result = read(a.report)
@@ -459,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
             (a.out or RESULTS / f"{hall_path.stem}-transient-twin").mkdir(parents=True, exist_ok=True)
             result = march(hall_path, dt_s=a.dt, spin_up_s=a.spin_up_s, window_s=a.window_s, sample_s=a.sample_s,
                            start=a.start, couple_s=a.couple_s, sweeps=a.sweeps, progress=not (a.quiet or a.json),
-                           cell_m=a.cell_m, turbulence=a.turbulence,
+                           cell_m=a.cell_m, turbulence=a.turbulence, convection=a.convection, blend=a.blend,
                            stop_file=(a.out or RESULTS / f"{hall_path.stem}-transient-twin") / "stop")
         stem = _abs(result.hall).stem
         cfd = a.cfd or RESULTS / f"{stem}-transient"
