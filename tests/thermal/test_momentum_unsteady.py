@@ -1,6 +1,6 @@
 """The momentum model's time-accurate step (MomentumSolver.advance): a decaying Taylor–Green vortex, whose
 amplitude has a closed form, shows the step is backward Euler in time (first order) and that the steady
-march's few sweeps are not; a buoyant plume's energy is conserved by the transport on the stepped flows."""
+march's few sweeps are not; an impulsively started jet converges at first order with mass conserved every step."""
 
 from __future__ import annotations
 
