@@ -1321,7 +1321,7 @@ class MomentumSolver:
         t_ref = float(tg[self.fluid].mean()) if tg is not None else st.t_ref_c
         s_grid = self.sources_m3s(q)
         u_ref = self._u_ref(q, tg)
-        backup = ([x.copy() for x in self.u], self.p.copy(), self.k, self.eps, st)
+        backup = ([x.copy() for x in self.u], self.p.copy(), self.k, self.eps)
         try:
             with np.errstate(over="raise", invalid="raise", divide="raise"):
                 nu = self._update_viscosity(q, tg, dt_s, u_ref if u_ref > 0.0 else 1.0)
@@ -1329,8 +1329,10 @@ class MomentumSolver:
                 # setting tuned for speed there (and shared with its other callers), so the converged solve a
                 # time step needs swaps in its own count for this step instead of changing that path.
                 self.settings = replace(st, sweeps=sweeps)
-                u_star = [self._momentum(c, nu, tg, t_ref, q, dt_s) for c in range(3)]
-                self.settings = st
+                try:
+                    u_star = [self._momentum(c, nu, tg, t_ref, q, dt_s) for c in range(3)]
+                finally:
+                    self.settings = st
                 cont = (self._divergence_m3s(u_star) - s_grid) / (h * h)
                 continuity = float(np.sqrt(np.mean(cont[self.fluid] ** 2))) if self.n_cells else 0.0
                 phi = self._project(u_star, s_grid, dt_s, pressure_rtol)
@@ -1339,7 +1341,7 @@ class MomentumSolver:
                 if not np.all(np.isfinite(change)):
                     raise FloatingPointError("non-finite velocities")
         except FloatingPointError as err:
-            self.u, self.p, self.k, self.eps, self.settings = backup
+            self.u, self.p, self.k, self.eps = backup
             raise FlowNotConverged(f"momentum time step diverged ({err})", np.zeros((0, 2))) from err
         self.u = u_star
         self.p += phi
