@@ -435,6 +435,22 @@ def test_projection_s_amg_cg_gives_pyamg_s_bits_with_one_v_cycle_less(shape, rng
     assert np.linalg.norm(solver.laplacian @ one - b) < np.linalg.norm(b)  # the cycle did reduce the residual
 
 
+def test_v_cycle_falls_back_to_pyamg_s_public_solve_with_the_same_bits(rng, monkeypatch):
+    """The projection's V-cycle calls pyamg's private one-cycle routine; a pyamg without it (renamed) gets
+    the public ``solve`` for one cycle instead, which gives the same bits."""
+    import twin.thermal.momentum as momentum
+
+    shape = (30, 12, 12)
+    solver = MomentumSolver(np.zeros(shape, bool), closed_box_faces(shape), 0.1)
+    b = rng.standard_normal(solver.n_cells)
+    b -= b.mean()
+    private = solver._v_cycle(b)
+    monkeypatch.setattr(momentum, "_pyamg_cycle", lambda ml: None)
+    public = solver._v_cycle(b)
+    assert np.linalg.norm(solver.laplacian @ public - b) < 0.5 * np.linalg.norm(b)  # a real cycle, not zeros
+    np.testing.assert_array_equal(public, private)
+
+
 def test_compiled_chen_xu_viscosity_gives_the_numpy_form_s_bits():
     """ν_t = 0.03874 |U| L from the compiled kernel equals the numpy form on a moving field (a jet), bit for bit."""
     vox, q = _jet_box()

@@ -207,7 +207,7 @@ The same ν_t mixes the heat: :meth:`MomentumSolver.face_diffusivity_m2s` gives 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -563,6 +563,13 @@ def wall_distance_m(fluid: np.ndarray, openness: Sequence[np.ndarray], cell_m: f
 
 CONVECTION_SCHEMES = ("upwind", "tvd", "linear-upwind")
 TURBULENCE_MODELS = ("chen-xu", "k-epsilon")
+
+
+def _pyamg_cycle(ml: pyamg.multilevel.MultilevelSolver) -> Callable[..., None] | None:
+    """pyamg's one-cycle routine, which ``solve`` runs once per iteration. It is private (no public call
+    runs one cycle without two residual norms around it), so a pyamg that renames it gets None and the
+    caller falls back to the public ``solve``."""
+    return getattr(ml, "_MultilevelSolver__solve", None)
 
 
 def _face_shape(shape: tuple[int, int, int], axis: int) -> tuple[int, int, int]:
@@ -1289,8 +1296,12 @@ class MomentumSolver:
         ml = self.multigrid
         if len(ml.levels) == 1:
             return np.asarray(ml.coarse_solver(ml.levels[0].A, r))
+        cycle = _pyamg_cycle(ml)
+        if cycle is None:
+            # A pyamg that renamed it: its public one-cycle solve, the same cycle plus the two norms.
+            return np.asarray(ml.solve(r, x0=np.zeros_like(r), maxiter=1, cycle="V", tol=1e-300))
         x = np.zeros_like(r)
-        ml._MultilevelSolver__solve(0, x, r, "V", 1)  # pyamg's own cycle (private: no public one-cycle call)
+        cycle(0, x, r, "V", 1)
         return x
 
     def _amg_cg(self, b: np.ndarray, rtol: float, *, maxiter: int) -> np.ndarray:
