@@ -79,6 +79,8 @@ class _SerialFiles:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.files: list[str] = []
+        self.deselected: list[pytest.Item] = []  # by -m and -k, as pytest reports them (tests/test_serial_files.py)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]):
@@ -86,12 +88,15 @@ class _SerialFiles:
 
         collected = list(items)  # before -m deselects the serial ones
         yield
-        files = sorted({str(item.path.relative_to(config.rootpath)) for item in collected
-                        if any(True for _ in item.iter_markers("serial"))})  # what `-m serial` matches
+        self.files = sorted({str(item.path.relative_to(config.rootpath)) for item in collected
+                             if any(True for _ in item.iter_markers("serial"))})  # what `-m serial` matches
         tmp = f"{self.path}.{os.getpid()}"  # every xdist worker writes the same list: replace, never mix
         with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(name + "\n" for name in files)
+            f.writelines(name + "\n" for name in self.files)
         os.replace(tmp, self.path)
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += items
 
 
 # --- timeline of a run (TEST_TIMELINE=DIR) ---------------------------------------------------------------------
