@@ -58,12 +58,16 @@ demo: $(VENV)/.installed $(VENV)/.sysdeps
 # the waits on sockets and child processes of a loaded machine (231-235 s against 244-283 s there), but on
 # the quiet machine the first pass took 239 and 245 s with three against 245 s with two: no gain, and more
 # contention for the tests that time a server against the wall clock, so two stays the default.
+# The first pass lists the files that hold serial tests (--serial-files, tests/conftest.py) and the second
+# collects only those (@FILE: pytest reads its arguments from it), not the whole suite again (~5 s).
 TEST_WORKERS ?= 2
+SERIAL_FILES := .pytest_cache/serial-files
 test: $(VENV)/.installed-test $(VENV)/.sysdeps $(GLTF_VALIDATOR)/node_modules/.installed
 	$(VENV)/bin/ruff check twin viewer tui tests validation
 	$(VENV)/bin/mypy twin
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25 -m "not serial"
-	$(PY) -m pytest -q --durations=25 -m serial
+	@mkdir -p $(dir $(SERIAL_FILES)) && rm -f $(SERIAL_FILES)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25 -m "not serial" --serial-files=$(SERIAL_FILES)
+	$(PY) -m pytest -q --durations=25 -m serial @$(SERIAL_FILES)
 
 # The bench compares the power-chain solve with pandapower, which comes with the test extra.
 bench: $(VENV)/.installed-test

@@ -55,3 +55,64 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(f"{baseid}::{name}"))
     if hasattr(config, "workerinput"):  # an xdist worker: the controller schedules from its order
         items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep theirs
+
+
+# --- the files holding serial tests (`make test`'s second pass) -----------------------------------------------
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--serial-files", metavar="PATH",
+                     help="write the files that hold tests marked serial to PATH, one a line, for a second pass "
+                          "`pytest -m serial @PATH` that collects those files only (make test)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = config.getoption("serial_files", None)
+    if path:
+        config.pluginmanager.register(_SerialFiles(path), "twin-serial-files")
+
+
+class _SerialFiles:
+    """Writes the files holding serial tests, as seen after every plugin's collection hooks (the first pass's
+    ``-m "not serial"`` included), so the second pass need not collect all the suite again to find them.
+    Without serial tests the file is empty and ``pytest -m serial @PATH`` collects the whole suite, which
+    finds none: nothing is silently skipped."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.files: list[str] = []
+        self.deselected: list[pytest.Item] = []  # by -m and -k, as pytest reports them (tests/test_serial_files.py)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]):
+        import os
+
+        collected = list(items)  # before -m deselects the serial ones
+        yield
+        self.files = sorted({str(item.path.relative_to(config.rootpath)) for item in collected
+                             if any(True for _ in item.iter_markers("serial"))})  # what `-m serial` matches
+        tmp = f"{self.path}.{os.getpid()}"  # every xdist worker writes the same list: replace, never mix
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.writelines(name + "\n" for name in self.files)
+        os.replace(tmp, self.path)
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += items
+
+
+# --- timeline of a run (TEST_TIMELINE=DIR) ---------------------------------------------------------------------
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """With TEST_TIMELINE=DIR set, each process (an xdist worker or a plain run) appends one line per test to
+    DIR/<worker>.tsv: wall-clock start and end (setup and teardown included) and the test id. It shows
+    whether a worker sits idle while the other finishes a long group at the end of the parallel pass."""
+    import os
+    import time
+
+    out = os.environ.get("TEST_TIMELINE")
+    start_s = time.time()
+    yield
+    if out:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        with open(os.path.join(out, f"{worker}.tsv"), "a") as f:
+            f.write(f"{start_s:.3f}\t{time.time():.3f}\t{item.nodeid}\n")

@@ -8,6 +8,7 @@ import pytest
 
 from tests.bus.conftest import TWIN, ServerThread, free_ports
 from tests.halls import TINY
+from tests.sim.runs import twin_main_captured
 from twin.bus.client import TwinClient
 from twin.bus.security import SecurityError, is_loopback, load_client_keys, load_server_keys, make_keys
 
@@ -36,8 +37,7 @@ def test_a_non_loopback_bind_without_keys_refuses_to_start():
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):
     folder = tmp_path_factory.mktemp("keys")
-    p = subprocess.run([str(TWIN), "keys", str(folder), "--client", "ops=operator", "--client", "watch=observer"],
-                       capture_output=True, text=True, timeout=60)
+    p = twin_main_captured("keys", folder, "--client", "ops=operator", "--client", "watch=observer")  # in process
     assert p.returncode == 0, p.stderr
     return folder
 

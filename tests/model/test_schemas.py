@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 import twin.sweep.cases  # noqa: F401  (registers the cases file kind, as `twin` does at start)
-from tests.sim.runs import REPO, twin_cli, twin_main
+from tests.sim.runs import REPO, twin_main
 from twin.model.schemas import json_schema, schema_names, schema_text
 
 SCHEMA_DIR = REPO / "assets" / "schemas"
@@ -68,9 +68,9 @@ def test_schema_rejects_what_the_loader_rejects(tmp_path, edit, path_in_error):
 
 
 @pytest.mark.parametrize("kind", ["hall", "scenario", "cases"])
-def test_twin_schema_prints_the_schema(kind):
+def test_twin_schema_prints_the_schema(kind, capsys):
     """`twin schema KIND` prints the JSON Schema on stdout, with its dialect."""
-    proc = twin_cli("schema", kind)
+    proc = twin_main(capsys, "schema", kind)
     assert proc.returncode == 0, proc.stderr
     printed = json.loads(proc.stdout)
     assert printed == json_schema(kind)
@@ -80,7 +80,7 @@ def test_twin_schema_prints_the_schema(kind):
 
 def test_twin_schema_write_and_unknown_kind(tmp_path: Path, capsys):
     """--write writes one file per kind; an unknown kind exits 2 with one line listing the known ones."""
-    proc = twin_cli("schema", "--write", tmp_path)
+    proc = twin_main(capsys, "schema", "--write", tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{k}.schema.json" for k in schema_names())
     proc = twin_main(capsys, "schema", "cabinet")  # the error line: in process

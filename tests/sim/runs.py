@@ -3,6 +3,8 @@ files, read .vti."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -12,7 +14,7 @@ import numpy as np
 
 from tests.halls import TINY, bad_hall
 
-__all__ = ["CONTRACT_KEYS", "REPO", "TINY", "bad_hall", "read_pvd", "read_vti", "twin_cli", "twin_command", "twin_main"]
+__all__ = ["CONTRACT_KEYS", "REPO", "TINY", "bad_hall", "read_pvd", "read_vti", "twin_cli", "twin_command", "twin_main", "twin_main_captured"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,28 +35,40 @@ def twin_cli(*args: object, cwd: Path = REPO, timeout_s: float = 120.0) -> subpr
     return subprocess.run(twin_command(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
 
 
-def twin_main(capsys, *args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run ``twin ARGS`` in this process: ``twin.cli.main(argv)``, its exit code and what it printed
-    (through pytest's ``capsys``), in the shape :func:`twin_cli` returns. The entry point is the same
-    as the console script's; only interpreter start-up and imports are saved. Use it for the many
-    bad-input cases; a few tests keep real subprocesses to check the process's own exit code."""
+def _main(args: tuple[object, ...], cwd: Path | None) -> int:
+    """``twin.cli.main(ARGS)`` run in ``cwd``: its exit code (argparse's SystemExit included)."""
     from twin.cli import main
 
-    capsys.readouterr()  # drop anything printed before
     before = Path.cwd()
     try:
         if cwd is not None:
             os.chdir(cwd)
         try:
-            code = main([str(a) for a in args])
+            return main([str(a) for a in args])
         except SystemExit as exc:  # argparse refuses an option's value by exiting
-            code = exc.code if isinstance(exc.code, int) else 1
+            return exc.code if isinstance(exc.code, int) else 1
     finally:
         os.chdir(before)
+
+
+def twin_main(capsys, *args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``twin ARGS`` in this process: ``twin.cli.main(argv)``, its exit code and what it printed
+    (through pytest's ``capsys``), in the shape :func:`twin_cli` returns. The entry point is the same
+    as the console script's; only interpreter start-up and imports are saved. Use it for the many
+    bad-input cases; a few tests keep real subprocesses to check the process's own exit code."""
+    capsys.readouterr()  # drop anything printed before
+    code = _main(args, cwd)
     out = capsys.readouterr()
     return subprocess.CompletedProcess([str(a) for a in args], code, out.out, out.err)
 
 
+def twin_main_captured(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """:func:`twin_main` for fixtures wider than a test, which cannot take ``capsys``: what the command
+    prints to sys.stdout and sys.stderr is caught in memory instead."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = _main(args, cwd)
+    return subprocess.CompletedProcess([str(a) for a in args], code, out.getvalue(), err.getvalue())
 
 
 def read_vti(path: Path) -> tuple[object, dict[str, np.ndarray]]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.halls import hall_from, tiny_dict, two_crah_dict
-from tests.sim.runs import twin_cli, twin_main
+from tests.sim.runs import twin_main
 from twin.sim.twin import HallTwin, NoSteadyState
 from twin.thermal.airflow import face_divergence
 
@@ -114,12 +114,12 @@ def test_airflow_flag_overrides_the_hall_and_is_reported(tmp_path, capsys):
     bench (without --no-power-check) also times the power solve against pandapower's."""
     from tests.halls import TINY
 
-    proc = twin_cli("run", TINY, "--steady", "--airflow", "momentum", "--json", "--out", tmp_path / "s")
+    proc = twin_main(capsys, "run", TINY, "--steady", "--airflow", "momentum", "--json", "--out", tmp_path / "s")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     # The momentum model's turbulence mixes the heat (the hall's default); potential flow has a constant.
     assert out["airflow_model"] == "momentum" and out["heat_mixing"] == "eddy"
-    proc = twin_cli("bench", TINY, "--airflow", "momentum", "--duration", "2min", "--json")
+    proc = twin_main(capsys, "bench", TINY, "--airflow", "momentum", "--duration", "2min", "--json")
     assert proc.returncode == 0, proc.stderr
     bench = json.loads(proc.stdout)
     flow = bench["airflow"]
@@ -154,14 +154,14 @@ def test_the_eddy_diffusivity_travels_with_the_flow_field_it_belongs_to():
         assert other.heat_mixing == "constant" and st.face_diffusivity_m2s is None
 
 
-def test_the_hall_chooses_the_convection_scheme_and_a_wrong_one_is_named(tmp_path):
+def test_the_hall_chooses_the_convection_scheme_and_a_wrong_one_is_named(tmp_path, capsys):
     """[airflow] convection reaches the solver and the bench report; "upwind" is the default; an unknown
     scheme is one line naming the file, the key and the allowed schemes."""
     from tests.halls import bad_hall, hall_error_line
 
     assert _momentum_hall().spec.airflow.convection == "upwind"
     path = bad_hall(tmp_path, append='\n[airflow]\nmodel = "momentum"\nconvection = "tvd"\n')
-    proc = twin_cli("bench", path, "--duration", "1min", "--no-power-check", "--json")
+    proc = twin_main(capsys, "bench", path, "--duration", "1min", "--no-power-check", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["airflow"]["convection"] == "tvd"
     message = hall_error_line(bad_hall(tmp_path, append='\n[airflow]\nmodel = "momentum"\nconvection = "quick"\n'))

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.sim.runs import TINY, read_pvd, read_vti
+from tests.sim.runs import TINY, read_pvd, read_vti, twin_main
 from twin.model import load_hall
 
 RACK_QUANTITIES = ("t_inlet_c", "t_exhaust_c", "it_load_w", "flow_m3s")
@@ -147,15 +147,13 @@ def test_vti_solids_are_blanked_with_vtks_ghost_array(run_10min):
     assert np.all(arrays["vtkGhostType"][~solid] == 0)
 
 
-def test_pvd_series_has_the_snapshots_real_times(tmp_path):
+def test_pvd_series_has_the_snapshots_real_times(tmp_path, capsys):
     """fields.pvd lists each .vti with its simulated time in seconds: pyvista's PVD reader and VTK's image
     reader on the parsed files agree with the file names and the time series."""
     import pyvista as pv
 
-    from tests.sim.runs import twin_cli
-
     out_dir = tmp_path / "out"
-    proc = twin_cli("run", TINY, "--duration", "900s", "--fields-every", "600s", "--record-every", "300s",
+    proc = twin_main(capsys, "run", TINY, "--duration", "900s", "--fields-every", "600s", "--record-every", "300s",
                     "--out", out_dir, "--json")
     assert proc.returncode == 0, proc.stderr
     pvd = out_dir / "fields" / "fields.pvd"

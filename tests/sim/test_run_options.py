@@ -75,3 +75,17 @@ def test_bad_scenario_file_is_one_line(tmp_path, capsys):
     proc = twin_main(capsys, "run", TINY, "--scenario", path, "--duration", "120", "--out", tmp_path / "o")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == f"twin run: error: {path}: events[0].target: no CRAH named 'CRAH-09'; CRAHs: CRAH-01"
+
+
+def test_a_scenario_without_duration_plays_for_its_files_duration(tmp_path, capsys):
+    """`twin run --scenario FILE` without --duration plays the file's own duration (2 min here, not the
+    1 h default that the shipped scenarios happen to share), and an explicit --duration wins."""
+    path = tmp_path / "trip.toml"
+    path.write_text('[scenario]\nname = "trip"\nduration = "2min"\n\n'
+                    '[[events]]\nat = "1min"\nkind = "crah_trip"\ntarget = "CRAH-01"\n', encoding="utf-8")
+    summary = json.loads(twin_main(capsys, "run", TINY, "--scenario", path, "--json", "--out", tmp_path / "a").stdout)
+    assert summary["sim_s"] == 120.0
+    assert [(e["time_s"], e["outcome"]) for e in summary["scenario"]["events"]] == [(60.0, "tripped")]
+    summary = json.loads(twin_main(capsys, "run", TINY, "--scenario", path, "--duration", "90s", "--json",
+                                   "--out", tmp_path / "b").stdout)
+    assert summary["sim_s"] == 90.0

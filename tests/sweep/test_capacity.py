@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.halls import hall_from, two_crah_dict
-from tests.sim.runs import twin_cli, twin_main
+from tests.sim.runs import twin_main
 from twin.model.power import PSU_CURVES
 from twin.sim.twin import HallTwin, NoSteadyState
 from twin.sweep.capacity import TOL_KW, capacity_cases, power_capacity, stranded
@@ -98,14 +98,14 @@ def test_capacity_cooling_and_power_bind_and_strand(client, hall):
     assert agg["total"]["usable_kw"] == pytest.approx(sum(min(r["power_kw"], r["cooling_kw"]) for r in racks))
 
 
-def test_cli_capacity_tiny_strands_all_power(client, tmp_path):
+def test_cli_capacity_tiny_strands_all_power(client, tmp_path, capsys):
     """Tiny has one CRAH: without it there is no steady state, so no rack has cooling under N-1 and all the
     power its chain could give (at a 90 % limit) is stranded; outputs written and read back."""
     import pyarrow.parquet as pq
 
     out = tmp_path / "cap"
-    proc = twin_cli("capacity", "tiny", "--json", "--load-limit", "0.9", "--out", out,
-                    "--scheduler", client.scheduler.address)
+    proc = twin_main(capsys, "capacity", "tiny", "--json", "--load-limit", "0.9", "--out", out,
+                     "--scheduler", client.scheduler.address)
     assert proc.returncode == 0, proc.stderr
     s = json.loads(proc.stdout)
     racks = s["racks"]
@@ -122,7 +122,7 @@ def test_cli_capacity_tiny_strands_all_power(client, tmp_path):
     assert "Stranded capacity per row" in (out / "report.html").read_text(encoding="utf-8")
 
 
-def test_cli_capacity_case_timeout_stops_each_search(client, tmp_path):
+def test_cli_capacity_case_timeout_stops_each_search(client, tmp_path, capsys):
     """`twin capacity tiny --case-timeout 0.001`: every rack's cooling search (several steady solves) is
     stopped at its limit and reported with it; the command still ends (exit 0) with each rack's power
     capacity, no cooling capacity claimed for a search that did not finish, and its outputs."""
@@ -136,8 +136,8 @@ def test_cli_capacity_case_timeout_stops_each_search(client, tmp_path):
     # Each worker solves tiny once first, so that the limit stops solves, not numba loading its kernels.
     client.run(run_batch, job_for(load_hall(TINY), airflow=None), [Case("warm-up", kind="grid")])
     out = tmp_path / "cap"
-    proc = twin_cli("capacity", "tiny", "--json", "--case-timeout", "0.001", "--load-limit", "0.9", "--out", out,
-                    "--scheduler", client.scheduler.address)
+    proc = twin_main(capsys, "capacity", "tiny", "--json", "--case-timeout", "0.001", "--load-limit", "0.9", "--out", out,
+                     "--scheduler", client.scheduler.address)
     assert proc.returncode == 0, proc.stderr
     s = json.loads(proc.stdout)
     assert s["case_timeout_s"] == 0.001 and s["counts"]["error"] == s["cases"] == 4

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.sim.runs import TINY, twin_cli
+from tests.sim.runs import TINY, twin_main
 from twin.model.load import load_hall
 from twin.sim.checkpoint import load_checkpoint, save_checkpoint
 from twin.sim.twin import HallTwin
@@ -20,18 +20,18 @@ from twin.sweep.report import read_rows, write_parquet
 pytestmark = pytest.mark.slow  # uses the package's two-worker LocalCluster (conftest.py)
 
 
-def test_resume_keeps_finished_cases_and_runs_the_rest(client, tmp_path):
+def test_resume_keeps_finished_cases_and_runs_the_rest(client, tmp_path, capsys):
     """Cut a finished sweep's table to 6 of 14 rows (as Ctrl-C leaves it): --resume keeps the 5 that ran
     as they were (same wall times: not run again), and runs again the failed one (a lost worker is worth a
     retry) and the 8 others."""
     out = tmp_path / "sw"
     args = ("sweep", "tiny", "--n-1", "all", "--json", "--out", out, "--scheduler", client.scheduler.address)
-    assert twin_cli(*args).returncode == 0
+    assert twin_main(capsys, *args).returncode == 0
     rows = read_rows(out / "cases.parquet")
     assert rows[1]["status"] == "error"  # without tiny's only CRAH: no steady state
     kept = [rows[0]] + rows[2:4] + rows[-2:]
     write_parquet([*kept, rows[1]], out / "cases.parquet")
-    proc = twin_cli(*args, "--resume")
+    proc = twin_main(capsys, *args, "--resume")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["resumed"] == 5
     again = {r["case"]: r for r in read_rows(out / "cases.parquet")}

@@ -13,7 +13,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from tests.sim.runs import REPO, twin_cli
+from tests.sim.runs import REPO, twin_main
 
 pytestmark = pytest.mark.slow
 
@@ -62,12 +62,12 @@ def scheduler_address(tmp_path_factory):
         log.close()
 
 
-def test_sweep_through_dask_scheduler_equals_local(scheduler_address, client, tmp_path):
+def test_sweep_through_dask_scheduler_equals_local(scheduler_address, client, tmp_path, capsys):
     """N-1 of tiny through `--scheduler tcp://127.0.0.1:…` on two `dask worker` processes: the rows equal
     those of the local two-worker cluster, bit for bit."""
     out = {}
     for name, address in (("remote", scheduler_address), ("local", client.scheduler.address)):
-        proc = twin_cli("sweep", "tiny", "--n-1", "all", "--json", "--out", tmp_path / name, "--scheduler", address)
+        proc = twin_main(capsys, "sweep", "tiny", "--n-1", "all", "--json", "--out", tmp_path / name, "--scheduler", address)
         assert proc.returncode == 0, proc.stderr
         summary = json.loads(proc.stdout)
         assert summary["scheduler"] == address and summary["workers"] == 2

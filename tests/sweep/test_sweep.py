@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.halls import hall_from, two_crah_dict
-from tests.sim.runs import TINY, twin_cli, twin_main
+from tests.sim.runs import TINY, twin_main
 from twin.sweep.cases import CasesError, load_cases, n_minus_1
 from twin.sweep.command import job_for
 from twin.sweep.engine import run_sweep
@@ -85,12 +85,12 @@ def test_transient_cases_report_heat_up_times(client):
     assert abs(failed["peak_inlet_c"] - ref["peak_inlet_c"]) < 1e-9
 
 
-def test_cli_sweep_writes_parquet_and_report(client, tmp_path):
+def test_cli_sweep_writes_parquet_and_report(client, tmp_path, capsys):
     """`twin sweep tiny --n-1 all --json` through the test cluster's scheduler: exit 0, the summary on
     stdout, cases.parquet with units read back, a self-contained report.html with the verdict."""
     out = tmp_path / "sw"
-    proc = twin_cli("sweep", "tiny", "--n-1", "all", "--json", "--out", out,
-                    "--scheduler", client.scheduler.address)
+    proc = twin_main(capsys, "sweep", "tiny", "--n-1", "all", "--json", "--out", out,
+                     "--scheduler", client.scheduler.address)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["cases"] == 14 and summary["counts"]["error"] == 1

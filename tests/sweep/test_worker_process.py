@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.halls import hall_from, two_crah_dict
-from tests.sim.runs import twin_cli, twin_main
+from tests.sim.runs import twin_main
 from twin.sweep.bench import grid_cases
 from twin.sweep.cases import Case
 from twin.sweep.command import job_for
@@ -104,14 +104,14 @@ def test_case_past_its_time_limit_is_reported_and_the_batch_goes_on(two_crah):
     assert rows[0]["time_to_27c_s"] > 0 or math.isnan(rows[0]["time_to_27c_s"])
 
 
-def test_sweep_case_timeout_from_the_command_line(client, tmp_path):
+def test_sweep_case_timeout_from_the_command_line(client, tmp_path, capsys):
     """``twin sweep --duration 1d --case-timeout 2`` on the cluster: both day-long cases stop at 2 s and are
     errors naming the limit, the sweep still finishes (exit 0) with its summary, parquet and report."""
     cases = tmp_path / "cases.toml"
     cases.write_text('[grid]\nsupply_setpoint_c = [18.0, 20.0]\n', encoding="utf-8")
     out = tmp_path / "sw"
-    proc = twin_cli("sweep", "tiny", "--cases", cases, "--duration", "1d", "--case-timeout", "2", "--json",
-                    "--out", out, "--scheduler", client.scheduler.address)
+    proc = twin_main(capsys, "sweep", "tiny", "--cases", cases, "--duration", "1d", "--case-timeout", "2", "--json",
+                     "--out", out, "--scheduler", client.scheduler.address)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["cases"] == 2 and summary["counts"]["error"] == 2
