@@ -106,9 +106,11 @@ def test_killed_run_leaves_only_complete_files(day_long_run):
     for path in vtis:  # field snapshots under their final names
         image, arrays = read_vti(path)
         assert image.GetNumberOfCells() > 0 and arrays["t_c"].size == image.GetNumberOfCells(), path
-    # The collection was rewritten after each snapshot: it lists every one on disk, with its time.
+    # The collection is rewritten after each snapshot: it lists every one on disk with its time, except
+    # that a kill between a snapshot's rename and the rewrite leaves that newest snapshot complete but not
+    # yet listed (two files cannot be renamed at once). Every file it lists exists and reads.
     listed = read_pvd(out_dir / "fields" / "fields.pvd")
-    assert len(vtis) >= 1 and [p for _, p in listed] == vtis
-    assert [t for t, _ in listed] == [float(p.stem[2:-1]) for p in vtis]
+    assert len(listed) >= 1 and [p for _, p in listed] in (vtis, vtis[:-1])
+    assert [t for t, _ in listed] == [float(p.stem[2:-1]) for _, p in listed]
     leftovers = [p for p in out_dir.rglob("*") if p.is_file() and p.suffix not in (".parquet", ".vti", ".pvd")]
     assert all(p.name.startswith(".") for p in leftovers), leftovers

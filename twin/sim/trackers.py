@@ -133,7 +133,9 @@ class FieldRecorder(Tracker):
     """Field snapshots every ``interval_s`` of simulated time and at the end, as fields/t_XXXXXXs.vti.
 
     After each snapshot ``fields/fields.pvd`` is rewritten (atomically) with every snapshot so far and
-    its simulated time in seconds: the collection is current while the run goes on and after a kill.
+    its simulated time in seconds: the collection is current while the run goes on and after a kill. The
+    snapshot is renamed into place first, so everything the collection lists exists and is complete; a
+    kill between the two leaves the newest snapshot on disk but not yet listed.
     """
 
     def __init__(self, out_dir: Path, *, interval_s: float = 600.0) -> None:
