@@ -1347,15 +1347,20 @@ class MomentumSolver:
 
     # ------------------------------------------------------------------------------------- solving
 
-    def _iterate(self, q: np.ndarray, t_c: np.ndarray | None, max_iterations: int, tol: float) -> SolveInfo:
-        st, h = self.settings, self.h
-        q = np.asarray(q, dtype=float)
+    def _drive(self, mover_flow_m3s: np.ndarray, t_c: np.ndarray | None
+               ) -> tuple[np.ndarray, np.ndarray | None, float, np.ndarray, float]:
+        """What drives a solve or a time step: the movers' flows (checked), the temperature grid (None
+        without buoyancy), the buoyancy's reference temperature, the cells' mass sources and U_ref."""
+        q = np.asarray(mover_flow_m3s, dtype=float)
         if q.shape != (self.movers.count,):
             raise ValueError(f"mover flows: expected {self.movers.count} values, got shape {q.shape}")
-        tg = self._temperature_grid(t_c) if st.buoyancy else None
-        t_ref = float(tg[self.fluid].mean()) if tg is not None else st.t_ref_c
-        s_grid = self.sources_m3s(q)
-        u_ref = self._u_ref(q, tg)
+        tg = self._temperature_grid(t_c) if self.settings.buoyancy else None
+        t_ref = float(tg[self.fluid].mean()) if tg is not None else self.settings.t_ref_c
+        return q, tg, t_ref, self.sources_m3s(q), self._u_ref(q, tg)
+
+    def _iterate(self, q: np.ndarray, t_c: np.ndarray | None, max_iterations: int, tol: float) -> SolveInfo:
+        st, h = self.settings, self.h
+        q, tg, t_ref, s_grid, u_ref = self._drive(q, t_c)
         if u_ref == 0.0:
             # Nothing drives the flow: no movers, no moving wall, no temperature differences.
             for a in range(3):
@@ -1473,13 +1478,7 @@ class MomentumSolver:
         if sweeps < 1:
             raise ValueError(f"sweeps must be at least 1, got {sweeps}")
         st, h = self.settings, self.h
-        q = np.asarray(mover_flow_m3s, dtype=float)
-        if q.shape != (self.movers.count,):
-            raise ValueError(f"mover flows: expected {self.movers.count} values, got shape {q.shape}")
-        tg = self._temperature_grid(t_c) if st.buoyancy else None
-        t_ref = float(tg[self.fluid].mean()) if tg is not None else st.t_ref_c
-        s_grid = self.sources_m3s(q)
-        u_ref = self._u_ref(q, tg)
+        q, tg, t_ref, s_grid, u_ref = self._drive(mover_flow_m3s, t_c)
         backup = ([x.copy() for x in self.u], self.p.copy(), self.k, self.eps)
         try:
             with np.errstate(over="raise", invalid="raise", divide="raise"):
