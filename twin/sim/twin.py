@@ -554,7 +554,7 @@ class HallTwin:
             regime = all_at_setpoint
         mixer = AndersonMixer()
         outer = 0
-        krylov_total = 0  # Krylov iterations over all outer iterations (the last one's are gmres_iterations)
+        krylov_total = 0  # Krylov iterations over all outer iterations (the last solve's are gmres_iterations)
         t_in_prev = None
         # Damped by half. Undamped (relax 1.0: the momentum iterations inside are a relaxation already) was
         # measured and not kept: 13 instead of 18 outer iterations on the aisle-pair validation hall and a
@@ -615,7 +615,7 @@ class HallTwin:
                                          # The momentum field's recirculation takes 50-200 Krylov
                                          # iterations: BiCGSTAB's fixed cost per iteration beats GMRES's
                                          # growing basis there (twin.thermal.steady); the state handed out
-                                         # is solved again below with GMRES to 1e-8.
+                                         # is solved again below to 1e-8 (BiCGSTAB too, GMRES behind it).
                                          krylov="gmres" if self.momentum is None else "bicgstab")
             except SteadyNotConverged as exc:
                 raise NoSteadyState(str(exc)) from None
@@ -723,6 +723,8 @@ class HallTwin:
         state.t_coil_c = res.outlet_c[cr]
         state.crah_valve = valve_for_setpoint(ret, coil_target_c, state.t_chw_c, crahs.coil_effectiveness)
         state.crah_heat_removed_w = mdot_cp[cr] * (ret - state.t_coil_c)
+        # gmres_iterations: the last solve's Krylov iterations (with the momentum model BiCGSTAB's, then GMRES's if
+        # it stopped short); the key keeps its name for the readers of earlier states.
         state.extra["steady"] = {"outer_iterations": outer, "gmres_iterations": res.iterations,
                                  "krylov_iterations_total": krylov_total, "residual_k": res.residual_k}
         return state

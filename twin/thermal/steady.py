@@ -77,7 +77,7 @@ class SteadyNotConverged(RuntimeError):
 class SteadyResult:
     t_air_c: np.ndarray  # per fluid cell, °C
     outlet_c: np.ndarray  # per mover, °C
-    iterations: int  # GMRES iterations
+    iterations: int  # Krylov iterations: BiCGSTAB's (krylov="bicgstab"), then GMRES's if it stopped short
     residual_k: float  # rms residual of the (kelvin-scaled) system, K
 
 
