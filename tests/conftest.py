@@ -114,5 +114,6 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     yield
     if out:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, f"{worker}.tsv"), "a") as f:
             f.write(f"{start_s:.3f}\t{time.time():.3f}\t{item.nodeid}\n")

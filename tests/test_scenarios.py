@@ -91,6 +91,11 @@ def test_utility_outage_scenario(played):
     assert chw[(t > 300) & (t < 1000)].max() > chw[t <= 300].max() + 1.0  # the loop warmed meanwhile
     assert col["ups.UPS-A.soc"][-1] > summary["min_battery_soc"]  # recharged on the generator
     assert col["power.generator_w"][(t > 400) & (t < 2700)].min() > 0
+    # The utility's return at 45 min applies, and the ATS holds the generator through its retransfer delay
+    # (reference.toml: 300 s, so past the 48 min played).
+    assert [e["kind"] for e in summary["scenario"]["events"]] == ["utility_outage", "utility_return"]
+    assert col["power.utility_ok"][t >= 2710].min() == 1.0
+    assert col["power.on_generator"][t >= 2710].min() == 1.0
 
 
 @pytest.mark.slow

@@ -46,7 +46,8 @@ def _main(args: tuple[object, ...], cwd: Path | None) -> int:
         try:
             return main([str(a) for a in args])
         except SystemExit as exc:  # argparse refuses an option's value by exiting
-            return exc.code if isinstance(exc.code, int) else 1
+            # sys.exit() and sys.exit(None) mean success; a message (str) means failure, as in a process.
+            return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
     finally:
         os.chdir(before)
 

@@ -85,11 +85,14 @@ def test_the_steady_march_s_two_sweeps_are_not_a_time_step():
         assert amp_relaxed - exact > 5 * (amp_solved - exact) > 0
 
 
-def test_a_time_step_refuses_a_nonpositive_step():
-    """dt must be positive: a clear error, not a silent no-op."""
+def test_a_time_step_refuses_a_nonpositive_step_or_a_meaningless_tolerance():
+    """dt must be positive and the projection's tolerance in (0, 1): a clear error, not a silent no-op."""
     solver, _ = _taylor_green()
     with pytest.raises(ValueError, match="dt_s must be positive"):
         solver.advance(np.zeros(0), dt_s=0.0)
+    for rtol in (0.0, -1e-8, 1.0):  # a CG to its cap every step, or no projection at all
+        with pytest.raises(ValueError, match="pressure_rtol must be between 0 and 1"):
+            solver.advance(np.zeros(0), dt_s=0.1, pressure_rtol=rtol)
 
 
 def _fan_box() -> tuple[MomentumSolver, np.ndarray]:

@@ -1477,6 +1477,9 @@ class MomentumSolver:
             raise ValueError(f"dt_s must be positive, got {dt_s}")
         if sweeps < 1:
             raise ValueError(f"sweeps must be at least 1, got {sweeps}")
+        if not 0.0 < pressure_rtol < 1.0:
+            # ≤ 0 would run the projection's CG to its iteration cap every step; ≥ 1 would not project.
+            raise ValueError(f"pressure_rtol must be between 0 and 1, got {pressure_rtol}")
         st, h = self.settings, self.h
         q, tg, t_ref, s_grid, u_ref = self._drive(mover_flow_m3s, t_c)
         backup = ([x.copy() for x in self.u], self.p.copy(), self.k, self.eps)
