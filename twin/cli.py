@@ -395,6 +395,17 @@ def _human(s: dict) -> str:
         lines.append(f"  step {s['step_ms']:.2f} ms, of which transport {s['transport_step_ms']:.2f} ms "
                      f"({s['transport_sweeps_per_step']:.2f} sweeps; {100 * s['transport_bandwidth_ratio']:.0f} % of "
                      f"the memory-bandwidth bound)")
+    flow = s.get("airflow")
+    if flow:  # the bench's: which airflow model ran, and what its flow field cost
+        model = flow["model"]
+        if model == "momentum":
+            model += (f" ({flow['turbulence']}, {flow['convection']} convection, buoyancy "
+                      f"{'on' if flow['buoyancy'] else 'off'}, {flow['heat_mixing']} heat mixing)")
+        cadence = (f"; {flow['refreshes']} refreshes of {flow['refresh_ms']:,.1f} ms, one per "
+                   f"{flow['refresh_every_s']:,.1f} s simulated" if flow["refreshes"] else "; no refresh")
+        every = (f" (at least every {flow['refresh_interval_s']:g} s)"
+                 if flow["refreshes"] and flow.get("refresh_interval_s") else "")
+        lines.append(f"  airflow {model}: first solve {flow['first_solve_s']:.2f} s{cadence}{every}")
     mem = s.get("memory") or {}
     if mem.get("peak_bytes_per_cell") is not None:
         own = (f"; the twin's own {mem['twin_peak_bytes_per_cell'] / 1e3:,.2f} kB per cell"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -126,6 +127,15 @@ def test_airflow_flag_overrides_the_hall_and_is_reported(tmp_path, capsys):
     assert flow["model"] == "momentum" and flow["refreshes"] >= 3 and flow["refresh_ms"] > 0
     assert flow["heat_mixing"] == "eddy"
     assert bench["power_solve"]["solve_us"] > 0 and bench["power_solve"]["pandapower"]["runpp_us"] > 0
+    # The text an engineer reads says the same: the model, a re-solve's cost and how often it came.
+    proc = twin_main(capsys, "bench", TINY, "--airflow", "momentum", "--duration", "2min", "--no-power-check")
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.strip().startswith("airflow "))
+    shown = re.search(r"airflow momentum \(chen-xu, upwind convection, buoyancy on, eddy heat mixing\): first "
+                      r"solve [\d.]+ s; (\d+) refreshes of ([\d.,]+) ms, one per ([\d.,]+) s simulated", line)
+    assert shown, line
+    refreshes = int(shown.group(1))
+    assert refreshes >= 3 and float(shown.group(3)) == pytest.approx(120.0 / refreshes, abs=0.05)
     proc = twin_main(capsys, "run", TINY, "--steady", "--airflow", "stokes")  # a bad value: in process
     assert proc.returncode == 2 and "potential" in proc.stderr
 
