@@ -164,5 +164,5 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
     residual_k = float(np.linalg.norm(system @ z - rhs) / np.sqrt(rhs.size))
     if info != 0 and residual_k > 100 * tol_k:
         raise SteadyNotConverged(f"steady solve did not converge: rms residual {residual_k:.2e} K after "
-                                 f"{count[0]} GMRES iterations")
+                                 f"{count[0]} Krylov iterations")
     return SteadyResult(z[:n], z[n:], count[0], residual_k)
