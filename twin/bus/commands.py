@@ -31,7 +31,7 @@ from twin.control.registry import Role
 from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin
 
-__all__ = ["CommandHandler", "Outcome", "inject_event"]
+__all__ = ["CommandHandler", "Outcome", "alarm_command", "inject_event", "whatif_command"]
 
 log = logging.getLogger(__name__)
 
@@ -237,25 +237,9 @@ class CommandHandler:
 
     def _alarm(self, action: str) -> Callable[[dict, str], Outcome]:
         def handle(args: dict, role: str) -> Outcome:
-            name = _short(_arg(args, "alarm", str))
-            alarms, t = self.state.alarms, self.state.time_s
-            if name not in alarms:
-                return Outcome("invalid", f"unknown alarm {name!r}", audit={"target": name})
-            old = alarms.state(name)
-            if action == "ack":
-                if not alarms.acknowledge(name, t):
-                    return Outcome("ok", f"{name} needed no acknowledgement (state {old})", {"state": old},
-                                   {"target": name, "old": old, "new": old})
-            elif action == "shelve":
-                duration = _arg(args, "duration_s", (int, float))
-                if not (math.isfinite(duration) and 0 < duration <= 7 * 86400):
-                    return Outcome("out_of_range", "duration_s must be within (0, 604800] s", audit={"target": name})
-                alarms.shelve(name, float(duration), t)
-            else:
-                alarms.unshelve(name, t)
-            new = alarms.state(name)
-            self.publisher.changed = True
-            return Outcome("ok", "", {"state": new}, {"target": name, "old": old, "new": new})
+            outcome, changed = alarm_command(self.state, action, args)
+            self.publisher.changed |= changed
+            return outcome
         return handle
 
     def _run(self, running: bool) -> Callable[[dict, str], Outcome]:
@@ -292,45 +276,72 @@ class CommandHandler:
                        {"target": "checkpoint", "new": str(path)})
 
     def _whatif(self, args: dict, role: str) -> Outcome:
-        """Fork the state now and run an N-1 set from it in the background; the reply only says it started."""
-        from twin.sweep.cases import CasesError
-
-        kinds = args.get("set")
-        if kinds not in WHATIF_SETS:
-            raise ProtocolError(f"args.set must be one of {', '.join(WHATIF_SETS)}")
-        duration = args.get("duration_s")
-        audit = {"target": "whatif", "new": kinds}
-        if duration is not None:
-            duration = _arg(args, "duration_s", (int, float))
-            if not (math.isfinite(duration) and 0 < duration <= WHATIF_MAX_DURATION_S):
-                return Outcome("out_of_range", f"duration_s must be within (0, {WHATIF_MAX_DURATION_S:g}] s "
-                                               f"(or absent for a steady what-if)", audit=audit)
-            duration = float(duration)
-        runner = self.whatif
-        if runner is None:
-            return Outcome("not_writable", "this server runs no what-ifs", audit=audit)
-        if runner.running is not None:
-            r = runner.running
-            return Outcome("interlock", f"what-if {r.id} (N-1 {r.set}, {r.cases} cases) is still running; one at "
-                                        f"a time: its result comes as a whatif event", audit=audit)
-        try:
-            runner.plan(kinds, duration)
-        except CasesError as exc:
-            return Outcome("invalid", _short(str(exc), 400), audit=audit)
-        wid = P.new_id()[:12]
-        # The fork: a deep copy between two steps, the what-if's own from here on (the twin runs on).
-        started = runner.start(wid, kinds, duration, self.state.copy())
-        return Outcome("ok", f"what-if {wid} started: N-1 {kinds}, {started.cases} cases, {started.mode}, "
-                             f"from t = {started.fork_time_s:,.0f} s",
-                       {"whatif": wid, "set": kinds, "mode": started.mode, "duration_s": duration,
-                        "cases": started.cases, "fork_time_s": started.fork_time_s},
-                       {**audit, "new": f"{kinds} ({wid})"})
+        return whatif_command(self.whatif, self.state, args)
 
     def _inject(self, args: dict, role: str) -> Outcome:
         outcome, changed, fault = inject_event(self.twin, self.state, args)
         self.publisher.changed |= changed
         self.injected |= fault
         return outcome
+
+
+def alarm_command(state: TwinState, action: str, args: dict) -> tuple[Outcome, bool]:
+    """``alarm_ack`` / ``alarm_shelve`` / ``alarm_unshelve`` (``action``: ack, shelve, unshelve) of one alarm:
+    its outcome, and whether the alarms changed (to publish)."""
+    name = _short(_arg(args, "alarm", str))
+    alarms, t = state.alarms, state.time_s
+    if name not in alarms:
+        return Outcome("invalid", f"unknown alarm {name!r}", audit={"target": name}), False
+    old = alarms.state(name)
+    if action == "ack":
+        if not alarms.acknowledge(name, t):
+            return Outcome("ok", f"{name} needed no acknowledgement (state {old})", {"state": old},
+                           {"target": name, "old": old, "new": old}), False
+    elif action == "shelve":
+        duration = _arg(args, "duration_s", (int, float))
+        if not (math.isfinite(duration) and 0 < duration <= 7 * 86400):
+            return Outcome("out_of_range", "duration_s must be within (0, 604800] s", audit={"target": name}), False
+        alarms.shelve(name, float(duration), t)
+    else:
+        alarms.unshelve(name, t)
+    new = alarms.state(name)
+    return Outcome("ok", "", {"state": new}, {"target": name, "old": old, "new": new}), True
+
+
+def whatif_command(runner: WhatIfRunner | None, state: TwinState, args: dict) -> Outcome:
+    """``whatif``: fork the state now and run an N-1 set from it in the background (``runner``: None on a
+    server that runs none); the reply only says it started."""
+    from twin.sweep.cases import CasesError
+
+    kinds = args.get("set")
+    if kinds not in WHATIF_SETS:
+        raise ProtocolError(f"args.set must be one of {', '.join(WHATIF_SETS)}")
+    duration = args.get("duration_s")
+    audit = {"target": "whatif", "new": kinds}
+    if duration is not None:
+        duration = _arg(args, "duration_s", (int, float))
+        if not (math.isfinite(duration) and 0 < duration <= WHATIF_MAX_DURATION_S):
+            return Outcome("out_of_range", f"duration_s must be within (0, {WHATIF_MAX_DURATION_S:g}] s "
+                                           f"(or absent for a steady what-if)", audit=audit)
+        duration = float(duration)
+    if runner is None:
+        return Outcome("not_writable", "this server runs no what-ifs", audit=audit)
+    if runner.running is not None:
+        r = runner.running
+        return Outcome("interlock", f"what-if {r.id} (N-1 {r.set}, {r.cases} cases) is still running; one at "
+                                    f"a time: its result comes as a whatif event", audit=audit)
+    try:
+        runner.plan(kinds, duration)
+    except CasesError as exc:
+        return Outcome("invalid", _short(str(exc), 400), audit=audit)
+    wid = P.new_id()[:12]
+    # The fork: a deep copy between two steps, the what-if's own from here on (the twin runs on).
+    started = runner.start(wid, kinds, duration, state.copy())
+    return Outcome("ok", f"what-if {wid} started: N-1 {kinds}, {started.cases} cases, {started.mode}, "
+                         f"from t = {started.fork_time_s:,.0f} s",
+                   {"whatif": wid, "set": kinds, "mode": started.mode, "duration_s": duration,
+                    "cases": started.cases, "fork_time_s": started.fork_time_s},
+                   {**audit, "new": f"{kinds} ({wid})"})
 
 
 def inject_event(twin: HallTwin, state: TwinState, args: dict) -> tuple[Outcome, bool, bool]:
