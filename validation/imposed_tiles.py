@@ -81,8 +81,8 @@ class ImposedFaceSolver(MomentumSolver):
         # The plenum is a region of its own in the pressure equation; air still passes the fixed faces.
         pass
 
-    def _momentum(self, c, nu, tg, t_ref, q, dt):  # type: ignore[no-untyped-def]
-        x = super()._momentum(c, nu, tg, t_ref, q, dt)
+    def _momentum(self, c, nu, tg, t_ref, q, dt, sweeps=None):  # type: ignore[no-untyped-def]
+        x = super()._momentum(c, nu, tg, t_ref, q, dt, sweeps)
         return np.where(self._fixed[c], self._fixed_u[c], x)
 
     def _project(self, u, s_grid, dt, rtol):  # type: ignore[no-untyped-def]

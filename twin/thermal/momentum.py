@@ -208,7 +208,7 @@ The same ν_t mixes the heat: :meth:`MomentumSolver.face_diffusivity_m2s` gives 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -1090,14 +1090,16 @@ class MomentumSolver:
         return nu
 
     def _momentum(self, c: int, nu: np.ndarray, tg: np.ndarray | None, t_ref: float, q: np.ndarray,
-                  dt: float) -> np.ndarray:
+                  dt: float, sweeps: int | None = None) -> np.ndarray:
         """u*_c: the compiled form for the upwind scheme (the halls'), else :meth:`_momentum_reference`.
 
         Both give the same bits (twin.thermal.momentum_kernels; tests/thermal/test_momentum.py checks it).
+        ``sweeps``: Gauss–Seidel sweeps (None: the settings' few of the steady march).
         """
         st = self.settings
+        sweeps = st.sweeps if sweeps is None else sweeps
         if st.convection != "upwind" or st.central_blend:
-            return self._momentum_reference(c, nu, tg, t_ref, q, dt)
+            return self._momentum_reference(c, nu, tg, t_ref, q, dt, sweeps)
         h = self.h
         theta, wall_factor, wall_speed, has_wall_speed, open_a, open_b, has_half = self._kernel_tables(c)
         buoyant = c == 2 and tg is not None and st.buoyancy
@@ -1117,7 +1119,7 @@ class MomentumSolver:
             np.ascontiguousarray(self.p, dtype=np.float64),
             np.ascontiguousarray(tg, dtype=np.float64) if buoyant and tg is not None else _NO_ARRAY, buoyant,
             vol * st.gravity_m_s2 * beta, float(t_ref), self.active[c], self._loss[c], theta, wall_factor,
-            wall_speed, has_wall_speed, open_a, open_b, has_half, jet_q, jet_b, bool(q.size), int(st.sweeps))
+            wall_speed, has_wall_speed, open_a, open_b, has_half, jet_q, jet_b, bool(q.size), int(sweeps))
 
     def _kernel_tables(self, c: int) -> tuple[np.ndarray, ...]:
         """Component c's wall tables for the compiled form, stacked over the four directions across c (built
@@ -1139,7 +1141,7 @@ class MomentumSolver:
         return self._tables[c]
 
     def _momentum_reference(self, c: int, nu: np.ndarray, tg: np.ndarray | None, t_ref: float, q: np.ndarray,
-                            dt: float) -> np.ndarray:
+                            dt: float, sweeps: int | None = None) -> np.ndarray:
         """Assemble and approximately solve the linearized momentum equation of component c: u*_c (numpy; the
         readable form, and the only one for the deferred corrections)."""
         st, h = self.settings, self.h
@@ -1239,7 +1241,7 @@ class MomentumSolver:
         x[...] = np.where(act, uc, 0.0)
         rhs = np.empty_like(b)
         term = np.empty_like(b)
-        for _ in range(st.sweeps):
+        for _ in range(st.sweeps if sweeps is None else sweeps):
             for colour in self._colour[c]:
                 rhs[...] = b
                 for k, (d, s) in enumerate(_DIRS):
@@ -1480,20 +1482,14 @@ class MomentumSolver:
         if not 0.0 < pressure_rtol < 1.0:
             # ≤ 0 would run the projection's CG to its iteration cap every step; ≥ 1 would not project.
             raise ValueError(f"pressure_rtol must be between 0 and 1, got {pressure_rtol}")
-        st, h = self.settings, self.h
+        h = self.h
         q, tg, t_ref, s_grid, u_ref = self._drive(mover_flow_m3s, t_c)
         backup = ([x.copy() for x in self.u], self.p.copy(), self.k, self.eps)
         try:
             with np.errstate(over="raise", invalid="raise", divide="raise"):
                 nu = self._update_viscosity(q, tg, dt_s, u_ref if u_ref > 0.0 else 1.0)
-                # _momentum reads its sweep count from the settings: the steady march's few sweeps are a
-                # setting tuned for speed there (and shared with its other callers), so the converged solve a
-                # time step needs swaps in its own count for this step instead of changing that path.
-                self.settings = replace(st, sweeps=sweeps)
-                try:
-                    u_star = [self._momentum(c, nu, tg, t_ref, q, dt_s) for c in range(3)]
-                finally:
-                    self.settings = st
+                # Its own sweep count: the settings' few are the steady march's relaxation, not a solve.
+                u_star = [self._momentum(c, nu, tg, t_ref, q, dt_s, sweeps) for c in range(3)]
                 cont = (self._divergence_m3s(u_star) - s_grid) / (h * h)
                 continuity = float(np.sqrt(np.mean(cont[self.fluid] ** 2))) if self.n_cells else 0.0
                 phi = self._project(u_star, s_grid, dt_s, pressure_rtol)
