@@ -302,16 +302,18 @@ def row_ends(hall_path: Path) -> list[str]:
 
 
 def _read_cfd(folder: Path) -> tuple[dict[str, float], np.ndarray, dict[str, np.ndarray], dict]:
-    """The transient CFD's time means (racks.csv, returns from crahs.csv), samples and meta."""
+    """The transient CFD's time means (intakes as compare.py reads them, returns from crahs.csv), samples
+    and meta."""
+    from validation.compare import read_cfd
     from validation.transient_stats import read_samples
 
-    means = {f"in.{r['rack']}": float(r["t_intake_c"]) for r in csv.DictReader(open(folder / "racks.csv"))}
+    intakes, meta = read_cfd(folder)
+    means = {f"in.{rack}": t_c for rack, t_c in intakes.items()}
     crahs = folder / "crahs.csv"
     if crahs.is_file():
-        for r in csv.DictReader(open(crahs)):
-            means[f"ret.{r['crah']}"] = float(r["t_return_c"])
+        with open(crahs, newline="") as f:
+            means.update({f"ret.{r['crah']}": float(r["t_return_c"]) for r in csv.DictReader(f)})
     times, cols = read_samples(folder)
-    meta = json.loads((folder / "meta.json").read_text()) if (folder / "meta.json").is_file() else {}
     return means, times, cols, meta
 
 
