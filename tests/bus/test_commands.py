@@ -197,3 +197,38 @@ def test_a_req_socket_written_from_the_document_works(tmp_path):
             assert snap.arrays["t_c"].shape == tuple(reversed(snap.header["hall"]["grid"]["shape_xyz"]))
         finally:
             req.close()
+
+
+def test_a_command_s_effect_is_published_before_the_next_command_is_answered():
+    """Pause and ping sent back to back (both waiting in the socket when the server reads them): the ping's
+    digest is the paused state's, already published, so a client that holds the published state ends on it.
+    Read in one drain, the ping used to answer before the pause's summary went out, with a digest no later
+    message matched (seen as a late joiner that never held the server's digest on a loaded machine)."""
+    import json
+
+    import zmq
+
+    from twin.bus import protocol as P
+
+    with ServerThread() as s, s.client(role="observer") as c:
+        assert c.connect(10.0)
+        for k in range(5):  # each round: the twin runs, then pause and ping arrive together
+            d = zmq.Context.instance().socket(zmq.DEALER)
+            d.setsockopt(zmq.LINGER, 0)
+            d.connect(s.commands_ep)
+            try:
+                for kind in ("resume", "pause", "ping"):
+                    d.send(json.dumps({"protocol": P.PROTOCOL_VERSION, "kind": kind, "id": f"{kind}-{k}",
+                                       "role": "operator"}).encode())
+                replies = {}
+                for _ in range(3):
+                    assert d.poll(5000), "no reply"
+                    r = P.decode_message(d.recv_multipart())
+                    replies[r.header["request"]] = r.header
+            finally:
+                d.close()
+            assert replies["pause"]["status"] == replies["ping"]["status"] == "ok"
+            ping = replies["ping"]["result"]
+            assert ping["paused"] is True
+            assert s.server.digest() == ping["digest"], k  # nothing published after the ping's answer
+            assert wait_until(lambda: (c.poll(0.05), c.digest() == ping["digest"])[1], 5.0), k

@@ -86,7 +86,12 @@ class CommandHandler:
     # --- reading ----------------------------------------------------------------------------------
 
     def drain(self, *, limit: int = 200, budget_s: float = 0.02) -> None:
-        """Answer what waits, bounded in count and time: a flood must not stop the twin or its heartbeats."""
+        """Answer what waits, bounded in count and time: a flood must not stop the twin or its heartbeats.
+
+        It stops after a command that changed the published state, so that the server publishes that
+        change before it reads the next command: a ping or snapshot that follows a pause or a setpoint
+        write must find the change published (read in the same drain, a ping behind a pause answered with
+        the digest from before the pause's summary, which no later message matched)."""
         end = time.perf_counter() + budget_s
         for _ in range(limit):
             if time.perf_counter() > end:
@@ -95,7 +100,12 @@ class CommandHandler:
                 frames = self.socket.recv_multipart(flags=zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
+            pending, self.publisher.changed = self.publisher.changed, False
             self.handle_frames(frames)
+            changed_now = self.publisher.changed
+            self.publisher.changed = pending or changed_now
+            if changed_now:
+                return
 
     def handle_frames(self, frames: list) -> None:
         """Answer one ROUTER message: [identity, (empty delimiter,) header]. Never raises."""
