@@ -1,0 +1,123 @@
+"""Grid sequencing (nested iteration): transfer of a solved field from a coarse grid to one r times finer.
+
+A steady momentum solve from rest spends most of its work moving information across the grid (the
+start-up solve's ~400 iterations on open-row-fine); on a grid with r times the cell edge the same march
+costs about r³ less per iteration and needs fewer of them. The coarse answer, carried to the fine grid,
+leaves the fine iterations only the fine scales to settle. The two grids share their origin and extent:
+the coarse grid is the fine one with every r × r × r block of cells merged (the hall's sizes and plenum
+depth are whole numbers of coarse cells; the geometry is voxelized again on the coarse grid, so racks
+and panels snap to its planes and the two grids' solids need not match).
+
+Face velocities (staggered, the component normal to each face) are prolonged so that divergence is
+consistent: a fine face on a coarse face's plane takes the coarse face's velocity (its r² fine faces carry
+the coarse flux between them exactly), a fine face inside a coarse cell the linear interpolation along
+the normal between the coarse cell's two faces. Each fine cell then has the divergence of its coarse
+parent over r³: a divergence-free coarse field gives a divergence-free fine one on the coarse geometry,
+a uniform field stays uniform and a field linear along the component's own axis is reproduced exactly.
+Where the fine geometry differs (a solid or closed face the coarse grid did not resolve, the movers'
+cells), the caller masks the fine field to its own open faces and projects it (the fine pressure
+correction, :meth:`twin.thermal.momentum.MomentumSolver.project_field`).
+
+Cell fields (pressure, temperature, k, ε) are interpolated trilinearly between cell centres, after each
+coarse solid cell has taken the value of its nearest fluid cell: a solid's placeholder (0 in the solver's
+arrays) must not leak into the air next to it. Linear fields are reproduced away from the domain's
+outermost half coarse cell (where the nearest centres are extrapolated as constants).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.ndimage as ndi
+
+__all__ = ["prolong_cells", "prolong_faces", "restrict_cells"]
+
+
+def _face_shape(shape: tuple[int, ...], axis: int) -> tuple[int, int, int]:
+    nx, ny, nz = shape
+    return (nx + (axis == 0), ny + (axis == 1), nz + (axis == 2))
+
+
+def prolong_faces(u_coarse: np.ndarray, axis: int, ratio: int) -> np.ndarray:
+    """The velocity normal to the faces of ``axis`` on the grid ``ratio`` times finer, m/s.
+
+    Args:
+        u_coarse: the coarse face velocities of that axis, shape (Nx+1, Ny, Nz) for axis 0 (and so on).
+        axis: 0, 1 or 2.
+        ratio: integer refinement r ≥ 1.
+
+    Returns:
+        Shape (r Nx + 1, r Ny, r Nz) for axis 0 (and so on).
+    """
+    if ratio < 1:
+        raise ValueError(f"ratio must be at least 1, got {ratio}")
+    u = np.asarray(u_coarse, dtype=float)
+    out = u
+    for a in range(3):
+        n_fine = (u.shape[a] - 1) * ratio + 1 if a == axis else u.shape[a] * ratio
+        i = np.arange(n_fine)
+        lo = i // ratio
+        if a == axis:
+            # Between the coarse cell's two faces: linear along the normal (exact on the coarse faces' planes).
+            t = (i % ratio) / ratio
+            hi = np.minimum(lo + 1, u.shape[a] - 1)
+            shape = [1, 1, 1]
+            shape[a] = n_fine
+            t = t.reshape(shape)
+            out = (1.0 - t) * np.take(out, lo, axis=a) + t * np.take(out, hi, axis=a)
+        else:
+            out = np.take(out, lo, axis=a)  # the coarse face's flux shared by its fine faces across it
+    return out
+
+
+def _fill_solids(f: np.ndarray, fluid: np.ndarray) -> np.ndarray:
+    """``f`` with every non-fluid cell set to its nearest fluid cell's value."""
+    if fluid.all():
+        return f
+    if not fluid.any():
+        raise ValueError("the coarse grid has no fluid cell")
+    idx = ndi.distance_transform_edt(~fluid, return_distances=False, return_indices=True)
+    return f[tuple(idx)]
+
+
+def prolong_cells(f_coarse: np.ndarray, fluid_coarse: np.ndarray, ratio: int) -> np.ndarray:
+    """A cell-centred field on the grid ``ratio`` times finer: trilinear between the coarse centres (solid
+    coarse cells first take their nearest fluid cell's value), constant beyond the outermost centres.
+
+    Args:
+        f_coarse: grid-shaped coarse field (values in solid cells are ignored).
+        fluid_coarse: bool, the coarse grid's fluid cells.
+        ratio: integer refinement r ≥ 1.
+    """
+    if ratio < 1:
+        raise ValueError(f"ratio must be at least 1, got {ratio}")
+    out = _fill_solids(np.asarray(f_coarse, dtype=float), np.asarray(fluid_coarse, dtype=bool))
+    for a in range(3):
+        n = out.shape[a]
+        x = (np.arange(n * ratio) + 0.5) / ratio - 0.5  # fine centres in coarse index units
+        lo = np.clip(np.floor(x).astype(np.int64), 0, n - 1)
+        hi = np.minimum(lo + 1, n - 1)
+        w = np.clip(x - lo, 0.0, 1.0)
+        w[hi == lo] = 0.0
+        shape = [1, 1, 1]
+        shape[a] = n * ratio
+        w = w.reshape(shape)
+        out = (1.0 - w) * np.take(out, lo, axis=a) + w * np.take(out, hi, axis=a)
+    return out
+
+
+def restrict_cells(f_fine: np.ndarray, fluid_fine: np.ndarray, ratio: int, fluid_coarse: np.ndarray) -> np.ndarray:
+    """A cell-centred field on the grid ``ratio`` times coarser: the mean over each coarse cell's fluid
+    children (volume-weighted, so a uniform field and the field's heat content are kept); a coarse fluid
+    cell without fluid children takes the fine field's mean. Solid coarse cells get 0.
+    """
+    f = np.asarray(f_fine, dtype=float)
+    fluid = np.asarray(fluid_fine, dtype=bool)
+    shape_c = tuple(n // ratio for n in f.shape)
+    if any(n * ratio != m for n, m in zip(shape_c, f.shape, strict=True)):
+        raise ValueError(f"grid {f.shape} is not {ratio} times a coarser one")
+    blocks = (shape_c[0], ratio, shape_c[1], ratio, shape_c[2], ratio)
+    total = np.where(fluid, f, 0.0).reshape(blocks).sum(axis=(1, 3, 5))
+    count = fluid.reshape(blocks).sum(axis=(1, 3, 5))
+    mean = float(f[fluid].mean()) if fluid.any() else 0.0
+    out = np.where(count > 0, total / np.maximum(count, 1), mean)
+    return np.where(fluid_coarse, out, 0.0)
