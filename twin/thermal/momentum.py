@@ -1433,6 +1433,21 @@ class MomentumSolver:
         """
         return self._iterate(mover_flow_m3s, t_c, iterations, tol or self.settings.tol)
 
+    def project_field(self, mover_flow_m3s: np.ndarray) -> None:
+        """Make the current field's face flows those of these mover flows (in place): zero on the faces that
+        are not open here, then projected onto div F = s (AMG-CG to 1e-3) and closed to round-off by the
+        spanning tree. The pressure is left as it is: this corrects a field carried over from another grid
+        (twin.thermal.gridseq), whose pressure is the momentum balance's, not this correction's.
+        """
+        q = np.asarray(mover_flow_m3s, dtype=float)
+        if q.shape != (self.movers.count,):
+            raise ValueError(f"mover flows: expected {self.movers.count} values, got shape {q.shape}")
+        s_grid = self.sources_m3s(q)
+        self.u = [np.where(self.active[a], self.u[a], 0.0) for a in range(3)]
+        # The correction Δu = Δt/h o ∇φ with L φ = (s − D F)/(Δt h) does not depend on Δt: 1 s will do.
+        self._project(self.u, s_grid, 1.0, _FINAL_PRESSURE_RTOL)
+        self._close_divergence(self.u, s_grid)
+
     def reset(self) -> None:
         """Forget the last field (the next solve starts from rest)."""
         for a in range(3):
