@@ -108,6 +108,12 @@ class Airflow(_Strict):
                     "standard k-ε model with log-law wall functions (transports turbulence from jets and "
                     "shear layers into recirculation zones; about 1.3-2x the cost per iteration).",
     )
+    grid_sequencing: bool = Field(
+        default=True,
+        description="Momentum model, steady solves: solve the hall first on cells twice as large and start from "
+                    "that answer (faster; skipped, with the reason in the log, where the hall's sizes or raised "
+                    "floor are no whole number of the larger cells). false: start from still air.",
+    )
     heat_mixing: Literal["eddy", "constant"] = Field(
         default="eddy",
         description="Momentum model: how the temperature transport mixes heat. eddy: the flow's own "

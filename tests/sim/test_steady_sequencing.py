@@ -1,0 +1,62 @@
+"""Grid sequencing of the momentum model's steady solve (HallTwin.steady, twin.sim.sequencing)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.halls import hall_from, tiny_dict
+from twin.sim.twin import HallTwin
+from twin.thermal.airflow import face_divergence
+
+
+def _tiny_at(cell_m: float, **airflow):
+    data = tiny_dict()
+    data["hall"]["cell_m"] = cell_m
+    data["airflow"] = {"model": "momentum", **airflow}
+    return hall_from(data)
+
+
+def test_sequenced_and_plain_steady_solves_agree_and_the_sequenced_one_skips_the_start_up():
+    """Tiny at 0.25 m (its own 0.5 m grid is the coarse one): the solve started from the coarse answer stops
+    within the stopping rule's 0.05 K of the one started from rest, in fewer outer iterations on the fine
+    grid and with no start-up solve there, its face flows divergence-free and its energy balanced."""
+    hall = _tiny_at(0.25)
+    plain_twin, seq_twin = HallTwin(hall, grid_sequencing=False), HallTwin(hall)
+    assert seq_twin.grid_sequencing  # the default
+    iterations = {id(plain_twin): [], id(seq_twin): []}
+    for twin in (plain_twin, seq_twin):
+        def solve_flow(*args, _twin=twin, _solve=twin.solve_flow, **kwargs):
+            info = _solve(*args, **kwargs)
+            iterations[id(_twin)].append(info.iterations)
+            return info
+        twin.solve_flow = solve_flow  # type: ignore[method-assign]  # records each solve's momentum iterations
+    plain, seq = plain_twin.steady(), seq_twin.steady()
+    assert "grid_sequencing" not in plain.extra["steady"]
+    info = seq.extra["steady"]["grid_sequencing"]
+    assert info["coarse_cell_m"] == 0.5 and info["coarse_outer_iterations"] >= 2
+    assert seq.extra["steady"]["outer_iterations"] < plain.extra["steady"]["outer_iterations"]
+    # The fine grid's first flow solve took the outer loop's 10 iterations, not a start-up from rest.
+    first_plain, first_seq = iterations[id(plain_twin)][0], iterations[id(seq_twin)][0]
+    assert first_seq == 10 and first_plain > 50, (first_plain, first_seq)
+    t_plain, t_seq = plain_twin.intake_c(plain.t_air_c), seq_twin.intake_c(seq.t_air_c)
+    assert np.max(np.abs(t_seq - t_plain)) < 0.05
+    src = seq_twin.airflow.sources_m3s(seq.flow_movers_m3s)
+    div = face_divergence(seq_twin.net, seq.face_flow_m3s)
+    assert np.max(np.abs(div - src)) < 1e-12 * np.abs(seq.face_flow_m3s).max()
+    heat_in = seq.rack_heat_w.sum() + seq_twin.mover_heat_w(seq).sum()
+    assert abs(seq.crah_heat_removed_w.sum() - heat_in) < 1e-6 * heat_in
+
+
+def test_a_hall_with_no_coarser_grid_is_solved_from_rest_and_says_why():
+    """Tiny's 0.5 m plenum is no whole number of 1 m cells: the steady solve records why it did not sequence
+    and gives the very bits of a solve with sequencing off."""
+    hall = _tiny_at(0.5)
+    seq, plain = HallTwin(hall).steady(), HallTwin(hall, grid_sequencing=False).steady()
+    reason = seq.extra["steady"]["grid_sequencing"]["skipped"]
+    assert "raised_floor.depth_m" in reason and "1 m" in reason, reason
+    assert np.array_equal(seq.t_air_c, plain.t_air_c)
+
+
+def test_the_hall_file_turns_sequencing_off():
+    """[airflow] grid_sequencing = false: the twin starts its steady solve from rest."""
+    assert not HallTwin(_tiny_at(0.25, grid_sequencing=False)).grid_sequencing
