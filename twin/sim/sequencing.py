@@ -30,7 +30,7 @@ def coarse_hall(hall: HallModel, ratio: int = COARSE_RATIO) -> HallModel:
             message is the hall checks' own, naming the key).
     """
     info = hall.spec.hall
-    cell_m = info.cell_m * ratio
+    cell_m = round(info.cell_m * ratio, 9)  # 0.15 x 3 is 0.44999999999999996 in binary; the file says 0.45
     where = f"{hall.path or '<hall>'} at {cell_m:g} m cells"
     depth_m = hall.plenum_depth_m
     for axis, value in zip("xyz", (*info.size_m[:2], info.size_m[2] + depth_m), strict=True):

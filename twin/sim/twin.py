@@ -74,7 +74,8 @@ _STEADY_INTAKE_K = 0.05
 #: hall's tolerance (its intakes settled as the hall's). Its answer is only the fine grid's start, whose
 #: outer iterations take the flow to the hall's tolerance. At 1x the open-row validation hall's 0.3 m grid
 #: took 96 outer iterations (its residuals stall near 1e-4) against 14 at 10x, for a fine solve 0.36 K
-#: instead of 0.08 K from its converged answer (main's default: 0.47 K), in 0.72x main's time instead of 1.05x.
+#: instead of 0.08 K from its converged answer (main's default: 0.47 K), in 0.65x main's time instead of 1.05x
+#: (shared machine, same-run ratios; twin.thermal.momentum's docstring has the rest).
 _COARSE_FLOW_TOL_FACTOR = 10.0
 #: Tolerance of the temperature solves inside the momentum model's outer iterations (scaled residual per
 #: row, K; the state handed out is solved again to 1e-8). 1e-4 instead of 1e-5 moved the aisle-pair
@@ -529,6 +530,16 @@ class HallTwin:
         solve's velocity scale U_ref, pressure in U_ref², temperature in K: a kelvin and U_ref weigh about
         alike in the mixer's least squares. k and ε (k-ε) are not mixed: they follow the flow, and a mixed k
         could turn negative.
+
+        Grid sequencing (momentum model, ``grid_sequencing``, a state without a flow field yet): the same
+        solve runs first on the hall's grid with cells twice as large (8x fewer cells; its flow to 10x the
+        tolerance), and its answer starts this one: the face velocities prolonged so that each fine cell gets
+        its coarse parent's divergence and then projected onto this grid's open faces and movers, pressure and
+        temperatures interpolated, the servers' airflow and the coils' regimes taken over (twin.sim.sequencing).
+        So the start-up solve from rest, ~400 momentum iterations here against tens on the coarse grid, never
+        runs on this grid. Where no such grid fits (sizes or plenum depth not whole coarse cells, under 4 coarse
+        cells along an axis, objects that the checks refuse there) or the coarse solve fails, the solve starts
+        from rest as without it; ``extra["steady"]["grid_sequencing"]`` says which and why.
         """
         # Single-threaded BLAS throughout, not only inside the Krylov and AMG solves: the norms, dot products and
         # least squares (Anderson mixing) between them are BLAS calls too, and on a shared machine each one

@@ -139,6 +139,42 @@ Discretization (why):
   - The triangular preconditioner reading the unpermuted matrix in flow order (no permuted copy per solve):
     14 ms per application against SuperLU's 1 ms, its reads scattered over the matrix.
 
+  Grid sequencing (nested iteration; twin.thermal.gridseq, twin.sim.sequencing, HallTwin.steady), kept, default
+  on (``[airflow] grid_sequencing``). Profile of open-row-fine before it (cProfile, 49.6 s CPU, 37 outer
+  iterations; shares of the profiled time): the start-up solve from rest 32 % (one solve, ~400 iterations),
+  the outer iterations' momentum iterations 24 %, the temperature solves 34 % (BiCGSTAB; the compiled
+  preconditioner 9 %); within the flow solves the AMG-CG projections 26 % and the momentum kernel 16 %.
+  The hall is solved first on cells twice as large (8× fewer; open-row-fine at 0.2 m: 8 outer iterations,
+  about 1.1 s), its face velocities prolonged divergence-consistently and projected onto the fine grid's own
+  faces and movers, pressure and temperatures interpolated, fan law and coil regimes taken over; the fine
+  loop then starts with its ordinary 10 momentum iterations. CPU time by getrusage, same-run ratios against
+  main a550945, alternated on the shared 2-core machine (load 4–7):
+
+      hall            main                    sequenced                   ratio   off the converged answer*
+      open-row-fine   43.0 / 43.2 / 44.3 s    16.4 / 15.4 / 13.8 s        0.35×   0.12 K (main 0.07 K), see below
+                      (37 outer iterations)   (8 coarse + 17 fine)
+      open-row        6.50 / 6.48 s (21)      4.12 / 4.35 s (14 + 16)     0.65×   0.36 K (main 0.47 K)
+      reference       15.8 / 14.1 s (16)      11.1 / 9.6 s (21 + 9)       0.69×   0.18 K (main 0.89 K)
+
+  (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move
+  < 1e-4 K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine
+  < 1e-4 K, 89: its flow's residuals stall near 7e-5, so 1e-6 is out of reach there.) aisle-pair and contained
+  (0.45 m plenum at 0.3 m) have no coarser grid and give main's bits. On open-row-fine the converged answer is
+  not unique: continued from the sequenced start to the same 1e-4 K it lands 0.33 K away (A03 +0.25 K, A04
+  +0.32 K) after 129 outer iterations; against that one the sequenced default is 0.27 K off and main's 0.39 K.
+  Its row-end plumes settle wherever the pseudo-time path leaves them, within about 0.3 K, and both defaults lie
+  inside that. Open-row's and reference's converged answers from the two starts agree within 0.004 K and 0.07 K.
+  Measured, not kept:
+
+  - The coarse flow solved to the hall's own tolerance instead of 10× it: the open-row hall's 0.3 m grid took 96
+    outer iterations (its residuals stall near 1e-4) and the whole solve 1.05× main's time (one pair); its answer was
+    0.08 K off the converged one. (open-row-fine: 24 coarse outer iterations, no faster than at 10×.)
+  - Only the isothermal start-up on the coarse grid, the coupled loop on the fine grid from the prolonged flow:
+    open-row 0.85× main's time (20 outer iterations; one run, not alternated) and 0.46 K off the converged
+    answer, as main's.
+  - A coarse ratio of 3 or 4 for the halls that 2 does not fit: aisle-pair's and contained's 0.45 m plenum and
+    6 m width fit neither 0.45 m nor 0.6 m cells, so they are solved from rest as before.
+
 Chen–Xu's length scale L is the straight-line distance to the nearest wall (:func:`wall_distance_m`):
 solid cells, the no-slip domain sides, and the faces between two fluid cells that are not wholly open (a
 raised floor's closed panels and perforated tiles, containment panels), which the momentum equations treat
