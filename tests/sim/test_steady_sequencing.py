@@ -1,8 +1,9 @@
-"""Grid sequencing of the momentum model's steady solve (HallTwin.steady, twin.sim.sequencing)."""
+"""Grid sequencing of the momentum model's steady solve (HallTwin.steady, twin.thermal.gridseq)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests.halls import hall_from, tiny_dict
 from twin.sim.twin import HallTwin
@@ -60,3 +61,21 @@ def test_a_hall_with_no_coarser_grid_is_solved_from_rest_and_says_why():
 def test_the_hall_file_turns_sequencing_off():
     """[airflow] grid_sequencing = false: the twin starts its steady solve from rest."""
     assert not HallTwin(_tiny_at(0.25, grid_sequencing=False)).grid_sequencing
+
+
+def test_coarse_hall_is_the_same_hall_on_larger_cells_or_says_why_not():
+    """Twice tiny's 0.25 m cells is tiny's own grid; 1 m cells leave 3 along its 3 m height, too few to say
+    anything about the flow; the racks and units are the file's, unchanged."""
+    from twin.model.load import HallError, bundled_hall, coarse_hall
+
+    hall = _tiny_at(0.25)
+    coarse = coarse_hall(hall, 2)
+    assert coarse.spec.hall.cell_m == 0.5 and coarse.racks == hall.racks and coarse.crahs == hall.crahs
+    data = tiny_dict()
+    data.pop("raised_floor")
+    data.pop("tiles")
+    data["crahs"][0]["supply_to"] = "front"
+    with pytest.raises(HallError, match=r"3 m along z is fewer than 4 cells"):
+        coarse_hall(hall_from(data), 2)
+    with pytest.raises(HallError, match=r"raised_floor\.depth_m: 0\.5 m is not a whole number of cells of 1\.0 m"):
+        coarse_hall(bundled_hall("tiny"), 2)

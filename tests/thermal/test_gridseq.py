@@ -1,12 +1,11 @@
-"""Grid sequencing's transfers between a grid and one twice as fine (twin.thermal.gridseq, twin.sim.sequencing)."""
+"""Grid sequencing's transfers between a grid and one twice as fine (twin.thermal.gridseq)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from twin.sim.sequencing import prolong_momentum
-from twin.thermal.gridseq import prolong_cells, prolong_faces, restrict_cells
+from twin.thermal.gridseq import prolong_cells, prolong_faces, prolong_momentum, restrict_cells
 from twin.thermal.momentum import MomentumSolver, MoverJets
 
 

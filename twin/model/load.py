@@ -33,6 +33,7 @@ __all__ = [
     "RackSpec",
     "bundled_hall",
     "bundled_hall_names",
+    "coarse_hall",
     "describe_validation_error",
     "facing_axis_sign",
     "hall_path",
@@ -100,3 +101,27 @@ def parse_hall(data: dict[str, Any], *, source: Path | None = None) -> HallModel
     except ValidationError as exc:
         raise HallError(describe_validation_error(where, exc)) from None
     return check_hall(spec, source, where)
+
+
+#: Fewest cells along any axis for a hall on larger cells (:func:`coarse_hall`) to say something about its flow.
+MIN_COARSE_CELLS = 4
+
+
+def coarse_hall(hall: HallModel, ratio: int) -> HallModel:
+    """The same hall on cells ``ratio`` times larger, everything else the file's (grid sequencing of the
+    momentum model's steady solve: twin.sim.twin).
+
+    Raises:
+        HallError: why no such grid fits: the hall's sizes or its raised floor's depth are not whole numbers
+            of the larger cell, fewer than MIN_COARSE_CELLS along an axis, or the hall's objects do not fit
+            it (the hall checks' own message, naming the key).
+    """
+    info = hall.spec.hall
+    cell_m = round(info.cell_m * ratio, 9)  # 0.15 x 3 is 0.44999999999999996 in binary; the file would say 0.45
+    where = f"{hall.path or '<hall>'} at {cell_m:g} m cells"
+    depth_m = hall.plenum_depth_m
+    for axis, value in zip("xyz", (*info.size_m[:2], info.size_m[2] + depth_m), strict=True):
+        if round(value / cell_m) < MIN_COARSE_CELLS:
+            raise HallError(f"{where}: {value:g} m along {axis} is fewer than {MIN_COARSE_CELLS} cells")
+    spec = hall.spec.model_copy(update={"hall": info.model_copy(update={"cell_m": cell_m})})
+    return check_hall(spec, hall.path, where)

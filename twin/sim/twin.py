@@ -18,17 +18,10 @@ import numpy as np
 
 from twin.control.alarms import AlarmSystem
 from twin.geometry.voxel import voxelize_hall
-from twin.model.load import HallError, HallModel
+from twin.model.load import HallError, HallModel, coarse_hall
 from twin.sim.controls import HallControls
 from twin.sim.fixed_point import AndersonMixer
 from twin.sim.power import PowerSystem
-from twin.sim.sequencing import (
-    COARSE_RATIO,
-    coarse_hall,
-    prolong_momentum,
-    prolong_temperature,
-    restrict_temperature,
-)
 from twin.sim.state import TwinState
 from twin.thermal.airflow import AirflowSolver, AirPathError
 from twin.thermal.compact import (
@@ -44,6 +37,7 @@ from twin.thermal.compact import (
     server_airflow_m3s,
     valve_for_setpoint,
 )
+from twin.thermal.gridseq import prolong_momentum, prolong_temperature, restrict_temperature
 from twin.thermal.momentum import FlowNotConverged, MomentumSettings, MomentumSolver, MoverJets, SolveInfo
 from twin.thermal.network import build_network
 from twin.thermal.steady import SteadyNotConverged, solve_steady_field
@@ -77,6 +71,8 @@ _STEADY_INTAKE_K = 0.05
 #: instead of 0.08 K from its converged answer (main's default: 0.47 K), in 0.65x main's time instead of 1.05x
 #: (shared machine, same-run ratios; twin.thermal.momentum's docstring has the rest).
 _COARSE_FLOW_TOL_FACTOR = 10.0
+#: The coarse grid's cell is this many times the hall's (a nested iteration's usual 2h: 8x fewer cells).
+COARSE_RATIO = 2
 #: Tolerance of the temperature solves inside the momentum model's outer iterations (scaled residual per
 #: row, K; the state handed out is solved again to 1e-8). 1e-4 instead of 1e-5 moved the aisle-pair
 #: validation hall's intakes by under 0.006 K in the same 18 outer iterations with 874 Krylov iterations
@@ -535,7 +531,7 @@ class HallTwin:
         solve runs first on the hall's grid with cells twice as large (8x fewer cells; its flow to 10x the
         tolerance), and its answer starts this one: the face velocities prolonged so that each fine cell gets
         its coarse parent's divergence and then projected onto this grid's open faces and movers, pressure and
-        temperatures interpolated, the servers' airflow and the coils' regimes taken over (twin.sim.sequencing).
+        temperatures interpolated, the servers' airflow and the coils' regimes taken over (twin.thermal.gridseq).
         So the start-up solve from rest, ~400 momentum iterations here against tens on the coarse grid, never
         runs on this grid. Where no such grid fits (sizes or plenum depth not whole coarse cells, under 4 coarse
         cells along an axis, objects that the checks refuse there) or the coarse solve fails, the solve starts
@@ -772,7 +768,8 @@ class HallTwin:
         why there is none. Built once."""
         if self._coarse is None:
             try:
-                coarse = HallTwin(coarse_hall(self.hall), dt_s=self.dt_s, airflow="momentum", grid_sequencing=False)
+                coarse = HallTwin(coarse_hall(self.hall, COARSE_RATIO), dt_s=self.dt_s, airflow="momentum",
+                                  grid_sequencing=False)
                 assert coarse.momentum is not None and self.momentum is not None
                 coarse.momentum.settings = replace(self.momentum.settings,
                                                    tol=_COARSE_FLOW_TOL_FACTOR * self.momentum.settings.tol)
@@ -785,7 +782,7 @@ class HallTwin:
 
     def _sequenced_start(self, state: TwinState, max_outer: int, intake_tol_k: float) -> dict:
         """Solve the steady state on the coarse grid from ``state`` and carry it over into ``state`` (in place):
-        the momentum field (prolonged and projected, twin.sim.sequencing), the air temperatures, the servers'
+        the momentum field (prolonged and projected, twin.thermal.gridseq), the air temperatures, the servers'
         airflow and the racks' and CRAHs' intake temperatures (which set the coils' first regimes). Returns
         what it did for the state's ``extra["steady"]``; where no coarse grid fits or its solve fails, says
         why and leaves ``state`` as it was (the solve then starts from rest, as without sequencing)."""

@@ -26,10 +26,16 @@ outermost half coarse cell (where the nearest centres are extrapolated as consta
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.ndimage as ndi
 
-__all__ = ["prolong_cells", "prolong_faces", "restrict_cells"]
+if TYPE_CHECKING:
+    from twin.thermal.momentum import MomentumSolver
+
+__all__ = ["prolong_cells", "prolong_faces", "prolong_momentum", "prolong_temperature", "restrict_cells",
+           "restrict_temperature"]
 
 
 def _face_shape(shape: tuple[int, ...], axis: int) -> tuple[int, int, int]:
@@ -121,3 +127,35 @@ def restrict_cells(f_fine: np.ndarray, fluid_fine: np.ndarray, ratio: int, fluid
     mean = float(f[fluid].mean()) if fluid.any() else 0.0
     out = np.where(count > 0, total / np.maximum(count, 1), mean)
     return np.where(fluid_coarse, out, 0.0)
+
+
+def restrict_temperature(t_fine_c: np.ndarray, fine: MomentumSolver, coarse: MomentumSolver, ratio: int) -> np.ndarray:
+    """Per-fluid-cell temperatures of the fine grid as the coarse grid's (mean of each coarse cell's air), °C."""
+    grid = np.zeros(fine.shape)
+    grid.ravel()[fine.fluid_flat] = t_fine_c
+    return restrict_cells(grid, fine.fluid, ratio, coarse.fluid).ravel()[coarse.fluid_flat]
+
+
+def prolong_temperature(t_coarse_c: np.ndarray, coarse: MomentumSolver, fine: MomentumSolver, ratio: int
+                        ) -> np.ndarray:
+    """Per-fluid-cell temperatures of the coarse grid interpolated onto the fine grid's fluid cells, °C."""
+    grid = np.zeros(coarse.shape)
+    grid.ravel()[coarse.fluid_flat] = t_coarse_c
+    return prolong_cells(grid, coarse.fluid, ratio).ravel()[fine.fluid_flat]
+
+
+def prolong_momentum(momentum: dict[str, np.ndarray], coarse: MomentumSolver, fine: MomentumSolver, ratio: int,
+                     mover_flow_m3s: np.ndarray) -> dict[str, np.ndarray]:
+    """The coarse grid's momentum state (face velocities, pressure, k and ε if any) as the fine grid's: the
+    velocities prolonged divergence-consistently, then projected onto the fine grid's own open faces and
+    mover sources (divergence-free to round-off); the cell fields interpolated. Leaves ``fine`` holding it.
+    """
+    fine.u = [prolong_faces(momentum[name], a, ratio) for a, name in enumerate(("ux", "uy", "uz"))]
+    fine.p = prolong_cells(momentum["p"], coarse.fluid, ratio) * fine.fluid
+    fine.project_field(mover_flow_m3s)
+    out = {"ux": fine.u[0].copy(), "uy": fine.u[1].copy(), "uz": fine.u[2].copy(), "p": fine.p.copy()}
+    for name in ("k", "eps"):
+        if name in momentum:
+            # Between positive coarse values with positive weights: positive.
+            out[name] = np.where(fine.fluid, prolong_cells(momentum[name], coarse.fluid, ratio), momentum[name].min())
+    return out

@@ -139,7 +139,7 @@ Discretization (why):
   - The triangular preconditioner reading the unpermuted matrix in flow order (no permuted copy per solve):
     14 ms per application against SuperLU's 1 ms, its reads scattered over the matrix.
 
-  Grid sequencing (nested iteration; twin.thermal.gridseq, twin.sim.sequencing, HallTwin.steady), kept, default
+  Grid sequencing (nested iteration; twin.thermal.gridseq, HallTwin.steady), kept, default
   on (``[airflow] grid_sequencing``). Profile of open-row-fine before it (cProfile, 49.6 s CPU, 37 outer
   iterations; shares of the profiled time): the start-up solve from rest 32 % (one solve, ~400 iterations),
   the outer iterations' momentum iterations 24 %, the temperature solves 34 % (BiCGSTAB; the compiled
