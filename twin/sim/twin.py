@@ -544,7 +544,10 @@ class HallTwin:
         with limited_blas():
             return self._steady(state, max_outer, intake_tol_k)
 
-    def _steady(self, state: TwinState | None, max_outer: int | None, intake_tol_k: float) -> TwinState:
+    def _steady(self, state: TwinState | None, max_outer: int | None, intake_tol_k: float, *,
+                polish: bool = True) -> TwinState:
+        """:meth:`steady`'s loop; ``polish`` False (the coarse grid of a sequenced solve, whose answer is only a
+        start) skips the final temperature solve to 1e-8 and the transport operator of the state handed out."""
         if max_outer is None:
             max_outer = 60 if self.momentum is None or not self.buoyancy else 300
         state = (state or self.initial_state()).copy()
@@ -565,6 +568,7 @@ class HallTwin:
         # steady state, so that no start-up solve from rest runs on this grid.
         sequencing = (self._sequenced_start(state, max_outer, intake_tol_k)
                       if self.momentum is not None and self.grid_sequencing and state.momentum is None else None)
+        warm_start = sequencing is not None and "skipped" not in sequencing
         coil_target_c = self.coil_target_c(state)
 
         def regime_of(t_return_c: np.ndarray, mdot_cp_c: np.ndarray) -> np.ndarray:
@@ -640,7 +644,9 @@ class HallTwin:
             beta = np.concatenate([rack_rise_k, coil_beta, no_air])
             try:
                 face, _, phi = self._solved_flow(state)
-                inner_tol_k = 1e-8 if self.momentum is None or t_in_prev is None else _STEADY_INNER_TOL_K
+                # The first solve of a start from rest to 1e-8; from the coarse grid's answer as loosely as the rest.
+                inner_tol_k = (1e-8 if self.momentum is None or (t_in_prev is None and not warm_start)
+                               else _STEADY_INNER_TOL_K)
                 res = solve_steady_field(self.net, face, q, phi, self.air, alpha, beta,
                                          mover_heat_w=self.mover_heat_w(state), t_guess_c=t_guess,
                                          face_diffusivity_m2s=state.face_diffusivity_m2s, tol_k=inner_tol_k,
@@ -731,7 +737,7 @@ class HallTwin:
                     flow_info.history if flow_info is not None else np.zeros((0, 2)))))
             raise NoSteadyState(f"no steady state found: {' and '.join(unsettled) or 'the iteration'} still "
                                 f"changed after {max_outer} outer iterations")
-        if self.momentum is not None:
+        if self.momentum is not None and polish:
             # The outer iterations solved loosely; the state handed out balances its energy to round-off.
             # BiCGSTAB here too (GMRES takes over if it stops short): on open-row-fine 121 iterations against
             # GMRES's 200 to the same 1e-8 K, intakes the same to 1e-4 K, 0.87x the steady solve's CPU time
@@ -797,7 +803,7 @@ class HallTwin:
         start.t_air_prev_c = start.inject_history_w = None
         start.face_flow_m3s = start.flow_phi = start.flow_movers_m3s = start.face_diffusivity_m2s = None
         try:
-            solved = coarse._steady(start, max_outer, intake_tol_k)
+            solved = coarse._steady(start, max_outer, intake_tol_k, polish=False)
         except NoSteadyState as exc:
             log.info("steady solve without grid sequencing: the coarse grid's failed (%s)", exc)
             return {"skipped": f"the coarse grid's steady solve failed: {exc}"}
