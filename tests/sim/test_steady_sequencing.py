@@ -17,11 +17,13 @@ def _tiny_at(cell_m: float, **airflow):
     return hall_from(data)
 
 
-def test_sequenced_and_plain_steady_solves_agree_and_the_sequenced_one_skips_the_start_up():
+@pytest.mark.parametrize("turbulence", ["chen-xu", "k-epsilon"])
+def test_sequenced_and_plain_steady_solves_agree_and_the_sequenced_one_skips_the_start_up(turbulence):
     """Tiny at 0.25 m (its own 0.5 m grid is the coarse one): the solve started from the coarse answer stops
     within the stopping rule's 0.05 K of the one started from rest, in fewer outer iterations on the fine
-    grid and with no start-up solve there, its face flows divergence-free and its energy balanced."""
-    hall = _tiny_at(0.25)
+    grid and with no start-up solve there, its face flows divergence-free and its energy balanced (k-ε: its
+    k and ε carried over too, and positive)."""
+    hall = _tiny_at(0.25, turbulence=turbulence)
     plain_twin, seq_twin = HallTwin(hall, grid_sequencing=False), HallTwin(hall)
     assert seq_twin.grid_sequencing  # the default
     iterations = {id(plain_twin): [], id(seq_twin): []}
@@ -46,6 +48,9 @@ def test_sequenced_and_plain_steady_solves_agree_and_the_sequenced_one_skips_the
     assert np.max(np.abs(div - src)) < 1e-12 * np.abs(seq.face_flow_m3s).max()
     heat_in = seq.rack_heat_w.sum() + seq_twin.mover_heat_w(seq).sum()
     assert abs(seq.crah_heat_removed_w.sum() - heat_in) < 1e-6 * heat_in
+    assert seq.momentum is not None
+    assert ({"k", "eps"} <= set(seq.momentum)) == (turbulence == "k-epsilon")
+    assert all(np.all(seq.momentum[name] > 0) for name in ("k", "eps") if name in seq.momentum)
 
 
 def test_a_hall_with_no_coarser_grid_is_solved_from_rest_and_says_why():
