@@ -156,6 +156,10 @@ Discretization (why):
       open-row        6.50 / 6.48 s (21)      4.12 / 4.35 s (14 + 16)     0.65×   0.36 K (main 0.47 K)
       reference       15.8 / 14.1 s (16)      11.1 / 9.6 s (21 + 9)       0.69×   0.18 K (main 0.89 K)
 
+  `twin run open-row-fine.toml --steady --airflow momentum` (the whole command's CPU, load ~1.5, two alternated
+  pairs; after the coarse solve stopped polishing its answer): 40.5 / 39.6 / 42.1 / 40.3 s against 15.5 / 15.4 /
+  16.4 / 15.5 s, 0.385×: on the quiet machine's 37.3 s about 14.4 s, 90× OpenFOAM's 1,301 s (target 100×).
+
   (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move
   < 1e-4 K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine
   < 1e-4 K, 89: its flow's residuals stall near 7e-5, so 1e-6 is out of reach there.) aisle-pair and contained
@@ -172,6 +176,10 @@ Discretization (why):
   - Only the isothermal start-up on the coarse grid, the coupled loop on the fine grid from the prolonged flow:
     open-row 0.85× main's time (20 outer iterations; one run, not alternated) and 0.46 K off the converged
     answer, as main's.
+  - 20 momentum iterations per fine outer iteration after the coarse start instead of 10 (fewer temperature
+    solves per momentum iteration): open-row-fine 0.91× the time (10 outer iterations, 0.12 K off main's
+    converged answer, as with 10), open-row 0.94× (0.25 K instead of 0.36 K), but reference 1.25× (8 outer
+    iterations of 20 against 9 of 10; 0.05 K instead of 0.18 K); one run each, load ~2.
   - A coarse ratio of 3 or 4 for the halls that 2 does not fit: aisle-pair's and contained's 0.45 m plenum and
     6 m width fit neither 0.45 m nor 0.6 m cells, so they are solved from rest as before.
 
