@@ -156,9 +156,10 @@ Discretization (why):
       open-row        6.50 / 6.48 s (21)      4.12 / 4.35 s (14 + 16)     0.65×   0.36 K (main 0.47 K)
       reference       15.8 / 14.1 s (16)      11.1 / 9.6 s (21 + 9)       0.69×   0.18 K (main 0.89 K)
 
-  `twin run open-row-fine.toml --steady --airflow momentum` (the whole command's CPU, load ~1.5, two alternated
-  pairs; after the coarse solve stopped polishing its answer): 40.5 / 39.6 / 42.1 / 40.3 s against 15.5 / 15.4 /
-  16.4 / 15.5 s, 0.385×: on the quiet machine's 37.3 s about 14.4 s, 90× OpenFOAM's 1,301 s (target 100×).
+  `twin run open-row-fine.toml --steady --airflow momentum` (the whole command's CPU, load ~1.5, four alternated
+  pairs, two before and two after the coarse solve stopped polishing its answer): 40.5 / 39.6 / 42.1 / 40.3 s
+  against 15.5 / 15.4 / 16.4 / 15.5 s, 0.39×: on the quiet machine's 37.3 s about 14.4 s, 90× OpenFOAM's
+  1,301 s (target 100×).
 
   (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move
   < 1e-4 K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine
