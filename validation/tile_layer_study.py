@@ -51,7 +51,7 @@ from twin.model import load_hall
 from twin.sim.twin import HallTwin
 from twin.thermal.momentum import MomentumSolver, borda_carnot_loss
 
-__all__ = ["PorousLayerSolver", "layer_intakes", "tile_turbulence", "intake_table"]
+__all__ = ["PorousLayerSolver", "TileTurbulenceSolver", "layer_intakes", "tile_turbulence", "intake_table"]
 
 HERE = Path(__file__).resolve().parent
 #: Below this face speed the lagged |U|/|u_f| factor is capped (a face at rest feels no drag anyway).
@@ -143,6 +143,36 @@ class PorousLayerSolver(MomentumSolver):
         return super()._momentum(c, nu, tg, t_ref, q, dt, sweeps)
 
 
+class TileTurbulenceSolver(MomentumSolver):
+    """The k-ε momentum solver with k and ε held at given values in the room cells right above the tiles
+    (a validation device: the plenum CFD's turbulence imposed where its tile jets enter the room).
+
+    ``cells``: (i, j, k) grid indices of those cells; ``k_m2s2``, ``epsilon_m2s3``: their values.
+    """
+
+    def __init__(self, *args, cells: tuple[np.ndarray, np.ndarray, np.ndarray], k_m2s2: np.ndarray,
+                 epsilon_m2s3: np.ndarray, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.keps:
+            raise ValueError("imposed tile turbulence needs the k-epsilon model")
+        self._cells = tuple(np.asarray(x) for x in cells)
+        self._k_fixed = np.asarray(k_m2s2, dtype=float)
+        self._eps_fixed = np.asarray(epsilon_m2s3, dtype=float)
+
+    def _keps_solve(self, x, gamma, a_p, b, fixed, fixed_value):  # type: ignore[no-untyped-def]
+        # The cells are Dirichlet rows of both solves (as the wall function's ε cells are), so their values
+        # reach the room by convection and diffusion. _keps_step solves ε first (with the wall cells fixed),
+        # then k (nothing fixed): which one this is follows from ``fixed``.
+        mine = np.zeros(self.shape, dtype=bool)
+        mine[self._cells] = True
+        value = np.zeros(self.shape)
+        if fixed is None:  # k
+            value[self._cells] = self._k_fixed
+            return super()._keps_solve(x, gamma, a_p, b, mine, value)
+        value[self._cells] = self._eps_fixed
+        return super()._keps_solve(x, gamma, a_p, b, fixed | mine, np.where(mine, value, fixed_value))
+
+
 def _tile_face_grid(twin: HallTwin) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from validation.tile_flows import tile_face_cells
 
@@ -150,14 +180,38 @@ def _tile_face_grid(twin: HallTwin) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return i, j, np.full(i.size, twin.voxels.plenum_layers)
 
 
-def layer_intakes(hall_path: Path, *, lateral_scale: float | None, keep_tile_wall: bool = False) -> dict:
+def _hall_with_turbulence(hall_path: Path, turbulence: str | None, out_dir: Path) -> Path:
+    if turbulence is None:
+        return hall_path
+    from validation.numerics_study import hall_variant
+
+    return hall_variant(hall_path, out_dir, turbulence=turbulence)
+
+
+def layer_intakes(hall_path: Path, *, lateral_scale: float | None, keep_tile_wall: bool = False,
+                  turbulence: str | None = None, tile_turbulence_csv: Path | None = None) -> dict:
     """Steady rack intakes (°C) of the momentum model with the CFD-like tile layer (``lateral_scale``
     None: the twin as it is), the tile flows and the energy balance. ``HallTwin.steady`` raises
     NoSteadyState unless the flow converged and the intakes settled, so every answer is a settled one."""
-    twin = HallTwin(load_hall(hall_path), airflow="momentum")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        twin = HallTwin(load_hall(_hall_with_turbulence(hall_path, turbulence, Path(tmp))), airflow="momentum")
     m = twin.momentum
     assert m is not None
-    if lateral_scale is not None:
+    if tile_turbulence_csv is not None:
+        if lateral_scale is not None:
+            raise ValueError("the tile layer and imposed tile turbulence are separate studies")
+        i, j, k = _tile_face_grid(twin)
+        g = twin.voxels.grid
+        rows = {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): r
+                for r in csv.DictReader(open(tile_turbulence_csv))}
+        keys = [(round(float(x), 3), round(float(y), 3)) for x, y in zip(g.centers(0)[i], g.centers(1)[j])]
+        kk = np.array([float(rows[key]["k_m2s2"]) for key in keys])
+        ee = np.array([float(rows[key]["epsilon_m2s3"]) for key in keys])
+        twin.momentum = TileTurbulenceSolver(~m.fluid, [x.copy() for x in m.openness], m.h, m.movers,
+                                             settings=m.settings, cells=(i, j, k), k_m2s2=kk, epsilon_m2s3=ee)
+    elif lateral_scale is not None:
         twin.momentum = PorousLayerSolver(~m.fluid, [x.copy() for x in m.openness], m.h, m.movers,
                                           settings=m.settings, tile_faces=_tile_face_grid(twin),
                                           lateral_scale=lateral_scale, keep_tile_wall=keep_tile_wall)
@@ -169,7 +223,9 @@ def layer_intakes(hall_path: Path, *, lateral_scale: float | None, keep_tile_wal
             "tiles": {f"{a:.3f},{b:.3f}": round(float(q), 6) for a, b, q in zip(x, y, state.face_flow_m3s[sel])},
             "energy": {"heat_in_w": float(state.rack_heat_w.sum() + twin.mover_heat_w(state).sum()),
                        "removed_w": float(state.crah_heat_removed_w.sum())},
-            "settings": {"lateral_scale": lateral_scale, "keep_tile_wall": keep_tile_wall}}
+            "settings": {"lateral_scale": lateral_scale, "keep_tile_wall": keep_tile_wall,
+                         "turbulence": m.settings.turbulence_model,
+                         "tile_turbulence": None if tile_turbulence_csv is None else str(tile_turbulence_csv)}}
 
 
 def tile_turbulence(case_dir: Path, out_csv: Path, hall_path: Path) -> dict:
@@ -230,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--lateral-scale", type=float, default=100.0, help="f_x = f_y = this × f_z (CFD: 100)")
     t.add_argument("--as-is", action="store_true", help="the twin's own tile faces (no layer), for reference")
     t.add_argument("--keep-tile-wall", action="store_true", help="tile faces stay walls to the tangential velocity")
+    t.add_argument("--turbulence", choices=("chen-xu", "k-epsilon"), default=None,
+                   help="the twin's turbulence model (default: the hall's)")
+    t.add_argument("--tile-turbulence", type=Path, default=None,
+                   help="k-epsilon: hold k, ε above the tiles at this CSV's values (tile-turbulence's output)")
     t.add_argument("--json", action="store_true")
     k = sub.add_parser("tile-turbulence", help="k, ε above the tiles of a run_cfd.py --plenum case")
     k.add_argument("case_dir", type=Path)
@@ -240,8 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     tb.add_argument("--twin", nargs="*", default=[], type=Path, help="JSON outputs of the twin command")
     a = p.parse_args(argv)
     if a.cmd == "twin":
-        res = layer_intakes(HERE / "halls" / f"{a.hall}.toml", lateral_scale=None if a.as_is else a.lateral_scale,
-                            keep_tile_wall=a.keep_tile_wall)
+        res = layer_intakes(HERE / "halls" / f"{a.hall}.toml",
+                            lateral_scale=None if a.as_is or a.tile_turbulence else a.lateral_scale,
+                            keep_tile_wall=a.keep_tile_wall, turbulence=a.turbulence,
+                            tile_turbulence_csv=a.tile_turbulence)
         if a.json:
             print(json.dumps(res, indent=1))
         else:
