@@ -290,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="the twin's turbulence model (default: the hall's)")
     t.add_argument("--tile-turbulence", type=Path, default=None,
                    help="k-epsilon: hold k, ε above the tiles at this CSV's values (tile-turbulence's output)")
+    t.add_argument("--imposed-tile-flows", type=Path, default=None,
+                   help="fix every tile face's flow to a tiles.csv's (imposed_tiles.py's device), e.g. "
+                        "results/tile-study/tiles_paired.csv")
     t.add_argument("--json", action="store_true")
     k = sub.add_parser("tile-turbulence", help="k, ε above the tiles of a run_cfd.py --plenum case")
     k.add_argument("case_dir", type=Path)
@@ -299,6 +302,15 @@ def main(argv: list[str] | None = None) -> int:
     tb.add_argument("folders", nargs="+", help="results folders (names under validation/results/ or paths)")
     tb.add_argument("--twin", nargs="*", default=[], type=Path, help="JSON outputs of the twin command")
     a = p.parse_args(argv)
+    if a.cmd == "twin" and a.imposed_tile_flows is not None:
+        from validation.imposed_tiles import imposed_tile_intakes
+
+        rows = csv.DictReader(open(a.imposed_tile_flows))
+        flows = {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): float(r["flow_m3s"]) for r in rows}
+        res = imposed_tile_intakes(HERE / "halls" / f"{a.hall}.toml", flows)
+        res["intakes_c"] = {k2: round(v, 3) for k2, v in res["intakes_c"].items()}
+        print(json.dumps(res, indent=1))
+        return 0
     if a.cmd == "twin":
         res = layer_intakes(HERE / "halls" / f"{a.hall}.toml",
                             lateral_scale=None if a.as_is or a.tile_turbulence else a.lateral_scale,
