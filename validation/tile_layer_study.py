@@ -31,6 +31,10 @@ room cells right above the tile faces (the top of the plenum CFD's porous layer'
 enter the room) and writes them per tile (x_m, y_m, k_m2s2, epsilon_m2s3) for ``run_cfd.py
 --tile-turbulence``, which imposes them at floor-level tile inlets.
 
+``budget`` prints the cold aisle's air budget (``tile_column_probe.budget``: in through the tiles, each
+end plane below the racks' top and the top, with the inflows' mean temperature) of CFD fields and of twin
+solves with their own or imposed tile flows.
+
 ``table`` prints the rack intakes of any number of CFD results folders (``racks.csv``) and twin runs
 (``--twin``: this script's ``--json`` output) with the RMS of each against the first (the check's
 reference) and against each other.
@@ -252,6 +256,34 @@ def tile_turbulence(case_dir: Path, out_csv: Path, hall_path: Path) -> dict:
             "k_plenum_mean": float(k[tf.plenum_cells].mean()), "eps_room_mean": float(eps[tf.room_cells].mean())}
 
 
+def twin_aisle_budget(hall_path: Path, tile_flows_csv: Path | None) -> dict[str, tuple[float, float]]:
+    """The cold aisle's air budget (``tile_column_probe.budget``) of the twin's steady field, its own tile
+    flows or every tile face's flow fixed to a tiles.csv's (scaled to the floor CRAHs' supply)."""
+    from validation.imposed_tiles import ImposedFaceSolver, tile_face_grid
+    from validation.tile_column_probe import budget
+
+    hall = load_hall(hall_path)
+    twin = HallTwin(hall, airflow="momentum")
+    m = twin.momentum
+    assert m is not None
+    g = twin.voxels.grid
+    if tile_flows_csv is not None:
+        rows = {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): float(r["flow_m3s"])
+                for r in csv.DictReader(open(tile_flows_csv))}
+        i, j, k = tile_face_grid(twin)
+        q = np.array([rows[(round(float(x), 3), round(float(y), 3))] for x, y in zip(g.centers(0)[i], g.centers(1)[j])])
+        q *= sum(c.rated_flow_m3s * c.fan_speed for c in hall.crahs if c.supply_to == "floor") / q.sum()
+        fixed = [np.full(x.shape, np.nan) for x in m.u]
+        fixed[2][i, j, k] = q / g.cell_m**2
+        twin.momentum = ImposedFaceSolver(~m.fluid, m.openness, m.h, m.movers, settings=m.settings, fixed_u_m_s=fixed)
+    state = twin.steady()
+    t = np.full(g.shape, np.nan)
+    t.ravel()[twin.net.fluid_flat] = state.t_air_c
+    u = twin.momentum.cell_velocity_m_s()
+    u[~twin.momentum.fluid] = np.nan
+    return budget({"t_c": t, "velocity_m_s": u, "x_m": g.centers(0), "y_m": g.centers(1), "z_m": g.centers(2)})
+
+
 def _read_racks(folder: Path) -> dict[str, float]:
     return {r["rack"]: float(r["t_intake_c"]) for r in csv.DictReader(open(folder / "racks.csv"))}
 
@@ -298,6 +330,11 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("case_dir", type=Path)
     k.add_argument("out_csv", type=Path)
     k.add_argument("--hall", type=Path, default=HERE / "halls" / "aisle-pair.toml")
+    bu = sub.add_parser("budget", help="the cold aisle's air budget of CFD fields and twin solves")
+    bu.add_argument("folders", nargs="*", help="CFD results folders with fields.npz")
+    bu.add_argument("--twin", nargs="*", default=None,
+                    help="twin solves: 'own' (its own tile flows) or a tiles.csv to impose")
+    bu.add_argument("--hall", type=Path, default=HERE / "halls" / "aisle-pair.toml")
     tb = sub.add_parser("table", help="intake table of CFD results folders and twin runs")
     tb.add_argument("folders", nargs="+", help="results folders (names under validation/results/ or paths)")
     tb.add_argument("--twin", nargs="*", default=[], type=Path, help="JSON outputs of the twin command")
@@ -323,6 +360,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if a.cmd == "tile-turbulence":
         print(json.dumps(tile_turbulence(a.case_dir, a.out_csv, a.hall), indent=1))
+        return 0
+    if a.cmd == "budget":
+        from validation.tile_column_probe import budget
+
+        runs: dict[str, dict[str, tuple[float, float]]] = {}
+        for f in a.folders:
+            path = Path(f) if Path(f).exists() else HERE / "results" / f
+            with np.load(path / "fields.npz") as z:
+                runs[f"CFD {f}"] = budget({key: z[key] for key in z.files})
+        for tw in a.twin or []:
+            runs[f"twin {tw}"] = twin_aisle_budget(a.hall, None if tw == "own" else Path(tw))
+        print("cold aisle's inflows, m³/s (mean T of the inflow, °C); the tiles' plane is empty without a plenum")
+        for name, b in runs.items():
+            print(f"  {name}: " + "; ".join(f"{k} {v[0]:+.2f} ({v[1]:.1f})" for k, v in b.items()))
         return 0
     cols: dict[str, dict[str, float]] = {}
     for f in a.folders:
