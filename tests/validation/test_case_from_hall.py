@@ -245,7 +245,7 @@ def _list_values(block: str) -> np.ndarray:
 def test_tile_inlet_per_face_flows_and_turbulence(tmp_path):
     """--tile-flows/--tile-turbulence (no plenum): each tile face gets the flow and k, ε of the CSV row at its
     own centre (read back from the mesh's face centres), the flows scaled to the floor CRAHs' supply so the
-    case's mass balance closes; a CSV that misses a tile is refused naming the file."""
+    case's mass balance closes; a CSV that misses a tile or a column is refused naming the file."""
     plain = build_case(HALLS / "aisle-pair.toml")
     tiles = plain.movers["tiles"]
     start, n = next((s, nf) for name, _, s, nf in plain.patches if name == "tiles")
@@ -276,3 +276,5 @@ def test_tile_inlet_per_face_flows_and_turbulence(tmp_path):
     short.write_text("".join(flows.read_text().splitlines(keepends=True)[:-1]))
     with pytest.raises(ValueError, match="short.csv"):
         build_case(HALLS / "aisle-pair.toml", tile_flows_csv=short)
+    with pytest.raises(ValueError, match="tiles.csv: needs the columns"):
+        build_case(HALLS / "aisle-pair.toml", tile_turbulence_csv=flows)

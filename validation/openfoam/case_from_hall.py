@@ -536,7 +536,12 @@ def _per_tile_face(case: CfdCase, path: Path, columns: tuple[str, ...]) -> list[
     ``tiles`` patch's face order; every face must be there."""
     import csv
 
-    rows = {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): r for r in csv.DictReader(open(path))}
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        need = {"x_m", "y_m", *columns}
+        if not need <= set(reader.fieldnames or ()):
+            raise ValueError(f"{path}: needs the columns {', '.join(sorted(need))}, has {reader.fieldnames}")
+        rows = {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): r for r in reader}
     grid = case.vox.grid
     i, j, _ = np.unravel_index(case.movers["tiles"].grid_cells, grid.shape)
     keys = [(round(float(x), 3), round(float(y), 3)) for x, y in zip(grid.centers(0)[i], grid.centers(1)[j])]
@@ -1050,9 +1055,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("outdir", type=Path)
     add_floor_arguments(p)
     args = p.parse_args(argv)
-    case = build_case(args.hall, plenum=args.plenum, tile_model=args.tile_model,
-                      tile_zeta_scale=args.tile_zeta_scale, tile_lateral_scale=args.tile_lateral_scale,
-                      tile_flows_csv=args.tile_flows, tile_turbulence_csv=args.tile_turbulence)
+    try:
+        case = build_case(args.hall, plenum=args.plenum, tile_model=args.tile_model,
+                          tile_zeta_scale=args.tile_zeta_scale, tile_lateral_scale=args.tile_lateral_scale,
+                          tile_flows_csv=args.tile_flows, tile_turbulence_csv=args.tile_turbulence)
+    except (ValueError, KeyError, OSError) as exc:  # the study CSVs: one line naming the file
+        p.exit(2, f"{p.prog}: error: {exc}\n")
     write_case(case, args.outdir)
     print(f"{args.outdir}: {case.n_cells} cells, {len(case.faces)} faces, "
           f"{len(case.patches)} patches, {case.leak_faces} leak faces of {case.leak_faces + case.panel_faces} "

@@ -560,6 +560,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wall-limit-s", type=float, default=None,
                    help="--transient: stop averaging early so as to end within this wall time (s)")
     a = p.parse_args(argv)
+    try:  # the raised-floor study options' files, checked before any solver runs: one line naming the file
+        build_case(a.hall, plenum=a.plenum, tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale,
+                   tile_lateral_scale=a.tile_lateral_scale, tile_flows_csv=a.tile_flows,
+                   tile_turbulence_csv=a.tile_turbulence)
+    except (ValueError, KeyError, OSError) as exc:
+        p.exit(2, f"{p.prog}: error: {exc}\n")
     stem = a.hall.stem
     here = Path(__file__).resolve().parents[1]
     if a.transient:
