@@ -4,7 +4,10 @@ Usage::
 
     python validation/tile_layer_study.py twin aisle-pair                  # the twin with a CFD-like tile layer
     python validation/tile_layer_study.py twin aisle-pair --lateral-scale 1 --json
+    python validation/tile_layer_study.py twin aisle-pair --turbulence k-epsilon --tile-turbulence CSV
+    python validation/tile_layer_study.py twin aisle-pair --imposed-tile-flows TILES.csv   # tile flows fixed
     python validation/tile_layer_study.py tile-turbulence CASE_DIR OUT.csv  # k, ε at the tiles of a plenum run
+    python validation/tile_layer_study.py budget aisle-pair-transient --twin own TILES.csv  # cold aisle's air budget
     python validation/tile_layer_study.py table aisle-pair-transient aisle-pair DIR ... [--twin JSON ...]
 
 The plenum CFD (``run_cfd.py --plenum``, the reference) and the twin model a perforated tile differently:
