@@ -223,3 +223,58 @@ def test_plenum_case_is_written_with_porous_baffles(tmp_path):
                       if m.kind == "crah_sup")
     assert into_plenum == pytest.approx(sum(c.rated_flow_m3s * c.fan_speed for c in case.hall.crahs))
     assert "tiles" not in case.movers
+
+
+def test_isotropic_tile_layer_option(tmp_path):
+    """--tile-lateral-scale 1 (the tile-layer study): the porous layer resists sideways as vertically."""
+    case = build_case(HALLS / "aisle-pair.toml", plenum=True, tile_lateral_scale=1.0)
+    write_case(case, tmp_path)
+    assert "f   (60 60 60);" in (tmp_path / "constant" / "fvOptions").read_text()  # ζ = 9, h = 0.15 m
+
+
+def _patch_block(text: str, patch: str) -> str:
+    i = text.index(f"\n    {patch}\n")
+    return text[i:text.index("\n    }", i)]
+
+
+def _list_values(block: str) -> np.ndarray:
+    body = block[block.index("(", block.index("List<")) + 1:block.rindex(")")]
+    return np.array(body.replace("(", " ").replace(")", " ").split(), dtype=float)
+
+
+def test_tile_inlet_per_face_flows_and_turbulence(tmp_path):
+    """--tile-flows/--tile-turbulence (no plenum): each tile face gets the flow and k, ε of the CSV row at its
+    own centre (read back from the mesh's face centres), the flows scaled to the floor CRAHs' supply so the
+    case's mass balance closes; a CSV that misses a tile or a column is refused naming the file."""
+    plain = build_case(HALLS / "aisle-pair.toml")
+    tiles = plain.movers["tiles"]
+    start, n = next((s, nf) for name, _, s, nf in plain.patches if name == "tiles")
+    centres = plain.points[plain.faces[start:start + n]].mean(axis=1)
+    flows, turb = tmp_path / "tiles.csv", tmp_path / "turb.csv"
+    with open(flows, "w") as f, open(turb, "w") as g:
+        f.write("x_m,y_m,flow_m3s,flow_spread_m3s\n")
+        g.write("x_m,y_m,k_m2s2,epsilon_m2s3\n")
+        for x, y, _ in centres[::-1]:  # another order than the patch's
+            f.write(f"{x:.3f},{y:.3f},{0.01 + 0.004 * x + 0.001 * y:.6f},0\n")
+            g.write(f"{x:.3f},{y:.3f},{0.01 * x:.6g},{0.001 * y:.6g}\n")
+    case = build_case(HALLS / "aisle-pair.toml", tile_flows_csv=flows, tile_turbulence_csv=turb)
+    write_case(case, tmp_path / "case")
+    supply = sum(c.rated_flow_m3s * c.fan_speed for c in case.hall.crahs)
+    want = 0.01 + 0.004 * centres[:, 0] + 0.001 * centres[:, 1]
+    want *= supply / want.sum()
+    u = _list_values(_patch_block((tmp_path / "case" / "0" / "U").read_text(), "tiles")).reshape(-1, 3)
+    assert np.allclose(u[:, :2], 0.0)
+    assert np.allclose(u[:, 2] * tiles.area_m2 / n, want, rtol=1e-8)
+    vals = patch_values(case, nominal_state(case))
+    net = sum(float(np.sum(vals[k]["U"] @ m.normal_out) * m.area_m2 / (len(m.cells) if k == "tiles" else 1))
+              for k, m in case.movers.items())
+    assert abs(net) < 1e-12
+    k = _list_values(_patch_block((tmp_path / "case" / "0" / "k").read_text(), "tiles"))
+    eps = _list_values(_patch_block((tmp_path / "case" / "0" / "epsilon").read_text(), "tiles"))
+    assert np.allclose(k, 0.01 * centres[:, 0], rtol=1e-5) and np.allclose(eps, 0.001 * centres[:, 1], rtol=1e-5)
+    short = tmp_path / "short.csv"
+    short.write_text("".join(flows.read_text().splitlines(keepends=True)[:-1]))
+    with pytest.raises(ValueError, match="short.csv"):
+        build_case(HALLS / "aisle-pair.toml", tile_flows_csv=short)
+    with pytest.raises(ValueError, match="tiles.csv: needs the columns"):
+        build_case(HALLS / "aisle-pair.toml", tile_turbulence_csv=flows)

@@ -75,6 +75,12 @@ Two ways to put it into OpenFOAM v1912 are implemented (``tile_model``):
   (±40 % per face at the far end of the aisle, p_rgh residual stuck at 8e-2); iterate averages would
   average a limit cycle, not a steady solution. Kept for newer OpenFOAMs and for comparison.
 
+Study options (validation/README.md, "Which part of the plenum CFD's tile model warms the row ends?"),
+none of them a default: ``--tile-lateral-scale S`` sets the porous layer's f_x = f_y = S f_z (1: an
+isotropic layer); without ``--plenum``, ``--tile-flows tiles.csv`` gives each tile face of the uniform
+inlet its own flow (e.g. the plenum run's split) and ``--tile-turbulence CSV`` its own k and ε (e.g. the
+plenum run's values above the tiles, ``validation/tile_layer_study.py tile-turbulence``).
+
 Neither mode resolves the jets through the holes (the room sees the face-averaged velocity, as in the
 default mode and in the twin). ζ is one value per case (tiles of different σ would need one zone or
 baffle pair each).
@@ -157,11 +163,28 @@ class TileFaces:
     zeta: float  # Borda–Carnot loss coefficient (1/σ − 1)² on the face velocity (one value per case)
     internal_faces: np.ndarray | None = None  # "porous": index of each tile face among the internal faces
     cell_m: float = 0.0
+    lateral_scale: float = 100.0  # "porous": f_x = f_y = lateral_scale · f_z (1: an isotropic layer)
 
     @property
     def forchheimer_f(self) -> float:
         """"porous": f_z (1/m) of the zone, Δp/ρ = ½ f_z |u| u_z · h = ζ ½ u² over one cell height h."""
         return self.zeta / self.cell_m
+
+
+@dataclass
+class TileInlet:
+    """Per-face inflow of the ``tiles`` patch (no ``--plenum``): a study device, not the default.
+
+    The uniform-tile mode with a given tile split (``flow_m3s``, e.g. the plenum run's ``tiles.csv``) and
+    optionally given inlet turbulence (``k_m2s2``, ``epsilon_m2s3``, e.g. the plenum run's values at the
+    tiles) separates what the plenum run's tile split does from what its porous layer and the plenum's
+    turbulence do (validation/README.md, "Which part of the plenum CFD's tile model...").
+    """
+
+    flow_m3s: np.ndarray  # per face of the ``tiles`` patch, in patch order, summing to the floor CRAHs' supply
+    k_m2s2: np.ndarray | None = None
+    epsilon_m2s3: np.ndarray | None = None
+    source: str = ""
 
 
 @dataclass
@@ -183,6 +206,7 @@ class CfdCase:
     panel_faces: int = 0
     plenum: bool = False  # True: the plenum's cells are meshed and the tiles are porous baffles
     tile_faces: TileFaces | None = None
+    tile_inlet: TileInlet | None = None  # no plenum: per-face tile flows (and turbulence) instead of uniform
 
     @property
     def n_cells(self) -> int:
@@ -256,14 +280,20 @@ def _leak_mask(hall, vox, fluid_room: np.ndarray, nzp: int) -> list[np.ndarray]:
 
 
 def build_case(hall_path: str | Path, *, plenum: bool = False, tile_model: str = "porous",
-               tile_zeta_scale: float = 1.0) -> CfdCase:
+               tile_zeta_scale: float = 1.0, tile_lateral_scale: float = 100.0,
+               tile_flows_csv: str | Path | None = None, tile_turbulence_csv: str | Path | None = None) -> CfdCase:
     """Mesh and patches of a hall on the twin's grid (see the module docstring).
 
     ``plenum=False``: the room only, tiles a velocity inlet. ``plenum=True``: the room and the raised
     floor's plenum, CRAH floor supplies as inlets into the plenum, tiles as ``tile_model``: "porous" (a
     Darcy–Forchheimer layer of room cells over internal tile faces) or "baffle" (porousBafflePressure
     cyclic baffles; oscillates in v1912, see the module docstring). ``tile_zeta_scale`` multiplies ζ
-    (a sensitivity check only; 1 is the twin's law).
+    (a sensitivity check only; 1 is the twin's law). ``tile_lateral_scale``: the porous layer's
+    sideways resistance f_x = f_y as a multiple of f_z (100 by default; 1 makes the layer isotropic, a
+    study of what the layer's lateral blocking does to the room, see validation/README.md).
+    ``tile_flows_csv`` (no plenum only): the tiles' per-face flows from a ``tiles.csv`` (x_m, y_m, flow_m3s;
+    scaled to the floor CRAHs' supply) instead of a uniform inlet; ``tile_turbulence_csv``: per-face k and ε
+    (x_m, y_m, k_m2s2, epsilon_m2s3) instead of the 10 % intensity (:class:`TileInlet`).
     """
     if tile_model not in ("porous", "baffle"):
         raise ValueError(f"tile_model must be 'porous' or 'baffle', got {tile_model!r}")
@@ -481,7 +511,7 @@ def build_case(hall_path: str | Path, *, plenum: bool = False, tile_model: str =
         def flat_of(c):
             return np.ravel_multi_index((c[:, 0], c[:, 1], c[:, 2] + z0), grid.shape)
         tiles = TileFaces(tile_model, room_ids, plen_ids, flat_of(hi_c), flat_of(lo_c), sigma, float(zeta[0]),
-                          internal, h)
+                          internal, h, tile_lateral_scale)
     faces = np.concatenate(all_faces)
     owner = np.concatenate(all_owner)
 
@@ -492,8 +522,51 @@ def build_case(hall_path: str | Path, *, plenum: bool = False, tile_model: str =
     pi, pj, pk = np.unravel_index(used, pshape)
     points = np.stack([grid.origin_m[0] + pi * h, grid.origin_m[1] + pj * h,
                        grid.origin_m[2] + (pk + z0) * h], 1)  # room floor at z = 0
-    return CfdCase(hall_path, hall, vox, nzp, cell_id, points, faces, owner, nei, patches, movers,
+    case = CfdCase(hall_path, hall, vox, nzp, cell_id, points, faces, owner, nei, patches, movers,
                    leak_faces, panel_faces, plenum, tiles)
+    if tile_flows_csv is not None or tile_turbulence_csv is not None:
+        if plenum or "tiles" not in movers:
+            raise ValueError(f"{hall_path}: --tile-flows/--tile-turbulence need a raised floor without --plenum")
+        case.tile_inlet = read_tile_inlet(case, tile_flows_csv, tile_turbulence_csv)
+    return case
+
+
+def _per_tile_face(case: CfdCase, path: Path, columns: tuple[str, ...]) -> list[np.ndarray]:
+    """Columns of a per-tile CSV (rows keyed by the x_m, y_m of the room cell above the face) in the
+    ``tiles`` patch's face order; every face must be there."""
+    import csv
+
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        need = {"x_m", "y_m", *columns}
+        if not need <= set(reader.fieldnames or ()):
+            raise ValueError(f"{path}: needs the columns {', '.join(sorted(need))}, has {reader.fieldnames}")
+        rows = {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): r for r in reader}
+    grid = case.vox.grid
+    i, j, _ = np.unravel_index(case.movers["tiles"].grid_cells, grid.shape)
+    keys = [(round(float(x), 3), round(float(y), 3)) for x, y in zip(grid.centers(0)[i], grid.centers(1)[j])]
+    missing = [k for k in keys if k not in rows]
+    if missing or len(rows) != len(keys):
+        raise ValueError(f"{path}: its {len(rows)} tile rows do not match the hall's {len(keys)} tile faces "
+                         f"(first missing x_m, y_m: {missing[:3]})")
+    return [np.array([float(rows[k][c]) for k in keys]) for c in columns]
+
+
+def read_tile_inlet(case: CfdCase, flows_csv: str | Path | None, turbulence_csv: str | Path | None) -> TileInlet:
+    """The :class:`TileInlet` of a uniform-tile case from per-face CSVs (see :func:`build_case`)."""
+    n = len(case.movers["tiles"].cells)
+    supply = sum(crah_flow_m3s(c) for c in _floor_crahs(case))
+    q = np.full(n, supply / n)
+    src = []
+    if flows_csv is not None:
+        (q,) = _per_tile_face(case, Path(flows_csv), ("flow_m3s",))
+        q = q * supply / q.sum()  # all patches are fixed velocities: the inflow must equal the outflow exactly
+        src.append(f"tile flows from {flows_csv}")
+    k = eps = None
+    if turbulence_csv is not None:
+        k, eps = _per_tile_face(case, Path(turbulence_csv), ("k_m2s2", "epsilon_m2s3"))
+        src.append(f"tile k, epsilon from {turbulence_csv}")
+    return TileInlet(q, k, eps, "; ".join(src))
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -595,7 +668,11 @@ def patch_values(case: CfdCase, state: MoverState) -> dict[str, dict]:
             q = tiles_q
         speed = q / m.area_m2
         inflow = m.kind in ("rack_out", "crah_sup", "tiles")
-        u = (-speed if inflow else speed) * m.normal_out
+        ti = case.tile_inlet if m.kind == "tiles" else None
+        if ti is not None:  # per face: speed (n,), velocity (n, 3)
+            speed = ti.flow_m3s / (m.area_m2 / len(m.cells))
+        u = (-speed if inflow else speed)[..., None] * m.normal_out if ti is not None else \
+            (-speed if inflow else speed) * m.normal_out
         t_k = None
         if m.kind == "rack_out":
             t_k = state.rack_exhaust_c[m.owner] + 273.15
@@ -603,13 +680,30 @@ def patch_values(case: CfdCase, state: MoverState) -> dict[str, dict]:
             t_k = crahs[m.owner].supply_setpoint_c + 273.15
         elif m.kind == "tiles":
             t_k = _tile_supply_c(case) + 273.15
-        k, eps = _turbulence_inlet(speed)
+        if ti is not None:
+            k = np.array([_turbulence_inlet(float(v))[0] for v in speed]) if ti.k_m2s2 is None else ti.k_m2s2
+            eps = (np.array([_turbulence_inlet(float(v))[1] for v in speed]) if ti.epsilon_m2s3 is None
+                   else ti.epsilon_m2s3)
+        else:
+            k, eps = _turbulence_inlet(speed)
         out[name] = {"U": u, "T": t_k, "k": k, "epsilon": eps, "inflow": inflow, "flow_m3s": q}
     return out
 
 
 def _vec(u: np.ndarray) -> str:
     return f"({u[0]:.9g} {u[1]:.9g} {u[2]:.9g})"
+
+
+def _value(v) -> str:  # type: ignore[no-untyped-def]
+    """A boundary ``value`` entry: uniform for one scalar or vector, a nonuniform list per face otherwise."""
+    a = np.asarray(v, dtype=float)
+    if a.ndim == 0:
+        return f"uniform {float(a):.9g}"
+    if a.ndim == 1 and a.size == 3:
+        return f"uniform {_vec(a)}"
+    if a.ndim == 2:
+        return f"nonuniform List<vector> {len(a)}\n(\n" + "\n".join(_vec(r) for r in a) + "\n)\n"
+    return f"nonuniform List<scalar> {a.size}\n(\n" + "\n".join(f"{x:.9g}" for x in a) + "\n)\n"
 
 
 def boundary_text(case: CfdCase, field_name: str, state: MoverState) -> str:
@@ -634,7 +728,7 @@ def boundary_text(case: CfdCase, field_name: str, state: MoverState) -> str:
             continue
         if field_name == "U":
             body = ("        type noSlip;\n" if v is None else
-                    f"        type fixedValue;\n        value uniform {_vec(v['U'])};\n")
+                    f"        type fixedValue;\n        value {_value(v['U'])};\n")
         elif field_name == "p_rgh":
             body = "        type fixedFluxPressure;\n        value uniform 0;\n"
         elif field_name == "p":
@@ -647,7 +741,7 @@ def boundary_text(case: CfdCase, field_name: str, state: MoverState) -> str:
                 wf = "kqRWallFunction" if field_name == "k" else "epsilonWallFunction"
                 body = f"        type {wf};\n        value uniform {K_FLOOR if field_name == 'k' else 1e-6:.6g};\n"
             elif v["inflow"]:
-                body = f"        type fixedValue;\n        value uniform {v[field_name]:.6g};\n"
+                body = f"        type fixedValue;\n        value {_value(v[field_name])};\n"
             else:
                 body = "        type zeroGradient;\n"
         elif field_name == "nut":
@@ -840,13 +934,15 @@ def raised_floor_text(case: CfdCase) -> str:
     if not case.nz_plenum:
         return "none"
     if not case.plenum:
+        if case.tile_inlet is not None:
+            return f"plenum omitted, tiles a velocity inlet per face ({case.tile_inlet.source})"
         return "plenum omitted, tiles a uniform velocity inlet"
     tf = case.tile_faces
     if tf.model == "baffle":
         return (f"plenum meshed, tiles porous cyclic baffles (porousBafflePressure, zeta {tf.zeta:.6g} on the "
                 f"face velocity)")
     return (f"plenum meshed, tiles open faces under a one-cell Darcy-Forchheimer layer (explicitPorositySource, "
-            f"f_z {tf.forchheimer_f:.6g} 1/m = zeta {tf.zeta:.6g} / h, f_xy 100 f_z)")
+            f"f_z {tf.forchheimer_f:.6g} 1/m = zeta {tf.zeta:.6g} / h, f_xy {tf.lateral_scale:g} f_z)")
 
 
 def _write_tile_zone(case: CfdCase, root: Path) -> None:
@@ -860,7 +956,8 @@ def _write_tile_zone(case: CfdCase, root: Path) -> None:
     (root / "constant" / "fvOptions").write_text(
         _header(case, "dictionary", "constant", "fvOptions") + f"""// Perforated tiles: Borda-Carnot zeta = (1/sigma - 1)^2 = {tf.zeta:.6g} on the face velocity, spread over
 // the one cell of height h = {tf.cell_m:g} m above each tile face: dp/rho = 0.5 f_z |U| U_z h = zeta 0.5 U_z^2 when
-// the cell's air moves vertically, which f_xy = 100 f_z enforces (a tile passes air up, not sideways).
+// the cell's air moves vertically, which f_xy = {tf.lateral_scale:g} f_z enforces (a tile passes air up, not sideways;
+// 100 by default, 1 = an isotropic layer in the lateral-scale study).
 tiles
 {{
     type            explicitPorositySource;
@@ -873,7 +970,7 @@ tiles
         DarcyForchheimerCoeffs
         {{
             d   (0 0 0);
-            f   ({100 * fz:.9g} {100 * fz:.9g} {fz:.9g});
+            f   ({tf.lateral_scale * fz:.9g} {tf.lateral_scale * fz:.9g} {fz:.9g});
             coordinateSystem
             {{
                 origin  (0 0 0);
@@ -942,6 +1039,14 @@ def add_floor_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --plenum: Darcy-Forchheimer layer (default) or porousBafflePressure baffles")
     p.add_argument("--tile-zeta-scale", type=float, default=1.0,
                    help="multiply the tiles' ζ (a sensitivity check; 1 = the twin's Borda–Carnot law)")
+    p.add_argument("--tile-lateral-scale", type=float, default=100.0,
+                   help="with --plenum --tile-model porous: sideways resistance f_x = f_y of the tile layer "
+                        "as a multiple of f_z (default 100; 1 = isotropic, a study)")
+    p.add_argument("--tile-flows", type=Path, default=None,
+                   help="without --plenum: per-face tile flows from a tiles.csv (a study; default uniform)")
+    p.add_argument("--tile-turbulence", type=Path, default=None,
+                   help="without --plenum: per-face tile k, epsilon from a CSV (x_m, y_m, k_m2s2, epsilon_m2s3; "
+                        "default 10 %% intensity)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -950,8 +1055,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("outdir", type=Path)
     add_floor_arguments(p)
     args = p.parse_args(argv)
-    case = build_case(args.hall, plenum=args.plenum, tile_model=args.tile_model,
-                      tile_zeta_scale=args.tile_zeta_scale)
+    try:
+        case = build_case(args.hall, plenum=args.plenum, tile_model=args.tile_model,
+                          tile_zeta_scale=args.tile_zeta_scale, tile_lateral_scale=args.tile_lateral_scale,
+                          tile_flows_csv=args.tile_flows, tile_turbulence_csv=args.tile_turbulence)
+    except (ValueError, KeyError, OSError) as exc:  # the study CSVs: one line naming the file
+        p.exit(2, f"{p.prog}: error: {exc}\n")
     write_case(case, args.outdir)
     print(f"{args.outdir}: {case.n_cells} cells, {len(case.faces)} faces, "
           f"{len(case.patches)} patches, {case.leak_faces} leak faces of {case.leak_faces + case.panel_faces} "

@@ -1,6 +1,7 @@
 """Run the OpenFOAM reference of a hall on one core and extract what the twin is compared with.
 
 Usage: ``python validation/openfoam/run_cfd.py HALL.toml [--plenum] [--transient] [--case DIR] [--results DIR]``
+(and the raised-floor study options of :func:`case_from_hall.add_floor_arguments`)
 
 ``--plenum`` meshes a raised floor's plenum and makes the tiles porous baffles (see
 :mod:`case_from_hall`); without it the tiles are a uniform velocity inlet.
@@ -233,8 +234,11 @@ def _write_rows(path: Path, rows: list[dict], *, header: bool) -> None:
 
 def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations: int, tol_k: float,
         residual: float, relax: float, average_blocks: int = 20, plenum: bool = False,
-        tile_model: str = "porous", tile_zeta_scale: float = 1.0) -> dict:
-    case = build_case(hall, plenum=plenum, tile_model=tile_model, tile_zeta_scale=tile_zeta_scale)
+        tile_model: str = "porous", tile_zeta_scale: float = 1.0, tile_lateral_scale: float = 100.0,
+        tile_flows: Path | None = None, tile_turbulence: Path | None = None) -> dict:
+    case = build_case(hall, plenum=plenum, tile_model=tile_model, tile_zeta_scale=tile_zeta_scale,
+                      tile_lateral_scale=tile_lateral_scale, tile_flows_csv=tile_flows,
+                      tile_turbulence_csv=tile_turbulence)
     if case_dir.exists():
         shutil.rmtree(case_dir)
     state = write_case(case, case_dir)
@@ -368,7 +372,9 @@ def _write_meta(meta: dict, case, case_dir: Path, results: Path, *, wall_s: floa
 
 def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float, average_s: float,
                   block_s: float, sample_s: float, plenum: bool = False, tile_model: str = "porous",
-                  tile_zeta_scale: float = 1.0, max_courant: float = 0.9, wall_limit_s: float | None = None) -> dict:
+                  tile_zeta_scale: float = 1.0, tile_lateral_scale: float = 100.0,
+                  tile_flows: Path | None = None, tile_turbulence: Path | None = None, max_courant: float = 0.9,
+                  wall_limit_s: float | None = None) -> dict:
     """Time-averaged transient reference (``buoyantBoussinesqPimpleFoam``, URANS k-ε).
 
     For a hall whose steady RANS iterates do not settle (aisle-pair's row-end recirculation), the right
@@ -386,7 +392,9 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
     time actually averaged (a shared machine's load decides how far a run gets). A file named ``stop``
     in ``case_dir`` ends the run the same way after the current block, once the spin-up is over.
     """
-    case = build_case(hall, plenum=plenum, tile_model=tile_model, tile_zeta_scale=tile_zeta_scale)
+    case = build_case(hall, plenum=plenum, tile_model=tile_model, tile_zeta_scale=tile_zeta_scale,
+                      tile_lateral_scale=tile_lateral_scale, tile_flows_csv=tile_flows,
+                      tile_turbulence_csv=tile_turbulence)
     if case_dir.exists():
         shutil.rmtree(case_dir)
     state = write_case(case, case_dir, transient=True)
@@ -552,13 +560,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wall-limit-s", type=float, default=None,
                    help="--transient: stop averaging early so as to end within this wall time (s)")
     a = p.parse_args(argv)
+    try:  # the raised-floor study options' files, checked before any solver runs: one line naming the file
+        build_case(a.hall, plenum=a.plenum, tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale,
+                   tile_lateral_scale=a.tile_lateral_scale, tile_flows_csv=a.tile_flows,
+                   tile_turbulence_csv=a.tile_turbulence)
+    except (ValueError, KeyError, OSError) as exc:
+        p.exit(2, f"{p.prog}: error: {exc}\n")
     stem = a.hall.stem
     here = Path(__file__).resolve().parents[1]
     if a.transient:
         meta = run_transient(a.hall, a.case or Path("/tmp/cfd-validation") / f"{stem}-transient",
                              a.results or here / "results" / f"{stem}-transient", spin_up_s=a.spin_up_s,
                              average_s=a.average_s, block_s=a.block_s, sample_s=a.sample_s, plenum=a.plenum,
-                             tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale, max_courant=a.max_courant,
+                             tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale,
+                             tile_lateral_scale=a.tile_lateral_scale, tile_flows=a.tile_flows,
+                             tile_turbulence=a.tile_turbulence, max_courant=a.max_courant,
                              wall_limit_s=a.wall_limit_s)
         print(json.dumps({k: meta[k] for k in ("cells", "simulated_s", "averaged_over_s", "time_steps", "courant_max",
                                                "wall_s", "energy_balance_error")}))
@@ -566,7 +582,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = run(a.hall, a.case or Path("/tmp/cfd-validation") / stem, a.results or here / "results" / stem,
                block=a.block, max_iterations=a.max_iterations, tol_k=a.tol_k, residual=a.residual, relax=a.relax,
                average_blocks=a.average_blocks, plenum=a.plenum,
-               tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale)
+               tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale, tile_lateral_scale=a.tile_lateral_scale,
+               tile_flows=a.tile_flows, tile_turbulence=a.tile_turbulence)
     print(json.dumps({k: meta[k] for k in ("cells", "iterations", "converged", "wall_s", "final_initial_residuals",
                                            "energy_balance_error")}))
     return 0
