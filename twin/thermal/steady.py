@@ -69,6 +69,74 @@ def _ordered_lower_solve(indptr, indices, data, order, r):  # pragma: no cover -
     return x
 
 
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _ordered_lower(indptr, indices, data, order):  # pragma: no cover - compiled
+    """The lower triangle (diagonal included) of a CSR matrix permuted into ``order``, as CSR with sorted
+    indices: ``sp.tril(a[order][:, order])`` entry for entry (the same values, copied, none summed), in one
+    pass instead of scipy's two fancy indexings, a COO round trip and a sort (about 15 ms a solve on
+    open-row-fine's 120k cells against 1 ms)."""
+    n = order.size
+    rank = np.empty(n, np.int64)
+    for row in range(n):
+        rank[order[row]] = row
+    out_ptr = np.zeros(n + 1, np.int64)
+    out_idx = np.empty(indices.size, np.int64)
+    out_val = np.empty(indices.size)
+    nnz = 0
+    for row in range(n):
+        old = order[row]
+        start = nnz
+        for q in range(indptr[old], indptr[old + 1]):
+            col = rank[indices[q]]
+            if col <= row:
+                # Insertion into the row's sorted run (at most seven entries per row).
+                pos = nnz
+                while pos > start and out_idx[pos - 1] > col:
+                    out_idx[pos] = out_idx[pos - 1]
+                    out_val[pos] = out_val[pos - 1]
+                    pos -= 1
+                out_idx[pos] = col
+                out_val[pos] = data[q]
+                nnz += 1
+        out_ptr[row + 1] = nnz
+    return out_ptr, out_idx[:nnz], out_val[:nnz]
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _block_system(k_ptr, k_idx, k_val, j_ptr, j_idx, j_val, c_ptr, c_idx, c_val):  # pragma: no cover - compiled
+    """CSR of the coupled system [[K, J], [C, I]] (n cells, m movers; each block CSR, K's and C's rows with
+    sorted indices, J's column indices are movers'): what ``sp.vstack([sp.hstack([K, J]), sp.hstack([C,
+    I])]).tocsr()`` gives, the same entries in the same order, in one pass (scipy goes through COO and sorts)."""
+    n = k_ptr.size - 1
+    m = c_ptr.size - 1
+    size = k_idx.size + j_idx.size + c_idx.size + m
+    ptr = np.zeros(n + m + 1, np.int64)
+    idx = np.empty(size, np.int64)
+    val = np.empty(size)
+    nnz = 0
+    for row in range(n):
+        for q in range(k_ptr[row], k_ptr[row + 1]):
+            idx[nnz] = k_idx[q]
+            val[nnz] = k_val[q]
+            nnz += 1
+        # A cell is the outlet of one mover at most (else sort these too).
+        for q in range(j_ptr[row], j_ptr[row + 1]):
+            idx[nnz] = n + j_idx[q]
+            val[nnz] = j_val[q]
+            nnz += 1
+        ptr[row + 1] = nnz
+    for row in range(m):
+        for q in range(c_ptr[row], c_ptr[row + 1]):
+            idx[nnz] = c_idx[q]
+            val[nnz] = c_val[q]
+            nnz += 1
+        idx[nnz] = n + row
+        val[nnz] = 1.0
+        nnz += 1
+        ptr[n + row + 1] = nnz
+    return ptr, idx, val
+
+
 class SteadyNotConverged(RuntimeError):
     """The Krylov solve of the steady system did not reach its tolerance."""
 
@@ -123,18 +191,22 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
     d = k_op.diagonal()
     scale = sp.diags(1.0 / d)
     k_scaled = (scale @ k_op).tocsr()
-    top = sp.hstack([k_scaled, -(scale @ inject)])
-    bottom = sp.hstack([-(sp.diags(alpha) @ net.intake.T), sp.identity(m)])
-    system = sp.vstack([top, bottom]).tocsr()
+    k_scaled.sort_indices()
+    inject_scaled = (-(scale @ inject)).tocsr()
+    coupling = (-(sp.diags(alpha) @ net.intake.T)).tocsr()
+    coupling.sort_indices()
+    system = sp.csr_matrix(_block_system(k_scaled.indptr, k_scaled.indices, k_scaled.data, inject_scaled.indptr,
+                                         inject_scaled.indices, inject_scaled.data, coupling.indptr,
+                                         coupling.indices, coupling.data)[::-1], shape=(n + m, n + m))
     direct_w = net.outlet @ np.broadcast_to(mover_heat_w, (m,))
     if source_w is not None:
         direct_w = direct_w + source_w
     rhs = np.concatenate([(direct_w + anchor * t_guess_c) / d, beta_c])
 
     order = np.argsort(-potential, kind="stable")
-    lower = sp.tril(k_scaled[order][:, order], format="csr")
-    lower.sum_duplicates()  # (sorted indices: each row's diagonal is its last entry)
-    tri = (lower.indptr.astype(np.int64), lower.indices.astype(np.int64), lower.data, order.astype(np.int64))
+    order = order.astype(np.int64)
+    # (sorted indices: each row's diagonal is its last entry)
+    tri = (*_ordered_lower(k_scaled.indptr, k_scaled.indices, k_scaled.data, order), order)
     intake_t = net.intake.T.tocsr()
 
     def precondition(r: np.ndarray) -> np.ndarray:
