@@ -35,7 +35,7 @@ import scipy.sparse.linalg as spla
 from twin.compiled import numba_cache_wanted
 from twin.thermal.network import FluidNetwork
 from twin.thermal.threads import limited_blas
-from twin.thermal.transport import AirProperties, flux_operator
+from twin.thermal.transport import AirProperties
 
 __all__ = ["SteadyNotConverged", "SteadyResult", "solve_steady_field"]
 
@@ -100,6 +100,56 @@ def _ordered_lower(indptr, indices, data, order):  # pragma: no cover - compiled
                 nnz += 1
         out_ptr[row + 1] = nnz
     return out_ptr, out_idx[:nnz], out_val[:nnz]
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _scaled_operator(n, face_a, face_b, flow, adv, cond, diag_extra):  # pragma: no cover - compiled
+    """K + diag(``diag_extra``) with each row divided by its diagonal, as CSR with sorted indices, and the
+    diagonal: :func:`~twin.thermal.transport.flux_operator`'s entries (adv = ρ c_p |F| to the upwind column,
+    cond = the face's conductance to both), assembled in one pass instead of through COO and scipy's sort
+    (52 against ~5 ms on open-row-fine's 120k cells). Off-diagonal entries hold the same bits (one or two
+    terms); the diagonal sums its terms in another order, so it differs from scipy's in rounding."""
+    count = np.ones(n, np.int64)
+    for f in range(face_a.size):
+        count[face_a[f]] += 1
+        count[face_b[f]] += 1
+    ptr = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        ptr[i + 1] = ptr[i] + count[i]
+    idx = np.empty(ptr[n], np.int64)
+    val = np.empty(ptr[n])
+    fill = ptr[:-1].copy()
+    diag = diag_extra.copy()
+    for i in range(n):
+        idx[fill[i]] = i
+        fill[i] += 1
+    for f in range(face_a.size):
+        a, b = face_a[f], face_b[f]
+        up_a = flow[f] > 0  # a is upwind: b's row takes a's temperature in
+        idx[fill[a]] = b
+        val[fill[a]] = -cond[f] if up_a else -adv[f] - cond[f]
+        fill[a] += 1
+        idx[fill[b]] = a
+        val[fill[b]] = -adv[f] - cond[f] if up_a else -cond[f]
+        fill[b] += 1
+        diag[a] += cond[f] + (adv[f] if up_a else 0.0)
+        diag[b] += cond[f] + (0.0 if up_a else adv[f])
+    for i in range(n):
+        start, stop = ptr[i], ptr[i + 1]
+        val[start] = diag[i]
+        inv = 1.0 / diag[i]
+        for q in range(start, stop):
+            val[q] *= inv
+        for q in range(start + 1, stop):  # insertion sort of the row by column (at most seven entries)
+            c, v = idx[q], val[q]
+            pos = q
+            while pos > start and idx[pos - 1] > c:
+                idx[pos] = idx[pos - 1]
+                val[pos] = val[pos - 1]
+                pos -= 1
+            idx[pos] = c
+            val[pos] = v
+    return ptr, idx, val, diag
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
@@ -184,14 +234,17 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
     n, m = net.n, len(mover_flow_m3s)
     rc = air.rho_cp
     anchor = rc * net.cell_volume_m3 / _ANCHOR_S
-    k_op = (flux_operator(net, face_flow_m3s, mover_flow_m3s, air, face_diffusivity_m2s=face_diffusivity_m2s)
-            + sp.identity(n, format="csr") * anchor)
     inject = (net.outlet @ sp.diags(rc * np.asarray(mover_flow_m3s, float))).tocsr()  # cells × movers
-    # Scale cell rows by their diagonal so that every row of the system is in kelvin.
-    d = k_op.diagonal()
+    # K (flux_operator's) with every cell row scaled by its diagonal, so that every row of the system is in kelvin.
+    f = np.asarray(face_flow_m3s, dtype=float)
+    diffusivity = (air.diffusivity_m2s if face_diffusivity_m2s is None
+                   else np.asarray(face_diffusivity_m2s, dtype=float))
+    cond = rc * diffusivity * net.face_open * net.face_area_m2 / net.dist_m
+    sink = rc * (net.intake @ np.asarray(mover_flow_m3s, float)) + anchor
+    k_ptr, k_idx, k_val, d = _scaled_operator(n, net.face_a.astype(np.int64), net.face_b.astype(np.int64), f,
+                                              rc * np.abs(f), np.broadcast_to(cond, f.shape).astype(float), sink)
+    k_scaled = sp.csr_matrix((k_val, k_idx, k_ptr), shape=(n, n))
     scale = sp.diags(1.0 / d)
-    k_scaled = (scale @ k_op).tocsr()
-    k_scaled.sort_indices()
     inject_scaled = (-(scale @ inject)).tocsr()
     coupling = (-(sp.diags(alpha) @ net.intake.T)).tocsr()
     coupling.sort_indices()
