@@ -56,17 +56,24 @@ def _ordered_lower_solve(indptr, indices, data, order, r):  # pragma: no cover -
     and a scatter after each. Here the gather and scatter happen inside the one pass. It differs from SuperLU's
     result in rounding only.
     """
-    n = order.size
-    y = np.empty(n)
-    x = np.empty(n)
-    for row in range(n):
-        acc = r[order[row]]
-        last = indptr[row + 1] - 1
-        for q in range(indptr[row], last):
-            acc -= data[q] * y[indices[q]]
-        y[row] = acc / data[last]
-        x[order[row]] = y[row]
+    x = np.empty(order.size)
+    _ordered_lower_solve_into(indptr, indices, data, order, r, np.empty(order.size), x)
     return x
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _ordered_lower_solve_into(indptr, indices, data, order, r, y, x):  # pragma: no cover - compiled
+    """:func:`_ordered_lower_solve` into ``x`` (``y`` is scratch). With unsigned index arrays (np.uint32)
+    numba drops its negative-index check from the inner loop: 0.35 against 0.65 ms per 120k-row pass. The
+    row's own y is zero while its couplings are summed, so the diagonal adds exactly nothing to them."""
+    for row in range(order.size):
+        here = order[row]
+        acc = r[here]
+        y[row] = 0.0
+        for q in range(indptr[row], indptr[row + 1]):
+            acc -= data[q] * y[indices[q]]
+        y[row] = acc / data[indptr[row + 1] - 1]
+        x[here] = y[row]
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
@@ -187,6 +194,100 @@ def _block_system(k_ptr, k_idx, k_val, j_ptr, j_idx, j_val, c_ptr, c_idx, c_val)
     return ptr, idx, val
 
 
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _dot(a, b):  # pragma: no cover - compiled
+    # A loop: numba's np.dot goes through scipy's BLAS at ~0.4 ms for 120k values against 0.06 ms here.
+    acc = 0.0
+    for i in range(a.size):
+        acc += a[i] * b[i]
+    return acc
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _csr_matvec(ptr, idx, val, x, out):  # pragma: no cover - compiled
+    for row in range(ptr.size - 1):
+        acc = 0.0
+        for q in range(ptr[row], ptr[row + 1]):
+            acc += val[q] * x[idx[q]]
+        out[row] = acc
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _precondition(tri_ptr, tri_idx, tri_val, order, in_ptr, in_idx, in_val, alpha, r, out,
+                  scratch):  # pragma: no cover - compiled
+    """Block Gauss–Seidel on the coupled system: cells by the ordered triangular solve, then each mover from
+    its intake (``in_*``: intakeᵀ as CSR, movers × cells). Into ``out``; ``scratch`` has a cell's length."""
+    n = order.size
+    _ordered_lower_solve_into(tri_ptr, tri_idx, tri_val, order, r, scratch, out)
+    for j in range(in_ptr.size - 1):
+        acc = 0.0
+        for q in range(in_ptr[j], in_ptr[j + 1]):
+            acc += in_val[q] * out[in_idx[q]]
+        out[n + j] = r[n + j] + alpha[j] * acc
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _bicgstab(ptr, idx, val, tri_ptr, tri_idx, tri_val, order, in_ptr, in_idx, in_val, alpha, b, x0, atol,
+              maxiter):  # pragma: no cover - compiled
+    """Right-preconditioned BiCGSTAB, step for step scipy's ``bicgstab`` (its stopping tests and breakdown
+    codes: 0 converged, -10 ρ breakdown, -11 ω breakdown, maxiter when exhausted) with the system as CSR and
+    the preconditioner above, in one compiled loop: scipy's spends ~0.8 ms of each iteration on open-row-fine
+    (120k cells) between the products and preconditioner solves (Python, temporaries, a concatenation).
+    Returns x, info and the iterations counted as scipy's callback counts them."""
+    size = b.size
+    x = x0.copy()
+    r = np.empty(size)
+    _csr_matvec(ptr, idx, val, x, r)
+    for i in range(size):
+        r[i] = b[i] - r[i]
+    rtilde = r.copy()
+    p = np.empty(size)
+    v = np.zeros(size)
+    s = np.empty(size)
+    t = np.empty(size)
+    phat = np.empty(size)
+    shat = np.empty(size)
+    scratch = np.empty(order.size)
+    rhotol = np.finfo(np.float64).eps ** 2
+    rho_prev, omega, alpha_k = 1.0, 1.0, 1.0
+    for iteration in range(maxiter):
+        if np.sqrt(_dot(r, r)) < atol:
+            return x, 0, iteration
+        rho = _dot(rtilde, r)
+        if np.abs(rho) < rhotol:
+            return x, -10, iteration
+        if iteration > 0:
+            if np.abs(omega) < rhotol:
+                return x, -11, iteration
+            beta = (rho / rho_prev) * (alpha_k / omega)
+            for i in range(size):
+                p[i] = (p[i] - omega * v[i]) * beta + r[i]
+        else:
+            p[:] = r
+        _precondition(tri_ptr, tri_idx, tri_val, order, in_ptr, in_idx, in_val, alpha, p, phat, scratch)
+        _csr_matvec(ptr, idx, val, phat, v)
+        rv = _dot(rtilde, v)
+        if rv == 0.0:
+            return x, -11, iteration
+        alpha_k = rho / rv
+        for i in range(size):
+            r[i] -= alpha_k * v[i]
+            s[i] = r[i]
+        if np.sqrt(_dot(s, s)) < atol:
+            for i in range(size):
+                x[i] += alpha_k * phat[i]
+            return x, 0, iteration
+        _precondition(tri_ptr, tri_idx, tri_val, order, in_ptr, in_idx, in_val, alpha, s, shat, scratch)
+        _csr_matvec(ptr, idx, val, shat, t)
+        omega = _dot(t, s) / _dot(t, t)
+        for i in range(size):
+            x[i] += alpha_k * phat[i]
+            x[i] += omega * shat[i]
+            r[i] -= omega * t[i]
+        rho_prev = rho
+    return x, maxiter, maxiter
+
+
 class SteadyNotConverged(RuntimeError):
     """The Krylov solve of the steady system did not reach its tolerance."""
 
@@ -259,7 +360,8 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
     order = np.argsort(-potential, kind="stable")
     order = order.astype(np.int64)
     # (sorted indices: each row's diagonal is its last entry)
-    tri = (*_ordered_lower(k_scaled.indptr, k_scaled.indices, k_scaled.data, order), order)
+    tri_ptr, tri_idx, tri_val = _ordered_lower(k_scaled.indptr, k_scaled.indices, k_scaled.data, order)
+    tri = (tri_ptr, tri_idx, tri_val, order)
     intake_t = net.intake.T.tocsr()
 
     def precondition(r: np.ndarray) -> np.ndarray:
@@ -279,8 +381,14 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
     atol = tol_k * np.sqrt(rhs.size)
     info = 1
     if krylov == "bicgstab":
-        z, info = spla.bicgstab(system, rhs, x0=z0, M=pre, rtol=0.0, atol=atol, maxiter=_BICGSTAB_MAXITER,
-                                callback=callback)
+        # Unsigned indices: numba then checks no negative index in the inner loops (see _ordered_lower_solve_into).
+        intake_c = intake_t.astype(float)
+        unsigned = [a.astype(np.uint32) for a in (system.indptr, system.indices, tri[0], tri[1], tri[3],
+                                                  intake_c.indptr, intake_c.indices)]
+        z, info, done = _bicgstab(unsigned[0], unsigned[1], system.data, unsigned[2], unsigned[3], tri[2],
+                                  unsigned[4], unsigned[5], unsigned[6], intake_c.data,
+                                  np.asarray(alpha, dtype=float), rhs, z0, atol, _BICGSTAB_MAXITER)
+        count[0] += done
         if info != 0 and np.all(np.isfinite(z)):
             z0 = z  # stopped short or broke down: GMRES carries on from there
     if info != 0:
