@@ -124,7 +124,7 @@ def test_compiled_triangle_and_block_system_are_scipy_s_entry_for_entry(momentum
     order = np.argsort(-phi, kind="stable").astype(np.int64)
     expected = sp.tril(k_op[order][:, order], format="csr")
     expected.sum_duplicates()
-    ptr, idx, val = steady_mod._ordered_lower(k_op.indptr, k_op.indices, k_op.data, order)
+    ptr, idx, val = steady_mod._ordered_triangle(k_op.indptr, k_op.indices, k_op.data, order, False)
     assert np.array_equal(ptr, expected.indptr) and np.array_equal(idx, expected.indices)
     assert np.array_equal(val, expected.data)
 
@@ -138,3 +138,36 @@ def test_compiled_triangle_and_block_system_are_scipy_s_entry_for_entry(momentum
                                              inject.data, coupling.indptr, coupling.indices, coupling.data)
     assert np.array_equal(ptr, expected.indptr) and np.array_equal(idx, expected.indices)
     assert np.array_equal(val, expected.data)
+
+
+def test_symmetric_gauss_seidel_preconditioner_is_the_two_triangular_solves(momentum_system, rng):
+    """BiCGSTAB's preconditioner on the cells is z = U⁻¹ D L⁻¹ r in flow order (L, U the triangles of the
+    permuted operator with its diagonal D), by SuperLU to rounding; each mover then takes its intake's mix."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    twin, args, _, _, q = momentum_system
+    net, face, phi = args[0], args[1], args[3]
+    k_op = flux_operator(net, face, q, twin.air) + sp.identity(net.n, format="csr")
+    k_op = (sp.diags(1.0 / k_op.diagonal()) @ k_op).tocsr()
+    k_op.sort_indices()
+    order = np.argsort(-phi, kind="stable").astype(np.int64)
+    perm = k_op[order][:, order]
+    m = q.size
+    alpha = rng.uniform(0.0, 1.0, m)
+    r = rng.standard_normal(net.n + m)
+    y = spla.splu(sp.tril(perm, format="csc"), permc_spec="NATURAL", diag_pivot_thresh=0.0).solve(r[:net.n][order])
+    z = spla.splu(sp.triu(perm, format="csc"), permc_spec="NATURAL", diag_pivot_thresh=0.0).solve(
+        perm.diagonal() * y)
+    expected = np.empty(net.n)
+    expected[order] = z
+    intake_t = net.intake.T.tocsr()
+    lo = steady_mod._ordered_triangle(k_op.indptr, k_op.indices, k_op.data, order, False)
+    up = steady_mod._ordered_triangle(k_op.indptr, k_op.indices, k_op.data, order, True)
+    u32 = [a.astype(np.uint32) for a in (lo[0], lo[1], up[0], up[1], order, intake_t.indptr, intake_t.indices)]
+    got = np.empty(net.n + m)
+    steady_mod._precondition(u32[0], u32[1], lo[2], u32[2], u32[3], up[2], u32[4], u32[5], u32[6],
+                             intake_t.data.astype(float), alpha, r, got, np.empty(net.n), True)
+    assert np.abs(z - y).max() > 1e-3 * np.abs(y).max()  # the backward sweep does something
+    np.testing.assert_allclose(got[:net.n], expected, rtol=1e-11, atol=1e-12 * np.abs(expected).max())
+    np.testing.assert_allclose(got[net.n:], r[net.n:] + alpha * (intake_t @ expected), rtol=1e-11, atol=1e-11)

@@ -21,6 +21,27 @@ work per iteration stays constant. Measured on a system of that hall's steady lo
 within 1.5e-3 K of the exact field. GMRES stays the default: it cannot break down. The momentum model's
 steady loop uses BiCGSTAB for its loosely solved iterates and for the state it hands out (to 1e-8 K: 121
 iterations against GMRES's 200 on open-row-fine), with GMRES behind it.
+
+BiCGSTAB runs as one compiled loop (:func:`_bicgstab`, scipy's algorithm step for step) preconditioned by
+symmetric Gauss–Seidel in flow order: a forward substitution with the ordered lower triangle L, then a
+backward one with the upper triangle U, z = U⁻¹ D L⁻¹ r. The forward sweep alone is exact for advection
+along the flow; in a recirculating flow the air comes back upstream, and the backward sweep carries that
+coupling in the same application. Cost per iteration about 1.3x, iterations a third: on four systems of
+open-row-fine's steady loop (120k cells) 37/14/15/52 against 95/53/41/117, 0.64x the time (alternated, shared
+machine); over its whole steady loop 555 Krylov iterations at the loop's 1e-5 K against 991 with the forward
+sweep at the former 1e-4 K (twin.sim.twin's _STEADY_INNER_TOL_K says why the tolerance went back to 1e-5).
+The set-up is compiled too: K scaled by its diagonal in one pass (:func:`_scaled_operator`, 7 against 52 ms
+through flux_operator's COO and scipy's sort), its triangles in flow order (:func:`_ordered_triangle`, 11
+against 20 ms) and the coupled system's CSR (:func:`_block_system`, 6.5 against 11 ms); the loop's products
+and triangular sweeps index with unsigned integers, which spares numba a negative-index test per entry
+(0.35 against 0.65 ms per product of 120k rows, scipy's own 0.36 ms). GMRES (the potential flow's solves
+and the fall-back) keeps the forward sweep: along a potential flow it is nearly exact already.
+
+Measured and not kept (open-row-fine, shared machine): Eisenstat–Walker-style forcing in the steady loop,
+each in-loop solve's tolerance tied to how far the intakes moved in the outer iteration before (clipped to
+[1e-4, 1e-2] K, with the forward sweep): at 0.01x that move 568 instead of 984 Krylov iterations, but the loop
+stopped one outer iteration earlier and the intakes moved by 0.093 K; at 0.001x 919 iterations, within
+0.004 K, and its final solve took 125 instead of 116: no gain worth its rule. Not tried: pyamg's AIR.
 """
 
 from __future__ import annotations
@@ -44,6 +65,8 @@ __all__ = ["SteadyNotConverged", "SteadyResult", "solve_steady_field"]
 _ANCHOR_S = 1.0e9
 # BiCGSTAB iterations before GMRES takes over (a converging solve needs 30–150 on the validation halls).
 _BICGSTAB_MAXITER = 500
+# BiCGSTAB's preconditioner: symmetric Gauss–Seidel in flow order (forward and backward), not forward only.
+_SYMMETRIC_GS = True
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
@@ -77,11 +100,11 @@ def _ordered_lower_solve_into(indptr, indices, data, order, r, y, x):  # pragma:
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
-def _ordered_lower(indptr, indices, data, order):  # pragma: no cover - compiled
-    """The lower triangle (diagonal included) of a CSR matrix permuted into ``order``, as CSR with sorted
-    indices: ``sp.tril(a[order][:, order])`` entry for entry (the same values, copied, none summed), in one
-    pass instead of scipy's two fancy indexings, a COO round trip and a sort (about 15 ms a solve on
-    open-row-fine's 120k cells against 1 ms)."""
+def _ordered_triangle(indptr, indices, data, order, upper):  # pragma: no cover - compiled
+    """The lower (``upper`` False) or upper triangle, diagonal included, of a CSR matrix permuted into
+    ``order``, as CSR with sorted indices: ``sp.tril(a[order][:, order])`` (or ``sp.triu``) entry for entry
+    (the same values, copied, none summed), in one pass instead of scipy's two fancy indexings, a COO round
+    trip and a sort (11 against 20 ms on open-row-fine's 120k cells)."""
     n = order.size
     rank = np.empty(n, np.int64)
     for row in range(n):
@@ -95,7 +118,7 @@ def _ordered_lower(indptr, indices, data, order):  # pragma: no cover - compiled
         start = nnz
         for q in range(indptr[old], indptr[old + 1]):
             col = rank[indices[q]]
-            if col <= row:
+            if (col >= row) if upper else (col <= row):
                 # Insertion into the row's sorted run (at most seven entries per row).
                 pos = nnz
                 while pos > start and out_idx[pos - 1] > col:
@@ -213,12 +236,26 @@ def _csr_matvec(ptr, idx, val, x, out):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
-def _precondition(tri_ptr, tri_idx, tri_val, order, in_ptr, in_idx, in_val, alpha, r, out,
-                  scratch):  # pragma: no cover - compiled
-    """Block Gauss–Seidel on the coupled system: cells by the ordered triangular solve, then each mover from
-    its intake (``in_*``: intakeᵀ as CSR, movers × cells). Into ``out``; ``scratch`` has a cell's length."""
+def _precondition(tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, order, in_ptr, in_idx, in_val, alpha, r,
+                  out, scratch, symmetric):  # pragma: no cover - compiled
+    """Block (symmetric) Gauss–Seidel on the coupled system: cells by the ordered forward substitution with
+    the lower triangle L (diagonal D included) and, when ``symmetric``, the backward one with the upper
+    triangle U (D included): z = U⁻¹ D L⁻¹ r; then each mover from its intake (``in_*``: intakeᵀ as CSR,
+    movers × cells). Into ``out``; ``scratch`` has a cell's length."""
     n = order.size
     _ordered_lower_solve_into(tri_ptr, tri_idx, tri_val, order, r, scratch, out)
+    if symmetric:
+        # scratch holds y = L⁻¹ r in flow order; overwritten from the last row up by z (a row needs only the
+        # z of the rows after it, and its own y before it is overwritten).
+        for back in range(n):
+            row = n - 1 - back
+            diag = up_val[up_ptr[row]]
+            acc = diag * scratch[row]
+            scratch[row] = 0.0  # the diagonal's own term in the loop below adds exactly nothing
+            for q in range(up_ptr[row], up_ptr[row + 1]):
+                acc -= up_val[q] * scratch[up_idx[q]]
+            scratch[row] = acc / diag
+            out[order[row]] = scratch[row]
     for j in range(in_ptr.size - 1):
         acc = 0.0
         for q in range(in_ptr[j], in_ptr[j + 1]):
@@ -227,8 +264,8 @@ def _precondition(tri_ptr, tri_idx, tri_val, order, in_ptr, in_idx, in_val, alph
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
-def _bicgstab(ptr, idx, val, tri_ptr, tri_idx, tri_val, order, in_ptr, in_idx, in_val, alpha, b, x0, atol,
-              maxiter):  # pragma: no cover - compiled
+def _bicgstab(ptr, idx, val, tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, order, in_ptr, in_idx, in_val,
+              alpha, symmetric, b, x0, atol, maxiter):  # pragma: no cover - compiled
     """Right-preconditioned BiCGSTAB, step for step scipy's ``bicgstab`` (its stopping tests and breakdown
     codes: 0 converged, -10 ρ breakdown, -11 ω breakdown, maxiter when exhausted) with the system as CSR and
     the preconditioner above, in one compiled loop: scipy's spends ~0.8 ms of each iteration on open-row-fine
@@ -264,7 +301,8 @@ def _bicgstab(ptr, idx, val, tri_ptr, tri_idx, tri_val, order, in_ptr, in_idx, i
                 p[i] = (p[i] - omega * v[i]) * beta + r[i]
         else:
             p[:] = r
-        _precondition(tri_ptr, tri_idx, tri_val, order, in_ptr, in_idx, in_val, alpha, p, phat, scratch)
+        _precondition(tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, order, in_ptr, in_idx, in_val, alpha, p,
+                      phat, scratch, symmetric)
         _csr_matvec(ptr, idx, val, phat, v)
         rv = _dot(rtilde, v)
         if rv == 0.0:
@@ -277,7 +315,8 @@ def _bicgstab(ptr, idx, val, tri_ptr, tri_idx, tri_val, order, in_ptr, in_idx, i
             for i in range(size):
                 x[i] += alpha_k * phat[i]
             return x, 0, iteration
-        _precondition(tri_ptr, tri_idx, tri_val, order, in_ptr, in_idx, in_val, alpha, s, shat, scratch)
+        _precondition(tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, order, in_ptr, in_idx, in_val, alpha, s,
+                      shat, scratch, symmetric)
         _csr_matvec(ptr, idx, val, shat, t)
         omega = _dot(t, s) / _dot(t, t)
         for i in range(size):
@@ -360,7 +399,7 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
     order = np.argsort(-potential, kind="stable")
     order = order.astype(np.int64)
     # (sorted indices: each row's diagonal is its last entry)
-    tri_ptr, tri_idx, tri_val = _ordered_lower(k_scaled.indptr, k_scaled.indices, k_scaled.data, order)
+    tri_ptr, tri_idx, tri_val = _ordered_triangle(k_scaled.indptr, k_scaled.indices, k_scaled.data, order, False)
     tri = (tri_ptr, tri_idx, tri_val, order)
     intake_t = net.intake.T.tocsr()
 
@@ -381,13 +420,16 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
     atol = tol_k * np.sqrt(rhs.size)
     info = 1
     if krylov == "bicgstab":
+        # Symmetric Gauss–Seidel: the upper triangle in flow order too (see the module docstring).
+        up_ptr, up_idx, up_val = (_ordered_triangle(k_scaled.indptr, k_scaled.indices, k_scaled.data, order, True)
+                                  if _SYMMETRIC_GS else (np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)))
         # Unsigned indices: numba then checks no negative index in the inner loops (see _ordered_lower_solve_into).
         intake_c = intake_t.astype(float)
-        unsigned = [a.astype(np.uint32) for a in (system.indptr, system.indices, tri[0], tri[1], tri[3],
-                                                  intake_c.indptr, intake_c.indices)]
-        z, info, done = _bicgstab(unsigned[0], unsigned[1], system.data, unsigned[2], unsigned[3], tri[2],
-                                  unsigned[4], unsigned[5], unsigned[6], intake_c.data,
-                                  np.asarray(alpha, dtype=float), rhs, z0, atol, _BICGSTAB_MAXITER)
+        u32 = [a.astype(np.uint32) for a in (system.indptr, system.indices, tri_ptr, tri_idx, up_ptr, up_idx,
+                                             order, intake_c.indptr, intake_c.indices)]
+        z, info, done = _bicgstab(u32[0], u32[1], system.data, u32[2], u32[3], tri_val, u32[4], u32[5], up_val,
+                                  u32[6], u32[7], u32[8], intake_c.data, np.asarray(alpha, dtype=float),
+                                  _SYMMETRIC_GS, rhs, z0, atol, _BICGSTAB_MAXITER)
         count[0] += done
         if info != 0 and np.all(np.isfinite(z)):
             z0 = z  # stopped short or broke down: GMRES carries on from there
