@@ -124,9 +124,11 @@ def test_compiled_triangle_and_block_system_are_scipy_s_entry_for_entry(momentum
     order = np.argsort(-phi, kind="stable").astype(np.int64)
     expected = sp.tril(k_op[order][:, order], format="csr")
     expected.sum_duplicates()
-    ptr, idx, val = steady_mod._ordered_triangle(k_op.indptr, k_op.indices, k_op.data, order, False)
-    assert np.array_equal(ptr, expected.indptr) and np.array_equal(idx, expected.indices)
-    assert np.array_equal(val, expected.data)
+    tri = steady_mod._ordered_triangles(k_op.indptr, k_op.indices, k_op.data, order)
+    upper = sp.triu(k_op[order][:, order], format="csr")
+    for (ptr, idx, val), scipy_s in ((tri[:3], expected), (tri[3:], upper)):
+        assert np.array_equal(ptr, scipy_s.indptr) and np.array_equal(idx, scipy_s.indices)
+        assert np.array_equal(val, scipy_s.data)
 
     m = q.size
     alpha = rng.uniform(0.0, 1.0, m)
@@ -162,8 +164,8 @@ def test_symmetric_gauss_seidel_preconditioner_is_the_two_triangular_solves(mome
     expected = np.empty(net.n)
     expected[order] = z
     intake_t = net.intake.T.tocsr()
-    lo = steady_mod._ordered_triangle(k_op.indptr, k_op.indices, k_op.data, order, False)
-    up = steady_mod._ordered_triangle(k_op.indptr, k_op.indices, k_op.data, order, True)
+    tri = steady_mod._ordered_triangles(k_op.indptr, k_op.indices, k_op.data, order)
+    lo, up = tri[:3], tri[3:]
     u32 = [a.astype(np.uint32) for a in (lo[0], lo[1], up[0], up[1], order, intake_t.indptr, intake_t.indices)]
     got = np.empty(net.n + m)
     steady_mod._precondition(u32[0], u32[1], lo[2], u32[2], u32[3], up[2], u32[4], u32[5], u32[6],

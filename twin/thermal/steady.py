@@ -30,11 +30,12 @@ coupling in the same application. Cost per iteration about 1.3x, iterations a th
 open-row-fine's steady loop (120k cells) 37/14/15/52 against 95/53/41/117, 0.64x the time (alternated, shared
 machine); over its whole steady loop 555 Krylov iterations at the loop's 1e-5 K against 991 with the forward
 sweep at the former 1e-4 K (twin.sim.twin's _STEADY_INNER_TOL_K says why the tolerance went back to 1e-5).
-The set-up is compiled too: K scaled by its diagonal in one pass (:func:`_scaled_operator`, 7 against 52 ms
-through flux_operator's COO and scipy's sort), its triangles in flow order (:func:`_ordered_triangle`, 11
-against 20 ms) and the coupled system's CSR (:func:`_block_system`, 6.5 against 11 ms); the loop's products
-and triangular sweeps index with unsigned integers, which spares numba a negative-index test per entry
-(0.35 against 0.65 ms per product of 120k rows, scipy's own 0.36 ms). GMRES (the potential flow's solves
+The set-up is compiled too: K scaled by its diagonal in one pass (:func:`_scaled_operator`, 7 against
+52 ms through flux_operator's COO and scipy's sort), both its triangles in flow order in one pass
+(:func:`_ordered_triangles`; the lower one alone 11 against 20 ms) and the coupled system's CSR
+(:func:`_block_system`, 6.5 against 11 ms); the loop's products and triangular sweeps index with unsigned
+integers, which spares numba a negative-index test per entry (0.35 against 0.65 ms per product of 120k
+rows, scipy's own 0.36 ms). GMRES (the potential flow's solves
 and the fall-back) keeps the forward sweep: along a potential flow it is nearly exact already.
 
 Measured and not kept (open-row-fine, shared machine): Eisenstat–Walker-style forcing in the steady loop,
@@ -100,36 +101,51 @@ def _ordered_lower_solve_into(indptr, indices, data, order, r, y, x):  # pragma:
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
-def _ordered_triangle(indptr, indices, data, order, upper):  # pragma: no cover - compiled
-    """The lower (``upper`` False) or upper triangle, diagonal included, of a CSR matrix permuted into
-    ``order``, as CSR with sorted indices: ``sp.tril(a[order][:, order])`` (or ``sp.triu``) entry for entry
-    (the same values, copied, none summed), in one pass instead of scipy's two fancy indexings, a COO round
-    trip and a sort (11 against 20 ms on open-row-fine's 120k cells)."""
+def _ordered_triangles(indptr, indices, data, order):  # pragma: no cover - compiled
+    """The lower and the upper triangle, diagonal included in both, of a CSR matrix permuted into ``order``,
+    each as CSR (np.uint32 indices, sorted): ``sp.tril(a[order][:, order])`` and ``sp.triu(...)`` entry for
+    entry (the same values, copied, none summed), in one pass instead of scipy's two fancy indexings, a COO
+    round trip and a sort each (the lower one alone 11 against 20 ms on open-row-fine's 120k cells)."""
     n = order.size
     rank = np.empty(n, np.int64)
     for row in range(n):
         rank[order[row]] = row
-    out_ptr = np.zeros(n + 1, np.int64)
-    out_idx = np.empty(indices.size, np.int64)
-    out_val = np.empty(indices.size)
-    nnz = 0
+    lo_ptr = np.zeros(n + 1, np.uint32)
+    up_ptr = np.zeros(n + 1, np.uint32)
+    lo_idx = np.empty(indices.size, np.uint32)
+    up_idx = np.empty(indices.size, np.uint32)
+    lo_val = np.empty(indices.size)
+    up_val = np.empty(indices.size)
+    lo_nnz = 0
+    up_nnz = 0
     for row in range(n):
         old = order[row]
-        start = nnz
+        lo_start = lo_nnz
+        up_start = up_nnz
         for q in range(indptr[old], indptr[old + 1]):
             col = rank[indices[q]]
-            if (col >= row) if upper else (col <= row):
-                # Insertion into the row's sorted run (at most seven entries per row).
-                pos = nnz
-                while pos > start and out_idx[pos - 1] > col:
-                    out_idx[pos] = out_idx[pos - 1]
-                    out_val[pos] = out_val[pos - 1]
+            # Insertion into the row's sorted run (at most seven entries per row); the diagonal goes in both.
+            if col <= row:
+                pos = lo_nnz
+                while pos > lo_start and lo_idx[pos - 1] > col:
+                    lo_idx[pos] = lo_idx[pos - 1]
+                    lo_val[pos] = lo_val[pos - 1]
                     pos -= 1
-                out_idx[pos] = col
-                out_val[pos] = data[q]
-                nnz += 1
-        out_ptr[row + 1] = nnz
-    return out_ptr, out_idx[:nnz], out_val[:nnz]
+                lo_idx[pos] = col
+                lo_val[pos] = data[q]
+                lo_nnz += 1
+            if col >= row:
+                pos = up_nnz
+                while pos > up_start and up_idx[pos - 1] > col:
+                    up_idx[pos] = up_idx[pos - 1]
+                    up_val[pos] = up_val[pos - 1]
+                    pos -= 1
+                up_idx[pos] = col
+                up_val[pos] = data[q]
+                up_nnz += 1
+        lo_ptr[row + 1] = lo_nnz
+        up_ptr[row + 1] = up_nnz
+    return lo_ptr, lo_idx[:lo_nnz], lo_val[:lo_nnz], up_ptr, up_idx[:up_nnz], up_val[:up_nnz]
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
@@ -399,7 +415,8 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
     order = np.argsort(-potential, kind="stable")
     order = order.astype(np.int64)
     # (sorted indices: each row's diagonal is its last entry)
-    tri_ptr, tri_idx, tri_val = _ordered_triangle(k_scaled.indptr, k_scaled.indices, k_scaled.data, order, False)
+    tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val = _ordered_triangles(k_scaled.indptr, k_scaled.indices,
+                                                                        k_scaled.data, order)
     tri = (tri_ptr, tri_idx, tri_val, order)
     intake_t = net.intake.T.tocsr()
 
@@ -420,9 +437,6 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
     atol = tol_k * np.sqrt(rhs.size)
     info = 1
     if krylov == "bicgstab":
-        # Symmetric Gauss–Seidel: the upper triangle in flow order too (see the module docstring).
-        up_ptr, up_idx, up_val = (_ordered_triangle(k_scaled.indptr, k_scaled.indices, k_scaled.data, order, True)
-                                  if _SYMMETRIC_GS else (np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0)))
         # Unsigned indices: numba then checks no negative index in the inner loops (see _ordered_lower_solve_into).
         intake_c = intake_t.astype(float)
         u32 = [a.astype(np.uint32) for a in (system.indptr, system.indices, tri_ptr, tri_idx, up_ptr, up_idx,
