@@ -10,6 +10,7 @@ from twin.model import bundled_hall
 from twin.sim.twin import HallTwin
 from twin.thermal import steady as steady_mod
 from twin.thermal.steady import solve_steady_field
+from twin.thermal.transport import flux_operator
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,7 @@ def test_ordered_forward_substitution_is_superlu_s_solve_of_the_permuted_lower_t
 
     twin, args, _, _, q = momentum_system
     net, face = args[0], args[1]
-    k_op = steady_mod.flux_operator(net, face, q, twin.air) + sp.identity(net.n, format="csr")
+    k_op = flux_operator(net, face, q, twin.air) + sp.identity(net.n, format="csr")
     k_op = (sp.diags(1.0 / k_op.diagonal()) @ k_op).tocsr()
     order = np.argsort(-args[3], kind="stable")
     r = rng.standard_normal(net.n)
@@ -84,3 +85,91 @@ def test_ordered_forward_substitution_is_superlu_s_solve_of_the_permuted_lower_t
                                           order.astype(np.int64), r)
     assert np.abs(lower - sp.diags(lower.diagonal())).sum() > 0  # the triangle couples cells: not a diagonal
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+
+
+def test_compiled_scaled_operator_is_flux_operator_divided_by_its_diagonal(momentum_system, rng):
+    """The steady solve's one-pass assembly gives transport's reference operator (plus the anchor on the
+    diagonal) with each row divided by its diagonal, to rounding, with sorted indices."""
+    import scipy.sparse as sp
+
+    twin, args, kwargs, _, q = momentum_system
+    net, face, air = args[0], args[1], args[4]
+    diffusivity = kwargs["face_diffusivity_m2s"]
+    extra = rng.uniform(0.0, 1.0, net.n)  # stands in for the anchor: any diagonal addition
+    k_ref = flux_operator(net, face, q, air, face_diffusivity_m2s=diffusivity) + sp.diags(extra)
+    rc = air.rho_cp
+    cond = rc * diffusivity * net.face_open * net.face_area_m2 / net.dist_m
+    sink = rc * (net.intake @ q) + extra
+    ptr, idx, val, diag = steady_mod._scaled_operator(net.n, net.face_a.astype(np.int64),
+                                                      net.face_b.astype(np.int64), face, rc * np.abs(face),
+                                                      cond, sink)
+    got = sp.csr_matrix((val, idx, ptr), shape=(net.n, net.n))
+    assert got.has_sorted_indices
+    np.testing.assert_allclose(diag, k_ref.diagonal(), rtol=1e-13)
+    expected = (sp.diags(1.0 / k_ref.diagonal()) @ k_ref).toarray()
+    assert np.count_nonzero(expected - np.diag(np.diag(expected))) > net.n  # cells coupled to neighbours
+    np.testing.assert_allclose(got.toarray(), expected, rtol=1e-13, atol=1e-15)
+
+
+def test_compiled_triangle_and_block_system_are_scipy_s_entry_for_entry(momentum_system, rng):
+    """The permuted lower triangle and the coupled system's CSR hold scipy's entries in scipy's order (the
+    same bits: the steady answer does not move)."""
+    import scipy.sparse as sp
+
+    twin, args, _, _, q = momentum_system
+    net, face, phi = args[0], args[1], args[3]
+    k_op = flux_operator(net, face, q, twin.air) + sp.identity(net.n, format="csr")
+    k_op = (sp.diags(1.0 / k_op.diagonal()) @ k_op).tocsr()
+    k_op.sort_indices()
+    order = np.argsort(-phi, kind="stable").astype(np.int64)
+    expected = sp.tril(k_op[order][:, order], format="csr")
+    expected.sum_duplicates()
+    tri = steady_mod._ordered_triangles(k_op.indptr, k_op.indices, k_op.data, order)
+    upper = sp.triu(k_op[order][:, order], format="csr")
+    for (ptr, idx, val), scipy_s in ((tri[:3], expected), (tri[3:], upper)):
+        assert np.array_equal(ptr, scipy_s.indptr) and np.array_equal(idx, scipy_s.indices)
+        assert np.array_equal(val, scipy_s.data)
+
+    m = q.size
+    alpha = rng.uniform(0.0, 1.0, m)
+    inject = (-(net.outlet @ sp.diags(rng.uniform(1.0, 2.0, m)))).tocsr()
+    coupling = (-(sp.diags(alpha) @ net.intake.T)).tocsr()
+    coupling.sort_indices()
+    expected = sp.vstack([sp.hstack([k_op, inject]), sp.hstack([coupling, sp.identity(m)])]).tocsr()
+    ptr, idx, val = steady_mod._block_system(k_op.indptr, k_op.indices, k_op.data, inject.indptr, inject.indices,
+                                             inject.data, coupling.indptr, coupling.indices, coupling.data)
+    assert np.array_equal(ptr, expected.indptr) and np.array_equal(idx, expected.indices)
+    assert np.array_equal(val, expected.data)
+
+
+def test_symmetric_gauss_seidel_preconditioner_is_the_two_triangular_solves(momentum_system, rng):
+    """BiCGSTAB's preconditioner on the cells is z = U⁻¹ D L⁻¹ r in flow order (L, U the triangles of the
+    permuted operator with its diagonal D), by SuperLU to rounding; each mover then takes its intake's mix."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    twin, args, _, _, q = momentum_system
+    net, face, phi = args[0], args[1], args[3]
+    k_op = flux_operator(net, face, q, twin.air) + sp.identity(net.n, format="csr")
+    k_op = (sp.diags(1.0 / k_op.diagonal()) @ k_op).tocsr()
+    k_op.sort_indices()
+    order = np.argsort(-phi, kind="stable").astype(np.int64)
+    perm = k_op[order][:, order]
+    m = q.size
+    alpha = rng.uniform(0.0, 1.0, m)
+    r = rng.standard_normal(net.n + m)
+    y = spla.splu(sp.tril(perm, format="csc"), permc_spec="NATURAL", diag_pivot_thresh=0.0).solve(r[:net.n][order])
+    z = spla.splu(sp.triu(perm, format="csc"), permc_spec="NATURAL", diag_pivot_thresh=0.0).solve(
+        perm.diagonal() * y)
+    expected = np.empty(net.n)
+    expected[order] = z
+    intake_t = net.intake.T.tocsr()
+    tri = steady_mod._ordered_triangles(k_op.indptr, k_op.indices, k_op.data, order)
+    lo, up = tri[:3], tri[3:]
+    u32 = [a.astype(np.uint32) for a in (lo[0], lo[1], up[0], up[1], order, intake_t.indptr, intake_t.indices)]
+    got = np.empty(net.n + m)
+    steady_mod._precondition(u32[0], u32[1], lo[2], u32[2], u32[3], up[2], u32[4], u32[5], u32[6],
+                             intake_t.data.astype(float), alpha, r, got, np.empty(net.n), True)
+    assert np.abs(z - y).max() > 1e-3 * np.abs(y).max()  # the backward sweep does something
+    np.testing.assert_allclose(got[:net.n], expected, rtol=1e-11, atol=1e-12 * np.abs(expected).max())
+    np.testing.assert_allclose(got[net.n:], r[net.n:] + alpha * (intake_t @ expected), rtol=1e-11, atol=1e-11)
