@@ -53,40 +53,13 @@ def test_sequenced_and_plain_steady_solves_agree_and_the_sequenced_one_skips_the
     assert all(np.all(seq.momentum[name] > 0) for name in ("k", "eps") if name in seq.momentum)
 
 
-def test_a_plenum_of_an_odd_number_of_fine_cells_is_deepened_on_the_coarse_grid():
-    """Tiny at 0.25 m with a 0.75 m plenum (3 fine cells): the 0.5 m grid deepens it to 1 m, one fine cell below
-    the fine grid's floor, and the solve started from its answer stops within the stopping rule's 0.05 K of the
-    one from rest, with its face flows divergence-free. (Here it takes more outer iterations than from rest, 41
-    against 34: the coarse start saves the start-up but this small hall's loop settles no faster from it.)"""
-    data = tiny_dict()
-    data["hall"]["cell_m"] = 0.25
-    data["raised_floor"]["depth_m"] = 0.75
-    data["airflow"] = {"model": "momentum"}
-    hall = hall_from(data)
-    plain_twin, seq_twin = HallTwin(hall, grid_sequencing=False), HallTwin(hall)
-    plain, seq = plain_twin.steady(), seq_twin.steady()
-    info = seq.extra["steady"]["grid_sequencing"]
-    assert info["coarse_cell_m"] == 0.5, info
-    coarse = seq_twin._coarse_twin()
-    assert not isinstance(coarse, str) and coarse.hall.plenum_depth_m == 1.0
-    assert coarse.momentum is not None and coarse.momentum.shape[2] * 2 == seq_twin.voxels.grid.shape[2] + 1
-    t_plain, t_seq = plain_twin.intake_c(plain.t_air_c), seq_twin.intake_c(seq.t_air_c)
-    assert np.max(np.abs(t_seq - t_plain)) < 0.05
-    src = seq_twin.airflow.sources_m3s(seq.flow_movers_m3s)
-    div = face_divergence(seq_twin.net, seq.face_flow_m3s)
-    assert np.max(np.abs(div - src)) < 1e-12 * np.abs(seq.face_flow_m3s).max()
-
-
 def test_a_hall_with_no_coarser_grid_is_solved_from_rest_and_says_why():
-    """Tiny 6.5 m long at 0.5 m is no whole number of 1 m cells: the steady solve records why it did not sequence
+    """Tiny's 0.5 m plenum is no whole number of 1 m cells: the steady solve records why it did not sequence
     and gives the very bits of a solve with sequencing off."""
-    data = tiny_dict()
-    data["hall"]["size_m"] = (6.5, 5.0, 3.0)
-    data["airflow"] = {"model": "momentum"}
-    hall = hall_from(data)
+    hall = _tiny_at(0.5)
     seq, plain = HallTwin(hall).steady(), HallTwin(hall, grid_sequencing=False).steady()
     reason = seq.extra["steady"]["grid_sequencing"]["skipped"]
-    assert "hall.size_m (x)" in reason and "1 m" in reason, reason
+    assert "raised_floor.depth_m" in reason and "1 m" in reason, reason
     assert np.array_equal(seq.t_air_c, plain.t_air_c)
 
 
@@ -97,8 +70,7 @@ def test_the_hall_file_turns_sequencing_off():
 
 def test_coarse_hall_is_the_same_hall_on_larger_cells_or_says_why_not():
     """Twice tiny's 0.25 m cells is tiny's own grid; 1 m cells leave 3 along its 3 m height, too few to say
-    anything about the flow; the racks and units are the file's, unchanged; a plenum of no whole number of the
-    larger cells is deepened to the next one (tiny's 0.5 m at 1 m cells: 1 m), the room above it as it was."""
+    anything about the flow; the racks and units are the file's, unchanged."""
     from twin.model.load import HallError, bundled_hall, coarse_hall
 
     hall = _tiny_at(0.25)
@@ -110,15 +82,5 @@ def test_coarse_hall_is_the_same_hall_on_larger_cells_or_says_why_not():
     data["crahs"][0]["supply_to"] = "front"
     with pytest.raises(HallError, match=r"3 m along z is fewer than 4 cells"):
         coarse_hall(hall_from(data), 2)
-    deeper = coarse_hall(bundled_hall("tiny"), 2)
-    assert deeper.plenum_depth_m == 1.0 and deeper.spec.hall.size_m == bundled_hall("tiny").spec.hall.size_m
-    odd = tiny_dict()
-    odd["hall"]["cell_m"] = 0.15
-    odd["raised_floor"]["depth_m"] = 0.45  # 3 cells of 0.15 m: 0.45 / 0.3 rounds up to 2 cells, not 3
-    odd["hall"]["size_m"] = (6.0, 5.1, 3.0)
-    odd["rows"][0]["start_m"] = (0.9, 2.4)
-    odd["rows"][0]["rack_size_m"] = (0.6, 1.2, 2.1)
-    odd["tiles"][0]["y_m"] = (1.2, 2.4)
-    odd["crahs"][0]["position_m"] = (2.1, 3.9)
-    odd["crahs"][0]["size_m"] = (1.8, 0.9, 1.8)
-    assert coarse_hall(hall_from(odd), 2).plenum_depth_m == 0.6
+    with pytest.raises(HallError, match=r"raised_floor\.depth_m: 0\.5 m is not a whole number of cells of 1\.0 m"):
+        coarse_hall(bundled_hall("tiny"), 2)

@@ -9,7 +9,6 @@ names of those modules are re-exported here, where callers have always found the
 
 from __future__ import annotations
 
-import math
 import os
 import tomllib
 from pathlib import Path
@@ -110,27 +109,19 @@ MIN_COARSE_CELLS = 4
 
 def coarse_hall(hall: HallModel, ratio: int) -> HallModel:
     """The same hall on cells ``ratio`` times larger, everything else the file's (grid sequencing of the
-    momentum model's steady solve: twin.sim.twin). A raised floor's plenum that is no whole number of the
-    larger cells is deepened to the next whole number (0.45 m at 0.3 m: 0.6 m), down from the floor, so that
-    the room (z ≥ 0) keeps its planes and the grids differ only below the fine one's bottom
-    (twin.thermal.gridseq: the offset); a deeper plenum only starts the fine solve, whose own answer is its own.
+    momentum model's steady solve: twin.sim.twin).
 
     Raises:
-        HallError: why no such grid fits: the hall's sizes are not whole numbers of the larger cell, fewer than
-            MIN_COARSE_CELLS along an axis, or the hall's objects do not fit it (the hall checks' own message,
-            naming the key).
+        HallError: why no such grid fits: the hall's sizes or its raised floor's depth are not whole numbers
+            of the larger cell, fewer than MIN_COARSE_CELLS along an axis, or the hall's objects do not fit
+            it (the hall checks' own message, naming the key).
     """
     info = hall.spec.hall
     cell_m = round(info.cell_m * ratio, 9)  # 0.15 x 3 is 0.44999999999999996 in binary; the file would say 0.45
     where = f"{hall.path or '<hall>'} at {cell_m:g} m cells"
-    spec = hall.spec
     depth_m = hall.plenum_depth_m
-    if spec.raised_floor is not None:
-        # The tolerance: 0.45 / 0.15 is 3.0000000000000004 in binary, which is whole, not 4 cells.
-        depth_m = round(math.ceil(depth_m / cell_m - 1e-6) * cell_m, 9)
-        spec = spec.model_copy(update={"raised_floor": spec.raised_floor.model_copy(update={"depth_m": depth_m})})
     for axis, value in zip("xyz", (*info.size_m[:2], info.size_m[2] + depth_m), strict=True):
         if round(value / cell_m) < MIN_COARSE_CELLS:
             raise HallError(f"{where}: {value:g} m along {axis} is fewer than {MIN_COARSE_CELLS} cells")
-    spec = spec.model_copy(update={"hall": info.model_copy(update={"cell_m": cell_m})})
+    spec = hall.spec.model_copy(update={"hall": info.model_copy(update={"cell_m": cell_m})})
     return check_hall(spec, hall.path, where)

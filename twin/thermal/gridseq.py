@@ -6,11 +6,12 @@ costs about r³ less per iteration and needs fewer of them. The coarse answer, c
 leaves the fine iterations only the fine scales to settle. The coarse grid is the fine one with every
 r × r × r block of cells merged (the geometry is voxelized again on the coarse grid, so racks and panels
 snap to its planes and the two grids' solids need not match). Their high ends coincide; at the low end the
-coarse grid may reach ``offset`` fine cells further (0 ≤ offset < r per axis): a raised-floor plenum that
-is no whole number of coarse cells (0.45 m at 0.3 m) is deepened to the next one on the coarse grid
-(:func:`twin.model.load.coarse_hall`), which keeps the room (z ≥ 0) on the same planes. Fine cell k then
-lies in coarse cell (k + offset) // r and fine face k on the plane of the coarse grid's fine-index face
-k + offset; the coarse cells' parts below the fine domain are not carried over.
+coarse grid may reach ``offset`` fine cells further (0 ≤ offset < r per axis), as it would for a raised-floor
+plenum that is no whole number of coarse cells (0.45 m at 0.3 m) deepened to the next one below the room's
+unchanged planes. Fine cell k then lies in coarse cell (k + offset) // r and fine face k on the plane of the
+coarse grid's fine-index face k + offset; the coarse cells' parts below the fine domain are not carried over.
+:func:`twin.model.load.coarse_hall` does not deepen a plenum (measured, not kept: twin.thermal.momentum's
+"Grid sequencing" note), so the steady solve uses offset 0; the transfers take any offset.
 
 Face velocities (staggered, the component normal to each face) are prolonged so that divergence is
 consistent: a fine face on a coarse face's plane takes the coarse face's velocity (its r² fine faces carry
