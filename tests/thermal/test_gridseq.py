@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twin.thermal.gridseq import prolong_cells, prolong_faces, prolong_momentum, restrict_cells
+from twin.thermal.gridseq import grid_offset, prolong_cells, prolong_faces, prolong_momentum, restrict_cells
 from twin.thermal.momentum import MomentumSolver, MoverJets
 
 
@@ -80,6 +80,78 @@ def test_restriction_keeps_a_uniform_field_and_the_heat_of_the_air(rng):
     fluid[:2, :2, :2] = False
     c = restrict_cells(np.where(fluid, 20.0, -5.0), fluid, ratio, coarse_fluid)
     assert np.allclose(c, 20.0)
+
+
+def _parents(n_fine, ratio, offset):
+    """Coarse parent of each fine cell along an axis when the coarse grid reaches ``offset`` fine cells lower."""
+    return (np.arange(n_fine) + offset) // ratio
+
+
+@pytest.mark.parametrize(("ratio", "offset_z"), [(2, 1), (3, 1), (3, 2)])
+def test_offset_prolongation_gives_each_fine_cell_its_parents_divergence(rng, ratio, offset_z):
+    """A coarse grid reaching ``offset_z`` fine cells below the fine one (a plenum deepened to whole coarse cells):
+    fine cell k lies in coarse cell (k + offset) // r and carries its divergence over r³; the fine faces on a
+    coarse face's plane carry that face's flux; the fine grid's bottom face lies inside the lowest coarse cell."""
+    shape = (3, 4, 5)
+    offset = (0, 0, offset_z)
+    u = [rng.normal(size=_face_shape(shape, a)) for a in range(3)]
+    fine = [prolong_faces(u[a], a, ratio, offset=offset) for a in range(3)]
+    fine_shape = (ratio * shape[0], ratio * shape[1], ratio * shape[2] - offset_z)
+    assert [f.shape for f in fine] == [_face_shape(fine_shape, a) for a in range(3)]
+    assert grid_offset(shape, fine_shape, ratio) == offset
+    div_c = _divergence(u)
+    div_f = _divergence(fine) / ratio**2
+    ix, iy, iz = (_parents(n, ratio, o) for n, o in zip(fine_shape, offset, strict=True))
+    expected = div_c[np.ix_(ix, iy, iz)] / ratio**3
+    assert np.allclose(div_f, expected, rtol=0, atol=1e-12)
+    # The coarse face plane z = 2 H is fine face plane 2 r - offset.
+    assert np.isclose(fine[2][:, :, 2 * ratio - offset_z].sum() / ratio**2, u[2][:, :, 2].sum(), rtol=1e-13)
+    # The fine bottom face, 'offset' fine cells above the coarse floor: between that floor and the face above.
+    t = offset_z / ratio
+    bottom = np.repeat(np.repeat((1 - t) * u[2][:, :, 0] + t * u[2][:, :, 1], ratio, 0), ratio, 1)
+    assert np.allclose(fine[2][:, :, 0], bottom, rtol=0, atol=1e-13)
+
+
+def test_offset_prolongation_reproduces_uniform_and_linear_fields():
+    """With the coarse grid one fine cell deeper: a uniform face field stays uniform, u_z = a + b z is reproduced
+    at every fine z-face and a linear cell field at every fine centre away from the outermost half coarse cell,
+    all at the fine cells' own heights (z measured from the coarse grid's bottom)."""
+    shape, ratio, offset = (3, 4, 5), 2, (0, 0, 1)
+    n_fz = ratio * shape[2] - 1
+    uniform = prolong_faces(np.full(_face_shape(shape, 0), -0.4), 0, ratio, offset=offset)
+    assert uniform.shape == (7, 8, n_fz) and np.all(uniform == -0.4)
+    z_c = np.arange(shape[2] + 1, dtype=float)  # coarse z-faces at z = k H
+    uz = np.broadcast_to(0.3 + 1.5 * z_c, _face_shape(shape, 2))
+    z_f = (np.arange(n_fz + 1) + 1) / ratio  # fine face k at (k + offset) H / r
+    assert np.allclose(prolong_faces(uz, 2, ratio, offset=offset), 0.3 + 1.5 * z_f, rtol=0, atol=1e-13)
+    x, y, z = np.meshgrid(*[np.arange(n) + 0.5 for n in shape], indexing="ij")
+    f = 20.0 + 0.5 * x - 0.25 * y + 2.0 * z
+    fine = prolong_cells(f, np.ones(shape, dtype=bool), ratio, offset=offset)
+    fc = [(np.arange(ratio * n - o) + o + 0.5) / ratio for n, o in zip(shape, offset, strict=True)]
+    xf, yf, zf = np.meshgrid(*fc, indexing="ij")
+    assert fine.shape == xf.shape
+    inner = ((xf > 0.5) & (xf < shape[0] - 0.5) & (yf > 0.5) & (yf < shape[1] - 0.5) & (zf > 0.5)
+             & (zf < shape[2] - 0.5))
+    assert np.allclose(fine[inner], (20.0 + 0.5 * xf - 0.25 * yf + 2.0 * zf)[inner], rtol=0, atol=1e-12)
+    # Below the lowest coarse centre (the fine bottom cell at z = 0.75 H): that centre's value, not extrapolated.
+    assert np.allclose(fine[:, :, 0], prolong_cells(f, np.ones(shape, dtype=bool), ratio)[:, :, 1], atol=1e-12)
+
+
+def test_offset_restriction_averages_the_children_each_coarse_cell_has(rng):
+    """The lowest coarse cell of a grid one fine cell deeper has half its children: it takes their mean; a uniform
+    field stays uniform and, weighting each coarse cell by its children, the total is kept."""
+    fine_shape, ratio = (6, 4, 7), 2
+    f = rng.normal(22.0, 2.0, size=fine_shape)
+    fluid = np.ones(fine_shape, dtype=bool)
+    coarse_fluid = np.ones((3, 2, 4), dtype=bool)
+    c = restrict_cells(f, fluid, ratio, coarse_fluid)
+    assert np.allclose(c[:, :, 0], f[:, :, 0].reshape(3, 2, 2, 2).mean(axis=(1, 3)), rtol=0, atol=1e-12)
+    children = np.full((3, 2, 4), ratio**3)
+    children[:, :, 0] //= 2
+    assert np.isclose((c * children).sum(), f.sum(), rtol=1e-13)
+    assert np.allclose(restrict_cells(np.full(fine_shape, 19.5), fluid, ratio, coarse_fluid), 19.5, atol=1e-12)
+    with pytest.raises(ValueError, match="is not 2 times"):
+        restrict_cells(f, fluid, ratio, np.ones((3, 2, 3), dtype=bool))  # the coarse grid would not reach the top
 
 
 def _room(shape, cell_m):

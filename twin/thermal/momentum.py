@@ -161,14 +161,15 @@ Discretization (why):
   against 15.5 / 15.4 / 16.4 / 15.5 s, 0.39×: on the quiet machine's 37.3 s about 14.4 s, 90× OpenFOAM's
   1,301 s (target 100×).
 
-  (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move
-  < 1e-4 K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine
-  < 1e-4 K, 89: its flow's residuals stall near 7e-5, so 1e-6 is out of reach there.) aisle-pair and contained
-  (0.45 m plenum at 0.3 m) have no coarser grid and give main's bits. On open-row-fine the converged answer is
-  not unique: continued from the sequenced start to the same 1e-4 K it lands 0.33 K away (A03 +0.25 K, A04
-  +0.32 K) after 129 outer iterations; against that one the sequenced default is 0.27 K off and main's 0.39 K.
-  Its row-end plumes settle wherever the pseudo-time path leaves them, within about 0.3 K, and both defaults lie
-  inside that. Open-row's and reference's converged answers from the two starts agree within 0.004 K and 0.07 K.
+  (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move < 1e-4
+  K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine < 1e-4
+  K, 89: its flow's residuals stall near 7e-5, so 1e-6 is out of reach there.) aisle-pair and contained (0.45 m
+  plenum at 0.3 m) have no coarser grid and give main's bits (their plenum deepened: below). On open-row-fine the
+  converged answer is not unique: continued from the sequenced start to the same 1e-4 K it lands 0.33 K away (A03
+  +0.25 K, A04 +0.32 K) after 129 outer iterations; against that one the sequenced default is 0.27 K off and
+  main's 0.39 K. Its row-end plumes settle wherever the pseudo-time path leaves them, within about 0.3 K, and both
+  defaults lie inside that. Open-row's and reference's converged answers from the two starts agree within 0.004 K
+  and 0.07 K.
   Measured, not kept:
 
   - The coarse flow solved to the hall's own tolerance instead of 10× it: the open-row hall's 0.3 m grid took 96
@@ -183,6 +184,29 @@ Discretization (why):
     iterations of 20 against 9 of 10; 0.05 K instead of 0.18 K); one run each, load ~2.
   - A coarse ratio of 3 or 4 for the halls that 2 does not fit: aisle-pair's and contained's 0.45 m plenum and
     6 m width fit neither 0.45 m nor 0.6 m cells, so they are solved from rest as before.
+  - Their plenum deepened on the 0.3 m grid to the next whole coarse cell (0.45 → 0.6 m, the room's planes
+    kept; gridseq's transfers with the vertical offset of one fine cell, branch gridseq2). CPU by getrusage
+    of ``steady()``, alternated against main with grid_sequencing=False, three pairs each (shared 2-core
+    machine, load 0.6–0.9); off the converged answer (max over rack intakes and CRAH returns; intakes settled
+    to 1e-4 K per outer iteration, flow to 1e-4: the flow's residuals stall near 6e-5 on contained; the
+    converged answers from rest and from the sequenced start agree within 0.002 K and 0.011 K):
+
+        hall          main (plain)            sequenced                   ratio   off converged     RMS vs CFD
+        aisle-pair    3.57 / 3.68 / 3.62 s    2.45 / 2.51 / 2.59 s        0.69×   0.166 K (0.068)   1.78 K (1.76)
+                      (19 outer iterations)   (7 coarse + 14 fine)
+        contained     1.41 / 1.40 / 1.38 s    1.57 / 1.50 / 1.53 s        1.10×   0.014 K (0.023)   0.28 K (0.29)
+                      (5)                     (5 + 8)
+
+    Rack intakes against the plain solve's: within 0.098 K (aisle-pair A04, B04) and 0.024 K. Not kept: on
+    aisle-pair the fine loop stops 2.4× as far from its converged answer as the plain solve (its intakes drift
+    0.02–0.03 K per outer iteration from 0.29 K off, under the 0.05 K rule, down to 0.17 K), and contained,
+    which settles in 5 outer iterations from rest, gets slower. With the coarse flow solved to the fine grid's
+    tolerance instead of 10× it (_COARSE_FLOW_TOL_FACTOR 1, two pairs): aisle-pair 0.61× and 0.060 K off
+    converged (11 fine outer iterations after 13 coarse) but 0.105 K from the plain solve's intakes (which is
+    itself 0.068 K off); contained unchanged (1.08×). That factor is shared with the halls sequenced now, where
+    1 was measured slower (open-row 1.05× main's, above), so it was not changed for these two. On tiny at
+    0.25 m with a 0.75 m plenum (3 fine cells; 1 m on the 0.5 m grid) the sequenced solve took 41 fine outer
+    iterations against 34 from rest, its intakes within 0.05 K of that one's.
 
 Chen–Xu's length scale L is the straight-line distance to the nearest wall (:func:`wall_distance_m`):
 solid cells, the no-slip domain sides, and the faces between two fluid cells that are not wholly open (a
