@@ -111,9 +111,9 @@ def test_compiled_scaled_operator_is_flux_operator_divided_by_its_diagonal(momen
     np.testing.assert_allclose(got.toarray(), expected, rtol=1e-13, atol=1e-15)
 
 
-def test_compiled_triangle_and_block_system_are_scipy_s_entry_for_entry(momentum_system, rng):
-    """The permuted lower triangle and the coupled system's CSR hold scipy's entries in scipy's order (the
-    same bits: the steady answer does not move)."""
+def _scaled_system_in_flow_order(momentum_system):
+    """The network, K + I scaled by its diagonal (scipy's, sorted CSR), the cells' flow order (by falling
+    potential) and the movers' flows, as the steady solve builds them."""
     import scipy.sparse as sp
 
     twin, args, _, _, q = momentum_system
@@ -121,7 +121,15 @@ def test_compiled_triangle_and_block_system_are_scipy_s_entry_for_entry(momentum
     k_op = flux_operator(net, face, q, twin.air) + sp.identity(net.n, format="csr")
     k_op = (sp.diags(1.0 / k_op.diagonal()) @ k_op).tocsr()
     k_op.sort_indices()
-    order = np.argsort(-phi, kind="stable").astype(np.int64)
+    return net, k_op, np.argsort(-phi, kind="stable").astype(np.int64), q
+
+
+def test_compiled_triangle_and_block_system_are_scipy_s_entry_for_entry(momentum_system, rng):
+    """The permuted lower triangle and the coupled system's CSR hold scipy's entries in scipy's order (the
+    same bits: the steady answer does not move)."""
+    import scipy.sparse as sp
+
+    net, k_op, order, q = _scaled_system_in_flow_order(momentum_system)
     expected = sp.tril(k_op[order][:, order], format="csr")
     expected.sum_duplicates()
     tri = steady_mod._ordered_triangles(k_op.indptr, k_op.indices, k_op.data, order)
@@ -148,12 +156,7 @@ def test_symmetric_gauss_seidel_preconditioner_is_the_two_triangular_solves(mome
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
-    twin, args, _, _, q = momentum_system
-    net, face, phi = args[0], args[1], args[3]
-    k_op = flux_operator(net, face, q, twin.air) + sp.identity(net.n, format="csr")
-    k_op = (sp.diags(1.0 / k_op.diagonal()) @ k_op).tocsr()
-    k_op.sort_indices()
-    order = np.argsort(-phi, kind="stable").astype(np.int64)
+    net, k_op, order, q = _scaled_system_in_flow_order(momentum_system)
     perm = k_op[order][:, order]
     m = q.size
     alpha = rng.uniform(0.0, 1.0, m)

@@ -101,6 +101,18 @@ def _ordered_lower_solve_into(indptr, indices, data, order, r, y, x):  # pragma:
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _insert_sorted(idx, val, start, nnz, col, value):  # pragma: no cover - compiled
+    """Put (col, value) into the sorted run idx[start:nnz] (insertion: a row holds at most seven entries)."""
+    pos = nnz
+    while pos > start and idx[pos - 1] > col:
+        idx[pos] = idx[pos - 1]
+        val[pos] = val[pos - 1]
+        pos -= 1
+    idx[pos] = col
+    val[pos] = value
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
 def _ordered_triangles(indptr, indices, data, order):  # pragma: no cover - compiled
     """The lower and the upper triangle, diagonal included in both, of a CSR matrix permuted into ``order``,
     each as CSR (np.uint32 indices, sorted): ``sp.tril(a[order][:, order])`` and ``sp.triu(...)`` entry for
@@ -124,24 +136,11 @@ def _ordered_triangles(indptr, indices, data, order):  # pragma: no cover - comp
         up_start = up_nnz
         for q in range(indptr[old], indptr[old + 1]):
             col = rank[indices[q]]
-            # Insertion into the row's sorted run (at most seven entries per row); the diagonal goes in both.
-            if col <= row:
-                pos = lo_nnz
-                while pos > lo_start and lo_idx[pos - 1] > col:
-                    lo_idx[pos] = lo_idx[pos - 1]
-                    lo_val[pos] = lo_val[pos - 1]
-                    pos -= 1
-                lo_idx[pos] = col
-                lo_val[pos] = data[q]
+            if col <= row:  # the diagonal goes into both triangles
+                _insert_sorted(lo_idx, lo_val, lo_start, lo_nnz, col, data[q])
                 lo_nnz += 1
             if col >= row:
-                pos = up_nnz
-                while pos > up_start and up_idx[pos - 1] > col:
-                    up_idx[pos] = up_idx[pos - 1]
-                    up_val[pos] = up_val[pos - 1]
-                    pos -= 1
-                up_idx[pos] = col
-                up_val[pos] = data[q]
+                _insert_sorted(up_idx, up_val, up_start, up_nnz, col, data[q])
                 up_nnz += 1
         lo_ptr[row + 1] = lo_nnz
         up_ptr[row + 1] = up_nnz
@@ -187,14 +186,7 @@ def _scaled_operator(n, face_a, face_b, flow, adv, cond, diag_extra):  # pragma:
         for q in range(start, stop):
             val[q] *= inv
         for q in range(start + 1, stop):  # insertion sort of the row by column (at most seven entries)
-            c, v = idx[q], val[q]
-            pos = q
-            while pos > start and idx[pos - 1] > c:
-                idx[pos] = idx[pos - 1]
-                val[pos] = val[pos - 1]
-                pos -= 1
-            idx[pos] = c
-            val[pos] = v
+            _insert_sorted(idx, val, start, q, idx[q], val[q])
     return ptr, idx, val, diag
 
 
