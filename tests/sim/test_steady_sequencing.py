@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -61,6 +63,21 @@ def test_a_hall_with_no_coarser_grid_is_solved_from_rest_and_says_why():
     reason = seq.extra["steady"]["grid_sequencing"]["skipped"]
     assert "raised_floor.depth_m" in reason and "1 m" in reason, reason
     assert np.array_equal(seq.t_air_c, plain.t_air_c)
+
+
+def test_solver_settings_changed_after_a_steady_solve_reach_the_coarse_grid():
+    """A twin whose momentum tolerance is changed after a first steady solve gives the bits of a fresh twin
+    built with that tolerance: the coarse grid's solve (10x the hall's tolerance) follows the change instead
+    of keeping the settings it was built with."""
+    hall = _tiny_at(0.25)
+    reused, fresh = HallTwin(hall), HallTwin(hall)
+    reused.steady()
+    for twin in (reused, fresh):
+        assert twin.momentum is not None
+        twin.momentum.settings = dataclasses.replace(twin.momentum.settings, tol=3e-4)
+    again, first = reused.steady(), fresh.steady()
+    assert "skipped" not in first.extra["steady"]["grid_sequencing"]
+    assert np.array_equal(again.t_air_c, first.t_air_c)
 
 
 def test_the_hall_file_turns_sequencing_off():

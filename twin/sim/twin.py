@@ -786,8 +786,6 @@ class HallTwin:
                 coarse = HallTwin(coarse_hall(self.hall, COARSE_RATIO), dt_s=self.dt_s, airflow="momentum",
                                   grid_sequencing=False)
                 assert coarse.momentum is not None and self.momentum is not None
-                coarse.momentum.settings = replace(self.momentum.settings,
-                                                   tol=_COARSE_FLOW_TOL_FACTOR * self.momentum.settings.tol)
                 if coarse.momentum.movers.count != self.momentum.movers.count:
                     raise HallError("the coarse grid has other air movers")
                 self._coarse = coarse
@@ -806,6 +804,10 @@ class HallTwin:
             log.info("steady solve without grid sequencing: %s", coarse)
             return {"skipped": coarse}
         assert coarse.momentum is not None and self.momentum is not None
+        # The hall's solver settings as they are now, not as they were when the coarse twin was built: a caller
+        # may change them between solves (tolerance, iteration limit), and the coarse solve must follow.
+        coarse.momentum.settings = replace(self.momentum.settings,
+                                           tol=_COARSE_FLOW_TOL_FACTOR * self.momentum.settings.tol)
         t0 = time.process_time()
         start = state.copy()
         start.t_air_c = restrict_temperature(state.t_air_c, self.momentum, coarse.momentum, COARSE_RATIO)
