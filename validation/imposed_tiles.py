@@ -111,7 +111,8 @@ def imposed_tile_intakes(hall_path: Path, tile_flows_m3s: dict[tuple[float, floa
     row-end plumes lose the plenum's feedback and may settle more slowly).
     """
     hall = load_hall(hall_path)
-    twin = HallTwin(hall, airflow="momentum")
+    # No grid sequencing: the twin's solver is swapped for a study solver below, which a coarse grid would not be.
+    twin = HallTwin(hall, airflow="momentum", grid_sequencing=False)
     if tol is not None:
         assert twin.momentum is not None
         twin.momentum.settings = replace(twin.momentum.settings, tol=tol)

@@ -203,7 +203,8 @@ def layer_intakes(hall_path: Path, *, lateral_scale: float | None, keep_tile_wal
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        twin = HallTwin(load_hall(_hall_with_turbulence(hall_path, turbulence, Path(tmp))), airflow="momentum")
+        twin = HallTwin(load_hall(_hall_with_turbulence(hall_path, turbulence, Path(tmp))), airflow="momentum",
+                       grid_sequencing=False)
     m = twin.momentum
     assert m is not None
     if tile_turbulence_csv is not None:
@@ -266,7 +267,7 @@ def twin_aisle_budget(hall_path: Path, tile_flows_csv: Path | None) -> dict[str,
     from validation.tile_column_probe import budget
 
     hall = load_hall(hall_path)
-    twin = HallTwin(hall, airflow="momentum")
+    twin = HallTwin(hall, airflow="momentum", grid_sequencing=False)
     m = twin.momentum
     assert m is not None
     g = twin.voxels.grid
