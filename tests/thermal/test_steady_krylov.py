@@ -172,7 +172,7 @@ def test_symmetric_gauss_seidel_preconditioner_is_the_two_triangular_solves(mome
     u32 = [a.astype(np.uint32) for a in (lo[0], lo[1], up[0], up[1], order, intake_t.indptr, intake_t.indices)]
     got = np.empty(net.n + m)
     steady_mod._precondition(u32[0], u32[1], lo[2], u32[2], u32[3], up[2], u32[4], u32[5], u32[6],
-                             intake_t.data.astype(float), alpha, r, got, np.empty(net.n), True)
+                             intake_t.data.astype(float), alpha, r, got, np.empty(net.n))
     assert np.abs(z - y).max() > 1e-3 * np.abs(y).max()  # the backward sweep does something
     np.testing.assert_allclose(got[:net.n], expected, rtol=1e-11, atol=1e-12 * np.abs(expected).max())
     np.testing.assert_allclose(got[net.n:], r[net.n:] + alpha * (intake_t @ expected), rtol=1e-11, atol=1e-11)

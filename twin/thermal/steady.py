@@ -66,8 +66,6 @@ __all__ = ["SteadyNotConverged", "SteadyResult", "solve_steady_field"]
 _ANCHOR_S = 1.0e9
 # BiCGSTAB iterations before GMRES takes over (a converging solve needs 30–150 on the validation halls).
 _BICGSTAB_MAXITER = 500
-# BiCGSTAB's preconditioner: symmetric Gauss–Seidel in flow order (forward and backward), not forward only.
-_SYMMETRIC_GS = True
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
@@ -246,25 +244,24 @@ def _csr_matvec(ptr, idx, val, x, out):  # pragma: no cover - compiled
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
 def _precondition(tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, order, in_ptr, in_idx, in_val, alpha, r,
-                  out, scratch, symmetric):  # pragma: no cover - compiled
-    """Block (symmetric) Gauss–Seidel on the coupled system: cells by the ordered forward substitution with
-    the lower triangle L (diagonal D included) and, when ``symmetric``, the backward one with the upper
-    triangle U (D included): z = U⁻¹ D L⁻¹ r; then each mover from its intake (``in_*``: intakeᵀ as CSR,
+                  out, scratch):  # pragma: no cover - compiled
+    """Block symmetric Gauss–Seidel on the coupled system: cells by the ordered forward substitution with
+    the lower triangle L (diagonal D included), then the backward one with the upper triangle U (D
+    included): z = U⁻¹ D L⁻¹ r; then each mover from its intake (``in_*``: intakeᵀ as CSR,
     movers × cells). Into ``out``; ``scratch`` has a cell's length."""
     n = order.size
     _ordered_lower_solve_into(tri_ptr, tri_idx, tri_val, order, r, scratch, out)
-    if symmetric:
-        # scratch holds y = L⁻¹ r in flow order; overwritten from the last row up by z (a row needs only the
-        # z of the rows after it, and its own y before it is overwritten).
-        for back in range(n):
-            row = n - 1 - back
-            diag = up_val[up_ptr[row]]
-            acc = diag * scratch[row]
-            scratch[row] = 0.0  # the diagonal's own term in the loop below adds exactly nothing
-            for q in range(up_ptr[row], up_ptr[row + 1]):
-                acc -= up_val[q] * scratch[up_idx[q]]
-            scratch[row] = acc / diag
-            out[order[row]] = scratch[row]
+    # scratch holds y = L⁻¹ r in flow order; overwritten from the last row up by z (a row needs only the z of
+    # the rows after it, and its own y before it is overwritten).
+    for back in range(n):
+        row = n - 1 - back
+        diag = up_val[up_ptr[row]]
+        acc = diag * scratch[row]
+        scratch[row] = 0.0  # the diagonal's own term in the loop below adds exactly nothing
+        for q in range(up_ptr[row], up_ptr[row + 1]):
+            acc -= up_val[q] * scratch[up_idx[q]]
+        scratch[row] = acc / diag
+        out[order[row]] = scratch[row]
     for j in range(in_ptr.size - 1):
         acc = 0.0
         for q in range(in_ptr[j], in_ptr[j + 1]):
@@ -274,7 +271,7 @@ def _precondition(tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, order, in_p
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
 def _bicgstab(ptr, idx, val, tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, order, in_ptr, in_idx, in_val,
-              alpha, symmetric, b, x0, atol, maxiter):  # pragma: no cover - compiled
+              alpha, b, x0, atol, maxiter):  # pragma: no cover - compiled
     """Right-preconditioned BiCGSTAB, step for step scipy's ``bicgstab`` (its stopping tests and breakdown
     codes: 0 converged, -10 ρ breakdown, -11 ω breakdown, maxiter when exhausted) with the system as CSR and
     the preconditioner above, in one compiled loop: scipy's spends ~0.8 ms of each iteration on open-row-fine
@@ -311,7 +308,7 @@ def _bicgstab(ptr, idx, val, tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, 
         else:
             p[:] = r
         _precondition(tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, order, in_ptr, in_idx, in_val, alpha, p,
-                      phat, scratch, symmetric)
+                      phat, scratch)
         _csr_matvec(ptr, idx, val, phat, v)
         rv = _dot(rtilde, v)
         if rv == 0.0:
@@ -325,7 +322,7 @@ def _bicgstab(ptr, idx, val, tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, 
                 x[i] += alpha_k * phat[i]
             return x, 0, iteration
         _precondition(tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, order, in_ptr, in_idx, in_val, alpha, s,
-                      shat, scratch, symmetric)
+                      shat, scratch)
         _csr_matvec(ptr, idx, val, shat, t)
         omega = _dot(t, s) / _dot(t, t)
         for i in range(size):
@@ -436,7 +433,7 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
                                              order, intake_c.indptr, intake_c.indices)]
         z, info, done = _bicgstab(u32[0], u32[1], system.data, u32[2], u32[3], tri_val, u32[4], u32[5], up_val,
                                   u32[6], u32[7], u32[8], intake_c.data, np.asarray(alpha, dtype=float),
-                                  _SYMMETRIC_GS, rhs, z0, atol, _BICGSTAB_MAXITER)
+                                  rhs, z0, atol, _BICGSTAB_MAXITER)
         count[0] += done
         if info != 0 and np.all(np.isfinite(z)):
             z0 = z  # stopped short or broke down: GMRES carries on from there
