@@ -161,8 +161,8 @@ Discretization (why):
   against 15.5 / 15.4 / 16.4 / 15.5 s, 0.39×: on the quiet machine's 37.3 s about 14.4 s, 90× OpenFOAM's
   1,301 s (target 100×). With the temperature solves' compiled BiCGSTAB and symmetric Gauss–Seidel
   preconditioner (twin.thermal.steady) on top, the same command on the quiet machine (nothing else running,
-  six runs, two of them inside ``make validation``): 12.2–13.6 s of CPU, median 13.4 s, i.e. 96–107× and a
-  median of 97×: at the target, not clearly over it. Where that time goes (cProfile of the command, 13.8 s):
+  seven runs, three of them inside ``make validation``): 11.8–13.6 s of CPU, median 13.3 s, i.e. 96–111× and a
+  median of 98×: at the target, not clearly over it. Where that time goes (cProfile of the command, 13.8 s):
   the flow solves 6.9 s (AMG-CG projections 3.8 s, the momentum sweeps 2.1 s), the temperature solves' BiCGSTAB
   2.7 s, the coarse grid's solve 1.5 s, imports 1.6 s (trimesh and scipy.spatial 0.7 s of it).
 
