@@ -59,8 +59,9 @@ from twin.geometry.voxel import voxelize_hall
 from twin.model import HallError, load_hall
 from twin.sim.twin import HallTwin
 from twin.thermal.compact import server_airflow_m3s
-from twin.thermal.momentum import FlowNotConverged
+from twin.thermal.momentum import FlowNotConverged, TimeStepInfo
 from twin.thermal.transport import TransportOperator
+from validation.cfd_start import CfdStart, parse_start, save_fields, start_state
 
 __all__ = ["MarchResult", "SeriesSpectrum", "compare", "march", "row_ends", "spectrum"]
 
@@ -99,6 +100,10 @@ class MarchResult:
     turbulence: str = ""
     convection: str = ""
     stopped_early: bool = False
+    hold: str = ""
+    conversion: dict = field(default_factory=dict)   # a CFD start: what the field-to-state conversion did
+    probe_start: dict = field(default_factory=dict)  # aisle-pair's cold aisle at the start and the end (probe())
+    probe_end: dict = field(default_factory=dict)
 
 
 def reference_intake_matrix(fine_net, hall_ref_path: Path, factor: int) -> sp.csr_matrix:
@@ -129,7 +134,8 @@ def reference_intake_matrix(fine_net, hall_ref_path: Path, factor: int) -> sp.cs
 def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sample_s: float = 1.0,
           start: str = "steady", couple_s: float = 0.0, sweeps: int = 20, progress: bool = False,
           cell_m: float | None = None, turbulence: str | None = None, convection: str | None = None,
-          blend: float | None = None, stop_file: Path | None = None) -> MarchResult:
+          blend: float | None = None, stop_file: Path | None = None, hold: str | None = None,
+          from_cells: bool = False, save_to: Path | None = None) -> MarchResult:
     """March the hall's twin (momentum model) in time and average its intakes (see the module docstring).
 
     ``cell_m`` / ``turbulence``: a copy of the hall with ``[hall] cell_m`` / ``[airflow] turbulence`` replaced
@@ -139,6 +145,14 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
     ``convection`` / ``blend``: the momentum scheme of the march (``MomentumSettings.convection`` and its
     deferred correction's weight, as validation/numerics_study.py), switched on after the steady start, which
     is solved with the hall's own scheme (a scheme whose steady loop does not settle has no steady answer).
+    ``start``: "steady", "rest", or "cfd" / "cfd:PATH" (a CFD's fields.npz on the hall's grid, default
+    results/<hall>-transient/fields.npz: validation/cfd_start.py). ``hold``: "flow" keeps the start's face
+    flows and eddy diffusivity for good and marches the heat only; "temperature" keeps the start's T (and its
+    buoyancy) and marches the flow only (the intakes then stay the start's; the cold aisle's air budget at the
+    end, ``probe_end``, says where the flow went). Together with a CFD start they split the twin's gap into
+    the part its flow makes and the part its heat transport makes. ``save_to``: the final field written as a
+    fields.npz (validation/cfd_start.py's save_fields), to start another run from; ``from_cells``: a CFD start
+    from such a file takes the cell-centre average as for a CFD's, not its face velocities.
     """
     from validation.numerics_study import hall_variant
 
@@ -159,6 +173,8 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
     m = tw.momentum
     assert m is not None
     nr, cr = tw.n_racks, tw._crah
+    cfd_fields = parse_start(start, hall_path.stem)
+    conversion: CfdStart | None = None
     if start == "steady":
         state = tw.steady()
         assert state.momentum is not None
@@ -169,8 +185,16 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
         # Still air at the hall's initial temperature, as the transient CFD starts.
         state = tw.initial_state()
         m.reset()
+    elif cfd_fields is not None:
+        if factor != 1:
+            raise ValueError("a CFD start needs the hall's own grid (no --cell-m)")
+        # The CFD's field on the twin's grid: face velocities projected onto the movers' flows, its T.
+        state, conversion = start_state(tw, cfd_fields, from_cells=from_cells)
     else:
-        raise ValueError(f"start must be 'steady' or 'rest', got {start!r}")
+        raise ValueError(f"start must be 'steady', 'rest' or 'cfd[:PATH]', got {start!r}")
+    if hold not in (None, "flow", "temperature"):
+        raise ValueError(f"hold must be 'flow' or 'temperature', got {hold!r}")
+    start_probe = probe(tw, np.asarray(state.t_air_c, dtype=float), hall_path.stem)
     q = tw.mover_flow_m3s(state)
     # The transport orders its sweeps by the potential flow's potential (any order converges; a good one fast).
     if state.flow_phi is None:
@@ -206,26 +230,39 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
     averaged = 0
     check_every = max(round(10.0 / dt_s), 1)
     stopped = False
-    for n in range(1, n_spin + n_window + 1):
-        c0 = time.process_time()
-        try:
-            info = m.advance(q, t_air, dt_s=dt_s, sweeps=sweeps)
-        except FlowNotConverged as exc:
-            raise RuntimeError(f"{hall_path}: the flow diverged at t = {n * dt_s:g} s ({exc}); try a smaller --dt") from None
-        courant_max = max(courant_max, info.courant_max)
+    t_held = t_air.copy()  # hold="temperature": the buoyancy of the start, for good
+    op: TransportOperator | None = None
+    t_mover = tw.intake_c(t_air)
+    if hold == "flow":
+        # The start's field carries the heat for good: one operator, no flow steps.
         face = m.face_flows_m3s()
         diffusivity = m.face_diffusivity_m2s() if tw.heat_mixing == "eddy" else None
+        info = TimeStepInfo(dt_s, max(float(np.max(np.abs(x))) for x in m.u) * dt_s / tw.voxels.grid.cell_m, 0.0, 0.0)
+        courant_max = info.courant_max
+    for n in range(1, n_spin + n_window + 1):
+        c0 = time.process_time()
+        if hold != "flow":
+            try:
+                info = m.advance(q, t_held if hold == "temperature" else t_air, dt_s=dt_s, sweeps=sweeps)
+            except FlowNotConverged as exc:
+                raise RuntimeError(f"{hall_path}: the flow diverged at t = {n * dt_s:g} s ({exc}); try a smaller --dt") from None
+            courant_max = max(courant_max, info.courant_max)
+            face = m.face_flows_m3s()
+            diffusivity = m.face_diffusivity_m2s() if tw.heat_mixing == "eddy" else None
         c1 = time.process_time()
-        op = TransportOperator(tw.net, face, q, phi, tw.air, dt_s, face_diffusivity_m2s=diffusivity, tol_k=1e-4)
         outlet_c = np.concatenate([exhaust_base + rise_k, coil_c, np.zeros(tw.n_pdus)])
-        t_air, t_mover = op.step(t_air, outlet_c, mover_heat_w)
+        if hold != "temperature":
+            if op is None or hold != "flow":
+                op = TransportOperator(tw.net, face, q, phi, tw.air, dt_s, face_diffusivity_m2s=diffusivity, tol_k=1e-4)
+            t_air, t_mover = op.step(t_air, outlet_c, mover_heat_w)
         c2 = time.process_time()
         cpu_flow += c1 - c0
         cpu_heat += c2 - c1
-        # Energy: racks put in P (their air carries it), fans their power; the coils take out what the air
-        # lost between the return and the coil outlet.
-        heat_in_j += dt_s * float(rc * q[:nr] @ (outlet_c[:nr] - t_mover[:nr]) + mover_heat_w.sum())
-        heat_out_j += dt_s * float(rc * q[cr] @ (t_mover[cr] - coil_c))
+        if hold != "temperature":  # (held temperature: no heat moves, there is no balance to keep)
+            # Energy: racks put in P (their air carries it), fans their power; the coils take out what the air
+            # lost between the return and the coil outlet.
+            heat_in_j += dt_s * float(rc * q[:nr] @ (outlet_c[:nr] - t_mover[:nr]) + mover_heat_w.sum())
+            heat_out_j += dt_s * float(rc * q[cr] @ (t_mover[cr] - coil_c))
         if couple_every:
             block_sum += t_mover[:nr]
             block_n += 1
@@ -248,6 +285,9 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
                 and stop_file.exists()):
             stopped = True
             break
+    probe_end = probe(tw, t_air, hall_path.stem)
+    if save_to is not None:
+        save_fields(save_to, m, t_air)
     stored1 = rc * float(tw.net.cell_volume_m3 * t_air.sum())
     mean = total / max(averaged, 1)
     law = server_airflow_m3s(tw.racks, mean[:nr], state.rack_it_w * state.rack_powered)
@@ -263,7 +303,40 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
         law_flow_at_mean_m3s={n: round(float(v), 5) for n, v in zip(tw.racks.names, law, strict=True)},
         applied_flow_m3s={n: round(float(v), 5) for n, v in zip(tw.racks.names, q[:nr], strict=True)},
         cell_m=tw.voxels.grid.cell_m, turbulence=m.settings.turbulence_model, stopped_early=stopped,
-        convection=m.settings.convection + ("" if m.settings.convection == "upwind" else f" {m.settings.tvd_blend:g}"))
+        convection=m.settings.convection + ("" if m.settings.convection == "upwind" else f" {m.settings.tvd_blend:g}"),
+        hold=hold or "", conversion=asdict(conversion) if conversion is not None else {},
+        probe_start=start_probe, probe_end=probe_end)
+
+
+#: Where probe() reads T up the cold aisle's centre line (aisle-pair and contained): the row ends' tile strips.
+PROBE_X_M = {"near": 2.475, "far": 4.725}
+PROBE_Z_M = (0.375, 0.975, 1.875, 2.475)
+
+
+def probe(tw: HallTwin, t_air_c: np.ndarray, stem: str) -> dict:
+    """Aisle-pair's cold aisle in the twin's current field, read as validation/tile_column_probe.py reads the
+    CFD's: the air budget (m³/s into the aisle through the tiles, each end plane below the racks' top, and its
+    top, with each inflow's mean T) and T up the aisle's centre line at both row ends. Empty for halls of
+    another layout (only aisle-pair and contained have this aisle)."""
+    from validation.tile_column_probe import budget
+
+    m = tw.momentum
+    if m is None or stem not in ("aisle-pair", "contained"):
+        return {}
+    g = tw.voxels.grid
+    t = np.full(g.shape, np.nan)
+    t.ravel()[tw.net.fluid_flat] = t_air_c
+    u = m.cell_velocity_m_s()
+    u[~m.fluid] = np.nan
+    x, y, z = g.centers(0), g.centers(1), g.centers(2)
+    f = {"t_c": t, "velocity_m_s": u, "x_m": x, "y_m": y, "z_m": z}
+    out: dict = {"budget": {k: [round(v[0], 4), round(v[1], 3)] for k, v in budget(f).items()}}
+    j = np.flatnonzero(np.abs(y - 3.0) < g.cell_m)  # the two cells either side of the aisle's centre
+    for end, xm in PROBE_X_M.items():
+        i = int(np.argmin(np.abs(x - xm)))
+        out[f"t_{end}_c"] = {f"{zm:g}": round(float(np.nanmean(t[i, j, int(np.argmin(np.abs(z - zm)))])), 2)
+                             for zm in PROBE_Z_M}
+    return out
 
 
 # ------------------------------------------------------------------------------------------- statistics
@@ -365,13 +438,28 @@ def print_report(result: MarchResult, comparison: dict | None) -> None:
           + (" (stopped early by the stop file)" if result.stopped_early else ""))
     cpu = result.cpu_s
     print(f"  CPU {cpu['total']:.0f} s (set-up and steady start {cpu['setup']:.0f} s, flow steps {cpu['flow']:.0f} s, "
-          f"heat steps {cpu['heat']:.0f} s); energy balance {result.energy_balance_error:+.1e}")
+          f"heat steps {cpu['heat']:.0f} s); energy balance {result.energy_balance_error:+.1e}"
+          + (f"; held: the start's {result.hold}" if result.hold else ""))
+    c = result.conversion
+    if c:
+        print(f"  CFD start {c['fields']}: the projection moved the faces by {c['projection_change_rms_m_s']:.3f} m/s rms "
+              f"(largest {c['largest_change_m_s']:.2f}; the faces' rms {c['face_velocity_rms_m_s']:.3f}), divergence "
+              f"{c['divergence_before_m3s']:.1e} → {c['divergence_after_m3s']:.0e} m³/s rms; the 1 ms pressure step "
+              f"moved the field by ≤ {c['pressure_step_change_m_s']:.3f} m/s (put back)")
+    print_early(result)
+    for label, pr in (("start", result.probe_start), ("end", result.probe_end)):
+        if pr:
+            b = pr["budget"]
+            print(f"  cold aisle at the {label}: " + ", ".join(f"{k} {v[0]:+.2f} m³/s ({v[1]:.1f} °C)" for k, v in b.items())
+                  + "; T up the centre at z " + "/".join(pr["t_far_c"]) + " m: near end "
+                  + "/".join(f"{v:.1f}" for v in pr["t_near_c"].values()) + ", far end "
+                  + "/".join(f"{v:.1f}" for v in pr["t_far_c"].values()) + " °C")
     if comparison is None:
         for k, v in result.mean_c.items():
             print(f"  {k:14s} steady {result.steady_c[k]:6.2f}  time mean {v:6.2f} °C")
         return
     print(f"  against {comparison['cfd']} (its time mean and samples' sd)")
-    start = "steady" if result.start == "steady" else "start (rest)"
+    start = "steady" if result.start == "steady" else f"start ({result.start.split(':')[0]})"
     print(f"| rack | CFD mean | CFD sd | twin {start} | twin mean | twin sd | {start} − CFD | mean − CFD |"
           " CFD / twin dominant period s | CFD / twin share < 60 s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -388,8 +476,24 @@ def print_report(result: MarchResult, comparison: dict | None) -> None:
                   f"{m['rms_k']:.2f} K (max {m['max_abs_k']:.2f}) | | mean {s['mean_k']:+.2f} | mean {m['mean_k']:+.2f} | | |")
     flows = [f"{n} {result.applied_flow_m3s[n]:.4f}→{result.law_flow_at_mean_m3s[n]:.4f}"
              for n in result.applied_flow_m3s if abs(result.applied_flow_m3s[n] - result.law_flow_at_mean_m3s[n]) > 1e-4]
-    print("  server flows held at the steady fixed point; the fan law at the time-mean intakes "
+    held_at = {"steady": "the steady fixed point", "rest": "the fan law at the start"}.get(result.start, "the fan law at the start's intakes")
+    print(f"  server flows held at {held_at}; the fan law at the time-mean intakes "
           + ("gives the same flows" if not flows else "differs: " + ", ".join(flows)))
+
+
+def print_early(result: MarchResult, *, every_s: float = 10.0, until_s: float = 120.0) -> None:
+    """The racks' intakes at the start and every ``every_s`` up to ``until_s`` (where a start goes first)."""
+    if not result.samples_c:
+        return
+    t = np.asarray(result.times_s)
+    racks = [k for k in result.names if k.startswith("in.")]
+    print("| t s | " + " | ".join(k[3:] for k in racks) + " |")
+    print("|---" * (len(racks) + 1) + "|")
+    print("| 0 | " + " | ".join(f"{result.steady_c[k]:.2f}" for k in racks) + " |")
+    for when in np.arange(every_s, until_s + 1e-9, every_s):
+        i = int(np.argmin(np.abs(t - when)))
+        if abs(t[i] - when) <= 0.5 * result.sample_s:
+            print(f"| {when:g} | " + " | ".join(f"{result.samples_c[i][j]:.2f}" for j in range(len(racks))) + " |")
 
 
 def write(result: MarchResult, comparison: dict | None, out: Path) -> None:
@@ -440,7 +544,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--spin-up-s", type=float, default=120.0, help="unaveraged start, s")
     p.add_argument("--window-s", type=float, default=600.0, help="averaging window after the spin-up, s")
     p.add_argument("--sample-s", type=float, default=1.0, help="interval of the written samples, s")
-    p.add_argument("--start", choices=("steady", "rest"), default="steady", help="the twin's steady answer or still air")
+    p.add_argument("--start", default="steady",
+                   help="steady (the twin's steady answer), rest (still air) or cfd[:PATH] (the CFD's field: "
+                        "results/<hall>-transient/fields.npz, or PATH, a fields.npz or its folder)")
+    p.add_argument("--hold", choices=("flow", "temperature"), default=None,
+                   help="keep the start's flow (march the heat only) or its temperatures (march the flow only)")
+    p.add_argument("--from-cells", action="store_true",
+                   help="a --start cfd:PATH file with face velocities (--save-fields) read through its cell centres")
+    p.add_argument("--save-fields", type=Path, default=None,
+                   help="write the final field as a fields.npz (T, cell velocity, the twin's face velocities)")
     p.add_argument("--couple-s", type=float, default=0.0,
                    help="rack exhausts from the mean intake of the last S s (0: every step; the CFD used 10)")
     p.add_argument("--sweeps", type=int, default=20, help="Gauss–Seidel sweeps of each momentum step")
@@ -465,6 +577,9 @@ def main(argv: list[str] | None = None) -> int:
         if value < 0:
             print(f"transient_twin: error: {flag} must be ≥ 0, got {value:g}", file=sys.stderr)
             return 2
+    if a.start not in ("steady", "rest") and parse_start(a.start, "") is None:
+        print(f"transient_twin: error: --start must be steady, rest, cfd or cfd:PATH, got {a.start!r}", file=sys.stderr)
+        return 2
     if a.blend is not None and not 0.0 <= a.blend <= 1.0:
         print(f"transient_twin: error: --blend must be 0 (upwind) to 1 (the full scheme), got {a.blend:g}", file=sys.stderr)
         return 2
@@ -479,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
             result = march(hall_path, dt_s=a.dt, spin_up_s=a.spin_up_s, window_s=a.window_s, sample_s=a.sample_s,
                            start=a.start, couple_s=a.couple_s, sweeps=a.sweeps, progress=not (a.quiet or a.json),
                            cell_m=a.cell_m, turbulence=a.turbulence, convection=a.convection, blend=a.blend,
-                           stop_file=(a.out or RESULTS / f"{hall_path.stem}-transient-twin") / "stop")
+                           hold=a.hold, from_cells=a.from_cells, save_to=a.save_fields, stop_file=(a.out or RESULTS / f"{hall_path.stem}-transient-twin") / "stop")
         stem = _abs(result.hall).stem
         cfd = a.cfd or RESULTS / f"{stem}-transient"
         comparison = compare(result, cfd) if (cfd / "racks.csv").is_file() and result.window_s > 0 else None
