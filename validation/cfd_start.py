@@ -31,7 +31,9 @@ that carry the movers' flows exactly (its transport conserves energy only on suc
    the first pseudo-time iterations of the steady loop) would spend itself building the hydrostatic and
    dynamic pressure from zero;
 4. T per fluid cell from the CFD (plenum included); k and ε, which the CFD's fields.npz does not hold, start
-   as the k-ε solver starts them from rest (uniform, from the velocity scale).
+   as the k-ε solver starts them from rest (uniform, from the velocity scale). A twin's own field written by
+   :func:`save_fields` brings its face velocities (taken as they are, unless ``from_cells``) and, from a k-ε
+   run, its k and ε.
 """
 
 from __future__ import annotations
@@ -138,7 +140,8 @@ def save_fields(path: Path, m: MomentumSolver, t_fluid_c: np.ndarray) -> None:
     u = m.cell_velocity_m_s()
     u[~m.fluid] = np.nan
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, t_c=t, velocity_m_s=u, **{k: m.u[a] for a, k in enumerate(FACE_KEYS)})
+    turbulence = {"k_m2s2": m.k, "eps_m2s3": m.eps} if m.k is not None and m.eps is not None else {}
+    np.savez_compressed(path, t_c=t, velocity_m_s=u, **{k: m.u[a] for a, k in enumerate(FACE_KEYS)}, **turbulence)
 
 
 def cfd_state(m: MomentumSolver, fields_path: Path, mover_flow_m3s: np.ndarray, *,
@@ -152,6 +155,8 @@ def cfd_state(m: MomentumSolver, fields_path: Path, mover_flow_m3s: np.ndarray, 
     m.reset()
     with np.load(fields_path) as d:
         faces = [np.asarray(d[k], dtype=float) for k in FACE_KEYS] if all(k in d.files for k in FACE_KEYS) else None
+        k_eps = ((np.asarray(d["k_m2s2"], dtype=float), np.asarray(d["eps_m2s3"], dtype=float))
+                 if "k_m2s2" in d.files and "eps_m2s3" in d.files and m.keps else None)
     if faces is not None and not from_cells:
         m.u = [np.where(m.active[a], faces[a], 0.0) for a in range(3)]
     else:
@@ -171,7 +176,9 @@ def cfd_state(m: MomentumSolver, fields_path: Path, mover_flow_m3s: np.ndarray, 
     m.advance(q, t_fluid, dt_s=PRESSURE_STEP_S)
     moved = max(float(np.max(np.abs(m.u[a] - kept[a]))) for a in range(3))
     m.u = kept
-    m.k = m.eps = None
+    # k and ε: a twin's own file (save_fields of a k-ε run) brings them; a CFD's fields.npz does not, and the
+    # k-ε solver then starts them from the velocity scale as from rest.
+    m.k, m.eps = (k_eps[0].copy(), k_eps[1].copy()) if k_eps is not None else (None, None)
     m._nu_wall = None
     fl = m.fluid
     return t_fluid, CfdStart(

@@ -104,6 +104,7 @@ class MarchResult:
     conversion: dict = field(default_factory=dict)   # a CFD start: what the field-to-state conversion did
     probe_start: dict = field(default_factory=dict)  # aisle-pair's cold aisle at the start and the end (probe())
     probe_end: dict = field(default_factory=dict)
+    probes: list[dict] = field(default_factory=list)  # probe() every probe_s of simulated time, with "t_s"
 
 
 def reference_intake_matrix(fine_net, hall_ref_path: Path, factor: int) -> sp.csr_matrix:
@@ -135,7 +136,7 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
           start: str = "steady", couple_s: float = 0.0, sweeps: int = 20, progress: bool = False,
           cell_m: float | None = None, turbulence: str | None = None, convection: str | None = None,
           blend: float | None = None, stop_file: Path | None = None, hold: str | None = None,
-          from_cells: bool = False, save_to: Path | None = None) -> MarchResult:
+          from_cells: bool = False, save_to: Path | None = None, probe_s: float = 10.0) -> MarchResult:
     """March the hall's twin (momentum model) in time and average its intakes (see the module docstring).
 
     ``cell_m`` / ``turbulence``: a copy of the hall with ``[hall] cell_m`` / ``[airflow] turbulence`` replaced
@@ -152,9 +153,12 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
     end, ``probe_end``, says where the flow went). Together with a CFD start they split the twin's gap into
     the part its flow makes and the part its heat transport makes. ``save_to``: the final field written as a
     fields.npz (validation/cfd_start.py's save_fields), to start another run from; ``from_cells``: a CFD start
-    from such a file takes the cell-centre average as for a CFD's, not its face velocities.
+    from such a file takes the cell-centre average as for a CFD's, not its face velocities. ``probe_s``: the
+    interval of ``probes`` (the cold aisle's air budget and T, :func:`probe`; aisle-pair and contained only).
     """
     from validation.numerics_study import hall_variant
+
+    probe_every = max(round(probe_s / dt_s), 1)
 
     with tempfile.TemporaryDirectory(prefix="transient-twin-") as tmp:
         variant = (hall_variant(hall_path, Path(tmp), cell_m=cell_m, turbulence=turbulence)
@@ -230,10 +234,15 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
     averaged = 0
     check_every = max(round(10.0 / dt_s), 1)
     stopped = False
+    probes: list[dict] = []
     t_held = t_air.copy()  # hold="temperature": the buoyancy of the start, for good
     op: TransportOperator | None = None
     t_mover = tw.intake_c(t_air)
     if hold == "flow":
+        if m.keps and m.k is None and tw.heat_mixing == "eddy":
+            # Its eddy diffusivity would be zero: the heat would see the molecular one only.
+            raise ValueError("k-ε with the flow held needs the start's k and ε: a CFD's fields.npz has none (a "
+                             "--save-fields file of a k-ε run has them)")
         # The start's field carries the heat for good: one operator, no flow steps.
         face = m.face_flows_m3s()
         diffusivity = m.face_diffusivity_m2s() if tw.heat_mixing == "eddy" else None
@@ -274,6 +283,8 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
         if n > n_spin:
             total += now
             averaged += 1
+        if start_probe and n % probe_every == 0:
+            probes.append({"t_s": round(n * dt_s, 6), **probe(tw, t_air, hall_path.stem)})
         if n % every == 0:
             times.append(round(n * dt_s, 9))
             samples.append([round(float(v), 4) for v in now])
@@ -305,7 +316,7 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
         cell_m=tw.voxels.grid.cell_m, turbulence=m.settings.turbulence_model, stopped_early=stopped,
         convection=m.settings.convection + ("" if m.settings.convection == "upwind" else f" {m.settings.tvd_blend:g}"),
         hold=hold or "", conversion=asdict(conversion) if conversion is not None else {},
-        probe_start=start_probe, probe_end=probe_end)
+        probe_start=start_probe, probe_end=probe_end, probes=probes)
 
 
 #: Where probe() reads T up the cold aisle's centre line (aisle-pair and contained): the row ends' tile strips.
@@ -447,6 +458,16 @@ def print_report(result: MarchResult, comparison: dict | None) -> None:
               f"{c['divergence_before_m3s']:.1e} → {c['divergence_after_m3s']:.0e} m³/s rms; the 1 ms pressure step "
               f"moved the field by ≤ {c['pressure_step_change_m_s']:.3f} m/s (put back)")
     print_early(result)
+    if result.probes:
+        print("| t s | into the aisle: near end m³/s (°C) | far end m³/s (°C) | out of its top m³/s | T at the far end's "
+              "tile strip, z " + "/".join(result.probes[0]["t_far_c"]) + " m, °C |")
+        print("|---|---|---|---|---|")
+        for pr in [{"t_s": 0.0, **result.probe_start}, *result.probes]:
+            if pr["t_s"] > 120.0 + 1e-9 and pr is not result.probes[-1]:
+                continue
+            b = list(pr["budget"].values())
+            print(f"| {pr['t_s']:g} | {b[1][0]:+.2f} ({b[1][1]:.1f}) | {b[2][0]:+.2f} ({b[2][1]:.1f}) | {b[3][0]:+.2f} | "
+                  + "/".join(f"{v:.1f}" for v in pr["t_far_c"].values()) + " |")
     for label, pr in (("start", result.probe_start), ("end", result.probe_end)):
         if pr:
             b = pr["budget"]
@@ -553,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="a --start cfd:PATH file with face velocities (--save-fields) read through its cell centres")
     p.add_argument("--save-fields", type=Path, default=None,
                    help="write the final field as a fields.npz (T, cell velocity, the twin's face velocities)")
+    p.add_argument("--probe-s", type=float, default=10.0, help="interval of the cold-aisle probes, s")
     p.add_argument("--couple-s", type=float, default=0.0,
                    help="rack exhausts from the mean intake of the last S s (0: every step; the CFD used 10)")
     p.add_argument("--sweeps", type=int, default=20, help="Gauss–Seidel sweeps of each momentum step")
@@ -569,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.report is None and a.hall is None:
         p.error("give a hall, or --report DIR")
-    for flag, value in (("--dt", a.dt), ("--sample-s", a.sample_s)):
+    for flag, value in (("--dt", a.dt), ("--sample-s", a.sample_s), ("--probe-s", a.probe_s)):
         if not value > 0:
             print(f"transient_twin: error: {flag} must be positive, got {value:g}", file=sys.stderr)
             return 2
@@ -594,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
             result = march(hall_path, dt_s=a.dt, spin_up_s=a.spin_up_s, window_s=a.window_s, sample_s=a.sample_s,
                            start=a.start, couple_s=a.couple_s, sweeps=a.sweeps, progress=not (a.quiet or a.json),
                            cell_m=a.cell_m, turbulence=a.turbulence, convection=a.convection, blend=a.blend,
-                           hold=a.hold, from_cells=a.from_cells, save_to=a.save_fields, stop_file=(a.out or RESULTS / f"{hall_path.stem}-transient-twin") / "stop")
+                           hold=a.hold, from_cells=a.from_cells, save_to=a.save_fields, probe_s=a.probe_s, stop_file=(a.out or RESULTS / f"{hall_path.stem}-transient-twin") / "stop")
         stem = _abs(result.hall).stem
         cfd = a.cfd or RESULTS / f"{stem}-transient"
         comparison = compare(result, cfd) if (cfd / "racks.csv").is_file() and result.window_s > 0 else None

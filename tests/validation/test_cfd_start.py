@@ -133,6 +133,18 @@ def test_a_march_and_the_steady_loop_from_a_cfd_start_conserve_and_come_back(tin
     assert solved.extra["steady"]["outer_iterations"] <= state.extra["steady"]["outer_iterations"]
 
 
+def test_k_epsilon_with_the_flow_held_needs_k_and_epsilon(tiny_steady, tmp_path):
+    """A CFD's file has no k and ε: held, the flow would carry the heat with a zero eddy diffusivity, so a k-ε hall
+    refuses it with a message saying what is missing."""
+    from validation.numerics_study import hall_variant
+
+    twin, state = tiny_steady
+    path = _own_fields(twin, state, tmp_path / "fields.npz")
+    variant = hall_variant(TINY, tmp_path, turbulence="k-epsilon")
+    with pytest.raises(ValueError, match="k-ε with the flow held needs the start's k and ε"):
+        march(variant, dt_s=0.5, spin_up_s=1.0, window_s=1.0, start=f"cfd:{path}", hold="flow")
+
+
 def test_bad_fields_and_starts_are_one_clear_line(tmp_path, capsys):
     """A fields file of another grid or without velocities names the file and what is needed; --start takes
     steady, rest, cfd or cfd:PATH, and a bad one exits 2 with one line."""
