@@ -101,7 +101,7 @@ def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None
     heat_in_w = float(state.rack_heat_w.sum() + twin.mover_heat_w(state).sum())
     removed_w = float(state.crah_heat_removed_w.sum())
     meta = {"hall": hall, "gravity_scale": gravity_scale, "buoyancy": m.settings.buoyancy,
-            "gravity_m_s2": m.settings.gravity_m_s2, "turbulence": m.settings.turbulence_model,
+            "gravity_m_s2": m.settings.gravity_m_s2 if m.settings.buoyancy else 0.0, "turbulence": m.settings.turbulence_model,
             "grid_sequencing": twin.grid_sequencing, "steady_cpu_s": round(cpu_s, 1),
             "outer_iterations": state.extra.get("steady", {}).get("outer_iterations"),
             "energy_balance_error": (heat_in_w - removed_w) / heat_in_w,
@@ -116,6 +116,24 @@ def intake_errors(twin_c: dict[str, float], cfd_c: dict[str, float]) -> dict[str
     ends = np.array([twin_c[n] - cfd_c[n] for n in cfd_c if ROW_END.search(n)])
     return {"rms_k": float(np.sqrt(np.mean(err ** 2))), "mean_k": float(err.mean()),
             "row_ends_mean_k": float(ends.mean()) if ends.size else float("nan")}
+
+
+def _row_end_steadiness(folder: Path, meta: dict) -> str:
+    """How well a steady CFD run's row-end mean is known: the four row ends' mean per averaged Picard block
+    (history.csv), its sd over the blocks and the standard error of the mean from 5 batch means."""
+    import csv
+
+    with open(folder / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    if "iteration" not in rows[0]:
+        return "row ends: not a steady run (no per-iteration history)"
+    first = meta["iterations"] - meta["averaged_over_last_iterations"]
+    blocks = [r for r in rows if int(r["iteration"]) > first]
+    ends = [k for k in rows[0] if k.startswith("in.") and ROW_END.search(k)]
+    means = np.array([np.mean([float(r[k]) for k in ends]) for r in blocks])
+    batches = np.array([b.mean() for b in np.array_split(means, 5)])
+    return (f"row ends' mean over the {len(blocks)} averaged blocks: {means.mean():.2f} °C, sd per block "
+            f"{means.std(ddof=1):.2f} K, standard error (5 batch means) {batches.std(ddof=1) / np.sqrt(5):.2f} K")
 
 
 def _load_twin(path: Path) -> tuple[dict[str, np.ndarray], dict]:
@@ -143,14 +161,16 @@ def compare(cfd_folder: str, twin_paths: list[Path]) -> int:
         for row in f.read().splitlines()[1:]:
             cols = row.split(",")
             spread[cols[0]] = float(cols[5])
+    print(_row_end_steadiness(folder, cfd_meta))
     print("\n| rack | CFD | CFD spread K | " + " | ".join(name for name, _, _ in twins) + " |")
     print("|---|---:|---:|" + "---:|" * len(twins))
     for n in cfd_c:
         print(f"| {n} | {cfd_c[n]:.2f} | {spread[n]:.2f} | "
               + " | ".join(f"{meta['intakes_c'][n]:.2f} ({meta['intakes_c'][n] - cfd_c[n]:+.2f})" for _, _, meta in twins)
               + " |")
-    for key, label in (("rms_k", "RMS"), ("mean_k", "mean error"), ("row_ends_mean_k", "row ends' mean error")):
-        print(f"| {label}, K | | | " + " | ".join(f"{intake_errors(meta['intakes_c'], cfd_c)[key]:+.2f}"
+    for key, label, fmt in (("rms_k", "RMS", ".2f"), ("mean_k", "mean error", "+.2f"),
+                            ("row_ends_mean_k", "row ends' mean error", "+.2f")):
+        print(f"| {label}, K | | | " + " | ".join(format(intake_errors(meta['intakes_c'], cfd_c)[key], fmt)
                                                for _, _, meta in twins) + " |")
     for name, _, meta in twins:
         print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in meta.items() if k != "intakes_c"))
@@ -158,7 +178,8 @@ def compare(cfd_folder: str, twin_paths: list[Path]) -> int:
     print("\ncold aisle's air budget (x 2.4-4.8, y 2.4-3.6, z 0-2.1): inflow m³/s, + into the aisle (mean T of the "
           "inflow, °C)")
     for name, b in [(f"CFD {folder.name}", budget(cfd))] + [(name, budget(f)) for name, f, _ in twins]:
-        print(f"  {name}: " + "; ".join(f"{k} {v[0]:+.2f} ({v[1]:.1f})" for k, v in b.items()))
+        print(f"  {name}: " + "; ".join(f"{k} {v[0]:+.2f} ({v[1]:.1f})" if np.isfinite(v[1]) else
+                                        f"{k} {v[0]:+.2f} (no inflow)" for k, v in b.items()))
 
     x, y, z = cfd["x_m"], cfd["y_m"], cfd["z_m"]
     ks = [int(np.argmin(np.abs(z - h))) for h in HEIGHTS_M]
