@@ -66,8 +66,12 @@ def hall_without_buoyancy(hall_path: Path, out_dir: Path, *, turbulence: str | N
     return out
 
 
-def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None) -> dict:
-    """The twin's steady fields and intakes at g × ``gravity_scale`` (see the module docstring)."""
+def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None,
+               tile_flows_csv: Path | None = None) -> dict:
+    """The twin's steady fields and intakes at g × ``gravity_scale`` (see the module docstring).
+
+    ``tile_flows_csv``: every tile face's flow fixed to a CFD ``tiles.csv``'s (scaled to the floor CRAHs'
+    supply; ``imposed_tiles.py``'s device), solved without grid sequencing."""
     if not np.isfinite(gravity_scale) or gravity_scale < 0.0:
         raise ValueError(f"--gravity-scale must be a finite number >= 0, got {gravity_scale!r}")
     hall_path = HALLS / f"{hall}.toml"
@@ -82,10 +86,29 @@ def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None
             model = load_hall(path)
         except HallError as exc:
             raise ValueError(str(exc).replace(str(path), f"{hall_path} (study copy)")) from None
-    sequencing = None if gravity_scale in (0.0, 1.0) else False
+    sequencing = None if gravity_scale in (0.0, 1.0) and tile_flows_csv is None else False
     twin = HallTwin(model, airflow="momentum", grid_sequencing=sequencing)
     m = twin.momentum
     assert m is not None
+    if tile_flows_csv is not None:
+        import csv
+
+        from validation.imposed_tiles import ImposedFaceSolver, tile_face_grid
+
+        with open(tile_flows_csv, newline="") as f:
+            given = {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): float(r["flow_m3s"])
+                     for r in csv.DictReader(f)}
+        g = twin.voxels.grid
+        i, j, k = tile_face_grid(twin)
+        try:
+            q = np.array([given[(round(float(x), 3), round(float(y), 3))] for x, y in zip(g.centers(0)[i], g.centers(1)[j])])
+        except KeyError as exc:
+            raise ValueError(f"{tile_flows_csv}: no flow for the tile face at {exc.args[0]} (x_m, y_m)") from None
+        q *= sum(c.rated_flow_m3s * c.fan_speed for c in model.crahs if c.supply_to == "floor") / q.sum()
+        fixed = [np.full(x.shape, np.nan) for x in m.u]
+        fixed[2][i, j, k] = q / g.cell_m**2
+        twin.momentum = m = ImposedFaceSolver(~m.fluid, m.openness, m.h, m.movers, settings=m.settings,
+                                              fixed_u_m_s=fixed)
     if gravity_scale not in (0.0, 1.0):
         m.settings = dataclasses.replace(m.settings, gravity_m_s2=GRAVITY_M_S2 * gravity_scale)
     t0 = time.process_time()
@@ -102,7 +125,8 @@ def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None
     removed_w = float(state.crah_heat_removed_w.sum())
     meta = {"hall": hall, "gravity_scale": gravity_scale, "buoyancy": m.settings.buoyancy,
             "gravity_m_s2": m.settings.gravity_m_s2 if m.settings.buoyancy else 0.0, "turbulence": m.settings.turbulence_model,
-            "grid_sequencing": twin.grid_sequencing, "steady_cpu_s": round(cpu_s, 1),
+            "grid_sequencing": twin.grid_sequencing,
+            "imposed_tile_flows": None if tile_flows_csv is None else str(tile_flows_csv), "steady_cpu_s": round(cpu_s, 1),
             "outer_iterations": state.extra.get("steady", {}).get("outer_iterations"),
             "energy_balance_error": (heat_in_w - removed_w) / heat_in_w,
             "intakes_c": {k: round(v, 3) for k, v in intakes.items()}}
@@ -202,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--gravity-scale", type=float, default=1.0, metavar="S", help="g × S (0: buoyancy off)")
     t.add_argument("--turbulence", choices=("chen-xu", "k-epsilon"), default=None,
                    help="the twin's closure (default: the hall's)")
+    t.add_argument("--imposed-tile-flows", type=Path, default=None,
+                   help="fix every tile face's flow to a CFD tiles.csv's (e.g. results/buoyancy-study/plenum-g0)")
     t.add_argument("--save", type=Path, required=True, help="output .npz (fields, intakes, meta)")
     c = sub.add_parser("compare", help="a CFD results folder against saved twin solves")
     c.add_argument("cfd", help="CFD results folder (a path or a name under validation/results/)")
@@ -210,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "compare":
         return compare(a.cfd, a.twins)
     try:
-        res = solve_twin(a.hall, gravity_scale=a.gravity_scale, turbulence=a.turbulence)
+        res = solve_twin(a.hall, gravity_scale=a.gravity_scale, turbulence=a.turbulence,
+                         tile_flows_csv=a.imposed_tile_flows)
     except ValueError as exc:
         p.exit(2, f"{p.prog}: error: {exc}\n")
     meta = res.pop("meta")

@@ -51,3 +51,18 @@ def test_negative_gravity_scale_is_one_line(capsys, tmp_path):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and ">= 0" in err[0]
     assert not (tmp_path / "t.npz").exists()
+
+
+def test_imposed_tile_flows_missing_a_face_is_one_line(capsys, tmp_path):
+    """A tiles.csv without a row for one of the hall's tile faces is refused before the solve, naming the
+    file and the face."""
+    src = HALLS.parent / "results" / "buoyancy-study" / "plenum-g0" / "tiles.csv"
+    short = tmp_path / "tiles.csv"
+    short.write_text("".join(src.read_text().splitlines(keepends=True)[:-1]))
+    with pytest.raises(SystemExit) as exc:
+        main(["twin", "aisle-pair", "--gravity-scale", "0", "--imposed-tile-flows", str(short),
+              "--save", str(tmp_path / "t.npz")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(short) in err[0] and "no flow for the tile face" in err[0]
+    assert not (tmp_path / "t.npz").exists()
