@@ -278,3 +278,59 @@ def test_tile_inlet_per_face_flows_and_turbulence(tmp_path):
         build_case(HALLS / "aisle-pair.toml", tile_flows_csv=short)
     with pytest.raises(ValueError, match="tiles.csv: needs the columns"):
         build_case(HALLS / "aisle-pair.toml", tile_turbulence_csv=flows)
+
+
+def _g_vector(root) -> np.ndarray:
+    text = (root / "constant" / "g").read_text()
+    value = text[text.index("value"):]
+    return np.array(value[value.index("(") + 1:value.index(")")].split(), dtype=float)
+
+
+def test_gravity_scale_changes_g_and_nothing_else(tmp_path):
+    """--gravity-scale S writes g = (0 0 −9.81 S) and leaves every other file of the case as it is at S = 1;
+    at S = 0 the value is a plain 0 and no hRef is written, so v1912's gh = g·C − (−|g| hRef) is 0 and
+    p_rgh is p: a Boussinesq case whose flow is blind to T (which it still transports)."""
+    case = build_case(HALLS / "aisle-pair.toml", plenum=True)
+    for s in (1.0, 0.5, 0.0):
+        write_case(case, tmp_path / str(s), gravity_scale=s)
+        assert np.array_equal(_g_vector(tmp_path / str(s)), [0.0, 0.0, -9.81 * s])
+    assert "(0 0 0);" in (tmp_path / "0.0" / "constant" / "g").read_text()
+    assert not (tmp_path / "0.0" / "constant" / "hRef").exists()
+    std, g0 = tmp_path / "1.0", tmp_path / "0.0"
+    files = sorted(p.relative_to(std) for p in std.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(g0) for p in g0.rglob("*") if p.is_file())
+    differ = [str(f) for f in files if (std / f).read_bytes() != (g0 / f).read_bytes()]
+    assert differ == ["case.json", "constant/g"]
+    assert "fixedFluxPressure" in (g0 / "0" / "p_rgh").read_text()
+
+
+@pytest.mark.parametrize("scale", [-1.0, float("nan"), float("inf")])
+def test_gravity_scale_must_be_finite_and_not_negative(tmp_path, scale):
+    """A negative or non-finite gravity scale is refused before anything is written."""
+    case = build_case(HALLS / "open-row.toml")
+    with pytest.raises(ValueError, match=">= 0"):
+        write_case(case, tmp_path / "case", gravity_scale=scale)
+    assert not (tmp_path / "case").exists()
+
+
+def test_run_cfd_refuses_a_negative_gravity_scale_in_one_line(tmp_path, capsys):
+    """run_cfd.py --gravity-scale -1 exits 2 with one line naming the option and what is allowed, before it
+    writes a case or starts a solver."""
+    from run_cfd import main as run_cfd_main
+
+    with pytest.raises(SystemExit) as exc:
+        run_cfd_main([str(HALLS / "aisle-pair.toml"), "--plenum", "--gravity-scale", "-1",
+                      "--case", str(tmp_path / "case"), "--results", str(tmp_path / "results")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--gravity-scale" in err[0] and ">= 0" in err[0] and "-1" in err[0]
+    assert not (tmp_path / "case").exists() and not (tmp_path / "results").exists()
+
+
+def test_run_cfd_meta_names_the_gravity():
+    """meta.json's buoyancy entry says when a run had no buoyancy or a scaled g."""
+    from run_cfd import _buoyancy_text
+
+    assert _buoyancy_text(1.0) == "Boussinesq, beta = 1/T_ref"
+    assert _buoyancy_text(0.0).startswith("none: g = 0")
+    assert "4.905 m/s^2" in _buoyancy_text(0.5)

@@ -1,6 +1,6 @@
 """Write an OpenFOAM (v1912, Debian's ``openfoam``) case for a hall file: an independent CFD reference.
 
-Usage: ``python validation/openfoam/case_from_hall.py HALL.toml OUTDIR [--plenum]``
+Usage: ``python validation/openfoam/case_from_hall.py HALL.toml OUTDIR [--plenum] [--gravity-scale S]``
 
 The hall file is the single source of truth. The geometry comes from the twin's own code
 (:func:`twin.model.load_hall`, :func:`twin.geometry.voxel.voxelize_hall`), so the CFD mesh *is* the
@@ -11,7 +11,8 @@ blockMesh/topoSet/subsetMesh round trip, so every boundary face gets its patch f
 Physics: ``buoyantBoussinesqSimpleFoam`` (steady, incompressible, Boussinesq buoyancy with
 β = 1/T_ref [K], gravity −z), standard k-ε with wall functions, air ν = 1.5e-5 m²/s, Pr 0.71, Prt 0.85;
 ρ and c_p (1.19, 1006 unless the hall says otherwise) convert the servers' heat into temperature rises.
-Walls are adiabatic (zero gradient), as in the twin.
+Walls are adiabatic (zero gradient), as in the twin. ``--gravity-scale S`` (a study, default 1) writes
+g = (0 0 −9.81 S); S = 0 is the CFD side of the twin's ``[airflow] buoyancy = false`` (:func:`gravity_text`).
 
 Boundary patches and conditions (each a fixed velocity normal to its face, so every mover's flow is
 exact and the room's mass balance closes to round-off; pressure ``fixedFluxPressure`` everywhere,
@@ -109,7 +110,8 @@ from twin.geometry.voxel import containment_planes, voxelize_hall
 from twin.model import load_hall
 from twin.model.load import facing_axis_sign
 
-__all__ = ["CfdCase", "MoverPatch", "add_floor_arguments", "build_case", "boundary_text", "write_case"]
+__all__ = ["CfdCase", "MoverPatch", "add_floor_arguments", "add_gravity_argument", "build_case", "boundary_text",
+           "gravity_text", "write_case"]
 
 NU_M2S = 1.5e-5
 PR, PRT = 0.71, 0.85
@@ -117,6 +119,7 @@ INLET_INTENSITY = 0.10
 INLET_MIXING_LENGTH_M = 0.1
 C_MU = 0.09
 K_FLOOR = 1.0e-6  # turbulence floor of initial fields and very slow inlets
+GRAVITY_M_S2 = 9.81  # standard gravity, acting along −z
 
 _HEADER = """/*--------------------------------*- C++ -*----------------------------------*\\
   Written by validation/openfoam/case_from_hall.py from {hall}
@@ -847,14 +850,31 @@ def update_time_dir(case: CfdCase, time_dir: Path, state: MoverState, names=("U"
         write_field(case, time_dir, name, state, internal=text[i0:i1])
 
 
+def gravity_text(gravity_scale: float) -> str:
+    """The value of ``constant/g``: (0 0 −9.81 S) m/s², with S = ``gravity_scale`` ≥ 0.
+
+    S = 0 is a valid Boussinesq case: v1912's solvers form gh = g·C − ghRef with ghRef = −|g| hRef
+    (``readhRef.H``; hRef is absent here, so 0), hence gh = ghf = 0, p = p_rgh and the buoyancy flux
+    −ghf ∂ρ_k/∂n |S_f| vanishes, while T is still transported on the flow (a flow blind to temperature).
+    """
+    if not np.isfinite(gravity_scale) or gravity_scale < 0.0:
+        raise ValueError(f"gravity scale must be a finite number >= 0 (1 = standard gravity, 0 = no buoyancy), "
+                         f"got {gravity_scale!r}")
+    g_z = -GRAVITY_M_S2 * gravity_scale + 0.0  # + 0.0: write 0, not -0, for S = 0
+    return f"(0 0 {g_z:.9g})"
+
+
 def write_case(case: CfdCase, root: str | Path, *, state: MoverState | None = None,
-               transient: bool = False) -> MoverState:
+               transient: bool = False, gravity_scale: float = 1.0) -> MoverState:
     """Write the whole case (mesh, 0/, constant/, system/) under ``root``; returns the mover state used.
 
     ``transient``: schemes and solution controls for ``buoyantBoussinesqPimpleFoam`` (implicit Euler in
     time, PISO-type pressure correction: one outer corrector, two pressure correctors, no relaxation),
     for a time-averaged reference of a flow that does not settle (:func:`run_cfd.run_transient`).
+    ``gravity_scale``: multiplies g (:func:`gravity_text`; 0 = a flow without buoyancy, a study of
+    validation/README.md, "Does the gap need buoyancy?"). Checked before anything is written.
     """
+    g_value = gravity_text(gravity_scale)
     root = Path(root)
     for sub in ("0", "constant", "system"):
         (root / sub).mkdir(parents=True, exist_ok=True)
@@ -872,7 +892,7 @@ def write_case(case: CfdCase, root: str | Path, *, state: MoverState | None = No
           f"TRef            {t_ref:.6g};\nPr              {PR:g};\nPrt             {PRT:g};\n")
     (root / "constant" / "g").write_text(
         _header(case, "uniformDimensionedVectorField", "constant", "g")
-        + "dimensions      [0 1 -2 0 0 0 0];\nvalue           (0 0 -9.81);\n")
+        + f"dimensions      [0 1 -2 0 0 0 0];\nvalue           {g_value};\n")
     (root / "constant" / "turbulenceProperties").write_text(
         _header(case, "dictionary", "constant", "turbulenceProperties")
         + "simulationType  RAS;\n\nRAS\n{\n    RASModel        kEpsilon;\n    turbulence      on;\n"
@@ -925,6 +945,7 @@ snGradSchemes   { default corrected; }
         "containment_panel_faces": case.panel_faces,
         "containment_leak_faces": case.leak_faces,
         "raised_floor": raised_floor_text(case),
+        "gravity_m_s2": [0.0, 0.0, -GRAVITY_M_S2 * gravity_scale + 0.0],
     }
     (root / "case.json").write_text(json.dumps(meta, indent=1))
     return state
@@ -1049,19 +1070,36 @@ def add_floor_arguments(p: argparse.ArgumentParser) -> None:
                         "default 10 %% intensity)")
 
 
+def add_gravity_argument(p: argparse.ArgumentParser) -> None:
+    """``--gravity-scale S``: g = (0 0 −9.81 S) m/s² (0 switches buoyancy off in the flow; T is still solved)."""
+    p.add_argument("--gravity-scale", type=float, default=1.0, metavar="S",
+                   help="multiply gravity by S >= 0 (default 1; 0 = no buoyancy in the flow, a study)")
+
+
+def check_gravity_scale(p: argparse.ArgumentParser, gravity_scale: float) -> None:
+    """Exit with one line and status 2 (no usage text, as for the floor options' files) for a gravity
+    scale that is negative or not finite."""
+    try:
+        gravity_text(gravity_scale)
+    except ValueError as exc:
+        p.exit(2, f"{p.prog}: error: --gravity-scale: {exc}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("hall", type=Path)
     p.add_argument("outdir", type=Path)
     add_floor_arguments(p)
+    add_gravity_argument(p)
     args = p.parse_args(argv)
+    check_gravity_scale(p, args.gravity_scale)
     try:
         case = build_case(args.hall, plenum=args.plenum, tile_model=args.tile_model,
                           tile_zeta_scale=args.tile_zeta_scale, tile_lateral_scale=args.tile_lateral_scale,
                           tile_flows_csv=args.tile_flows, tile_turbulence_csv=args.tile_turbulence)
     except (ValueError, KeyError, OSError) as exc:  # the study CSVs: one line naming the file
         p.exit(2, f"{p.prog}: error: {exc}\n")
-    write_case(case, args.outdir)
+    write_case(case, args.outdir, gravity_scale=args.gravity_scale)
     print(f"{args.outdir}: {case.n_cells} cells, {len(case.faces)} faces, "
           f"{len(case.patches)} patches, {case.leak_faces} leak faces of {case.leak_faces + case.panel_faces} "
           f"panel faces", file=sys.stderr)

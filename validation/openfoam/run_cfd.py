@@ -1,7 +1,11 @@
 """Run the OpenFOAM reference of a hall on one core and extract what the twin is compared with.
 
-Usage: ``python validation/openfoam/run_cfd.py HALL.toml [--plenum] [--transient] [--case DIR] [--results DIR]``
-(and the raised-floor study options of :func:`case_from_hall.add_floor_arguments`)
+Usage: ``python validation/openfoam/run_cfd.py HALL.toml [--plenum] [--transient] [--case DIR] [--results DIR]
+[--gravity-scale S]`` (and the raised-floor study options of :func:`case_from_hall.add_floor_arguments`)
+
+``--gravity-scale S`` multiplies g (default 1, S ≥ 0): S = 0 runs the same Boussinesq solver with a flow
+blind to temperature (T still transported on it), the CFD side of the twin's ``[airflow] buoyancy =
+false`` (validation/README.md, "Does the gap need buoyancy?").
 
 ``--plenum`` meshes a raised floor's plenum and makes the tiles porous baffles (see
 :mod:`case_from_hall`); without it the tiles are a uniform velocity inlet.
@@ -54,10 +58,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from case_from_hall import (  # noqa: E402
+    GRAVITY_M_S2,
     CfdCase,
     MoverState,
     add_floor_arguments,
+    add_gravity_argument,
     build_case,
+    check_gravity_scale,
     crah_flow_m3s,
     rack_flow_m3s,
     update_time_dir,
@@ -235,13 +242,13 @@ def _write_rows(path: Path, rows: list[dict], *, header: bool) -> None:
 def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations: int, tol_k: float,
         residual: float, relax: float, average_blocks: int = 20, plenum: bool = False,
         tile_model: str = "porous", tile_zeta_scale: float = 1.0, tile_lateral_scale: float = 100.0,
-        tile_flows: Path | None = None, tile_turbulence: Path | None = None) -> dict:
+        tile_flows: Path | None = None, tile_turbulence: Path | None = None, gravity_scale: float = 1.0) -> dict:
     case = build_case(hall, plenum=plenum, tile_model=tile_model, tile_zeta_scale=tile_zeta_scale,
                       tile_lateral_scale=tile_lateral_scale, tile_flows_csv=tile_flows,
                       tile_turbulence_csv=tile_turbulence)
     if case_dir.exists():
         shutil.rmtree(case_dir)
-    state = write_case(case, case_dir)
+    state = write_case(case, case_dir, gravity_scale=gravity_scale)
     n = case.n_cells
     env = {**os.environ, **FOAM_ENV}
     log_path = case_dir / "log.solver"
@@ -327,7 +334,8 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         "openfoam": foam_version(),
         "solver": SOLVER,
         "turbulence": "kEpsilon (standard), wall functions",
-        "buoyancy": "Boussinesq, beta = 1/T_ref",
+        "buoyancy": _buoyancy_text(gravity_scale),
+        "gravity_scale": gravity_scale,
         "exhaust_coupling": f"external Picard loop every {block} SIMPLE iterations (relaxation {relax})",
         "raised_floor": (f"plenum ({case.tile_faces.model} tiles)" if case.plenum else "uniform-tile inlet (plenum omitted)")
         if case.nz_plenum else "none",
@@ -345,6 +353,14 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
     }
     return _write_meta(meta, case, case_dir, results, wall_s=wall_s, solver_s=solver_s, rack_heat_w=rack_heat_w,
                        t_ret=t_ret, cpu_s=_children_cpu_s() - cpu0_s, load_1min=load_1min)
+
+
+def _buoyancy_text(gravity_scale: float) -> str:
+    """meta.json's buoyancy entry: the model and, when not standard, the gravity it ran with."""
+    if gravity_scale == 0.0:
+        return "none: g = 0 (Boussinesq solver, T transported by a flow blind to it)"
+    text = "Boussinesq, beta = 1/T_ref"
+    return text if gravity_scale == 1.0 else f"{text}, g = {GRAVITY_M_S2 * gravity_scale:.6g} m/s^2 ({gravity_scale:g} x standard)"
 
 
 def _write_meta(meta: dict, case, case_dir: Path, results: Path, *, wall_s: float, solver_s: float,
@@ -374,7 +390,7 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
                   block_s: float, sample_s: float, plenum: bool = False, tile_model: str = "porous",
                   tile_zeta_scale: float = 1.0, tile_lateral_scale: float = 100.0,
                   tile_flows: Path | None = None, tile_turbulence: Path | None = None, max_courant: float = 0.9,
-                  wall_limit_s: float | None = None) -> dict:
+                  wall_limit_s: float | None = None, gravity_scale: float = 1.0) -> dict:
     """Time-averaged transient reference (``buoyantBoussinesqPimpleFoam``, URANS k-ε).
 
     For a hall whose steady RANS iterates do not settle (aisle-pair's row-end recirculation), the right
@@ -397,7 +413,7 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
                       tile_turbulence_csv=tile_turbulence)
     if case_dir.exists():
         shutil.rmtree(case_dir)
-    state = write_case(case, case_dir, transient=True)
+    state = write_case(case, case_dir, transient=True, gravity_scale=gravity_scale)
     n = case.n_cells
     env = {**os.environ, **FOAM_ENV}
     log_path = case_dir / "log.solver"
@@ -513,7 +529,8 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
         "openfoam": foam_version(),
         "solver": TRANSIENT_SOLVER,
         "turbulence": "kEpsilon (standard), wall functions (URANS)",
-        "buoyancy": "Boussinesq, beta = 1/T_ref",
+        "buoyancy": _buoyancy_text(gravity_scale),
+        "gravity_scale": gravity_scale,
         "time_scheme": f"Euler implicit, PISO (2 pressure correctors), adjustable time step at Courant <= {max_courant}",
         "exhaust_coupling": f"external Picard loop every {block_s:g} s of simulated time (block-mean intake)",
         "raised_floor": (f"plenum ({case.tile_faces.model} tiles)" if case.plenum else "uniform-tile inlet (plenum omitted)")
@@ -547,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--residual", type=float, default=1e-2, help="largest initial residual at the end")
     p.add_argument("--relax", type=float, default=1.0, help="relaxation of the Picard update")
     add_floor_arguments(p)
+    add_gravity_argument(p)
     p.add_argument("--average-blocks", type=int, default=20,
                    help="blocks the results are averaged over (at most the second half of the run)")
     p.add_argument("--transient", action="store_true",
@@ -560,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wall-limit-s", type=float, default=None,
                    help="--transient: stop averaging early so as to end within this wall time (s)")
     a = p.parse_args(argv)
+    check_gravity_scale(p, a.gravity_scale)  # before any case is built or solver run
     try:  # the raised-floor study options' files, checked before any solver runs: one line naming the file
         build_case(a.hall, plenum=a.plenum, tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale,
                    tile_lateral_scale=a.tile_lateral_scale, tile_flows_csv=a.tile_flows,
@@ -575,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
                              tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale,
                              tile_lateral_scale=a.tile_lateral_scale, tile_flows=a.tile_flows,
                              tile_turbulence=a.tile_turbulence, max_courant=a.max_courant,
-                             wall_limit_s=a.wall_limit_s)
+                             wall_limit_s=a.wall_limit_s, gravity_scale=a.gravity_scale)
         print(json.dumps({k: meta[k] for k in ("cells", "simulated_s", "averaged_over_s", "time_steps", "courant_max",
                                                "wall_s", "energy_balance_error")}))
         return 0
@@ -583,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
                block=a.block, max_iterations=a.max_iterations, tol_k=a.tol_k, residual=a.residual, relax=a.relax,
                average_blocks=a.average_blocks, plenum=a.plenum,
                tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale, tile_lateral_scale=a.tile_lateral_scale,
-               tile_flows=a.tile_flows, tile_turbulence=a.tile_turbulence)
+               tile_flows=a.tile_flows, tile_turbulence=a.tile_turbulence, gravity_scale=a.gravity_scale)
     print(json.dumps({k: meta[k] for k in ("cells", "iterations", "converged", "wall_s", "final_initial_residuals",
                                            "energy_balance_error")}))
     return 0
