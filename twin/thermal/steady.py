@@ -104,6 +104,19 @@ def _ordered_lower_solve_into(indptr, indices, data, order, r, y, x):  # pragma:
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _ordered_forward_sweep(indptr, indices, data, order, r, y):  # pragma: no cover - compiled
+    """y with L y = r[order]: :func:`_ordered_lower_solve_into` without scattering y back into the cells'
+    order, for the symmetric preconditioner, whose backward sweep reads y in flow order and overwrites every
+    cell of the result anyway (the scatter was a tenth of its time, for nothing)."""
+    for row in range(order.size):
+        acc = r[order[row]]
+        last = indptr[row + 1] - 1
+        for q in range(indptr[row], last):
+            acc -= data[q] * y[indices[q]]
+        y[row] = acc / data[last]
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
 def _insert_sorted(idx, val, start, nnz, col, value):  # pragma: no cover - compiled
     """Put (col, value) into the sorted run idx[start:nnz] (insertion: a row holds at most seven entries)."""
     pos = nnz
@@ -255,7 +268,7 @@ def _precondition(tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, order, in_p
     included): z = U⁻¹ D L⁻¹ r; then each mover from its intake (``in_*``: intakeᵀ as CSR,
     movers × cells). Into ``out``; ``scratch`` has a cell's length."""
     n = order.size
-    _ordered_lower_solve_into(tri_ptr, tri_idx, tri_val, order, r, scratch, out)
+    _ordered_forward_sweep(tri_ptr, tri_idx, tri_val, order, r, scratch)
     # scratch holds y = L⁻¹ r in flow order; overwritten from the last row up by z (a row needs only the z of
     # the rows after it, and its own y before it is overwritten).
     for back in range(n):
