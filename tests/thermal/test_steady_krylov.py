@@ -215,3 +215,24 @@ def test_flow_ordering_is_reused_only_while_it_is_the_stable_sort(momentum_syste
     broken = phi.copy()
     broken[first.order[5]] = np.nan
     assert not steady_mod._stable_order_holds(first.order, -broken)
+
+
+def test_operator_values_into_the_kept_structure_are_the_one_pass_assembly_s(momentum_system, rng):
+    """The scaled operator assembled into the network's kept structure holds _scaled_operator's entries to the
+    bit, for the momentum flow and for one with every face's direction drawn at random (the structure does
+    not depend on the flow, the values do)."""
+    twin, args, _, _, q = momentum_system
+    net, face = args[0], args[1]
+    rc = twin.air.rho_cp
+    cond = rng.uniform(0.1, 1.0, face.size)
+    sink = rc * (net.intake @ q) + 1e-3
+    structure = steady_mod._operator_structure(net)
+    assert steady_mod._operator_structure(net) is structure  # kept
+    for flow in (face, face * rng.choice([-1.0, 1.0], face.size)):
+        ptr, idx, val, diag = steady_mod._scaled_operator(net.n, structure.face_a, structure.face_b, flow,
+                                                          rc * np.abs(flow), cond, sink)
+        got_val, got_diag = steady_mod._scaled_operator_values(net.n, structure.face_a, structure.face_b, flow,
+                                                               rc * np.abs(flow), cond, sink, structure.pos_a,
+                                                               structure.pos_b, structure.pos_diag)
+        assert np.array_equal(structure.ptr, ptr) and np.array_equal(structure.idx, idx)
+        assert np.array_equal(got_val, val) and np.array_equal(got_diag, diag)

@@ -220,6 +220,77 @@ def _scaled_operator(n, face_a, face_b, flow, adv, cond, diag_extra):  # pragma:
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _scaled_operator_positions(n, face_a, face_b):  # pragma: no cover - compiled
+    """Where :func:`_scaled_operator` puts each entry: its CSR structure (sorted) and, per face, the positions
+    of its entry in row a (column b) and in row b (column a), and each row's diagonal position. It builds the
+    structure as that kernel does (diagonal first, the faces in order, each row insertion-sorted), carrying
+    the entries' origins instead of values: the structure is the network's, whatever the flow."""
+    count = np.ones(n, np.int64)
+    for f in range(face_a.size):
+        count[face_a[f]] += 1
+        count[face_b[f]] += 1
+    ptr = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        ptr[i + 1] = ptr[i] + count[i]
+    idx = np.empty(ptr[n], np.int64)
+    origin = np.empty(ptr[n], np.int64)  # -1 - row for a diagonal, 2 f for face f in row a, 2 f + 1 in row b
+    fill = ptr[:-1].copy()
+    for i in range(n):
+        idx[fill[i]] = i
+        origin[fill[i]] = -1 - i
+        fill[i] += 1
+    for f in range(face_a.size):
+        a, b = face_a[f], face_b[f]
+        idx[fill[a]] = b
+        origin[fill[a]] = 2 * f
+        fill[a] += 1
+        idx[fill[b]] = a
+        origin[fill[b]] = 2 * f + 1
+        fill[b] += 1
+    for i in range(n):
+        for q in range(ptr[i] + 1, ptr[i + 1]):
+            _insert_sorted(idx, origin, ptr[i], q, idx[q], origin[q])
+    pos_a = np.empty(face_a.size, np.int64)
+    pos_b = np.empty(face_a.size, np.int64)
+    pos_diag = np.empty(n, np.int64)
+    for q in range(ptr[n]):
+        o = origin[q]
+        if o < 0:
+            pos_diag[-1 - o] = q
+        elif o % 2 == 0:
+            pos_a[o // 2] = q
+        else:
+            pos_b[o // 2] = q
+    return ptr, idx, pos_a, pos_b, pos_diag
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _scaled_operator_values(n, face_a, face_b, flow, adv, cond, diag_extra, pos_a, pos_b,
+                            pos_diag):  # pragma: no cover - compiled
+    """:func:`_scaled_operator`'s values and diagonal into the structure of :func:`_scaled_operator_positions`:
+    the same operations in the same order (the diagonal summed face by face, each entry times its row's
+    1 / diagonal), so the same bits, without building and sorting the structure again (a steady loop's
+    solves share it: :func:`_operator_structure`)."""
+    diag = diag_extra.copy()
+    for f in range(face_a.size):
+        a = face_a[f]
+        b = face_b[f]
+        up_a = flow[f] > 0
+        diag[a] += cond[f] + (adv[f] if up_a else 0.0)
+        diag[b] += cond[f] + (0.0 if up_a else adv[f])
+    val = np.empty(pos_diag.size + 2 * face_a.size)
+    for i in range(n):
+        val[pos_diag[i]] = diag[i] * (1.0 / diag[i])
+    for f in range(face_a.size):
+        a = face_a[f]
+        b = face_b[f]
+        up_a = flow[f] > 0
+        val[pos_a[f]] = (-cond[f] if up_a else -adv[f] - cond[f]) * (1.0 / diag[a])
+        val[pos_b[f]] = (-adv[f] - cond[f] if up_a else -cond[f]) * (1.0 / diag[b])
+    return val, diag
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
 def _block_system(k_ptr, k_idx, k_val, j_ptr, j_idx, j_val, c_ptr, c_idx, c_val):  # pragma: no cover - compiled
     """CSR of the coupled system [[K, J], [C, I]] (n cells, m movers; each block CSR, K's and C's rows with
     sorted indices, J's column indices are movers'): what ``sp.vstack([sp.hstack([K, J]), sp.hstack([C,
@@ -363,6 +434,39 @@ def _bicgstab(ptr, idx, val, tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, 
 
 
 @dataclass
+class _OperatorStructure:
+    """The scaled operator's CSR structure on a network and where each face's entries go in it
+    (:func:`_scaled_operator_positions`), with the faces' cells as int64."""
+
+    network: weakref.ref
+    face_a: np.ndarray
+    face_b: np.ndarray
+    ptr: np.ndarray
+    idx: np.ndarray
+    pos_a: np.ndarray
+    pos_b: np.ndarray
+    pos_diag: np.ndarray
+
+
+_STRUCTURES: dict[int, _OperatorStructure] = {}
+
+
+def _operator_structure(net: FluidNetwork) -> _OperatorStructure:
+    """The network's operator structure, built on its first solve (3 of the 6 ms of assembling the scaled
+    operator on open-row-fine go into building and sorting it; the steady loop's solves share it)."""
+    cached = _STRUCTURES.get(id(net))
+    if cached is not None and cached.network() is net:
+        return cached
+    face_a, face_b = net.face_a.astype(np.int64), net.face_b.astype(np.int64)
+    ptr, idx, pos_a, pos_b, pos_diag = _scaled_operator_positions(net.n, face_a, face_b)
+    entry = _OperatorStructure(weakref.ref(net), face_a, face_b, ptr, idx, pos_a, pos_b, pos_diag)
+    if len(_STRUCTURES) >= _MAX_ORDERINGS:
+        _STRUCTURES.clear()
+    _STRUCTURES[id(net)] = entry
+    return entry
+
+
+@dataclass
 class _FlowOrdering:
     """A network's cells in flow order and the structure of its operator's triangles in that order
     (:func:`_ordered_triangle_sources`), for the operator pattern they were built for."""
@@ -470,8 +574,11 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
                    else np.asarray(face_diffusivity_m2s, dtype=float))
     cond = rc * diffusivity * net.face_open * net.face_area_m2 / net.dist_m
     sink = rc * (net.intake @ np.asarray(mover_flow_m3s, float)) + anchor
-    k_ptr, k_idx, k_val, d = _scaled_operator(n, net.face_a.astype(np.int64), net.face_b.astype(np.int64), f,
-                                              rc * np.abs(f), np.broadcast_to(cond, f.shape).astype(float), sink)
+    structure = _operator_structure(net)
+    k_ptr, k_idx = structure.ptr, structure.idx
+    k_val, d = _scaled_operator_values(n, structure.face_a, structure.face_b, f, rc * np.abs(f),
+                                       np.broadcast_to(cond, f.shape).astype(float), sink, structure.pos_a,
+                                       structure.pos_b, structure.pos_diag)
     k_scaled = sp.csr_matrix((k_val, k_idx, k_ptr), shape=(n, n))
     scale = sp.diags(1.0 / d)
     inject_scaled = (-(scale @ inject)).tocsr()
