@@ -459,7 +459,11 @@ def _operator_structure(net: FluidNetwork) -> _OperatorStructure:
         return cached
     face_a, face_b = net.face_a.astype(np.int64), net.face_b.astype(np.int64)
     ptr, idx, pos_a, pos_b, pos_diag = _scaled_operator_positions(net.n, face_a, face_b)
-    entry = _OperatorStructure(weakref.ref(net), face_a, face_b, ptr, idx, pos_a, pos_b, pos_diag)
+    # In the index type scipy would choose for the matrix, so that each solve's csr_matrix takes these very
+    # arrays instead of converting copies (and the flow ordering knows the pattern by identity).
+    index = sp.csr_matrix((np.zeros(idx.size), idx, ptr), shape=(net.n, net.n))
+    entry = _OperatorStructure(weakref.ref(net), face_a, face_b, index.indptr, index.indices, pos_a, pos_b,
+                               pos_diag)
     if len(_STRUCTURES) >= _MAX_ORDERINGS:
         _STRUCTURES.clear()
     _STRUCTURES[id(net)] = entry
@@ -500,20 +504,30 @@ def _stable_order_holds(order: np.ndarray, key: np.ndarray) -> bool:
     return bool(np.all((ko[1:] > ko[:-1]) | ((ko[1:] == ko[:-1]) & (order[1:] > order[:-1]))))
 
 
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays hold the same values: at once when they view the same memory alike (scipy's matrices
+    view the operator structure's arrays), else compared."""
+    if a.dtype == b.dtype and a.shape == b.shape and a.strides == b.strides and a.ctypes.data == b.ctypes.data:
+        return True
+    return bool(np.array_equal(a, b))
+
+
 def _flow_ordering(net: FluidNetwork, potential: np.ndarray, k_ptr: np.ndarray, k_idx: np.ndarray
                    ) -> _FlowOrdering:
     """The cells by falling potential and the triangles' structure for the operator pattern (k_ptr, k_idx):
     the network's last ones where the order still holds and the pattern is the same, else built anew."""
     key = -np.asarray(potential, dtype=float)
     cached = _ORDERINGS.get(id(net))
-    if (cached is not None and cached.network() is net and cached.order.size == key.size
-            and np.array_equal(cached.pattern_ptr, k_ptr) and np.array_equal(cached.pattern_idx, k_idx)
+    same_pattern = cached is not None and _same_values(cached.pattern_ptr, k_ptr) and _same_values(
+        cached.pattern_idx, k_idx)
+    if (cached is not None and same_pattern and cached.network() is net and cached.order.size == key.size
             and _stable_order_holds(cached.order, key)):
         return cached
     order = np.argsort(key, kind="stable").astype(np.int64)
     lo_ptr, lo_idx, lo_src, up_ptr, up_idx, up_src = _ordered_triangle_sources(k_ptr, k_idx, order)
-    entry = _FlowOrdering(weakref.ref(net), order, order.astype(np.uint32), k_ptr.copy(), k_idx.copy(), lo_ptr,
-                          lo_idx, lo_src, up_ptr, up_idx, up_src)
+    # The pattern arrays are kept as they are (the operator structure's, not written to by anyone).
+    entry = _FlowOrdering(weakref.ref(net), order, order.astype(np.uint32), k_ptr, k_idx, lo_ptr, lo_idx, lo_src,
+                          up_ptr, up_idx, up_src)
     if len(_ORDERINGS) >= _MAX_ORDERINGS:
         _ORDERINGS.clear()
     _ORDERINGS[id(net)] = entry
