@@ -519,3 +519,29 @@ def test_compiled_momentum_step_gives_the_numpy_form_s_bits_on_random_rooms(turb
             reference = solver._momentum_reference(c, nu, tg, float(tg[solver.fluid].mean()), q, dt)
             assert np.any(fast != solver.u[c])  # the step moves the field: the comparison is not of zeros
             np.testing.assert_array_equal(fast, reference)
+
+
+def test_compiled_divergence_and_face_correction_are_the_numpy_forms_bit_for_bit(rng):
+    """The projection's divergence and face update (momentum_kernels) give the numpy forms' bits: random face
+    velocities and potentials, faces inactive at random (they get + 0.0: a −0.0 there turns +0.0 as in numpy)."""
+    from twin.thermal.momentum import _face_shape, _pair
+    from twin.thermal.momentum_kernels import correct_faces, divergence_m3s
+
+    shape = (7, 5, 6)
+    h = 0.15
+    u = [rng.standard_normal(_face_shape(shape, a)) for a in range(3)]
+    u[1][0, 0, 0] = -0.0
+    expected = h * h * (0.0 + np.diff(u[0], axis=0) + np.diff(u[1], axis=1) + np.diff(u[2], axis=2))
+    np.testing.assert_array_equal(divergence_m3s(u[0], u[1], u[2], h * h), expected)
+    phi = rng.standard_normal(shape)
+    dt = 0.37
+    for a in range(3):
+        active = rng.random(_face_shape(shape, a)) < 0.7
+        active[(0, 0, 0)] = False
+        openness = np.where(active, rng.uniform(0.1, 1.0, active.shape), 0.0)
+        pa, pb = _pair(phi, a, 0.0)
+        want = u[a] + np.where(active, dt / h * openness * (pa - pb), 0.0)
+        got = u[a].copy()
+        correct_faces(got, phi, active, openness, dt / h, a)
+        np.testing.assert_array_equal(got, want)
+        assert np.signbit(want[0, 0, 0]) == np.signbit(got[0, 0, 0])

@@ -291,7 +291,7 @@ import scipy.ndimage as ndi
 import scipy.sparse as sp
 
 from twin.thermal.airflow import AirPathError
-from twin.thermal.momentum_kernels import chen_xu_nu_t, momentum_sweeps
+from twin.thermal.momentum_kernels import chen_xu_nu_t, correct_faces, divergence_m3s, momentum_sweeps
 from twin.thermal.threads import limited_blas
 
 if TYPE_CHECKING:
@@ -928,8 +928,8 @@ class MomentumSolver:
 
     def _divergence_m3s(self, u: list[np.ndarray]) -> np.ndarray:
         """Net outflow of every grid cell, m³/s."""
-        h2 = self.h * self.h
-        return h2 * (0.0 + np.diff(u[0], axis=0) + np.diff(u[1], axis=1) + np.diff(u[2], axis=2))  # as sum()
+        # Compiled: h2 * (0.0 + np.diff(u[0], axis=0) + np.diff(u[1], axis=1) + np.diff(u[2], axis=2)), bit for bit.
+        return divergence_m3s(u[0], u[1], u[2], self.h * self.h)
 
     def cell_velocity_m_s(self) -> np.ndarray:
         """Cell-centred velocity (nx, ny, nz, 3), m/s: the mean of each cell's two faces per axis."""
@@ -1361,8 +1361,8 @@ class MomentumSolver:
         phi_grid = np.zeros(self.shape)
         phi_grid.ravel()[self.fluid_flat] = phi
         for a in range(3):
-            pa, pb = _pair(phi_grid, a, 0.0)
-            u[a] += np.where(self.active[a], dt / h * self.openness[a] * (pa - pb), 0.0)
+            # Compiled: pa, pb = _pair(phi_grid, a, 0.0); u[a] += np.where(active, dt / h * openness * (pa - pb), 0.0)
+            correct_faces(u[a], phi_grid, self.active[a], self.openness[a], dt / h, a)
         return phi_grid
 
     def _v_cycle(self, r: np.ndarray) -> np.ndarray:
