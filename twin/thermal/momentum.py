@@ -166,6 +166,38 @@ Discretization (why):
   the flow solves 6.9 s (AMG-CG projections 3.8 s, the momentum sweeps 2.1 s), the temperature solves' BiCGSTAB
   2.7 s, the coarse grid's solve 1.5 s, imports 1.6 s (trimesh and scipy.spatial 0.7 s of it).
 
+  Then the overheads around those solves (branch speed135), each step giving main's answer to the bit except
+  the one marked *:
+
+  - trimesh (with scipy.spatial and networkx) imported only for a hall with GLB meshes; boxes voxelize by
+    twin.geometry.voxel.box_cells, mesh_cells' answer cell for cell (~0.4 s of imports);
+  - glibc's malloc thresholds set at start-up (twin.allocator), so that the solvers' temporaries reuse freed
+    memory instead of mapping fresh pages: 105k instead of 210-260k page faults, 0.3 instead of 0.6-0.8 s of
+    system time;
+  - the steady temperature solve's set-up 11 against 32 ms per solve: the flow order and its triangles'
+    structure kept while the order still holds (every solve after a grid's first here), the operator's
+    structure built once per network; its preconditioner's forward sweep without a scatter (BiCGSTAB 0.94-0.97×)
+    and one multiply-subtract less per row;
+  - the projections: (*) the AMG-CG's first residual updated instead of recomputed (one product with the finest
+    matrix less per projection; a projection that stops after one CG iteration returns pyamg's iterate to the
+    bit, so open-row-fine's intakes and return move by 1.5e-8 K), the V-cycle calling amg_core's sweeps
+    directly (9.1 against 9.4 ms per cycle), the divergence and the face update compiled (0.06 against 0.24 and
+    0.58 against 1.07 ms per iteration);
+  - Anderson mixing: differences kept instead of recomputed, the least squares through LAPACK's QR directly
+    (6.5 against 15 ms per call on the 650k mixed values); the momentum kernel without zero fills (0.97×).
+
+  The same command alternated with main e418415, CPU by getrusage (the shared 2-core machine at load 2-3, five
+  pairs): main 13.60 / 11.91 / 12.10 / 12.31 / 12.51 s, branch 10.67 / 11.37 / 10.81 / 10.76 / 10.17 s, the
+  ratios 0.79-0.95, median 0.87; five pairs at load 5-7 before the V-cycle change: 0.87-0.91, median 0.90.
+  On main's quiet median of 13.3 s that is about 11.6 s (0.87×, 112× OpenFOAM's 1,301 s); the branch's own
+  median in those five pairs was 10.8 s (121×). reference.toml's steady solve: 0.84-0.93× (five pairs, load
+  5-7). Measured and not kept: BiCGSTAB's inner products summed in the passes that make their vectors (no gain:
+  0.98-1.04×), the momentum coefficients stored face by face instead of direction by direction (1.05×), a
+  compiled symmetric Gauss–Seidel in place of amg_core's (slower), the triangles sorted per row in a local
+  buffer (no gain). (These runs compile twin's modules from source every time: PYTHONDONTWRITEBYTECODE is set
+  where they ran, ~0.13 s that an installed twin, with its bytecode cached, does not spend; main and branch
+  alike.)
+
   (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move < 1e-4
   K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine < 1e-4
   K, 89: its flow's residuals stall near 7e-5, so 1e-6 is out of reach there.) aisle-pair and contained (0.45 m
