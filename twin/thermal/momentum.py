@@ -189,14 +189,15 @@ Discretization (why):
   The same command alternated with main e418415, CPU by getrusage (the shared 2-core machine at load 2-3, five
   pairs): main 13.60 / 11.91 / 12.10 / 12.31 / 12.51 s, branch 10.67 / 11.37 / 10.81 / 10.76 / 10.17 s, the
   ratios 0.79-0.95, median 0.87; five pairs at load 5-7 before the V-cycle change: 0.87-0.91, median 0.90.
-  On main's quiet median of 13.3 s that is about 11.6 s (0.87×, 112× OpenFOAM's 1,301 s); the branch's own
-  median in those five pairs was 10.8 s (121×). reference.toml's steady solve: 0.84-0.93× (five pairs, load
-  5-7). Measured and not kept: BiCGSTAB's inner products summed in the passes that make their vectors (no gain:
-  0.98-1.04×), the momentum coefficients stored face by face instead of direction by direction (1.05×), a
-  compiled symmetric Gauss–Seidel in place of amg_core's (slower), the triangles sorted per row in a local
-  buffer (no gain). (These runs compile twin's modules from source every time: PYTHONDONTWRITEBYTECODE is set
-  where they ran, ~0.13 s that an installed twin, with its bytecode cached, does not spend; main and branch
-  alike.)
+  Three pairs on the nearly idle machine (load 0.8-1.3): main 11.55 / 11.79 / 11.80 s, branch 10.50 / 10.71 /
+  10.62 s, 0.90-0.91×: the branch's median 10.6 s is 122× OpenFOAM's 1,301 s (main's then 110×). By the ratio
+  alone, on main's earlier quiet median of 13.3 s, it would be 11.6-12.0 s (108-112×). reference.toml's steady
+  solve: 0.84-0.93× (five pairs, load 5-7), 0.89 / 0.92× (two, load 1.6-2.1). Measured and not kept:
+  BiCGSTAB's inner products summed in the passes that make their vectors (no gain: 0.98-1.04×), the momentum
+  coefficients stored face by face instead of direction by direction (1.05×), a compiled symmetric
+  Gauss–Seidel in place of amg_core's (slower), the triangles sorted per row in a local buffer (no gain).
+  (These runs compile twin's modules from source every time: PYTHONDONTWRITEBYTECODE is set where they ran,
+  ~0.13 s that an installed twin, with its bytecode cached, does not spend; main and branch alike.)
 
   (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move < 1e-4
   K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine < 1e-4
