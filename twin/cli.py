@@ -182,6 +182,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from twin.allocator import reuse_freed_memory
+
+    reuse_freed_memory()  # before the imports and solves: fewer page faults (twin.allocator)
     from twin.bus.security import SecurityError
     from twin.sim.checkpoint import CheckpointError
 

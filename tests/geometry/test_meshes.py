@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from twin.geometry.meshes import object_mesh
-from twin.geometry.voxel import Grid, mesh_cells, voxelize_hall
-from twin.model import ASSETS_DIR, Box, parse_hall
+from twin.geometry.voxel import Grid, box_cells, mesh_cells, voxelize_hall
+from twin.model import ASSETS_DIR, Box, load_hall, parse_hall
+from twin.model.load import HallError, coarse_hall
 
 RACK_GLB = ASSETS_DIR / "meshes" / "rack-42u.glb"
 COLUMN_GLB = ASSETS_DIR / "meshes" / "column-round.glb"
@@ -192,3 +197,64 @@ def test_round_column_cells_approximate_the_cylinder():
     near = (rho > 0.9 * r) & (rho < r + cell)
     assert near.sum() > 1000
     np.testing.assert_array_equal(cells.reshape(-1)[near], mesh.contains(pts[near]))
+
+
+# --- boxes without trimesh -------------------------------------------------------------------------
+
+VALIDATION_HALLS = Path(__file__).resolve().parents[2] / "validation" / "halls"
+
+
+def _box_halls() -> list[Path]:
+    return sorted((ASSETS_DIR / "halls").glob("*.toml")) + sorted(VALIDATION_HALLS.glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", _box_halls(), ids=lambda p: p.stem)
+def test_box_cells_are_the_box_meshes_cells(path):
+    """Every plain box of the bundled and validation halls, on their grids and on the grids twice as coarse
+    (grid sequencing): box_cells gives mesh_cells' answer for the box's trimesh mesh, cell for cell."""
+    hall = load_hall(path)
+    halls = [hall]
+    try:
+        halls.append(coarse_hall(hall, 2))
+    except HallError:  # no coarser grid fits this hall: its own grid is checked
+        pass
+    boxes = 0
+    for h in halls:
+        grid = Grid.for_hall(h)
+        for obj in [*h.racks, *h.crahs, *h.obstacles, *h.pdus]:
+            if obj.mesh is None:
+                np.testing.assert_array_equal(box_cells(obj.box, grid), mesh_cells(object_mesh(obj.box), grid),
+                                              err_msg=f"{path.name}: {obj.name}")
+                boxes += 1
+    assert boxes >= len(hall.racks)
+
+
+def test_box_cells_of_a_box_off_the_grid_and_outside_it():
+    """A box off the grid's planes owns the cells whose centres lie inside it; one outside the grid owns none."""
+    grid = Grid((40, 30, 20), (-0.013, 0.021, -0.5), 0.05)
+    box = Box((0.111, 0.237, -0.33), (1.272, 0.9, 0.41))
+    np.testing.assert_array_equal(box_cells(box, grid), _box_cells(box, grid))
+    assert not box_cells(Box((5.0, 5.0, 5.0), (6.0, 6.0, 6.0)), grid).any()
+
+
+def test_a_hall_of_boxes_builds_its_twin_without_trimesh_and_a_glb_hall_still_loads_it():
+    """Importing the CLI and the twin and building a box hall's twin imports no trimesh (a third of a steady
+    run's start-up); a hall with GLB racks then imports it and voxelizes its meshes (a fresh interpreter)."""
+    code = f"""
+import sys
+import twin.cli, twin.sim.jobs
+from twin.sim.twin import HallTwin
+from twin.model import bundled_hall, parse_hall
+HallTwin(bundled_hall("tiny"))
+assert "trimesh" not in sys.modules, "box hall imported trimesh"
+assert "scipy.spatial" not in sys.modules, "box hall imported scipy.spatial"
+from twin.geometry.voxel import voxelize_hall
+hall = parse_hall({_rack_hall()!r})
+vox = voxelize_hall(hall)
+assert "trimesh" in sys.modules
+print(sum(int((vox.owner == vox.owners.index(r.name)).sum()) for r in hall.racks))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    # Eight racks of 0.6 x 1.2 x 2.2 m on 0.1 m cells, each owning its whole box (the door recess is sub-cell).
+    assert int(out.stdout.split()[-1]) == 8 * 6 * 12 * 22

@@ -176,3 +176,63 @@ def test_symmetric_gauss_seidel_preconditioner_is_the_two_triangular_solves(mome
     assert np.abs(z - y).max() > 1e-3 * np.abs(y).max()  # the backward sweep does something
     np.testing.assert_allclose(got[:net.n], expected, rtol=1e-11, atol=1e-12 * np.abs(expected).max())
     np.testing.assert_allclose(got[net.n:], r[net.n:] + alpha * (intake_t @ expected), rtol=1e-11, atol=1e-11)
+
+
+def test_flow_ordering_is_reused_only_while_it_is_the_stable_sort(momentum_system):
+    """The ordering a network's last solve built is reused when its order still sorts the new potential
+    (falling, ties by index) and the operator's pattern is the same; otherwise it is built anew. Either way the
+    order is ``argsort(-potential, kind="stable")`` and the triangles scipy's, entry for entry."""
+    import scipy.sparse as sp
+
+    net, k_op, _, _ = _scaled_system_in_flow_order(momentum_system)
+    phi = momentum_system[1][3]
+    steady_mod._ORDERINGS.clear()
+    first = steady_mod._flow_ordering(net, phi, k_op.indptr, k_op.indices)
+    # The fan law's nudge: every potential moves by far less than the gaps between them.
+    gaps = np.diff(np.sort(phi))
+    nudged = phi * (1.0 + 0.1 * gaps[gaps > 0].min() / np.abs(phi).max())
+    assert not np.array_equal(nudged, phi)
+    assert steady_mod._flow_ordering(net, nudged, k_op.indptr, k_op.indices) is first
+    # Two cells swap places in the order: a new one.
+    swapped = phi.copy()
+    a, b = first.order[10], first.order[-10]
+    swapped[a], swapped[b] = phi[b], phi[a]
+    for potential in (swapped, -phi):
+        new = steady_mod._flow_ordering(net, potential, k_op.indptr, k_op.indices)
+        assert new is not first
+        order = np.argsort(-potential, kind="stable")
+        np.testing.assert_array_equal(new.order, order)
+        perm = k_op[order][:, order]
+        for ptr, idx, src, scipy_s in ((new.lo_ptr, new.lo_idx, new.lo_src, sp.tril(perm, format="csr")),
+                                       (new.up_ptr, new.up_idx, new.up_src, sp.triu(perm, format="csr"))):
+            assert np.array_equal(ptr, scipy_s.indptr) and np.array_equal(idx, scipy_s.indices)
+            assert np.array_equal(k_op.data[src], scipy_s.data)
+        first = new
+    # Ties fall to the lower index first, as the stable sort has them; a NaN potential is never "still sorted".
+    flat = np.zeros_like(phi)
+    assert steady_mod._stable_order_holds(np.arange(phi.size), -flat)
+    assert not steady_mod._stable_order_holds(np.arange(phi.size)[::-1], -flat)
+    broken = phi.copy()
+    broken[first.order[5]] = np.nan
+    assert not steady_mod._stable_order_holds(first.order, -broken)
+
+
+def test_operator_values_into_the_kept_structure_are_the_one_pass_assembly_s(momentum_system, rng):
+    """The scaled operator assembled into the network's kept structure holds _scaled_operator's entries to the
+    bit, for the momentum flow and for one with every face's direction drawn at random (the structure does
+    not depend on the flow, the values do)."""
+    twin, args, _, _, q = momentum_system
+    net, face = args[0], args[1]
+    rc = twin.air.rho_cp
+    cond = rng.uniform(0.1, 1.0, face.size)
+    sink = rc * (net.intake @ q) + 1e-3
+    structure = steady_mod._operator_structure(net)
+    assert steady_mod._operator_structure(net) is structure  # kept
+    for flow in (face, face * rng.choice([-1.0, 1.0], face.size)):
+        ptr, idx, val, diag = steady_mod._scaled_operator(net.n, structure.face_a, structure.face_b, flow,
+                                                          rc * np.abs(flow), cond, sink)
+        got_val, got_diag = steady_mod._scaled_operator_values(net.n, structure.face_a, structure.face_b, flow,
+                                                               rc * np.abs(flow), cond, sink, structure.pos_a,
+                                                               structure.pos_b, structure.pos_diag)
+        assert np.array_equal(structure.ptr, ptr) and np.array_equal(structure.idx, idx)
+        assert np.array_equal(got_val, val) and np.array_equal(got_diag, diag)

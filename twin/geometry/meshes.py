@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import trimesh
 
 from twin.model.load import Box, HallError
+
+if TYPE_CHECKING:
+    import trimesh
 
 __all__ = ["FRONT_AUTHORED", "box_mesh", "facing_rotation", "load_glb", "object_mesh"]
 
@@ -45,6 +48,11 @@ def facing_rotation(facing: str | None) -> np.ndarray:
 
 def box_mesh(box: Box) -> trimesh.Trimesh:
     """An axis-aligned box mesh spanning ``box``."""
+    # trimesh (with scipy.spatial, networkx) is imported where a mesh is built, not with this module: its import
+    # costs ~0.4 s of CPU, a third of a steady run's start-up, and a hall of plain boxes never needs it
+    # (twin.geometry.voxel.box_cells).
+    import trimesh
+
     lo, hi = np.asarray(box.lo, float), np.asarray(box.hi, float)
     return trimesh.creation.box(bounds=np.stack([lo, hi]))
 
@@ -55,6 +63,8 @@ def load_glb(path: Path) -> trimesh.Trimesh:
 
     Raises HallError (one line naming the file) when the file is not a readable GLB with triangles.
     """
+    import trimesh  # see box_mesh
+
     try:
         loaded = trimesh.load(path, force="scene")
         if not isinstance(loaded, trimesh.Scene):  # what force="scene" promises

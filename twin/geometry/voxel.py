@@ -12,16 +12,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import trimesh
 
-from twin.geometry.meshes import object_mesh
+from twin.geometry.meshes import facing_rotation, object_mesh
 from twin.model.load import Box, HallError, HallModel, facing_axis_sign
 from twin.model.schema import Containment
 
-__all__ = ["ContainmentPlane", "Grid", "HallVoxels", "containment_planes", "mesh_cells", "voxelize_hall"]
+if TYPE_CHECKING:
+    import trimesh
+
+__all__ = ["ContainmentPlane", "Grid", "HallVoxels", "box_cells", "containment_planes", "mesh_cells",
+           "voxelize_hall"]
 
 
 
@@ -110,6 +113,22 @@ def mesh_cells(mesh: trimesh.Trimesh, grid: Grid) -> np.ndarray:
     return mask
 
 
+def box_cells(box: Box, grid: Grid) -> np.ndarray:
+    """Boolean mask of the cells whose centres lie inside an axis-aligned box: :func:`mesh_cells` of its box
+    mesh, cell for cell, without building the mesh (a hall of plain boxes then never imports trimesh, whose
+    import is a third of a steady run's start-up).
+
+    The far corner is taken as trimesh builds the box's vertices (``lo + (hi − lo)``, which can differ from
+    ``hi`` in the last bit), so that a cell centre within rounding of a face is judged as the mesh's
+    half-space test judges it: that test reduces to the same per-axis comparisons as ``Grid.cell_range``.
+    """
+    mask = np.zeros(grid.shape, dtype=bool)
+    lo = np.asarray(box.lo, dtype=float)
+    hi = (np.asarray(box.hi, dtype=float) - lo) + lo
+    mask[tuple(grid.cell_range(a, float(lo[a]), float(hi[a])) for a in range(3))] = True
+    return mask
+
+
 def _neighbour_cells(cells: np.ndarray, axis: int, step: int, grid: Grid) -> np.ndarray:
     """For a mask of an object's cells: the cells just outside its face in direction ``step`` on ``axis``.
 
@@ -149,7 +168,12 @@ def voxelize_hall(hall: HallModel) -> HallVoxels:
     object_cells: dict[str, np.ndarray] = {}
     solids: list[_Solid] = [*hall.racks, *hall.crahs, *hall.obstacles, *hall.pdus]
     for obj in solids:
-        cells = mesh_cells(object_mesh(obj.box, obj.mesh, facing=getattr(obj, "facing", None)), grid)
+        facing = getattr(obj, "facing", None)
+        if obj.mesh is None:
+            facing_rotation(facing)  # what object_mesh checks of a box (its facing turns nothing)
+            cells = box_cells(obj.box, grid)
+        else:
+            cells = mesh_cells(object_mesh(obj.box, obj.mesh, facing=facing), grid)
         if not cells.any():
             raise HallError(f"{where}: {obj.key}: {obj.name!r} is smaller than one {h} m cell; "
                             f"use smaller cells or a larger object")

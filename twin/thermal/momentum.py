@@ -166,6 +166,39 @@ Discretization (why):
   the flow solves 6.9 s (AMG-CG projections 3.8 s, the momentum sweeps 2.1 s), the temperature solves' BiCGSTAB
   2.7 s, the coarse grid's solve 1.5 s, imports 1.6 s (trimesh and scipy.spatial 0.7 s of it).
 
+  Then the overheads around those solves (branch speed135), each step giving main's answer to the bit except
+  the one marked *:
+
+  - trimesh (with scipy.spatial and networkx) imported only for a hall with GLB meshes; boxes voxelize by
+    twin.geometry.voxel.box_cells, mesh_cells' answer cell for cell (~0.4 s of imports);
+  - glibc's malloc thresholds set at start-up (twin.allocator), so that the solvers' temporaries reuse freed
+    memory instead of mapping fresh pages: 105k instead of 210-260k page faults, 0.3 instead of 0.6-0.8 s of
+    system time;
+  - the steady temperature solve's set-up 11 against 32 ms per solve: the flow order and its triangles'
+    structure kept while the order still holds (every solve after a grid's first here), the operator's
+    structure built once per network; its preconditioner's forward sweep without a scatter (BiCGSTAB 0.94-0.97×)
+    and one multiply-subtract less per row;
+  - the projections: (*) the AMG-CG's first residual updated instead of recomputed (one product with the finest
+    matrix less per projection; a projection that stops after one CG iteration returns pyamg's iterate to the
+    bit, so open-row-fine's intakes and return move by 1.5e-8 K), the V-cycle calling amg_core's sweeps
+    directly (9.1 against 9.4 ms per cycle), the divergence and the face update compiled (0.06 against 0.24 and
+    0.58 against 1.07 ms per iteration);
+  - Anderson mixing: differences kept instead of recomputed, the least squares through LAPACK's QR directly
+    (6.5 against 15 ms per call on the 650k mixed values); the momentum kernel without zero fills (0.97×).
+
+  The same command alternated with main e418415, CPU by getrusage (the shared 2-core machine at load 2-3, five
+  pairs): main 13.60 / 11.91 / 12.10 / 12.31 / 12.51 s, branch 10.67 / 11.37 / 10.81 / 10.76 / 10.17 s, the
+  ratios 0.79-0.95, median 0.87; five pairs at load 5-7 before the V-cycle change: 0.87-0.91, median 0.90.
+  Three pairs on the nearly idle machine (load 0.8-1.3): main 11.55 / 11.79 / 11.80 s, branch 10.50 / 10.71 /
+  10.62 s, 0.90-0.91×: the branch's median 10.6 s is 122× OpenFOAM's 1,301 s (main's then 110×). By the ratio
+  alone, on main's earlier quiet median of 13.3 s, it would be 11.6-12.0 s (108-112×). reference.toml's steady
+  solve: 0.84-0.93× (five pairs, load 5-7), 0.89 / 0.92× (two, load 1.6-2.1). Measured and not kept:
+  BiCGSTAB's inner products summed in the passes that make their vectors (no gain: 0.98-1.04×), the momentum
+  coefficients stored face by face instead of direction by direction (1.05×), a compiled symmetric
+  Gauss–Seidel in place of amg_core's (slower), the triangles sorted per row in a local buffer (no gain).
+  (These runs compile twin's modules from source every time: PYTHONDONTWRITEBYTECODE is set where they ran,
+  ~0.13 s that an installed twin, with its bytecode cached, does not spend; main and branch alike.)
+
   (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move < 1e-4
   K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine < 1e-4
   K, 89: its flow's residuals stall near 7e-5, so 1e-6 is out of reach there.) aisle-pair and contained (0.45 m
@@ -291,7 +324,7 @@ import scipy.ndimage as ndi
 import scipy.sparse as sp
 
 from twin.thermal.airflow import AirPathError
-from twin.thermal.momentum_kernels import chen_xu_nu_t, momentum_sweeps
+from twin.thermal.momentum_kernels import chen_xu_nu_t, correct_faces, divergence_m3s, momentum_sweeps
 from twin.thermal.threads import limited_blas
 
 if TYPE_CHECKING:
@@ -640,10 +673,49 @@ TURBULENCE_MODELS = ("chen-xu", "k-epsilon")
 
 
 def _pyamg_cycle(ml: pyamg.multilevel.MultilevelSolver) -> Callable[..., None] | None:
-    """pyamg's one-cycle routine, which ``solve`` runs once per iteration. It is private (no public call
-    runs one cycle without two residual norms around it), so a pyamg that renames it gets None and the
-    caller falls back to the public ``solve``."""
-    return getattr(ml, "_MultilevelSolver__solve", None)
+    """The one-cycle routine that ``solve`` runs once per iteration: :func:`_lean_v_cycle` where it applies,
+    else pyamg's own, which is private (no public call runs one cycle without two residual norms around it),
+    so a pyamg that renames it gets None and the caller falls back to the public ``solve``."""
+    return _lean_v_cycle(ml) or getattr(ml, "_MultilevelSolver__solve", None)
+
+
+def _lean_v_cycle(ml: pyamg.multilevel.MultilevelSolver) -> Callable[..., None] | None:
+    """pyamg's V-cycle (``MultilevelSolver.__solve`` with cycle "V", called as it is: ``(0, x, b, "V", 1)``,
+    x updated in place) for a hierarchy with pyamg's default smoothing, one symmetric Gauss–Seidel sweep
+    before and after (``ruge_stuben_solver``'s, which :meth:`MomentumSolver._build_poisson` builds): the same
+    kernels in the same order (amg_core's forward and backward sweeps, scipy's CSR products, the coarse
+    solver), so the same bits, without pyamg's wrappers around each sweep (its system checks, two calls per
+    symmetric sweep): 0.4-0.5 of ~10 ms per cycle on open-row-fine. None where a level is not CSR or pyamg
+    has no amg_core.gauss_seidel."""
+    gauss_seidel = getattr(getattr(pyamg, "amg_core", None), "gauss_seidel", None)
+    levels = ml.levels
+    if gauss_seidel is None or len(levels) < 2 or not all(
+            getattr(m, "format", None) == "csr" for lv in levels[:-1] for m in (lv.A, lv.R, lv.P)):
+        return None
+
+    def sweep(a: sp.csr_matrix, x: np.ndarray, b: np.ndarray) -> None:  # symmetric: forward, then backward
+        n = a.shape[0]
+        gauss_seidel(a.indptr, a.indices, a.data, x, b, 0, n, 1)
+        gauss_seidel(a.indptr, a.indices, a.data, x, b, n - 1, -1, -1)
+
+    def cycle(lvl: int, x: np.ndarray, b: np.ndarray, kind: str = "V", cycles_per_level: int = 1) -> None:
+        if lvl != 0 or kind != "V":
+            raise ValueError("the lean cycle runs a V-cycle from the finest level only")
+        down: list[tuple[np.ndarray, np.ndarray]] = []
+        for level in levels[:-1]:
+            sweep(level.A, x, b)
+            residual = b - level.A @ x
+            down.append((x, b))
+            b = level.R @ residual
+            x = np.zeros_like(b)
+        x[:] = ml.coarse_solver(levels[-1].A, b)
+        for level in reversed(levels[:-1]):
+            fine_x, fine_b = down.pop()
+            fine_x += level.P @ x
+            sweep(level.A, fine_x, fine_b)
+            x = fine_x
+
+    return cycle
 
 
 def _face_shape(shape: tuple[int, int, int], axis: int) -> tuple[int, int, int]:
@@ -928,8 +1000,8 @@ class MomentumSolver:
 
     def _divergence_m3s(self, u: list[np.ndarray]) -> np.ndarray:
         """Net outflow of every grid cell, m³/s."""
-        h2 = self.h * self.h
-        return h2 * (0.0 + np.diff(u[0], axis=0) + np.diff(u[1], axis=1) + np.diff(u[2], axis=2))  # as sum()
+        # Compiled: h2 * (0.0 + np.diff(u[0], axis=0) + np.diff(u[1], axis=1) + np.diff(u[2], axis=2)), bit for bit.
+        return divergence_m3s(u[0], u[1], u[2], self.h * self.h)
 
     def cell_velocity_m_s(self) -> np.ndarray:
         """Cell-centred velocity (nx, ny, nz, 3), m/s: the mean of each cell's two faces per axis."""
@@ -1361,8 +1433,8 @@ class MomentumSolver:
         phi_grid = np.zeros(self.shape)
         phi_grid.ravel()[self.fluid_flat] = phi
         for a in range(3):
-            pa, pb = _pair(phi_grid, a, 0.0)
-            u[a] += np.where(self.active[a], dt / h * self.openness[a] * (pa - pb), 0.0)
+            # Compiled: pa, pb = _pair(phi_grid, a, 0.0); u[a] += np.where(active, dt / h * openness * (pa - pb), 0.0)
+            correct_faces(u[a], phi_grid, self.active[a], self.openness[a], dt / h, a)
         return phi_grid
 
     def _v_cycle(self, r: np.ndarray) -> np.ndarray:
@@ -1382,10 +1454,17 @@ class MomentumSolver:
 
     def _amg_cg(self, b: np.ndarray, rtol: float, *, maxiter: int) -> np.ndarray:
         """AMG-preconditioned CG from zero to ‖r‖ < rtol ‖b‖: pyamg's ``krylov.cg`` step for step (the same
-        operations in the same order, so the same bits), except that it tests convergence before it
-        preconditions the new residual, not after: pyamg's spends one V-cycle that the returned iterate never
-        uses at the end of every solve, about 40 % of the cycles of a projection to rtol 0.1 (on
-        open-row-fine 2.3 cycles per projection, one CG iteration)."""
+        operations in the same order), except in two places:
+
+        * it tests convergence before it preconditions the new residual, not after: pyamg's spends one V-cycle
+          that the returned iterate never uses at the end of every solve, about 40 % of the cycles of a
+          projection to rtol 0.1 (on open-row-fine 2.3 cycles per projection, one CG iteration);
+        * the first iteration updates the residual (r − α A p, as every later one but each 8th does) where
+          pyamg's computes it afresh (b − A x): one product with the finest matrix less per projection, about
+          a seventh of a projection to rtol 0.1 (1.5 of ~10 ms on open-row-fine, shared machine). The two
+          residuals differ in rounding only. A projection that stops after that first iteration (the
+          iterations' rtol 0.1 nearly always does) returns the very iterate pyamg's returns, x = α p, to the
+          bit; one that goes on differs from it in rounding."""
         a = self.multigrid.levels[0].A
         x = np.zeros_like(b)
         r = b.copy()  # pyamg's b − A x: A·0 is +0.0 in every row, and b − (+0.0) is b, bit for bit
@@ -1406,7 +1485,7 @@ class MomentumSolver:
                 return x
             alpha = rz / curvature
             x += alpha * p
-            if it % 8 and it > 0:  # pyamg recomputes the residual every 8th iteration
+            if it % 8 or it == 0:  # pyamg recomputes the residual every 8th iteration (and at the first)
                 r -= alpha * ap
             else:
                 r = b - a @ x

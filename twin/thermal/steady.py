@@ -47,6 +47,7 @@ stopped one outer iteration earlier and the intakes moved by 0.093 K; at 0.001x 
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numba
@@ -86,16 +87,34 @@ def _ordered_lower_solve(indptr, indices, data, order, r):  # pragma: no cover -
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
 def _ordered_lower_solve_into(indptr, indices, data, order, r, y, x):  # pragma: no cover - compiled
     """:func:`_ordered_lower_solve` into ``x`` (``y`` is scratch). With unsigned index arrays (np.uint32)
-    numba drops its negative-index check from the inner loop: 0.35 against 0.65 ms per 120k-row pass. The
-    row's own y is zero while its couplings are summed, so the diagonal adds exactly nothing to them."""
+    numba drops its negative-index check from the inner loop: 0.35 against 0.65 ms per 120k-row pass.
+
+    The sum skips the row's diagonal (its last entry). This loop once summed it too, against a y of +0.0,
+    which subtracts +0.0 (the diagonal is positive): exactly nothing, so skipping it gives the same bits. It
+    sat on the sweep's critical path, though: each row waits for the row before it (its neighbour upstream),
+    and that wait was a chain of multiply-subtracts, one more for the diagonal, then the division; without it
+    a sweep over open-row-fine's 120k cells takes 0.6 against 0.75 ms."""
     for row in range(order.size):
         here = order[row]
         acc = r[here]
-        y[row] = 0.0
-        for q in range(indptr[row], indptr[row + 1]):
+        last = indptr[row + 1] - 1
+        for q in range(indptr[row], last):
             acc -= data[q] * y[indices[q]]
-        y[row] = acc / data[indptr[row + 1] - 1]
+        y[row] = acc / data[last]
         x[here] = y[row]
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _ordered_forward_sweep(indptr, indices, data, order, r, y):  # pragma: no cover - compiled
+    """y with L y = r[order]: :func:`_ordered_lower_solve_into` without scattering y back into the cells'
+    order, for the symmetric preconditioner, whose backward sweep reads y in flow order and overwrites every
+    cell of the result anyway (the scatter was a tenth of its time, for nothing)."""
+    for row in range(order.size):
+        acc = r[order[row]]
+        last = indptr[row + 1] - 1
+        for q in range(indptr[row], last):
+            acc -= data[q] * y[indices[q]]
+        y[row] = acc / data[last]
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
@@ -111,11 +130,13 @@ def _insert_sorted(idx, val, start, nnz, col, value):  # pragma: no cover - comp
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
-def _ordered_triangles(indptr, indices, data, order):  # pragma: no cover - compiled
-    """The lower and the upper triangle, diagonal included in both, of a CSR matrix permuted into ``order``,
-    each as CSR (np.uint32 indices, sorted): ``sp.tril(a[order][:, order])`` and ``sp.triu(...)`` entry for
-    entry (the same values, copied, none summed), in one pass instead of scipy's two fancy indexings, a COO
-    round trip and a sort each (the lower one alone 11 against 20 ms on open-row-fine's 120k cells)."""
+def _ordered_triangle_sources(indptr, indices, order):  # pragma: no cover - compiled
+    """Where the entries of the lower and the upper triangle (diagonal in both) of a CSR matrix permuted into
+    ``order`` come from: each triangle as CSR structure (np.uint32, sorted indices) and, per entry, its
+    position in the unpermuted matrix's data. The values are then ``data[src]``: a gather. The structure
+    depends on the matrix's pattern and the order only, which the steady loop's solves share
+    (:func:`_flow_ordering`); one pass instead of scipy's two fancy indexings, a COO round trip and a sort
+    each."""
     n = order.size
     rank = np.empty(n, np.int64)
     for row in range(n):
@@ -124,8 +145,8 @@ def _ordered_triangles(indptr, indices, data, order):  # pragma: no cover - comp
     up_ptr = np.zeros(n + 1, np.uint32)
     lo_idx = np.empty(indices.size, np.uint32)
     up_idx = np.empty(indices.size, np.uint32)
-    lo_val = np.empty(indices.size)
-    up_val = np.empty(indices.size)
+    lo_src = np.empty(indices.size, np.int64)
+    up_src = np.empty(indices.size, np.int64)
     lo_nnz = 0
     up_nnz = 0
     for row in range(n):
@@ -135,14 +156,23 @@ def _ordered_triangles(indptr, indices, data, order):  # pragma: no cover - comp
         for q in range(indptr[old], indptr[old + 1]):
             col = rank[indices[q]]
             if col <= row:  # the diagonal goes into both triangles
-                _insert_sorted(lo_idx, lo_val, lo_start, lo_nnz, col, data[q])
+                _insert_sorted(lo_idx, lo_src, lo_start, lo_nnz, col, q)
                 lo_nnz += 1
             if col >= row:
-                _insert_sorted(up_idx, up_val, up_start, up_nnz, col, data[q])
+                _insert_sorted(up_idx, up_src, up_start, up_nnz, col, q)
                 up_nnz += 1
         lo_ptr[row + 1] = lo_nnz
         up_ptr[row + 1] = up_nnz
-    return lo_ptr, lo_idx[:lo_nnz], lo_val[:lo_nnz], up_ptr, up_idx[:up_nnz], up_val[:up_nnz]
+    return lo_ptr, lo_idx[:lo_nnz], lo_src[:lo_nnz], up_ptr, up_idx[:up_nnz], up_src[:up_nnz]
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _ordered_triangles(indptr, indices, data, order):  # pragma: no cover - compiled
+    """The lower and the upper triangle, diagonal included in both, of a CSR matrix permuted into ``order``,
+    each as CSR (np.uint32 indices, sorted): ``sp.tril(a[order][:, order])`` and ``sp.triu(...)`` entry for
+    entry (the same values, copied, none summed): :func:`_ordered_triangle_sources` and the gathers."""
+    lo_ptr, lo_idx, lo_src, up_ptr, up_idx, up_src = _ordered_triangle_sources(indptr, indices, order)
+    return lo_ptr, lo_idx, data[lo_src], up_ptr, up_idx, data[up_src]
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
@@ -187,6 +217,77 @@ def _scaled_operator(n, face_a, face_b, flow, adv, cond, diag_extra):  # pragma:
         for q in range(start + 1, stop):  # insertion sort of the row by column (at most seven entries)
             _insert_sorted(idx, val, start, q, idx[q], val[q])
     return ptr, idx, val, diag
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _scaled_operator_positions(n, face_a, face_b):  # pragma: no cover - compiled
+    """Where :func:`_scaled_operator` puts each entry: its CSR structure (sorted) and, per face, the positions
+    of its entry in row a (column b) and in row b (column a), and each row's diagonal position. It builds the
+    structure as that kernel does (diagonal first, the faces in order, each row insertion-sorted), carrying
+    the entries' origins instead of values: the structure is the network's, whatever the flow."""
+    count = np.ones(n, np.int64)
+    for f in range(face_a.size):
+        count[face_a[f]] += 1
+        count[face_b[f]] += 1
+    ptr = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        ptr[i + 1] = ptr[i] + count[i]
+    idx = np.empty(ptr[n], np.int64)
+    origin = np.empty(ptr[n], np.int64)  # -1 - row for a diagonal, 2 f for face f in row a, 2 f + 1 in row b
+    fill = ptr[:-1].copy()
+    for i in range(n):
+        idx[fill[i]] = i
+        origin[fill[i]] = -1 - i
+        fill[i] += 1
+    for f in range(face_a.size):
+        a, b = face_a[f], face_b[f]
+        idx[fill[a]] = b
+        origin[fill[a]] = 2 * f
+        fill[a] += 1
+        idx[fill[b]] = a
+        origin[fill[b]] = 2 * f + 1
+        fill[b] += 1
+    for i in range(n):
+        for q in range(ptr[i] + 1, ptr[i + 1]):
+            _insert_sorted(idx, origin, ptr[i], q, idx[q], origin[q])
+    pos_a = np.empty(face_a.size, np.int64)
+    pos_b = np.empty(face_a.size, np.int64)
+    pos_diag = np.empty(n, np.int64)
+    for q in range(ptr[n]):
+        o = origin[q]
+        if o < 0:
+            pos_diag[-1 - o] = q
+        elif o % 2 == 0:
+            pos_a[o // 2] = q
+        else:
+            pos_b[o // 2] = q
+    return ptr, idx, pos_a, pos_b, pos_diag
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _scaled_operator_values(n, face_a, face_b, flow, adv, cond, diag_extra, pos_a, pos_b,
+                            pos_diag):  # pragma: no cover - compiled
+    """:func:`_scaled_operator`'s values and diagonal into the structure of :func:`_scaled_operator_positions`:
+    the same operations in the same order (the diagonal summed face by face, each entry times its row's
+    1 / diagonal), so the same bits, without building and sorting the structure again (a steady loop's
+    solves share it: :func:`_operator_structure`)."""
+    diag = diag_extra.copy()
+    for f in range(face_a.size):
+        a = face_a[f]
+        b = face_b[f]
+        up_a = flow[f] > 0
+        diag[a] += cond[f] + (adv[f] if up_a else 0.0)
+        diag[b] += cond[f] + (0.0 if up_a else adv[f])
+    val = np.empty(pos_diag.size + 2 * face_a.size)
+    for i in range(n):
+        val[pos_diag[i]] = diag[i] * (1.0 / diag[i])
+    for f in range(face_a.size):
+        a = face_a[f]
+        b = face_b[f]
+        up_a = flow[f] > 0
+        val[pos_a[f]] = (-cond[f] if up_a else -adv[f] - cond[f]) * (1.0 / diag[a])
+        val[pos_b[f]] = (-adv[f] - cond[f] if up_a else -cond[f]) * (1.0 / diag[b])
+    return val, diag
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
@@ -250,15 +351,14 @@ def _precondition(tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, order, in_p
     included): z = U⁻¹ D L⁻¹ r; then each mover from its intake (``in_*``: intakeᵀ as CSR,
     movers × cells). Into ``out``; ``scratch`` has a cell's length."""
     n = order.size
-    _ordered_lower_solve_into(tri_ptr, tri_idx, tri_val, order, r, scratch, out)
+    _ordered_forward_sweep(tri_ptr, tri_idx, tri_val, order, r, scratch)
     # scratch holds y = L⁻¹ r in flow order; overwritten from the last row up by z (a row needs only the z of
     # the rows after it, and its own y before it is overwritten).
     for back in range(n):
         row = n - 1 - back
         diag = up_val[up_ptr[row]]
         acc = diag * scratch[row]
-        scratch[row] = 0.0  # the diagonal's own term in the loop below adds exactly nothing
-        for q in range(up_ptr[row], up_ptr[row + 1]):
+        for q in range(up_ptr[row] + 1, up_ptr[row + 1]):  # the diagonal (first) skipped: as in the forward sweep
             acc -= up_val[q] * scratch[up_idx[q]]
         scratch[row] = acc / diag
         out[order[row]] = scratch[row]
@@ -333,6 +433,107 @@ def _bicgstab(ptr, idx, val, tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, 
     return x, maxiter, maxiter
 
 
+@dataclass
+class _OperatorStructure:
+    """The scaled operator's CSR structure on a network and where each face's entries go in it
+    (:func:`_scaled_operator_positions`), with the faces' cells as int64."""
+
+    network: weakref.ref
+    face_a: np.ndarray
+    face_b: np.ndarray
+    ptr: np.ndarray
+    idx: np.ndarray
+    pos_a: np.ndarray
+    pos_b: np.ndarray
+    pos_diag: np.ndarray
+
+
+_STRUCTURES: dict[int, _OperatorStructure] = {}
+
+
+def _operator_structure(net: FluidNetwork) -> _OperatorStructure:
+    """The network's operator structure, built on its first solve (3 of the 6 ms of assembling the scaled
+    operator on open-row-fine go into building and sorting it; the steady loop's solves share it)."""
+    cached = _STRUCTURES.get(id(net))
+    if cached is not None and cached.network() is net:
+        return cached
+    face_a, face_b = net.face_a.astype(np.int64), net.face_b.astype(np.int64)
+    ptr, idx, pos_a, pos_b, pos_diag = _scaled_operator_positions(net.n, face_a, face_b)
+    # In the index type scipy would choose for the matrix, so that each solve's csr_matrix takes these very
+    # arrays instead of converting copies (and the flow ordering knows the pattern by identity).
+    index = sp.csr_matrix((np.zeros(idx.size), idx, ptr), shape=(net.n, net.n))
+    entry = _OperatorStructure(weakref.ref(net), face_a, face_b, index.indptr, index.indices, pos_a, pos_b,
+                               pos_diag)
+    if len(_STRUCTURES) >= _MAX_ORDERINGS:
+        _STRUCTURES.clear()
+    _STRUCTURES[id(net)] = entry
+    return entry
+
+
+@dataclass
+class _FlowOrdering:
+    """A network's cells in flow order and the structure of its operator's triangles in that order
+    (:func:`_ordered_triangle_sources`), for the operator pattern they were built for."""
+
+    network: weakref.ref  # the FluidNetwork (a weak reference: the cache keeps no network alive)
+    order: np.ndarray  # int64: cells by falling potential (a stable sort)
+    order_u32: np.ndarray
+    pattern_ptr: np.ndarray  # the scaled operator's CSR structure the triangles index into
+    pattern_idx: np.ndarray
+    lo_ptr: np.ndarray
+    lo_idx: np.ndarray
+    lo_src: np.ndarray
+    up_ptr: np.ndarray
+    up_idx: np.ndarray
+    up_src: np.ndarray
+
+
+# The last ordering per network (by id, checked against the weak reference). A steady loop solves the same
+# network 15-20 times, and its potential moves so little between them (the servers' fan law) that the stable
+# sort by falling potential gives the same order every time on open-row-fine (31 of 31 solves): checking that
+# the order still holds is one vectorized pass, where the sort and the triangles' structure cost 5-7 and 7-13
+# ms a solve (about a third of the solve's set-up); the values are then a gather.
+_ORDERINGS: dict[int, _FlowOrdering] = {}
+_MAX_ORDERINGS = 8
+
+
+def _stable_order_holds(order: np.ndarray, key: np.ndarray) -> bool:
+    """Whether ``order`` is ``np.argsort(key, kind="stable")``: keys non-decreasing along it, equal keys in
+    rising index (a stable sort's permutation is the only one with both; a NaN key fails the test)."""
+    ko = key[order]
+    return bool(np.all((ko[1:] > ko[:-1]) | ((ko[1:] == ko[:-1]) & (order[1:] > order[:-1]))))
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays hold the same values: at once when they view the same memory alike (scipy's matrices
+    view the operator structure's arrays), else compared."""
+    if a.dtype == b.dtype and a.shape == b.shape and a.strides == b.strides and a.ctypes.data == b.ctypes.data:
+        return True
+    return bool(np.array_equal(a, b))
+
+
+def _flow_ordering(net: FluidNetwork, potential: np.ndarray, k_ptr: np.ndarray, k_idx: np.ndarray
+                   ) -> _FlowOrdering:
+    """The cells by falling potential and the triangles' structure for the operator pattern (k_ptr, k_idx):
+    the network's last ones where the order still holds and the pattern is the same, else built anew."""
+    key = -np.asarray(potential, dtype=float)
+    cached = _ORDERINGS.get(id(net))
+    same_pattern = cached is not None and _same_values(cached.pattern_ptr, k_ptr) and _same_values(
+        cached.pattern_idx, k_idx)
+    if (cached is not None and same_pattern and cached.network() is net and cached.order.size == key.size
+            and _stable_order_holds(cached.order, key)):
+        return cached
+    order = np.argsort(key, kind="stable").astype(np.int64)
+    lo_ptr, lo_idx, lo_src, up_ptr, up_idx, up_src = _ordered_triangle_sources(k_ptr, k_idx, order)
+    # The pattern arrays are kept as they are (the operator structure's, not written to by anyone).
+    entry = _FlowOrdering(weakref.ref(net), order, order.astype(np.uint32), k_ptr, k_idx, lo_ptr, lo_idx, lo_src,
+                          up_ptr, up_idx, up_src)
+    if len(_ORDERINGS) >= _MAX_ORDERINGS:
+        _ORDERINGS.clear()
+    _ORDERINGS[id(net)] = entry
+    return entry
+
+
 class SteadyNotConverged(RuntimeError):
     """The Krylov solve of the steady system did not reach its tolerance."""
 
@@ -387,8 +588,11 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
                    else np.asarray(face_diffusivity_m2s, dtype=float))
     cond = rc * diffusivity * net.face_open * net.face_area_m2 / net.dist_m
     sink = rc * (net.intake @ np.asarray(mover_flow_m3s, float)) + anchor
-    k_ptr, k_idx, k_val, d = _scaled_operator(n, net.face_a.astype(np.int64), net.face_b.astype(np.int64), f,
-                                              rc * np.abs(f), np.broadcast_to(cond, f.shape).astype(float), sink)
+    structure = _operator_structure(net)
+    k_ptr, k_idx = structure.ptr, structure.idx
+    k_val, d = _scaled_operator_values(n, structure.face_a, structure.face_b, f, rc * np.abs(f),
+                                       np.broadcast_to(cond, f.shape).astype(float), sink, structure.pos_a,
+                                       structure.pos_b, structure.pos_diag)
     k_scaled = sp.csr_matrix((k_val, k_idx, k_ptr), shape=(n, n))
     scale = sp.diags(1.0 / d)
     inject_scaled = (-(scale @ inject)).tocsr()
@@ -402,11 +606,12 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
         direct_w = direct_w + source_w
     rhs = np.concatenate([(direct_w + anchor * t_guess_c) / d, beta_c])
 
-    order = np.argsort(-potential, kind="stable")
-    order = order.astype(np.int64)
-    # (sorted indices: each row's diagonal is its last entry)
-    tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val = _ordered_triangles(k_scaled.indptr, k_scaled.indices,
-                                                                        k_scaled.data, order)
+    # The cells by falling potential, and K's triangles in that order (sorted indices: each row's diagonal is its
+    # last entry): the structure from the network's last solve when the order still holds, then the values.
+    ordering = _flow_ordering(net, potential, k_scaled.indptr, k_scaled.indices)
+    order = ordering.order
+    tri_ptr, tri_idx, up_ptr, up_idx = ordering.lo_ptr, ordering.lo_idx, ordering.up_ptr, ordering.up_idx
+    tri_val, up_val = k_scaled.data[ordering.lo_src], k_scaled.data[ordering.up_src]
     tri = (tri_ptr, tri_idx, tri_val, order)
     intake_t = net.intake.T.tocsr()
 
@@ -415,7 +620,7 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
         x = _ordered_lower_solve(*tri, np.ascontiguousarray(r[:n]))
         return np.concatenate([x, r[n:] + alpha * (intake_t @ x)])
 
-    pre = spla.LinearOperator(system.shape, precondition)
+    pre = spla.LinearOperator(system.shape, precondition, dtype=float)  # (given: no probing product)
     z0 = np.concatenate([t_guess_c, alpha * (intake_t @ t_guess_c) + beta_c])
     count = [0]
 
@@ -429,8 +634,8 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
     if krylov == "bicgstab":
         # Unsigned indices: numba then checks no negative index in the inner loops (see _ordered_lower_solve_into).
         intake_c = intake_t.astype(float)
-        u32 = [a.astype(np.uint32) for a in (system.indptr, system.indices, tri_ptr, tri_idx, up_ptr, up_idx,
-                                             order, intake_c.indptr, intake_c.indices)]
+        u32 = [a.astype(np.uint32, copy=False) for a in (system.indptr, system.indices, tri_ptr, tri_idx, up_ptr,
+                                                         up_idx, ordering.order_u32, intake_c.indptr, intake_c.indices)]
         z, info, done = _bicgstab(u32[0], u32[1], system.data, u32[2], u32[3], tri_val, u32[4], u32[5], up_val,
                                   u32[6], u32[7], u32[8], intake_c.data, np.asarray(alpha, dtype=float),
                                   rhs, z0, atol, _BICGSTAB_MAXITER)
