@@ -94,3 +94,49 @@ def test_sweep_survives_its_cluster_dying_and_resumes(tmp_path):
     finally:
         _stop(procs)
         log.close()
+
+
+def _rows() -> list[dict]:
+    return [{"case": "c0", "status": "ok"}]
+
+
+def test_rows_lost_with_their_worker_after_the_batch_finished_end_the_wait(tmp_path):
+    """A batch finishes and its only worker dies before the sweep fetched its rows (a busy machine: the sweep
+    was slow to read them). Dask marks the rows lost and ``result()`` would wait for a worker to compute them
+    again, forever; the sweep's fetch gives up once the cluster has had no worker for the cluster timeout."""
+    from distributed import Client
+
+    from twin.sweep.engine import _ClusterLost, _ClusterWatch, _fetch
+
+    sched_file = tmp_path / "scheduler.json"
+    log = open(tmp_path / "dask.log", "wb")  # noqa: SIM115 - closed after the processes
+    procs = [_start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                    "--scheduler-file", str(sched_file), log=log)]
+    try:
+        deadline = time.monotonic() + 60
+        while not sched_file.is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(sched_file.read_text())["address"]
+        worker = _start("worker", "--scheduler-file", str(sched_file), "--nthreads", "1", "--no-dashboard",
+                        "--no-nanny", "--host", "127.0.0.1", log=log)
+        procs.append(worker)
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(1, timeout=60)
+            fut = client.submit(_rows, pure=False)
+            deadline = time.monotonic() + 60
+            while fut.status != "finished" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert fut.status == "finished"
+            worker.kill()
+            worker.wait(timeout=20)
+            # The premise: Dask's own wait for these rows does not end while no worker comes.
+            with pytest.raises(TimeoutError):
+                fut.result(timeout=3)
+            t0 = time.monotonic()
+            with pytest.raises(_ClusterLost, match="has had no worker for 1 s"):
+                _fetch(fut, _ClusterWatch(client, address, 1.0))
+            # Two polls of 2 s at most to see the trouble, then the 1 s timeout; far below forever.
+            assert time.monotonic() - t0 < 30
+    finally:
+        _stop(procs)
+        log.close()

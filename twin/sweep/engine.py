@@ -24,7 +24,7 @@ from twin.sweep.cases import Case
 from twin.sweep.worker import SweepJob, run_batch
 
 if TYPE_CHECKING:
-    from distributed import Client, LocalCluster
+    from distributed import Client, Future, LocalCluster
 
 __all__ = ["DEFAULT_CLUSTER_TIMEOUT_S", "SweepRun", "batches", "local_cluster", "run_serial", "run_sweep"]
 
@@ -158,15 +158,21 @@ def run_sweep(job: SweepJob, cases: list[Case], *, scheduler: str | None = None,
                 watch.seen_alive()
                 for fut in ready:
                     try:
-                        got = fut.result()
+                        got = _fetch(fut, watch)
                     # A lost worker fails its batch, not the sweep. CancelledError is not an Exception; it is
                     # not ours (we stop reading before we cancel): e.g. the scheduler went.
+                    except _ClusterLost as exc:
+                        lost = str(exc)
+                        break
                     except (CancelledError, Exception) as exc:  # noqa: BLE001
                         got = [dict(c.inputs(), status="error", reason=_batch_failure(exc)) for c in batch_of[fut.key]]
                     for row in got:
                         rows.append(row)
                         if on_row is not None:
                             on_row(row)
+                if lost:
+                    _cancel(client, futures)
+                    break
         except KeyboardInterrupt:
             interrupted = True
             _cancel(client, futures)
@@ -179,6 +185,25 @@ def run_sweep(job: SweepJob, cases: list[Case], *, scheduler: str | None = None,
     finished = {r["case"] for r in rows}
     return SweepRun(rows=rows, workers=n, scheduler=address or "", interrupted=interrupted,
                     pending=[c.name for c in cases if c.name not in finished], lost=lost)
+
+
+class _ClusterLost(Exception):
+    """A finished batch's rows cannot be fetched: the cluster lost them and has no worker to make them again."""
+
+
+def _fetch(fut: Future, watch: _ClusterWatch) -> list[dict]:
+    """A finished batch's rows. A batch can finish and its worker die before the rows are fetched; Dask then
+    marks them lost and ``result()`` waits for a worker to compute them again, forever if none comes. So wait a
+    poll at a time and give up as the sweep does when the cluster stays without workers."""
+    while True:
+        try:
+            return fut.result(timeout=_POLL_S)
+        except TimeoutError:
+            if fut.status == "error":  # the batch's own TimeoutError, not our wait's
+                raise
+            said = watch.check()
+            if said:
+                raise _ClusterLost(said) from None
 
 
 def _batch_failure(exc: BaseException) -> str:
