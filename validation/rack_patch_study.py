@@ -253,7 +253,8 @@ def held(hall: str, variant: str, out: Path, *, turbulence: str | None = None, c
     """The held-T harness (validation/README.md, "Started from the CFD's field"): the study solver's flow
     marched under the transient CFD's T held (its time mean, buoyancy included), saved to ``out``/fields.npz;
     then the twin's heat (the plain solver's transport and eddy diffusivity) marched 420 s on that flow held.
-    Returns the second march's time-mean intakes against the CFD's, and the first's cold-aisle budget."""
+    Returns the second march's time-mean intakes against the CFD's, the first's cold-aisle budget and (aisle-pair)
+    its :func:`row_end_flow`. The fields file (1.8 MB) is for :func:`profiles`; the results keep the summary."""
     from validation.transient_twin import compare, march
 
     hall_path = HERE / "halls" / f"{hall}.toml"
@@ -272,6 +273,8 @@ def held(hall: str, variant: str, out: Path, *, turbulence: str | None = None, c
               "row_ends_mean_k": round(cmp["time_mean"]["row_ends"]["mean_k"], 3),
               "budget_end": flow.probe_end, "flow_cpu_s": flow.cpu_s, "heat_cpu_s": heat.cpu_s,
               "energy_balance_error": heat.energy_balance_error}
+    if hall == "aisle-pair":
+        result["row_end_flow"] = row_end_flow(fields)
     (out / "summary.json").write_text(json.dumps(result, indent=1))
     return result
 
@@ -400,12 +403,15 @@ def main(argv: list[str] | None = None) -> int:
             s.add_argument("--convection", choices=("upwind", "tvd", "linear-upwind"), default=None)
             s.add_argument("--blend", type=float, default=None)
             s.add_argument("--out", type=Path, required=True)
+            s.add_argument("--window-s", type=float, default=60.0,
+                           help="held-T march after its 120 s spin-up, s (its flow at the end is the one kept)")
     s = sub.add_parser("profiles")
     s.add_argument("fields", type=Path, nargs="+")
     a = p.parse_args(argv)
     try:
         if a.cmd == "held":
-            result = held(a.hall, a.variant, a.out, turbulence=a.turbulence, convection=a.convection, blend=a.blend)
+            result = held(a.hall, a.variant, a.out, turbulence=a.turbulence, convection=a.convection, blend=a.blend,
+                          window_s=a.window_s)
         elif a.cmd == "steady":
             result = steady(a.hall, a.variant, turbulence=a.turbulence)
         else:
