@@ -28,6 +28,8 @@ Run (held-T harness and the coupled steady solve; validation/README.md, "Under t
     .venv/bin/python validation/rack_patch_study.py held aisle-pair --variant a [--turbulence k-epsilon
         --convection linear-upwind --blend 1] --out DIR
     .venv/bin/python validation/rack_patch_study.py steady aisle-pair --variant ab
+    .venv/bin/python validation/rack_patch_study.py coupled aisle-pair --variant ab --turbulence k-epsilon \
+        --convection linear-upwind --blend 1 --out DIR
     .venv/bin/python validation/rack_patch_study.py profiles DIR/fields.npz [more.npz ...]
 """
 
@@ -279,6 +281,22 @@ def held(hall: str, variant: str, out: Path, *, turbulence: str | None = None, c
     return result
 
 
+def coupled(hall: str, variant: str, out: Path, *, turbulence: str | None = None, convection: str | None = None,
+            blend: float | None = None) -> dict:
+    """The coupled march from the transient CFD's state (transient_twin.py --start cfd, 120 s spin-up, 300 s
+    averaged) with the study solver; written to ``out`` as transient_twin.py writes its runs."""
+    from validation.transient_twin import compare, march, write
+
+    r = march(HERE / "halls" / f"{hall}.toml", dt_s=0.25, spin_up_s=120.0, window_s=300.0, start="cfd",
+              turbulence=turbulence, convection=convection, blend=blend,
+              momentum_factory=lambda tw: swap_solver(tw, variant))
+    cmp = compare(r, RESULTS / f"{hall}-transient")
+    write(r, cmp, out)
+    return {"variant": variant, "rms": cmp["time_mean"]["all"], "row_ends": cmp["time_mean"]["row_ends"],
+            "intakes_c": {x["rack"]: round(x["mean_c"], 3) for x in cmp["racks"]}, "cpu_s": r.cpu_s,
+            "energy_balance_error": r.energy_balance_error, "probe_end": r.probe_end}
+
+
 def steady(hall: str, variant: str, *, turbulence: str | None = None) -> dict:
     """The coupled steady solve (HallTwin.steady, Chen–Xu unless ``turbulence``; grid sequencing off, since its
     coarse grid would solve the unmodified problem) with the study solver; intakes against the reference
@@ -394,17 +412,18 @@ def profiles(paths: list[Path]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("held", "steady"):
+    for name in ("held", "coupled", "steady"):
         s = sub.add_parser(name)
         s.add_argument("hall")
         s.add_argument("--variant", choices=tuple(VARIANTS), default="base")
         s.add_argument("--turbulence", choices=("chen-xu", "k-epsilon"), default=None)
-        if name == "held":
+        if name in ("held", "coupled"):
             s.add_argument("--convection", choices=("upwind", "tvd", "linear-upwind"), default=None)
             s.add_argument("--blend", type=float, default=None)
             s.add_argument("--out", type=Path, required=True)
+        if name == "held":
             s.add_argument("--window-s", type=float, default=60.0,
-                           help="held-T march after its 120 s spin-up, s (its flow at the end is the one kept)")
+                           help="held: the held-T march after its 120 s spin-up, s (its flow at the end is kept)")
     s = sub.add_parser("profiles")
     s.add_argument("fields", type=Path, nargs="+")
     a = p.parse_args(argv)
@@ -412,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd == "held":
             result = held(a.hall, a.variant, a.out, turbulence=a.turbulence, convection=a.convection, blend=a.blend,
                           window_s=a.window_s)
+        elif a.cmd == "coupled":
+            result = coupled(a.hall, a.variant, a.out, turbulence=a.turbulence, convection=a.convection, blend=a.blend)
         elif a.cmd == "steady":
             result = steady(a.hall, a.variant, turbulence=a.turbulence)
         else:
