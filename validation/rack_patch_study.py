@@ -427,6 +427,14 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("profiles")
     s.add_argument("fields", type=Path, nargs="+")
     a = p.parse_args(argv)
+    if a.cmd != "profiles" and not (HERE / "halls" / f"{a.hall}.toml").is_file():
+        print(f"rack_patch_study: error: {HERE / 'halls' / (a.hall + '.toml')}: no such hall file (a name in "
+              f"validation/halls/)", file=sys.stderr)
+        return 2
+    if getattr(a, "blend", None) is not None and not 0.0 <= a.blend <= 1.0:
+        print(f"rack_patch_study: error: --blend must be 0 (upwind) to 1 (the full scheme), got {a.blend:g}",
+              file=sys.stderr)
+        return 2
     try:
         if a.cmd == "held":
             result = held(a.hall, a.variant, a.out, turbulence=a.turbulence, convection=a.convection, blend=a.blend,

@@ -87,3 +87,11 @@ def test_base_variant_is_the_twin_s_solver():
     study = _solve("base")
     for a in range(3):
         assert np.array_equal(plain.u[a], study.u[a])
+
+
+def test_cli_names_a_missing_hall_in_one_line(capsys):
+    from validation.rack_patch_study import main
+
+    assert main(["steady", "no-such-hall", "--variant", "a"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no-such-hall.toml" in err[0] and "no such hall file" in err[0]
