@@ -53,7 +53,10 @@ from twin.thermal.momentum import _DIRS, MomentumSolver, _face_shape, _pair, _si
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-VARIANTS = {"base": (False, False), "a": (True, False), "b": (False, True), "ab": (True, True)}
+#: variant → (intake_patch, exhaust_inlet); "a-shear" / "a-normal": (a)'s two parts alone.
+VARIANTS: dict[str, tuple[bool | str, bool]] = {
+    "base": (False, False), "a": (True, False), "b": (False, True), "ab": (True, True),
+    "a-shear": ("shear", False), "a-normal": ("normal", False)}
 
 
 class _JetPlus:
@@ -72,9 +75,10 @@ class _JetPlus:
 
 class RackPatchSolver(MomentumSolver):
     """The momentum solver with the racks' intake faces as outflow patches (``intake_patch``) and/or their
-    exhausts as velocity inlets (``exhaust_inlet``); ``n_racks``: the first movers that are racks."""
+    exhausts as velocity inlets (``exhaust_inlet``); ``n_racks``: the first movers that are racks. ``intake_patch``
+    "shear" or "normal": only the wall shear's removal, or only the face's normal velocity q/A."""
 
-    def __init__(self, *args: Any, n_racks: int, intake_patch: bool = False, exhaust_inlet: bool = False,
+    def __init__(self, *args: Any, n_racks: int, intake_patch: bool | str = False, exhaust_inlet: bool = False,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.n_racks, self.intake_patch, self.exhaust_inlet = int(n_racks), intake_patch, exhaust_inlet
@@ -113,7 +117,9 @@ class RackPatchSolver(MomentumSolver):
             self._intake_map.append(sp.csr_matrix(
                 (np.concatenate(vals[a]) if vals[a] else np.zeros(0),
                  (r, np.concatenate(cols[a]) if cols[a] else np.zeros(0, np.int64))), shape=(n_f, m)))
-        if intake_patch:
+        if intake_patch not in (False, True, "shear", "normal"):
+            raise ValueError(f"intake_patch: {intake_patch!r} is not one of False, True, 'shear', 'normal'")
+        if intake_patch in (True, "shear"):
             # No shear on the intake faces: the wall factor of every CV side made of them loses their share.
             for c in range(3):
                 for k, (d, s) in enumerate(_DIRS):
@@ -184,7 +190,7 @@ class RackPatchSolver(MomentumSolver):
     @contextmanager
     def _intake_faces_open(self, q: np.ndarray) -> Iterator[None]:
         """(a): while the assembly or ν_t reads the field, the rack faces carry q/A into the racks."""
-        if not self.intake_patch or not q.size:
+        if self.intake_patch not in (True, "normal") or not q.size:
             yield
             return
         saved = [x for x in self.u]
