@@ -49,6 +49,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -136,7 +137,8 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
           start: str = "steady", couple_s: float = 0.0, sweeps: int = 20, progress: bool = False,
           cell_m: float | None = None, turbulence: str | None = None, convection: str | None = None,
           blend: float | None = None, stop_file: Path | None = None, hold: str | None = None,
-          from_cells: bool = False, save_to: Path | None = None, probe_s: float = 10.0) -> MarchResult:
+          from_cells: bool = False, save_to: Path | None = None, probe_s: float = 10.0,
+          momentum_factory: Callable[[HallTwin], object] | None = None) -> MarchResult:
     """March the hall's twin (momentum model) in time and average its intakes (see the module docstring).
 
     ``cell_m`` / ``turbulence``: a copy of the hall with ``[hall] cell_m`` / ``[airflow] turbulence`` replaced
@@ -155,6 +157,8 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
     fields.npz (validation/cfd_start.py's save_fields), to start another run from; ``from_cells``: a CFD start
     from such a file takes the cell-centre average as for a CFD's, not its face velocities. ``probe_s``: the
     interval of ``probes`` (the cold aisle's air budget and T, :func:`probe`; aisle-pair and contained only).
+    ``momentum_factory``: called with the new twin before anything is solved, to swap its momentum solver for a
+    study's (validation/rack_patch_study.py).
     """
     from validation.numerics_study import hall_variant
 
@@ -174,6 +178,8 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
     if abs(factor * tw.voxels.grid.cell_m - h_ref) > 1e-9 * h_ref:
         raise ValueError(f"cell {tw.voxels.grid.cell_m} m does not divide {hall_path}'s cell {h_ref} m")
     ref_intake = reference_intake_matrix(tw.net, hall_path, factor)
+    if momentum_factory is not None:
+        momentum_factory(tw)
     m = tw.momentum
     assert m is not None
     nr, cr = tw.n_racks, tw._crah
