@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.sim.runs import twin_command
-from tests.sweep.test_scheduler import _start, _stop
+from tests.sweep.test_scheduler import _start_scheduler, _start_worker, _stop
 
 pytestmark = pytest.mark.slow
 
@@ -29,17 +29,12 @@ def test_sweep_survives_its_cluster_dying_and_resumes(tmp_path):
     finished rows; `--resume` with a new worker runs the others only and ends with all 12."""
     from distributed import Client
 
-    sched_file = tmp_path / "scheduler.json"
     log = open(tmp_path / "dask.log", "wb")  # noqa: SIM115 - closed after the processes
-    procs = [_start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                    "--scheduler-file", str(sched_file), log=log)]
+    procs, sched_file, address = _start_scheduler(tmp_path, log)
 
     def worker() -> subprocess.Popen:
-        # --no-nanny: this process is the worker itself, so killing it loses the worker (no nanny restarts it).
-        p = _start("worker", "--scheduler-file", str(sched_file), "--nthreads", "1", "--no-dashboard", "--no-nanny",
-                   "--host", "127.0.0.1", log=log)
-        procs.append(p)
-        return p
+        procs.append(_start_worker(sched_file, log, nanny=False))
+        return procs[-1]
 
     cases = tmp_path / "cases.toml"
     setpoints = ", ".join(f"{18.0 + 0.5 * i:.1f}" for i in range(12))
@@ -47,10 +42,6 @@ def test_sweep_survives_its_cluster_dying_and_resumes(tmp_path):
                      encoding="utf-8")
     out = tmp_path / "sw"
     try:
-        deadline = time.monotonic() + 60
-        while not sched_file.is_file() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        address = json.loads(sched_file.read_text())["address"]
         first = worker()
         with Client(address, timeout="30s") as watcher:
             watcher.wait_for_workers(1, timeout=60)
@@ -108,17 +99,10 @@ def test_rows_lost_with_their_worker_after_the_batch_finished_end_the_wait(tmp_p
 
     from twin.sweep.engine import _ClusterLost, _ClusterWatch, _fetch
 
-    sched_file = tmp_path / "scheduler.json"
     log = open(tmp_path / "dask.log", "wb")  # noqa: SIM115 - closed after the processes
-    procs = [_start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                    "--scheduler-file", str(sched_file), log=log)]
+    procs, sched_file, address = _start_scheduler(tmp_path, log)
     try:
-        deadline = time.monotonic() + 60
-        while not sched_file.is_file() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        address = json.loads(sched_file.read_text())["address"]
-        worker = _start("worker", "--scheduler-file", str(sched_file), "--nthreads", "1", "--no-dashboard",
-                        "--no-nanny", "--host", "127.0.0.1", log=log)
+        worker = _start_worker(sched_file, log, nanny=False)
         procs.append(worker)
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(1, timeout=60)

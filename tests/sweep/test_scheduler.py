@@ -36,22 +36,37 @@ def _start(*args: str, log) -> subprocess.Popen:
                             stderr=subprocess.STDOUT)
 
 
+def _start_scheduler(d, log) -> tuple[list[subprocess.Popen], object, str]:
+    """A `dask scheduler` on loopback that writes its address to d/scheduler.json: its process (in a list the
+    caller adds workers to and hands to :func:`_stop`), the file and the address. Stopped if it does not start."""
+    sched_file = d / "scheduler.json"
+    procs = [_start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                    "--scheduler-file", str(sched_file), log=log)]
+    deadline = time.monotonic() + 60
+    while not sched_file.is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not sched_file.is_file():
+        _stop(procs)
+        log.flush()
+        raise AssertionError((d / "dask.log").read_text())
+    return procs, sched_file, json.loads(sched_file.read_text())["address"]
+
+
+def _start_worker(sched_file, log, *, nanny: bool = True) -> subprocess.Popen:
+    """A single-thread `dask worker` joining through the scheduler file. Without a nanny the process is the worker
+    itself, so killing it loses the worker (no nanny restarts it)."""
+    return _start("worker", "--scheduler-file", str(sched_file), "--nthreads", "1", "--no-dashboard",
+                  *(() if nanny else ("--no-nanny",)), "--host", "127.0.0.1", log=log)
+
+
 @pytest.fixture(scope="module")
 def scheduler_address(tmp_path_factory):
     """A scheduler and two single-thread workers, each its own process, joined through a scheduler file."""
     d = tmp_path_factory.mktemp("dask")
-    sched_file = d / "scheduler.json"
     log = open(d / "dask.log", "wb")  # noqa: SIM115 - closed after the processes
-    procs = [_start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                    "--scheduler-file", str(sched_file), log=log)]
+    procs, sched_file, address = _start_scheduler(d, log)
     try:
-        deadline = time.monotonic() + 60
-        while not sched_file.is_file() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert sched_file.is_file(), (d / "dask.log").read_text()
-        procs += [_start("worker", "--scheduler-file", str(sched_file), "--nthreads", "1", "--no-dashboard",
-                         "--host", "127.0.0.1", log=log) for _ in range(2)]
-        address = json.loads(sched_file.read_text())["address"]
+        procs += [_start_worker(sched_file, log) for _ in range(2)]
         from distributed import Client
 
         with Client(address, timeout="30s") as c:

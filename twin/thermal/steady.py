@@ -176,13 +176,8 @@ def _ordered_triangles(indptr, indices, data, order):  # pragma: no cover - comp
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
-def _scaled_operator(n, face_a, face_b, flow, adv, cond, diag_extra):  # pragma: no cover - compiled
-    """K + diag(``diag_extra``) with each row divided by its diagonal, as CSR with sorted indices, and the
-    diagonal: :func:`~twin.thermal.transport.flux_operator`'s entries (adv = ρ c_p |F| to the upwind column,
-    cond = the face's conductance to both), assembled in one pass instead of through COO and scipy's sort
-    (7 against 52 ms through flux_operator on open-row-fine's 120k cells). Off-diagonal entries hold the same
-    bits (one or two terms); the diagonal sums its terms in another order, so it differs from scipy's in
-    rounding."""
+def _row_pointers(n, face_a, face_b):  # pragma: no cover - compiled
+    """CSR row pointers of a network's operator: each row holds its diagonal and one entry per face it is on."""
     count = np.ones(n, np.int64)
     for f in range(face_a.size):
         count[face_a[f]] += 1
@@ -190,6 +185,18 @@ def _scaled_operator(n, face_a, face_b, flow, adv, cond, diag_extra):  # pragma:
     ptr = np.zeros(n + 1, np.int64)
     for i in range(n):
         ptr[i + 1] = ptr[i] + count[i]
+    return ptr
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _scaled_operator(n, face_a, face_b, flow, adv, cond, diag_extra):  # pragma: no cover - compiled
+    """K + diag(``diag_extra``) with each row divided by its diagonal, as CSR with sorted indices, and the
+    diagonal: :func:`~twin.thermal.transport.flux_operator`'s entries (adv = ρ c_p |F| to the upwind column,
+    cond = the face's conductance to both), assembled in one pass instead of through COO and scipy's sort
+    (7 against 52 ms through flux_operator on open-row-fine's 120k cells). Off-diagonal entries hold the same
+    bits (one or two terms); the diagonal sums its terms in another order, so it differs from scipy's in
+    rounding."""
+    ptr = _row_pointers(n, face_a, face_b)
     idx = np.empty(ptr[n], np.int64)
     val = np.empty(ptr[n])
     fill = ptr[:-1].copy()
@@ -225,13 +232,7 @@ def _scaled_operator_positions(n, face_a, face_b):  # pragma: no cover - compile
     of its entry in row a (column b) and in row b (column a), and each row's diagonal position. It builds the
     structure as that kernel does (diagonal first, the faces in order, each row insertion-sorted), carrying
     the entries' origins instead of values: the structure is the network's, whatever the flow."""
-    count = np.ones(n, np.int64)
-    for f in range(face_a.size):
-        count[face_a[f]] += 1
-        count[face_b[f]] += 1
-    ptr = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        ptr[i + 1] = ptr[i] + count[i]
+    ptr = _row_pointers(n, face_a, face_b)
     idx = np.empty(ptr[n], np.int64)
     origin = np.empty(ptr[n], np.int64)  # -1 - row for a diagonal, 2 f for face f in row a, 2 f + 1 in row b
     fill = ptr[:-1].copy()
