@@ -236,3 +236,38 @@ def test_operator_values_into_the_kept_structure_are_the_one_pass_assembly_s(mom
                                                                structure.pos_b, structure.pos_diag)
         assert np.array_equal(structure.ptr, ptr) and np.array_equal(structure.idx, idx)
         assert np.array_equal(got_val, val) and np.array_equal(got_diag, diag)
+
+
+def test_a_network_that_goes_takes_its_kept_structures_with_it():
+    """The operator structure and flow ordering kept for a network leave the caches when the network goes (a
+    finished run, a sweep's case): they would otherwise stay in the process until eight had piled up. A network
+    still in use keeps its own, also when its ordering was rebuilt in between."""
+    import gc
+    import weakref
+
+    def solved_twin() -> HallTwin:
+        twin = HallTwin(bundled_hall("tiny"))
+        state = twin.initial_state()
+        q = twin.mover_flow_m3s(state)
+        twin.solve_flow(state, q, converge=True)
+        nr, nc = twin.n_racks, len(twin.crahs.names)
+        alpha = np.concatenate([np.ones(nr), np.zeros(nc), np.zeros(twin.n_pdus)])
+        beta = np.concatenate([state.rack_heat_w / (twin.air.rho_cp * q[:nr]), np.full(nc, 18.0),
+                               np.zeros(twin.n_pdus)])
+        for phi in (state.flow_phi, -state.flow_phi):  # the second order replaces the first's entry
+            solve_steady_field(twin.net, state.face_flow_m3s, q, phi, twin.air, alpha, beta,
+                               mover_heat_w=twin.mover_heat_w(state), t_guess_c=state.t_air_c, tol_k=1e-6,
+                               krylov="bicgstab")
+        return twin
+
+    kept, dropped = solved_twin(), solved_twin()
+    keys = {"kept": id(kept.net), "dropped": id(dropped.net)}
+    for key in keys.values():
+        assert key in steady_mod._STRUCTURES and key in steady_mod._ORDERINGS
+    gone = weakref.ref(dropped.net)
+    del dropped
+    gc.collect()
+    assert gone() is None  # nothing else holds the network
+    assert keys["dropped"] not in steady_mod._STRUCTURES and keys["dropped"] not in steady_mod._ORDERINGS
+    assert steady_mod._STRUCTURES[keys["kept"]].network() is kept.net
+    assert steady_mod._ORDERINGS[keys["kept"]].network() is kept.net

@@ -452,6 +452,21 @@ class _OperatorStructure:
 _STRUCTURES: dict[int, _OperatorStructure] = {}
 
 
+def _network_ref(cache: dict, net: FluidNetwork) -> weakref.ref:
+    """A weak reference to ``net`` for an entry of ``cache`` (keyed by ``id(net)``) that takes the entry out when
+    the network goes: a finished run, a sweep's case or a rebuilt twin would otherwise leave its network's
+    structures (~40 MB on reference.toml's grid) in the process until the cache fills up. Only the entry that
+    holds this very reference is taken out (an entry replaced since then has its own)."""
+    key = id(net)
+
+    def forget(ref: weakref.ref) -> None:
+        entry = cache.get(key)
+        if entry is not None and entry.network is ref:
+            cache.pop(key, None)
+
+    return weakref.ref(net, forget)
+
+
 def _operator_structure(net: FluidNetwork) -> _OperatorStructure:
     """The network's operator structure, built on its first solve (3 of the 6 ms of assembling the scaled
     operator on open-row-fine go into building and sorting it; the steady loop's solves share it)."""
@@ -463,8 +478,8 @@ def _operator_structure(net: FluidNetwork) -> _OperatorStructure:
     # In the index type scipy would choose for the matrix, so that each solve's csr_matrix takes these very
     # arrays instead of converting copies (and the flow ordering knows the pattern by identity).
     index = sp.csr_matrix((np.zeros(idx.size), idx, ptr), shape=(net.n, net.n))
-    entry = _OperatorStructure(weakref.ref(net), face_a, face_b, index.indptr, index.indices, pos_a, pos_b,
-                               pos_diag)
+    entry = _OperatorStructure(_network_ref(_STRUCTURES, net), face_a, face_b, index.indptr, index.indices, pos_a,
+                               pos_b, pos_diag)
     if len(_STRUCTURES) >= _MAX_ORDERINGS:
         _STRUCTURES.clear()
     _STRUCTURES[id(net)] = entry
@@ -527,8 +542,8 @@ def _flow_ordering(net: FluidNetwork, potential: np.ndarray, k_ptr: np.ndarray, 
     order = np.argsort(key, kind="stable").astype(np.int64)
     lo_ptr, lo_idx, lo_src, up_ptr, up_idx, up_src = _ordered_triangle_sources(k_ptr, k_idx, order)
     # The pattern arrays are kept as they are (the operator structure's, not written to by anyone).
-    entry = _FlowOrdering(weakref.ref(net), order, order.astype(np.uint32), k_ptr, k_idx, lo_ptr, lo_idx, lo_src,
-                          up_ptr, up_idx, up_src)
+    entry = _FlowOrdering(_network_ref(_ORDERINGS, net), order, order.astype(np.uint32), k_ptr, k_idx, lo_ptr,
+                          lo_idx, lo_src, up_ptr, up_idx, up_src)
     if len(_ORDERINGS) >= _MAX_ORDERINGS:
         _ORDERINGS.clear()
     _ORDERINGS[id(net)] = entry
