@@ -181,14 +181,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    from twin.allocator import reuse_freed_memory
+#: Commands that stay up (a server, a console, a window): they keep glibc's own memory policy, which gives
+#: freed memory back, so that one peak (a steady what-if, a hall reload) does not stay in their footprint.
+_LONG_LIVED_COMMANDS = frozenset({"serve", "up", "console", "view"})
 
-    reuse_freed_memory()  # before the imports and solves: fewer page faults (twin.allocator)
+
+def main(argv: list[str] | None = None) -> int:
     from twin.bus.security import SecurityError
     from twin.sim.checkpoint import CheckpointError
 
     args = _parser().parse_args(argv)
+    if args.command not in _LONG_LIVED_COMMANDS:
+        from twin.allocator import reuse_freed_memory
+
+        reuse_freed_memory()  # before the solves: fewer page faults for commands that end (twin.allocator)
     try:
         return _dispatch(args)
     except (HallError, OSError, SecurityError, CheckpointError) as exc:  # OSError: e.g. --out names a file
