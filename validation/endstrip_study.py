@@ -18,7 +18,10 @@ Usage::
   Chen–Xu wall distance no longer counts those faces as walls; ``open-all``: every tile face, both;
   ``slip-ends`` / ``slip-ends-dist`` / ``slip-all``: the faces only free-slip (no shear, no tangential momentum
   through them; see :class:`OpenEndStripSolver`); ``slip-room-ends`` / ``slip-room-all``: free-slip on the
-  room side only (the plenum's top cells keep the plate's shear).
+  room side only (the plenum's top cells keep the plate's shear);
+* ``cfd-split``: every tile face's open fraction recalibrated (:func:`calibrate_split`) until its flow is the g = 0
+  CFD's (``tiles.csv``, scaled to the floor CRAHs' supply): the tile split of the CFD with the faces still the
+  twin's tiles (walls to the tangential velocity, Borda–Carnot loss), unlike ``imposed_tiles``' fixed faces.
 
 ``profile`` reads saved solves (this module's or ``buoyancy_study``'s ``.npz``) and prints the far-end strip's
 u_z, u_z(x) along the aisle's centre line, u_x through the far end plane, the row-end intakes and the RMS
@@ -63,6 +66,7 @@ LEVERS = {
     "slip-all": {"open": "all", "slip": True},
     "slip-room-ends": {"open": "ends", "slip": True, "room": True},
     "slip-room-all": {"open": "all", "slip": True, "room": True},
+    "cfd-split": {"split": True},
 }
 
 
@@ -130,6 +134,52 @@ def _tile_faces(tw: HallTwin, which: str) -> tuple[np.ndarray, np.ndarray, np.nd
     return i, j, k
 
 
+def cfd_tile_flows_m3s(tw: HallTwin, reference: str = CFD_G0) -> np.ndarray:
+    """The CFD's flow of each of the twin's tile faces (``tile_face_grid`` order), m³/s."""
+    import csv
+
+    with open(RESULTS / reference / "tiles.csv", newline="") as f:
+        given = {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): float(r["flow_m3s"]) for r in csv.DictReader(f)}
+    g = tw.voxels.grid
+    i, j, _ = _tile_faces(tw, "all")
+    try:
+        q = np.array([given[(round(float(x), 3), round(float(y), 3))] for x, y in zip(g.centers(0)[i], g.centers(1)[j])])
+    except KeyError as exc:
+        raise ValueError(f"{RESULTS / reference / 'tiles.csv'}: no flow for the tile face at {exc.args[0]} (x_m, y_m)") from None
+    return q
+
+
+def recalibrated_openness(sigma: np.ndarray, q_m3s: np.ndarray, target_m3s: np.ndarray) -> np.ndarray:
+    """Open fractions that pass ``target_m3s`` where ``sigma`` passed ``q_m3s`` at the same pressure drop: a face's
+    Borda–Carnot flow is u = √(2Δp/ρ) σ/(1 − σ) (ζ = (1/σ − 1)²), so σ/(1 − σ) scales with the flow."""
+    r = sigma / (1.0 - sigma) * target_m3s / q_m3s
+    return r / (1.0 + r)
+
+
+def calibrate_split(tw: HallTwin, *, rounds: int = 6) -> tuple:  # type: ignore[type-arg]
+    """Steady solves with every tile face's open fraction σ rescaled between them so that its flow approaches
+    the CFD's: a face's Borda–Carnot flow at a given pressure drop goes as σ/(1 − σ), so that ratio is scaled by
+    target/actual each round. Returns the last state and the calibration's history (max |q − q_CFD| per round)."""
+    m0 = tw.momentum
+    assert m0 is not None
+    i, j, k = _tile_faces(tw, "all")
+    cfd_q = cfd_tile_flows_m3s(tw)
+    openness = [x.copy() for x in m0.openness]
+    history = []
+    state = None
+    for _ in range(rounds):
+        tw.momentum = m = MomentumSolver(~m0.fluid, [x.copy() for x in openness], m0.h, m0.movers, settings=m0.settings)
+        state = tw.steady()
+        q = m.u[2][i, j, k] * m.h ** 2
+        # the floor CRAHs' supply, all of which the tiles pass (the CFD's total agrees within 1e-6 relative)
+        target = cfd_q * q.sum() / cfd_q.sum()
+        history.append(float(np.abs(q - target).max()))
+        openness[2][i, j, k] = recalibrated_openness(openness[2][i, j, k], q, target)
+    assert state is not None
+    sigma = openness[2][i, j, k]
+    return state, {"max_abs_error_m3s": history, "openness_min_max": [float(sigma.min()), float(sigma.max())]}
+
+
 def solve(lever: str) -> dict:
     """aisle-pair at g = 0 with one lever (see the module docstring): fields on the solve's grid and intakes."""
     opts = LEVERS[lever]
@@ -152,8 +202,13 @@ def solve(lever: str) -> dict:
                                              open_distance=bool(opts.get("distance")),
                                              slip_only=bool(opts.get("slip")), room_side_only=bool(opts.get("room")))
     t0 = time.process_time()
-    state = tw.steady()
+    if opts.get("split"):
+        state, split_info = calibrate_split(tw)
+    else:
+        state, split_info = tw.steady(), None
     cpu_s = time.process_time() - t0
+    m = tw.momentum
+    assert m is not None
     g = tw.voxels.grid
     t = np.full(g.shape, np.nan)
     t.ravel()[tw.net.fluid_flat] = state.t_air_c
@@ -170,7 +225,8 @@ def solve(lever: str) -> dict:
             "converged": None if info is None else bool(info.converged),
             "iterations": None if info is None else int(info.iterations),
             "final_residuals": None if info is None else [float(x) for x in info.history[-1]],
-            "intakes_c": {n: round(v, 3) for n, v in intakes.items()}, "strip_flows_m3s": strip_q}
+            "intakes_c": {n: round(v, 3) for n, v in intakes.items()}, "strip_flows_m3s": strip_q,
+            "split_calibration": split_info}
     return {"t_c": t, "velocity_m_s": u, "x_m": g.centers(0), "y_m": g.centers(1), "z_m": g.centers(2),
             "t_intake_c": np.array(list(intakes.values())), "meta": meta}
 
