@@ -217,8 +217,7 @@ def solve(lever: str) -> dict:
     intakes = {r.name: float(t.ravel()[r.intake].mean()) for r in voxelize_hall(model).racks}
     i, j, k = _tile_faces(tw, "all")
     x_t = g.centers(0)[i]
-    strip_q = {f"{xv:.3f}": float(np.sum(m.u[2][i, j, k][np.isclose(x_t, xv)]) * g.cell_m ** 2)
-               for xv in np.unique(np.round(x_t, 3))}
+    strip_q = {f"{xv:.4f}": float(np.sum(m.u[2][i, j, k][x_t == xv]) * g.cell_m ** 2) for xv in np.unique(x_t)}
     info = m.last_info
     meta = {"lever": lever, "cell_m": g.cell_m, "turbulence": m.settings.turbulence_model,
             "convection": m.settings.convection, "blend": m.settings.tvd_blend, "steady_cpu_s": round(cpu_s, 1),
