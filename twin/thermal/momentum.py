@@ -198,6 +198,9 @@ Discretization (why):
   Gauss–Seidel in place of amg_core's (slower), the triangles sorted per row in a local buffer (no gain).
   (These runs compile twin's modules from source every time: PYTHONDONTWRITEBYTECODE is set where they ran,
   ~0.13 s that an installed twin, with its bytecode cached, does not spend; main and branch alike.)
+  Merged (with the allocator limited to commands that end), on the quiet machine (nothing else running,
+  2026-12-01): seven runs 10.68-11.27 s of CPU, median 11.03 s, i.e. 115-122×, median 118×; five warm
+  alternated pairs against e418415 0.86-0.93× (e418415 then 12.3-13.1 s); ``make validation`` 10.7 s, 122×.
 
   (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move < 1e-4
   K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine < 1e-4
