@@ -44,7 +44,7 @@ from twin.geometry.voxel import voxelize_hall
 from twin.model import load_hall
 
 __all__ = ["FINE_SUFFIX", "SETTLED_RANGE_K", "SPEED_TARGET_HALL", "check_reference", "compare_hall", "grid_pairs",
-           "hall_names", "read_cfd", "read_vti_cells", "references", "twin_intakes_c"]
+           "hall_names", "hot_rack_ranking", "read_cfd", "read_vti_cells", "references", "twin_intakes_c"]
 
 HERE = Path(__file__).resolve().parent
 HALLS = HERE / "halls"
@@ -188,6 +188,26 @@ def _errors(twin: dict[str, float], cfd: dict[str, float]) -> dict:
             "mean_k": round(float(err.mean()), 3)}
 
 
+def hot_rack_ranking(twin: dict[str, float], cfd: dict[str, float]) -> dict:
+    """Whether the twin names the racks the CFD finds hottest, whatever its level: the hottest rack of each,
+    the CFD's hottest ``n_hot`` (a quarter of the racks, at least two) and how many of them are also the
+    twin's hottest ``n_hot``, and Spearman's rank correlation of the intakes (scipy's; ties share their mean
+    rank). An operator acts on which racks run hot; an offset common to all racks changes none of these.
+    ``cfd_margin_k`` is how much hotter the CFD's hottest rack is than its second: a hottest rack named by a
+    margin within the reference's own uncertainty (tenths of a kelvin) says nothing either way."""
+    from scipy.stats import spearmanr
+
+    names = list(cfd)
+    n_hot = max(2, len(names) // 4)
+    by_cfd = sorted(names, key=lambda r: -cfd[r])
+    by_twin = sorted(names, key=lambda r: -twin[r])
+    rho = spearmanr([cfd[r] for r in names], [twin[r] for r in names]).statistic
+    return {"hottest_cfd": by_cfd[0], "hottest_twin": by_twin[0], "n_hot": n_hot,
+            "cfd_margin_k": round(cfd[by_cfd[0]] - cfd[by_cfd[1]], 3),
+            "hot_shared": len(set(by_cfd[:n_hot]) & set(by_twin[:n_hot])),
+            "spearman": round(float(rho), 3) if np.isfinite(rho) else None}
+
+
 def compare_hall(hall: str, *, airflow: str | None = None, turbulence: str | None = None) -> dict:
     """Per-rack intake error of the twin against the hall's CFD references, and the RMS against each.
 
@@ -223,6 +243,7 @@ def compare_hall(hall: str, *, airflow: str | None = None, turbulence: str | Non
         "reference": kind,
         "reference_reason": reason,
         **_errors(twin, cfd),
+        "ranking": hot_rack_ranking(twin, cfd),
         "by_reference": {k: _errors(twin, v[0]) for k, v in refs.items()},
         "cfd_wall_s": steady_meta.get("wall_s"),
         "cfd_cells": steady_meta.get("cells"),

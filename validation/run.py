@@ -341,6 +341,18 @@ def _transient_summary(hall: str, plots: Path) -> list[str]:
             f"![{hall} transient intakes](validation/{name})"]
 
 
+def _hottest(mom: dict, pot: dict) -> str:
+    """The hottest rack by the CFD (the check's reference), the momentum and the potential model."""
+    rank = mom["ranking"]
+    return (f"{rank['hottest_cfd']} (by {rank['cfd_margin_k']:.2f} K) / {rank['hottest_twin']} / "
+            f"{pot['ranking']['hottest_twin']}")
+
+
+def _ranked(rank: dict) -> str:
+    rho = "–" if rank["spearman"] is None else f"{rank['spearman']:.2f}"
+    return f"{rank['hot_shared']} of {rank['n_hot']}, {rho}"
+
+
 def hall_section(plots: Path, *, quick: bool = False) -> Section:
     """Data halls against OpenFOAM: per-rack intake temperatures of both airflow models against the CFD
     results in ``validation/results/`` (made by ``validation/openfoam/run_cfd.py`` from the same hall files),
@@ -361,9 +373,10 @@ def hall_section(plots: Path, *, quick: bool = False) -> Section:
         print(f"  {h} {m}: intake RMS {r['rms_k']:.2f} K against the {r['reference']} CFD, max {r['max_abs_k']:.2f} K "
               f"({r['twin_wall_s']:.1f} s)", flush=True)
     rows = ["| hall | CFD cells | CFD steady, one core (s) | check's reference | potential RMS / max (K) "
-            "| momentum RMS / max (K) | momentum steady (s) | speed-up | CPU: CFD / twin (s), speed-up "
+            "| momentum RMS / max (K) | hottest rack: CFD / momentum / potential | CFD's hottest in the "
+            "momentum's, rank correlation | momentum steady (s) | speed-up | CPU: CFD / twin (s), speed-up "
             "| target RMS ≤ 1 K |",
-            "|---|---:|---:|:---|---:|---:|---:|---:|---:|:---|"]
+            "|---|---:|---:|:---|---:|---:|:---|---:|---:|---:|---:|:---|"]
     checks = []
     for h in halls:
         pot, mom = runs[(h, "potential")], runs[(h, "momentum")]
@@ -380,7 +393,8 @@ def hall_section(plots: Path, *, quick: bool = False) -> Section:
                if mom["speedup_cpu"] is not None else "–")
         rows.append(f"| {h}{' (speed target)' if target else ''} | {mom['cfd_cells']:,} | {mom['cfd_wall_s']:.0f} "
                     f"| {mom['reference']} | {pot['rms_k']:.2f} / {pot['max_abs_k']:.2f} "
-                    f"| {mom['rms_k']:.2f} / {mom['max_abs_k']:.2f} | {mom['twin_wall_s']:.1f} | "
+                    f"| {mom['rms_k']:.2f} / {mom['max_abs_k']:.2f} | {_hottest(mom, pot)} "
+                    f"| {_ranked(mom['ranking'])} | {mom['twin_wall_s']:.1f} | "
                     f"{mom['speedup']:.0f}×{' ★' if target else ''} | {cpu} | {_mark(ok)} |")
     reasons = [f"- {h}: {runs[(h, 'momentum')]['reference_reason']}." for h in halls]
     fig, axes = plt.subplots(1, len(halls), figsize=(4.2 * len(halls), 4.0), squeeze=False)
@@ -438,7 +452,12 @@ def hall_section(plots: Path, *, quick: bool = False) -> Section:
         "checks are the same ratio on 36–39k cells. The speed-up column is on wall times, the CFD's from its "
         "committed meta (made earlier, at its own load) and the twin's from this run; the CPU column compares "
         "CPU times where the CFD recorded its own (`solver_cpu_s`), which depend less on what else the shared "
-        "machine was doing, and there the check uses it (the twin's CPU time counts all its threads).",
+        "machine was doing, and there the check uses it (the twin's CPU time counts all its threads). Whether "
+        "the twin names the racks that run hot, whatever its level (`compare.hot_rack_ranking`): the hottest "
+        "rack of each (the CFD's with its margin over its second hottest: within a few tenths of a kelvin, the "
+        "reference's own uncertainty, the name says nothing), how many of the CFD's hottest quarter of the "
+        "racks (at least two) are also the momentum model's, and Spearman's rank correlation of the intakes "
+        "(reported, not a target of the issue).",
         "", *reasons, "", "![rack intakes against CFD](validation/halls.png)",
         *grid_dependence(runs, halls), *per_rack])
     return Section("Data halls against CFD (OpenFOAM)", text, checks, time.perf_counter() - t0)
