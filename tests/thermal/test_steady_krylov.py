@@ -186,7 +186,7 @@ def test_flow_ordering_is_reused_only_while_it_is_the_stable_sort(momentum_syste
 
     net, k_op, _, _ = _scaled_system_in_flow_order(momentum_system)
     phi = momentum_system[1][3]
-    steady_mod._ORDERINGS.clear()
+    net.solver_cache.pop("steady_ordering", None)
     first = steady_mod._flow_ordering(net, phi, k_op.indptr, k_op.indices)
     # The fan law's nudge: every potential moves by far less than the gaps between them.
     gaps = np.diff(np.sort(phi))
@@ -239,9 +239,9 @@ def test_operator_values_into_the_kept_structure_are_the_one_pass_assembly_s(mom
 
 
 def test_a_network_that_goes_takes_its_kept_structures_with_it():
-    """The operator structure and flow ordering kept for a network leave the caches when the network goes (a
-    finished run, a sweep's case): they would otherwise stay in the process until eight had piled up. A network
-    still in use keeps its own, also when its ordering was rebuilt in between."""
+    """The operator structure and flow ordering kept for a network go with the network (a finished run, a
+    sweep's case): nothing else holds them or it. A network still in use keeps its own, also when its ordering
+    was rebuilt in between."""
     import gc
     import weakref
 
@@ -261,13 +261,13 @@ def test_a_network_that_goes_takes_its_kept_structures_with_it():
         return twin
 
     kept, dropped = solved_twin(), solved_twin()
-    keys = {"kept": id(kept.net), "dropped": id(dropped.net)}
-    for key in keys.values():
-        assert key in steady_mod._STRUCTURES and key in steady_mod._ORDERINGS
+    for net in (kept.net, dropped.net):
+        assert set(net.solver_cache) == {"steady_structure", "steady_ordering"}
+    del net
     gone = weakref.ref(dropped.net)
+    gone_ordering = weakref.ref(dropped.net.solver_cache["steady_ordering"])
     del dropped
     gc.collect()
     assert gone() is None  # nothing else holds the network
-    assert keys["dropped"] not in steady_mod._STRUCTURES and keys["dropped"] not in steady_mod._ORDERINGS
-    assert steady_mod._STRUCTURES[keys["kept"]].network() is kept.net
-    assert steady_mod._ORDERINGS[keys["kept"]].network() is kept.net
+    assert gone_ordering() is None  # nor what was kept for it
+    assert set(kept.net.solver_cache) == {"steady_structure", "steady_ordering"}  # the kept one keeps its own

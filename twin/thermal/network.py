@@ -7,7 +7,7 @@ maps a grid cell to its fluid index (-1 for solids).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -53,6 +53,9 @@ class FluidNetwork:
     n_crahs: int
     component: np.ndarray
     n_components: int
+    #: What a solver derives from this network and keeps for its next solve (twin.thermal.steady: the operator's
+    #: structure, the last flow ordering). Kept here, like ``neighbours``, so that it goes with the network.
+    solver_cache: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def cell_volume_m3(self) -> float:

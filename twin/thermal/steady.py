@@ -31,8 +31,10 @@ open-row-fine's steady loop (120k cells) 37/14/15/52 against 95/53/41/117, 0.64x
 machine); over its whole steady loop 555 Krylov iterations at the loop's 1e-5 K against 991 with the forward
 sweep at the former 1e-4 K (twin.sim.twin's _STEADY_INNER_TOL_K says why the tolerance went back to 1e-5).
 The set-up is compiled too: K scaled by its diagonal in one pass (:func:`_scaled_operator`, 7 against
-52 ms through flux_operator's COO and scipy's sort), both its triangles in flow order in one pass
-(:func:`_ordered_triangles`; the lower one alone 11 against 20 ms) and the coupled system's CSR
+52 ms through flux_operator's COO and scipy's sort; the solves now build its structure once per network and
+write only the values, :func:`_scaled_operator_values`, the same bits), both its triangles in flow order in
+one pass (:func:`_ordered_triangles`; the lower one alone 11 against 20 ms; the solves keep its structure
+while the order holds, :func:`_flow_ordering`, and gather the values) and the coupled system's CSR
 (:func:`_block_system`, 6.5 against 11 ms); the loop's products and triangular sweeps index with unsigned
 integers, which spares numba a negative-index test per entry (0.35 against 0.65 ms per product of 120k
 rows, scipy's own 0.36 ms). GMRES (the potential flow's solves
@@ -47,7 +49,6 @@ stopped one outer iteration earlier and the intakes moved by 0.093 K; at 0.001x 
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numba
@@ -85,36 +86,32 @@ def _ordered_lower_solve(indptr, indices, data, order, r):  # pragma: no cover -
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
-def _ordered_lower_solve_into(indptr, indices, data, order, r, y, x):  # pragma: no cover - compiled
-    """:func:`_ordered_lower_solve` into ``x`` (``y`` is scratch). With unsigned index arrays (np.uint32)
-    numba drops its negative-index check from the inner loop: 0.35 against 0.65 ms per 120k-row pass.
-
-    The sum skips the row's diagonal (its last entry). This loop once summed it too, against a y of +0.0,
-    which subtracts +0.0 (the diagonal is positive): exactly nothing, so skipping it gives the same bits. It
-    sat on the sweep's critical path, though: each row waits for the row before it (its neighbour upstream),
-    and that wait was a chain of multiply-subtracts, one more for the diagonal, then the division; without it
-    a sweep over open-row-fine's 120k cells takes 0.6 against 0.75 ms."""
-    for row in range(order.size):
-        here = order[row]
-        acc = r[here]
-        last = indptr[row + 1] - 1
-        for q in range(indptr[row], last):
-            acc -= data[q] * y[indices[q]]
-        y[row] = acc / data[last]
-        x[here] = y[row]
-
-
-@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
 def _ordered_forward_sweep(indptr, indices, data, order, r, y):  # pragma: no cover - compiled
-    """y with L y = r[order]: :func:`_ordered_lower_solve_into` without scattering y back into the cells'
-    order, for the symmetric preconditioner, whose backward sweep reads y in flow order and overwrites every
-    cell of the result anyway (the scatter was a tenth of its time, for nothing)."""
+    """y with L y = r[order], in flow order (L: the ordered lower triangle, each row's diagonal its last
+    entry). With unsigned index arrays (np.uint32) numba drops its negative-index check from the inner loop:
+    0.35 against 0.65 ms per 120k-row pass.
+
+    The sum skips the row's diagonal. This loop once summed it too, against a y of +0.0, which subtracts +0.0
+    (the diagonal is positive): exactly nothing, so skipping it gives the same bits. It sat on the sweep's
+    critical path, though: each row waits for the row before it (its neighbour upstream), and that wait was a
+    chain of multiply-subtracts, one more for the diagonal, then the division; without it a sweep over
+    open-row-fine's 120k cells takes 0.6 against 0.75 ms."""
     for row in range(order.size):
         acc = r[order[row]]
         last = indptr[row + 1] - 1
         for q in range(indptr[row], last):
             acc -= data[q] * y[indices[q]]
         y[row] = acc / data[last]
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _ordered_lower_solve_into(indptr, indices, data, order, r, y, x):  # pragma: no cover - compiled
+    """:func:`_ordered_lower_solve` into ``x`` (``y`` is scratch): the forward sweep, then y scattered back into
+    the cells' order (the symmetric preconditioner skips the scatter: its backward sweep reads y in flow
+    order and overwrites every cell of the result)."""
+    _ordered_forward_sweep(indptr, indices, data, order, r, y)
+    for row in range(order.size):
+        x[order[row]] = y[row]
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
@@ -439,7 +436,6 @@ class _OperatorStructure:
     """The scaled operator's CSR structure on a network and where each face's entries go in it
     (:func:`_scaled_operator_positions`), with the faces' cells as int64."""
 
-    network: weakref.ref
     face_a: np.ndarray
     face_b: np.ndarray
     ptr: np.ndarray
@@ -449,40 +445,20 @@ class _OperatorStructure:
     pos_diag: np.ndarray
 
 
-_STRUCTURES: dict[int, _OperatorStructure] = {}
-
-
-def _network_ref(cache: dict, net: FluidNetwork) -> weakref.ref:
-    """A weak reference to ``net`` for an entry of ``cache`` (keyed by ``id(net)``) that takes the entry out when
-    the network goes: a finished run, a sweep's case or a rebuilt twin would otherwise leave its network's
-    structures (~40 MB on reference.toml's grid) in the process until the cache fills up. Only the entry that
-    holds this very reference is taken out (an entry replaced since then has its own)."""
-    key = id(net)
-
-    def forget(ref: weakref.ref) -> None:
-        entry = cache.get(key)
-        if entry is not None and entry.network is ref:
-            cache.pop(key, None)
-
-    return weakref.ref(net, forget)
-
-
 def _operator_structure(net: FluidNetwork) -> _OperatorStructure:
-    """The network's operator structure, built on its first solve (3 of the 6 ms of assembling the scaled
-    operator on open-row-fine go into building and sorting it; the steady loop's solves share it)."""
-    cached = _STRUCTURES.get(id(net))
-    if cached is not None and cached.network() is net:
+    """The network's operator structure, built on its first solve and kept in its ``solver_cache`` (3 of the 6 ms
+    of assembling the scaled operator on open-row-fine go into building and sorting it; the steady loop's
+    solves share it)."""
+    cached = net.solver_cache.get("steady_structure")
+    if isinstance(cached, _OperatorStructure):
         return cached
     face_a, face_b = net.face_a.astype(np.int64), net.face_b.astype(np.int64)
     ptr, idx, pos_a, pos_b, pos_diag = _scaled_operator_positions(net.n, face_a, face_b)
     # In the index type scipy would choose for the matrix, so that each solve's csr_matrix takes these very
     # arrays instead of converting copies (and the flow ordering knows the pattern by identity).
     index = sp.csr_matrix((np.zeros(idx.size), idx, ptr), shape=(net.n, net.n))
-    entry = _OperatorStructure(_network_ref(_STRUCTURES, net), face_a, face_b, index.indptr, index.indices, pos_a,
-                               pos_b, pos_diag)
-    if len(_STRUCTURES) >= _MAX_ORDERINGS:
-        _STRUCTURES.clear()
-    _STRUCTURES[id(net)] = entry
+    entry = _OperatorStructure(face_a, face_b, index.indptr, index.indices, pos_a, pos_b, pos_diag)
+    net.solver_cache["steady_structure"] = entry
     return entry
 
 
@@ -491,7 +467,6 @@ class _FlowOrdering:
     """A network's cells in flow order and the structure of its operator's triangles in that order
     (:func:`_ordered_triangle_sources`), for the operator pattern they were built for."""
 
-    network: weakref.ref  # the FluidNetwork (a weak reference: the cache keeps no network alive)
     order: np.ndarray  # int64: cells by falling potential (a stable sort)
     order_u32: np.ndarray
     pattern_ptr: np.ndarray  # the scaled operator's CSR structure the triangles index into
@@ -502,15 +477,6 @@ class _FlowOrdering:
     up_ptr: np.ndarray
     up_idx: np.ndarray
     up_src: np.ndarray
-
-
-# The last ordering per network (by id, checked against the weak reference). A steady loop solves the same
-# network 15-20 times, and its potential moves so little between them (the servers' fan law) that the stable
-# sort by falling potential gives the same order every time on open-row-fine (31 of 31 solves): checking that
-# the order still holds is one vectorized pass, where the sort and the triangles' structure cost 5-7 and 7-13
-# ms a solve (about a third of the solve's set-up); the values are then a gather.
-_ORDERINGS: dict[int, _FlowOrdering] = {}
-_MAX_ORDERINGS = 8
 
 
 def _stable_order_holds(order: np.ndarray, key: np.ndarray) -> bool:
@@ -531,22 +497,26 @@ def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
 def _flow_ordering(net: FluidNetwork, potential: np.ndarray, k_ptr: np.ndarray, k_idx: np.ndarray
                    ) -> _FlowOrdering:
     """The cells by falling potential and the triangles' structure for the operator pattern (k_ptr, k_idx):
-    the network's last ones where the order still holds and the pattern is the same, else built anew."""
+    the network's last ones (its ``solver_cache``) where the order still holds and the pattern is the same,
+    else built anew and kept in their place.
+
+    A steady loop solves the same network 15-20 times, and its potential moves so little between them (the
+    servers' fan law) that the stable sort by falling potential gives the same order every time on
+    open-row-fine (31 of 31 solves): checking that the order still holds is one vectorized pass, where the sort
+    and the triangles' structure cost 5-7 and 7-13 ms a solve (about a third of the solve's set-up); the values
+    are then a gather."""
     key = -np.asarray(potential, dtype=float)
-    cached = _ORDERINGS.get(id(net))
-    same_pattern = cached is not None and _same_values(cached.pattern_ptr, k_ptr) and _same_values(
-        cached.pattern_idx, k_idx)
-    if (cached is not None and same_pattern and cached.network() is net and cached.order.size == key.size
+    cached = net.solver_cache.get("steady_ordering")
+    if (isinstance(cached, _FlowOrdering) and cached.order.size == key.size
+            and _same_values(cached.pattern_ptr, k_ptr) and _same_values(cached.pattern_idx, k_idx)
             and _stable_order_holds(cached.order, key)):
         return cached
     order = np.argsort(key, kind="stable").astype(np.int64)
     lo_ptr, lo_idx, lo_src, up_ptr, up_idx, up_src = _ordered_triangle_sources(k_ptr, k_idx, order)
     # The pattern arrays are kept as they are (the operator structure's, not written to by anyone).
-    entry = _FlowOrdering(_network_ref(_ORDERINGS, net), order, order.astype(np.uint32), k_ptr, k_idx, lo_ptr,
-                          lo_idx, lo_src, up_ptr, up_idx, up_src)
-    if len(_ORDERINGS) >= _MAX_ORDERINGS:
-        _ORDERINGS.clear()
-    _ORDERINGS[id(net)] = entry
+    entry = _FlowOrdering(order, order.astype(np.uint32), k_ptr, k_idx, lo_ptr, lo_idx, lo_src, up_ptr, up_idx,
+                          up_src)
+    net.solver_cache["steady_ordering"] = entry
     return entry
 
 
@@ -648,7 +618,7 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
     atol = tol_k * np.sqrt(rhs.size)
     info = 1
     if krylov == "bicgstab":
-        # Unsigned indices: numba then checks no negative index in the inner loops (see _ordered_lower_solve_into).
+        # Unsigned indices: numba then checks no negative index in the inner loops (see _ordered_forward_sweep).
         intake_c = intake_t.astype(float)
         u32 = [a.astype(np.uint32, copy=False) for a in (system.indptr, system.indices, tri_ptr, tri_idx, up_ptr,
                                                          up_idx, ordering.order_u32, intake_c.indptr, intake_c.indices)]
