@@ -85,3 +85,18 @@ def test_calls_ending_at_their_limit_leave_no_stray_exception():
     t.join(120.0)
     assert got["stopped"] + got["finished"] == 300 and got["stopped"] > 0
     assert got["after"] == "nothing"
+
+
+def test_a_call_that_ends_past_its_limit_before_the_watchdog_ran_is_a_timeout():
+    """One C call that holds the GIL for ~0.3 s against a 10 ms limit: the watchdog cannot run (it needs the
+    GIL to raise), so the call returns before it fires, as a fast case does on a busy machine. It ran past its
+    limit all the same: a timeout, not a result."""
+    import sys
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(5.0)  # nor may it take the GIL between the call's end and the clean-up
+    try:
+        with pytest.raises(CaseTimeout):
+            _call_with_limit(0.01, sum, range(30_000_000))
+    finally:
+        sys.setswitchinterval(interval)

@@ -283,6 +283,7 @@ def _call_with_limit(limit_s: float | None, fn: Callable[..., T], *args: object)
         return fn(*args)
     state = _LimitState()
     late = False
+    t0_s = time.perf_counter()
     try:
         # Started inside the try: with a short limit the watchdog may fire while ``start()`` still waits for it.
         threading.Thread(target=_watch, args=(state, limit_s), name="case-time-limit", daemon=True).start()
@@ -299,8 +300,11 @@ def _call_with_limit(limit_s: float | None, fn: Callable[..., T], *args: object)
             except CaseTimeout:
                 late = True
         state.stop.set()
-        if late:  # the call had finished (or was being stopped) just as its limit passed
-            raise CaseTimeout  # a case past its limit is a timeout, whatever it returned
+        # A case past its limit is a timeout, whatever it returned: also when the call had finished (or was being
+        # stopped) just as its limit passed, and when it ended past its limit before the watchdog, on a busy
+        # machine, got to run at all (seen: a 1 ms capacity search that finished in a few ms as "ok").
+        if late or time.perf_counter() - t0_s >= limit_s:
+            raise CaseTimeout
 
 
 def run_case(job: SweepJob, case: Case) -> dict:
