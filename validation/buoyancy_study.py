@@ -91,24 +91,10 @@ def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None
     m = twin.momentum
     assert m is not None
     if tile_flows_csv is not None:
-        import csv
+        from validation.imposed_tiles import impose_tile_flows, read_tile_csv
 
-        from validation.imposed_tiles import ImposedFaceSolver, tile_face_grid
-
-        with open(tile_flows_csv, newline="") as f:
-            given = {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): float(r["flow_m3s"])
-                     for r in csv.DictReader(f)}
-        g = twin.voxels.grid
-        i, j, k = tile_face_grid(twin)
-        try:
-            q = np.array([given[(round(float(x), 3), round(float(y), 3))] for x, y in zip(g.centers(0)[i], g.centers(1)[j])])
-        except KeyError as exc:
-            raise ValueError(f"{tile_flows_csv}: no flow for the tile face at {exc.args[0]} (x_m, y_m)") from None
-        q *= sum(c.rated_flow_m3s * c.fan_speed for c in model.crahs if c.supply_to == "floor") / q.sum()
-        fixed = [np.full(x.shape, np.nan) for x in m.u]
-        fixed[2][i, j, k] = q / g.cell_m**2
-        twin.momentum = m = ImposedFaceSolver(~m.fluid, m.openness, m.h, m.movers, settings=m.settings,
-                                              fixed_u_m_s=fixed)
+        impose_tile_flows(twin, model, read_tile_csv(tile_flows_csv), tile_flows_csv)
+        m = twin.momentum
     if gravity_scale not in (0.0, 1.0):
         m.settings = dataclasses.replace(m.settings, gravity_m_s2=GRAVITY_M_S2 * gravity_scale)
     t0 = time.process_time()

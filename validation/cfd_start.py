@@ -64,7 +64,7 @@ RESULTS = HERE / "results"
 PRESSURE_STEP_S = 1e-3
 
 
-def _rel(path: Path) -> str:
+def repo_relative(path: Path) -> str:
     """A path as written to the results: relative to the repository when inside it (the files travel)."""
     try:
         return str(Path(path).resolve().relative_to(HERE.parent))
@@ -182,7 +182,7 @@ def cfd_state(m: MomentumSolver, fields_path: Path, mover_flow_m3s: np.ndarray, 
     m._nu_wall = None
     fl = m.fluid
     return t_fluid, CfdStart(
-        fields=_rel(fields_path), divergence_before_m3s=float(np.sqrt(np.mean(before[fl] ** 2))),
+        fields=repo_relative(fields_path), divergence_before_m3s=float(np.sqrt(np.mean(before[fl] ** 2))),
         divergence_after_m3s=float(np.sqrt(np.mean(after[fl] ** 2))),
         projection_change_rms_m_s=float(np.sqrt(np.mean(change ** 2))),
         face_velocity_rms_m_s=float(np.sqrt(np.mean(faces ** 2))),
@@ -238,7 +238,7 @@ def steady_from_cfd(hall_path: Path, fields_path: Path, *, turbulence: str | Non
     names = [f"in.{n}" for n in tw.racks.names] + [f"ret.{n}" for n in tw.crahs.names]
     end_in = np.concatenate([solved.t_intake_c, solved.t_return_c])
     assert tw.momentum is not None
-    return {"hall": _rel(hall_path), "fields": _rel(fields_path), "turbulence": tw.momentum.settings.turbulence_model,
+    return {"hall": repo_relative(hall_path), "fields": repo_relative(fields_path), "turbulence": tw.momentum.settings.turbulence_model,
             "conversion": asdict(info), "outer_iterations": solved.extra["steady"]["outer_iterations"],
             "start_c": {k: round(float(v), 4) for k, v in zip(names, start_in, strict=True)},
             "steady_c": {k: round(float(v), 4) for k, v in zip(names, end_in, strict=True)},

@@ -46,6 +46,7 @@ from twin.sim.twin import HallTwin
 from twin.thermal.momentum import _DIRS, MomentumSolver, wall_distance_m
 from validation.buoyancy_study import hall_without_buoyancy, intake_errors
 from validation.compare import HALLS, RESULTS, read_cfd
+from validation.imposed_tiles import read_tile_csv, swap_momentum, tile_face_grid, tile_face_values
 
 CFD_G0 = "buoyancy-study/plenum-g0-transient"
 FAR_STRIP_X_M = 4.725  # the far end's last tile strip (aisle-pair: tiles x 2.4–4.8 m, 0.15 m cells)
@@ -124,8 +125,6 @@ class OpenEndStripSolver(MomentumSolver):
 
 
 def _tile_faces(tw: HallTwin, which: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from validation.imposed_tiles import tile_face_grid
-
     i, j, k = tile_face_grid(tw)
     if which == "ends":
         x = tw.voxels.grid.centers(0)[i]
@@ -136,17 +135,9 @@ def _tile_faces(tw: HallTwin, which: str) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def cfd_tile_flows_m3s(tw: HallTwin, reference: str = CFD_G0) -> np.ndarray:
     """The CFD's flow of each of the twin's tile faces (``tile_face_grid`` order), m³/s."""
-    import csv
 
-    with open(RESULTS / reference / "tiles.csv", newline="") as f:
-        given = {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): float(r["flow_m3s"]) for r in csv.DictReader(f)}
-    g = tw.voxels.grid
-    i, j, _ = _tile_faces(tw, "all")
-    try:
-        q = np.array([given[(round(float(x), 3), round(float(y), 3))] for x, y in zip(g.centers(0)[i], g.centers(1)[j])])
-    except KeyError as exc:
-        raise ValueError(f"{RESULTS / reference / 'tiles.csv'}: no flow for the tile face at {exc.args[0]} (x_m, y_m)") from None
-    return q
+    source = RESULTS / reference / "tiles.csv"
+    return tile_face_values(tw, read_tile_csv(source), source)
 
 
 def recalibrated_openness(sigma: np.ndarray, q_m3s: np.ndarray, target_m3s: np.ndarray) -> np.ndarray:
@@ -168,7 +159,8 @@ def calibrate_split(tw: HallTwin, *, rounds: int = 6) -> tuple:  # type: ignore[
     history = []
     state = None
     for _ in range(rounds):
-        tw.momentum = m = MomentumSolver(~m0.fluid, [x.copy() for x in openness], m0.h, m0.movers, settings=m0.settings)
+        tw.momentum = m0  # the plain solver, with this round's open fractions
+        m = swap_momentum(tw, openness=openness)
         state = tw.steady()
         q = m.u[2][i, j, k] * m.h ** 2
         # the floor CRAHs' supply, all of which the tiles pass (the CFD's total agrees within 1e-6 relative)
@@ -197,10 +189,9 @@ def solve(lever: str) -> dict:
     if "convection" in opts:
         m.settings = dataclasses.replace(m.settings, convection=opts["convection"], tvd_blend=opts["blend"])
     if "open" in opts:
-        tw.momentum = m = OpenEndStripSolver(~m.fluid, [x.copy() for x in m.openness], m.h, m.movers,
-                                             settings=m.settings, open_faces_z=_tile_faces(tw, opts["open"]),
-                                             open_distance=bool(opts.get("distance")),
-                                             slip_only=bool(opts.get("slip")), room_side_only=bool(opts.get("room")))
+        m = swap_momentum(tw, OpenEndStripSolver, open_faces_z=_tile_faces(tw, opts["open"]),
+                          open_distance=bool(opts.get("distance")), slip_only=bool(opts.get("slip")),
+                          room_side_only=bool(opts.get("room")))
     t0 = time.process_time()
     if opts.get("split"):
         state, split_info = calibrate_split(tw)

@@ -42,12 +42,13 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.model import load_hall
+from twin.model import HallModel, load_hall
 from twin.sim.twin import HallTwin
 from twin.thermal.momentum import MomentumSolver
 from validation.tile_flows import tile_face_cells
 
-__all__ = ["ImposedFaceSolver", "imposed_tile_intakes", "tile_face_grid"]
+__all__ = ["ImposedFaceSolver", "floor_supply_m3s", "impose_tile_flows", "imposed_tile_intakes", "read_tile_csv",
+           "swap_momentum", "tile_face_grid", "tile_face_values"]
 
 HERE = Path(__file__).resolve().parent
 
@@ -98,9 +99,61 @@ def tile_face_grid(twin: HallTwin) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return i, j, np.full(i.size, twin.voxels.plenum_layers)
 
 
+def read_tile_csv(path: Path, column: str = "flow_m3s") -> dict[tuple[float, float], float]:
+    """One column of a per-tile-face CSV (a CFD's tiles.csv, tile_turbulence.csv), keyed by the face's centre
+    (x_m, y_m) rounded to the millimetre."""
+    with open(path, newline="") as f:
+        return {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): float(r[column]) for r in csv.DictReader(f)}
+
+
 def cfd_tiles(reference: str) -> dict[tuple[float, float], float]:
-    rows = csv.DictReader(open(HERE / "results" / reference / "tiles.csv"))
-    return {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): float(r["flow_m3s"]) for r in rows}
+    return read_tile_csv(HERE / "results" / reference / "tiles.csv")
+
+
+def tile_face_values(twin: HallTwin, per_tile: dict[tuple[float, float], float], source: str | Path) -> np.ndarray:
+    """``per_tile``'s value for each of the twin's tile faces (:func:`tile_face_grid` order); a face the table
+    lacks is a one-line ValueError naming ``source``."""
+    g = twin.voxels.grid
+    i, j, _ = tile_face_grid(twin)
+    try:
+        return np.array([per_tile[(round(float(x), 3), round(float(y), 3))]
+                         for x, y in zip(g.centers(0)[i], g.centers(1)[j])])
+    except KeyError as exc:
+        raise ValueError(f"{source}: no flow for the tile face at {exc.args[0]} (x_m, y_m)") from None
+
+
+def floor_supply_m3s(hall: HallModel) -> float:
+    """What the floor-supplying CRAHs blow into the plenum, all of which the tiles pass, m³/s."""
+    return float(sum(c.rated_flow_m3s * c.fan_speed for c in hall.crahs if c.supply_to == "floor"))
+
+
+def swap_momentum(twin: HallTwin, cls: type[MomentumSolver] = MomentumSolver, *,
+                  openness: list[np.ndarray] | None = None, **kwargs) -> MomentumSolver:  # type: ignore[no-untyped-def]
+    """Put a (study) momentum solver in the twin's place: the same voxels, movers and settings, the twin's face
+    openness (copied: a study may change it) unless ``openness`` is given, and ``kwargs`` for ``cls``.
+    Returns it. A twin that sequences its steady grid would solve its coarse grid with the plain solver: build
+    studies with ``grid_sequencing=False``."""
+    m = twin.momentum
+    if m is None:
+        raise ValueError("the twin has no momentum model to replace")
+    new = cls(~m.fluid, [x.copy() for x in (m.openness if openness is None else openness)], m.h, m.movers,
+              settings=m.settings, **kwargs)
+    twin.momentum = new
+    return new
+
+
+def impose_tile_flows(twin: HallTwin, hall: HallModel, tile_flows_m3s: dict[tuple[float, float], float],
+                      source: str | Path) -> float:
+    """Fix every tile face's flow to ``tile_flows_m3s`` (per face centre), scaled by one factor to the floor
+    CRAHs' supply, through :class:`ImposedFaceSolver` in the twin's place. Returns that factor."""
+    g = twin.voxels.grid
+    i, j, k = tile_face_grid(twin)
+    q = tile_face_values(twin, tile_flows_m3s, source)
+    scale = floor_supply_m3s(hall) / q.sum()
+    fixed = [np.full(x.shape, np.nan) for x in twin.momentum.u]  # type: ignore[union-attr]
+    fixed[2][i, j, k] = q * scale / g.cell_m**2
+    swap_momentum(twin, ImposedFaceSolver, fixed_u_m_s=fixed)
+    return float(scale)
 
 
 def imposed_tile_intakes(hall_path: Path, tile_flows_m3s: dict[tuple[float, float], float] | None, *,
@@ -118,23 +171,15 @@ def imposed_tile_intakes(hall_path: Path, tile_flows_m3s: dict[tuple[float, floa
         twin.momentum.settings = replace(twin.momentum.settings, tol=tol)
     face_flow = None
     if tile_flows_m3s is not None:
-        m = twin.momentum
-        assert m is not None
-        i, j, k = tile_face_grid(twin)
         g = twin.voxels.grid
-        keys = [(round(float(x), 3), round(float(y), 3)) for x, y in zip(g.centers(0)[i], g.centers(1)[j])]
-        missing = set(keys) ^ set(tile_flows_m3s)
-        if missing:
-            raise ValueError(f"tile faces differ between the reference and the twin: {sorted(missing)[:4]}")
-        q = np.array([tile_flows_m3s[key] for key in keys])
-        supply = sum(c.rated_flow_m3s * c.fan_speed for c in hall.crahs if c.supply_to == "floor")
-        scale = supply / q.sum()
-        q = q * scale
-        fixed = [np.full(x.shape, np.nan) for x in m.u]
-        fixed[2][i, j, k] = q / g.cell_m**2
-        twin.momentum = ImposedFaceSolver(~m.fluid, m.openness, m.h, m.movers,
-                                          settings=m.settings, fixed_u_m_s=fixed)
-        face_flow = {"given_total": round(float(q.sum() / scale), 5), "scaled_by": round(float(scale), 5)}
+        i, j, _ = tile_face_grid(twin)
+        keys = {(round(float(x), 3), round(float(y), 3)) for x, y in zip(g.centers(0)[i], g.centers(1)[j])}
+        extra = set(tile_flows_m3s) - keys
+        if extra:
+            raise ValueError(f"tile faces differ between the reference and the twin: {sorted(extra)[:4]}")
+        scale = impose_tile_flows(twin, hall, tile_flows_m3s, "the reference's tile flows")
+        given = float(sum(tile_flows_m3s[key] for key in keys))
+        face_flow = {"given_total": round(given, 5), "scaled_by": round(scale, 5)}
     state = twin.steady()
     out = {"intakes_c": {name: float(t) for name, t in zip(twin.racks.names, state.t_intake_c)}}
     if face_flow:

@@ -50,6 +50,7 @@ import scipy.sparse as sp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from twin.thermal.momentum import _DIRS, MomentumSolver, _face_shape, _pair, _side  # noqa: E402
+from validation.imposed_tiles import swap_momentum  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -246,11 +247,9 @@ class RackPatchSolver(MomentumSolver):
 def swap_solver(tw, variant: str) -> RackPatchSolver:  # type: ignore[no-untyped-def]
     """Replace a HallTwin's momentum solver by the study's (same geometry, movers and settings)."""
     intake_patch, exhaust_inlet = VARIANTS[variant]
-    m = tw.momentum
-    assert m is not None
-    new = RackPatchSolver(~m.fluid, [x.copy() for x in m.openness], m.h, m.movers, settings=m.settings,
-                          n_racks=tw.n_racks, intake_patch=intake_patch, exhaust_inlet=exhaust_inlet)
-    tw.momentum = new
+    new = swap_momentum(tw, RackPatchSolver, n_racks=tw.n_racks, intake_patch=intake_patch,
+                        exhaust_inlet=exhaust_inlet)
+    assert isinstance(new, RackPatchSolver)
     return new
 
 

@@ -56,24 +56,14 @@ import numpy as np
 
 from twin.model import load_hall
 from twin.sim.twin import HallTwin
-from twin.thermal.momentum import MomentumSolver, borda_carnot_loss
+from twin.thermal.momentum import MomentumSolver, _pair, borda_carnot_loss
+from validation.imposed_tiles import read_tile_csv, swap_momentum, tile_face_grid, tile_face_values
 
 __all__ = ["PorousLayerSolver", "TileTurbulenceSolver", "layer_intakes", "tile_turbulence", "intake_table"]
 
 HERE = Path(__file__).resolve().parent
 #: Below this face speed the lagged |U|/|u_f| factor is capped (a face at rest feels no drag anyway).
 _U_FLOOR_M_S = 1e-4
-
-
-def _pair(cell: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cell values on the low and high side of every face normal to ``axis`` (0 outside the grid)."""
-    pad = [(0, 0)] * 3
-    pad[axis] = (1, 1)
-    p = np.pad(cell, pad)
-    lo = [slice(None)] * 3
-    hi = [slice(None)] * 3
-    lo[axis], hi[axis] = slice(0, -1), slice(1, None)
-    return p[tuple(lo)], p[tuple(hi)]
 
 
 class PorousLayerSolver(MomentumSolver):
@@ -106,7 +96,7 @@ class PorousLayerSolver(MomentumSolver):
         # fixed point changes, not the fixed point (φ = 0 there). The tile faces keep the twin's weight σ.
         self._poisson_weights = [x.copy() for x in self.openness]
         for c in (0, 1):
-            lo, hi = _pair(self.layer.astype(float), c)
+            lo, hi = _pair(self.layer.astype(float), c, 0.0)
             self._poisson_weights[c] = np.where((lo + hi) > 0, self.openness[c] / (1.0 + lateral_scale),
                                                 self.openness[c])
         self._build_poisson()
@@ -140,7 +130,7 @@ class PorousLayerSolver(MomentumSolver):
 
     def _layer_loss(self, c: int) -> np.ndarray:
         speed = np.where(self.layer, np.sqrt(np.sum(self.cell_velocity_m_s() ** 2, axis=-1)), 0.0)
-        lo, hi = _pair(speed, c)
+        lo, hi = _pair(speed, c, 0.0)
         coef = self._half_hf[c] * (lo + hi)  # ζ_f |u_f| of the face's control volume
         u = np.maximum(np.abs(self.u[c]), _U_FLOOR_M_S)
         return np.where(self.active[c], self._base_loss[c] + coef / u, 0.0)
@@ -180,13 +170,6 @@ class TileTurbulenceSolver(MomentumSolver):
         return super()._keps_solve(x, gamma, a_p, b, fixed | mine, np.where(mine, value, fixed_value))
 
 
-def _tile_face_grid(twin: HallTwin) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from validation.tile_flows import tile_face_cells
-
-    _, i, j = tile_face_cells(twin)
-    return i, j, np.full(i.size, twin.voxels.plenum_layers)
-
-
 def _hall_with_turbulence(hall_path: Path, turbulence: str | None, out_dir: Path) -> Path:
     if turbulence is None:
         return hall_path
@@ -210,19 +193,13 @@ def layer_intakes(hall_path: Path, *, lateral_scale: float | None, keep_tile_wal
     if tile_turbulence_csv is not None:
         if lateral_scale is not None:
             raise ValueError("the tile layer and imposed tile turbulence are separate studies")
-        i, j, k = _tile_face_grid(twin)
-        g = twin.voxels.grid
-        rows = {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): r
-                for r in csv.DictReader(open(tile_turbulence_csv))}
-        keys = [(round(float(x), 3), round(float(y), 3)) for x, y in zip(g.centers(0)[i], g.centers(1)[j])]
-        kk = np.array([float(rows[key]["k_m2s2"]) for key in keys])
-        ee = np.array([float(rows[key]["epsilon_m2s3"]) for key in keys])
-        twin.momentum = TileTurbulenceSolver(~m.fluid, [x.copy() for x in m.openness], m.h, m.movers,
-                                             settings=m.settings, cells=(i, j, k), k_m2s2=kk, epsilon_m2s3=ee)
+        i, j, k = tile_face_grid(twin)
+        k_m2s2, eps_m2s3 = (tile_face_values(twin, read_tile_csv(tile_turbulence_csv, column), tile_turbulence_csv)
+                            for column in ("k_m2s2", "epsilon_m2s3"))
+        swap_momentum(twin, TileTurbulenceSolver, cells=(i, j, k), k_m2s2=k_m2s2, epsilon_m2s3=eps_m2s3)
     elif lateral_scale is not None:
-        twin.momentum = PorousLayerSolver(~m.fluid, [x.copy() for x in m.openness], m.h, m.movers,
-                                          settings=m.settings, tile_faces=_tile_face_grid(twin),
-                                          lateral_scale=lateral_scale, keep_tile_wall=keep_tile_wall)
+        swap_momentum(twin, PorousLayerSolver, tile_faces=tile_face_grid(twin), lateral_scale=lateral_scale,
+                      keep_tile_wall=keep_tile_wall)
     state = twin.steady()
     from validation.tile_flows import tile_faces
 
@@ -263,7 +240,7 @@ def tile_turbulence(case_dir: Path, out_csv: Path, hall_path: Path) -> dict:
 def twin_aisle_budget(hall_path: Path, tile_flows_csv: Path | None) -> dict[str, tuple[float, float]]:
     """The cold aisle's air budget (``tile_column_probe.budget``) of the twin's steady field, its own tile
     flows or every tile face's flow fixed to a tiles.csv's (scaled to the floor CRAHs' supply)."""
-    from validation.imposed_tiles import ImposedFaceSolver, tile_face_grid
+    from validation.imposed_tiles import impose_tile_flows, read_tile_csv
     from validation.tile_column_probe import budget
 
     hall = load_hall(hall_path)
@@ -272,14 +249,7 @@ def twin_aisle_budget(hall_path: Path, tile_flows_csv: Path | None) -> dict[str,
     assert m is not None
     g = twin.voxels.grid
     if tile_flows_csv is not None:
-        rows = {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): float(r["flow_m3s"])
-                for r in csv.DictReader(open(tile_flows_csv))}
-        i, j, k = tile_face_grid(twin)
-        q = np.array([rows[(round(float(x), 3), round(float(y), 3))] for x, y in zip(g.centers(0)[i], g.centers(1)[j])])
-        q *= sum(c.rated_flow_m3s * c.fan_speed for c in hall.crahs if c.supply_to == "floor") / q.sum()
-        fixed = [np.full(x.shape, np.nan) for x in m.u]
-        fixed[2][i, j, k] = q / g.cell_m**2
-        twin.momentum = ImposedFaceSolver(~m.fluid, m.openness, m.h, m.movers, settings=m.settings, fixed_u_m_s=fixed)
+        impose_tile_flows(twin, hall, read_tile_csv(tile_flows_csv), tile_flows_csv)
     state = twin.steady()
     t = np.full(g.shape, np.nan)
     t.ravel()[twin.net.fluid_flat] = state.t_air_c

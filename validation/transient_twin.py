@@ -63,6 +63,7 @@ from twin.thermal.compact import server_airflow_m3s
 from twin.thermal.momentum import FlowNotConverged, TimeStepInfo
 from twin.thermal.transport import TransportOperator
 from validation.cfd_start import CfdStart, parse_start, save_fields, start_state
+from validation.cfd_start import repo_relative as _rel
 
 __all__ = ["MarchResult", "SeriesSpectrum", "compare", "march", "row_ends", "spectrum"]
 
@@ -543,14 +544,6 @@ def read(out: Path) -> MarchResult:
         rows = list(csv.reader(f))[1:]
     return MarchResult(**summary, times_s=[float(r[0]) for r in rows],
                        samples_c=[[float(v) for v in r[1:]] for r in rows])
-
-
-def _rel(path: Path) -> str:
-    """A path as written to the results: relative to the repository when inside it (the files travel)."""
-    try:
-        return str(Path(path).resolve().relative_to(HERE.parent))
-    except ValueError:
-        return str(path)
 
 
 def _abs(path: str) -> Path:
