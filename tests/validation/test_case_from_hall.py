@@ -334,3 +334,44 @@ def test_run_cfd_meta_names_the_gravity():
     assert _buoyancy_text(1.0) == "Boussinesq, beta = 1/T_ref"
     assert _buoyancy_text(0.0).startswith("none: g = 0")
     assert "4.905 m/s^2" in _buoyancy_text(0.5)
+
+
+def _patch_block(text: str, name: str) -> str:
+    start = text.index(f"    {name}\n    {{\n")
+    return text[start:text.index("    }\n", start)]
+
+
+@pytest.mark.parametrize("hall,plenum", [("aisle-pair", True), ("open-row", False)])
+def test_normal_slip_outflows_keep_the_flow_and_free_the_tangential_velocity(tmp_path, hall, plenum):
+    """--outflow-bc normal-slip writes every rack intake and CRAH return as fixedNormalSlip with the same
+    normal velocity q/A the fixed-value case fixes (so the same flow leaves), leaves every inflow patch and
+    every other field as it was, and names the choice in case.json."""
+    roots = {}
+    for bc in ("fixed-value", "normal-slip"):
+        case = build_case(HALLS / f"{hall}.toml", plenum=plenum, outflow_bc=bc)
+        write_case(case, tmp_path / bc)
+        roots[bc] = tmp_path / bc
+    vals = patch_values(case, nominal_state(case))
+    outflows = [n for n, v in vals.items() if not v["inflow"]]
+    assert any(n.endswith("_in") for n in outflows) and any(n.endswith("_ret") for n in outflows)
+    fixed, slip = ((roots[bc] / "0" / "U").read_text() for bc in ("fixed-value", "normal-slip"))
+    for name, v in vals.items():
+        a, b = _patch_block(fixed, name), _patch_block(slip, name)
+        if v["inflow"]:
+            assert a == b and "fixedValue" in b
+            continue
+        assert "type fixedValue;" in a and "type fixedNormalSlip;" in b
+        value = a[a.index("value") + len("value"):].strip().rstrip(";")
+        assert f"fixedValue {value};" in b  # the fixed vector is the normal q/A, as before
+        assert np.isclose(np.linalg.norm(v["U"]), v["flow_m3s"] / case.movers[name].area_m2)
+    files = sorted(p.relative_to(roots["fixed-value"]) for p in roots["fixed-value"].rglob("*") if p.is_file())
+    differ = [str(f) for f in files if (roots["fixed-value"] / f).read_bytes() != (roots["normal-slip"] / f).read_bytes()]
+    assert differ == ["0/U", "case.json"]
+    import json
+
+    assert json.loads((roots["normal-slip"] / "case.json").read_text())["outflow_bc"] == "normal-slip"
+
+
+def test_unknown_outflow_bc_is_refused():
+    with pytest.raises(ValueError, match="outflow_bc must be one of fixed-value, normal-slip"):
+        build_case(HALLS / "open-row.toml", outflow_bc="slip")

@@ -210,6 +210,7 @@ class CfdCase:
     plenum: bool = False  # True: the plenum's cells are meshed and the tiles are porous baffles
     tile_faces: TileFaces | None = None
     tile_inlet: TileInlet | None = None  # no plenum: per-face tile flows (and turbulence) instead of uniform
+    outflow_bc: str = "fixed-value"  # rack intakes and CRAH returns: see OUTFLOW_BCS
 
     @property
     def n_cells(self) -> int:
@@ -222,6 +223,15 @@ class CfdCase:
     @property
     def cp(self) -> float:
         return self.hall.spec.air.cp_j_kgk
+
+
+#: Velocity conditions of the outflow patches (rack intakes, CRAH returns). "fixed-value": the whole vector
+#: fixed at q/A along the normal, so the tangential velocity on the face is 0: the air leaving carries no
+#: tangential momentum out of the cell in the conservative convection term, and the face shears the cell's
+#: tangential flow through the calculated ν_t. "normal-slip" (OpenFOAM's fixedNormalSlip): the normal
+#: component fixed at q/A, the tangential one the cell's (zero gradient), so the air leaves with its own
+#: momentum and no shear, as it does through the twin's volume sinks.
+OUTFLOW_BCS = ("fixed-value", "normal-slip")
 
 
 def _sanitize(name: str) -> str:
@@ -284,7 +294,8 @@ def _leak_mask(hall, vox, fluid_room: np.ndarray, nzp: int) -> list[np.ndarray]:
 
 def build_case(hall_path: str | Path, *, plenum: bool = False, tile_model: str = "porous",
                tile_zeta_scale: float = 1.0, tile_lateral_scale: float = 100.0,
-               tile_flows_csv: str | Path | None = None, tile_turbulence_csv: str | Path | None = None) -> CfdCase:
+               tile_flows_csv: str | Path | None = None, tile_turbulence_csv: str | Path | None = None,
+               outflow_bc: str = "fixed-value") -> CfdCase:
     """Mesh and patches of a hall on the twin's grid (see the module docstring).
 
     ``plenum=False``: the room only, tiles a velocity inlet. ``plenum=True``: the room and the raised
@@ -296,10 +307,13 @@ def build_case(hall_path: str | Path, *, plenum: bool = False, tile_model: str =
     study of what the layer's lateral blocking does to the room, see validation/README.md).
     ``tile_flows_csv`` (no plenum only): the tiles' per-face flows from a ``tiles.csv`` (x_m, y_m, flow_m3s;
     scaled to the floor CRAHs' supply) instead of a uniform inlet; ``tile_turbulence_csv``: per-face k and ε
-    (x_m, y_m, k_m2s2, epsilon_m2s3) instead of the 10 % intensity (:class:`TileInlet`).
+    (x_m, y_m, k_m2s2, epsilon_m2s3) instead of the 10 % intensity (:class:`TileInlet`). ``outflow_bc``: the
+    velocity condition of the outflow patches (rack intakes, CRAH returns), one of :data:`OUTFLOW_BCS`.
     """
     if tile_model not in ("porous", "baffle"):
         raise ValueError(f"tile_model must be 'porous' or 'baffle', got {tile_model!r}")
+    if outflow_bc not in OUTFLOW_BCS:
+        raise ValueError(f"outflow_bc must be one of {', '.join(OUTFLOW_BCS)}, got {outflow_bc!r}")
     hall_path = Path(hall_path)
     hall = load_hall(hall_path)
     vox = voxelize_hall(hall)
@@ -526,7 +540,7 @@ def build_case(hall_path: str | Path, *, plenum: bool = False, tile_model: str =
     points = np.stack([grid.origin_m[0] + pi * h, grid.origin_m[1] + pj * h,
                        grid.origin_m[2] + (pk + z0) * h], 1)  # room floor at z = 0
     case = CfdCase(hall_path, hall, vox, nzp, cell_id, points, faces, owner, nei, patches, movers,
-                   leak_faces, panel_faces, plenum, tiles)
+                   leak_faces, panel_faces, plenum, tiles, outflow_bc=outflow_bc)
     if tile_flows_csv is not None or tile_turbulence_csv is not None:
         if plenum or "tiles" not in movers:
             raise ValueError(f"{hall_path}: --tile-flows/--tile-turbulence need a raised floor without --plenum")
@@ -730,8 +744,13 @@ def boundary_text(case: CfdCase, field_name: str, state: MoverState) -> str:
             entry(name, body)
             continue
         if field_name == "U":
-            body = ("        type noSlip;\n" if v is None else
-                    f"        type fixedValue;\n        value {_value(v['U'])};\n")
+            if v is None:
+                body = "        type noSlip;\n"
+            elif not v["inflow"] and case.outflow_bc == "normal-slip":
+                body = (f"        type fixedNormalSlip;\n        fixedValue {_value(v['U'])};\n"
+                        f"        value {_value(v['U'])};\n")
+            else:
+                body = f"        type fixedValue;\n        value {_value(v['U'])};\n"
         elif field_name == "p_rgh":
             body = "        type fixedFluxPressure;\n        value uniform 0;\n"
         elif field_name == "p":
@@ -946,6 +965,7 @@ snGradSchemes   { default corrected; }
         "containment_leak_faces": case.leak_faces,
         "raised_floor": raised_floor_text(case),
         "gravity_m_s2": [0.0, 0.0, -GRAVITY_M_S2 * gravity_scale + 0.0],
+        "outflow_bc": case.outflow_bc,
     }
     (root / "case.json").write_text(json.dumps(meta, indent=1))
     return state
@@ -1068,6 +1088,9 @@ def add_floor_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile-turbulence", type=Path, default=None,
                    help="without --plenum: per-face tile k, epsilon from a CSV (x_m, y_m, k_m2s2, epsilon_m2s3; "
                         "default 10 %% intensity)")
+    p.add_argument("--outflow-bc", choices=OUTFLOW_BCS, default="fixed-value",
+                   help="velocity condition of rack intakes and CRAH returns: fixed-value (the references; tangential "
+                        "velocity 0 on the face) or normal-slip (fixedNormalSlip: the air leaves with its own momentum)")
 
 
 def add_gravity_argument(p: argparse.ArgumentParser) -> None:
@@ -1096,7 +1119,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         case = build_case(args.hall, plenum=args.plenum, tile_model=args.tile_model,
                           tile_zeta_scale=args.tile_zeta_scale, tile_lateral_scale=args.tile_lateral_scale,
-                          tile_flows_csv=args.tile_flows, tile_turbulence_csv=args.tile_turbulence)
+                          tile_flows_csv=args.tile_flows, tile_turbulence_csv=args.tile_turbulence,
+                          outflow_bc=args.outflow_bc)
     except (ValueError, KeyError, OSError) as exc:  # the study CSVs: one line naming the file
         p.exit(2, f"{p.prog}: error: {exc}\n")
     write_case(case, args.outdir, gravity_scale=args.gravity_scale)

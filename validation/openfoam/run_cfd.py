@@ -242,10 +242,11 @@ def _write_rows(path: Path, rows: list[dict], *, header: bool) -> None:
 def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations: int, tol_k: float,
         residual: float, relax: float, average_blocks: int = 20, plenum: bool = False,
         tile_model: str = "porous", tile_zeta_scale: float = 1.0, tile_lateral_scale: float = 100.0,
-        tile_flows: Path | None = None, tile_turbulence: Path | None = None, gravity_scale: float = 1.0) -> dict:
+        tile_flows: Path | None = None, tile_turbulence: Path | None = None, gravity_scale: float = 1.0,
+        outflow_bc: str = "fixed-value") -> dict:
     case = build_case(hall, plenum=plenum, tile_model=tile_model, tile_zeta_scale=tile_zeta_scale,
                       tile_lateral_scale=tile_lateral_scale, tile_flows_csv=tile_flows,
-                      tile_turbulence_csv=tile_turbulence)
+                      tile_turbulence_csv=tile_turbulence, outflow_bc=outflow_bc)
     if case_dir.exists():
         shutil.rmtree(case_dir)
     state = write_case(case, case_dir, gravity_scale=gravity_scale)
@@ -336,6 +337,7 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         "turbulence": "kEpsilon (standard), wall functions",
         "buoyancy": _buoyancy_text(gravity_scale),
         "gravity_scale": gravity_scale,
+        "outflow_bc": outflow_bc,
         "exhaust_coupling": f"external Picard loop every {block} SIMPLE iterations (relaxation {relax})",
         "raised_floor": (f"plenum ({case.tile_faces.model} tiles)" if case.plenum else "uniform-tile inlet (plenum omitted)")
         if case.nz_plenum else "none",
@@ -390,7 +392,8 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
                   block_s: float, sample_s: float, plenum: bool = False, tile_model: str = "porous",
                   tile_zeta_scale: float = 1.0, tile_lateral_scale: float = 100.0,
                   tile_flows: Path | None = None, tile_turbulence: Path | None = None, max_courant: float = 0.9,
-                  wall_limit_s: float | None = None, gravity_scale: float = 1.0) -> dict:
+                  wall_limit_s: float | None = None, gravity_scale: float = 1.0,
+                  outflow_bc: str = "fixed-value") -> dict:
     """Time-averaged transient reference (``buoyantBoussinesqPimpleFoam``, URANS k-ε).
 
     For a hall whose steady RANS iterates do not settle (aisle-pair's row-end recirculation), the right
@@ -410,7 +413,7 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
     """
     case = build_case(hall, plenum=plenum, tile_model=tile_model, tile_zeta_scale=tile_zeta_scale,
                       tile_lateral_scale=tile_lateral_scale, tile_flows_csv=tile_flows,
-                      tile_turbulence_csv=tile_turbulence)
+                      tile_turbulence_csv=tile_turbulence, outflow_bc=outflow_bc)
     if case_dir.exists():
         shutil.rmtree(case_dir)
     state = write_case(case, case_dir, transient=True, gravity_scale=gravity_scale)
@@ -531,6 +534,7 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
         "turbulence": "kEpsilon (standard), wall functions (URANS)",
         "buoyancy": _buoyancy_text(gravity_scale),
         "gravity_scale": gravity_scale,
+        "outflow_bc": outflow_bc,
         "time_scheme": f"Euler implicit, PISO (2 pressure correctors), adjustable time step at Courant <= {max_courant}",
         "exhaust_coupling": f"external Picard loop every {block_s:g} s of simulated time (block-mean intake)",
         "raised_floor": (f"plenum ({case.tile_faces.model} tiles)" if case.plenum else "uniform-tile inlet (plenum omitted)")
@@ -582,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # the raised-floor study options' files, checked before any solver runs: one line naming the file
         build_case(a.hall, plenum=a.plenum, tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale,
                    tile_lateral_scale=a.tile_lateral_scale, tile_flows_csv=a.tile_flows,
-                   tile_turbulence_csv=a.tile_turbulence)
+                   tile_turbulence_csv=a.tile_turbulence, outflow_bc=a.outflow_bc)
     except (ValueError, KeyError, OSError) as exc:
         p.exit(2, f"{p.prog}: error: {exc}\n")
     stem = a.hall.stem
@@ -594,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
                              tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale,
                              tile_lateral_scale=a.tile_lateral_scale, tile_flows=a.tile_flows,
                              tile_turbulence=a.tile_turbulence, max_courant=a.max_courant,
-                             wall_limit_s=a.wall_limit_s, gravity_scale=a.gravity_scale)
+                             wall_limit_s=a.wall_limit_s, gravity_scale=a.gravity_scale, outflow_bc=a.outflow_bc)
         print(json.dumps({k: meta[k] for k in ("cells", "simulated_s", "averaged_over_s", "time_steps", "courant_max",
                                                "wall_s", "energy_balance_error")}))
         return 0
@@ -602,7 +606,8 @@ def main(argv: list[str] | None = None) -> int:
                block=a.block, max_iterations=a.max_iterations, tol_k=a.tol_k, residual=a.residual, relax=a.relax,
                average_blocks=a.average_blocks, plenum=a.plenum,
                tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale, tile_lateral_scale=a.tile_lateral_scale,
-               tile_flows=a.tile_flows, tile_turbulence=a.tile_turbulence, gravity_scale=a.gravity_scale)
+               tile_flows=a.tile_flows, tile_turbulence=a.tile_turbulence, gravity_scale=a.gravity_scale,
+               outflow_bc=a.outflow_bc)
     print(json.dumps({k: meta[k] for k in ("cells", "iterations", "converged", "wall_s", "final_initial_residuals",
                                            "energy_balance_error")}))
     return 0
