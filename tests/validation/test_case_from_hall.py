@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "validation" / "openfoam"))
-from case_from_hall import build_case, nominal_state, patch_values, write_case  # noqa: E402
+from case_from_hall import build_case, nominal_state, patch_values, update_time_dir, write_case  # noqa: E402
 
 HALLS = ROOT / "validation" / "halls"
 
@@ -343,33 +344,38 @@ def _patch_block(text: str, name: str) -> str:
 
 @pytest.mark.parametrize("hall,plenum", [("aisle-pair", True), ("open-row", False)])
 def test_normal_slip_outflows_keep_the_flow_and_free_the_tangential_velocity(tmp_path, hall, plenum):
-    """--outflow-bc normal-slip writes every rack intake and CRAH return as fixedNormalSlip with the same
-    normal velocity q/A the fixed-value case fixes (so the same flow leaves), leaves every inflow patch and
-    every other field as it was, and names the choice in case.json."""
-    roots = {}
+    """--outflow-bc normal-slip: the case starts (0/) with fixed-value outflows like the references, and from
+    the first Picard update on every rack intake and CRAH return is fixedNormalSlip with the same normal
+    velocity q/A (so the same flow leaves); every inflow patch and every other file stays as it was, and
+    case.json names the choice."""
+    roots, cases = {}, {}
     for bc in ("fixed-value", "normal-slip"):
-        case = build_case(HALLS / f"{hall}.toml", plenum=plenum, outflow_bc=bc)
-        write_case(case, tmp_path / bc)
+        cases[bc] = build_case(HALLS / f"{hall}.toml", plenum=plenum, outflow_bc=bc)
+        write_case(cases[bc], tmp_path / bc)
         roots[bc] = tmp_path / bc
-    vals = patch_values(case, nominal_state(case))
+    a, b = roots["fixed-value"], roots["normal-slip"]
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert [str(f) for f in files if (a / f).read_bytes() != (b / f).read_bytes()] == ["case.json"]
+    assert json.loads((b / "case.json").read_text())["outflow_bc"] == "normal-slip"
+    case = cases["normal-slip"]
+    state = nominal_state(case)
+    for bc in roots:
+        update_time_dir(cases[bc], roots[bc] / "0", state)  # as run_cfd does after each block
+    vals = patch_values(case, state)
     outflows = [n for n, v in vals.items() if not v["inflow"]]
     assert any(n.endswith("_in") for n in outflows) and any(n.endswith("_ret") for n in outflows)
-    fixed, slip = ((roots[bc] / "0" / "U").read_text() for bc in ("fixed-value", "normal-slip"))
+    fixed, slip = ((roots[bc] / "0" / "U").read_text() for bc in roots)
     for name, v in vals.items():
-        a, b = _patch_block(fixed, name), _patch_block(slip, name)
+        pa, pb = _patch_block(fixed, name), _patch_block(slip, name)
         if v["inflow"]:
-            assert a == b and "fixedValue" in b
+            assert pa == pb and "type fixedValue;" in pb
             continue
-        assert "type fixedValue;" in a and "type fixedNormalSlip;" in b
-        value = a[a.index("value") + len("value"):].strip().rstrip(";")
-        assert f"fixedValue {value};" in b  # the fixed vector is the normal q/A, as before
+        assert "type fixedValue;" in pa and "type fixedNormalSlip;" in pb
+        value = pa[pa.index("value") + len("value"):].strip().rstrip(";")
+        assert f"fixedValue {value};" in pb  # the fixed vector is the normal q/A, as before
         assert np.isclose(np.linalg.norm(v["U"]), v["flow_m3s"] / case.movers[name].area_m2)
-    files = sorted(p.relative_to(roots["fixed-value"]) for p in roots["fixed-value"].rglob("*") if p.is_file())
-    differ = [str(f) for f in files if (roots["fixed-value"] / f).read_bytes() != (roots["normal-slip"] / f).read_bytes()]
-    assert differ == ["0/U", "case.json"]
-    import json
-
-    assert json.loads((roots["normal-slip"] / "case.json").read_text())["outflow_bc"] == "normal-slip"
+    for field in ("T", "k", "epsilon"):
+        assert (a / "0" / field).read_bytes() == (b / "0" / field).read_bytes()
 
 
 def test_unknown_outflow_bc_is_refused():

@@ -230,7 +230,9 @@ class CfdCase:
 #: tangential momentum out of the cell in the conservative convection term, and the face shears the cell's
 #: tangential flow through the calculated ν_t. "normal-slip" (OpenFOAM's fixedNormalSlip): the normal
 #: component fixed at q/A, the tangential one the cell's (zero gradient), so the air leaves with its own
-#: momentum and no shear, as it does through the twin's volume sinks.
+#: momentum and no shear, as it does through the twin's volume sinks. A case's 0/ (its first Picard block, written
+#: before any flow exists) always has fixed-value outflows: from still air, a CRAH return as fixedNormalSlip
+#: diverged within 20 SIMPLE iterations on open-row, and after one block of fixed values it runs stably.
 OUTFLOW_BCS = ("fixed-value", "normal-slip")
 
 
@@ -723,8 +725,9 @@ def _value(v) -> str:  # type: ignore[no-untyped-def]
     return f"nonuniform List<scalar> {a.size}\n(\n" + "\n".join(f"{x:.9g}" for x in a) + "\n)\n"
 
 
-def boundary_text(case: CfdCase, field_name: str, state: MoverState) -> str:
-    """The ``boundaryField`` block of one field for the given mover state."""
+def boundary_text(case: CfdCase, field_name: str, state: MoverState, *, start: bool = False) -> str:
+    """The ``boundaryField`` block of one field for the given mover state (``start``: the 0/ directory's,
+    whose outflows are fixed-value whatever ``case.outflow_bc`` is, see :data:`OUTFLOW_BCS`)."""
     vals = patch_values(case, state)
     lines = ["boundaryField\n{\n"]
 
@@ -746,7 +749,7 @@ def boundary_text(case: CfdCase, field_name: str, state: MoverState) -> str:
         if field_name == "U":
             if v is None:
                 body = "        type noSlip;\n"
-            elif not v["inflow"] and case.outflow_bc == "normal-slip":
+            elif not v["inflow"] and case.outflow_bc == "normal-slip" and not start:
                 body = (f"        type fixedNormalSlip;\n        fixedValue {_value(v['U'])};\n"
                         f"        value {_value(v['U'])};\n")
             else:
@@ -848,14 +851,16 @@ def t_ref_k(case: CfdCase) -> float:
 
 
 def write_field(case: CfdCase, time_dir: Path, name: str, state: MoverState, internal: str | None = None) -> None:
-    """Write one field; ``internal`` keeps an existing ``internalField`` entry (text) when given."""
+    """Write one field; ``internal`` keeps an existing ``internalField`` entry (text) when given (an update of a
+    solver's time directory; without it the field is a start, see :func:`boundary_text`)."""
     cls, dims = _FIELDS[name]
+    start = internal is None
     if internal is None:
         init = {"U": "uniform (0 0 0)", "T": f"uniform {t_ref_k(case):.6g}", "k": f"uniform {1e-4:g}",
                 "epsilon": f"uniform {1e-5:g}"}.get(name, "uniform 0")
         internal = f"internalField   {init};\n"
     text = (_header(case, cls, time_dir.name, name) + f"dimensions      {dims};\n\n" + internal + "\n"
-            + boundary_text(case, name, state))
+            + boundary_text(case, name, state, start=start))
     (time_dir / name).write_text(text)
 
 
