@@ -43,6 +43,7 @@ from twin.geometry.voxel import voxelize_hall
 from twin.model import HallError, load_hall
 from twin.sim.twin import HallTwin
 from validation.compare import HALLS, RESULTS, read_cfd
+from validation.tile_column_probe import grid_fields
 
 __all__ = ["hall_without_buoyancy", "solve_twin", "intake_errors"]
 
@@ -100,13 +101,9 @@ def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None
     t0 = time.process_time()
     state = twin.steady()
     cpu_s = time.process_time() - t0
-    g = twin.voxels.grid
-    t = np.full(g.shape, np.nan)
-    t.ravel()[twin.net.fluid_flat] = state.t_air_c
-    u = m.cell_velocity_m_s()
-    u[~m.fluid] = np.nan
+    fields = grid_fields(twin, state.t_air_c)
     vox = voxelize_hall(model)
-    intakes = {r.name: float(t.ravel()[r.intake].mean()) for r in vox.racks}
+    intakes = {r.name: float(fields["t_c"].ravel()[r.intake].mean()) for r in vox.racks}
     heat_in_w = float(state.rack_heat_w.sum() + twin.mover_heat_w(state).sum())
     removed_w = float(state.crah_heat_removed_w.sum())
     meta = {"hall": hall, "gravity_scale": gravity_scale, "buoyancy": m.settings.buoyancy,
@@ -116,8 +113,7 @@ def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None
             "outer_iterations": state.extra.get("steady", {}).get("outer_iterations"),
             "energy_balance_error": (heat_in_w - removed_w) / heat_in_w,
             "intakes_c": {k: round(v, 3) for k, v in intakes.items()}}
-    return {"t_c": t, "velocity_m_s": u, "x_m": g.centers(0), "y_m": g.centers(1), "z_m": g.centers(2),
-            "t_intake_c": np.array(list(intakes.values())), "meta": meta}
+    return {**fields, "t_intake_c": np.array(list(intakes.values())), "meta": meta}
 
 
 def intake_errors(twin_c: dict[str, float], cfd_c: dict[str, float]) -> dict[str, float]:

@@ -54,6 +54,7 @@ from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin, NoSteadyState
 from twin.thermal.compact import server_airflow_m3s
 from twin.thermal.momentum import FlowNotConverged, MomentumSolver
+from validation.tile_column_probe import cell_fields
 
 __all__ = ["CfdStart", "cfd_state", "face_velocity_from_cells", "load_fields", "parse_start", "save_fields",
            "start_state", "steady_from_cfd"]
@@ -135,10 +136,7 @@ def save_fields(path: Path, m: MomentumSolver, t_fluid_c: np.ndarray) -> None:
     """The twin's current field in a CFD's fields.npz layout (T and cell-centred velocity, NaN in solids), with
     its own face velocities beside them (``face_u?_m_s``), which :func:`cfd_state` takes instead of the
     cell-centre average unless told otherwise: a twin's field carried from one study to the next unsmoothed."""
-    t = np.full(m.shape, np.nan)
-    t.ravel()[m.fluid_flat] = t_fluid_c
-    u = m.cell_velocity_m_s()
-    u[~m.fluid] = np.nan
+    t, u = cell_fields(m, t_fluid_c)
     path.parent.mkdir(parents=True, exist_ok=True)
     turbulence = {"k_m2s2": m.k, "eps_m2s3": m.eps} if m.k is not None and m.eps is not None else {}
     np.savez_compressed(path, t_c=t, velocity_m_s=u, **{k: m.u[a] for a, k in enumerate(FACE_KEYS)}, **turbulence)

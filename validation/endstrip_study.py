@@ -47,6 +47,7 @@ from twin.thermal.momentum import _DIRS, MomentumSolver, wall_distance_m
 from validation.buoyancy_study import hall_without_buoyancy, intake_errors
 from validation.compare import HALLS, RESULTS, read_cfd
 from validation.imposed_tiles import read_tile_csv, swap_momentum, tile_face_grid, tile_face_values
+from validation.tile_column_probe import grid_fields
 
 CFD_G0 = "buoyancy-study/plenum-g0-transient"
 FAR_STRIP_X_M = 4.725  # the far end's last tile strip (aisle-pair: tiles x 2.4–4.8 m, 0.15 m cells)
@@ -201,11 +202,8 @@ def solve(lever: str) -> dict:
     m = tw.momentum
     assert m is not None
     g = tw.voxels.grid
-    t = np.full(g.shape, np.nan)
-    t.ravel()[tw.net.fluid_flat] = state.t_air_c
-    u = m.cell_velocity_m_s()
-    u[~m.fluid] = np.nan
-    intakes = {r.name: float(t.ravel()[r.intake].mean()) for r in voxelize_hall(model).racks}
+    fields = grid_fields(tw, state.t_air_c)
+    intakes = {r.name: float(fields["t_c"].ravel()[r.intake].mean()) for r in voxelize_hall(model).racks}
     i, j, k = _tile_faces(tw, "all")
     x_t = g.centers(0)[i]
     strip_q = {f"{xv:.4f}": float(np.sum(m.u[2][i, j, k][x_t == xv]) * g.cell_m ** 2) for xv in np.unique(x_t)}
@@ -217,8 +215,7 @@ def solve(lever: str) -> dict:
             "final_residuals": None if info is None else [float(x) for x in info.history[-1]],
             "intakes_c": {n: round(v, 3) for n, v in intakes.items()}, "strip_flows_m3s": strip_q,
             "split_calibration": split_info}
-    return {"t_c": t, "velocity_m_s": u, "x_m": g.centers(0), "y_m": g.centers(1), "z_m": g.centers(2),
-            "t_intake_c": np.array(list(intakes.values())), "meta": meta}
+    return {**fields, "t_intake_c": np.array(list(intakes.values())), "meta": meta}
 
 
 def _box_mean(f: dict, comp: int, x: tuple[float, float], y: tuple[float, float], z: tuple[float, float]) -> float:

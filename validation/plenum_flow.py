@@ -29,6 +29,7 @@ import numpy as np
 from twin.model import load_hall
 from twin.sim.twin import HallTwin
 from twin.thermal.momentum import CHEN_XU_CONSTANT
+from validation.tile_column_probe import grid_fields
 
 HERE = Path(__file__).resolve().parent
 BAND_M = 0.6
@@ -37,11 +38,8 @@ BAND_M = 0.6
 def twin_plenum(hall_path: Path) -> tuple[HallTwin, np.ndarray]:
     """The twin (momentum model) after its steady solve, and its cell velocity (nx, ny, nz, 3)."""
     twin = HallTwin(load_hall(hall_path), airflow="momentum")
-    twin.steady()
-    assert twin.momentum is not None
-    u = twin.momentum.cell_velocity_m_s()
-    u[~twin.momentum.fluid] = np.nan
-    return twin, u
+    state = twin.steady()
+    return twin, grid_fields(twin, state.t_air_c)["velocity_m_s"]
 
 
 def summarize(u: np.ndarray, twin: HallTwin) -> dict:

@@ -25,8 +25,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the twin is imported where it is used: a --load run reads files only
+    from twin.sim.twin import HallTwin
+    from twin.thermal.momentum import MomentumSolver
 
 HERE = Path(__file__).resolve().parent
 AISLE_X_M = (2.4, 4.8)
@@ -35,21 +40,34 @@ RACK_TOP_M = 2.1
 STATIONS_X_M = (2.475, 2.925, 3.525, 4.125, 4.725)
 
 
+def cell_fields(m: MomentumSolver, t_fluid_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """T (°C) and cell-centred velocity (m/s, (nx, ny, nz, 3)) of a momentum solver's field on its grid, NaN in
+    solids: the layout of a CFD's fields.npz. ``t_fluid_c``: T per fluid cell (FluidNetwork order)."""
+    t = np.full(m.shape, np.nan)
+    t.ravel()[m.fluid_flat] = t_fluid_c
+    u = m.cell_velocity_m_s()
+    u[~m.fluid] = np.nan
+    return t, u
+
+
+def grid_fields(twin: HallTwin, t_air_c: np.ndarray) -> dict[str, np.ndarray]:
+    """A twin's T and cell velocity on its grid (:func:`cell_fields`, its current momentum solver's flow) with
+    the cell centres (m): what :func:`budget` and the probes read, from a twin as from a CFD's fields.npz."""
+    m = twin.momentum
+    assert m is not None
+    g = twin.voxels.grid
+    t, u = cell_fields(m, t_air_c)
+    return {"t_c": t, "velocity_m_s": u, "x_m": g.centers(0), "y_m": g.centers(1), "z_m": g.centers(2)}
+
+
 def twin_fields(hall: Path) -> dict[str, np.ndarray]:
-    """The twin's steady T and cell velocity on its grid (NaN in solids), with the cell centres."""
+    """The twin's steady T and cell velocity on its grid (NaN in solids), with the cell centres and its intakes."""
     from twin.model import load_hall
     from twin.sim.twin import HallTwin
 
     twin = HallTwin(load_hall(hall), airflow="momentum")
     state = twin.steady()
-    assert twin.momentum is not None
-    g = twin.voxels.grid
-    t = np.full(g.shape, np.nan)
-    t.ravel()[twin.net.fluid_flat] = state.t_air_c
-    u = twin.momentum.cell_velocity_m_s()
-    u[~twin.momentum.fluid] = np.nan
-    return {"t_c": t, "velocity_m_s": u, "x_m": g.centers(0), "y_m": g.centers(1), "z_m": g.centers(2),
-            "t_intake_c": state.t_intake_c}
+    return {**grid_fields(twin, state.t_air_c), "t_intake_c": state.t_intake_c}
 
 
 def _idx(centres: np.ndarray, lo: float, hi: float) -> np.ndarray:

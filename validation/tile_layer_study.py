@@ -241,21 +241,14 @@ def twin_aisle_budget(hall_path: Path, tile_flows_csv: Path | None) -> dict[str,
     """The cold aisle's air budget (``tile_column_probe.budget``) of the twin's steady field, its own tile
     flows or every tile face's flow fixed to a tiles.csv's (scaled to the floor CRAHs' supply)."""
     from validation.imposed_tiles import impose_tile_flows, read_tile_csv
-    from validation.tile_column_probe import budget
+    from validation.tile_column_probe import budget, grid_fields
 
     hall = load_hall(hall_path)
     twin = HallTwin(hall, airflow="momentum", grid_sequencing=False)
-    m = twin.momentum
-    assert m is not None
-    g = twin.voxels.grid
     if tile_flows_csv is not None:
         impose_tile_flows(twin, hall, read_tile_csv(tile_flows_csv), tile_flows_csv)
     state = twin.steady()
-    t = np.full(g.shape, np.nan)
-    t.ravel()[twin.net.fluid_flat] = state.t_air_c
-    u = twin.momentum.cell_velocity_m_s()
-    u[~twin.momentum.fluid] = np.nan
-    return budget({"t_c": t, "velocity_m_s": u, "x_m": g.centers(0), "y_m": g.centers(1), "z_m": g.centers(2)})
+    return budget(grid_fields(twin, state.t_air_c))
 
 
 def _read_racks(folder: Path) -> dict[str, float]:

@@ -336,20 +336,14 @@ def probe(tw: HallTwin, t_air_c: np.ndarray, stem: str) -> dict:
     CFD's: the air budget (m³/s into the aisle through the tiles, each end plane below the racks' top, and its
     top, with each inflow's mean T) and T up the aisle's centre line at both row ends. Empty for halls of
     another layout (only aisle-pair and contained have this aisle)."""
-    from validation.tile_column_probe import budget
+    from validation.tile_column_probe import budget, grid_fields
 
-    m = tw.momentum
-    if m is None or stem not in ("aisle-pair", "contained"):
+    if tw.momentum is None or stem not in ("aisle-pair", "contained"):
         return {}
-    g = tw.voxels.grid
-    t = np.full(g.shape, np.nan)
-    t.ravel()[tw.net.fluid_flat] = t_air_c
-    u = m.cell_velocity_m_s()
-    u[~m.fluid] = np.nan
-    x, y, z = g.centers(0), g.centers(1), g.centers(2)
-    f = {"t_c": t, "velocity_m_s": u, "x_m": x, "y_m": y, "z_m": z}
+    f = grid_fields(tw, t_air_c)
+    t, x, y, z = f["t_c"], f["x_m"], f["y_m"], f["z_m"]
     out: dict = {"budget": {k: [round(v[0], 4), round(v[1], 3)] for k, v in budget(f).items()}}
-    j = np.flatnonzero(np.abs(y - 3.0) < g.cell_m)  # the two cells either side of the aisle's centre
+    j = np.flatnonzero(np.abs(y - 3.0) < tw.voxels.grid.cell_m)  # the two cells either side of the aisle's centre
     for end, xm in PROBE_X_M.items():
         i = int(np.argmin(np.abs(x - xm)))
         out[f"t_{end}_c"] = {f"{zm:g}": round(float(np.nanmean(t[i, j, int(np.argmin(np.abs(z - zm)))])), 2)
