@@ -43,7 +43,7 @@ from twin.geometry.voxel import voxelize_hall
 from twin.model import HallError, load_hall
 from twin.sim.twin import HallTwin
 from validation.compare import HALLS, RESULTS, read_cfd
-from validation.tile_column_probe import grid_fields
+from validation.tile_column_probe import grid_fields, read_fields
 
 __all__ = ["hall_without_buoyancy", "solve_twin", "intake_errors"]
 
@@ -143,10 +143,8 @@ def _row_end_steadiness(folder: Path, meta: dict) -> str:
 
 
 def _load_twin(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    with np.load(path) as z:
-        fields = {k: z[k] for k in z.files if k != "meta"}
-        meta = json.loads(str(z["meta"]))
-    return fields, meta
+    fields = read_fields(path)
+    return fields, json.loads(str(fields.pop("meta")))
 
 
 def compare(cfd_folder: str, twin_paths: list[Path]) -> int:
@@ -157,8 +155,7 @@ def compare(cfd_folder: str, twin_paths: list[Path]) -> int:
 
     folder = Path(cfd_folder) if Path(cfd_folder).exists() else RESULTS / cfd_folder
     cfd_c, cfd_meta = read_cfd(folder)
-    with np.load(folder / "fields.npz") as z:
-        cfd = {k: z[k] for k in z.files}
+    cfd = read_fields(folder / "fields.npz")
     twins = [(p.stem, *_load_twin(p)) for p in twin_paths]
     print(f"CFD {folder.name}: {cfd_meta.get('buoyancy')}; iterations {cfd_meta.get('iterations')}, averaged over the "
           f"last {cfd_meta.get('averaged_over_last_iterations')}")

@@ -99,10 +99,10 @@ def load_fields(path: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, np
     return t_c, u_c
 
 
-def face_velocity_from_cells(u_cell: np.ndarray, active: list[np.ndarray]) -> list[np.ndarray]:
+def face_velocity_from_cells(u_cell: np.ndarray, active: list[np.ndarray] | None = None) -> list[np.ndarray]:
     """Face-normal velocities (the momentum solver's staggered arrays) from cell-centred ones: on each face
-    the mean of its two cells' normal component; zero where the face is not ``active`` (solids, sides, closed
-    panels) or either cell has no value (NaN)."""
+    the mean of its two cells' normal component; zero on the domain's sides, where either cell has no value
+    (NaN: a solid) and, when given, where the face is not ``active`` (solids, sides, closed panels)."""
     out = []
     for a in range(3):
         comp = np.moveaxis(u_cell[..., a], a, 0)
@@ -110,7 +110,7 @@ def face_velocity_from_cells(u_cell: np.ndarray, active: list[np.ndarray]) -> li
         face = np.zeros((comp.shape[0] + 1, *comp.shape[1:]))
         face[1:-1] = np.where(np.isfinite(inner), inner, 0.0)
         face = np.moveaxis(face, 0, a)
-        out.append(np.where(active[a], face, 0.0))
+        out.append(face if active is None else np.where(active[a], face, 0.0))
     return out
 
 

@@ -47,7 +47,7 @@ from twin.thermal.momentum import _DIRS, MomentumSolver, wall_distance_m
 from validation.buoyancy_study import hall_without_buoyancy, intake_errors
 from validation.compare import HALLS, RESULTS, read_cfd
 from validation.imposed_tiles import read_tile_csv, swap_momentum, tile_face_grid, tile_face_values
-from validation.tile_column_probe import grid_fields
+from validation.tile_column_probe import grid_fields, read_fields
 
 CFD_G0 = "buoyancy-study/plenum-g0-transient"
 FAR_STRIP_X_M = 4.725  # the far end's last tile strip (aisle-pair: tiles x 2.4–4.8 m, 0.15 m cells)
@@ -246,12 +246,12 @@ def _rms(a: list[float], b: list[float]) -> float:
 
 
 def profile_table(paths: list[Path], cfd: str = CFD_G0) -> dict:
-    ref = dict(np.load(RESULTS / cfd / "fields.npz"))
+    ref = read_fields(RESULTS / cfd / "fields.npz")
     cfd_c, _ = read_cfd(cfd)
     p_ref = profiles(ref)
     out = {"cfd": {"name": cfd, **p_ref, "intakes_c": cfd_c}}
     for path in paths:
-        d = dict(np.load(path, allow_pickle=True))
+        d = read_fields(path, allow_pickle=True)
         meta = json.loads(str(d["meta"])) if d["meta"].dtype.kind in "US" else d["meta"].item()
         p = profiles(d)
         tw = meta["intakes_c"]
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(t, indent=1))
     else:
         for folder in args.folders:
-            p_ = profiles(dict(np.load(RESULTS / folder / "fields.npz")))
+            p_ = profiles(read_fields(RESULTS / folder / "fields.npz"))
             print(folder, {k: _fmt(v) for k, v in p_.items()})
     return 0
 

@@ -29,7 +29,7 @@ import numpy as np
 from twin.model import load_hall
 from twin.sim.twin import HallTwin
 from twin.thermal.momentum import CHEN_XU_CONSTANT
-from validation.tile_column_probe import grid_fields
+from validation.tile_column_probe import grid_fields, read_fields
 
 HERE = Path(__file__).resolve().parent
 BAND_M = 0.6
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     ref = a.reference or a.hall
     twin, u_twin = twin_plenum(HERE / "halls" / f"{a.hall}.toml")
-    u_cfd = np.load(HERE / "results" / ref / "fields.npz")["velocity_m_s"].astype(float)
+    u_cfd = read_fields(HERE / "results" / ref / "fields.npz")["velocity_m_s"].astype(float)
     if u_cfd.shape != u_twin.shape:
         print(f"grids differ: CFD {u_cfd.shape}, twin {u_twin.shape}", file=sys.stderr)
         return 1

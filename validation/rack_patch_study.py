@@ -50,6 +50,7 @@ import scipy.sparse as sp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from twin.thermal.momentum import _DIRS, MomentumSolver, _face_shape, _pair, _side  # noqa: E402
+from validation.cfd_start import FACE_KEYS, face_velocity_from_cells  # noqa: E402
 from validation.imposed_tiles import swap_momentum  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -340,18 +341,6 @@ _END_X_M = {"near": 2.4, "far": 4.8}
 _Z_RACK_M = (0.3 - 0.075, 2.1)  # the room cells in front of the racks (0.225 … 2.025 m)
 
 
-def _faces(d: np.lib.npyio.NpzFile, key: str, axis: int) -> np.ndarray:
-    """Face-normal velocity along ``axis``: a twin's own faces, or a CFD's cell centres averaged onto faces
-    (validation/cfd_start.py's face_velocity_from_cells, solids as zero)."""
-    name = ("face_ux_m_s", "face_uy_m_s", "face_uz_m_s")[axis]
-    if name in d.files:
-        return np.asarray(d[name], dtype=float)
-    comp = np.moveaxis(np.asarray(d[key], dtype=float)[..., axis], axis, 0)
-    face = np.zeros((comp.shape[0] + 1, *comp.shape[1:]))
-    face[1:-1] = np.nan_to_num(0.5 * (comp[:-1] + comp[1:]))
-    return np.moveaxis(face, 0, axis)
-
-
 def row_end_flow(path: Path, cfd: Path = RESULTS / "aisle-pair-transient" / "fields.npz") -> dict:
     """Aisle-pair's row-end flow of a fields.npz (a twin's save_fields, or a CFD's) on the CFD's grid: per row-end
     rack the along-row (u_x) and vertical (u_z) velocity of its intake cells and of the cells one further into
@@ -363,7 +352,9 @@ def row_end_flow(path: Path, cfd: Path = RESULTS / "aisle-pair-transient" / "fie
         h = float(c["cell_m"])
     with np.load(path) as d:
         u = np.asarray(d["velocity_m_s"], dtype=float)
-        fx, fy, fz = (_faces(d, "velocity_m_s", a) for a in range(3))
+        # A twin's own face velocities (save_fields), or a CFD's cell centres averaged onto the faces, solids as zero.
+        fx, fy, fz = ([np.asarray(d[k], dtype=float) for k in FACE_KEYS] if all(k in d.files for k in FACE_KEYS)
+                      else face_velocity_from_cells(u))
     zr = np.flatnonzero((z > _Z_RACK_M[0] - 1e-9) & (z < _Z_RACK_M[1]))
     aisle = np.flatnonzero((y > _AISLE_Y_M[0]) & (y < _AISLE_Y_M[1]))
     out: dict = {"z_m": [round(float(v), 3) for v in z[zr]], "racks": {}}

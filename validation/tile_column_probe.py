@@ -60,6 +60,12 @@ def grid_fields(twin: HallTwin, t_air_c: np.ndarray) -> dict[str, np.ndarray]:
     return {"t_c": t, "velocity_m_s": u, "x_m": g.centers(0), "y_m": g.centers(1), "z_m": g.centers(2)}
 
 
+def read_fields(path: Path, *, allow_pickle: bool = False) -> dict[str, np.ndarray]:
+    """Every array of a fields .npz (a CFD's fields.npz, or a twin's saved in its layout), the file closed."""
+    with np.load(path, allow_pickle=allow_pickle) as z:
+        return {k: z[k] for k in z.files}
+
+
 def twin_fields(hall: Path) -> dict[str, np.ndarray]:
     """The twin's steady T and cell velocity on its grid (NaN in solids), with the cell centres and its intakes."""
     from twin.model import load_hall
@@ -115,12 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--load", type=Path, help="read the twin's fields from here instead of solving")
     args = ap.parse_args(argv)
     if args.load:
-        tw = dict(np.load(args.load))
+        tw = read_fields(args.load)
     else:
         tw = twin_fields(HERE / "halls" / "aisle-pair.toml")
         if args.save:
             np.savez_compressed(args.save, **tw)
-    cfd = dict(np.load(HERE / "results" / args.reference / "fields.npz"))
+    cfd = read_fields(HERE / "results" / args.reference / "fields.npz")
     x, y, z = tw["x_m"], tw["y_m"], tw["z_m"]
     kz = _idx(z, 0.0, 3.0)
     jc = _idx(y, 2.85, 3.15)

@@ -329,13 +329,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(tile_turbulence(a.case_dir, a.out_csv, a.hall), indent=1))
         return 0
     if a.cmd == "budget":
-        from validation.tile_column_probe import budget
+        from validation.tile_column_probe import budget, read_fields
 
         runs: dict[str, dict[str, tuple[float, float]]] = {}
         for f in a.folders:
             path = Path(f) if Path(f).exists() else HERE / "results" / f
-            with np.load(path / "fields.npz") as z:
-                runs[f"CFD {f}"] = budget({key: z[key] for key in z.files})
+            runs[f"CFD {f}"] = budget(read_fields(path / "fields.npz"))
         for tw in a.twin or []:
             runs[f"twin {tw}"] = twin_aisle_budget(a.hall, None if tw == "own" else Path(tw))
         print("cold aisle's inflows, m³/s (mean T of the inflow, °C); the tiles' plane is empty without a plenum")
