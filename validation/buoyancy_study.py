@@ -42,7 +42,7 @@ import numpy as np
 from twin.geometry.voxel import voxelize_hall
 from twin.model import HallError, load_hall
 from twin.sim.twin import HallTwin
-from validation.compare import HALLS, RESULTS, read_cfd
+from validation.compare import HALLS, RESULTS, read_cfd, read_racks
 from validation.tile_column_probe import grid_fields, read_fields
 
 __all__ = ["hall_without_buoyancy", "solve_twin", "intake_errors"]
@@ -159,11 +159,7 @@ def compare(cfd_folder: str, twin_paths: list[Path]) -> int:
     twins = [(p.stem, *_load_twin(p)) for p in twin_paths]
     print(f"CFD {folder.name}: {cfd_meta.get('buoyancy')}; iterations {cfd_meta.get('iterations')}, averaged over the "
           f"last {cfd_meta.get('averaged_over_last_iterations')}")
-    spread = {}
-    with open(folder / "racks.csv") as f:
-        for row in f.read().splitlines()[1:]:
-            cols = row.split(",")
-            spread[cols[0]] = float(cols[5])
+    spread = read_racks(folder, "t_intake_spread_k")
     print(_row_end_steadiness(folder, cfd_meta))
     print("\n| rack | CFD | CFD spread K | " + " | ".join(name for name, _, _ in twins) + " |")
     print("|---|---:|---:|" + "---:|" * len(twins))

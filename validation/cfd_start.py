@@ -39,7 +39,6 @@ that carry the movers' flows exactly (its transport conserves energy only on suc
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin, NoSteadyState
 from twin.thermal.compact import server_airflow_m3s
 from twin.thermal.momentum import FlowNotConverged, MomentumSolver
+from validation.compare import read_racks
 from validation.tile_column_probe import cell_fields
 
 __all__ = ["CfdStart", "cfd_state", "face_velocity_from_cells", "load_fields", "parse_start", "save_fields",
@@ -245,11 +245,6 @@ def steady_from_cfd(hall_path: Path, fields_path: Path, *, turbulence: str | Non
             "cpu_s": round(time.process_time() - cpu0, 1)}
 
 
-def _cfd_intakes(folder: Path) -> dict[str, float]:
-    with open(folder / "racks.csv", newline="") as f:
-        return {f"in.{r['rack']}": float(r["t_intake_c"]) for r in csv.DictReader(f)}
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("hall", help="a hall name in validation/halls/ or a .toml path")
@@ -269,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     except (HallError, OSError, ValueError, NoSteadyState, FlowNotConverged) as exc:
         print(f"cfd_start: error: {exc}", file=sys.stderr)
         return 1
-    ref = _cfd_intakes(fields.parent) if (fields.parent / "racks.csv").is_file() else {}
+    ref = ({f"in.{rack}": t_c for rack, t_c in read_racks(fields.parent).items()}
+           if (fields.parent / "racks.csv").is_file() else {})
     if a.json:
         print(json.dumps({**out, "cfd_c": ref}, indent=1))
         return 0

@@ -51,7 +51,7 @@ from twin.sim.twin import HallTwin, NoSteadyState
 from twin.thermal.momentum import CONVECTION_SCHEMES, TURBULENCE_MODELS
 from twin.thermal.steady import solve_steady_field
 from twin.thermal.transport import linear_upwind_correction_w
-from validation.compare import HALLS, check_reference, read_cfd, references
+from validation.compare import HALLS, check_reference, errors_k, read_cfd, references
 
 __all__ = ["coarsen_to", "hall_variant", "run_variant"]
 
@@ -185,11 +185,11 @@ def run_variant(hall: str, *, cell_m: float | None = None, convection: str | Non
     flat_own = twin.net.to_grid(state.t_air_c).ravel()
     own = {r.name: float(np.mean(flat_own[r.intake])) for r in twin.voxels.racks}
     on_ref = on_ref_grid(state.t_air_c)
-    err = np.array([on_ref[n] - cfd[n] for n in cfd])
+    err = errors_k(on_ref, cfd)
     out.update(settled=True, racks={n: {"cfd_c": round(cfd[n], 3), "twin_c": round(on_ref[n], 3),
                                         "twin_own_grid_c": round(own[n], 3), "error_k": round(on_ref[n] - cfd[n], 3)}
                                     for n in cfd},
-               rms_k=round(float(np.sqrt(np.mean(err ** 2))), 3), mean_k=round(float(err.mean()), 3))
+               rms_k=err["rms_k"], mean_k=err["mean_k"])
     return out
 
 

@@ -311,7 +311,7 @@ def steady(hall: str, variant: str, *, turbulence: str | None = None) -> dict:
 
     from twin.model import load_hall
     from twin.sim.twin import HallTwin
-    from validation.compare import check_reference, read_cfd, references
+    from validation.compare import check_reference, errors_k, read_cfd, references
     from validation.numerics_study import hall_variant
 
     hall_path = HERE / "halls" / f"{hall}.toml"
@@ -326,9 +326,8 @@ def steady(hall: str, variant: str, *, turbulence: str | None = None) -> dict:
     kind, _ = check_reference({k: v[1] for k, v in refs.items()})
     cfd = refs[kind][0]
     twin = {n: float(t) for n, t in zip(tw.racks.names, state.t_intake_c, strict=True)}
-    err = np.array([twin[n] - cfd[n] for n in cfd])
     heat_in = float(state.rack_heat_w.sum() + tw.mover_heat_w(state).sum())
-    return {"hall": hall, "variant": variant, "reference": kind, "rms_k": round(float(np.sqrt(np.mean(err ** 2))), 3),
+    return {"hall": hall, "variant": variant, "reference": kind, "rms_k": errors_k(twin, cfd)["rms_k"],
             "intakes_c": {n: round(twin[n], 3) for n in cfd}, "cfd_c": {n: round(cfd[n], 3) for n in cfd},
             "cpu_s": round(cpu, 1), "energy_imbalance": (heat_in - float(state.crah_heat_removed_w.sum())) / heat_in}
 

@@ -57,6 +57,7 @@ import numpy as np
 from twin.model import load_hall
 from twin.sim.twin import HallTwin
 from twin.thermal.momentum import MomentumSolver, _pair, borda_carnot_loss
+from validation.compare import read_racks
 from validation.imposed_tiles import read_tile_csv, swap_momentum, tile_face_grid, tile_face_values
 
 __all__ = ["PorousLayerSolver", "TileTurbulenceSolver", "layer_intakes", "tile_turbulence", "intake_table"]
@@ -251,10 +252,6 @@ def twin_aisle_budget(hall_path: Path, tile_flows_csv: Path | None) -> dict[str,
     return budget(grid_fields(twin, state.t_air_c))
 
 
-def _read_racks(folder: Path) -> dict[str, float]:
-    return {r["rack"]: float(r["t_intake_c"]) for r in csv.DictReader(open(folder / "racks.csv"))}
-
-
 def intake_table(columns: dict[str, dict[str, float]]) -> str:
     """Markdown table: intakes per column, RMS of each against the first and the matrix of RMS between them."""
     names = list(columns)
@@ -344,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     cols: dict[str, dict[str, float]] = {}
     for f in a.folders:
         path = Path(f) if Path(f).exists() else HERE / "results" / f
-        cols[path.name] = _read_racks(path)
+        cols[path.name] = read_racks(path)
     for tj in a.twin:
         cols[tj.stem] = json.loads(tj.read_text())["intakes_c"]
     print(intake_table(cols))
