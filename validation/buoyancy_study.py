@@ -43,6 +43,7 @@ from twin.geometry.voxel import voxelize_hall
 from twin.model import HallError, load_hall
 from twin.sim.twin import HallTwin
 from validation.compare import HALLS, RESULTS, read_cfd, read_racks
+from validation.numerics_study import hall_variant
 from validation.tile_column_probe import grid_fields, read_fields
 
 __all__ = ["hall_without_buoyancy", "solve_twin", "intake_errors"]
@@ -53,18 +54,7 @@ ROW_END = re.compile(r"0[14]$")  # A01, A04, B01, B04: the racks at the ends of 
 
 def hall_without_buoyancy(hall_path: Path, out_dir: Path, *, turbulence: str | None = None) -> Path:
     """A copy of a hall file with ``[airflow] buoyancy = false`` (and ``turbulence`` when given) added."""
-    text = hall_path.read_text(encoding="utf-8")
-    entries = ["buoyancy = false"] + ([f'turbulence = "{turbulence}"'] if turbulence else [])
-    for key in ("buoyancy", *(["turbulence"] if turbulence else [])):
-        if re.search(rf"(?m)^{key}\s*=", text):
-            raise ValueError(f"{hall_path}: [airflow] {key} is set in the file already")
-    if re.search(r"(?m)^\[airflow\]\s*$", text):
-        text = re.sub(r"(?m)^\[airflow\]\s*$", "[airflow]\n" + "\n".join(entries), text, count=1)
-    else:
-        text += "\n[airflow]\n" + "\n".join(entries) + "\n"
-    out = out_dir / hall_path.name
-    out.write_text(text, encoding="utf-8")
-    return out
+    return hall_variant(hall_path, out_dir, turbulence=turbulence or None, airflow={"buoyancy": False})
 
 
 def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None,
@@ -80,8 +70,6 @@ def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None
         if gravity_scale == 0.0:
             path = hall_without_buoyancy(hall_path, Path(tmp), turbulence=turbulence)
         else:
-            from validation.numerics_study import hall_variant
-
             path = hall_variant(hall_path, Path(tmp), turbulence=turbulence) if turbulence else hall_path
         try:
             model = load_hall(path)

@@ -90,23 +90,6 @@ def twin_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from twin.cli import main; sys.exit(main())"]
 
 
-def hall_with_airflow_key(hall_path: Path, key: str, value: str, out_dir: Path) -> Path:
-    """A copy of a hall file in ``out_dir`` with ``[airflow] key = "value"`` set (added to its [airflow] table,
-    or a new table at the end)."""
-    lines = hall_path.read_text(encoding="utf-8").splitlines()
-    entry = f'{key} = "{value}"'
-    if any(re.match(rf"\s*{re.escape(key)}\s*=", ln) for ln in lines):
-        raise ValueError(f"{hall_path}: [airflow] {key} is set in the file already; edit it there")
-    header = [i for i, ln in enumerate(lines) if ln.strip() == "[airflow]"]
-    if header:
-        lines.insert(header[0] + 1, entry)
-    else:
-        lines += ["", "[airflow]", entry]
-    out = out_dir / hall_path.name
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return out
-
-
 def _children_cpu_s() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -118,7 +101,9 @@ def twin_intakes_c(hall_path: Path, out_dir: Path, *, airflow: str | None = None
 
     The summary gains ``cpu_s``: the CPU time (user + system) of the whole ``twin run`` process."""
     if turbulence:
-        hall_path = hall_with_airflow_key(hall_path, "turbulence", turbulence, out_dir)
+        from validation.numerics_study import hall_variant  # (numerics_study imports this module)
+
+        hall_path = hall_variant(hall_path, out_dir, turbulence=turbulence)
     cmd = [*twin_command(), "run", str(hall_path), "--steady", "--json", "--out", str(out_dir / "run")]
     if airflow:
         cmd += ["--airflow", airflow]

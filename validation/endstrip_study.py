@@ -6,8 +6,9 @@ Usage::
     python -m validation.endstrip_study profile R/*.npz          # the table against the g = 0 CFD
     python -m validation.endstrip_study cfd tile-study/split-k-transient aisle-pair-transient   # CFD profiles only
 
-(R = validation/results/endstrip-study.) ``run``: aisle-pair with buoyancy off (``buoyancy_study``'s hall copy,
-``[airflow] buoyancy = false``), the twin's steady momentum solve (one flow solve; T on it), with one lever:
+(R = validation/results/endstrip-study.) ``run``: aisle-pair with buoyancy off (a hall copy with
+``[airflow] buoyancy = false``, as ``buoyancy_study``'s), the twin's steady momentum solve (one flow solve; T on
+it), with one lever:
 
 * ``base``: the hall as it is (Chen–Xu, upwind U), grid sequencing off (each lever is solved the same way);
 * ``k-epsilon``; ``lu-0.5`` / ``lu-1`` (linear-upwind U, deferred-correction weight 0.5 / 1); ``tvd-1``;
@@ -44,9 +45,10 @@ from twin.geometry.voxel import voxelize_hall
 from twin.model import load_hall
 from twin.sim.twin import HallTwin
 from twin.thermal.momentum import _DIRS, MomentumSolver, wall_distance_m
-from validation.buoyancy_study import hall_without_buoyancy, intake_errors
+from validation.buoyancy_study import intake_errors
 from validation.compare import HALLS, RESULTS, read_cfd
 from validation.imposed_tiles import read_tile_csv, swap_momentum, tile_face_grid, tile_face_values
+from validation.numerics_study import hall_variant
 from validation.tile_column_probe import grid_fields, read_fields
 
 CFD_G0 = "buoyancy-study/plenum-g0-transient"
@@ -178,11 +180,8 @@ def solve(lever: str) -> dict:
     opts = LEVERS[lever]
     hall_path = HALLS / "aisle-pair.toml"
     with tempfile.TemporaryDirectory(prefix="endstrip-") as tmp:
-        path = hall_without_buoyancy(hall_path, Path(tmp), turbulence=opts.get("turbulence"))
-        if "cell_m" in opts:
-            from validation.numerics_study import hall_variant
-
-            path = hall_variant(path, Path(tmp), cell_m=opts["cell_m"])  # rewrites the copy in place
+        path = hall_variant(hall_path, Path(tmp), cell_m=opts.get("cell_m"), turbulence=opts.get("turbulence"),
+                            airflow={"buoyancy": False})
         model = load_hall(path)
     tw = HallTwin(model, airflow="momentum", grid_sequencing=False)
     m = tw.momentum

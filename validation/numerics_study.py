@@ -56,21 +56,33 @@ from validation.compare import HALLS, check_reference, errors_k, read_cfd, refer
 __all__ = ["coarsen_to", "hall_variant", "run_variant"]
 
 
-def hall_variant(hall_path: Path, out_dir: Path, *, cell_m: float | None = None,
-                 turbulence: str | None = None) -> Path:
-    """A copy of a hall file with ``[hall] cell_m`` and/or ``[airflow] turbulence`` replaced."""
+def _toml_value(value: str | bool | float) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def hall_variant(hall_path: Path, out_dir: Path, *, cell_m: float | None = None, turbulence: str | None = None,
+                 airflow: dict[str, str | bool | float] | None = None) -> Path:
+    """A copy of a hall file in ``out_dir`` with ``[hall] cell_m`` replaced and/or keys added to its ``[airflow]``
+    table (a new table at the end if it has none): ``airflow``'s (e.g. ``{"buoyancy": False}``), then
+    ``turbulence``. A key the file sets already is a ValueError naming the file and the key: the study changes
+    what it says it changes, and the hall file stays the source of everything else."""
     text = hall_path.read_text(encoding="utf-8")
     if cell_m is not None:
         text, n = re.subn(r"(?m)^cell_m\s*=.*$", f"cell_m = {cell_m!r}", text)
         if n != 1:
             raise ValueError(f"{hall_path}: expected one [hall] cell_m line, found {n}")
-    if turbulence is not None:
-        if re.search(r"(?m)^turbulence\s*=", text):
-            raise ValueError(f"{hall_path}: [airflow] turbulence is set in the file already")
+    added = {**(airflow or {}), **({} if turbulence is None else {"turbulence": turbulence})}
+    for key in added:
+        if re.search(rf"(?m)^{re.escape(key)}\s*=", text):
+            raise ValueError(f"{hall_path}: [airflow] {key} is set in the file already")
+    if added:
+        entries = "\n".join(f"{key} = {_toml_value(value)}" for key, value in added.items())
         if re.search(r"(?m)^\[airflow\]\s*$", text):
-            text = re.sub(r"(?m)^\[airflow\]\s*$", f'[airflow]\nturbulence = "{turbulence}"', text, count=1)
+            text = re.sub(r"(?m)^\[airflow\]\s*$", lambda _: "[airflow]\n" + entries, text, count=1)
         else:
-            text += f'\n[airflow]\nturbulence = "{turbulence}"\n'
+            text += "\n[airflow]\n" + entries + "\n"
     out = out_dir / hall_path.name
     out.write_text(text, encoding="utf-8")
     return out

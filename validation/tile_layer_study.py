@@ -59,6 +59,7 @@ from twin.sim.twin import HallTwin
 from twin.thermal.momentum import MomentumSolver, _pair, borda_carnot_loss
 from validation.compare import read_racks
 from validation.imposed_tiles import read_tile_csv, swap_momentum, tile_face_grid, tile_face_values
+from validation.numerics_study import hall_variant
 
 __all__ = ["PorousLayerSolver", "TileTurbulenceSolver", "layer_intakes", "tile_turbulence", "intake_table"]
 
@@ -171,14 +172,6 @@ class TileTurbulenceSolver(MomentumSolver):
         return super()._keps_solve(x, gamma, a_p, b, fixed | mine, np.where(mine, value, fixed_value))
 
 
-def _hall_with_turbulence(hall_path: Path, turbulence: str | None, out_dir: Path) -> Path:
-    if turbulence is None:
-        return hall_path
-    from validation.numerics_study import hall_variant
-
-    return hall_variant(hall_path, out_dir, turbulence=turbulence)
-
-
 def layer_intakes(hall_path: Path, *, lateral_scale: float | None, keep_tile_wall: bool = False,
                   turbulence: str | None = None, tile_turbulence_csv: Path | None = None) -> dict:
     """Steady rack intakes (°C) of the momentum model with the CFD-like tile layer (``lateral_scale``
@@ -187,8 +180,8 @@ def layer_intakes(hall_path: Path, *, lateral_scale: float | None, keep_tile_wal
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        twin = HallTwin(load_hall(_hall_with_turbulence(hall_path, turbulence, Path(tmp))), airflow="momentum",
-                       grid_sequencing=False)
+        path = hall_variant(hall_path, Path(tmp), turbulence=turbulence) if turbulence else hall_path
+        twin = HallTwin(load_hall(path), airflow="momentum", grid_sequencing=False)
     m = twin.momentum
     assert m is not None
     if tile_turbulence_csv is not None:
