@@ -299,9 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "twin" and a.imposed_tile_flows is not None:
         from validation.imposed_tiles import imposed_tile_intakes
 
-        rows = csv.DictReader(open(a.imposed_tile_flows))
-        flows = {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): float(r["flow_m3s"]) for r in rows}
-        res = imposed_tile_intakes(HERE / "halls" / f"{a.hall}.toml", flows)
+        res = imposed_tile_intakes(HERE / "halls" / f"{a.hall}.toml", read_tile_csv(a.imposed_tile_flows))
         res["intakes_c"] = {k2: round(v, 3) for k2, v in res["intakes_c"].items()}
         print(json.dumps(res, indent=1))
         return 0
