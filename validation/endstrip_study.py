@@ -49,13 +49,9 @@ from validation.buoyancy_study import intake_errors
 from validation.compare import HALLS, RESULTS, read_cfd
 from validation.imposed_tiles import read_tile_csv, swap_momentum, tile_face_grid, tile_face_values
 from validation.numerics_study import hall_variant
-from validation.tile_column_probe import grid_fields, read_fields
+from validation.tile_column_probe import AISLE_CENTRE_Y_M, AISLE_X_M, AISLE_Y_M, END_STRIP_X_M, grid_fields, read_fields
 
 CFD_G0 = "buoyancy-study/plenum-g0-transient"
-FAR_STRIP_X_M = 4.725  # the far end's last tile strip (aisle-pair: tiles x 2.4–4.8 m, 0.15 m cells)
-NEAR_STRIP_X_M = 2.475
-AISLE_CENTRE_Y_M = (2.85, 3.15)  # the two cells either side of the aisle's centre line (y 3.0 m)
-AISLE_Y_M = (2.4, 3.6)
 STRIP_Z_M = (0.225, 0.525, 0.975, 1.425)
 ALONG_X_M = (4.125, 4.275, 4.425, 4.575, 4.725, 4.875)
 PLANE_Z_M = (0.075, 0.525, 0.975, 1.425, 1.875)
@@ -224,19 +220,20 @@ def _box_mean(f: dict, comp: int, x: tuple[float, float], y: tuple[float, float]
     return float(np.nanmean(np.asarray(f["velocity_m_s"])[sel][..., comp]))
 
 
-def profiles(f: dict, h: float = 0.15) -> dict:
+def profiles(f: dict, cell_m: float = 0.15) -> dict:
     """The end-strip bench's profiles of one field (CFD or twin), averaged onto 0.15 m cells."""
     def cell(c: float) -> tuple[float, float]:
-        return c - h / 2, c + h / 2
+        return c - cell_m / 2, c + cell_m / 2
 
     zc = [cell(z) for z in STRIP_Z_M]
     return {
-        "far_strip_uz": [_box_mean(f, 2, cell(FAR_STRIP_X_M), AISLE_CENTRE_Y_M, z) for z in zc],
-        "near_strip_uz": [_box_mean(f, 2, cell(NEAR_STRIP_X_M), AISLE_CENTRE_Y_M, z) for z in zc],
+        "far_strip_uz": [_box_mean(f, 2, cell(END_STRIP_X_M["far"]), AISLE_CENTRE_Y_M, z) for z in zc],
+        "near_strip_uz": [_box_mean(f, 2, cell(END_STRIP_X_M["near"]), AISLE_CENTRE_Y_M, z) for z in zc],
         "along_uz_z0.525": [_box_mean(f, 2, cell(x), AISLE_CENTRE_Y_M, cell(0.525)) for x in ALONG_X_M],
         "along_uz_z0.975": [_box_mean(f, 2, cell(x), AISLE_CENTRE_Y_M, cell(0.975)) for x in ALONG_X_M],
         # the far end plane x = 4.8 m: mean of the cells either side, over the aisle's width
-        "far_plane_ux": [_box_mean(f, 0, (4.8 - h, 4.8 + h), AISLE_Y_M, cell(z)) for z in PLANE_Z_M],
+        "far_plane_ux": [_box_mean(f, 0, (AISLE_X_M[1] - cell_m, AISLE_X_M[1] + cell_m), AISLE_Y_M, cell(z))
+                         for z in PLANE_Z_M],
     }
 
 

@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from twin.thermal.momentum import _DIRS, MomentumSolver, _face_shape, _pair, _side  # noqa: E402
 from validation.cfd_start import FACE_KEYS, face_velocity_from_cells  # noqa: E402
 from validation.imposed_tiles import swap_momentum  # noqa: E402
+from validation.tile_column_probe import AISLE_X_M, AISLE_Y_M, RACK_TOP_M  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -332,12 +333,14 @@ def steady(hall: str, variant: str, *, turbulence: str | None = None) -> dict:
             "cpu_s": round(cpu, 1), "energy_imbalance": (heat_in - float(state.crah_heat_removed_w.sum())) / heat_in}
 
 
-# Aisle-pair's row ends (validation/halls/aisle-pair.toml: racks 0.6 m wide from x 2.4 m, fronts at y 2.4 / 3.6 m).
+# Aisle-pair's row ends (validation/halls/aisle-pair.toml: racks 0.6 m wide from x 2.4 m; the aisle's planes in
+# tile_column_probe).
 _RACK_X_M = {"A01": 2.4, "A04": 4.2, "B01": 2.4, "B04": 4.2}
-_FRONT = {"A": (2.4, +1), "B": (3.6, -1)}  # front face's y and the direction into the aisle
-_AISLE_Y_M = (2.4, 3.6)
-_END_X_M = {"near": 2.4, "far": 4.8}
-_Z_RACK_M = (0.3 - 0.075, 2.1)  # the room cells in front of the racks (0.225 … 2.025 m)
+_RACK_WIDTH_M = 0.6
+_FRONT_Y_M = {"A": AISLE_Y_M[0], "B": AISLE_Y_M[1]}  # each row's front face
+_INTO_AISLE = {"A": +1, "B": -1}  # the direction from a row's front face into the aisle
+_END_X_M = dict(zip(("near", "far"), AISLE_X_M, strict=True))
+_Z_RACK_M = (0.3 - 0.075, RACK_TOP_M)  # the room cells in front of the racks (0.225 … 2.025 m)
 
 
 def row_end_flow(path: Path, cfd: Path = RESULTS / "aisle-pair-transient" / "fields.npz") -> dict:
@@ -348,19 +351,19 @@ def row_end_flow(path: Path, cfd: Path = RESULTS / "aisle-pair-transient" / "fie
     inflow per 0.15 m layer (m³/s); the aisle's top outflow per x (m³/s)."""
     with np.load(cfd) as c:
         x, y, z = (np.asarray(c[k], dtype=float) for k in ("x_m", "y_m", "z_m"))
-        h = float(c["cell_m"])
+        cell_m = float(c["cell_m"])
     with np.load(path) as d:
         u = np.asarray(d["velocity_m_s"], dtype=float)
         # A twin's own face velocities (save_fields), or a CFD's cell centres averaged onto the faces, solids as zero.
         fx, fy, fz = ([np.asarray(d[k], dtype=float) for k in FACE_KEYS] if all(k in d.files for k in FACE_KEYS)
                       else face_velocity_from_cells(u))
     zr = np.flatnonzero((z > _Z_RACK_M[0] - 1e-9) & (z < _Z_RACK_M[1]))
-    aisle = np.flatnonzero((y > _AISLE_Y_M[0]) & (y < _AISLE_Y_M[1]))
+    aisle = np.flatnonzero((y > AISLE_Y_M[0]) & (y < AISLE_Y_M[1]))
     out: dict = {"z_m": [round(float(v), 3) for v in z[zr]], "racks": {}}
     for rack, x0 in _RACK_X_M.items():
-        xi = np.flatnonzero((x > x0) & (x < x0 + 0.6))
-        y_front, into = _FRONT[rack[0]]
-        j_in = int(np.argmin(np.abs(y - (y_front + into * h / 2))))  # the intake cells
+        xi = np.flatnonzero((x > x0) & (x < x0 + _RACK_WIDTH_M))
+        y_front, into = _FRONT_Y_M[rack[0]], _INTO_AISLE[rack[0]]
+        j_in = int(np.argmin(np.abs(y - (y_front + into * cell_m / 2))))  # the intake cells
         j_next = j_in + into
         face_j = max(j_in, j_next)  # the y-face between them
         sub = {}
@@ -372,15 +375,15 @@ def row_end_flow(path: Path, cfd: Path = RESULTS / "aisle-pair-transient" / "fie
     z_all = np.flatnonzero(z > 0)
     out["z_room_m"] = [round(float(v), 3) for v in z[z_all]]
     for end, xm in _END_X_M.items():
-        i_strip = int(np.argmin(np.abs(x - (xm + (h / 2 if end == "near" else -h / 2)))))
+        i_strip = int(np.argmin(np.abs(x - (xm + (cell_m / 2 if end == "near" else -cell_m / 2)))))
         out[f"tile_strip_uz_{end}"] = [round(float(v), 3) for v in np.nanmean(u[i_strip][aisle][:, z_all, 2], axis=0)]
-        i_face = round(xm / h)
+        i_face = round(xm / cell_m)
         sign = 1.0 if end == "near" else -1.0
-        layer = sign * fx[i_face][aisle][:, z_all].sum(axis=0) * h * h
+        layer = sign * fx[i_face][aisle][:, z_all].sum(axis=0) * cell_m * cell_m
         out[f"end_inflow_{end}_m3s"] = [round(float(v), 4) for v in layer]
-    k_top = int(np.argmin(np.abs(z - (2.1 + h / 2))))  # the face at the racks' top (2.1 m)
-    xa = np.flatnonzero((x > 2.4) & (x < 4.8))
-    out["top_outflow_by_x_m3s"] = [round(float(v), 4) for v in (fz[xa][:, aisle, k_top].sum(axis=1) * h * h)]
+    k_top = int(np.argmin(np.abs(z - (RACK_TOP_M + cell_m / 2))))  # the face at the racks' top
+    xa = np.flatnonzero((x > AISLE_X_M[0]) & (x < AISLE_X_M[1]))
+    out["top_outflow_by_x_m3s"] = [round(float(v), 4) for v in (fz[xa][:, aisle, k_top].sum(axis=1) * cell_m * cell_m)]
     return out
 
 

@@ -34,9 +34,13 @@ if TYPE_CHECKING:  # the twin is imported where it is used: a --load run reads f
     from twin.thermal.momentum import MomentumSolver
 
 HERE = Path(__file__).resolve().parent
-AISLE_X_M = (2.4, 4.8)
-AISLE_Y_M = (2.4, 3.6)
+# aisle-pair's cold aisle (validation/halls/aisle-pair.toml; contained's is the same), the one place the studies
+# (buoyancy, endstrip, rack patch, transient twin) take it from.
+AISLE_X_M = (2.4, 4.8)  # the rows' ends: the aisle's end planes
+AISLE_Y_M = (2.4, 3.6)  # the rows' front faces, row A's and row B's
+AISLE_CENTRE_Y_M = (2.85, 3.15)  # holds the two 0.15 m cells either side of the aisle's centre line (y 3.0 m)
 RACK_TOP_M = 2.1
+END_STRIP_X_M = {"near": 2.475, "far": 4.725}  # the row ends' tile strips (cell centres, 0.15 m cells)
 STATIONS_X_M = (2.475, 2.925, 3.525, 4.125, 4.725)
 
 
@@ -87,7 +91,7 @@ def _near(centres: np.ndarray, value: float) -> int:
 def budget(f: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
     """The cold aisle's inflows (m³/s, positive into the aisle) and their flow-weighted mean T (°C)."""
     x, y, z = f["x_m"], f["y_m"], f["z_m"]
-    h = float(x[1] - x[0])
+    cell_m = float(x[1] - x[0])
     ix, jy = _idx(x, *AISLE_X_M), _idx(y, *AISLE_Y_M)
     kz = _idx(z, 0.0, RACK_TOP_M)
     t, u = f["t_c"], f["velocity_m_s"]
@@ -97,7 +101,7 @@ def budget(f: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
         ua = u[cells_a][..., axis]
         ub = u[cells_b][..., axis]
         ta, tb = t[cells_a], t[cells_b]
-        flux = sign * 0.5 * (ua + ub) * h * h
+        flux = sign * 0.5 * (ua + ub) * cell_m * cell_m
         upwind_t = np.where(flux > 0, ta if sign > 0 else tb, tb if sign > 0 else ta)
         inflow = np.nansum(flux)
         heat_in = np.nansum(np.where(flux > 0, flux * upwind_t, 0.0))
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     cfd = read_fields(HERE / "results" / args.reference / "fields.npz")
     x, y, z = tw["x_m"], tw["y_m"], tw["z_m"]
     kz = _idx(z, 0.0, 3.0)
-    jc = _idx(y, 2.85, 3.15)
+    jc = _idx(y, *AISLE_CENTRE_Y_M)
     print(f"twin vs CFD ({args.reference}); T °C and velocities m/s as CFD|twin")
     if "t_intake_c" in tw:
         print("twin intakes:", " ".join(f"{v:.2f}" for v in tw["t_intake_c"]))

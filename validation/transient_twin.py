@@ -64,6 +64,7 @@ from twin.thermal.momentum import FlowNotConverged, TimeStepInfo
 from twin.thermal.transport import TransportOperator
 from validation.cfd_start import CfdStart, parse_start, save_fields, start_state
 from validation.cfd_start import repo_relative as _rel
+from validation.tile_column_probe import END_STRIP_X_M
 
 __all__ = ["MarchResult", "SeriesSpectrum", "compare", "march", "row_ends", "spectrum"]
 
@@ -326,8 +327,8 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
         probe_start=start_probe, probe_end=probe_end, probes=probes)
 
 
-#: Where probe() reads T up the cold aisle's centre line (aisle-pair and contained): the row ends' tile strips.
-PROBE_X_M = {"near": 2.475, "far": 4.725}
+#: The heights at which probe() reads T up the cold aisle's centre line at the row ends' tile strips
+#: (tile_column_probe.END_STRIP_X_M; aisle-pair and contained).
 PROBE_Z_M = (0.375, 0.975, 1.875, 2.475)
 
 
@@ -344,7 +345,7 @@ def probe(tw: HallTwin, t_air_c: np.ndarray, stem: str) -> dict:
     t, x, y, z = f["t_c"], f["x_m"], f["y_m"], f["z_m"]
     out: dict = {"budget": {k: [round(v[0], 4), round(v[1], 3)] for k, v in budget(f).items()}}
     j = np.flatnonzero(np.abs(y - 3.0) < tw.voxels.grid.cell_m)  # the two cells either side of the aisle's centre
-    for end, xm in PROBE_X_M.items():
+    for end, xm in END_STRIP_X_M.items():
         i = int(np.argmin(np.abs(x - xm)))
         out[f"t_{end}_c"] = {f"{zm:g}": round(float(np.nanmean(t[i, j, int(np.argmin(np.abs(z - zm)))])), 2)
                              for zm in PROBE_Z_M}
