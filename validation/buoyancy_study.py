@@ -33,17 +33,15 @@ import dataclasses
 import json
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from twin.geometry.voxel import voxelize_hall
-from twin.model import HallError, load_hall
 from twin.sim.twin import HallTwin
 from validation.compare import HALLS, RESULTS, read_cfd, read_racks
-from validation.numerics_study import hall_variant
+from validation.numerics_study import hall_variant, load_hall_variant
 from validation.tile_column_probe import grid_fields, read_fields
 
 __all__ = ["hall_without_buoyancy", "solve_twin", "intake_errors"]
@@ -66,15 +64,8 @@ def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None
     if not np.isfinite(gravity_scale) or gravity_scale < 0.0:
         raise ValueError(f"--gravity-scale must be a finite number >= 0, got {gravity_scale!r}")
     hall_path = HALLS / f"{hall}.toml"
-    with tempfile.TemporaryDirectory(prefix=f"buoyancy-{hall}-") as tmp:
-        if gravity_scale == 0.0:
-            path = hall_without_buoyancy(hall_path, Path(tmp), turbulence=turbulence)
-        else:
-            path = hall_variant(hall_path, Path(tmp), turbulence=turbulence) if turbulence else hall_path
-        try:
-            model = load_hall(path)
-        except HallError as exc:
-            raise ValueError(str(exc).replace(str(path), f"{hall_path} (study copy)")) from None
+    model = load_hall_variant(hall_path, turbulence=turbulence or None,
+                              airflow={"buoyancy": False} if gravity_scale == 0.0 else None)
     sequencing = None if gravity_scale in (0.0, 1.0) and tile_flows_csv is None else False
     twin = HallTwin(model, airflow="momentum", grid_sequencing=sequencing)
     m = twin.momentum

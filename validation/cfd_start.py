@@ -41,14 +41,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from twin.model import HallError, load_hall
+from twin.model import HallError
 from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin, NoSteadyState
 from twin.thermal.compact import server_airflow_m3s
@@ -225,12 +224,9 @@ def steady_from_cfd(hall_path: Path, fields_path: Path, *, turbulence: str | Non
                     max_outer: int | None = None) -> dict:
     """HallTwin.steady (momentum, no grid sequencing) warm-started from the CFD's state: outer iterations and
     intakes, with the intakes of the start (the CFD field read through the twin's intake cells)."""
-    from validation.numerics_study import hall_variant
+    from validation.numerics_study import load_hall_variant
 
-    with tempfile.TemporaryDirectory(prefix="cfd-start-") as tmp:
-        variant = hall_variant(hall_path, Path(tmp), turbulence=turbulence) if turbulence else hall_path
-        hall = load_hall(variant)
-    tw = HallTwin(hall, airflow="momentum", grid_sequencing=False)
+    tw = HallTwin(load_hall_variant(hall_path, turbulence=turbulence), airflow="momentum", grid_sequencing=False)
     cpu0 = time.process_time()
     state, info = start_state(tw, fields_path)
     start_in = tw.intake_c(state.t_air_c)

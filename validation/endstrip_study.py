@@ -35,20 +35,18 @@ import argparse
 import dataclasses
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from twin.geometry.voxel import voxelize_hall
-from twin.model import load_hall
 from twin.sim.twin import HallTwin
 from twin.thermal.momentum import _DIRS, MomentumSolver, wall_distance_m
 from validation.buoyancy_study import intake_errors
 from validation.compare import HALLS, RESULTS, read_cfd
 from validation.imposed_tiles import read_tile_csv, swap_momentum, tile_face_grid, tile_face_values
-from validation.numerics_study import hall_variant
+from validation.numerics_study import load_hall_variant
 from validation.tile_column_probe import AISLE_CENTRE_Y_M, AISLE_X_M, AISLE_Y_M, END_STRIP_X_M, grid_fields, read_fields
 
 CFD_G0 = "buoyancy-study/plenum-g0-transient"
@@ -175,10 +173,8 @@ def solve(lever: str) -> dict:
     """aisle-pair at g = 0 with one lever (see the module docstring): fields on the solve's grid and intakes."""
     opts = LEVERS[lever]
     hall_path = HALLS / "aisle-pair.toml"
-    with tempfile.TemporaryDirectory(prefix="endstrip-") as tmp:
-        path = hall_variant(hall_path, Path(tmp), cell_m=opts.get("cell_m"), turbulence=opts.get("turbulence"),
-                            airflow={"buoyancy": False})
-        model = load_hall(path)
+    model = load_hall_variant(hall_path, cell_m=opts.get("cell_m"), turbulence=opts.get("turbulence"),
+                              airflow={"buoyancy": False})
     tw = HallTwin(model, airflow="momentum", grid_sequencing=False)
     m = tw.momentum
     assert m is not None

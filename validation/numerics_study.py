@@ -46,14 +46,14 @@ import numpy as np
 
 import twin.sim.twin as twin_module
 from twin.geometry.voxel import voxelize_hall
-from twin.model import HallError, load_hall
+from twin.model import HallError, HallModel, load_hall
 from twin.sim.twin import HallTwin, NoSteadyState
 from twin.thermal.momentum import CONVECTION_SCHEMES, TURBULENCE_MODELS
 from twin.thermal.steady import solve_steady_field
 from twin.thermal.transport import linear_upwind_correction_w
 from validation.compare import HALLS, check_reference, errors_k, read_cfd, references
 
-__all__ = ["coarsen_to", "hall_variant", "run_variant"]
+__all__ = ["coarsen_to", "hall_variant", "load_hall_variant", "run_variant"]
 
 
 def _toml_value(value: str | bool | float) -> str:
@@ -86,6 +86,21 @@ def hall_variant(hall_path: Path, out_dir: Path, *, cell_m: float | None = None,
     out = out_dir / hall_path.name
     out.write_text(text, encoding="utf-8")
     return out
+
+
+def load_hall_variant(hall_path: Path, *, cell_m: float | None = None, turbulence: str | None = None,
+                      airflow: dict[str, str | bool | float] | None = None, what: str = "(study copy)") -> HallModel:
+    """The validated hall of :func:`hall_variant`'s copy (the hall file itself when nothing is changed), the copy
+    written to a temporary folder and read back. A copy the hall's checks refuse is a ValueError that names
+    ``hall_path`` and ``what`` (how the copy came about) instead of the temporary file the user never named."""
+    if cell_m is None and turbulence is None and not airflow:
+        return load_hall(hall_path)
+    with tempfile.TemporaryDirectory(prefix=f"{hall_path.stem}-variant-") as tmp:
+        path = hall_variant(hall_path, Path(tmp), cell_m=cell_m, turbulence=turbulence, airflow=airflow)
+        try:
+            return load_hall(path)
+        except HallError as exc:
+            raise ValueError(str(exc).replace(str(path), f"{hall_path} {what}")) from None
 
 
 def coarsen_to(t_fine: np.ndarray, fluid_fine: np.ndarray, factor: int) -> np.ndarray:
@@ -130,15 +145,10 @@ def run_variant(hall: str, *, cell_m: float | None = None, convection: str | Non
     refs = {kind: read_cfd(folder) for kind, folder in references(hall).items()}
     kind, _ = check_reference({k: m for k, (_, m) in refs.items()})
     cfd = refs[kind][0]
-    with tempfile.TemporaryDirectory(prefix=f"numerics-{hall}-") as tmp:
-        path = hall_variant(hall_path, Path(tmp), cell_m=cell_m, turbulence=turbulence)
-        try:
-            hall_model = load_hall(path)
-        except HallError as exc:
-            # The copy is a temporary file the user never named: say which hall and which option made it fail.
-            asked = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in (("cell_m", cell_m), ("turbulence", turbulence))
-                              if v is not None)
-            raise ValueError(str(exc).replace(str(path), f"{hall_path} with {asked}")) from None
+    # A refused copy's error says which options made it.
+    asked = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in (("cell_m", cell_m), ("turbulence", turbulence))
+                      if v is not None)
+    hall_model = load_hall_variant(hall_path, cell_m=cell_m, turbulence=turbulence, what=f"with {asked}")
     if blend is not None and not 0.0 <= blend <= 1.0:
         raise ValueError(f"--blend {blend}: the deferred correction's weight is 0 (upwind) to 1 (the full scheme)")
     if blend is not None and (convection or hall_model.spec.airflow.convection) == "upwind":

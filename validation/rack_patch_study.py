@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -310,15 +309,12 @@ def steady(hall: str, variant: str, *, turbulence: str | None = None) -> dict:
     compare.py checks against (validation/compare.py's check_reference)."""
     import time
 
-    from twin.model import load_hall
     from twin.sim.twin import HallTwin
     from validation.compare import check_reference, errors_k, read_cfd, references
-    from validation.numerics_study import hall_variant
+    from validation.numerics_study import load_hall_variant
 
-    hall_path = HERE / "halls" / f"{hall}.toml"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = hall_variant(hall_path, Path(tmp), turbulence=turbulence) if turbulence else hall_path
-        tw = HallTwin(load_hall(path), airflow="momentum", grid_sequencing=False)
+    model = load_hall_variant(HERE / "halls" / f"{hall}.toml", turbulence=turbulence)
+    tw = HallTwin(model, airflow="momentum", grid_sequencing=False)
     cpu0 = time.process_time()
     swap_solver(tw, variant)
     state = tw.steady()

@@ -59,7 +59,7 @@ from twin.sim.twin import HallTwin
 from twin.thermal.momentum import MomentumSolver, _pair, borda_carnot_loss
 from validation.compare import read_racks
 from validation.imposed_tiles import read_tile_csv, swap_momentum, tile_face_grid, tile_face_values
-from validation.numerics_study import hall_variant
+from validation.numerics_study import load_hall_variant
 
 __all__ = ["PorousLayerSolver", "TileTurbulenceSolver", "layer_intakes", "tile_turbulence", "intake_table"]
 
@@ -177,11 +177,7 @@ def layer_intakes(hall_path: Path, *, lateral_scale: float | None, keep_tile_wal
     """Steady rack intakes (°C) of the momentum model with the CFD-like tile layer (``lateral_scale``
     None: the twin as it is), the tile flows and the energy balance. ``HallTwin.steady`` raises
     NoSteadyState unless the flow converged and the intakes settled, so every answer is a settled one."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = hall_variant(hall_path, Path(tmp), turbulence=turbulence) if turbulence else hall_path
-        twin = HallTwin(load_hall(path), airflow="momentum", grid_sequencing=False)
+    twin = HallTwin(load_hall_variant(hall_path, turbulence=turbulence), airflow="momentum", grid_sequencing=False)
     m = twin.momentum
     assert m is not None
     if tile_turbulence_csv is not None:

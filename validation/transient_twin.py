@@ -47,7 +47,6 @@ import csv
 import dataclasses
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -162,17 +161,11 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
     ``momentum_factory``: called with the new twin before anything is solved, to swap its momentum solver for a
     study's (validation/rack_patch_study.py).
     """
-    from validation.numerics_study import hall_variant
+    from validation.numerics_study import load_hall_variant
 
     probe_every = max(round(probe_s / dt_s), 1)
 
-    with tempfile.TemporaryDirectory(prefix="transient-twin-") as tmp:
-        variant = (hall_variant(hall_path, Path(tmp), cell_m=cell_m, turbulence=turbulence)
-                   if cell_m is not None or turbulence is not None else hall_path)
-        try:
-            hall = load_hall(variant)
-        except HallError as exc:
-            raise ValueError(str(exc).replace(str(variant), f"{hall_path} (with --cell-m/--turbulence)")) from None
+    hall = load_hall_variant(hall_path, cell_m=cell_m, turbulence=turbulence, what="(with --cell-m/--turbulence)")
     cpu0 = time.process_time()
     tw = HallTwin(hall, airflow="momentum", dt_s=dt_s)
     h_ref = voxelize_hall(load_hall(hall_path)).grid.cell_m
