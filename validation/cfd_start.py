@@ -52,14 +52,13 @@ from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin, NoSteadyState
 from twin.thermal.compact import server_airflow_m3s
 from twin.thermal.momentum import FlowNotConverged, MomentumSolver
-from validation.compare import read_racks
+from validation.compare import HALLS, RESULTS, read_racks
 from validation.tile_column_probe import cell_fields
 
 __all__ = ["CfdStart", "cfd_state", "face_velocity_from_cells", "load_fields", "parse_start", "read_start_fields",
            "save_fields", "start_state", "steady_from_cfd"]
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 #: The pressure step: short enough that the velocity hardly moves, long enough that nothing underflows.
 PRESSURE_STEP_S = 1e-3
 
@@ -263,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-outer", type=int, default=None, help="outer iterations of the steady loop at most")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     a = p.parse_args(argv)
-    hall_path = Path(a.hall) if a.hall.endswith(".toml") else HERE / "halls" / f"{a.hall}.toml"
+    hall_path = Path(a.hall) if a.hall.endswith(".toml") else HALLS / f"{a.hall}.toml"
     try:
         if not hall_path.is_file():
             raise ValueError(f"{hall_path}: no such hall file")

@@ -29,9 +29,9 @@ import numpy as np
 from twin.model import load_hall
 from twin.sim.twin import HallTwin
 from twin.thermal.momentum import CHEN_XU_CONSTANT
+from validation.compare import HALLS, RESULTS
 from validation.tile_column_probe import grid_fields, read_fields
 
-HERE = Path(__file__).resolve().parent
 BAND_M = 0.6
 
 
@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     ref = a.reference or a.hall
-    twin, u_twin = twin_plenum(HERE / "halls" / f"{a.hall}.toml")
-    u_cfd = read_fields(HERE / "results" / ref / "fields.npz")["velocity_m_s"].astype(float)
+    twin, u_twin = twin_plenum(HALLS / f"{a.hall}.toml")
+    u_cfd = read_fields(RESULTS / ref / "fields.npz")["velocity_m_s"].astype(float)
     if u_cfd.shape != u_twin.shape:
         print(f"grids differ: CFD {u_cfd.shape}, twin {u_twin.shape}", file=sys.stderr)
         return 1

@@ -50,11 +50,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from twin.thermal.momentum import _DIRS, MomentumSolver, _face_shape, _pair, _side  # noqa: E402
 from validation.cfd_start import FACE_KEYS, face_velocity_from_cells  # noqa: E402
+from validation.compare import HALLS, RESULTS
 from validation.imposed_tiles import swap_momentum  # noqa: E402
 from validation.tile_column_probe import AISLE_X_M, AISLE_Y_M, RACK_TOP_M  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 #: variant → (intake_patch, exhaust_inlet); "a-shear" / "a-normal": (a)'s two parts alone.
 VARIANTS: dict[str, tuple[bool | str, bool]] = {
     "base": (False, False), "a": (True, False), "b": (False, True), "ab": (True, True),
@@ -265,7 +265,7 @@ def held(hall: str, variant: str, out: Path, *, turbulence: str | None = None, c
     its :func:`row_end_flow`. The fields file (1.8 MB) is for :func:`profiles`; the results keep the summary."""
     from validation.transient_twin import compare, march
 
-    hall_path = HERE / "halls" / f"{hall}.toml"
+    hall_path = HALLS / f"{hall}.toml"
     out.mkdir(parents=True, exist_ok=True)
     fields = out / "fields.npz"
     flow = march(hall_path, dt_s=0.25, spin_up_s=spin_up_s, window_s=window_s, start="cfd", hold="temperature",
@@ -293,7 +293,7 @@ def coupled(hall: str, variant: str, out: Path, *, turbulence: str | None = None
     averaged) with the study solver; written to ``out`` as transient_twin.py writes its runs."""
     from validation.transient_twin import compare, march, write
 
-    r = march(HERE / "halls" / f"{hall}.toml", dt_s=0.25, spin_up_s=120.0, window_s=300.0, start="cfd",
+    r = march(HALLS / f"{hall}.toml", dt_s=0.25, spin_up_s=120.0, window_s=300.0, start="cfd",
               turbulence=turbulence, convection=convection, blend=blend,
               momentum_factory=lambda tw: swap_solver(tw, variant))
     cmp = compare(r, RESULTS / f"{hall}-transient")
@@ -313,7 +313,7 @@ def steady(hall: str, variant: str, *, turbulence: str | None = None) -> dict:
     from validation.compare import check_reference, errors_k, read_cfd, references
     from validation.numerics_study import load_hall_variant
 
-    model = load_hall_variant(HERE / "halls" / f"{hall}.toml", turbulence=turbulence)
+    model = load_hall_variant(HALLS / f"{hall}.toml", turbulence=turbulence)
     tw = HallTwin(model, airflow="momentum", grid_sequencing=False)
     cpu0 = time.process_time()
     swap_solver(tw, variant)
@@ -421,8 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("profiles")
     s.add_argument("fields", type=Path, nargs="+")
     a = p.parse_args(argv)
-    if a.cmd != "profiles" and not (HERE / "halls" / f"{a.hall}.toml").is_file():
-        print(f"rack_patch_study: error: {HERE / 'halls' / (a.hall + '.toml')}: no such hall file (a name in "
+    if a.cmd != "profiles" and not (HALLS / f"{a.hall}.toml").is_file():
+        print(f"rack_patch_study: error: {HALLS / f'{a.hall}.toml'}: no such hall file (a name in "
               f"validation/halls/)", file=sys.stderr)
         return 2
     if getattr(a, "blend", None) is not None and not 0.0 <= a.blend <= 1.0:

@@ -28,8 +28,8 @@ import numpy as np
 
 from twin.model import load_hall
 from twin.sim.twin import HallTwin
+from validation.compare import HALLS, RESULTS
 
-HERE = Path(__file__).resolve().parent
 BAND_M = 0.6
 
 
@@ -60,7 +60,7 @@ def twin_tile_flows(hall_path: Path, airflow: str) -> dict[tuple[float, float], 
 def cfd_tile_flows(hall: str) -> dict[tuple[float, float], float]:
     from validation.imposed_tiles import read_tile_csv  # (imposed_tiles imports this module)
 
-    return read_tile_csv(HERE / "results" / hall / "tiles.csv")
+    return read_tile_csv(RESULTS / hall / "tiles.csv")
 
 
 def bands(flows: dict[tuple[float, float], float], x0: float, y_mid: float) -> dict[str, float]:
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("hall")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
-    hall_path = HERE / "halls" / f"{a.hall}.toml"
+    hall_path = HALLS / f"{a.hall}.toml"
     hall = load_hall(hall_path)
     cfd = cfd_tile_flows(a.hall)
     series = {"cfd": cfd, "momentum": twin_tile_flows(hall_path, "momentum"),

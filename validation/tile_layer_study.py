@@ -57,7 +57,7 @@ import numpy as np
 from twin.model import load_hall
 from twin.sim.twin import HallTwin
 from twin.thermal.momentum import MomentumSolver, _pair, borda_carnot_loss
-from validation.compare import read_racks
+from validation.compare import HALLS, RESULTS, read_racks
 from validation.imposed_tiles import read_tile_csv, swap_momentum, tile_face_grid, tile_face_values
 from validation.numerics_study import load_hall_variant
 
@@ -282,12 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     k = sub.add_parser("tile-turbulence", help="k, ε above the tiles of a run_cfd.py --plenum case")
     k.add_argument("case_dir", type=Path)
     k.add_argument("out_csv", type=Path)
-    k.add_argument("--hall", type=Path, default=HERE / "halls" / "aisle-pair.toml")
+    k.add_argument("--hall", type=Path, default=HALLS / "aisle-pair.toml")
     bu = sub.add_parser("budget", help="the cold aisle's air budget of CFD fields and twin solves")
     bu.add_argument("folders", nargs="*", help="CFD results folders with fields.npz")
     bu.add_argument("--twin", nargs="*", default=None,
                     help="twin solves: 'own' (its own tile flows) or a tiles.csv to impose")
-    bu.add_argument("--hall", type=Path, default=HERE / "halls" / "aisle-pair.toml")
+    bu.add_argument("--hall", type=Path, default=HALLS / "aisle-pair.toml")
     tb = sub.add_parser("table", help="intake table of CFD results folders and twin runs")
     tb.add_argument("folders", nargs="+", help="results folders (names under validation/results/ or paths)")
     tb.add_argument("--twin", nargs="*", default=[], type=Path, help="JSON outputs of the twin command")
@@ -295,12 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "twin" and a.imposed_tile_flows is not None:
         from validation.imposed_tiles import imposed_tile_intakes
 
-        res = imposed_tile_intakes(HERE / "halls" / f"{a.hall}.toml", read_tile_csv(a.imposed_tile_flows))
+        res = imposed_tile_intakes(HALLS / f"{a.hall}.toml", read_tile_csv(a.imposed_tile_flows))
         res["intakes_c"] = {k2: round(v, 3) for k2, v in res["intakes_c"].items()}
         print(json.dumps(res, indent=1))
         return 0
     if a.cmd == "twin":
-        res = layer_intakes(HERE / "halls" / f"{a.hall}.toml",
+        res = layer_intakes(HALLS / f"{a.hall}.toml",
                             lateral_scale=None if a.as_is or a.tile_turbulence else a.lateral_scale,
                             keep_tile_wall=a.keep_tile_wall, turbulence=a.turbulence,
                             tile_turbulence_csv=a.tile_turbulence)
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
 
         runs: dict[str, dict[str, tuple[float, float]]] = {}
         for f in a.folders:
-            path = Path(f) if Path(f).exists() else HERE / "results" / f
+            path = Path(f) if Path(f).exists() else RESULTS / f
             runs[f"CFD {f}"] = budget(read_fields(path / "fields.npz"))
         for tw in a.twin or []:
             runs[f"twin {tw}"] = twin_aisle_budget(a.hall, None if tw == "own" else Path(tw))
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cols: dict[str, dict[str, float]] = {}
     for f in a.folders:
-        path = Path(f) if Path(f).exists() else HERE / "results" / f
+        path = Path(f) if Path(f).exists() else RESULTS / f
         cols[path.name] = read_racks(path)
     for tj in a.twin:
         cols[tj.stem] = json.loads(tj.read_text())["intakes_c"]

@@ -63,13 +63,12 @@ from twin.thermal.momentum import FlowNotConverged, TimeStepInfo
 from twin.thermal.transport import TransportOperator
 from validation.cfd_start import CfdStart, parse_start, save_fields, start_state
 from validation.cfd_start import repo_relative as _rel
+from validation.compare import HALLS, RESULTS
 from validation.tile_column_probe import END_STRIP_X_M
 
 __all__ = ["MarchResult", "SeriesSpectrum", "compare", "march", "row_ends", "spectrum"]
 
 HERE = Path(__file__).resolve().parent
-HALLS = HERE / "halls"
-RESULTS = HERE / "results"
 #: Periods shorter than this count as the "fast" part of an intake's variance (the row-end flapping the CFD
 #: shows has periods of tens of seconds; the room's air-change time is about 2 min).
 FAST_PERIOD_S = 60.0
