@@ -32,7 +32,6 @@ against the g = 0 CFD's time mean (``buoyancy-study/plenum-g0-transient``).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -46,7 +45,7 @@ from twin.thermal.momentum import _DIRS, MomentumSolver, wall_distance_m
 from validation.buoyancy_study import intake_errors
 from validation.compare import HALLS, RESULTS, read_cfd
 from validation.imposed_tiles import read_tile_csv, swap_momentum, tile_face_grid, tile_face_values
-from validation.numerics_study import load_hall_variant
+from validation.numerics_study import load_hall_variant, with_convection
 from validation.tile_column_probe import AISLE_CENTRE_Y_M, AISLE_X_M, AISLE_Y_M, END_STRIP_X_M, grid_fields, read_fields
 
 CFD_G0 = "buoyancy-study/plenum-g0-transient"
@@ -179,7 +178,7 @@ def solve(lever: str) -> dict:
     m = tw.momentum
     assert m is not None
     if "convection" in opts:
-        m.settings = dataclasses.replace(m.settings, convection=opts["convection"], tvd_blend=opts["blend"])
+        m.settings = with_convection(m.settings, opts["convection"], opts["blend"])
     if "open" in opts:
         m = swap_momentum(tw, OpenEndStripSolver, open_faces_z=_tile_faces(tw, opts["open"]),
                           open_distance=bool(opts.get("distance")), slip_only=bool(opts.get("slip")),

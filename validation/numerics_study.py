@@ -48,12 +48,12 @@ import twin.sim.twin as twin_module
 from twin.geometry.voxel import voxelize_hall
 from twin.model import HallError, HallModel, load_hall
 from twin.sim.twin import HallTwin, NoSteadyState
-from twin.thermal.momentum import CONVECTION_SCHEMES, TURBULENCE_MODELS
+from twin.thermal.momentum import CONVECTION_SCHEMES, TURBULENCE_MODELS, MomentumSettings
 from twin.thermal.steady import solve_steady_field
 from twin.thermal.transport import linear_upwind_correction_w
 from validation.compare import HALLS, check_reference, errors_k, read_cfd, references
 
-__all__ = ["coarsen_to", "hall_variant", "load_hall_variant", "run_variant"]
+__all__ = ["coarsen_to", "hall_variant", "load_hall_variant", "run_variant", "with_convection"]
 
 
 def _toml_value(value: str | bool | float) -> str:
@@ -101,6 +101,13 @@ def load_hall_variant(hall_path: Path, *, cell_m: float | None = None, turbulenc
             return load_hall(path)
         except HallError as exc:
             raise ValueError(str(exc).replace(str(path), f"{hall_path} {what}")) from None
+
+
+def with_convection(settings: MomentumSettings, convection: str | None, blend: float | None) -> MomentumSettings:
+    """``settings`` with the momentum equations' convection scheme and its deferred correction's weight
+    (``MomentumSettings.convection`` / ``tvd_blend``) replaced where given; None keeps the setting."""
+    return dataclasses.replace(settings, convection=convection or settings.convection,
+                               tvd_blend=settings.tvd_blend if blend is None else blend)
 
 
 def coarsen_to(t_fine: np.ndarray, fluid_fine: np.ndarray, factor: int) -> np.ndarray:
@@ -159,8 +166,7 @@ def run_variant(hall: str, *, cell_m: float | None = None, convection: str | Non
     m = twin.momentum
     assert m is not None
     if convection is not None or blend is not None:
-        m.settings = dataclasses.replace(m.settings, convection=convection or m.settings.convection,
-                                         tvd_blend=m.settings.tvd_blend if blend is None else blend)
+        m.settings = with_convection(m.settings, convection, blend)
     setup_s = time.perf_counter() - t0
     out: dict = {"hall": hall, "cell_m": twin.voxels.grid.cell_m, "cells": twin.voxels.grid.n_cells,
                  "convection": m.settings.convection, "blend": m.settings.tvd_blend if m.settings.convection != "upwind"

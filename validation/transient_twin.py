@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import json
 import sys
 import time
@@ -160,7 +159,7 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
     ``momentum_factory``: called with the new twin before anything is solved, to swap its momentum solver for a
     study's (validation/rack_patch_study.py).
     """
-    from validation.numerics_study import load_hall_variant
+    from validation.numerics_study import load_hall_variant, with_convection
 
     probe_every = max(round(probe_s / dt_s), 1)
 
@@ -207,8 +206,7 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
     else:
         phi = state.flow_phi
     if convection is not None or blend is not None:
-        m.settings = dataclasses.replace(m.settings, convection=convection or m.settings.convection,
-                                         tvd_blend=m.settings.tvd_blend if blend is None else blend)
+        m.settings = with_convection(m.settings, convection, blend)
     cpu_setup = time.process_time() - cpu0
     rc = tw.air.rho_cp
     rise_k = np.where(q[:nr] > 0, state.rack_heat_w / np.maximum(rc * q[:nr], 1e-300), 0.0)
