@@ -33,16 +33,16 @@ import dataclasses
 import json
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from twin.geometry.voxel import voxelize_hall
-from twin.model import HallError, load_hall
 from twin.sim.twin import HallTwin
-from validation.compare import HALLS, RESULTS, read_cfd
+from validation.compare import HALLS, RESULTS, read_cfd, read_racks
+from validation.numerics_study import hall_variant, load_hall_variant
+from validation.tile_column_probe import grid_fields, read_fields
 
 __all__ = ["hall_without_buoyancy", "solve_twin", "intake_errors"]
 
@@ -52,18 +52,7 @@ ROW_END = re.compile(r"0[14]$")  # A01, A04, B01, B04: the racks at the ends of 
 
 def hall_without_buoyancy(hall_path: Path, out_dir: Path, *, turbulence: str | None = None) -> Path:
     """A copy of a hall file with ``[airflow] buoyancy = false`` (and ``turbulence`` when given) added."""
-    text = hall_path.read_text(encoding="utf-8")
-    entries = ["buoyancy = false"] + ([f'turbulence = "{turbulence}"'] if turbulence else [])
-    for key in ("buoyancy", *(["turbulence"] if turbulence else [])):
-        if re.search(rf"(?m)^{key}\s*=", text):
-            raise ValueError(f"{hall_path}: [airflow] {key} is set in the file already")
-    if re.search(r"(?m)^\[airflow\]\s*$", text):
-        text = re.sub(r"(?m)^\[airflow\]\s*$", "[airflow]\n" + "\n".join(entries), text, count=1)
-    else:
-        text += "\n[airflow]\n" + "\n".join(entries) + "\n"
-    out = out_dir / hall_path.name
-    out.write_text(text, encoding="utf-8")
-    return out
+    return hall_variant(hall_path, out_dir, turbulence=turbulence or None, airflow={"buoyancy": False})
 
 
 def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None,
@@ -75,17 +64,8 @@ def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None
     if not np.isfinite(gravity_scale) or gravity_scale < 0.0:
         raise ValueError(f"--gravity-scale must be a finite number >= 0, got {gravity_scale!r}")
     hall_path = HALLS / f"{hall}.toml"
-    with tempfile.TemporaryDirectory(prefix=f"buoyancy-{hall}-") as tmp:
-        if gravity_scale == 0.0:
-            path = hall_without_buoyancy(hall_path, Path(tmp), turbulence=turbulence)
-        else:
-            from validation.numerics_study import hall_variant
-
-            path = hall_variant(hall_path, Path(tmp), turbulence=turbulence) if turbulence else hall_path
-        try:
-            model = load_hall(path)
-        except HallError as exc:
-            raise ValueError(str(exc).replace(str(path), f"{hall_path} (study copy)")) from None
+    model = load_hall_variant(hall_path, turbulence=turbulence or None,
+                              airflow={"buoyancy": False} if gravity_scale == 0.0 else None)
     sequencing = None if gravity_scale in (0.0, 1.0) and tile_flows_csv is None else False
     twin = HallTwin(model, airflow="momentum", grid_sequencing=sequencing)
     m = twin.momentum
@@ -100,13 +80,9 @@ def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None
     t0 = time.process_time()
     state = twin.steady()
     cpu_s = time.process_time() - t0
-    g = twin.voxels.grid
-    t = np.full(g.shape, np.nan)
-    t.ravel()[twin.net.fluid_flat] = state.t_air_c
-    u = m.cell_velocity_m_s()
-    u[~m.fluid] = np.nan
+    fields = grid_fields(twin, state.t_air_c)
     vox = voxelize_hall(model)
-    intakes = {r.name: float(t.ravel()[r.intake].mean()) for r in vox.racks}
+    intakes = {r.name: float(fields["t_c"].ravel()[r.intake].mean()) for r in vox.racks}
     heat_in_w = float(state.rack_heat_w.sum() + twin.mover_heat_w(state).sum())
     removed_w = float(state.crah_heat_removed_w.sum())
     meta = {"hall": hall, "gravity_scale": gravity_scale, "buoyancy": m.settings.buoyancy,
@@ -116,8 +92,7 @@ def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None
             "outer_iterations": state.extra.get("steady", {}).get("outer_iterations"),
             "energy_balance_error": (heat_in_w - removed_w) / heat_in_w,
             "intakes_c": {k: round(v, 3) for k, v in intakes.items()}}
-    return {"t_c": t, "velocity_m_s": u, "x_m": g.centers(0), "y_m": g.centers(1), "z_m": g.centers(2),
-            "t_intake_c": np.array(list(intakes.values())), "meta": meta}
+    return {**fields, "t_intake_c": np.array(list(intakes.values())), "meta": meta}
 
 
 def intake_errors(twin_c: dict[str, float], cfd_c: dict[str, float]) -> dict[str, float]:
@@ -147,10 +122,8 @@ def _row_end_steadiness(folder: Path, meta: dict) -> str:
 
 
 def _load_twin(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    with np.load(path) as z:
-        fields = {k: z[k] for k in z.files if k != "meta"}
-        meta = json.loads(str(z["meta"]))
-    return fields, meta
+    fields = read_fields(path)
+    return fields, json.loads(str(fields.pop("meta")))
 
 
 def compare(cfd_folder: str, twin_paths: list[Path]) -> int:
@@ -161,16 +134,11 @@ def compare(cfd_folder: str, twin_paths: list[Path]) -> int:
 
     folder = Path(cfd_folder) if Path(cfd_folder).exists() else RESULTS / cfd_folder
     cfd_c, cfd_meta = read_cfd(folder)
-    with np.load(folder / "fields.npz") as z:
-        cfd = {k: z[k] for k in z.files}
+    cfd = read_fields(folder / "fields.npz")
     twins = [(p.stem, *_load_twin(p)) for p in twin_paths]
     print(f"CFD {folder.name}: {cfd_meta.get('buoyancy')}; iterations {cfd_meta.get('iterations')}, averaged over the "
           f"last {cfd_meta.get('averaged_over_last_iterations')}")
-    spread = {}
-    with open(folder / "racks.csv") as f:
-        for row in f.read().splitlines()[1:]:
-            cols = row.split(",")
-            spread[cols[0]] = float(cols[5])
+    spread = read_racks(folder, "t_intake_spread_k")
     print(_row_end_steadiness(folder, cfd_meta))
     print("\n| rack | CFD | CFD spread K | " + " | ".join(name for name, _, _ in twins) + " |")
     print("|---|---:|---:|" + "---:|" * len(twins))

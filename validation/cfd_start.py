@@ -39,27 +39,26 @@ that carry the movers' flows exactly (its transport conserves energy only on suc
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from twin.model import HallError, load_hall
+from twin.model import HallError
 from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin, NoSteadyState
 from twin.thermal.compact import server_airflow_m3s
 from twin.thermal.momentum import FlowNotConverged, MomentumSolver
+from validation.compare import HALLS, RESULTS, read_racks
+from validation.tile_column_probe import cell_fields
 
-__all__ = ["CfdStart", "cfd_state", "face_velocity_from_cells", "load_fields", "parse_start", "save_fields",
-           "start_state", "steady_from_cfd"]
+__all__ = ["CfdStart", "cfd_state", "face_velocity_from_cells", "load_fields", "parse_start", "read_start_fields",
+           "save_fields", "start_state", "steady_from_cfd"]
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 #: The pressure step: short enough that the velocity hardly moves, long enough that nothing underflows.
 PRESSURE_STEP_S = 1e-3
 
@@ -81,27 +80,42 @@ def parse_start(start: str, hall_stem: str) -> Path | None:
     return path / "fields.npz" if path.is_dir() else path
 
 
-def load_fields(path: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """T (°C, grid-shaped) and cell-centred velocity (m/s, (nx, ny, nz, 3)) of a CFD ``fields.npz`` on a grid
-    of ``shape``. ValueError naming the file and the key for a missing key or another grid."""
+#: A twin's own face velocities in a fields.npz (:func:`save_fields`), beside the CFD layout's cell-centred ones.
+FACE_KEYS = ("face_ux_m_s", "face_uy_m_s", "face_uz_m_s")
+#: A k-ε twin's k and ε in a fields.npz (:func:`save_fields`); a CFD's has none.
+K_EPS_KEYS = ("k_m2s2", "eps_m2s3")
+
+
+def read_start_fields(path: Path, shape: tuple[int, int, int]) -> dict[str, np.ndarray]:
+    """What a start takes from a fields.npz on a grid of ``shape``, as float arrays, in one read: T (°C,
+    grid-shaped) and cell-centred velocity (m/s, (nx, ny, nz, 3)), and the face velocities and k, ε where the
+    file holds them. ValueError naming the file and the key for a missing key or another grid."""
     if not path.is_file():
         raise ValueError(f"{path}: no such CFD fields file (expected run_cfd.py's fields.npz)")
     with np.load(path) as d:
         for key in ("t_c", "velocity_m_s"):
             if key not in d.files:
                 raise ValueError(f"{path}: key {key!r} missing; a CFD fields.npz has t_c and velocity_m_s")
-        t_c = np.asarray(d["t_c"], dtype=float)
-        u_c = np.asarray(d["velocity_m_s"], dtype=float)
+        out = {k: np.asarray(d[k], dtype=float) for k in ("t_c", "velocity_m_s", *FACE_KEYS, *K_EPS_KEYS)
+               if k in d.files}
+    t_c, u_c = out["t_c"], out["velocity_m_s"]
     if t_c.shape != shape or u_c.shape != (*shape, 3):
         raise ValueError(f"{path}: t_c has shape {t_c.shape} and velocity_m_s {u_c.shape}; the hall's grid needs "
                          f"{shape} and {(*shape, 3)} (a CFD of this hall on its own grid)")
-    return t_c, u_c
+    return out
 
 
-def face_velocity_from_cells(u_cell: np.ndarray, active: list[np.ndarray]) -> list[np.ndarray]:
+def load_fields(path: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """T (°C, grid-shaped) and cell-centred velocity (m/s, (nx, ny, nz, 3)) of a CFD ``fields.npz`` on a grid
+    of ``shape`` (:func:`read_start_fields`)."""
+    fields = read_start_fields(path, shape)
+    return fields["t_c"], fields["velocity_m_s"]
+
+
+def face_velocity_from_cells(u_cell: np.ndarray, active: list[np.ndarray] | None = None) -> list[np.ndarray]:
     """Face-normal velocities (the momentum solver's staggered arrays) from cell-centred ones: on each face
-    the mean of its two cells' normal component; zero where the face is not ``active`` (solids, sides, closed
-    panels) or either cell has no value (NaN)."""
+    the mean of its two cells' normal component; zero on the domain's sides, where either cell has no value
+    (NaN: a solid) and, when given, where the face is not ``active`` (solids, sides, closed panels)."""
     out = []
     for a in range(3):
         comp = np.moveaxis(u_cell[..., a], a, 0)
@@ -109,7 +123,7 @@ def face_velocity_from_cells(u_cell: np.ndarray, active: list[np.ndarray]) -> li
         face = np.zeros((comp.shape[0] + 1, *comp.shape[1:]))
         face[1:-1] = np.where(np.isfinite(inner), inner, 0.0)
         face = np.moveaxis(face, 0, a)
-        out.append(np.where(active[a], face, 0.0))
+        out.append(face if active is None else np.where(active[a], face, 0.0))
     return out
 
 
@@ -128,35 +142,29 @@ class CfdStart:
     t_filled_cells: int               # fluid cells without a CFD value (filled with the mean; 0 on a matching grid)
 
 
-FACE_KEYS = ("face_ux_m_s", "face_uy_m_s", "face_uz_m_s")
-
-
 def save_fields(path: Path, m: MomentumSolver, t_fluid_c: np.ndarray) -> None:
     """The twin's current field in a CFD's fields.npz layout (T and cell-centred velocity, NaN in solids), with
     its own face velocities beside them (``face_u?_m_s``), which :func:`cfd_state` takes instead of the
     cell-centre average unless told otherwise: a twin's field carried from one study to the next unsmoothed."""
-    t = np.full(m.shape, np.nan)
-    t.ravel()[m.fluid_flat] = t_fluid_c
-    u = m.cell_velocity_m_s()
-    u[~m.fluid] = np.nan
+    t, u = cell_fields(m, t_fluid_c)
     path.parent.mkdir(parents=True, exist_ok=True)
-    turbulence = {"k_m2s2": m.k, "eps_m2s3": m.eps} if m.k is not None and m.eps is not None else {}
+    turbulence = dict(zip(K_EPS_KEYS, (m.k, m.eps), strict=True)) if m.k is not None and m.eps is not None else {}
     np.savez_compressed(path, t_c=t, velocity_m_s=u, **{k: m.u[a] for a, k in enumerate(FACE_KEYS)}, **turbulence)
 
 
 def cfd_state(m: MomentumSolver, fields_path: Path, mover_flow_m3s: np.ndarray, *,
-              from_cells: bool = False) -> tuple[np.ndarray, CfdStart]:
+              from_cells: bool = False, fields: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, CfdStart]:
     """Set the solver's field (u, p; k-ε: k and ε reset) from a CFD's fields and return T per fluid cell
     (FluidNetwork order) and what the conversion did (module docstring, steps 1–4). A file written by
-    :func:`save_fields` gives its face velocities directly (still projected), unless ``from_cells``."""
-    t_grid, u_cell = load_fields(fields_path, m.shape)
+    :func:`save_fields` gives its face velocities directly (still projected), unless ``from_cells``.
+    ``fields``: the file's contents as :func:`read_start_fields` gives them, when the caller has read it."""
+    d = read_start_fields(fields_path, m.shape) if fields is None else fields
+    t_grid, u_cell = d["t_c"], d["velocity_m_s"]
     q = np.asarray(mover_flow_m3s, dtype=float)
     s_grid = m.sources_m3s(q)
     m.reset()
-    with np.load(fields_path) as d:
-        faces = [np.asarray(d[k], dtype=float) for k in FACE_KEYS] if all(k in d.files for k in FACE_KEYS) else None
-        k_eps = ((np.asarray(d["k_m2s2"], dtype=float), np.asarray(d["eps_m2s3"], dtype=float))
-                 if "k_m2s2" in d.files and "eps_m2s3" in d.files and m.keps else None)
+    faces = [d[k] for k in FACE_KEYS] if all(k in d for k in FACE_KEYS) else None
+    k_eps = (d[K_EPS_KEYS[0]], d[K_EPS_KEYS[1]]) if all(k in d for k in K_EPS_KEYS) and m.keps else None
     if faces is not None and not from_cells:
         m.u = [np.where(m.active[a], faces[a], 0.0) for a in range(3)]
     else:
@@ -197,11 +205,12 @@ def start_state(tw: HallTwin, fields_path: Path, *, from_cells: bool = False) ->
     if m is None:
         raise ValueError("a CFD start needs the momentum model")
     state = tw.initial_state()
-    t_grid, _ = load_fields(fields_path, m.shape)
+    fields = read_start_fields(fields_path, m.shape)  # read once: the intakes below and the conversion
+    t_grid = fields["t_c"]
     t_in = tw.intake_c(np.where(np.isfinite(t_grid), t_grid, np.nanmean(t_grid)).ravel()[m.fluid_flat])
     nr = tw.n_racks
     state.rack_flow_m3s = server_airflow_m3s(tw.racks, t_in[:nr], state.rack_it_w * state.rack_powered)
-    t_air, info = cfd_state(m, fields_path, tw.mover_flow_m3s(state), from_cells=from_cells)
+    t_air, info = cfd_state(m, fields_path, tw.mover_flow_m3s(state), from_cells=from_cells, fields=fields)
     state.t_air_c = t_air
     state.t_intake_c = t_in[:nr]
     state.t_return_c = t_in[tw._crah]
@@ -214,12 +223,9 @@ def steady_from_cfd(hall_path: Path, fields_path: Path, *, turbulence: str | Non
                     max_outer: int | None = None) -> dict:
     """HallTwin.steady (momentum, no grid sequencing) warm-started from the CFD's state: outer iterations and
     intakes, with the intakes of the start (the CFD field read through the twin's intake cells)."""
-    from validation.numerics_study import hall_variant
+    from validation.numerics_study import load_hall_variant
 
-    with tempfile.TemporaryDirectory(prefix="cfd-start-") as tmp:
-        variant = hall_variant(hall_path, Path(tmp), turbulence=turbulence) if turbulence else hall_path
-        hall = load_hall(variant)
-    tw = HallTwin(hall, airflow="momentum", grid_sequencing=False)
+    tw = HallTwin(load_hall_variant(hall_path, turbulence=turbulence), airflow="momentum", grid_sequencing=False)
     cpu0 = time.process_time()
     state, info = start_state(tw, fields_path)
     start_in = tw.intake_c(state.t_air_c)
@@ -247,11 +253,6 @@ def steady_from_cfd(hall_path: Path, fields_path: Path, *, turbulence: str | Non
             "cpu_s": round(time.process_time() - cpu0, 1)}
 
 
-def _cfd_intakes(folder: Path) -> dict[str, float]:
-    with open(folder / "racks.csv", newline="") as f:
-        return {f"in.{r['rack']}": float(r["t_intake_c"]) for r in csv.DictReader(f)}
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("hall", help="a hall name in validation/halls/ or a .toml path")
@@ -261,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-outer", type=int, default=None, help="outer iterations of the steady loop at most")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     a = p.parse_args(argv)
-    hall_path = Path(a.hall) if a.hall.endswith(".toml") else HERE / "halls" / f"{a.hall}.toml"
+    hall_path = Path(a.hall) if a.hall.endswith(".toml") else HALLS / f"{a.hall}.toml"
     try:
         if not hall_path.is_file():
             raise ValueError(f"{hall_path}: no such hall file")
@@ -271,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     except (HallError, OSError, ValueError, NoSteadyState, FlowNotConverged) as exc:
         print(f"cfd_start: error: {exc}", file=sys.stderr)
         return 1
-    ref = _cfd_intakes(fields.parent) if (fields.parent / "racks.csv").is_file() else {}
+    ref = ({f"in.{rack}": t_c for rack, t_c in read_racks(fields.parent).items()}
+           if (fields.parent / "racks.csv").is_file() else {})
     if a.json:
         print(json.dumps({**out, "cfd_c": ref}, indent=1))
         return 0

@@ -43,8 +43,9 @@ import numpy as np
 from twin.geometry.voxel import voxelize_hall
 from twin.model import load_hall
 
-__all__ = ["FINE_SUFFIX", "SETTLED_RANGE_K", "SPEED_TARGET_HALL", "check_reference", "compare_hall", "grid_pairs",
-           "hall_names", "hot_rack_ranking", "read_cfd", "read_vti_cells", "references", "twin_intakes_c"]
+__all__ = ["FINE_SUFFIX", "SETTLED_RANGE_K", "SPEED_TARGET_HALL", "check_reference", "compare_hall", "errors_k",
+           "grid_pairs", "hall_names", "hot_rack_ranking", "read_cfd", "read_racks", "read_vti_cells", "references",
+           "twin_intakes_c"]
 
 HERE = Path(__file__).resolve().parent
 HALLS = HERE / "halls"
@@ -89,23 +90,6 @@ def twin_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from twin.cli import main; sys.exit(main())"]
 
 
-def hall_with_airflow_key(hall_path: Path, key: str, value: str, out_dir: Path) -> Path:
-    """A copy of a hall file in ``out_dir`` with ``[airflow] key = "value"`` set (added to its [airflow] table,
-    or a new table at the end)."""
-    lines = hall_path.read_text(encoding="utf-8").splitlines()
-    entry = f'{key} = "{value}"'
-    if any(re.match(rf"\s*{re.escape(key)}\s*=", ln) for ln in lines):
-        raise ValueError(f"{hall_path}: [airflow] {key} is set in the file already; edit it there")
-    header = [i for i, ln in enumerate(lines) if ln.strip() == "[airflow]"]
-    if header:
-        lines.insert(header[0] + 1, entry)
-    else:
-        lines += ["", "[airflow]", entry]
-    out = out_dir / hall_path.name
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return out
-
-
 def _children_cpu_s() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -117,7 +101,9 @@ def twin_intakes_c(hall_path: Path, out_dir: Path, *, airflow: str | None = None
 
     The summary gains ``cpu_s``: the CPU time (user + system) of the whole ``twin run`` process."""
     if turbulence:
-        hall_path = hall_with_airflow_key(hall_path, "turbulence", turbulence, out_dir)
+        from validation.numerics_study import hall_variant  # (numerics_study imports this module)
+
+        hall_path = hall_variant(hall_path, out_dir, turbulence=turbulence)
     cmd = [*twin_command(), "run", str(hall_path), "--steady", "--json", "--out", str(out_dir / "run")]
     if airflow:
         cmd += ["--airflow", airflow]
@@ -133,13 +119,19 @@ def twin_intakes_c(hall_path: Path, out_dir: Path, *, airflow: str | None = None
     return {m.name: float(flat[m.intake].mean()) for m in vox.racks}, summary
 
 
+def read_racks(folder: Path | str, column: str = "t_intake_c") -> dict[str, float]:
+    """One column of a CFD results folder's racks.csv per rack (default the intake, °C; a hall name means
+    ``results/<hall>``)."""
+    folder = RESULTS / folder if isinstance(folder, str) else folder
+    with open(folder / "racks.csv", newline="") as f:
+        return {r["rack"]: float(r[column]) for r in csv.DictReader(f)}
+
+
 def read_cfd(folder: Path | str) -> tuple[dict[str, float], dict]:
     """(intake °C per rack, meta) of one CFD results folder (a hall name means ``results/<hall>``)."""
     folder = RESULTS / folder if isinstance(folder, str) else folder
-    with open(folder / "racks.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    meta = json.loads((folder / "meta.json").read_text())
-    return {r["rack"]: float(r["t_intake_c"]) for r in rows}, meta
+    intakes = read_racks(folder)
+    return intakes, json.loads((folder / "meta.json").read_text())
 
 
 def hall_names(results: Path = RESULTS) -> list[str]:
@@ -182,7 +174,8 @@ def check_reference(metas: dict[str, dict]) -> tuple[str, str]:
     return "steady", f"{what}; no transient run yet: unconverged SIMPLE mean, provisional"
 
 
-def _errors(twin: dict[str, float], cfd: dict[str, float]) -> dict:
+def errors_k(twin: dict[str, float], cfd: dict[str, float]) -> dict:
+    """Twin − CFD intake errors over the CFD's racks: RMS, largest |error| and mean, K (rounded to mK)."""
     err = np.array([twin[name] - cfd[name] for name in cfd])
     return {"rms_k": round(float(np.sqrt(np.mean(err**2))), 3), "max_abs_k": round(float(np.abs(err).max()), 3),
             "mean_k": round(float(err.mean()), 3)}
@@ -242,9 +235,9 @@ def compare_hall(hall: str, *, airflow: str | None = None, turbulence: str | Non
         "racks": racks,
         "reference": kind,
         "reference_reason": reason,
-        **_errors(twin, cfd),
+        **errors_k(twin, cfd),
         "ranking": hot_rack_ranking(twin, cfd),
-        "by_reference": {k: _errors(twin, v[0]) for k, v in refs.items()},
+        "by_reference": {k: errors_k(twin, v[0]) for k, v in refs.items()},
         "cfd_wall_s": steady_meta.get("wall_s"),
         "cfd_cells": steady_meta.get("cells"),
         "transient_cfd_wall_s": metas["transient"].get("wall_s") if "transient" in metas else None,

@@ -6,8 +6,9 @@ Usage::
     python -m validation.endstrip_study profile R/*.npz          # the table against the g = 0 CFD
     python -m validation.endstrip_study cfd tile-study/split-k-transient aisle-pair-transient   # CFD profiles only
 
-(R = validation/results/endstrip-study.) ``run``: aisle-pair with buoyancy off (``buoyancy_study``'s hall copy,
-``[airflow] buoyancy = false``), the twin's steady momentum solve (one flow solve; T on it), with one lever:
+(R = validation/results/endstrip-study.) ``run``: aisle-pair with buoyancy off (a hall copy with
+``[airflow] buoyancy = false``, as ``buoyancy_study``'s), the twin's steady momentum solve (one flow solve; T on
+it), with one lever:
 
 * ``base``: the hall as it is (Chen–Xu, upwind U), grid sequencing off (each lever is solved the same way);
 * ``k-epsilon``; ``lu-0.5`` / ``lu-1`` (linear-upwind U, deferred-correction weight 0.5 / 1); ``tvd-1``;
@@ -31,28 +32,23 @@ against the g = 0 CFD's time mean (``buoyancy-study/plenum-g0-transient``).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from twin.geometry.voxel import voxelize_hall
-from twin.model import load_hall
 from twin.sim.twin import HallTwin
 from twin.thermal.momentum import _DIRS, MomentumSolver, wall_distance_m
-from validation.buoyancy_study import hall_without_buoyancy, intake_errors
+from validation.buoyancy_study import intake_errors
 from validation.compare import HALLS, RESULTS, read_cfd
 from validation.imposed_tiles import read_tile_csv, swap_momentum, tile_face_grid, tile_face_values
+from validation.numerics_study import load_hall_variant, with_convection
+from validation.tile_column_probe import AISLE_CENTRE_Y_M, AISLE_X_M, AISLE_Y_M, END_STRIP_X_M, grid_fields, read_fields
 
 CFD_G0 = "buoyancy-study/plenum-g0-transient"
-FAR_STRIP_X_M = 4.725  # the far end's last tile strip (aisle-pair: tiles x 2.4–4.8 m, 0.15 m cells)
-NEAR_STRIP_X_M = 2.475
-AISLE_CENTRE_Y_M = (2.85, 3.15)  # the two cells either side of the aisle's centre line (y 3.0 m)
-AISLE_Y_M = (2.4, 3.6)
 STRIP_Z_M = (0.225, 0.525, 0.975, 1.425)
 ALONG_X_M = (4.125, 4.275, 4.425, 4.575, 4.725, 4.875)
 PLANE_Z_M = (0.075, 0.525, 0.975, 1.425, 1.875)
@@ -176,18 +172,13 @@ def solve(lever: str) -> dict:
     """aisle-pair at g = 0 with one lever (see the module docstring): fields on the solve's grid and intakes."""
     opts = LEVERS[lever]
     hall_path = HALLS / "aisle-pair.toml"
-    with tempfile.TemporaryDirectory(prefix="endstrip-") as tmp:
-        path = hall_without_buoyancy(hall_path, Path(tmp), turbulence=opts.get("turbulence"))
-        if "cell_m" in opts:
-            from validation.numerics_study import hall_variant
-
-            path = hall_variant(path, Path(tmp), cell_m=opts["cell_m"])  # rewrites the copy in place
-        model = load_hall(path)
+    model = load_hall_variant(hall_path, cell_m=opts.get("cell_m"), turbulence=opts.get("turbulence"),
+                              airflow={"buoyancy": False})
     tw = HallTwin(model, airflow="momentum", grid_sequencing=False)
     m = tw.momentum
     assert m is not None
     if "convection" in opts:
-        m.settings = dataclasses.replace(m.settings, convection=opts["convection"], tvd_blend=opts["blend"])
+        m.settings = with_convection(m.settings, opts["convection"], opts["blend"])
     if "open" in opts:
         m = swap_momentum(tw, OpenEndStripSolver, open_faces_z=_tile_faces(tw, opts["open"]),
                           open_distance=bool(opts.get("distance")), slip_only=bool(opts.get("slip")),
@@ -201,11 +192,8 @@ def solve(lever: str) -> dict:
     m = tw.momentum
     assert m is not None
     g = tw.voxels.grid
-    t = np.full(g.shape, np.nan)
-    t.ravel()[tw.net.fluid_flat] = state.t_air_c
-    u = m.cell_velocity_m_s()
-    u[~m.fluid] = np.nan
-    intakes = {r.name: float(t.ravel()[r.intake].mean()) for r in voxelize_hall(model).racks}
+    fields = grid_fields(tw, state.t_air_c)
+    intakes = {r.name: float(fields["t_c"].ravel()[r.intake].mean()) for r in voxelize_hall(model).racks}
     i, j, k = _tile_faces(tw, "all")
     x_t = g.centers(0)[i]
     strip_q = {f"{xv:.4f}": float(np.sum(m.u[2][i, j, k][x_t == xv]) * g.cell_m ** 2) for xv in np.unique(x_t)}
@@ -217,8 +205,7 @@ def solve(lever: str) -> dict:
             "final_residuals": None if info is None else [float(x) for x in info.history[-1]],
             "intakes_c": {n: round(v, 3) for n, v in intakes.items()}, "strip_flows_m3s": strip_q,
             "split_calibration": split_info}
-    return {"t_c": t, "velocity_m_s": u, "x_m": g.centers(0), "y_m": g.centers(1), "z_m": g.centers(2),
-            "t_intake_c": np.array(list(intakes.values())), "meta": meta}
+    return {**fields, "t_intake_c": np.array(list(intakes.values())), "meta": meta}
 
 
 def _box_mean(f: dict, comp: int, x: tuple[float, float], y: tuple[float, float], z: tuple[float, float]) -> float:
@@ -228,19 +215,20 @@ def _box_mean(f: dict, comp: int, x: tuple[float, float], y: tuple[float, float]
     return float(np.nanmean(np.asarray(f["velocity_m_s"])[sel][..., comp]))
 
 
-def profiles(f: dict, h: float = 0.15) -> dict:
+def profiles(f: dict, cell_m: float = 0.15) -> dict:
     """The end-strip bench's profiles of one field (CFD or twin), averaged onto 0.15 m cells."""
     def cell(c: float) -> tuple[float, float]:
-        return c - h / 2, c + h / 2
+        return c - cell_m / 2, c + cell_m / 2
 
     zc = [cell(z) for z in STRIP_Z_M]
     return {
-        "far_strip_uz": [_box_mean(f, 2, cell(FAR_STRIP_X_M), AISLE_CENTRE_Y_M, z) for z in zc],
-        "near_strip_uz": [_box_mean(f, 2, cell(NEAR_STRIP_X_M), AISLE_CENTRE_Y_M, z) for z in zc],
+        "far_strip_uz": [_box_mean(f, 2, cell(END_STRIP_X_M["far"]), AISLE_CENTRE_Y_M, z) for z in zc],
+        "near_strip_uz": [_box_mean(f, 2, cell(END_STRIP_X_M["near"]), AISLE_CENTRE_Y_M, z) for z in zc],
         "along_uz_z0.525": [_box_mean(f, 2, cell(x), AISLE_CENTRE_Y_M, cell(0.525)) for x in ALONG_X_M],
         "along_uz_z0.975": [_box_mean(f, 2, cell(x), AISLE_CENTRE_Y_M, cell(0.975)) for x in ALONG_X_M],
         # the far end plane x = 4.8 m: mean of the cells either side, over the aisle's width
-        "far_plane_ux": [_box_mean(f, 0, (4.8 - h, 4.8 + h), AISLE_Y_M, cell(z)) for z in PLANE_Z_M],
+        "far_plane_ux": [_box_mean(f, 0, (AISLE_X_M[1] - cell_m, AISLE_X_M[1] + cell_m), AISLE_Y_M, cell(z))
+                         for z in PLANE_Z_M],
     }
 
 
@@ -249,12 +237,12 @@ def _rms(a: list[float], b: list[float]) -> float:
 
 
 def profile_table(paths: list[Path], cfd: str = CFD_G0) -> dict:
-    ref = dict(np.load(RESULTS / cfd / "fields.npz"))
+    ref = read_fields(RESULTS / cfd / "fields.npz")
     cfd_c, _ = read_cfd(cfd)
     p_ref = profiles(ref)
     out = {"cfd": {"name": cfd, **p_ref, "intakes_c": cfd_c}}
     for path in paths:
-        d = dict(np.load(path, allow_pickle=True))
+        d = read_fields(path, allow_pickle=True)
         meta = json.loads(str(d["meta"])) if d["meta"].dtype.kind in "US" else d["meta"].item()
         p = profiles(d)
         tw = meta["intakes_c"]
@@ -325,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(t, indent=1))
     else:
         for folder in args.folders:
-            p_ = profiles(dict(np.load(RESULTS / folder / "fields.npz")))
+            p_ = profiles(read_fields(RESULTS / folder / "fields.npz"))
             print(folder, {k: _fmt(v) for k, v in p_.items()})
     return 0
 

@@ -45,12 +45,12 @@ import numpy as np
 from twin.model import HallModel, load_hall
 from twin.sim.twin import HallTwin
 from twin.thermal.momentum import MomentumSolver
+from validation.compare import HALLS, RESULTS, errors_k, read_racks
 from validation.tile_flows import tile_face_cells
 
 __all__ = ["ImposedFaceSolver", "floor_supply_m3s", "impose_tile_flows", "imposed_tile_intakes", "read_tile_csv",
            "swap_momentum", "tile_face_grid", "tile_face_values"]
 
-HERE = Path(__file__).resolve().parent
 
 
 class ImposedFaceSolver(MomentumSolver):
@@ -107,7 +107,7 @@ def read_tile_csv(path: Path, column: str = "flow_m3s") -> dict[tuple[float, flo
 
 
 def cfd_tiles(reference: str) -> dict[tuple[float, float], float]:
-    return read_tile_csv(HERE / "results" / reference / "tiles.csv")
+    return read_tile_csv(RESULTS / reference / "tiles.csv")
 
 
 def tile_face_values(twin: HallTwin, per_tile: dict[tuple[float, float], float], source: str | Path) -> np.ndarray:
@@ -206,17 +206,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     ref = a.reference or a.hall
-    hall_path = HERE / "halls" / f"{a.hall}.toml"
-    cfd_rows = list(csv.DictReader(open(HERE / "results" / ref / "racks.csv")))
-    cfd = {r["rack"]: float(r["t_intake_c"]) for r in cfd_rows}
+    hall_path = HALLS / f"{a.hall}.toml"
+    cfd = read_racks(RESULTS / ref)
     tiles = cfd_tiles(ref)
     uniform = {k: 1.0 for k in tiles}
     inputs = {"twin": None, "imposed": tiles, "uniform": uniform}
     runs = {name: imposed_tile_intakes(hall_path, inputs[name], tol=a.tol) for name in a.runs.split(",")}
     table = {}
     for name, res in runs.items():
-        err = np.array([res["intakes_c"][r] - cfd[r] for r in cfd])
-        table[name] = {"rms_k": round(float(np.sqrt(np.mean(err**2))), 3), "mean_k": round(float(err.mean()), 3),
+        err = errors_k(res["intakes_c"], cfd)
+        table[name] = {"rms_k": err["rms_k"], "mean_k": err["mean_k"],
                        "intakes_c": {r: round(res["intakes_c"][r], 3) for r in cfd},
                        **({"tiles": res["tiles"]} if "tiles" in res else {}), "energy": res["energy"]}
     if a.json:

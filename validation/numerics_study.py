@@ -46,34 +46,68 @@ import numpy as np
 
 import twin.sim.twin as twin_module
 from twin.geometry.voxel import voxelize_hall
-from twin.model import HallError, load_hall
+from twin.model import HallError, HallModel, load_hall
 from twin.sim.twin import HallTwin, NoSteadyState
-from twin.thermal.momentum import CONVECTION_SCHEMES, TURBULENCE_MODELS
+from twin.thermal.momentum import CONVECTION_SCHEMES, TURBULENCE_MODELS, MomentumSettings
 from twin.thermal.steady import solve_steady_field
 from twin.thermal.transport import linear_upwind_correction_w
-from validation.compare import HALLS, check_reference, read_cfd, references
+from validation.compare import HALLS, check_reference, errors_k, read_cfd, references
 
-__all__ = ["coarsen_to", "hall_variant", "run_variant"]
+__all__ = ["coarsen_to", "hall_variant", "load_hall_variant", "run_variant", "with_convection"]
 
 
-def hall_variant(hall_path: Path, out_dir: Path, *, cell_m: float | None = None,
-                 turbulence: str | None = None) -> Path:
-    """A copy of a hall file with ``[hall] cell_m`` and/or ``[airflow] turbulence`` replaced."""
+def _toml_value(value: str | bool | float) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def hall_variant(hall_path: Path, out_dir: Path, *, cell_m: float | None = None, turbulence: str | None = None,
+                 airflow: dict[str, str | bool | float] | None = None) -> Path:
+    """A copy of a hall file in ``out_dir`` with ``[hall] cell_m`` replaced and/or keys added to its ``[airflow]``
+    table (a new table at the end if it has none): ``airflow``'s (e.g. ``{"buoyancy": False}``), then
+    ``turbulence``. A key the file sets already is a ValueError naming the file and the key: the study changes
+    what it says it changes, and the hall file stays the source of everything else."""
     text = hall_path.read_text(encoding="utf-8")
     if cell_m is not None:
         text, n = re.subn(r"(?m)^cell_m\s*=.*$", f"cell_m = {cell_m!r}", text)
         if n != 1:
             raise ValueError(f"{hall_path}: expected one [hall] cell_m line, found {n}")
-    if turbulence is not None:
-        if re.search(r"(?m)^turbulence\s*=", text):
-            raise ValueError(f"{hall_path}: [airflow] turbulence is set in the file already")
+    added = {**(airflow or {}), **({} if turbulence is None else {"turbulence": turbulence})}
+    for key in added:
+        if re.search(rf"(?m)^{re.escape(key)}\s*=", text):
+            raise ValueError(f"{hall_path}: [airflow] {key} is set in the file already")
+    if added:
+        entries = "\n".join(f"{key} = {_toml_value(value)}" for key, value in added.items())
         if re.search(r"(?m)^\[airflow\]\s*$", text):
-            text = re.sub(r"(?m)^\[airflow\]\s*$", f'[airflow]\nturbulence = "{turbulence}"', text, count=1)
+            text = re.sub(r"(?m)^\[airflow\]\s*$", lambda _: "[airflow]\n" + entries, text, count=1)
         else:
-            text += f'\n[airflow]\nturbulence = "{turbulence}"\n'
+            text += "\n[airflow]\n" + entries + "\n"
     out = out_dir / hall_path.name
     out.write_text(text, encoding="utf-8")
     return out
+
+
+def load_hall_variant(hall_path: Path, *, cell_m: float | None = None, turbulence: str | None = None,
+                      airflow: dict[str, str | bool | float] | None = None, what: str = "(study copy)") -> HallModel:
+    """The validated hall of :func:`hall_variant`'s copy (the hall file itself when nothing is changed), the copy
+    written to a temporary folder and read back. A copy the hall's checks refuse is a ValueError that names
+    ``hall_path`` and ``what`` (how the copy came about) instead of the temporary file the user never named."""
+    if cell_m is None and turbulence is None and not airflow:
+        return load_hall(hall_path)
+    with tempfile.TemporaryDirectory(prefix=f"{hall_path.stem}-variant-") as tmp:
+        path = hall_variant(hall_path, Path(tmp), cell_m=cell_m, turbulence=turbulence, airflow=airflow)
+        try:
+            return load_hall(path)
+        except HallError as exc:
+            raise ValueError(str(exc).replace(str(path), f"{hall_path} {what}")) from None
+
+
+def with_convection(settings: MomentumSettings, convection: str | None, blend: float | None) -> MomentumSettings:
+    """``settings`` with the momentum equations' convection scheme and its deferred correction's weight
+    (``MomentumSettings.convection`` / ``tvd_blend``) replaced where given; None keeps the setting."""
+    return dataclasses.replace(settings, convection=convection or settings.convection,
+                               tvd_blend=settings.tvd_blend if blend is None else blend)
 
 
 def coarsen_to(t_fine: np.ndarray, fluid_fine: np.ndarray, factor: int) -> np.ndarray:
@@ -118,15 +152,10 @@ def run_variant(hall: str, *, cell_m: float | None = None, convection: str | Non
     refs = {kind: read_cfd(folder) for kind, folder in references(hall).items()}
     kind, _ = check_reference({k: m for k, (_, m) in refs.items()})
     cfd = refs[kind][0]
-    with tempfile.TemporaryDirectory(prefix=f"numerics-{hall}-") as tmp:
-        path = hall_variant(hall_path, Path(tmp), cell_m=cell_m, turbulence=turbulence)
-        try:
-            hall_model = load_hall(path)
-        except HallError as exc:
-            # The copy is a temporary file the user never named: say which hall and which option made it fail.
-            asked = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in (("cell_m", cell_m), ("turbulence", turbulence))
-                              if v is not None)
-            raise ValueError(str(exc).replace(str(path), f"{hall_path} with {asked}")) from None
+    # A refused copy's error says which options made it.
+    asked = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in (("cell_m", cell_m), ("turbulence", turbulence))
+                      if v is not None)
+    hall_model = load_hall_variant(hall_path, cell_m=cell_m, turbulence=turbulence, what=f"with {asked}")
     if blend is not None and not 0.0 <= blend <= 1.0:
         raise ValueError(f"--blend {blend}: the deferred correction's weight is 0 (upwind) to 1 (the full scheme)")
     if blend is not None and (convection or hall_model.spec.airflow.convection) == "upwind":
@@ -137,8 +166,7 @@ def run_variant(hall: str, *, cell_m: float | None = None, convection: str | Non
     m = twin.momentum
     assert m is not None
     if convection is not None or blend is not None:
-        m.settings = dataclasses.replace(m.settings, convection=convection or m.settings.convection,
-                                         tvd_blend=m.settings.tvd_blend if blend is None else blend)
+        m.settings = with_convection(m.settings, convection, blend)
     setup_s = time.perf_counter() - t0
     out: dict = {"hall": hall, "cell_m": twin.voxels.grid.cell_m, "cells": twin.voxels.grid.n_cells,
                  "convection": m.settings.convection, "blend": m.settings.tvd_blend if m.settings.convection != "upwind"
@@ -185,11 +213,11 @@ def run_variant(hall: str, *, cell_m: float | None = None, convection: str | Non
     flat_own = twin.net.to_grid(state.t_air_c).ravel()
     own = {r.name: float(np.mean(flat_own[r.intake])) for r in twin.voxels.racks}
     on_ref = on_ref_grid(state.t_air_c)
-    err = np.array([on_ref[n] - cfd[n] for n in cfd])
+    err = errors_k(on_ref, cfd)
     out.update(settled=True, racks={n: {"cfd_c": round(cfd[n], 3), "twin_c": round(on_ref[n], 3),
                                         "twin_own_grid_c": round(own[n], 3), "error_k": round(on_ref[n] - cfd[n], 3)}
                                     for n in cfd},
-               rms_k=round(float(np.sqrt(np.mean(err ** 2))), 3), mean_k=round(float(err.mean()), 3))
+               rms_k=err["rms_k"], mean_k=err["mean_k"])
     return out
 
 

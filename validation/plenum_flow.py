@@ -29,19 +29,17 @@ import numpy as np
 from twin.model import load_hall
 from twin.sim.twin import HallTwin
 from twin.thermal.momentum import CHEN_XU_CONSTANT
+from validation.compare import HALLS, RESULTS
+from validation.tile_column_probe import grid_fields, read_fields
 
-HERE = Path(__file__).resolve().parent
 BAND_M = 0.6
 
 
 def twin_plenum(hall_path: Path) -> tuple[HallTwin, np.ndarray]:
     """The twin (momentum model) after its steady solve, and its cell velocity (nx, ny, nz, 3)."""
     twin = HallTwin(load_hall(hall_path), airflow="momentum")
-    twin.steady()
-    assert twin.momentum is not None
-    u = twin.momentum.cell_velocity_m_s()
-    u[~twin.momentum.fluid] = np.nan
-    return twin, u
+    state = twin.steady()
+    return twin, grid_fields(twin, state.t_air_c)["velocity_m_s"]
 
 
 def summarize(u: np.ndarray, twin: HallTwin) -> dict:
@@ -88,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     ref = a.reference or a.hall
-    twin, u_twin = twin_plenum(HERE / "halls" / f"{a.hall}.toml")
-    u_cfd = np.load(HERE / "results" / ref / "fields.npz")["velocity_m_s"].astype(float)
+    twin, u_twin = twin_plenum(HALLS / f"{a.hall}.toml")
+    u_cfd = read_fields(RESULTS / ref / "fields.npz")["velocity_m_s"].astype(float)
     if u_cfd.shape != u_twin.shape:
         print(f"grids differ: CFD {u_cfd.shape}, twin {u_twin.shape}", file=sys.stderr)
         return 1

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,10 +49,12 @@ import scipy.sparse as sp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from twin.thermal.momentum import _DIRS, MomentumSolver, _face_shape, _pair, _side  # noqa: E402
+from validation.cfd_start import FACE_KEYS, face_velocity_from_cells  # noqa: E402
+from validation.compare import HALLS, RESULTS
 from validation.imposed_tiles import swap_momentum  # noqa: E402
+from validation.tile_column_probe import AISLE_X_M, AISLE_Y_M, RACK_TOP_M  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 #: variant → (intake_patch, exhaust_inlet); "a-shear" / "a-normal": (a)'s two parts alone.
 VARIANTS: dict[str, tuple[bool | str, bool]] = {
     "base": (False, False), "a": (True, False), "b": (False, True), "ab": (True, True),
@@ -264,7 +265,7 @@ def held(hall: str, variant: str, out: Path, *, turbulence: str | None = None, c
     its :func:`row_end_flow`. The fields file (1.8 MB) is for :func:`profiles`; the results keep the summary."""
     from validation.transient_twin import compare, march
 
-    hall_path = HERE / "halls" / f"{hall}.toml"
+    hall_path = HALLS / f"{hall}.toml"
     out.mkdir(parents=True, exist_ok=True)
     fields = out / "fields.npz"
     flow = march(hall_path, dt_s=0.25, spin_up_s=spin_up_s, window_s=window_s, start="cfd", hold="temperature",
@@ -292,7 +293,7 @@ def coupled(hall: str, variant: str, out: Path, *, turbulence: str | None = None
     averaged) with the study solver; written to ``out`` as transient_twin.py writes its runs."""
     from validation.transient_twin import compare, march, write
 
-    r = march(HERE / "halls" / f"{hall}.toml", dt_s=0.25, spin_up_s=120.0, window_s=300.0, start="cfd",
+    r = march(HALLS / f"{hall}.toml", dt_s=0.25, spin_up_s=120.0, window_s=300.0, start="cfd",
               turbulence=turbulence, convection=convection, blend=blend,
               momentum_factory=lambda tw: swap_solver(tw, variant))
     cmp = compare(r, RESULTS / f"{hall}-transient")
@@ -308,15 +309,12 @@ def steady(hall: str, variant: str, *, turbulence: str | None = None) -> dict:
     compare.py checks against (validation/compare.py's check_reference)."""
     import time
 
-    from twin.model import load_hall
     from twin.sim.twin import HallTwin
-    from validation.compare import check_reference, read_cfd, references
-    from validation.numerics_study import hall_variant
+    from validation.compare import check_reference, errors_k, read_cfd, references
+    from validation.numerics_study import load_hall_variant
 
-    hall_path = HERE / "halls" / f"{hall}.toml"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = hall_variant(hall_path, Path(tmp), turbulence=turbulence) if turbulence else hall_path
-        tw = HallTwin(load_hall(path), airflow="momentum", grid_sequencing=False)
+    model = load_hall_variant(HALLS / f"{hall}.toml", turbulence=turbulence)
+    tw = HallTwin(model, airflow="momentum", grid_sequencing=False)
     cpu0 = time.process_time()
     swap_solver(tw, variant)
     state = tw.steady()
@@ -325,31 +323,20 @@ def steady(hall: str, variant: str, *, turbulence: str | None = None) -> dict:
     kind, _ = check_reference({k: v[1] for k, v in refs.items()})
     cfd = refs[kind][0]
     twin = {n: float(t) for n, t in zip(tw.racks.names, state.t_intake_c, strict=True)}
-    err = np.array([twin[n] - cfd[n] for n in cfd])
     heat_in = float(state.rack_heat_w.sum() + tw.mover_heat_w(state).sum())
-    return {"hall": hall, "variant": variant, "reference": kind, "rms_k": round(float(np.sqrt(np.mean(err ** 2))), 3),
+    return {"hall": hall, "variant": variant, "reference": kind, "rms_k": errors_k(twin, cfd)["rms_k"],
             "intakes_c": {n: round(twin[n], 3) for n in cfd}, "cfd_c": {n: round(cfd[n], 3) for n in cfd},
             "cpu_s": round(cpu, 1), "energy_imbalance": (heat_in - float(state.crah_heat_removed_w.sum())) / heat_in}
 
 
-# Aisle-pair's row ends (validation/halls/aisle-pair.toml: racks 0.6 m wide from x 2.4 m, fronts at y 2.4 / 3.6 m).
+# Aisle-pair's row ends (validation/halls/aisle-pair.toml: racks 0.6 m wide from x 2.4 m; the aisle's planes in
+# tile_column_probe).
 _RACK_X_M = {"A01": 2.4, "A04": 4.2, "B01": 2.4, "B04": 4.2}
-_FRONT = {"A": (2.4, +1), "B": (3.6, -1)}  # front face's y and the direction into the aisle
-_AISLE_Y_M = (2.4, 3.6)
-_END_X_M = {"near": 2.4, "far": 4.8}
-_Z_RACK_M = (0.3 - 0.075, 2.1)  # the room cells in front of the racks (0.225 … 2.025 m)
-
-
-def _faces(d: np.lib.npyio.NpzFile, key: str, axis: int) -> np.ndarray:
-    """Face-normal velocity along ``axis``: a twin's own faces, or a CFD's cell centres averaged onto faces
-    (validation/cfd_start.py's face_velocity_from_cells, solids as zero)."""
-    name = ("face_ux_m_s", "face_uy_m_s", "face_uz_m_s")[axis]
-    if name in d.files:
-        return np.asarray(d[name], dtype=float)
-    comp = np.moveaxis(np.asarray(d[key], dtype=float)[..., axis], axis, 0)
-    face = np.zeros((comp.shape[0] + 1, *comp.shape[1:]))
-    face[1:-1] = np.nan_to_num(0.5 * (comp[:-1] + comp[1:]))
-    return np.moveaxis(face, 0, axis)
+_RACK_WIDTH_M = 0.6
+_FRONT_Y_M = {"A": AISLE_Y_M[0], "B": AISLE_Y_M[1]}  # each row's front face
+_INTO_AISLE = {"A": +1, "B": -1}  # the direction from a row's front face into the aisle
+_END_X_M = dict(zip(("near", "far"), AISLE_X_M, strict=True))
+_Z_RACK_M = (0.3 - 0.075, RACK_TOP_M)  # the room cells in front of the racks (0.225 … 2.025 m)
 
 
 def row_end_flow(path: Path, cfd: Path = RESULTS / "aisle-pair-transient" / "fields.npz") -> dict:
@@ -360,17 +347,19 @@ def row_end_flow(path: Path, cfd: Path = RESULTS / "aisle-pair-transient" / "fie
     inflow per 0.15 m layer (m³/s); the aisle's top outflow per x (m³/s)."""
     with np.load(cfd) as c:
         x, y, z = (np.asarray(c[k], dtype=float) for k in ("x_m", "y_m", "z_m"))
-        h = float(c["cell_m"])
+        cell_m = float(c["cell_m"])
     with np.load(path) as d:
         u = np.asarray(d["velocity_m_s"], dtype=float)
-        fx, fy, fz = (_faces(d, "velocity_m_s", a) for a in range(3))
+        # A twin's own face velocities (save_fields), or a CFD's cell centres averaged onto the faces, solids as zero.
+        fx, fy, fz = ([np.asarray(d[k], dtype=float) for k in FACE_KEYS] if all(k in d.files for k in FACE_KEYS)
+                      else face_velocity_from_cells(u))
     zr = np.flatnonzero((z > _Z_RACK_M[0] - 1e-9) & (z < _Z_RACK_M[1]))
-    aisle = np.flatnonzero((y > _AISLE_Y_M[0]) & (y < _AISLE_Y_M[1]))
+    aisle = np.flatnonzero((y > AISLE_Y_M[0]) & (y < AISLE_Y_M[1]))
     out: dict = {"z_m": [round(float(v), 3) for v in z[zr]], "racks": {}}
     for rack, x0 in _RACK_X_M.items():
-        xi = np.flatnonzero((x > x0) & (x < x0 + 0.6))
-        y_front, into = _FRONT[rack[0]]
-        j_in = int(np.argmin(np.abs(y - (y_front + into * h / 2))))  # the intake cells
+        xi = np.flatnonzero((x > x0) & (x < x0 + _RACK_WIDTH_M))
+        y_front, into = _FRONT_Y_M[rack[0]], _INTO_AISLE[rack[0]]
+        j_in = int(np.argmin(np.abs(y - (y_front + into * cell_m / 2))))  # the intake cells
         j_next = j_in + into
         face_j = max(j_in, j_next)  # the y-face between them
         sub = {}
@@ -382,15 +371,15 @@ def row_end_flow(path: Path, cfd: Path = RESULTS / "aisle-pair-transient" / "fie
     z_all = np.flatnonzero(z > 0)
     out["z_room_m"] = [round(float(v), 3) for v in z[z_all]]
     for end, xm in _END_X_M.items():
-        i_strip = int(np.argmin(np.abs(x - (xm + (h / 2 if end == "near" else -h / 2)))))
+        i_strip = int(np.argmin(np.abs(x - (xm + (cell_m / 2 if end == "near" else -cell_m / 2)))))
         out[f"tile_strip_uz_{end}"] = [round(float(v), 3) for v in np.nanmean(u[i_strip][aisle][:, z_all, 2], axis=0)]
-        i_face = round(xm / h)
+        i_face = round(xm / cell_m)
         sign = 1.0 if end == "near" else -1.0
-        layer = sign * fx[i_face][aisle][:, z_all].sum(axis=0) * h * h
+        layer = sign * fx[i_face][aisle][:, z_all].sum(axis=0) * cell_m * cell_m
         out[f"end_inflow_{end}_m3s"] = [round(float(v), 4) for v in layer]
-    k_top = int(np.argmin(np.abs(z - (2.1 + h / 2))))  # the face at the racks' top (2.1 m)
-    xa = np.flatnonzero((x > 2.4) & (x < 4.8))
-    out["top_outflow_by_x_m3s"] = [round(float(v), 4) for v in (fz[xa][:, aisle, k_top].sum(axis=1) * h * h)]
+    k_top = int(np.argmin(np.abs(z - (RACK_TOP_M + cell_m / 2))))  # the face at the racks' top
+    xa = np.flatnonzero((x > AISLE_X_M[0]) & (x < AISLE_X_M[1]))
+    out["top_outflow_by_x_m3s"] = [round(float(v), 4) for v in (fz[xa][:, aisle, k_top].sum(axis=1) * cell_m * cell_m)]
     return out
 
 
@@ -432,8 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("profiles")
     s.add_argument("fields", type=Path, nargs="+")
     a = p.parse_args(argv)
-    if a.cmd != "profiles" and not (HERE / "halls" / f"{a.hall}.toml").is_file():
-        print(f"rack_patch_study: error: {HERE / 'halls' / (a.hall + '.toml')}: no such hall file (a name in "
+    if a.cmd != "profiles" and not (HALLS / f"{a.hall}.toml").is_file():
+        print(f"rack_patch_study: error: {HALLS / f'{a.hall}.toml'}: no such hall file (a name in "
               f"validation/halls/)", file=sys.stderr)
         return 2
     if getattr(a, "blend", None) is not None and not 0.0 <= a.blend <= 1.0:

@@ -16,7 +16,7 @@ import numpy as np
 
 # Run as `python validation/row_end_probe.py`, so its own directory is on the path: the twin's steady
 # fields come from the tile-column probe's reader, not from a second copy of it.
-from tile_column_probe import twin_fields
+from tile_column_probe import read_fields, twin_fields
 
 HERE = Path(__file__).resolve().parent
 HEIGHTS_M = (0.3, 1.0, 1.8, 2.5)
@@ -40,7 +40,7 @@ def _nearest(centres: np.ndarray, value: float) -> int:
 def main() -> int:
     twin = twin_fields(HERE / "halls" / "aisle-pair.toml")
     t_twin, u_twin = twin["t_c"], twin["velocity_m_s"]
-    cfd = np.load(HERE / "results" / "aisle-pair" / "fields.npz")
+    cfd = read_fields(HERE / "results" / "aisle-pair" / "fields.npz")
     t_cfd, u_cfd = cfd["t_c"], cfd["velocity_m_s"]
     x, y, z = twin["x_m"], twin["y_m"], twin["z_m"]
     ks = [_nearest(z, h) for h in HEIGHTS_M]

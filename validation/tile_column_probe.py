@@ -25,31 +25,59 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:  # the twin is imported where it is used: a --load run reads files only
+    from twin.sim.twin import HallTwin
+    from twin.thermal.momentum import MomentumSolver
+
 HERE = Path(__file__).resolve().parent
-AISLE_X_M = (2.4, 4.8)
-AISLE_Y_M = (2.4, 3.6)
+# aisle-pair's cold aisle (validation/halls/aisle-pair.toml; contained's is the same), the one place the studies
+# (buoyancy, endstrip, rack patch, transient twin) take it from.
+AISLE_X_M = (2.4, 4.8)  # the rows' ends: the aisle's end planes
+AISLE_Y_M = (2.4, 3.6)  # the rows' front faces, row A's and row B's
+AISLE_CENTRE_Y_M = (2.85, 3.15)  # holds the two 0.15 m cells either side of the aisle's centre line (y 3.0 m)
 RACK_TOP_M = 2.1
+END_STRIP_X_M = {"near": 2.475, "far": 4.725}  # the row ends' tile strips (cell centres, 0.15 m cells)
 STATIONS_X_M = (2.475, 2.925, 3.525, 4.125, 4.725)
 
 
+def cell_fields(m: MomentumSolver, t_fluid_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """T (°C) and cell-centred velocity (m/s, (nx, ny, nz, 3)) of a momentum solver's field on its grid, NaN in
+    solids: the layout of a CFD's fields.npz. ``t_fluid_c``: T per fluid cell (FluidNetwork order)."""
+    t = np.full(m.shape, np.nan)
+    t.ravel()[m.fluid_flat] = t_fluid_c
+    u = m.cell_velocity_m_s()
+    u[~m.fluid] = np.nan
+    return t, u
+
+
+def grid_fields(twin: HallTwin, t_air_c: np.ndarray) -> dict[str, np.ndarray]:
+    """A twin's T and cell velocity on its grid (:func:`cell_fields`, its current momentum solver's flow) with
+    the cell centres (m): what :func:`budget` and the probes read, from a twin as from a CFD's fields.npz."""
+    m = twin.momentum
+    assert m is not None
+    g = twin.voxels.grid
+    t, u = cell_fields(m, t_air_c)
+    return {"t_c": t, "velocity_m_s": u, "x_m": g.centers(0), "y_m": g.centers(1), "z_m": g.centers(2)}
+
+
+def read_fields(path: Path, *, allow_pickle: bool = False) -> dict[str, np.ndarray]:
+    """Every array of a fields .npz (a CFD's fields.npz, or a twin's saved in its layout), the file closed."""
+    with np.load(path, allow_pickle=allow_pickle) as z:
+        return {k: z[k] for k in z.files}
+
+
 def twin_fields(hall: Path) -> dict[str, np.ndarray]:
-    """The twin's steady T and cell velocity on its grid (NaN in solids), with the cell centres."""
+    """The twin's steady T and cell velocity on its grid (NaN in solids), with the cell centres and its intakes."""
     from twin.model import load_hall
     from twin.sim.twin import HallTwin
 
     twin = HallTwin(load_hall(hall), airflow="momentum")
     state = twin.steady()
-    assert twin.momentum is not None
-    g = twin.voxels.grid
-    t = np.full(g.shape, np.nan)
-    t.ravel()[twin.net.fluid_flat] = state.t_air_c
-    u = twin.momentum.cell_velocity_m_s()
-    u[~twin.momentum.fluid] = np.nan
-    return {"t_c": t, "velocity_m_s": u, "x_m": g.centers(0), "y_m": g.centers(1), "z_m": g.centers(2),
-            "t_intake_c": state.t_intake_c}
+    return {**grid_fields(twin, state.t_air_c), "t_intake_c": state.t_intake_c}
 
 
 def _idx(centres: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -63,7 +91,7 @@ def _near(centres: np.ndarray, value: float) -> int:
 def budget(f: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
     """The cold aisle's inflows (m³/s, positive into the aisle) and their flow-weighted mean T (°C)."""
     x, y, z = f["x_m"], f["y_m"], f["z_m"]
-    h = float(x[1] - x[0])
+    cell_m = float(x[1] - x[0])
     ix, jy = _idx(x, *AISLE_X_M), _idx(y, *AISLE_Y_M)
     kz = _idx(z, 0.0, RACK_TOP_M)
     t, u = f["t_c"], f["velocity_m_s"]
@@ -73,7 +101,7 @@ def budget(f: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
         ua = u[cells_a][..., axis]
         ub = u[cells_b][..., axis]
         ta, tb = t[cells_a], t[cells_b]
-        flux = sign * 0.5 * (ua + ub) * h * h
+        flux = sign * 0.5 * (ua + ub) * cell_m * cell_m
         upwind_t = np.where(flux > 0, ta if sign > 0 else tb, tb if sign > 0 else ta)
         inflow = np.nansum(flux)
         heat_in = np.nansum(np.where(flux > 0, flux * upwind_t, 0.0))
@@ -97,15 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--load", type=Path, help="read the twin's fields from here instead of solving")
     args = ap.parse_args(argv)
     if args.load:
-        tw = dict(np.load(args.load))
+        tw = read_fields(args.load)
     else:
         tw = twin_fields(HERE / "halls" / "aisle-pair.toml")
         if args.save:
             np.savez_compressed(args.save, **tw)
-    cfd = dict(np.load(HERE / "results" / args.reference / "fields.npz"))
+    cfd = read_fields(HERE / "results" / args.reference / "fields.npz")
     x, y, z = tw["x_m"], tw["y_m"], tw["z_m"]
     kz = _idx(z, 0.0, 3.0)
-    jc = _idx(y, 2.85, 3.15)
+    jc = _idx(y, *AISLE_CENTRE_Y_M)
     print(f"twin vs CFD ({args.reference}); T °C and velocities m/s as CFD|twin")
     if "t_intake_c" in tw:
         print("twin intakes:", " ".join(f"{v:.2f}" for v in tw["t_intake_c"]))

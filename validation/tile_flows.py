@@ -20,7 +20,6 @@ CRAHs) and over the halves of the aisle on the A side (low y) and the B side (hi
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -29,8 +28,8 @@ import numpy as np
 
 from twin.model import load_hall
 from twin.sim.twin import HallTwin
+from validation.compare import HALLS, RESULTS
 
-HERE = Path(__file__).resolve().parent
 BAND_M = 0.6
 
 
@@ -59,8 +58,9 @@ def twin_tile_flows(hall_path: Path, airflow: str) -> dict[tuple[float, float], 
 
 
 def cfd_tile_flows(hall: str) -> dict[tuple[float, float], float]:
-    rows = csv.DictReader(open(HERE / "results" / hall / "tiles.csv"))
-    return {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): float(r["flow_m3s"]) for r in rows}
+    from validation.imposed_tiles import read_tile_csv  # (imposed_tiles imports this module)
+
+    return read_tile_csv(RESULTS / hall / "tiles.csv")
 
 
 def bands(flows: dict[tuple[float, float], float], x0: float, y_mid: float) -> dict[str, float]:
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("hall")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
-    hall_path = HERE / "halls" / f"{a.hall}.toml"
+    hall_path = HALLS / f"{a.hall}.toml"
     hall = load_hall(hall_path)
     cfd = cfd_tile_flows(a.hall)
     series = {"cfd": cfd, "momentum": twin_tile_flows(hall_path, "momentum"),

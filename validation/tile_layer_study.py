@@ -57,7 +57,9 @@ import numpy as np
 from twin.model import load_hall
 from twin.sim.twin import HallTwin
 from twin.thermal.momentum import MomentumSolver, _pair, borda_carnot_loss
+from validation.compare import HALLS, RESULTS, read_racks
 from validation.imposed_tiles import read_tile_csv, swap_momentum, tile_face_grid, tile_face_values
+from validation.numerics_study import load_hall_variant
 
 __all__ = ["PorousLayerSolver", "TileTurbulenceSolver", "layer_intakes", "tile_turbulence", "intake_table"]
 
@@ -170,24 +172,12 @@ class TileTurbulenceSolver(MomentumSolver):
         return super()._keps_solve(x, gamma, a_p, b, fixed | mine, np.where(mine, value, fixed_value))
 
 
-def _hall_with_turbulence(hall_path: Path, turbulence: str | None, out_dir: Path) -> Path:
-    if turbulence is None:
-        return hall_path
-    from validation.numerics_study import hall_variant
-
-    return hall_variant(hall_path, out_dir, turbulence=turbulence)
-
-
 def layer_intakes(hall_path: Path, *, lateral_scale: float | None, keep_tile_wall: bool = False,
                   turbulence: str | None = None, tile_turbulence_csv: Path | None = None) -> dict:
     """Steady rack intakes (°C) of the momentum model with the CFD-like tile layer (``lateral_scale``
     None: the twin as it is), the tile flows and the energy balance. ``HallTwin.steady`` raises
     NoSteadyState unless the flow converged and the intakes settled, so every answer is a settled one."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        twin = HallTwin(load_hall(_hall_with_turbulence(hall_path, turbulence, Path(tmp))), airflow="momentum",
-                       grid_sequencing=False)
+    twin = HallTwin(load_hall_variant(hall_path, turbulence=turbulence), airflow="momentum", grid_sequencing=False)
     m = twin.momentum
     assert m is not None
     if tile_turbulence_csv is not None:
@@ -241,25 +231,14 @@ def twin_aisle_budget(hall_path: Path, tile_flows_csv: Path | None) -> dict[str,
     """The cold aisle's air budget (``tile_column_probe.budget``) of the twin's steady field, its own tile
     flows or every tile face's flow fixed to a tiles.csv's (scaled to the floor CRAHs' supply)."""
     from validation.imposed_tiles import impose_tile_flows, read_tile_csv
-    from validation.tile_column_probe import budget
+    from validation.tile_column_probe import budget, grid_fields
 
     hall = load_hall(hall_path)
     twin = HallTwin(hall, airflow="momentum", grid_sequencing=False)
-    m = twin.momentum
-    assert m is not None
-    g = twin.voxels.grid
     if tile_flows_csv is not None:
         impose_tile_flows(twin, hall, read_tile_csv(tile_flows_csv), tile_flows_csv)
     state = twin.steady()
-    t = np.full(g.shape, np.nan)
-    t.ravel()[twin.net.fluid_flat] = state.t_air_c
-    u = twin.momentum.cell_velocity_m_s()
-    u[~twin.momentum.fluid] = np.nan
-    return budget({"t_c": t, "velocity_m_s": u, "x_m": g.centers(0), "y_m": g.centers(1), "z_m": g.centers(2)})
-
-
-def _read_racks(folder: Path) -> dict[str, float]:
-    return {r["rack"]: float(r["t_intake_c"]) for r in csv.DictReader(open(folder / "racks.csv"))}
+    return budget(grid_fields(twin, state.t_air_c))
 
 
 def intake_table(columns: dict[str, dict[str, float]]) -> str:
@@ -303,12 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     k = sub.add_parser("tile-turbulence", help="k, ε above the tiles of a run_cfd.py --plenum case")
     k.add_argument("case_dir", type=Path)
     k.add_argument("out_csv", type=Path)
-    k.add_argument("--hall", type=Path, default=HERE / "halls" / "aisle-pair.toml")
+    k.add_argument("--hall", type=Path, default=HALLS / "aisle-pair.toml")
     bu = sub.add_parser("budget", help="the cold aisle's air budget of CFD fields and twin solves")
     bu.add_argument("folders", nargs="*", help="CFD results folders with fields.npz")
     bu.add_argument("--twin", nargs="*", default=None,
                     help="twin solves: 'own' (its own tile flows) or a tiles.csv to impose")
-    bu.add_argument("--hall", type=Path, default=HERE / "halls" / "aisle-pair.toml")
+    bu.add_argument("--hall", type=Path, default=HALLS / "aisle-pair.toml")
     tb = sub.add_parser("table", help="intake table of CFD results folders and twin runs")
     tb.add_argument("folders", nargs="+", help="results folders (names under validation/results/ or paths)")
     tb.add_argument("--twin", nargs="*", default=[], type=Path, help="JSON outputs of the twin command")
@@ -316,14 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "twin" and a.imposed_tile_flows is not None:
         from validation.imposed_tiles import imposed_tile_intakes
 
-        rows = csv.DictReader(open(a.imposed_tile_flows))
-        flows = {(round(float(r["x_m"]), 3), round(float(r["y_m"]), 3)): float(r["flow_m3s"]) for r in rows}
-        res = imposed_tile_intakes(HERE / "halls" / f"{a.hall}.toml", flows)
+        res = imposed_tile_intakes(HALLS / f"{a.hall}.toml", read_tile_csv(a.imposed_tile_flows))
         res["intakes_c"] = {k2: round(v, 3) for k2, v in res["intakes_c"].items()}
         print(json.dumps(res, indent=1))
         return 0
     if a.cmd == "twin":
-        res = layer_intakes(HERE / "halls" / f"{a.hall}.toml",
+        res = layer_intakes(HALLS / f"{a.hall}.toml",
                             lateral_scale=None if a.as_is or a.tile_turbulence else a.lateral_scale,
                             keep_tile_wall=a.keep_tile_wall, turbulence=a.turbulence,
                             tile_turbulence_csv=a.tile_turbulence)
@@ -336,13 +313,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(tile_turbulence(a.case_dir, a.out_csv, a.hall), indent=1))
         return 0
     if a.cmd == "budget":
-        from validation.tile_column_probe import budget
+        from validation.tile_column_probe import budget, read_fields
 
         runs: dict[str, dict[str, tuple[float, float]]] = {}
         for f in a.folders:
-            path = Path(f) if Path(f).exists() else HERE / "results" / f
-            with np.load(path / "fields.npz") as z:
-                runs[f"CFD {f}"] = budget({key: z[key] for key in z.files})
+            path = Path(f) if Path(f).exists() else RESULTS / f
+            runs[f"CFD {f}"] = budget(read_fields(path / "fields.npz"))
         for tw in a.twin or []:
             runs[f"twin {tw}"] = twin_aisle_budget(a.hall, None if tw == "own" else Path(tw))
         print("cold aisle's inflows, m³/s (mean T of the inflow, °C); the tiles' plane is empty without a plenum")
@@ -351,8 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cols: dict[str, dict[str, float]] = {}
     for f in a.folders:
-        path = Path(f) if Path(f).exists() else HERE / "results" / f
-        cols[path.name] = _read_racks(path)
+        path = Path(f) if Path(f).exists() else RESULTS / f
+        cols[path.name] = read_racks(path)
     for tj in a.twin:
         cols[tj.stem] = json.loads(tj.read_text())["intakes_c"]
     print(intake_table(cols))

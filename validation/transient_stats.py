@@ -122,10 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as exc:
         print(f"transient_stats: error: {exc}", file=sys.stderr)
         return 1
-    racks_csv = a.folder / "racks.csv"
     field_mean = {}
-    if racks_csv.is_file():
-        field_mean = {f"in.{r['rack']}": float(r["t_intake_c"]) for r in csv.DictReader(open(racks_csv))}
+    if (a.folder / "racks.csv").is_file():
+        from validation.compare import read_racks
+
+        field_mean = {f"in.{rack}": t_c for rack, t_c in read_racks(a.folder).items()}
     if a.json:
         print(json.dumps({"spin_up_s": spin_up_s, "batch_s": a.batch_s, "last_sample_s": float(times[-1]),
                           "series": [asdict(s) for s in stats]}, indent=1))

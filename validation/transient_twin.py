@@ -44,10 +44,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -64,12 +62,12 @@ from twin.thermal.momentum import FlowNotConverged, TimeStepInfo
 from twin.thermal.transport import TransportOperator
 from validation.cfd_start import CfdStart, parse_start, save_fields, start_state
 from validation.cfd_start import repo_relative as _rel
+from validation.compare import HALLS, RESULTS
+from validation.tile_column_probe import END_STRIP_X_M
 
 __all__ = ["MarchResult", "SeriesSpectrum", "compare", "march", "row_ends", "spectrum"]
 
 HERE = Path(__file__).resolve().parent
-HALLS = HERE / "halls"
-RESULTS = HERE / "results"
 #: Periods shorter than this count as the "fast" part of an intake's variance (the row-end flapping the CFD
 #: shows has periods of tens of seconds; the room's air-change time is about 2 min).
 FAST_PERIOD_S = 60.0
@@ -161,17 +159,11 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
     ``momentum_factory``: called with the new twin before anything is solved, to swap its momentum solver for a
     study's (validation/rack_patch_study.py).
     """
-    from validation.numerics_study import hall_variant
+    from validation.numerics_study import load_hall_variant, with_convection
 
     probe_every = max(round(probe_s / dt_s), 1)
 
-    with tempfile.TemporaryDirectory(prefix="transient-twin-") as tmp:
-        variant = (hall_variant(hall_path, Path(tmp), cell_m=cell_m, turbulence=turbulence)
-                   if cell_m is not None or turbulence is not None else hall_path)
-        try:
-            hall = load_hall(variant)
-        except HallError as exc:
-            raise ValueError(str(exc).replace(str(variant), f"{hall_path} (with --cell-m/--turbulence)")) from None
+    hall = load_hall_variant(hall_path, cell_m=cell_m, turbulence=turbulence, what="(with --cell-m/--turbulence)")
     cpu0 = time.process_time()
     tw = HallTwin(hall, airflow="momentum", dt_s=dt_s)
     h_ref = voxelize_hall(load_hall(hall_path)).grid.cell_m
@@ -214,8 +206,7 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
     else:
         phi = state.flow_phi
     if convection is not None or blend is not None:
-        m.settings = dataclasses.replace(m.settings, convection=convection or m.settings.convection,
-                                         tvd_blend=m.settings.tvd_blend if blend is None else blend)
+        m.settings = with_convection(m.settings, convection, blend)
     cpu_setup = time.process_time() - cpu0
     rc = tw.air.rho_cp
     rise_k = np.where(q[:nr] > 0, state.rack_heat_w / np.maximum(rc * q[:nr], 1e-300), 0.0)
@@ -326,8 +317,8 @@ def march(hall_path: Path, *, dt_s: float, spin_up_s: float, window_s: float, sa
         probe_start=start_probe, probe_end=probe_end, probes=probes)
 
 
-#: Where probe() reads T up the cold aisle's centre line (aisle-pair and contained): the row ends' tile strips.
-PROBE_X_M = {"near": 2.475, "far": 4.725}
+#: The heights at which probe() reads T up the cold aisle's centre line at the row ends' tile strips
+#: (tile_column_probe.END_STRIP_X_M; aisle-pair and contained).
 PROBE_Z_M = (0.375, 0.975, 1.875, 2.475)
 
 
@@ -336,21 +327,15 @@ def probe(tw: HallTwin, t_air_c: np.ndarray, stem: str) -> dict:
     CFD's: the air budget (m³/s into the aisle through the tiles, each end plane below the racks' top, and its
     top, with each inflow's mean T) and T up the aisle's centre line at both row ends. Empty for halls of
     another layout (only aisle-pair and contained have this aisle)."""
-    from validation.tile_column_probe import budget
+    from validation.tile_column_probe import budget, grid_fields
 
-    m = tw.momentum
-    if m is None or stem not in ("aisle-pair", "contained"):
+    if tw.momentum is None or stem not in ("aisle-pair", "contained"):
         return {}
-    g = tw.voxels.grid
-    t = np.full(g.shape, np.nan)
-    t.ravel()[tw.net.fluid_flat] = t_air_c
-    u = m.cell_velocity_m_s()
-    u[~m.fluid] = np.nan
-    x, y, z = g.centers(0), g.centers(1), g.centers(2)
-    f = {"t_c": t, "velocity_m_s": u, "x_m": x, "y_m": y, "z_m": z}
+    f = grid_fields(tw, t_air_c)
+    t, x, y, z = f["t_c"], f["x_m"], f["y_m"], f["z_m"]
     out: dict = {"budget": {k: [round(v[0], 4), round(v[1], 3)] for k, v in budget(f).items()}}
-    j = np.flatnonzero(np.abs(y - 3.0) < g.cell_m)  # the two cells either side of the aisle's centre
-    for end, xm in PROBE_X_M.items():
+    j = np.flatnonzero(np.abs(y - 3.0) < tw.voxels.grid.cell_m)  # the two cells either side of the aisle's centre
+    for end, xm in END_STRIP_X_M.items():
         i = int(np.argmin(np.abs(x - xm)))
         out[f"t_{end}_c"] = {f"{zm:g}": round(float(np.nanmean(t[i, j, int(np.argmin(np.abs(z - zm)))])), 2)
                              for zm in PROBE_Z_M}
