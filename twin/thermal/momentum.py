@@ -297,6 +297,11 @@ Turbulence closures (``turbulence_model``; a hall's ``[airflow] turbulence``):
 
   (Measured before Chen–Xu's L became the wall-surface distance, after which Chen–Xu gives 1.70 / 0.29 /
   0.74 K, and before the steady loop's whole-state mixing, which changes the outer iteration counts.)
+  These references had fixed-value rack intakes and CRAH returns, whose zero tangential velocity pushed the
+  air up the rack fronts (validation/README.md, "The references' outflow condition"). Against the
+  references re-run with the air leaving with its own momentum (2026-12-01): Chen–Xu 0.85 / 0.27 / 0.52 K
+  (open-row-fine 0.60 K), k-ε 0.56 / 0.28 / 0.48 K (0.52 K), at 1.5–2.7× Chen–Xu's CPU (2.7× on
+  open-row-fine), so Chen–Xu, within 1 K on every hall, stays the default.
 
   k-ε warms the aisle-pair's row-end racks by 0.1–1 K towards the CFD (A04 −3.04 → −2.43 K, B04 −2.97 →
   −2.01 K), but they stay 1.7–2.4 K too cool, and it is not better on the other two halls, so Chen–Xu
