@@ -127,10 +127,10 @@ def time_within(trace: TwinTrace, answer_c: np.ndarray, tol_k: float) -> float:
     return float(trace.time_s[last_off[-1] + 1] if last_off.size else trace.time_s[0])
 
 
-def cfd_settling(hall: str, tol_k: float) -> CfdSettling:
-    """The CFD run's settling in validation/results/HALL (history.csv, meta.json)."""
-    meta = json.loads((RESULTS / hall / "meta.json").read_text())
-    with (RESULTS / hall / "history.csv").open() as f:
+def cfd_settling(hall: str, tol_k: float, results: Path = RESULTS) -> CfdSettling:
+    """The CFD run's settling in ``results``/HALL (history.csv, meta.json; by default the current reference)."""
+    meta = json.loads((results / hall / "meta.json").read_text())
+    with (results / hall / "history.csv").open() as f:
         rows = list(csv.DictReader(f))
     columns = [c for c in rows[0] if c.startswith(("in.", "ret."))]
     iteration = np.array([int(r["iteration"]) for r in rows])
