@@ -1,7 +1,15 @@
 """Run the OpenFOAM reference of a hall on one core and extract what the twin is compared with.
 
 Usage: ``python validation/openfoam/run_cfd.py HALL.toml [--plenum] [--transient] [--case DIR] [--results DIR]
-[--gravity-scale S]`` (and the raised-floor study options of :func:`case_from_hall.add_floor_arguments`)
+[--gravity-scale S] [--cell-m H] [--init-from RESULTS] [--wall-limit-s S]`` (and the raised-floor study options
+of :func:`case_from_hall.add_floor_arguments`)
+
+``--cell-m H`` (steady) runs the same hall on cells of H m: a copy of the hall file with only ``[hall] cell_m``
+changed, so the hall file stays the single source (:func:`cell_variant`; a cell that does not divide the
+room, the raised floor or an object is refused in one line). Results in ``validation/results/<hall>-cell<H>/``.
+``--init-from RESULTS`` starts from that run's averaged T and U instead of still air (:func:`initial_fields`).
+``--wall-limit-s S`` ends a run early (after at least 4 blocks for a steady run) so that it finishes within
+S seconds of wall time; ``touch CASE/stop`` does the same by hand. The averages are written either way.
 
 ``--gravity-scale S`` multiplies g (default 1, S ≥ 0): S = 0 runs the same Boussinesq solver with a flow
 blind to temperature (T still transported on it), the CFD side of the twin's ``[airflow] buoyancy =
