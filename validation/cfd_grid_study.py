@@ -15,8 +15,10 @@ Reads committed CFD results only (``compare.read_cfd`` and the folders' CSVs; no
   100 iterations, at most the second half of the run);
 - ``results/aisle-pair-transient/``: the time mean at 0.15 m, the reference the ≤ 1 K check uses.
 
-Both steady runs' intakes are means over the cells the rack-intake patches border, which are 0.15 m and
-0.075 m thick respectively: the layer in front of a rack each grid resolves (as the twin's own intake).
+Both steady runs' intakes (racks.csv) are means over the cells the rack-intake patches border, which are
+0.15 m and 0.075 m thick respectively: the layer in front of a rack each grid resolves. The fine run is also
+read over the same 0.15 m layer as the coarse run and the transient reference (its averaged field averaged
+onto the 0.15 m grid, then :func:`intakes_on_layer`): that column is the like-for-like grid change.
 
 Prints: per rack the two steady means with their block spreads (max − min of the averaged blocks), their
 difference, the fine run against the transient mean; RMS and the row ends' mean; the fine run's row ends
@@ -41,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from validation.compare import read_cfd  # noqa: E402
 
-__all__ = ["band_flows", "coarse_fields", "drift_windows", "rack_table", "study"]
+__all__ = ["band_flows", "coarse_fields", "drift_windows", "intakes_on_layer", "rack_table", "study"]
 
 ROW_ENDS = ("A01", "A04", "B01", "B04")
 AISLE_X0_M = 2.4
@@ -124,14 +126,38 @@ def coarse_fields(folder: Path, cell_m: float) -> dict[str, np.ndarray]:
             "z_m": centres(f["z_m"])}
 
 
+def intakes_on_layer(hall: Path, fields: dict[str, np.ndarray]) -> dict[str, float]:
+    """Rack intakes (°C) of a field on the hall's own grid: the mean over the cells the hall's CFD rack-intake
+    patches border (as ``run_cfd.intake_means``), so a finer run averaged onto that grid is read over the
+    same 0.15 m layer in front of each rack as the coarse run."""
+    sys.path.insert(0, str(HERE / "openfoam"))
+    from case_from_hall import build_case
+
+    case = build_case(hall, plenum=True)
+    t = np.asarray(fields["t_c"], dtype=float).ravel()
+    if t.size != case.cell_id.size:
+        raise ValueError(f"field of {t.size} cells is not on {hall}'s grid of {case.cell_id.size}")
+    return {m.owner: float(t[m.grid_cells].mean()) for m in case.movers.values() if m.kind == "rack_in"}
+
+
 def study(coarse: Path, fine: Path, transient: Path, *, window: int) -> dict:
     from validation.tile_column_probe import budget
 
     res = rack_table(coarse, fine, transient)
+    cell = float(json.loads((coarse / "meta.json").read_text())["cell_m"])
+    hall = HERE.parent / json.loads((coarse / "meta.json").read_text())["hall"]
+    layer = intakes_on_layer(hall, coarse_fields(fine, cell))
+    coarse_layer = intakes_on_layer(hall, coarse_fields(coarse, cell))
+    for r, v in res["racks"].items():
+        v["fine_on_coarse_layer_c"] = round(layer[r], 3)
+        v["fine_layer_minus_coarse_k"] = round(layer[r] - v["coarse_c"], 3)
+        v["coarse_reread_c"] = round(coarse_layer[r], 3)  # the coarse run read this way: racks.csv to rounding
+    c, t = read_cfd(coarse)[0], read_cfd(transient)[0]
+    res["fine_layer_vs_coarse"] = _stats({r: layer[r] - c[r] for r in c})
+    res["fine_layer_vs_transient"] = _stats({r: layer[r] - t[r] for r in c})
     res["drift"] = drift_windows(fine, window)
     res["tile_bands_m3s"] = {name: {k: round(v, 4) for k, v in band_flows(d).items()}
                              for name, d in (("coarse", coarse), ("fine", fine), ("transient", transient))}
-    cell = float(json.loads((coarse / "meta.json").read_text())["cell_m"])
     res["aisle_budget"] = {}
     for name, d in (("coarse", coarse), ("fine", fine), ("transient", transient)):
         if (d / "fields.npz").is_file() or (d / COARSENED.format(cell_m=cell)).is_file():
@@ -146,14 +172,19 @@ def study(coarse: Path, fine: Path, transient: Path, *, window: int) -> dict:
 
 
 def _markdown(res: dict) -> str:
-    lines = ["| rack | steady 0.15 m °C (spread K) | steady 0.075 m °C (spread K) | 0.075 − 0.15 K | transient 0.15 m °C "
-             "| 0.075 − transient K |", "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| rack | steady 0.15 m °C (spread K) | steady 0.075 m, own 0.075 m layer °C (spread K) | 0.075 − 0.15 K "
+             "| steady 0.075 m on the 0.15 m layer °C | − 0.15 K | transient 0.15 m °C | 0.075 (0.15 layer) − transient K |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r, v in res["racks"].items():
         mark = " *" if v["moved_beyond_spread"] else ""
         lines.append(f"| {r} | {v['coarse_c']:.2f} ({v['coarse_spread_k']:.2f}) | {v['fine_c']:.2f} "
-                     f"({v['fine_spread_k']:.2f}) | {v['fine_minus_coarse_k']:+.2f}{mark} | {v['transient_c']:.2f} | "
-                     f"{v['fine_minus_transient_k']:+.2f} |")
-    for key, label in (("fine_vs_coarse", "0.075 vs 0.15 steady"), ("fine_vs_transient", "0.075 steady vs transient"),
+                     f"({v['fine_spread_k']:.2f}) | {v['fine_minus_coarse_k']:+.2f}{mark} | "
+                     f"{v['fine_on_coarse_layer_c']:.2f} | {v['fine_layer_minus_coarse_k']:+.2f} | {v['transient_c']:.2f} | "
+                     f"{v['fine_on_coarse_layer_c'] - v['transient_c']:+.2f} |")
+    for key, label in (("fine_vs_coarse", "0.075 (own layer) vs 0.15 steady"),
+                       ("fine_layer_vs_coarse", "0.075 (0.15 m layer) vs 0.15 steady"),
+                       ("fine_vs_transient", "0.075 (own layer) steady vs transient"),
+                       ("fine_layer_vs_transient", "0.075 (0.15 m layer) steady vs transient"),
                        ("coarse_vs_transient", "0.15 steady vs transient")):
         s = res[key]
         lines.append(f"\n{label}: RMS {s['rms_k']:.2f} K, mean {s['mean_k']:+.2f} K, row ends' mean "

@@ -70,3 +70,18 @@ def test_drift_windows_cover_the_run_in_order():
         a04 = [float(r["in.A04"]) for r in csv.DictReader(f)]
     assert windows[-1]["A04"] == pytest.approx(np.mean(a04[30:40]), abs=1e-3)
     assert windows[-1]["A04_range_k"] == pytest.approx(np.ptp(a04[30:40]), abs=1e-3)
+
+
+def test_intakes_read_on_the_layer_are_the_runs_own():
+    """Reading the 0.15 m run's averaged field over the cells its rack-intake patches border gives its racks.csv
+    (which run_cfd computed from the same field in OpenFOAM's numbering): the reader the fine run is put through."""
+    from validation.cfd_grid_study import intakes_on_layer
+    from validation.compare import read_cfd
+
+    hall = COARSE.parents[1] / "halls" / "aisle-pair.toml"
+    with np.load(COARSE / "fields.npz") as z:
+        got = intakes_on_layer(hall, {"t_c": z["t_c"]})
+    want, _ = read_cfd(COARSE)
+    assert got.keys() == want.keys()
+    for rack, t_c in want.items():
+        assert got[rack] == pytest.approx(t_c, abs=2e-3), rack  # racks.csv keeps 3 decimals, the field float32
