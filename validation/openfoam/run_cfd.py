@@ -1,7 +1,15 @@
 """Run the OpenFOAM reference of a hall on one core and extract what the twin is compared with.
 
 Usage: ``python validation/openfoam/run_cfd.py HALL.toml [--plenum] [--transient] [--case DIR] [--results DIR]
-[--gravity-scale S]`` (and the raised-floor study options of :func:`case_from_hall.add_floor_arguments`)
+[--gravity-scale S] [--cell-m H] [--init-from RESULTS] [--wall-limit-s S]`` (and the raised-floor study options
+of :func:`case_from_hall.add_floor_arguments`)
+
+``--cell-m H`` (steady) runs the same hall on cells of H m: a copy of the hall file with only ``[hall] cell_m``
+changed, so the hall file stays the single source (:func:`cell_variant`; a cell that does not divide the
+room, the raised floor or an object is refused in one line). Results in ``validation/results/<hall>-cell<H>/``.
+``--init-from RESULTS`` starts from that run's averaged T and U instead of still air (:func:`initial_fields`).
+``--wall-limit-s S`` ends a run early (after at least 4 blocks for a steady run) so that it finishes within
+S seconds of wall time; ``touch CASE/stop`` does the same by hand. The averages are written either way.
 
 ``--gravity-scale S`` multiplies g (default 1, S ≥ 0): S = 0 runs the same Boussinesq solver with a flow
 blind to temperature (T still transported on it), the CFD side of the twin's ``[airflow] buoyancy =
@@ -51,12 +59,14 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[2]))  # the repo root: validation.numerics_study
 from case_from_hall import (  # noqa: E402
     GRAVITY_M_S2,
     CfdCase,
@@ -66,14 +76,17 @@ from case_from_hall import (  # noqa: E402
     build_case,
     check_gravity_scale,
     crah_flow_m3s,
+    nominal_state,
     rack_flow_m3s,
+    t_ref_k,
     update_time_dir,
     write_case,
     write_control,
+    write_field,
     write_transient_control,
 )
 
-__all__ = ["read_internal", "run", "run_transient"]
+__all__ = ["cell_variant", "initial_fields", "read_internal", "run", "run_transient"]
 
 SOLVER = "buoyantBoussinesqSimpleFoam"
 TRANSIENT_SOLVER = "buoyantBoussinesqPimpleFoam"
@@ -239,21 +252,95 @@ def _write_rows(path: Path, rows: list[dict], *, header: bool) -> None:
         w.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
 
 
+def cell_variant(hall: Path, cell_m: float, out_dir: Path) -> Path:
+    """The hall on a grid of ``cell_m`` cells: a copy of its file with only ``[hall] cell_m`` replaced
+    (:func:`validation.numerics_study.hall_variant`), written to ``out_dir`` and loaded once, so that the
+    hall's own checks refuse a cell that does not divide the room, the raised floor or an object.
+
+    Raises ValueError with one line naming the hall file, ``hall.cell_m`` and what was wrong.
+    """
+    from twin.model import HallError, load_hall
+    from validation.numerics_study import hall_variant
+
+    if not np.isfinite(cell_m) or cell_m <= 0.0:
+        raise ValueError(f"{hall}: hall.cell_m (--cell-m): must be a positive length in m, got {cell_m!r}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    variant = hall_variant(hall, out_dir, cell_m=cell_m)
+    try:
+        load_hall(variant)
+    except HallError as exc:  # the checks name the copy; the user named the original and --cell-m
+        raise ValueError(str(exc).replace(str(variant), f"{hall} with --cell-m {cell_m:g}", 1)) from None
+    return variant
+
+
+def initial_fields(case: CfdCase, results: Path) -> tuple[str, str, MoverState]:
+    """T and U of an earlier run's ``fields.npz`` (``results``, any grid whose cells are whole multiples of
+    this case's) as this case's ``internalField`` entries, and the rack state at its ``racks.csv`` intakes.
+
+    Each cell takes the value of the coarse cell it lies in (injection); cells the coarse field has no
+    value for keep the uniform start. k and ε keep their uniform start: the first blocks rebuild them.
+    Only the starting point changes; the iterations it saves are spin-up, never part of the average.
+    """
+    with np.load(results / "fields.npz") as z:
+        t_coarse, u_coarse, coarse_m = z["t_c"], z["velocity_m_s"], float(z["cell_m"])
+    grid = case.vox.grid
+    ratio = coarse_m / grid.cell_m
+    if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
+        raise ValueError(f"{results / 'fields.npz'}: cell_m {coarse_m:g} m is not a whole multiple of this "
+                         f"case's {grid.cell_m:g} m")
+    fluid = np.argwhere(case.cell_id >= 0)
+    ids = case.cell_id[tuple(fluid.T)]
+    coarse = fluid // int(round(ratio))
+    if np.any(coarse >= np.array(t_coarse.shape)):
+        raise ValueError(f"{results / 'fields.npz'}: grid {t_coarse.shape} does not cover this case's room")
+    t_k = np.full(case.n_cells, t_ref_k(case))
+    u = np.zeros((case.n_cells, 3))
+    tv = t_coarse[tuple(coarse.T)].astype(float)
+    uv = u_coarse[tuple(coarse.T)].astype(float)
+    ok = np.isfinite(tv) & np.isfinite(uv).all(axis=1)
+    t_k[ids[ok]] = tv[ok] + 273.15
+    u[ids[ok]] = uv[ok]
+    t_text = f"internalField   nonuniform List<scalar>\n{case.n_cells}\n(\n" + "\n".join(f"{v:.9g}" for v in t_k) + "\n);\n"
+    u_text = (f"internalField   nonuniform List<vector>\n{case.n_cells}\n(\n"
+              + "\n".join(f"({a:.9g} {b:.9g} {c:.9g})" for a, b, c in u) + "\n);\n")
+    with open(results / "racks.csv", newline="") as f:
+        intakes = {row["rack"]: float(row["t_intake_c"]) for row in csv.DictReader(f)}
+    return t_text, u_text, nominal_state(case, intakes)
+
+
 def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations: int, tol_k: float,
         residual: float, relax: float, average_blocks: int = 20, plenum: bool = False,
         tile_model: str = "porous", tile_zeta_scale: float = 1.0, tile_lateral_scale: float = 100.0,
         tile_flows: Path | None = None, tile_turbulence: Path | None = None, gravity_scale: float = 1.0,
+        wall_limit_s: float | None = None, init_from: Path | None = None, cell_m: float | None = None,
         outflow_bc: str = "fixed-value") -> dict:
+    """Steady SIMPLE run with the Picard coupling of the racks (module docstring).
+
+    ``wall_limit_s``: stop before the next block would end later than this wall time (s from the start),
+    after at least four blocks (a shared machine decides how far a run gets; ``meta.json`` says where it
+    stopped and why). A file named ``stop`` in ``case_dir`` ends the run the same way after the current
+    block. ``init_from``: start from an earlier run's averaged T and U (:func:`initial_fields`) instead of
+    still air at the hall's initial temperature. ``cell_m``: run the hall on a grid of that cell
+    (:func:`cell_variant`; the copy of the hall file goes beside ``case_dir``).
+    """
+    source_hall = hall
+    if cell_m is not None:
+        hall = cell_variant(hall, cell_m, case_dir.parent / f"{case_dir.name}-hall")
     case = build_case(hall, plenum=plenum, tile_model=tile_model, tile_zeta_scale=tile_zeta_scale,
                       tile_lateral_scale=tile_lateral_scale, tile_flows_csv=tile_flows,
                       tile_turbulence_csv=tile_turbulence, outflow_bc=outflow_bc)
     if case_dir.exists():
         shutil.rmtree(case_dir)
-    state = write_case(case, case_dir, gravity_scale=gravity_scale)
+    start = initial_fields(case, init_from) if init_from is not None else None
+    state = write_case(case, case_dir, gravity_scale=gravity_scale, state=start[2] if start else None)
+    if start is not None:
+        write_field(case, case_dir / "0", "T", state, internal=start[0])
+        write_field(case, case_dir / "0", "U", state, internal=start[1])
     n = case.n_cells
     env = {**os.environ, **FOAM_ENV}
     log_path = case_dir / "log.solver"
     history, residual_rows = [], []
+    stopped = "iteration cap"
     prev_in: dict[str, float] | None = None
     prev_ret: dict[str, float] | None = None
     it = 0
@@ -308,9 +395,19 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         settled = len(history) > 3 and all(h["max_change_k"] < tol_k for h in history[-3:])
         if settled and max(last_res.values()) < residual:
             converged = True
+            stopped = "converged"
             break
         state = next_state(case, t_in, state, relax)
         update_time_dir(case, tdir, state)
+        elapsed = time.perf_counter() - t0
+        if it < max_iterations and len(history) >= 4:
+            if wall_limit_s is not None and elapsed + 1.5 * elapsed / len(history) > wall_limit_s:
+                stopped = f"wall limit ({wall_limit_s:g} s)"
+            elif (case_dir / "stop").exists():
+                stopped = "stop file"
+            if stopped != "iteration cap":
+                print(f"[{hall.stem}] {stopped}: stopping at iteration {it}", file=sys.stderr, flush=True)
+                break
     wall_s = time.perf_counter() - t0
 
     # --- extract -----------------------------------------------------------------------------
@@ -331,7 +428,9 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
     rack_heat_w = sum(case.rho * case.cp * state.rack_flow_m3s[r.name] * (state.rack_exhaust_c[r.name] - t_in_final[r.name])
                       for r in case.hall.racks)
     meta = {
-        "hall": str(hall),
+        "hall": str(source_hall),
+        **({"hall_variant": f"[hall] cell_m = {cell_m:g} (a copy of the hall file with only that line changed)"}
+           if cell_m is not None else {}),
         "openfoam": foam_version(),
         "solver": SOLVER,
         "turbulence": "kEpsilon (standard), wall functions",
@@ -347,6 +446,9 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         "iterations": it,
         "picard_blocks": len(history),
         "converged": converged,
+        "stopped_by": stopped,
+        "initial_fields": f"{init_from} (T, U injected; k, epsilon uniform)" if init_from is not None
+        else "still air at the hall's initial temperature",
         "criteria": {"max_change_k": tol_k, "initial_residuals_below": residual},
         "final_max_change_k": history[-1]["max_change_k"],
         "intake_range_last_half_k": _range_last_half(history),
@@ -580,16 +682,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sample-s", type=float, default=1.0, help="--transient: interval of the averaged samples")
     p.add_argument("--max-courant", type=float, default=0.9, help="--transient: Courant number of the time step")
     p.add_argument("--wall-limit-s", type=float, default=None,
-                   help="--transient: stop averaging early so as to end within this wall time (s)")
+                   help="stop early so as to end within this wall time (s): steady runs after at least 4 blocks, "
+                        "--transient once a third of --average-s is averaged")
+    p.add_argument("--cell-m", type=float, default=None,
+                   help="steady: run the hall on cells of this size (m; a copy of the hall file with only [hall] "
+                        "cell_m changed; results in validation/results/<hall>-cell<m>/ unless --results)")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="steady: start from T and U of an earlier run's results folder (fields.npz on a grid "
+                        "whose cells are whole multiples of this one's) instead of still air")
     a = p.parse_args(argv)
     check_gravity_scale(p, a.gravity_scale)  # before any case is built or solver run
+    if a.transient and (a.cell_m is not None or a.init_from is not None):
+        p.exit(2, f"{p.prog}: error: --cell-m and --init-from are for steady runs (not with --transient)\n")
+    stem = a.hall.stem if a.cell_m is None else f"{a.hall.stem}-cell{a.cell_m:g}"
+    hall = a.hall
     try:  # the raised-floor study options' files, checked before any solver runs: one line naming the file
-        build_case(a.hall, plenum=a.plenum, tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale,
-                   tile_lateral_scale=a.tile_lateral_scale, tile_flows_csv=a.tile_flows,
-                   tile_turbulence_csv=a.tile_turbulence, outflow_bc=a.outflow_bc)
+        if a.cell_m is not None:
+            hall = cell_variant(a.hall, a.cell_m, Path(tempfile.mkdtemp(prefix="run_cfd-")))
+        check_case = build_case(hall, plenum=a.plenum, tile_model=a.tile_model,
+                                tile_zeta_scale=a.tile_zeta_scale, tile_lateral_scale=a.tile_lateral_scale,
+                                tile_flows_csv=a.tile_flows, tile_turbulence_csv=a.tile_turbulence,
+                                outflow_bc=a.outflow_bc)
+        if a.init_from is not None:
+            initial_fields(check_case, a.init_from)
     except (ValueError, KeyError, OSError) as exc:
         p.exit(2, f"{p.prog}: error: {exc}\n")
-    stem = a.hall.stem
     here = Path(__file__).resolve().parents[1]
     if a.transient:
         meta = run_transient(a.hall, a.case or Path("/tmp/cfd-validation") / f"{stem}-transient",
@@ -607,8 +724,8 @@ def main(argv: list[str] | None = None) -> int:
                average_blocks=a.average_blocks, plenum=a.plenum,
                tile_model=a.tile_model, tile_zeta_scale=a.tile_zeta_scale, tile_lateral_scale=a.tile_lateral_scale,
                tile_flows=a.tile_flows, tile_turbulence=a.tile_turbulence, gravity_scale=a.gravity_scale,
-               outflow_bc=a.outflow_bc)
-    print(json.dumps({k: meta[k] for k in ("cells", "iterations", "converged", "wall_s", "final_initial_residuals",
+               wall_limit_s=a.wall_limit_s, init_from=a.init_from, cell_m=a.cell_m, outflow_bc=a.outflow_bc)
+    print(json.dumps({k: meta[k] for k in ("cells", "iterations", "converged", "stopped_by", "wall_s", "final_initial_residuals",
                                            "energy_balance_error")}))
     return 0
 
