@@ -7,8 +7,9 @@ Usage::
     python validation/cfd_start.py aisle-pair --json
     python validation/transient_twin.py aisle-pair --start cfd --dt 0.25 --spin-up-s 120 --window-s 300   # marched
 
-Why: on aisle-pair the twin's momentum model settles, from its own steady answer or from rest, on a state whose
-four row-end intakes are 2.2–2.8 K cooler than the CFD's. If started from the CFD's own field it stayed near
+Why (against the fixed-value CFD references of before 2026-12-01, validation/README.md, "The references' outflow
+condition"): on aisle-pair the twin's momentum model settles, from its own steady answer or from rest, on a state
+whose four row-end intakes were 2.2–2.8 K cooler than that CFD's. If started from the CFD's own field it stayed near
 the CFD's intakes, the twin would have (at least) two states and the question would be which one is physical;
 if it returns to its own, the gap is in its equations.
 

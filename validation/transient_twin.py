@@ -7,8 +7,9 @@ Usage::
     python validation/transient_twin.py --report validation/results/aisle-pair-transient-twin   # tables again
     python validation/transient_twin.py aisle-pair ... --json                                    # one JSON object
 
-Why: on the aisle-pair hall the twin's *steady* momentum solve is 1.76 K RMS off the transient CFD's time mean,
-all four row-end racks 2–2.7 K too cool. The row-end flow is buoyant and unsteady in the CFD (the steady CFD
+Why (against the fixed-value CFD references of before 2026-12-01, validation/README.md, "The references' outflow
+condition"; against the current ones the steady solve is 0.85 K): on the aisle-pair hall the twin's *steady*
+momentum solve was 1.76 K RMS off the transient CFD's time mean, all four row-end racks 2.2–2.8 K too cool. The row-end flow is buoyant and unsteady in the CFD (the steady CFD
 does not settle), so the steady answer is one steady state of a flow that has none. This script marches the
 twin's momentum model time-accurately instead (:meth:`twin.thermal.momentum.MomentumSolver.advance`: a
 backward-Euler projection step with converged inner solves, tested on a decaying Taylor–Green vortex) and

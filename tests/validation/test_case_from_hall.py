@@ -374,8 +374,24 @@ def test_normal_slip_outflows_keep_the_flow_and_free_the_tangential_velocity(tmp
         value = pa[pa.index("value") + len("value"):].strip().rstrip(";")
         assert f"fixedValue {value};" in pb  # the fixed vector is the normal q/A, as before
         assert np.isclose(np.linalg.norm(v["U"]), v["flow_m3s"] / case.movers[name].area_m2)
+        # fixedNormalSlip keeps only n (n · fixedValue): the vector must lie along the face's outward normal
+        assert np.allclose(v["U"] / np.linalg.norm(v["U"]), case.movers[name].normal_out)
     for field in ("T", "k", "epsilon"):
         assert (a / "0" / field).read_bytes() == (b / "0" / field).read_bytes()
+
+
+def test_the_committed_references_use_normal_slip_outflows():
+    """Every hall's current CFD reference (steady and transient) was made with outflows that let the air leave
+    with its own momentum; the fixed-value runs live only under results/fixed-value-outflow/."""
+    from validation.compare import RESULTS, hall_names, references
+
+    halls = hall_names(RESULTS)
+    assert {"aisle-pair", "contained", "open-row", "open-row-fine"} <= set(halls)
+    for hall in halls:
+        for kind, folder in references(hall, RESULTS).items():
+            meta = json.loads((folder / "meta.json").read_text())
+            assert meta.get("outflow_bc") == "normal-slip", (hall, kind)
+    assert build_case(HALLS / "open-row.toml").outflow_bc == "normal-slip"  # what a plain run_cfd.py makes
 
 
 def test_unknown_outflow_bc_is_refused():

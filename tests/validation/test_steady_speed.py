@@ -16,8 +16,9 @@ from validation.steady_speed import RESULTS, ROOT, TwinTrace, answer_sources, cf
     # validation/README.md's "Time to an answer as good" table: the fixed-value references it was made on
     ("fixed-value-outflow", "open-row", 0.1, 900, True), ("fixed-value-outflow", "open-row", 0.05, 1100, True),
     ("fixed-value-outflow", "contained", 0.1, 3500, True), ("fixed-value-outflow", "contained", 0.05, 4000, False),
-    # the current (normal-slip) references
+    # the current (normal-slip) references, validation/README.md's "The references' outflow condition"
     ("", "open-row", 0.1, 600, True), ("", "open-row", 0.05, 800, True), ("", "contained", 0.1, 4000, False),
+    ("", "open-row-fine", 0.12, 1000, True),
 ])
 def test_cfd_settling_is_the_first_block_from_which_the_committed_intakes_stay_near_the_last(folder, hall, tol_k,
                                                                                               iteration, settled):

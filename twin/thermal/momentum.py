@@ -55,7 +55,10 @@ Discretization (why):
   Halving the cell (0.075 m, upwind) leaves the row ends within 0.4 K of the 0.15 m solve (its plumes
   then swing and the steady loop no longer settles): the remaining error is not numerical diffusion.
   (Measured before Chen–Xu's L became the wall-surface distance, upwind 1.81 → 1.70 K since, and before
-  the steady loop mixed the whole state: the study's differences between schemes, not its RMS, carry over.)
+  the steady loop mixed the whole state: the study's differences between schemes, not its RMS, carry over.
+  All of these RMS figures are against the fixed-value CFD references replaced on 2026-12-01, whose rack
+  intakes pushed the air up the rack fronts; against the current references the upwind default is 0.85 K on
+  aisle-pair, validation/README.md, "The references' outflow condition".)
 * Solution: SIMPLEC-type pseudo-transient pressure correction. Each iteration solves the linearized
   momentum equations with a pseudo time step Δt = cfl · h / U_ref (a few red–black Gauss–Seidel sweeps,
   vectorized over the grid), then projects the face flows onto div F = s with a pressure correction φ:
@@ -306,7 +309,8 @@ Turbulence closures (``turbulence_model``; a hall's ``[airflow] turbulence``):
   (open-row-fine 0.60 K), k-ε 0.56 / 0.28 / 0.48 K (0.52 K), at 1.5–2.7× Chen–Xu's CPU (2.7× on
   open-row-fine), so Chen–Xu, within 1 K on every hall, stays the default.
 
-  k-ε warms the aisle-pair's row-end racks by 0.1–1 K towards the CFD (A04 −3.04 → −2.43 K, B04 −2.97 →
+  Against those fixed-value references: k-ε warms the aisle-pair's row-end racks by 0.1–1 K towards the CFD
+  (A04 −3.04 → −2.43 K, B04 −2.97 →
   −2.01 K), but they stay 1.7–2.4 K too cool, and it is not better on the other two halls, so Chen–Xu
   stays the default. Variants on the aisle-pair hall: buoyant production on (``keps_buoyancy``, which
   the references do not have) 1.44 K; with van Leer's correction (``[airflow] convection = "tvd"``, blend

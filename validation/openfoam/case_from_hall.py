@@ -16,7 +16,9 @@ g = (0 0 −9.81 S); S = 0 is the CFD side of the twin's ``[airflow] buoyancy = 
 
 Boundary patches and conditions (each a fixed velocity normal to its face, so every mover's flow is
 exact and the room's mass balance closes to round-off; pressure ``fixedFluxPressure`` everywhere,
-referenced at one cell):
+referenced at one cell). Outflows (rack intakes, CRAH returns) fix only that normal velocity and take the
+tangential velocity from their cell (``fixedNormalSlip``, :data:`OUTFLOW_BCS`), so the air leaves with its
+own momentum; inflows fix the whole vector:
 
 - ``<rack>_in``  (rack front):  outflow at the rack's server airflow q; T zero gradient.
 - ``<rack>_out`` (rack back):   inflow of the same q at T = T_intake,mean + P/(ρ c_p q).
@@ -210,7 +212,7 @@ class CfdCase:
     plenum: bool = False  # True: the plenum's cells are meshed and the tiles are porous baffles
     tile_faces: TileFaces | None = None
     tile_inlet: TileInlet | None = None  # no plenum: per-face tile flows (and turbulence) instead of uniform
-    outflow_bc: str = "fixed-value"  # rack intakes and CRAH returns: see OUTFLOW_BCS
+    outflow_bc: str = "normal-slip"  # rack intakes and CRAH returns: see OUTFLOW_BCS
 
     @property
     def n_cells(self) -> int:
@@ -297,7 +299,7 @@ def _leak_mask(hall, vox, fluid_room: np.ndarray, nzp: int) -> list[np.ndarray]:
 def build_case(hall_path: str | Path, *, plenum: bool = False, tile_model: str = "porous",
                tile_zeta_scale: float = 1.0, tile_lateral_scale: float = 100.0,
                tile_flows_csv: str | Path | None = None, tile_turbulence_csv: str | Path | None = None,
-               outflow_bc: str = "fixed-value") -> CfdCase:
+               outflow_bc: str = "normal-slip") -> CfdCase:
     """Mesh and patches of a hall on the twin's grid (see the module docstring).
 
     ``plenum=False``: the room only, tiles a velocity inlet. ``plenum=True``: the room and the raised
@@ -1093,9 +1095,10 @@ def add_floor_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile-turbulence", type=Path, default=None,
                    help="without --plenum: per-face tile k, epsilon from a CSV (x_m, y_m, k_m2s2, epsilon_m2s3; "
                         "default 10 %% intensity)")
-    p.add_argument("--outflow-bc", choices=OUTFLOW_BCS, default="fixed-value",
-                   help="velocity condition of rack intakes and CRAH returns: fixed-value (the references; tangential "
-                        "velocity 0 on the face) or normal-slip (fixedNormalSlip: the air leaves with its own momentum)")
+    p.add_argument("--outflow-bc", choices=OUTFLOW_BCS, default="normal-slip",
+                   help="velocity condition of rack intakes and CRAH returns: normal-slip (the references: "
+                        "fixedNormalSlip, the air leaves with its own momentum) or fixed-value (the references "
+                        "before 2026-12-01: tangential velocity 0 on the face, which pushes the air along it)")
 
 
 def add_gravity_argument(p: argparse.ArgumentParser) -> None:

@@ -313,7 +313,7 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         tile_model: str = "porous", tile_zeta_scale: float = 1.0, tile_lateral_scale: float = 100.0,
         tile_flows: Path | None = None, tile_turbulence: Path | None = None, gravity_scale: float = 1.0,
         wall_limit_s: float | None = None, init_from: Path | None = None, cell_m: float | None = None,
-        outflow_bc: str = "fixed-value") -> dict:
+        outflow_bc: str = "normal-slip") -> dict:
     """Steady SIMPLE run with the Picard coupling of the racks (module docstring).
 
     ``wall_limit_s``: stop before the next block would end later than this wall time (s from the start),
@@ -437,6 +437,7 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         "buoyancy": _buoyancy_text(gravity_scale),
         "gravity_scale": gravity_scale,
         "outflow_bc": outflow_bc,
+        "outflow_bc_first_block": "fixed-value",  # a case's 0/ (case_from_hall.OUTFLOW_BCS)
         "exhaust_coupling": f"external Picard loop every {block} SIMPLE iterations (relaxation {relax})",
         "raised_floor": (f"plenum ({case.tile_faces.model} tiles)" if case.plenum else "uniform-tile inlet (plenum omitted)")
         if case.nz_plenum else "none",
@@ -495,7 +496,7 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
                   tile_zeta_scale: float = 1.0, tile_lateral_scale: float = 100.0,
                   tile_flows: Path | None = None, tile_turbulence: Path | None = None, max_courant: float = 0.9,
                   wall_limit_s: float | None = None, gravity_scale: float = 1.0,
-                  outflow_bc: str = "fixed-value") -> dict:
+                  outflow_bc: str = "normal-slip") -> dict:
     """Time-averaged transient reference (``buoyantBoussinesqPimpleFoam``, URANS k-ε).
 
     For a hall whose steady RANS iterates do not settle (aisle-pair's row-end recirculation), the right
@@ -637,6 +638,7 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
         "buoyancy": _buoyancy_text(gravity_scale),
         "gravity_scale": gravity_scale,
         "outflow_bc": outflow_bc,
+        "outflow_bc_first_block": "fixed-value",  # a case's 0/ (case_from_hall.OUTFLOW_BCS)
         "time_scheme": f"Euler implicit, PISO (2 pressure correctors), adjustable time step at Courant <= {max_courant}",
         "exhaust_coupling": f"external Picard loop every {block_s:g} s of simulated time (block-mean intake)",
         "raised_floor": (f"plenum ({case.tile_faces.model} tiles)" if case.plenum else "uniform-tile inlet (plenum omitted)")
