@@ -206,7 +206,7 @@ Discretization (why):
   alternated pairs against e418415 0.86-0.93× (e418415 then 12.3-13.1 s); ``make validation`` 10.7 s, 122×.
   All these ratios are against the fixed-value reference, which never settled and stopped at its 6,000-iteration
   cap. Its corrected case (outflows that let the air leave with its own momentum, validation/README.md, "The
-  references' outflow condition") converges in 1,700 iterations, 369 s of CPU: the same 10.7-11.3 s are 33-34×.
+  references' outflow condition") converges in 1,700 iterations, 369 s of CPU: the same 10.7-11.3 s are 33-35×.
 
   (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move < 1e-4
   K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine < 1e-4
