@@ -378,6 +378,13 @@ def test_normal_slip_outflows_keep_the_flow_and_free_the_tangential_velocity(tmp
         assert np.allclose(v["U"] / np.linalg.norm(v["U"]), case.movers[name].normal_out)
     for field in ("T", "k", "epsilon"):
         assert (a / "0" / field).read_bytes() == (b / "0" / field).read_bytes()
+    # run_cfd's meta.json reads the first block's condition back from 0/U
+    from run_cfd import _first_block_outflow
+
+    assert _first_block_outflow(a) == "fixed-value" and _first_block_outflow(b) == "normal-slip"
+    write_case(case, tmp_path / "fresh")
+    assert _first_block_outflow(tmp_path / "fresh") == "fixed-value"
+    assert _first_block_outflow(tmp_path / "nothing") is None
 
 
 def test_the_committed_references_use_normal_slip_outflows():

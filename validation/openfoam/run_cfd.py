@@ -308,6 +308,15 @@ def initial_fields(case: CfdCase, results: Path) -> tuple[str, str, MoverState]:
     return t_text, u_text, nominal_state(case, intakes)
 
 
+def _first_block_outflow(case_dir: Path) -> str | None:
+    """The outflow condition of the case's first block, as its 0/U has it: fixed-value from still air (the start
+    rule of case_from_hall.OUTFLOW_BCS), the run's own from an --init-from field; None if 0/U is gone."""
+    path = case_dir / "0" / "U"
+    if not path.is_file():
+        return None
+    return "normal-slip" if "fixedNormalSlip" in path.read_text() else "fixed-value"
+
+
 def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations: int, tol_k: float,
         residual: float, relax: float, average_blocks: int = 20, plenum: bool = False,
         tile_model: str = "porous", tile_zeta_scale: float = 1.0, tile_lateral_scale: float = 100.0,
@@ -437,7 +446,7 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         "buoyancy": _buoyancy_text(gravity_scale),
         "gravity_scale": gravity_scale,
         "outflow_bc": outflow_bc,
-        "outflow_bc_first_block": "fixed-value",  # a case's 0/ (case_from_hall.OUTFLOW_BCS)
+        "outflow_bc_first_block": _first_block_outflow(case_dir),
         "exhaust_coupling": f"external Picard loop every {block} SIMPLE iterations (relaxation {relax})",
         "raised_floor": (f"plenum ({case.tile_faces.model} tiles)" if case.plenum else "uniform-tile inlet (plenum omitted)")
         if case.nz_plenum else "none",
@@ -638,7 +647,7 @@ def run_transient(hall: Path, case_dir: Path, results: Path, *, spin_up_s: float
         "buoyancy": _buoyancy_text(gravity_scale),
         "gravity_scale": gravity_scale,
         "outflow_bc": outflow_bc,
-        "outflow_bc_first_block": "fixed-value",  # a case's 0/ (case_from_hall.OUTFLOW_BCS)
+        "outflow_bc_first_block": _first_block_outflow(case_dir),
         "time_scheme": f"Euler implicit, PISO (2 pressure correctors), adjustable time step at Courant <= {max_courant}",
         "exhaust_coupling": f"external Picard loop every {block_s:g} s of simulated time (block-mean intake)",
         "raised_floor": (f"plenum ({case.tile_faces.model} tiles)" if case.plenum else "uniform-tile inlet (plenum omitted)")
