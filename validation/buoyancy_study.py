@@ -56,8 +56,9 @@ def hall_without_buoyancy(hall_path: Path, out_dir: Path, *, turbulence: str | N
 
 
 def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None,
-               tile_flows_csv: Path | None = None) -> dict:
-    """The twin's steady fields and intakes at g × ``gravity_scale`` (see the module docstring).
+               tile_flows_csv: Path | None = None, keep_twin: bool = False) -> dict:
+    """The twin's steady fields and intakes at g × ``gravity_scale`` (see the module docstring); with
+    ``keep_twin`` also the solved ``HallTwin`` under "twin" (its solver's ν_t, k, ...).
 
     ``tile_flows_csv``: every tile face's flow fixed to a CFD ``tiles.csv``'s (scaled to the floor CRAHs'
     supply; ``imposed_tiles.py``'s device), solved without grid sequencing."""
@@ -92,7 +93,8 @@ def solve_twin(hall: str, *, gravity_scale: float, turbulence: str | None = None
             "outer_iterations": state.extra.get("steady", {}).get("outer_iterations"),
             "energy_balance_error": (heat_in_w - removed_w) / heat_in_w,
             "intakes_c": {k: round(v, 3) for k, v in intakes.items()}}
-    return {**fields, "t_intake_c": np.array(list(intakes.values())), "meta": meta}
+    return {**fields, "t_intake_c": np.array(list(intakes.values())), "meta": meta,
+            **({"twin": twin} if keep_twin else {})}
 
 
 def intake_errors(twin_c: dict[str, float], cfd_c: dict[str, float]) -> dict[str, float]:

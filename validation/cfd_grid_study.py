@@ -43,7 +43,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from validation.compare import read_cfd  # noqa: E402
+from validation.compare import errors_k, read_cfd, read_racks  # noqa: E402
+from validation.tile_column_probe import read_fields  # noqa: E402
 
 __all__ = ["band_flows", "coarse_fields", "drift_windows", "intakes_on_layer", "rack_table", "study"]
 
@@ -53,16 +54,10 @@ AISLE_Y_MID_M = 3.0
 COARSENED = "fields_{cell_m:g}m.npz"  # a fine run's field averaged onto the coarse grid (fields.npz is > 3 MB)
 
 
-def _spreads(folder: Path) -> dict[str, float]:
-    with open(folder / "racks.csv", newline="") as f:
-        return {r["rack"]: float(r["t_intake_spread_k"]) for r in csv.DictReader(f)}
-
-
-def _stats(err: dict[str, float]) -> dict[str, float]:
-    e = np.array(list(err.values()))
-    ends = np.array([err[k] for k in ROW_ENDS if k in err])
-    return {"rms_k": round(float(np.sqrt(np.mean(e**2))), 3), "mean_k": round(float(e.mean()), 3),
-            "row_ends_mean_k": round(float(ends.mean()), 3), "max_abs_k": round(float(np.abs(e).max()), 3)}
+def _stats(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    """``compare.errors_k`` of ``a`` − ``b`` and the row ends' mean difference, K."""
+    ends = np.array([a[k] - b[k] for k in ROW_ENDS if k in b])
+    return {**errors_k(a, b), "row_ends_mean_k": round(float(ends.mean()), 3)}
 
 
 def rack_table(coarse: Path, fine: Path, transient: Path) -> dict:
@@ -70,15 +65,13 @@ def rack_table(coarse: Path, fine: Path, transient: Path) -> dict:
     c, _ = read_cfd(coarse)
     f, _ = read_cfd(fine)
     t, _ = read_cfd(transient)
-    sc, sf = _spreads(coarse), _spreads(fine)
+    sc, sf = read_racks(coarse, "t_intake_spread_k"), read_racks(fine, "t_intake_spread_k")
     rows = {r: {"coarse_c": c[r], "coarse_spread_k": sc[r], "fine_c": f[r], "fine_spread_k": sf[r],
                 "transient_c": t[r], "fine_minus_coarse_k": round(f[r] - c[r], 3),
                 "fine_minus_transient_k": round(f[r] - t[r], 3),
                 "moved_beyond_spread": abs(f[r] - c[r]) > max(sc[r], sf[r])} for r in c}
     return {"racks": rows,
-            "fine_vs_coarse": _stats({r: f[r] - c[r] for r in c}),
-            "fine_vs_transient": _stats({r: f[r] - t[r] for r in c}),
-            "coarse_vs_transient": _stats({r: c[r] - t[r] for r in c})}
+            "fine_vs_coarse": _stats(f, c), "fine_vs_transient": _stats(f, t), "coarse_vs_transient": _stats(c, t)}
 
 
 def drift_windows(fine: Path, window: int) -> list[dict]:
@@ -112,10 +105,8 @@ def coarse_fields(folder: Path, cell_m: float) -> dict[str, np.ndarray]:
     from validation.numerics_study import coarsen_to
 
     if not (folder / "fields.npz").is_file():  # a fine run commits its field averaged onto the coarse grid only
-        with np.load(folder / COARSENED.format(cell_m=cell_m)) as z:
-            return {k: z[k] for k in z.files}
-    with np.load(folder / "fields.npz") as z:
-        f = {k: z[k] for k in z.files}
+        return read_fields(folder / COARSENED.format(cell_m=cell_m))
+    f = read_fields(folder / "fields.npz")
     factor = int(round(cell_m / float(f["cell_m"])))
     if factor == 1:
         return f
@@ -146,8 +137,8 @@ def study(coarse: Path, fine: Path, transient: Path, *, window: int) -> dict:
     from validation.tile_column_probe import budget
 
     res = rack_table(coarse, fine, transient)
-    cell = float(json.loads((coarse / "meta.json").read_text())["cell_m"])
-    hall = HERE.parent / json.loads((coarse / "meta.json").read_text())["hall"]
+    coarse_meta = json.loads((coarse / "meta.json").read_text())
+    cell, hall = float(coarse_meta["cell_m"]), HERE.parent / coarse_meta["hall"]
     layer = intakes_on_layer(hall, coarse_fields(fine, cell))
     coarse_layer = intakes_on_layer(hall, coarse_fields(coarse, cell))
     for r, v in res["racks"].items():
@@ -155,8 +146,8 @@ def study(coarse: Path, fine: Path, transient: Path, *, window: int) -> dict:
         v["fine_layer_minus_coarse_k"] = round(layer[r] - v["coarse_c"], 3)
         v["coarse_reread_c"] = round(coarse_layer[r], 3)  # the coarse run read this way: racks.csv to rounding
     c, t = read_cfd(coarse)[0], read_cfd(transient)[0]
-    res["fine_layer_vs_coarse"] = _stats({r: layer[r] - c[r] for r in c})
-    res["fine_layer_vs_transient"] = _stats({r: layer[r] - t[r] for r in c})
+    res["fine_layer_vs_coarse"] = _stats(layer, c)
+    res["fine_layer_vs_transient"] = _stats(layer, t)
     res["drift"] = drift_windows(fine, window)
     res["tile_bands_m3s"] = {name: {k: round(v, 4) for k, v in band_flows(d).items()}
                              for name, d in (("coarse", coarse), ("fine", fine), ("transient", transient))}

@@ -86,22 +86,10 @@ def cfd_fields(case_dir: Path, hall: Path) -> tuple[dict[str, np.ndarray], tuple
 
 def twin_fields(hall_name: str, gravity_scale: float, turbulence: str) -> dict[str, np.ndarray]:
     """ν_t (and k for k-ε) and speed of the twin's steady solve (buoyancy_study.solve_twin), NaN in solids."""
-    from validation import buoyancy_study
+    from validation.buoyancy_study import solve_twin
 
-    made = []
-
-    class Keep(buoyancy_study.HallTwin):  # type: ignore[misc, name-defined]
-        def __init__(self, *a, **kw):  # type: ignore[no-untyped-def]
-            super().__init__(*a, **kw)
-            made.append(self)
-
-    original = buoyancy_study.HallTwin
-    buoyancy_study.HallTwin = Keep
-    try:
-        res = buoyancy_study.solve_twin(hall_name, gravity_scale=gravity_scale, turbulence=turbulence)
-    finally:
-        buoyancy_study.HallTwin = original
-    m = made[-1].momentum
+    res = solve_twin(hall_name, gravity_scale=gravity_scale, turbulence=turbulence, keep_twin=True)
+    m = res["twin"].momentum
     out = {"nut": np.where(m.fluid, m.eddy_viscosity_m2s(), np.nan),
            "speed": np.linalg.norm(res["velocity_m_s"], axis=-1)}
     if m.k is not None:

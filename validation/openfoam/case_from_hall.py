@@ -852,11 +852,11 @@ def t_ref_k(case: CfdCase) -> float:
     return case.hall.spec.hall.initial_temp_c + 273.15
 
 
-def write_field(case: CfdCase, time_dir: Path, name: str, state: MoverState, internal: str | None = None) -> None:
-    """Write one field; ``internal`` keeps an existing ``internalField`` entry (text) when given (an update of a
-    solver's time directory; without it the field is a start, see :func:`boundary_text`)."""
+def write_field(case: CfdCase, time_dir: Path, name: str, state: MoverState, internal: str | None = None, *,
+                start: bool = False) -> None:
+    """Write one field; ``internal`` keeps an existing ``internalField`` entry (text) when given; ``start``: the
+    field of a still-air start, whose outflows are fixed-value (:func:`boundary_text`)."""
     cls, dims = _FIELDS[name]
-    start = internal is None
     if internal is None:
         init = {"U": "uniform (0 0 0)", "T": f"uniform {t_ref_k(case):.6g}", "k": f"uniform {1e-4:g}",
                 "epsilon": f"uniform {1e-5:g}"}.get(name, "uniform 0")
@@ -909,7 +909,7 @@ def write_case(case: CfdCase, root: str | Path, *, state: MoverState | None = No
         _write_tile_zone(case, root)
     state = state or nominal_state(case)
     for name in _FIELDS:
-        write_field(case, root / "0", name, state)
+        write_field(case, root / "0", name, state, start=True)
     t_ref = t_ref_k(case)
     (root / "constant" / "transportProperties").write_text(
         _header(case, "dictionary", "constant", "transportProperties")

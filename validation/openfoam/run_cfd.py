@@ -281,8 +281,11 @@ def initial_fields(case: CfdCase, results: Path) -> tuple[str, str, MoverState]:
     value for keep the uniform start. k and ε keep their uniform start: the first blocks rebuild them.
     Only the starting point changes; the iterations it saves are spin-up, never part of the average.
     """
-    with np.load(results / "fields.npz") as z:
-        t_coarse, u_coarse, coarse_m = z["t_c"], z["velocity_m_s"], float(z["cell_m"])
+    from validation.compare import read_racks
+    from validation.tile_column_probe import read_fields
+
+    fields = read_fields(results / "fields.npz")
+    t_coarse, u_coarse, coarse_m = fields["t_c"], fields["velocity_m_s"], float(fields["cell_m"])
     grid = case.vox.grid
     ratio = coarse_m / grid.cell_m
     if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
@@ -303,9 +306,7 @@ def initial_fields(case: CfdCase, results: Path) -> tuple[str, str, MoverState]:
     t_text = f"internalField   nonuniform List<scalar>\n{case.n_cells}\n(\n" + "\n".join(f"{v:.9g}" for v in t_k) + "\n);\n"
     u_text = (f"internalField   nonuniform List<vector>\n{case.n_cells}\n(\n"
               + "\n".join(f"({a:.9g} {b:.9g} {c:.9g})" for a, b, c in u) + "\n);\n")
-    with open(results / "racks.csv", newline="") as f:
-        intakes = {row["rack"]: float(row["t_intake_c"]) for row in csv.DictReader(f)}
-    return t_text, u_text, nominal_state(case, intakes)
+    return t_text, u_text, nominal_state(case, read_racks(results))
 
 
 def _first_block_outflow(case_dir: Path) -> str | None:
@@ -342,7 +343,7 @@ def run(hall: Path, case_dir: Path, results: Path, *, block: int, max_iterations
         shutil.rmtree(case_dir)
     start = initial_fields(case, init_from) if init_from is not None else None
     state = write_case(case, case_dir, gravity_scale=gravity_scale, state=start[2] if start else None)
-    if start is not None:
+    if start is not None:  # a flow to start from, not still air: the run's own outflow condition from block one
         write_field(case, case_dir / "0", "T", state, internal=start[0])
         write_field(case, case_dir / "0", "U", state, internal=start[1])
     n = case.n_cells
@@ -708,14 +709,15 @@ def main(argv: list[str] | None = None) -> int:
     stem = a.hall.stem if a.cell_m is None else f"{a.hall.stem}-cell{a.cell_m:g}"
     hall = a.hall
     try:  # the raised-floor study options' files, checked before any solver runs: one line naming the file
-        if a.cell_m is not None:
-            hall = cell_variant(a.hall, a.cell_m, Path(tempfile.mkdtemp(prefix="run_cfd-")))
-        check_case = build_case(hall, plenum=a.plenum, tile_model=a.tile_model,
-                                tile_zeta_scale=a.tile_zeta_scale, tile_lateral_scale=a.tile_lateral_scale,
-                                tile_flows_csv=a.tile_flows, tile_turbulence_csv=a.tile_turbulence,
-                                outflow_bc=a.outflow_bc)
-        if a.init_from is not None:
-            initial_fields(check_case, a.init_from)
+        with tempfile.TemporaryDirectory(prefix="run_cfd-") as tmp:
+            if a.cell_m is not None:
+                hall = cell_variant(a.hall, a.cell_m, Path(tmp))
+            check_case = build_case(hall, plenum=a.plenum, tile_model=a.tile_model,
+                                    tile_zeta_scale=a.tile_zeta_scale, tile_lateral_scale=a.tile_lateral_scale,
+                                    tile_flows_csv=a.tile_flows, tile_turbulence_csv=a.tile_turbulence,
+                                    outflow_bc=a.outflow_bc)
+            if a.init_from is not None:
+                initial_fields(check_case, a.init_from)
     except (ValueError, KeyError, OSError) as exc:
         p.exit(2, f"{p.prog}: error: {exc}\n")
     here = Path(__file__).resolve().parents[1]
