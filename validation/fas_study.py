@@ -1,0 +1,346 @@
+"""Two-grid FAS (full approximation scheme) cycles for the momentum march: measured, not kept (issue 10's
+speed target; twin.thermal.momentum, "Cost of a steady solve").
+
+Usage::
+
+    python validation/fas_study.py                       # open-row-fine, all three measurements
+    python validation/fas_study.py --json out.json
+
+The steady momentum march converges slowly on fine grids: from the coarse grid's answer, open-row-fine's
+isothermal flow takes 314 pseudo-time iterations to 1e-4, and its buoyant one with the temperatures held
+186, each decade of residual costing more iterations than the last. Nonlinear multigrid is the textbook
+remedy: the coarse grid (the grid-sequencing hall at cells twice as large) corrects the fine field's smooth
+error, with the fine residual restricted as its forcing, so that the fine iterations only smooth. Here, per
+cycle: ``pre`` fine iterations; the fine momentum residual N_f (force per face control volume, from one
+compiled sweep at Δt → 0: N = (V/Δt)(u* − u)) and continuity residual; the fine field restricted (face
+velocities: the mean of the four fine faces on each coarse face, flux-conserving; pressure: the mean of each
+coarse cell's fluid children); the coarse equations N_c(y) = N_c(R x) − R N_f(x) (force: summed over the
+coarse control volume) and D_c y = D_c(R x) + R(s_f − D_f x), marched ``coarse`` iterations; the coarse change
+prolonged (twin.thermal.gridseq: divergence-consistent faces, trilinear cells) times a damping ``weight``,
+projected onto the fine continuity; ``post`` fine iterations. At a converged fine field the forcing makes
+the coarse change vanish (checked here: ``consistency``). Without damping the cycles stall in a limit cycle
+near 5e-5; weight 0.75 converges.
+
+Three measurements on open-row-fine (Chen–Xu, upwind; CPU time of this process):
+
+* isothermal flow from the coarse grid's answer, plain march against FAS cycles, to 1e-4 and 1e-5;
+* the buoyant flow with the temperatures held at the default steady state's, the same;
+* the coupled steady solve (``HallTwin.steady``: flow iterations, temperature solves and Anderson mixing of
+  the whole state), its march replaced by FAS cycles: outer iterations and CPU time against the default.
+
+Results on the quiet 2-core machine (2026-12-01, cycles of 3 + 15 + 3, weight 0.75, one process):
+
+=============================  ==============================  ===========================================
+ open-row-fine                  plain march                     FAS cycles
+=============================  ==============================  ===========================================
+ isothermal, to 1e-4            314 iterations, 7.4 s           93 fine + 240 coarse, 3.7 s (2.0x)
+ isothermal, to 1e-5            not in 3000 iterations, 71 s    170 fine + 435 coarse, 6.5 s (> 10x)
+ temperatures held, to 1e-4     186 iterations, 4.3 s           68 fine + 180 coarse, 2.5 s (1.7x)
+ temperatures held, to 1e-5     752 iterations, 18.5 s          237 fine + 600 coarse, 8.9 s (2.1x)
+ coupled steady solve           17 outer iterations, 9.2 s      26 outer iterations, 18.4 s (0.5x)
+=============================  ==============================  ===========================================
+
+The coarse change at a converged fine field falls with the fine residual (0.0028 m/s at 1e-4, 0.00037 at
+1e-5, isothermal): the forcing is consistent. So as a flow solver FAS pays (2x, and it converges where the
+plain march stalls), but inside the coupled steady loop it loses: the outer iterations went from 17 to 25-40
+for every split of an outer iteration's 10 flow iterations into cycles tried (Anderson relax 0.5 or 1.0; one
+setting never converged), and with the flow converged by FAS in each outer iteration (up to 60 fine
+iterations) the residuals after each temperature update stayed at 1e-4 to 5e-4 and the answer ended 0.67 K
+from the converged one (the default stops 0.19 K from it). Why is open: with the temperatures held at the
+default answer's field the same cycles settle the flow from the coarse start in 68 fine iterations, yet after each
+of the loop's (mixed) temperature updates 60 do not. The plain loop spends about as many flow iterations in
+total whatever their split (5 per outer iteration: 34 outer iterations, 10: 17, 20: 13), close to the
+held-temperature flow's 186, so the loop is paced by the flow's settling; FAS's gain there is lost in the
+coupling. Not tried: coupled multigrid (the energy equation in the coarse correction too), mixing the
+temperatures alone around FAS-converged flows, and FAS for the time runs' start-up solve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from twin.model.load import coarse_hall, load_hall  # noqa: E402
+from twin.sim.twin import COARSE_RATIO, HallTwin  # noqa: E402
+from twin.thermal import gridseq  # noqa: E402
+from twin.thermal import momentum as momentum_module  # noqa: E402
+from twin.thermal.momentum import _NO_ARRAY, FlowNotConverged, MomentumSolver  # noqa: E402
+from twin.thermal.momentum_kernels import momentum_sweeps  # noqa: E402
+
+HALL = HERE / "halls" / "open-row-fine.toml"
+
+
+def restrict_face_velocity(u_fine: np.ndarray, axis: int) -> np.ndarray:
+    """Face velocities normal to ``axis`` on the grid twice as coarse: each coarse face the mean of the four
+    fine faces on its plane (so the coarse face carries their flow; offset 0, as the steady solve's grids)."""
+    u = np.take(u_fine, np.arange(0, u_fine.shape[axis], 2), axis=axis)
+    for a in range(3):
+        if a != axis:
+            n = u.shape[a] // 2
+            u = 0.5 * (np.take(u, np.arange(0, 2 * n, 2), axis=a) + np.take(u, np.arange(1, 2 * n, 2), axis=a))
+    return u
+
+
+def restrict_face_force(f_fine: np.ndarray, axis: int) -> np.ndarray:
+    """Forces on the fine faces' control volumes summed over each coarse face's control volume: the four fine
+    faces on its plane whole, the eight half a fine cell to either side half each (shared with the next)."""
+    n = f_fine.shape[axis]
+    n_coarse = (n - 1) // 2 + 1
+    out = np.take(f_fine, np.arange(0, n, 2), axis=axis).copy()
+    odd = np.take(f_fine, np.arange(1, n, 2), axis=axis)
+    lo, hi = [slice(None)] * 3, [slice(None)] * 3
+    lo[axis], hi[axis] = slice(0, n_coarse - 1), slice(1, n_coarse)
+    out[tuple(lo)] += 0.5 * odd
+    out[tuple(hi)] += 0.5 * odd
+    for a in range(3):
+        if a != axis:
+            m = out.shape[a] // 2
+            out = np.take(out, np.arange(0, 2 * m, 2), axis=a) + np.take(out, np.arange(1, 2 * m, 2), axis=a)
+    return out
+
+
+def restrict_cell_sum(f_fine: np.ndarray, coarse_shape: tuple[int, int, int]) -> np.ndarray:
+    """A cell field summed over each coarse cell's eight children."""
+    nx, ny, nz = coarse_shape
+    return f_fine.reshape(nx, 2, ny, 2, nz, 2).sum(axis=(1, 3, 5))
+
+
+class Level:
+    """One grid of the cycle: its solver, what drives it (MomentumSolver._drive) and an optional forcing."""
+
+    def __init__(self, solver: MomentumSolver, q: np.ndarray, t_c: np.ndarray | None,
+                 t_ref_c: float | None = None) -> None:
+        if solver.keps or solver.settings.convection != "upwind" or solver.settings.central_blend:
+            raise ValueError("the study covers the halls' default: Chen–Xu, upwind")
+        self.s = solver
+        self.q, self.tg, self.t_ref, self.s_grid, self.u_ref = solver._drive(q, t_c)
+        if t_ref_c is not None:
+            self.t_ref = t_ref_c  # the coarse grid takes the fine grid's buoyancy reference
+        self.dt = solver.settings.cfl * solver.h / self.u_ref
+        self.force: list[np.ndarray] | None = None  # per component, subtracted from the momentum equations
+
+    def momentum(self, c: int, nu: np.ndarray, dt: float, sweeps: int) -> np.ndarray:
+        """u*_c as MomentumSolver._momentum's compiled form, less the forcing (entered with the jets' terms)."""
+        s, st, h = self.s, self.s.settings, self.s.h
+        jet_q = (s._jet[c] @ self.q).reshape(s.u[c].shape)
+        u_jet = self.q / s.outlet_area_m2 * np.sign(s.movers.direction[:, c])
+        jet_b = (s._jet[c] @ (self.q * u_jet)).reshape(s.u[c].shape)
+        if self.force is not None:
+            jet_b = jet_b - self.force[c]
+        theta, wall_factor, wall_speed, has_wall_speed, open_a, open_b, has_half = s._kernel_tables(c)
+        buoyant = c == 2 and self.tg is not None and st.buoyancy
+        vol = h ** 3
+        return momentum_sweeps(
+            c, h, vol / dt, s.u[c], s.u[0], s.u[1], s.u[2], np.ascontiguousarray(nu), _NO_ARRAY, False,
+            np.ascontiguousarray(s.p), self.tg if buoyant else _NO_ARRAY, buoyant,
+            vol * st.gravity_m_s2 / (st.t_ref_c + 273.15), float(self.t_ref), s.active[c], s._loss[c], theta,
+            wall_factor, wall_speed, has_wall_speed, open_a, open_b, has_half, np.ascontiguousarray(jet_q),
+            np.ascontiguousarray(jet_b), True, int(sweeps))
+
+    def residual(self) -> list[np.ndarray]:
+        """The momentum equations' imbalance per face control volume (m⁴/s²): one sweep at Δt → 0."""
+        s = self.s
+        nu = s._update_viscosity(self.q, self.tg, self.dt, self.u_ref)
+        dt = self.dt * 1e-7
+        return [np.where(s.active[c], (s.h ** 3 / dt) * (self.momentum(c, nu, dt, 1) - s.u[c]), 0.0)
+                for c in range(3)]
+
+    def march(self, n: int, history: list[tuple[float, float]], tol: float = 0.0) -> bool:
+        """MomentumSolver._march's iterations (with the forcing); True once both residuals are below tol."""
+        s, st, h = self.s, self.s.settings, self.s.h
+        for _ in range(n):
+            nu = s._update_viscosity(self.q, self.tg, self.dt, self.u_ref)
+            u_star = [self.momentum(c, nu, self.dt, st.sweeps) for c in range(3)]
+            cont = s._divergence_m3s(u_star) - self.s_grid
+            r_cont = float(np.sqrt(np.mean(cont[s.fluid] ** 2))) / (st.cfl * self.u_ref * h * h)
+            phi = s._project(u_star, self.s_grid, self.dt, st.pressure_rtol)
+            change = np.concatenate([(u_star[a] - s.u[a])[s.active[a]] for a in range(3)])
+            r_mom = float(np.sqrt(np.mean(change ** 2))) / (st.cfl * self.u_ref)
+            s.u, s.p = u_star, s.p + phi
+            history.append((r_cont, r_mom))
+            if not (np.isfinite(r_cont) and np.isfinite(r_mom)):
+                raise FlowNotConverged("non-finite residuals", np.array(history))
+            if r_cont < tol and r_mom < tol:
+                return True
+        return False
+
+
+def coarse_correction(fine: Level, coarse: Level, iterations: int, weight: float) -> float:
+    """One FAS coarse-grid correction of ``fine``'s field (in place); returns the coarse change's RMS (m/s)."""
+    f, c = fine.s, coarse.s
+    n_fine = fine.residual()
+    cont_fine = fine.s_grid - f._divergence_m3s(f.u)
+    y0 = [restrict_face_velocity(f.u[a], a) * c.active[a] for a in range(3)]
+    p0 = gridseq.restrict_cells(f.p, f.fluid, 2, c.fluid)
+    c.u, c.p = [x.copy() for x in y0], p0.copy()
+    coarse.force = None
+    n_coarse = coarse.residual()
+    coarse.force = [np.where(c.active[a], n_coarse[a] - restrict_face_force(n_fine[a], a), 0.0) for a in range(3)]
+    coarse.s_grid = c._divergence_m3s(c.u) + restrict_cell_sum(cont_fine, c.shape) * c.fluid
+    coarse.march(iterations, [])
+    change = [c.u[a] - y0[a] for a in range(3)]
+    for a in range(3):
+        f.u[a] = f.u[a] + weight * gridseq.prolong_faces(change[a], a, 2) * f.active[a]
+    f.p = f.p + weight * gridseq.prolong_cells((c.p - p0) * c.fluid, c.fluid, 2) * f.fluid
+    f._project(f.u, fine.s_grid, fine.dt, 0.1)
+    return float(np.sqrt(np.mean(np.concatenate([x[c.active[a]] for a, x in enumerate(change)]) ** 2)))
+
+
+def fas_march(fine: Level, coarse: Level, history: list[tuple[float, float]], *, max_iterations: int, tol: float,
+              pre: int, coarse_iterations: int, post: int, weight: float) -> bool:
+    """FAS cycles until both fine residuals are below tol or ``max_iterations`` fine iterations are spent."""
+    start = len(history)
+    while len(history) - start < max_iterations:
+        if fine.march(min(pre, max_iterations - (len(history) - start)), history, tol):
+            return True
+        if len(history) - start >= max_iterations:
+            return False
+        coarse_correction(fine, coarse, coarse_iterations, weight)
+        if fine.march(min(post, max_iterations - (len(history) - start)), history, tol):
+            return True
+    return False
+
+
+def _levels(hall_path: Path, *, buoyancy: bool, held_t_c: np.ndarray | None
+            ) -> tuple[Level, Level, MomentumSolver, MomentumSolver]:
+    """Fine and coarse levels of the hall, the fine field started from the coarse grid's answer."""
+    hall = load_hall(hall_path)
+    fine_twin = HallTwin(hall, airflow="momentum", grid_sequencing=False)
+    coarse_twin = HallTwin(coarse_hall(hall, COARSE_RATIO), airflow="momentum", grid_sequencing=False)
+    f, c = fine_twin.momentum, coarse_twin.momentum
+    assert f is not None and c is not None
+    if not buoyancy:
+        f.settings = replace(f.settings, buoyancy=False)
+        c.settings = replace(c.settings, buoyancy=False)
+    q = fine_twin.mover_flow_m3s(fine_twin.initial_state())
+    held_coarse = gridseq.restrict_temperature(held_t_c, f, c, COARSE_RATIO) if held_t_c is not None else None
+    c.solve(q, held_coarse, tol=1e-3)
+    gridseq.prolong_momentum({"ux": c.u[0], "uy": c.u[1], "uz": c.u[2], "p": c.p}, c, f, COARSE_RATIO, q)
+    fine = Level(f, q, held_t_c)
+    coarse = Level(c, q, gridseq.restrict_cells(fine.tg, f.fluid, 2, c.fluid) if fine.tg is not None else None,
+                   fine.t_ref)
+    return fine, coarse, f, c
+
+
+def flow_study(hall_path: Path, *, buoyancy: bool, held_t_c: np.ndarray | None, tol: float, cycle: tuple[int, int, int],
+               weight: float) -> dict[str, object]:
+    """Plain march against FAS cycles from the same start to ``tol``: fine and coarse iterations, CPU s."""
+    out: dict[str, object] = {"tol": tol}
+    for method in ("plain", "fas"):
+        fine, coarse, _, _ = _levels(hall_path, buoyancy=buoyancy, held_t_c=held_t_c)
+        history: list[tuple[float, float]] = []
+        cpu0 = time.process_time()
+        if method == "plain":
+            done = fine.march(3000, history, tol)
+            coarse_its = 0
+        else:
+            done = fas_march(fine, coarse, history, max_iterations=3000, tol=tol, pre=cycle[0],
+                             coarse_iterations=cycle[1], post=cycle[2], weight=weight)
+            coarse_its = cycle[1] * -(-len(history) // (cycle[0] + cycle[2]))
+        out[method] = {"converged": done, "fine_iterations": len(history), "coarse_iterations": coarse_its,
+                       "cpu_s": round(time.process_time() - cpu0, 2)}
+        if method == "fas":
+            # The forcing's promise: at the converged fine field the coarse correction changes nothing.
+            out["consistency_m_s"] = coarse_correction(fine, coarse, cycle[1], weight) if done else None
+    return out
+
+
+@contextmanager
+def fas_in_steady_loop(cycle: tuple[int, int, int], weight: float) -> Iterator[None]:
+    """HallTwin.steady with its fine grid's momentum march replaced by FAS cycles (the coarse grid's own solve
+    stays plain); restored afterwards."""
+    plain_march = MomentumSolver._march
+    plain_start = HallTwin._sequenced_start
+
+    def march(self: MomentumSolver, q, tg, t_ref, s_grid, u_ref, dt, max_iterations, tol, history):  # type: ignore[no-untyped-def]
+        coarse_solver = getattr(self, "_fas_coarse", None)
+        if coarse_solver is None:
+            return plain_march(self, q, tg, t_ref, s_grid, u_ref, dt, max_iterations, tol, history)
+        fine = Level.__new__(Level)
+        fine.s, fine.q, fine.tg, fine.t_ref, fine.s_grid, fine.u_ref, fine.dt, fine.force = (
+            self, q, tg, t_ref, s_grid, u_ref, dt, None)
+        tgc = gridseq.restrict_cells(tg, self.fluid, 2, coarse_solver.fluid) if tg is not None else None
+        return fas_march(fine, Level(coarse_solver, q, tgc, t_ref), history, max_iterations=max_iterations, tol=tol,
+                         pre=cycle[0], coarse_iterations=cycle[1], post=cycle[2], weight=weight)
+
+    def start(self: HallTwin, *args, **kwargs):  # type: ignore[no-untyped-def]
+        out = plain_start(self, *args, **kwargs)
+        coarse = self._coarse_twin()
+        if not isinstance(coarse, str):
+            self.momentum._fas_coarse = coarse.momentum  # type: ignore[union-attr]
+        return out
+
+    momentum_module.MomentumSolver._march = march  # type: ignore[method-assign]
+    HallTwin._sequenced_start = start  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        momentum_module.MomentumSolver._march = plain_march  # type: ignore[method-assign]
+        HallTwin._sequenced_start = plain_start  # type: ignore[method-assign]
+
+
+def steady_study(hall_path: Path, cycle: tuple[int, int, int], weight: float) -> tuple[dict[str, object], np.ndarray]:
+    """The default steady solve and the one with FAS cycles: outer iterations, CPU s, intakes; and the default's
+    air temperatures (the held field of the buoyant flow study)."""
+    out: dict[str, object] = {}
+    t_air = np.zeros(0)
+    for method in ("plain", "fas"):
+        twin = HallTwin(load_hall(hall_path), airflow="momentum")
+        cpu0 = time.process_time()
+        try:
+            if method == "plain":
+                state = twin.steady()
+                t_air = state.t_air_c
+            else:
+                with fas_in_steady_loop(cycle, weight):
+                    state = twin.steady()
+            out[method] = {"outer_iterations": state.extra["steady"]["outer_iterations"],
+                           "cpu_s": round(time.process_time() - cpu0, 2),
+                           "intakes_c": [round(float(v), 3) for v in state.t_intake_c]}
+        except Exception as exc:  # noqa: BLE001 - a study reports what failed
+            out[method] = {"failed": str(exc)[:300], "cpu_s": round(time.process_time() - cpu0, 2)}
+    return out, t_air
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hall", type=Path, default=HALL)
+    parser.add_argument("--cycle", type=int, nargs=3, default=(3, 15, 3), metavar=("PRE", "COARSE", "POST"))
+    parser.add_argument("--weight", type=float, default=0.75, help="damping of the coarse correction")
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
+    args = parser.parse_args(argv)
+    cycle = tuple(args.cycle)
+    steady, t_air = steady_study(args.hall, cycle, args.weight)
+    results = {
+        "hall": str(args.hall), "cycle": cycle, "weight": args.weight, "steady": steady,
+        "isothermal": [flow_study(args.hall, buoyancy=False, held_t_c=None, tol=t, cycle=cycle, weight=args.weight)
+                       for t in (1e-4, 1e-5)],
+        "held_temperatures": [flow_study(args.hall, buoyancy=True, held_t_c=t_air, tol=t, cycle=cycle,
+                                         weight=args.weight) for t in (1e-4, 1e-5)],
+    }
+    for name in ("isothermal", "held_temperatures"):
+        for r in results[name]:
+            p, f = r["plain"], r["fas"]
+            print(f"{name}, to {r['tol']:g}: plain {p['fine_iterations']} iterations {p['cpu_s']} s; FAS "
+                  f"{f['fine_iterations']} fine + {f['coarse_iterations']} coarse {f['cpu_s']} s "
+                  f"({p['cpu_s'] / f['cpu_s']:.2f}x); coarse change at convergence {r['consistency_m_s']}")
+    for method, r in steady.items():
+        print(f"steady solve, {method}: {r}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
