@@ -72,6 +72,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from twin.model.load import coarse_hall, load_hall  # noqa: E402
+from twin.model.spec import HallModel  # noqa: E402
 from twin.sim.twin import COARSE_RATIO, HallTwin  # noqa: E402
 from twin.thermal import gridseq  # noqa: E402
 from twin.thermal import momentum as momentum_module  # noqa: E402
@@ -212,10 +213,10 @@ def fas_march(fine: Level, coarse: Level, history: list[tuple[float, float]], *,
     return False
 
 
-def _levels(hall_path: Path, *, buoyancy: bool, held_t_c: np.ndarray | None
+def _levels(hall_path: Path | HallModel, *, buoyancy: bool, held_t_c: np.ndarray | None
             ) -> tuple[Level, Level, MomentumSolver, MomentumSolver]:
     """Fine and coarse levels of the hall, the fine field started from the coarse grid's answer."""
-    hall = load_hall(hall_path)
+    hall = hall_path if isinstance(hall_path, HallModel) else load_hall(hall_path)
     fine_twin = HallTwin(hall, airflow="momentum", grid_sequencing=False)
     coarse_twin = HallTwin(coarse_hall(hall, COARSE_RATIO), airflow="momentum", grid_sequencing=False)
     f, c = fine_twin.momentum, coarse_twin.momentum
@@ -233,7 +234,7 @@ def _levels(hall_path: Path, *, buoyancy: bool, held_t_c: np.ndarray | None
     return fine, coarse, f, c
 
 
-def flow_study(hall_path: Path, *, buoyancy: bool, held_t_c: np.ndarray | None, tol: float, cycle: tuple[int, int, int],
+def flow_study(hall_path: Path | HallModel, *, buoyancy: bool, held_t_c: np.ndarray | None, tol: float, cycle: tuple[int, int, int],
                weight: float) -> dict[str, object]:
     """Plain march against FAS cycles from the same start to ``tol``: fine and coarse iterations, CPU s."""
     out: dict[str, object] = {"tol": tol}
