@@ -127,16 +127,18 @@ def coarsen_to(t_fine: np.ndarray, fluid_fine: np.ndarray, factor: int) -> np.nd
     return out
 
 
-def _recording_solve(intakes_of, intakes: list[dict[str, float]], temperature_scheme: str):
+def _recording_solve(intakes_of, intakes: list[dict[str, float]], temperature_scheme: str, net: object):
     """solve_steady_field as the steady loop calls it, with the T scheme's correction of the field it starts
     from when asked, and each solve's rack intakes (``intakes_of``) appended to ``intakes``: the outer
-    iterations' history."""
+    iterations' history. Only solves on ``net`` (the hall's grid) are recorded: a grid-sequenced steady solve
+    first runs the same loop on the coarse grid, whose fields have another shape."""
     def solve(*args, **kwargs):
         if temperature_scheme == "linear-upwind":
-            net, face, _q, _phi, air = args[:5]
-            kwargs["source_w"] = linear_upwind_correction_w(net, face, kwargs["t_guess_c"], air)
+            net_of_solve, face, _q, _phi, air = args[:5]
+            kwargs["source_w"] = linear_upwind_correction_w(net_of_solve, face, kwargs["t_guess_c"], air)
         res = solve_steady_field(*args, **kwargs)
-        intakes.append(intakes_of(res.t_air_c))
+        if args[0] is net:
+            intakes.append(intakes_of(res.t_air_c))
         return res
     return solve
 
@@ -185,7 +187,7 @@ def run_variant(hall: str, *, cell_m: float | None = None, convection: str | Non
         return {r.name: float(np.nanmean(flat[r.intake])) for r in ref_vox.racks}
 
     history: list[dict[str, float]] = []
-    twin_module.solve_steady_field = _recording_solve(on_ref_grid, history, temperature_scheme)  # this process only
+    twin_module.solve_steady_field = _recording_solve(on_ref_grid, history, temperature_scheme, twin.net)  # this process only
     try:
         state = twin.steady(max_outer=max_outer)
     except NoSteadyState as exc:
