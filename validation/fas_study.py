@@ -71,6 +71,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+import twin.sim.twin as twin_module  # noqa: E402
 from twin.model.load import coarse_hall, load_hall  # noqa: E402
 from twin.model.spec import HallModel  # noqa: E402
 from twin.sim.twin import COARSE_RATIO, HallTwin  # noqa: E402
@@ -132,6 +133,17 @@ class Level:
             self.t_ref = t_ref_c  # the coarse grid takes the fine grid's buoyancy reference
         self.dt = solver.settings.cfl * solver.h / self.u_ref
         self.force: list[np.ndarray] | None = None  # per component, subtracted from the momentum equations
+        self.iterations = 0  # march iterations run on this level
+
+    @classmethod
+    def of_march(cls, solver: MomentumSolver, q: np.ndarray, tg: np.ndarray | None, t_ref: float,
+                 s_grid: np.ndarray, u_ref: float, dt: float) -> Level:
+        """The level a march of ``solver`` runs on, from MomentumSolver._march's arguments."""
+        level = cls.__new__(cls)
+        level.s, level.q, level.tg, level.t_ref, level.s_grid, level.u_ref, level.dt = (
+            solver, q, tg, t_ref, s_grid, u_ref, dt)
+        level.force, level.iterations = None, 0
+        return level
 
     def momentum(self, c: int, nu: np.ndarray, dt: float, sweeps: int) -> np.ndarray:
         """u*_c as MomentumSolver._momentum's compiled form, less the forcing (entered with the jets' terms)."""
@@ -164,10 +176,12 @@ class Level:
         level's: an instance attribute shadows the method meanwhile); True once both residuals are below tol."""
         s = self.s
         s._momentum = self._step  # type: ignore[method-assign]
+        before = len(history)
         try:
             return _PLAIN_MARCH(s, self.q, self.tg, self.t_ref, self.s_grid, self.u_ref, self.dt, n, tol, history)
         finally:
             del s._momentum
+            self.iterations += len(history) - before
 
     def _step(self, c: int, nu: np.ndarray, tg: np.ndarray | None, t_ref: float, q: np.ndarray, dt: float,
               sweeps: int | None = None) -> np.ndarray:
@@ -242,12 +256,10 @@ def flow_study(hall_path: Path | HallModel, *, buoyancy: bool, held_t_c: np.ndar
         cpu0 = time.process_time()
         if method == "plain":
             done = fine.march(3000, history, tol)
-            coarse_its = 0
         else:
             done = fas_march(fine, coarse, history, max_iterations=3000, tol=tol, pre=cycle[0],
                              coarse_iterations=cycle[1], post=cycle[2], weight=weight)
-            coarse_its = cycle[1] * -(-len(history) // (cycle[0] + cycle[2]))
-        out[method] = {"converged": done, "fine_iterations": len(history), "coarse_iterations": coarse_its,
+        out[method] = {"converged": done, "fine_iterations": len(history), "coarse_iterations": coarse.iterations,
                        "cpu_s": round(time.process_time() - cpu0, 2)}
         if method == "fas":
             # The forcing's promise: at the converged fine field the coarse correction changes nothing.
@@ -256,9 +268,11 @@ def flow_study(hall_path: Path | HallModel, *, buoyancy: bool, held_t_c: np.ndar
 
 
 @contextmanager
-def fas_in_steady_loop(cycle: tuple[int, int, int], weight: float) -> Iterator[None]:
+def fas_in_steady_loop(cycle: tuple[int, int, int], weight: float, *, converge_to: float | None = None,
+                       cap: int = 60) -> Iterator[None]:
     """HallTwin.steady with its fine grid's momentum march replaced by FAS cycles (the coarse grid's own solve
-    stays plain); restored afterwards."""
+    stays plain); restored afterwards. ``converge_to``: each outer iteration's flow is taken to that residual
+    (at most ``cap`` fine iterations) instead of the loop's 10 iterations."""
     plain_march = _PLAIN_MARCH
     plain_start = HallTwin._sequenced_start
 
@@ -266,10 +280,10 @@ def fas_in_steady_loop(cycle: tuple[int, int, int], weight: float) -> Iterator[N
         coarse_solver = getattr(self, "_fas_coarse", None)
         if coarse_solver is None:
             return plain_march(self, q, tg, t_ref, s_grid, u_ref, dt, max_iterations, tol, history)
-        fine = Level.__new__(Level)
-        fine.s, fine.q, fine.tg, fine.t_ref, fine.s_grid, fine.u_ref, fine.dt, fine.force = (
-            self, q, tg, t_ref, s_grid, u_ref, dt, None)
+        fine = Level.of_march(self, q, tg, t_ref, s_grid, u_ref, dt)
         tgc = gridseq.restrict_cells(tg, self.fluid, 2, coarse_solver.fluid) if tg is not None else None
+        if converge_to is not None:
+            max_iterations, tol = cap, max(tol, converge_to)
         return fas_march(fine, Level(coarse_solver, q, tgc, t_ref), history, max_iterations=max_iterations, tol=tol,
                          pre=cycle[0], coarse_iterations=cycle[1], post=cycle[2], weight=weight)
 
@@ -289,26 +303,79 @@ def fas_in_steady_loop(cycle: tuple[int, int, int], weight: float) -> Iterator[N
         HallTwin._sequenced_start = plain_start  # type: ignore[method-assign]
 
 
-def steady_study(hall_path: Path, cycle: tuple[int, int, int], weight: float) -> tuple[dict[str, object], np.ndarray]:
+@contextmanager
+def steady_loop_patched(*, flow_iterations: int | None = None, relax: float | None = None,
+                        temperatures_only: bool = False) -> Iterator[None]:
+    """HallTwin.steady's loop with one of its constants changed (restored afterwards): the momentum iterations per
+    outer iteration (twin.sim.twin._STEADY_FLOW_ITERATIONS), the relaxation of its whole-state Anderson mixing
+    (0.5), or the mixing acting on the temperatures alone (the flow state handed on as solved)."""
+    saved = {name: getattr(twin_module, name)
+             for name in ("_STEADY_FLOW_ITERATIONS", "AndersonMixer", "_pack_state", "_unpack_state")}
+    patch: dict[str, object] = {}
+    if flow_iterations is not None:
+        patch["_STEADY_FLOW_ITERATIONS"] = flow_iterations
+    if relax is not None:
+        state_relax, plain_mixer = relax, saved["AndersonMixer"]
+
+        def mixer(*, memory: int = 5, relax: float = 0.7) -> object:
+            # The loop's state mixer is the one built with memory 4 and relax 0.5; the fan law's keeps its own.
+            return plain_mixer(memory=memory, relax=state_relax if (memory, relax) == (4, 0.5) else relax)
+        patch["AndersonMixer"] = mixer
+    if temperatures_only:
+        patch["_pack_state"] = lambda momentum, t_air_c, u_scale: np.asarray(t_air_c, dtype=float).ravel().copy()
+        patch["_unpack_state"] = lambda x, like, u_scale: (dict(like), x.copy())
+    for name, value in patch.items():
+        setattr(twin_module, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(twin_module, name, value)
+
+
+def _steady_run(hall_path: Path | HallModel, fas: tuple[tuple[int, int, int], float] | None = None, *,
+                converge_to: float | None = None, **loop: object) -> tuple[dict[str, object], np.ndarray]:
+    """One steady solve (plain, or with FAS cycles; ``loop``: :func:`steady_loop_patched`'s changes): outer
+    iterations, CPU s, intakes, and its air temperatures (empty if it failed)."""
+    twin = HallTwin(hall_path if isinstance(hall_path, HallModel) else load_hall(hall_path), airflow="momentum")
+    cpu0 = time.process_time()
+    try:
+        with steady_loop_patched(**loop):  # type: ignore[arg-type]
+            if fas is None:
+                state = twin.steady()
+            else:
+                with fas_in_steady_loop(*fas, converge_to=converge_to):
+                    state = twin.steady()
+    except Exception as exc:  # noqa: BLE001 - a study reports what failed
+        return {"failed": str(exc)[:300], "cpu_s": round(time.process_time() - cpu0, 2)}, np.zeros(0)
+    return ({"outer_iterations": state.extra["steady"]["outer_iterations"],
+             "cpu_s": round(time.process_time() - cpu0, 2),
+             "intakes_c": [round(float(v), 3) for v in state.t_intake_c]}, state.t_air_c)
+
+
+def steady_study(hall_path: Path, cycle: tuple[int, int, int], weight: float, *, variants: bool = False,
+                 slow: bool = False) -> tuple[dict[str, object], np.ndarray]:
     """The default steady solve and the one with FAS cycles: outer iterations, CPU s, intakes; and the default's
-    air temperatures (the held field of the buoyant flow study)."""
+    air temperatures (the held field of the buoyant flow study). ``variants``: also the plain loop with 5 and 20
+    momentum iterations per outer iteration, FAS with the mixing unrelaxed, and FAS with each outer iteration's
+    flow converged to 1e-5 (at most 60 fine iterations); ``slow``: that last with the temperatures alone mixed
+    (about 10 minutes)."""
+    runs: dict[str, dict] = {"plain": {}, "fas": {"fas": (cycle, weight)}}
+    if variants:
+        runs.update({
+            "plain, 5 flow iterations per outer": {"flow_iterations": 5},
+            "plain, 20 flow iterations per outer": {"flow_iterations": 20},
+            "fas, mixing relax 1.0": {"fas": (cycle, weight), "relax": 1.0},
+            "fas, flows converged to 1e-5 per outer": {"fas": (cycle, weight), "converge_to": 1e-5}})
+    if slow:
+        runs["fas, flows converged to 1e-5 per outer, temperatures alone mixed"] = {
+            "fas": (cycle, weight), "converge_to": 1e-5, "temperatures_only": True}
     out: dict[str, object] = {}
     t_air = np.zeros(0)
-    for method in ("plain", "fas"):
-        twin = HallTwin(load_hall(hall_path), airflow="momentum")
-        cpu0 = time.process_time()
-        try:
-            if method == "plain":
-                state = twin.steady()
-                t_air = state.t_air_c
-            else:
-                with fas_in_steady_loop(cycle, weight):
-                    state = twin.steady()
-            out[method] = {"outer_iterations": state.extra["steady"]["outer_iterations"],
-                           "cpu_s": round(time.process_time() - cpu0, 2),
-                           "intakes_c": [round(float(v), 3) for v in state.t_intake_c]}
-        except Exception as exc:  # noqa: BLE001 - a study reports what failed
-            out[method] = {"failed": str(exc)[:300], "cpu_s": round(time.process_time() - cpu0, 2)}
+    for name, kw in runs.items():
+        out[name], t = _steady_run(hall_path, **kw)
+        if name == "plain":
+            t_air = t
     return out, t_air
 
 
@@ -317,10 +384,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hall", type=Path, default=HALL)
     parser.add_argument("--cycle", type=int, nargs=3, default=(3, 15, 3), metavar=("PRE", "COARSE", "POST"))
     parser.add_argument("--weight", type=float, default=0.75, help="damping of the coarse correction")
+    parser.add_argument("--variants", action="store_true",
+                        help="also the steady loop's variants (other splits, relaxation, converged flows)")
+    parser.add_argument("--slow", action="store_true", help="also FAS with the temperatures alone mixed (~10 min)")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args(argv)
     cycle = tuple(args.cycle)
-    steady, t_air = steady_study(args.hall, cycle, args.weight)
+    steady, t_air = steady_study(args.hall, cycle, args.weight, variants=args.variants, slow=args.slow)
     results = {
         "hall": str(args.hall), "cycle": cycle, "weight": args.weight, "steady": steady,
         "isothermal": [flow_study(args.hall, buoyancy=False, held_t_c=None, tol=t, cycle=cycle, weight=args.weight)

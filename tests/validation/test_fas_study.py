@@ -41,6 +41,19 @@ def test_restricted_forces_keep_the_total_and_a_uniform_force_density():
         interior = [slice(None)] * 3
         interior[a] = slice(1, -1)
         np.testing.assert_allclose(uniform[tuple(interior)], 8.0)
+        # A fine face half a fine cell off the coarse planes lies in two coarse control volumes: half to each;
+        # one on a coarse plane wholly in that plane's.
+        for plane, expect in ((3, {1: 0.5, 2: 0.5}), (4, {2: 1.0})):
+            point = np.zeros_like(f)
+            index = [1, 1, 1]
+            index[a] = plane
+            point[tuple(index)] = 1.0
+            got = fs.restrict_face_force(point, a)
+            coarse_index = [0, 0, 0]
+            for k, share in expect.items():
+                coarse_index[a] = k
+                assert got[tuple(coarse_index)] == share
+            assert got.sum() == 1.0
 
 
 def test_fas_cycles_converge_and_their_forcing_vanishes_with_the_fine_residual():
@@ -57,3 +70,31 @@ def test_fas_cycles_converge_and_their_forcing_vanishes_with_the_fine_residual()
     at_start = fs.coarse_correction(fine, coarse, 15, 0.75)
     assert at_start > 1e-4
     assert result["consistency_m_s"] < 0.02 * at_start, (result["consistency_m_s"], at_start)
+
+
+def test_fas_inside_the_steady_loop_lands_where_the_plain_loop_does_and_every_patch_is_undone():
+    """Tiny at 0.25 m: the steady loop with FAS-converged flows in each outer iteration settles within 0.2 K of
+    the plain loop's intakes (both stop on the same 0.05 K rule); afterwards the march, the sequenced start and
+    the loop's constants are the module's own again, also when a solve inside the patches fails."""
+    import twin.sim.twin as twin_module
+    from twin.sim.twin import HallTwin
+    from twin.thermal.momentum import MomentumSolver
+
+    data = tiny_dict()
+    data["hall"]["cell_m"] = 0.25
+    data["airflow"] = {"model": "momentum"}
+    hall = hall_from(data)
+    names = ("_STEADY_FLOW_ITERATIONS", "AndersonMixer", "_pack_state", "_unpack_state")
+    before = {name: getattr(twin_module, name) for name in names}
+    march, start = MomentumSolver._march, HallTwin._sequenced_start
+    plain, _ = fs._steady_run(hall)
+    fas, _ = fs._steady_run(hall, ((3, 15, 3), 0.75), converge_to=1e-5)
+    assert "failed" not in plain and "failed" not in fas, (plain, fas)
+    assert np.max(np.abs(np.subtract(fas["intakes_c"], plain["intakes_c"]))) < 0.2
+    with pytest.raises(RuntimeError):
+        with fs.steady_loop_patched(flow_iterations=5, relax=1.0, temperatures_only=True), \
+                fs.fas_in_steady_loop((3, 15, 3), 0.75):
+            assert twin_module._STEADY_FLOW_ITERATIONS == 5 and MomentumSolver._march is not march
+            raise RuntimeError("a solve that fails")
+    assert all(getattr(twin_module, name) is value for name, value in before.items())
+    assert MomentumSolver._march is march and HallTwin._sequenced_start is start
