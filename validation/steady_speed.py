@@ -7,7 +7,7 @@ Usage::
     python validation/steady_speed.py --json out.json
     python validation/steady_speed.py --cached             # the converged answers saved by an earlier run
 
-The converged answers take long (open-row: 287 outer iterations, 13 min on the shared machine), so each is
+The converged answers take long (open-row: about 300 outer iterations, 13 min on the shared machine), so each is
 saved as validation/results/HALL/twin_converged.json (intakes, a SHA-256 of the hall file and the solver code, outer iterations,
 wall time) and ``--cached`` reuses it while neither the hall file nor the solver code (``SOLVER_SOURCES``: the
 physics, the steady loop and its mixer, voxelization, the hall's reading, the coils' control) has changed.
@@ -21,7 +21,8 @@ solver's own final answer:
 
 * the twin: the wall time of ``HallTwin.steady`` at each outer iteration, against the twin's fully converged
   answer (a second solve with the intakes settled to 1e-4 K per outer iteration and the flow residuals to
-  1e-6); the wall time its default rule takes is reported beside it, with how far that answer is from the
+  1e-6, or to the solver's default 1e-4 where they stall above 1e-6, as on contained: the saved answer's
+  ``flow_tol`` says which); the wall time its default rule takes is reported beside it, with how far that answer is from the
   converged one;
 * the CFD: the first Picard block (history.csv, every 100 iterations) from which on its intakes stay within
   the same of its last block, as a share of its solver wall time (meta.json), at a constant cost per
@@ -55,7 +56,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 from twin.model.load import load_hall  # noqa: E402
-from twin.sim.twin import HallTwin  # noqa: E402
+from twin.sim.twin import HallTwin, NoSteadyState  # noqa: E402
 
 __all__ = ["SOLVER_SOURCES", "CfdSettling", "TwinTrace", "answer_sources", "cfd_settling", "main", "time_within",
            "twin_trace"]
@@ -66,6 +67,10 @@ RESULTS = ROOT / "validation" / "results"
 #: The converged reference: intakes settled to this per outer iteration, flow residuals to this.
 CONVERGED_INTAKE_K = 1e-4
 CONVERGED_FLOW_TOL = 1e-6
+#: Where the flow's residuals stall above CONVERGED_FLOW_TOL (contained: near 6e-5 and 3e-5, twin.thermal.momentum's
+#: "Grid sequencing" note), the converged answer settles the intakes to CONVERGED_INTAKE_K at the solver's default
+#: flow tolerance instead; the saved answer says which.
+FALLBACK_FLOW_TOL = 1e-4
 
 
 @dataclass
@@ -93,12 +98,13 @@ class CfdSettling:
         return self.solver_wall_s * self.iteration / self.iterations
 
 
-def twin_trace(hall_path: Path, *, converged: bool = False) -> TwinTrace:
-    """Solve the hall's steady state with the momentum model, recording the intakes per outer iteration."""
+def twin_trace(hall_path: Path, *, converged: bool = False, flow_tol: float = CONVERGED_FLOW_TOL) -> TwinTrace:
+    """Solve the hall's steady state with the momentum model, recording the intakes per outer iteration
+    (``converged``: intakes settled to CONVERGED_INTAKE_K per outer iteration, flow residuals to ``flow_tol``)."""
     twin = HallTwin(load_hall(hall_path), airflow="momentum")
     assert twin.momentum is not None
     if converged:
-        twin.momentum.settings = replace(twin.momentum.settings, tol=CONVERGED_FLOW_TOL)
+        twin.momentum.settings = replace(twin.momentum.settings, tol=flow_tol)
     times: list[float] = []
     intakes: list[np.ndarray] = []
     intake_c = twin.intake_c
@@ -166,10 +172,22 @@ def converged_answer(hall: str, *, cached: bool) -> tuple[np.ndarray, dict[str, 
         data = json.loads(saved.read_text())
         if data.get("source_sha256") == digest:
             return np.array(data["intakes_c"]), data
-    trace = twin_trace(path, converged=True)
+    flow_tol, note = CONVERGED_FLOW_TOL, None
+    try:
+        trace = twin_trace(path, converged=True, flow_tol=flow_tol)
+    except NoSteadyState as exc:
+        if "airflow did not converge" not in str(exc):
+            raise
+        # The flow's residuals stall above 1e-6 on this hall: settle the intakes at the default flow tolerance.
+        note = f"flow residuals stall above {flow_tol:g}: {str(exc).splitlines()[0][:200]}"
+        print(f"{hall}: {note}; converged answer at flow tolerance {FALLBACK_FLOW_TOL:g}", file=sys.stderr)
+        flow_tol = FALLBACK_FLOW_TOL
+        trace = twin_trace(path, converged=True, flow_tol=flow_tol)
     data = {"source_sha256": digest, "intakes_c": [round(float(v), 4) for v in trace.intakes_c[-1]],
             "outer_iterations": trace.outer_iterations, "wall_s": round(trace.wall_s, 1),
-            "intake_tol_k": CONVERGED_INTAKE_K, "flow_tol": CONVERGED_FLOW_TOL}
+            "intake_tol_k": CONVERGED_INTAKE_K, "flow_tol": flow_tol}
+    if note:
+        data["flow_tol_note"] = note
     saved.write_text(json.dumps(data, indent=1) + "\n")
     return trace.intakes_c[-1], data
 
