@@ -3,8 +3,8 @@ speed target; twin.thermal.momentum, "Cost of a steady solve").
 
 Usage::
 
-    python validation/fas_study.py                       # open-row-fine, all three measurements
-    python validation/fas_study.py --json out.json
+    python validation/fas_study.py                       # open-row-fine: flow studies, default and FAS steady solves
+    python validation/fas_study.py --variants --slow --json out.json     # and the steady loop's variants (~20 min)
 
 The steady momentum march converges slowly on fine grids: from the coarse grid's answer, open-row-fine's
 isothermal flow takes 314 pseudo-time iterations to 1e-4, and its buoyant one with the temperatures held
@@ -21,38 +21,45 @@ projected onto the fine continuity; ``post`` fine iterations. At a converged fin
 the coarse change vanish (checked here: ``consistency``). Without damping the cycles stall in a limit cycle
 near 5e-5; weight 0.75 converges.
 
-Three measurements on open-row-fine (Chen–Xu, upwind; CPU time of this process):
+Measurements on open-row-fine (Chen–Xu, upwind; CPU time of this process):
 
 * isothermal flow from the coarse grid's answer, plain march against FAS cycles, to 1e-4 and 1e-5;
 * the buoyant flow with the temperatures held at the default steady state's, the same;
 * the coupled steady solve (``HallTwin.steady``: flow iterations, temperature solves and Anderson mixing of
-  the whole state), its march replaced by FAS cycles: outer iterations and CPU time against the default.
+  the whole state), its march replaced by FAS cycles: outer iterations and CPU time against the default;
+* ``--variants``: the plain loop with 5 and 20 momentum iterations per outer iteration instead of 10; FAS with
+  the state mixing unrelaxed (1.0 instead of 0.5); FAS with each outer iteration's flow converged to 1e-5 (at
+  most 60 fine iterations); ``--slow``: that last with the temperatures alone mixed.
 
-Results on the quiet 2-core machine (2026-12-01, cycles of 3 + 15 + 3, weight 0.75, one process):
+Results (2026-12-01, cycles of 3 + 15 + 3, weight 0.75, ``--variants --slow``, one process; the machine's other
+core partly busy; off = the largest intake difference from the twin's converged answer, intakes settled to
+1e-4 K per outer iteration and flows to 1e-6, steady_speed.py: the default stops 0.19 K off):
 
 =============================  ==============================  ===========================================
  open-row-fine                  plain march                     FAS cycles
 =============================  ==============================  ===========================================
- isothermal, to 1e-4            314 iterations, 7.4 s           93 fine + 240 coarse, 3.7 s (2.0x)
- isothermal, to 1e-5            not in 3000 iterations, 71 s    170 fine + 435 coarse, 6.5 s (> 10x)
- temperatures held, to 1e-4     186 iterations, 4.3 s           68 fine + 180 coarse, 2.5 s (1.7x)
- temperatures held, to 1e-5     752 iterations, 18.5 s          237 fine + 600 coarse, 8.9 s (2.1x)
- coupled steady solve           17 outer iterations, 9.2 s      26 outer iterations, 18.4 s (0.5x)
+ isothermal, to 1e-4            314 iterations, 6.7 s           93 fine + 225 coarse, 3.1 s (2.2x)
+ isothermal, to 1e-5            not in 3000 iterations, 64 s    170 fine + 420 coarse, 5.7 s
+ temperatures held, to 1e-4     186 iterations, 4.0 s           68 fine + 165 coarse, 2.2 s (1.8x)
+ temperatures held, to 1e-5     752 iterations, 16.2 s          237 fine + 585 coarse, 7.7 s (2.1x)
+ coupled steady solve           17 outer iterations, 8.7 s      26 outer iterations, 17.1 s (0.5x), 0.32 K off
 =============================  ==============================  ===========================================
+
+The steady loop's variants: plain with 5 flow iterations per outer iteration 34 outer iterations (10.7 s), with
+20 13 (10.8 s), i.e. 170, 170 and 260 flow iterations for 5, 10 and 20; FAS with the mixing unrelaxed: no steady
+state in 300 outer iterations (180 s); FAS-converged flows: 148 outer iterations, 345 s, 0.67 K off; the same
+with the temperatures alone mixed: 237, 535 s, 0.47 K off. (By hand, not in the script: splitting an outer
+iteration into 5 + 15 + 5 took 25 outer iterations, 6 flow iterations per outer 29-40.)
 
 The coarse change at a converged fine field falls with the fine residual (0.0028 m/s at 1e-4, 0.00037 at
 1e-5, isothermal): the forcing is consistent. So as a flow solver FAS pays (2x, and it converges where the
-plain march stalls), but inside the coupled steady loop it loses: the outer iterations went from 17 to 25-40
-for every split of an outer iteration's 10 flow iterations into cycles tried (Anderson relax 0.5 or 1.0; one
-setting never converged), and with the flow converged by FAS in each outer iteration (up to 60 fine
-iterations) the residuals after each temperature update stayed at 1e-4 to 5e-4 and the answer ended 0.67 K
-from the converged one (the default stops 0.19 K from it). Why is open: with the temperatures held at the
-default answer's field the same cycles settle the flow from the coarse start in 68 fine iterations, yet after each
-of the loop's (mixed) temperature updates 60 do not. The plain loop spends about as many flow iterations in
-total whatever their split (5 per outer iteration: 34 outer iterations, 10: 17, 20: 13), close to the
-held-temperature flow's 186, so the loop is paced by the flow's settling; FAS's gain there is lost in the
-coupling. Not tried: coupled multigrid (the energy equation in the coarse correction too), mixing the
-temperatures alone around FAS-converged flows, and FAS for the time runs' start-up solve.
+plain march stalls), but inside the coupled steady loop it loses every way tried, in time and in how far from
+the converged answer it stops. Why is open: with the temperatures held at the default answer's field the same
+cycles settle the flow from the coarse start in 68 fine iterations, yet after each of the loop's temperature
+updates 60 do not. The plain loop spends 170 flow iterations with 5 or 10 per outer iteration, close to the
+held-temperature flow's 186, so its pace is the flow's settling; FAS's gain there is lost in the coupling. Not
+tried: coupled multigrid (the energy equation in the coarse correction too) and FAS for the time runs' start-up
+solve.
 """
 
 from __future__ import annotations

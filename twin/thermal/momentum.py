@@ -255,13 +255,13 @@ Discretization (why):
     0.25 m with a 0.75 m plenum (3 fine cells; 1 m on the 0.5 m grid) the sequenced solve took 41 fine outer
     iterations against 34 from rest, its intakes within 0.05 K of that one's.
   - Two-grid FAS cycles (nonlinear multigrid: the coarse grid corrects the fine field's smooth error, forced by
-    the restricted fine residuals; validation/fas_study.py, quiet machine, open-row-fine). As a flow solver they
-    pay: isothermal to 1e-4 in 3.7 against 7.4 s, to 1e-5 in 6.5 s where the plain march has not converged
-    after 3000 iterations (71 s); with the temperatures held, 2.5 against 4.3 s (1e-4) and 8.9 against 18.5 s
-    (1e-5). Inside the steady loop they lose: 25-40 outer iterations instead of 17 for every split of an outer
-    iteration's flow iterations into cycles tried (18.4 against 9.2 s), and flows converged by FAS in every
-    outer iteration, with Anderson mixing of the whole state or of the temperatures alone, did not settle
-    (237 outer iterations with the latter). The loop's pace is set by the flow and temperatures together.
+    the restricted fine residuals; validation/fas_study.py, open-row-fine). As a flow solver they pay:
+    isothermal to 1e-4 in 3.1 against 6.7 s, to 1e-5 in 5.7 s where the plain march has not converged after
+    3000 iterations (64 s); with the temperatures held, 2.2 against 4.0 s (1e-4) and 7.7 against 16.2 s (1e-5).
+    Inside the steady loop they lose: 26 outer iterations instead of 17 (17.1 against 8.7 s, stopping 0.32 K
+    from the converged answer against the default's 0.19 K), no steady state with the mixing unrelaxed, and
+    with the flow converged by FAS in every outer iteration 148 outer iterations (237 with the temperatures
+    alone mixed). The loop's pace is set by the flow and temperatures together.
 
 Chen–Xu's length scale L is the straight-line distance to the nearest wall (:func:`wall_distance_m`):
 solid cells, the no-slip domain sides, and the faces between two fluid cells that are not wholly open (a
