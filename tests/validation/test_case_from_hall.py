@@ -404,3 +404,19 @@ def test_the_committed_references_use_normal_slip_outflows():
 def test_unknown_outflow_bc_is_refused():
     with pytest.raises(ValueError, match="outflow_bc must be one of fixed-value, normal-slip"):
         build_case(HALLS / "open-row.toml", outflow_bc="slip")
+
+
+def test_run_cfd_without_openfoam_says_so_in_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    """With no OpenFOAM solver on PATH (CI machines, a fresh checkout), run_cfd.py exits 2 with one line naming
+    the solver and how to install it, before any case or results folder is written."""
+    from run_cfd import main as run_cfd_main
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    for extra, solver in (([], "buoyantBoussinesqSimpleFoam"), (["--transient"], "buoyantBoussinesqPimpleFoam")):
+        with pytest.raises(SystemExit) as exc:
+            run_cfd_main([str(HALLS / "open-row.toml"), *extra, "--case", str(tmp_path / "case"),
+                          "--results", str(tmp_path / "results")])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and solver in err[0] and "install.sh" in err[0], err
+        assert not (tmp_path / "case").exists() and not (tmp_path / "results").exists()

@@ -720,6 +720,10 @@ def main(argv: list[str] | None = None) -> int:
                 initial_fields(check_case, a.init_from)
     except (ValueError, KeyError, OSError) as exc:
         p.exit(2, f"{p.prog}: error: {exc}\n")
+    solver = TRANSIENT_SOLVER if a.transient else SOLVER
+    if shutil.which(solver) is None:  # before a case is written: one line, not the subprocess's traceback
+        p.exit(2, f"{p.prog}: error: {solver} is not on PATH: install OpenFOAM with validation/openfoam/install.sh "
+                  f"(Debian's openfoam package) and source validation/openfoam/env.sh\n")
     here = Path(__file__).resolve().parents[1]
     if a.transient:
         meta = run_transient(a.hall, a.case or Path("/tmp/cfd-validation") / f"{stem}-transient",
