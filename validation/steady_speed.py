@@ -214,15 +214,16 @@ def main(argv: list[str] | None = None) -> int:
             for tol in TOLERANCES_K:
                 cfd = cfd_settling(hall, tol)
                 twin_s = time_within(trace, answer, tol)
-                row[f"twin_within_{tol:g}k_s"] = round(twin_s, 2)
+                # None (JSON null), not NaN, where the twin's default run never came within tol: NaN is no JSON.
+                row[f"twin_within_{tol:g}k_s"] = round(twin_s, 2) if np.isfinite(twin_s) else None
                 row[f"cfd_within_{tol:g}k_s"] = round(cfd.time_s, 1)
                 row[f"cfd_within_{tol:g}k_iteration"] = cfd.iteration
                 row[f"cfd_within_{tol:g}k_settled"] = cfd.settled
                 row[f"ratio_{tol:g}k"] = round(cfd.time_s / twin_s, 1) if np.isfinite(twin_s) else None
             report.append(row)
-            print(json.dumps(row), flush=True)
+            print(json.dumps(row, allow_nan=False), flush=True)
     if args.json:
-        args.json.write_text(json.dumps(report, indent=1) + "\n")
+        args.json.write_text(json.dumps(report, indent=1, allow_nan=False) + "\n")
     return 0
 
 

@@ -78,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     hall_path = HALLS / f"{a.hall}.toml"
+    tiles_csv = RESULTS / a.hall / "tiles.csv"
+    if not hall_path.is_file() or not tiles_csv.is_file():
+        # One line, not a traceback: only the raised-floor halls' CFD results have tile flows.
+        have = sorted(d.name for d in RESULTS.iterdir() if (d / "tiles.csv").is_file() and (HALLS / f"{d.name}.toml").is_file())
+        p.exit(2, f"{p.prog}: error: {a.hall}: no hall with CFD tile flows ({tiles_csv} missing); halls that have "
+                  f"them: {', '.join(have) or 'none'}\n")
     hall = load_hall(hall_path)
     cfd = cfd_tile_flows(a.hall)
     series = {"cfd": cfd, "momentum": twin_tile_flows(hall_path, "momentum"),

@@ -98,3 +98,25 @@ def test_a_hall_whose_flow_stalls_above_the_tight_tolerance_gets_its_answer_at_t
     monkeypatch.setattr(ss, "twin_trace", other_failure)
     with pytest.raises(NoSteadyState, match="cooling capacity"):
         ss.converged_answer("contained", cached=False)
+
+
+def test_a_twin_that_never_comes_within_the_tolerance_is_null_in_strict_json(monkeypatch, tmp_path):
+    """open-row-fine's default stop is 0.19 K from its converged answer, so it never comes within 0.1 K: the row
+    says null there (and no ratio), and the report is strict JSON (NaN is not)."""
+    import json
+
+    import validation.steady_speed as ss
+
+    answer = np.array([19.6, 20.5, 21.5, 20.5, 26.4])
+    monkeypatch.setattr(ss, "converged_answer", lambda hall, cached: (answer, {"wall_s": 129.0, "outer_iterations": 302}))
+    monkeypatch.setattr(ss, "twin_trace", lambda path: TwinTrace(np.array([1.0, 2.0]), np.array([answer + 0.5, answer + 0.19]),
+                                                                 2.0, 17))
+    out = tmp_path / "speed.json"
+    assert ss.main(["open-row-fine", "--json", str(out)]) == 0
+
+    def no_constants(name):
+        raise AssertionError(f"{name} in the report")
+
+    row = json.loads(out.read_text(), parse_constant=no_constants)[0]
+    assert row["twin_within_0.1k_s"] is None and row["ratio_0.1k"] is None
+    assert row["default_off_converged_k"] == 0.19 and row["cfd_within_0.1k_iteration"] == 1000
