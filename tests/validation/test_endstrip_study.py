@@ -162,3 +162,19 @@ def test_recalibration_brings_a_plate_s_split_to_a_target_on_the_solver():
     assert errors[0] > 0.2  # the plain plate's split is far from the target
     assert all(b < a for a, b in zip(errors, errors[1:]))
     assert errors[4] < 0.01
+
+
+def test_a_lever_without_a_steady_state_is_one_line_and_exit_3(monkeypatch, tmp_path, capsys):
+    """k-epsilon-lu-1 has no steady state (validation/README.md): `run` says so in one line, exits 3 as the
+    twin's CLI does, and saves nothing."""
+    import validation.endstrip_study as es
+    from twin.sim.twin import NoSteadyState
+
+    def no_steady_state(lever):
+        raise NoSteadyState("no steady state found: the momentum airflow did not converge\nresidual history: ...")
+
+    monkeypatch.setattr(es, "solve", no_steady_state)
+    assert es.main(["run", "k-epsilon-lu-1", "--save", str(tmp_path / "out.npz")]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "k-epsilon-lu-1" in err[0] and "no steady state" in err[0], err
+    assert not (tmp_path / "out.npz").exists()
