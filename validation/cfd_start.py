@@ -40,7 +40,6 @@ that carry the movers' flows exactly (its transport conserves energy only on suc
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -54,7 +53,7 @@ from twin.sim.state import TwinState
 from twin.sim.twin import HallTwin, NoSteadyState
 from twin.thermal.compact import server_airflow_m3s
 from twin.thermal.momentum import FlowNotConverged, MomentumSolver
-from validation.compare import HALLS, RESULTS, read_racks
+from validation.compare import HALLS, RESULTS, read_means
 from validation.tile_column_probe import cell_fields
 
 __all__ = ["CfdStart", "cfd_state", "face_velocity_from_cells", "load_fields", "parse_start", "read_start_fields",
@@ -274,12 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     except (HallError, OSError, ValueError, NoSteadyState, FlowNotConverged) as exc:
         print(f"cfd_start: error: {exc}", file=sys.stderr)
         return 1
-    ref = ({f"in.{rack}": t_c for rack, t_c in read_racks(fields.parent).items()}
-           if (fields.parent / "racks.csv").is_file() else {})
-    if ref and (fields.parent / "crahs.csv").is_file():
-        # The CRAH returns beside the racks (the rows' "ret." entries); the RMS below stays the racks'.
-        with (fields.parent / "crahs.csv").open(newline="") as f:
-            ref.update({f"ret.{r['crah']}": float(r["t_return_c"]) for r in csv.DictReader(f)})
+    # The racks' intakes and the CRAHs' returns (the rows' "in." and "ret." entries); the RMS below is the racks'.
+    ref = read_means(fields.parent) if (fields.parent / "racks.csv").is_file() else {}
     if a.json:
         print(json.dumps({**out, "cfd_c": ref}, indent=1))
         return 0

@@ -44,7 +44,7 @@ from twin.geometry.voxel import voxelize_hall
 from twin.model import load_hall
 
 __all__ = ["FINE_SUFFIX", "SETTLED_RANGE_K", "SPEED_TARGET_HALL", "check_reference", "compare_hall", "errors_k",
-           "grid_pairs", "hall_names", "hot_rack_ranking", "read_cfd", "read_racks", "read_vti_cells", "references",
+           "grid_pairs", "hall_names", "hot_rack_ranking", "read_cfd", "read_means", "read_racks", "read_vti_cells", "references",
            "twin_intakes_c"]
 
 HERE = Path(__file__).resolve().parent
@@ -125,6 +125,17 @@ def read_racks(folder: Path | str, column: str = "t_intake_c") -> dict[str, floa
     folder = RESULTS / folder if isinstance(folder, str) else folder
     with open(folder / "racks.csv", newline="") as f:
         return {r["rack"]: float(r[column]) for r in csv.DictReader(f)}
+
+
+def read_means(folder: Path | str) -> dict[str, float]:
+    """A CFD results folder's rack intakes and CRAH returns, °C, keyed ``in.<rack>`` and ``ret.<crah>`` (the
+    returns where it has a crahs.csv; a hall name means ``results/<hall>``)."""
+    folder = RESULTS / folder if isinstance(folder, str) else folder
+    means = {f"in.{rack}": t_c for rack, t_c in read_racks(folder).items()}
+    if (folder / "crahs.csv").is_file():
+        with open(folder / "crahs.csv", newline="") as f:
+            means.update({f"ret.{r['crah']}": float(r["t_return_c"]) for r in csv.DictReader(f)})
+    return means
 
 
 def read_cfd(folder: Path | str) -> tuple[dict[str, float], dict]:

@@ -381,15 +381,11 @@ def row_ends(hall_path: Path) -> list[str]:
 def _read_cfd(folder: Path) -> tuple[dict[str, float], np.ndarray, dict[str, np.ndarray], dict]:
     """The transient CFD's time means (intakes as compare.py reads them, returns from crahs.csv), samples
     and meta."""
-    from validation.compare import read_cfd
+    from validation.compare import read_means
     from validation.transient_stats import read_samples
 
-    intakes, meta = read_cfd(folder)
-    means = {f"in.{rack}": t_c for rack, t_c in intakes.items()}
-    crahs = folder / "crahs.csv"
-    if crahs.is_file():
-        with open(crahs, newline="") as f:
-            means.update({f"ret.{r['crah']}": float(r["t_return_c"]) for r in csv.DictReader(f)})
+    means = read_means(folder)
+    meta = json.loads((folder / "meta.json").read_text())
     times, cols = read_samples(folder)
     return means, times, cols, meta
 

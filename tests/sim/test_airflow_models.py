@@ -10,7 +10,7 @@ import pytest
 
 from tests.halls import hall_from, tiny_dict, two_crah_dict
 from tests.sim.runs import twin_main
-from twin.sim.twin import HallTwin, NoSteadyState
+from twin.sim.twin import AirflowNotConverged, HallTwin, NoSteadyState
 from twin.thermal.airflow import face_divergence
 
 
@@ -106,6 +106,7 @@ def test_a_momentum_steady_solve_that_cannot_converge_says_so_with_its_residuals
     with pytest.raises(NoSteadyState) as err:
         twin.steady()
     text = str(err.value)
+    assert isinstance(err.value, AirflowNotConverged)  # the flow's failure, told apart from the heat balance's
     assert "did not converge" in text and "continuity / momentum, last 3 of 3" in text
     assert "\n" not in text  # one line
 

@@ -72,14 +72,14 @@ def test_a_hall_whose_flow_stalls_above_the_tight_tolerance_gets_its_answer_at_t
     answer says so, instead of the whole run failing (it used to, after open-row's 13 minutes). Any other
     failure still propagates."""
     import validation.steady_speed as ss
-    from twin.sim.twin import NoSteadyState
+    from twin.sim.twin import AirflowNotConverged, NoSteadyState
 
     calls = []
 
     def trace(path, *, converged=False, flow_tol=ss.CONVERGED_FLOW_TOL):
         calls.append(flow_tol)
         if flow_tol < 1e-5:
-            raise NoSteadyState("no steady state found: the momentum airflow did not converge (still above "
+            raise AirflowNotConverged("no steady state found: the momentum airflow did not converge (still above "
                                 "tolerance after 2000 outer iterations)")
         return TwinTrace(np.array([1.0, 2.0]), np.array([[20.0, 21.0], [20.5, 21.5]]), 2.0, 21)
 

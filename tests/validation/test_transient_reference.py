@@ -17,6 +17,7 @@ from validation.compare import (
     check_reference,
     hall_names,
     read_cfd,
+    read_means,
     references,
 )
 from validation.transient_stats import batch_means_se, read_samples, window_stats
@@ -123,3 +124,16 @@ def test_transient_reference_is_averaged_long_enough():
         s = window_stats(times, values, name=name, spin_up_s=meta["spin_up_s"], batch_s=60.0)
         assert s.batches >= 5 and s.se_k < 0.2, s
     assert abs(meta["energy_balance_error"]) < 0.02
+
+
+def test_a_results_folders_means_are_its_racks_intakes_and_its_crahs_returns(tmp_path):
+    """read_means: ``in.<rack>`` from racks.csv and ``ret.<crah>`` from crahs.csv, as the files say; a folder
+    without crahs.csv gives the intakes alone."""
+    means = read_means("aisle-pair-transient")
+    with open(TRANSIENT / "racks.csv", newline="") as f:
+        racks = {f"in.{r['rack']}": float(r["t_intake_c"]) for r in csv.DictReader(f)}
+    with open(TRANSIENT / "crahs.csv", newline="") as f:
+        crahs = {f"ret.{r['crah']}": float(r["t_return_c"]) for r in csv.DictReader(f)}
+    assert means == {**racks, **crahs} and len(crahs) == 2
+    shutil.copy(TRANSIENT / "racks.csv", tmp_path / "racks.csv")
+    assert read_means(tmp_path) == racks

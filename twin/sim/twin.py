@@ -44,7 +44,7 @@ from twin.thermal.steady import SteadyNotConverged, solve_steady_field
 from twin.thermal.threads import limited_blas
 from twin.thermal.transport import AirProperties, TransportOperator
 
-__all__ = ["HallTwin", "NoSteadyState", "TwinState"]  # TwinState lives in twin.sim.state
+__all__ = ["AirflowNotConverged", "HallTwin", "NoSteadyState", "TwinState"]  # TwinState lives in twin.sim.state
 
 
 log = logging.getLogger(__name__)
@@ -98,13 +98,19 @@ class NoSteadyState(ValueError):
     """The hall has no steady state (e.g. more heat than running cooling capacity)."""
 
 
-def _flow_failure(exc: FlowNotConverged) -> str:
+class AirflowNotConverged(NoSteadyState):
+    """No steady state because the momentum airflow did not converge (not because of the heat balance, the fan
+    law or the coils): a caller may retry with another flow tolerance (validation/steady_speed.py does)."""
+
+
+def _flow_failure(exc: FlowNotConverged) -> AirflowNotConverged:
     """A momentum solve that failed, with the tail of its residual history (what a user needs to judge)."""
     hist = np.asarray(exc.history).reshape(-1, 2)
     first = max(len(hist) - 5, 0)
     tail = "; ".join(f"{first + k + 1}: {c:.1e} / {m:.1e}" for k, (c, m) in enumerate(hist[first:]))
-    return (f"no steady state found: the momentum airflow did not converge ({exc}); residual history, "
-            f"iteration: continuity / momentum, last {len(hist) - first} of {len(hist)}: {tail}")
+    return AirflowNotConverged(f"no steady state found: the momentum airflow did not converge ({exc}); residual "
+                               f"history, iteration: continuity / momentum, last {len(hist) - first} of {len(hist)}: "
+                               f"{tail}")
 
 
 class HallTwin:
@@ -636,7 +642,7 @@ class HallTwin:
                         # must show that more iterations no longer move them).
                         flow_info = self.solve_flow(state, q, iterations=_STEADY_FLOW_ITERATIONS, tol=1e-30)
                 except FlowNotConverged as exc:
-                    raise NoSteadyState(_flow_failure(exc)) from None
+                    raise _flow_failure(exc) from None
                 history = flow_info.history if flow_info is not None else np.zeros((0, 2))
                 if flow_info is not None and u_scale_m_s == 0.0:
                     u_scale_m_s = flow_info.u_ref_m_s
@@ -741,9 +747,9 @@ class HallTwin:
                                             mdot_cp[cr])
         else:
             if not flow_converged:
-                raise NoSteadyState(_flow_failure(FlowNotConverged(
+                raise _flow_failure(FlowNotConverged(
                     f"still above tolerance after {max_outer} outer iterations",
-                    flow_info.history if flow_info is not None else np.zeros((0, 2)))))
+                    flow_info.history if flow_info is not None else np.zeros((0, 2))))
             raise NoSteadyState(f"no steady state found: {' and '.join(unsettled) or 'the iteration'} still "
                                 f"changed after {max_outer} outer iterations")
         if self.momentum is not None and polish:
