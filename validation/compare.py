@@ -44,8 +44,8 @@ from twin.geometry.voxel import voxelize_hall
 from twin.model import load_hall
 
 __all__ = ["FINE_SUFFIX", "SETTLED_RANGE_K", "SPEED_TARGET_HALL", "check_reference", "compare_hall", "errors_k",
-           "grid_pairs", "hall_names", "hot_rack_ranking", "read_cfd", "read_means", "read_racks", "read_vti_cells", "references",
-           "twin_intakes_c"]
+           "grid_pairs", "hall_names", "hot_rack_ranking", "read_cfd", "read_means", "read_racks", "read_vti_cells",
+           "references", "twin_intakes_c"]
 
 HERE = Path(__file__).resolve().parent
 HALLS = HERE / "halls"

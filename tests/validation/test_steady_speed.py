@@ -80,7 +80,7 @@ def test_a_hall_whose_flow_stalls_above_the_tight_tolerance_gets_its_answer_at_t
         calls.append(flow_tol)
         if flow_tol < 1e-5:
             raise AirflowNotConverged("no steady state found: the momentum airflow did not converge (still above "
-                                "tolerance after 2000 outer iterations)")
+                                      "tolerance after 2000 outer iterations)")
         return TwinTrace(np.array([1.0, 2.0]), np.array([[20.0, 21.0], [20.5, 21.5]]), 2.0, 21)
 
     monkeypatch.setattr(ss, "twin_trace", trace)
