@@ -339,6 +339,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -348,6 +349,7 @@ import scipy.sparse as sp
 
 from twin.thermal.airflow import AirPathError
 from twin.thermal.momentum_kernels import chen_xu_nu_t, correct_faces, divergence_m3s, momentum_sweeps
+from twin.thermal.pressure_mg import PressureMultigrid
 from twin.thermal.threads import limited_blas
 
 if TYPE_CHECKING:
@@ -366,6 +368,7 @@ __all__ = [
     "MomentumSettings",
     "MomentumSolver",
     "MoverJets",
+    "PRESSURE_SOLVERS",
     "SIDES",
     "SolveInfo",
     "TimeStepInfo",
@@ -466,8 +469,11 @@ class MomentumSettings:
         tol: convergence tolerance of the scaled continuity and momentum residuals.
         max_iterations: iterations of a steady solve before FlowNotConverged.
         sweeps: red–black Gauss–Seidel sweeps of the momentum equations per iteration.
-        pressure_rtol: relative tolerance of the AMG-CG pressure correction inside the iterations; None:
-            one plain AMG V-cycle instead (cheaper per iteration; see the module docstring).
+        pressure_rtol: relative tolerance of the preconditioned CG pressure correction inside the iterations;
+            None: one plain multigrid cycle instead (cheaper per iteration; see the module docstring).
+        pressure_solver: the pressure correction's multigrid preconditioner: "gmg" (the structured
+            additive-correction multigrid of :mod:`twin.thermal.pressure_mg`) or "amg" (pyamg's Ruge–Stüben
+            hierarchy, the default until the measurements in the module docstring, "Cost of a steady solve").
         walls: side name ("x-", … "z+") → Wall; sides not given are fixed no-slip walls.
     """
 
@@ -486,6 +492,7 @@ class MomentumSettings:
     max_iterations: int = 2000
     sweeps: int = 2
     pressure_rtol: float | None = 0.1
+    pressure_solver: str = "gmg"
     walls: Mapping[str, Wall] = field(default_factory=dict)
 
 
@@ -693,6 +700,7 @@ def wall_distance_m(fluid: np.ndarray, openness: Sequence[np.ndarray], cell_m: f
 
 CONVECTION_SCHEMES = ("upwind", "tvd", "linear-upwind")
 TURBULENCE_MODELS = ("chen-xu", "k-epsilon")
+PRESSURE_SOLVERS = ("gmg", "amg")
 
 
 def _pyamg_cycle(ml: pyamg.multilevel.MultilevelSolver) -> Callable[..., None] | None:
@@ -773,6 +781,9 @@ class MomentumSolver:
         if self.settings.turbulence_model not in TURBULENCE_MODELS:
             raise ValueError(f"turbulence_model: {self.settings.turbulence_model!r} is not one of "
                              f"{', '.join(TURBULENCE_MODELS)}")
+        if self.settings.pressure_solver not in PRESSURE_SOLVERS:
+            raise ValueError(f"pressure_solver: {self.settings.pressure_solver!r} is not one of "
+                             f"{', '.join(PRESSURE_SOLVERS)}")
         for side in self.settings.walls:
             if side not in SIDES:
                 raise ValueError(f"walls: unknown side {side!r}; allowed: {', '.join(SIDES)}")
@@ -853,8 +864,20 @@ class MomentumSolver:
         ground = np.zeros(n)
         ground[first] = 1.0
         self.laplacian = (lap + sp.diags(ground)).tocsr()
-        self.multigrid = pyamg.ruge_stuben_solver(self.laplacian, max_coarse=500, coarse_solver="splu")
+        self.pressure_mg: PressureMultigrid | None = None
+        if self.settings.pressure_solver == "gmg":
+            ground_grid = np.zeros(self.shape)
+            ground_grid.ravel()[self.fluid_flat[first]] = 1.0
+            self.pressure_mg = PressureMultigrid(self.fluid, self.openness, ground_grid)
+        else:
+            self.multigrid  # noqa: B018 - the hierarchy is part of the set-up: build it now
         self._build_tree(adjacency, first)
+
+    @cached_property
+    def multigrid(self) -> pyamg.multilevel.MultilevelSolver:
+        """pyamg's Ruge–Stüben hierarchy of the pressure matrix (``pressure_solver`` "amg"; built on first use
+        otherwise)."""
+        return pyamg.ruge_stuben_solver(self.laplacian, max_coarse=500, coarse_solver="splu")
 
     def _build_tree(self, adjacency: sp.csr_matrix, roots: np.ndarray) -> None:
         """A breadth-first spanning tree of each connected region, for :meth:`_close_divergence`.
@@ -1444,17 +1467,21 @@ class MomentumSolver:
     def _project(self, u: list[np.ndarray], s_grid: np.ndarray, dt: float, rtol: float | None) -> np.ndarray:
         """Make div F = s by the pressure correction; returns φ per fluid cell (m²/s²)."""
         h = self.h
-        rhs = ((s_grid - self._divergence_m3s(u)) / (dt * h)).ravel()[self.fluid_flat]
-        if not np.any(rhs):  # (not np.linalg.norm: a BLAS call outside limited_blas, see twin.thermal.threads)
-            return np.zeros(self.n_cells)
+        rhs_grid = np.where(self.fluid, (s_grid - self._divergence_m3s(u)) / (dt * h), 0.0)
+        if not np.any(rhs_grid):  # (not np.linalg.norm: a BLAS call outside limited_blas, see twin.thermal.threads)
+            return np.zeros(self.shape)
+        mg = self.pressure_mg
         with limited_blas():  # see twin.thermal.threads
-            if rtol is None:
-                # One V-cycle: cheaper per iteration, slower for buoyant halls (see the module docstring).
-                phi = self._v_cycle(rhs)
+            if mg is not None:
+                b = np.pad(rhs_grid, 1)
+                # One cycle: cheaper per iteration, slower for buoyant halls (see the module docstring).
+                x = mg.precondition(b) if rtol is None else mg.solve(b, rtol, maxiter=200)
+                phi_grid = np.ascontiguousarray(x[1:-1, 1:-1, 1:-1])
             else:
-                phi = self._amg_cg(rhs, rtol, maxiter=200)
-        phi_grid = np.zeros(self.shape)
-        phi_grid.ravel()[self.fluid_flat] = phi
+                rhs = rhs_grid.ravel()[self.fluid_flat]
+                phi = self._v_cycle(rhs) if rtol is None else self._amg_cg(rhs, rtol, maxiter=200)
+                phi_grid = np.zeros(self.shape)
+                phi_grid.ravel()[self.fluid_flat] = phi
         for a in range(3):
             # Compiled: pa, pb = _pair(phi_grid, a, 0.0); u[a] += np.where(active, dt / h * openness * (pa - pb), 0.0)
             correct_faces(u[a], phi_grid, self.active[a], self.openness[a], dt / h, a)
