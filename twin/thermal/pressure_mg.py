@@ -72,14 +72,14 @@ def _gs_backward(x, b, w0, w1, w2, inv_d):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=_CACHE, nogil=True)
-def _residual_restrict(x, b, w0, w1, w2, diag, bc):  # pragma: no cover - compiled
+def _residual_restrict(x, b, w0, w1, w2, diag, bc, o0, o1, o2):  # pragma: no cover - compiled
     """bc = Pᵀ (b − A x): the residual summed over each 2×2×2 block (bc padded; its inside is overwritten)."""
     bc[...] = 0.0
     n0, n1, n2 = x.shape
     for i in range(1, n0 - 1):
-        ci = (i - 1) // 2 + 1
+        ci = (i - 1 + o0) // 2 + 1
         for j in range(1, n1 - 1):
-            cj = (j - 1) // 2 + 1
+            cj = (j - 1 + o1) // 2 + 1
             for k in range(1, n2 - 1):
                 dd = diag[i, j, k]
                 if dd == 0.0:
@@ -87,20 +87,20 @@ def _residual_restrict(x, b, w0, w1, w2, diag, bc):  # pragma: no cover - compil
                 r = (b[i, j, k] - dd * x[i, j, k] + w0[i - 1, j, k] * x[i - 1, j, k] + w0[i, j, k] * x[i + 1, j, k]
                      + w1[i, j - 1, k] * x[i, j - 1, k] + w1[i, j, k] * x[i, j + 1, k]
                      + w2[i, j, k - 1] * x[i, j, k - 1] + w2[i, j, k] * x[i, j, k + 1])
-                bc[ci, cj, (k - 1) // 2 + 1] += r
+                bc[ci, cj, (k - 1 + o2) // 2 + 1] += r
 
 
 @numba.njit(cache=_CACHE, nogil=True)
-def _prolong_add(x, xc, alpha, inv_d):  # pragma: no cover - compiled
+def _prolong_add(x, xc, alpha, inv_d, o0, o1, o2):  # pragma: no cover - compiled
     """x += alpha P xc on the fluid cells (piecewise constant over each block)."""
     n0, n1, n2 = x.shape
     for i in range(1, n0 - 1):
-        ci = (i - 1) // 2 + 1
+        ci = (i - 1 + o0) // 2 + 1
         for j in range(1, n1 - 1):
-            cj = (j - 1) // 2 + 1
+            cj = (j - 1 + o1) // 2 + 1
             for k in range(1, n2 - 1):
                 if inv_d[i, j, k] != 0.0:
-                    x[i, j, k] += alpha * xc[ci, cj, (k - 1) // 2 + 1]
+                    x[i, j, k] += alpha * xc[ci, cj, (k - 1 + o2) // 2 + 1]
 
 
 @numba.njit(cache=_CACHE, nogil=True)
@@ -142,10 +142,30 @@ def _block_sum(a: np.ndarray) -> np.ndarray:
     return np.asarray(a.reshape(n0, 2, n1, 2, n2, 2).sum(axis=(1, 3, 5)))
 
 
-def galerkin_coarse(fluid: np.ndarray, weights: Sequence[np.ndarray], ground: np.ndarray
+def block_offsets(weights: Sequence[np.ndarray]) -> tuple[int, int, int]:
+    """Per axis, where the blocks start: 0 pairs cells (0, 1), (2, 3), …; 1 pairs (0), (1, 2), (3, 4), ….
+    The one whose faces inside blocks carry more weight: weak faces (a raised floor's tiles and closed
+    panels, containment panels, solids' sides) then fall between blocks rather than inside them, where a
+    piecewise-constant correction would have to bridge them."""
+    offsets = []
+    for a, w in enumerate(weights):
+        # offset 0: the faces inside blocks are the odd ones (between cells 2m and 2m+1); offset 1: the even ones
+        odd = float(np.take(w, np.arange(1, w.shape[a], 2), axis=a).sum())
+        even = float(np.take(w, np.arange(2, w.shape[a], 2), axis=a).sum())
+        offsets.append(1 if even > odd else 0)
+    return offsets[0], offsets[1], offsets[2]
+
+
+def galerkin_coarse(fluid: np.ndarray, weights: Sequence[np.ndarray], ground: np.ndarray,
+                    offsets: tuple[int, int, int] = (0, 0, 0)
                     ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
-    """PᵀAP of the 2×2×2 aggregation, as a grid Laplacian: the coarse fluid mask, face weights (shape n+1
-    along their axis, as the fine ones) and grounding."""
+    """PᵀAP of the 2×2×2 aggregation (blocks starting at ``offsets``, see :func:`block_offsets`), as a grid
+    Laplacian: the coarse fluid mask, face weights (shape n+1 along their axis, as the fine ones) and
+    grounding."""
+    # A block offset of 1 along an axis is a zero cell (and face) in front of the grid along it.
+    fluid = np.pad(fluid, [(o, 0) for o in offsets])
+    ground = np.pad(np.asarray(ground, dtype=float), [(o, 0) for o in offsets])
+    weights = [np.pad(np.asarray(w, dtype=float), [(o, 0) for o in offsets]) for w in weights]
     fluid_c = _block_sum(fluid.astype(np.int64)) > 0
     ground_c = _block_sum(np.asarray(ground, dtype=float))
     weights_c = []
@@ -170,6 +190,7 @@ class _Level:
 
     def __init__(self, fluid: np.ndarray, weights: Sequence[np.ndarray], ground: np.ndarray) -> None:
         self.fluid = np.asarray(fluid, dtype=bool)
+        self.offsets = (0, 0, 0)  # how its cells pair into the next level's blocks (set by PressureMultigrid)
         self.weights = [np.asarray(w, dtype=float) for w in weights]
         self.ground = np.asarray(ground, dtype=float)
         diag = self.ground.copy()
@@ -214,14 +235,16 @@ class PressureMultigrid:
     """
 
     def __init__(self, fluid: np.ndarray, weights: Sequence[np.ndarray], ground: np.ndarray, *,
-                 alpha: float = 1.8, sweeps: int = 2, max_coarse: int = 60) -> None:
+                 alpha: float = 1.8, sweeps: int = 2, max_coarse: int = 60, aligned: bool = True) -> None:
         if not 0.0 < alpha < 2.0:
             raise ValueError(f"alpha must be in (0, 2) for a positive definite preconditioner, got {alpha}")
         self.alpha, self.sweeps = float(alpha), int(sweeps)
         self.levels = [_Level(fluid, weights, ground)]
         while self.levels[-1].n_fluid > max_coarse and max(self.levels[-1].fluid.shape) > 1:
             last = self.levels[-1]
-            self.levels.append(_Level(*galerkin_coarse(last.fluid, last.weights, last.ground)))
+            if aligned:
+                last.offsets = block_offsets(last.weights)
+            self.levels.append(_Level(*galerkin_coarse(last.fluid, last.weights, last.ground, last.offsets)))
         last = self.levels[-1]
         self._coarse_index = np.flatnonzero(last.inv_d.ravel() != 0.0)
         self._coarse_factor = np.linalg.cholesky(self._dense(len(self.levels) - 1))
@@ -274,10 +297,11 @@ class PressureMultigrid:
         for _ in range(1 if lvl == 0 else 2):  # a W-cycle below the finest level
             for _ in range(self.sweeps):
                 _gs_forward(level.x, level.b, level.w[0], level.w[1], level.w[2], level.inv_d)
-            _residual_restrict(level.x, level.b, level.w[0], level.w[1], level.w[2], level.diag, coarse.b)
+            _residual_restrict(level.x, level.b, level.w[0], level.w[1], level.w[2], level.diag, coarse.b,
+                               *level.offsets)
             coarse.x[...] = 0.0
             self._cycle(lvl + 1)
-            _prolong_add(level.x, coarse.x, self.alpha, level.inv_d)
+            _prolong_add(level.x, coarse.x, self.alpha, level.inv_d, *level.offsets)
             for _ in range(self.sweeps):
                 _gs_backward(level.x, level.b, level.w[0], level.w[1], level.w[2], level.inv_d)
 
