@@ -67,8 +67,10 @@ Discretization (why):
 
   where L is the openness-weighted graph Laplacian (weights w = o). In the non-conservative form the
   momentum diagonal minus its neighbours is V/Δt in the interior, so this L is SIMPLEC's pressure
-  matrix there, and it depends on the geometry only: its algebraic-multigrid hierarchy is built once
-  and every projection is a warm-started AMG-CG solve. At a fixed point φ = 0 and u* = u, so the
+  matrix there, and it depends on the geometry only: its multigrid hierarchy is built once and every
+  projection is a multigrid-preconditioned CG solve from zero (``pressure_solver``: the structured
+  multigrid of :mod:`twin.thermal.pressure_mg` by default, pyamg's Ruge–Stüben AMG as "amg"; see "Cost of
+  a steady solve" for why). At a fixed point φ = 0 and u* = u, so the
   converged field satisfies the steady equations whatever Δt and w are.
 * Converged when the continuity residual (rms of D F* − s before the projection) and the momentum
   residual (rms change of u per step, i.e. the steady equations' imbalance) both fall below ``tol``.
@@ -207,6 +209,30 @@ Discretization (why):
   All these ratios are against the fixed-value reference, which never settled and stopped at its 6,000-iteration
   cap. Its corrected case (outflows that let the air leave with its own momentum, validation/README.md, "The
   references' outflow condition") converges in 1,700 iterations, 369 s of CPU: the same 10.7-11.3 s are 33-35×.
+
+  The projection's preconditioner (branch gmg): a structured additive-correction multigrid
+  (:mod:`twin.thermal.pressure_mg`: 2×2×2 blocks, whose Galerkin coarse operators are again grid Laplacians
+  stored as arrays, so the set-up is a few array sums, ~6 ms against pyamg's ~0.3 s on open-row-fine;
+  lexicographic Gauss–Seidel, two forward sweeps before and two backward after; the coarse correction
+  over-corrected ×1.8 and a W-cycle below the finest level; the blocks aligned per axis so that weak faces,
+  a raised floor's tile layer, fall between blocks) in place of pyamg's Ruge–Stüben AMG (operator complexity
+  2.78). On right-hand sides captured from the steady solves (best of five, shared machine): open-row-fine
+  3.1-3.4 against 9.3-9.7 ms per projection to rtol 0.1 (one CG iteration each, as AMG), 9-10 against 45-65
+  ms to the final projections' 1e-3 (3 iterations); aisle-pair 2.7 against 3.0 ms (1.4 iterations) and 5.9
+  against 15 ms (5.5); contained 1.5 against 3.4 ms and 7.4 against 11 ms (7.0). Without the alignment the
+  raised-floor halls' blocks straddle the tile layer and the 1e-3 projections took 19-23 iterations (1.6-2.1×
+  AMG's time). ``twin run HALL --steady --airflow momentum``, CPU by getrusage, three alternated pairs each
+  against main 2f26eb4 (shared 2-core machine, load 1.1-1.9): open-row-fine 10.44-11.52 against 8.50-9.89 s,
+  0.74-0.89×, median 0.81× (cProfile of the command: 8.5 s, the 394 projections 1.3 s, against issue 10's 11.4 and
+  3.5 s on main); open-row 0.81× (17 coarse + 14 fine outer iterations against main's 14 + 17), aisle-pair 0.85×,
+  contained 0.95× (6 outer iterations against 5). Answers: rack intakes and CRAH returns within 0.004 K
+  of main's on open-row-fine (same 15 coarse + 17 fine outer iterations), 0.006 K aisle-pair, 0.009 K
+  open-row, 0.021 K contained, all well inside the stopping rule's own 0.05 K per outer iteration; off the
+  converged answers (validation/steady_speed.py's) by 0.189 / 0.072 / 0.354 / 0.022 K against main's 0.193 /
+  0.066 / 0.362 / 0.023 K. Measured, not kept: a plain V-cycle (one sweep each way, no over-correction: 2-2.25
+  CG iterations per projection to 0.1 and 9.6 to 1e-3); red–black instead of lexicographic sweeps (the same
+  iterations on open-row-fine, more on its coarse grid; numba's prange over the colours was not measured);
+  a coarsest level of ~2,000 cells (its dense solve dominates the cycle).
 
   (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move < 1e-4
   K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine < 1e-4
