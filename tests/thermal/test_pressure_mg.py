@@ -157,11 +157,15 @@ def test_preconditioned_cg_solves_a_poisson_problem_with_a_known_solution(rtol, 
         np.testing.assert_allclose(x, x_true, rtol=0, atol=1e-7 * np.abs(x_true).max())
 
 
-def test_single_level_is_a_direct_solve(rng):
-    """A grid with at most max_coarse fluid cells is its own coarsest level: one cycle solves it exactly."""
-    fluid, weights, ground = _problem((5, 4, 3), rng)
+@pytest.mark.parametrize("shape", [(5, 4, 3), (10, 8, 6)])
+def test_small_grid_is_one_level_and_a_direct_solve(shape, rng):
+    """A grid with at most ``direct_below`` (500) fluid cells is not coarsened: one cycle solves it exactly
+    (a projection to any tolerance is then exact, as pyamg's one-level hierarchy was for such grids)."""
+    fluid, weights, ground = _problem(shape, rng)
+    assert 60 < fluid.sum() <= 500 or shape == (5, 4, 3)
     mg = PressureMultigrid(fluid, weights, ground)
     assert len(mg.levels) == 1
+    assert len(PressureMultigrid(fluid, weights, ground, direct_below=0).levels) == (2 if fluid.sum() > 60 else 1)
     a = _laplacian(fluid, weights, ground)
     b = rng.standard_normal(int(fluid.sum()))
     np.testing.assert_allclose(a @ _unpad(fluid, mg.precondition(_pad(fluid, b))), b, rtol=0, atol=1e-12)

@@ -232,14 +232,20 @@ class PressureMultigrid:
         alpha: over-correction of the coarse-grid correction.
         sweeps: Gauss–Seidel sweeps before (forward) and after (backward) each coarse correction.
         max_coarse: coarsen until a level has at most this many fluid cells (solved directly).
+        direct_below: a grid of at most this many fluid cells is not coarsened at all: one dense Cholesky
+            factor solves it exactly (as pyamg's hierarchy with ``max_coarse=500`` did for the pyamg path; the
+            tests' small boxes rely on exact projections, and such a solve costs well under a millisecond).
     """
 
     def __init__(self, fluid: np.ndarray, weights: Sequence[np.ndarray], ground: np.ndarray, *,
-                 alpha: float = 1.8, sweeps: int = 2, max_coarse: int = 60, aligned: bool = True) -> None:
+                 alpha: float = 1.8, sweeps: int = 2, max_coarse: int = 60, aligned: bool = True,
+                 direct_below: int = 500) -> None:
         if not 0.0 < alpha < 2.0:
             raise ValueError(f"alpha must be in (0, 2) for a positive definite preconditioner, got {alpha}")
         self.alpha, self.sweeps = float(alpha), int(sweeps)
         self.levels = [_Level(fluid, weights, ground)]
+        if self.levels[0].n_fluid <= direct_below:
+            max_coarse = self.levels[0].n_fluid
         while self.levels[-1].n_fluid > max_coarse and max(self.levels[-1].fluid.shape) > 1:
             last = self.levels[-1]
             if aligned:
