@@ -238,8 +238,8 @@ Discretization (why):
   two, and near convergence that switching kept its march from converging (continuity 3e-3 after 3,000
   iterations, where rtol 0.05 or 0.2, one count throughout, converged in 196-199). pyamg's AMG shows the same
   on other boxes (the study's porous layer on that box, tiles in two columns, a 0.05 m³/s fan: continuity 6e-3
-  after 3,000), so a hall whose projections sit near the
-  tolerance may stall with either; none of the four validation halls does.
+  after 3,000), so a hall whose projections sit near the tolerance may stall with either; none of the four
+  validation halls does.
 
   (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move < 1e-4
   K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine < 1e-4
