@@ -223,7 +223,8 @@ Discretization (why):
   raised-floor halls' blocks straddle the tile layer and the 1e-3 projections took 19-23 iterations (1.6-2.1×
   AMG's time). ``twin run HALL --steady --airflow momentum``, CPU by getrusage, three alternated pairs each
   against main 2f26eb4 (shared 2-core machine, load 1.1-1.9): open-row-fine 10.44-11.52 against 8.50-9.89 s,
-  0.74-0.89×, median 0.81× (cProfile of the command: 8.5 s, the 394 projections 1.3 s, against issue 10's 11.4 and
+  0.74-0.89×, median 0.81×; four more pairs on the final code, load 0.9-1.1: 10.22-10.36 against 8.03-8.60 s,
+  0.78-0.83×, median 0.79× (cProfile of the command: 8.5 s, the 394 projections 1.3 s, against issue 10's 11.4 and
   3.5 s on main); open-row 0.81× (17 coarse + 14 fine outer iterations against main's 14 + 17), aisle-pair 0.85×,
   contained 0.95× (6 outer iterations against 5). Answers: rack intakes and CRAH returns within 0.004 K
   of main's on open-row-fine (same 15 coarse + 17 fine outer iterations), 0.006 K aisle-pair, 0.009 K
