@@ -67,8 +67,10 @@ Discretization (why):
 
   where L is the openness-weighted graph Laplacian (weights w = o). In the non-conservative form the
   momentum diagonal minus its neighbours is V/Δt in the interior, so this L is SIMPLEC's pressure
-  matrix there, and it depends on the geometry only: its algebraic-multigrid hierarchy is built once
-  and every projection is a warm-started AMG-CG solve. At a fixed point φ = 0 and u* = u, so the
+  matrix there, and it depends on the geometry only: its multigrid hierarchy is built once and every
+  projection is a multigrid-preconditioned CG solve from zero (``pressure_solver``: the structured
+  multigrid of :mod:`twin.thermal.pressure_mg` by default, pyamg's Ruge–Stüben AMG as "amg"; see "Cost of
+  a steady solve" for why). At a fixed point φ = 0 and u* = u, so the
   converged field satisfies the steady equations whatever Δt and w are.
 * Converged when the continuity residual (rms of D F* − s before the projection) and the momentum
   residual (rms change of u per step, i.e. the steady equations' imbalance) both fall below ``tol``.
@@ -208,6 +210,38 @@ Discretization (why):
   cap. Its corrected case (outflows that let the air leave with its own momentum, validation/README.md, "The
   references' outflow condition") converges in 1,700 iterations, 369 s of CPU: the same 10.7-11.3 s are 33-35×.
 
+  The projection's preconditioner (branch gmg): a structured additive-correction multigrid
+  (:mod:`twin.thermal.pressure_mg`: 2×2×2 blocks, whose Galerkin coarse operators are again grid Laplacians
+  stored as arrays, so the set-up is a few array sums, ~6 ms against pyamg's ~0.3 s on open-row-fine;
+  lexicographic Gauss–Seidel, two forward sweeps before and two backward after; the coarse correction
+  over-corrected ×1.8 and a W-cycle below the finest level; the blocks aligned per axis so that weak faces,
+  a raised floor's tile layer, fall between blocks) in place of pyamg's Ruge–Stüben AMG (operator complexity
+  2.78). On right-hand sides captured from the steady solves (best of five, shared machine): open-row-fine
+  3.1-3.4 against 9.3-9.7 ms per projection to rtol 0.1 (one CG iteration each, as AMG), 9-10 against 45-65
+  ms to the final projections' 1e-3 (3 iterations); aisle-pair 2.7 against 3.0 ms (1.4 iterations) and 5.9
+  against 15 ms (5.5); contained 1.5 against 3.4 ms and 7.4 against 11 ms (7.0). Without the alignment the
+  raised-floor halls' blocks straddle the tile layer and the 1e-3 projections took 19-23 iterations (1.6-2.1×
+  AMG's time). ``twin run HALL --steady --airflow momentum``, CPU by getrusage, three alternated pairs each
+  against main 2f26eb4 (shared 2-core machine, load 1.1-1.9): open-row-fine 10.44-11.52 against 8.50-9.89 s,
+  0.74-0.89×, median 0.81×; four more pairs on the final code, load 0.9-1.1: 10.22-10.36 against 8.03-8.60 s,
+  0.78-0.83×, median 0.79× (cProfile of the command: 8.5 s, the 394 projections 1.3 s, against issue 10's 11.4 and
+  3.5 s on main); open-row 0.81× (17 coarse + 14 fine outer iterations against main's 14 + 17), aisle-pair 0.85×,
+  contained 0.95× (6 outer iterations against 5). Answers: rack intakes and CRAH returns within 0.004 K
+  of main's on open-row-fine (same 15 coarse + 17 fine outer iterations), 0.006 K aisle-pair, 0.009 K
+  open-row, 0.021 K contained, all well inside the stopping rule's own 0.05 K per outer iteration; off the
+  converged answers (validation/steady_speed.py's) by 0.189 / 0.072 / 0.354 / 0.022 K against main's 0.193 /
+  0.066 / 0.362 / 0.023 K. Measured, not kept: a plain V-cycle (one sweep each way, no over-correction: 2-2.25
+  CG iterations per projection to 0.1 and 9.6 to 1e-3); red–black instead of lexicographic sweeps (the same
+  iterations on open-row-fine, more on its coarse grid; numba's prange over the colours was not measured);
+  a coarsest level of ~2,000 cells (its dense solve dominates the cycle). Grids of at most 500 fluid cells are
+  solved directly (one dense Cholesky factor, as pyamg's one-level hierarchy did): a two-level cycle on the
+  tile-layer study's 240-cell box (tests/validation) met rtol 0.1 sometimes in one CG iteration, sometimes in
+  two, and near convergence that switching kept its march from converging (continuity 3e-3 after 3,000
+  iterations, where rtol 0.05 or 0.2, one count throughout, converged in 196-199). pyamg's AMG shows the same
+  on other boxes (the study's porous layer on that box, tiles in two columns, a 0.05 m³/s fan: continuity 6e-3
+  after 3,000), so a hall whose projections sit near the tolerance may stall with either; none of the four
+  validation halls does.
+
   (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move < 1e-4
   K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine < 1e-4
   K, 89: its flow's residuals stall near 7e-5, so 1e-6 is out of reach there.) aisle-pair and contained (0.45 m
@@ -339,6 +373,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -348,6 +383,7 @@ import scipy.sparse as sp
 
 from twin.thermal.airflow import AirPathError
 from twin.thermal.momentum_kernels import chen_xu_nu_t, correct_faces, divergence_m3s, momentum_sweeps
+from twin.thermal.pressure_mg import PressureMultigrid
 from twin.thermal.threads import limited_blas
 
 if TYPE_CHECKING:
@@ -366,6 +402,7 @@ __all__ = [
     "MomentumSettings",
     "MomentumSolver",
     "MoverJets",
+    "PRESSURE_SOLVERS",
     "SIDES",
     "SolveInfo",
     "TimeStepInfo",
@@ -466,8 +503,11 @@ class MomentumSettings:
         tol: convergence tolerance of the scaled continuity and momentum residuals.
         max_iterations: iterations of a steady solve before FlowNotConverged.
         sweeps: red–black Gauss–Seidel sweeps of the momentum equations per iteration.
-        pressure_rtol: relative tolerance of the AMG-CG pressure correction inside the iterations; None:
-            one plain AMG V-cycle instead (cheaper per iteration; see the module docstring).
+        pressure_rtol: relative tolerance of the preconditioned CG pressure correction inside the iterations;
+            None: one plain multigrid cycle instead (cheaper per iteration; see the module docstring).
+        pressure_solver: the pressure correction's multigrid preconditioner: "gmg" (the structured
+            additive-correction multigrid of :mod:`twin.thermal.pressure_mg`) or "amg" (pyamg's Ruge–Stüben
+            hierarchy, the default until the measurements in the module docstring, "Cost of a steady solve").
         walls: side name ("x-", … "z+") → Wall; sides not given are fixed no-slip walls.
     """
 
@@ -486,6 +526,7 @@ class MomentumSettings:
     max_iterations: int = 2000
     sweeps: int = 2
     pressure_rtol: float | None = 0.1
+    pressure_solver: str = "gmg"
     walls: Mapping[str, Wall] = field(default_factory=dict)
 
 
@@ -693,6 +734,7 @@ def wall_distance_m(fluid: np.ndarray, openness: Sequence[np.ndarray], cell_m: f
 
 CONVECTION_SCHEMES = ("upwind", "tvd", "linear-upwind")
 TURBULENCE_MODELS = ("chen-xu", "k-epsilon")
+PRESSURE_SOLVERS = ("gmg", "amg")
 
 
 def _pyamg_cycle(ml: pyamg.multilevel.MultilevelSolver) -> Callable[..., None] | None:
@@ -773,6 +815,9 @@ class MomentumSolver:
         if self.settings.turbulence_model not in TURBULENCE_MODELS:
             raise ValueError(f"turbulence_model: {self.settings.turbulence_model!r} is not one of "
                              f"{', '.join(TURBULENCE_MODELS)}")
+        if self.settings.pressure_solver not in PRESSURE_SOLVERS:
+            raise ValueError(f"pressure_solver: {self.settings.pressure_solver!r} is not one of "
+                             f"{', '.join(PRESSURE_SOLVERS)}")
         for side in self.settings.walls:
             if side not in SIDES:
                 raise ValueError(f"walls: unknown side {side!r}; allowed: {', '.join(SIDES)}")
@@ -853,8 +898,20 @@ class MomentumSolver:
         ground = np.zeros(n)
         ground[first] = 1.0
         self.laplacian = (lap + sp.diags(ground)).tocsr()
-        self.multigrid = pyamg.ruge_stuben_solver(self.laplacian, max_coarse=500, coarse_solver="splu")
+        self.pressure_mg: PressureMultigrid | None = None
+        if self.settings.pressure_solver == "gmg":
+            ground_grid = np.zeros(self.shape)
+            ground_grid.ravel()[self.fluid_flat[first]] = 1.0
+            self.pressure_mg = PressureMultigrid(self.fluid, self.openness, ground_grid)
+        else:
+            self.multigrid  # noqa: B018 - the hierarchy is part of the set-up: build it now
         self._build_tree(adjacency, first)
+
+    @cached_property
+    def multigrid(self) -> pyamg.multilevel.MultilevelSolver:
+        """pyamg's Ruge–Stüben hierarchy of the pressure matrix (``pressure_solver`` "amg"; built on first use
+        otherwise)."""
+        return pyamg.ruge_stuben_solver(self.laplacian, max_coarse=500, coarse_solver="splu")
 
     def _build_tree(self, adjacency: sp.csr_matrix, roots: np.ndarray) -> None:
         """A breadth-first spanning tree of each connected region, for :meth:`_close_divergence`.
@@ -1444,17 +1501,21 @@ class MomentumSolver:
     def _project(self, u: list[np.ndarray], s_grid: np.ndarray, dt: float, rtol: float | None) -> np.ndarray:
         """Make div F = s by the pressure correction; returns φ per fluid cell (m²/s²)."""
         h = self.h
-        rhs = ((s_grid - self._divergence_m3s(u)) / (dt * h)).ravel()[self.fluid_flat]
-        if not np.any(rhs):  # (not np.linalg.norm: a BLAS call outside limited_blas, see twin.thermal.threads)
-            return np.zeros(self.n_cells)
+        rhs_grid = np.where(self.fluid, (s_grid - self._divergence_m3s(u)) / (dt * h), 0.0)
+        if not np.any(rhs_grid):  # (not np.linalg.norm: a BLAS call outside limited_blas, see twin.thermal.threads)
+            return np.zeros(self.shape)
+        mg = self.pressure_mg
         with limited_blas():  # see twin.thermal.threads
-            if rtol is None:
-                # One V-cycle: cheaper per iteration, slower for buoyant halls (see the module docstring).
-                phi = self._v_cycle(rhs)
+            if mg is not None:
+                b = np.pad(rhs_grid, 1)
+                # One cycle: cheaper per iteration, slower for buoyant halls (see the module docstring).
+                x = mg.precondition(b) if rtol is None else mg.solve(b, rtol, maxiter=200)
+                phi_grid = np.ascontiguousarray(x[1:-1, 1:-1, 1:-1])
             else:
-                phi = self._amg_cg(rhs, rtol, maxiter=200)
-        phi_grid = np.zeros(self.shape)
-        phi_grid.ravel()[self.fluid_flat] = phi
+                rhs = rhs_grid.ravel()[self.fluid_flat]
+                phi = self._v_cycle(rhs) if rtol is None else self._amg_cg(rhs, rtol, maxiter=200)
+                phi_grid = np.zeros(self.shape)
+                phi_grid.ravel()[self.fluid_flat] = phi
         for a in range(3):
             # Compiled: pa, pb = _pair(phi_grid, a, 0.0); u[a] += np.where(active, dt / h * openness * (pa - pb), 0.0)
             correct_faces(u[a], phi_grid, self.active[a], self.openness[a], dt / h, a)
