@@ -87,6 +87,26 @@ COARSE_RATIO = 2
 #: of CPU, but 608 Krylov iterations on the fine grid instead of 555 and an answer 0.11 K away: the start
 #: the coarse grid hands over moves where the fine loop stops as much as the tolerance does.
 _STEADY_INNER_TOL_K = 1e-5
+#: With buoyancy the in-loop temperature solves are inexact: this many steps of the stationary iteration with
+#: the solve's flow-ordered symmetric Gauss–Seidel (twin.thermal.steady's ``sweeps``), warm-started from the last
+#: outer iteration's field, instead of BiCGSTAB to _STEADY_INNER_TOL_K (kept for the loop without buoyancy,
+#: whose stopping test does not watch the intakes move; the first solve from rest and the state handed out are
+#: solved to 1e-8 as before). The outer loop is a fixed point mixed by Anderson, and the sweeps' fixed point is
+#: the exact field, so an unfinished solve is carried on by the next outer iteration. Measured against main
+#: (shared 2-core machine, CPU of HallTwin.steady, alternated, two runs each; distance = max |intake − the fully
+#: converged answer of validation/steady_speed.py|): open-row-fine 0.83x, 17 outer iterations as main, 0.189 K
+#: against 0.193 K; open-row 0.87x, 16 against 17, 0.339 against 0.362 K; aisle-pair 0.94x, 19 as main, 0.052
+#: against 0.066 K; contained 1.00x, 5 as main, 0.020 against 0.023 K. The sweeps leave an rms residual of
+#: 1e-4 to 2e-3 K (4e-3 to 2e-2 K in the first outer iterations); the polish then needs 56 BiCGSTAB iterations
+#: on open-row-fine instead of 33, against 425 sweeps in its loop instead of 555 iterations (a sweep costs about
+#: half an iteration). The margin is thin and not monotonic in the count: 20 sweeps stopped aisle-pair 0.102 K
+#: away, 30 stopped open-row-fine 0.195 K and open-row 0.368 K away; 10 (0.73x on open-row-fine) stopped it
+#: 0.236 K away (with the mixed T as start). The rule stops where the slow drift of the flow happens to be
+#: (twin.sim.twin.HallTwin.steady): the distances move by some 0.01-0.05 K with any change of the iterates.
+#: Measured and not kept: BiCGSTAB capped at 10, 15 or 20 iterations (open-row-fine 0.91x/0.86x, 0.22/0.24/0.198
+#: K); the sweeps or the 1e-5 solves started from the mixed temperatures instead of the last solve's (1e-5: 695
+#: instead of 555 iterations on open-row-fine).
+_STEADY_INNER_SWEEPS = 25
 # An intake hotter than this in a steady iterate is no data hall's steady state: the iteration has run away
 # (a server shuts down long before; the march would show the hall heating), °C.
 _STEADY_INTAKE_MAX_C = 90.0
@@ -604,7 +624,7 @@ class HallTwin:
             regime = all_at_setpoint
         mixer = AndersonMixer()
         outer = 0
-        krylov_total = 0  # Krylov iterations over all outer iterations (the last solve's are gmres_iterations)
+        krylov_total = 0  # Krylov iterations (with buoyancy: in-loop sweeps) of all outer iterations
         t_in_prev = None
         # Damped by half. Undamped (relax 1.0: the momentum iterations inside are a relaxation already) was
         # measured and not kept: 13 instead of 18 outer iterations on the aisle-pair validation hall and a
@@ -662,7 +682,9 @@ class HallTwin:
                 # The first solve of a start from rest to 1e-8; from the coarse grid's answer as loosely as the rest.
                 inner_tol_k = (1e-8 if self.momentum is None or (t_in_prev is None and not warm_start)
                                else _STEADY_INNER_TOL_K)
-                res = solve_steady_field(self.net, face, q, phi, self.air, alpha, beta,
+                # With buoyancy (the intakes' move is the stopping test): fixed sweeps, not a solve to tolerance.
+                sweeps = (_STEADY_INNER_SWEEPS if mix_state and inner_tol_k == _STEADY_INNER_TOL_K else None)
+                res = solve_steady_field(self.net, face, q, phi, self.air, alpha, beta, sweeps=sweeps,
                                          mover_heat_w=self.mover_heat_w(state), t_guess_c=t_guess,
                                          face_diffusivity_m2s=state.face_diffusivity_m2s, tol_k=inner_tol_k,
                                          # The momentum field's recirculation takes 50-200 Krylov
