@@ -74,7 +74,9 @@ _COARSE_FLOW_TOL_FACTOR = 10.0
 #: The coarse grid's cell is this many times the hall's (a nested iteration's usual 2h: 8x fewer cells).
 COARSE_RATIO = 2
 #: Tolerance of the temperature solves inside the momentum model's outer iterations (scaled residual per
-#: row, K; the state handed out is solved again to 1e-8). 1e-4 instead of 1e-5 moved the aisle-pair
+#: row, K; the state handed out is solved again to 1e-8). With buoyancy they are _STEADY_INNER_SWEEPS sweeps
+#: instead (stopping early at this tolerance); the history below is of the solves to it. 1e-4 instead of 1e-5
+#: moved the aisle-pair
 #: validation hall's intakes by under 0.006 K in the same 18 outer iterations with 874 Krylov iterations
 #: instead of 1224 (shared machine, same day): the outer loop's own error is far larger. Back at 1e-5 since
 #: the solve's preconditioner is symmetric Gauss–Seidel (twin.thermal.steady), which needs a third of the
@@ -548,7 +550,9 @@ class HallTwin:
         the intakes moved less than ``intake_tol_k`` (0.05 K) in one outer iteration.
 
         With buoyancy the outer iteration is a fixed point of the whole state x = (u, p, T): g(x) takes the
-        momentum iterations from (u, p) with the buoyancy of T, then solves T on the new flow. Anderson mixing
+        momentum iterations from (u, p) with the buoyancy of T, then solves T on the new flow (inexactly: a
+        few Gauss–Seidel sweeps from the last T, _STEADY_INNER_SWEEPS; the sweeps' fixed point is the exact T).
+        Anderson mixing
         acts on all of x. Mixing T alone (what was done before) left the map depending on a flow state the
         mixer does not see, so its secant model was inconsistent: on the aisle-pair validation hall the
         iteration cycled and stopped 0.37 K from the converged intakes; mixing the whole state stops within

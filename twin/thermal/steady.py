@@ -19,7 +19,8 @@ basis (restart 200) makes orthogonalization, not the matrix products, most of th
 work per iteration stays constant. Measured on a system of that hall's steady loop (35.6k cells, tol
 1e-5, one core of a shared machine): GMRES 149 iterations 0.52 s, BiCGSTAB 97 iterations 0.18 s, both
 within 1.5e-3 K of the exact field. GMRES stays the default: it cannot break down. The momentum model's
-steady loop uses BiCGSTAB for its loosely solved iterates and for the state it hands out (to 1e-8 K: 121
+steady loop uses BiCGSTAB for its loosely solved iterates (without buoyancy; with it, ``sweeps``: a fixed number
+of the preconditioner's stationary sweeps, :func:`_gs_sweeps`) and for the state it hands out (to 1e-8 K: 121
 iterations against GMRES's 200 on open-row-fine), with GMRES behind it.
 
 BiCGSTAB runs as one compiled loop (:func:`_bicgstab`, scipy's algorithm step for step) preconditioned by
