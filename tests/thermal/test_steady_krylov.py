@@ -271,3 +271,23 @@ def test_a_network_that_goes_takes_its_kept_structures_with_it():
     assert gone() is None  # nothing else holds the network
     assert gone_ordering() is None  # nor what was kept for it
     assert set(kept.net.solver_cache) == {"steady_structure", "steady_ordering"}  # the kept one keeps its own
+
+
+def test_gauss_seidel_sweeps_approach_the_exact_field_and_stop_at_the_tolerance(momentum_system):
+    """The inexact solve of the steady loop (``sweeps``): its residual and its distance to the exact field fall
+    with the sweeps, it reaches that field (and the heat balance) when given enough, and it stops as soon as the
+    tolerance is met instead of sweeping on."""
+    twin, args, kwargs, heat_w, q = momentum_system
+    exact = solve_steady_field(*args, **kwargs, tol_k=1e-10, krylov="bicgstab")
+    runs = [solve_steady_field(*args, **kwargs, tol_k=1e-10, sweeps=n) for n in (0, 5, 25)]
+    assert [r.iterations for r in runs] == [0, 5, 25]
+    residuals = [r.residual_k for r in runs]
+    errors = [np.abs(r.t_air_c - exact.t_air_c).max() for r in runs]
+    assert residuals[0] > 10 * residuals[1] > 100 * residuals[2], residuals
+    assert errors[0] > errors[1] > errors[2], errors
+    done = solve_steady_field(*args, **kwargs, tol_k=1e-10, sweeps=5000)
+    assert done.iterations < 5000 and done.residual_k < 1e-10
+    assert np.abs(done.t_air_c - exact.t_air_c).max() < 1e-6
+    assert _removed_w(twin, done, q) == pytest.approx(heat_w, rel=1e-6)
+    loose = solve_steady_field(*args, **kwargs, tol_k=1e-3, sweeps=5000)
+    assert loose.residual_k < 1e-3 and loose.iterations < done.iterations

@@ -74,7 +74,9 @@ _COARSE_FLOW_TOL_FACTOR = 10.0
 #: The coarse grid's cell is this many times the hall's (a nested iteration's usual 2h: 8x fewer cells).
 COARSE_RATIO = 2
 #: Tolerance of the temperature solves inside the momentum model's outer iterations (scaled residual per
-#: row, K; the state handed out is solved again to 1e-8). 1e-4 instead of 1e-5 moved the aisle-pair
+#: row, K; the state handed out is solved again to 1e-8). With buoyancy they are _STEADY_INNER_SWEEPS sweeps
+#: instead (stopping early at this tolerance); the history below is of the solves to it. 1e-4 instead of 1e-5
+#: moved the aisle-pair
 #: validation hall's intakes by under 0.006 K in the same 18 outer iterations with 874 Krylov iterations
 #: instead of 1224 (shared machine, same day): the outer loop's own error is far larger. Back at 1e-5 since
 #: the solve's preconditioner is symmetric Gauss–Seidel (twin.thermal.steady), which needs a third of the
@@ -87,6 +89,26 @@ COARSE_RATIO = 2
 #: of CPU, but 608 Krylov iterations on the fine grid instead of 555 and an answer 0.11 K away: the start
 #: the coarse grid hands over moves where the fine loop stops as much as the tolerance does.
 _STEADY_INNER_TOL_K = 1e-5
+#: With buoyancy the in-loop temperature solves are inexact: this many steps of the stationary iteration with
+#: the solve's flow-ordered symmetric Gauss–Seidel (twin.thermal.steady's ``sweeps``), warm-started from the last
+#: outer iteration's field, instead of BiCGSTAB to _STEADY_INNER_TOL_K (kept for the loop without buoyancy,
+#: whose stopping test does not watch the intakes move; the first solve from rest and the state handed out are
+#: solved to 1e-8 as before). The outer loop is a fixed point mixed by Anderson, and the sweeps' fixed point is
+#: the exact field, so an unfinished solve is carried on by the next outer iteration. Measured against main
+#: (shared 2-core machine, CPU of HallTwin.steady, alternated, two runs each; distance = max |intake − the fully
+#: converged answer of validation/steady_speed.py|): open-row-fine 0.83x, 17 outer iterations as main, 0.189 K
+#: against 0.193 K; open-row 0.87x, 16 against 17, 0.339 against 0.362 K; aisle-pair 0.94x, 19 as main, 0.052
+#: against 0.066 K; contained 1.00x, 5 as main, 0.020 against 0.023 K. The sweeps leave an rms residual of
+#: 1e-4 to 2e-3 K (4e-3 to 2e-2 K in the first outer iterations); the polish then needs 56 BiCGSTAB iterations
+#: on open-row-fine instead of 33, against 425 sweeps in its loop instead of 555 iterations (a sweep costs about
+#: half an iteration). The margin is thin and not monotonic in the count: 20 sweeps stopped aisle-pair 0.102 K
+#: away, 30 stopped open-row-fine 0.195 K and open-row 0.368 K away; 10 (0.73x on open-row-fine) stopped it
+#: 0.236 K away (with the mixed T as start). The rule stops where the slow drift of the flow happens to be
+#: (twin.sim.twin.HallTwin.steady): the distances move by some 0.01-0.05 K with any change of the iterates.
+#: Measured and not kept: BiCGSTAB capped at 10, 15 or 20 iterations (open-row-fine 0.91x/0.86x, 0.22/0.24/0.198
+#: K); the sweeps or the 1e-5 solves started from the mixed temperatures instead of the last solve's (1e-5: 695
+#: instead of 555 iterations on open-row-fine).
+_STEADY_INNER_SWEEPS = 25
 # An intake hotter than this in a steady iterate is no data hall's steady state: the iteration has run away
 # (a server shuts down long before; the march would show the hall heating), °C.
 _STEADY_INTAKE_MAX_C = 90.0
@@ -528,7 +550,9 @@ class HallTwin:
         the intakes moved less than ``intake_tol_k`` (0.05 K) in one outer iteration.
 
         With buoyancy the outer iteration is a fixed point of the whole state x = (u, p, T): g(x) takes the
-        momentum iterations from (u, p) with the buoyancy of T, then solves T on the new flow. Anderson mixing
+        momentum iterations from (u, p) with the buoyancy of T, then solves T on the new flow (inexactly: a
+        few Gauss–Seidel sweeps from the last T, _STEADY_INNER_SWEEPS; the sweeps' fixed point is the exact T).
+        Anderson mixing
         acts on all of x. Mixing T alone (what was done before) left the map depending on a flow state the
         mixer does not see, so its secant model was inconsistent: on the aisle-pair validation hall the
         iteration cycled and stopped 0.37 K from the converged intakes; mixing the whole state stops within
@@ -604,7 +628,7 @@ class HallTwin:
             regime = all_at_setpoint
         mixer = AndersonMixer()
         outer = 0
-        krylov_total = 0  # Krylov iterations over all outer iterations (the last solve's are gmres_iterations)
+        krylov_total = 0  # Krylov iterations (with buoyancy: in-loop sweeps) of all outer iterations
         t_in_prev = None
         # Damped by half. Undamped (relax 1.0: the momentum iterations inside are a relaxation already) was
         # measured and not kept: 13 instead of 18 outer iterations on the aisle-pair validation hall and a
@@ -662,7 +686,9 @@ class HallTwin:
                 # The first solve of a start from rest to 1e-8; from the coarse grid's answer as loosely as the rest.
                 inner_tol_k = (1e-8 if self.momentum is None or (t_in_prev is None and not warm_start)
                                else _STEADY_INNER_TOL_K)
-                res = solve_steady_field(self.net, face, q, phi, self.air, alpha, beta,
+                # With buoyancy (the intakes' move is the stopping test): fixed sweeps, not a solve to tolerance.
+                sweeps = (_STEADY_INNER_SWEEPS if mix_state and inner_tol_k == _STEADY_INNER_TOL_K else None)
+                res = solve_steady_field(self.net, face, q, phi, self.air, alpha, beta, sweeps=sweeps,
                                          mover_heat_w=self.mover_heat_w(state), t_guess_c=t_guess,
                                          face_diffusivity_m2s=state.face_diffusivity_m2s, tol_k=inner_tol_k,
                                          # The momentum field's recirculation takes 50-200 Krylov

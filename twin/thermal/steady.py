@@ -19,7 +19,8 @@ basis (restart 200) makes orthogonalization, not the matrix products, most of th
 work per iteration stays constant. Measured on a system of that hall's steady loop (35.6k cells, tol
 1e-5, one core of a shared machine): GMRES 149 iterations 0.52 s, BiCGSTAB 97 iterations 0.18 s, both
 within 1.5e-3 K of the exact field. GMRES stays the default: it cannot break down. The momentum model's
-steady loop uses BiCGSTAB for its loosely solved iterates and for the state it hands out (to 1e-8 K: 121
+steady loop uses BiCGSTAB for its loosely solved iterates (without buoyancy; with it, ``sweeps``: a fixed number
+of the preconditioner's stationary sweeps, :func:`_gs_sweeps`) and for the state it hands out (to 1e-8 K: 121
 iterations against GMRES's 200 on open-row-fine), with GMRES behind it.
 
 BiCGSTAB runs as one compiled loop (:func:`_bicgstab`, scipy's algorithm step for step) preconditioned by
@@ -431,6 +432,32 @@ def _bicgstab(ptr, idx, val, tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, 
     return x, maxiter, maxiter
 
 
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _gs_sweeps(ptr, idx, val, tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, order, in_ptr, in_idx, in_val,
+               alpha, b, x0, atol, sweeps):  # pragma: no cover - compiled
+    """At most ``sweeps`` steps of the stationary iteration x += M⁻¹ (b − A x) from ``x0``, M the block symmetric
+    Gauss–Seidel preconditioner (:func:`_precondition`), stopped early once ‖b − A x‖ < ``atol`` (BiCGSTAB's
+    test: an easy system costs no more sweeps than it needs). Returns x, the sweeps taken and the rms residual."""
+    size = b.size
+    x = x0.copy()
+    r = np.empty(size)
+    z = np.empty(size)
+    scratch = np.empty(order.size)
+    done = 0
+    while True:
+        _csr_matvec(ptr, idx, val, x, r)
+        for i in range(size):
+            r[i] = b[i] - r[i]
+        norm = np.sqrt(_dot(r, r))
+        if done == sweeps or norm < atol:
+            return x, done, norm / np.sqrt(size)
+        _precondition(tri_ptr, tri_idx, tri_val, up_ptr, up_idx, up_val, order, in_ptr, in_idx, in_val, alpha, r,
+                      z, scratch)
+        for i in range(size):
+            x[i] += z[i]
+        done += 1
+
+
 @dataclass
 class _OperatorStructure:
     """The scaled operator's CSR structure on a network and where each face's entries go in it
@@ -537,9 +564,14 @@ def solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_
                        *, mover_heat_w: np.ndarray | float = 0.0, t_guess_c: np.ndarray,
                        tol_k: float = 1e-8, max_restarts: int = 25,
                        face_diffusivity_m2s: np.ndarray | None = None, krylov: str = "gmres",
-                       source_w: np.ndarray | None = None) -> SteadyResult:
+                       source_w: np.ndarray | None = None, sweeps: int | None = None) -> SteadyResult:
     """Solve the coupled steady system; see the module docstring for α and β, and for ``krylov``
     ("gmres" or "bicgstab").
+
+    ``sweeps`` (an inexact solve): instead of a Krylov solve, at most this many steps of the stationary iteration
+    with the block symmetric Gauss–Seidel preconditioner from ``t_guess_c``, fewer where they reach ``tol_k``
+    (:func:`_gs_sweeps`; the result's ``iterations`` are the sweeps, its ``residual_k`` what they left; nothing
+    raised).
 
     ``source_w`` (per fluid cell, W) is added to the cells' heat: a deferred correction of the advection
     scheme (:func:`~twin.thermal.transport.linear_upwind_correction_w`) enters here, its sum zero.
@@ -556,14 +588,14 @@ def solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_
         return _solve_steady_field(net, face_flow_m3s, mover_flow_m3s, potential, air, alpha, beta_c,
                                    mover_heat_w=mover_heat_w, t_guess_c=t_guess_c, tol_k=tol_k,
                                    max_restarts=max_restarts, face_diffusivity_m2s=face_diffusivity_m2s,
-                                   krylov=krylov, source_w=source_w)
+                                   krylov=krylov, source_w=source_w, sweeps=sweeps)
 
 
 def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray,
                         potential: np.ndarray, air: AirProperties, alpha: np.ndarray, beta_c: np.ndarray,
                         *, mover_heat_w: np.ndarray | float, t_guess_c: np.ndarray, tol_k: float,
                         max_restarts: int, face_diffusivity_m2s: np.ndarray | None, krylov: str,
-                        source_w: np.ndarray | None = None) -> SteadyResult:
+                        source_w: np.ndarray | None = None, sweeps: int | None = None) -> SteadyResult:
     n, m = net.n, len(mover_flow_m3s)
     rc = air.rho_cp
     anchor = rc * net.cell_volume_m3 / _ANCHOR_S
@@ -617,14 +649,17 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
     # means the same whatever the heat load, also with none at all.
     atol = tol_k * np.sqrt(rhs.size)
     info = 1
-    if krylov == "bicgstab":
+    if sweeps is not None or krylov == "bicgstab":
         # Unsigned indices: numba then checks no negative index in the inner loops (see _ordered_forward_sweep).
         intake_c = intake_t.astype(float)
         u32 = [a.astype(np.uint32, copy=False) for a in (system.indptr, system.indices, tri_ptr, tri_idx, up_ptr,
                                                          up_idx, ordering.order_u32, intake_c.indptr, intake_c.indices)]
-        z, info, done = _bicgstab(u32[0], u32[1], system.data, u32[2], u32[3], tri_val, u32[4], u32[5], up_val,
-                                  u32[6], u32[7], u32[8], intake_c.data, np.asarray(alpha, dtype=float),
-                                  rhs, z0, atol, _BICGSTAB_MAXITER)
+        compiled = (u32[0], u32[1], system.data, u32[2], u32[3], tri_val, u32[4], u32[5], up_val, u32[6], u32[7],
+                    u32[8], intake_c.data, np.asarray(alpha, dtype=float), rhs, z0)
+        if sweeps is not None:
+            z, swept, swept_k = _gs_sweeps(*compiled, atol, sweeps)
+            return SteadyResult(z[:n], z[n:], swept, float(swept_k))
+        z, info, done = _bicgstab(*compiled, atol, _BICGSTAB_MAXITER)
         count[0] += done
         if info != 0 and np.all(np.isfinite(z)):
             z0 = z  # stopped short or broke down: GMRES carries on from there
