@@ -348,7 +348,7 @@ import scipy.sparse as sp
 
 from twin.thermal.airflow import AirPathError
 from twin.thermal.momentum_kernels import chen_xu_nu_t, correct_faces, divergence_m3s, momentum_sweeps
-from twin.thermal.threads import limited_blas
+from twin.thermal.threads import limited_blas, map_components
 
 if TYPE_CHECKING:
     from twin.geometry.voxel import HallVoxels
@@ -1290,6 +1290,18 @@ class MomentumSolver:
             vol * st.gravity_m_s2 * beta, float(t_ref), self.active[c], self._loss[c], theta, wall_factor,
             wall_speed, has_wall_speed, open_a, open_b, has_half, jet_q, jet_b, bool(q.size), int(sweeps))
 
+    def _momentum_step(self, nu: np.ndarray, tg: np.ndarray | None, t_ref: float, q: np.ndarray,
+                       dt: float) -> list[np.ndarray]:
+        """u* of the three components. They are independent (each reads the last iterate only), so this
+        solver's own compiled form runs them on kernel threads (twin.thermal.threads.map_components: the same
+        bits); a subclass's or a patched ``_momentum`` (the validation studies': some swap fields for the
+        duration of a call) runs them one after the other, as it was written for."""
+        def step(c: int) -> np.ndarray:
+            return self._momentum(c, nu, tg, t_ref, q, dt)
+        if getattr(self._momentum, "__func__", None) is MomentumSolver._momentum:
+            return map_components(step)
+        return [step(c) for c in range(3)]
+
     def _kernel_tables(self, c: int) -> tuple[np.ndarray, ...]:
         """Component c's wall tables for the compiled form, stacked over the four directions across c (built
         once: about 40 bytes per face and direction)."""
@@ -1567,7 +1579,7 @@ class MomentumSolver:
         st, h = self.settings, self.h
         for _ in range(max_iterations):
             nu = self._update_viscosity(q, tg, dt, u_ref)
-            u_star = [self._momentum(c, nu, tg, t_ref, q, dt) for c in range(3)]
+            u_star = self._momentum_step(nu, tg, t_ref, q, dt)
             cont = self._divergence_m3s(u_star) - s_grid
             r_cont = float(np.sqrt(np.mean(cont[self.fluid] ** 2))) / (st.cfl * u_ref * h * h)
             phi = self._project(u_star, s_grid, dt, st.pressure_rtol)
