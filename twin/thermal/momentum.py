@@ -1291,13 +1291,13 @@ class MomentumSolver:
             wall_speed, has_wall_speed, open_a, open_b, has_half, jet_q, jet_b, bool(q.size), int(sweeps))
 
     def _momentum_step(self, nu: np.ndarray, tg: np.ndarray | None, t_ref: float, q: np.ndarray,
-                       dt: float) -> list[np.ndarray]:
+                       dt: float, sweeps: int | None = None) -> list[np.ndarray]:
         """u* of the three components. They are independent (each reads the last iterate only), so this
         solver's own compiled form runs them on kernel threads (twin.thermal.threads.map_components: the same
         bits); a subclass's or a patched ``_momentum`` (the validation studies': some swap fields for the
         duration of a call) runs them one after the other, as it was written for."""
         def step(c: int) -> np.ndarray:
-            return self._momentum(c, nu, tg, t_ref, q, dt)
+            return self._momentum(c, nu, tg, t_ref, q, dt, sweeps)
         if getattr(self._momentum, "__func__", None) is MomentumSolver._momentum:
             return map_components(step)
         return [step(c) for c in range(3)]
@@ -1692,7 +1692,7 @@ class MomentumSolver:
             with np.errstate(over="raise", invalid="raise", divide="raise"):
                 nu = self._update_viscosity(q, tg, dt_s, u_ref if u_ref > 0.0 else 1.0)
                 # Its own sweep count: the settings' few are the steady march's relaxation, not a solve.
-                u_star = [self._momentum(c, nu, tg, t_ref, q, dt_s, sweeps) for c in range(3)]
+                u_star = self._momentum_step(nu, tg, t_ref, q, dt_s, sweeps)
                 cont = (self._divergence_m3s(u_star) - s_grid) / (h * h)
                 continuity = float(np.sqrt(np.mean(cont[self.fluid] ** 2))) if self.n_cells else 0.0
                 phi = self._project(u_star, s_grid, dt_s, pressure_rtol)
