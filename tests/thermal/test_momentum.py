@@ -568,3 +568,39 @@ def test_lean_v_cycle_is_pyamg_s_cycle_bit_for_bit(rng):
         ml._MultilevelSolver__solve(0, x_pyamg, b, "V", 1)
         assert np.linalg.norm(solver.laplacian @ x_lean - b) < 0.5 * np.linalg.norm(b)
         np.testing.assert_array_equal(x_lean, x_pyamg)
+
+
+def test_finish_hands_out_what_a_default_resolve_would_to_the_bit():
+    """A resolve with a loose last projection (the steady loop's iterates) and then finish() gives the very field
+    (velocities and pressure, bit for bit) that a resolve with the default last projection gives; the loose field
+    itself differs (so the check can fail), and both are divergence-consistent with the movers."""
+    vox, q = _jet_box()
+    flows = np.array([q])
+    fields = {}
+    for name, final_rtol in (("default", None), ("loose", 0.1)):
+        m = MomentumSolver.from_voxels(vox, settings=MomentumSettings(buoyancy=False))
+        m.resolve(flows, iterations=6, final_rtol=final_rtol)
+        fields[name + "-before"] = ([x.copy() for x in m.u], m.p.copy())
+        m.finish()
+        fields[name] = ([x.copy() for x in m.u], m.p.copy())
+        div = m._divergence_m3s(m.u) - m.sources_m3s(flows)
+        assert np.max(np.abs(div[m.fluid])) < 1e-12 * q
+    for a in range(3):
+        assert np.array_equal(fields["default"][0][a], fields["loose"][0][a])
+        assert np.array_equal(fields["default"][0][a], fields["default-before"][0][a])  # nothing to finish
+    assert np.array_equal(fields["default"][1], fields["loose"][1])
+    assert not all(np.array_equal(x, y) for x, y in zip(fields["loose-before"][0], fields["default"][0]))
+
+
+def test_finish_refuses_a_field_replaced_since_the_resolve():
+    """finish() redoes the last projection of the resolve's own iterate: not of a field put in its place since."""
+    vox, q = _jet_box()
+    m = MomentumSolver.from_voxels(vox, settings=MomentumSettings(buoyancy=False))
+    m.resolve(np.array([q]), iterations=3, final_rtol=0.1)
+    m.u = [x.copy() for x in m.u]
+    with pytest.raises(RuntimeError, match="replaced"):
+        m.finish()
+    m.resolve(np.array([q]), iterations=3, final_rtol=0.1)
+    m.reset()
+    m.finish()  # a reset forgets the iterate: nothing to finish, the field stays at rest
+    assert all(not np.any(x) for x in m.u)
