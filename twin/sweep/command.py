@@ -15,7 +15,6 @@ from twin.argtypes import number_in
 from twin.model.load import HallModel
 from twin.sweep.cases import N1_SETS, Case, CasesError, load_cases, n_minus_1
 from twin.sweep.engine import DEFAULT_CLUSTER_TIMEOUT_S, run_sweep
-from twin.sweep.report import read_rows, summarize, write_html, write_parquet
 from twin.sweep.worker import DEFAULT_LOAD_LIMIT, SweepJob
 
 if TYPE_CHECKING:
@@ -129,6 +128,9 @@ def run_and_write(hall: HallModel, hall_path: Path, job: SweepJob, cases: list[C
                   cluster_timeout_s: float = DEFAULT_CLUSTER_TIMEOUT_S) -> tuple[dict, list[dict], bool]:
     """Run the cases (minus those finished in ``out_dir`` when resuming) and write the outputs.
     ``client``: an open Dask client to run on (kept open; a live twin's what-ifs reuse one)."""
+    # Imported here: pyarrow is ~0.05 s of every command's start-up (the parser imports this module).
+    from twin.sweep.report import read_rows, summarize, write_html, write_parquet
+
     parquet = out_dir / "cases.parquet"
     names = {c.name for c in cases}
     kept: list[dict] = []
