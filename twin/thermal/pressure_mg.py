@@ -57,7 +57,9 @@ def _gs_forward(x, b, w0, w1, w2, inv_d):  # pragma: no cover - compiled
 
 @numba.njit(cache=_CACHE, nogil=True)
 def _gs_backward(x, b, w0, w1, w2, inv_d):  # pragma: no cover - compiled
-    """:func:`_gs_forward` in the reverse order of the cells (its adjoint)."""
+    """:func:`_gs_forward` in the reverse order of the cells (its adjoint). The cell update is written out in
+    both: as one compiled function that both loops call it took 11-14x the time (numba 0.68; measured on a
+    60x50x40 box, 2.8 against 31-39 ms per cycle)."""
     n0, n1, n2 = x.shape
     for i in range(n0 - 2, 0, -1):
         for j in range(n1 - 2, 0, -1):
