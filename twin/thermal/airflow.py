@@ -8,7 +8,33 @@ Governing equations, on the fluid cells and their open faces f = (a, b):
 i.e. the weighted graph Laplacian L φ = s. Walls, solids and closed panels have no face, so no air
 crosses them; perforated tiles and leaky panels have a reduced g. The matrix L depends on geometry
 only: the movers' flows q enter through the right-hand side, so a fan-speed change costs one
-warm-started CG solve with the algebraic-multigrid hierarchy built once (never a solve from scratch).
+warm-started CG solve with the multigrid preconditioner built once (never a solve from scratch).
+
+The preconditioner: L is a 7-point operator on the uniform voxel grid (g = h · openness, h the cell size;
+the grounding below on the diagonal), the same kind as the momentum model's pressure correction, so by
+default (``multigrid="gmg"``) it is that model's structured multigrid,
+:class:`~twin.thermal.pressure_mg.PressureMultigrid`, on the grid's faces (set-up: a few array sums), and
+pyamg's Ruge–Stüben hierarchy of L with ``multigrid="amg"`` (the former default). The Ruge–Stüben set-up was
+the cost: ~0.25–0.3 s of CPU per solver on a 120k–145k-cell hall, paid by every HallTwin (two of them in a
+grid-sequenced momentum solve). The structured multigrid needs more CG iterations where conductances jump
+(tiles σ² = 0.0625, leaky panels 0.0009: 2×2×2 blocks straddle some of them), each iteration cheaper.
+Measured (CPU, alternated pairs against pyamg, a shared 2-core machine):
+
+* ``AirflowSolver(net)`` + one cold solve, first in the process / repeated: open-row-fine (120k cells, no
+  tiles or panels) 0.60, 0.44, 0.42 s → 0.24, 0.25, 0.25 s (0.41–0.60×; the first includes ~0.17 s of loading
+  the compiled kernels, which the momentum model loads anyway) / 0.41–0.46 s → 0.063–0.067 s (0.15×; 10 CG
+  iterations vs 13); reference (145k) 0.52, 0.50, 0.52 s → 0.43, 0.45, 0.42 s (0.80–0.90×) / 0.48–0.55 s →
+  0.23–0.26 s (0.43–0.53×; 44 CG iterations vs 14, the solve itself 0.19–0.20 s vs 0.20–0.22 s).
+* Re-solves: reference a 2 % rack change 0.19 s (41 it) vs 0.19–0.20 s (13), a basis potential 0.22 s vs
+  0.25 s; large (572k cells) is the exception: a cold solve 1.8–1.9 s (87 it) vs 1.3 s (20), a rack change
+  1.6–1.7 s vs 1.2 s (1.4×), a basis potential 2.0–2.1 s vs 1.5 s, though its ``twin bench`` set-up (the
+  first solve included) still drops, 5.70 → 5.20 and 5.66 → 4.91 s.
+* Momentum steady solve of open-row-fine (``offconv``: two HallTwins, coarse and fine): 6.7, 6.6, 7.1 s →
+  6.3, 6.1, 6.5 s (0.92–0.94×), the same 17 outer iterations and 0.192 K from the converged answer;
+  open-row 1.6 → 1.5 s (three pairs).
+* ``twin bench reference --duration 10min`` (potential model), six pairs: set-up 1.22–1.54 s → 0.89–1.06 s
+  (0.65–0.87×, geometric mean 0.75×); step 3.16 → 3.22 ms median (ratio 1.02×, geometric mean: noise; the
+  run solves the flow once, in the set-up, and its step ratio follows the unchanged transport's, 1.02×).
 Because φ is a potential, every face flow runs from higher to lower φ: the flow graph has no cycles,
 which the transport solver exploits.
 
@@ -170,7 +196,7 @@ class AirflowSolver:
 
         Starts from ``phi`` (plus the basis potentials of the CRAHs whose flow changed since
         ``phi_movers_m3s``); if that start leaves a residual ‖s − L φ‖ above ``rtol`` ‖s‖, runs
-        AMG-preconditioned CG from it to ``CG_HEADROOM`` times that.
+        multigrid-preconditioned CG from it to ``CG_HEADROOM`` times that.
         """
         q = np.array(mover_flow_m3s, dtype=float)
         s = self.sources_m3s(q)
