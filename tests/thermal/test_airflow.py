@@ -6,12 +6,14 @@ import copy
 
 import numpy as np
 import pytest
+import scipy.sparse.linalg as spla
 
 from tests.halls import hall_from, tiny_dict
 from twin.geometry.voxel import voxelize_hall
 from twin.model import bundled_hall
-from twin.thermal.airflow import AirflowSolver
+from twin.thermal.airflow import BASIS_RTOL, AirflowSolver, face_divergence
 from twin.thermal.network import build_network
+from twin.thermal.pressure_mg import PressureMultigrid
 
 
 def _contained_hall():
@@ -219,3 +221,114 @@ def test_a_start_that_does_not_solve_its_flows_is_corrected_by_cg(reference_flow
     flows = solver.solve(q2)
     assert solver.iterations > 5 and _residual(solver, q2) <= solver.rtol
     assert np.abs(flows - _cold(shared, q2)).max() < 1e-8 * np.abs(flows).max()
+
+
+# ------------------------------------------------------------------ the two multigrid paths (gmg default, amg)
+
+
+def _small_hall():
+    """Tiny cut to 4 × 5 × 2.5 m: at most 500 fluid cells, which the grid multigrid solves directly."""
+    data = tiny_dict()
+    data["hall"]["size_m"] = (4.0, 5.0, 2.5)
+    return hall_from(data)
+
+
+def _movers(hall):
+    return np.array([r.it_w * r.airflow_m3s_per_w for r in hall.racks]
+                    + [c.rated_flow_m3s * c.fan_speed for c in hall.crahs] + [0.0] * len(hall.pdus))
+
+
+def test_unknown_multigrid_is_refused():
+    net = build_network(voxelize_hall(bundled_hall("tiny")))
+    with pytest.raises(ValueError, match="multigrid"):
+        AirflowSolver(net, multigrid="sa")
+
+
+def test_grid_multigrid_s_operator_is_the_laplacian():
+    """The structured multigrid's finest operator, on the fluid cells, is exactly L (conductances h·openness on
+    the grid faces, the grounding on each region's first cell): L x for a random x, both ways."""
+    rng = np.random.default_rng(3)
+    for hall in (_contained_hall(), _small_hall()):
+        net = build_network(voxelize_hall(hall))
+        solver = AirflowSolver(net)
+        assert isinstance(solver.multigrid, PressureMultigrid) and solver.method == "gmg"
+        x = rng.standard_normal(net.n)
+        grid = np.zeros(solver.multigrid.shape)
+        grid.ravel()[solver._padded_index] = x
+        y = solver.multigrid.matvec(grid)
+        expected = solver.laplacian @ x
+        assert np.abs(y.ravel()[solver._padded_index] - expected).max() < 1e-14 * np.abs(expected).max()
+        outside = np.ones(y.size, dtype=bool)
+        outside[solver._padded_index] = False
+        assert not y.ravel()[outside].any()
+
+
+@pytest.mark.parametrize("make_hall", [_contained_hall, _small_hall])
+def test_gmg_and_amg_paths_give_the_direct_solution_to_their_tolerance(make_hall):
+    """Either preconditioner: φ and the face flows are spsolve's to the tolerance, every cell conserves mass
+    (net outflow = source) and the residual meets rtol; a grid of ≤ 500 fluid cells is one level (direct)."""
+    hall = make_hall()
+    net = build_network(voxelize_hall(hall))
+    q = _movers(hall)
+    results = {}
+    for method in ("gmg", "amg"):
+        solver = AirflowSolver(net, multigrid=method)
+        flows = solver.solve(q)
+        s = solver.sources_m3s(q)
+        exact_phi = spla.spsolve(solver.laplacian.tocsc(), s)
+        exact = solver.conductance_m * (exact_phi[net.face_a] - exact_phi[net.face_b])
+        scale = np.abs(exact).max()
+        assert np.abs(flows - exact).max() < 1e-8 * scale
+        assert np.abs(solver.phi - exact_phi).max() < 1e-8 * np.abs(exact_phi).max()
+        assert np.abs(face_divergence(net, flows) - s).max() < 1e-9 * scale
+        assert np.linalg.norm(s - solver.laplacian @ solver.phi) <= solver.rtol * np.linalg.norm(s)
+        results[method] = flows, solver
+    gmg = results["gmg"][1]
+    if net.n <= 500:
+        assert len(gmg.multigrid.levels) == 1 and gmg.iterations == 1  # one exact preconditioner application
+    else:
+        assert len(gmg.multigrid.levels) > 1 and gmg.iterations > 1
+    assert np.abs(results["gmg"][0] - results["amg"][0]).max() < 2e-8 * np.abs(results["amg"][0]).max()
+
+
+def test_gmg_warm_start_solves_the_correction_from_the_last_potential(reference_flow):
+    """A 2 % rack change on the default (grid multigrid) path starts from the last φ: fewer CG iterations
+    than a cold solve, the same flows as a cold solve, and the residual measured on ‖s‖ (not on the start's
+    residual) meets rtol."""
+    net, shared, q = reference_flow
+    assert shared.method == "gmg"
+    solver = _fresh(shared)
+    solver.solve(q)
+    cold = solver.iterations
+    q2 = q.copy()
+    q2[:net.n_racks] *= 1.02
+    flows = solver.solve(q2)
+    assert 0 < solver.iterations < cold
+    assert _residual(solver, q2) <= solver.rtol
+    expected = _cold(shared, q2)
+    assert np.abs(flows - expected).max() < 1e-8 * np.abs(expected).max()
+    # A start that solves the system already: CG from it takes no iteration.
+    mg = solver.multigrid
+    b = np.zeros(mg.shape)
+    b.ravel()[solver._padded_index] = solver.sources_m3s(q2)
+    x0 = mg.solve(b, 1e-11)
+    assert mg.iterations > 0
+    again = mg.solve(b, 1e-11, x0=x0)
+    assert mg.iterations == 0 and np.array_equal(again, x0)
+
+
+@pytest.mark.parametrize("method", ["gmg", "amg"])
+def test_basis_potentials_meet_their_tolerance_in_the_true_residual(reference_flow, method):
+    """A CRAH's basis potential solves its unit sources to BASIS_RTOL in the true residual ‖s − L φ_j‖ (CG's
+    updated residual alone stopped at 1.06e-12 on this hall); each path's basis is the other's to 1e-10."""
+    net, shared, q = reference_flow
+    solver = shared if method == "gmg" else AirflowSolver(net, multigrid="amg")
+    solver = _fresh(solver)
+    j = net.n_racks  # CRAH-01: the one whose updated residual stops short of the tolerance (1.06e-12, 1.04e-12)
+    phi_j = solver.basis_potential(j)
+    unit = np.zeros(q.size)
+    unit[j] = 1.0
+    s = solver.sources_m3s(unit)
+    assert np.linalg.norm(s - solver.laplacian @ phi_j) <= BASIS_RTOL * np.linalg.norm(s)
+    other = _fresh(AirflowSolver(net, multigrid="amg") if method == "gmg" else shared)
+    assert np.abs(other.basis_potential(j) - phi_j).max() < 1e-10 * np.abs(phi_j).max()

@@ -52,31 +52,29 @@ def test_limit_applies_inside_and_is_restored(two_blas_threads):
 
 
 def test_steady_and_flow_solves_run_on_one_thread(two_blas_threads, monkeypatch):
-    """GMRES of the steady field and the AMG-CG of the flow see 1 BLAS thread, whatever the caller set."""
-    import pyamg.multilevel
-
+    """GMRES of the steady field and the multigrid-CG of the flow see 1 BLAS thread, whatever the caller set."""
     from twin.sim.twin import HallTwin
+    from twin.thermal.pressure_mg import PressureMultigrid
 
     gmres = _record_threads(monkeypatch, spla, "gmres")
-    amg = _record_threads(monkeypatch, pyamg.multilevel.MultilevelSolver, "solve")
+    cg = _record_threads(monkeypatch, PressureMultigrid, "solve")
     twin = HallTwin(load_hall(TINY))
     state = twin.steady(twin.initial_state())
     assert np.all(np.isfinite(state.t_air_c))
     assert gmres and set(gmres) == {1}, gmres
-    assert amg and set(amg) == {1}, amg
+    assert cg and set(cg) == {1}, cg
     assert blas_threads_now() == 2
 
 
 def test_momentum_projection_runs_on_one_thread(two_blas_threads, monkeypatch):
-    """The momentum model's pressure projections (AMG-CG) see 1 BLAS thread too."""
-    import pyamg.multilevel
-
+    """The momentum model's pressure projections (its own multigrid's cycles) see 1 BLAS thread too."""
     from twin.sim.twin import HallTwin
 
-    amg = _record_threads(monkeypatch, pyamg.multilevel.MultilevelSolver, "solve")
     twin = HallTwin(load_hall(TINY), airflow="momentum")
+    assert twin.momentum is not None and twin.momentum.pressure_mg is not None
+    cycles = _record_threads(monkeypatch, twin.momentum.pressure_mg, "precondition")
     twin.step(twin.initial_state())
-    assert amg and set(amg) == {1}, amg
+    assert cycles and set(cycles) == {1}, cycles
 
 
 def test_threads_study_reports_numbers():

@@ -8,7 +8,33 @@ Governing equations, on the fluid cells and their open faces f = (a, b):
 i.e. the weighted graph Laplacian L φ = s. Walls, solids and closed panels have no face, so no air
 crosses them; perforated tiles and leaky panels have a reduced g. The matrix L depends on geometry
 only: the movers' flows q enter through the right-hand side, so a fan-speed change costs one
-warm-started CG solve with the algebraic-multigrid hierarchy built once (never a solve from scratch).
+warm-started CG solve with the multigrid preconditioner built once (never a solve from scratch).
+
+The preconditioner: L is a 7-point operator on the uniform voxel grid (g = h · openness, h the cell size;
+the grounding below on the diagonal), the same kind as the momentum model's pressure correction, so by
+default (``multigrid="gmg"``) it is that model's structured multigrid,
+:class:`~twin.thermal.pressure_mg.PressureMultigrid`, on the grid's faces (set-up: a few array sums), and
+pyamg's Ruge–Stüben hierarchy of L with ``multigrid="amg"`` (the former default). The Ruge–Stüben set-up was
+the cost: ~0.25–0.3 s of CPU per solver on a 120k–145k-cell hall, paid by every HallTwin (two of them in a
+grid-sequenced momentum solve). The structured multigrid needs more CG iterations where conductances jump
+(tiles σ² = 0.0625, leaky panels 0.0009: 2×2×2 blocks straddle some of them), each iteration cheaper.
+Measured (CPU, alternated pairs against pyamg, a shared 2-core machine):
+
+* ``AirflowSolver(net)`` + one cold solve, first in the process / repeated: open-row-fine (120k cells, no
+  tiles or panels) 0.60, 0.44, 0.42 s → 0.24, 0.25, 0.25 s (0.41–0.60×; the first includes ~0.17 s of loading
+  the compiled kernels, which the momentum model loads anyway) / 0.41–0.46 s → 0.063–0.067 s (0.15×; 10 CG
+  iterations vs 13); reference (145k) 0.52, 0.50, 0.52 s → 0.43, 0.45, 0.42 s (0.80–0.90×) / 0.48–0.55 s →
+  0.23–0.26 s (0.43–0.53×; 44 CG iterations vs 14, the solve itself 0.19–0.20 s vs 0.20–0.22 s).
+* Re-solves: reference a 2 % rack change 0.19 s (41 it) vs 0.19–0.20 s (13), a basis potential 0.22 s vs
+  0.25 s; large (572k cells) is the exception: a cold solve 1.8–1.9 s (87 it) vs 1.3 s (20), a rack change
+  1.6–1.7 s vs 1.2 s (1.4×), a basis potential 2.0–2.1 s vs 1.5 s, though its ``twin bench`` set-up (the
+  first solve included) still drops, 5.70 → 5.20 and 5.66 → 4.91 s.
+* Momentum steady solve of open-row-fine (``offconv``: two HallTwins, coarse and fine): 6.7, 6.6, 7.1 s →
+  6.3, 6.1, 6.5 s (0.92–0.94×), the same 17 outer iterations and 0.192 K from the converged answer;
+  open-row 1.6 → 1.5 s (three pairs).
+* ``twin bench reference --duration 10min`` (potential model), six pairs: set-up 1.22–1.54 s → 0.89–1.06 s
+  (0.65–0.87×, geometric mean 0.75×); step 3.16 → 3.22 ms median (ratio 1.02×, geometric mean: noise; the
+  run solves the flow once, in the set-up, and its step ratio follows the unchanged transport's, 1.02×).
 Because φ is a potential, every face flow runs from higher to lower φ: the flow graph has no cycles,
 which the transport solver exploits.
 
@@ -27,6 +53,7 @@ import pyamg
 import scipy.sparse as sp
 
 from twin.thermal.network import FluidNetwork
+from twin.thermal.pressure_mg import PressureMultigrid
 from twin.thermal.threads import limited_blas
 
 __all__ = ["AirflowSolver", "AirPathError", "cell_velocity_m_s", "face_divergence"]
@@ -52,7 +79,7 @@ def face_divergence(net: FluidNetwork, face_flow_m3s: np.ndarray) -> np.ndarray:
 class AirflowSolver:
     """Solves the potential flow for given mover flows, reusing its multigrid hierarchy and last φ."""
 
-    def __init__(self, net: FluidNetwork, *, rtol: float = 1e-10) -> None:
+    def __init__(self, net: FluidNetwork, *, rtol: float = 1e-10, multigrid: str = "gmg") -> None:
         self.net = net
         self.rtol = rtol
         self.conductance_m = net.face_open * net.face_area_m2 / net.dist_m
@@ -71,10 +98,19 @@ class AirflowSolver:
         ground = np.zeros(n)
         ground[first] = float(np.mean(g)) if g.size else 1.0
         self.laplacian = (lap + sp.diags(ground)).tocsr()
-        # Classical (Ruge–Stüben) AMG: on these Laplacians, with conductances that jump by 10³ at tiles
-        # and panels, it needs half the CG iterations of smoothed aggregation (measured on reference
-        # and large: 14 vs 30 and 18 vs 33) for a similar set-up time.
-        self.multigrid = pyamg.ruge_stuben_solver(self.laplacian, max_coarse=500, coarse_solver="splu")
+        if multigrid not in ("gmg", "amg"):
+            raise ValueError(f"multigrid must be 'gmg' or 'amg', got {multigrid!r}")
+        self.method = multigrid
+        #: CG's preconditioner: the structured multigrid of the voxel grid (``multigrid="gmg"``), or pyamg's
+        #: Ruge–Stüben hierarchy of ``laplacian`` ("amg"). Built once: fan changes only move the sources.
+        self.multigrid: PressureMultigrid | pyamg.multilevel.MultilevelSolver
+        if multigrid == "gmg":
+            self.multigrid = self._grid_multigrid(ground)
+        else:
+            # Classical (Ruge–Stüben) AMG: on these Laplacians, with conductances that jump by 10³ at tiles
+            # and panels, it needs half the CG iterations of smoothed aggregation (measured on reference
+            # and large: 14 vs 30 and 18 vs 33) for a similar set-up time.
+            self.multigrid = pyamg.ruge_stuben_solver(self.laplacian, max_coarse=500, coarse_solver="splu")
         #: The last potential, and the mover flows it solves (None: unknown, e.g. set from outside without
         #: them); the next solve starts from it.
         self.phi = np.zeros(n)
@@ -84,6 +120,61 @@ class AirflowSolver:
         # Mover columns with a basis potential (the CRAHs: their fans move under control), solved on first use.
         self.basis_movers = frozenset(range(net.n_racks, net.n_racks + net.n_crahs))
         self._basis: dict[int, np.ndarray] = {}
+
+    def _grid_multigrid(self, ground: np.ndarray) -> PressureMultigrid:
+        """:class:`PressureMultigrid` of ``laplacian`` on the voxel grid: each network face's conductance on the
+        grid face between its cells, the grounding on its cell; remembers where each fluid cell sits in the
+        multigrid's padded vectors."""
+        net = self.net
+        shape = tuple(int(n) for n in net.vox.grid.shape)
+        fluid = np.zeros(shape, dtype=bool)
+        fluid.ravel()[net.fluid_flat] = True
+        ground_grid = np.zeros(shape)
+        ground_grid.ravel()[net.fluid_flat] = ground
+        high = np.unravel_index(net.fluid_flat[net.face_b], shape)  # face_b is face_a's neighbour above
+        weights = []
+        for axis in range(3):
+            face_shape = list(shape)
+            face_shape[axis] += 1
+            w = np.zeros(face_shape)
+            sel = net.face_axis == axis
+            # Grid face i along the axis lies between cells i − 1 and i: the index of the high cell.
+            w[tuple(idx[sel] for idx in high)] = self.conductance_m[sel]
+            weights.append(w)
+        mg = PressureMultigrid(fluid, weights, ground_grid)
+        padded = tuple(n + 2 for n in shape)
+        self._padded_index = np.ravel_multi_index(
+            tuple(idx + 1 for idx in np.unravel_index(net.fluid_flat, shape)), padded)
+        return mg
+
+    def _cg(self, b: np.ndarray, rtol: float, x0: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+        """Preconditioned CG on L x = b from ``x0`` (default zero) until ‖b − L x‖ < rtol ‖b‖; x, iterations.
+
+        CG stops on its updated residual, which drifts from the true one near 1e-12 (the basis potentials'
+        tolerance: 1.06e-12 measured on the reference hall); when the true residual misses the tolerance, CG
+        restarts from where it stopped (within 200 iterations in all)."""
+        tol = rtol * float(np.linalg.norm(b))
+        x, iterations = self._cg_run(b, rtol, x0, 200)
+        while iterations < 200 and float(np.linalg.norm(b - self.laplacian @ x)) > tol:
+            x, more = self._cg_run(b, rtol, x, 200 - iterations)
+            iterations += max(more, 1)
+        return x, iterations
+
+    def _cg_run(self, b: np.ndarray, rtol: float, x0: np.ndarray | None, maxiter: int) -> tuple[np.ndarray, int]:
+        mg = self.multigrid
+        if isinstance(mg, PressureMultigrid):
+            index = self._padded_index
+            b_grid = np.zeros(mg.shape)
+            b_grid.ravel()[index] = b
+            x0_grid = None
+            if x0 is not None:
+                x0_grid = np.zeros(mg.shape)
+                x0_grid.ravel()[index] = x0
+            x = mg.solve(b_grid, rtol, maxiter=maxiter, x0=x0_grid)
+            return np.ascontiguousarray(x.ravel()[index]), mg.iterations
+        residuals: list[float] = []
+        x = mg.solve(b, x0=x0, tol=rtol, accel="cg", maxiter=maxiter, residuals=residuals)
+        return np.asarray(x), len(residuals) - 1
 
     def _check_air_paths(self) -> None:
         comp = self.net.component
@@ -105,7 +196,7 @@ class AirflowSolver:
 
         Starts from ``phi`` (plus the basis potentials of the CRAHs whose flow changed since
         ``phi_movers_m3s``); if that start leaves a residual ‖s − L φ‖ above ``rtol`` ‖s‖, runs
-        AMG-preconditioned CG from it to ``CG_HEADROOM`` times that.
+        multigrid-preconditioned CG from it to ``CG_HEADROOM`` times that.
         """
         q = np.array(mover_flow_m3s, dtype=float)
         s = self.sources_m3s(q)
@@ -120,10 +211,7 @@ class AirflowSolver:
             if residual_m3s <= self.rtol * norm_s:
                 self.phi, self.iterations = start, 0
             else:
-                residuals: list[float] = []
-                self.phi = self.multigrid.solve(s, x0=start, tol=self.rtol * CG_HEADROOM, accel="cg",
-                                                maxiter=200, residuals=residuals)
-                self.iterations = len(residuals) - 1
+                self.phi, self.iterations = self._cg(s, self.rtol * CG_HEADROOM, x0=start)
         self.phi_movers_m3s = q
         return self.conductance_m * (self.phi[self.net.face_a] - self.phi[self.net.face_b])
 
@@ -145,7 +233,7 @@ class AirflowSolver:
             unit = np.zeros(self.net.intake.shape[1])
             unit[mover] = 1.0
             with limited_blas():
-                phi_j = self.multigrid.solve(self.sources_m3s(unit), tol=BASIS_RTOL, accel="cg", maxiter=200)
+                phi_j, _ = self._cg(self.sources_m3s(unit), BASIS_RTOL)
             self._basis[mover] = phi_j
         return phi_j
 

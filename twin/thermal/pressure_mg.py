@@ -313,18 +313,24 @@ class PressureMultigrid:
             for _ in range(self.sweeps):
                 _gs_backward(level.x, level.b, level.w[0], level.w[1], level.w[2], level.inv_d)
 
-    def solve(self, b: np.ndarray, rtol: float, *, maxiter: int = 200) -> np.ndarray:
-        """Preconditioned CG from zero until ‖b − A x‖ < rtol ‖b‖ (padded arrays); sets ``iterations``.
+    def solve(self, b: np.ndarray, rtol: float, *, maxiter: int = 200, x0: np.ndarray | None = None
+              ) -> np.ndarray:
+        """Preconditioned CG from ``x0`` (default zero) until ‖b − A x‖ < rtol ‖b‖ (padded arrays; the
+        tolerance is on ‖b‖ whatever the start, as pyamg's); sets ``iterations``.
 
         The residual is recomputed from x every 8th iteration (as pyamg's CG does), updated otherwise."""
-        x = np.zeros_like(b)
-        r = b.copy()
         ap = np.zeros_like(b)
+        if x0 is None:
+            x = np.zeros_like(b)
+            r = b.copy()
+        else:
+            x = np.array(x0, dtype=float)
+            r = b - self.matvec(x, ap)
         z = np.zeros_like(b)
         self.iterations = 0
         normb = float(np.sqrt(np.vdot(b, b)))
         tol = rtol * (normb if normb != 0.0 else 1.0)
-        if normb < tol:
+        if float(np.sqrt(np.vdot(r, r))) < tol:
             return x
         self.precondition(r, z)
         p = z.copy()
