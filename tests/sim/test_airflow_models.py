@@ -20,6 +20,21 @@ def _momentum_hall(**airflow):
     return hall_from(data)
 
 
+def test_the_potential_flow_s_preconditioner_follows_the_model_and_gives_the_same_flow():
+    """The potential model re-solves its flow live: pyamg's hierarchy; under the momentum model the potential
+    flow is a side solve and takes the grid multigrid (set up in milliseconds). Same hall, same movers: the
+    two give the same face flows to their tolerance."""
+    from twin.thermal.pressure_mg import PressureMultigrid
+
+    potential = HallTwin(hall_from(tiny_dict()))
+    momentum = HallTwin(_momentum_hall())
+    assert potential.airflow.method == "amg" and momentum.airflow.method == "gmg"
+    assert isinstance(momentum.airflow.multigrid, PressureMultigrid)
+    q = potential.mover_flow_m3s(potential.initial_state())
+    a, b = potential.airflow.solve(q), momentum.airflow.solve(q)
+    assert np.abs(a - b).max() < 1e-8 * np.abs(a).max()
+
+
 def test_momentum_transient_conserves_mass_and_energy():
     """Ten minutes with buoyancy and flow refreshes: every face field is divergence-free to round-off
     (net outflow = the movers' sources) and the energy balance closes to 1e-9."""

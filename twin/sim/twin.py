@@ -171,14 +171,18 @@ class HallTwin:
         self.air = AirProperties(a.density_kg_m3, a.cp_j_kgk, a.turbulent_diffusivity_m2s)
         self.voxels = voxelize_hall(hall)
         self.net = build_network(self.voxels)
-        try:
-            self.airflow = AirflowSolver(self.net)
-        except AirPathError as exc:
-            raise HallError(f"{hall.path or '<hall>'}: {exc}") from None
         spec = hall.spec.airflow
         self.airflow_model = airflow or spec.model
         if self.airflow_model not in ("potential", "momentum"):
             raise ValueError(f"airflow must be 'potential' or 'momentum', got {self.airflow_model!r}")
+        try:
+            # The potential model re-solves its flow at every fan-law change of a live run: pyamg's hierarchy,
+            # whose re-solves on large are 1.4x faster. Under the momentum model the potential flow is a side
+            # solve (the sweeps' order, the divergent part) and the hierarchy's set-up was its cost: the grid
+            # multigrid, set up in milliseconds (twin.thermal.airflow's docstring has the figures).
+            self.airflow = AirflowSolver(self.net, multigrid="gmg" if self.airflow_model == "momentum" else "amg")
+        except AirPathError as exc:
+            raise HallError(f"{hall.path or '<hall>'}: {exc}") from None
         self.buoyancy = spec.buoyancy
         self.flow_refresh_s = spec.refresh_s
         self.flow_refresh_iterations = spec.refresh_iterations

@@ -11,13 +11,15 @@ only: the movers' flows q enter through the right-hand side, so a fan-speed chan
 warm-started CG solve with the multigrid preconditioner built once (never a solve from scratch).
 
 The preconditioner: L is a 7-point operator on the uniform voxel grid (g = h · openness, h the cell size;
-the grounding below on the diagonal), the same kind as the momentum model's pressure correction, so by
-default (``multigrid="gmg"``) it is that model's structured multigrid,
-:class:`~twin.thermal.pressure_mg.PressureMultigrid`, on the grid's faces (set-up: a few array sums), and
-pyamg's Ruge–Stüben hierarchy of L with ``multigrid="amg"`` (the former default). The Ruge–Stüben set-up was
-the cost: ~0.25–0.3 s of CPU per solver on a 120k–145k-cell hall, paid by every HallTwin (two of them in a
-grid-sequenced momentum solve). The structured multigrid needs more CG iterations where conductances jump
-(tiles σ² = 0.0625, leaky panels 0.0009: 2×2×2 blocks straddle some of them), each iteration cheaper.
+the grounding below on the diagonal), the same kind as the momentum model's pressure correction. Two are
+offered: pyamg's Ruge–Stüben hierarchy of L (``multigrid="amg"``, the default: what the potential model's
+HallTwin uses) and that model's structured multigrid, :class:`~twin.thermal.pressure_mg.PressureMultigrid`,
+on the grid's faces (``multigrid="gmg"``: what a momentum-model HallTwin uses). The Ruge–Stüben set-up is
+the cost where the potential flow is only a side solve: ~0.25–0.3 s of CPU per solver on a 120k–145k-cell
+hall, paid by every HallTwin (two of them in a grid-sequenced momentum solve), against milliseconds. The
+structured multigrid needs more CG iterations where conductances jump (tiles σ² = 0.0625, leaky panels
+0.0009: 2×2×2 blocks straddle some of them), each iteration cheaper; on large that leaves its re-solves 1.4×
+slower, and a potential-model twin re-solves at every fan-law change of a live run, so it keeps pyamg.
 Measured (CPU, alternated pairs against pyamg, a shared 2-core machine):
 
 * ``AirflowSolver(net)`` + one cold solve, first in the process / repeated: open-row-fine (120k cells, no
@@ -32,9 +34,10 @@ Measured (CPU, alternated pairs against pyamg, a shared 2-core machine):
 * Momentum steady solve of open-row-fine (``offconv``: two HallTwins, coarse and fine): 6.7, 6.6, 7.1 s →
   6.3, 6.1, 6.5 s (0.92–0.94×), the same 17 outer iterations and 0.192 K from the converged answer;
   open-row 1.6 → 1.5 s (three pairs).
-* ``twin bench reference --duration 10min`` (potential model), six pairs: set-up 1.22–1.54 s → 0.89–1.06 s
-  (0.65–0.87×, geometric mean 0.75×); step 3.16 → 3.22 ms median (ratio 1.02×, geometric mean: noise; the
-  run solves the flow once, in the set-up, and its step ratio follows the unchanged transport's, 1.02×).
+* ``twin bench reference --duration 10min`` with the potential model on gmg (measured, not kept: see
+  above), six pairs: set-up 1.22–1.54 s → 0.89–1.06 s (0.65–0.87×, geometric mean 0.75×); step 3.16 → 3.22
+  ms median (1.02×, noise: the run solves the flow once, in the set-up, and its step is the transport's).
+
 Because φ is a potential, every face flow runs from higher to lower φ: the flow graph has no cycles,
 which the transport solver exploits.
 
@@ -79,7 +82,7 @@ def face_divergence(net: FluidNetwork, face_flow_m3s: np.ndarray) -> np.ndarray:
 class AirflowSolver:
     """Solves the potential flow for given mover flows, reusing its multigrid hierarchy and last φ."""
 
-    def __init__(self, net: FluidNetwork, *, rtol: float = 1e-10, multigrid: str = "gmg") -> None:
+    def __init__(self, net: FluidNetwork, *, rtol: float = 1e-10, multigrid: str = "amg") -> None:
         self.net = net
         self.rtol = rtol
         self.conductance_m = net.face_open * net.face_area_m2 / net.dist_m
