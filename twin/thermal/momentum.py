@@ -242,6 +242,21 @@ Discretization (why):
   after 3,000), so a hall whose projections sit near the tolerance may stall with either; none of the four
   validation halls does.
 
+  Merged on 2026-12-01 with three other measured steps: the buoyant loop's in-loop temperature solves as
+  Gauss–Seidel sweeps (twin.sim.twin._STEADY_INNER_SWEEPS), its in-loop final projections to 0.1 with
+  :meth:`MomentumSolver.finish` for the state handed out (_STEADY_LOOP_FINAL_RTOL), the three components on
+  two kernel threads (twin.thermal.threads), and the potential flow on this multigrid under the momentum model
+  (twin.thermal.airflow). The steady solve with its HallTwin (CPU, two alternated runs against feebbfa, the
+  quiet machine): open-row-fine 6.2-6.3 against 10.3-10.4 s (0.60×), open-row 1.4 against 2.3 s (0.61×),
+  aisle-pair 2.2 against 3.1-3.2 s (0.70×), contained 1.1 against 1.3 s (0.85×); outer iterations 17 / 15 /
+  19 / 6 against 17 / 17 / 19 / 5, off the converged answers 0.192 / 0.354 / 0.057 / 0.022 K against 0.193 /
+  0.362 / 0.066 / 0.023 K. The whole command on open-row-fine: 6.56-6.65 against 10.22-10.56 s (three pairs,
+  0.63-0.64×; 5.9 s of wall), 56× the CFD's 369 s of CPU (62× by wall time). Where it goes (cProfile of the
+  command, 6.9 s): the momentum kernels 1.7 s (the wall time of their threads), the projections 1.3 s, the
+  temperature sweeps 0.8 s and the final temperature solve 0.26 s, Anderson mixing 0.38 s, the coarse grid's
+  solve 0.9 s, imports and set-up the rest: 100× (3.7 s) would need the fine loop's ~170 flow iterations at
+  half their cost or half as many.
+
   (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move < 1e-4
   K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine < 1e-4
   K, 89: its flow's residuals stall near 7e-5, so 1e-6 is out of reach there.) aisle-pair and contained (0.45 m
