@@ -22,9 +22,13 @@ def _tiny_at(cell_m: float, **airflow):
 @pytest.mark.parametrize("turbulence", ["chen-xu", "k-epsilon"])
 def test_sequenced_and_plain_steady_solves_agree_and_the_sequenced_one_skips_the_start_up(turbulence):
     """Tiny at 0.25 m (its own 0.5 m grid is the coarse one): the solve started from the coarse answer stops
-    within the stopping rule's 0.05 K of the one started from rest, in fewer outer iterations on the fine
+    within twice the stopping rule's 0.05 K of the one started from rest, in fewer outer iterations on the fine
     grid and with no start-up solve there, its face flows divergence-free and its energy balanced (k-ε: its
-    k and ε carried over too, and positive)."""
+    k and ε carried over too, and positive). Twice: each stops within the rule's reach of the converged answer
+    on its own path (k-ε: 0.034 and 0.033 K from it, settled to 1e-3 K in 38 outer iterations; Chen–Xu's still
+    swing by 0.002 K per outer iteration after 600), measured 0.051 K (Chen–Xu) and 0.056 K (k-ε) apart; under
+    the rule before 2026-12-02, which also waited for the flow's residuals to reach 1e-4, 0.007 and 0.006 K
+    apart and 0.004 K from the converged answer (twin.sim.twin._STEADY_SETTLED_RUN)."""
     hall = _tiny_at(0.25, turbulence=turbulence)
     plain_twin, seq_twin = HallTwin(hall, grid_sequencing=False), HallTwin(hall)
     assert seq_twin.grid_sequencing  # the default
@@ -44,7 +48,7 @@ def test_sequenced_and_plain_steady_solves_agree_and_the_sequenced_one_skips_the
     first_plain, first_seq = iterations[id(plain_twin)][0], iterations[id(seq_twin)][0]
     assert first_seq == 10 and first_plain > 50, (first_plain, first_seq)
     t_plain, t_seq = plain_twin.intake_c(plain.t_air_c), seq_twin.intake_c(seq.t_air_c)
-    assert np.max(np.abs(t_seq - t_plain)) < 0.05
+    assert np.max(np.abs(t_seq - t_plain)) < 0.1
     src = seq_twin.airflow.sources_m3s(seq.flow_movers_m3s)
     div = face_divergence(seq_twin.net, seq.face_flow_m3s)
     assert np.max(np.abs(div - src)) < 1e-12 * np.abs(seq.face_flow_m3s).max()
