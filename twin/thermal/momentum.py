@@ -257,6 +257,21 @@ Discretization (why):
   solve 0.9 s, imports and set-up the rest: 100× (3.7 s) would need the fine loop's ~170 flow iterations at
   half their cost or half as many.
 
+  Half as many, on 2026-12-02: the buoyant loop's stopping rule (twin.sim.twin._STEADY_SETTLED_RUN). The
+  intakes of open-row-fine settled (< 0.05 K per outer iteration) at the 7th-8th fine outer iteration, 0.12 K
+  from the converged answer, and the loop went on to the 17th only for the flow's residuals to reach 1e-4,
+  while the intakes drifted back to 0.196 K off. Stopping after two calm outer iterations in a row with the
+  residuals below 3e-4: 8 fine outer iterations, 0.146 K off. The whole command, CPU by getrusage, four
+  alternated pairs against 8e85ea1 on a day the machine ran 1.2-1.7x slower than the day before: 5.6-6.4
+  against 8.6-10.2 s, 0.62-0.73x, 58-66x the CFD's 369 s (an estimated 4.1-4.9 s, 75-90x, on the quiet
+  machine by the ratio). What is left of the 3.7 s that 100x allows is spent before the fine loop: imports
+  ~1 s, the fine grid's set-up (its compiled kernels loaded from numba's cache, wall distances, the
+  multigrid) ~0.5 s, the coarse grid's solve ~1.2 s (16 outer iterations, stopped by its intakes, not its
+  flow: a looser flow tolerance there changed nothing), then the fine loop ~1.5 s and the final solves and
+  outputs ~0.5 s. Measured with the new rule, not kept: 7 or 15 momentum iterations per outer iteration
+  instead of 10 (open-row-fine 12 and 10 outer iterations, 1.2x and 1.4x the time), Anderson's relaxation
+  0.7 instead of 0.5 (10 outer iterations).
+
   (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move < 1e-4
   K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine < 1e-4
   K, 89: its flow's residuals stall near 7e-5, so 1e-6 is out of reach there.) aisle-pair and contained (0.45 m
