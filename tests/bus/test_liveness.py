@@ -74,8 +74,11 @@ def test_a_slow_subscriber_neither_slows_the_solver_nor_grows_memory(tmp_path):
             # A subscriber that stops reading altogether: the server's queue for it is bounded (it drops).
             stalled = TwinClient(st, cm, role="observer", rcvhwm=8)
             assert stalled.connect(10.0)
-            for _ in range(5):  # alternate, so that the machine's other load hits both alike
-                alone.append(window(None, []))
+            # Alternate, so that the machine's other load hits both alike, and swap which comes first each
+            # round (alone then slow, slow then alone), so that a steady drift of the pace favours neither.
+            for round_ in range(8):
+                if round_ % 2 == 0:
+                    alone.append(window(None, []))
                 slow = TwinClient(st, cm, role="observer", rcvhwm=8)
                 try:
                     assert slow.connect(10.0)
@@ -84,6 +87,8 @@ def test_a_slow_subscriber_neither_slows_the_solver_nor_grows_memory(tmp_path):
                     rss.append(rss_kib(proc.pid))
                 finally:
                     slow.close()
+                if round_ % 2 == 1:
+                    alone.append(window(None, []))
             # On a loaded machine the solver publishes slowly; the drop must come from the bounded queues,
             # not from a busy hour, so wait until far more was published than the queues and the kernel's
             # socket buffers can hold for it (8 + 32 messages, and a few MB of TCP buffers).
@@ -110,9 +115,14 @@ def test_a_slow_subscriber_neither_slows_the_solver_nor_grows_memory(tmp_path):
             assert len(seqs) < published, (len(seqs), published)
             # A full queue drops what comes next (ZeroMQ's high-water mark), so the newest were lost.
             assert seqs and max(seqs) < last_seq, (first_seq, last_seq, len(seqs), seqs[-5:])
-            ratio = float(np.median(with_slow) / np.median(alone))
-            print(f"solver pace alone {alone} s/s, with a slow subscriber {with_slow} s/s (ratio of medians "
-                  f"{ratio:.3f}); server RSS {rss} KiB; newest-state lag {lags} messages")
+            # Each window with the slow subscriber against the window alone beside it: the machine's pace
+            # drifts by more than the 5 % asked here within the test (make test, 2026-12-02: alone 1,758-2,379
+            # s/s over five rounds), and the ratio of the medians of the two kinds (0.941 there) took that
+            # drift for the subscriber's; the median of the paired ratios (1.05 there) compares windows seconds
+            # apart, over eight rounds instead of five (single windows scatter by ±7 % on such a day).
+            ratio = float(np.median(np.array(with_slow) / np.array(alone)))
+            print(f"solver pace alone {alone} s/s, with a slow subscriber {with_slow} s/s (median of the paired "
+                  f"ratios {ratio:.3f}); server RSS {rss} KiB; newest-state lag {lags} messages")
             assert ratio > 0.95, ratio
             assert max(rss) - min(rss) < 20_000, rss  # bounded queues: no growth beyond a few frames
             # Each read drains the queue: the client holds what was published a few messages ago.
