@@ -142,8 +142,9 @@ _STEADY_LOOP_FINAL_RTOL = 0.1
 #: would stop aisle-pair in that lull once its residual came under 3e-4. The rule bounds no error (the
 #: answers above sit in a slow drift of the row-end plumes, twin.thermal.momentum's "Grid sequencing"), and
 #: the field handed out is projected to the solver's 1e-3 as before. The coarse grid of a sequenced solve keeps
-#: one calm iteration at its own 10x tolerance: its stop is the intakes' there, and the two-in-a-row rule only
-#: made it longer (reference 22 outer iterations against 16) for the same fine loop.
+#: one calm iteration at its own 10x tolerance: its stop is the intakes' there, and the two-in-a-row rule made
+#: it longer (reference 22 coarse outer iterations against 16, open-row-fine 17 against 16) for the same fine
+#: outer iterations (14 and 8).
 _STEADY_SETTLED_RUN = 2
 _STEADY_LOOP_FLOW_TOL_FACTOR = 3.0
 # An intake hotter than this in a steady iterate is no data hall's steady state: the iteration has run away
@@ -801,7 +802,8 @@ class HallTwin:
                 ("the server fan law", flows_settled),
                 ("the coil regimes", np.array_equal(new_regime, regime)),
                 (f"the intakes (by {intake_move_k:.3g} K in the last outer iteration, settled below "
-                 f"{intake_tol_k:g} K" + (f" in {settled_run} in a row)" if settled_run > 1 else ")"), field_settled))
+                 f"{intake_tol_k:g} K" + (f" in {settled_run} outer iterations in a row)" if settled_run > 1 else ")"),
+                 field_settled))
                 if not done]
             t_in_prev = t_in
             if not bad and flows_settled and field_settled and flow_converged and np.array_equal(new_regime, regime):
