@@ -716,6 +716,11 @@ class HallTwin:
         flow_converged = True
         flow_info: SolveInfo | None = None  # the momentum solve's, of the latest outer iteration
         mix_state = self.momentum is not None and self.buoyancy
+        # With buoyancy the intakes' settling is the stop and the flow's residuals are held to a multiple of the
+        # tolerance (_STEADY_LOOP_FLOW_TOL_FACTOR); without, each flow solve is converged to the tolerance anyway.
+        flow_tol_factor = flow_tol_factor if mix_state else 1.0
+        settled_text = (f"{intake_tol_k:g} K in {settled_run} outer iterations in a row" if settled_run > 1
+                        else f"{intake_tol_k:g} K")
         unsettled: list[str] = []  # what still moved in the last outer iteration (the message if they run out)
         u_scale_m_s = 0.0  # the velocity unit of the mixed state: the first flow solve's U_ref
         for outer in range(1, max_outer + 1):  # noqa: B007 - the count is reported after the loop
@@ -740,10 +745,8 @@ class HallTwin:
                 history = flow_info.history if flow_info is not None else np.zeros((0, 2))
                 if flow_info is not None and u_scale_m_s == 0.0:
                     u_scale_m_s = flow_info.u_ref_m_s
-                # With buoyancy the intakes' settling is the stop: the flow's residuals are held to a multiple
-                # of the tolerance (_STEADY_LOOP_FLOW_TOL_FACTOR); without, each solve is converged anyway.
-                loop_tol = self.momentum.settings.tol * (flow_tol_factor if mix_state else 1.0)
-                flow_converged = bool(len(history) == 0 or np.all(history[-1] < loop_tol))
+                flow_converged = bool(len(history) == 0
+                                      or np.all(history[-1] < flow_tol_factor * self.momentum.settings.tol))
             else:
                 self.operator(state)  # potential flow: solved here when the fan law changed the flows
             mdot_cp = rc * q
@@ -808,9 +811,7 @@ class HallTwin:
                 ("the server fan law", flows_settled),
                 ("the coil regimes", np.array_equal(new_regime, regime)),
                 (f"the intakes (by {intake_move_k:.3g} K in the last outer iteration, settled below "
-                 f"{intake_tol_k:g} K" + (f" in {settled_run} outer iterations in a row)" if settled_run > 1 else ")"),
-                 field_settled))
-                if not done]
+                 f"{settled_text})", field_settled)) if not done]
             t_in_prev = t_in
             if not bad and flows_settled and field_settled and flow_converged and np.array_equal(new_regime, regime):
                 break
@@ -848,10 +849,9 @@ class HallTwin:
                                             mdot_cp[cr])
         else:
             if not flow_converged:
-                loop_tol_text = (f"{flow_tol_factor:g} x the tolerance" if mix_state and flow_tol_factor != 1.0
-                                 else "tolerance")
+                threshold = "tolerance" if flow_tol_factor == 1.0 else f"{flow_tol_factor:g} x the tolerance"
                 raise _flow_failure(FlowNotConverged(
-                    f"still above {loop_tol_text} after {max_outer} outer iterations",
+                    f"still above {threshold} after {max_outer} outer iterations",
                     flow_info.history if flow_info is not None else np.zeros((0, 2))))
             raise NoSteadyState(f"no steady state found: {' and '.join(unsettled) or 'the iteration'} still "
                                 f"changed after {max_outer} outer iterations")
