@@ -24,6 +24,14 @@ from twin.compiled import numba_cache_wanted
 __all__ = ["chen_xu_nu_t", "momentum_sweeps"]
 
 _CACHE = numba_cache_wanted(__file__)
+#: Index type of the hot loops' computed indices (i − lo, i + s, …). numba wraps a negative signed index
+#: around (x[-1] is the last element), so every signed index it cannot prove non-negative costs a compare and
+#: a select; the offsets here are runtime values (the component, the direction), so it proves none of them.
+#: These indices are never negative where they are used (the branches before them see to it), and as
+#: unsigned ones they compile to plain loads: the same floating-point operations, so the same bits, in about
+#: 0.9x the time of the call (open-row-fine, two sweeps: 4.4-4.5 against 4.8-5.1 ms per component, alternated
+#: in one process, shared 2-core machine).
+_U = np.uint64
 
 
 @numba.njit(cache=_CACHE, nogil=True)
@@ -69,17 +77,19 @@ def _direction(k, d, s, c, h, uc, ux, uy, uz, nu, nu_wall, has_nu_wall, act, the
                 ia, ja, ka = i - lo0, j - lo1, k3 - lo2
                 ni, nj, nk = i + di, j + dj, k3 + dk
                 inside = 0 <= ni < f0 and 0 <= nj < f1 and 0 <= nk < f2
-                nu_a = nu[ia, ja, ka]
-                nu_b = nu[i, j, k3]
+                iau, jau, kau = _U(ia), _U(ja), _U(ka)
+                iu, ju, ku = _U(i), _U(j), _U(k3)
+                nu_a = nu[iau, jau, kau]
+                nu_b = nu[iu, ju, ku]
                 if along:
                     # CV face at a cell centre: the mean of the two face velocities carries the flux.
-                    u_n = uc[ni, nj, nk] if inside else 0.0
-                    flux = s * h2 * 0.5 * (uc[i, j, k3] + u_n)
+                    u_n = uc[_U(ni), _U(nj), _U(nk)] if inside else 0.0
+                    flux = s * h2 * 0.5 * (uc[iu, ju, ku] + u_n)
                     diff = (nu_b if s > 0 else nu_a) * h
                     coef = diff + _neg_part(flux)
                 else:
-                    va = ud[ia + si, ja + sj, ka + sk]
-                    vb = ud[i + si, j + sj, k3 + sk]
+                    va = ud[_U(ia + si), _U(ja + sj), _U(ka + sk)]
+                    vb = ud[_U(i + si), _U(j + sj), _U(k3 + sk)]
                     if not half:
                         flux = sf * (va + vb)
                     else:
@@ -91,12 +101,14 @@ def _direction(k, d, s, c, h, uc, ux, uy, uz, nu, nu_wall, has_nu_wall, act, the
                     nu_f = 0.5 * (nu_a + nu_b)
                     # The neighbouring face's ν, edge-padded (at the grid's side, this face's own); across c
                     # both of its cells are inside whenever the face is.
-                    nu_n = 0.5 * (nu[ni - lo0, nj - lo1, nk - lo2] + nu[ni, nj, nk]) if inside else nu_f
+                    nu_n = (0.5 * (nu[_U(ni - lo0), _U(nj - lo1), _U(nk - lo2)] + nu[_U(ni), _U(nj), _U(nk)]) if inside
+                            else nu_f)
                     diff = 0.5 * (nu_f + nu_n) * h
                     coef = theta[across, i, j, k3] * diff
                     coef += _neg_part(flux)
                     if has_nu_wall:
-                        wall = wall_factor[across, i, j, k3] * (0.5 * (nu_wall[ia, ja, ka] + nu_wall[i, j, k3]) * h)
+                        wall = wall_factor[across, i, j, k3] * (0.5 * (nu_wall[iau, jau, kau] + nu_wall[iu, ju, ku])
+                                                                 * h)
                     else:
                         wall = wall_factor[across, i, j, k3] * diff
                     ap[i, j, k3] += wall
@@ -148,10 +160,10 @@ def momentum_sweeps(c, h, vdt, uc, ux, uy, uz, nu, nu_wall, has_nu_wall, p, tg, 
                 ap_f = ap[i, j, k3] + vdt
                 bb = b[i, j, k3] + vdt * u0
                 # Pressure gradient across the face, porous loss, buoyancy, jets.
-                bb -= h2 * (p[i, j, k3] - p[ia, ja, ka])
+                bb -= h2 * (p[i, j, k3] - p[_U(ia), _U(ja), _U(ka)])
                 ap_f += h2 * 0.5 * loss[i, j, k3] * abs(u0)
                 if has_buoyancy:
-                    bb += buoyancy_coef * (0.5 * (tg[ia, ja, ka] + tg[i, j, k3]) - t_ref)
+                    bb += buoyancy_coef * (0.5 * (tg[_U(ia), _U(ja), _U(ka)] + tg[i, j, k3]) - t_ref)
                 if has_jets:
                     ap_f += jet_q[i, j, k3]
                     bb += jet_b[i, j, k3]
@@ -169,11 +181,11 @@ def momentum_sweeps(c, h, vdt, uc, ux, uy, uz, nu, nu_wall, has_nu_wall, p, tg, 
                         if not act[i, j, k3]:
                             continue
                         r = b[i, j, k3]
-                        r += a_nb[0, i, j, k3] * (x[i - 1, j, k3] if i > 0 else 0.0)
+                        r += a_nb[0, i, j, k3] * (x[_U(i - 1), j, k3] if i > 0 else 0.0)
                         r += a_nb[1, i, j, k3] * (x[i + 1, j, k3] if i + 1 < f0 else 0.0)
-                        r += a_nb[2, i, j, k3] * (x[i, j - 1, k3] if j > 0 else 0.0)
+                        r += a_nb[2, i, j, k3] * (x[i, _U(j - 1), k3] if j > 0 else 0.0)
                         r += a_nb[3, i, j, k3] * (x[i, j + 1, k3] if j + 1 < f1 else 0.0)
-                        r += a_nb[4, i, j, k3] * (x[i, j, k3 - 1] if k3 > 0 else 0.0)
+                        r += a_nb[4, i, j, k3] * (x[i, j, _U(k3 - 1)] if k3 > 0 else 0.0)
                         r += a_nb[5, i, j, k3] * (x[i, j, k3 + 1] if k3 + 1 < f2 else 0.0)
                         r *= inv[i, j, k3]
                         x[i, j, k3] = r
