@@ -72,3 +72,29 @@ def test_mixing_solves_a_linear_fixed_point_in_about_its_dimension(rng):
     for _ in range(3 * n):
         plain = g @ plain + c
     assert np.linalg.norm(plain - exact) > 0.5 * np.linalg.norm(exact)  # what mixing saves
+
+
+def test_mixer_takes_the_qr_least_squares_where_the_differences_are_nearly_dependent(rng):
+    """Residuals whose differences repeat one direction (a stalled iteration) make the Gram matrix singular
+    to rounding: the mixer then solves by QR and still gives the textbook update (numpy's lstsq, which drops
+    the dependent direction); with independent differences it uses the normal equations."""
+    memory, relax = 3, 0.5
+    mixer = AndersonMixer(memory=memory, relax=relax)
+    xs: list[np.ndarray] = []
+    rs: list[np.ndarray] = []
+    base, direction = rng.standard_normal(300), rng.standard_normal(300)
+    x = rng.standard_normal(300)
+    for step in range(6):
+        # Every residual difference is the same vector, up to rounding.
+        r = base + (step + 1.0) * direction
+        xs.append(x.copy())
+        rs.append(r.copy())
+        expected = _reference_next(xs[-(memory + 1):], rs[-(memory + 1):], relax)
+        x = mixer.next(x, r)
+        np.testing.assert_allclose(x, expected, rtol=1e-6, atol=1e-9 * np.abs(expected).max())
+    assert mixer.qr_steps >= 3  # each step with two or more nearly parallel differences
+    independent = AndersonMixer(memory=memory, relax=relax)
+    y = rng.standard_normal(300)
+    for _ in range(6):
+        y = independent.next(y, rng.standard_normal(300))
+    assert independent.qr_steps == 0
