@@ -604,3 +604,16 @@ def test_finish_refuses_a_field_replaced_since_the_resolve():
     m.reset()
     m.finish()  # a reset forgets the iterate: nothing to finish, the field stays at rest
     assert all(not np.any(x) for x in m.u)
+
+
+def test_masked_sum_of_squares_is_numpy_s_masked_sum(rng):
+    """The march's compiled residual sum: Σ (a − b)² and the count over the masked entries, as numpy's masked
+    copies give them (within summation-order rounding), also for an empty mask."""
+    from twin.thermal.momentum_kernels import masked_sum_sq
+
+    a, b = rng.standard_normal((2, 9, 7, 5))
+    mask = rng.random((9, 7, 5)) < 0.4
+    total, count = masked_sum_sq(a, b, mask)
+    assert count == int(mask.sum()) > 0
+    np.testing.assert_allclose(total, np.sum((a - b)[mask] ** 2), rtol=1e-13)
+    assert masked_sum_sq(a, b, np.zeros_like(mask)) == (0.0, 0)

@@ -21,7 +21,7 @@ import numpy as np
 
 from twin.compiled import numba_cache_wanted
 
-__all__ = ["chen_xu_nu_t", "momentum_sweeps"]
+__all__ = ["chen_xu_nu_t", "masked_sum_sq", "momentum_sweeps"]
 
 _CACHE = numba_cache_wanted(__file__)
 #: Index type of the hot loops' computed indices (i − lo, i + s, …). numba wraps a negative signed index
@@ -247,3 +247,22 @@ def correct_faces(u, phi, active, openness, coef, axis):  # pragma: no cover - c
                     u[i, j, k] = u[i, j, k] + (coef * openness[i, j, k]) * (pa - pb)
                 else:
                     u[i, j, k] = u[i, j, k] + 0.0
+
+
+@numba.njit(cache=_CACHE, nogil=True)
+def masked_sum_sq(a, b, mask):  # pragma: no cover - compiled
+    """(Σ (a − b)², count) over the entries where ``mask`` is set (same-shaped 3D arrays): the momentum march's
+    residuals without the masked copies and the concatenation they took in numpy (about a millisecond per
+    iteration on open-row-fine). Summed in order, not pairwise as np.mean does: the residuals differ from
+    numpy's in the last bits only, and they only decide when a solve stops."""
+    n0, n1, n2 = a.shape
+    total = 0.0
+    count = 0
+    for i in range(n0):
+        for j in range(n1):
+            for k in range(n2):
+                if mask[i, j, k]:
+                    d = a[i, j, k] - b[i, j, k]
+                    total += d * d
+                    count += 1
+    return total, count
