@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from twin.sim.files import atomic_write
 from twin.sim.observe import observe, observe_names, unit_of
@@ -27,6 +25,7 @@ from twin.sim.vtkxml import GHOST_ARRAY, ghost_cells, write_pvd, write_vti
 from twin.thermal.airflow import cell_velocity_m_s
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from rich.progress import TaskID
 
 __all__ = ["FieldRecorder", "ProgressTracker", "TimeSeriesRecorder", "write_fields"]
@@ -46,6 +45,8 @@ class TimeSeriesRecorder(Tracker):
         self._last_time_s: float | None = None
 
     def start(self, twin: HallTwin, state: TwinState) -> None:
+        import pyarrow as pa  # (here, not at the top: a steady run writes no time series and skips its import)
+
         obs = observe(twin, state)
         who_by_kind = observe_names(twin)
         self._keys = [key for key in obs if key != "hall.time_s"]
@@ -79,6 +80,9 @@ class TimeSeriesRecorder(Tracker):
     def _flush(self) -> None:
         if not self._rows:
             return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         columns = [pa.array(np.concatenate([row[0] for row in self._rows]), type=pa.float64())]
         for j, arrow_type in enumerate(self._types, start=1):
             block = np.vstack([row[j] for row in self._rows])  # (rows, equipment)
@@ -90,6 +94,8 @@ class TimeSeriesRecorder(Tracker):
         self._rows.clear()
 
     def finalize(self, twin: HallTwin, state: TwinState, info: RunInfo) -> None:
+        import pyarrow.parquet as pq
+
         self._flush()
 
         def join(tmp: Path) -> None:
@@ -103,6 +109,8 @@ class TimeSeriesRecorder(Tracker):
 
 def _arrow_type(value: object) -> pa.DataType:
     """The column type of an observed quantity: bool for flags, int64 for counts, float64 otherwise."""
+    import pyarrow as pa
+
     kind = np.asarray(value).dtype.kind
     return pa.bool_() if kind == "b" else pa.int64() if kind in "iu" else pa.float64()
 

@@ -51,13 +51,17 @@ what a solve returns meets the same tolerance whichever start it took.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pyamg
 import scipy.sparse as sp
 
 from twin.thermal.network import FluidNetwork
 from twin.thermal.pressure_mg import PressureMultigrid
 from twin.thermal.threads import limited_blas
+
+if TYPE_CHECKING:
+    import pyamg
 
 __all__ = ["AirflowSolver", "AirPathError", "cell_velocity_m_s", "face_divergence"]
 
@@ -113,6 +117,8 @@ class AirflowSolver:
             # Classical (Ruge–Stüben) AMG: on these Laplacians, with conductances that jump by 10³ at tiles
             # and panels, it needs half the CG iterations of smoothed aggregation (measured on reference
             # and large: 14 vs 30 and 18 vs 33) for a similar set-up time.
+            import pyamg  # (imported here: the momentum model's potential flow takes "gmg" and needs none of it)
+
             self.multigrid = pyamg.ruge_stuben_solver(self.laplacian, max_coarse=500, coarse_solver="splu")
         #: The last potential, and the mover flows it solves (None: unknown, e.g. set from outside without
         #: them); the next solve starts from it.

@@ -410,7 +410,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pyamg
 import scipy.ndimage as ndi
 import scipy.sparse as sp
 
@@ -420,6 +419,8 @@ from twin.thermal.pressure_mg import PressureMultigrid
 from twin.thermal.threads import limited_blas, map_components
 
 if TYPE_CHECKING:
+    import pyamg
+
     from twin.geometry.voxel import HallVoxels
 
 __all__ = [
@@ -948,6 +949,8 @@ class MomentumSolver:
     def multigrid(self) -> pyamg.multilevel.MultilevelSolver:
         """pyamg's Ruge–Stüben hierarchy of the pressure matrix (``pressure_solver`` "amg"; built on first use
         otherwise)."""
+        import pyamg  # (only for pressure_solver "amg": the default structured multigrid needs none of it)
+
         return pyamg.ruge_stuben_solver(self.laplacian, max_coarse=500, coarse_solver="splu")
 
     def _build_tree(self, adjacency: sp.csr_matrix, roots: np.ndarray) -> None:
