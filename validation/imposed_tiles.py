@@ -86,8 +86,8 @@ class ImposedFaceSolver(MomentumSolver):
         x = super()._momentum(c, nu, tg, t_ref, q, dt, sweeps)
         return np.where(self._fixed[c], self._fixed_u[c], x)
 
-    def _project(self, u, s_grid, dt, rtol):  # type: ignore[no-untyped-def]
-        phi = super()._project(u, s_grid, dt, rtol)
+    def _project(self, u, s_grid, dt, rtol, **kw):  # type: ignore[no-untyped-def]
+        phi = super()._project(u, s_grid, dt, rtol, **kw)
         for a in range(3):
             u[a][:] = np.where(self._fixed[a], self._fixed_u[a], u[a])
         return phi

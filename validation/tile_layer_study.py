@@ -122,11 +122,11 @@ class PorousLayerSolver(MomentumSolver):
         finally:
             self.openness = openness
 
-    def _project(self, u, s_grid, dt, rtol):  # type: ignore[no-untyped-def]
+    def _project(self, u, s_grid, dt, rtol, **kw):  # type: ignore[no-untyped-def]
         # The correction of the face flows uses the same weights as the pressure matrix.
         openness, self.openness = self.openness, self._poisson_weights
         try:
-            return super()._project(u, s_grid, dt, rtol)
+            return super()._project(u, s_grid, dt, rtol, **kw)
         finally:
             self.openness = openness
 

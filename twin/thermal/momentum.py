@@ -786,6 +786,8 @@ def _lean_v_cycle(ml: pyamg.multilevel.MultilevelSolver) -> Callable[..., None] 
     solver), so the same bits, without pyamg's wrappers around each sweep (its system checks, two calls per
     symmetric sweep): 0.4-0.5 of ~10 ms per cycle on open-row-fine. None where a level is not CSR or pyamg
     has no amg_core.gauss_seidel."""
+    import pyamg  # (the hierarchy is pyamg's: imported already where this runs)
+
     gauss_seidel = getattr(getattr(pyamg, "amg_core", None), "gauss_seidel", None)
     levels = ml.levels
     if gauss_seidel is None or len(levels) < 2 or not all(
