@@ -178,6 +178,37 @@ def test_symmetric_gauss_seidel_preconditioner_is_the_two_triangular_solves(mome
     np.testing.assert_allclose(got[net.n:], r[net.n:] + alpha * (intake_t @ expected), rtol=1e-11, atol=1e-11)
 
 
+def test_dilu_preconditioner_equals_the_operator_on_its_diagonal_and_pattern(momentum_system):
+    """DILU's diagonals d̃ make M = (d̃ + L) d̃⁻¹ (d̃ + U) equal the flow-ordered operator on its diagonal and on
+    every entry of its pattern (the product's fill falls outside it: no two neighbours of a cell are each
+    other's), unlike symmetric Gauss–Seidel's, which leaves L D⁻¹ U on the diagonal; each d̃ lies in (0, a_ii]."""
+    import scipy.sparse as sp
+
+    net, k_op, order, _ = _scaled_system_in_flow_order(momentum_system)
+    n = net.n
+    lo_ptr, lo_idx, lo_src, up_ptr, up_idx, up_src = steady_mod._ordered_triangle_sources(k_op.indptr,
+                                                                                           k_op.indices, order)
+    # Each entry's transpose, by scipy: the positions 0..nnz-1 as values, transposed.
+    positions = sp.csr_matrix((np.arange(k_op.nnz, dtype=float), k_op.indices, k_op.indptr), shape=(n, n))
+    rows = np.repeat(np.arange(n), np.diff(k_op.indptr))
+    transpose = np.asarray(positions.T.tocsr()[rows, k_op.indices]).ravel().astype(np.int64)
+    lo_val, up_val = k_op.data[lo_src], k_op.data[up_src]
+    diag = steady_mod._dilu_diagonals(lo_ptr, lo_idx, lo_val, lo_src, up_ptr, up_val, transpose, k_op.data)
+    perm = k_op[order][:, order].toarray()
+    assert np.all(diag > 0.0) and np.all(diag <= np.diag(perm) * (1 + 1e-15))
+    assert np.any(diag < 0.999 * np.diag(perm))  # the diagonals do change where cells couple both ways
+    lower = sp.csr_matrix((lo_val, lo_idx, lo_ptr), shape=(n, n)).toarray()
+    upper = sp.csr_matrix((up_val, up_idx, up_ptr), shape=(n, n)).toarray()
+    np.testing.assert_array_equal(np.diag(lower), diag)
+    np.testing.assert_array_equal(np.diag(upper), diag)
+    m = lower @ np.diag(1.0 / diag) @ upper
+    pattern = perm != 0.0
+    np.testing.assert_allclose(m[pattern], perm[pattern], rtol=1e-12, atol=1e-14)
+    assert np.abs(m[~pattern]).max() > 1e-6  # the fill DILU leaves out of the pattern (M is not A)
+    sgs = np.tril(perm) @ np.diag(1.0 / np.diag(perm)) @ np.triu(perm)
+    assert np.abs(np.diag(sgs) - np.diag(perm)).max() > 1e-6  # symmetric Gauss–Seidel's M misses the diagonal
+
+
 def test_flow_ordering_is_reused_only_while_it_is_the_stable_sort(momentum_system):
     """The ordering a network's last solve built is reused when its order still sorts the new potential
     (falling, ties by index) and the operator's pattern is the same; otherwise it is built anew. Either way the

@@ -275,6 +275,28 @@ Discretization (why):
   twice as coarse again (open-row 0.6 m from 1.2 m: 0.416 against 0.326 K off; open-row-fine's and
   reference's answers and iterations came out unchanged: their coarse grids sequenced no further).
 
+  Later on 2026-12-02, the same iterations for less (the four validation halls' intakes equal to 1e-3 K): the
+  momentum kernel's computed indices unsigned (twin.thermal.momentum_kernels._U, 0.9x a call), the march's
+  residuals by a compiled masked sum with one divergence per iteration instead of two (20 fine iterations 0.45
+  against 0.52 s with the kernel's change), Anderson mixing by the normal equations on two column rings
+  (twin.sim.fixed_point, 8-10 against 26-40 ms a call on open-row-fine's 650k values), pyarrow and pyamg
+  imported where used, and the Makefile compiling the repo's bytecode (PYTHONDONTWRITEBYTECODE, set on this
+  machine, made every command compile twin/ again: 0.2-0.3 s). The whole command, five alternated pairs
+  against da09594 with bytecode for both: open-row-fine 5.49-5.69 against 6.12-6.44 s of CPU (0.85-0.91x),
+  65-67x the CFD's 369 s; open-row 0.93-0.95x, aisle-pair 0.91-0.93x, contained 0.91-0.96x (two pairs each).
+  Where the 5.5 s go now: Python, imports and numba's first call ~1.1 s (numba's own start 0.13 s and 0.37 s
+  however small the kernel), the fine grid's set-up 0.3 s, the coarse grid 1.0 s (0.2 s its solve from rest,
+  51 iterations), the fine loop 2.6 s (8 outer iterations of 10 momentum iterations at 22.5 ms, 25 sweeps at 65
+  ms), the final solves and outputs 0.45 s. Measured, not kept: one smoothing sweep per side in the pressure
+  multigrid (1.1x the steady solve, more CG iterations) or one momentum sweep (10 fine outer iterations instead
+  of 8, 1.1x); the coarse grid stopped at 0.1 or 0.2 K (9 fine outer iterations, no gain); 30 or 60 momentum
+  iterations in the first fine outer iteration (9 outer iterations, 1.25-1.35x); the kernel's direction passes
+  compiled per component and direction (0.97x a call) or branch-free (1.15x: LLVM did not vectorize it); the
+  face-mean viscosity computed once per call (no change); the final temperature solve by sweeps (400 sweeps to
+  4e-8 K, 0.7 against 0.32 s by BiCGSTAB); glibc's heap on huge pages (half the page faults, the same system
+  time). What is left for 100x is the algorithm's: the fine loop's 80 momentum iterations and the coarse grid's
+  210 are as many as before; each costs what its kernels cost, and those are near what scalar code does here.
+
   (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move < 1e-4
   K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine < 1e-4
   K, 89: its flow's residuals stall near 7e-5, so 1e-6 is out of reach there.) aisle-pair and contained (0.45 m

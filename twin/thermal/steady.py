@@ -165,6 +165,34 @@ def _ordered_triangle_sources(indptr, indices, order):  # pragma: no cover - com
 
 
 @numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
+def _dilu_diagonals(lo_ptr, lo_idx, lo_val, lo_src, up_ptr, up_val, transpose, k_val):  # pragma: no cover - compiled
+    """The flow-ordered triangles' diagonals replaced, in place, by DILU's: d̃_i = a_ii − Σ_{j<i} a_ij a_ji / d̃_j
+    over row i's entries before it in flow order (a_ji is row j's entry in column i: ``k_val`` at the
+    ``transpose`` of the entry's unpermuted position ``lo_src``). Returns d̃ (flow order).
+
+    With them the symmetric preconditioner (d̃ + L) d̃⁻¹ (d̃ + U) equals the operator on its diagonal and its
+    whole pattern, where symmetric Gauss–Seidel's (D + L) D⁻¹ (D + U) adds L D⁻¹ U to the diagonal wherever
+    two cells couple both ways (diffusion, recirculation): diagonal-based incomplete LU, OpenFOAM's DILU, at
+    the same cost per application and one pass over the lower triangle to set up. The BiCGSTAB solves take it:
+    the final solve of open-row-fine's steady state 56 instead of 71 iterations (0.25 against 0.32 s), open-row
+    33 against 35, contained 18 against 23. The buoyant loop's sweeps keep symmetric Gauss–Seidel: with DILU
+    their rate per sweep improved only a little (open-row-fine's final system, 100 sweeps: 5e-6 against 2.5e-5
+    K), and the changed iterates moved where the loop's rule stops both ways (open-row-fine 7 instead of 8 outer
+    iterations, open-row 11 instead of 8, aisle-pair and contained within one)."""
+    n = lo_ptr.size - 1
+    diag = np.empty(n)
+    for row in range(n):
+        last = lo_ptr[row + 1] - 1
+        d = lo_val[last]
+        for q in range(lo_ptr[row], last):
+            d -= lo_val[q] * k_val[transpose[lo_src[q]]] / diag[lo_idx[q]]
+        diag[row] = d
+        lo_val[last] = d
+        up_val[up_ptr[row]] = d
+    return diag
+
+
+@numba.njit(cache=numba_cache_wanted(__file__), nogil=True)
 def _ordered_triangles(indptr, indices, data, order):  # pragma: no cover - compiled
     """The lower and the upper triangle, diagonal included in both, of a CSR matrix permuted into ``order``,
     each as CSR (np.uint32 indices, sorted): ``sp.tril(a[order][:, order])`` and ``sp.triu(...)`` entry for
@@ -470,6 +498,7 @@ class _OperatorStructure:
     pos_a: np.ndarray
     pos_b: np.ndarray
     pos_diag: np.ndarray
+    transpose: np.ndarray  # per entry, the position of its transpose (a face's two entries swap, diagonals stay)
 
 
 def _operator_structure(net: FluidNetwork) -> _OperatorStructure:
@@ -484,7 +513,9 @@ def _operator_structure(net: FluidNetwork) -> _OperatorStructure:
     # In the index type scipy would choose for the matrix, so that each solve's csr_matrix takes these very
     # arrays instead of converting copies (and the flow ordering knows the pattern by identity).
     index = sp.csr_matrix((np.zeros(idx.size), idx, ptr), shape=(net.n, net.n))
-    entry = _OperatorStructure(face_a, face_b, index.indptr, index.indices, pos_a, pos_b, pos_diag)
+    transpose = np.arange(idx.size, dtype=np.int64)
+    transpose[pos_a], transpose[pos_b] = pos_b, pos_a
+    entry = _OperatorStructure(face_a, face_b, index.indptr, index.indices, pos_a, pos_b, pos_diag, transpose)
     net.solver_cache["steady_structure"] = entry
     return entry
 
@@ -545,6 +576,7 @@ def _flow_ordering(net: FluidNetwork, potential: np.ndarray, k_ptr: np.ndarray, 
                           up_src)
     net.solver_cache["steady_ordering"] = entry
     return entry
+
 
 
 class SteadyNotConverged(RuntimeError):
@@ -654,6 +686,11 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
         intake_c = intake_t.astype(float)
         u32 = [a.astype(np.uint32, copy=False) for a in (system.indptr, system.indices, tri_ptr, tri_idx, up_ptr,
                                                          up_idx, ordering.order_u32, intake_c.indptr, intake_c.indices)]
+        if sweeps is None:
+            # BiCGSTAB's preconditioner with DILU's diagonals instead of the operator's (the sweeps keep
+            # symmetric Gauss–Seidel: see _dilu_diagonals for both measurements).
+            tri_val, up_val = tri_val.copy(), up_val.copy()
+            _dilu_diagonals(tri_ptr, tri_idx, tri_val, ordering.lo_src, up_ptr, up_val, structure.transpose, k_val)
         compiled = (u32[0], u32[1], system.data, u32[2], u32[3], tri_val, u32[4], u32[5], up_val, u32[6], u32[7],
                     u32[8], intake_c.data, np.asarray(alpha, dtype=float), rhs, z0)
         if sweeps is not None:
