@@ -48,6 +48,22 @@ def test_bicgstab_and_gmres_give_the_same_field_and_both_balance_the_heat(moment
         assert _removed_w(twin, r, q) == pytest.approx(heat_w, rel=1e-6)
 
 
+def test_dilu_preconditioned_bicgstab_reaches_the_same_field_in_fewer_iterations(momentum_system):
+    """BiCGSTAB with DILU's diagonals in its preconditioner solves the same system as with symmetric
+    Gauss–Seidel's (within 1e-6 K at 1e-9 K, the heat balanced) and needs fewer iterations for it; a misspelt
+    preconditioner is refused by name."""
+    twin, args, kwargs, heat_w, q = momentum_system
+    res = {p: solve_steady_field(*args, **kwargs, tol_k=1e-9, krylov="bicgstab", preconditioner=p)
+           for p in ("sgs", "dilu")}
+    assert np.abs(res["sgs"].t_air_c - res["dilu"].t_air_c).max() < 1e-6
+    for r in res.values():
+        assert r.residual_k < 1e-8
+        assert _removed_w(twin, r, q) == pytest.approx(heat_w, rel=1e-6)
+    assert res["dilu"].iterations < res["sgs"].iterations
+    with pytest.raises(ValueError, match="'sgs' or 'dilu'"):
+        solve_steady_field(*args, **kwargs, preconditioner="ilu")
+
+
 def test_bicgstab_that_stops_short_is_finished_by_gmres(momentum_system, monkeypatch):
     """With BiCGSTAB allowed two iterations only, GMRES takes over from its iterate and reaches the tolerance."""
     twin, args, kwargs, heat_w, q = momentum_system

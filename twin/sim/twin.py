@@ -865,12 +865,15 @@ class HallTwin:
             # The outer iterations solved loosely; the state handed out balances its energy to round-off.
             # BiCGSTAB here too (GMRES takes over if it stops short): on open-row-fine 121 iterations against
             # GMRES's 200 to the same 1e-8 K, intakes the same to 1e-4 K, 0.87x the steady solve's CPU time
-            # (shared machine, alternated runs; aisle-pair 73 against 120 iterations, 0.94x).
+            # (shared machine, alternated runs; aisle-pair 73 against 120 iterations, 0.94x). Preconditioned with
+            # DILU's diagonals: 56 instead of 71 iterations on open-row-fine (twin.thermal.steady._dilu_diagonals;
+            # only here: nothing iterates on this solve's answer).
             try:
                 face, _, phi = self._solved_flow(state)
                 res = solve_steady_field(self.net, face, q, phi, self.air, alpha, beta,
                                          mover_heat_w=self.mover_heat_w(state), t_guess_c=res.t_air_c,
-                                         face_diffusivity_m2s=state.face_diffusivity_m2s, krylov="bicgstab")
+                                         face_diffusivity_m2s=state.face_diffusivity_m2s, krylov="bicgstab",
+                                         preconditioner="dilu")
             except SteadyNotConverged as exc:
                 raise NoSteadyState(str(exc)) from None
             t_in = self.intake_c(res.t_air_c)

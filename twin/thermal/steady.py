@@ -173,12 +173,15 @@ def _dilu_diagonals(lo_ptr, lo_idx, lo_val, lo_src, up_ptr, up_val, transpose, k
     With them the symmetric preconditioner (d̃ + L) d̃⁻¹ (d̃ + U) equals the operator on its diagonal and its
     whole pattern, where symmetric Gauss–Seidel's (D + L) D⁻¹ (D + U) adds L D⁻¹ U to the diagonal wherever
     two cells couple both ways (diffusion, recirculation): diagonal-based incomplete LU, OpenFOAM's DILU, at
-    the same cost per application and one pass over the lower triangle to set up. The BiCGSTAB solves take it:
-    the final solve of open-row-fine's steady state 56 instead of 71 iterations (0.25 against 0.32 s), open-row
-    33 against 35, contained 18 against 23. The buoyant loop's sweeps keep symmetric Gauss–Seidel: with DILU
-    their rate per sweep improved only a little (open-row-fine's final system, 100 sweeps: 5e-6 against 2.5e-5
-    K), and the changed iterates moved where the loop's rule stops both ways (open-row-fine 7 instead of 8 outer
-    iterations, open-row 11 instead of 8, aisle-pair and contained within one)."""
+    the same cost per application and one pass over the lower triangle to set up. The steady state handed out
+    is solved with it (``preconditioner="dilu"``, twin.sim.twin): open-row-fine's final solve 56 instead of 71
+    BiCGSTAB iterations (0.25 against 0.32 s), open-row 33 against 35, contained 18 against 23. Nothing that
+    feeds an iteration takes it. In the buoyant loop's sweeps it improved the rate per sweep only a little
+    (open-row-fine's final system, 100 sweeps: 5e-6 against 2.5e-5 K) and moved where the loop's rule stops
+    both ways (open-row-fine 7 instead of 8 outer iterations, open-row 11 instead of 8, aisle-pair and
+    contained within one); in the first solve of a start from rest and the loop without buoyancy (BiCGSTAB to
+    1e-8 and 1e-5 K) it changed the tiny test hall's slow loops (a start from a CFD field then took 95 outer
+    iterations instead of fewer than a cold start's 77)."""
     n = lo_ptr.size - 1
     diag = np.empty(n)
     for row in range(n):
@@ -596,9 +599,13 @@ def solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_
                        *, mover_heat_w: np.ndarray | float = 0.0, t_guess_c: np.ndarray,
                        tol_k: float = 1e-8, max_restarts: int = 25,
                        face_diffusivity_m2s: np.ndarray | None = None, krylov: str = "gmres",
-                       source_w: np.ndarray | None = None, sweeps: int | None = None) -> SteadyResult:
+                       source_w: np.ndarray | None = None, sweeps: int | None = None,
+                       preconditioner: str = "sgs") -> SteadyResult:
     """Solve the coupled steady system; see the module docstring for α and β, and for ``krylov``
     ("gmres" or "bicgstab").
+
+    ``preconditioner``: BiCGSTAB's, the flow-ordered symmetric Gauss–Seidel ("sgs") or the same with DILU's
+    diagonals ("dilu", :func:`_dilu_diagonals`); GMRES and the sweeps always take symmetric Gauss–Seidel.
 
     ``sweeps`` (an inexact solve): instead of a Krylov solve, at most this many steps of the stationary iteration
     with the block symmetric Gauss–Seidel preconditioner from ``t_guess_c``, fewer where they reach ``tol_k``
@@ -616,18 +623,21 @@ def solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_
     """
     if krylov not in ("gmres", "bicgstab"):
         raise ValueError(f"krylov must be 'gmres' or 'bicgstab', got {krylov!r}")
+    if preconditioner not in ("sgs", "dilu"):
+        raise ValueError(f"preconditioner must be 'sgs' or 'dilu', got {preconditioner!r}")
     with limited_blas():
         return _solve_steady_field(net, face_flow_m3s, mover_flow_m3s, potential, air, alpha, beta_c,
                                    mover_heat_w=mover_heat_w, t_guess_c=t_guess_c, tol_k=tol_k,
                                    max_restarts=max_restarts, face_diffusivity_m2s=face_diffusivity_m2s,
-                                   krylov=krylov, source_w=source_w, sweeps=sweeps)
+                                   krylov=krylov, source_w=source_w, sweeps=sweeps, preconditioner=preconditioner)
 
 
 def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow_m3s: np.ndarray,
                         potential: np.ndarray, air: AirProperties, alpha: np.ndarray, beta_c: np.ndarray,
                         *, mover_heat_w: np.ndarray | float, t_guess_c: np.ndarray, tol_k: float,
                         max_restarts: int, face_diffusivity_m2s: np.ndarray | None, krylov: str,
-                        source_w: np.ndarray | None = None, sweeps: int | None = None) -> SteadyResult:
+                        source_w: np.ndarray | None = None, sweeps: int | None = None,
+                        preconditioner: str = "sgs") -> SteadyResult:
     n, m = net.n, len(mover_flow_m3s)
     rc = air.rho_cp
     anchor = rc * net.cell_volume_m3 / _ANCHOR_S
@@ -686,9 +696,8 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
         intake_c = intake_t.astype(float)
         u32 = [a.astype(np.uint32, copy=False) for a in (system.indptr, system.indices, tri_ptr, tri_idx, up_ptr,
                                                          up_idx, ordering.order_u32, intake_c.indptr, intake_c.indices)]
-        if sweeps is None:
-            # BiCGSTAB's preconditioner with DILU's diagonals instead of the operator's (the sweeps keep
-            # symmetric Gauss–Seidel: see _dilu_diagonals for both measurements).
+        if sweeps is None and preconditioner == "dilu":
+            # DILU's diagonals instead of the operator's (see _dilu_diagonals for when and why).
             tri_val, up_val = tri_val.copy(), up_val.copy()
             _dilu_diagonals(tri_ptr, tri_idx, tri_val, ordering.lo_src, up_ptr, up_val, structure.transpose, k_val)
         compiled = (u32[0], u32[1], system.data, u32[2], u32[3], tri_val, u32[4], u32[5], up_val, u32[6], u32[7],
