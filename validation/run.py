@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import subprocess
@@ -458,9 +459,28 @@ def hall_section(plots: Path, *, quick: bool = False) -> Section:
         "reference's own uncertainty, the name says nothing), how many of the CFD's hottest quarter of the "
         "racks (at least two) are also the momentum model's, and Spearman's rank correlation of the intakes "
         "(reported, not a target of the issue).",
+        *same_day_note(SPEED_TARGET_HALL),
         "", *reasons, "", "![rack intakes against CFD](validation/halls.png)",
         *grid_dependence(runs, halls), *per_rack])
     return Section("Data halls against CFD (OpenFOAM)", text, checks, time.perf_counter() - t0)
+
+
+def same_day_note(hall: str) -> list[str]:
+    """Markdown: the speed target measured within one sitting (validation/speed_same_day.py's committed
+    results/HALL/same_day.json), where there is such a measurement."""
+    path = ROOT / "validation" / "results" / hall / "same_day.json"
+    if not path.exists():
+        return []
+    d = json.loads(path.read_text())
+    return ["", f"**{hall} within one sitting** (`validation/speed_same_day.py`, {d['measured_at']}, twin at "
+                f"{d['commit'] or '?'}; `validation/results/{hall}/same_day.json`): the CFD re-run alone on this "
+                f"machine took {d['cfd_cpu_s']:.1f} s of solver CPU "
+                f"({'its committed answer byte for byte' if d['cfd_reproduced'] else 'NOT its committed answer'}), "
+                f"the twin's command {min(d['twin_cpu_s']):.2f}-{max(d['twin_cpu_s']):.2f} s over "
+                f"{len(d['twin_cpu_s'])} runs around it: **{d['ratio_median']:.0f}× by the median** "
+                f"({d['ratio_min']:.0f}-{d['ratio_max']:.0f}×). The check above divides the CFD's time recorded "
+                "when its reference was made (another day) by this run's: this machine's speed drifts from day "
+                "to day, and not alike for the two codes, so that ratio carries the drift."]
 
 
 def grid_dependence(runs: dict[tuple[str, str], dict], halls: list[str]) -> list[str]:

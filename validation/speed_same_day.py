@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -63,6 +64,8 @@ class SameDay:
     twin_cpu_s: list[float]  # before the CFD, then after it
     load_average_before: float
     load_average_after: float
+    measured_at: str = ""  # UTC, when the sitting ended
+    commit: str = ""  # the twin's (git), "" outside a checkout
 
     @property
     def ratios(self) -> list[float]:
@@ -98,9 +101,11 @@ def same_day(hall: str, twin_runs: int) -> SameDay:
         reproduced = (results / "racks.csv").read_bytes() == (RESULTS / hall / "racks.csv").read_bytes()
     load_after = os.getloadavg()[0]
     after = [_twin_cpu_s(hall_path) for _ in range(twin_runs)]
+    measured_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     return SameDay(hall, float(meta["solver_cpu_s"]), float(meta["solver_wall_s"]), int(meta["iterations"]),
                    reproduced, meta.get("load_average_1min", {}), before + after, round(load_before, 2),
-                   round(load_after, 2))
+                   round(load_after, 2), measured_at, git.stdout.strip() if git.returncode == 0 else "")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,3 +46,17 @@ def test_bad_arguments_get_one_line(argv, says, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err
+
+
+def test_the_report_quotes_the_committed_sitting_and_nothing_where_there_is_none():
+    """validation/run.py's note on the speed target's hall carries the committed sitting's figures (from its
+    JSON, not retyped); a hall without one gets no note."""
+    import json
+
+    from validation.run import ROOT, same_day_note
+
+    d = json.loads((ROOT / "validation" / "results" / "open-row-fine" / "same_day.json").read_text())
+    text = "".join(same_day_note("open-row-fine"))
+    assert f"{d['ratio_median']:.0f}× by the median" in text and f"{d['cfd_cpu_s']:.1f} s" in text
+    assert ("byte for byte" in text) == d["cfd_reproduced"]
+    assert same_day_note("contained") == []
