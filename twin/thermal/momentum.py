@@ -880,7 +880,6 @@ class MomentumSolver:
             if side not in SIDES:
                 raise ValueError(f"walls: unknown side {side!r}; allowed: {', '.join(SIDES)}")
         self.fluid = ~np.asarray(solid, dtype=bool)
-        self._zero_grid = np.zeros(self.shape)  # (the continuity residual's masked_sum_sq against zero)
         h, shape = self.h, self.shape
 
         # Passable faces: open, fluid on both sides, not on the domain boundary. These are the velocity
@@ -1731,8 +1730,9 @@ class MomentumSolver:
             nu = self._update_viscosity(q, tg, dt, u_ref)
             u_star = self._momentum_step(nu, tg, t_ref, q, dt)
             # The continuity residual is what the projection removes: its right-hand side, computed once.
-            deficit = s_grid - self._divergence_m3s(u_star)
-            cont_sq, n_fluid = masked_sum_sq(deficit, self._zero_grid, self.fluid)
+            div = self._divergence_m3s(u_star)
+            cont_sq, n_fluid = masked_sum_sq(s_grid, div, self.fluid)
+            deficit = s_grid - div
             r_cont = float(np.sqrt(cont_sq / n_fluid)) / (st.cfl * u_ref * h * h) if n_fluid else 0.0
             # The momentum residual before the projection moves u* (compiled: the masked rms of u* − u).
             change = [masked_sum_sq(u_star[a], self.u[a], self.active[a]) for a in range(3)]

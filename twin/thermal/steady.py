@@ -581,7 +581,6 @@ def _flow_ordering(net: FluidNetwork, potential: np.ndarray, k_ptr: np.ndarray, 
     return entry
 
 
-
 class SteadyNotConverged(RuntimeError):
     """The Krylov solve of the steady system did not reach its tolerance."""
 
@@ -697,7 +696,8 @@ def _solve_steady_field(net: FluidNetwork, face_flow_m3s: np.ndarray, mover_flow
         u32 = [a.astype(np.uint32, copy=False) for a in (system.indptr, system.indices, tri_ptr, tri_idx, up_ptr,
                                                          up_idx, ordering.order_u32, intake_c.indptr, intake_c.indices)]
         if sweeps is None and preconditioner == "dilu":
-            # DILU's diagonals instead of the operator's (see _dilu_diagonals for when and why).
+            # DILU's diagonals instead of the operator's (see _dilu_diagonals for when and why), in copies: the
+            # GMRES fallback's preconditioner (``tri``) keeps the operator's.
             tri_val, up_val = tri_val.copy(), up_val.copy()
             _dilu_diagonals(tri_ptr, tri_idx, tri_val, ordering.lo_src, up_ptr, up_val, structure.transpose, k_val)
         compiled = (u32[0], u32[1], system.data, u32[2], u32[3], tri_val, u32[4], u32[5], up_val, u32[6], u32[7],
