@@ -191,8 +191,9 @@ class Level:
             self.iterations += len(history) - before
 
     def _step(self, c: int, nu: np.ndarray, tg: np.ndarray | None, t_ref: float, q: np.ndarray, dt: float,
-              sweeps: int | None = None) -> np.ndarray:
-        """MomentumSolver._momentum's signature, for the march (tg, t_ref and q are this level's)."""
+              sweeps: int | None = None, *, reuse: bool = False) -> np.ndarray:
+        """MomentumSolver._momentum's signature, for the march (tg, t_ref and q are this level's). It assembles
+        every iteration, as when this study was made (``reuse``, the march's lagged iterations, is ignored)."""
         return self.momentum(c, nu, dt, self.s.settings.sweeps if sweeps is None else sweeps)
 
 

@@ -82,8 +82,8 @@ class ImposedFaceSolver(MomentumSolver):
         # The plenum is a region of its own in the pressure equation; air still passes the fixed faces.
         pass
 
-    def _momentum(self, c, nu, tg, t_ref, q, dt, sweeps=None):  # type: ignore[no-untyped-def]
-        x = super()._momentum(c, nu, tg, t_ref, q, dt, sweeps)
+    def _momentum(self, c, nu, tg, t_ref, q, dt, sweeps=None, *, reuse=False):  # type: ignore[no-untyped-def]
+        x = super()._momentum(c, nu, tg, t_ref, q, dt, sweeps, reuse=reuse)
         return np.where(self._fixed[c], self._fixed_u[c], x)
 
     def _project(self, u, s_grid, dt, rtol, **kw):  # type: ignore[no-untyped-def]

@@ -228,16 +228,16 @@ class RackPatchSolver(MomentumSolver):
         return extra_a, extra_b
 
     def _momentum(self, c: int, nu: np.ndarray, tg: np.ndarray | None, t_ref: float, q: np.ndarray, dt: float,
-                  sweeps: int | None = None) -> np.ndarray:
+                  sweeps: int | None = None, *, reuse: bool = False) -> np.ndarray:
         extra = self._exhaust_terms(c, nu, q)
         with self._intake_faces_open(q):
             if extra is None:
-                return super()._momentum(c, nu, tg, t_ref, q, dt, sweeps)
+                return super()._momentum(c, nu, tg, t_ref, q, dt, sweeps, reuse=reuse)
             base = self._jet[c]
             plus = _JetPlus(base, *extra)
             self._jet[c] = plus  # type: ignore[call-overload,unused-ignore]
             try:
-                out = super()._momentum(c, nu, tg, t_ref, q, dt, sweeps)
+                out = super()._momentum(c, nu, tg, t_ref, q, dt, sweeps, reuse=reuse)
             finally:
                 self._jet[c] = base
             if plus.calls != 2:

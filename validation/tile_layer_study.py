@@ -137,9 +137,9 @@ class PorousLayerSolver(MomentumSolver):
         u = np.maximum(np.abs(self.u[c]), _U_FLOOR_M_S)
         return np.where(self.active[c], self._base_loss[c] + coef / u, 0.0)
 
-    def _momentum(self, c, nu, tg, t_ref, q, dt, sweeps=None):  # type: ignore[no-untyped-def]
+    def _momentum(self, c, nu, tg, t_ref, q, dt, sweeps=None, *, reuse=False):  # type: ignore[no-untyped-def]
         self._loss[c] = self._layer_loss(c)
-        return super()._momentum(c, nu, tg, t_ref, q, dt, sweeps)
+        return super()._momentum(c, nu, tg, t_ref, q, dt, sweeps, reuse=reuse)
 
 
 class TileTurbulenceSolver(MomentumSolver):

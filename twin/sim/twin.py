@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 
 import numpy as np
@@ -148,6 +149,14 @@ _STEADY_LOOP_FINAL_RTOL = 0.1
 #: it longer (reference 22 coarse outer iterations against 16, open-row-fine 17 against 16) for the same fine
 #: outer iterations (14 and 8).
 _STEADY_SETTLED_RUN = 2
+#: The steady solve's momentum marches assemble their coefficients every this many iterations and reuse them in
+#: between (MomentumSolver.lagging; time runs assemble every iteration). Measured on 2026-12-02 (CPU of
+#: HallTwin.steady, alternated, one kernel thread, the shared 2-core machine), 2 against 1: open-row-fine
+#: 3.81-3.85 against 4.08-4.43 s (0.87-0.94x, three pairs) with the same 16 coarse and 8 fine outer iterations
+#: and intakes within 0.025 K; open-row 0.97x (13 + 9 outer iterations against 17 + 8), aisle-pair 0.94x (20 as
+#: before), contained 0.87x (5 as before), reference 0.96x (21 + 14 against 16 + 14), one pair each; intakes
+#: within 0.02 K on all. 3 took open-row-fine's fine loop to 10 outer iterations (slower).
+_STEADY_REASSEMBLE_EVERY = 2
 #: The buoyant loop's flow test on the hall's grid: its scaled residuals below this many times the momentum
 #: solver's tolerance (the table above; validation answers that must be converged pass ``flow_tol_factor=1``).
 _STEADY_LOOP_FLOW_TOL_FACTOR = 3.0
@@ -646,7 +655,7 @@ class HallTwin:
         # least squares (Anderson mixing) between them are BLAS calls too, and on a shared machine each one
         # with OpenBLAS's two threads waits for a core (44 ms against 0.2 ms for a 36k-cell dot product at a
         # load of 15 on 2 cores; see twin.thermal.threads).
-        with limited_blas():
+        with limited_blas(), self._lagged_flow():
             return self._steady(state, max_outer, intake_tol_k, settled_run=_STEADY_SETTLED_RUN,
                                 flow_tol_factor=(_STEADY_LOOP_FLOW_TOL_FACTOR if flow_tol_factor is None
                                                  else flow_tol_factor))
@@ -911,6 +920,11 @@ class HallTwin:
                 self._coarse = f"no coarser grid: {exc}"
         return self._coarse
 
+    def _lagged_flow(self) -> AbstractContextManager[None]:
+        """The steady solve's momentum marches with lagged coefficients (MomentumSolver.lagging, every
+        _STEADY_REASSEMBLE_EVERY iterations); nothing for the potential flow."""
+        return nullcontext() if self.momentum is None else self.momentum.lagging(_STEADY_REASSEMBLE_EVERY)
+
     def _sequenced_start(self, state: TwinState, max_outer: int, intake_tol_k: float) -> dict:
         """Solve the steady state on the coarse grid from ``state`` and carry it over into ``state`` (in place):
         the momentum field (prolonged and projected, twin.thermal.gridseq), the air temperatures, the servers'
@@ -932,7 +946,8 @@ class HallTwin:
         start.t_air_prev_c = start.inject_history_w = None
         start.face_flow_m3s = start.flow_phi = start.flow_movers_m3s = start.face_diffusivity_m2s = None
         try:
-            solved = coarse._steady(start, max_outer, intake_tol_k, polish=False)
+            with coarse._lagged_flow():
+                solved = coarse._steady(start, max_outer, intake_tol_k, polish=False)
         except NoSteadyState as exc:
             log.info("steady solve without grid sequencing: the coarse grid's failed (%s)", exc)
             return {"skipped": f"the coarse grid's steady solve failed: {exc}"}

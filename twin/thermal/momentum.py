@@ -426,7 +426,9 @@ The same ν_t mixes the heat: :meth:`MomentumSolver.face_diffusivity_m2s` gives 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -436,7 +438,14 @@ import scipy.ndimage as ndi
 import scipy.sparse as sp
 
 from twin.thermal.airflow import AirPathError
-from twin.thermal.momentum_kernels import chen_xu_nu_t, correct_faces, divergence_m3s, masked_sum_sq, momentum_sweeps
+from twin.thermal.momentum_kernels import (
+    chen_xu_nu_t,
+    correct_faces,
+    divergence_m3s,
+    masked_sum_sq,
+    momentum_sweeps,
+    momentum_sweeps_with,
+)
 from twin.thermal.pressure_mg import PressureMultigrid
 from twin.thermal.threads import limited_blas, map_components
 
@@ -517,6 +526,12 @@ _FINAL_PRESSURE_RTOL = 1e-3
 
 #: Stands in for an array argument the compiled kernel does not read (numba wants an array of one type).
 _NO_ARRAY = np.zeros((1, 1, 1))
+#: A lagged march (MomentumSolver.lagging) whose residual on an assembled iteration climbs to this many times the
+#: lowest it reached is taken to be unstable: it goes on assembling every iteration. (The tile-layer box at cfl 5
+#: climbs from 1.8e-3 to 2e-2 lagged; a stable march's residuals fall, with ripples of tens of per cent.)
+_LAG_RUNAWAY = 4.0
+
+log = logging.getLogger(__name__)
 
 #: Names of the six sides of the domain, in (axis, low/high) order.
 SIDES = ("x-", "x+", "y-", "y+", "z-", "z+")
@@ -584,6 +599,10 @@ class MomentumSettings:
     pressure_rtol: float | None = 0.1
     pressure_solver: str = "gmg"
     walls: Mapping[str, Wall] = field(default_factory=dict)
+
+
+class _LagRunaway(Exception):
+    """A lagged march's residual ran away (MomentumSolver._march starts it again, plainly)."""
 
 
 class FlowNotConverged(RuntimeError):
@@ -923,6 +942,13 @@ class MomentumSolver:
         self._phi = np.zeros(self.n_cells)
         self._tables: dict[int, tuple[np.ndarray, ...]] = {}  # the compiled form's wall tables, per component
         self._jet_cache: dict[int, tuple[object, np.ndarray, np.ndarray, np.ndarray]] = {}  # see _jet_terms
+        # Coefficients held for lagged iterations, by ("compiled" | "reference", component): see _momentum.
+        self._held_coefficients: dict[tuple[str, int], tuple] | None = None
+        #: The march assembles the momentum coefficients every this many iterations (see :meth:`lagging`).
+        self.reassemble_every = 1
+        #: Set when a lagged march's residual ran away and it went on assembling every iteration; from then on
+        #: this solver no longer lags (see :meth:`lagging`).
+        self.lag_abandoned = False
         self.last_info: SolveInfo | None = None
         # The last resolve's iterate before a loose last projection, and the field it became (finish()).
         self._unfinished: tuple[list[np.ndarray], np.ndarray, np.ndarray, float] | None = None
@@ -1380,16 +1406,20 @@ class MomentumSolver:
         return nu
 
     def _momentum(self, c: int, nu: np.ndarray, tg: np.ndarray | None, t_ref: float, q: np.ndarray,
-                  dt: float, sweeps: int | None = None) -> np.ndarray:
+                  dt: float, sweeps: int | None = None, *, reuse: bool = False) -> np.ndarray:
         """u*_c: the compiled form for the upwind scheme (the halls'), else :meth:`_momentum_reference`.
 
         Both give the same bits (twin.thermal.momentum_kernels; tests/thermal/test_momentum.py checks it).
-        ``sweeps``: Gauss–Seidel sweeps (None: the settings' few of the steady march).
+        ``sweeps``: Gauss–Seidel sweeps (None: the settings' few of the steady march). ``reuse``: within
+        :meth:`_holding_coefficients`, take the neighbour coefficients (and the directions' sums on the diagonal
+        and in b) that this component's last call assembled instead of assembling them from the current field
+        and ``nu`` (the pseudo-time, pressure, loss, buoyancy and jet terms are this call's); the first call of a
+        hold, and every call outside one, assembles.
         """
         st = self.settings
         sweeps = st.sweeps if sweeps is None else sweeps
         if st.convection != "upwind" or st.central_blend:
-            return self._momentum_reference(c, nu, tg, t_ref, q, dt, sweeps)
+            return self._momentum_reference(c, nu, tg, t_ref, q, dt, sweeps, reuse=reuse)
         h = self.h
         theta, wall_factor, wall_speed, has_wall_speed, open_a, open_b, has_half = self._kernel_tables(c)
         buoyant = c == 2 and tg is not None and st.buoyancy
@@ -1401,13 +1431,23 @@ class MomentumSolver:
             jet_q = jet_b = _NO_ARRAY
         u = [np.ascontiguousarray(x, dtype=np.float64) for x in self.u]
         nu_wall = self._nu_wall
-        return momentum_sweeps(
-            c, h, vol / dt, u[c], u[0], u[1], u[2], np.ascontiguousarray(nu, dtype=np.float64),
-            _NO_ARRAY if nu_wall is None else np.ascontiguousarray(nu_wall, dtype=np.float64), nu_wall is not None,
-            np.ascontiguousarray(self.p, dtype=np.float64),
-            np.ascontiguousarray(tg, dtype=np.float64) if buoyant and tg is not None else _NO_ARRAY, buoyant,
-            vol * st.gravity_m_s2 * beta, float(t_ref), self.active[c], self._loss[c], theta, wall_factor,
-            wall_speed, has_wall_speed, open_a, open_b, has_half, jet_q, jet_b, bool(q.size), int(sweeps))
+        args = (c, h, vol / dt, u[c], u[0], u[1], u[2], np.ascontiguousarray(nu, dtype=np.float64),
+                _NO_ARRAY if nu_wall is None else np.ascontiguousarray(nu_wall, dtype=np.float64), nu_wall is not None,
+                np.ascontiguousarray(self.p, dtype=np.float64),
+                np.ascontiguousarray(tg, dtype=np.float64) if buoyant and tg is not None else _NO_ARRAY, buoyant,
+                vol * st.gravity_m_s2 * beta, float(t_ref), self.active[c], self._loss[c], theta, wall_factor,
+                wall_speed, has_wall_speed, open_a, open_b, has_half, jet_q, jet_b, bool(q.size), int(sweeps))
+        held = self._held_coefficients
+        if held is None:
+            return momentum_sweeps(*args)
+        key = ("compiled", c)
+        arrays = held.get(key)
+        assemble = not reuse or arrays is None
+        if arrays is None:
+            shape = u[c].shape
+            arrays = held[key] = (np.empty((6, *shape)), np.empty(shape), np.empty(shape))
+        lagged: tuple = (*args, *arrays, assemble)  # (a plain tuple: mypy counts a literal's items against numba's)
+        return momentum_sweeps_with(*lagged)
 
     def _jet_terms(self, c: int, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Component c's jet diagonal and momentum per face for the mover flows ``q`` (the compiled form's jet_q
@@ -1425,16 +1465,52 @@ class MomentumSolver:
         return jet_q, jet_b
 
     def _momentum_step(self, nu: np.ndarray, tg: np.ndarray | None, t_ref: float, q: np.ndarray,
-                       dt: float, sweeps: int | None = None) -> list[np.ndarray]:
+                       dt: float, sweeps: int | None = None, *, reuse: bool = False) -> list[np.ndarray]:
         """u* of the three components. They are independent (each reads the last iterate only), so this
         solver's own compiled form runs them on kernel threads (twin.thermal.threads.map_components: the same
         bits); a subclass's or a patched ``_momentum`` (the validation studies': some swap fields for the
-        duration of a call) runs them one after the other, as it was written for."""
+        duration of a call) runs them one after the other, as it was written for. ``reuse``: :meth:`_momentum`'s
+        (an override takes it and passes it on; what it swaps is the same in every call of a march)."""
         def step(c: int) -> np.ndarray:
-            return self._momentum(c, nu, tg, t_ref, q, dt, sweeps)
+            return self._momentum(c, nu, tg, t_ref, q, dt, sweeps, reuse=reuse)
         if getattr(self._momentum, "__func__", None) is MomentumSolver._momentum:
             return map_components(step)
         return [step(c) for c in range(3)]
+
+    @contextmanager
+    def lagging(self, every: int = 2) -> Iterator[None]:
+        """Within the block, the pseudo-time march assembles the momentum equations' neighbour coefficients
+        (convection, diffusion, walls: the six direction passes, two thirds of a component's kernel) every
+        ``every`` iterations and reuses them in between, with each iteration's own pseudo-time, pressure,
+        buoyancy and jet terms. A steady field is a fixed point either way (at it the field the coefficients
+        came from is the field); the march stops on an assembled iteration only. For steady solves
+        (HallTwin.steady), not time steps: a time run, and so a checkpoint's resume, never lags.
+
+        Lagging narrows the pseudo-time step's margin of stability: the tile-layer study's 240-cell box, whose
+        march at cfl 5 already converges more slowly than at 3 and fails at 8, does not converge lagged at 5.
+        So a march whose residual on its assembled iterations climbs to :data:`_LAG_RUNAWAY` times the lowest it
+        reached is given up: the march runs again from its start, assembling every iteration (the plain march's
+        path and answer; going on plainly from where it was instead left that box in a cycle at 4e-3), and the
+        solver lags no more (``lag_abandoned``).
+        """
+        if not (isinstance(every, int) and every >= 1):
+            raise ValueError(f"lagging: every must be a whole number ≥ 1, got {every!r}")
+        previous, self.reassemble_every = self.reassemble_every, every
+        try:
+            yield
+        finally:
+            self.reassemble_every = previous
+
+    @contextmanager
+    def _holding_coefficients(self) -> Iterator[None]:
+        """Within the block, :meth:`_momentum` keeps each component's assembled coefficients for the next call
+        with ``reuse`` (a steady march's lagged iterations); afterwards they are dropped, so that no call outside
+        the block (a time step, a checkpoint's resume) can ever meet coefficients from another state."""
+        self._held_coefficients = {}
+        try:
+            yield
+        finally:
+            self._held_coefficients = None
 
     def _kernel_tables(self, c: int) -> tuple[np.ndarray, ...]:
         """Component c's wall tables for the compiled form, stacked over the four directions across c (built
@@ -1455,12 +1531,11 @@ class MomentumSolver:
                 np.array([v is not None for v in halves]))
         return self._tables[c]
 
-    def _momentum_reference(self, c: int, nu: np.ndarray, tg: np.ndarray | None, t_ref: float, q: np.ndarray,
-                            dt: float, sweeps: int | None = None) -> np.ndarray:
-        """Assemble and approximately solve the linearized momentum equation of component c: u*_c (numpy; the
-        readable form, and the only one for the deferred corrections)."""
+    def _reference_coefficients(self, c: int, nu: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """Component c's a_nb (six directions), and the six directions' sums on the diagonal and in b (with the
+        deferred corrections), from the current field and ``nu``: the part that a lagged iteration reuses."""
         st, h = self.settings, self.h
-        h2, vol = h * h, h ** 3
+        h2 = h * h
         u = self.u
         uc = u[c]
         act = self.active[c]
@@ -1531,6 +1606,24 @@ class MomentumSolver:
             b -= st.tvd_blend * correction
         elif st.central_blend:
             b -= st.central_blend * correction
+        return a_nb, a_p, b
+
+    def _momentum_reference(self, c: int, nu: np.ndarray, tg: np.ndarray | None, t_ref: float, q: np.ndarray,
+                            dt: float, sweeps: int | None = None, *, reuse: bool = False) -> np.ndarray:
+        """Assemble and approximately solve the linearized momentum equation of component c: u*_c (numpy; the
+        readable form, and the only one for the deferred corrections). ``reuse``: as :meth:`_momentum`'s."""
+        st, h = self.settings, self.h
+        h2, vol = h * h, h ** 3
+        uc = self.u[c]
+        act = self.active[c]
+        held, key = self._held_coefficients, ("reference", c)
+        if reuse and held is not None and key in held:
+            a_nb, a_p, b = held[key]
+            a_p, b = a_p.copy(), b.copy()  # (the terms below are added to them in place)
+        else:
+            a_nb, a_p, b = self._reference_coefficients(c, nu)
+            if held is not None:
+                held[key] = (a_nb, a_p.copy(), b.copy())
         a_p += vol / dt
         b += vol / dt * uc
         # Pressure gradient across the face, porous loss, buoyancy, jets.
@@ -1725,10 +1818,29 @@ class MomentumSolver:
     def _march(self, q: np.ndarray, tg: np.ndarray | None, t_ref: float, s_grid: np.ndarray, u_ref: float,
                dt: float, max_iterations: int, tol: float, history: list[tuple[float, float]]) -> bool:
         """Pseudo-time iterations until both residuals are below tol; appends to history."""
+        if self.reassemble_every == 1 or self.lag_abandoned:
+            return self._march_held(q, tg, t_ref, s_grid, u_ref, dt, max_iterations, tol, history)
+        # Lagged (see lagging()): the start kept, to march again from it plainly if the lagged march runs away.
+        start = ([x.copy() for x in self.u], self.p.copy(), None if self.k is None else self.k.copy(),
+                 None if self.eps is None else self.eps.copy(), len(history))
+        try:
+            with self._holding_coefficients():
+                return self._march_held(q, tg, t_ref, s_grid, u_ref, dt, max_iterations, tol, history)
+        except _LagRunaway:
+            self.u, self.p, self.k, self.eps, done = start
+            del history[done:]
+        return self._march_held(q, tg, t_ref, s_grid, u_ref, dt, max_iterations, tol, history)
+
+    def _march_held(self, q: np.ndarray, tg: np.ndarray | None, t_ref: float, s_grid: np.ndarray, u_ref: float,
+                    dt: float, max_iterations: int, tol: float, history: list[tuple[float, float]]) -> bool:
         st, h = self.settings, self.h
-        for _ in range(max_iterations):
+        every = 1 if self.lag_abandoned else self.reassemble_every
+        lowest = np.inf  # the lowest residual of an assembled iteration of this march (with every > 1)
+        for it in range(max_iterations):
             nu = self._update_viscosity(q, tg, dt, u_ref)
-            u_star = self._momentum_step(nu, tg, t_ref, q, dt)
+            # Lagged coefficients (lagging()): the last assembly's, with this iteration's own terms.
+            reuse = it % every != 0
+            u_star = self._momentum_step(nu, tg, t_ref, q, dt, reuse=reuse)
             # The continuity residual is what the projection removes: its right-hand side, computed once.
             div = self._divergence_m3s(u_star)
             cont_sq, n_fluid = masked_sum_sq(s_grid, div, self.fluid)
@@ -1744,8 +1856,19 @@ class MomentumSolver:
             history.append((r_cont, r_mom))
             if not (np.isfinite(r_cont) and np.isfinite(r_mom)):
                 raise FlowNotConverged("non-finite residuals", np.array(history))
-            if r_cont < tol and r_mom < tol:
+            # Converged by an assembled iteration only: a lagged one's change measures its own equations, and
+            # stopped there a fresh iteration could find the field up to ~10 % above the tolerance.
+            if r_cont < tol and r_mom < tol and not reuse:
                 return True
+            if every > 1 and not reuse:
+                residual = max(r_cont, r_mom)
+                lowest = min(lowest, residual)
+                if residual > _LAG_RUNAWAY * lowest:
+                    log.info("momentum march: residual %.2e rose to %.0fx its lowest (%.2e) with lagged "
+                             "coefficients after %d iterations; marching again from the start, assembling every "
+                             "iteration", residual, residual / lowest, lowest, it + 1)
+                    self.lag_abandoned = True
+                    raise _LagRunaway
         return False
 
     def solve(self, mover_flow_m3s: np.ndarray, t_c: np.ndarray | None = None, *,

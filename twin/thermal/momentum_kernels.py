@@ -21,7 +21,7 @@ import numpy as np
 
 from twin.compiled import numba_cache_wanted
 
-__all__ = ["chen_xu_nu_t", "masked_sum_sq", "momentum_sweeps"]
+__all__ = ["chen_xu_nu_t", "masked_sum_sq", "momentum_sweeps", "momentum_sweeps_with"]
 
 _CACHE = numba_cache_wanted(__file__)
 #: Index type of the hot loops' computed indices (i − lo, i + s, …). numba wraps a negative signed index
@@ -137,18 +137,40 @@ def momentum_sweeps(c, h, vdt, uc, ux, uy, uz, nu, nu_wall, has_nu_wall, p, tg, 
         sweeps: red–black Gauss–Seidel sweeps.
     """
     f0, f1, f2 = uc.shape
+    # a_nb is written and read at active faces only: no zero fill (7 MB per component, 3 % of the call).
+    return momentum_sweeps_with(c, h, vdt, uc, ux, uy, uz, nu, nu_wall, has_nu_wall, p, tg, has_buoyancy,
+                                buoyancy_coef, t_ref, act, loss, theta, wall_factor, wall_speed, has_wall_speed,
+                                open_a, open_b, has_half, jet_q, jet_b, has_jets, sweeps,
+                                np.empty((6, f0, f1, f2)), np.empty((f0, f1, f2)), np.empty((f0, f1, f2)), True)
+
+
+@numba.njit(cache=_CACHE, nogil=True)
+def momentum_sweeps_with(c, h, vdt, uc, ux, uy, uz, nu, nu_wall, has_nu_wall, p, tg, has_buoyancy, buoyancy_coef,
+                         t_ref, act, loss, theta, wall_factor, wall_speed, has_wall_speed, open_a, open_b, has_half,
+                         jet_q, jet_b, has_jets, sweeps, a_nb, ap, b, assemble):  # pragma: no cover - compiled
+    """:func:`momentum_sweeps` with the assembled coefficients in the caller's arrays, and reused from them.
+
+    ``a_nb`` (6, *uc.shape), ``ap`` and ``b`` (uc.shape) hold the convection, diffusion and wall terms of the
+    six neighbour directions: a_nb, and their sums on the diagonal and in b (before the pseudo-time, pressure,
+    loss, buoyancy and jet terms). ``assemble``: compute them from the arguments into these arrays first (what
+    momentum_sweeps does); else use them as they are, from an earlier call on the same grid and component (the
+    lagged coefficients of MomentumSolver's march, see its ``reassemble_every``). The terms of each call's own
+    state (u at the pseudo-time level, p, T, the jets) are always the arguments'.
+    """
+    f0, f1, f2 = uc.shape
     h2 = h * h
-    # a_nb and inv are written and read at active faces only: no zero fill (7 MB per component, 3 % of the call).
-    a_nb = np.empty((6, f0, f1, f2))
-    ap = np.zeros((f0, f1, f2))
-    b = np.zeros((f0, f1, f2))
-    for k in range(6):  # _DIRS order
-        _direction(k, k // 2, -1 if k % 2 == 0 else 1, c, h, uc, ux, uy, uz, nu, nu_wall, has_nu_wall, act, theta,
-                   wall_factor, wall_speed, has_wall_speed, open_a, open_b, has_half, a_nb, ap, b)
+    if assemble:
+        ap[...] = 0.0
+        b[...] = 0.0
+        for k in range(6):  # _DIRS order
+            _direction(k, k // 2, -1 if k % 2 == 0 else 1, c, h, uc, ux, uy, uz, nu, nu_wall, has_nu_wall, act,
+                       theta, wall_factor, wall_speed, has_wall_speed, open_a, open_b, has_half, a_nb, ap, b)
     lo0 = 1 if c == 0 else 0
     lo1 = 1 if c == 1 else 0
     lo2 = 1 if c == 2 else 0
+    # inv and rhs are written and read at active faces only.
     inv = np.empty((f0, f1, f2))
+    rhs = np.empty((f0, f1, f2))
     x = np.zeros((f0, f1, f2))
     for i in range(f0):
         for j in range(f1):
@@ -168,7 +190,7 @@ def momentum_sweeps(c, h, vdt, uc, ux, uy, uz, nu, nu_wall, has_nu_wall, p, tg, 
                     ap_f += jet_q[i, j, k3]
                     bb += jet_b[i, j, k3]
                 inv[i, j, k3] = 1.0 / ap_f
-                b[i, j, k3] = bb
+                rhs[i, j, k3] = bb
                 x[i, j, k3] = u0
     # Red–black Gauss–Seidel: a face's six neighbours all have the other colour, so the order within a colour
     # does not matter and this equals the vectorized sweep.
@@ -180,7 +202,7 @@ def momentum_sweeps(c, h, vdt, uc, ux, uy, uz, nu, nu_wall, has_nu_wall, p, tg, 
                     for k3 in range(start, f2, 2):
                         if not act[i, j, k3]:
                             continue
-                        r = b[i, j, k3]
+                        r = rhs[i, j, k3]
                         r += a_nb[0, i, j, k3] * (x[_U(i - 1), j, k3] if i > 0 else 0.0)
                         r += a_nb[1, i, j, k3] * (x[i + 1, j, k3] if i + 1 < f0 else 0.0)
                         r += a_nb[2, i, j, k3] * (x[i, _U(j - 1), k3] if j > 0 else 0.0)
