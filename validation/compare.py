@@ -36,6 +36,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +100,8 @@ def twin_intakes_c(hall_path: Path, out_dir: Path, *, airflow: str | None = None
                    turbulence: str | None = None) -> tuple[dict[str, float], dict]:
     """Run the twin's steady solve and return (intake °C per rack, its JSON summary).
 
-    The summary gains ``cpu_s``: the CPU time (user + system) of the whole ``twin run`` process."""
+    The summary gains ``cpu_s``: the CPU time (user + system) of the whole ``twin run`` process, and
+    ``process_wall_s``: its elapsed time, start-up included."""
     if turbulence:
         from validation.numerics_study import hall_variant  # (numerics_study imports this module)
 
@@ -107,12 +109,12 @@ def twin_intakes_c(hall_path: Path, out_dir: Path, *, airflow: str | None = None
     cmd = [*twin_command(), "run", str(hall_path), "--steady", "--json", "--out", str(out_dir / "run")]
     if airflow:
         cmd += ["--airflow", airflow]
-    cpu0_s = _children_cpu_s()
+    cpu0_s, wall0_s = _children_cpu_s(), time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    cpu_s = _children_cpu_s() - cpu0_s
+    cpu_s, wall_s = _children_cpu_s() - cpu0_s, time.perf_counter() - wall0_s
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[3:])} failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")
-    summary = {**json.loads(proc.stdout), "cpu_s": round(cpu_s, 2)}
+    summary = {**json.loads(proc.stdout), "cpu_s": round(cpu_s, 2), "process_wall_s": round(wall_s, 2)}
     t_c = read_vti_cells(out_dir / "run" / "fields" / "steady.vti", "t_c").astype(float)
     vox = voxelize_hall(load_hall(hall_path))
     flat = t_c.ravel()

@@ -478,7 +478,12 @@ def same_day_note(hall: str) -> list[str]:
                 f"({'its committed answer byte for byte' if d['cfd_reproduced'] else 'NOT its committed answer'}), "
                 f"the twin's command {min(d['twin_cpu_s']):.2f}-{max(d['twin_cpu_s']):.2f} s over "
                 f"{len(d['twin_cpu_s'])} runs around it: **{d['ratio_median']:.0f}× by the median** "
-                f"({d['ratio_min']:.0f}-{d['ratio_max']:.0f}×). The check above divides the CFD's time recorded "
+                f"({d['ratio_min']:.0f}-{d['ratio_max']:.0f}×) CPU over CPU"
+                + (f"; by elapsed time (the twin on this machine's two cores, the CFD on one: the issue's wording) "
+                   f"{min(d['twin_wall_s']):.2f}-{max(d['twin_wall_s']):.2f} s against {d['cfd_wall_s']:.1f} s, "
+                   f"**{d['wall_ratio_median']:.0f}×** ({d['wall_ratio_min']:.0f}-{d['wall_ratio_max']:.0f}×)"
+                   if d.get("twin_wall_s") else "")
+                + ". The check above divides the CFD's time recorded "
                 "when its reference was made (another day) by this run's: this machine's speed drifts from day "
                 "to day, and not alike for the two codes, so that ratio carries the drift."]
 

@@ -22,6 +22,13 @@ def test_summary_is_the_cfd_time_over_each_twin_run():
     assert got["target_met_by_median"] == (statistics.median(ratios) >= ssd.TARGET)
     faster = ssd.SameDay("open-row-fine", 556.9, 557.0, 1700, True, {}, [t / 2 for t in twin], 1.0, 1.0)
     assert faster.summary()["target_met_by_median"] and not got["target_met_by_median"]
+    assert "wall_ratio_median" not in got  # a sitting recorded before elapsed times were
+    walls = [5.1, 5.0, 5.6, 5.2]
+    timed = ssd.SameDay("open-row-fine", 556.9, 557.0, 1700, True, {}, twin[:4], 1.0, 1.0, twin_wall_s=walls)
+    elapsed = sorted(557.0 / t for t in walls)
+    assert timed.summary()["wall_ratio_median"] == round(statistics.median(elapsed), 1)
+    assert (timed.summary()["wall_ratio_min"], timed.summary()["wall_ratio_max"]) == (round(elapsed[0], 1),
+                                                                                     round(elapsed[-1], 1))
 
 
 def test_without_openfoam_it_says_so_in_one_line_and_runs_nothing(monkeypatch, capsys):
