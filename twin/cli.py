@@ -186,7 +186,29 @@ def _parser() -> argparse.ArgumentParser:
 _LONG_LIVED_COMMANDS = frozenset({"serve", "up", "console", "view"})
 
 
-def main(argv: list[str] | None = None) -> int:
+#: Commands whose work is done when they return: files written and closed, stdout printed; no child processes,
+#: sockets or servers. The ``twin`` command ends them without the interpreter's teardown (see :func:`entry`).
+_FILE_ONLY_COMMANDS = frozenset({"run"})
+
+
+def entry() -> NoReturn:
+    """The ``twin`` console command: :func:`main`, then the process's exit.
+
+    After ``twin run`` the process ends with ``os._exit`` once its streams and logs are flushed, skipping the
+    interpreter's teardown: unloading numba's and LLVM's compiled code, scipy and the rest took 0.2-0.27 s of
+    CPU on this machine (measured: a process that imports twin's solver and calls one compiled kernel, 0.97-1.04
+    against 0.76-0.77 s of user time), about 4 % of a steady momentum solve of open-row-fine, for nothing that
+    the command's outputs need (they are written and closed by then). Every other command exits as usual.
+    """
+    code = main(fast_exit=True)
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None, *, fast_exit: bool = False) -> int:
+    """Run the ``twin`` command line (``argv``, default sys.argv[1:]); returns the exit status.
+
+    ``fast_exit`` (the console command's, :func:`entry`): end the process right here after a command of
+    :data:`_FILE_ONLY_COMMANDS` that returned, its output flushed, without the interpreter's teardown."""
     from twin.bus.security import SecurityError
     from twin.sim.checkpoint import CheckpointError
 
@@ -196,17 +218,26 @@ def main(argv: list[str] | None = None) -> int:
 
         reuse_freed_memory()  # before the solves: fewer page faults for commands that end (twin.allocator)
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
     except (HallError, OSError, SecurityError, CheckpointError) as exc:  # OSError: e.g. --out names a file
         print(f"twin {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        code = 2
     except ValueError as exc:
         from twin.sim.twin import NoSteadyState
 
         if not isinstance(exc, NoSteadyState):
             raise
         print(f"twin {args.command}: error: {args.hall}: {exc}", file=sys.stderr)
-        return 3
+        code = 3
+    if fast_exit and args.command in _FILE_ONLY_COMMANDS:
+        import logging
+        import os
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -428,4 +459,4 @@ def _human(s: dict) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

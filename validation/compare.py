@@ -88,7 +88,7 @@ def read_vti_cells(path: Path, name: str) -> np.ndarray:
 
 def twin_command() -> list[str]:
     """How to call the twin's CLI with this interpreter (the caller's PYTHONPATH decides which twin)."""
-    return [sys.executable, "-c", "import sys; from twin.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "from twin.cli import entry; entry()"]  # as the twin command runs
 
 
 def _children_cpu_s() -> float:

@@ -323,3 +323,26 @@ def test_bench_dt_study_errors_shrink_with_the_time_step():
         assert row["within_0_1k"] == (row["inlet_max_k"] <= 0.1)
         supply = row["controller_sampling"]["supply"]
         assert supply["period_s"] == 1.0 and supply["effective_s"] == max(1.0, row["dt_s"])
+
+
+def test_twin_run_ends_without_the_interpreter_teardown_and_other_commands_with_it(tmp_path):
+    """The console command (twin.cli.entry) ends `twin run` with os._exit once its output is flushed: an atexit
+    handler registered before it does not run, yet the printed summary and the files are complete and the exit
+    code is the command's; `twin validate` ends as usual (the handler runs)."""
+    import subprocess
+    import sys
+
+    prog = ("import atexit, sys; atexit.register(lambda: print('TEARDOWN', file=sys.stderr)); "
+            "from twin.cli import entry; entry()")
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-c", prog, "run", str(TINY), "--duration", "60", "--json", "--out",
+                          str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "TEARDOWN" not in run.stderr
+    assert json.loads(run.stdout) == json.loads((out / "summary.json").read_text())
+    bad = subprocess.run([sys.executable, "-c", prog, "run", str(tmp_path / "missing.toml")], capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode == 2 and "TEARDOWN" not in bad.stderr and "missing.toml" in bad.stderr
+    other = subprocess.run([sys.executable, "-c", prog, "validate", str(TINY)], capture_output=True, text=True,
+                           timeout=300)
+    assert other.returncode == 0 and "TEARDOWN" in other.stderr
