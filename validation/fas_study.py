@@ -193,7 +193,8 @@ class Level:
     def _step(self, c: int, nu: np.ndarray, tg: np.ndarray | None, t_ref: float, q: np.ndarray, dt: float,
               sweeps: int | None = None, *, reuse: bool = False) -> np.ndarray:
         """MomentumSolver._momentum's signature, for the march (tg, t_ref and q are this level's). It assembles
-        every iteration, as when this study was made (``reuse``, the march's lagged iterations, is ignored)."""
+        every iteration, as when this study was made (``reuse`` is ignored; steady_loop_patched runs the loop
+        unlagged anyway)."""
         return self.momentum(c, nu, dt, self.s.settings.sweeps if sweeps is None else sweeps)
 
 
@@ -316,10 +317,14 @@ def steady_loop_patched(*, flow_iterations: int | None = None, relax: float | No
                         temperatures_only: bool = False) -> Iterator[None]:
     """HallTwin.steady's loop with one of its constants changed (restored afterwards): the momentum iterations per
     outer iteration (twin.sim.twin._STEADY_FLOW_ITERATIONS), the relaxation of its whole-state Anderson mixing
-    (0.5), or the mixing acting on the temperatures alone (the flow state handed on as solved)."""
+    (0.5), or the mixing acting on the temperatures alone (the flow state handed on as solved). Always: the loop's
+    marches assemble their coefficients every iteration (_STEADY_REASSEMBLE_EVERY 1), as when this study was
+    made; the lagged loop changed where the FAS loop's slow drift ends (0.04 K from the plain loop's intakes, then
+    0.20 K, then no settling in 300 outer iterations), which is the FAS loop's sensitivity, not FAS's result."""
     saved = {name: getattr(twin_module, name)
-             for name in ("_STEADY_FLOW_ITERATIONS", "AndersonMixer", "_pack_state", "_unpack_state")}
-    patch: dict[str, object] = {}
+             for name in ("_STEADY_FLOW_ITERATIONS", "AndersonMixer", "_pack_state", "_unpack_state",
+                          "_STEADY_REASSEMBLE_EVERY")}
+    patch: dict[str, object] = {"_STEADY_REASSEMBLE_EVERY": 1}
     if flow_iterations is not None:
         patch["_STEADY_FLOW_ITERATIONS"] = flow_iterations
     if relax is not None:

@@ -20,7 +20,7 @@ def _tiny_at(cell_m: float, **airflow):
 
 
 @pytest.mark.parametrize("turbulence", ["chen-xu", "k-epsilon"])
-def test_sequenced_and_plain_steady_solves_agree_and_the_sequenced_one_skips_the_start_up(turbulence):
+def test_sequenced_and_plain_steady_solves_agree_and_the_sequenced_one_skips_the_start_up(turbulence, monkeypatch):
     """Tiny at 0.25 m (its own 0.5 m grid is the coarse one): the solve started from the coarse answer stops
     within twice the stopping rule's 0.05 K of the one started from rest, in fewer outer iterations on the fine
     grid and with no start-up solve there, its face flows divergence-free and its energy balanced (k-ε: its
@@ -28,7 +28,13 @@ def test_sequenced_and_plain_steady_solves_agree_and_the_sequenced_one_skips_the
     on its own path (k-ε: 0.034 and 0.033 K from it, settled to 1e-3 K in 38 outer iterations; Chen–Xu's still
     swing by 0.002 K per outer iteration after 600), measured 0.051 K (Chen–Xu) and 0.056 K (k-ε) apart; under
     the rule before 2026-12-02, which also waited for the flow's residuals to reach 1e-4, 0.007 and 0.006 K
-    apart and 0.004 K from the converged answer (twin.sim.twin._STEADY_SETTLED_RUN)."""
+    apart and 0.004 K from the converged answer (twin.sim.twin._STEADY_SETTLED_RUN). Both unlagged (every
+    iteration assembled), the loops these figures were measured on: lagged (the default since the evening of
+    2026-12-02) Chen–Xu's two stopped 0.139 K apart, the stopping rule's spread on another path, not the
+    sequencing's."""
+    import twin.sim.twin as twin_module
+
+    monkeypatch.setattr(twin_module, "_STEADY_REASSEMBLE_EVERY", 1)
     hall = _tiny_at(0.25, turbulence=turbulence)
     plain_twin, seq_twin = HallTwin(hall, grid_sequencing=False), HallTwin(hall)
     assert seq_twin.grid_sequencing  # the default

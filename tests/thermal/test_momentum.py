@@ -463,20 +463,43 @@ def test_lagged_march_converges_to_the_same_field():
     (Not on the jet box: its jet has two mirror-image steady states, and which one a march finds depends on
     its path, lagged or not.)"""
     vox, q = _plenum_with_tiles()
-    fields, counts = [], []
+    fields, counts, histories = [], [], []
     for every in (1, 2):
         solver = MomentumSolver.from_voxels(vox, settings=MomentumSettings(buoyancy=False, tol=1e-8))
         with solver.lagging(every):
-            info = solver.solve(np.array([q]))
-        assert solver.reassemble_every == 1 and not solver.lag_abandoned
+            info = solver.resolve(np.array([q]), iterations=5000)  # (solve() never lags)
+        assert info.converged and solver.reassemble_every == 1 and not solver.lag_abandoned
         fields.append(solver.face_flows_m3s())
         counts.append(info.iterations)
+        histories.append(info.history[:10])
+    assert not np.array_equal(histories[0], histories[1])  # it did lag: a different path from the start
     assert counts[1] % 2 == 1  # iterations 0, 2, 4, … assemble: the last one is among them
     scale = np.abs(fields[0]).max()
     assert np.abs(fields[1] - fields[0]).max() < 1e-4 * scale, (np.abs(fields[1] - fields[0]).max(), scale)
     with pytest.raises(ValueError, match="every"):
         with solver.lagging(0):
             pass
+
+
+def test_solve_to_a_tolerance_never_lags_and_a_fixed_count_is_not_retried():
+    """Inside a lagging block solve() (to a tolerance, from rest) runs the plain march: the same history to the
+    bit, converged or not; a resolve's fixed count of iterations lags, ends on an assembled iteration and is not
+    retried."""
+    vox, q = _plenum_with_tiles()
+    settings = MomentumSettings(buoyancy=False, tol=1e-8)
+    plain = MomentumSolver.from_voxels(vox, settings=settings)
+    with pytest.raises(FlowNotConverged) as plain_err:
+        plain.solve(np.array([q]), max_iterations=7)
+    inside = MomentumSolver.from_voxels(vox, settings=settings)
+    with inside.lagging(2):
+        with pytest.raises(FlowNotConverged) as inside_err:
+            inside.solve(np.array([q]), max_iterations=7)
+        assert inside.reassemble_every == 2 and not inside.lag_abandoned
+        info = inside.resolve(np.array([q]), iterations=6, tol=1e-30)
+    np.testing.assert_array_equal(inside_err.value.history, plain_err.value.history)
+    plain.resolve(np.array([q]), iterations=6, tol=1e-30)
+    assert info.iterations == 6 and not np.array_equal(info.history, plain.last_info.history)
+
 
 
 
