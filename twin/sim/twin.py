@@ -149,13 +149,13 @@ _STEADY_LOOP_FINAL_RTOL = 0.1
 #: it longer (reference 22 coarse outer iterations against 16, open-row-fine 17 against 16) for the same fine
 #: outer iterations (14 and 8).
 _STEADY_SETTLED_RUN = 2
-#: The steady solve's momentum marches assemble their coefficients every this many iterations and reuse them in
-#: between (MomentumSolver.lagging; time runs assemble every iteration). Measured on 2026-12-02 (CPU of
-#: HallTwin.steady, alternated, one kernel thread, the shared 2-core machine), 2 against 1: open-row-fine
-#: 3.81-3.85 against 4.08-4.43 s (0.87-0.94x, three pairs) with the same 16 coarse and 8 fine outer iterations
-#: and intakes within 0.025 K; open-row 0.97x (13 + 9 outer iterations against 17 + 8), aisle-pair 0.94x (20 as
-#: before), contained 0.87x (5 as before), reference 0.96x (21 + 14 against 16 + 14), one pair each; intakes
-#: within 0.02 K on all. 3 took open-row-fine's fine loop to 10 outer iterations (slower).
+#: The steady loop's momentum resolves assemble their coefficients every this many iterations and reuse them in
+#: between (MomentumSolver.lagging; solves from rest and time runs assemble every iteration). Measured on
+#: 2026-12-02 (the shared 2-core machine), 2 against 1: the whole command on open-row-fine 0.86-0.96x the CPU
+#: (four alternated pairs), 16 coarse and 8 fine outer iterations both; HallTwin.steady, one run each: open-row
+#: 0.89x, aisle-pair 0.93x, contained 0.97x, tiny 0.72x (46 outer iterations against 77); intakes within 0.025 K.
+#: 3 took open-row-fine's fine loop to 10 outer iterations (slower). twin.thermal.momentum, "Cost of a steady
+#: solve", has the rest.
 _STEADY_REASSEMBLE_EVERY = 2
 #: The buoyant loop's flow test on the hall's grid: its scaled residuals below this many times the momentum
 #: solver's tolerance (the table above; validation answers that must be converged pass ``flow_tol_factor=1``).

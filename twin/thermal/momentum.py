@@ -298,31 +298,33 @@ Discretization (why):
   210 are as many as before; each costs what its kernels cost, and those are near what scalar code does here.
 
   Cheaper iterations after all, later on 2026-12-02: lagged coefficients (:meth:`MomentumSolver.lagging`,
-  twin.sim.twin._STEADY_REASSEMBLE_EVERY). The six direction passes
-  that assemble a component's a_nb, a_P and b are two thirds of its kernel (open-row-fine, x: 2.55 of 3.83 ms
-  with two sweeps); the steady solves assemble them every second iteration and reuse them in between, with each
-  iteration's own pseudo-time, pressure, loss, buoyancy and jet terms (momentum_kernels.momentum_sweeps_with). A
-  steady field is a fixed point either way, and the march stops on an assembled iteration only: stopped on a
-  lagged one, a fresh iteration found the jet box 12 % above the tolerance. Iterations hardly change (plenum with
-  tiles, from rest to 1e-8: 571 against 563; the steady loops' outer iterations below); the halls' intakes move by
-  up to 0.025 K, inside the stopping rule's own 0.05 K. Time runs never lag, so checkpoints resume to the bit as
-  before. Lagging narrows the pseudo-time step's margin of stability: the tile-layer study's 240-cell box, which at
-  cfl 5 already converges more slowly than at 3 (198 against 126 iterations) and fails at 8, runs away lagged at 5
-  (its residual from 1.8e-3 up to 2e-2), where the plenum and jet boxes converge lagged up to cfl 12 in 2-10 %
-  more iterations. So a lagged march whose residual climbs to 4x the lowest it reached marches again from its
-  start, assembling every iteration (going on plainly from where it was left that box in a cycle at 4e-3), and the
-  solver lags no more. CPU of HallTwin.steady, one kernel thread, alternated (the shared 2-core machine), 2
-  against 1: open-row-fine 3.81-3.85 against 4.08-4.43 s (three pairs; 16 coarse and 8 fine outer iterations
-  both), open-row 0.97x (13 + 9 against 17 + 8), aisle-pair 0.94x (20 both), contained 0.87x (5 both), reference
-  0.96x (21 + 14 against 16 + 14), one pair each. Every third iteration: open-row-fine's fine loop took 10 outer
-  iterations (slower). The whole command on open-row-fine, five alternated pairs against 4450cd5: 0.91-0.98x.
-  Then the command's exit: a process that had imported the solver and called one compiled kernel spent 0.2-0.27 s
-  of CPU in the interpreter's teardown (numba's and LLVM's code, scipy and the rest unloaded), about 4 % of the
-  command; ``twin run`` now ends with os._exit once its output is flushed (twin.cli.entry). Both together, five
-  alternated pairs against 4450cd5: 4.85-5.17 against 5.39-5.79 s of CPU (0.87-0.91x), 4.54-4.85 against
-  5.01-5.44 s of wall. Measured and not kept: scipy.sparse.linalg and scipy.linalg imported lazily (scipy's
-  csgraph, which the spanning tree needs, imports both anyway); one kernel thread instead of two (0.25 s less
-  CPU, 0.15 s more wall: the three components on two threads of this machine gain little over one).
+  twin.sim.twin._STEADY_REASSEMBLE_EVERY). The six direction passes that assemble a component's a_nb, a_P and b
+  are two thirds of its kernel (open-row-fine, x: 2.55 of 3.83 ms with two sweeps). The steady loop's resolves
+  assemble them every second iteration and reuse them in between, with each iteration's own pseudo-time,
+  pressure, loss, buoyancy and jet terms (momentum_kernels.momentum_sweeps_with). A steady field is a fixed point
+  either way; a march stops on an assembled iteration only (stopped on a lagged one, a fresh iteration found the
+  jet box 12 % above the tolerance), and a capped march's last iteration assembles, so that the loop tests the
+  field's own residuals. Iterations hardly change (plenum with tiles to 1e-8: 571 against 563); the halls'
+  intakes move by up to 0.025 K, inside the stopping rule's own 0.05 K. Time runs never lag, so checkpoints
+  resume to the bit as before; nor do solves to a tolerance from rest (MomentumSolver.solve): lagging narrows
+  the pseudo-time step's margin of stability, and from rest the tile-layer study's 240-cell box (which at cfl 5
+  already converges more slowly than at 3, 198 against 126 iterations, and fails at 8) ran away lagged (its
+  residual from 1.8e-3 up to 2e-2), and the tiny hall's loop, started from a lagged solve, took 146 outer
+  iterations instead of 77 (46 with the start plain and the loop lagged). The plenum and jet boxes converge
+  lagged up to cfl 12, in 2-10 % more iterations. A lagged march whose residual climbs to 4x the lowest it
+  reached, or that diverges, marches again from its start plainly (going on plainly from where it was left that
+  box in a cycle at 4e-3), and the solver lags no more within that block. Every third iteration: open-row-fine's
+  fine loop took 10 outer iterations (slower). Then the command's exit: a process that had imported the solver
+  and called one compiled kernel spent 0.2-0.27 s of CPU in the interpreter's teardown (numba's and LLVM's code,
+  scipy and the rest unloaded), about 4 % of the command; ``twin run`` now ends with os._exit once its output is
+  flushed (twin.cli.entry). Both together, the whole command on open-row-fine against 4450cd5, alternated pairs
+  (the shared 2-core machine): 5.05-5.26 against 5.26-6.10 s of CPU (0.86-0.96x, four pairs), 16 coarse and 8
+  fine outer iterations as before (with the loop lagged from rest too, before the review: 0.87-0.91x over five).
+  HallTwin.steady alone, one run each, one kernel thread: open-row 1.12 against 1.26 s (13 + 8 against 17 + 8
+  outer iterations), aisle-pair 2.84 against 3.07 s (20 both), contained 1.25 against 1.29 s (5 both), tiny
+  0.49 against 0.68 s (46 against 77). Measured and not kept: scipy.sparse.linalg and scipy.linalg imported
+  lazily (scipy's csgraph, which the spanning tree needs, imports both anyway); one kernel thread instead of two
+  (0.25 s less CPU, 0.15 s more wall: the three components on two threads of this machine gain little over one).
 
   (*max over the rack intakes and CRAH returns against the solve from rest continued until the intakes move < 1e-4
   K per outer iteration: open-row 304 outer iterations, flow to 1e-6; reference < 1e-3 K, 58; open-row-fine < 1e-4
