@@ -457,7 +457,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -632,7 +632,7 @@ class MomentumSettings:
 
 
 class _LagRunaway(Exception):
-    """A lagged march's residual ran away (MomentumSolver._march starts it again, plainly)."""
+    """A lagged march's residual ran away (MomentumSolver._iterate marches again from the start, plainly)."""
 
 
 class FlowNotConverged(RuntimeError):
@@ -1840,12 +1840,23 @@ class MomentumSolver:
         dt = st.cfl * h / u_ref
         history: list[tuple[float, float]] = []
         backup = ([x.copy() for x in self.u], self.p.copy(), self.k, self.eps)
-        try:
-            with np.errstate(over="raise", invalid="raise", divide="raise"):
-                converged = self._march(q, tg, t_ref, s_grid, u_ref, dt, max_iterations, tol, history)
-        except (FloatingPointError, FlowNotConverged) as err:
-            self.u, self.p, self.k, self.eps = backup
-            raise FlowNotConverged(f"momentum solve diverged ({err})", np.array(history).reshape(-1, 2)) from err
+        while True:
+            try:
+                with np.errstate(over="raise", invalid="raise", divide="raise"):
+                    converged = self._march(q, tg, t_ref, s_grid, u_ref, dt, max_iterations, tol, history)
+                break
+            except (_LagRunaway, FloatingPointError, FlowNotConverged) as err:
+                lagged = self.reassemble_every > 1 and not self.lag_abandoned
+                # The field this solve started from (copies: a march again from it works on them in place).
+                self.u, self.p, self.k, self.eps = [x.copy() for x in backup[0]], backup[1].copy(), *backup[2:]
+                if not lagged:
+                    raise FlowNotConverged(f"momentum solve diverged ({err})",
+                                           np.array(history).reshape(-1, 2)) from err
+                # A lagged march that ran away or diverged (see lagging()): again from the start, plainly.
+                log.info("momentum march with lagged coefficients %s; marching again from its start, assembling "
+                         "every iteration", err if isinstance(err, _LagRunaway) else f"diverged ({err})")
+                self.lag_abandoned = True
+                history.clear()
         # A final projection and the tree closure: the face flows handed out are divergence-free to round-off.
         # A looser last projection (an iterate's) keeps what the default one would start from, for finish().
         self._unfinished = (None if final_rtol == _FINAL_PRESSURE_RTOL
@@ -1859,31 +1870,16 @@ class MomentumSolver:
 
     def _march(self, q: np.ndarray, tg: np.ndarray | None, t_ref: float, s_grid: np.ndarray, u_ref: float,
                dt: float, max_iterations: int, tol: float, history: list[tuple[float, float]]) -> bool:
-        """Pseudo-time iterations until both residuals are below tol; appends to history."""
-        if self.reassemble_every == 1 or self.lag_abandoned:
-            return self._march_held(q, tg, t_ref, s_grid, u_ref, dt, max_iterations, tol, history)
-        # Lagged (see lagging()): the start kept, to march again from it plainly if the lagged march runs away.
-        start = ([x.copy() for x in self.u], self.p.copy(), None if self.k is None else self.k.copy(),
-                 None if self.eps is None else self.eps.copy(), len(history))
-        try:
-            with self._holding_coefficients():
-                converged = self._march_held(q, tg, t_ref, s_grid, u_ref, dt, max_iterations, tol, history)
-            return converged
-        except _LagRunaway as exc:
-            why = str(exc)
-        except (FloatingPointError, FlowNotConverged) as exc:
-            why = f"diverged ({exc})"
-        log.info("momentum march with lagged coefficients %s; marching again from its start, assembling every "
-                 "iteration", why)
-        self.lag_abandoned = True
-        self.u, self.p, self.k, self.eps, done = start
-        del history[done:]
-        return self._march_held(q, tg, t_ref, s_grid, u_ref, dt, max_iterations, tol, history)
-
-    def _march_held(self, q: np.ndarray, tg: np.ndarray | None, t_ref: float, s_grid: np.ndarray, u_ref: float,
-                    dt: float, max_iterations: int, tol: float, history: list[tuple[float, float]]) -> bool:
-        st, h = self.settings, self.h
+        """Pseudo-time iterations until both residuals are below tol; appends to history. Lagged (see lagging()),
+        it raises _LagRunaway where its residual runs away; _iterate then marches again from the start."""
         every = 1 if self.lag_abandoned else self.reassemble_every
+        with self._holding_coefficients() if every > 1 else nullcontext():
+            return self._march_loop(q, tg, t_ref, s_grid, u_ref, dt, max_iterations, tol, history, every)
+
+    def _march_loop(self, q: np.ndarray, tg: np.ndarray | None, t_ref: float, s_grid: np.ndarray, u_ref: float,
+                    dt: float, max_iterations: int, tol: float, history: list[tuple[float, float]],
+                    every: int) -> bool:
+        st, h = self.settings, self.h
         lowest = np.inf  # the lowest residual of an assembled iteration of this march (with every > 1)
         for it in range(max_iterations):
             nu = self._update_viscosity(q, tg, dt, u_ref)
